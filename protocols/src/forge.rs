@@ -1,0 +1,87 @@
+//! Forge artifacts (GitHub-shaped): issues, pull requests, and the file changes they carry.
+
+use serde::{Deserialize, Serialize};
+
+/// An issue to file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueSpec {
+    pub title: String,
+    pub body: String,
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueRef {
+    pub number: u64,
+    pub url: String,
+}
+
+/// The full new content of one file in a commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileChange {
+    pub path: String,
+    pub content: String,
+}
+
+/// A pull request to open: a branch from `base` with one commit of `files`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrSpec {
+    pub title: String,
+    pub body: String,
+    pub branch: String,
+    pub base: String,
+    pub commit_message: String,
+    pub files: Vec<FileChange>,
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrRef {
+    pub number: u64,
+    pub url: String,
+    pub branch: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrState {
+    Open,
+    Merged,
+    Closed,
+}
+
+/// The hidden marker every artifact carries, so a retry finds it instead of making a second one.
+///
+/// ```
+/// let m = squad_protocols::forge::marker("inc-1", "incident-issue");
+/// assert_eq!(m, "<!-- squad:inc-1:incident-issue -->");
+/// ```
+pub fn marker(incident: &str, action: &str) -> String {
+    format!("<!-- squad:{incident}:{action} -->")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn forge_types_round_trip() {
+        let pr = PrSpec {
+            title: "t".into(),
+            body: "b".into(),
+            branch: "squad/x".into(),
+            base: "main".into(),
+            commit_message: "m".into(),
+            files: vec![FileChange {
+                path: "a.yaml".into(),
+                content: "x: 1\n".into(),
+            }],
+            labels: vec!["incident".into()],
+        };
+        let s = serde_json::to_string(&pr).unwrap();
+        assert_eq!(serde_json::from_str::<PrSpec>(&s).unwrap(), pr);
+        let st = serde_json::to_string(&PrState::Merged).unwrap();
+        assert_eq!(st, "\"merged\"");
+    }
+}

@@ -1,0 +1,28 @@
+//! squad-protocols: the data that flows through squad, and pure functions over it.
+//!
+//! Nothing here does IO or knows about actors: alerts and their parsing, incidents as an
+//! append-only event log with a pure state machine, diagnoses, crew assignments and reports,
+//! forge artifacts (issues, pull requests, file changes) and Kubernetes quantity arithmetic.
+//! Every public type is serde round-trippable.
+
+pub mod alert;
+pub mod crew;
+pub mod diagnosis;
+pub mod error;
+pub mod forge;
+pub mod incident;
+pub mod llm;
+pub mod quantity;
+pub mod workload;
+
+pub use alert::{Alert, AlertSource, AlertStatus};
+pub use crew::{Action, Assignment, Finding, Member, Report, Severity, Task};
+pub use diagnosis::{Diagnosis, DiagnosisSource, Evidence, RootCause};
+pub use error::ProtocolError;
+pub use forge::{FileChange, IssueRef, IssueSpec, PrRef, PrSpec, PrState};
+pub use incident::{
+    Author, EventKind, Incident, IncidentEvent, IncidentId, IncidentState, Verification,
+};
+pub use llm::{Budget, ChatMessage, Usage};
+pub use quantity::Quantity;
+pub use workload::WorkloadRef;
