@@ -1,0 +1,341 @@
+//! Simulation scenarios: what the simulated cluster holds, how its workload behaves under load,
+//! and the GitOps repo and application source that come with it.
+//!
+//! A scenario is a directory: `scenario.toml`, the GitOps tree in `manifests/` (the deploy that is
+//! live now) and earlier deploys under `history/`, and the app's source under `app/`. The shipped
+//! scenarios are embedded in the binary; `squad simulate ./path/to/dir` loads one from disk.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use squad_protocols::{Alert, WorkloadRef};
+
+use crate::ConfigError;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded_scenarios.rs"));
+}
+
+/// A loaded, validated scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    /// The virtual clock's start.
+    pub now: DateTime<Utc>,
+    pub alert: AlertSpec,
+    pub workload: WorkloadSpec,
+    pub app: AppSpec,
+    pub load: LoadModel,
+    pub image: ImageSpec,
+    #[serde(default)]
+    pub logs: LogSpec,
+    /// Deploys, oldest first; the last one is what runs now.
+    pub history: Vec<Deploy>,
+    /// Secrets that exist in the namespace: name -> key names (never values).
+    #[serde(default)]
+    pub secrets: BTreeMap<String, Vec<String>>,
+    /// Every other file of the scenario, by path relative to its directory.
+    #[serde(skip)]
+    pub files: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertSpec {
+    pub name: String,
+    pub severity: String,
+    pub summary: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadSpec {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub container: String,
+    /// Path of the workload's manifest in the GitOps repo.
+    pub manifest: String,
+    pub pods: Vec<String>,
+    pub node: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppSpec {
+    pub language: String,
+    /// The source file of the request handler at fault, under `app/`.
+    pub handler: String,
+    pub route: String,
+}
+
+/// How the workload behaves: memory demand and traffic over time, and what it needs to start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadModel {
+    pub baseline_rps: f64,
+    #[serde(default)]
+    pub surge_percent: f64,
+    #[serde(default)]
+    pub surge_started_hours_ago: f64,
+    pub base_mib: f64,
+    pub per_rps_mib: f64,
+    #[serde(default)]
+    pub leak_mib_per_hour: f64,
+    /// Environment variables the container exits without (exit 1 at start-up).
+    #[serde(default)]
+    pub required_env: Vec<String>,
+    /// The log line the app prints when one is missing; `{var}` is replaced.
+    #[serde(default)]
+    pub missing_env_log: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageSpec {
+    pub name: String,
+    pub base: String,
+    #[serde(default)]
+    pub vulnerabilities: Vec<Vulnerability>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vulnerability {
+    pub id: String,
+    pub package: String,
+    pub installed: String,
+    pub fixed: String,
+    pub severity: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogSpec {
+    #[serde(default)]
+    pub current: Vec<String>,
+    #[serde(default)]
+    pub previous: Vec<String>,
+}
+
+/// One deploy in the GitOps repo's history: the tree under `dir`, committed `hours_ago`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deploy {
+    pub dir: String,
+    pub hours_ago: f64,
+    pub message: String,
+}
+
+impl Scenario {
+    /// Names of the scenarios shipped in the binary.
+    pub fn embedded_names() -> Vec<String> {
+        let mut names: Vec<String> = embedded::FILES
+            .iter()
+            .filter_map(|(p, _)| p.strip_suffix("/scenario.toml"))
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Loads a shipped scenario by name.
+    pub fn embedded(name: &str) -> Result<Scenario, ConfigError> {
+        let prefix = format!("{name}/");
+        let files: BTreeMap<String, String> = embedded::FILES
+            .iter()
+            .filter_map(|(p, c)| p.strip_prefix(&prefix).map(|rel| (rel.to_owned(), (*c).to_owned())))
+            .collect();
+        if !files.contains_key("scenario.toml") {
+            return Err(ConfigError::UnknownScenario {
+                name: name.into(),
+                available: Self::embedded_names().join(", "),
+            });
+        }
+        Self::from_files(&format!("scenario {name}"), files)
+    }
+
+    /// Loads a scenario from a directory on disk.
+    pub fn from_dir(dir: &Path) -> Result<Scenario, ConfigError> {
+        let mut files = BTreeMap::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let entries = std::fs::read_dir(&d).map_err(|source| ConfigError::Io {
+                path: d.display().to_string(),
+                source,
+            })?;
+            for entry in entries {
+                let path = entry
+                    .map_err(|source| ConfigError::Io {
+                        path: d.display().to_string(),
+                        source,
+                    })?
+                    .path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                    let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+                    files.insert(rel, text);
+                }
+            }
+        }
+        Self::from_files(&dir.display().to_string(), files)
+    }
+
+    /// Resolves `name_or_path`: a shipped scenario name, or a directory holding `scenario.toml`.
+    pub fn load(name_or_path: &str) -> Result<Scenario, ConfigError> {
+        let path = Path::new(name_or_path);
+        if path.join("scenario.toml").is_file() {
+            Self::from_dir(path)
+        } else {
+            Self::embedded(name_or_path)
+        }
+    }
+
+    fn from_files(origin: &str, mut files: BTreeMap<String, String>) -> Result<Scenario, ConfigError> {
+        let file = format!("{origin}/scenario.toml");
+        let text = files.remove("scenario.toml").ok_or_else(|| ConfigError::Invalid {
+            file: file.clone(),
+            message: "missing: a scenario directory must hold scenario.toml".into(),
+        })?;
+        let mut scenario: Scenario = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+        scenario.files = files;
+        scenario.validate(&file)?;
+        Ok(scenario)
+    }
+
+    fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let f = |field: &str, expected: &str| ConfigError::field(file, field, expected);
+        if self.history.is_empty() {
+            return Err(f("history", "at least one deploy (the one running now)"));
+        }
+        for (i, d) in self.history.iter().enumerate() {
+            let prefix = format!("{}/", d.dir.trim_end_matches('/'));
+            if !self.files.keys().any(|p| p.starts_with(&prefix)) {
+                return Err(f(&format!("history[{i}].dir"), &format!("a directory of the scenario holding manifests; {:?} has no files", d.dir)));
+            }
+            if i > 0 && d.hours_ago > self.history[i - 1].hours_ago {
+                return Err(f(&format!("history[{i}].hours_ago"), "deploys oldest first (hours_ago decreasing)"));
+            }
+        }
+        let live = self.live_manifests();
+        let manifest = live.get(&self.workload.manifest).ok_or_else(|| {
+            f("workload.manifest", &format!("a file of the last deploy ({}); {:?} is not one", self.history.last().map(|d| d.dir.as_str()).unwrap_or(""), self.workload.manifest))
+        })?;
+        if !manifest.contains(&format!("name: {}", self.workload.container)) {
+            return Err(f("workload.container", &format!("a container of {}; {:?} is not named there", self.workload.manifest, self.workload.container)));
+        }
+        if !self.files.contains_key(&format!("app/{}", self.app.handler)) {
+            return Err(f("app.handler", &format!("a file under app/; app/{} does not exist", self.app.handler)));
+        }
+        if self.workload.pods.is_empty() {
+            return Err(f("workload.pods", "at least one pod name"));
+        }
+        if self.load.baseline_rps < 0.0 || self.load.base_mib <= 0.0 || self.load.per_rps_mib < 0.0 {
+            return Err(f("load", "non-negative rates and a positive base_mib"));
+        }
+        if !self.alert.labels.contains_key("namespace") {
+            return Err(f("alert.labels.namespace", "the namespace label the alert carries"));
+        }
+        Ok(())
+    }
+
+    /// The manifests of the deploy that runs now, by repo path.
+    pub fn live_manifests(&self) -> BTreeMap<String, String> {
+        self.history.last().map(|d| self.tree(&d.dir)).unwrap_or_default()
+    }
+
+    /// The files of one deploy's tree, by repo path.
+    pub fn tree(&self, dir: &str) -> BTreeMap<String, String> {
+        let prefix = format!("{}/", dir.trim_end_matches('/'));
+        self.files
+            .iter()
+            .filter_map(|(p, c)| p.strip_prefix(&prefix).map(|rel| (rel.to_owned(), c.clone())))
+            .collect()
+    }
+
+    /// The application source files, by path under `app/`.
+    pub fn app_files(&self) -> BTreeMap<String, String> {
+        self.tree("app")
+    }
+
+    pub fn workload_ref(&self) -> WorkloadRef {
+        WorkloadRef {
+            kind: self.workload.kind.clone(),
+            namespace: self.workload.namespace.clone(),
+            name: self.workload.name.clone(),
+        }
+    }
+
+    /// The alert that opens the scenario's incident, as Alertmanager would send it.
+    pub fn alert(&self) -> Alert {
+        let mut alert = Alert::firing(self.alert.name.clone());
+        for (k, v) in &self.alert.labels {
+            alert = alert.with_label(k.clone(), v.clone());
+        }
+        alert = alert
+            .with_label("severity", self.alert.severity.clone())
+            .with_annotation("summary", self.alert.summary.clone());
+        alert.starts_at = Some(self.now);
+        alert
+    }
+
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_shipped_scenario_loads_and_validates() {
+        let names = Scenario::embedded_names();
+        assert!(names.contains(&"oomkilled".to_string()), "{names:?}");
+        for n in names {
+            let s = Scenario::embedded(&n).unwrap();
+            assert_eq!(s.name, n);
+        }
+    }
+
+    #[test]
+    fn oomkilled_describes_payment_service() {
+        let s = Scenario::embedded("oomkilled").unwrap();
+        assert_eq!(s.workload.name, "payment-service");
+        assert!(s.live_manifests().contains_key("k8s/production/payment-service/deployment.yaml"));
+        assert_eq!(s.alert().namespace(), Some("production"));
+    }
+
+    #[test]
+    fn unknown_scenario_lists_the_available_ones() {
+        let err = Scenario::embedded("nope").unwrap_err().to_string();
+        assert!(err.contains("unknown scenario \"nope\"") && err.contains("oomkilled"), "{err}");
+    }
+
+    #[test]
+    fn malformed_scenario_file_names_the_file_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("scenario.toml"), "name = \"x\"\nnow = \"yesterday\"\n").unwrap();
+        let err = Scenario::from_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("scenario.toml"), "{err}");
+        assert!(err.contains("now") || err.contains("description"), "{err}");
+    }
+
+    #[test]
+    fn scenario_whose_manifest_is_missing_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Scenario::embedded("oomkilled").unwrap();
+        let text = toml::to_string(&s).unwrap().replace("k8s/production/payment-service/deployment.yaml", "nope.yaml");
+        std::fs::write(dir.path().join("scenario.toml"), text).unwrap();
+        for (p, c) in &s.files {
+            let path = dir.path().join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, c).unwrap();
+        }
+        let err = Scenario::from_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("workload.manifest") && err.contains("nope.yaml"), "{err}");
+    }
+}

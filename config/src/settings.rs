@@ -1,0 +1,179 @@
+//! `squad.toml`: the runtime's settings, with defaults that work out of the box.
+//!
+//! Every section is optional; an unknown key is an error (a typo must not silently do nothing).
+
+use serde::{Deserialize, Serialize};
+use squad_protocols::Quantity;
+
+use crate::ConfigError;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub store: StoreSettings,
+    pub remediation: RemediationSettings,
+    pub supervision: SupervisionSettings,
+    pub crew: CrewSettings,
+    pub verification: VerificationSettings,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// The durable incident store file; unset means `<data dir>/incidents.redb`.
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemediationSettings {
+    pub memory: MemoryRule,
+}
+
+/// B'Elanna's sizing rule for memory:
+/// - limit = observed 24 h peak × (1 + headroom_percent/100), rounded up to `round_to`;
+/// - request = 24 h median working set, rounded up to `round_to`, never below the current request;
+/// - an HPA on memory utilisation at `hpa_target_percent` of the request, from the current replica
+///   count to `hpa_max_replicas_factor` times it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryRule {
+    pub headroom_percent: u32,
+    pub round_to: Quantity,
+    pub hpa_target_percent: u32,
+    pub hpa_max_replicas_factor: u32,
+}
+
+impl Default for MemoryRule {
+    fn default() -> Self {
+        Self {
+            headroom_percent: 20,
+            round_to: Quantity::mebibytes(256),
+            hpa_target_percent: 70,
+            hpa_max_replicas_factor: 3,
+        }
+    }
+}
+
+/// How the supervisor treats a crew member that fails.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisionSettings {
+    /// Restarts allowed within `within_seconds` before the supervisor escalates.
+    pub max_restarts: u32,
+    pub within_seconds: u64,
+    /// First restart delay; doubles with each restart inside the window.
+    pub backoff_ms: u64,
+}
+
+impl Default for SupervisionSettings {
+    fn default() -> Self {
+        Self {
+            max_restarts: 5,
+            within_seconds: 60,
+            backoff_ms: 50,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrewSettings {
+    /// How long Picard waits for a member's report before asking again.
+    pub assignment_timeout_seconds: u64,
+    /// Attempts per assignment before the incident is escalated.
+    pub max_attempts: u32,
+}
+
+impl Default for CrewSettings {
+    fn default() -> Self {
+        Self {
+            assignment_timeout_seconds: 300,
+            max_attempts: 4,
+        }
+    }
+}
+
+/// Ralph's observation after a fix rolls out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerificationSettings {
+    pub window_minutes: u64,
+    pub poll_minutes: u64,
+    /// The fix must also hold this far ahead at the observed memory trend.
+    pub projection_hours: u64,
+    /// How long Ralph waits for a human to merge before escalating.
+    pub merge_wait_hours: u64,
+}
+
+impl Default for VerificationSettings {
+    fn default() -> Self {
+        Self {
+            window_minutes: 60,
+            poll_minutes: 5,
+            projection_hours: 24,
+            merge_wait_hours: 24,
+        }
+    }
+}
+
+impl Settings {
+    /// Parses and validates a `squad.toml`; `origin` names it in errors.
+    pub fn from_toml(origin: &str, text: &str) -> Result<Settings, ConfigError> {
+        let s: Settings = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            file: origin.into(),
+            message: e.to_string(),
+        })?;
+        s.validate(origin)?;
+        Ok(s)
+    }
+
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let m = &self.remediation.memory;
+        if m.headroom_percent == 0 || m.headroom_percent > 400 {
+            return Err(ConfigError::field(origin, "remediation.memory.headroom_percent", "a percentage between 1 and 400"));
+        }
+        if m.round_to.bytes() == 0 {
+            return Err(ConfigError::field(origin, "remediation.memory.round_to", "a positive quantity such as 256Mi"));
+        }
+        if !(10..=100).contains(&m.hpa_target_percent) {
+            return Err(ConfigError::field(origin, "remediation.memory.hpa_target_percent", "a percentage between 10 and 100"));
+        }
+        if self.verification.poll_minutes == 0 || self.verification.window_minutes < self.verification.poll_minutes {
+            return Err(ConfigError::field(origin, "verification.window_minutes", "a window at least as long as verification.poll_minutes (> 0)"));
+        }
+        if self.crew.max_attempts == 0 {
+            return Err(ConfigError::field(origin, "crew.max_attempts", "at least 1"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        assert_eq!(Settings::from_toml("squad.toml", "").unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let err = Settings::from_toml("squad.toml", "[remediation.memory]\nheadroom = 20\n").unwrap_err().to_string();
+        assert!(err.contains("squad.toml") && err.contains("headroom"), "{err}");
+    }
+
+    #[test]
+    fn bad_quantity_names_the_field() {
+        let err = Settings::from_toml("squad.toml", "[remediation.memory]\nround_to = \"lots\"\n").unwrap_err().to_string();
+        assert!(err.contains("round_to") || err.contains("quantity"), "{err}");
+    }
+
+    #[test]
+    fn zero_headroom_is_rejected() {
+        let err = Settings::from_toml("squad.toml", "[remediation.memory]\nheadroom_percent = 0\n").unwrap_err().to_string();
+        assert!(err.contains("remediation.memory.headroom_percent"), "{err}");
+    }
+}
