@@ -6,6 +6,7 @@
 //! Every public type is serde round-trippable.
 
 pub mod alert;
+pub mod cluster;
 pub mod crew;
 pub mod diagnosis;
 pub mod error;

@@ -1,1 +1,23 @@
-//! placeholder
+//! squad-runtime: the actor plumbing squad's crew runs on.
+//!
+//! - [`clock`]: time through tokio, so a simulation can run hours of virtual time in milliseconds.
+//! - [`store`]: the incident store, an append-only event log (durable redb file, or in memory).
+//! - [`journal`]: exactly-once side effects on top of the log.
+//! - [`ports`]: the traits the crew talks to the world through (cluster, forge, diagnoser, brain).
+//! - [`supervisor`]: one-for-one supervision of the crew with restart intensity and backoff.
+//! - [`crew`]: the messages crew actors accept and the directory that finds them.
+//! - [`faults`]: fault injection for tests (panics in members, crashes after N events).
+
+pub mod clock;
+pub mod crew;
+pub mod faults;
+pub mod journal;
+pub mod ports;
+pub mod store;
+pub mod supervisor;
+
+pub use clock::Clock;
+pub use crew::{CrewDirectory, CrewMsg};
+pub use faults::Faults;
+pub use journal::Journal;
+pub use store::{IncidentStore, MemoryStore, RedbStore, StoreError};

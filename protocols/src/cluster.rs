@@ -1,0 +1,160 @@
+//! What squad reads from a cluster, in its own terms (no Kubernetes client types).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::Quantity;
+
+/// A container's last termination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Termination {
+    pub reason: String,
+    pub exit_code: i32,
+    pub finished_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerStatus {
+    pub name: String,
+    pub ready: bool,
+    pub restart_count: u32,
+    /// `running`, `waiting: CrashLoopBackOff`, ...
+    pub state: String,
+    pub last_termination: Option<Termination>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodInfo {
+    pub namespace: String,
+    pub name: String,
+    pub node: String,
+    pub phase: String,
+    pub owner: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub containers: Vec<ContainerStatus>,
+}
+
+impl PodInfo {
+    pub fn container(&self, name: &str) -> Option<&ContainerStatus> {
+        self.containers.iter().find(|c| c.name == name)
+    }
+}
+
+/// An environment variable as declared (its source, never a secret's value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvVar {
+    pub name: String,
+    /// `value`, `secret:<name>/<key>`, `configmap:<name>/<key>`, ...
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub limits: BTreeMap<String, Quantity>,
+    pub requests: BTreeMap<String, Quantity>,
+    pub env: Vec<EnvVar>,
+    pub run_as_non_root: Option<bool>,
+    pub privileged: Option<bool>,
+    pub allow_privilege_escalation: Option<bool>,
+    pub read_only_root_filesystem: Option<bool>,
+    pub has_readiness_probe: bool,
+    pub has_liveness_probe: bool,
+}
+
+/// A Deployment (or StatefulSet/DaemonSet) as it runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadInfo {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub replicas: u32,
+    pub service_account: String,
+    pub pod_labels: BTreeMap<String, String>,
+    pub containers: Vec<ContainerSpec>,
+    /// The pod-level `runAsNonRoot`.
+    pub pod_run_as_non_root: Option<bool>,
+}
+
+impl WorkloadInfo {
+    pub fn container(&self, name: &str) -> Option<&ContainerSpec> {
+        self.containers.iter().find(|c| c.name == name)
+    }
+}
+
+/// One rollout revision of a workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revision {
+    pub revision: u32,
+    pub at: DateTime<Utc>,
+    pub change_cause: String,
+    pub containers: Vec<ContainerSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterEvent {
+    pub kind: String,
+    pub reason: String,
+    pub message: String,
+    pub count: u32,
+    pub last_seen: DateTime<Utc>,
+    pub object: String,
+}
+
+/// One point of a time series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub at: DateTime<Utc>,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HpaInfo {
+    pub name: String,
+    pub target: String,
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    pub metrics: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkPolicyInfo {
+    pub name: String,
+    pub pod_selector: BTreeMap<String, String>,
+    pub policy_types: Vec<String>,
+    pub ingress_rules: usize,
+    pub egress_rules: usize,
+}
+
+impl NetworkPolicyInfo {
+    /// Whether the policy's selector selects pods with these labels.
+    pub fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.pod_selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+    }
+}
+
+/// One RBAC rule that applies to a ServiceAccount, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RbacRule {
+    pub role: String,
+    pub binding: String,
+    pub cluster_wide: bool,
+    pub api_groups: Vec<String>,
+    pub resources: Vec<String>,
+    pub resource_names: Vec<String>,
+    pub verbs: Vec<String>,
+}
+
+/// A known vulnerability in an image (from the scanner the cluster adapter consults).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageVulnerability {
+    pub id: String,
+    pub package: String,
+    pub installed: String,
+    pub fixed: String,
+    pub severity: String,
+    pub title: String,
+}

@@ -1,0 +1,171 @@
+//! The ports: traits the crew talks to the world through. Adapters implement them (the
+//! simulation, kube-rs, octocrab, HolmesGPT, an LLM); agents only ever see these traits.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use squad_protocols::cluster::{
+    ClusterEvent, HpaInfo, ImageVulnerability, NetworkPolicyInfo, PodInfo, RbacRule, Revision, Sample, WorkloadInfo,
+};
+use squad_protocols::{Alert, Diagnosis, FileChange, IssueRef, IssueSpec, Member, PrRef, PrSpec, PrState, Usage, WorkloadRef};
+
+/// An error from an adapter, naming what it was doing.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PortError {
+    #[error("{what}: not found")]
+    NotFound { what: String },
+    #[error("{what}: forbidden: {detail}")]
+    Forbidden { what: String, detail: String },
+    #[error("{what}: unavailable: {detail}")]
+    Unavailable { what: String, detail: String },
+    #[error("{what}: {detail}")]
+    Failed { what: String, detail: String },
+}
+
+impl PortError {
+    pub fn failed(what: impl Into<String>, detail: impl std::fmt::Display) -> Self {
+        PortError::Failed {
+            what: what.into(),
+            detail: detail.to_string(),
+        }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        PortError::NotFound { what: what.into() }
+    }
+}
+
+pub type PortResult<T> = Result<T, PortError>;
+
+/// Read-only access to a cluster and its metrics.
+#[async_trait]
+pub trait Cluster: Send + Sync {
+    async fn pod(&self, namespace: &str, name: &str) -> PortResult<PodInfo>;
+    async fn pods_of(&self, workload: &WorkloadRef) -> PortResult<Vec<PodInfo>>;
+    /// Resolves the workload that owns a pod (pod -> ReplicaSet -> Deployment).
+    async fn owner_of(&self, namespace: &str, pod: &str) -> PortResult<WorkloadRef>;
+    async fn workload(&self, workload: &WorkloadRef) -> PortResult<WorkloadInfo>;
+    async fn rollout_history(&self, workload: &WorkloadRef) -> PortResult<Vec<Revision>>;
+    async fn events(&self, namespace: &str, object: &str) -> PortResult<Vec<ClusterEvent>>;
+    async fn logs(&self, namespace: &str, pod: &str, container: &str, previous: bool, tail: usize) -> PortResult<Vec<String>>;
+    /// Per-sample maximum of the container's working set over the workload's pods, in bytes.
+    async fn memory_working_set(&self, workload: &WorkloadRef, container: &str, window: Duration, step: Duration) -> PortResult<Vec<Sample>>;
+    /// Requests per second to a route of the workload.
+    async fn request_rate(&self, workload: &WorkloadRef, route: &str, window: Duration, step: Duration) -> PortResult<Vec<Sample>>;
+    async fn hpas(&self, namespace: &str) -> PortResult<Vec<HpaInfo>>;
+    async fn network_policies(&self, namespace: &str) -> PortResult<Vec<NetworkPolicyInfo>>;
+    /// The RBAC rules bound to a ServiceAccount (Roles and ClusterRoles through their bindings).
+    async fn rbac_rules(&self, namespace: &str, service_account: &str) -> PortResult<Vec<RbacRule>>;
+    async fn image_vulnerabilities(&self, image: &str) -> PortResult<Vec<ImageVulnerability>>;
+    /// Secrets in a namespace: name and key names, never values.
+    async fn secret_keys(&self, namespace: &str) -> PortResult<Vec<(String, Vec<String>)>>;
+}
+
+/// A file as it was at one commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileVersion {
+    pub commit: String,
+    pub at: DateTime<Utc>,
+    pub message: String,
+    pub content: String,
+}
+
+/// An artifact found by its hidden marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarkedArtifact {
+    Issue(IssueRef),
+    PullRequest(PrRef),
+    Comment { issue: u64, id: u64 },
+}
+
+/// The code forge (GitHub) and the GitOps repository behind it.
+#[async_trait]
+pub trait Forge: Send + Sync {
+    /// The repository's name, e.g. `acme/gitops`.
+    fn repo(&self) -> String;
+    async fn default_branch(&self) -> PortResult<String>;
+    /// Looks for an issue, PR or comment whose body carries `marker`.
+    async fn find_marker(&self, marker: &str) -> PortResult<Option<MarkedArtifact>>;
+    async fn create_issue(&self, spec: &IssueSpec) -> PortResult<IssueRef>;
+    async fn comment(&self, issue: u64, body: &str) -> PortResult<u64>;
+    async fn set_issue_open(&self, issue: u64, open: bool) -> PortResult<()>;
+    /// Creates `spec.branch` from `spec.base` with one commit of `spec.files`, and opens the PR.
+    async fn open_pr(&self, spec: &PrSpec) -> PortResult<PrRef>;
+    async fn pr_state(&self, number: u64) -> PortResult<PrState>;
+    /// Commits files straight to a branch (Scribe's memory).
+    async fn commit_files(&self, branch: &str, message: &str, files: &[FileChange]) -> PortResult<String>;
+    async fn read_file(&self, path: &str, git_ref: &str) -> PortResult<Option<String>>;
+    async fn list_files(&self, prefix: &str, git_ref: &str) -> PortResult<Vec<String>>;
+    /// The versions of a file on the default branch, newest first.
+    async fn file_history(&self, path: &str) -> PortResult<Vec<FileVersion>>;
+}
+
+/// What the diagnoser is asked.
+#[derive(Debug, Clone)]
+pub struct DiagnosisRequest {
+    pub alert: Alert,
+    pub workload: WorkloadRef,
+    /// What past incidents of this workload taught.
+    pub memory: Vec<String>,
+}
+
+/// Finds the root cause of an alert.
+#[async_trait]
+pub trait Diagnoser: Send + Sync {
+    fn name(&self) -> &'static str;
+    async fn diagnose(&self, request: &DiagnosisRequest) -> PortResult<Diagnosis>;
+}
+
+/// A member's proposal, put to its brain for review.
+#[derive(Debug, Clone)]
+pub struct Deliberation {
+    pub member: Member,
+    pub charter: String,
+    /// What the member knows (already redacted).
+    pub context: String,
+    /// The deterministic skill's output, as JSON.
+    pub proposal: serde_json::Value,
+}
+
+/// The brain's answer: the output to use, where it came from, what it cost.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub output: serde_json::Value,
+    pub source: DecisionSource,
+    pub usage: Usage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionSource {
+    Deterministic,
+    Model,
+    /// The model's answer was rejected and the deterministic proposal used.
+    Fallback,
+}
+
+/// How a member thinks. The deterministic brain accepts the skill's proposal as it is; the LLM
+/// brain reviews it under the member's charter with a budget.
+#[async_trait]
+pub trait Brain: Send + Sync {
+    fn name(&self) -> &'static str;
+    async fn deliberate(&self, d: Deliberation) -> PortResult<Decision>;
+}
+
+/// The brain that needs no model: the deterministic skills decide.
+pub struct DeterministicBrain;
+
+#[async_trait]
+impl Brain for DeterministicBrain {
+    fn name(&self) -> &'static str {
+        "deterministic"
+    }
+
+    async fn deliberate(&self, d: Deliberation) -> PortResult<Decision> {
+        Ok(Decision {
+            output: d.proposal,
+            source: DecisionSource::Deterministic,
+            usage: Usage::default(),
+        })
+    }
+}

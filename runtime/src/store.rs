@@ -1,0 +1,323 @@
+//! The incident store: one append-only event log per incident.
+//!
+//! [`RedbStore`] is the embedded durable default (one redb file under the data dir; every append
+//! is a committed, fsynced transaction before it returns). [`MemoryStore`] is for tests and
+//! throwaway runs. Both publish each appended event to subscribers.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use squad_protocols::{Author, EventKind, Incident, IncidentEvent, IncidentId, ProtocolError};
+use tokio::sync::broadcast;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("incident store {path}: {message}")]
+    Backend { path: String, message: String },
+    #[error("incident {0} is not in the store")]
+    NotFound(IncidentId),
+    #[error("incident {incident}: stored event {seq} is unreadable: {message}")]
+    Corrupt {
+        incident: IncidentId,
+        seq: u64,
+        message: String,
+    },
+    #[error("incident {incident}: {source}")]
+    Replay {
+        incident: IncidentId,
+        #[source]
+        source: ProtocolError,
+    },
+}
+
+/// Where incidents live. Appends are atomic per incident and numbered from 0.
+pub trait IncidentStore: Send + Sync + 'static {
+    fn append(&self, incident: &IncidentId, at: DateTime<Utc>, author: Author, kind: EventKind) -> Result<IncidentEvent, StoreError>;
+
+    fn events(&self, incident: &IncidentId) -> Result<Vec<IncidentEvent>, StoreError>;
+
+    /// Every incident id, oldest first.
+    fn incident_ids(&self) -> Result<Vec<IncidentId>, StoreError>;
+
+    /// Every appended event from now on.
+    fn subscribe(&self) -> broadcast::Receiver<IncidentEvent>;
+
+    /// The incident folded from its log.
+    fn load(&self, incident: &IncidentId) -> Result<Incident, StoreError> {
+        let events = self.events(incident)?;
+        if events.is_empty() {
+            return Err(StoreError::NotFound(incident.clone()));
+        }
+        Incident::replay(&events).map_err(|source| StoreError::Replay {
+            incident: incident.clone(),
+            source,
+        })
+    }
+}
+
+/// An in-memory store, for tests and dry runs.
+pub struct MemoryStore {
+    logs: Mutex<(Vec<IncidentId>, BTreeMap<IncidentId, Vec<IncidentEvent>>)>,
+    tx: broadcast::Sender<IncidentEvent>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            logs: Mutex::new((Vec::new(), BTreeMap::new())),
+            tx: broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn poisoned() -> StoreError {
+        StoreError::Backend {
+            path: "memory".into(),
+            message: "lock poisoned by a panic".into(),
+        }
+    }
+}
+
+impl IncidentStore for MemoryStore {
+    fn append(&self, incident: &IncidentId, at: DateTime<Utc>, author: Author, kind: EventKind) -> Result<IncidentEvent, StoreError> {
+        let mut guard = self.logs.lock().map_err(|_| Self::poisoned())?;
+        let (order, logs) = &mut *guard;
+        let log = logs.entry(incident.clone()).or_insert_with(|| {
+            order.push(incident.clone());
+            Vec::new()
+        });
+        let event = IncidentEvent {
+            incident: incident.clone(),
+            seq: log.len() as u64,
+            at,
+            author,
+            kind,
+        };
+        log.push(event.clone());
+        drop(guard);
+        let _ = self.tx.send(event.clone());
+        Ok(event)
+    }
+
+    fn events(&self, incident: &IncidentId) -> Result<Vec<IncidentEvent>, StoreError> {
+        let guard = self.logs.lock().map_err(|_| Self::poisoned())?;
+        Ok(guard.1.get(incident).cloned().unwrap_or_default())
+    }
+
+    fn incident_ids(&self) -> Result<Vec<IncidentId>, StoreError> {
+        let guard = self.logs.lock().map_err(|_| Self::poisoned())?;
+        Ok(guard.0.clone())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<IncidentEvent> {
+        self.tx.subscribe()
+    }
+}
+
+const EVENTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("events");
+/// incident id -> (opening order, next seq)
+const INCIDENTS: TableDefinition<&str, (u64, u64)> = TableDefinition::new("incidents");
+
+/// The durable store: a redb file. An append returns only after its transaction is committed.
+pub struct RedbStore {
+    db: redb::Database,
+    path: String,
+    // Serialises appends so seq numbers are assigned without gaps.
+    append_lock: Mutex<()>,
+    tx: broadcast::Sender<IncidentEvent>,
+}
+
+impl RedbStore {
+    /// Opens (or creates) the store file, creating its directory.
+    pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
+        let shown = path.display().to_string();
+        let err = |message: String| StoreError::Backend {
+            path: shown.clone(),
+            message,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create directory: {e}")))?;
+        }
+        let db = redb::Database::create(path).map_err(|e| err(e.to_string()))?;
+        let txn = db.begin_write().map_err(|e| err(e.to_string()))?;
+        txn.open_table(EVENTS).map_err(|e| err(e.to_string()))?;
+        txn.open_table(INCIDENTS).map_err(|e| err(e.to_string()))?;
+        txn.commit().map_err(|e| err(e.to_string()))?;
+        Ok(RedbStore {
+            db,
+            path: shown,
+            append_lock: Mutex::new(()),
+            tx: broadcast::channel(1024).0,
+        })
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Backend {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl IncidentStore for RedbStore {
+    fn append(&self, incident: &IncidentId, at: DateTime<Utc>, author: Author, kind: EventKind) -> Result<IncidentEvent, StoreError> {
+        let _guard = self.append_lock.lock().map_err(|e| self.err(e))?;
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        let event;
+        {
+            let mut incidents = txn.open_table(INCIDENTS).map_err(|e| self.err(e))?;
+            let existing = incidents.get(incident.as_str()).map_err(|e| self.err(e))?.map(|v| v.value());
+            let (order, seq) = match existing {
+                Some(v) => v,
+                None => (incidents.len().map_err(|e| self.err(e))?, 0),
+            };
+            event = IncidentEvent {
+                incident: incident.clone(),
+                seq,
+                at,
+                author,
+                kind,
+            };
+            let bytes = serde_json::to_vec(&event).map_err(|e| self.err(e))?;
+            let mut events = txn.open_table(EVENTS).map_err(|e| self.err(e))?;
+            events.insert((incident.as_str(), seq), bytes.as_slice()).map_err(|e| self.err(e))?;
+            incidents.insert(incident.as_str(), (order, seq + 1)).map_err(|e| self.err(e))?;
+        }
+        txn.commit().map_err(|e| self.err(e))?;
+        let _ = self.tx.send(event.clone());
+        Ok(event)
+    }
+
+    fn events(&self, incident: &IncidentId) -> Result<Vec<IncidentEvent>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(EVENTS).map_err(|e| self.err(e))?;
+        let range = table
+            .range((incident.as_str(), 0)..=(incident.as_str(), u64::MAX))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for entry in range {
+            let (k, v) = entry.map_err(|e| self.err(e))?;
+            let seq = k.value().1;
+            let event: IncidentEvent = serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt {
+                incident: incident.clone(),
+                seq,
+                message: e.to_string(),
+            })?;
+            out.push(event);
+        }
+        Ok(out)
+    }
+
+    fn incident_ids(&self) -> Result<Vec<IncidentId>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(INCIDENTS).map_err(|e| self.err(e))?;
+        let mut ids = Vec::new();
+        for entry in table.iter().map_err(|e| self.err(e))? {
+            let (k, v) = entry.map_err(|e| self.err(e))?;
+            ids.push((v.value().0, IncidentId(k.value().to_owned())));
+        }
+        ids.sort();
+        Ok(ids.into_iter().map(|(_, id)| id).collect())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<IncidentEvent> {
+        self.tx.subscribe()
+    }
+}
+
+/// A store that aborts the process right after its n-th append — a `kill -9` at a chosen point,
+/// for crash-recovery tests (`SQUAD_FAULT_ABORT_AFTER_EVENTS`).
+pub struct AbortAfter<S> {
+    inner: S,
+    remaining: AtomicU64,
+}
+
+impl<S: IncidentStore> AbortAfter<S> {
+    pub fn new(inner: S, appends: u64) -> Self {
+        Self {
+            inner,
+            remaining: AtomicU64::new(appends),
+        }
+    }
+}
+
+impl<S: IncidentStore> IncidentStore for AbortAfter<S> {
+    fn append(&self, incident: &IncidentId, at: DateTime<Utc>, author: Author, kind: EventKind) -> Result<IncidentEvent, StoreError> {
+        let event = self.inner.append(incident, at, author, kind)?;
+        if self.remaining.fetch_sub(1, Ordering::SeqCst) <= 1 {
+            std::process::abort();
+        }
+        Ok(event)
+    }
+
+    fn events(&self, incident: &IncidentId) -> Result<Vec<IncidentEvent>, StoreError> {
+        self.inner.events(incident)
+    }
+
+    fn incident_ids(&self) -> Result<Vec<IncidentId>, StoreError> {
+        self.inner.incident_ids()
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<IncidentEvent> {
+        self.inner.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use squad_protocols::{Alert, WorkloadRef};
+
+    fn opened() -> EventKind {
+        EventKind::Opened {
+            alert: Alert::firing("A").with_label("namespace", "ns"),
+            workload: WorkloadRef::deployment("ns", "w"),
+        }
+    }
+
+    fn exercise(store: &dyn IncidentStore) {
+        let a = IncidentId("inc-a".into());
+        let b = IncidentId("inc-b".into());
+        let mut rx = store.subscribe();
+        let now = Utc::now();
+        assert_eq!(store.append(&a, now, Author::System, opened()).unwrap().seq, 0);
+        assert_eq!(store.append(&b, now, Author::System, opened()).unwrap().seq, 0);
+        let e = store.append(&a, now, Author::Picard, EventKind::Note { text: "x".into() }).unwrap();
+        assert_eq!(e.seq, 1);
+        assert_eq!(store.events(&a).unwrap().len(), 2);
+        assert_eq!(store.incident_ids().unwrap(), vec![a.clone(), b]);
+        assert_eq!(store.load(&a).unwrap().last_seq, 1);
+        assert_eq!(rx.try_recv().unwrap().incident, a);
+        assert!(matches!(store.load(&IncidentId("nope".into())), Err(StoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn memory_store_appends_in_order() {
+        exercise(&MemoryStore::new());
+    }
+
+    #[test]
+    fn redb_store_appends_in_order_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data/incidents.redb");
+        {
+            let store = RedbStore::open(&path).unwrap();
+            exercise(&store);
+        }
+        let store = RedbStore::open(&path).unwrap();
+        let a = IncidentId("inc-a".into());
+        assert_eq!(store.events(&a).unwrap().len(), 2);
+        assert_eq!(store.append(&a, Utc::now(), Author::Ralph, EventKind::Note { text: "y".into() }).unwrap().seq, 2);
+        assert_eq!(store.incident_ids().unwrap().len(), 2);
+    }
+}
