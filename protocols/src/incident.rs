@@ -400,9 +400,9 @@ impl Incident {
 }
 
 /// Idempotency key of the incident issue.
-pub const INCIDENT_ISSUE_KEY: &str = "incident-issue";
+pub const INCIDENT_ISSUE_KEY: &str = "picard:incident-issue";
 /// Idempotency key of B'Elanna's remediation PR.
-pub const REMEDIATION_PR_KEY: &str = "remediation-pr";
+pub const REMEDIATION_PR_KEY: &str = "belanna:remediation-pr";
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,519 @@
+//! The simulated cluster.
+//!
+//! What it serves is computed, not canned: the desired state is the GitOps repo's `main` branch
+//! (every commit that touched the workload's manifest is a rollout, synced a minute after it
+//! lands), and the running state follows from the scenario's load model. Each container's memory
+//! demand is `base + per_rps × rps(t) + leak × hours since the container started`; when the demand
+//! passes the container's memory limit the container is OOMKilled and restarted with the
+//! kubelet's back-off (10 s doubling to 5 min, reset after 10 min of running). A container whose
+//! required environment variables are missing from its manifest exits 1 at start-up. Merging a
+//! fix therefore changes what the cluster does, under the same load.
+//!
+//! Simplifications, stated: metrics report the container's memory *demand* (a real cgroup caps
+//! the working set at the limit and kills past it); HPA scaling is not modelled (so verification
+//! is conservative); all pods of a rollout behave alike.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use squad_config::Scenario;
+use squad_protocols::cluster::{
+    ClusterEvent, ContainerSpec, ContainerStatus, HpaInfo, ImageVulnerability, NetworkPolicyInfo, PodInfo, RbacRule, Revision, Sample,
+    Termination, WorkloadInfo,
+};
+use squad_protocols::{Quantity, WorkloadRef};
+use squad_runtime::Clock;
+use squad_runtime::ports::{Cluster, PortError, PortResult};
+
+use crate::git::GitRepo;
+use crate::yaml;
+
+const SYNC_LAG_SECONDS: i64 = 60;
+const STEP_SECONDS: i64 = 60;
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// One rollout of the workload: a commit on main that changed its manifest.
+#[derive(Debug, Clone)]
+struct Rollout {
+    revision: u32,
+    at: DateTime<Utc>,
+    message: String,
+    workload: WorkloadInfo,
+    pods: Vec<String>,
+}
+
+/// A container's life under one rollout, up to some time.
+#[derive(Debug, Clone, Default)]
+struct Life {
+    /// Start times of each run of the container, oldest first.
+    starts: Vec<DateTime<Utc>>,
+    kills: Vec<Termination>,
+    /// Whether, at the end of the simulated span, the container waits in back-off.
+    waiting: bool,
+}
+
+struct Desired {
+    head: String,
+    rollouts: Vec<Rollout>,
+    objects: Vec<Value>,
+}
+
+pub struct SimCluster {
+    scenario: Arc<Scenario>,
+    git: GitRepo,
+    clock: Clock,
+    desired: Mutex<Option<Arc<Desired>>>,
+}
+
+fn secs(s: i64) -> chrono::Duration {
+    chrono::Duration::seconds(s)
+}
+
+fn short_hash(seed: &str, len: usize) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in seed.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (0..len)
+        .map(|_| {
+            let c = ALPHABET[(h % ALPHABET.len() as u64) as usize] as char;
+            h /= ALPHABET.len() as u64;
+            h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(1);
+            c
+        })
+        .collect()
+}
+
+impl SimCluster {
+    pub fn new(scenario: Arc<Scenario>, git: GitRepo, clock: Clock) -> SimCluster {
+        SimCluster {
+            scenario,
+            git,
+            clock,
+            desired: Mutex::new(None),
+        }
+    }
+
+    fn workload_ref(&self) -> WorkloadRef {
+        self.scenario.workload_ref()
+    }
+
+    fn check_workload(&self, w: &WorkloadRef) -> PortResult<()> {
+        if *w == self.workload_ref() {
+            Ok(())
+        } else {
+            Err(PortError::not_found(format!("{w}")))
+        }
+    }
+
+    /// The desired state at main's head (cached per head commit).
+    fn desired(&self) -> PortResult<Arc<Desired>> {
+        let what = "read the GitOps repo";
+        let head = self.git.head_of("main").map_err(|e| PortError::failed(what, e))?;
+        let mut cache = self.desired.lock().map_err(|_| PortError::failed(what, "lock poisoned"))?;
+        if let Some(d) = cache.as_ref().filter(|d| d.head == head) {
+            return Ok(d.clone());
+        }
+        let s = &self.scenario;
+        let manifest = &s.workload.manifest;
+        let mut log = self.git.log("main", manifest).map_err(|e| PortError::failed(what, e))?;
+        log.reverse();
+        let mut rollouts = Vec::new();
+        for (i, commit) in log.iter().enumerate() {
+            let Some(text) = self.git.read(&commit.id, manifest).map_err(|e| PortError::failed(what, e))? else {
+                continue;
+            };
+            let objs = yaml::objects(manifest, &text).map_err(|e| PortError::failed(what, e))?;
+            let Some(obj) = objs.iter().find(|o| yaml::kind(o) == s.workload.kind && yaml::name(o) == s.workload.name) else {
+                continue;
+            };
+            let workload = yaml::workload_info(obj, &s.workload.namespace);
+            // Commits made by the scenario's history carry their own time; later ones sync a minute after landing.
+            let at = if commit.at <= s.now { commit.at } else { commit.at + secs(SYNC_LAG_SECONDS) };
+            rollouts.push(Rollout {
+                revision: i as u32 + 1,
+                at,
+                message: commit.message.lines().next().unwrap_or("").to_owned(),
+                pods: Vec::new(),
+                workload,
+            });
+        }
+        let live = rollouts.iter().rposition(|r| r.at <= s.now);
+        for (i, r) in rollouts.iter_mut().enumerate() {
+            r.pods = if Some(i) == live {
+                s.workload.pods.clone()
+            } else {
+                let hash = short_hash(&format!("{}{}", r.revision, r.at), 6);
+                (0..r.workload.replicas.max(1)).map(|n| format!("{}-{hash}-{}", s.workload.name, short_hash(&format!("{hash}{n}"), 5))).collect()
+            };
+        }
+        let mut objects = Vec::new();
+        for path in self.git.list("main", "").map_err(|e| PortError::failed(what, e))? {
+            if path.ends_with(".yaml") || path.ends_with(".yml") {
+                if let Some(text) = self.git.read("main", &path).map_err(|e| PortError::failed(what, e))? {
+                    objects.extend(yaml::objects(&path, &text).map_err(|e| PortError::failed(what, e))?);
+                }
+            }
+        }
+        let d = Arc::new(Desired { head, rollouts, objects });
+        *cache = Some(d.clone());
+        Ok(d)
+    }
+
+    fn rollout_at<'d>(d: &'d Desired, t: DateTime<Utc>) -> Option<&'d Rollout> {
+        d.rollouts.iter().rev().find(|r| r.at <= t)
+    }
+
+    /// Requests per second (per pod) at `t`.
+    fn rps(&self, t: DateTime<Utc>) -> f64 {
+        let l = &self.scenario.load;
+        let surge_start = self.scenario.now - secs((l.surge_started_hours_ago * 3600.0) as i64);
+        let ramp = if l.surge_percent > 0.0 && t > surge_start {
+            ((t - surge_start).num_seconds() as f64 / 1800.0).min(1.0)
+        } else {
+            0.0
+        };
+        l.baseline_rps * (1.0 + l.surge_percent / 100.0 * ramp)
+    }
+
+    /// Memory demand in bytes at `t` of a container that started at `started`.
+    fn demand(&self, t: DateTime<Utc>, started: DateTime<Utc>) -> f64 {
+        let l = &self.scenario.load;
+        let hours = ((t - started).num_seconds().max(0)) as f64 / 3600.0;
+        (l.base_mib + l.per_rps_mib * self.rps(t) + l.leak_mib_per_hour * hours) * MIB
+    }
+
+    fn missing_env(&self, c: &ContainerSpec) -> Option<String> {
+        self.scenario.load.required_env.iter().find(|v| !c.env.iter().any(|e| &e.name == *v)).cloned()
+    }
+
+    fn container_spec<'r>(&self, r: &'r Rollout) -> Option<&'r ContainerSpec> {
+        r.workload.container(&self.scenario.workload.container)
+    }
+
+    /// Simulates the container of a rollout from its start until `end`.
+    fn life(&self, d: &Desired, r: &Rollout, end: DateTime<Utc>) -> Life {
+        let next = d.rollouts.iter().find(|n| n.revision == r.revision + 1).map(|n| n.at);
+        let end = next.map_or(end, |n| n.min(end));
+        let Some(c) = self.container_spec(r) else {
+            return Life::default();
+        };
+        let limit = c.limits.get("memory").map(|q| q.bytes() as f64).unwrap_or(f64::INFINITY);
+        let missing = self.missing_env(c);
+        let mut life = Life {
+            starts: vec![r.at],
+            ..Life::default()
+        };
+        let mut started = r.at;
+        let mut t = r.at;
+        let mut consecutive: u32 = 0;
+        while t <= end {
+            let kill = if missing.is_some() {
+                let at = started + secs(2);
+                (at <= end).then(|| Termination {
+                    reason: "Error".into(),
+                    exit_code: 1,
+                    finished_at: at,
+                })
+            } else if self.demand(t, started) > limit {
+                Some(Termination {
+                    reason: "OOMKilled".into(),
+                    exit_code: 137,
+                    finished_at: t,
+                })
+            } else {
+                None
+            };
+            match kill {
+                Some(k) => {
+                    consecutive += 1;
+                    let backoff = (10i64 << (consecutive - 1).min(5)).min(300);
+                    started = k.finished_at + secs(backoff);
+                    life.kills.push(k);
+                    if started > end {
+                        life.waiting = true;
+                        break;
+                    }
+                    life.starts.push(started);
+                    t = started;
+                }
+                None => {
+                    if (t - started).num_seconds() >= 600 {
+                        consecutive = 0;
+                    }
+                    t += secs(STEP_SECONDS);
+                }
+            }
+        }
+        life
+    }
+
+    fn pod_info(&self, d: &Desired, r: &Rollout, name: &str, now: DateTime<Utc>) -> PodInfo {
+        let life = self.life(d, r, now);
+        let s = &self.scenario;
+        let container = s.workload.container.clone();
+        let waiting_reason = if life.waiting { "CrashLoopBackOff" } else { "" };
+        PodInfo {
+            namespace: s.workload.namespace.clone(),
+            name: name.into(),
+            node: s.workload.node.clone(),
+            phase: "Running".into(),
+            owner: Some(format!("ReplicaSet/{}", name.rsplitn(2, '-').nth(1).unwrap_or(name))),
+            created_at: r.at,
+            containers: vec![ContainerStatus {
+                name: container,
+                ready: !life.waiting,
+                restart_count: life.kills.len() as u32,
+                state: if life.waiting { format!("waiting: {waiting_reason}") } else { "running".into() },
+                last_termination: life.kills.last().cloned(),
+            }],
+        }
+    }
+
+    fn current(&self) -> PortResult<(Arc<Desired>, DateTime<Utc>)> {
+        Ok((self.desired()?, self.clock.now()))
+    }
+}
+
+#[async_trait]
+impl Cluster for SimCluster {
+    async fn pod(&self, namespace: &str, name: &str) -> PortResult<PodInfo> {
+        let (d, now) = self.current()?;
+        let r = Self::rollout_at(&d, now).filter(|r| namespace == self.scenario.workload.namespace && r.pods.iter().any(|p| p == name));
+        match r {
+            Some(r) => Ok(self.pod_info(&d, r, name, now)),
+            None => Err(PortError::not_found(format!("pod {namespace}/{name}"))),
+        }
+    }
+
+    async fn pods_of(&self, workload: &WorkloadRef) -> PortResult<Vec<PodInfo>> {
+        self.check_workload(workload)?;
+        let (d, now) = self.current()?;
+        Ok(Self::rollout_at(&d, now)
+            .map(|r| r.pods.iter().map(|p| self.pod_info(&d, r, p, now)).collect())
+            .unwrap_or_default())
+    }
+
+    async fn owner_of(&self, namespace: &str, pod: &str) -> PortResult<WorkloadRef> {
+        let d = self.desired()?;
+        if namespace == self.scenario.workload.namespace && d.rollouts.iter().any(|r| r.pods.iter().any(|p| p == pod)) {
+            Ok(self.workload_ref())
+        } else {
+            Err(PortError::not_found(format!("owner of pod {namespace}/{pod}")))
+        }
+    }
+
+    async fn workload(&self, workload: &WorkloadRef) -> PortResult<WorkloadInfo> {
+        self.check_workload(workload)?;
+        let (d, now) = self.current()?;
+        Self::rollout_at(&d, now).map(|r| r.workload.clone()).ok_or_else(|| PortError::not_found(format!("{workload}")))
+    }
+
+    async fn rollout_history(&self, workload: &WorkloadRef) -> PortResult<Vec<Revision>> {
+        self.check_workload(workload)?;
+        let (d, now) = self.current()?;
+        Ok(d.rollouts
+            .iter()
+            .filter(|r| r.at <= now)
+            .map(|r| Revision {
+                revision: r.revision,
+                at: r.at,
+                change_cause: r.message.clone(),
+                containers: r.workload.containers.clone(),
+            })
+            .collect())
+    }
+
+    async fn events(&self, namespace: &str, object: &str) -> PortResult<Vec<ClusterEvent>> {
+        let (d, now) = self.current()?;
+        let Some(r) = Self::rollout_at(&d, now) else {
+            return Ok(Vec::new());
+        };
+        if namespace != self.scenario.workload.namespace || !r.pods.iter().any(|p| p == object) {
+            return Ok(Vec::new());
+        }
+        let life = self.life(&d, r, now);
+        let s = &self.scenario;
+        let c = &s.workload.container;
+        let mut events = vec![ClusterEvent {
+            kind: "Normal".into(),
+            reason: "Started".into(),
+            message: format!("Started container {c}"),
+            count: life.starts.len() as u32,
+            last_seen: *life.starts.last().unwrap_or(&r.at),
+            object: format!("Pod/{object}"),
+        }];
+        if let Some(last) = life.kills.last() {
+            if last.reason == "OOMKilled" {
+                events.push(ClusterEvent {
+                    kind: "Warning".into(),
+                    reason: "OOMKilling".into(),
+                    message: format!(
+                        "Memory cgroup out of memory: Killed process in container {c} (limit {})",
+                        self.container_spec(r).and_then(|x| x.limits.get("memory")).map(Quantity::to_string).unwrap_or_default()
+                    ),
+                    count: life.kills.len() as u32,
+                    last_seen: last.finished_at,
+                    object: format!("Node/{}", s.workload.node),
+                });
+            }
+            events.push(ClusterEvent {
+                kind: "Warning".into(),
+                reason: "BackOff".into(),
+                message: format!("Back-off restarting failed container {c} in pod {object}"),
+                count: life.kills.len() as u32,
+                last_seen: last.finished_at,
+                object: format!("Pod/{object}"),
+            });
+        }
+        Ok(events)
+    }
+
+    async fn logs(&self, namespace: &str, pod: &str, container: &str, previous: bool, tail: usize) -> PortResult<Vec<String>> {
+        let info = self.pod(namespace, pod).await?;
+        let (d, now) = self.current()?;
+        let s = &self.scenario;
+        if container != s.workload.container {
+            return Err(PortError::not_found(format!("container {container} in pod {namespace}/{pod}")));
+        }
+        let missing = Self::rollout_at(&d, now).and_then(|r| self.container_spec(r)).and_then(|c| self.missing_env(c));
+        let restarted = info.containers.first().is_some_and(|c| c.restart_count > 0);
+        let lines: Vec<String> = match (missing, previous) {
+            (Some(var), _) => {
+                let template = s.load.missing_env_log.clone().unwrap_or_else(|| "fatal: required environment variable {var} is not set".into());
+                let mut l = s.logs.current.iter().take(1).cloned().collect::<Vec<_>>();
+                l.push(template.replace("{var}", &var));
+                l
+            }
+            (None, true) if !restarted => {
+                return Err(PortError::not_found(format!("previous terminated container \"{container}\" in pod \"{pod}\"")));
+            }
+            (None, true) => s.logs.previous.clone(),
+            (None, false) => s.logs.current.clone(),
+        };
+        let skip = lines.len().saturating_sub(tail);
+        Ok(lines.into_iter().skip(skip).collect())
+    }
+
+    async fn memory_working_set(&self, workload: &WorkloadRef, container: &str, window: Duration, step: Duration) -> PortResult<Vec<Sample>> {
+        self.check_workload(workload)?;
+        if container != self.scenario.workload.container {
+            return Err(PortError::not_found(format!("container {container} of {workload}")));
+        }
+        let (d, now) = self.current()?;
+        let lives: BTreeMap<u32, Life> = d.rollouts.iter().map(|r| (r.revision, self.life(&d, r, now))).collect();
+        let step = (step.as_secs() as i64).max(1);
+        let mut t = now - secs(window.as_secs() as i64);
+        let mut out = Vec::new();
+        while t <= now {
+            if let Some(r) = Self::rollout_at(&d, t) {
+                let started = lives.get(&r.revision).and_then(|l| l.starts.iter().rev().find(|s| **s <= t).copied()).unwrap_or(r.at);
+                out.push(Sample {
+                    at: t,
+                    value: self.demand(t, started),
+                });
+            }
+            t += secs(step);
+        }
+        Ok(out)
+    }
+
+    async fn request_rate(&self, workload: &WorkloadRef, route: &str, window: Duration, step: Duration) -> PortResult<Vec<Sample>> {
+        self.check_workload(workload)?;
+        if route != self.scenario.app.route {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now();
+        let step = (step.as_secs() as i64).max(1);
+        let mut t = now - secs(window.as_secs() as i64);
+        let mut out = Vec::new();
+        while t <= now {
+            out.push(Sample { at: t, value: self.rps(t) });
+            t += secs(step);
+        }
+        Ok(out)
+    }
+
+    async fn hpas(&self, namespace: &str) -> PortResult<Vec<HpaInfo>> {
+        let d = self.desired()?;
+        Ok(d.objects.iter().filter(|o| yaml::kind(o) == "HorizontalPodAutoscaler" && in_ns(o, namespace, &self.scenario)).map(yaml::hpa).collect())
+    }
+
+    async fn network_policies(&self, namespace: &str) -> PortResult<Vec<NetworkPolicyInfo>> {
+        let d = self.desired()?;
+        Ok(d.objects.iter().filter(|o| yaml::kind(o) == "NetworkPolicy" && in_ns(o, namespace, &self.scenario)).map(yaml::network_policy).collect())
+    }
+
+    async fn rbac_rules(&self, namespace: &str, service_account: &str) -> PortResult<Vec<RbacRule>> {
+        let d = self.desired()?;
+        let mut out = Vec::new();
+        for b in d.objects.iter().filter(|o| matches!(yaml::kind(o), "RoleBinding" | "ClusterRoleBinding")) {
+            let cluster_binding = yaml::kind(b) == "ClusterRoleBinding";
+            if !cluster_binding && !in_ns(b, namespace, &self.scenario) {
+                continue;
+            }
+            let binds = b["subjects"].as_array().is_some_and(|subs| {
+                subs.iter().any(|s| {
+                    s["kind"] == "ServiceAccount" && s["name"] == service_account && s["namespace"].as_str().unwrap_or(namespace) == namespace
+                })
+            });
+            if !binds {
+                continue;
+            }
+            let role_kind = b["roleRef"]["kind"].as_str().unwrap_or("Role");
+            let role_name = b["roleRef"]["name"].as_str().unwrap_or("");
+            let Some(role) = d.objects.iter().find(|o| yaml::kind(o) == role_kind && yaml::name(o) == role_name) else {
+                continue;
+            };
+            for (api_groups, resources, resource_names, verbs) in yaml::rules(role) {
+                out.push(RbacRule {
+                    role: format!("{role_kind}/{role_name}"),
+                    binding: format!("{}/{}", yaml::kind(b), yaml::name(b)),
+                    cluster_wide: cluster_binding,
+                    api_groups,
+                    resources,
+                    resource_names,
+                    verbs,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn image_vulnerabilities(&self, image: &str) -> PortResult<Vec<ImageVulnerability>> {
+        let known = &self.scenario.image;
+        let repo = |i: &str| i.rsplit_once(':').map_or(i.to_owned(), |(r, _)| r.to_owned());
+        if repo(image) != repo(&known.name) {
+            return Ok(Vec::new());
+        }
+        Ok(known
+            .vulnerabilities
+            .iter()
+            .map(|v| ImageVulnerability {
+                id: v.id.clone(),
+                package: v.package.clone(),
+                installed: v.installed.clone(),
+                fixed: v.fixed.clone(),
+                severity: v.severity.clone(),
+                title: v.title.clone(),
+            })
+            .collect())
+    }
+
+    async fn secret_keys(&self, namespace: &str) -> PortResult<Vec<(String, Vec<String>)>> {
+        if namespace != self.scenario.workload.namespace {
+            return Ok(Vec::new());
+        }
+        Ok(self.scenario.secrets.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+}
+
+fn in_ns(o: &Value, namespace: &str, s: &Scenario) -> bool {
+    o["metadata"]["namespace"].as_str().unwrap_or(&s.workload.namespace) == namespace
+}
