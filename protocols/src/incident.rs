@@ -310,6 +310,8 @@ pub struct Incident {
     pub started: BTreeSet<String>,
     pub assigned: BTreeSet<Member>,
     pub approved: bool,
+    /// A human approved after Ralph last reported, so Ralph has something new to follow.
+    pub approved_since_ralph: bool,
     pub verification: Option<Verification>,
     pub repeats: u64,
     pub last_seq: u64,
@@ -345,6 +347,7 @@ impl Incident {
             started: BTreeSet::new(),
             assigned: BTreeSet::new(),
             approved: false,
+            approved_since_ralph: false,
             verification: None,
             repeats: 0,
             last_seq: first.seq,
@@ -382,10 +385,16 @@ impl Incident {
                 self.assigned.insert(*member);
             }
             EventKind::Reported { report } => {
+                if report.member == Member::Ralph {
+                    self.approved_since_ralph = false;
+                }
                 self.reports.insert(report.member, report.clone());
             }
             EventKind::MemberRestarted { .. } | EventKind::Note { .. } => {}
-            EventKind::Approved { .. } => self.approved = true,
+            EventKind::Approved { .. } => {
+                self.approved = true;
+                self.approved_since_ralph = true;
+            }
             EventKind::Verified { verification } => self.verification = Some(verification.clone()),
         }
     }

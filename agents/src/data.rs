@@ -1,0 +1,248 @@
+//! Data — code and application: reads the handler and the app's source for unbounded
+//! allocation, checks runtime memory flags against the container limit, comments on what it found
+//! and files an issue with concrete profiling steps for the app's language.
+
+use async_trait::async_trait;
+use regex::Regex;
+use squad_config::charters;
+use squad_protocols::{Action, Assignment, Finding, IssueSpec, Member, Report, RootCause, Severity};
+
+use crate::specialist::Skill;
+use crate::{CrewContext, effects};
+
+pub fn charter() -> &'static str {
+    charters::charter(Member::Data)
+}
+
+pub struct Data;
+
+/// A place in the code that can grow without bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hotspot {
+    pub file: String,
+    pub line: usize,
+    pub code: String,
+    pub why: &'static str,
+}
+
+pub fn language_of(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or("") {
+        "py" => "python",
+        "go" => "go",
+        "java" | "kt" => "jvm",
+        "js" | "ts" | "mjs" => "node",
+        "rs" => "rust",
+        _ => "unknown",
+    }
+}
+
+/// Patterns of unbounded growth, by language.
+fn patterns(lang: &str) -> Vec<(&'static str, &'static str)> {
+    match lang {
+        "python" => vec![
+            (r"lru_cache\(\s*maxsize\s*=\s*None", "lru_cache without a size bound"),
+            (r"^\s*@(functools\.)?cache\b", "functools.cache never evicts"),
+            (r"^[A-Z_][A-Z0-9_]*\s*(:\s*\w+(\[.*\])?)?\s*=\s*(\{\}|\[\]|dict\(\)|list\(\)|defaultdict\()", "module-level container (grows for the process's lifetime if written per request)"),
+            (r"^\s*[A-Z_][A-Z0-9_]*(\[[^\]]+\]\s*=|\.append\(|\.setdefault\()", "write into a module-level container"),
+            (r"request\.(get_data|data)\b|\.read\(\)\s*$", "whole request body read into memory"),
+        ],
+        "go" => vec![
+            (r"^var\s+\w+\s*=\s*(make\(map|map\[)", "package-level map (no eviction)"),
+            (r"(io|ioutil)\.ReadAll\(", "whole body read into memory"),
+            (r"append\(\s*[A-Z]\w*\s*,", "append to a package-level slice"),
+        ],
+        "jvm" => vec![(r"static\s+(final\s+)?(Map|List|Set)<", "static collection"), (r"readAllBytes\(", "whole stream read into memory")],
+        "node" => vec![(r"^(const|let|var)\s+\w+\s*=\s*(\[\]|\{\}|new Map\(\))", "module-level container"), (r"\.push\(", "push into a collection")],
+        _ => Vec::new(),
+    }
+}
+
+pub fn scan(files: &[(String, String)]) -> Vec<Hotspot> {
+    let mut out = Vec::new();
+    for (path, text) in files {
+        for (p, why) in patterns(language_of(path)) {
+            let Ok(re) = Regex::new(p) else { continue };
+            for (i, line) in text.lines().enumerate() {
+                if re.is_match(line) {
+                    out.push(Hotspot {
+                        file: path.clone(),
+                        line: i + 1,
+                        code: line.trim().to_owned(),
+                        why,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+pub fn profiling_steps(lang: &str, pod: &str, namespace: &str, container: &str, route: &str) -> String {
+    let exec = format!("kubectl exec -n {namespace} {pod} -c {container} --");
+    match lang {
+        "python" => format!(
+            "1. Reproduce the load on a staging replica: replay `{route}` at the incident's rate (e.g. `k6 run --vus 50 --duration 15m checkout.js`).\n\
+             2. Take heap snapshots while it runs: start the worker with `PYTHONTRACEMALLOC=25` and call `tracemalloc.take_snapshot()` every 5 minutes (a debug endpoint), then `snapshot2.compare_to(snapshot1, 'lineno')[:20]` — growing lines point at the allocation.\n\
+             3. For native and allocator detail: `memray run --live -o /tmp/checkout.bin gunicorn app:app`, then `memray flamegraph /tmp/checkout.bin`.\n\
+             4. Live, without a restart: `{exec} py-spy dump --pid 1 --locals` during a spike.\n\
+             5. Check per-worker memory: `{exec} ps -o pid,rss,cmd -C gunicorn`; total ≈ workers × per-worker RSS — size `GUNICORN_WORKERS` against the limit.\n\
+             6. Success criterion: RSS per worker flat (±5%) over 30 minutes at constant load."
+        ),
+        "go" => format!(
+            "1. Expose pprof (`import _ \"net/http/pprof\"`) on an internal port.\n\
+             2. Under load on `{route}`: `{exec} wget -qO- localhost:6060/debug/pprof/heap > heap1.pb.gz`, again 10 minutes later; `go tool pprof -base heap1.pb.gz heap2.pb.gz` shows what grew.\n\
+             3. Set `GOMEMLIMIT` to ~90% of the container limit so the GC works before the kernel kills.\n\
+             4. Success criterion: `inuse_space` flat over 30 minutes at constant load."
+        ),
+        "jvm" => format!(
+            "1. Check heap flags: `-XX:MaxRAMPercentage=75` (or `-Xmx` below the limit minus metaspace and threads).\n\
+             2. Under load on `{route}`: `{exec} jcmd 1 GC.heap_dump /tmp/heap.hprof`, and a JFR recording `jcmd 1 JFR.start duration=10m filename=/tmp/rec.jfr`.\n\
+             3. Open the dump in Eclipse MAT: dominator tree and leak suspects.\n\
+             4. Success criterion: old-gen after full GC flat over 30 minutes."
+        ),
+        "node" => format!(
+            "1. Start with `--heapsnapshot-signal=SIGUSR2` and `--max-old-space-size` below the limit.\n\
+             2. Under load on `{route}`: `{exec} kill -USR2 1` twice, 10 minutes apart; compare the snapshots in Chrome DevTools (Comparison view).\n\
+             3. Success criterion: retained size flat over 30 minutes."
+        ),
+        _ => format!("1. Under load on `{route}`, sample the process's RSS (`{exec} cat /proc/1/status`) every minute and take the runtime's heap profile at the start and after 15 minutes."),
+    }
+}
+
+#[async_trait]
+impl Skill for Data {
+    fn member(&self) -> Member {
+        Member::Data
+    }
+
+    async fn perform(&self, ctx: &CrewContext, a: &Assignment) -> Result<Report, String> {
+        let repo = &ctx.app_repo;
+        let base = repo.default_branch().await.map_err(|e| e.to_string())?;
+        let mut files = Vec::new();
+        for path in repo.list_files("", &base).await.map_err(|e| e.to_string())? {
+            if language_of(&path) != "unknown" {
+                if let Some(text) = repo.read_file(&path, &base).await.map_err(|e| e.to_string())? {
+                    files.push((path, text));
+                }
+            }
+        }
+        let lang = files.iter().map(|(p, _)| language_of(p)).find(|l| *l != "unknown").unwrap_or("unknown");
+        let hotspots = scan(&files);
+        let d = &a.diagnosis;
+        let w = ctx.cluster.workload(&a.workload).await.map_err(|e| e.to_string())?;
+        let container = d.signals.memory.as_ref().map(|m| m.container.clone()).or_else(|| d.signals.crash.as_ref().map(|c| c.container.clone())).or_else(|| w.containers.first().map(|c| c.name.clone())).unwrap_or_default();
+        let spec = w.container(&container);
+        let mut flags = Vec::new();
+        if let Some(c) = spec {
+            for e in &c.env {
+                match e.name.as_str() {
+                    "GUNICORN_WORKERS" | "WEB_CONCURRENCY" => flags.push(format!("`{}` is set: memory scales with the worker count — each worker holds its own heap", e.name)),
+                    "GOMEMLIMIT" | "JAVA_OPTS" | "JAVA_TOOL_OPTIONS" | "NODE_OPTIONS" => flags.push(format!("`{}` is set ({}); check it against the container limit", e.name, e.source)),
+                    _ => {}
+                }
+            }
+            if lang == "go" && !c.env.iter().any(|e| e.name == "GOMEMLIMIT") {
+                flags.push("`GOMEMLIMIT` is not set: the Go GC does not know the container limit".into());
+            }
+        }
+        let pods = ctx.cluster.pods_of(&a.workload).await.unwrap_or_default();
+        let pod = pods.first().map(|p| p.name.clone()).unwrap_or_else(|| format!("deploy/{}", a.workload.name));
+        let route = d.signals.traffic.as_ref().map(|t| t.route.clone()).unwrap_or_else(|| "/".into());
+        let handler = files.iter().find(|(p, t)| t.contains(&route) || p.contains("handler")).map(|(p, _)| p.clone());
+        let leak = d.root_cause == RootCause::MemoryLeak;
+        let mut findings = Vec::new();
+        let mut comment = format!("**Data** (code and application, {lang}):\n\n");
+        match &handler {
+            Some(h) => comment.push_str(&format!("Handler for `{route}`: `{h}`.\n\n")),
+            None => comment.push_str(&format!("No handler for `{route}` found in {}.\n\n", repo.repo())),
+        }
+        if hotspots.is_empty() {
+            comment.push_str("**No unbounded allocation found** in the application source: caches are bounded and request data is released when the request ends.\n");
+        } else {
+            comment.push_str("Places that can grow without bound:\n");
+            for h in &hotspots {
+                comment.push_str(&format!("- `{}:{}` `{}` — {}\n", h.file, h.line, h.code, h.why));
+                findings.push(Finding {
+                    severity: if leak { Severity::High } else { Severity::Medium },
+                    title: format!("{} at {}:{}", h.why, h.file, h.line),
+                    detail: h.code.clone(),
+                });
+            }
+        }
+        if let Some(m) = &d.signals.memory {
+            comment.push_str(&format!(
+                "\nMemory {} with traffic (unexplained growth {:.1} MiB/h): {}.\n",
+                if m.leak_suspected { "does not move" } else { "moves" },
+                m.trend_mib_per_hour,
+                if m.leak_suspected { "a leak — the code path above is the first suspect" } else { "consistent with per-request allocation under a traffic surge, not a leak" }
+            ));
+        }
+        for f in &flags {
+            comment.push_str(&format!("- Runtime: {f}\n"));
+        }
+        let (title, body) = match d.root_cause {
+            RootCause::MissingConfiguration => {
+                let var = d.signals.crash.as_ref().and_then(|c| c.missing_env.clone()).unwrap_or_default();
+                (
+                    format!("Validate {} configuration at start-up (fail fast, clear message)", a.workload.name),
+                    format!(
+                        "During incident {} (#{}) the container exited at start-up because `{var}` was missing.\n\n\
+                         1. Validate every required setting at start-up and exit with one line naming the missing variable and where it should come from.\n\
+                         2. Add a readiness probe that fails while configuration is invalid, so a bad rollout stops at the first pod.\n\
+                         3. Add a CI check that renders the manifests and compares the env names the code reads with those the Deployment sets.\n\
+                         4. Reproduce: `kubectl logs -n {} {pod} -c {container} --previous`.",
+                        a.incident, a.issue.number, a.workload.namespace
+                    ),
+                )
+            }
+            _ => (
+                format!("Profile {} memory under {route} load ({lang})", container),
+                format!(
+                    "Follow-up of incident {} (#{}): {}\n\n## Profiling steps\n{}\n\n## What was found in the code\n{}",
+                    a.incident,
+                    a.issue.number,
+                    d.summary,
+                    profiling_steps(lang, &pod, &a.workload.namespace, &container, &route),
+                    if hotspots.is_empty() { "No unbounded allocation pattern in the source.".to_owned() } else { hotspots.iter().map(|h| format!("- `{}:{}` — {}", h.file, h.line, h.why)).collect::<Vec<_>>().join("\n") }
+                ),
+            ),
+        };
+        let spec = IssueSpec {
+            title: title.clone(),
+            body: format!("{body}\n\n_Filed by squad's Data (code and application)._"),
+            labels: vec!["incident-followup".into(), "squad:data".into(), if leak { "memory-leak".into() } else { "performance".into() }],
+        };
+        let issue = effects::issue_once(ctx, &a.incident, Member::Data, "followup-issue", spec).await?;
+        comment.push_str(&format!("\nFollow-up with concrete steps: #{} — {title}.\n", issue.number));
+        effects::comment_once(ctx, &a.incident, Member::Data, "code-review", a.issue.number, &comment).await?;
+        let mut r = Report::new(
+            Member::Data,
+            if hotspots.is_empty() { format!("no unbounded allocation in the {lang} handler; follow-up issue #{}", issue.number) } else { format!("{} possible unbounded allocation(s); follow-up issue #{}", hotspots.len(), issue.number) },
+        );
+        r.findings = findings;
+        r.actions.push(Action::OpenedIssue { issue, title });
+        r.actions.push(Action::Commented { issue: a.issue.number });
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_python_cache_is_not_a_hotspot_but_unbounded_is() {
+        let ok = vec![("a.py".to_string(), "@lru_cache(maxsize=4096)\ndef f(x):\n    return x\n".to_string())];
+        assert!(scan(&ok).is_empty());
+        let bad = vec![("a.py".to_string(), "SEEN = {}\n\ndef h(r):\n    SEEN[r.id] = r.body\n".to_string())];
+        let found = scan(&bad);
+        assert_eq!(found.len(), 2, "{found:?}");
+    }
+
+    #[test]
+    fn profiling_steps_fit_the_language() {
+        assert!(profiling_steps("python", "p", "n", "c", "/x").contains("tracemalloc"));
+        assert!(profiling_steps("go", "p", "n", "c", "/x").contains("pprof"));
+        assert!(profiling_steps("jvm", "p", "n", "c", "/x").contains("jcmd"));
+    }
+}

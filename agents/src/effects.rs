@@ -1,0 +1,152 @@
+//! Side effects on the forge, each done once per incident through the journal and marked so a
+//! retry after a crash finds what the first attempt made.
+
+use squad_protocols::forge::marker;
+use squad_protocols::{Action, Author, FileChange, IncidentId, IssueRef, IssueSpec, Member, PrRef, PrSpec};
+use squad_runtime::ports::MarkedArtifact;
+
+use crate::CrewContext;
+
+fn key(member: Member, what: &str) -> String {
+    format!("{}:{what}", member.id())
+}
+
+/// Files an issue once; the body carries the hidden marker.
+pub async fn issue_once(ctx: &CrewContext, incident: &IncidentId, member: Member, what: &str, mut spec: IssueSpec) -> Result<IssueRef, String> {
+    let key = key(member, what);
+    let mark = marker(incident.as_str(), &key);
+    spec.body = format!("{}\n\n{mark}\n", spec.body.trim_end());
+    let title = spec.title.clone();
+    let action = ctx
+        .journal
+        .once(
+            incident,
+            Author::from(member),
+            &key,
+            &format!("file issue \"{title}\""),
+            || async {
+                Ok(match ctx.forge.find_marker(&mark).await.map_err(|e| e.to_string())? {
+                    Some(MarkedArtifact::Issue(issue)) => Some(Action::OpenedIssue { issue, title: title.clone() }),
+                    _ => None,
+                })
+            },
+            || async {
+                let issue = ctx.forge.create_issue(&spec).await.map_err(|e| e.to_string())?;
+                Ok(Action::OpenedIssue { issue, title: title.clone() })
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    match action {
+        Action::OpenedIssue { issue, .. } => Ok(issue),
+        other => Err(format!("journal holds {other:?} under {key}, expected an issue")),
+    }
+}
+
+/// Comments on an issue once.
+pub async fn comment_once(ctx: &CrewContext, incident: &IncidentId, member: Member, what: &str, issue: u64, body: &str) -> Result<(), String> {
+    let key = key(member, what);
+    let mark = marker(incident.as_str(), &key);
+    let body = format!("{}\n\n{mark}\n", body.trim_end());
+    ctx.journal
+        .once(
+            incident,
+            Author::from(member),
+            &key,
+            &format!("comment on issue #{issue}"),
+            || async {
+                Ok(match ctx.forge.find_marker(&mark).await.map_err(|e| e.to_string())? {
+                    Some(MarkedArtifact::Comment { issue, .. }) => Some(Action::Commented { issue }),
+                    _ => None,
+                })
+            },
+            || async {
+                ctx.forge.comment(issue, &body).await.map_err(|e| e.to_string())?;
+                Ok(Action::Commented { issue })
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Opens a pull request once.
+pub async fn pr_once(ctx: &CrewContext, incident: &IncidentId, member: Member, what: &str, mut spec: PrSpec) -> Result<PrRef, String> {
+    let key = key(member, what);
+    let mark = marker(incident.as_str(), &key);
+    spec.body = format!("{}\n\n{mark}\n", spec.body.trim_end());
+    let title = spec.title.clone();
+    let action = ctx
+        .journal
+        .once(
+            incident,
+            Author::from(member),
+            &key,
+            &format!("open pull request \"{title}\""),
+            || async {
+                Ok(match ctx.forge.find_marker(&mark).await.map_err(|e| e.to_string())? {
+                    Some(MarkedArtifact::PullRequest(pr)) => Some(Action::OpenedPr { pr, title: title.clone() }),
+                    _ => None,
+                })
+            },
+            || async {
+                let pr = ctx.forge.open_pr(&spec).await.map_err(|e| e.to_string())?;
+                Ok(Action::OpenedPr { pr, title: title.clone() })
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    match action {
+        Action::OpenedPr { pr, .. } => Ok(pr),
+        other => Err(format!("journal holds {other:?} under {key}, expected a pull request")),
+    }
+}
+
+/// Commits files to a branch once. A retry after a crash compares the branch's files with what
+/// it would write, so it never commits the same change twice.
+pub async fn commit_once(ctx: &CrewContext, incident: &IncidentId, member: Member, what: &str, branch: &str, message: &str, files: Vec<FileChange>) -> Result<(), String> {
+    let key = key(member, what);
+    let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    ctx.journal
+        .once(
+            incident,
+            Author::from(member),
+            &key,
+            &format!("commit {} to {branch}", paths.join(", ")),
+            || async {
+                for f in &files {
+                    if ctx.forge.read_file(&f.path, branch).await.map_err(|e| e.to_string())?.as_deref() != Some(f.content.as_str()) {
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(Action::CommittedFiles { branch: branch.into(), paths: paths.clone() }))
+            },
+            || async {
+                ctx.forge.commit_files(branch, message, &files).await.map_err(|e| e.to_string())?;
+                Ok(Action::CommittedFiles { branch: branch.into(), paths: paths.clone() })
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Opens or closes an issue once.
+pub async fn set_issue_open_once(ctx: &CrewContext, incident: &IncidentId, member: Member, what: &str, issue: u64, open: bool) -> Result<(), String> {
+    let key = key(member, what);
+    ctx.journal
+        .once(
+            incident,
+            Author::from(member),
+            &key,
+            &format!("{} issue #{issue}", if open { "reopen" } else { "close" }),
+            || async { Ok(None) },
+            || async {
+                ctx.forge.set_issue_open(issue, open).await.map_err(|e| e.to_string())?;
+                Ok(if open { Action::ReopenedIssue { issue } } else { Action::ClosedIssue { issue } })
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}

@@ -1,0 +1,425 @@
+//! Picard — coordinator: opens the incident, gets the diagnosis, files the incident issue,
+//! routes typed assignments and moves the incident through its state machine.
+//!
+//! Picard is a reconciler over the incident log: on every message it folds the incident from the
+//! store and starts whatever step the state calls for that is not already running. That is also
+//! how a restarted process resumes: the log says what is done, Picard does the rest.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use squad_config::charters;
+use squad_protocols::incident::INCIDENT_ISSUE_KEY;
+use squad_protocols::{
+    Alert, AlertStatus, Assignment, Author, EventKind, Incident, IncidentId, IncidentState, IssueSpec, Member, RootCause, Task, WorkloadRef,
+};
+use squad_runtime::ports::DiagnosisRequest;
+use tokio::task::JoinHandle;
+
+use crate::{CrewContext, effects, scribe};
+
+/// The charter Picard works under.
+pub fn charter() -> &'static str {
+    charters::charter(Member::Picard)
+}
+
+/// What Picard accepts.
+pub enum PicardMsg {
+    /// A new alert: opens an incident, or joins the open one it belongs to.
+    Ingest {
+        alert: Box<Alert>,
+        reply: RpcReplyPort<Result<IncidentId, String>>,
+    },
+    /// Look at the incident again and start what its state calls for.
+    Advance(IncidentId),
+    /// A step Picard started has finished.
+    StepDone {
+        incident: IncidentId,
+        step: Step,
+        result: Result<(), String>,
+    },
+}
+
+/// Where the live Picard is (updated by the supervisor's factory on every restart).
+#[derive(Clone, Default)]
+pub struct PicardHandle {
+    inner: Arc<std::sync::RwLock<Option<ActorRef<PicardMsg>>>>,
+}
+
+impl PicardHandle {
+    pub fn set(&self, actor: ActorRef<PicardMsg>) {
+        if let Ok(mut g) = self.inner.write() {
+            *g = Some(actor);
+        }
+    }
+
+    pub fn get(&self) -> Option<ActorRef<PicardMsg>> {
+        self.inner.read().ok().and_then(|g| g.clone())
+    }
+}
+
+/// One unit of Picard's work on an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step {
+    Diagnose,
+    FileIssue,
+    Assign(Member),
+    Escalate,
+}
+
+/// The members a root cause is routed to, with why.
+pub fn routing(root: RootCause) -> Vec<(Member, &'static str)> {
+    match root {
+        RootCause::MemoryUnderProvisioned => vec![
+            (Member::Belanna, "size memory from the observed peak and add an HPA (remediation PR)"),
+            (Member::Worf, "image CVEs, RBAC, NetworkPolicy and pod security of the workload"),
+            (Member::Data, "confirm the handler has no unbounded allocation; profiling steps"),
+        ],
+        RootCause::MemoryLeak => vec![
+            (Member::Data, "find the leak in the handler (primary); profiling steps"),
+            (Member::Belanna, "stop-gap memory increase so the service stays up"),
+            (Member::Worf, "image CVEs, RBAC, NetworkPolicy and pod security of the workload"),
+        ],
+        RootCause::MissingConfiguration => vec![
+            (Member::Belanna, "restore the missing configuration in the manifest (remediation PR)"),
+            (Member::Worf, "check the secret reference and the workload's access to it"),
+            (Member::Data, "make the app fail fast with a clear message on missing configuration"),
+        ],
+        RootCause::CrashLoop | RootCause::Unknown => vec![
+            (Member::Belanna, "compare the last rollout with the previous one; probes and resources"),
+            (Member::Worf, "image CVEs, RBAC, NetworkPolicy and pod security of the workload"),
+            (Member::Data, "read the crash logs and the code path at start-up"),
+        ],
+    }
+}
+
+/// The short reason in the incident title: `OOMKilled`, `CrashLoopBackOff`, or the alert name.
+pub fn incident_reason(incident: &Incident) -> String {
+    match incident.diagnosis.as_ref().map(|d| d.root_cause) {
+        Some(RootCause::MemoryUnderProvisioned | RootCause::MemoryLeak) => "OOMKilled".into(),
+        Some(RootCause::MissingConfiguration | RootCause::CrashLoop) => "CrashLoopBackOff".into(),
+        _ => incident.alert.label("reason").map(str::to_owned).unwrap_or_else(|| incident.alert.name.clone()),
+    }
+}
+
+/// What the incident's state calls for next. Pure: the log decides.
+pub fn plan(incident: &Incident) -> Vec<Step> {
+    use IncidentState::*;
+    let specialists = || {
+        incident
+            .diagnosis
+            .as_ref()
+            .map(|d| routing(d.root_cause).into_iter().map(|(m, _)| m).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    let ralph_due = !incident.reports.contains_key(&Member::Ralph) || incident.approved_since_ralph;
+    match incident.state {
+        Open => vec![Step::Diagnose],
+        Diagnosing if incident.diagnosis.is_none() => vec![Step::Diagnose],
+        Diagnosing => vec![Step::FileIssue],
+        Remediating => {
+            let missing: Vec<Step> = specialists().into_iter().filter(|m| !incident.reports.contains_key(m)).map(Step::Assign).collect();
+            if !missing.is_empty() {
+                missing
+            } else if !incident.reports.contains_key(&Member::Scribe) {
+                vec![Step::Assign(Member::Scribe)]
+            } else if incident.pr.is_some() {
+                vec![Step::Assign(Member::Ralph)]
+            } else {
+                vec![Step::Escalate]
+            }
+        }
+        AwaitingApproval | Verifying | Escalated if incident.pr.is_some() && ralph_due && incident.verification.is_none() => {
+            vec![Step::Assign(Member::Ralph)]
+        }
+        _ => Vec::new(),
+    }
+}
+
+pub struct Picard {
+    pub ctx: CrewContext,
+}
+
+pub struct PicardState {
+    in_flight: HashSet<(IncidentId, Step)>,
+    attempts: HashMap<(IncidentId, Step), u32>,
+    // Aborted when Picard's state is dropped (a crash or a stop), so a restarted Picard never
+    // races a step its predecessor was still running.
+    tasks: Vec<AbortOnDrop>,
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn settled(state: IncidentState) -> bool {
+    matches!(state, IncidentState::Resolved)
+}
+
+impl Picard {
+    fn open_incident(&self, alert: Alert) -> Result<IncidentId, String> {
+        let journal = &self.ctx.journal;
+        let store = journal.store();
+        let workload = WorkloadRef {
+            kind: "Deployment".into(),
+            namespace: alert.namespace().unwrap_or("default").into(),
+            name: alert
+                .label("deployment")
+                .or(alert.label("workload"))
+                .map(str::to_owned)
+                .or_else(|| alert.label("pod").map(pod_to_workload))
+                .unwrap_or_else(|| alert.name.clone()),
+        };
+        // Group with an open incident for the same alert and workload.
+        for id in store.incident_ids().map_err(|e| e.to_string())? {
+            let inc = store.load(&id).map_err(|e| e.to_string())?;
+            let same = inc.alert.fingerprint == alert.fingerprint || (inc.alert.name == alert.name && inc.workload == workload);
+            if same && !settled(inc.state) {
+                let kind = if alert.status == AlertStatus::Resolved {
+                    EventKind::Note { text: format!("alert {} reported resolved by the sender", alert.name) }
+                } else {
+                    EventKind::AlertRepeated { fingerprint: alert.fingerprint.clone() }
+                };
+                journal.record(&id, Author::Picard, kind).map_err(|e| e.to_string())?;
+                return Ok(id);
+            }
+        }
+        let id = IncidentId(format!("inc-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+        journal
+            .record(&id, Author::Picard, EventKind::Opened { alert, workload })
+            .map_err(|e| e.to_string())?;
+        Ok(id)
+    }
+
+    fn start(&self, myself: &ActorRef<PicardMsg>, state: &mut PicardState, incident: &Incident) {
+        for step in plan(incident) {
+            let key = (incident.id.clone(), step);
+            if state.in_flight.contains(&key) {
+                continue;
+            }
+            state.in_flight.insert(key);
+            let ctx = self.ctx.clone();
+            let me = myself.clone();
+            let id = incident.id.clone();
+            let handle = tokio::spawn(async move {
+                let result = run_step(&ctx, &id, step).await;
+                let _ = me.send_message(PicardMsg::StepDone { incident: id, step, result });
+            });
+            state.tasks.retain(|t| !t.0.is_finished());
+            state.tasks.push(AbortOnDrop(handle));
+        }
+    }
+}
+
+/// `payment-service-7d4b9c-xk2p` -> `payment-service` (Deployment pods: name-<rs hash>-<pod hash>).
+pub fn pod_to_workload(pod: &str) -> String {
+    let parts: Vec<&str> = pod.rsplitn(3, '-').collect();
+    if parts.len() == 3 { parts[2].to_owned() } else { pod.to_owned() }
+}
+
+async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), String> {
+    let j = &ctx.journal;
+    let incident = j.load(id).map_err(|e| e.to_string())?;
+    match step {
+        Step::Diagnose => {
+            j.transition(id, Author::Picard, IncidentState::Diagnosing, "asking the diagnoser").map_err(|e| e.to_string())?;
+            let memory = scribe::recall(ctx, &incident.workload).await;
+            let request = DiagnosisRequest {
+                alert: incident.alert.clone(),
+                workload: incident.workload.clone(),
+                memory,
+            };
+            let diagnosis = ctx.diagnoser.diagnose(&request).await.map_err(|e| format!("diagnoser {}: {e}", ctx.diagnoser.name()))?;
+            j.record(id, Author::Picard, EventKind::Diagnosed { diagnosis }).map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        Step::FileIssue => {
+            let spec = incident_issue(ctx, &incident).await;
+            effects::issue_once(ctx, id, Member::Picard, INCIDENT_ISSUE_KEY.trim_start_matches("picard:"), spec).await?;
+            j.transition(id, Author::Picard, IncidentState::Remediating, "incident issue filed; crew assigned").map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        Step::Assign(member) => {
+            let issue = incident.issue.clone().ok_or("no incident issue yet")?;
+            let diagnosis = incident.diagnosis.clone().ok_or("no diagnosis yet")?;
+            let task = match member {
+                Member::Belanna => Task::RemediateInfra,
+                Member::Worf => Task::SecurityReview,
+                Member::Data => Task::CodeInvestigation,
+                Member::Scribe => Task::RecordMemory,
+                Member::Ralph => Task::MonitorRemediation { pr: incident.pr.clone() },
+                Member::Picard => return Err("Picard does not assign to himself".into()),
+            };
+            j.record(id, Author::Picard, EventKind::Assigned { member, task: task.name().into() }).map_err(|e| e.to_string())?;
+            let assignment = Assignment {
+                incident: id.clone(),
+                member,
+                task,
+                workload: incident.workload.clone(),
+                alert_name: incident.alert.name.clone(),
+                diagnosis,
+                issue,
+                reports: incident.reports.values().cloned().collect(),
+                memory: Vec::new(),
+            };
+            let timeout = Duration::from_secs(ctx.settings.crew.assignment_timeout_seconds);
+            let report = ctx.directory.ask(assignment, timeout).await.map_err(|e| e.to_string())?;
+            j.record(id, Author::from(member), EventKind::Reported { report }).map_err(|e| e.to_string())?;
+            if member == Member::Scribe && incident.pr.is_some() {
+                j.transition(id, Author::Picard, IncidentState::AwaitingApproval, "remediation PR open; Ralph follows it").map_err(|e| e.to_string())?;
+            }
+            if member == Member::Ralph {
+                let after = j.load(id).map_err(|e| e.to_string())?;
+                if let Some(v) = &after.verification {
+                    let (to, why) = if v.healthy {
+                        (IncidentState::Resolved, "Ralph verified the fix in the cluster")
+                    } else {
+                        (IncidentState::Escalated, "the fix did not hold; a human must step in")
+                    };
+                    j.transition(id, Author::Picard, to, why).map_err(|e| e.to_string())?;
+                }
+            }
+            Ok(())
+        }
+        Step::Escalate => {
+            let why = "no remediation pull request could be produced; a human must decide the fix";
+            j.transition(id, Author::Picard, IncidentState::Escalated, why).map_err(|e| e.to_string())?;
+            if let Some(issue) = &incident.issue {
+                let body = format!("**Picard** (coordinator): escalating to a human. {why}.\n\nReports:\n{}", incident.reports.values().map(|r| format!("- {}: {}", r.member.display_name(), r.summary)).collect::<Vec<_>>().join("\n"));
+                effects::comment_once(ctx, id, Member::Picard, "escalation", issue.number, &body).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn incident_issue(ctx: &CrewContext, incident: &Incident) -> IssueSpec {
+    let d = incident.diagnosis.as_ref();
+    let env = incident.workload.namespace.clone();
+    let mut body = format!(
+        "## {}\n\n**Alert:** `{}` ({}) on {} — opened {}\n\n",
+        incident.id,
+        incident.alert.name,
+        incident.alert.severity().unwrap_or("unknown severity"),
+        incident.workload,
+        incident.opened_at.to_rfc3339()
+    );
+    if let Some(d) = d {
+        body.push_str(&format!(
+            "## Diagnosis ({}, confidence {:.0}%)\n\n{}\n\n**Root cause:** `{}`\n\n### Evidence\n",
+            match d.source {
+                squad_protocols::DiagnosisSource::Native => "native analyzers",
+                squad_protocols::DiagnosisSource::Holmesgpt => "HolmesGPT",
+            },
+            d.confidence * 100.0,
+            d.summary,
+            d.root_cause.as_str()
+        ));
+        for e in &d.evidence {
+            body.push_str(&format!("- **{}:** {}\n", e.source, e.observation));
+        }
+        if !d.recommendations.is_empty() {
+            body.push_str("\n### Recommendations\n");
+            for r in &d.recommendations {
+                body.push_str(&format!("- {r}\n"));
+            }
+        }
+        body.push_str("\n## Routing\n\n| Member | Assignment |\n|---|---|\n");
+        for (m, why) in routing(d.root_cause) {
+            body.push_str(&format!("| {} (`squad:{}`) | {why} |\n", m.display_name(), m.id()));
+        }
+        body.push_str("| Scribe (`squad:scribe`) | decision record, runbook, incident report |\n| Ralph (`squad:ralph`) | follow the PR to merge and verify in the cluster |\n");
+    }
+    let memory = scribe::recall(ctx, &incident.workload).await;
+    if !memory.is_empty() {
+        body.push_str("\n## Past incidents of this workload\n");
+        for m in memory {
+            body.push_str(&format!("- {m}\n"));
+        }
+    }
+    IssueSpec {
+        title: incident.issue_title(&incident_reason(incident)),
+        body,
+        labels: vec!["incident".into(), env, "needs-remediation".into()],
+    }
+}
+
+impl Actor for Picard {
+    type Msg = PicardMsg;
+    type State = PicardState;
+    type Arguments = ();
+
+    async fn pre_start(&self, myself: ActorRef<PicardMsg>, _: ()) -> Result<PicardState, ActorProcessingErr> {
+        // Resume every incident the log says is not finished.
+        for id in self.ctx.journal.store().incident_ids()? {
+            let _ = myself.send_message(PicardMsg::Advance(id));
+        }
+        Ok(PicardState {
+            in_flight: HashSet::new(),
+            attempts: HashMap::new(),
+            tasks: Vec::new(),
+        })
+    }
+
+    async fn handle(&self, myself: ActorRef<PicardMsg>, msg: PicardMsg, state: &mut PicardState) -> Result<(), ActorProcessingErr> {
+        match msg {
+            PicardMsg::Ingest { alert, reply } => {
+                self.ctx.faults.check(Member::Picard);
+                let result = self.open_incident(*alert);
+                if let Ok(id) = &result {
+                    let _ = myself.send_message(PicardMsg::Advance(id.clone()));
+                }
+                let _ = reply.send(result);
+            }
+            PicardMsg::Advance(id) => match self.ctx.journal.load(&id) {
+                Ok(incident) => self.start(&myself, state, &incident),
+                Err(e) => tracing::error!(incident = %id, "cannot load incident: {e}"),
+            },
+            PicardMsg::StepDone { incident, step, result } => {
+                let key = (incident.clone(), step);
+                state.in_flight.remove(&key);
+                match result {
+                    Ok(()) => {
+                        state.attempts.remove(&key);
+                        // Injected faults fire between steps: mid-incident, with work done and work to do.
+                        self.ctx.faults.check(Member::Picard);
+                    }
+                    Err(e) => {
+                        let n = state.attempts.entry(key.clone()).or_insert(0);
+                        *n += 1;
+                        let note = format!("{step:?} failed (attempt {n}): {e}");
+                        tracing::warn!(%incident, "{note}");
+                        let _ = self.ctx.journal.record(&incident, Author::Picard, EventKind::Note { text: note });
+                        if *n >= self.ctx.settings.crew.max_attempts {
+                            let _ = self.ctx.journal.transition(&incident, Author::Picard, IncidentState::Escalated, &format!("{step:?} failed {n} times: {e}"));
+                            return Ok(());
+                        }
+                        // Back off without blocking the mailbox.
+                        let delay = Duration::from_millis(200 * u64::from(*n));
+                        myself.send_after(delay, move || PicardMsg::Advance(incident));
+                        return Ok(());
+                    }
+                }
+                let _ = myself.send_message(PicardMsg::Advance(incident));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_names_map_to_their_deployment() {
+        assert_eq!(pod_to_workload("payment-service-7d4b9c-xk2p"), "payment-service");
+        assert_eq!(pod_to_workload("solo"), "solo");
+    }
+}

@@ -1,0 +1,148 @@
+//! Scribe — memory: the decision record under `.squad/decisions/`, the runbook under
+//! `docs/runbooks/`, and the incident report; and recall of past incidents for the next one.
+
+use async_trait::async_trait;
+use squad_config::{charters, templates};
+use squad_protocols::{Action, Assignment, FileChange, Member, Report, RootCause, WorkloadRef};
+
+use crate::specialist::Skill;
+use crate::{CrewContext, effects};
+
+pub fn charter() -> &'static str {
+    charters::charter(Member::Scribe)
+}
+
+pub struct Scribe;
+
+const DECISIONS: &str = ".squad/decisions.md";
+
+/// The runbook a root cause belongs to: `docs/runbooks/<name>.md`.
+pub fn runbook_name(alert: &str, root: RootCause) -> String {
+    match root {
+        RootCause::MemoryUnderProvisioned | RootCause::MemoryLeak => "oomkilled".into(),
+        RootCause::MissingConfiguration | RootCause::CrashLoop => "crashloopbackoff".into(),
+        RootCause::Unknown => alert.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect(),
+    }
+}
+
+/// What past incidents of a workload taught: the decision entries that name it.
+pub async fn recall(ctx: &CrewContext, workload: &WorkloadRef) -> Vec<String> {
+    let Ok(base) = ctx.forge.default_branch().await else { return Vec::new() };
+    let Ok(Some(text)) = ctx.forge.read_file(DECISIONS, &base).await else { return Vec::new() };
+    text.split("\n### ")
+        .filter(|entry| entry.contains(&format!("{}/{}", workload.namespace, workload.name)))
+        .map(|entry| entry.lines().next().unwrap_or("").trim_start_matches("### ").to_owned() + " — " + &entry.lines().find(|l| l.starts_with("**What:**")).unwrap_or("").replace("**What:** ", ""))
+        .collect()
+}
+
+fn runbook_body(alert: &str, root: RootCause) -> String {
+    let (meaning, checks, fixes) = match root {
+        RootCause::MemoryUnderProvisioned | RootCause::MemoryLeak => (
+            "A container used more memory than its limit and the kernel killed it (exit code 137, reason OOMKilled). Kubernetes restarts it with back-off; under steady pressure the pod crash-loops.",
+            "1. `kubectl describe pod <pod> -n <ns>` — Last State: Terminated, Reason: OOMKilled, Exit Code: 137; restart count.\n2. Memory over 24 h against the limit: `max(container_memory_working_set_bytes{namespace=\"<ns>\",container=\"<c>\"})`.\n3. Did traffic change? `sum(rate(http_requests_total{route=\"...\"}[5m]))`.\n4. Did the last rollout change resources? `kubectl rollout history deploy/<name> -n <ns>`.",
+            "- **Load grew** (memory follows traffic): raise the limit to the observed peak + 20% headroom (rounded up to 256Mi), the request to the median, add an HPA on memory — through a PR to the GitOps repo.\n- **Leak** (memory grows under flat traffic): raise the limit as a stop-gap, then profile the handler and fix the allocation.",
+        ),
+        _ => (
+            "A container exits repeatedly and Kubernetes restarts it with growing back-off (CrashLoopBackOff).",
+            "1. `kubectl logs <pod> -n <ns> --previous` — the last lines before the exit.\n2. `kubectl describe pod` — exit code and reason.\n3. `kubectl rollout history` and the GitOps diff of the last deploy: what changed in env, config, image?",
+            "- **Missing configuration**: restore the variable from the previous revision of the manifest (or the Secret/ConfigMap that holds it) through a PR.\n- **Bad image**: roll back the image tag through a PR.",
+        ),
+    };
+    templates::render(templates::RUNBOOK, &[("alert", alert), ("meaning", meaning), ("checks", checks), ("fixes", fixes)])
+}
+
+#[async_trait]
+impl Skill for Scribe {
+    fn member(&self) -> Member {
+        Member::Scribe
+    }
+
+    async fn perform(&self, ctx: &CrewContext, a: &Assignment) -> Result<Report, String> {
+        let incident = ctx.journal.load(&a.incident).map_err(|e| e.to_string())?;
+        let base = ctx.forge.default_branch().await.map_err(|e| e.to_string())?;
+        let d = &a.diagnosis;
+        let date = incident.opened_at.format("%Y-%m-%d").to_string();
+        let pr = a.reports.iter().find_map(|r| r.opened_pr().cloned());
+        let pr_text = pr.as_ref().map_or("none".to_owned(), |p| format!("PR #{} ({})", p.number, p.branch));
+        let belanna = a.reports.iter().find(|r| r.member == Member::Belanna);
+        let slug = format!("{}-{}", a.workload.name, runbook_name(&a.alert_name, d.root_cause));
+
+        // Decision record: one file per decision, and the shared decisions.md (Squad's layout).
+        let decision = templates::render(
+            templates::DECISION,
+            &[
+                ("date", &date),
+                ("topic", &format!("{} on {}/{}", runbook_name(&a.alert_name, d.root_cause), a.workload.namespace, a.workload.name)),
+                ("by", "B'Elanna (infrastructure), recorded by Scribe"),
+                ("what", &belanna.map_or("no manifest change".to_owned(), |r| r.summary.clone())),
+                ("why", &d.summary),
+                ("incident", a.incident.as_str()),
+                ("issue", &format!("#{}", a.issue.number)),
+            ],
+        );
+        let decision_path = format!(".squad/decisions/{date}-{slug}.md");
+        let mut decisions = ctx.forge.read_file(DECISIONS, &base).await.map_err(|e| e.to_string())?.unwrap_or_else(|| "# Decisions\n\nShared decision record of the team (merged by Scribe).\n".into());
+        if !decisions.contains(a.incident.as_str()) {
+            decisions = format!("{}\n\n{}", decisions.trim_end(), decision.trim_end()) + "\n";
+        }
+
+        // Runbook: created from the template, then one history line per incident.
+        let runbook_path = format!("docs/runbooks/{}.md", runbook_name(&a.alert_name, d.root_cause));
+        let mut runbook = ctx.forge.read_file(&runbook_path, &base).await.map_err(|e| e.to_string())?.unwrap_or_else(|| runbook_body(&a.alert_name, d.root_cause));
+        let line = format!("- {date} [{}] {} ({}): {} → {}", a.incident, a.workload, a.alert_name, d.summary, pr_text);
+        if !runbook.contains(a.incident.as_str()) {
+            runbook = format!("{}\n{line}\n", runbook.trim_end());
+        }
+
+        // Incident report.
+        let actions: String = a.reports.iter().map(|r| format!("- **{}** ({}): {}\n", r.member.display_name(), r.member.role(), r.summary)).collect();
+        let findings: String = a.reports.iter().flat_map(|r| r.findings.iter().map(move |f| format!("- [{}] {} ({}): {}\n", f.severity.as_str(), f.title, r.member.display_name(), f.detail))).collect();
+        let timeline: String = ctx
+            .journal
+            .store()
+            .events(&a.incident)
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|e| format!("- {} {}: {}\n", e.at.to_rfc3339(), e.author.as_str(), e.kind.describe()))
+            .collect();
+        let evidence: String = d.evidence.iter().map(|e| format!("- **{}:** {}\n", e.source, e.observation)).collect();
+        let report_path = format!("docs/incidents/{date}-{}.md", a.incident);
+        let report = templates::render(
+            templates::INCIDENT_REPORT,
+            &[
+                ("title", &incident.issue_title(&crate::picard::incident_reason(&incident))),
+                ("incident", a.incident.as_str()),
+                ("workload", &a.workload.to_string()),
+                ("alert", &a.alert_name),
+                ("opened", &incident.opened_at.to_rfc3339()),
+                ("state", incident.state.as_str()),
+                ("issue", &format!("#{}", a.issue.number)),
+                ("pr", &pr_text),
+                ("diagnosis", &format!("{}\n\n{evidence}", d.summary)),
+                ("actions", &actions),
+                ("findings", if findings.is_empty() { "none" } else { &findings }),
+                ("timeline", &timeline),
+            ],
+        );
+        let files = vec![
+            FileChange { path: decision_path.clone(), content: decision },
+            FileChange { path: DECISIONS.into(), content: decisions },
+            FileChange { path: runbook_path.clone(), content: runbook },
+            FileChange { path: report_path.clone(), content: report },
+        ];
+        let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+        effects::commit_once(ctx, &a.incident, Member::Scribe, "memory", &base, &format!("docs(squad): record incident {} on {}", a.incident, a.workload), files).await?;
+        effects::comment_once(
+            ctx,
+            &a.incident,
+            Member::Scribe,
+            "memory-links",
+            a.issue.number,
+            &format!("**Scribe** (memory): recorded on `{base}`:\n- decision record `{decision_path}` (and `{DECISIONS}`)\n- runbook `{runbook_path}`\n- incident report `{report_path}`"),
+        )
+        .await?;
+        let mut r = Report::new(Member::Scribe, format!("decision record, runbook {runbook_path} and incident report committed"));
+        r.actions.push(Action::CommittedFiles { branch: base, paths });
+        Ok(r)
+    }
+}
