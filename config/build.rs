@@ -21,13 +21,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut files = Vec::new();
     walk(&root, &mut files)?;
     files.sort();
-    let mut code = String::from("/// Every embedded scenario file: (path under scenarios/, contents).\npub static FILES: &[(&str, &str)] = &[\n");
+    let mut code = String::from(
+        "/// Every embedded scenario file: (path under scenarios/, contents).\npub static FILES: &[(&str, &str)] = &[\n",
+    );
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let rel = f.strip_prefix(&root)?.to_string_lossy().replace('\\', "/");
-        writeln!(code, "    ({rel:?}, include_str!({:?})),", f.display().to_string())?;
+        writeln!(
+            code,
+            "    ({rel:?}, include_str!({:?})),",
+            f.display().to_string()
+        )?;
     }
     code.push_str("];\n");
-    std::fs::write(PathBuf::from(std::env::var("OUT_DIR")?).join("embedded_scenarios.rs"), code)?;
+    std::fs::write(
+        PathBuf::from(std::env::var("OUT_DIR")?).join("embedded_scenarios.rs"),
+        code,
+    )?;
     Ok(())
 }

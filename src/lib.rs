@@ -1,1 +1,355 @@
-//! squad
+//! squad: a crew of AI agents that handles Kubernetes incidents end to end.
+//!
+//! An alert comes in; Picard opens an incident and gets a diagnosis; B'Elanna opens the
+//! remediation pull request, Worf reviews security, Data looks at the code, Scribe writes the
+//! memory down, and Ralph follows the fix until the cluster says it holds. Each member is a
+//! supervised ractor actor; every step is an event in a durable log, so a crash resumes without
+//! doing anything twice.
+//!
+//! Embed it in another Rust service with [`Squad::builder`]:
+//!
+//! ```
+//! # #![allow(clippy::unwrap_used)]
+//! use std::sync::Arc;
+//! use squad::{Squad, simulation::SimBackends};
+//! use squad_config::Scenario;
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build()?;
+//! rt.block_on(async {
+//!     let scenario = Arc::new(Scenario::embedded("oomkilled")?);
+//!     let dir = tempfile::tempdir()?;
+//!     let clock = squad_runtime::Clock::starting_at(scenario.now);
+//!     let sim = SimBackends::seed(scenario.clone(), dir.path(), clock.clone())?;
+//!     let squad = Squad::builder()
+//!         .clock(clock)
+//!         .cluster(sim.cluster.clone())
+//!         .forge(sim.forge.clone())
+//!         .app_repo(sim.app.clone())
+//!         .start()
+//!         .await?;
+//!     let id = squad.ingest(scenario.alert()).await?;
+//!     let incident = squad.wait_until(&id, squad::settled, std::time::Duration::from_secs(3600)).await?;
+//!     assert_eq!(incident.state.as_str(), "awaiting_approval");
+//!     squad.shutdown().await;
+//!     anyhow::Ok(())
+//! })
+//! # }
+//! ```
+
+pub mod simulation;
+pub mod summary;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorRef};
+use squad_adapters::native::NativeDiagnoser;
+use squad_agents::{CrewContext, CrewFactory, PicardHandle, PicardMsg};
+use squad_config::Settings;
+use squad_protocols::{
+    Alert, Author, EventKind, Incident, IncidentEvent, IncidentId, IncidentState, Member,
+};
+use squad_runtime::ports::{Brain, Cluster, DeterministicBrain, Diagnoser, Forge};
+use squad_runtime::supervisor::{
+    CrewSupervisor, SupervisionObserver, SupervisorArgs, SupervisorMsg,
+};
+use squad_runtime::{Clock, CrewDirectory, Faults, IncidentStore, Journal, MemoryStore};
+use tokio::sync::broadcast;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SquadError {
+    #[error("squad is not configured: {0}")]
+    Config(String),
+    #[error("could not start the crew: {0}")]
+    Start(String),
+    #[error("Picard is not running")]
+    NoCoordinator,
+    #[error("incident intake failed: {0}")]
+    Ingest(String),
+    #[error(transparent)]
+    Store(#[from] squad_runtime::StoreError),
+    #[error(
+        "incident {incident} did not reach the expected state within {seconds} s (it is {state})"
+    )]
+    Timeout {
+        incident: IncidentId,
+        seconds: u64,
+        state: IncidentState,
+    },
+}
+
+/// Whether an incident has gone as far as it can without a human: resolved, escalated, or its PR
+/// open with Ralph's report in and nothing new to follow.
+pub fn settled(i: &Incident) -> bool {
+    match i.state {
+        IncidentState::Resolved | IncidentState::Escalated => true,
+        IncidentState::AwaitingApproval => {
+            i.reports.contains_key(&Member::Ralph) && !i.approved_since_ralph
+        }
+        _ => false,
+    }
+}
+
+/// A running crew.
+pub struct Squad {
+    supervisor: ActorRef<SupervisorMsg>,
+    picard: PicardHandle,
+    journal: Journal,
+}
+
+/// Builds a [`Squad`]: a cluster, a forge and an app repository are required; the store defaults
+/// to memory, the diagnoser to the native analyzers, the brain to the deterministic one.
+#[derive(Default)]
+pub struct SquadBuilder {
+    store: Option<Arc<dyn IncidentStore>>,
+    cluster: Option<Arc<dyn Cluster>>,
+    forge: Option<Arc<dyn Forge>>,
+    app_repo: Option<Arc<dyn Forge>>,
+    diagnoser: Option<Arc<dyn Diagnoser>>,
+    brain: Option<Arc<dyn Brain>>,
+    settings: Settings,
+    faults: Faults,
+    clock: Option<Clock>,
+}
+
+struct JournalObserver {
+    journal: Journal,
+}
+
+impl SupervisionObserver for JournalObserver {
+    fn restarted(&self, member: Member, reason: &str) {
+        // Restarts are recorded on every incident still in progress, so the timeline shows them.
+        if let Ok(ids) = self.journal.store().incident_ids() {
+            for id in ids {
+                if self.journal.load(&id).is_ok_and(|i| !settled(&i)) {
+                    let _ = self.journal.record(
+                        &id,
+                        Author::System,
+                        EventKind::MemberRestarted {
+                            member,
+                            reason: reason.into(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn escalated(&self, member: Member, reason: &str) {
+        tracing::error!(%member, "supervisor escalation: {reason}");
+    }
+}
+
+impl SquadBuilder {
+    pub fn store(mut self, store: Arc<dyn IncidentStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+    pub fn cluster(mut self, cluster: Arc<dyn Cluster>) -> Self {
+        self.cluster = Some(cluster);
+        self
+    }
+    pub fn forge(mut self, forge: Arc<dyn Forge>) -> Self {
+        self.forge = Some(forge);
+        self
+    }
+    pub fn app_repo(mut self, repo: Arc<dyn Forge>) -> Self {
+        self.app_repo = Some(repo);
+        self
+    }
+    pub fn diagnoser(mut self, d: Arc<dyn Diagnoser>) -> Self {
+        self.diagnoser = Some(d);
+        self
+    }
+    pub fn brain(mut self, b: Arc<dyn Brain>) -> Self {
+        self.brain = Some(b);
+        self
+    }
+    pub fn settings(mut self, s: Settings) -> Self {
+        self.settings = s;
+        self
+    }
+    pub fn faults(mut self, f: Faults) -> Self {
+        self.faults = f;
+        self
+    }
+    pub fn clock(mut self, c: Clock) -> Self {
+        self.clock = Some(c);
+        self
+    }
+
+    /// Starts the supervisor and the crew. Open incidents in the store are resumed.
+    pub async fn start(self) -> Result<Squad, SquadError> {
+        let clock = self.clock.unwrap_or_else(Clock::system);
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let cluster = self.cluster.ok_or_else(|| {
+            SquadError::Config("no cluster backend (SquadBuilder::cluster)".into())
+        })?;
+        let forge = self
+            .forge
+            .ok_or_else(|| SquadError::Config("no forge backend (SquadBuilder::forge)".into()))?;
+        let app_repo = self.app_repo.ok_or_else(|| {
+            SquadError::Config("no application repository (SquadBuilder::app_repo)".into())
+        })?;
+        let journal = Journal::new(store, clock.clone());
+        let diagnoser = self
+            .diagnoser
+            .unwrap_or_else(|| Arc::new(NativeDiagnoser::new(cluster.clone(), clock.clone())));
+        let ctx = CrewContext {
+            journal: journal.clone(),
+            cluster,
+            forge,
+            app_repo,
+            diagnoser,
+            brain: self.brain.unwrap_or_else(|| Arc::new(DeterministicBrain)),
+            settings: Arc::new(self.settings.clone()),
+            faults: self.faults,
+            directory: CrewDirectory::default(),
+        };
+        let picard = PicardHandle::default();
+        let factory = Arc::new(CrewFactory {
+            ctx,
+            picard: picard.clone(),
+        });
+        // Specialists first, so Picard's resumed steps find them.
+        let members = vec![
+            Member::Belanna,
+            Member::Worf,
+            Member::Data,
+            Member::Scribe,
+            Member::Ralph,
+            Member::Picard,
+        ];
+        let (supervisor, _) = Actor::spawn(
+            None,
+            CrewSupervisor,
+            SupervisorArgs {
+                factory,
+                members,
+                settings: self.settings.supervision.clone(),
+                observer: Arc::new(JournalObserver {
+                    journal: journal.clone(),
+                }),
+            },
+        )
+        .await
+        .map_err(|e| SquadError::Start(e.to_string()))?;
+        Ok(Squad {
+            supervisor,
+            picard,
+            journal,
+        })
+    }
+}
+
+impl Squad {
+    pub fn builder() -> SquadBuilder {
+        SquadBuilder::default()
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Hands an alert to Picard; returns the incident it opened or joined. The alert is in the
+    /// store when this returns.
+    pub async fn ingest(&self, alert: Alert) -> Result<IncidentId, SquadError> {
+        alert
+            .validate()
+            .map_err(|e| SquadError::Ingest(e.to_string()))?;
+        for _ in 0..50 {
+            let picard = self.picard.get().ok_or(SquadError::NoCoordinator)?;
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if picard
+                .send_message(PicardMsg::Ingest {
+                    alert: Box::new(alert.clone()),
+                    reply: tx.into(),
+                })
+                .is_ok()
+            {
+                match tokio::time::timeout(Duration::from_secs(30), rx).await {
+                    Ok(Ok(result)) => return result.map_err(SquadError::Ingest),
+                    // Picard failed while taking it: the supervisor restarts him; ask again.
+                    _ => {}
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(SquadError::NoCoordinator)
+    }
+
+    /// Asks Picard to look at an incident again (after a human acted on it).
+    pub fn advance(&self, id: &IncidentId) {
+        if let Some(p) = self.picard.get() {
+            let _ = p.send_message(PicardMsg::Advance(id.clone()));
+        }
+    }
+
+    /// Records a human's approval (the merge) and lets the crew follow it.
+    pub fn approved(&self, id: &IncidentId, by: &str) -> Result<(), SquadError> {
+        self.journal
+            .record(id, Author::Human, EventKind::Approved { by: by.into() })?;
+        self.advance(id);
+        Ok(())
+    }
+
+    pub fn incident(&self, id: &IncidentId) -> Result<Incident, SquadError> {
+        Ok(self.journal.load(id)?)
+    }
+
+    pub fn incidents(&self) -> Result<Vec<Incident>, SquadError> {
+        let store = self.journal.store();
+        Ok(store
+            .incident_ids()?
+            .iter()
+            .map(|id| store.load(id))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Every event appended from now on.
+    pub fn events(&self) -> broadcast::Receiver<IncidentEvent> {
+        self.journal.store().subscribe()
+    }
+
+    /// Waits until `done(incident)` holds, at most `timeout` (tokio time).
+    pub async fn wait_until(
+        &self,
+        id: &IncidentId,
+        done: impl Fn(&Incident) -> bool,
+        timeout: Duration,
+    ) -> Result<Incident, SquadError> {
+        let mut rx = self.events();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let inc = self.incident(id)?;
+            if done(&inc) {
+                return Ok(inc);
+            }
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Err(_) => {
+                    return Err(SquadError::Timeout {
+                        incident: id.clone(),
+                        seconds: timeout.as_secs(),
+                        state: inc.state,
+                    });
+                }
+                Ok(Err(broadcast::error::RecvError::Closed)) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Stops the crew.
+    pub async fn shutdown(self) {
+        self.supervisor.stop(Some("shutdown".into()));
+        for _ in 0..100 {
+            if self.supervisor.get_status() == ractor::ActorStatus::Stopped {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}

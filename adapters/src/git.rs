@@ -64,8 +64,15 @@ impl GitRepo {
         &self.path
     }
 
-    fn with<T>(&self, action: &str, f: impl FnOnce(&Repository) -> Result<T, git2::Error>) -> Result<T, GitError> {
-        let repo = self.repo.lock().map_err(|_| Self::err(&self.path, action, "lock poisoned"))?;
+    fn with<T>(
+        &self,
+        action: &str,
+        f: impl FnOnce(&Repository) -> Result<T, git2::Error>,
+    ) -> Result<T, GitError> {
+        let repo = self
+            .repo
+            .lock()
+            .map_err(|_| Self::err(&self.path, action, "lock poisoned"))?;
         f(&repo).map_err(|e| Self::err(&self.path, action, e))
     }
 
@@ -116,10 +123,20 @@ impl GitRepo {
     }
 
     /// Merges `branch` into `into` (fast-forward when possible, a merge commit otherwise).
-    pub fn merge(&self, branch: &str, into: &str, message: &str, at: DateTime<Utc>) -> Result<String, GitError> {
+    pub fn merge(
+        &self,
+        branch: &str,
+        into: &str,
+        message: &str,
+        at: DateTime<Utc>,
+    ) -> Result<String, GitError> {
         self.with(&format!("merge {branch} into {into}"), |repo| {
-            let theirs = repo.find_reference(&format!("refs/heads/{branch}"))?.peel_to_commit()?;
-            let ours = repo.find_reference(&format!("refs/heads/{into}"))?.peel_to_commit()?;
+            let theirs = repo
+                .find_reference(&format!("refs/heads/{branch}"))?
+                .peel_to_commit()?;
+            let ours = repo
+                .find_reference(&format!("refs/heads/{into}"))?
+                .peel_to_commit()?;
             let oid = if repo.graph_descendant_of(theirs.id(), ours.id())? {
                 theirs.id()
             } else {
@@ -145,12 +162,18 @@ impl GitRepo {
     }
 
     pub fn branch_exists(&self, branch: &str) -> Result<bool, GitError> {
-        self.with("find branch", |repo| Ok(repo.find_reference(&format!("refs/heads/{branch}")).is_ok()))
+        self.with("find branch", |repo| {
+            Ok(repo.find_reference(&format!("refs/heads/{branch}")).is_ok())
+        })
     }
 
     pub fn head_of(&self, branch: &str) -> Result<String, GitError> {
         self.with("read branch", |repo| {
-            Ok(repo.find_reference(&format!("refs/heads/{branch}"))?.peel_to_commit()?.id().to_string())
+            Ok(repo
+                .find_reference(&format!("refs/heads/{branch}"))?
+                .peel_to_commit()?
+                .id()
+                .to_string())
         })
     }
 
@@ -218,7 +241,10 @@ impl GitRepo {
                 if changed {
                     out.push(Commit {
                         id: commit.id().to_string(),
-                        at: Utc.timestamp_opt(commit.time().seconds(), 0).single().unwrap_or_default(),
+                        at: Utc
+                            .timestamp_opt(commit.time().seconds(), 0)
+                            .single()
+                            .unwrap_or_default(),
                         message: commit.message().unwrap_or("").trim().to_owned(),
                     });
                 }
@@ -235,7 +261,12 @@ impl GitRepo {
             let diff = repo.diff_tree_to_tree(Some(&a), Some(&b), None)?;
             let mut out: Vec<String> = diff
                 .deltas()
-                .filter_map(|d| d.new_file().path().or(d.old_file().path()).map(|p| p.display().to_string()))
+                .filter_map(|d| {
+                    d.new_file()
+                        .path()
+                        .or(d.old_file().path())
+                        .map(|p| p.display().to_string())
+                })
                 .collect();
             out.sort();
             Ok(out)
@@ -253,11 +284,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let repo = GitRepo::init(dir.path()).unwrap();
         let t0 = Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap();
-        let files = vec![("k8s/a.yaml".to_string(), "a: 1\n".to_string()), ("README.md".to_string(), "hi\n".to_string())];
-        repo.commit("main", None, "first", &files, t0, true).unwrap();
-        repo.commit("fix", Some("main"), "fix a", &[("k8s/a.yaml".into(), "a: 2\n".into())], t0, false).unwrap();
-        repo.commit("main", None, "docs", &[("docs/x.md".into(), "x\n".into())], t0, false).unwrap();
-        assert_eq!(repo.changed_paths("main", "fix").unwrap(), vec!["docs/x.md", "k8s/a.yaml"]);
+        let files = vec![
+            ("k8s/a.yaml".to_string(), "a: 1\n".to_string()),
+            ("README.md".to_string(), "hi\n".to_string()),
+        ];
+        repo.commit("main", None, "first", &files, t0, true)
+            .unwrap();
+        repo.commit(
+            "fix",
+            Some("main"),
+            "fix a",
+            &[("k8s/a.yaml".into(), "a: 2\n".into())],
+            t0,
+            false,
+        )
+        .unwrap();
+        repo.commit(
+            "main",
+            None,
+            "docs",
+            &[("docs/x.md".into(), "x\n".into())],
+            t0,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            repo.changed_paths("main", "fix").unwrap(),
+            vec!["docs/x.md", "k8s/a.yaml"]
+        );
         repo.merge("fix", "main", "Merge fix", t0).unwrap();
         assert_eq!(repo.read("main", "k8s/a.yaml").unwrap().unwrap(), "a: 2\n");
         assert_eq!(repo.read("main", "docs/x.md").unwrap().unwrap(), "x\n");
@@ -267,6 +321,9 @@ mod tests {
         assert_eq!(log[1].message, "first");
         assert_eq!(repo.list("main", "k8s/").unwrap(), vec!["k8s/a.yaml"]);
         repo.checkout_main().unwrap();
-        assert_eq!(std::fs::read_to_string(dir.path().join("k8s/a.yaml")).unwrap(), "a: 2\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("k8s/a.yaml")).unwrap(),
+            "a: 2\n"
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! - [`sim`]: the simulated cluster and the simulated GitHub that `squad simulate` runs on.
 //! - [`native`]: the native analyzers, squad's own diagnoser.
 
+pub mod dry_run;
 pub mod git;
 pub mod native;
 pub mod sim;

@@ -11,10 +11,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use regex::Regex;
 use squad_protocols::cluster::{Revision, Sample};
-use squad_protocols::diagnosis::{CrashSignals, DeploySignals, MemorySignals, Signals, TrafficSignals};
+use squad_protocols::diagnosis::{
+    CrashSignals, DeploySignals, MemorySignals, Signals, TrafficSignals,
+};
 use squad_protocols::{Diagnosis, DiagnosisSource, Evidence, Quantity, RootCause, WorkloadRef};
 use squad_runtime::Clock;
-use squad_runtime::ports::{Cluster, DiagnosisRequest, Diagnoser, PortError, PortResult};
+use squad_runtime::ports::{Cluster, Diagnoser, DiagnosisRequest, PortError, PortResult};
 
 const HOUR: u64 = 3600;
 /// A leak is suspected when memory unexplained by traffic grows faster than this.
@@ -58,7 +60,11 @@ fn slope(points: &[(f64, f64)]) -> Option<f64> {
 pub fn unexplained_growth(memory: &[Sample], rps: &[Sample]) -> f64 {
     let pairs: Vec<(f64, f64)> = memory
         .iter()
-        .filter_map(|m| rps.iter().find(|r| r.at == m.at).map(|r| (r.value, mib(m.value))))
+        .filter_map(|m| {
+            rps.iter()
+                .find(|r| r.at == m.at)
+                .map(|r| (r.value, mib(m.value)))
+        })
         .collect();
     let b = slope(&pairs).unwrap_or(0.0);
     let residual: Vec<(f64, f64)> = memory
@@ -89,7 +95,11 @@ pub fn unexplained_growth(memory: &[Sample], rps: &[Sample]) -> f64 {
 
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
-    if values.is_empty() { 0.0 } else { values[values.len() / 2] }
+    if values.is_empty() {
+        0.0
+    } else {
+        values[values.len() / 2]
+    }
 }
 
 fn missing_env_in(lines: &[String]) -> Option<String> {
@@ -111,13 +121,20 @@ fn missing_env_in(lines: &[String]) -> Option<String> {
     None
 }
 
-fn deploy_signals(history: &[Revision], container: &str, now: chrono::DateTime<chrono::Utc>) -> Option<DeploySignals> {
+fn deploy_signals(
+    history: &[Revision],
+    container: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<DeploySignals> {
     let last = history.last()?;
     let prev = history.len().checked_sub(2).and_then(|i| history.get(i));
     let c_last = last.containers.iter().find(|c| c.name == container);
     let c_prev = prev.and_then(|p| p.containers.iter().find(|c| c.name == container));
     let (resources_changed, env_changed) = match (c_last, c_prev) {
-        (Some(a), Some(b)) => (a.limits != b.limits || a.requests != b.requests, a.env != b.env),
+        (Some(a), Some(b)) => (
+            a.limits != b.limits || a.requests != b.requests,
+            a.env != b.env,
+        ),
         _ => (false, false),
     };
     Some(DeploySignals {
@@ -149,7 +166,12 @@ impl Diagnoser for NativeDiagnoser {
             .label("container")
             .map(str::to_owned)
             .or_else(|| info.containers.first().map(|c| c.name.clone()))
-            .ok_or_else(|| PortError::failed(format!("diagnose {workload}"), "the workload has no containers"))?;
+            .ok_or_else(|| {
+                PortError::failed(
+                    format!("diagnose {workload}"),
+                    "the workload has no containers",
+                )
+            })?;
         let spec = info.container(&container_name).cloned();
 
         // Pod and container status.
@@ -159,26 +181,53 @@ impl Diagnoser for NativeDiagnoser {
         };
         let pod = match pod {
             Some(p) => Some(p),
-            None => c.pods_of(&workload).await?.into_iter().max_by_key(|p| p.container(&container_name).map_or(0, |s| s.restart_count)),
+            None => c
+                .pods_of(&workload)
+                .await?
+                .into_iter()
+                .max_by_key(|p| p.container(&container_name).map_or(0, |s| s.restart_count)),
         };
-        let status = pod.as_ref().and_then(|p| p.container(&container_name).cloned());
+        let status = pod
+            .as_ref()
+            .and_then(|p| p.container(&container_name).cloned());
         if let (Some(p), Some(s)) = (&pod, &status) {
             let last = s
                 .last_termination
                 .as_ref()
-                .map(|t| format!("last terminated {} (exit code {}) at {}", t.reason, t.exit_code, t.finished_at.to_rfc3339()))
+                .map(|t| {
+                    format!(
+                        "last terminated {} (exit code {}) at {}",
+                        t.reason,
+                        t.exit_code,
+                        t.finished_at.to_rfc3339()
+                    )
+                })
                 .unwrap_or_else(|| "no previous termination".into());
             evidence.push(Evidence {
                 source: "pod status".into(),
-                observation: format!("pod {} container {}: {}, {} restarts, {last}", p.name, s.name, s.state, s.restart_count),
+                observation: format!(
+                    "pod {} container {}: {}, {} restarts, {last}",
+                    p.name, s.name, s.state, s.restart_count
+                ),
             });
         }
         let termination = status.as_ref().and_then(|s| s.last_termination.clone());
-        let oom = termination.as_ref().is_some_and(|t| t.reason == "OOMKilled") || req.alert.label("reason") == Some("OOMKilled");
+        let oom = termination
+            .as_ref()
+            .is_some_and(|t| t.reason == "OOMKilled")
+            || req.alert.label("reason") == Some("OOMKilled");
 
         // Memory over 24 h.
         let step = Duration::from_secs(300);
-        let memory = match c.memory_working_set(&workload, &container_name, Duration::from_secs(24 * HOUR), step).await {
+        let memory = match c
+            .memory_working_set(
+                &workload,
+                &container_name,
+                Duration::from_secs(24 * HOUR),
+                step,
+            )
+            .await
+        {
             Ok(m) => m,
             Err(e) => {
                 notes.push(format!("memory history unavailable: {e}"));
@@ -186,21 +235,41 @@ impl Diagnoser for NativeDiagnoser {
             }
         };
         let route = req.alert.label("route").map(str::to_owned);
-        let routes: Vec<String> = route.into_iter().chain(["/api/checkout".to_owned()]).collect();
+        let routes: Vec<String> = route
+            .into_iter()
+            .chain(["/api/checkout".to_owned()])
+            .collect();
         let mut traffic = None;
         let mut rps = Vec::new();
         for r in &routes {
-            let series = c.request_rate(&workload, r, Duration::from_secs(24 * HOUR), step).await.unwrap_or_default();
+            let series = c
+                .request_rate(&workload, r, Duration::from_secs(24 * HOUR), step)
+                .await
+                .unwrap_or_default();
             if !series.is_empty() {
                 let recent_from = now - chrono::Duration::hours(2);
-                let (recent, before): (Vec<&Sample>, Vec<&Sample>) = series.iter().partition(|s| s.at > recent_from);
-                let avg = |v: &[&Sample]| if v.is_empty() { 0.0 } else { v.iter().map(|s| s.value).sum::<f64>() / v.len() as f64 };
+                let (recent, before): (Vec<&Sample>, Vec<&Sample>) =
+                    series.iter().partition(|s| s.at > recent_from);
+                let avg = |v: &[&Sample]| {
+                    if v.is_empty() {
+                        0.0
+                    } else {
+                        v.iter().map(|s| s.value).sum::<f64>() / v.len() as f64
+                    }
+                };
                 let (a, b) = (avg(&recent), avg(&before));
                 let peak_recent = recent.iter().map(|s| s.value).fold(0.0, f64::max);
-                let change = if b > 0.0 { (peak_recent.max(a) - b) / b * 100.0 } else { 0.0 };
+                let change = if b > 0.0 {
+                    (peak_recent.max(a) - b) / b * 100.0
+                } else {
+                    0.0
+                };
                 evidence.push(Evidence {
                     source: "traffic".into(),
-                    observation: format!("{r}: {:.0} rps now vs {:.0} rps baseline over the previous 22 h ({:+.0}%)", peak_recent, b, change),
+                    observation: format!(
+                        "{r}: {:.0} rps now vs {:.0} rps baseline over the previous 22 h ({:+.0}%)",
+                        peak_recent, b, change
+                    ),
                 });
                 traffic = Some(TrafficSignals {
                     route: r.clone(),
@@ -219,7 +288,9 @@ impl Diagnoser for NativeDiagnoser {
             let growth = unexplained_growth(&memory, &rps);
             let leak = growth > LEAK_MIB_PER_HOUR;
             let limit = spec.as_ref().and_then(|s| s.limits.get("memory").copied());
-            let request = spec.as_ref().and_then(|s| s.requests.get("memory").copied());
+            let request = spec
+                .as_ref()
+                .and_then(|s| s.requests.get("memory").copied());
             evidence.push(Evidence {
                 source: "memory (24 h working set)".into(),
                 observation: format!(
@@ -261,8 +332,16 @@ impl Diagnoser for NativeDiagnoser {
                     d.revision,
                     d.age_hours,
                     d.change_cause,
-                    if d.resources_changed { "changed" } else { "unchanged" },
-                    if d.env_changed { "changed" } else { "unchanged" }
+                    if d.resources_changed {
+                        "changed"
+                    } else {
+                        "unchanged"
+                    },
+                    if d.env_changed {
+                        "changed"
+                    } else {
+                        "unchanged"
+                    }
                 ),
             });
         }
@@ -271,15 +350,23 @@ impl Diagnoser for NativeDiagnoser {
         let mut crash = None;
         if let (Some(p), Some(t)) = (&pod, &termination) {
             if t.reason != "OOMKilled" {
-                let mut lines = c.logs(ns, &p.name, &container_name, true, 50).await.unwrap_or_default();
+                let mut lines = c
+                    .logs(ns, &p.name, &container_name, true, 50)
+                    .await
+                    .unwrap_or_default();
                 if lines.is_empty() {
-                    lines = c.logs(ns, &p.name, &container_name, false, 50).await.unwrap_or_default();
+                    lines = c
+                        .logs(ns, &p.name, &container_name, false, 50)
+                        .await
+                        .unwrap_or_default();
                 }
                 let missing = missing_env_in(&lines);
                 if let Some(var) = &missing {
                     evidence.push(Evidence {
                         source: "container logs".into(),
-                        observation: format!("the container exits at start-up: environment variable {var} is missing"),
+                        observation: format!(
+                            "the container exits at start-up: environment variable {var} is missing"
+                        ),
                     });
                 }
                 crash = Some(CrashSignals {
@@ -310,11 +397,22 @@ impl Diagnoser for NativeDiagnoser {
                 ],
             ),
             (Some(m), _) if oom => {
-                let traffic_note = traffic.as_ref().filter(|t| t.change_pct > 50.0).map_or(String::new(), |t| format!(" after {:+.0}% traffic on {}", t.change_pct, t.route));
-                let deploy_note = deploy
+                let traffic_note = traffic
                     .as_ref()
-                    .filter(|d| !d.resources_changed)
-                    .map_or(String::new(), |d| format!("; last deploy {} h ago did not change resources", d.age_hours));
+                    .filter(|t| t.change_pct > 50.0)
+                    .map_or(String::new(), |t| {
+                        format!(" after {:+.0}% traffic on {}", t.change_pct, t.route)
+                    });
+                let deploy_note =
+                    deploy
+                        .as_ref()
+                        .filter(|d| !d.resources_changed)
+                        .map_or(String::new(), |d| {
+                            format!(
+                                "; last deploy {} h ago did not change resources",
+                                d.age_hours
+                            )
+                        });
                 (
                     RootCause::MemoryUnderProvisioned,
                     format!(
@@ -339,18 +437,38 @@ impl Diagnoser for NativeDiagnoser {
                     cr.exit_code,
                     cr.restarts,
                     cr.missing_env.as_deref().unwrap_or(""),
-                    deploy.as_ref().filter(|d| d.env_changed).map_or(String::new(), |d| format!("; the last rollout ({} h ago) changed the environment", d.age_hours))
+                    deploy
+                        .as_ref()
+                        .filter(|d| d.env_changed)
+                        .map_or(String::new(), |d| format!(
+                            "; the last rollout ({} h ago) changed the environment",
+                            d.age_hours
+                        ))
                 ),
                 0.9,
-                vec!["restore the missing variable in the manifest from the previous revision".to_owned()],
+                vec![
+                    "restore the missing variable in the manifest from the previous revision"
+                        .to_owned(),
+                ],
             ),
             (_, Some(cr)) => (
                 RootCause::CrashLoop,
-                format!("{} crash-loops (reason {}, exit {}); the logs do not name a cause", container_name, cr.reason, cr.exit_code),
+                format!(
+                    "{} crash-loops (reason {}, exit {}); the logs do not name a cause",
+                    container_name, cr.reason, cr.exit_code
+                ),
                 0.4,
-                vec!["inspect the previous container's logs and the last rollout's changes".to_owned()],
+                vec![
+                    "inspect the previous container's logs and the last rollout's changes"
+                        .to_owned(),
+                ],
             ),
-            _ => (RootCause::Unknown, format!("no failing signal found for {container_name}"), 0.2, Vec::new()),
+            _ => (
+                RootCause::Unknown,
+                format!("no failing signal found for {container_name}"),
+                0.2,
+                Vec::new(),
+            ),
         };
         let mut d = Diagnosis::new(DiagnosisSource::Native, root_cause, summary);
         for n in notes {
@@ -380,13 +498,19 @@ mod tests {
 
     fn series(f: impl Fn(i64) -> f64) -> Vec<Sample> {
         let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        (0..288).map(|i| Sample { at: t0 + chrono::Duration::minutes(5 * i), value: f(i) }).collect()
+        (0..288)
+            .map(|i| Sample {
+                at: t0 + chrono::Duration::minutes(5 * i),
+                value: f(i),
+            })
+            .collect()
     }
 
     #[test]
     fn memory_that_follows_traffic_is_not_a_leak() {
         let rps = series(|i| if i > 260 { 440.0 } else { 100.0 });
-        let mem = series(|i| (213.76 + 2.4 * if i > 260 { 440.0 } else { 100.0 }) * 1024.0 * 1024.0);
+        let mem =
+            series(|i| (213.76 + 2.4 * if i > 260 { 440.0 } else { 100.0 }) * 1024.0 * 1024.0);
         assert!(unexplained_growth(&mem, &rps).abs() < 1.0);
     }
 
@@ -403,10 +527,20 @@ mod tests {
     fn finds_the_missing_variable_in_common_log_shapes() {
         for (line, var) in [
             ("KeyError: 'DATABASE_URL'", "DATABASE_URL"),
-            ("level=fatal msg=\"missing required environment variable\" var=DATABASE_URL", "DATABASE_URL"),
-            ("Error: environment variable REDIS_URL is not set", "REDIS_URL"),
+            (
+                "level=fatal msg=\"missing required environment variable\" var=DATABASE_URL",
+                "DATABASE_URL",
+            ),
+            (
+                "Error: environment variable REDIS_URL is not set",
+                "REDIS_URL",
+            ),
         ] {
-            assert_eq!(missing_env_in(&[line.to_owned()]).as_deref(), Some(var), "{line}");
+            assert_eq!(
+                missing_env_in(&[line.to_owned()]).as_deref(),
+                Some(var),
+                "{line}"
+            );
         }
     }
 }

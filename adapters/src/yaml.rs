@@ -29,12 +29,29 @@ pub fn name(v: &Value) -> &str {
 
 fn string_map(v: &Value) -> BTreeMap<String, String> {
     v.as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| v.to_string()),
+                    )
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn strings(v: &Value) -> Vec<String> {
-    v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn quantities(v: &Value) -> BTreeMap<String, Quantity> {
@@ -42,7 +59,10 @@ fn quantities(v: &Value) -> BTreeMap<String, Quantity> {
         .map(|m| {
             m.iter()
                 .filter_map(|(k, q)| {
-                    let s = q.as_str().map(str::to_owned).unwrap_or_else(|| q.to_string());
+                    let s = q
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| q.to_string());
                     s.parse().ok().map(|q| (k.clone(), q))
                 })
                 .collect()
@@ -75,10 +95,22 @@ pub fn containers(obj: &Value) -> Vec<ContainerSpec> {
                             env.iter()
                                 .map(|e| EnvVar {
                                     name: e["name"].as_str().unwrap_or("").to_owned(),
-                                    source: if let Some(s) = e["valueFrom"]["secretKeyRef"].as_object() {
-                                        format!("secret:{}/{}", s.get("name").and_then(Value::as_str).unwrap_or(""), s.get("key").and_then(Value::as_str).unwrap_or(""))
-                                    } else if let Some(s) = e["valueFrom"]["configMapKeyRef"].as_object() {
-                                        format!("configmap:{}/{}", s.get("name").and_then(Value::as_str).unwrap_or(""), s.get("key").and_then(Value::as_str).unwrap_or(""))
+                                    source: if let Some(s) =
+                                        e["valueFrom"]["secretKeyRef"].as_object()
+                                    {
+                                        format!(
+                                            "secret:{}/{}",
+                                            s.get("name").and_then(Value::as_str).unwrap_or(""),
+                                            s.get("key").and_then(Value::as_str).unwrap_or("")
+                                        )
+                                    } else if let Some(s) =
+                                        e["valueFrom"]["configMapKeyRef"].as_object()
+                                    {
+                                        format!(
+                                            "configmap:{}/{}",
+                                            s.get("name").and_then(Value::as_str).unwrap_or(""),
+                                            s.get("key").and_then(Value::as_str).unwrap_or("")
+                                        )
                                     } else {
                                         "value".into()
                                     },
@@ -88,8 +120,10 @@ pub fn containers(obj: &Value) -> Vec<ContainerSpec> {
                         .unwrap_or_default(),
                     run_as_non_root: c["securityContext"]["runAsNonRoot"].as_bool(),
                     privileged: c["securityContext"]["privileged"].as_bool(),
-                    allow_privilege_escalation: c["securityContext"]["allowPrivilegeEscalation"].as_bool(),
-                    read_only_root_filesystem: c["securityContext"]["readOnlyRootFilesystem"].as_bool(),
+                    allow_privilege_escalation: c["securityContext"]["allowPrivilegeEscalation"]
+                        .as_bool(),
+                    read_only_root_filesystem: c["securityContext"]["readOnlyRootFilesystem"]
+                        .as_bool(),
                     has_readiness_probe: c.get("readinessProbe").is_some(),
                     has_liveness_probe: c.get("livenessProbe").is_some(),
                 })
@@ -102,10 +136,16 @@ pub fn workload_info(obj: &Value, namespace: &str) -> WorkloadInfo {
     let spec = pod_spec(obj);
     WorkloadInfo {
         kind: kind(obj).to_owned(),
-        namespace: obj["metadata"]["namespace"].as_str().unwrap_or(namespace).to_owned(),
+        namespace: obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or(namespace)
+            .to_owned(),
         name: name(obj).to_owned(),
         replicas: obj["spec"]["replicas"].as_u64().unwrap_or(1) as u32,
-        service_account: spec["serviceAccountName"].as_str().unwrap_or("default").to_owned(),
+        service_account: spec["serviceAccountName"]
+            .as_str()
+            .unwrap_or("default")
+            .to_owned(),
         pod_labels: string_map(&obj["spec"]["template"]["metadata"]["labels"]),
         containers: containers(obj),
         pod_run_as_non_root: spec["securityContext"]["runAsNonRoot"].as_bool(),
@@ -156,7 +196,14 @@ pub fn rules(role: &Value) -> Vec<(Vec<String>, Vec<String>, Vec<String>, Vec<St
         .as_array()
         .map(|rs| {
             rs.iter()
-                .map(|r| (strings(&r["apiGroups"]), strings(&r["resources"]), strings(&r["resourceNames"]), strings(&r["verbs"])))
+                .map(|r| {
+                    (
+                        strings(&r["apiGroups"]),
+                        strings(&r["resources"]),
+                        strings(&r["resourceNames"]),
+                        strings(&r["verbs"]),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()

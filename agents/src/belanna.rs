@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use squad_config::charters;
 use squad_config::settings::MemoryRule;
 use squad_protocols::diagnosis::MemorySignals;
-use squad_protocols::{Action, Assignment, FileChange, Finding, Member, PrSpec, Quantity, Report, RootCause, Severity};
+use squad_protocols::{
+    Action, Assignment, FileChange, Finding, Member, PrSpec, Quantity, Report, RootCause, Severity,
+};
 use squad_runtime::ports::Deliberation;
 
 use crate::manifest::{self, ContainerTarget};
@@ -56,7 +58,14 @@ pub fn size_memory(m: &MemorySignals, rule: &MemoryRule) -> MemorySizing {
     }
 }
 
-fn hpa_manifest(name: &str, namespace: &str, kind: &str, min: u32, max: u32, target: u32) -> String {
+fn hpa_manifest(
+    name: &str,
+    namespace: &str,
+    kind: &str,
+    min: u32,
+    max: u32,
+    target: u32,
+) -> String {
     format!(
         "# Added by squad (B'Elanna) during an OOM incident: scale out before memory runs out.\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: {kind}\n    name: {name}\n  minReplicas: {min}\n  maxReplicas: {max}\n  metrics:\n    - type: Resource\n      resource:\n        name: memory\n        target:\n          type: Utilization\n          averageUtilization: {target}\n"
     )
@@ -65,7 +74,9 @@ fn hpa_manifest(name: &str, namespace: &str, kind: &str, min: u32, max: u32, tar
 /// Adds `entry` to a kustomization's `resources:` list right after `after`, keeping every other line.
 fn add_kustomize_resource(text: &str, after: &str, entry: &str) -> Option<String> {
     let lines: Vec<&str> = text.lines().collect();
-    let idx = lines.iter().position(|l| l.trim_start().strip_prefix("- ").map(str::trim) == Some(after))?;
+    let idx = lines
+        .iter()
+        .position(|l| l.trim_start().strip_prefix("- ").map(str::trim) == Some(after))?;
     let indent = &lines[idx][..lines[idx].len() - lines[idx].trim_start().len()];
     let mut out: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
     out.insert(idx + 1, format!("{indent}- {entry}"));
@@ -75,7 +86,12 @@ fn add_kustomize_resource(text: &str, after: &str, entry: &str) -> Option<String
 /// The lines of one `env:` item (`- name: VAR` and what belongs to it) in a manifest version.
 pub fn env_item_lines(yaml: &str, var: &str) -> Option<Vec<String>> {
     let lines: Vec<&str> = yaml.lines().collect();
-    let start = lines.iter().position(|l| l.trim_start().strip_prefix("- name:").map(|v| v.trim().trim_matches(['"', '\''])) == Some(var))?;
+    let start = lines.iter().position(|l| {
+        l.trim_start()
+            .strip_prefix("- name:")
+            .map(|v| v.trim().trim_matches(['"', '\'']))
+            == Some(var)
+    })?;
     let dash = lines[start].len() - lines[start].trim_start().len();
     let mut out = vec![lines[start].trim_start().to_owned()];
     for l in &lines[start + 1..] {
@@ -89,23 +105,50 @@ pub fn env_item_lines(yaml: &str, var: &str) -> Option<Vec<String>> {
 }
 
 impl Belanna {
-    async fn find_manifest(&self, ctx: &CrewContext, a: &Assignment) -> Result<(String, String), String> {
-        let base = ctx.forge.default_branch().await.map_err(|e| e.to_string())?;
+    async fn find_manifest(
+        &self,
+        ctx: &CrewContext,
+        a: &Assignment,
+    ) -> Result<(String, String), String> {
+        let base = ctx
+            .forge
+            .default_branch()
+            .await
+            .map_err(|e| e.to_string())?;
         let needle = format!("name: {}", a.workload.name);
-        for path in ctx.forge.list_files("", &base).await.map_err(|e| e.to_string())? {
+        for path in ctx
+            .forge
+            .list_files("", &base)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             if !(path.ends_with(".yaml") || path.ends_with(".yml")) {
                 continue;
             }
-            if let Some(text) = ctx.forge.read_file(&path, &base).await.map_err(|e| e.to_string())? {
+            if let Some(text) = ctx
+                .forge
+                .read_file(&path, &base)
+                .await
+                .map_err(|e| e.to_string())?
+            {
                 if text.contains(&format!("kind: {}", a.workload.kind)) && text.contains(&needle) {
                     return Ok((path, text));
                 }
             }
         }
-        Err(format!("no manifest for {} in {}", a.workload, ctx.forge.repo()))
+        Err(format!(
+            "no manifest for {} in {}",
+            a.workload,
+            ctx.forge.repo()
+        ))
     }
 
-    async fn memory_fix(&self, ctx: &CrewContext, a: &Assignment, m: &MemorySignals) -> Result<(Vec<FileChange>, String, Vec<Finding>), String> {
+    async fn memory_fix(
+        &self,
+        ctx: &CrewContext,
+        a: &Assignment,
+        m: &MemorySignals,
+    ) -> Result<(Vec<FileChange>, String, Vec<Finding>), String> {
         let rule = &ctx.settings.remediation.memory;
         let sizing = size_memory(m, rule);
         let (path, text) = self.find_manifest(ctx, a).await?;
@@ -114,9 +157,26 @@ impl Belanna {
             name: &a.workload.name,
             container: &m.container,
         };
-        let patched = manifest::set_container_resource(&text, &target, "limits", "memory", &sizing.limit.to_string()).map_err(|e| e.to_string())?;
-        let patched = manifest::set_container_resource(&patched, &target, "requests", "memory", &sizing.request.to_string()).map_err(|e| e.to_string())?;
-        let mut files = vec![FileChange { path: path.clone(), content: patched }];
+        let patched = manifest::set_container_resource(
+            &text,
+            &target,
+            "limits",
+            "memory",
+            &sizing.limit.to_string(),
+        )
+        .map_err(|e| e.to_string())?;
+        let patched = manifest::set_container_resource(
+            &patched,
+            &target,
+            "requests",
+            "memory",
+            &sizing.request.to_string(),
+        )
+        .map_err(|e| e.to_string())?;
+        let mut files = vec![FileChange {
+            path: path.clone(),
+            content: patched,
+        }];
         let mut notes = format!(
             "### Memory\n| | current | new |\n|---|---|---|\n| limit | {} | **{}** |\n| request | {} | **{}** |\n\nRule: {}.\n",
             m.limit.map_or("none".into(), |q| q.to_string()),
@@ -125,34 +185,67 @@ impl Belanna {
             sizing.request,
             sizing.rationale
         );
-        let hpas = ctx.cluster.hpas(&a.workload.namespace).await.map_err(|e| e.to_string())?;
+        let hpas = ctx
+            .cluster
+            .hpas(&a.workload.namespace)
+            .await
+            .map_err(|e| e.to_string())?;
         let target_ref = format!("{}/{}", a.workload.kind, a.workload.name);
         if hpas.iter().any(|h| h.target == target_ref) {
             notes.push_str("\nAn HPA already targets this workload; left as it is.\n");
         } else {
-            let info = ctx.cluster.workload(&a.workload).await.map_err(|e| e.to_string())?;
+            let info = ctx
+                .cluster
+                .workload(&a.workload)
+                .await
+                .map_err(|e| e.to_string())?;
             let min = info.replicas.max(1);
             let max = min * rule.hpa_max_replicas_factor.max(1);
-            let dir = path.rsplit_once('/').map_or(String::new(), |(d, _)| format!("{d}/"));
+            let dir = path
+                .rsplit_once('/')
+                .map_or(String::new(), |(d, _)| format!("{d}/"));
             let hpa_path = format!("{dir}hpa.yaml");
             files.push(FileChange {
                 path: hpa_path.clone(),
-                content: hpa_manifest(&a.workload.name, &a.workload.namespace, &a.workload.kind, min, max, rule.hpa_target_percent),
+                content: hpa_manifest(
+                    &a.workload.name,
+                    &a.workload.namespace,
+                    &a.workload.kind,
+                    min,
+                    max,
+                    rule.hpa_target_percent,
+                ),
             });
             notes.push_str(&format!(
                 "\n### Autoscaling\nNew `{hpa_path}`: HPA on memory utilisation at **{}%** of the request, {min}–{max} replicas.\n",
                 rule.hpa_target_percent
             ));
-            let base = ctx.forge.default_branch().await.map_err(|e| e.to_string())?;
-            if let Some(k) = ctx.forge.read_file("kustomization.yaml", &base).await.map_err(|e| e.to_string())? {
+            let base = ctx
+                .forge
+                .default_branch()
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(k) = ctx
+                .forge
+                .read_file("kustomization.yaml", &base)
+                .await
+                .map_err(|e| e.to_string())?
+            {
                 if let Some(updated) = add_kustomize_resource(&k, &path, &hpa_path) {
-                    files.push(FileChange { path: "kustomization.yaml".into(), content: updated });
+                    files.push(FileChange {
+                        path: "kustomization.yaml".into(),
+                        content: updated,
+                    });
                 }
             }
         }
         let mut findings = vec![Finding {
             severity: Severity::High,
-            title: format!("memory limit {} below observed peak {}", m.limit.map_or("none".into(), |q| q.to_string()), m.peak_24h.round_up_to(Quantity::mebibytes(1))),
+            title: format!(
+                "memory limit {} below observed peak {}",
+                m.limit.map_or("none".into(), |q| q.to_string()),
+                m.peak_24h.round_up_to(Quantity::mebibytes(1))
+            ),
             detail: sizing.rationale.clone(),
         }];
         if m.leak_suspected {
@@ -169,39 +262,90 @@ impl Belanna {
         Ok((files, notes, findings))
     }
 
-    async fn env_fix(&self, ctx: &CrewContext, a: &Assignment, var: &str) -> Result<(Vec<FileChange>, String, Vec<Finding>), String> {
+    async fn env_fix(
+        &self,
+        ctx: &CrewContext,
+        a: &Assignment,
+        var: &str,
+    ) -> Result<(Vec<FileChange>, String, Vec<Finding>), String> {
         let (path, text) = self.find_manifest(ctx, a).await?;
-        let container = a.diagnosis.signals.crash.as_ref().map(|c| c.container.clone()).unwrap_or_default();
+        let container = a
+            .diagnosis
+            .signals
+            .crash
+            .as_ref()
+            .map(|c| c.container.clone())
+            .unwrap_or_default();
         let target = ContainerTarget {
             kind: &a.workload.kind,
             name: &a.workload.name,
             container: &container,
         };
         // Where the variable came from before: the newest earlier version of the manifest that had it.
-        let history = ctx.forge.file_history(&path).await.map_err(|e| e.to_string())?;
-        let previous = history.iter().skip(1).find_map(|v| env_item_lines(&v.content, var).map(|l| (v.clone(), l)));
+        let history = ctx
+            .forge
+            .file_history(&path)
+            .await
+            .map_err(|e| e.to_string())?;
+        let previous = history
+            .iter()
+            .skip(1)
+            .find_map(|v| env_item_lines(&v.content, var).map(|l| (v.clone(), l)));
         let (item, source) = match previous {
-            Some((v, lines)) => (lines, format!("restored from commit `{}` ({}, {})", &v.commit[..v.commit.len().min(8)], v.message, v.at.to_rfc3339())),
+            Some((v, lines)) => (
+                lines,
+                format!(
+                    "restored from commit `{}` ({}, {})",
+                    &v.commit[..v.commit.len().min(8)],
+                    v.message,
+                    v.at.to_rfc3339()
+                ),
+            ),
             None => {
-                let secrets = ctx.cluster.secret_keys(&a.workload.namespace).await.map_err(|e| e.to_string())?;
+                let secrets = ctx
+                    .cluster
+                    .secret_keys(&a.workload.namespace)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let wanted = var.to_ascii_lowercase();
-                let hit = secrets.iter().find_map(|(name, keys)| keys.iter().find(|k| k.to_ascii_lowercase() == wanted).map(|k| (name.clone(), k.clone())));
+                let hit = secrets.iter().find_map(|(name, keys)| {
+                    keys.iter()
+                        .find(|k| k.to_ascii_lowercase() == wanted)
+                        .map(|k| (name.clone(), k.clone()))
+                });
                 let (secret, key) = hit.ok_or_else(|| format!("{var} is in no earlier revision of {path} and no Secret in {} has a matching key", a.workload.namespace))?;
                 (
-                    vec![format!("- name: {var}"), "  valueFrom:".into(), "    secretKeyRef:".into(), format!("      name: {secret}"), format!("      key: {key}")],
+                    vec![
+                        format!("- name: {var}"),
+                        "  valueFrom:".into(),
+                        "    secretKeyRef:".into(),
+                        format!("      name: {secret}"),
+                        format!("      key: {key}"),
+                    ],
                     format!("from Secret `{secret}` key `{key}` (value not read)"),
                 )
             }
         };
         let refs: Vec<&str> = item.iter().map(String::as_str).collect();
-        let patched = manifest::add_container_env(&text, &target, &refs, var).map_err(|e| e.to_string())?;
-        let notes = format!("### Configuration\n`{var}` is missing from container `{container}`; {source}:\n\n```yaml\n{}\n```\n", item.join("\n"));
+        let patched =
+            manifest::add_container_env(&text, &target, &refs, var).map_err(|e| e.to_string())?;
+        let notes = format!(
+            "### Configuration\n`{var}` is missing from container `{container}`; {source}:\n\n```yaml\n{}\n```\n",
+            item.join("\n")
+        );
         let findings = vec![Finding {
             severity: Severity::High,
             title: format!("environment variable {var} dropped from the manifest"),
             detail: source,
         }];
-        Ok((vec![FileChange { path, content: patched }], notes, findings))
+        Ok((
+            vec![FileChange {
+                path,
+                content: patched,
+            }],
+            notes,
+            findings,
+        ))
     }
 }
 
@@ -213,13 +357,27 @@ impl Skill for Belanna {
 
     async fn perform(&self, ctx: &CrewContext, a: &Assignment) -> Result<Report, String> {
         let d = &a.diagnosis;
-        let fix = match (d.root_cause, &d.signals.memory, d.signals.crash.as_ref().and_then(|c| c.missing_env.clone())) {
-            (RootCause::MemoryUnderProvisioned | RootCause::MemoryLeak, Some(m), _) => Some(self.memory_fix(ctx, a, m).await?),
-            (RootCause::MissingConfiguration, _, Some(var)) => Some(self.env_fix(ctx, a, &var).await?),
+        let fix = match (
+            d.root_cause,
+            &d.signals.memory,
+            d.signals.crash.as_ref().and_then(|c| c.missing_env.clone()),
+        ) {
+            (RootCause::MemoryUnderProvisioned | RootCause::MemoryLeak, Some(m), _) => {
+                Some(self.memory_fix(ctx, a, m).await?)
+            }
+            (RootCause::MissingConfiguration, _, Some(var)) => {
+                Some(self.env_fix(ctx, a, &var).await?)
+            }
             _ => None,
         };
         let Some((files, notes, findings)) = fix else {
-            let mut r = Report::new(Member::Belanna, format!("no infrastructure fix for root cause {}; nothing to change in the manifests", d.root_cause.as_str()));
+            let mut r = Report::new(
+                Member::Belanna,
+                format!(
+                    "no infrastructure fix for root cause {}; nothing to change in the manifests",
+                    d.root_cause.as_str()
+                ),
+            );
             r.findings.push(Finding {
                 severity: Severity::Info,
                 title: "no manifest change".into(),
@@ -238,13 +396,36 @@ impl Skill for Belanna {
             })
             .await
             .map_err(|e| e.to_string())?;
-        let notes = decision.output["notes"].as_str().map(str::to_owned).unwrap_or(notes);
-        let base = ctx.forge.default_branch().await.map_err(|e| e.to_string())?;
+        let notes = decision.output["notes"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or(notes);
+        let base = ctx
+            .forge
+            .default_branch()
+            .await
+            .map_err(|e| e.to_string())?;
         let (kind_word, title) = match d.root_cause {
-            RootCause::MissingConfiguration => ("config", format!("fix(infra): restore {} configuration ({} incident)", a.workload.name, "CrashLoopBackOff")),
-            _ => ("memory", format!("fix(infra): increase {} memory limits (OOM incident)", a.workload.name)),
+            RootCause::MissingConfiguration => (
+                "config",
+                format!(
+                    "fix(infra): restore {} configuration ({} incident)",
+                    a.workload.name, "CrashLoopBackOff"
+                ),
+            ),
+            _ => (
+                "memory",
+                format!(
+                    "fix(infra): increase {} memory limits (OOM incident)",
+                    a.workload.name
+                ),
+            ),
         };
-        let evidence: String = d.evidence.iter().map(|e| format!("- **{}:** {}\n", e.source, e.observation)).collect();
+        let evidence: String = d
+            .evidence
+            .iter()
+            .map(|e| format!("- **{}:** {}\n", e.source, e.observation))
+            .collect();
         let body = format!(
             "Fixes the incident in #{} ({}).\n\n**Diagnosis:** {}\n\n{notes}\n### Evidence\n{evidence}\n### Rollout\nMerging syncs through GitOps; Ralph watches the rollout and resolves the incident only when the cluster confirms the fix.\n\n_Opened by squad's B'Elanna (infrastructure). A human reviews and merges._",
             a.issue.number, a.incident, d.summary
@@ -256,19 +437,30 @@ impl Skill for Belanna {
             base,
             commit_message: format!("{title}\n\nIncident {} (#{}).", a.incident, a.issue.number),
             files: files.clone(),
-            labels: vec!["incident".into(), "squad:belanna".into(), a.workload.namespace.clone()],
+            labels: vec![
+                "incident".into(),
+                "squad:belanna".into(),
+                a.workload.namespace.clone(),
+            ],
         };
-        let pr = effects::pr_once(ctx, &a.incident, Member::Belanna, "remediation-pr", spec).await?;
+        let pr =
+            effects::pr_once(ctx, &a.incident, Member::Belanna, "remediation-pr", spec).await?;
         effects::comment_once(
             ctx,
             &a.incident,
             Member::Belanna,
             "pr-link",
             a.issue.number,
-            &format!("**B'Elanna** (infrastructure): remediation PR #{} opened — `{}`.\n\n{notes}", pr.number, title),
+            &format!(
+                "**B'Elanna** (infrastructure): remediation PR #{} opened — `{}`.\n\n{notes}",
+                pr.number, title
+            ),
         )
         .await?;
-        let mut r = Report::new(Member::Belanna, format!("opened PR #{}: {title}", pr.number));
+        let mut r = Report::new(
+            Member::Belanna,
+            format!("opened PR #{}: {title}", pr.number),
+        );
         r.findings = findings;
         r.actions.push(Action::OpenedPr { pr, title });
         Ok(r)
@@ -295,7 +487,13 @@ mod tests {
         assert_eq!(s.limit.to_string(), "1.5Gi");
         assert_eq!(s.request.to_string(), "512Mi");
         // A different peak gives a different limit: the rule, not a constant.
-        let s2 = size_memory(&MemorySignals { peak_24h: "2Gi".parse().unwrap(), ..m }, &MemoryRule::default());
+        let s2 = size_memory(
+            &MemorySignals {
+                peak_24h: "2Gi".parse().unwrap(),
+                ..m
+            },
+            &MemoryRule::default(),
+        );
         assert_eq!(s2.limit.to_string(), "2.5Gi");
     }
 
@@ -304,13 +502,22 @@ mod tests {
         let y = "      env:\n        - name: A\n          value: x\n        - name: DATABASE_URL\n          valueFrom:\n            secretKeyRef:\n              name: db\n              key: url\n        - name: B\n";
         assert_eq!(
             env_item_lines(y, "DATABASE_URL").unwrap(),
-            vec!["- name: DATABASE_URL", "  valueFrom:", "    secretKeyRef:", "      name: db", "      key: url"]
+            vec![
+                "- name: DATABASE_URL",
+                "  valueFrom:",
+                "    secretKeyRef:",
+                "      name: db",
+                "      key: url"
+            ]
         );
     }
 
     #[test]
     fn kustomization_gets_the_hpa_after_the_deployment() {
         let k = "resources:\n  - a/deployment.yaml\n  - a/rbac.yaml\n";
-        assert_eq!(add_kustomize_resource(k, "a/deployment.yaml", "a/hpa.yaml").unwrap(), "resources:\n  - a/deployment.yaml\n  - a/hpa.yaml\n  - a/rbac.yaml\n");
+        assert_eq!(
+            add_kustomize_resource(k, "a/deployment.yaml", "a/hpa.yaml").unwrap(),
+            "resources:\n  - a/deployment.yaml\n  - a/hpa.yaml\n  - a/rbac.yaml\n"
+        );
     }
 }

@@ -5,7 +5,9 @@
 use async_trait::async_trait;
 use regex::Regex;
 use squad_config::charters;
-use squad_protocols::{Action, Assignment, Finding, IssueSpec, Member, Report, RootCause, Severity};
+use squad_protocols::{
+    Action, Assignment, Finding, IssueSpec, Member, Report, RootCause, Severity,
+};
 
 use crate::specialist::Skill;
 use crate::{CrewContext, effects};
@@ -40,19 +42,49 @@ pub fn language_of(path: &str) -> &'static str {
 fn patterns(lang: &str) -> Vec<(&'static str, &'static str)> {
     match lang {
         "python" => vec![
-            (r"lru_cache\(\s*maxsize\s*=\s*None", "lru_cache without a size bound"),
-            (r"^\s*@(functools\.)?cache\b", "functools.cache never evicts"),
-            (r"^[A-Z_][A-Z0-9_]*\s*(:\s*\w+(\[.*\])?)?\s*=\s*(\{\}|\[\]|dict\(\)|list\(\)|defaultdict\()", "module-level container (grows for the process's lifetime if written per request)"),
-            (r"^\s*[A-Z_][A-Z0-9_]*(\[[^\]]+\]\s*=|\.append\(|\.setdefault\()", "write into a module-level container"),
-            (r"request\.(get_data|data)\b|\.read\(\)\s*$", "whole request body read into memory"),
+            (
+                r"lru_cache\(\s*maxsize\s*=\s*None",
+                "lru_cache without a size bound",
+            ),
+            (
+                r"^\s*@(functools\.)?cache\b",
+                "functools.cache never evicts",
+            ),
+            (
+                r"^[A-Z_][A-Z0-9_]*\s*(:\s*\w+(\[.*\])?)?\s*=\s*(\{\}|\[\]|dict\(\)|list\(\)|defaultdict\()",
+                "module-level container (grows for the process's lifetime if written per request)",
+            ),
+            (
+                r"^\s*[A-Z_][A-Z0-9_]*(\[[^\]]+\]\s*=|\.append\(|\.setdefault\()",
+                "write into a module-level container",
+            ),
+            (
+                r"request\.(get_data|data)\b|\.read\(\)\s*$",
+                "whole request body read into memory",
+            ),
         ],
         "go" => vec![
-            (r"^var\s+\w+\s*=\s*(make\(map|map\[)", "package-level map (no eviction)"),
+            (
+                r"^var\s+\w+\s*=\s*(make\(map|map\[)",
+                "package-level map (no eviction)",
+            ),
             (r"(io|ioutil)\.ReadAll\(", "whole body read into memory"),
-            (r"append\(\s*[A-Z]\w*\s*,", "append to a package-level slice"),
+            (
+                r"append\(\s*[A-Z]\w*\s*,",
+                "append to a package-level slice",
+            ),
         ],
-        "jvm" => vec![(r"static\s+(final\s+)?(Map|List|Set)<", "static collection"), (r"readAllBytes\(", "whole stream read into memory")],
-        "node" => vec![(r"^(const|let|var)\s+\w+\s*=\s*(\[\]|\{\}|new Map\(\))", "module-level container"), (r"\.push\(", "push into a collection")],
+        "jvm" => vec![
+            (r"static\s+(final\s+)?(Map|List|Set)<", "static collection"),
+            (r"readAllBytes\(", "whole stream read into memory"),
+        ],
+        "node" => vec![
+            (
+                r"^(const|let|var)\s+\w+\s*=\s*(\[\]|\{\}|new Map\(\))",
+                "module-level container",
+            ),
+            (r"\.push\(", "push into a collection"),
+        ],
         _ => Vec::new(),
     }
 }
@@ -77,7 +109,13 @@ pub fn scan(files: &[(String, String)]) -> Vec<Hotspot> {
     out
 }
 
-pub fn profiling_steps(lang: &str, pod: &str, namespace: &str, container: &str, route: &str) -> String {
+pub fn profiling_steps(
+    lang: &str,
+    pod: &str,
+    namespace: &str,
+    container: &str,
+    route: &str,
+) -> String {
     let exec = format!("kubectl exec -n {namespace} {pod} -c {container} --");
     match lang {
         "python" => format!(
@@ -105,7 +143,9 @@ pub fn profiling_steps(lang: &str, pod: &str, namespace: &str, container: &str, 
              2. Under load on `{route}`: `{exec} kill -USR2 1` twice, 10 minutes apart; compare the snapshots in Chrome DevTools (Comparison view).\n\
              3. Success criterion: retained size flat over 30 minutes."
         ),
-        _ => format!("1. Under load on `{route}`, sample the process's RSS (`{exec} cat /proc/1/status`) every minute and take the runtime's heap profile at the start and after 15 minutes."),
+        _ => format!(
+            "1. Under load on `{route}`, sample the process's RSS (`{exec} cat /proc/1/status`) every minute and take the runtime's heap profile at the start and after 15 minutes."
+        ),
     }
 }
 
@@ -119,18 +159,41 @@ impl Skill for Data {
         let repo = &ctx.app_repo;
         let base = repo.default_branch().await.map_err(|e| e.to_string())?;
         let mut files = Vec::new();
-        for path in repo.list_files("", &base).await.map_err(|e| e.to_string())? {
+        for path in repo
+            .list_files("", &base)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             if language_of(&path) != "unknown" {
-                if let Some(text) = repo.read_file(&path, &base).await.map_err(|e| e.to_string())? {
+                if let Some(text) = repo
+                    .read_file(&path, &base)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
                     files.push((path, text));
                 }
             }
         }
-        let lang = files.iter().map(|(p, _)| language_of(p)).find(|l| *l != "unknown").unwrap_or("unknown");
+        let lang = files
+            .iter()
+            .map(|(p, _)| language_of(p))
+            .find(|l| *l != "unknown")
+            .unwrap_or("unknown");
         let hotspots = scan(&files);
         let d = &a.diagnosis;
-        let w = ctx.cluster.workload(&a.workload).await.map_err(|e| e.to_string())?;
-        let container = d.signals.memory.as_ref().map(|m| m.container.clone()).or_else(|| d.signals.crash.as_ref().map(|c| c.container.clone())).or_else(|| w.containers.first().map(|c| c.name.clone())).unwrap_or_default();
+        let w = ctx
+            .cluster
+            .workload(&a.workload)
+            .await
+            .map_err(|e| e.to_string())?;
+        let container = d
+            .signals
+            .memory
+            .as_ref()
+            .map(|m| m.container.clone())
+            .or_else(|| d.signals.crash.as_ref().map(|c| c.container.clone()))
+            .or_else(|| w.containers.first().map(|c| c.name.clone()))
+            .unwrap_or_default();
         let spec = w.container(&container);
         let mut flags = Vec::new();
         if let Some(c) = spec {
@@ -142,28 +205,51 @@ impl Skill for Data {
                 }
             }
             if lang == "go" && !c.env.iter().any(|e| e.name == "GOMEMLIMIT") {
-                flags.push("`GOMEMLIMIT` is not set: the Go GC does not know the container limit".into());
+                flags.push(
+                    "`GOMEMLIMIT` is not set: the Go GC does not know the container limit".into(),
+                );
             }
         }
         let pods = ctx.cluster.pods_of(&a.workload).await.unwrap_or_default();
-        let pod = pods.first().map(|p| p.name.clone()).unwrap_or_else(|| format!("deploy/{}", a.workload.name));
-        let route = d.signals.traffic.as_ref().map(|t| t.route.clone()).unwrap_or_else(|| "/".into());
-        let handler = files.iter().find(|(p, t)| t.contains(&route) || p.contains("handler")).map(|(p, _)| p.clone());
+        let pod = pods
+            .first()
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| format!("deploy/{}", a.workload.name));
+        let route = d
+            .signals
+            .traffic
+            .as_ref()
+            .map(|t| t.route.clone())
+            .unwrap_or_else(|| "/".into());
+        let handler = files
+            .iter()
+            .find(|(p, t)| t.contains(&route) || p.contains("handler"))
+            .map(|(p, _)| p.clone());
         let leak = d.root_cause == RootCause::MemoryLeak;
         let mut findings = Vec::new();
         let mut comment = format!("**Data** (code and application, {lang}):\n\n");
         match &handler {
             Some(h) => comment.push_str(&format!("Handler for `{route}`: `{h}`.\n\n")),
-            None => comment.push_str(&format!("No handler for `{route}` found in {}.\n\n", repo.repo())),
+            None => comment.push_str(&format!(
+                "No handler for `{route}` found in {}.\n\n",
+                repo.repo()
+            )),
         }
         if hotspots.is_empty() {
             comment.push_str("**No unbounded allocation found** in the application source: caches are bounded and request data is released when the request ends.\n");
         } else {
             comment.push_str("Places that can grow without bound:\n");
             for h in &hotspots {
-                comment.push_str(&format!("- `{}:{}` `{}` — {}\n", h.file, h.line, h.code, h.why));
+                comment.push_str(&format!(
+                    "- `{}:{}` `{}` — {}\n",
+                    h.file, h.line, h.code, h.why
+                ));
                 findings.push(Finding {
-                    severity: if leak { Severity::High } else { Severity::Medium },
+                    severity: if leak {
+                        Severity::High
+                    } else {
+                        Severity::Medium
+                    },
                     title: format!("{} at {}:{}", h.why, h.file, h.line),
                     detail: h.code.clone(),
                 });
@@ -172,9 +258,17 @@ impl Skill for Data {
         if let Some(m) = &d.signals.memory {
             comment.push_str(&format!(
                 "\nMemory {} with traffic (unexplained growth {:.1} MiB/h): {}.\n",
-                if m.leak_suspected { "does not move" } else { "moves" },
+                if m.leak_suspected {
+                    "does not move"
+                } else {
+                    "moves"
+                },
                 m.trend_mib_per_hour,
-                if m.leak_suspected { "a leak — the code path above is the first suspect" } else { "consistent with per-request allocation under a traffic surge, not a leak" }
+                if m.leak_suspected {
+                    "a leak — the code path above is the first suspect"
+                } else {
+                    "consistent with per-request allocation under a traffic surge, not a leak"
+                }
             ));
         }
         for f in &flags {
@@ -182,9 +276,17 @@ impl Skill for Data {
         }
         let (title, body) = match d.root_cause {
             RootCause::MissingConfiguration => {
-                let var = d.signals.crash.as_ref().and_then(|c| c.missing_env.clone()).unwrap_or_default();
+                let var = d
+                    .signals
+                    .crash
+                    .as_ref()
+                    .and_then(|c| c.missing_env.clone())
+                    .unwrap_or_default();
                 (
-                    format!("Validate {} configuration at start-up (fail fast, clear message)", a.workload.name),
+                    format!(
+                        "Validate {} configuration at start-up (fail fast, clear message)",
+                        a.workload.name
+                    ),
                     format!(
                         "During incident {} (#{}) the container exited at start-up because `{var}` was missing.\n\n\
                          1. Validate every required setting at start-up and exit with one line naming the missing variable and where it should come from.\n\
@@ -203,25 +305,66 @@ impl Skill for Data {
                     a.issue.number,
                     d.summary,
                     profiling_steps(lang, &pod, &a.workload.namespace, &container, &route),
-                    if hotspots.is_empty() { "No unbounded allocation pattern in the source.".to_owned() } else { hotspots.iter().map(|h| format!("- `{}:{}` — {}", h.file, h.line, h.why)).collect::<Vec<_>>().join("\n") }
+                    if hotspots.is_empty() {
+                        "No unbounded allocation pattern in the source.".to_owned()
+                    } else {
+                        hotspots
+                            .iter()
+                            .map(|h| format!("- `{}:{}` — {}", h.file, h.line, h.why))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    }
                 ),
             ),
         };
         let spec = IssueSpec {
             title: title.clone(),
             body: format!("{body}\n\n_Filed by squad's Data (code and application)._"),
-            labels: vec!["incident-followup".into(), "squad:data".into(), if leak { "memory-leak".into() } else { "performance".into() }],
+            labels: vec![
+                "incident-followup".into(),
+                "squad:data".into(),
+                if leak {
+                    "memory-leak".into()
+                } else {
+                    "performance".into()
+                },
+            ],
         };
-        let issue = effects::issue_once(ctx, &a.incident, Member::Data, "followup-issue", spec).await?;
-        comment.push_str(&format!("\nFollow-up with concrete steps: #{} — {title}.\n", issue.number));
-        effects::comment_once(ctx, &a.incident, Member::Data, "code-review", a.issue.number, &comment).await?;
+        let issue =
+            effects::issue_once(ctx, &a.incident, Member::Data, "followup-issue", spec).await?;
+        comment.push_str(&format!(
+            "\nFollow-up with concrete steps: #{} — {title}.\n",
+            issue.number
+        ));
+        effects::comment_once(
+            ctx,
+            &a.incident,
+            Member::Data,
+            "code-review",
+            a.issue.number,
+            &comment,
+        )
+        .await?;
         let mut r = Report::new(
             Member::Data,
-            if hotspots.is_empty() { format!("no unbounded allocation in the {lang} handler; follow-up issue #{}", issue.number) } else { format!("{} possible unbounded allocation(s); follow-up issue #{}", hotspots.len(), issue.number) },
+            if hotspots.is_empty() {
+                format!(
+                    "no unbounded allocation in the {lang} handler; follow-up issue #{}",
+                    issue.number
+                )
+            } else {
+                format!(
+                    "{} possible unbounded allocation(s); follow-up issue #{}",
+                    hotspots.len(),
+                    issue.number
+                )
+            },
         );
         r.findings = findings;
         r.actions.push(Action::OpenedIssue { issue, title });
-        r.actions.push(Action::Commented { issue: a.issue.number });
+        r.actions.push(Action::Commented {
+            issue: a.issue.number,
+        });
         Ok(r)
     }
 }
@@ -232,9 +375,15 @@ mod tests {
 
     #[test]
     fn bounded_python_cache_is_not_a_hotspot_but_unbounded_is() {
-        let ok = vec![("a.py".to_string(), "@lru_cache(maxsize=4096)\ndef f(x):\n    return x\n".to_string())];
+        let ok = vec![(
+            "a.py".to_string(),
+            "@lru_cache(maxsize=4096)\ndef f(x):\n    return x\n".to_string(),
+        )];
         assert!(scan(&ok).is_empty());
-        let bad = vec![("a.py".to_string(), "SEEN = {}\n\ndef h(r):\n    SEEN[r.id] = r.body\n".to_string())];
+        let bad = vec![(
+            "a.py".to_string(),
+            "SEEN = {}\n\ndef h(r):\n    SEEN[r.id] = r.body\n".to_string(),
+        )];
         let found = scan(&bad);
         assert_eq!(found.len(), 2, "{found:?}");
     }

@@ -2,7 +2,9 @@
 //! retry after a crash finds what the first attempt made.
 
 use squad_protocols::forge::marker;
-use squad_protocols::{Action, Author, FileChange, IncidentId, IssueRef, IssueSpec, Member, PrRef, PrSpec};
+use squad_protocols::{
+    Action, Author, FileChange, IncidentId, IssueRef, IssueSpec, Member, PrRef, PrSpec,
+};
 use squad_runtime::ports::MarkedArtifact;
 
 use crate::CrewContext;
@@ -12,7 +14,13 @@ fn key(member: Member, what: &str) -> String {
 }
 
 /// Files an issue once; the body carries the hidden marker.
-pub async fn issue_once(ctx: &CrewContext, incident: &IncidentId, member: Member, what: &str, mut spec: IssueSpec) -> Result<IssueRef, String> {
+pub async fn issue_once(
+    ctx: &CrewContext,
+    incident: &IncidentId,
+    member: Member,
+    what: &str,
+    mut spec: IssueSpec,
+) -> Result<IssueRef, String> {
     let key = key(member, what);
     let mark = marker(incident.as_str(), &key);
     spec.body = format!("{}\n\n{mark}\n", spec.body.trim_end());
@@ -25,26 +33,52 @@ pub async fn issue_once(ctx: &CrewContext, incident: &IncidentId, member: Member
             &key,
             &format!("file issue \"{title}\""),
             || async {
-                Ok(match ctx.forge.find_marker(&mark).await.map_err(|e| e.to_string())? {
-                    Some(MarkedArtifact::Issue(issue)) => Some(Action::OpenedIssue { issue, title: title.clone() }),
-                    _ => None,
-                })
+                Ok(
+                    match ctx
+                        .forge
+                        .find_marker(&mark)
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
+                        Some(MarkedArtifact::Issue(issue)) => Some(Action::OpenedIssue {
+                            issue,
+                            title: title.clone(),
+                        }),
+                        _ => None,
+                    },
+                )
             },
             || async {
-                let issue = ctx.forge.create_issue(&spec).await.map_err(|e| e.to_string())?;
-                Ok(Action::OpenedIssue { issue, title: title.clone() })
+                let issue = ctx
+                    .forge
+                    .create_issue(&spec)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Action::OpenedIssue {
+                    issue,
+                    title: title.clone(),
+                })
             },
         )
         .await
         .map_err(|e| e.to_string())?;
     match action {
         Action::OpenedIssue { issue, .. } => Ok(issue),
-        other => Err(format!("journal holds {other:?} under {key}, expected an issue")),
+        other => Err(format!(
+            "journal holds {other:?} under {key}, expected an issue"
+        )),
     }
 }
 
 /// Comments on an issue once.
-pub async fn comment_once(ctx: &CrewContext, incident: &IncidentId, member: Member, what: &str, issue: u64, body: &str) -> Result<(), String> {
+pub async fn comment_once(
+    ctx: &CrewContext,
+    incident: &IncidentId,
+    member: Member,
+    what: &str,
+    issue: u64,
+    body: &str,
+) -> Result<(), String> {
     let key = key(member, what);
     let mark = marker(incident.as_str(), &key);
     let body = format!("{}\n\n{mark}\n", body.trim_end());
@@ -55,13 +89,25 @@ pub async fn comment_once(ctx: &CrewContext, incident: &IncidentId, member: Memb
             &key,
             &format!("comment on issue #{issue}"),
             || async {
-                Ok(match ctx.forge.find_marker(&mark).await.map_err(|e| e.to_string())? {
-                    Some(MarkedArtifact::Comment { issue, .. }) => Some(Action::Commented { issue }),
-                    _ => None,
-                })
+                Ok(
+                    match ctx
+                        .forge
+                        .find_marker(&mark)
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
+                        Some(MarkedArtifact::Comment { issue, .. }) => {
+                            Some(Action::Commented { issue })
+                        }
+                        _ => None,
+                    },
+                )
             },
             || async {
-                ctx.forge.comment(issue, &body).await.map_err(|e| e.to_string())?;
+                ctx.forge
+                    .comment(issue, &body)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(Action::Commented { issue })
             },
         )
@@ -71,7 +117,13 @@ pub async fn comment_once(ctx: &CrewContext, incident: &IncidentId, member: Memb
 }
 
 /// Opens a pull request once.
-pub async fn pr_once(ctx: &CrewContext, incident: &IncidentId, member: Member, what: &str, mut spec: PrSpec) -> Result<PrRef, String> {
+pub async fn pr_once(
+    ctx: &CrewContext,
+    incident: &IncidentId,
+    member: Member,
+    what: &str,
+    mut spec: PrSpec,
+) -> Result<PrRef, String> {
     let key = key(member, what);
     let mark = marker(incident.as_str(), &key);
     spec.body = format!("{}\n\n{mark}\n", spec.body.trim_end());
@@ -84,27 +136,50 @@ pub async fn pr_once(ctx: &CrewContext, incident: &IncidentId, member: Member, w
             &key,
             &format!("open pull request \"{title}\""),
             || async {
-                Ok(match ctx.forge.find_marker(&mark).await.map_err(|e| e.to_string())? {
-                    Some(MarkedArtifact::PullRequest(pr)) => Some(Action::OpenedPr { pr, title: title.clone() }),
-                    _ => None,
-                })
+                Ok(
+                    match ctx
+                        .forge
+                        .find_marker(&mark)
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
+                        Some(MarkedArtifact::PullRequest(pr)) => Some(Action::OpenedPr {
+                            pr,
+                            title: title.clone(),
+                        }),
+                        _ => None,
+                    },
+                )
             },
             || async {
                 let pr = ctx.forge.open_pr(&spec).await.map_err(|e| e.to_string())?;
-                Ok(Action::OpenedPr { pr, title: title.clone() })
+                Ok(Action::OpenedPr {
+                    pr,
+                    title: title.clone(),
+                })
             },
         )
         .await
         .map_err(|e| e.to_string())?;
     match action {
         Action::OpenedPr { pr, .. } => Ok(pr),
-        other => Err(format!("journal holds {other:?} under {key}, expected a pull request")),
+        other => Err(format!(
+            "journal holds {other:?} under {key}, expected a pull request"
+        )),
     }
 }
 
 /// Commits files to a branch once. A retry after a crash compares the branch's files with what
 /// it would write, so it never commits the same change twice.
-pub async fn commit_once(ctx: &CrewContext, incident: &IncidentId, member: Member, what: &str, branch: &str, message: &str, files: Vec<FileChange>) -> Result<(), String> {
+pub async fn commit_once(
+    ctx: &CrewContext,
+    incident: &IncidentId,
+    member: Member,
+    what: &str,
+    branch: &str,
+    message: &str,
+    files: Vec<FileChange>,
+) -> Result<(), String> {
     let key = key(member, what);
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     ctx.journal
@@ -115,15 +190,31 @@ pub async fn commit_once(ctx: &CrewContext, incident: &IncidentId, member: Membe
             &format!("commit {} to {branch}", paths.join(", ")),
             || async {
                 for f in &files {
-                    if ctx.forge.read_file(&f.path, branch).await.map_err(|e| e.to_string())?.as_deref() != Some(f.content.as_str()) {
+                    if ctx
+                        .forge
+                        .read_file(&f.path, branch)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .as_deref()
+                        != Some(f.content.as_str())
+                    {
                         return Ok(None);
                     }
                 }
-                Ok(Some(Action::CommittedFiles { branch: branch.into(), paths: paths.clone() }))
+                Ok(Some(Action::CommittedFiles {
+                    branch: branch.into(),
+                    paths: paths.clone(),
+                }))
             },
             || async {
-                ctx.forge.commit_files(branch, message, &files).await.map_err(|e| e.to_string())?;
-                Ok(Action::CommittedFiles { branch: branch.into(), paths: paths.clone() })
+                ctx.forge
+                    .commit_files(branch, message, &files)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Action::CommittedFiles {
+                    branch: branch.into(),
+                    paths: paths.clone(),
+                })
             },
         )
         .await
@@ -132,7 +223,14 @@ pub async fn commit_once(ctx: &CrewContext, incident: &IncidentId, member: Membe
 }
 
 /// Opens or closes an issue once.
-pub async fn set_issue_open_once(ctx: &CrewContext, incident: &IncidentId, member: Member, what: &str, issue: u64, open: bool) -> Result<(), String> {
+pub async fn set_issue_open_once(
+    ctx: &CrewContext,
+    incident: &IncidentId,
+    member: Member,
+    what: &str,
+    issue: u64,
+    open: bool,
+) -> Result<(), String> {
     let key = key(member, what);
     ctx.journal
         .once(
@@ -142,8 +240,15 @@ pub async fn set_issue_open_once(ctx: &CrewContext, incident: &IncidentId, membe
             &format!("{} issue #{issue}", if open { "reopen" } else { "close" }),
             || async { Ok(None) },
             || async {
-                ctx.forge.set_issue_open(issue, open).await.map_err(|e| e.to_string())?;
-                Ok(if open { Action::ReopenedIssue { issue } } else { Action::ClosedIssue { issue } })
+                ctx.forge
+                    .set_issue_open(issue, open)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(if open {
+                    Action::ReopenedIssue { issue }
+                } else {
+                    Action::ClosedIssue { issue }
+                })
             },
         )
         .await

@@ -31,16 +31,31 @@ impl MemberFactory for CrewFactory {
     async fn spawn(&self, member: Member, supervisor: ActorCell) -> Result<ActorCell, String> {
         match skill(member) {
             None => {
-                let (actor, _) = Actor::spawn_linked(None, picard::Picard { ctx: self.ctx.clone() }, (), supervisor)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let (actor, _) = Actor::spawn_linked(
+                    None,
+                    picard::Picard {
+                        ctx: self.ctx.clone(),
+                    },
+                    (),
+                    supervisor,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
                 self.picard.set(actor.clone());
                 Ok(actor.get_cell())
             }
             Some(skill) => {
-                let (actor, _) = Actor::spawn_linked(None, Specialist { skill, ctx: self.ctx.clone() }, (), supervisor)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let (actor, _) = Actor::spawn_linked(
+                    None,
+                    Specialist {
+                        skill,
+                        ctx: self.ctx.clone(),
+                    },
+                    (),
+                    supervisor,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
                 self.ctx.directory.set(member, actor.clone());
                 Ok(actor.get_cell())
             }

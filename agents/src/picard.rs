@@ -13,7 +13,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use squad_config::charters;
 use squad_protocols::incident::INCIDENT_ISSUE_KEY;
 use squad_protocols::{
-    Alert, AlertStatus, Assignment, Author, EventKind, Incident, IncidentId, IncidentState, IssueSpec, Member, RootCause, Task, WorkloadRef,
+    Alert, AlertStatus, Assignment, Author, EventKind, Incident, IncidentId, IncidentState,
+    IssueSpec, Member, RootCause, Task, WorkloadRef,
 };
 use squad_runtime::ports::DiagnosisRequest;
 use tokio::task::JoinHandle;
@@ -73,24 +74,60 @@ pub enum Step {
 pub fn routing(root: RootCause) -> Vec<(Member, &'static str)> {
     match root {
         RootCause::MemoryUnderProvisioned => vec![
-            (Member::Belanna, "size memory from the observed peak and add an HPA (remediation PR)"),
-            (Member::Worf, "image CVEs, RBAC, NetworkPolicy and pod security of the workload"),
-            (Member::Data, "confirm the handler has no unbounded allocation; profiling steps"),
+            (
+                Member::Belanna,
+                "size memory from the observed peak and add an HPA (remediation PR)",
+            ),
+            (
+                Member::Worf,
+                "image CVEs, RBAC, NetworkPolicy and pod security of the workload",
+            ),
+            (
+                Member::Data,
+                "confirm the handler has no unbounded allocation; profiling steps",
+            ),
         ],
         RootCause::MemoryLeak => vec![
-            (Member::Data, "find the leak in the handler (primary); profiling steps"),
-            (Member::Belanna, "stop-gap memory increase so the service stays up"),
-            (Member::Worf, "image CVEs, RBAC, NetworkPolicy and pod security of the workload"),
+            (
+                Member::Data,
+                "find the leak in the handler (primary); profiling steps",
+            ),
+            (
+                Member::Belanna,
+                "stop-gap memory increase so the service stays up",
+            ),
+            (
+                Member::Worf,
+                "image CVEs, RBAC, NetworkPolicy and pod security of the workload",
+            ),
         ],
         RootCause::MissingConfiguration => vec![
-            (Member::Belanna, "restore the missing configuration in the manifest (remediation PR)"),
-            (Member::Worf, "check the secret reference and the workload's access to it"),
-            (Member::Data, "make the app fail fast with a clear message on missing configuration"),
+            (
+                Member::Belanna,
+                "restore the missing configuration in the manifest (remediation PR)",
+            ),
+            (
+                Member::Worf,
+                "check the secret reference and the workload's access to it",
+            ),
+            (
+                Member::Data,
+                "make the app fail fast with a clear message on missing configuration",
+            ),
         ],
         RootCause::CrashLoop | RootCause::Unknown => vec![
-            (Member::Belanna, "compare the last rollout with the previous one; probes and resources"),
-            (Member::Worf, "image CVEs, RBAC, NetworkPolicy and pod security of the workload"),
-            (Member::Data, "read the crash logs and the code path at start-up"),
+            (
+                Member::Belanna,
+                "compare the last rollout with the previous one; probes and resources",
+            ),
+            (
+                Member::Worf,
+                "image CVEs, RBAC, NetworkPolicy and pod security of the workload",
+            ),
+            (
+                Member::Data,
+                "read the crash logs and the code path at start-up",
+            ),
         ],
     }
 }
@@ -100,7 +137,11 @@ pub fn incident_reason(incident: &Incident) -> String {
     match incident.diagnosis.as_ref().map(|d| d.root_cause) {
         Some(RootCause::MemoryUnderProvisioned | RootCause::MemoryLeak) => "OOMKilled".into(),
         Some(RootCause::MissingConfiguration | RootCause::CrashLoop) => "CrashLoopBackOff".into(),
-        _ => incident.alert.label("reason").map(str::to_owned).unwrap_or_else(|| incident.alert.name.clone()),
+        _ => incident
+            .alert
+            .label("reason")
+            .map(str::to_owned)
+            .unwrap_or_else(|| incident.alert.name.clone()),
     }
 }
 
@@ -111,7 +152,12 @@ pub fn plan(incident: &Incident) -> Vec<Step> {
         incident
             .diagnosis
             .as_ref()
-            .map(|d| routing(d.root_cause).into_iter().map(|(m, _)| m).collect::<Vec<_>>())
+            .map(|d| {
+                routing(d.root_cause)
+                    .into_iter()
+                    .map(|(m, _)| m)
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default()
     };
     let ralph_due = !incident.reports.contains_key(&Member::Ralph) || incident.approved_since_ralph;
@@ -120,7 +166,11 @@ pub fn plan(incident: &Incident) -> Vec<Step> {
         Diagnosing if incident.diagnosis.is_none() => vec![Step::Diagnose],
         Diagnosing => vec![Step::FileIssue],
         Remediating => {
-            let missing: Vec<Step> = specialists().into_iter().filter(|m| !incident.reports.contains_key(m)).map(Step::Assign).collect();
+            let missing: Vec<Step> = specialists()
+                .into_iter()
+                .filter(|m| !incident.reports.contains_key(m))
+                .map(Step::Assign)
+                .collect();
             if !missing.is_empty() {
                 missing
             } else if !incident.reports.contains_key(&Member::Scribe) {
@@ -131,7 +181,9 @@ pub fn plan(incident: &Incident) -> Vec<Step> {
                 vec![Step::Escalate]
             }
         }
-        AwaitingApproval | Verifying | Escalated if incident.pr.is_some() && ralph_due && incident.verification.is_none() => {
+        AwaitingApproval | Verifying | Escalated
+            if incident.pr.is_some() && ralph_due && incident.verification.is_none() =>
+        {
             vec![Step::Assign(Member::Ralph)]
         }
         _ => Vec::new(),
@@ -179,18 +231,28 @@ impl Picard {
         // Group with an open incident for the same alert and workload.
         for id in store.incident_ids().map_err(|e| e.to_string())? {
             let inc = store.load(&id).map_err(|e| e.to_string())?;
-            let same = inc.alert.fingerprint == alert.fingerprint || (inc.alert.name == alert.name && inc.workload == workload);
+            let same = inc.alert.fingerprint == alert.fingerprint
+                || (inc.alert.name == alert.name && inc.workload == workload);
             if same && !settled(inc.state) {
                 let kind = if alert.status == AlertStatus::Resolved {
-                    EventKind::Note { text: format!("alert {} reported resolved by the sender", alert.name) }
+                    EventKind::Note {
+                        text: format!("alert {} reported resolved by the sender", alert.name),
+                    }
                 } else {
-                    EventKind::AlertRepeated { fingerprint: alert.fingerprint.clone() }
+                    EventKind::AlertRepeated {
+                        fingerprint: alert.fingerprint.clone(),
+                    }
                 };
-                journal.record(&id, Author::Picard, kind).map_err(|e| e.to_string())?;
+                journal
+                    .record(&id, Author::Picard, kind)
+                    .map_err(|e| e.to_string())?;
                 return Ok(id);
             }
         }
-        let id = IncidentId(format!("inc-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+        let id = IncidentId(format!(
+            "inc-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ));
         journal
             .record(&id, Author::Picard, EventKind::Opened { alert, workload })
             .map_err(|e| e.to_string())?;
@@ -209,7 +271,11 @@ impl Picard {
             let id = incident.id.clone();
             let handle = tokio::spawn(async move {
                 let result = run_step(&ctx, &id, step).await;
-                let _ = me.send_message(PicardMsg::StepDone { incident: id, step, result });
+                let _ = me.send_message(PicardMsg::StepDone {
+                    incident: id,
+                    step,
+                    result,
+                });
             });
             state.tasks.retain(|t| !t.0.is_finished());
             state.tasks.push(AbortOnDrop(handle));
@@ -220,7 +286,11 @@ impl Picard {
 /// `payment-service-7d4b9c-xk2p` -> `payment-service` (Deployment pods: name-<rs hash>-<pod hash>).
 pub fn pod_to_workload(pod: &str) -> String {
     let parts: Vec<&str> = pod.rsplitn(3, '-').collect();
-    if parts.len() == 3 { parts[2].to_owned() } else { pod.to_owned() }
+    if parts.len() == 3 {
+        parts[2].to_owned()
+    } else {
+        pod.to_owned()
+    }
 }
 
 async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), String> {
@@ -228,21 +298,45 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
     let incident = j.load(id).map_err(|e| e.to_string())?;
     match step {
         Step::Diagnose => {
-            j.transition(id, Author::Picard, IncidentState::Diagnosing, "asking the diagnoser").map_err(|e| e.to_string())?;
+            j.transition(
+                id,
+                Author::Picard,
+                IncidentState::Diagnosing,
+                "asking the diagnoser",
+            )
+            .map_err(|e| e.to_string())?;
             let memory = scribe::recall(ctx, &incident.workload).await;
             let request = DiagnosisRequest {
                 alert: incident.alert.clone(),
                 workload: incident.workload.clone(),
                 memory,
             };
-            let diagnosis = ctx.diagnoser.diagnose(&request).await.map_err(|e| format!("diagnoser {}: {e}", ctx.diagnoser.name()))?;
-            j.record(id, Author::Picard, EventKind::Diagnosed { diagnosis }).map_err(|e| e.to_string())?;
+            let diagnosis = ctx
+                .diagnoser
+                .diagnose(&request)
+                .await
+                .map_err(|e| format!("diagnoser {}: {e}", ctx.diagnoser.name()))?;
+            j.record(id, Author::Picard, EventKind::Diagnosed { diagnosis })
+                .map_err(|e| e.to_string())?;
             Ok(())
         }
         Step::FileIssue => {
             let spec = incident_issue(ctx, &incident).await;
-            effects::issue_once(ctx, id, Member::Picard, INCIDENT_ISSUE_KEY.trim_start_matches("picard:"), spec).await?;
-            j.transition(id, Author::Picard, IncidentState::Remediating, "incident issue filed; crew assigned").map_err(|e| e.to_string())?;
+            effects::issue_once(
+                ctx,
+                id,
+                Member::Picard,
+                INCIDENT_ISSUE_KEY.trim_start_matches("picard:"),
+                spec,
+            )
+            .await?;
+            j.transition(
+                id,
+                Author::Picard,
+                IncidentState::Remediating,
+                "incident issue filed; crew assigned",
+            )
+            .map_err(|e| e.to_string())?;
             Ok(())
         }
         Step::Assign(member) => {
@@ -253,10 +347,20 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
                 Member::Worf => Task::SecurityReview,
                 Member::Data => Task::CodeInvestigation,
                 Member::Scribe => Task::RecordMemory,
-                Member::Ralph => Task::MonitorRemediation { pr: incident.pr.clone() },
+                Member::Ralph => Task::MonitorRemediation {
+                    pr: incident.pr.clone(),
+                },
                 Member::Picard => return Err("Picard does not assign to himself".into()),
             };
-            j.record(id, Author::Picard, EventKind::Assigned { member, task: task.name().into() }).map_err(|e| e.to_string())?;
+            j.record(
+                id,
+                Author::Picard,
+                EventKind::Assigned {
+                    member,
+                    task: task.name().into(),
+                },
+            )
+            .map_err(|e| e.to_string())?;
             let assignment = Assignment {
                 incident: id.clone(),
                 member,
@@ -268,31 +372,66 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
                 reports: incident.reports.values().cloned().collect(),
                 memory: Vec::new(),
             };
-            let timeout = Duration::from_secs(ctx.settings.crew.assignment_timeout_seconds);
-            let report = ctx.directory.ask(assignment, timeout).await.map_err(|e| e.to_string())?;
-            j.record(id, Author::from(member), EventKind::Reported { report }).map_err(|e| e.to_string())?;
+            // Ralph's assignment spans the wait for a merge and the observation window.
+            let v = &ctx.settings.verification;
+            let extra = if member == Member::Ralph {
+                v.merge_wait_hours * 3600 + v.window_minutes * 60
+            } else {
+                0
+            };
+            let timeout = Duration::from_secs(ctx.settings.crew.assignment_timeout_seconds + extra);
+            let report = ctx
+                .directory
+                .ask(assignment, timeout)
+                .await
+                .map_err(|e| e.to_string())?;
+            j.record(id, Author::from(member), EventKind::Reported { report })
+                .map_err(|e| e.to_string())?;
             if member == Member::Scribe && incident.pr.is_some() {
-                j.transition(id, Author::Picard, IncidentState::AwaitingApproval, "remediation PR open; Ralph follows it").map_err(|e| e.to_string())?;
+                j.transition(
+                    id,
+                    Author::Picard,
+                    IncidentState::AwaitingApproval,
+                    "remediation PR open; Ralph follows it",
+                )
+                .map_err(|e| e.to_string())?;
             }
             if member == Member::Ralph {
                 let after = j.load(id).map_err(|e| e.to_string())?;
                 if let Some(v) = &after.verification {
                     let (to, why) = if v.healthy {
-                        (IncidentState::Resolved, "Ralph verified the fix in the cluster")
+                        (
+                            IncidentState::Resolved,
+                            "Ralph verified the fix in the cluster",
+                        )
                     } else {
-                        (IncidentState::Escalated, "the fix did not hold; a human must step in")
+                        (
+                            IncidentState::Escalated,
+                            "the fix did not hold; a human must step in",
+                        )
                     };
-                    j.transition(id, Author::Picard, to, why).map_err(|e| e.to_string())?;
+                    j.transition(id, Author::Picard, to, why)
+                        .map_err(|e| e.to_string())?;
                 }
             }
             Ok(())
         }
         Step::Escalate => {
             let why = "no remediation pull request could be produced; a human must decide the fix";
-            j.transition(id, Author::Picard, IncidentState::Escalated, why).map_err(|e| e.to_string())?;
+            j.transition(id, Author::Picard, IncidentState::Escalated, why)
+                .map_err(|e| e.to_string())?;
             if let Some(issue) = &incident.issue {
-                let body = format!("**Picard** (coordinator): escalating to a human. {why}.\n\nReports:\n{}", incident.reports.values().map(|r| format!("- {}: {}", r.member.display_name(), r.summary)).collect::<Vec<_>>().join("\n"));
-                effects::comment_once(ctx, id, Member::Picard, "escalation", issue.number, &body).await?;
+                let body = format!(
+                    "**Picard** (coordinator): escalating to a human. {why}.\n\nReports:\n{}",
+                    incident
+                        .reports
+                        .values()
+                        .map(|r| format!("- {}: {}", r.member.display_name(), r.summary))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+                effects::comment_once(ctx, id, Member::Picard, "escalation", issue.number, &body)
+                    .await?;
             }
             Ok(())
         }
@@ -332,7 +471,11 @@ async fn incident_issue(ctx: &CrewContext, incident: &Incident) -> IssueSpec {
         }
         body.push_str("\n## Routing\n\n| Member | Assignment |\n|---|---|\n");
         for (m, why) in routing(d.root_cause) {
-            body.push_str(&format!("| {} (`squad:{}`) | {why} |\n", m.display_name(), m.id()));
+            body.push_str(&format!(
+                "| {} (`squad:{}`) | {why} |\n",
+                m.display_name(),
+                m.id()
+            ));
         }
         body.push_str("| Scribe (`squad:scribe`) | decision record, runbook, incident report |\n| Ralph (`squad:ralph`) | follow the PR to merge and verify in the cluster |\n");
     }
@@ -355,7 +498,11 @@ impl Actor for Picard {
     type State = PicardState;
     type Arguments = ();
 
-    async fn pre_start(&self, myself: ActorRef<PicardMsg>, _: ()) -> Result<PicardState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<PicardMsg>,
+        _: (),
+    ) -> Result<PicardState, ActorProcessingErr> {
         // Resume every incident the log says is not finished.
         for id in self.ctx.journal.store().incident_ids()? {
             let _ = myself.send_message(PicardMsg::Advance(id));
@@ -367,7 +514,12 @@ impl Actor for Picard {
         })
     }
 
-    async fn handle(&self, myself: ActorRef<PicardMsg>, msg: PicardMsg, state: &mut PicardState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<PicardMsg>,
+        msg: PicardMsg,
+        state: &mut PicardState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             PicardMsg::Ingest { alert, reply } => {
                 self.ctx.faults.check(Member::Picard);
@@ -381,7 +533,11 @@ impl Actor for Picard {
                 Ok(incident) => self.start(&myself, state, &incident),
                 Err(e) => tracing::error!(incident = %id, "cannot load incident: {e}"),
             },
-            PicardMsg::StepDone { incident, step, result } => {
+            PicardMsg::StepDone {
+                incident,
+                step,
+                result,
+            } => {
                 let key = (incident.clone(), step);
                 state.in_flight.remove(&key);
                 match result {
@@ -395,9 +551,18 @@ impl Actor for Picard {
                         *n += 1;
                         let note = format!("{step:?} failed (attempt {n}): {e}");
                         tracing::warn!(%incident, "{note}");
-                        let _ = self.ctx.journal.record(&incident, Author::Picard, EventKind::Note { text: note });
+                        let _ = self.ctx.journal.record(
+                            &incident,
+                            Author::Picard,
+                            EventKind::Note { text: note },
+                        );
                         if *n >= self.ctx.settings.crew.max_attempts {
-                            let _ = self.ctx.journal.transition(&incident, Author::Picard, IncidentState::Escalated, &format!("{step:?} failed {n} times: {e}"));
+                            let _ = self.ctx.journal.transition(
+                                &incident,
+                                Author::Picard,
+                                IncidentState::Escalated,
+                                &format!("{step:?} failed {n} times: {e}"),
+                            );
                             return Ok(());
                         }
                         // Back off without blocking the mailbox.
@@ -419,7 +584,10 @@ mod tests {
 
     #[test]
     fn pod_names_map_to_their_deployment() {
-        assert_eq!(pod_to_workload("payment-service-7d4b9c-xk2p"), "payment-service");
+        assert_eq!(
+            pod_to_workload("payment-service-7d4b9c-xk2p"),
+            "payment-service"
+        );
         assert_eq!(pod_to_workload("solo"), "solo");
     }
 }

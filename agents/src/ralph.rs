@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use squad_config::charters;
-use squad_protocols::{Action, Assignment, Author, EventKind, IncidentState, Member, PrState, Quantity, Report, Task, Verification};
+use squad_protocols::{
+    Action, Assignment, Author, EventKind, IncidentState, Member, PrState, Quantity, Report, Task,
+    Verification,
+};
 
 use crate::specialist::Skill;
 use crate::{CrewContext, effects};
@@ -22,35 +25,81 @@ impl Ralph {
     /// Watches the workload for the configured window after the rollout.
     async fn observe(&self, ctx: &CrewContext, a: &Assignment) -> Result<Verification, String> {
         let v = &ctx.settings.verification;
-        let container = a.diagnosis.signals.memory.as_ref().map(|m| m.container.clone()).or_else(|| a.diagnosis.signals.crash.as_ref().map(|c| c.container.clone())).unwrap_or_default();
+        let container = a
+            .diagnosis
+            .signals
+            .memory
+            .as_ref()
+            .map(|m| m.container.clone())
+            .or_else(|| {
+                a.diagnosis
+                    .signals
+                    .crash
+                    .as_ref()
+                    .map(|c| c.container.clone())
+            })
+            .unwrap_or_default();
         let started = ctx.journal.clock().now();
-        let restarts_before: u32 = ctx.cluster.pods_of(&a.workload).await.map_err(|e| e.to_string())?.iter().filter_map(|p| p.container(&container)).map(|c| c.restart_count).sum();
+        let restarts_before: u32 = ctx
+            .cluster
+            .pods_of(&a.workload)
+            .await
+            .map_err(|e| e.to_string())?
+            .iter()
+            .filter_map(|p| p.container(&container))
+            .map(|c| c.restart_count)
+            .sum();
         let mut elapsed = 0;
         while elapsed < v.window_minutes {
             tokio::time::sleep(Duration::from_secs(v.poll_minutes * 60)).await;
             elapsed += v.poll_minutes;
         }
-        let pods = ctx.cluster.pods_of(&a.workload).await.map_err(|e| e.to_string())?;
+        let pods = ctx
+            .cluster
+            .pods_of(&a.workload)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut oom_kills = 0;
         let mut restarts = 0;
         for p in &pods {
             if let Some(c) = p.container(&container) {
                 restarts += c.restart_count;
-                if c.last_termination.as_ref().is_some_and(|t| t.reason == "OOMKilled" && t.finished_at >= started) {
+                if c.last_termination
+                    .as_ref()
+                    .is_some_and(|t| t.reason == "OOMKilled" && t.finished_at >= started)
+                {
                     oom_kills += 1;
                 }
             }
         }
-        let restarts = restarts.saturating_sub(if pods.iter().all(|p| p.created_at < started) { restarts_before } else { 0 });
-        let info = ctx.cluster.workload(&a.workload).await.map_err(|e| e.to_string())?;
-        let limit = info.container(&container).and_then(|c| c.limits.get("memory").copied());
+        let restarts = restarts.saturating_sub(if pods.iter().all(|p| p.created_at < started) {
+            restarts_before
+        } else {
+            0
+        });
+        let info = ctx
+            .cluster
+            .workload(&a.workload)
+            .await
+            .map_err(|e| e.to_string())?;
+        let limit = info
+            .container(&container)
+            .and_then(|c| c.limits.get("memory").copied());
         let window = Duration::from_secs(v.window_minutes * 60);
-        let series = ctx.cluster.memory_working_set(&a.workload, &container, window, Duration::from_secs(60)).await.map_err(|e| e.to_string())?;
+        let series = ctx
+            .cluster
+            .memory_working_set(&a.workload, &container, window, Duration::from_secs(60))
+            .await
+            .map_err(|e| e.to_string())?;
         let peak = series.iter().map(|s| s.value).fold(0.0, f64::max);
         let growth = if series.len() >= 2 {
             let (first, last) = (series[0], series[series.len() - 1]);
             let hours = (last.at - first.at).num_seconds() as f64 / 3600.0;
-            if hours > 0.0 { (last.value - first.value) / MIB / hours } else { 0.0 }
+            if hours > 0.0 {
+                (last.value - first.value) / MIB / hours
+            } else {
+                0.0
+            }
         } else {
             0.0
         };
@@ -64,10 +113,18 @@ impl Ralph {
             v.window_minutes,
             peak / MIB,
             limit.map_or("none".into(), |l| l.to_string()),
-            if limit_mib.is_finite() { peak / MIB / limit_mib * 100.0 } else { 0.0 },
+            if limit_mib.is_finite() {
+                peak / MIB / limit_mib * 100.0
+            } else {
+                0.0
+            },
             projected,
             v.projection_hours,
-            if holds { "" } else { " — exceeds the limit: the fix will not hold" }
+            if holds {
+                ""
+            } else {
+                " — exceeds the limit: the fix will not hold"
+            }
         );
         Ok(Verification {
             healthy,
@@ -95,32 +152,80 @@ impl Skill for Ralph {
         let poll = Duration::from_secs(v.poll_minutes * 60);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(v.merge_wait_hours * 3600);
         let state = loop {
-            let s = ctx.forge.pr_state(pr.number).await.map_err(|e| e.to_string())?;
+            let s = ctx
+                .forge
+                .pr_state(pr.number)
+                .await
+                .map_err(|e| e.to_string())?;
             if s != PrState::Open || tokio::time::Instant::now() + poll > deadline {
                 break s;
             }
             tokio::time::sleep(poll).await;
         };
         match state {
-            PrState::Open => Ok(Report::new(Member::Ralph, format!("PR #{} open, pending merge", pr.number))),
+            PrState::Open => Ok(Report::new(
+                Member::Ralph,
+                format!("PR #{} open, pending merge", pr.number),
+            )),
             PrState::Closed => {
                 effects::comment_once(ctx, &a.incident, Member::Ralph, "pr-closed", a.issue.number, &format!("**Ralph** (work monitor): PR #{} was closed without merging; escalating to a human.", pr.number)).await?;
-                ctx.journal.transition(&a.incident, Author::Ralph, IncidentState::Escalated, "remediation PR closed without merge").map_err(|e| e.to_string())?;
-                Ok(Report::new(Member::Ralph, format!("PR #{} closed without merge; escalated", pr.number)))
+                ctx.journal
+                    .transition(
+                        &a.incident,
+                        Author::Ralph,
+                        IncidentState::Escalated,
+                        "remediation PR closed without merge",
+                    )
+                    .map_err(|e| e.to_string())?;
+                Ok(Report::new(
+                    Member::Ralph,
+                    format!("PR #{} closed without merge; escalated", pr.number),
+                ))
             }
             PrState::Merged => {
-                ctx.journal.transition(&a.incident, Author::Ralph, IncidentState::Verifying, &format!("PR #{} merged; watching the rollout", pr.number)).map_err(|e| e.to_string())?;
+                ctx.journal
+                    .transition(
+                        &a.incident,
+                        Author::Ralph,
+                        IncidentState::Verifying,
+                        &format!("PR #{} merged; watching the rollout", pr.number),
+                    )
+                    .map_err(|e| e.to_string())?;
                 let verification = self.observe(ctx, a).await?;
-                ctx.journal.record(&a.incident, Author::Ralph, EventKind::Verified { verification: verification.clone() }).map_err(|e| e.to_string())?;
+                ctx.journal
+                    .record(
+                        &a.incident,
+                        Author::Ralph,
+                        EventKind::Verified {
+                            verification: verification.clone(),
+                        },
+                    )
+                    .map_err(|e| e.to_string())?;
                 let mut r = Report::new(Member::Ralph, String::new());
                 if verification.healthy {
                     effects::comment_once(ctx, &a.incident, Member::Ralph, "resolved", a.issue.number, &format!("**Ralph** (work monitor): PR #{} merged and rolled out. Verified over {} min: {}. Resolving.", pr.number, verification.window_minutes, verification.detail)).await?;
-                    effects::set_issue_open_once(ctx, &a.incident, Member::Ralph, "close-issue", a.issue.number, false).await?;
-                    r.actions.push(Action::ClosedIssue { issue: a.issue.number });
-                    r.summary = format!("PR #{} merged; verified healthy: {}", pr.number, verification.detail);
+                    effects::set_issue_open_once(
+                        ctx,
+                        &a.incident,
+                        Member::Ralph,
+                        "close-issue",
+                        a.issue.number,
+                        false,
+                    )
+                    .await?;
+                    r.actions.push(Action::ClosedIssue {
+                        issue: a.issue.number,
+                    });
+                    r.summary = format!(
+                        "PR #{} merged; verified healthy: {}",
+                        pr.number, verification.detail
+                    );
                 } else {
                     effects::comment_once(ctx, &a.incident, Member::Ralph, "not-holding", a.issue.number, &format!("**Ralph** (work monitor): PR #{} merged, but the fix does not hold: {}. Not resolving; escalating to a human.", pr.number, verification.detail)).await?;
-                    r.summary = format!("PR #{} merged; NOT healthy: {}", pr.number, verification.detail);
+                    r.summary = format!(
+                        "PR #{} merged; NOT healthy: {}",
+                        pr.number, verification.detail
+                    );
                 }
                 Ok(r)
             }

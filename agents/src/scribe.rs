@@ -21,17 +21,43 @@ pub fn runbook_name(alert: &str, root: RootCause) -> String {
     match root {
         RootCause::MemoryUnderProvisioned | RootCause::MemoryLeak => "oomkilled".into(),
         RootCause::MissingConfiguration | RootCause::CrashLoop => "crashloopbackoff".into(),
-        RootCause::Unknown => alert.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect(),
+        RootCause::Unknown => alert
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect(),
     }
 }
 
 /// What past incidents of a workload taught: the decision entries that name it.
 pub async fn recall(ctx: &CrewContext, workload: &WorkloadRef) -> Vec<String> {
-    let Ok(base) = ctx.forge.default_branch().await else { return Vec::new() };
-    let Ok(Some(text)) = ctx.forge.read_file(DECISIONS, &base).await else { return Vec::new() };
+    let Ok(base) = ctx.forge.default_branch().await else {
+        return Vec::new();
+    };
+    let Ok(Some(text)) = ctx.forge.read_file(DECISIONS, &base).await else {
+        return Vec::new();
+    };
     text.split("\n### ")
         .filter(|entry| entry.contains(&format!("{}/{}", workload.namespace, workload.name)))
-        .map(|entry| entry.lines().next().unwrap_or("").trim_start_matches("### ").to_owned() + " — " + &entry.lines().find(|l| l.starts_with("**What:**")).unwrap_or("").replace("**What:** ", ""))
+        .map(|entry| {
+            entry
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("### ")
+                .to_owned()
+                + " — "
+                + &entry
+                    .lines()
+                    .find(|l| l.starts_with("**What:**"))
+                    .unwrap_or("")
+                    .replace("**What:** ", "")
+        })
         .collect()
 }
 
@@ -48,7 +74,15 @@ fn runbook_body(alert: &str, root: RootCause) -> String {
             "- **Missing configuration**: restore the variable from the previous revision of the manifest (or the Secret/ConfigMap that holds it) through a PR.\n- **Bad image**: roll back the image tag through a PR.",
         ),
     };
-    templates::render(templates::RUNBOOK, &[("alert", alert), ("meaning", meaning), ("checks", checks), ("fixes", fixes)])
+    templates::render(
+        templates::RUNBOOK,
+        &[
+            ("alert", alert),
+            ("meaning", meaning),
+            ("checks", checks),
+            ("fixes", fixes),
+        ],
+    )
 }
 
 #[async_trait]
@@ -59,58 +93,136 @@ impl Skill for Scribe {
 
     async fn perform(&self, ctx: &CrewContext, a: &Assignment) -> Result<Report, String> {
         let incident = ctx.journal.load(&a.incident).map_err(|e| e.to_string())?;
-        let base = ctx.forge.default_branch().await.map_err(|e| e.to_string())?;
+        let base = ctx
+            .forge
+            .default_branch()
+            .await
+            .map_err(|e| e.to_string())?;
         let d = &a.diagnosis;
         let date = incident.opened_at.format("%Y-%m-%d").to_string();
         let pr = a.reports.iter().find_map(|r| r.opened_pr().cloned());
-        let pr_text = pr.as_ref().map_or("none".to_owned(), |p| format!("PR #{} ({})", p.number, p.branch));
+        let pr_text = pr.as_ref().map_or("none".to_owned(), |p| {
+            format!("PR #{} ({})", p.number, p.branch)
+        });
         let belanna = a.reports.iter().find(|r| r.member == Member::Belanna);
-        let slug = format!("{}-{}", a.workload.name, runbook_name(&a.alert_name, d.root_cause));
+        let slug = format!(
+            "{}-{}",
+            a.workload.name,
+            runbook_name(&a.alert_name, d.root_cause)
+        );
 
         // Decision record: one file per decision, and the shared decisions.md (Squad's layout).
         let decision = templates::render(
             templates::DECISION,
             &[
                 ("date", &date),
-                ("topic", &format!("{} on {}/{}", runbook_name(&a.alert_name, d.root_cause), a.workload.namespace, a.workload.name)),
+                (
+                    "topic",
+                    &format!(
+                        "{} on {}/{}",
+                        runbook_name(&a.alert_name, d.root_cause),
+                        a.workload.namespace,
+                        a.workload.name
+                    ),
+                ),
                 ("by", "B'Elanna (infrastructure), recorded by Scribe"),
-                ("what", &belanna.map_or("no manifest change".to_owned(), |r| r.summary.clone())),
+                (
+                    "what",
+                    &belanna.map_or("no manifest change".to_owned(), |r| r.summary.clone()),
+                ),
                 ("why", &d.summary),
                 ("incident", a.incident.as_str()),
                 ("issue", &format!("#{}", a.issue.number)),
             ],
         );
         let decision_path = format!(".squad/decisions/{date}-{slug}.md");
-        let mut decisions = ctx.forge.read_file(DECISIONS, &base).await.map_err(|e| e.to_string())?.unwrap_or_else(|| "# Decisions\n\nShared decision record of the team (merged by Scribe).\n".into());
+        let mut decisions = ctx
+            .forge
+            .read_file(DECISIONS, &base)
+            .await
+            .map_err(|e| e.to_string())?
+            .unwrap_or_else(|| {
+                "# Decisions\n\nShared decision record of the team (merged by Scribe).\n".into()
+            });
         if !decisions.contains(a.incident.as_str()) {
             decisions = format!("{}\n\n{}", decisions.trim_end(), decision.trim_end()) + "\n";
         }
 
         // Runbook: created from the template, then one history line per incident.
-        let runbook_path = format!("docs/runbooks/{}.md", runbook_name(&a.alert_name, d.root_cause));
-        let mut runbook = ctx.forge.read_file(&runbook_path, &base).await.map_err(|e| e.to_string())?.unwrap_or_else(|| runbook_body(&a.alert_name, d.root_cause));
-        let line = format!("- {date} [{}] {} ({}): {} → {}", a.incident, a.workload, a.alert_name, d.summary, pr_text);
+        let runbook_path = format!(
+            "docs/runbooks/{}.md",
+            runbook_name(&a.alert_name, d.root_cause)
+        );
+        let mut runbook = ctx
+            .forge
+            .read_file(&runbook_path, &base)
+            .await
+            .map_err(|e| e.to_string())?
+            .unwrap_or_else(|| runbook_body(&a.alert_name, d.root_cause));
+        let line = format!(
+            "- {date} [{}] {} ({}): {} → {}",
+            a.incident, a.workload, a.alert_name, d.summary, pr_text
+        );
         if !runbook.contains(a.incident.as_str()) {
             runbook = format!("{}\n{line}\n", runbook.trim_end());
         }
 
         // Incident report.
-        let actions: String = a.reports.iter().map(|r| format!("- **{}** ({}): {}\n", r.member.display_name(), r.member.role(), r.summary)).collect();
-        let findings: String = a.reports.iter().flat_map(|r| r.findings.iter().map(move |f| format!("- [{}] {} ({}): {}\n", f.severity.as_str(), f.title, r.member.display_name(), f.detail))).collect();
+        let actions: String = a
+            .reports
+            .iter()
+            .map(|r| {
+                format!(
+                    "- **{}** ({}): {}\n",
+                    r.member.display_name(),
+                    r.member.role(),
+                    r.summary
+                )
+            })
+            .collect();
+        let findings: String = a
+            .reports
+            .iter()
+            .flat_map(|r| {
+                r.findings.iter().map(move |f| {
+                    format!(
+                        "- [{}] {} ({}): {}\n",
+                        f.severity.as_str(),
+                        f.title,
+                        r.member.display_name(),
+                        f.detail
+                    )
+                })
+            })
+            .collect();
         let timeline: String = ctx
             .journal
             .store()
             .events(&a.incident)
             .map_err(|e| e.to_string())?
             .iter()
-            .map(|e| format!("- {} {}: {}\n", e.at.to_rfc3339(), e.author.as_str(), e.kind.describe()))
+            .map(|e| {
+                format!(
+                    "- {} {}: {}\n",
+                    e.at.to_rfc3339(),
+                    e.author.as_str(),
+                    e.kind.describe()
+                )
+            })
             .collect();
-        let evidence: String = d.evidence.iter().map(|e| format!("- **{}:** {}\n", e.source, e.observation)).collect();
+        let evidence: String = d
+            .evidence
+            .iter()
+            .map(|e| format!("- **{}:** {}\n", e.source, e.observation))
+            .collect();
         let report_path = format!("docs/incidents/{date}-{}.md", a.incident);
         let report = templates::render(
             templates::INCIDENT_REPORT,
             &[
-                ("title", &incident.issue_title(&crate::picard::incident_reason(&incident))),
+                (
+                    "title",
+                    &incident.issue_title(&crate::picard::incident_reason(&incident)),
+                ),
                 ("incident", a.incident.as_str()),
                 ("workload", &a.workload.to_string()),
                 ("alert", &a.alert_name),
@@ -120,18 +232,49 @@ impl Skill for Scribe {
                 ("pr", &pr_text),
                 ("diagnosis", &format!("{}\n\n{evidence}", d.summary)),
                 ("actions", &actions),
-                ("findings", if findings.is_empty() { "none" } else { &findings }),
+                (
+                    "findings",
+                    if findings.is_empty() {
+                        "none"
+                    } else {
+                        &findings
+                    },
+                ),
                 ("timeline", &timeline),
             ],
         );
         let files = vec![
-            FileChange { path: decision_path.clone(), content: decision },
-            FileChange { path: DECISIONS.into(), content: decisions },
-            FileChange { path: runbook_path.clone(), content: runbook },
-            FileChange { path: report_path.clone(), content: report },
+            FileChange {
+                path: decision_path.clone(),
+                content: decision,
+            },
+            FileChange {
+                path: DECISIONS.into(),
+                content: decisions,
+            },
+            FileChange {
+                path: runbook_path.clone(),
+                content: runbook,
+            },
+            FileChange {
+                path: report_path.clone(),
+                content: report,
+            },
         ];
         let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-        effects::commit_once(ctx, &a.incident, Member::Scribe, "memory", &base, &format!("docs(squad): record incident {} on {}", a.incident, a.workload), files).await?;
+        effects::commit_once(
+            ctx,
+            &a.incident,
+            Member::Scribe,
+            "memory",
+            &base,
+            &format!(
+                "docs(squad): record incident {} on {}",
+                a.incident, a.workload
+            ),
+            files,
+        )
+        .await?;
         effects::comment_once(
             ctx,
             &a.incident,
@@ -141,8 +284,14 @@ impl Skill for Scribe {
             &format!("**Scribe** (memory): recorded on `{base}`:\n- decision record `{decision_path}` (and `{DECISIONS}`)\n- runbook `{runbook_path}`\n- incident report `{report_path}`"),
         )
         .await?;
-        let mut r = Report::new(Member::Scribe, format!("decision record, runbook {runbook_path} and incident report committed"));
-        r.actions.push(Action::CommittedFiles { branch: base, paths });
+        let mut r = Report::new(
+            Member::Scribe,
+            format!("decision record, runbook {runbook_path} and incident report committed"),
+        );
+        r.actions.push(Action::CommittedFiles {
+            branch: base,
+            paths,
+        });
         Ok(r)
     }
 }

@@ -34,7 +34,12 @@ impl Actor for Specialist {
         Ok(())
     }
 
-    async fn handle(&self, _myself: ActorRef<CrewMsg>, msg: CrewMsg, _state: &mut ()) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<CrewMsg>,
+        msg: CrewMsg,
+        _state: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             CrewMsg::Assign { assignment, reply } => {
                 // A panic here is a panic inside the actor: the supervisor sees it and restarts us.
@@ -44,13 +49,13 @@ impl Actor for Specialist {
                 let span = tracing::info_span!("assignment", member = %skill.member(), incident = %assignment.incident);
                 tokio::spawn(
                     async move {
-                    let member = skill.member();
-                    let result = skill.perform(&ctx, &assignment).await;
-                    if let Err(e) = &result {
-                        tracing::warn!(%member, "assignment failed: {e}");
+                        let member = skill.member();
+                        let result = skill.perform(&ctx, &assignment).await;
+                        if let Err(e) = &result {
+                            tracing::warn!(%member, "assignment failed: {e}");
+                        }
+                        let _ = reply.send(result);
                     }
-                    let _ = reply.send(result);
-                }
                     .instrument(span),
                 );
             }

@@ -40,15 +40,28 @@ pub fn review_rbac(sa: &str, rules: &[RbacRule]) -> Vec<Finding> {
     let mut out = Vec::new();
     for r in rules {
         let any = |v: &[String], x: &str| v.iter().any(|s| s == x || s == "*");
-        let reads = r.verbs.iter().any(|v| matches!(v.as_str(), "get" | "list" | "watch" | "*"));
+        let reads = r
+            .verbs
+            .iter()
+            .any(|v| matches!(v.as_str(), "get" | "list" | "watch" | "*"));
         if r.verbs.iter().any(|v| v == "*") || r.resources.iter().any(|v| v == "*") {
             out.push(Finding {
                 severity: Severity::Critical,
-                title: format!("ServiceAccount {sa} has wildcard permissions via {}", r.role),
-                detail: format!("verbs {:?} on resources {:?} (binding {})", r.verbs, r.resources, r.binding),
+                title: format!(
+                    "ServiceAccount {sa} has wildcard permissions via {}",
+                    r.role
+                ),
+                detail: format!(
+                    "verbs {:?} on resources {:?} (binding {})",
+                    r.verbs, r.resources, r.binding
+                ),
             });
         } else if any(&r.resources, "secrets") && reads && r.resource_names.is_empty() {
-            let scope = if r.cluster_wide { "in every namespace" } else { "in its namespace" };
+            let scope = if r.cluster_wide {
+                "in every namespace"
+            } else {
+                "in its namespace"
+            };
             out.push(Finding {
                 severity: Severity::High,
                 title: format!("ServiceAccount {sa} can read all Secrets {scope} via {}", r.role),
@@ -60,7 +73,10 @@ pub fn review_rbac(sa: &str, rules: &[RbacRule]) -> Vec<Finding> {
         } else if r.cluster_wide {
             out.push(Finding {
                 severity: Severity::Medium,
-                title: format!("ServiceAccount {sa} is bound cluster-wide via {}", r.binding),
+                title: format!(
+                    "ServiceAccount {sa} is bound cluster-wide via {}",
+                    r.binding
+                ),
                 detail: format!("verbs {:?} on {:?}", r.verbs, r.resources),
             });
         }
@@ -69,7 +85,10 @@ pub fn review_rbac(sa: &str, rules: &[RbacRule]) -> Vec<Finding> {
 }
 
 pub fn review_network(w: &WorkloadInfo, policies: &[NetworkPolicyInfo]) -> Vec<Finding> {
-    let selecting: Vec<&NetworkPolicyInfo> = policies.iter().filter(|p| p.selects(&w.pod_labels)).collect();
+    let selecting: Vec<&NetworkPolicyInfo> = policies
+        .iter()
+        .filter(|p| p.selects(&w.pod_labels))
+        .collect();
     if selecting.is_empty() {
         return vec![Finding {
             severity: Severity::High,
@@ -78,7 +97,10 @@ pub fn review_network(w: &WorkloadInfo, policies: &[NetworkPolicyInfo]) -> Vec<F
         }];
     }
     let mut out = Vec::new();
-    if !selecting.iter().any(|p| p.policy_types.iter().any(|t| t == "Egress")) {
+    if !selecting
+        .iter()
+        .any(|p| p.policy_types.iter().any(|t| t == "Egress"))
+    {
         out.push(Finding {
             severity: Severity::Medium,
             title: format!("egress from {} is unrestricted", w.name),
@@ -92,16 +114,32 @@ pub fn review_pod_security(w: &WorkloadInfo) -> Vec<Finding> {
     let mut out = Vec::new();
     for c in &w.containers {
         if c.privileged == Some(true) {
-            out.push(Finding { severity: Severity::Critical, title: format!("container {} runs privileged", c.name), detail: "drop privileged: true".into() });
+            out.push(Finding {
+                severity: Severity::Critical,
+                title: format!("container {} runs privileged", c.name),
+                detail: "drop privileged: true".into(),
+            });
         }
         if c.run_as_non_root.or(w.pod_run_as_non_root) != Some(true) {
-            out.push(Finding { severity: Severity::Medium, title: format!("container {} may run as root", c.name), detail: "set runAsNonRoot: true".into() });
+            out.push(Finding {
+                severity: Severity::Medium,
+                title: format!("container {} may run as root", c.name),
+                detail: "set runAsNonRoot: true".into(),
+            });
         }
         if c.allow_privilege_escalation != Some(false) {
-            out.push(Finding { severity: Severity::Low, title: format!("container {} allows privilege escalation", c.name), detail: "set allowPrivilegeEscalation: false".into() });
+            out.push(Finding {
+                severity: Severity::Low,
+                title: format!("container {} allows privilege escalation", c.name),
+                detail: "set allowPrivilegeEscalation: false".into(),
+            });
         }
         if c.read_only_root_filesystem != Some(true) {
-            out.push(Finding { severity: Severity::Low, title: format!("container {} has a writable root filesystem", c.name), detail: "set readOnlyRootFilesystem: true".into() });
+            out.push(Finding {
+                severity: Severity::Low,
+                title: format!("container {} has a writable root filesystem", c.name),
+                detail: "set readOnlyRootFilesystem: true".into(),
+            });
         }
     }
     out
@@ -113,7 +151,12 @@ fn section(title: &str, findings: &[Finding], ok: &str) -> String {
         s.push_str(&format!("- ✅ {ok}\n"));
     }
     for f in findings {
-        s.push_str(&format!("- **{}** {} — {}\n", f.severity.as_str().to_uppercase(), f.title, f.detail));
+        s.push_str(&format!(
+            "- **{}** {} — {}\n",
+            f.severity.as_str().to_uppercase(),
+            f.title,
+            f.detail
+        ));
     }
     s
 }
@@ -125,7 +168,11 @@ impl Skill for Worf {
     }
 
     async fn perform(&self, ctx: &CrewContext, a: &Assignment) -> Result<Report, String> {
-        let w = ctx.cluster.workload(&a.workload).await.map_err(|e| e.to_string())?;
+        let w = ctx
+            .cluster
+            .workload(&a.workload)
+            .await
+            .map_err(|e| e.to_string())?;
         let ns = &a.workload.namespace;
         let mut notes = Vec::new();
         let mut image_findings = Vec::new();
@@ -153,48 +200,141 @@ impl Skill for Worf {
         let limit = a.diagnosis.signals.memory.as_ref().and_then(|m| m.limit);
         let alert = format!(
             "### Recommendation\nAlert before the next kill: memory working set above **80%** of the limit for 5 minutes.\n\n```yaml\n- alert: {}MemoryNearLimit\n  expr: |\n    max by (namespace, pod, container) (container_memory_working_set_bytes{{namespace=\"{ns}\", container=\"{}\"}})\n      / max by (namespace, pod, container) (kube_pod_container_resource_limits{{namespace=\"{ns}\", container=\"{}\", resource=\"memory\"}}) > 0.8\n  for: 5m\n  labels:\n    severity: warning\n```\n{}",
-            a.workload.name.split('-').map(|p| { let mut c = p.chars(); c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default() }).collect::<String>(),
-            a.diagnosis.signals.memory.as_ref().map_or("", |m| m.container.as_str()),
-            a.diagnosis.signals.memory.as_ref().map_or("", |m| m.container.as_str()),
-            limit.map_or(String::new(), |l: Quantity| format!("(At today's limit of {l} that is {:.0} MiB.)\n", l.as_mib_f64() * 0.8))
+            a.workload
+                .name
+                .split('-')
+                .map(|p| {
+                    let mut c = p.chars();
+                    c.next()
+                        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                        .unwrap_or_default()
+                })
+                .collect::<String>(),
+            a.diagnosis
+                .signals
+                .memory
+                .as_ref()
+                .map_or("", |m| m.container.as_str()),
+            a.diagnosis
+                .signals
+                .memory
+                .as_ref()
+                .map_or("", |m| m.container.as_str()),
+            limit.map_or(String::new(), |l: Quantity| format!(
+                "(At today's limit of {l} that is {:.0} MiB.)\n",
+                l.as_mib_f64() * 0.8
+            ))
         );
-        let mut all: Vec<Finding> = image_findings.iter().chain(&rbac).chain(&network).chain(&pod).cloned().collect();
+        let mut all: Vec<Finding> = image_findings
+            .iter()
+            .chain(&rbac)
+            .chain(&network)
+            .chain(&pod)
+            .cloned()
+            .collect();
         all.sort_by(|x, y| y.severity.cmp(&x.severity));
-        let serious: Vec<&Finding> = all.iter().filter(|f| f.severity >= Severity::High).collect();
+        let serious: Vec<&Finding> = all
+            .iter()
+            .filter(|f| f.severity >= Severity::High)
+            .collect();
         let mut body = format!(
             "**Worf** (security review of {}):\n\n{}\n{}\n{}\n{}\n{alert}",
             a.workload,
-            section("Image vulnerabilities", &image_findings, "no known vulnerabilities in the running images"),
-            section("RBAC", &rbac, &format!("ServiceAccount {} has no excessive permissions", w.service_account)),
-            section("NetworkPolicy", &network, "ingress and egress are restricted"),
-            section("Pod security", &pod, "non-root, no escalation, read-only root filesystem"),
+            section(
+                "Image vulnerabilities",
+                &image_findings,
+                "no known vulnerabilities in the running images"
+            ),
+            section(
+                "RBAC",
+                &rbac,
+                &format!(
+                    "ServiceAccount {} has no excessive permissions",
+                    w.service_account
+                )
+            ),
+            section(
+                "NetworkPolicy",
+                &network,
+                "ingress and egress are restricted"
+            ),
+            section(
+                "Pod security",
+                &pod,
+                "non-root, no escalation, read-only root filesystem"
+            ),
         );
         if !notes.is_empty() {
             body.push_str(&format!("\n_Not checked:_ {}\n", notes.join("; ")));
         }
         let mut report = Report::new(Member::Worf, String::new());
         if !serious.is_empty() {
-            let mut issue_body = format!("Found while handling incident {} (#{}) on {}.\n\n", a.incident, a.issue.number, a.workload);
+            let mut issue_body = format!(
+                "Found while handling incident {} (#{}) on {}.\n\n",
+                a.incident, a.issue.number, a.workload
+            );
             for f in &serious {
-                issue_body.push_str(&format!("- [ ] **{}** {} — {}\n", f.severity.as_str().to_uppercase(), f.title, f.detail));
+                issue_body.push_str(&format!(
+                    "- [ ] **{}** {} — {}\n",
+                    f.severity.as_str().to_uppercase(),
+                    f.title,
+                    f.detail
+                ));
             }
             issue_body.push_str("\n_Filed by squad's Worf (security)._");
             let spec = IssueSpec {
-                title: format!("[Security] {} finding(s) on {} ({})", serious.len(), a.workload.name, a.workload.namespace),
+                title: format!(
+                    "[Security] {} finding(s) on {} ({})",
+                    serious.len(),
+                    a.workload.name,
+                    a.workload.namespace
+                ),
                 body: issue_body,
-                labels: vec!["security".into(), "squad:worf".into(), a.workload.namespace.clone()],
+                labels: vec![
+                    "security".into(),
+                    "squad:worf".into(),
+                    a.workload.namespace.clone(),
+                ],
             };
-            let issue = effects::issue_once(ctx, &a.incident, Member::Worf, "security-issue", spec.clone()).await?;
-            body.push_str(&format!("\nFiled security issue #{} for the {} finding(s) of severity high or above.\n", issue.number, serious.len()));
-            report.actions.push(Action::OpenedIssue { issue, title: spec.title });
+            let issue = effects::issue_once(
+                ctx,
+                &a.incident,
+                Member::Worf,
+                "security-issue",
+                spec.clone(),
+            )
+            .await?;
+            body.push_str(&format!(
+                "\nFiled security issue #{} for the {} finding(s) of severity high or above.\n",
+                issue.number,
+                serious.len()
+            ));
+            report.actions.push(Action::OpenedIssue {
+                issue,
+                title: spec.title,
+            });
         }
-        effects::comment_once(ctx, &a.incident, Member::Worf, "security-review", a.issue.number, &body).await?;
-        report.actions.push(Action::Commented { issue: a.issue.number });
+        effects::comment_once(
+            ctx,
+            &a.incident,
+            Member::Worf,
+            "security-review",
+            a.issue.number,
+            &body,
+        )
+        .await?;
+        report.actions.push(Action::Commented {
+            issue: a.issue.number,
+        });
         report.summary = format!(
             "{} finding(s), {} high or above{}",
             all.len(),
             serious.len(),
-            if serious.is_empty() { String::new() } else { "; security issue filed".into() }
+            if serious.is_empty() {
+                String::new()
+            } else {
+                "; security issue filed".into()
+            }
         );
         report.findings = all;
         Ok(report)

@@ -21,7 +21,11 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    pub fn field(file: impl Into<String>, field: impl Into<String>, expected: impl Into<String>) -> Self {
+    pub fn field(
+        file: impl Into<String>,
+        field: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> Self {
         ConfigError::Field {
             file: file.into(),
             field: field.into(),

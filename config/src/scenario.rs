@@ -141,7 +141,10 @@ impl Scenario {
         let prefix = format!("{name}/");
         let files: BTreeMap<String, String> = embedded::FILES
             .iter()
-            .filter_map(|(p, c)| p.strip_prefix(&prefix).map(|rel| (rel.to_owned(), (*c).to_owned())))
+            .filter_map(|(p, c)| {
+                p.strip_prefix(&prefix)
+                    .map(|rel| (rel.to_owned(), (*c).to_owned()))
+            })
             .collect();
         if !files.contains_key("scenario.toml") {
             return Err(ConfigError::UnknownScenario {
@@ -171,11 +174,16 @@ impl Scenario {
                 if path.is_dir() {
                     stack.push(path);
                 } else {
-                    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io {
-                        path: path.display().to_string(),
-                        source,
-                    })?;
-                    let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|source| ConfigError::Io {
+                            path: path.display().to_string(),
+                            source,
+                        })?;
+                    let rel = path
+                        .strip_prefix(dir)
+                        .unwrap_or(&path)
+                        .to_string_lossy()
+                        .replace('\\', "/");
                     files.insert(rel, text);
                 }
             }
@@ -193,12 +201,17 @@ impl Scenario {
         }
     }
 
-    fn from_files(origin: &str, mut files: BTreeMap<String, String>) -> Result<Scenario, ConfigError> {
+    fn from_files(
+        origin: &str,
+        mut files: BTreeMap<String, String>,
+    ) -> Result<Scenario, ConfigError> {
         let file = format!("{origin}/scenario.toml");
-        let text = files.remove("scenario.toml").ok_or_else(|| ConfigError::Invalid {
-            file: file.clone(),
-            message: "missing: a scenario directory must hold scenario.toml".into(),
-        })?;
+        let text = files
+            .remove("scenario.toml")
+            .ok_or_else(|| ConfigError::Invalid {
+                file: file.clone(),
+                message: "missing: a scenario directory must hold scenario.toml".into(),
+            })?;
         let mut scenario: Scenario = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
             file: file.clone(),
             message: e.to_string(),
@@ -216,37 +229,72 @@ impl Scenario {
         for (i, d) in self.history.iter().enumerate() {
             let prefix = format!("{}/", d.dir.trim_end_matches('/'));
             if !self.files.keys().any(|p| p.starts_with(&prefix)) {
-                return Err(f(&format!("history[{i}].dir"), &format!("a directory of the scenario holding manifests; {:?} has no files", d.dir)));
+                return Err(f(
+                    &format!("history[{i}].dir"),
+                    &format!(
+                        "a directory of the scenario holding manifests; {:?} has no files",
+                        d.dir
+                    ),
+                ));
             }
             if i > 0 && d.hours_ago > self.history[i - 1].hours_ago {
-                return Err(f(&format!("history[{i}].hours_ago"), "deploys oldest first (hours_ago decreasing)"));
+                return Err(f(
+                    &format!("history[{i}].hours_ago"),
+                    "deploys oldest first (hours_ago decreasing)",
+                ));
             }
         }
         let live = self.live_manifests();
         let manifest = live.get(&self.workload.manifest).ok_or_else(|| {
-            f("workload.manifest", &format!("a file of the last deploy ({}); {:?} is not one", self.history.last().map(|d| d.dir.as_str()).unwrap_or(""), self.workload.manifest))
+            f(
+                "workload.manifest",
+                &format!(
+                    "a file of the last deploy ({}); {:?} is not one",
+                    self.history.last().map(|d| d.dir.as_str()).unwrap_or(""),
+                    self.workload.manifest
+                ),
+            )
         })?;
         if !manifest.contains(&format!("name: {}", self.workload.container)) {
-            return Err(f("workload.container", &format!("a container of {}; {:?} is not named there", self.workload.manifest, self.workload.container)));
+            return Err(f(
+                "workload.container",
+                &format!(
+                    "a container of {}; {:?} is not named there",
+                    self.workload.manifest, self.workload.container
+                ),
+            ));
         }
-        if !self.files.contains_key(&format!("app/{}", self.app.handler)) {
-            return Err(f("app.handler", &format!("a file under app/; app/{} does not exist", self.app.handler)));
+        if !self
+            .files
+            .contains_key(&format!("app/{}", self.app.handler))
+        {
+            return Err(f(
+                "app.handler",
+                &format!("a file under app/; app/{} does not exist", self.app.handler),
+            ));
         }
         if self.workload.pods.is_empty() {
             return Err(f("workload.pods", "at least one pod name"));
         }
-        if self.load.baseline_rps < 0.0 || self.load.base_mib <= 0.0 || self.load.per_rps_mib < 0.0 {
+        if self.load.baseline_rps < 0.0 || self.load.base_mib <= 0.0 || self.load.per_rps_mib < 0.0
+        {
             return Err(f("load", "non-negative rates and a positive base_mib"));
         }
         if !self.alert.labels.contains_key("namespace") {
-            return Err(f("alert.labels.namespace", "the namespace label the alert carries"));
+            return Err(f(
+                "alert.labels.namespace",
+                "the namespace label the alert carries",
+            ));
         }
         Ok(())
     }
 
     /// The manifests of the deploy that runs now, by repo path.
     pub fn live_manifests(&self) -> BTreeMap<String, String> {
-        self.history.last().map(|d| self.tree(&d.dir)).unwrap_or_default()
+        self.history
+            .last()
+            .map(|d| self.tree(&d.dir))
+            .unwrap_or_default()
     }
 
     /// The files of one deploy's tree, by repo path.
@@ -254,7 +302,10 @@ impl Scenario {
         let prefix = format!("{}/", dir.trim_end_matches('/'));
         self.files
             .iter()
-            .filter_map(|(p, c)| p.strip_prefix(&prefix).map(|rel| (rel.to_owned(), c.clone())))
+            .filter_map(|(p, c)| {
+                p.strip_prefix(&prefix)
+                    .map(|rel| (rel.to_owned(), c.clone()))
+            })
             .collect()
     }
 
@@ -283,7 +334,6 @@ impl Scenario {
         alert.starts_at = Some(self.now);
         alert
     }
-
 }
 
 #[cfg(test)]
@@ -305,20 +355,30 @@ mod tests {
     fn oomkilled_describes_payment_service() {
         let s = Scenario::embedded("oomkilled").unwrap();
         assert_eq!(s.workload.name, "payment-service");
-        assert!(s.live_manifests().contains_key("k8s/production/payment-service/deployment.yaml"));
+        assert!(
+            s.live_manifests()
+                .contains_key("k8s/production/payment-service/deployment.yaml")
+        );
         assert_eq!(s.alert().namespace(), Some("production"));
     }
 
     #[test]
     fn unknown_scenario_lists_the_available_ones() {
         let err = Scenario::embedded("nope").unwrap_err().to_string();
-        assert!(err.contains("unknown scenario \"nope\"") && err.contains("oomkilled"), "{err}");
+        assert!(
+            err.contains("unknown scenario \"nope\"") && err.contains("oomkilled"),
+            "{err}"
+        );
     }
 
     #[test]
     fn malformed_scenario_file_names_the_file_and_field() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("scenario.toml"), "name = \"x\"\nnow = \"yesterday\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("scenario.toml"),
+            "name = \"x\"\nnow = \"yesterday\"\n",
+        )
+        .unwrap();
         let err = Scenario::from_dir(dir.path()).unwrap_err().to_string();
         assert!(err.contains("scenario.toml"), "{err}");
         assert!(err.contains("now") || err.contains("description"), "{err}");
@@ -328,7 +388,10 @@ mod tests {
     fn scenario_whose_manifest_is_missing_is_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let s = Scenario::embedded("oomkilled").unwrap();
-        let text = toml::to_string(&s).unwrap().replace("k8s/production/payment-service/deployment.yaml", "nope.yaml");
+        let text = toml::to_string(&s).unwrap().replace(
+            "k8s/production/payment-service/deployment.yaml",
+            "nope.yaml",
+        );
         std::fs::write(dir.path().join("scenario.toml"), text).unwrap();
         for (p, c) in &s.files {
             let path = dir.path().join(p);
@@ -336,6 +399,9 @@ mod tests {
             std::fs::write(path, c).unwrap();
         }
         let err = Scenario::from_dir(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("workload.manifest") && err.contains("nope.yaml"), "{err}");
+        assert!(
+            err.contains("workload.manifest") && err.contains("nope.yaml"),
+            "{err}"
+        );
     }
 }

@@ -131,19 +131,41 @@ impl Settings {
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
         let m = &self.remediation.memory;
         if m.headroom_percent == 0 || m.headroom_percent > 400 {
-            return Err(ConfigError::field(origin, "remediation.memory.headroom_percent", "a percentage between 1 and 400"));
+            return Err(ConfigError::field(
+                origin,
+                "remediation.memory.headroom_percent",
+                "a percentage between 1 and 400",
+            ));
         }
         if m.round_to.bytes() == 0 {
-            return Err(ConfigError::field(origin, "remediation.memory.round_to", "a positive quantity such as 256Mi"));
+            return Err(ConfigError::field(
+                origin,
+                "remediation.memory.round_to",
+                "a positive quantity such as 256Mi",
+            ));
         }
         if !(10..=100).contains(&m.hpa_target_percent) {
-            return Err(ConfigError::field(origin, "remediation.memory.hpa_target_percent", "a percentage between 10 and 100"));
+            return Err(ConfigError::field(
+                origin,
+                "remediation.memory.hpa_target_percent",
+                "a percentage between 10 and 100",
+            ));
         }
-        if self.verification.poll_minutes == 0 || self.verification.window_minutes < self.verification.poll_minutes {
-            return Err(ConfigError::field(origin, "verification.window_minutes", "a window at least as long as verification.poll_minutes (> 0)"));
+        if self.verification.poll_minutes == 0
+            || self.verification.window_minutes < self.verification.poll_minutes
+        {
+            return Err(ConfigError::field(
+                origin,
+                "verification.window_minutes",
+                "a window at least as long as verification.poll_minutes (> 0)",
+            ));
         }
         if self.crew.max_attempts == 0 {
-            return Err(ConfigError::field(origin, "crew.max_attempts", "at least 1"));
+            return Err(ConfigError::field(
+                origin,
+                "crew.max_attempts",
+                "at least 1",
+            ));
         }
         Ok(())
     }
@@ -156,24 +178,39 @@ mod tests {
 
     #[test]
     fn empty_file_gives_the_defaults() {
-        assert_eq!(Settings::from_toml("squad.toml", "").unwrap(), Settings::default());
+        assert_eq!(
+            Settings::from_toml("squad.toml", "").unwrap(),
+            Settings::default()
+        );
     }
 
     #[test]
     fn unknown_key_is_an_error_naming_it() {
-        let err = Settings::from_toml("squad.toml", "[remediation.memory]\nheadroom = 20\n").unwrap_err().to_string();
-        assert!(err.contains("squad.toml") && err.contains("headroom"), "{err}");
+        let err = Settings::from_toml("squad.toml", "[remediation.memory]\nheadroom = 20\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("squad.toml") && err.contains("headroom"),
+            "{err}"
+        );
     }
 
     #[test]
     fn bad_quantity_names_the_field() {
-        let err = Settings::from_toml("squad.toml", "[remediation.memory]\nround_to = \"lots\"\n").unwrap_err().to_string();
-        assert!(err.contains("round_to") || err.contains("quantity"), "{err}");
+        let err = Settings::from_toml("squad.toml", "[remediation.memory]\nround_to = \"lots\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("round_to") || err.contains("quantity"),
+            "{err}"
+        );
     }
 
     #[test]
     fn zero_headroom_is_rejected() {
-        let err = Settings::from_toml("squad.toml", "[remediation.memory]\nheadroom_percent = 0\n").unwrap_err().to_string();
+        let err = Settings::from_toml("squad.toml", "[remediation.memory]\nheadroom_percent = 0\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("remediation.memory.headroom_percent"), "{err}");
     }
 }

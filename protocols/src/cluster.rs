@@ -132,7 +132,9 @@ pub struct NetworkPolicyInfo {
 impl NetworkPolicyInfo {
     /// Whether the policy's selector selects pods with these labels.
     pub fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.pod_selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+        self.pod_selector
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
     }
 }
 

@@ -46,7 +46,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn virtual_hours_pass_instantly() {
-        let epoch = DateTime::parse_from_rfc3339("2026-11-23T19:21:00Z").unwrap().with_timezone(&Utc);
+        let epoch = DateTime::parse_from_rfc3339("2026-11-23T19:21:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let clock = Clock::starting_at(epoch);
         clock.sleep(Duration::from_secs(3600)).await;
         assert_eq!((clock.now() - epoch).num_minutes(), 60);

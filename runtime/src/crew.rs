@@ -58,7 +58,9 @@ impl CrewDirectory {
             assignment: Box::new(assignment),
             reply: RpcReplyPort::from(tx),
         };
-        actor.send_message(msg).map_err(|_| AskError::NotRunning(member))?;
+        actor
+            .send_message(msg)
+            .map_err(|_| AskError::NotRunning(member))?;
         match tokio::time::timeout(timeout, rx).await {
             Err(_) => Err(AskError::Timeout {
                 member,

@@ -9,10 +9,12 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use squad_protocols::{Action, Author, EventKind, Incident, IncidentEvent, IncidentId, IncidentState};
+use squad_protocols::{
+    Action, Author, EventKind, Incident, IncidentEvent, IncidentId, IncidentState,
+};
 
-use crate::store::{IncidentStore, StoreError};
 use crate::Clock;
+use crate::store::{IncidentStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -51,7 +53,12 @@ impl Journal {
         &self.clock
     }
 
-    pub fn record(&self, incident: &IncidentId, author: Author, kind: EventKind) -> Result<IncidentEvent, StoreError> {
+    pub fn record(
+        &self,
+        incident: &IncidentId,
+        author: Author,
+        kind: EventKind,
+    ) -> Result<IncidentEvent, StoreError> {
         self.store.append(incident, self.clock.now(), author, kind)
     }
 
@@ -60,15 +67,23 @@ impl Journal {
     }
 
     /// Moves the incident to `to` if the state machine allows it from where it is now.
-    pub fn transition(&self, incident: &IncidentId, author: Author, to: IncidentState, reason: &str) -> Result<(), JournalError> {
+    pub fn transition(
+        &self,
+        incident: &IncidentId,
+        author: Author,
+        to: IncidentState,
+        reason: &str,
+    ) -> Result<(), JournalError> {
         let current = self.store.load(incident)?.state;
         if current == to {
             return Ok(());
         }
-        current.transition(to).map_err(|source| JournalError::Transition {
-            incident: incident.clone(),
-            source,
-        })?;
+        current
+            .transition(to)
+            .map_err(|source| JournalError::Transition {
+                incident: incident.clone(),
+                source,
+            })?;
         self.record(
             incident,
             author,
@@ -170,7 +185,10 @@ mod tests {
 
     fn issue(n: u64) -> Action {
         Action::OpenedIssue {
-            issue: IssueRef { number: n, url: String::new() },
+            issue: IssueRef {
+                number: n,
+                url: String::new(),
+            },
             title: "t".into(),
         }
     }
@@ -181,10 +199,17 @@ mod tests {
         let calls = AtomicU32::new(0);
         for _ in 0..3 {
             let out = j
-                .once(&id, Author::Picard, "k", "file issue", || async { Ok(None) }, || async {
-                    calls.fetch_add(1, Ordering::SeqCst);
-                    Ok(issue(1))
-                })
+                .once(
+                    &id,
+                    Author::Picard,
+                    "k",
+                    "file issue",
+                    || async { Ok(None) },
+                    || async {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        Ok(issue(1))
+                    },
+                )
                 .await
                 .unwrap();
             assert_eq!(out, issue(1));
@@ -195,11 +220,24 @@ mod tests {
     #[tokio::test]
     async fn a_started_effect_is_looked_up_before_it_is_redone() {
         let (j, id) = journal();
-        j.record(&id, Author::Picard, EventKind::ActionStarted { key: "k".into(), description: "d".into() }).unwrap();
+        j.record(
+            &id,
+            Author::Picard,
+            EventKind::ActionStarted {
+                key: "k".into(),
+                description: "d".into(),
+            },
+        )
+        .unwrap();
         let out = j
-            .once(&id, Author::Picard, "k", "file issue", || async { Ok(Some(issue(7))) }, || async {
-                Err("must not run".to_string())
-            })
+            .once(
+                &id,
+                Author::Picard,
+                "k",
+                "file issue",
+                || async { Ok(Some(issue(7))) },
+                || async { Err("must not run".to_string()) },
+            )
             .await
             .unwrap();
         assert_eq!(out, issue(7));
@@ -210,17 +248,31 @@ mod tests {
     async fn a_failed_effect_names_the_incident_and_action() {
         let (j, id) = journal();
         let err = j
-            .once(&id, Author::Picard, "k", "file issue", || async { Ok(None) }, || async { Err("403".to_string()) })
+            .once(
+                &id,
+                Author::Picard,
+                "k",
+                "file issue",
+                || async { Ok(None) },
+                || async { Err("403".to_string()) },
+            )
             .await
             .unwrap_err()
             .to_string();
-        assert!(err.contains("inc-t") && err.contains("file issue") && err.contains("403"), "{err}");
+        assert!(
+            err.contains("inc-t") && err.contains("file issue") && err.contains("403"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
     async fn transitions_follow_the_state_machine() {
         let (j, id) = journal();
-        j.transition(&id, Author::Picard, IncidentState::Diagnosing, "start").unwrap();
-        assert!(j.transition(&id, Author::Picard, IncidentState::Resolved, "x").is_err());
+        j.transition(&id, Author::Picard, IncidentState::Diagnosing, "start")
+            .unwrap();
+        assert!(
+            j.transition(&id, Author::Picard, IncidentState::Resolved, "x")
+                .is_err()
+        );
     }
 }

@@ -6,9 +6,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use squad_protocols::cluster::{
-    ClusterEvent, HpaInfo, ImageVulnerability, NetworkPolicyInfo, PodInfo, RbacRule, Revision, Sample, WorkloadInfo,
+    ClusterEvent, HpaInfo, ImageVulnerability, NetworkPolicyInfo, PodInfo, RbacRule, Revision,
+    Sample, WorkloadInfo,
 };
-use squad_protocols::{Alert, Diagnosis, FileChange, IssueRef, IssueSpec, Member, PrRef, PrSpec, PrState, Usage, WorkloadRef};
+use squad_protocols::{
+    Alert, Diagnosis, FileChange, IssueRef, IssueSpec, Member, PrRef, PrSpec, PrState, Usage,
+    WorkloadRef,
+};
 
 /// An error from an adapter, naming what it was doing.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -48,15 +52,35 @@ pub trait Cluster: Send + Sync {
     async fn workload(&self, workload: &WorkloadRef) -> PortResult<WorkloadInfo>;
     async fn rollout_history(&self, workload: &WorkloadRef) -> PortResult<Vec<Revision>>;
     async fn events(&self, namespace: &str, object: &str) -> PortResult<Vec<ClusterEvent>>;
-    async fn logs(&self, namespace: &str, pod: &str, container: &str, previous: bool, tail: usize) -> PortResult<Vec<String>>;
+    async fn logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+        tail: usize,
+    ) -> PortResult<Vec<String>>;
     /// Per-sample maximum of the container's working set over the workload's pods, in bytes.
-    async fn memory_working_set(&self, workload: &WorkloadRef, container: &str, window: Duration, step: Duration) -> PortResult<Vec<Sample>>;
+    async fn memory_working_set(
+        &self,
+        workload: &WorkloadRef,
+        container: &str,
+        window: Duration,
+        step: Duration,
+    ) -> PortResult<Vec<Sample>>;
     /// Requests per second to a route of the workload.
-    async fn request_rate(&self, workload: &WorkloadRef, route: &str, window: Duration, step: Duration) -> PortResult<Vec<Sample>>;
+    async fn request_rate(
+        &self,
+        workload: &WorkloadRef,
+        route: &str,
+        window: Duration,
+        step: Duration,
+    ) -> PortResult<Vec<Sample>>;
     async fn hpas(&self, namespace: &str) -> PortResult<Vec<HpaInfo>>;
     async fn network_policies(&self, namespace: &str) -> PortResult<Vec<NetworkPolicyInfo>>;
     /// The RBAC rules bound to a ServiceAccount (Roles and ClusterRoles through their bindings).
-    async fn rbac_rules(&self, namespace: &str, service_account: &str) -> PortResult<Vec<RbacRule>>;
+    async fn rbac_rules(&self, namespace: &str, service_account: &str)
+    -> PortResult<Vec<RbacRule>>;
     async fn image_vulnerabilities(&self, image: &str) -> PortResult<Vec<ImageVulnerability>>;
     /// Secrets in a namespace: name and key names, never values.
     async fn secret_keys(&self, namespace: &str) -> PortResult<Vec<(String, Vec<String>)>>;
@@ -94,7 +118,12 @@ pub trait Forge: Send + Sync {
     async fn open_pr(&self, spec: &PrSpec) -> PortResult<PrRef>;
     async fn pr_state(&self, number: u64) -> PortResult<PrState>;
     /// Commits files straight to a branch (Scribe's memory).
-    async fn commit_files(&self, branch: &str, message: &str, files: &[FileChange]) -> PortResult<String>;
+    async fn commit_files(
+        &self,
+        branch: &str,
+        message: &str,
+        files: &[FileChange],
+    ) -> PortResult<String>;
     async fn read_file(&self, path: &str, git_ref: &str) -> PortResult<Option<String>>;
     async fn list_files(&self, prefix: &str, git_ref: &str) -> PortResult<Vec<String>>;
     /// The versions of a file on the default branch, newest first.

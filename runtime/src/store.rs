@@ -36,7 +36,13 @@ pub enum StoreError {
 
 /// Where incidents live. Appends are atomic per incident and numbered from 0.
 pub trait IncidentStore: Send + Sync + 'static {
-    fn append(&self, incident: &IncidentId, at: DateTime<Utc>, author: Author, kind: EventKind) -> Result<IncidentEvent, StoreError>;
+    fn append(
+        &self,
+        incident: &IncidentId,
+        at: DateTime<Utc>,
+        author: Author,
+        kind: EventKind,
+    ) -> Result<IncidentEvent, StoreError>;
 
     fn events(&self, incident: &IncidentId) -> Result<Vec<IncidentEvent>, StoreError>;
 
@@ -88,7 +94,13 @@ impl MemoryStore {
 }
 
 impl IncidentStore for MemoryStore {
-    fn append(&self, incident: &IncidentId, at: DateTime<Utc>, author: Author, kind: EventKind) -> Result<IncidentEvent, StoreError> {
+    fn append(
+        &self,
+        incident: &IncidentId,
+        at: DateTime<Utc>,
+        author: Author,
+        kind: EventKind,
+    ) -> Result<IncidentEvent, StoreError> {
         let mut guard = self.logs.lock().map_err(|_| Self::poisoned())?;
         let (order, logs) = &mut *guard;
         let log = logs.entry(incident.clone()).or_insert_with(|| {
@@ -145,7 +157,8 @@ impl RedbStore {
             message,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create directory: {e}")))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| err(format!("cannot create directory: {e}")))?;
         }
         let db = redb::Database::create(path).map_err(|e| err(e.to_string()))?;
         let txn = db.begin_write().map_err(|e| err(e.to_string()))?;
@@ -169,13 +182,22 @@ impl RedbStore {
 }
 
 impl IncidentStore for RedbStore {
-    fn append(&self, incident: &IncidentId, at: DateTime<Utc>, author: Author, kind: EventKind) -> Result<IncidentEvent, StoreError> {
+    fn append(
+        &self,
+        incident: &IncidentId,
+        at: DateTime<Utc>,
+        author: Author,
+        kind: EventKind,
+    ) -> Result<IncidentEvent, StoreError> {
         let _guard = self.append_lock.lock().map_err(|e| self.err(e))?;
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
         let event;
         {
             let mut incidents = txn.open_table(INCIDENTS).map_err(|e| self.err(e))?;
-            let existing = incidents.get(incident.as_str()).map_err(|e| self.err(e))?.map(|v| v.value());
+            let existing = incidents
+                .get(incident.as_str())
+                .map_err(|e| self.err(e))?
+                .map(|v| v.value());
             let (order, seq) = match existing {
                 Some(v) => v,
                 None => (incidents.len().map_err(|e| self.err(e))?, 0),
@@ -189,8 +211,12 @@ impl IncidentStore for RedbStore {
             };
             let bytes = serde_json::to_vec(&event).map_err(|e| self.err(e))?;
             let mut events = txn.open_table(EVENTS).map_err(|e| self.err(e))?;
-            events.insert((incident.as_str(), seq), bytes.as_slice()).map_err(|e| self.err(e))?;
-            incidents.insert(incident.as_str(), (order, seq + 1)).map_err(|e| self.err(e))?;
+            events
+                .insert((incident.as_str(), seq), bytes.as_slice())
+                .map_err(|e| self.err(e))?;
+            incidents
+                .insert(incident.as_str(), (order, seq + 1))
+                .map_err(|e| self.err(e))?;
         }
         txn.commit().map_err(|e| self.err(e))?;
         let _ = self.tx.send(event.clone());
@@ -207,11 +233,12 @@ impl IncidentStore for RedbStore {
         for entry in range {
             let (k, v) = entry.map_err(|e| self.err(e))?;
             let seq = k.value().1;
-            let event: IncidentEvent = serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt {
-                incident: incident.clone(),
-                seq,
-                message: e.to_string(),
-            })?;
+            let event: IncidentEvent =
+                serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt {
+                    incident: incident.clone(),
+                    seq,
+                    message: e.to_string(),
+                })?;
             out.push(event);
         }
         Ok(out)
@@ -251,7 +278,13 @@ impl<S: IncidentStore> AbortAfter<S> {
 }
 
 impl<S: IncidentStore> IncidentStore for AbortAfter<S> {
-    fn append(&self, incident: &IncidentId, at: DateTime<Utc>, author: Author, kind: EventKind) -> Result<IncidentEvent, StoreError> {
+    fn append(
+        &self,
+        incident: &IncidentId,
+        at: DateTime<Utc>,
+        author: Author,
+        kind: EventKind,
+    ) -> Result<IncidentEvent, StoreError> {
         let event = self.inner.append(incident, at, author, kind)?;
         if self.remaining.fetch_sub(1, Ordering::SeqCst) <= 1 {
             std::process::abort();
@@ -290,15 +323,31 @@ mod tests {
         let b = IncidentId("inc-b".into());
         let mut rx = store.subscribe();
         let now = Utc::now();
-        assert_eq!(store.append(&a, now, Author::System, opened()).unwrap().seq, 0);
-        assert_eq!(store.append(&b, now, Author::System, opened()).unwrap().seq, 0);
-        let e = store.append(&a, now, Author::Picard, EventKind::Note { text: "x".into() }).unwrap();
+        assert_eq!(
+            store.append(&a, now, Author::System, opened()).unwrap().seq,
+            0
+        );
+        assert_eq!(
+            store.append(&b, now, Author::System, opened()).unwrap().seq,
+            0
+        );
+        let e = store
+            .append(
+                &a,
+                now,
+                Author::Picard,
+                EventKind::Note { text: "x".into() },
+            )
+            .unwrap();
         assert_eq!(e.seq, 1);
         assert_eq!(store.events(&a).unwrap().len(), 2);
         assert_eq!(store.incident_ids().unwrap(), vec![a.clone(), b]);
         assert_eq!(store.load(&a).unwrap().last_seq, 1);
         assert_eq!(rx.try_recv().unwrap().incident, a);
-        assert!(matches!(store.load(&IncidentId("nope".into())), Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            store.load(&IncidentId("nope".into())),
+            Err(StoreError::NotFound(_))
+        ));
     }
 
     #[test]
@@ -317,7 +366,18 @@ mod tests {
         let store = RedbStore::open(&path).unwrap();
         let a = IncidentId("inc-a".into());
         assert_eq!(store.events(&a).unwrap().len(), 2);
-        assert_eq!(store.append(&a, Utc::now(), Author::Ralph, EventKind::Note { text: "y".into() }).unwrap().seq, 2);
+        assert_eq!(
+            store
+                .append(
+                    &a,
+                    Utc::now(),
+                    Author::Ralph,
+                    EventKind::Note { text: "y".into() }
+                )
+                .unwrap()
+                .seq,
+            2
+        );
         assert_eq!(store.incident_ids().unwrap().len(), 2);
     }
 }

@@ -55,7 +55,11 @@ pub struct SpawnError {
 }
 
 impl SupervisorState {
-    async fn start(&mut self, member: Member, myself: &ActorRef<SupervisorMsg>) -> Result<(), SpawnError> {
+    async fn start(
+        &mut self,
+        member: Member,
+        myself: &ActorRef<SupervisorMsg>,
+    ) -> Result<(), SpawnError> {
         let cell = self
             .args
             .factory
@@ -72,7 +76,11 @@ impl Actor for CrewSupervisor {
     type State = SupervisorState;
     type Arguments = SupervisorArgs;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: SupervisorArgs) -> Result<SupervisorState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: SupervisorArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
         let mut state = SupervisorState {
             args,
             children: HashMap::new(),
@@ -84,7 +92,12 @@ impl Actor for CrewSupervisor {
         Ok(state)
     }
 
-    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: SupervisorMsg, state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             SupervisorMsg::Restart(member) => {
                 if let Err(e) = state.start(member, &myself).await {
@@ -96,12 +109,21 @@ impl Actor for CrewSupervisor {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<Self::Msg>, evt: SupervisionEvent, state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        evt: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
         let (cell, reason) = match evt {
             SupervisionEvent::ActorFailed(cell, err) => (cell, format!("failed: {err}")),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                (cell, format!("stopped: {}", reason.unwrap_or_else(|| "no reason given".into())))
-            }
+            SupervisionEvent::ActorTerminated(cell, _, reason) => (
+                cell,
+                format!(
+                    "stopped: {}",
+                    reason.unwrap_or_else(|| "no reason given".into())
+                ),
+            ),
             _ => return Ok(()),
         };
         let Some(member) = state.children.remove(&cell.get_id()) else {
@@ -111,7 +133,10 @@ impl Actor for CrewSupervisor {
         let window = Duration::from_secs(s.within_seconds);
         let now = Instant::now();
         let history = state.restarts.entry(member).or_default();
-        while history.front().is_some_and(|t| now.duration_since(*t) > window) {
+        while history
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > window)
+        {
             history.pop_front();
         }
         if history.len() as u32 >= s.max_restarts {
@@ -126,7 +151,8 @@ impl Actor for CrewSupervisor {
             myself.stop(Some(why));
             return Ok(());
         }
-        let backoff = Duration::from_millis(s.backoff_ms.saturating_mul(1u64 << history.len().min(10)));
+        let backoff =
+            Duration::from_millis(s.backoff_ms.saturating_mul(1u64 << history.len().min(10)));
         history.push_back(now);
         tracing::warn!(%member, ?backoff, "crew member {reason}; restarting");
         state.args.observer.restarted(member, &reason);

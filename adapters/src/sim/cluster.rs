@@ -22,8 +22,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use squad_config::Scenario;
 use squad_protocols::cluster::{
-    ClusterEvent, ContainerSpec, ContainerStatus, HpaInfo, ImageVulnerability, NetworkPolicyInfo, PodInfo, RbacRule, Revision, Sample,
-    Termination, WorkloadInfo,
+    ClusterEvent, ContainerSpec, ContainerStatus, HpaInfo, ImageVulnerability, NetworkPolicyInfo,
+    PodInfo, RbacRule, Revision, Sample, Termination, WorkloadInfo,
 };
 use squad_protocols::{Quantity, WorkloadRef};
 use squad_runtime::Clock;
@@ -115,27 +115,47 @@ impl SimCluster {
     /// The desired state at main's head (cached per head commit).
     fn desired(&self) -> PortResult<Arc<Desired>> {
         let what = "read the GitOps repo";
-        let head = self.git.head_of("main").map_err(|e| PortError::failed(what, e))?;
-        let mut cache = self.desired.lock().map_err(|_| PortError::failed(what, "lock poisoned"))?;
+        let head = self
+            .git
+            .head_of("main")
+            .map_err(|e| PortError::failed(what, e))?;
+        let mut cache = self
+            .desired
+            .lock()
+            .map_err(|_| PortError::failed(what, "lock poisoned"))?;
         if let Some(d) = cache.as_ref().filter(|d| d.head == head) {
             return Ok(d.clone());
         }
         let s = &self.scenario;
         let manifest = &s.workload.manifest;
-        let mut log = self.git.log("main", manifest).map_err(|e| PortError::failed(what, e))?;
+        let mut log = self
+            .git
+            .log("main", manifest)
+            .map_err(|e| PortError::failed(what, e))?;
         log.reverse();
         let mut rollouts = Vec::new();
         for (i, commit) in log.iter().enumerate() {
-            let Some(text) = self.git.read(&commit.id, manifest).map_err(|e| PortError::failed(what, e))? else {
+            let Some(text) = self
+                .git
+                .read(&commit.id, manifest)
+                .map_err(|e| PortError::failed(what, e))?
+            else {
                 continue;
             };
             let objs = yaml::objects(manifest, &text).map_err(|e| PortError::failed(what, e))?;
-            let Some(obj) = objs.iter().find(|o| yaml::kind(o) == s.workload.kind && yaml::name(o) == s.workload.name) else {
+            let Some(obj) = objs
+                .iter()
+                .find(|o| yaml::kind(o) == s.workload.kind && yaml::name(o) == s.workload.name)
+            else {
                 continue;
             };
             let workload = yaml::workload_info(obj, &s.workload.namespace);
             // Commits made by the scenario's history carry their own time; later ones sync a minute after landing.
-            let at = if commit.at <= s.now { commit.at } else { commit.at + secs(SYNC_LAG_SECONDS) };
+            let at = if commit.at <= s.now {
+                commit.at
+            } else {
+                commit.at + secs(SYNC_LAG_SECONDS)
+            };
             rollouts.push(Rollout {
                 revision: i as u32 + 1,
                 at,
@@ -150,18 +170,40 @@ impl SimCluster {
                 s.workload.pods.clone()
             } else {
                 let hash = short_hash(&format!("{}{}", r.revision, r.at), 6);
-                (0..r.workload.replicas.max(1)).map(|n| format!("{}-{hash}-{}", s.workload.name, short_hash(&format!("{hash}{n}"), 5))).collect()
+                (0..r.workload.replicas.max(1))
+                    .map(|n| {
+                        format!(
+                            "{}-{hash}-{}",
+                            s.workload.name,
+                            short_hash(&format!("{hash}{n}"), 5)
+                        )
+                    })
+                    .collect()
             };
         }
         let mut objects = Vec::new();
-        for path in self.git.list("main", "").map_err(|e| PortError::failed(what, e))? {
+        for path in self
+            .git
+            .list("main", "")
+            .map_err(|e| PortError::failed(what, e))?
+        {
             if path.ends_with(".yaml") || path.ends_with(".yml") {
-                if let Some(text) = self.git.read("main", &path).map_err(|e| PortError::failed(what, e))? {
-                    objects.extend(yaml::objects(&path, &text).map_err(|e| PortError::failed(what, e))?);
+                if let Some(text) = self
+                    .git
+                    .read("main", &path)
+                    .map_err(|e| PortError::failed(what, e))?
+                {
+                    objects.extend(
+                        yaml::objects(&path, &text).map_err(|e| PortError::failed(what, e))?,
+                    );
                 }
             }
         }
-        let d = Arc::new(Desired { head, rollouts, objects });
+        let d = Arc::new(Desired {
+            head,
+            rollouts,
+            objects,
+        });
         *cache = Some(d.clone());
         Ok(d)
     }
@@ -190,7 +232,12 @@ impl SimCluster {
     }
 
     fn missing_env(&self, c: &ContainerSpec) -> Option<String> {
-        self.scenario.load.required_env.iter().find(|v| !c.env.iter().any(|e| &e.name == *v)).cloned()
+        self.scenario
+            .load
+            .required_env
+            .iter()
+            .find(|v| !c.env.iter().any(|e| &e.name == *v))
+            .cloned()
     }
 
     fn container_spec<'r>(&self, r: &'r Rollout) -> Option<&'r ContainerSpec> {
@@ -199,12 +246,20 @@ impl SimCluster {
 
     /// Simulates the container of a rollout from its start until `end`.
     fn life(&self, d: &Desired, r: &Rollout, end: DateTime<Utc>) -> Life {
-        let next = d.rollouts.iter().find(|n| n.revision == r.revision + 1).map(|n| n.at);
+        let next = d
+            .rollouts
+            .iter()
+            .find(|n| n.revision == r.revision + 1)
+            .map(|n| n.at);
         let end = next.map_or(end, |n| n.min(end));
         let Some(c) = self.container_spec(r) else {
             return Life::default();
         };
-        let limit = c.limits.get("memory").map(|q| q.bytes() as f64).unwrap_or(f64::INFINITY);
+        let limit = c
+            .limits
+            .get("memory")
+            .map(|q| q.bytes() as f64)
+            .unwrap_or(f64::INFINITY);
         let missing = self.missing_env(c);
         let mut life = Life {
             starts: vec![r.at],
@@ -264,13 +319,20 @@ impl SimCluster {
             name: name.into(),
             node: s.workload.node.clone(),
             phase: "Running".into(),
-            owner: Some(format!("ReplicaSet/{}", name.rsplitn(2, '-').nth(1).unwrap_or(name))),
+            owner: Some(format!(
+                "ReplicaSet/{}",
+                name.rsplitn(2, '-').nth(1).unwrap_or(name)
+            )),
             created_at: r.at,
             containers: vec![ContainerStatus {
                 name: container,
                 ready: !life.waiting,
                 restart_count: life.kills.len() as u32,
-                state: if life.waiting { format!("waiting: {waiting_reason}") } else { "running".into() },
+                state: if life.waiting {
+                    format!("waiting: {waiting_reason}")
+                } else {
+                    "running".into()
+                },
                 last_termination: life.kills.last().cloned(),
             }],
         }
@@ -285,7 +347,9 @@ impl SimCluster {
 impl Cluster for SimCluster {
     async fn pod(&self, namespace: &str, name: &str) -> PortResult<PodInfo> {
         let (d, now) = self.current()?;
-        let r = Self::rollout_at(&d, now).filter(|r| namespace == self.scenario.workload.namespace && r.pods.iter().any(|p| p == name));
+        let r = Self::rollout_at(&d, now).filter(|r| {
+            namespace == self.scenario.workload.namespace && r.pods.iter().any(|p| p == name)
+        });
         match r {
             Some(r) => Ok(self.pod_info(&d, r, name, now)),
             None => Err(PortError::not_found(format!("pod {namespace}/{name}"))),
@@ -296,23 +360,34 @@ impl Cluster for SimCluster {
         self.check_workload(workload)?;
         let (d, now) = self.current()?;
         Ok(Self::rollout_at(&d, now)
-            .map(|r| r.pods.iter().map(|p| self.pod_info(&d, r, p, now)).collect())
+            .map(|r| {
+                r.pods
+                    .iter()
+                    .map(|p| self.pod_info(&d, r, p, now))
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
     async fn owner_of(&self, namespace: &str, pod: &str) -> PortResult<WorkloadRef> {
         let d = self.desired()?;
-        if namespace == self.scenario.workload.namespace && d.rollouts.iter().any(|r| r.pods.iter().any(|p| p == pod)) {
+        if namespace == self.scenario.workload.namespace
+            && d.rollouts.iter().any(|r| r.pods.iter().any(|p| p == pod))
+        {
             Ok(self.workload_ref())
         } else {
-            Err(PortError::not_found(format!("owner of pod {namespace}/{pod}")))
+            Err(PortError::not_found(format!(
+                "owner of pod {namespace}/{pod}"
+            )))
         }
     }
 
     async fn workload(&self, workload: &WorkloadRef) -> PortResult<WorkloadInfo> {
         self.check_workload(workload)?;
         let (d, now) = self.current()?;
-        Self::rollout_at(&d, now).map(|r| r.workload.clone()).ok_or_else(|| PortError::not_found(format!("{workload}")))
+        Self::rollout_at(&d, now)
+            .map(|r| r.workload.clone())
+            .ok_or_else(|| PortError::not_found(format!("{workload}")))
     }
 
     async fn rollout_history(&self, workload: &WorkloadRef) -> PortResult<Vec<Revision>> {
@@ -356,7 +431,10 @@ impl Cluster for SimCluster {
                     reason: "OOMKilling".into(),
                     message: format!(
                         "Memory cgroup out of memory: Killed process in container {c} (limit {})",
-                        self.container_spec(r).and_then(|x| x.limits.get("memory")).map(Quantity::to_string).unwrap_or_default()
+                        self.container_spec(r)
+                            .and_then(|x| x.limits.get("memory"))
+                            .map(Quantity::to_string)
+                            .unwrap_or_default()
                     ),
                     count: life.kills.len() as u32,
                     last_seen: last.finished_at,
@@ -375,24 +453,39 @@ impl Cluster for SimCluster {
         Ok(events)
     }
 
-    async fn logs(&self, namespace: &str, pod: &str, container: &str, previous: bool, tail: usize) -> PortResult<Vec<String>> {
+    async fn logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+        tail: usize,
+    ) -> PortResult<Vec<String>> {
         let info = self.pod(namespace, pod).await?;
         let (d, now) = self.current()?;
         let s = &self.scenario;
         if container != s.workload.container {
-            return Err(PortError::not_found(format!("container {container} in pod {namespace}/{pod}")));
+            return Err(PortError::not_found(format!(
+                "container {container} in pod {namespace}/{pod}"
+            )));
         }
-        let missing = Self::rollout_at(&d, now).and_then(|r| self.container_spec(r)).and_then(|c| self.missing_env(c));
+        let missing = Self::rollout_at(&d, now)
+            .and_then(|r| self.container_spec(r))
+            .and_then(|c| self.missing_env(c));
         let restarted = info.containers.first().is_some_and(|c| c.restart_count > 0);
         let lines: Vec<String> = match (missing, previous) {
             (Some(var), _) => {
-                let template = s.load.missing_env_log.clone().unwrap_or_else(|| "fatal: required environment variable {var} is not set".into());
+                let template = s.load.missing_env_log.clone().unwrap_or_else(|| {
+                    "fatal: required environment variable {var} is not set".into()
+                });
                 let mut l = s.logs.current.iter().take(1).cloned().collect::<Vec<_>>();
                 l.push(template.replace("{var}", &var));
                 l
             }
             (None, true) if !restarted => {
-                return Err(PortError::not_found(format!("previous terminated container \"{container}\" in pod \"{pod}\"")));
+                return Err(PortError::not_found(format!(
+                    "previous terminated container \"{container}\" in pod \"{pod}\""
+                )));
             }
             (None, true) => s.logs.previous.clone(),
             (None, false) => s.logs.current.clone(),
@@ -401,19 +494,34 @@ impl Cluster for SimCluster {
         Ok(lines.into_iter().skip(skip).collect())
     }
 
-    async fn memory_working_set(&self, workload: &WorkloadRef, container: &str, window: Duration, step: Duration) -> PortResult<Vec<Sample>> {
+    async fn memory_working_set(
+        &self,
+        workload: &WorkloadRef,
+        container: &str,
+        window: Duration,
+        step: Duration,
+    ) -> PortResult<Vec<Sample>> {
         self.check_workload(workload)?;
         if container != self.scenario.workload.container {
-            return Err(PortError::not_found(format!("container {container} of {workload}")));
+            return Err(PortError::not_found(format!(
+                "container {container} of {workload}"
+            )));
         }
         let (d, now) = self.current()?;
-        let lives: BTreeMap<u32, Life> = d.rollouts.iter().map(|r| (r.revision, self.life(&d, r, now))).collect();
+        let lives: BTreeMap<u32, Life> = d
+            .rollouts
+            .iter()
+            .map(|r| (r.revision, self.life(&d, r, now)))
+            .collect();
         let step = (step.as_secs() as i64).max(1);
         let mut t = now - secs(window.as_secs() as i64);
         let mut out = Vec::new();
         while t <= now {
             if let Some(r) = Self::rollout_at(&d, t) {
-                let started = lives.get(&r.revision).and_then(|l| l.starts.iter().rev().find(|s| **s <= t).copied()).unwrap_or(r.at);
+                let started = lives
+                    .get(&r.revision)
+                    .and_then(|l| l.starts.iter().rev().find(|s| **s <= t).copied())
+                    .unwrap_or(r.at);
                 out.push(Sample {
                     at: t,
                     value: self.demand(t, started),
@@ -424,7 +532,13 @@ impl Cluster for SimCluster {
         Ok(out)
     }
 
-    async fn request_rate(&self, workload: &WorkloadRef, route: &str, window: Duration, step: Duration) -> PortResult<Vec<Sample>> {
+    async fn request_rate(
+        &self,
+        workload: &WorkloadRef,
+        route: &str,
+        window: Duration,
+        step: Duration,
+    ) -> PortResult<Vec<Sample>> {
         self.check_workload(workload)?;
         if route != self.scenario.app.route {
             return Ok(Vec::new());
@@ -434,7 +548,10 @@ impl Cluster for SimCluster {
         let mut t = now - secs(window.as_secs() as i64);
         let mut out = Vec::new();
         while t <= now {
-            out.push(Sample { at: t, value: self.rps(t) });
+            out.push(Sample {
+                at: t,
+                value: self.rps(t),
+            });
             t += secs(step);
         }
         Ok(out)
@@ -442,25 +559,45 @@ impl Cluster for SimCluster {
 
     async fn hpas(&self, namespace: &str) -> PortResult<Vec<HpaInfo>> {
         let d = self.desired()?;
-        Ok(d.objects.iter().filter(|o| yaml::kind(o) == "HorizontalPodAutoscaler" && in_ns(o, namespace, &self.scenario)).map(yaml::hpa).collect())
+        Ok(d.objects
+            .iter()
+            .filter(|o| {
+                yaml::kind(o) == "HorizontalPodAutoscaler" && in_ns(o, namespace, &self.scenario)
+            })
+            .map(yaml::hpa)
+            .collect())
     }
 
     async fn network_policies(&self, namespace: &str) -> PortResult<Vec<NetworkPolicyInfo>> {
         let d = self.desired()?;
-        Ok(d.objects.iter().filter(|o| yaml::kind(o) == "NetworkPolicy" && in_ns(o, namespace, &self.scenario)).map(yaml::network_policy).collect())
+        Ok(d.objects
+            .iter()
+            .filter(|o| yaml::kind(o) == "NetworkPolicy" && in_ns(o, namespace, &self.scenario))
+            .map(yaml::network_policy)
+            .collect())
     }
 
-    async fn rbac_rules(&self, namespace: &str, service_account: &str) -> PortResult<Vec<RbacRule>> {
+    async fn rbac_rules(
+        &self,
+        namespace: &str,
+        service_account: &str,
+    ) -> PortResult<Vec<RbacRule>> {
         let d = self.desired()?;
         let mut out = Vec::new();
-        for b in d.objects.iter().filter(|o| matches!(yaml::kind(o), "RoleBinding" | "ClusterRoleBinding")) {
+        for b in d
+            .objects
+            .iter()
+            .filter(|o| matches!(yaml::kind(o), "RoleBinding" | "ClusterRoleBinding"))
+        {
             let cluster_binding = yaml::kind(b) == "ClusterRoleBinding";
             if !cluster_binding && !in_ns(b, namespace, &self.scenario) {
                 continue;
             }
             let binds = b["subjects"].as_array().is_some_and(|subs| {
                 subs.iter().any(|s| {
-                    s["kind"] == "ServiceAccount" && s["name"] == service_account && s["namespace"].as_str().unwrap_or(namespace) == namespace
+                    s["kind"] == "ServiceAccount"
+                        && s["name"] == service_account
+                        && s["namespace"].as_str().unwrap_or(namespace) == namespace
                 })
             });
             if !binds {
@@ -468,7 +605,11 @@ impl Cluster for SimCluster {
             }
             let role_kind = b["roleRef"]["kind"].as_str().unwrap_or("Role");
             let role_name = b["roleRef"]["name"].as_str().unwrap_or("");
-            let Some(role) = d.objects.iter().find(|o| yaml::kind(o) == role_kind && yaml::name(o) == role_name) else {
+            let Some(role) = d
+                .objects
+                .iter()
+                .find(|o| yaml::kind(o) == role_kind && yaml::name(o) == role_name)
+            else {
                 continue;
             };
             for (api_groups, resources, resource_names, verbs) in yaml::rules(role) {
@@ -488,7 +629,10 @@ impl Cluster for SimCluster {
 
     async fn image_vulnerabilities(&self, image: &str) -> PortResult<Vec<ImageVulnerability>> {
         let known = &self.scenario.image;
-        let repo = |i: &str| i.rsplit_once(':').map_or(i.to_owned(), |(r, _)| r.to_owned());
+        let repo = |i: &str| {
+            i.rsplit_once(':')
+                .map_or(i.to_owned(), |(r, _)| r.to_owned())
+        };
         if repo(image) != repo(&known.name) {
             return Ok(Vec::new());
         }
@@ -510,10 +654,18 @@ impl Cluster for SimCluster {
         if namespace != self.scenario.workload.namespace {
             return Ok(Vec::new());
         }
-        Ok(self.scenario.secrets.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        Ok(self
+            .scenario
+            .secrets
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 }
 
 fn in_ns(o: &Value, namespace: &str, s: &Scenario) -> bool {
-    o["metadata"]["namespace"].as_str().unwrap_or(&s.workload.namespace) == namespace
+    o["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or(&s.workload.namespace)
+        == namespace
 }

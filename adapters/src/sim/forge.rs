@@ -64,10 +64,16 @@ pub struct SimForge {
 
 impl SimForge {
     /// A forge over `git`; state persists to `state_path` when given (and is loaded from it).
-    pub fn new(repo_name: &str, git: GitRepo, state_path: Option<&Path>, clock: Clock) -> Result<SimForge, String> {
+    pub fn new(
+        repo_name: &str,
+        git: GitRepo,
+        state_path: Option<&Path>,
+        clock: Clock,
+    ) -> Result<SimForge, String> {
         let state = match state_path {
             Some(p) if p.exists() => {
-                let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
                 serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?
             }
             _ => ForgeState {
@@ -94,15 +100,24 @@ impl SimForge {
     }
 
     /// Runs `f` on the state and writes it through (atomically: temp file + rename).
-    fn update<T>(&self, op: &str, f: impl FnOnce(&mut ForgeState) -> PortResult<T>) -> PortResult<T> {
-        let mut st = self.state.lock().map_err(|_| PortError::failed(op, "forge state lock poisoned"))?;
+    fn update<T>(
+        &self,
+        op: &str,
+        f: impl FnOnce(&mut ForgeState) -> PortResult<T>,
+    ) -> PortResult<T> {
+        let mut st = self
+            .state
+            .lock()
+            .map_err(|_| PortError::failed(op, "forge state lock poisoned"))?;
         *st.requests.entry(op.to_owned()).or_default() += 1;
         let out = f(&mut st)?;
         if let Some(p) = &self.state_path {
             let tmp = p.with_extension("json.tmp");
             let text = serde_json::to_string_pretty(&*st).map_err(|e| PortError::failed(op, e))?;
-            std::fs::write(&tmp, text).map_err(|e| PortError::failed(op, format!("{}: {e}", tmp.display())))?;
-            std::fs::rename(&tmp, p).map_err(|e| PortError::failed(op, format!("{}: {e}", p.display())))?;
+            std::fs::write(&tmp, text)
+                .map_err(|e| PortError::failed(op, format!("{}: {e}", tmp.display())))?;
+            std::fs::rename(&tmp, p)
+                .map_err(|e| PortError::failed(op, format!("{}: {e}", p.display())))?;
         }
         Ok(out)
     }
@@ -115,15 +130,27 @@ impl SimForge {
     pub fn merge_pr(&self, number: u64, by: &str) -> PortResult<()> {
         let what = format!("merge PR #{number}");
         let (branch, base, title) = {
-            let st = self.state.lock().map_err(|_| PortError::failed(&what, "lock poisoned"))?;
-            let pr = st.pulls.iter().find(|p| p.number == number).ok_or_else(|| PortError::not_found(format!("PR #{number}")))?;
+            let st = self
+                .state
+                .lock()
+                .map_err(|_| PortError::failed(&what, "lock poisoned"))?;
+            let pr = st
+                .pulls
+                .iter()
+                .find(|p| p.number == number)
+                .ok_or_else(|| PortError::not_found(format!("PR #{number}")))?;
             if pr.state == PrState::Merged {
                 return Ok(());
             }
             (pr.branch.clone(), pr.base.clone(), pr.title.clone())
         };
         self.git
-            .merge(&branch, &base, &format!("Merge pull request #{number} from {branch}\n\n{title}"), self.clock.now())
+            .merge(
+                &branch,
+                &base,
+                &format!("Merge pull request #{number} from {branch}\n\n{title}"),
+                self.clock.now(),
+            )
             .map_err(|e| PortError::failed(&what, e))?;
         let _ = self.git.checkout_main();
         self.update("merge_pr", |st| {
@@ -160,7 +187,10 @@ impl Forge for SimForge {
                     })));
                 }
                 if let Some(c) = i.comments.iter().find(|c| c.body.contains(marker)) {
-                    return Ok(Some(MarkedArtifact::Comment { issue: i.number, id: c.id }));
+                    return Ok(Some(MarkedArtifact::Comment {
+                        issue: i.number,
+                        id: c.id,
+                    }));
                 }
             }
             Ok(st.pulls.iter().find(|p| p.body.contains(marker)).map(|p| {
@@ -200,7 +230,10 @@ impl Forge for SimForge {
                 .iter_mut()
                 .find(|i| i.number == issue)
                 .ok_or_else(|| PortError::not_found(format!("issue #{issue}")))?;
-            target.comments.push(SimComment { id, body: body.into() });
+            target.comments.push(SimComment {
+                id,
+                body: body.into(),
+            });
             st.next_comment += 1;
             Ok(id)
         })
@@ -220,18 +253,43 @@ impl Forge for SimForge {
 
     async fn open_pr(&self, spec: &PrSpec) -> PortResult<PrRef> {
         let what = format!("open PR from {}", spec.branch);
-        let files: Vec<(String, String)> = spec.files.iter().map(|f| (f.path.clone(), f.content.clone())).collect();
-        if !self.git.branch_exists(&spec.branch).map_err(Self::git_err(&what))? {
+        let files: Vec<(String, String)> = spec
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.content.clone()))
+            .collect();
+        if !self
+            .git
+            .branch_exists(&spec.branch)
+            .map_err(Self::git_err(&what))?
+        {
             self.git
-                .commit(&spec.branch, Some(&spec.base), &spec.commit_message, &files, self.clock.now(), false)
+                .commit(
+                    &spec.branch,
+                    Some(&spec.base),
+                    &spec.commit_message,
+                    &files,
+                    self.clock.now(),
+                    false,
+                )
                 .map_err(Self::git_err(&what))?;
         }
-        let changed = self.git.changed_paths(&spec.base, &spec.branch).map_err(Self::git_err(&what))?;
+        let changed = self
+            .git
+            .changed_paths(&spec.base, &spec.branch)
+            .map_err(Self::git_err(&what))?;
         self.update("create_pull", |st| {
-            if let Some(existing) = st.pulls.iter().find(|p| p.branch == spec.branch && p.state == PrState::Open) {
+            if let Some(existing) = st
+                .pulls
+                .iter()
+                .find(|p| p.branch == spec.branch && p.state == PrState::Open)
+            {
                 return Err(PortError::Failed {
                     what: what.clone(),
-                    detail: format!("a pull request already exists for {} (#{}) (422)", spec.branch, existing.number),
+                    detail: format!(
+                        "a pull request already exists for {} (#{}) (422)",
+                        spec.branch, existing.number
+                    ),
                 });
             }
             let number = st.next_number;
@@ -265,11 +323,22 @@ impl Forge for SimForge {
         })
     }
 
-    async fn commit_files(&self, branch: &str, message: &str, files: &[FileChange]) -> PortResult<String> {
+    async fn commit_files(
+        &self,
+        branch: &str,
+        message: &str,
+        files: &[FileChange],
+    ) -> PortResult<String> {
         let what = format!("commit to {branch}");
         self.update("git_commit", |_| Ok(()))?;
-        let files: Vec<(String, String)> = files.iter().map(|f| (f.path.clone(), f.content.clone())).collect();
-        let id = self.git.commit(branch, None, message, &files, self.clock.now(), false).map_err(Self::git_err(&what))?;
+        let files: Vec<(String, String)> = files
+            .iter()
+            .map(|f| (f.path.clone(), f.content.clone()))
+            .collect();
+        let id = self
+            .git
+            .commit(branch, None, message, &files, self.clock.now(), false)
+            .map_err(Self::git_err(&what))?;
         if branch == "main" {
             let _ = self.git.checkout_main();
         }
@@ -278,12 +347,16 @@ impl Forge for SimForge {
 
     async fn read_file(&self, path: &str, git_ref: &str) -> PortResult<Option<String>> {
         self.update("get_content", |_| Ok(()))?;
-        self.git.read(git_ref, path).map_err(|e| PortError::failed(format!("read {path}"), e))
+        self.git
+            .read(git_ref, path)
+            .map_err(|e| PortError::failed(format!("read {path}"), e))
     }
 
     async fn list_files(&self, prefix: &str, git_ref: &str) -> PortResult<Vec<String>> {
         self.update("get_tree", |_| Ok(()))?;
-        self.git.list(git_ref, prefix).map_err(|e| PortError::failed(format!("list {prefix}"), e))
+        self.git
+            .list(git_ref, prefix)
+            .map_err(|e| PortError::failed(format!("list {prefix}"), e))
     }
 
     async fn file_history(&self, path: &str) -> PortResult<Vec<FileVersion>> {
