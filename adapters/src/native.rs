@@ -56,7 +56,7 @@ fn slope(points: &[(f64, f64)]) -> Option<f64> {
 
 /// Memory growth not explained by traffic, in MiB/h: memory is regressed on request rate, and the
 /// residual's slope over time is measured within each run of the container (a drop of more than a
-/// quarter marks a restart), so restarts do not hide a leak's saw-tooth.
+/// tenth marks a restart), so restarts do not hide a leak's saw-tooth.
 pub fn unexplained_growth(memory: &[Sample], rps: &[Sample]) -> f64 {
     let pairs: Vec<(f64, f64)> = memory
         .iter()
@@ -76,7 +76,7 @@ pub fn unexplained_growth(memory: &[Sample], rps: &[Sample]) -> f64 {
         .collect();
     let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
     for (i, p) in residual.iter().enumerate() {
-        if i > 0 && mib(memory[i].value) < 0.75 * mib(memory[i - 1].value) {
+        if i > 0 && mib(memory[i].value) < 0.9 * mib(memory[i - 1].value) {
             runs.push(Vec::new());
         }
         if let Some(run) = runs.last_mut() {

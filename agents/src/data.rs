@@ -323,10 +323,10 @@ impl Skill for Data {
             labels: vec![
                 "incident-followup".into(),
                 "squad:data".into(),
-                if leak {
-                    "memory-leak".into()
-                } else {
-                    "performance".into()
+                match d.root_cause {
+                    RootCause::MemoryLeak => "memory-leak".into(),
+                    RootCause::MissingConfiguration => "reliability".into(),
+                    _ => "performance".into(),
                 },
             ],
         };

@@ -522,7 +522,6 @@ impl Actor for Picard {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             PicardMsg::Ingest { alert, reply } => {
-                self.ctx.faults.check(Member::Picard);
                 let result = self.open_incident(*alert);
                 if let Ok(id) = &result {
                     let _ = myself.send_message(PicardMsg::Advance(id.clone()));

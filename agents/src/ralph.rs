@@ -92,8 +92,14 @@ impl Ralph {
             .await
             .map_err(|e| e.to_string())?;
         let peak = series.iter().map(|s| s.value).fold(0.0, f64::max);
-        let growth = if series.len() >= 2 {
-            let (first, last) = (series[0], series[series.len() - 1]);
+        // The trend of the current containers: samples since the last restart (a drop of more than a tenth).
+        let since_restart = series
+            .windows(2)
+            .rposition(|w| w[1].value < 0.9 * w[0].value)
+            .map_or(0, |i| i + 1);
+        let run = &series[since_restart..];
+        let growth = if run.len() >= 2 {
+            let (first, last) = (run[0], run[run.len() - 1]);
             let hours = (last.at - first.at).num_seconds() as f64 / 3600.0;
             if hours > 0.0 {
                 (last.value - first.value) / MIB / hours
@@ -103,7 +109,8 @@ impl Ralph {
         } else {
             0.0
         };
-        let projected = peak / MIB + growth.max(0.0) * v.projection_hours as f64;
+        let current = run.last().map_or(0.0, |s| s.value);
+        let projected = current / MIB + growth.max(0.0) * v.projection_hours as f64;
         let limit_mib = limit.map_or(f64::INFINITY, |l| l.as_mib_f64());
         let holds = projected < limit_mib;
         let healthy = oom_kills == 0 && restarts == 0 && holds;

@@ -1,0 +1,293 @@
+//! End-to-end tests of the whole crew on the simulation backends, read back from the artifacts:
+//! the issues and their labels, the PR branch's git diff, the runbook, the final state.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+
+use squad::simulation::{self, SimulationOptions};
+use squad_adapters::git::GitRepo;
+use squad_config::{Scenario, Settings};
+use squad_protocols::Member;
+use squad_runtime::Faults;
+
+fn opts(scenario: Scenario, out: &Path, approve: bool) -> SimulationOptions {
+    SimulationOptions {
+        scenario,
+        out: out.to_path_buf(),
+        approve,
+        dry_run: false,
+        fresh: false,
+        settings: Settings::default(),
+        faults: Faults::none(),
+        abort_after_events: None,
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn oomkilled_opens_issue_pr_reviews_and_memory_then_waits_for_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rt()
+        .block_on(simulation::run(opts(
+            Scenario::embedded("oomkilled").unwrap(),
+            dir.path(),
+            false,
+        )))
+        .unwrap();
+    let s = out.summary;
+    assert_eq!(s.state, "awaiting_approval");
+
+    let incident = &s.issues[0];
+    assert_eq!(
+        incident.title,
+        "[Incident] OOMKilled: payment-service (production)"
+    );
+    assert_eq!(
+        incident.labels,
+        vec!["incident", "production", "needs-remediation"]
+    );
+    assert!(
+        incident.body.contains("## Routing") && incident.body.contains("B'Elanna"),
+        "{}",
+        incident.body
+    );
+    assert!(
+        incident.body.contains("+340%") && incident.body.contains("512Mi"),
+        "{}",
+        incident.body
+    );
+    let authors: Vec<&str> = incident
+        .comments
+        .iter()
+        .map(|c| c.author.as_str())
+        .collect();
+    for who in ["belanna", "worf", "data", "scribe"] {
+        assert!(authors.contains(&who), "{who} did not comment: {authors:?}");
+    }
+    let worf = incident
+        .comments
+        .iter()
+        .find(|c| c.author == "worf")
+        .unwrap();
+    for needle in [
+        "Image vulnerabilities",
+        "CVE-2025-0395",
+        "RBAC",
+        "NetworkPolicy",
+        "80%",
+    ] {
+        assert!(
+            worf.body.contains(needle),
+            "worf's comment lacks {needle}: {}",
+            worf.body
+        );
+    }
+    let data = incident
+        .comments
+        .iter()
+        .find(|c| c.author == "data")
+        .unwrap();
+    assert!(
+        data.body.contains("No unbounded allocation found"),
+        "{}",
+        data.body
+    );
+    assert!(
+        s.issues.iter().any(
+            |i| i.title.starts_with("[Security]") && i.labels.contains(&"security".to_string())
+        )
+    );
+    let profiling = s
+        .issues
+        .iter()
+        .find(|i| i.title.starts_with("Profile payment-api"))
+        .unwrap();
+    assert!(profiling.body.contains("tracemalloc") && profiling.body.contains("py-spy"));
+
+    let pr = &s.pull_requests[0];
+    assert_eq!(
+        pr.title,
+        "fix(infra): increase payment-service memory limits (OOM incident)"
+    );
+    assert_eq!(pr.base, "main");
+    assert_eq!(pr.state, "open");
+    assert!(pr.body.contains(&format!("#{}", incident.number)));
+
+    // The PR branch's diff: limit and request raised in place, everything else untouched, an HPA added.
+    let repo = GitRepo::open(&dir.path().join("gitops")).unwrap();
+    let path = "k8s/production/payment-service/deployment.yaml";
+    let before = repo.read(&format!("{}~0", "main"), path).unwrap().unwrap();
+    let after = repo.read(&pr.branch, path).unwrap().unwrap();
+    let changed: Vec<(&str, &str)> = before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(before.lines().count(), after.lines().count());
+    assert_eq!(
+        changed,
+        vec![
+            (
+                "              memory: 512Mi # sized for 100 rps at launch",
+                "              memory: 1.5Gi # sized for 100 rps at launch"
+            ),
+            ("              memory: 256Mi", "              memory: 512Mi"),
+        ]
+    );
+    let hpa = repo
+        .read(&pr.branch, "k8s/production/payment-service/hpa.yaml")
+        .unwrap()
+        .unwrap();
+    assert!(hpa.contains("averageUtilization: 70") && hpa.contains("name: memory"));
+
+    // Scribe's memory on main.
+    let runbook = repo
+        .read("main", "docs/runbooks/oomkilled.md")
+        .unwrap()
+        .unwrap();
+    assert!(runbook.contains(&s.incident) && runbook.contains("OOMKilled"));
+    assert!(!repo.list("main", ".squad/decisions/").unwrap().is_empty());
+    assert!(
+        repo.read("main", ".squad/decisions.md")
+            .unwrap()
+            .unwrap()
+            .contains("**Why:**")
+    );
+    assert_eq!(repo.list("main", "docs/incidents/").unwrap().len(), 1);
+}
+
+#[test]
+fn approve_merges_and_ralph_resolves_after_verifying_in_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = || Scenario::embedded("oomkilled").unwrap();
+    rt().block_on(simulation::run(opts(scenario(), dir.path(), false)))
+        .unwrap();
+    let s = rt()
+        .block_on(simulation::run(opts(scenario(), dir.path(), true)))
+        .unwrap()
+        .summary;
+    assert_eq!(s.state, "resolved");
+    assert_eq!(
+        s.pull_requests.len(),
+        1,
+        "a second run must not open a second PR"
+    );
+    assert_eq!(s.pull_requests[0].state, "merged");
+    assert_eq!(
+        s.issues
+            .iter()
+            .filter(|i| i.title.starts_with("[Incident]"))
+            .count(),
+        1
+    );
+    assert_eq!(s.issues[0].state, "closed");
+    let v = s.verification.unwrap();
+    assert!(v.healthy && v.oom_kills == 0, "{v:?}");
+    assert_eq!(v.limit.unwrap().to_string(), "1.5Gi");
+    assert!(
+        s.timeline
+            .iter()
+            .any(|t| t.actor == "ralph" && t.event.contains("verifying"))
+    );
+}
+
+#[test]
+fn a_leak_is_not_resolved_by_more_memory() {
+    // The oomkilled scenario with a leak instead of a surge: the PR raises the limit, but the
+    // memory keeps growing after the rollout, so Ralph must not resolve.
+    let src = Scenario::embedded("oomkilled").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sdir = dir.path().join("scenario");
+    for (p, c) in &src.files {
+        let f = sdir.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, c).unwrap();
+    }
+    let toml = toml_leak(&src);
+    std::fs::write(sdir.join("scenario.toml"), toml).unwrap();
+    let leak = Scenario::from_dir(&sdir).unwrap();
+    let out = dir.path().join("out");
+    rt().block_on(simulation::run(opts(leak.clone(), &out, false)))
+        .unwrap();
+    let s = rt()
+        .block_on(simulation::run(opts(leak, &out, true)))
+        .unwrap()
+        .summary;
+    assert_eq!(s.diagnosis.as_ref().unwrap().root_cause, "memory_leak");
+    assert_eq!(s.state, "escalated", "{:#?}", s.timeline);
+    assert!(!s.verification.unwrap().healthy);
+    assert_eq!(s.issues[0].state, "open");
+}
+
+fn toml_leak(s: &Scenario) -> String {
+    let mut s = s.clone();
+    s.name = "oomkilled-leak".into();
+    s.load.surge_percent = 0.0;
+    s.load.base_mib = 380.0;
+    s.load.per_rps_mib = 0.5;
+    s.load.leak_mib_per_hour = 40.0;
+    toml::to_string(&s).unwrap()
+}
+
+#[test]
+fn crashloop_restores_the_missing_variable_and_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = rt()
+        .block_on(simulation::run(opts(
+            Scenario::embedded("crashloop").unwrap(),
+            dir.path(),
+            true,
+        )))
+        .unwrap()
+        .summary;
+    let diag = s.diagnosis.as_ref().unwrap();
+    assert_eq!(diag.root_cause, "missing_configuration");
+    assert!(diag.summary.contains("DATABASE_URL"));
+    assert_eq!(
+        s.issues[0].title,
+        "[Incident] CrashLoopBackOff: orders-api (staging)"
+    );
+    let repo = GitRepo::open(&dir.path().join("gitops")).unwrap();
+    let after = repo
+        .read("main", "k8s/staging/orders-api/deployment.yaml")
+        .unwrap()
+        .unwrap();
+    assert!(after.contains("- name: DATABASE_URL") && after.contains("# renamed for consistency"));
+    assert_eq!(s.state, "resolved");
+}
+
+#[test]
+fn a_panic_in_every_crew_member_mid_incident_still_completes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::none();
+    for m in Member::ALL {
+        faults.panic_member(m, 1);
+    }
+    let mut o = opts(Scenario::embedded("oomkilled").unwrap(), dir.path(), false);
+    o.faults = faults.clone();
+    let s = rt().block_on(simulation::run(o)).unwrap().summary;
+    assert_eq!(faults.armed(), 0, "every injected panic fired");
+    assert_eq!(s.state, "awaiting_approval");
+    let restarts = s
+        .timeline
+        .iter()
+        .filter(|t| t.event.contains("restarted by supervisor"))
+        .count();
+    assert_eq!(restarts, 6, "restarts recorded: {:#?}", s.timeline);
+    assert_eq!(s.pull_requests.len(), 1);
+    assert_eq!(
+        s.issues
+            .iter()
+            .filter(|i| i.title.starts_with("[Incident]"))
+            .count(),
+        1
+    );
+}
