@@ -1,1 +1,123 @@
-fn main() {}
+//! Benchmarks: the whole simulated incident (alert in -> every crew action done, deterministic
+//! brain, real git repo and redb store), and message routing between crew actors beside a raw
+//! tokio channel round trip measured in the same run.
+
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use squad::simulation::{self, SimulationOptions};
+use squad_config::{Scenario, Settings};
+use squad_protocols::{Assignment, Diagnosis, DiagnosisSource, IncidentId, IssueRef, Member, Report, RootCause, Task, WorkloadRef};
+use squad_runtime::{CrewDirectory, CrewMsg, Faults};
+
+fn paused() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build() {
+        Ok(rt) => rt,
+        Err(e) => unreachable!("tokio runtime: {e}"),
+    }
+}
+
+fn whole_incident(c: &mut Criterion) {
+    let scenario = match Scenario::embedded("oomkilled") {
+        Ok(s) => s,
+        Err(e) => unreachable!("{e}"),
+    };
+    let mut g = c.benchmark_group("incident");
+    g.sample_size(20);
+    for approve in [false, true] {
+        let name = if approve { "oomkilled_to_resolved" } else { "oomkilled_to_pr_open" };
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || tempfile::tempdir().ok(),
+                |dir| {
+                    let Some(dir) = dir else { return };
+                    let rt = paused();
+                    let run = rt.block_on(simulation::run(SimulationOptions {
+                        scenario: scenario.clone(),
+                        out: dir.path().join("out"),
+                        approve,
+                        dry_run: false,
+                        fresh: false,
+                        settings: Settings::default(),
+                        faults: Faults::none(),
+                        abort_after_events: None,
+                    }));
+                    assert!(run.is_ok());
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+}
+
+struct Echo;
+
+impl Actor for Echo {
+    type Msg = CrewMsg;
+    type State = ();
+    type Arguments = ();
+    async fn pre_start(&self, _: ActorRef<CrewMsg>, _: ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+    async fn handle(&self, _: ActorRef<CrewMsg>, msg: CrewMsg, _: &mut ()) -> Result<(), ActorProcessingErr> {
+        let CrewMsg::Assign { assignment, reply } = msg;
+        let _ = reply.send(Ok(Report::new(assignment.member, "ok")));
+        Ok(())
+    }
+}
+
+fn assignment() -> Assignment {
+    Assignment {
+        incident: IncidentId("inc-bench".into()),
+        member: Member::Worf,
+        task: Task::SecurityReview,
+        workload: WorkloadRef::deployment("ns", "w"),
+        alert_name: "A".into(),
+        diagnosis: Diagnosis::new(DiagnosisSource::Native, RootCause::Unknown, "s"),
+        issue: IssueRef { number: 1, url: String::new() },
+        reports: Vec::new(),
+        memory: Vec::new(),
+    }
+}
+
+fn routing(c: &mut Criterion) {
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => unreachable!("{e}"),
+    };
+    let directory = CrewDirectory::default();
+    let (actor, _) = match rt.block_on(Actor::spawn(None, Echo, ())) {
+        Ok(a) => a,
+        Err(e) => unreachable!("{e}"),
+    };
+    directory.set(Member::Worf, actor.clone());
+    let a = assignment();
+    let mut g = c.benchmark_group("routing");
+    g.bench_function("crew_ask_round_trip", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = directory.ask(a.clone(), Duration::from_secs(5)).await;
+            assert!(r.is_ok());
+        })
+    });
+    // Baseline: the same payload through a raw tokio channel to a task that answers on a oneshot.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Assignment, tokio::sync::oneshot::Sender<Report>)>();
+    rt.spawn(async move {
+        while let Some((a, reply)) = rx.recv().await {
+            let _ = reply.send(Report::new(a.member, "ok"));
+        }
+    });
+    g.bench_function("raw_tokio_channel_round_trip", |b| {
+        b.to_async(&rt).iter(|| async {
+            let (otx, orx) = tokio::sync::oneshot::channel();
+            let _ = tx.send((a.clone(), otx));
+            assert!(orx.await.is_ok());
+        })
+    });
+    g.finish();
+    actor.stop(None);
+}
+
+criterion_group!(benches, whole_incident, routing);
+criterion_main!(benches);

@@ -191,7 +191,10 @@ pub fn hpa(obj: &Value) -> HpaInfo {
     }
 }
 
-pub fn rules(role: &Value) -> Vec<(Vec<String>, Vec<String>, Vec<String>, Vec<String>)> {
+/// One RBAC rule: (apiGroups, resources, resourceNames, verbs).
+pub type RuleParts = (Vec<String>, Vec<String>, Vec<String>, Vec<String>);
+
+pub fn rules(role: &Value) -> Vec<RuleParts> {
     role["rules"]
         .as_array()
         .map(|rs| {

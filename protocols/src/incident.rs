@@ -184,7 +184,7 @@ pub enum EventKind {
         reason: String,
     },
     Diagnosed {
-        diagnosis: Diagnosis,
+        diagnosis: Box<Diagnosis>,
     },
     /// Written before a side effect, so a restart knows to look for it before doing it again.
     ActionStarted {
@@ -365,7 +365,7 @@ impl Incident {
             EventKind::Opened { .. } => {}
             EventKind::AlertRepeated { .. } => self.repeats += 1,
             EventKind::StateChanged { to, .. } => self.state = *to,
-            EventKind::Diagnosed { diagnosis } => self.diagnosis = Some(diagnosis.clone()),
+            EventKind::Diagnosed { diagnosis } => self.diagnosis = Some((**diagnosis).clone()),
             EventKind::ActionStarted { key, .. } => {
                 self.started.insert(key.clone());
             }
@@ -452,7 +452,7 @@ mod tests {
             ev(
                 2,
                 EventKind::Diagnosed {
-                    diagnosis: Diagnosis::new(DiagnosisSource::Native, RootCause::MemoryLeak, "s"),
+                    diagnosis: Box::new(Diagnosis::new(DiagnosisSource::Native, RootCause::MemoryLeak, "s")),
                 },
             ),
             ev(

@@ -65,9 +65,12 @@ pub trait IncidentStore: Send + Sync + 'static {
     }
 }
 
+/// Incident ids in opening order, and each incident's log.
+type Logs = (Vec<IncidentId>, BTreeMap<IncidentId, Vec<IncidentEvent>>);
+
 /// An in-memory store, for tests and dry runs.
 pub struct MemoryStore {
-    logs: Mutex<(Vec<IncidentId>, BTreeMap<IncidentId, Vec<IncidentEvent>>)>,
+    logs: Mutex<Logs>,
     tx: broadcast::Sender<IncidentEvent>,
 }
 

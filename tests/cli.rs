@@ -1,0 +1,110 @@
+//! The `squad` binary as a user runs it: bad input, dry runs, the JSON summary, and a process
+//! killed at every point of an incident and resumed without doing anything twice.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn squad(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_squad"));
+    c.args(args).env_remove("SQUAD_FAULT_ABORT_AFTER_EVENTS");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn scenarios_list_names_both_scenarios() {
+    let out = squad(&["scenarios", "list"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("oomkilled") && text.contains("crashloop"), "{text}");
+}
+
+#[test]
+fn unknown_scenario_is_a_clear_error() {
+    let out = squad(&["simulate", "nope", "--dry-run"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown scenario \"nope\"") && err.contains("oomkilled"), "{err}");
+}
+
+#[test]
+fn malformed_scenario_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("scenario.toml"), "name = \"x\"\ndescription = 3\n").unwrap();
+    let out = squad(&["simulate", dir.path().to_str().unwrap(), "--dry-run"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("scenario.toml") && err.contains("description"), "{err}");
+}
+
+#[test]
+fn dry_run_prints_the_crew_plan_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out = squad(&["simulate", "oomkilled", "--dry-run", "--out", out_dir.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("nothing was written"), "{text}");
+    assert!(text.contains("open PR \"fix(infra): increase payment-service memory limits (OOM incident)\""), "{text}");
+    assert!(text.contains("file issue \"[Incident] OOMKilled: payment-service (production)\""), "{text}");
+    assert!(!out_dir.exists(), "a dry run must not create --out");
+}
+
+#[test]
+fn json_summary_has_the_stable_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = json(&squad(&["simulate", "oomkilled", "--json", "--out", dir.path().join("o").to_str().unwrap()], &[]));
+    for field in ["incident", "scenario", "state", "repo", "issues", "pull_requests", "timeline", "diagnosis"] {
+        assert!(v.get(field).is_some(), "missing {field}");
+    }
+    assert_eq!(v["scenario"], "oomkilled");
+    assert_eq!(v["state"], "awaiting_approval");
+    assert_eq!(v["pull_requests"][0]["base"], "main");
+    assert_eq!(v["diagnosis"]["source"], "native");
+    let t = &v["timeline"][0];
+    assert!(chrono::DateTime::parse_from_rfc3339(t["at"].as_str().unwrap()).is_ok());
+    assert_eq!(t["actor"], "picard");
+    assert!(Path::new(v["repo"].as_str().unwrap()).join(".git").exists());
+}
+
+/// Kills the process (abort, as `kill -9`) right after each stored event in turn, then resumes:
+/// whatever the point, the incident completes with exactly one of each artifact.
+#[test]
+fn killed_at_any_event_the_incident_resumes_without_repeating_an_action() {
+    let dir = tempfile::tempdir().unwrap();
+    // How many events a clean run stores.
+    let clean = json(&squad(&["simulate", "oomkilled", "--json", "--approve", "--out", dir.path().join("clean").to_str().unwrap()], &[]));
+    let total = clean["timeline"].as_array().unwrap().len();
+    assert!(total > 30, "{total}");
+    for n in 1..total {
+        let out = dir.path().join(format!("kill-{n}"));
+        let o = out.to_str().unwrap();
+        let killed = squad(&["simulate", "oomkilled", "--out", o], &[("SQUAD_FAULT_ABORT_AFTER_EVENTS", &n.to_string())]);
+        assert!(!killed.status.success() || n >= total, "run {n} was not killed");
+        let v = json(&squad(&["simulate", "oomkilled", "--json", "--approve", "--out", o], &[]));
+        assert_eq!(v["state"], "resolved", "killed after event {n}");
+        let issues = v["issues"].as_array().unwrap();
+        assert_eq!(issues.len(), 3, "killed after event {n}: {issues:#?}");
+        assert_eq!(v["pull_requests"].as_array().unwrap().len(), 1, "killed after event {n}");
+        for c in ["belanna", "worf", "data", "scribe", "ralph"] {
+            let count = issues[0]["comments"].as_array().unwrap().iter().filter(|x| x["author"] == c).count();
+            assert_eq!(count, 1, "killed after event {n}: {c} commented {count} times");
+        }
+        let repo = git2::Repository::open(out.join("gitops")).unwrap();
+        let mut walk = repo.revwalk().unwrap();
+        walk.push_ref("refs/heads/main").unwrap();
+        let scribe_commits = walk
+            .filter(|oid| repo.find_commit(*oid.as_ref().unwrap()).unwrap().message().unwrap_or("").starts_with("docs(squad): record incident"))
+            .count();
+        assert_eq!(scribe_commits, 1, "killed after event {n}");
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}
