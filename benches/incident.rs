@@ -8,11 +8,18 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use squad::simulation::{self, SimulationOptions};
 use squad_config::{Scenario, Settings};
-use squad_protocols::{Assignment, Diagnosis, DiagnosisSource, IncidentId, IssueRef, Member, Report, RootCause, Task, WorkloadRef};
+use squad_protocols::{
+    Assignment, Diagnosis, DiagnosisSource, IncidentId, IssueRef, Member, Report, RootCause, Task,
+    WorkloadRef,
+};
 use squad_runtime::{CrewDirectory, CrewMsg, Faults};
 
 fn paused() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build() {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => unreachable!("tokio runtime: {e}"),
     }
@@ -26,7 +33,11 @@ fn whole_incident(c: &mut Criterion) {
     let mut g = c.benchmark_group("incident");
     g.sample_size(20);
     for approve in [false, true] {
-        let name = if approve { "oomkilled_to_resolved" } else { "oomkilled_to_pr_open" };
+        let name = if approve {
+            "oomkilled_to_resolved"
+        } else {
+            "oomkilled_to_pr_open"
+        };
         g.bench_function(name, |b| {
             b.iter_batched(
                 || tempfile::tempdir().ok(),
@@ -61,7 +72,12 @@ impl Actor for Echo {
     async fn pre_start(&self, _: ActorRef<CrewMsg>, _: ()) -> Result<(), ActorProcessingErr> {
         Ok(())
     }
-    async fn handle(&self, _: ActorRef<CrewMsg>, msg: CrewMsg, _: &mut ()) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<CrewMsg>,
+        msg: CrewMsg,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
         let CrewMsg::Assign { assignment, reply } = msg;
         let _ = reply.send(Ok(Report::new(assignment.member, "ok")));
         Ok(())
@@ -76,14 +92,21 @@ fn assignment() -> Assignment {
         workload: WorkloadRef::deployment("ns", "w"),
         alert_name: "A".into(),
         diagnosis: Diagnosis::new(DiagnosisSource::Native, RootCause::Unknown, "s"),
-        issue: IssueRef { number: 1, url: String::new() },
+        issue: IssueRef {
+            number: 1,
+            url: String::new(),
+        },
         reports: Vec::new(),
         memory: Vec::new(),
     }
 }
 
 fn routing(c: &mut Criterion) {
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => unreachable!("{e}"),
     };
@@ -102,7 +125,9 @@ fn routing(c: &mut Criterion) {
         })
     });
     // Baseline: the same payload through a raw tokio channel to a task that answers on a oneshot.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Assignment, tokio::sync::oneshot::Sender<Report>)>();
+    let (tx, mut rx) =
+        tokio::sync::mpsc::unbounded_channel::<(Assignment, tokio::sync::oneshot::Sender<Report>)>(
+        );
     rt.spawn(async move {
         while let Some((a, reply)) = rx.recv().await {
             let _ = reply.send(Report::new(a.member, "ok"));

@@ -268,10 +268,9 @@ impl Squad {
                 })
                 .is_ok()
             {
-                match tokio::time::timeout(Duration::from_secs(30), rx).await {
-                    Ok(Ok(result)) => return result.map_err(SquadError::Ingest),
-                    // Picard failed while taking it: the supervisor restarts him; ask again.
-                    _ => {}
+                // If Picard failed while taking it, the supervisor restarts him; ask again.
+                if let Ok(Ok(result)) = tokio::time::timeout(Duration::from_secs(30), rx).await {
+                    return result.map_err(SquadError::Ingest);
                 }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

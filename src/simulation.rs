@@ -187,14 +187,16 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
         None => squad.ingest(scenario.alert()).await?,
     };
     let mut incident = squad.wait_until(&id, settled, limit).await?;
-    if opts.approve && incident.state == IncidentState::AwaitingApproval && !opts.dry_run {
-        if let Some(pr) = &incident.pr {
-            sim.forge.merge_pr(pr.number, "simulated-human")?;
-            squad.approved(&id, "simulated-human")?;
-            incident = squad
-                .wait_until(&id, |i| settled(i) && !i.approved_since_ralph, limit)
-                .await?;
-        }
+    if opts.approve
+        && incident.state == IncidentState::AwaitingApproval
+        && !opts.dry_run
+        && let Some(pr) = &incident.pr
+    {
+        sim.forge.merge_pr(pr.number, "simulated-human")?;
+        squad.approved(&id, "simulated-human")?;
+        incident = squad
+            .wait_until(&id, |i| settled(i) && !i.approved_since_ralph, limit)
+            .await?;
     }
     let events = store.events(&id)?;
     let intents = dry.map(|d| d.intents()).unwrap_or_default();

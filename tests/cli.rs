@@ -16,7 +16,11 @@ fn squad(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -24,7 +28,10 @@ fn json(out: &Output) -> serde_json::Value {
 fn scenarios_list_names_both_scenarios() {
     let out = squad(&["scenarios", "list"], &[]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("oomkilled") && text.contains("crashloop"), "{text}");
+    assert!(
+        text.contains("oomkilled") && text.contains("crashloop"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -32,37 +39,89 @@ fn unknown_scenario_is_a_clear_error() {
     let out = squad(&["simulate", "nope", "--dry-run"], &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown scenario \"nope\"") && err.contains("oomkilled"), "{err}");
+    assert!(
+        err.contains("unknown scenario \"nope\"") && err.contains("oomkilled"),
+        "{err}"
+    );
 }
 
 #[test]
 fn malformed_scenario_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("scenario.toml"), "name = \"x\"\ndescription = 3\n").unwrap();
-    let out = squad(&["simulate", dir.path().to_str().unwrap(), "--dry-run"], &[]);
+    std::fs::write(
+        dir.path().join("scenario.toml"),
+        "name = \"x\"\ndescription = 3\n",
+    )
+    .unwrap();
+    let out = squad(
+        &["simulate", dir.path().to_str().unwrap(), "--dry-run"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("scenario.toml") && err.contains("description"), "{err}");
+    assert!(
+        err.contains("scenario.toml") && err.contains("description"),
+        "{err}"
+    );
 }
 
 #[test]
 fn dry_run_prints_the_crew_plan_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
-    let out = squad(&["simulate", "oomkilled", "--dry-run", "--out", out_dir.to_str().unwrap()], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = squad(
+        &[
+            "simulate",
+            "oomkilled",
+            "--dry-run",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("nothing was written"), "{text}");
-    assert!(text.contains("open PR \"fix(infra): increase payment-service memory limits (OOM incident)\""), "{text}");
-    assert!(text.contains("file issue \"[Incident] OOMKilled: payment-service (production)\""), "{text}");
+    assert!(
+        text.contains(
+            "open PR \"fix(infra): increase payment-service memory limits (OOM incident)\""
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("file issue \"[Incident] OOMKilled: payment-service (production)\""),
+        "{text}"
+    );
     assert!(!out_dir.exists(), "a dry run must not create --out");
 }
 
 #[test]
 fn json_summary_has_the_stable_fields() {
     let dir = tempfile::tempdir().unwrap();
-    let v = json(&squad(&["simulate", "oomkilled", "--json", "--out", dir.path().join("o").to_str().unwrap()], &[]));
-    for field in ["incident", "scenario", "state", "repo", "issues", "pull_requests", "timeline", "diagnosis"] {
+    let v = json(&squad(
+        &[
+            "simulate",
+            "oomkilled",
+            "--json",
+            "--out",
+            dir.path().join("o").to_str().unwrap(),
+        ],
+        &[],
+    ));
+    for field in [
+        "incident",
+        "scenario",
+        "state",
+        "repo",
+        "issues",
+        "pull_requests",
+        "timeline",
+        "diagnosis",
+    ] {
         assert!(v.get(field).is_some(), "missing {field}");
     }
     assert_eq!(v["scenario"], "oomkilled");
@@ -81,28 +140,65 @@ fn json_summary_has_the_stable_fields() {
 fn killed_at_any_event_the_incident_resumes_without_repeating_an_action() {
     let dir = tempfile::tempdir().unwrap();
     // How many events a clean run stores.
-    let clean = json(&squad(&["simulate", "oomkilled", "--json", "--approve", "--out", dir.path().join("clean").to_str().unwrap()], &[]));
+    let clean = json(&squad(
+        &[
+            "simulate",
+            "oomkilled",
+            "--json",
+            "--approve",
+            "--out",
+            dir.path().join("clean").to_str().unwrap(),
+        ],
+        &[],
+    ));
     let total = clean["timeline"].as_array().unwrap().len();
     assert!(total > 30, "{total}");
     for n in 1..total {
         let out = dir.path().join(format!("kill-{n}"));
         let o = out.to_str().unwrap();
-        let killed = squad(&["simulate", "oomkilled", "--out", o], &[("SQUAD_FAULT_ABORT_AFTER_EVENTS", &n.to_string())]);
-        assert!(!killed.status.success() || n >= total, "run {n} was not killed");
-        let v = json(&squad(&["simulate", "oomkilled", "--json", "--approve", "--out", o], &[]));
+        let killed = squad(
+            &["simulate", "oomkilled", "--out", o],
+            &[("SQUAD_FAULT_ABORT_AFTER_EVENTS", &n.to_string())],
+        );
+        assert!(
+            !killed.status.success() || n >= total,
+            "run {n} was not killed"
+        );
+        let v = json(&squad(
+            &["simulate", "oomkilled", "--json", "--approve", "--out", o],
+            &[],
+        ));
         assert_eq!(v["state"], "resolved", "killed after event {n}");
         let issues = v["issues"].as_array().unwrap();
         assert_eq!(issues.len(), 3, "killed after event {n}: {issues:#?}");
-        assert_eq!(v["pull_requests"].as_array().unwrap().len(), 1, "killed after event {n}");
+        assert_eq!(
+            v["pull_requests"].as_array().unwrap().len(),
+            1,
+            "killed after event {n}"
+        );
         for c in ["belanna", "worf", "data", "scribe", "ralph"] {
-            let count = issues[0]["comments"].as_array().unwrap().iter().filter(|x| x["author"] == c).count();
-            assert_eq!(count, 1, "killed after event {n}: {c} commented {count} times");
+            let count = issues[0]["comments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|x| x["author"] == c)
+                .count();
+            assert_eq!(
+                count, 1,
+                "killed after event {n}: {c} commented {count} times"
+            );
         }
         let repo = git2::Repository::open(out.join("gitops")).unwrap();
         let mut walk = repo.revwalk().unwrap();
         walk.push_ref("refs/heads/main").unwrap();
         let scribe_commits = walk
-            .filter(|oid| repo.find_commit(*oid.as_ref().unwrap()).unwrap().message().unwrap_or("").starts_with("docs(squad): record incident"))
+            .filter(|oid| {
+                repo.find_commit(*oid.as_ref().unwrap())
+                    .unwrap()
+                    .message()
+                    .unwrap_or("")
+                    .starts_with("docs(squad): record incident")
+            })
             .count();
         assert_eq!(scribe_commits, 1, "killed after event {n}");
         std::fs::remove_dir_all(&out).unwrap();

@@ -316,8 +316,14 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
                 .diagnose(&request)
                 .await
                 .map_err(|e| format!("diagnoser {}: {e}", ctx.diagnoser.name()))?;
-            j.record(id, Author::Picard, EventKind::Diagnosed { diagnosis: Box::new(diagnosis) })
-                .map_err(|e| e.to_string())?;
+            j.record(
+                id,
+                Author::Picard,
+                EventKind::Diagnosed {
+                    diagnosis: Box::new(diagnosis),
+                },
+            )
+            .map_err(|e| e.to_string())?;
             Ok(())
         }
         Step::FileIssue => {

@@ -452,7 +452,11 @@ mod tests {
             ev(
                 2,
                 EventKind::Diagnosed {
-                    diagnosis: Box::new(Diagnosis::new(DiagnosisSource::Native, RootCause::MemoryLeak, "s")),
+                    diagnosis: Box::new(Diagnosis::new(
+                        DiagnosisSource::Native,
+                        RootCause::MemoryLeak,
+                        "s",
+                    )),
                 },
             ),
             ev(
