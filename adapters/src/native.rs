@@ -348,8 +348,10 @@ impl Diagnoser for NativeDiagnoser {
 
         // Crash: what the logs say.
         let mut crash = None;
-        if let (Some(p), Some(t)) = (&pod, &termination) {
-            if t.reason != "OOMKilled" {
+        if let (Some(p), Some(t)) = (&pod, &termination)
+            && t.reason != "OOMKilled"
+        {
+            {
                 let mut lines = c
                     .logs(ns, &p.name, &container_name, true, 50)
                     .await

@@ -187,16 +187,14 @@ impl SimCluster {
             .list("main", "")
             .map_err(|e| PortError::failed(what, e))?
         {
-            if path.ends_with(".yaml") || path.ends_with(".yml") {
-                if let Some(text) = self
+            if (path.ends_with(".yaml") || path.ends_with(".yml"))
+                && let Some(text) = self
                     .git
                     .read("main", &path)
                     .map_err(|e| PortError::failed(what, e))?
-                {
-                    objects.extend(
-                        yaml::objects(&path, &text).map_err(|e| PortError::failed(what, e))?,
-                    );
-                }
+            {
+                objects
+                    .extend(yaml::objects(&path, &text).map_err(|e| PortError::failed(what, e))?);
             }
         }
         let d = Arc::new(Desired {
@@ -208,7 +206,7 @@ impl SimCluster {
         Ok(d)
     }
 
-    fn rollout_at<'d>(d: &'d Desired, t: DateTime<Utc>) -> Option<&'d Rollout> {
+    fn rollout_at(d: &Desired, t: DateTime<Utc>) -> Option<&Rollout> {
         d.rollouts.iter().rev().find(|r| r.at <= t)
     }
 
@@ -321,7 +319,7 @@ impl SimCluster {
             phase: "Running".into(),
             owner: Some(format!(
                 "ReplicaSet/{}",
-                name.rsplitn(2, '-').nth(1).unwrap_or(name)
+                name.rsplit_once('-').map_or(name, |x| x.0)
             )),
             created_at: r.at,
             containers: vec![ContainerStatus {
