@@ -67,6 +67,10 @@ pub enum Step {
     Diagnose,
     FileIssue,
     Assign(Member),
+    /// Every report is in and the PR is open: wait for the human.
+    AwaitApproval,
+    /// Ralph's verification is recorded: resolve or escalate on it.
+    Conclude,
     Escalate,
 }
 
@@ -176,11 +180,12 @@ pub fn plan(incident: &Incident) -> Vec<Step> {
             } else if !incident.reports.contains_key(&Member::Scribe) {
                 vec![Step::Assign(Member::Scribe)]
             } else if incident.pr.is_some() {
-                vec![Step::Assign(Member::Ralph)]
+                vec![Step::AwaitApproval]
             } else {
                 vec![Step::Escalate]
             }
         }
+        Verifying if incident.verification.is_some() => vec![Step::Conclude],
         AwaitingApproval | Verifying | Escalated
             if incident.pr.is_some() && ralph_due && incident.verification.is_none() =>
         {
@@ -393,33 +398,33 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
                 .map_err(|e| e.to_string())?;
             j.record(id, Author::from(member), EventKind::Reported { report })
                 .map_err(|e| e.to_string())?;
-            if member == Member::Scribe && incident.pr.is_some() {
-                j.transition(
-                    id,
-                    Author::Picard,
-                    IncidentState::AwaitingApproval,
-                    "remediation PR open; Ralph follows it",
+            Ok(())
+        }
+        Step::AwaitApproval => {
+            j.transition(
+                id,
+                Author::Picard,
+                IncidentState::AwaitingApproval,
+                "remediation PR open; Ralph follows it",
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        Step::Conclude => {
+            let healthy = incident.verification.as_ref().is_some_and(|v| v.healthy);
+            let (to, why) = if healthy {
+                (
+                    IncidentState::Resolved,
+                    "Ralph verified the fix in the cluster",
                 )
+            } else {
+                (
+                    IncidentState::Escalated,
+                    "the fix did not hold; a human must step in",
+                )
+            };
+            j.transition(id, Author::Picard, to, why)
                 .map_err(|e| e.to_string())?;
-            }
-            if member == Member::Ralph {
-                let after = j.load(id).map_err(|e| e.to_string())?;
-                if let Some(v) = &after.verification {
-                    let (to, why) = if v.healthy {
-                        (
-                            IncidentState::Resolved,
-                            "Ralph verified the fix in the cluster",
-                        )
-                    } else {
-                        (
-                            IncidentState::Escalated,
-                            "the fix did not hold; a human must step in",
-                        )
-                    };
-                    j.transition(id, Author::Picard, to, why)
-                        .map_err(|e| e.to_string())?;
-                }
-            }
             Ok(())
         }
         Step::Escalate => {

@@ -199,15 +199,6 @@ impl Skill for Ralph {
                     )
                     .map_err(|e| e.to_string())?;
                 let verification = self.observe(ctx, a).await?;
-                ctx.journal
-                    .record(
-                        &a.incident,
-                        Author::Ralph,
-                        EventKind::Verified {
-                            verification: verification.clone(),
-                        },
-                    )
-                    .map_err(|e| e.to_string())?;
                 let mut r = Report::new(Member::Ralph, String::new());
                 if verification.healthy {
                     effects::comment_once(ctx, &a.incident, Member::Ralph, "resolved", a.issue.number, &format!("**Ralph** (work monitor): PR #{} merged and rolled out. Verified over {} min: {}. Resolving.", pr.number, verification.window_minutes, verification.detail)).await?;
@@ -234,6 +225,16 @@ impl Skill for Ralph {
                         pr.number, verification.detail
                     );
                 }
+                // Recorded last: once it is in the log, Picard concludes on it.
+                ctx.journal
+                    .record(
+                        &a.incident,
+                        Author::Ralph,
+                        EventKind::Verified {
+                            verification: verification.clone(),
+                        },
+                    )
+                    .map_err(|e| e.to_string())?;
                 Ok(r)
             }
         }
