@@ -232,7 +232,7 @@ impl Skill for Worf {
             .chain(&pod)
             .cloned()
             .collect();
-        all.sort_by(|x, y| y.severity.cmp(&x.severity));
+        all.sort_by_key(|f| std::cmp::Reverse(f.severity));
         let serious: Vec<&Finding> = all
             .iter()
             .filter(|f| f.severity >= Severity::High)
