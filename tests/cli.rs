@@ -157,7 +157,7 @@ fn killed_at_any_event_the_incident_resumes_without_repeating_an_action() {
         let out = dir.path().join(format!("kill-{n}"));
         let o = out.to_str().unwrap();
         let killed = squad(
-            &["simulate", "oomkilled", "--out", o],
+            &["simulate", "oomkilled", "--approve", "--out", o],
             &[("SQUAD_FAULT_ABORT_AFTER_EVENTS", &n.to_string())],
         );
         assert!(
