@@ -291,3 +291,69 @@ fn a_panic_in_every_crew_member_mid_incident_still_completes_it() {
         1
     );
 }
+
+#[test]
+fn a_second_incident_on_the_workload_recalls_the_first() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use squad::simulation::SimBackends;
+    use squad::{Squad, settled};
+
+    rt().block_on(async {
+        let scenario = Arc::new(Scenario::embedded("oomkilled").unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let clock = squad_runtime::Clock::starting_at(scenario.now);
+        let sim = SimBackends::seed(scenario.clone(), dir.path(), clock.clone()).unwrap();
+        let mut settings = Settings::default();
+        settings.verification.merge_wait_hours = 0;
+        let squad = Squad::builder()
+            .clock(clock)
+            .settings(settings)
+            .cluster(sim.cluster.clone())
+            .forge(sim.forge.clone())
+            .app_repo(sim.app.clone())
+            .start()
+            .await
+            .unwrap();
+        let day = Duration::from_secs(86_400);
+        let first = squad.ingest(scenario.alert()).await.unwrap();
+        let inc = squad.wait_until(&first, settled, day).await.unwrap();
+        sim.forge
+            .merge_pr(inc.pr.unwrap().number, "reviewer")
+            .unwrap();
+        squad.approved(&first, "reviewer").unwrap();
+        let inc = squad
+            .wait_until(&first, |i| settled(i) && !i.approved_since_ralph, day)
+            .await
+            .unwrap();
+        assert_eq!(inc.state.as_str(), "resolved");
+
+        // The alert fires again later: a new incident, which starts from what Scribe recorded.
+        let second = squad.ingest(scenario.alert()).await.unwrap();
+        assert_ne!(second, first);
+        let inc = squad.wait_until(&second, settled, day).await.unwrap();
+        let state = sim.forge.snapshot();
+        let issue = state
+            .issues
+            .iter()
+            .find(|i| i.number == inc.issue.as_ref().unwrap().number)
+            .unwrap();
+        assert!(
+            issue.body.contains("## Past incidents of this workload"),
+            "{}",
+            issue.body
+        );
+        assert!(
+            issue.body.contains(first.as_str())
+                || issue
+                    .body
+                    .contains("oomkilled on production/payment-service"),
+            "{}",
+            issue.body
+        );
+        // The limits are already what the rule asks for: no empty PR.
+        assert!(inc.pr.is_none(), "{:?}", inc.pr);
+        squad.shutdown().await;
+    });
+}

@@ -234,50 +234,57 @@ impl Diagnoser for NativeDiagnoser {
                 Vec::new()
             }
         };
-        let route = req.alert.label("route").map(str::to_owned);
-        let routes: Vec<String> = route
-            .into_iter()
-            .chain(["/api/checkout".to_owned()])
-            .collect();
-        let mut traffic = None;
-        let mut rps = Vec::new();
-        for r in &routes {
-            let series = c
-                .request_rate(&workload, r, Duration::from_secs(24 * HOUR), step)
-                .await
-                .unwrap_or_default();
-            if !series.is_empty() {
-                let recent_from = now - chrono::Duration::hours(2);
-                let (recent, before): (Vec<&Sample>, Vec<&Sample>) =
-                    series.iter().partition(|s| s.at > recent_from);
-                let avg = |v: &[&Sample]| {
-                    if v.is_empty() {
-                        0.0
-                    } else {
-                        v.iter().map(|s| s.value).sum::<f64>() / v.len() as f64
-                    }
-                };
-                let (a, b) = (avg(&recent), avg(&before));
-                let peak_recent = recent.iter().map(|s| s.value).fold(0.0, f64::max);
-                let change = if b > 0.0 {
-                    (peak_recent.max(a) - b) / b * 100.0
-                } else {
+        // Traffic: the route whose rate changed most in the last 2 h against the 22 h before.
+        let rates = match c
+            .request_rates(&workload, Duration::from_secs(24 * HOUR), step)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                notes.push(format!("request rates unavailable: {e}"));
+                Vec::new()
+            }
+        };
+        let recent_from = now - chrono::Duration::hours(2);
+        let traffic_of = |series: &[Sample]| {
+            let avg = |v: &[&Sample]| {
+                if v.is_empty() {
                     0.0
-                };
-                evidence.push(Evidence {
-                    source: "traffic".into(),
-                    observation: format!(
-                        "{r}: {:.0} rps now vs {:.0} rps baseline over the previous 22 h ({:+.0}%)",
-                        peak_recent, b, change
-                    ),
-                });
-                traffic = Some(TrafficSignals {
-                    route: r.clone(),
-                    change_pct: change.round(),
-                    window_hours: 2,
-                });
-                rps = series;
-                break;
+                } else {
+                    v.iter().map(|s| s.value).sum::<f64>() / v.len() as f64
+                }
+            };
+            let (recent, before): (Vec<&Sample>, Vec<&Sample>) =
+                series.iter().partition(|s| s.at > recent_from);
+            let now_rps = recent.iter().map(|s| s.value).fold(avg(&recent), f64::max);
+            let base = avg(&before);
+            let change = if base > 0.0 {
+                (now_rps - base) / base * 100.0
+            } else {
+                0.0
+            };
+            (now_rps, base, change)
+        };
+        let busiest = rates
+            .iter()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(route, s)| (route, traffic_of(s)))
+            .max_by(|a, b| a.1.2.total_cmp(&b.1.2));
+        let traffic = busiest.map(|(route, (now_rps, base, change))| {
+            evidence.push(Evidence {
+                source: "traffic".into(),
+                observation: format!("{route}: {now_rps:.0} rps now vs {base:.0} rps baseline over the previous 22 h ({change:+.0}%)"),
+            });
+            TrafficSignals { route: route.clone(), change_pct: change.round(), window_hours: 2 }
+        });
+        // The workload's total rate, for separating load-driven memory from growth.
+        let mut rps: Vec<Sample> = Vec::new();
+        for (_, series) in &rates {
+            for s in series {
+                match rps.iter_mut().find(|x| x.at == s.at) {
+                    Some(x) => x.value += s.value,
+                    None => rps.push(*s),
+                }
             }
         }
         let memory_signals = if memory.is_empty() {

@@ -173,10 +173,15 @@ impl Belanna {
             &sizing.request.to_string(),
         )
         .map_err(|e| e.to_string())?;
-        let mut files = vec![FileChange {
-            path: path.clone(),
-            content: patched,
-        }];
+        // Sizes already at or above what the rule asks for leave the manifest as it is.
+        let mut files = if patched == text {
+            Vec::new()
+        } else {
+            vec![FileChange {
+                path: path.clone(),
+                content: patched,
+            }]
+        };
         let mut notes = format!(
             "### Memory\n| | current | new |\n|---|---|---|\n| limit | {} | **{}** |\n| request | {} | **{}** |\n\nRule: {}.\n",
             m.limit.map_or("none".into(), |q| q.to_string()),
@@ -370,6 +375,7 @@ impl Skill for Belanna {
             }
             _ => None,
         };
+        let fix = fix.filter(|(files, _, _)| !files.is_empty());
         let Some((files, notes, findings)) = fix else {
             let mut r = Report::new(
                 Member::Belanna,
@@ -426,8 +432,14 @@ impl Skill for Belanna {
             .iter()
             .map(|e| format!("- **{}:** {}\n", e.source, e.observation))
             .collect();
+        let past = if a.memory.is_empty() {
+            String::new()
+        } else {
+            let lines: String = a.memory.iter().map(|m| format!("- {m}\n")).collect();
+            format!("### Past incidents of this workload\n{lines}\n")
+        };
         let body = format!(
-            "Fixes the incident in #{} ({}).\n\n**Diagnosis:** {}\n\n{notes}\n### Evidence\n{evidence}\n### Rollout\nMerging syncs through GitOps; Ralph watches the rollout and resolves the incident only when the cluster confirms the fix.\n\n_Opened by squad's B'Elanna (infrastructure). A human reviews and merges._",
+            "Fixes the incident in #{} ({}).\n\n**Diagnosis:** {}\n\n{notes}\n### Evidence\n{evidence}\n{past}### Rollout\nMerging syncs through GitOps; Ralph watches the rollout and resolves the incident only when the cluster confirms the fix.\n\n_Opened by squad's B'Elanna (infrastructure). A human reviews and merges._",
             a.issue.number, a.incident, d.summary
         );
         let spec = PrSpec {

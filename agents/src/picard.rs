@@ -33,6 +33,12 @@ pub enum PicardMsg {
         alert: Box<Alert>,
         reply: RpcReplyPort<Result<IncidentId, String>>,
     },
+    /// The alert with its workload resolved: open or join the incident.
+    Open {
+        alert: Box<Alert>,
+        workload: WorkloadRef,
+        reply: RpcReplyPort<Result<IncidentId, String>>,
+    },
     /// Look at the incident again and start what its state calls for.
     Advance(IncidentId),
     /// A step Picard started has finished.
@@ -220,19 +226,9 @@ fn settled(state: IncidentState) -> bool {
 }
 
 impl Picard {
-    fn open_incident(&self, alert: Alert) -> Result<IncidentId, String> {
+    fn open_incident(&self, alert: Alert, workload: WorkloadRef) -> Result<IncidentId, String> {
         let journal = &self.ctx.journal;
         let store = journal.store();
-        let workload = WorkloadRef {
-            kind: "Deployment".into(),
-            namespace: alert.namespace().unwrap_or("default").into(),
-            name: alert
-                .label("deployment")
-                .or(alert.label("workload"))
-                .map(str::to_owned)
-                .or_else(|| alert.label("pod").map(pod_to_workload))
-                .unwrap_or_else(|| alert.name.clone()),
-        };
         // Group with an open incident for the same alert and workload.
         for id in store.incident_ids().map_err(|e| e.to_string())? {
             let inc = store.load(&id).map_err(|e| e.to_string())?;
@@ -285,6 +281,51 @@ impl Picard {
             state.tasks.retain(|t| !t.0.is_finished());
             state.tasks.push(AbortOnDrop(handle));
         }
+    }
+}
+
+/// The workload an alert is about: a workload label if the alert names one; otherwise the pod's
+/// owner as the cluster reports it (pod -> ReplicaSet -> Deployment); if the cluster cannot say,
+/// the Deployment the pod's name implies.
+pub async fn resolve_workload(
+    cluster: &dyn squad_runtime::ports::Cluster,
+    alert: &Alert,
+) -> WorkloadRef {
+    let namespace = alert.namespace().unwrap_or("default").to_owned();
+    for (label, kind) in [
+        ("deployment", "Deployment"),
+        ("statefulset", "StatefulSet"),
+        ("daemonset", "DaemonSet"),
+    ] {
+        if let Some(name) = alert.label(label) {
+            return WorkloadRef {
+                kind: kind.into(),
+                namespace,
+                name: name.into(),
+            };
+        }
+    }
+    if let Some(pod) = alert.label("pod") {
+        match cluster.owner_of(&namespace, pod).await {
+            Ok(w) => return w,
+            Err(e) => tracing::warn!(
+                pod,
+                "cannot resolve the pod's owner ({e}); inferring it from the name"
+            ),
+        }
+        return WorkloadRef {
+            kind: "Deployment".into(),
+            namespace,
+            name: pod_to_workload(pod),
+        };
+    }
+    let name = alert
+        .label("workload")
+        .map_or_else(|| alert.name.clone(), str::to_owned);
+    WorkloadRef {
+        kind: "Deployment".into(),
+        namespace,
+        name,
     }
 }
 
@@ -381,7 +422,7 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
                 diagnosis,
                 issue,
                 reports: incident.reports.values().cloned().collect(),
-                memory: Vec::new(),
+                memory: scribe::recall(ctx, &incident.workload).await,
             };
             // Ralph's assignment spans the wait for a merge and the observation window.
             let v = &ctx.settings.verification;
@@ -533,7 +574,24 @@ impl Actor for Picard {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             PicardMsg::Ingest { alert, reply } => {
-                let result = self.open_incident(*alert);
+                // Resolving the owner is a cluster call: done off the mailbox, then Open.
+                let cluster = self.ctx.cluster.clone();
+                let me = myself.clone();
+                tokio::spawn(async move {
+                    let workload = resolve_workload(cluster.as_ref(), &alert).await;
+                    let _ = me.send_message(PicardMsg::Open {
+                        alert,
+                        workload,
+                        reply,
+                    });
+                });
+            }
+            PicardMsg::Open {
+                alert,
+                workload,
+                reply,
+            } => {
+                let result = self.open_incident(*alert, workload);
                 if let Ok(id) = &result {
                     let _ = myself.send_message(PicardMsg::Advance(id.clone()));
                 }

@@ -68,14 +68,13 @@ pub trait Cluster: Send + Sync {
         window: Duration,
         step: Duration,
     ) -> PortResult<Vec<Sample>>;
-    /// Requests per second to a route of the workload.
-    async fn request_rate(
+    /// Requests per second to the workload, one series per route (like `sum by (route)`).
+    async fn request_rates(
         &self,
         workload: &WorkloadRef,
-        route: &str,
         window: Duration,
         step: Duration,
-    ) -> PortResult<Vec<Sample>>;
+    ) -> PortResult<Vec<(String, Vec<Sample>)>>;
     async fn hpas(&self, namespace: &str) -> PortResult<Vec<HpaInfo>>;
     async fn network_policies(&self, namespace: &str) -> PortResult<Vec<NetworkPolicyInfo>>;
     /// The RBAC rules bound to a ServiceAccount (Roles and ClusterRoles through their bindings).

@@ -530,17 +530,13 @@ impl Cluster for SimCluster {
         Ok(out)
     }
 
-    async fn request_rate(
+    async fn request_rates(
         &self,
         workload: &WorkloadRef,
-        route: &str,
         window: Duration,
         step: Duration,
-    ) -> PortResult<Vec<Sample>> {
+    ) -> PortResult<Vec<(String, Vec<Sample>)>> {
         self.check_workload(workload)?;
-        if route != self.scenario.app.route {
-            return Ok(Vec::new());
-        }
         let now = self.clock.now();
         let step = (step.as_secs() as i64).max(1);
         let mut t = now - secs(window.as_secs() as i64);
@@ -552,7 +548,7 @@ impl Cluster for SimCluster {
             });
             t += secs(step);
         }
-        Ok(out)
+        Ok(vec![(self.scenario.app.route.clone(), out)])
     }
 
     async fn hpas(&self, namespace: &str) -> PortResult<Vec<HpaInfo>> {

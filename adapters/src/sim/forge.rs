@@ -100,6 +100,16 @@ impl SimForge {
     }
 
     /// Runs `f` on the state and writes it through (atomically: temp file + rename).
+    /// Runs a read on the state (counted, not written back).
+    fn read<T>(&self, op: &str, f: impl FnOnce(&ForgeState) -> PortResult<T>) -> PortResult<T> {
+        let mut st = self
+            .state
+            .lock()
+            .map_err(|_| PortError::failed(op, "forge state lock poisoned"))?;
+        *st.requests.entry(op.to_owned()).or_default() += 1;
+        f(&st)
+    }
+
     fn update<T>(
         &self,
         op: &str,
@@ -178,7 +188,7 @@ impl Forge for SimForge {
     }
 
     async fn find_marker(&self, marker: &str) -> PortResult<Option<MarkedArtifact>> {
-        self.update("find_marker", |st| {
+        self.read("find_marker", |st| {
             for i in &st.issues {
                 if i.body.contains(marker) {
                     return Ok(Some(MarkedArtifact::Issue(IssueRef {
@@ -314,7 +324,7 @@ impl Forge for SimForge {
     }
 
     async fn pr_state(&self, number: u64) -> PortResult<PrState> {
-        self.update("get_pull", |st| {
+        self.read("get_pull", |st| {
             st.pulls
                 .iter()
                 .find(|p| p.number == number)
@@ -346,21 +356,21 @@ impl Forge for SimForge {
     }
 
     async fn read_file(&self, path: &str, git_ref: &str) -> PortResult<Option<String>> {
-        self.update("get_content", |_| Ok(()))?;
+        self.read("get_content", |_| Ok(()))?;
         self.git
             .read(git_ref, path)
             .map_err(|e| PortError::failed(format!("read {path}"), e))
     }
 
     async fn list_files(&self, prefix: &str, git_ref: &str) -> PortResult<Vec<String>> {
-        self.update("get_tree", |_| Ok(()))?;
+        self.read("get_tree", |_| Ok(()))?;
         self.git
             .list(git_ref, prefix)
             .map_err(|e| PortError::failed(format!("list {prefix}"), e))
     }
 
     async fn file_history(&self, path: &str) -> PortResult<Vec<FileVersion>> {
-        self.update("list_commits", |_| Ok(()))?;
+        self.read("list_commits", |_| Ok(()))?;
         let what = format!("history of {path}");
         let log = self.git.log("main", path).map_err(Self::git_err(&what))?;
         let mut out = Vec::new();
