@@ -29,8 +29,11 @@
 //!         .start()
 //!         .await?;
 //!     let id = squad.ingest(scenario.alert()).await?;
-//!     let incident = squad.wait_until(&id, squad::settled, std::time::Duration::from_secs(3600)).await?;
-//!     assert_eq!(incident.state.as_str(), "awaiting_approval");
+//!     // The crew works in virtual time; the PR is open once the incident awaits approval
+//!     // (Ralph keeps following it until a human merges).
+//!     let awaiting = |i: &squad_protocols::Incident| i.state.as_str() == "awaiting_approval";
+//!     let incident = squad.wait_until(&id, awaiting, std::time::Duration::from_secs(3600)).await?;
+//!     assert!(incident.pr.is_some());
 //!     squad.shutdown().await;
 //!     anyhow::Ok(())
 //! })

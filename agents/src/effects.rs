@@ -13,59 +13,91 @@ fn key(member: Member, what: &str) -> String {
     format!("{}:{what}", member.id())
 }
 
+/// Performs a marked forge effect once: the body gets the hidden marker, a retry after a crash
+/// looks the marker up (`found` picks the artifact of the right kind) before doing it again.
+async fn marked_once<Perform, Fut>(
+    ctx: &CrewContext,
+    incident: &IncidentId,
+    member: Member,
+    what: &str,
+    description: &str,
+    found: impl FnOnce(MarkedArtifact) -> Option<Action>,
+    perform: Perform,
+) -> Result<Action, String>
+where
+    Perform: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Action, String>>,
+{
+    let key = key(member, what);
+    let mark = marker(incident.as_str(), &key);
+    ctx.journal
+        .once(
+            incident,
+            Author::from(member),
+            &key,
+            description,
+            || async {
+                let hit = ctx
+                    .forge
+                    .find_marker(&mark)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(hit.and_then(found))
+            },
+            || perform(mark.clone()),
+        )
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn with_marker(body: &str, mark: &str) -> String {
+    format!("{}\n\n{mark}\n", body.trim_end())
+}
+
 /// Files an issue once; the body carries the hidden marker.
 pub async fn issue_once(
     ctx: &CrewContext,
     incident: &IncidentId,
     member: Member,
     what: &str,
-    mut spec: IssueSpec,
+    spec: IssueSpec,
 ) -> Result<IssueRef, String> {
-    let key = key(member, what);
-    let mark = marker(incident.as_str(), &key);
-    spec.body = format!("{}\n\n{mark}\n", spec.body.trim_end());
     let title = spec.title.clone();
-    let action = ctx
-        .journal
-        .once(
-            incident,
-            Author::from(member),
-            &key,
-            &format!("file issue \"{title}\""),
-            || async {
-                Ok(
-                    match ctx
-                        .forge
-                        .find_marker(&mark)
-                        .await
-                        .map_err(|e| e.to_string())?
-                    {
-                        Some(MarkedArtifact::Issue(issue)) => Some(Action::OpenedIssue {
-                            issue,
-                            title: title.clone(),
-                        }),
-                        _ => None,
-                    },
-                )
-            },
-            || async {
+    let action = marked_once(
+        ctx,
+        incident,
+        member,
+        what,
+        &format!("file issue \"{title}\""),
+        |a| match a {
+            MarkedArtifact::Issue(issue) => Some(Action::OpenedIssue {
+                issue,
+                title: title.clone(),
+            }),
+            _ => None,
+        },
+        |mark| {
+            let spec = IssueSpec {
+                body: with_marker(&spec.body, &mark),
+                ..spec.clone()
+            };
+            let title = title.clone();
+            async move {
                 let issue = ctx
                     .forge
                     .create_issue(&spec)
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok(Action::OpenedIssue {
-                    issue,
-                    title: title.clone(),
-                })
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+                Ok(Action::OpenedIssue { issue, title })
+            }
+        },
+    )
+    .await?;
     match action {
         Action::OpenedIssue { issue, .. } => Ok(issue),
         other => Err(format!(
-            "journal holds {other:?} under {key}, expected an issue"
+            "journal holds {other:?} under {}:{what}, expected an issue",
+            member.id()
         )),
     }
 }
@@ -79,40 +111,25 @@ pub async fn comment_once(
     issue: u64,
     body: &str,
 ) -> Result<(), String> {
-    let key = key(member, what);
-    let mark = marker(incident.as_str(), &key);
-    let body = format!("{}\n\n{mark}\n", body.trim_end());
-    ctx.journal
-        .once(
-            incident,
-            Author::from(member),
-            &key,
-            &format!("comment on issue #{issue}"),
-            || async {
-                Ok(
-                    match ctx
-                        .forge
-                        .find_marker(&mark)
-                        .await
-                        .map_err(|e| e.to_string())?
-                    {
-                        Some(MarkedArtifact::Comment { issue, .. }) => {
-                            Some(Action::Commented { issue })
-                        }
-                        _ => None,
-                    },
-                )
-            },
-            || async {
-                ctx.forge
-                    .comment(issue, &body)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(Action::Commented { issue })
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    marked_once(
+        ctx,
+        incident,
+        member,
+        what,
+        &format!("comment on issue #{issue}"),
+        |a| match a {
+            MarkedArtifact::Comment { issue, .. } => Some(Action::Commented { issue }),
+            _ => None,
+        },
+        |mark| async move {
+            ctx.forge
+                .comment(issue, &with_marker(body, &mark))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Action::Commented { issue })
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -122,49 +139,40 @@ pub async fn pr_once(
     incident: &IncidentId,
     member: Member,
     what: &str,
-    mut spec: PrSpec,
+    spec: PrSpec,
 ) -> Result<PrRef, String> {
-    let key = key(member, what);
-    let mark = marker(incident.as_str(), &key);
-    spec.body = format!("{}\n\n{mark}\n", spec.body.trim_end());
     let title = spec.title.clone();
-    let action = ctx
-        .journal
-        .once(
-            incident,
-            Author::from(member),
-            &key,
-            &format!("open pull request \"{title}\""),
-            || async {
-                Ok(
-                    match ctx
-                        .forge
-                        .find_marker(&mark)
-                        .await
-                        .map_err(|e| e.to_string())?
-                    {
-                        Some(MarkedArtifact::PullRequest(pr)) => Some(Action::OpenedPr {
-                            pr,
-                            title: title.clone(),
-                        }),
-                        _ => None,
-                    },
-                )
-            },
-            || async {
+    let action = marked_once(
+        ctx,
+        incident,
+        member,
+        what,
+        &format!("open pull request \"{title}\""),
+        |a| match a {
+            MarkedArtifact::PullRequest(pr) => Some(Action::OpenedPr {
+                pr,
+                title: title.clone(),
+            }),
+            _ => None,
+        },
+        |mark| {
+            let spec = PrSpec {
+                body: with_marker(&spec.body, &mark),
+                ..spec.clone()
+            };
+            let title = title.clone();
+            async move {
                 let pr = ctx.forge.open_pr(&spec).await.map_err(|e| e.to_string())?;
-                Ok(Action::OpenedPr {
-                    pr,
-                    title: title.clone(),
-                })
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+                Ok(Action::OpenedPr { pr, title })
+            }
+        },
+    )
+    .await?;
     match action {
         Action::OpenedPr { pr, .. } => Ok(pr),
         other => Err(format!(
-            "journal holds {other:?} under {key}, expected a pull request"
+            "journal holds {other:?} under {}:{what}, expected a pull request",
+            member.id()
         )),
     }
 }
