@@ -205,7 +205,7 @@ impl Summary {
             ));
         }
         s.push_str(match self.state.as_str() {
-            "awaiting_approval" => "\nNext: review the PR (git diff main..<branch> in the repo), then run again with --approve to merge it as a human would.\n",
+            "awaiting_approval" => "\nNext: review the PR (git diff main...<branch> in the repo), then run again with --approve to merge it as a human would.\n",
             "resolved" => "\nResolved: the fix is merged and verified in the cluster.\n",
             "escalated" => "\nEscalated: the crew could not close this on its own; a human must decide (see the issue).\n",
             _ => "",
