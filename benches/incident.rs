@@ -53,6 +53,7 @@ fn whole_incident(c: &mut Criterion) {
                         settings: Settings::default(),
                         faults: Faults::none(),
                         abort_after_events: None,
+                        serve: Default::default(),
                     }));
                     assert!(run.is_ok());
                 },

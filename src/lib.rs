@@ -20,7 +20,7 @@
 //!     let scenario = Arc::new(Scenario::embedded("oomkilled")?);
 //!     let dir = tempfile::tempdir()?;
 //!     let clock = squad_runtime::Clock::starting_at(scenario.now);
-//!     let sim = SimBackends::seed(scenario.clone(), dir.path(), clock.clone())?;
+//!     let sim = SimBackends::seed(scenario.clone(), dir.path(), clock.clone(), &Default::default()).await?;
 //!     let squad = Squad::builder()
 //!         .clock(clock)
 //!         .cluster(sim.cluster.clone())

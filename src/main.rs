@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use squad::simulation::{self, SimulationOptions};
+use squad::simulation::{self, ServeKube, SimulationOptions};
 use squad_config::{Scenario, Settings};
 use squad_runtime::Faults;
 
@@ -49,6 +49,41 @@ enum Command {
         /// A squad.toml with settings (sizing rule, supervision, verification window).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// After the run, keep serving the simulated cluster (Kubernetes API on 127.0.0.1, with
+        /// `<out>/kubeconfig`) so kubectl can look at it; Ctrl-C stops.
+        #[arg(long)]
+        serve_kube: bool,
+        /// The port for the simulated cluster's API (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+    /// The simulated cluster on its own.
+    SimCluster {
+        #[command(subcommand)]
+        command: SimClusterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SimClusterCommand {
+    /// Serves a scenario's cluster as a Kubernetes API (and Prometheus API) on 127.0.0.1 until
+    /// Ctrl-C, in real time from the alert, and writes a kubeconfig for kubectl.
+    Serve {
+        /// A shipped scenario name or a scenario directory.
+        scenario: String,
+        /// The port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Where to write the kubeconfig (default: <out>/kubeconfig, or ./kubeconfig without --out).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// A simulation directory: serve the cluster as that simulation left it (e.g. after
+        /// `squad simulate --approve`); an empty or new one is seeded from the scenario.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Answer these resources with 403 Forbidden (e.g. pods/log, secrets), repeatable.
+        #[arg(long)]
+        deny: Vec<String>,
     },
 }
 
@@ -69,7 +104,16 @@ fn load_settings(path: Option<&PathBuf>) -> anyhow::Result<Settings> {
     }
 }
 
+fn announce(url: &str, kubeconfig: &std::path::Path, namespace: &str, prometheus: &str) {
+    let k = kubeconfig.display();
+    println!(
+        "\nThe simulated cluster is served at {url} (Ctrl-C stops).\n  kubeconfig: {k}\n  kubectl --kubeconfig {k} get pods -n {namespace}\n  kubectl --kubeconfig {k} describe pod <pod> -n {namespace}\n  kubectl --kubeconfig {k} get events,deploy,hpa,netpol -n {namespace}\n  Prometheus API: {prometheus} (metrics to scrape: {url}/metrics)"
+    );
+}
+
 fn main() -> ExitCode {
+    // kube and the HTTP clients use rustls; pick its crypto provider before any client exists.
+    squad_adapters::tls::install_crypto_provider();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SQUAD_LOG")
@@ -106,8 +150,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             fresh,
             config,
+            serve_kube,
+            port,
         } => {
             let scenario = Scenario::load(&scenario)?;
+            let ns = scenario.workload.namespace.clone();
+            if serve_kube && dry_run {
+                anyhow::bail!(
+                    "--serve-kube: a dry run keeps nothing to serve; drop --dry-run (or use `squad sim-cluster serve`)"
+                );
+            }
             let settings = load_settings(config.as_ref())?;
             let abort_after_events = match std::env::var("SQUAD_FAULT_ABORT_AFTER_EVENTS") {
                 Ok(v) => Some(v.parse().map_err(|_| {
@@ -132,6 +184,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings,
                 faults: Faults::none(),
                 abort_after_events,
+                serve: ServeKube {
+                    port,
+                    deny: Vec::new(),
+                    keep: serve_kube,
+                },
             }))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&outcome.summary)?);
@@ -159,6 +216,67 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 print!("{}", outcome.summary.render());
             }
+            if let Some(served) = outcome.served {
+                announce(
+                    &served.api.url(),
+                    &served.kubeconfig,
+                    &ns,
+                    &served.api.prometheus_url(),
+                );
+                rt.block_on(tokio::signal::ctrl_c())?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SimCluster {
+            command:
+                SimClusterCommand::Serve {
+                    scenario,
+                    port,
+                    kubeconfig,
+                    out,
+                    deny,
+                },
+        } => {
+            let scenario = Scenario::load(&scenario)?;
+            let ns = scenario.workload.namespace.clone();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let served = simulation::serve_cluster(
+                    scenario,
+                    out,
+                    &ServeKube {
+                        port,
+                        deny,
+                        keep: true,
+                    },
+                )
+                .await?;
+                let api = &served.backends.api;
+                let path = match kubeconfig {
+                    Some(p) => {
+                        api.write_kubeconfig(&p, &ns)?;
+                        p
+                    }
+                    None if served.is_scratch() => {
+                        let p = PathBuf::from("kubeconfig");
+                        api.write_kubeconfig(&p, &ns)?;
+                        p
+                    }
+                    None => served.backends.kubeconfig.clone(),
+                };
+                if served.resumed {
+                    println!(
+                        "Serving the cluster as the simulation in {} left it.",
+                        path.parent()
+                            .map_or(".".into(), |p| p.display().to_string())
+                    );
+                }
+                announce(&api.url(), &path, &ns, &api.prometheus_url());
+                tokio::signal::ctrl_c().await?;
+                anyhow::Ok(())
+            })?;
             Ok(ExitCode::SUCCESS)
         }
     }

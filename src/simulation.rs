@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use squad_adapters::dry_run::{DryRunForge, Intent};
 use squad_adapters::git::GitRepo;
+use squad_adapters::kubernetes::{KubeCluster, KubeOptions};
+use squad_adapters::prometheus::{MetricQueries, Prometheus, PrometheusOptions};
+use squad_adapters::sim::kube_api::{ServeOptions, SimApiServer};
 use squad_adapters::sim::{SimCluster, SimForge, seed_app_repo, seed_gitops_repo};
 use squad_config::{Scenario, Settings};
 use squad_protocols::{EventKind, IncidentId, IncidentState};
@@ -22,33 +25,64 @@ use crate::summary::Summary;
 use crate::{Squad, settled};
 
 /// The simulation backends over one output directory.
+///
+/// The simulated cluster is served on 127.0.0.1 as a Kubernetes API (and a Prometheus API), and
+/// the crew reads it through the same Kubernetes and Prometheus adapters it uses on a real
+/// cluster: `cluster` is that adapter; `sim` is the model behind the server.
 pub struct SimBackends {
-    pub cluster: Arc<SimCluster>,
+    pub cluster: Arc<KubeCluster>,
+    pub sim: Arc<SimCluster>,
+    pub api: SimApiServer,
     pub forge: Arc<SimForge>,
     pub app: Arc<SimForge>,
+    /// The kubeconfig written for the served cluster (`<dir>/kubeconfig`).
+    pub kubeconfig: PathBuf,
+}
+
+/// How the simulated cluster is served.
+#[derive(Debug, Clone, Default)]
+pub struct ServeKube {
+    /// The port on 127.0.0.1 (0 picks a free one).
+    pub port: u16,
+    /// Resources answered with 403 (`pods/log`, `secrets`, ...), to rehearse missing permissions.
+    pub deny: Vec<String>,
+    /// Keep serving after the run (`squad simulate --serve-kube`): the outcome hands the
+    /// backends back so the caller decides how long.
+    pub keep: bool,
 }
 
 impl SimBackends {
     /// Seeds fresh repositories for the scenario under `dir`.
-    pub fn seed(scenario: Arc<Scenario>, dir: &Path, clock: Clock) -> anyhow::Result<SimBackends> {
+    pub async fn seed(
+        scenario: Arc<Scenario>,
+        dir: &Path,
+        clock: Clock,
+        serve: &ServeKube,
+    ) -> anyhow::Result<SimBackends> {
         let gitops = seed_gitops_repo(&scenario, &dir.join("gitops"))?;
         let app = seed_app_repo(&scenario, &dir.join("app"))?;
-        Self::over(scenario, dir, gitops, app, clock)
+        Self::over(scenario, dir, gitops, app, clock, serve).await
     }
 
     /// Opens the repositories an earlier run seeded.
-    pub fn open(scenario: Arc<Scenario>, dir: &Path, clock: Clock) -> anyhow::Result<SimBackends> {
+    pub async fn open(
+        scenario: Arc<Scenario>,
+        dir: &Path,
+        clock: Clock,
+        serve: &ServeKube,
+    ) -> anyhow::Result<SimBackends> {
         let gitops = GitRepo::open(&dir.join("gitops"))?;
         let app = GitRepo::open(&dir.join("app"))?;
-        Self::over(scenario, dir, gitops, app, clock)
+        Self::over(scenario, dir, gitops, app, clock, serve).await
     }
 
-    fn over(
+    async fn over(
         scenario: Arc<Scenario>,
         dir: &Path,
         gitops: GitRepo,
         app: GitRepo,
         clock: Clock,
+        serve: &ServeKube,
     ) -> anyhow::Result<SimBackends> {
         let ns = &scenario.workload.namespace;
         let forge = SimForge::new(
@@ -65,10 +99,44 @@ impl SimBackends {
             clock.clone(),
         )
         .map_err(anyhow::Error::msg)?;
+        let sim = Arc::new(SimCluster::new(scenario.clone(), gitops, clock.clone()));
+        let opts = ServeOptions {
+            deny: serve.deny.iter().cloned().collect(),
+            ..ServeOptions::default()
+        };
+        let api = SimApiServer::bind(sim.clone(), serve.port, opts)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "serve the simulated cluster on 127.0.0.1:{}: {e}",
+                    serve.port
+                )
+            })?;
+        let kubeconfig = dir.join("kubeconfig");
+        api.write_kubeconfig(&kubeconfig, ns)?;
+        let cluster = KubeCluster::connect(
+            &KubeOptions {
+                kubeconfig: Some(kubeconfig.clone()),
+                // The virtual clock may jump while a request is in flight: no timers on requests.
+                no_timeouts: true,
+                ..KubeOptions::default()
+            },
+            clock.clone(),
+        )
+        .await?;
+        let prometheus = Prometheus::new(PrometheusOptions {
+            url: api.prometheus_url(),
+            timeout: None,
+            queries: MetricQueries::default(),
+        })
+        .map_err(anyhow::Error::msg)?;
         Ok(SimBackends {
-            cluster: Arc::new(SimCluster::new(scenario, gitops, clock)),
+            cluster: Arc::new(cluster.with_metrics(Arc::new(prometheus))),
+            sim,
+            api,
             forge: Arc::new(forge),
             app: Arc::new(app_forge),
+            kubeconfig,
         })
     }
 }
@@ -84,6 +152,8 @@ pub struct SimulationOptions {
     pub faults: Faults,
     /// Abort the process right after this many events are stored (crash tests).
     pub abort_after_events: Option<u64>,
+    /// How the simulated cluster is served.
+    pub serve: ServeKube,
 }
 
 /// The result of a simulation.
@@ -91,6 +161,8 @@ pub struct SimulationOutcome {
     pub summary: Summary,
     /// In a dry run: what the crew would have written.
     pub intents: Vec<Intent>,
+    /// With `serve.keep`: the backends, still serving the simulated cluster.
+    pub served: Option<SimBackends>,
 }
 
 const MARKER: &str = "scenario.txt";
@@ -156,9 +228,9 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
     let clock =
         Clock::starting_at(last_event.map_or(scenario.now, |t| t + chrono::Duration::seconds(1)));
     let sim = if resuming {
-        SimBackends::open(scenario.clone(), &dir, clock.clone())?
+        SimBackends::open(scenario.clone(), &dir, clock.clone(), &opts.serve).await?
     } else {
-        SimBackends::seed(scenario.clone(), &dir, clock.clone())?
+        SimBackends::seed(scenario.clone(), &dir, clock.clone(), &opts.serve).await?
     };
     if !resuming && !opts.dry_run {
         std::fs::write(&marker, format!("{}\n", scenario.name))?;
@@ -212,5 +284,96 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
     if matches!(incident.state, IncidentState::Escalated) {
         tracing::warn!(incident = %id, "incident escalated: {}", events.iter().rev().find_map(|e| match &e.kind { EventKind::StateChanged { reason, .. } => Some(reason.clone()), _ => None }).unwrap_or_default());
     }
-    Ok(SimulationOutcome { summary, intents })
+    let served = opts.serve.keep.then_some(sim);
+    Ok(SimulationOutcome {
+        summary,
+        intents,
+        served,
+    })
+}
+
+/// The time a simulation directory's incident log ends at, if it holds one.
+fn last_event_at(dir: &Path) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    let path = dir.join("incidents.redb");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let store = RedbStore::open(&path)?;
+    Ok(store
+        .incident_ids()?
+        .iter()
+        .filter_map(|id| store.events(id).ok().and_then(|e| e.last().map(|e| e.at)))
+        .max())
+}
+
+/// A simulated cluster served on its own (`squad sim-cluster serve`), on a clock that runs in
+/// real time from the scenario's alert, or from where a simulation in `dir` ended (so the cluster
+/// after an approved fix can be looked at).
+pub struct ServedCluster {
+    pub backends: SimBackends,
+    /// Whether `dir` held an earlier simulation that is now served.
+    pub resumed: bool,
+    _scratch: Option<tempfile::TempDir>,
+}
+
+impl ServedCluster {
+    /// Whether the cluster lives in a temporary directory (no --out was given).
+    pub fn is_scratch(&self) -> bool {
+        self._scratch.is_some()
+    }
+}
+
+pub async fn serve_cluster(
+    scenario: Scenario,
+    dir: Option<PathBuf>,
+    serve: &ServeKube,
+) -> anyhow::Result<ServedCluster> {
+    let mut scenario = scenario;
+    let (dir, scratch) = match dir {
+        Some(d) => (d, None),
+        None => {
+            let t = tempfile::tempdir()?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
+    let marker = dir.join(MARKER);
+    let resumed = marker.exists();
+    if resumed {
+        let held = std::fs::read_to_string(&marker)?;
+        if held.trim() != scenario.name {
+            anyhow::bail!(
+                "{} holds a simulation of scenario {:?}, not {:?}",
+                dir.display(),
+                held.trim(),
+                scenario.name
+            );
+        }
+    } else if dir.exists() && dir.read_dir()?.next().is_some() {
+        anyhow::bail!(
+            "{} exists and is not a squad simulation directory: pass an empty or new directory",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(&dir)?;
+    if !resumed {
+        // A fresh cluster is anchored at the wall clock: the scenario's times are all relative to
+        // its alert, so ages in kubectl (computed from the local clock) read as they would live.
+        let now = chrono::Utc::now();
+        scenario.now = now - chrono::Duration::nanoseconds(i64::from(now.timestamp_subsec_nanos()));
+    }
+    let scenario = Arc::new(scenario);
+    let start = last_event_at(&dir)?.map_or(scenario.now, |t| t + chrono::Duration::seconds(1));
+    let clock = Clock::starting_at(start);
+    let backends = if resumed {
+        SimBackends::open(scenario.clone(), &dir, clock, serve).await?
+    } else {
+        let b = SimBackends::seed(scenario.clone(), &dir, clock, serve).await?;
+        std::fs::write(&marker, format!("{}\n", scenario.name))?;
+        b
+    };
+    Ok(ServedCluster {
+        backends,
+        resumed,
+        _scratch: scratch,
+    })
 }

@@ -21,6 +21,7 @@ fn opts(scenario: Scenario, out: &Path, approve: bool) -> SimulationOptions {
         settings: Settings::default(),
         faults: Faults::none(),
         abort_after_events: None,
+        serve: Default::default(),
     }
 }
 
@@ -304,7 +305,14 @@ fn a_second_incident_on_the_workload_recalls_the_first() {
         let scenario = Arc::new(Scenario::embedded("oomkilled").unwrap());
         let dir = tempfile::tempdir().unwrap();
         let clock = squad_runtime::Clock::starting_at(scenario.now);
-        let sim = SimBackends::seed(scenario.clone(), dir.path(), clock.clone()).unwrap();
+        let sim = SimBackends::seed(
+            scenario.clone(),
+            dir.path(),
+            clock.clone(),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
         let mut settings = Settings::default();
         settings.verification.merge_wait_hours = 0;
         let squad = Squad::builder()

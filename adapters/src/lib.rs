@@ -6,6 +6,12 @@
 
 pub mod dry_run;
 pub mod git;
+#[cfg(feature = "kubernetes")]
+pub mod kubernetes;
 pub mod native;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 pub mod sim;
+#[cfg(any(feature = "kubernetes", feature = "prometheus"))]
+pub mod tls;
 pub mod yaml;

@@ -211,6 +211,29 @@ impl Diagnoser for NativeDiagnoser {
                 ),
             });
         }
+        // The node: memory pressure there changes the story (evictions, not only limits).
+        if let Some(p) = pod.as_ref().filter(|p| !p.node.is_empty()) {
+            match c.node(&p.node).await {
+                Ok(n) => {
+                    for cond in n.pressures() {
+                        evidence.push(Evidence {
+                            source: "node".into(),
+                            observation: format!(
+                                "node {} reports {} ({}): {}",
+                                n.name, cond.kind, cond.reason, cond.message
+                            ),
+                        });
+                    }
+                    if !n.ready() {
+                        evidence.push(Evidence {
+                            source: "node".into(),
+                            observation: format!("node {} is not Ready", n.name),
+                        });
+                    }
+                }
+                Err(e) => notes.push(format!("node {} not readable: {e}", p.node)),
+            }
+        }
         let termination = status.as_ref().and_then(|s| s.last_termination.clone());
         let oom = termination
             .as_ref()
@@ -359,15 +382,26 @@ impl Diagnoser for NativeDiagnoser {
             && t.reason != "OOMKilled"
         {
             {
-                let mut lines = c
-                    .logs(ns, &p.name, &container_name, true, 50)
-                    .await
-                    .unwrap_or_default();
+                // The previous run's logs say why it died; without them (not found, or not
+                // permitted), the current ones, and a note on what could not be read.
+                let mut lines = match c.logs(ns, &p.name, &container_name, true, 50).await {
+                    Ok(l) => l,
+                    Err(PortError::NotFound { .. }) => Vec::new(),
+                    Err(e) => {
+                        notes.push(format!("container logs not readable: {e}"));
+                        Vec::new()
+                    }
+                };
                 if lines.is_empty() {
-                    lines = c
-                        .logs(ns, &p.name, &container_name, false, 50)
-                        .await
-                        .unwrap_or_default();
+                    lines = match c.logs(ns, &p.name, &container_name, false, 50).await {
+                        Ok(l) => l,
+                        Err(e) => {
+                            if !notes.iter().any(|n| n.starts_with("container logs")) {
+                                notes.push(format!("container logs not readable: {e}"));
+                            }
+                            Vec::new()
+                        }
+                    };
                 }
                 let missing = missing_env_in(&lines);
                 if let Some(var) = &missing {

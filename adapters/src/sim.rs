@@ -3,6 +3,13 @@
 
 pub mod cluster;
 pub mod forge;
+#[cfg(feature = "sim")]
+pub mod kube_api;
+#[cfg(feature = "sim")]
+pub mod prom_api;
+#[cfg(feature = "sim")]
+pub mod promql;
+pub mod series;
 
 pub use cluster::SimCluster;
 pub use forge::SimForge;

@@ -2,10 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use squad_protocols::Quantity;
-use squad_protocols::cluster::{ContainerSpec, EnvVar, HpaInfo, NetworkPolicyInfo, WorkloadInfo};
+use squad_protocols::cluster::{
+    ClusterEvent, ContainerSpec, ContainerStatus, EnvVar, HpaInfo, NetworkPolicyInfo,
+    NodeCondition, NodeInfo, PodInfo, Revision, Termination, WorkloadInfo,
+};
 
 /// Every object in a (multi-document) YAML file; empty documents are skipped.
 pub fn objects(file: &str, text: &str) -> Result<Vec<Value>, String> {
@@ -141,12 +145,22 @@ pub fn workload_info(obj: &Value, namespace: &str) -> WorkloadInfo {
             .unwrap_or(namespace)
             .to_owned(),
         name: name(obj).to_owned(),
-        replicas: obj["spec"]["replicas"].as_u64().unwrap_or(1) as u32,
+        replicas: if kind(obj) == "DaemonSet" {
+            obj["status"]["desiredNumberScheduled"]
+                .as_u64()
+                .unwrap_or(1) as u32
+        } else {
+            obj["spec"]["replicas"].as_u64().unwrap_or(1) as u32
+        },
         service_account: spec["serviceAccountName"]
             .as_str()
             .unwrap_or("default")
             .to_owned(),
-        pod_labels: string_map(&obj["spec"]["template"]["metadata"]["labels"]),
+        pod_labels: if kind(obj) == "Pod" {
+            string_map(&obj["metadata"]["labels"])
+        } else {
+            string_map(&obj["spec"]["template"]["metadata"]["labels"])
+        },
         containers: containers(obj),
         pod_run_as_non_root: spec["securityContext"]["runAsNonRoot"].as_bool(),
     }
@@ -210,6 +224,156 @@ pub fn rules(role: &Value) -> Vec<RuleParts> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A timestamp field (RFC 3339), if set.
+pub fn time(v: &Value) -> Option<DateTime<Utc>> {
+    v.as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn str_of(v: &Value) -> String {
+    v.as_str().unwrap_or("").to_owned()
+}
+
+/// A Pod object as squad's [`PodInfo`]. Its owner is the controlling owner reference.
+pub fn pod_info(p: &Value) -> PodInfo {
+    let meta = &p["metadata"];
+    let owners = meta["ownerReferences"].as_array();
+    let owner = owners
+        .and_then(|os| {
+            os.iter()
+                .find(|o| o["controller"] == true)
+                .or_else(|| os.first())
+        })
+        .map(|o| format!("{}/{}", str_of(&o["kind"]), str_of(&o["name"])));
+    let containers = p["status"]["containerStatuses"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    let state = if let Some(w) = c["state"]["waiting"].as_object() {
+                        format!(
+                            "waiting: {}",
+                            w.get("reason").and_then(Value::as_str).unwrap_or("")
+                        )
+                    } else if let Some(t) = c["state"]["terminated"].as_object() {
+                        format!(
+                            "terminated: {}",
+                            t.get("reason").and_then(Value::as_str).unwrap_or("")
+                        )
+                    } else {
+                        "running".to_owned()
+                    };
+                    let t = &c["lastState"]["terminated"];
+                    let last_termination = t.is_object().then(|| Termination {
+                        reason: str_of(&t["reason"]),
+                        exit_code: t["exitCode"].as_i64().unwrap_or(0) as i32,
+                        finished_at: time(&t["finishedAt"]).unwrap_or_default(),
+                    });
+                    ContainerStatus {
+                        name: str_of(&c["name"]),
+                        ready: c["ready"].as_bool().unwrap_or(false),
+                        restart_count: c["restartCount"].as_u64().unwrap_or(0) as u32,
+                        state,
+                        last_termination,
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    PodInfo {
+        namespace: str_of(&meta["namespace"]),
+        name: str_of(&meta["name"]),
+        node: str_of(&p["spec"]["nodeName"]),
+        phase: str_of(&p["status"]["phase"]),
+        owner,
+        created_at: time(&meta["creationTimestamp"]).unwrap_or_default(),
+        containers,
+    }
+}
+
+/// An Event (core/v1 or events.k8s.io/v1) as squad's [`ClusterEvent`].
+pub fn event(e: &Value) -> ClusterEvent {
+    let new_api = e["regarding"].is_object();
+    let (object, message) = if new_api {
+        (&e["regarding"], &e["note"])
+    } else {
+        (&e["involvedObject"], &e["message"])
+    };
+    let first = ["firstTimestamp", "deprecatedFirstTimestamp", "eventTime"]
+        .iter()
+        .find_map(|k| time(&e[*k]));
+    let last = ["lastTimestamp", "deprecatedLastTimestamp"]
+        .iter()
+        .find_map(|k| time(&e[*k]))
+        .or_else(|| time(&e["series"]["lastObservedTime"]))
+        .or(first);
+    let count = ["count", "deprecatedCount"]
+        .iter()
+        .find_map(|k| e[*k].as_u64())
+        .or_else(|| e["series"]["count"].as_u64())
+        .unwrap_or(1);
+    ClusterEvent {
+        kind: str_of(&e["type"]),
+        reason: str_of(&e["reason"]),
+        message: str_of(message),
+        count: count as u32,
+        first_seen: first.unwrap_or_default(),
+        last_seen: last.unwrap_or_default(),
+        object: format!("{}/{}", str_of(&object["kind"]), str_of(&object["name"])),
+    }
+}
+
+/// A Node object as squad's [`NodeInfo`].
+pub fn node_info(n: &Value) -> NodeInfo {
+    let q = |v: &Value| v.as_str().and_then(|s| s.parse().ok());
+    NodeInfo {
+        name: name(n).to_owned(),
+        conditions: n["status"]["conditions"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| NodeCondition {
+                        kind: str_of(&c["type"]),
+                        status: str_of(&c["status"]),
+                        reason: str_of(&c["reason"]),
+                        message: str_of(&c["message"]),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        allocatable_memory: q(&n["status"]["allocatable"]["memory"]),
+        capacity_memory: q(&n["status"]["capacity"]["memory"]),
+        kubelet_version: str_of(&n["status"]["nodeInfo"]["kubeletVersion"]),
+    }
+}
+
+/// A ReplicaSet (one Deployment revision) as a [`Revision`], if it carries a revision number.
+pub fn replica_set_revision(rs: &Value) -> Option<Revision> {
+    let meta = &rs["metadata"];
+    let revision = meta["annotations"]["deployment.kubernetes.io/revision"]
+        .as_str()?
+        .parse()
+        .ok()?;
+    Some(Revision {
+        revision,
+        at: time(&meta["creationTimestamp"]).unwrap_or_default(),
+        change_cause: str_of(&meta["annotations"]["kubernetes.io/change-cause"]),
+        containers: containers(rs),
+    })
+}
+
+/// A ControllerRevision (a StatefulSet's or DaemonSet's revision) as a [`Revision`].
+pub fn controller_revision(cr: &Value) -> Option<Revision> {
+    let meta = &cr["metadata"];
+    Some(Revision {
+        revision: cr["revision"].as_u64()? as u32,
+        at: time(&meta["creationTimestamp"]).unwrap_or_default(),
+        change_cause: str_of(&meta["annotations"]["kubernetes.io/change-cause"]),
+        containers: containers(&cr["data"]),
+    })
 }
 
 #[cfg(test)]

@@ -15,6 +15,58 @@ pub struct Settings {
     pub supervision: SupervisionSettings,
     pub crew: CrewSettings,
     pub verification: VerificationSettings,
+    pub kubernetes: KubernetesSettings,
+    pub prometheus: PrometheusSettings,
+}
+
+/// How to reach the cluster (ignored by `squad simulate`, which serves its own).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesSettings {
+    /// A kubeconfig file; unset means `$KUBECONFIG`, `~/.kube/config`, then in-cluster.
+    pub kubeconfig: Option<String>,
+    /// The kubeconfig context; unset means its current context.
+    pub context: Option<String>,
+    /// API requests in flight at once.
+    pub max_concurrent_requests: usize,
+    /// Per-request timeout.
+    pub timeout_seconds: u64,
+}
+
+impl Default for KubernetesSettings {
+    fn default() -> Self {
+        KubernetesSettings {
+            kubeconfig: None,
+            context: None,
+            max_concurrent_requests: 8,
+            timeout_seconds: 30,
+        }
+    }
+}
+
+/// Where memory and traffic history come from: a Prometheus HTTP API, and the PromQL squad asks.
+/// Placeholders: `{namespace}`, `{name}` (workload), `{container}`, `{pod_regex}` (the
+/// workload's pod names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrometheusSettings {
+    /// Base URL (e.g. `http://prometheus.monitoring:9090`); unset means no history (the
+    /// diagnosis says so).
+    pub url: Option<String>,
+    pub timeout_seconds: u64,
+    pub memory_query: String,
+    pub traffic_query: String,
+}
+
+impl Default for PrometheusSettings {
+    fn default() -> Self {
+        PrometheusSettings {
+            url: None,
+            timeout_seconds: 30,
+            memory_query: r#"max(container_memory_working_set_bytes{namespace="{namespace}", pod=~"{pod_regex}", container="{container}"})"#.into(),
+            traffic_query: r#"sum by (route) (rate(http_requests_total{namespace="{namespace}", service="{name}"}[5m]))"#.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -129,6 +181,30 @@ impl Settings {
     }
 
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        if self.kubernetes.max_concurrent_requests == 0 {
+            return Err(ConfigError::field(
+                origin,
+                "kubernetes.max_concurrent_requests",
+                "a positive number of requests",
+            ));
+        }
+        if let Some(url) = &self.prometheus.url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::field(
+                origin,
+                "prometheus.url",
+                "an http:// or https:// URL",
+            ));
+        }
+        for (field, q) in [
+            ("prometheus.memory_query", &self.prometheus.memory_query),
+            ("prometheus.traffic_query", &self.prometheus.traffic_query),
+        ] {
+            if q.trim().is_empty() {
+                return Err(ConfigError::field(origin, field, "a PromQL query"));
+            }
+        }
         let m = &self.remediation.memory;
         if m.headroom_percent == 0 || m.headroom_percent > 400 {
             return Err(ConfigError::field(

@@ -100,7 +100,9 @@ pub struct ClusterEvent {
     pub reason: String,
     pub message: String,
     pub count: u32,
+    pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
+    /// `Kind/name` of the object the event is about.
     pub object: String,
 }
 
@@ -159,4 +161,39 @@ pub struct ImageVulnerability {
     pub fixed: String,
     pub severity: String,
     pub title: String,
+}
+
+/// One condition of a node (`Ready`, `MemoryPressure`, `DiskPressure`, `PIDPressure`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeCondition {
+    pub kind: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+}
+
+/// A node as the crew sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub name: String,
+    pub conditions: Vec<NodeCondition>,
+    pub allocatable_memory: Option<Quantity>,
+    pub capacity_memory: Option<Quantity>,
+    pub kubelet_version: String,
+}
+
+impl NodeInfo {
+    pub fn ready(&self) -> bool {
+        self.conditions
+            .iter()
+            .any(|c| c.kind == "Ready" && c.status == "True")
+    }
+
+    /// The pressure conditions that are on (`MemoryPressure`, ...).
+    pub fn pressures(&self) -> Vec<&NodeCondition> {
+        self.conditions
+            .iter()
+            .filter(|c| c.kind.ends_with("Pressure") && c.status == "True")
+            .collect()
+    }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use squad_protocols::cluster::{
-    ClusterEvent, HpaInfo, ImageVulnerability, NetworkPolicyInfo, PodInfo, RbacRule, Revision,
-    Sample, WorkloadInfo,
+    ClusterEvent, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo, PodInfo, RbacRule,
+    Revision, Sample, WorkloadInfo,
 };
 use squad_protocols::{
     Alert, Diagnosis, FileChange, IssueRef, IssueSpec, Member, PrRef, PrSpec, PrState, Usage,
@@ -83,6 +83,8 @@ pub trait Cluster: Send + Sync {
     async fn image_vulnerabilities(&self, image: &str) -> PortResult<Vec<ImageVulnerability>>;
     /// Secrets in a namespace: name and key names, never values.
     async fn secret_keys(&self, namespace: &str) -> PortResult<Vec<(String, Vec<String>)>>;
+    /// A node and its conditions.
+    async fn node(&self, name: &str) -> PortResult<NodeInfo>;
 }
 
 /// A file as it was at one commit.

@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use squad_config::Scenario;
@@ -27,10 +26,14 @@ use squad_protocols::cluster::{
 };
 use squad_protocols::{Quantity, WorkloadRef};
 use squad_runtime::Clock;
-use squad_runtime::ports::{Cluster, PortError, PortResult};
+use squad_runtime::ports::{PortError, PortResult};
 
 use crate::git::GitRepo;
 use crate::yaml;
+
+mod metrics;
+mod world;
+pub use world::{World, cluster_scoped, ts, uid};
 
 const SYNC_LAG_SECONDS: i64 = 60;
 const STEP_SECONDS: i64 = 60;
@@ -43,6 +46,8 @@ struct Rollout {
     at: DateTime<Utc>,
     message: String,
     workload: WorkloadInfo,
+    /// The workload's object as the manifest declares it.
+    object: Value,
     pods: Vec<String>,
 }
 
@@ -67,7 +72,11 @@ pub struct SimCluster {
     git: GitRepo,
     clock: Clock,
     desired: Mutex<Option<Arc<Desired>>>,
+    /// Container lives per rollout, computed up to an instant (for the metrics).
+    lives: LivesCache,
 }
+
+type LivesCache = Mutex<Option<(String, DateTime<Utc>, Arc<BTreeMap<u32, Life>>)>>;
 
 fn secs(s: i64) -> chrono::Duration {
     chrono::Duration::seconds(s)
@@ -97,6 +106,7 @@ impl SimCluster {
             git,
             clock,
             desired: Mutex::new(None),
+            lives: Mutex::new(None),
         }
     }
 
@@ -162,6 +172,7 @@ impl SimCluster {
                 message: commit.message.lines().next().unwrap_or("").to_owned(),
                 pods: Vec::new(),
                 workload,
+                object: obj.clone(),
             });
         }
         let live = rollouts.iter().rposition(|r| r.at <= s.now);
@@ -341,9 +352,11 @@ impl SimCluster {
     }
 }
 
-#[async_trait]
-impl Cluster for SimCluster {
-    async fn pod(&self, namespace: &str, name: &str) -> PortResult<PodInfo> {
+/// The model, read directly in squad's own terms. The crew never calls these: it reads the
+/// simulated cluster through the Kubernetes adapter over HTTP ([`super::kube_api`]); they are the
+/// oracle that tests compare the adapter's reading against.
+impl SimCluster {
+    pub fn pod(&self, namespace: &str, name: &str) -> PortResult<PodInfo> {
         let (d, now) = self.current()?;
         let r = Self::rollout_at(&d, now).filter(|r| {
             namespace == self.scenario.workload.namespace && r.pods.iter().any(|p| p == name)
@@ -354,7 +367,7 @@ impl Cluster for SimCluster {
         }
     }
 
-    async fn pods_of(&self, workload: &WorkloadRef) -> PortResult<Vec<PodInfo>> {
+    pub fn pods_of(&self, workload: &WorkloadRef) -> PortResult<Vec<PodInfo>> {
         self.check_workload(workload)?;
         let (d, now) = self.current()?;
         Ok(Self::rollout_at(&d, now)
@@ -367,7 +380,7 @@ impl Cluster for SimCluster {
             .unwrap_or_default())
     }
 
-    async fn owner_of(&self, namespace: &str, pod: &str) -> PortResult<WorkloadRef> {
+    pub fn owner_of(&self, namespace: &str, pod: &str) -> PortResult<WorkloadRef> {
         let d = self.desired()?;
         if namespace == self.scenario.workload.namespace
             && d.rollouts.iter().any(|r| r.pods.iter().any(|p| p == pod))
@@ -380,7 +393,7 @@ impl Cluster for SimCluster {
         }
     }
 
-    async fn workload(&self, workload: &WorkloadRef) -> PortResult<WorkloadInfo> {
+    pub fn workload(&self, workload: &WorkloadRef) -> PortResult<WorkloadInfo> {
         self.check_workload(workload)?;
         let (d, now) = self.current()?;
         Self::rollout_at(&d, now)
@@ -388,7 +401,7 @@ impl Cluster for SimCluster {
             .ok_or_else(|| PortError::not_found(format!("{workload}")))
     }
 
-    async fn rollout_history(&self, workload: &WorkloadRef) -> PortResult<Vec<Revision>> {
+    pub fn rollout_history(&self, workload: &WorkloadRef) -> PortResult<Vec<Revision>> {
         self.check_workload(workload)?;
         let (d, now) = self.current()?;
         Ok(d.rollouts
@@ -403,15 +416,39 @@ impl Cluster for SimCluster {
             .collect())
     }
 
-    async fn events(&self, namespace: &str, object: &str) -> PortResult<Vec<ClusterEvent>> {
+    /// Events about `object` (a Pod or Node name) in `namespace` (Node events live in `default`).
+    pub fn events(&self, namespace: &str, object: &str) -> PortResult<Vec<ClusterEvent>> {
         let (d, now) = self.current()?;
         let Some(r) = Self::rollout_at(&d, now) else {
             return Ok(Vec::new());
         };
-        if namespace != self.scenario.workload.namespace || !r.pods.iter().any(|p| p == object) {
-            return Ok(Vec::new());
+        let ns = &self.scenario.workload.namespace;
+        let mut out = Vec::new();
+        for pod in &r.pods {
+            for e in self.pod_events(&d, r, pod, now) {
+                let (kind, name) = e.object.split_once('/').unwrap_or(("", ""));
+                let event_ns = if kind == "Node" {
+                    "default"
+                } else {
+                    ns.as_str()
+                };
+                if name == object && event_ns == namespace {
+                    out.push(e);
+                }
+            }
         }
-        let life = self.life(&d, r, now);
+        Ok(out)
+    }
+
+    /// The kubelet's events about one pod of a rollout (and the node's OOM kill records for it).
+    fn pod_events(
+        &self,
+        d: &Desired,
+        r: &Rollout,
+        pod: &str,
+        now: DateTime<Utc>,
+    ) -> Vec<ClusterEvent> {
+        let life = self.life(d, r, now);
         let s = &self.scenario;
         let c = &s.workload.container;
         let mut events = vec![ClusterEvent {
@@ -419,39 +456,48 @@ impl Cluster for SimCluster {
             reason: "Started".into(),
             message: format!("Started container {c}"),
             count: life.starts.len() as u32,
+            first_seen: *life.starts.first().unwrap_or(&r.at),
             last_seen: *life.starts.last().unwrap_or(&r.at),
-            object: format!("Pod/{object}"),
+            object: format!("Pod/{pod}"),
         }];
-        if let Some(last) = life.kills.last() {
-            if last.reason == "OOMKilled" {
+        if let (Some(first), Some(last)) = (life.kills.first(), life.kills.last()) {
+            let ooms: Vec<_> = life
+                .kills
+                .iter()
+                .filter(|k| k.reason == "OOMKilled")
+                .collect();
+            if let (Some(f), Some(l)) = (ooms.first(), ooms.last()) {
                 events.push(ClusterEvent {
                     kind: "Warning".into(),
                     reason: "OOMKilling".into(),
                     message: format!(
-                        "Memory cgroup out of memory: Killed process in container {c} (limit {})",
+                        "Memory cgroup out of memory: Killed process in container {c} of pod {}/{pod} (limit {})",
+                        s.workload.namespace,
                         self.container_spec(r)
                             .and_then(|x| x.limits.get("memory"))
                             .map(Quantity::to_string)
                             .unwrap_or_default()
                     ),
-                    count: life.kills.len() as u32,
-                    last_seen: last.finished_at,
+                    count: ooms.len() as u32,
+                    first_seen: f.finished_at,
+                    last_seen: l.finished_at,
                     object: format!("Node/{}", s.workload.node),
                 });
             }
             events.push(ClusterEvent {
                 kind: "Warning".into(),
                 reason: "BackOff".into(),
-                message: format!("Back-off restarting failed container {c} in pod {object}"),
+                message: format!("Back-off restarting failed container {c} in pod {pod}"),
                 count: life.kills.len() as u32,
+                first_seen: first.finished_at,
                 last_seen: last.finished_at,
-                object: format!("Pod/{object}"),
+                object: format!("Pod/{pod}"),
             });
         }
-        Ok(events)
+        events
     }
 
-    async fn logs(
+    pub fn logs(
         &self,
         namespace: &str,
         pod: &str,
@@ -459,7 +505,7 @@ impl Cluster for SimCluster {
         previous: bool,
         tail: usize,
     ) -> PortResult<Vec<String>> {
-        let info = self.pod(namespace, pod).await?;
+        let info = self.pod(namespace, pod)?;
         let (d, now) = self.current()?;
         let s = &self.scenario;
         if container != s.workload.container {
@@ -492,7 +538,7 @@ impl Cluster for SimCluster {
         Ok(lines.into_iter().skip(skip).collect())
     }
 
-    async fn memory_working_set(
+    pub fn memory_working_set(
         &self,
         workload: &WorkloadRef,
         container: &str,
@@ -530,7 +576,7 @@ impl Cluster for SimCluster {
         Ok(out)
     }
 
-    async fn request_rates(
+    pub fn request_rates(
         &self,
         workload: &WorkloadRef,
         window: Duration,
@@ -551,7 +597,7 @@ impl Cluster for SimCluster {
         Ok(vec![(self.scenario.app.route.clone(), out)])
     }
 
-    async fn hpas(&self, namespace: &str) -> PortResult<Vec<HpaInfo>> {
+    pub fn hpas(&self, namespace: &str) -> PortResult<Vec<HpaInfo>> {
         let d = self.desired()?;
         Ok(d.objects
             .iter()
@@ -562,7 +608,7 @@ impl Cluster for SimCluster {
             .collect())
     }
 
-    async fn network_policies(&self, namespace: &str) -> PortResult<Vec<NetworkPolicyInfo>> {
+    pub fn network_policies(&self, namespace: &str) -> PortResult<Vec<NetworkPolicyInfo>> {
         let d = self.desired()?;
         Ok(d.objects
             .iter()
@@ -571,11 +617,7 @@ impl Cluster for SimCluster {
             .collect())
     }
 
-    async fn rbac_rules(
-        &self,
-        namespace: &str,
-        service_account: &str,
-    ) -> PortResult<Vec<RbacRule>> {
+    pub fn rbac_rules(&self, namespace: &str, service_account: &str) -> PortResult<Vec<RbacRule>> {
         let d = self.desired()?;
         let mut out = Vec::new();
         for b in d
@@ -621,7 +663,7 @@ impl Cluster for SimCluster {
         Ok(out)
     }
 
-    async fn image_vulnerabilities(&self, image: &str) -> PortResult<Vec<ImageVulnerability>> {
+    pub fn image_vulnerabilities(&self, image: &str) -> PortResult<Vec<ImageVulnerability>> {
         let known = &self.scenario.image;
         let repo = |i: &str| {
             i.rsplit_once(':')
@@ -644,7 +686,7 @@ impl Cluster for SimCluster {
             .collect())
     }
 
-    async fn secret_keys(&self, namespace: &str) -> PortResult<Vec<(String, Vec<String>)>> {
+    pub fn secret_keys(&self, namespace: &str) -> PortResult<Vec<(String, Vec<String>)>> {
         if namespace != self.scenario.workload.namespace {
             return Ok(Vec::new());
         }

@@ -1,0 +1,883 @@
+//! The Kubernetes adapter: the [`Cluster`] port over `kube::Client`, read-only.
+//!
+//! It reads what the crew needs for an incident: pods and their container statuses, the owner
+//! chain pod → ReplicaSet → Deployment (or StatefulSet, DaemonSet, Job → CronJob), rollout history
+//! (ReplicaSets, or ControllerRevisions), Events (core/v1, falling back to events.k8s.io/v1), pod
+//! logs, HPAs (autoscaling/v2, falling back to v2beta2 on older clusters), NetworkPolicies, the
+//! RBAC rules bound to a ServiceAccount, Secrets' key names (values are dropped on receipt),
+//! nodes, and Trivy Operator VulnerabilityReports. Memory and traffic history come from a
+//! Prometheus HTTP API adapter when one is configured.
+//!
+//! It never writes: every request is a GET. Concurrency is bounded by a semaphore, transient
+//! failures (unreachable, 429, 5xx) are retried with backoff, and every error names the resource
+//! and the reason (not found, forbidden, unreachable).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ::kube::api::{Api, DynamicObject, ListParams, LogParams};
+use ::kube::config::{KubeConfigOptions, Kubeconfig};
+use ::kube::core::ApiResource;
+use ::kube::{Client, Config};
+use async_trait::async_trait;
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Event, Node, Pod, Secret};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use squad_protocols::WorkloadRef;
+use squad_protocols::cluster::{
+    ClusterEvent, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo, PodInfo, RbacRule,
+    Revision, Sample, WorkloadInfo,
+};
+use squad_runtime::Clock;
+use squad_runtime::ports::{Cluster, PortError, PortResult};
+use tokio::sync::Semaphore;
+
+#[cfg(feature = "prometheus")]
+use crate::prometheus::Prometheus;
+use crate::yaml;
+
+/// Where the cluster is and how to talk to it.
+#[derive(Debug, Clone, Default)]
+pub struct KubeOptions {
+    /// A kubeconfig file; without one, `$KUBECONFIG`, `~/.kube/config`, then the in-cluster
+    /// service account are tried (as kubectl does).
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    pub context: Option<String>,
+    /// Requests in flight at once (default 8).
+    pub max_concurrent: Option<usize>,
+    /// Per-request read timeout. `None` keeps kube's defaults; a simulation on a virtual clock
+    /// sets [`KubeOptions::no_timeouts`] because its clock can jump while a request is in flight.
+    pub read_timeout: Option<Duration>,
+    pub no_timeouts: bool,
+}
+
+/// The Kubernetes adapter.
+pub struct KubeCluster {
+    client: Client,
+    server: String,
+    limit: Semaphore,
+    requests: AtomicU64,
+    clock: Clock,
+    #[cfg(feature = "prometheus")]
+    metrics: Option<Arc<Prometheus>>,
+}
+
+/// The API resource of Trivy Operator's VulnerabilityReports.
+fn vulnerability_reports() -> ApiResource {
+    ApiResource {
+        group: "aquasecurity.github.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "aquasecurity.github.io/v1alpha1".into(),
+        kind: "VulnerabilityReport".into(),
+        plural: "vulnerabilityreports".into(),
+    }
+}
+
+fn hpa_resource(version: &str) -> ApiResource {
+    ApiResource {
+        group: "autoscaling".into(),
+        version: version.into(),
+        api_version: format!("autoscaling/{version}"),
+        kind: "HorizontalPodAutoscaler".into(),
+        plural: "horizontalpodautoscalers".into(),
+    }
+}
+
+fn events_v1() -> ApiResource {
+    ApiResource {
+        group: "events.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "events.k8s.io/v1".into(),
+        kind: "Event".into(),
+        plural: "events".into(),
+    }
+}
+
+fn to_value<T: Serialize>(what: &str, o: &T) -> PortResult<Value> {
+    serde_json::to_value(o).map_err(|e| PortError::failed(what, e))
+}
+
+/// Whether an error is worth retrying (the server may answer next time).
+fn transient(e: &::kube::Error) -> bool {
+    match e {
+        ::kube::Error::Api(s) => s.code == 429 || s.code >= 500,
+        ::kube::Error::HyperError(_) | ::kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+impl KubeCluster {
+    /// Connects with a kubeconfig (or the in-cluster service account). Nothing is requested yet.
+    pub async fn connect(opts: &KubeOptions, clock: Clock) -> PortResult<KubeCluster> {
+        crate::tls::install_crypto_provider();
+        let what = "load the Kubernetes configuration";
+        let kopts = KubeConfigOptions {
+            context: opts.context.clone(),
+            ..KubeConfigOptions::default()
+        };
+        let mut config = match &opts.kubeconfig {
+            Some(path) => {
+                let kc = Kubeconfig::read_from(path).map_err(|e| {
+                    PortError::failed(what, format!("kubeconfig {}: {e}", path.display()))
+                })?;
+                Config::from_custom_kubeconfig(kc, &kopts)
+                    .await
+                    .map_err(|e| {
+                        PortError::failed(what, format!("kubeconfig {}: {e}", path.display()))
+                    })?
+            }
+            None if opts.context.is_some() => Config::from_kubeconfig(&kopts)
+                .await
+                .map_err(|e| PortError::failed(what, e))?,
+            None => Config::infer()
+                .await
+                .map_err(|e| PortError::failed(what, e))?,
+        };
+        if opts.no_timeouts {
+            config.connect_timeout = None;
+            config.read_timeout = None;
+            config.write_timeout = None;
+        } else if let Some(t) = opts.read_timeout {
+            config.read_timeout = Some(t);
+        }
+        let server = config.cluster_url.to_string();
+        let client = Client::try_from(config).map_err(|e| {
+            PortError::failed(what, format!("cannot build a client for {server}: {e}"))
+        })?;
+        Ok(Self::with_client(
+            client,
+            server,
+            opts.max_concurrent.unwrap_or(8),
+            clock,
+        ))
+    }
+
+    /// Wraps an existing client (tests use a mock service).
+    pub fn with_client(
+        client: Client,
+        server: String,
+        max_concurrent: usize,
+        clock: Clock,
+    ) -> Self {
+        KubeCluster {
+            client,
+            server,
+            limit: Semaphore::new(max_concurrent.max(1)),
+            requests: AtomicU64::new(0),
+            clock,
+            #[cfg(feature = "prometheus")]
+            metrics: None,
+        }
+    }
+
+    /// Reads memory and traffic history from this Prometheus.
+    #[cfg(feature = "prometheus")]
+    pub fn with_metrics(mut self, prometheus: Arc<Prometheus>) -> Self {
+        self.metrics = Some(prometheus);
+        self
+    }
+
+    /// API requests sent so far (retries included).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The instant metrics are asked at: now, to the second (Prometheus' time resolution in the
+    /// API is finer, but whole seconds keep range steps aligned run to run).
+    #[cfg(feature = "prometheus")]
+    fn query_time(&self) -> chrono::DateTime<chrono::Utc> {
+        let now = self.clock.now();
+        now - chrono::Duration::nanoseconds(i64::from(now.timestamp_subsec_nanos()))
+    }
+
+    fn error(&self, what: &str, e: ::kube::Error) -> PortError {
+        match e {
+            ::kube::Error::Api(s) => match s.code {
+                404 => PortError::NotFound { what: what.into() },
+                401 => PortError::Forbidden {
+                    what: what.into(),
+                    detail: format!(
+                        "unauthorized (401): the credentials were rejected: {}",
+                        s.message
+                    ),
+                },
+                403 => PortError::Forbidden {
+                    what: what.into(),
+                    detail: s.message.clone(),
+                },
+                code => PortError::Failed {
+                    what: what.into(),
+                    detail: format!("{} ({code}): {}", s.reason, s.message),
+                },
+            },
+            ::kube::Error::HyperError(_) | ::kube::Error::Service(_) => PortError::Unavailable {
+                what: what.into(),
+                detail: format!("cannot reach the API server at {}: {e}", self.server),
+            },
+            other => PortError::failed(what, other),
+        }
+    }
+
+    /// Runs one request under the concurrency limit, retrying transient failures.
+    async fn call<T, F, Fut>(&self, what: &str, mut f: F) -> PortResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ::kube::Error>>,
+    {
+        const ATTEMPTS: u32 = 3;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = {
+                let _permit = self
+                    .limit
+                    .acquire()
+                    .await
+                    .map_err(|e| PortError::failed(what, e))?;
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                f().await
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) if attempt < ATTEMPTS && transient(&e) => {
+                    tracing::debug!(
+                        what,
+                        attempt,
+                        "transient Kubernetes API error, retrying: {e}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
+                Err(e) => return Err(self.error(what, e)),
+            }
+        }
+    }
+
+    async fn get<K>(&self, api: Api<K>, what: &str, name: &str) -> PortResult<Value>
+    where
+        K: Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+    {
+        let o = self.call(what, || api.get(name)).await?;
+        to_value(what, &o)
+    }
+
+    async fn list<K>(&self, api: Api<K>, what: &str, lp: &ListParams) -> PortResult<Vec<Value>>
+    where
+        K: Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+    {
+        let list = self.call(what, || api.list(lp)).await?;
+        list.items.iter().map(|o| to_value(what, o)).collect()
+    }
+
+    async fn pod_object(&self, namespace: &str, name: &str) -> PortResult<Value> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        self.get(api, &format!("pod {namespace}/{name}"), name)
+            .await
+    }
+
+    /// The workload object a reference names.
+    async fn workload_object(&self, w: &WorkloadRef) -> PortResult<Value> {
+        let c = self.client.clone();
+        let ns = w.namespace.as_str();
+        let what = format!("{} {}/{}", w.kind, ns, w.name);
+        let n = w.name.as_str();
+        match w.kind.as_str() {
+            "Deployment" => {
+                self.get(Api::<Deployment>::namespaced(c, ns), &what, n)
+                    .await
+            }
+            "StatefulSet" => {
+                self.get(Api::<StatefulSet>::namespaced(c, ns), &what, n)
+                    .await
+            }
+            "DaemonSet" => {
+                self.get(Api::<DaemonSet>::namespaced(c, ns), &what, n)
+                    .await
+            }
+            "ReplicaSet" => {
+                self.get(Api::<ReplicaSet>::namespaced(c, ns), &what, n)
+                    .await
+            }
+            "Job" => self.get(Api::<Job>::namespaced(c, ns), &what, n).await,
+            "CronJob" => self.get(Api::<CronJob>::namespaced(c, ns), &what, n).await,
+            "Pod" => self.get(Api::<Pod>::namespaced(c, ns), &what, n).await,
+            other => Err(PortError::failed(
+                what,
+                format!(
+                    "unsupported workload kind {other:?}: expected Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob or Pod"
+                ),
+            )),
+        }
+    }
+
+    /// The label selector of a workload's pods (`matchLabels` and `matchExpressions`).
+    fn selector_of(obj: &Value) -> Option<String> {
+        let sel = if yaml::kind(obj) == "CronJob" {
+            &obj["spec"]["jobTemplate"]["spec"]["selector"]
+        } else {
+            &obj["spec"]["selector"]
+        };
+        let mut terms: Vec<String> = sel["matchLabels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect();
+        for e in sel["matchExpressions"].as_array().into_iter().flatten() {
+            let key = e["key"].as_str().unwrap_or("");
+            let values: Vec<&str> = e["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            match e["operator"].as_str() {
+                Some("In") => terms.push(format!("{key} in ({})", values.join(","))),
+                Some("NotIn") => terms.push(format!("{key} notin ({})", values.join(","))),
+                Some("Exists") => terms.push(key.to_owned()),
+                Some("DoesNotExist") => terms.push(format!("!{key}")),
+                _ => {}
+            }
+        }
+        (!terms.is_empty()).then(|| terms.join(","))
+    }
+
+    fn uid(o: &Value) -> &str {
+        o["metadata"]["uid"].as_str().unwrap_or("")
+    }
+
+    fn owned_by(o: &Value, owner_uid: &str) -> bool {
+        o["metadata"]["ownerReferences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["uid"] == owner_uid)
+    }
+
+    fn controller_of(o: &Value) -> Option<(String, String)> {
+        let refs = o["metadata"]["ownerReferences"].as_array()?;
+        let r = refs
+            .iter()
+            .find(|r| r["controller"] == true)
+            .or_else(|| refs.first())?;
+        Some((
+            r["kind"].as_str()?.to_owned(),
+            r["name"].as_str()?.to_owned(),
+        ))
+    }
+}
+
+#[async_trait]
+impl Cluster for KubeCluster {
+    async fn pod(&self, namespace: &str, name: &str) -> PortResult<PodInfo> {
+        Ok(yaml::pod_info(&self.pod_object(namespace, name).await?))
+    }
+
+    async fn pods_of(&self, workload: &WorkloadRef) -> PortResult<Vec<PodInfo>> {
+        if workload.kind == "Pod" {
+            return Ok(vec![self.pod(&workload.namespace, &workload.name).await?]);
+        }
+        let obj = self.workload_object(workload).await?;
+        let Some(selector) = Self::selector_of(&obj) else {
+            return Ok(Vec::new());
+        };
+        let what = format!("pods of {workload}");
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &workload.namespace);
+        let pods = self
+            .list(api, &what, &ListParams::default().labels(&selector))
+            .await?;
+        // Pods the selector matches but another controller owns are not this workload's.
+        let prefix = format!("{}-", workload.name);
+        Ok(pods
+            .iter()
+            .filter(|p| match Self::controller_of(p) {
+                Some((kind, name)) if kind == "ReplicaSet" && workload.kind == "Deployment" => {
+                    name.starts_with(&prefix)
+                }
+                Some((kind, name)) => kind == workload.kind && name == workload.name,
+                None => false,
+            })
+            .map(yaml::pod_info)
+            .collect())
+    }
+
+    async fn owner_of(&self, namespace: &str, pod: &str) -> PortResult<WorkloadRef> {
+        let p = self.pod_object(namespace, pod).await?;
+        let Some((kind, name)) = Self::controller_of(&p) else {
+            // A bare pod is its own workload.
+            return Ok(WorkloadRef {
+                kind: "Pod".into(),
+                namespace: namespace.into(),
+                name: pod.into(),
+            });
+        };
+        let parent = |kind: &str, name: &str| WorkloadRef {
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        let owner = parent(&kind, &name);
+        match kind.as_str() {
+            "ReplicaSet" | "Job" => {
+                // One level up: ReplicaSet -> Deployment, Job -> CronJob (if any).
+                let o = self.workload_object(&owner).await?;
+                Ok(match Self::controller_of(&o) {
+                    Some((k, n)) => parent(&k, &n),
+                    None => owner,
+                })
+            }
+            _ => Ok(owner),
+        }
+    }
+
+    async fn workload(&self, workload: &WorkloadRef) -> PortResult<WorkloadInfo> {
+        let obj = self.workload_object(workload).await?;
+        Ok(yaml::workload_info(&obj, &workload.namespace))
+    }
+
+    async fn rollout_history(&self, workload: &WorkloadRef) -> PortResult<Vec<Revision>> {
+        let what = format!("rollout history of {workload}");
+        let c = self.client.clone();
+        let ns = workload.namespace.as_str();
+        let mut revisions: Vec<Revision> = match workload.kind.as_str() {
+            "Deployment" => {
+                let obj = self.workload_object(workload).await?;
+                let uid = Self::uid(&obj).to_owned();
+                let lp = Self::selector_of(&obj)
+                    .map_or_else(ListParams::default, |s| ListParams::default().labels(&s));
+                self.list(Api::<ReplicaSet>::namespaced(c, ns), &what, &lp)
+                    .await?
+                    .iter()
+                    .filter(|rs| Self::owned_by(rs, &uid))
+                    .filter_map(yaml::replica_set_revision)
+                    .collect()
+            }
+            "StatefulSet" | "DaemonSet" => {
+                let obj = self.workload_object(workload).await?;
+                let uid = Self::uid(&obj).to_owned();
+                let lp = Self::selector_of(&obj)
+                    .map_or_else(ListParams::default, |s| ListParams::default().labels(&s));
+                self.list(Api::<ControllerRevision>::namespaced(c, ns), &what, &lp)
+                    .await?
+                    .iter()
+                    .filter(|cr| Self::owned_by(cr, &uid))
+                    .filter_map(yaml::controller_revision)
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        revisions.sort_by_key(|r| r.revision);
+        Ok(revisions)
+    }
+
+    async fn events(&self, namespace: &str, object: &str) -> PortResult<Vec<ClusterEvent>> {
+        let what = format!("events of {namespace}/{object}");
+        let core: Api<Event> = Api::namespaced(self.client.clone(), namespace);
+        // The namespace is in the path; cluster-scoped objects (Nodes) have their events in
+        // `default` with no involvedObject.namespace.
+        let lp = ListParams::default().fields(&format!("involvedObject.name={object}"));
+        let items = match self.list(core, &what, &lp).await {
+            Ok(items) => items,
+            // Clusters that only grant (or only serve) the newer API.
+            Err(PortError::NotFound { .. } | PortError::Forbidden { .. }) => {
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(self.client.clone(), namespace, &events_v1());
+                let lp = ListParams::default().fields(&format!("regarding.name={object}"));
+                self.list(api, &what, &lp).await?
+            }
+            Err(e) => return Err(e),
+        };
+        let mut events: Vec<ClusterEvent> = items.iter().map(yaml::event).collect();
+        events.sort_by(|a, b| (a.last_seen, &a.reason).cmp(&(b.last_seen, &b.reason)));
+        Ok(events)
+    }
+
+    async fn logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+        tail: usize,
+    ) -> PortResult<Vec<String>> {
+        let what = format!(
+            "{}logs of container {container} in pod {namespace}/{pod}",
+            if previous { "previous " } else { "" }
+        );
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let lp = LogParams {
+            container: Some(container.to_owned()),
+            previous,
+            tail_lines: Some(i64::try_from(tail).unwrap_or(i64::MAX)),
+            ..LogParams::default()
+        };
+        match self.call(&what, || api.logs(pod, &lp)).await {
+            Ok(text) => Ok(text.lines().map(str::to_owned).collect()),
+            // "previous terminated container ... not found" comes back as 400.
+            Err(PortError::Failed { detail, .. })
+                if detail.contains("not found") || detail.contains("(400)") =>
+            {
+                Err(PortError::NotFound { what })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn memory_working_set(
+        &self,
+        workload: &WorkloadRef,
+        container: &str,
+        window: Duration,
+        step: Duration,
+    ) -> PortResult<Vec<Sample>> {
+        let what = format!("memory history of {workload} container {container}");
+        #[cfg(feature = "prometheus")]
+        if let Some(p) = &self.metrics {
+            return p
+                .memory_working_set(workload, container, window, step, self.query_time())
+                .await
+                .map_err(|e| PortError::Unavailable {
+                    what,
+                    detail: e.to_string(),
+                });
+        }
+        let _ = (window, step);
+        Err(PortError::Unavailable {
+            what,
+            detail: "no Prometheus is configured (set [prometheus] url in squad.toml)".into(),
+        })
+    }
+
+    async fn request_rates(
+        &self,
+        workload: &WorkloadRef,
+        window: Duration,
+        step: Duration,
+    ) -> PortResult<Vec<(String, Vec<Sample>)>> {
+        let what = format!("request rates of {workload}");
+        #[cfg(feature = "prometheus")]
+        if let Some(p) = &self.metrics {
+            return p
+                .request_rates(workload, window, step, self.query_time())
+                .await
+                .map_err(|e| PortError::Unavailable {
+                    what,
+                    detail: e.to_string(),
+                });
+        }
+        let _ = (window, step);
+        Err(PortError::Unavailable {
+            what,
+            detail: "no Prometheus is configured (set [prometheus] url in squad.toml)".into(),
+        })
+    }
+
+    async fn hpas(&self, namespace: &str) -> PortResult<Vec<HpaInfo>> {
+        let what = format!("HorizontalPodAutoscalers in {namespace}");
+        let lp = ListParams::default();
+        let v2: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &hpa_resource("v2"));
+        let items = match self.list(v2, &what, &lp).await {
+            Ok(items) => items,
+            // Kubernetes before 1.23 serves autoscaling/v2beta2 only; its shape is the same.
+            Err(PortError::NotFound { .. }) => {
+                let old: Api<DynamicObject> =
+                    Api::namespaced_with(self.client.clone(), namespace, &hpa_resource("v2beta2"));
+                self.list(old, &what, &lp).await?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(items.iter().map(yaml::hpa).collect())
+    }
+
+    async fn network_policies(&self, namespace: &str) -> PortResult<Vec<NetworkPolicyInfo>> {
+        let what = format!("NetworkPolicies in {namespace}");
+        let api: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), namespace);
+        Ok(self
+            .list(api, &what, &ListParams::default())
+            .await?
+            .iter()
+            .map(yaml::network_policy)
+            .collect())
+    }
+
+    async fn rbac_rules(
+        &self,
+        namespace: &str,
+        service_account: &str,
+    ) -> PortResult<Vec<RbacRule>> {
+        let what = format!("RBAC of ServiceAccount {namespace}/{service_account}");
+        let lp = ListParams::default();
+        let mut bindings = self
+            .list(
+                Api::<RoleBinding>::namespaced(self.client.clone(), namespace),
+                &what,
+                &lp,
+            )
+            .await?;
+        bindings.extend(
+            self.list(
+                Api::<ClusterRoleBinding>::all(self.client.clone()),
+                &what,
+                &lp,
+            )
+            .await?,
+        );
+        let mut out = Vec::new();
+        let mut roles: Vec<(String, String, Value)> = Vec::new();
+        for b in &bindings {
+            let cluster_binding =
+                yaml::kind(b) == "ClusterRoleBinding" || b["metadata"]["namespace"].is_null();
+            let binds = b["subjects"].as_array().is_some_and(|subs| {
+                subs.iter().any(|s| {
+                    s["kind"] == "ServiceAccount"
+                        && s["name"] == service_account
+                        && s["namespace"].as_str().unwrap_or(namespace) == namespace
+                })
+            });
+            if !binds {
+                continue;
+            }
+            let role_kind = b["roleRef"]["kind"].as_str().unwrap_or("Role").to_owned();
+            let role_name = b["roleRef"]["name"].as_str().unwrap_or("").to_owned();
+            let cached = roles
+                .iter()
+                .find(|(k, n, _)| *k == role_kind && *n == role_name)
+                .map(|(_, _, r)| r.clone());
+            let role = match cached {
+                Some(r) => r,
+                None => {
+                    let role_what = format!("{role_kind} {role_name} (bound to {service_account})");
+                    let got = if role_kind == "ClusterRole" {
+                        self.get(
+                            Api::<ClusterRole>::all(self.client.clone()),
+                            &role_what,
+                            &role_name,
+                        )
+                        .await
+                    } else {
+                        self.get(
+                            Api::<Role>::namespaced(self.client.clone(), namespace),
+                            &role_what,
+                            &role_name,
+                        )
+                        .await
+                    };
+                    match got {
+                        Ok(r) => {
+                            roles.push((role_kind.clone(), role_name.clone(), r.clone()));
+                            r
+                        }
+                        // A binding to a role that does not exist grants nothing.
+                        Err(PortError::NotFound { .. }) => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+            let binding_kind = if cluster_binding {
+                "ClusterRoleBinding"
+            } else {
+                "RoleBinding"
+            };
+            for (api_groups, resources, resource_names, verbs) in yaml::rules(&role) {
+                out.push(RbacRule {
+                    role: format!("{role_kind}/{role_name}"),
+                    binding: format!("{binding_kind}/{}", yaml::name(b)),
+                    cluster_wide: cluster_binding,
+                    api_groups,
+                    resources,
+                    resource_names,
+                    verbs,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn image_vulnerabilities(&self, image: &str) -> PortResult<Vec<ImageVulnerability>> {
+        let what = format!("image scan of {image}");
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &vulnerability_reports());
+        let reports = match self.list(api, &what, &ListParams::default()).await {
+            Ok(r) => r,
+            Err(PortError::NotFound { .. }) => {
+                return Err(PortError::Unavailable {
+                    what,
+                    detail: "the cluster has no image scanner reports (Trivy Operator's VulnerabilityReports, aquasecurity.github.io/v1alpha1, are not served)".into(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let wanted = ImageName::parse(image);
+        let mut out: Vec<ImageVulnerability> = Vec::new();
+        for r in reports {
+            let report = &r["report"];
+            let artifact = ImageName {
+                registry: report["registry"]["server"]
+                    .as_str()
+                    .unwrap_or("index.docker.io")
+                    .to_owned(),
+                repository: report["artifact"]["repository"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+                tag: report["artifact"]["tag"].as_str().unwrap_or("").to_owned(),
+            };
+            if !wanted.same_image(&artifact) {
+                continue;
+            }
+            for v in report["vulnerabilities"].as_array().into_iter().flatten() {
+                let s = |k: &str| v[k].as_str().unwrap_or("").to_owned();
+                let vuln = ImageVulnerability {
+                    id: s("vulnerabilityID"),
+                    package: s("resource"),
+                    installed: s("installedVersion"),
+                    fixed: s("fixedVersion"),
+                    severity: s("severity").to_ascii_lowercase(),
+                    title: s("title"),
+                };
+                if !out
+                    .iter()
+                    .any(|o| o.id == vuln.id && o.package == vuln.package)
+                {
+                    out.push(vuln);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn secret_keys(&self, namespace: &str) -> PortResult<Vec<(String, Vec<String>)>> {
+        let what = format!("Secrets in {namespace}");
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let lp = ListParams::default();
+        let list = self.call(&what, || api.list(&lp)).await?;
+        // Only names leave this function; the values are dropped with `list`.
+        Ok(list
+            .items
+            .iter()
+            .map(|s| {
+                let mut keys: Vec<String> = s
+                    .data
+                    .iter()
+                    .flat_map(|d| d.keys().cloned())
+                    .chain(s.string_data.iter().flat_map(|d| d.keys().cloned()))
+                    .collect();
+                keys.sort();
+                keys.dedup();
+                (s.metadata.name.clone().unwrap_or_default(), keys)
+            })
+            .collect())
+    }
+
+    async fn node(&self, name: &str) -> PortResult<NodeInfo> {
+        let api: Api<Node> = Api::all(self.client.clone());
+        Ok(yaml::node_info(
+            &self.get(api, &format!("node {name}"), name).await?,
+        ))
+    }
+}
+
+/// An image reference split into registry, repository and tag (`docker.io/library/` defaults).
+#[derive(Debug, PartialEq, Eq)]
+struct ImageName {
+    registry: String,
+    repository: String,
+    tag: String,
+}
+
+impl ImageName {
+    fn parse(image: &str) -> ImageName {
+        let image = image.split('@').next().unwrap_or(image);
+        let (name, tag) = match image.rsplit_once(':') {
+            Some((n, t)) if !t.contains('/') => (n, t),
+            _ => (image, "latest"),
+        };
+        let (registry, repository) = match name.split_once('/') {
+            Some((h, r)) if h.contains('.') || h.contains(':') || h == "localhost" => {
+                (h.to_owned(), r.to_owned())
+            }
+            _ => ("index.docker.io".to_owned(), name.to_owned()),
+        };
+        let repository = if registry == "index.docker.io" && !repository.contains('/') {
+            format!("library/{repository}")
+        } else {
+            repository
+        };
+        ImageName {
+            registry,
+            repository,
+            tag: tag.to_owned(),
+        }
+    }
+
+    fn same_image(&self, other: &ImageName) -> bool {
+        let docker = |r: &str| {
+            if matches!(r, "docker.io" | "registry-1.docker.io") {
+                "index.docker.io".to_owned()
+            } else {
+                r.to_owned()
+            }
+        };
+        let repo = |r: &str| {
+            if r.contains('/') {
+                r.to_owned()
+            } else {
+                format!("library/{r}")
+            }
+        };
+        docker(&self.registry) == docker(&other.registry)
+            && (repo(&self.repository) == repo(&other.repository))
+            && (other.tag.is_empty() || self.tag == other.tag)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn image_names_normalise_like_docker() {
+        let a = ImageName::parse("python:3.12");
+        assert_eq!(a.registry, "index.docker.io");
+        assert_eq!(a.repository, "library/python");
+        assert_eq!(a.tag, "3.12");
+        let b = ImageName::parse("ghcr.io/acme/payment-api:2.14.1");
+        assert_eq!(
+            (b.registry.as_str(), b.repository.as_str(), b.tag.as_str()),
+            ("ghcr.io", "acme/payment-api", "2.14.1")
+        );
+        assert!(b.same_image(&ImageName::parse("ghcr.io/acme/payment-api:2.14.1")));
+        assert!(!b.same_image(&ImageName::parse("ghcr.io/acme/payment-api:2.14.2")));
+        let c = ImageName::parse("localhost:5000/app");
+        assert_eq!(
+            (c.registry.as_str(), c.tag.as_str()),
+            ("localhost:5000", "latest")
+        );
+    }
+
+    #[test]
+    fn selectors_cover_labels_and_expressions() {
+        let d = serde_json::json!({"kind": "Deployment", "spec": {"selector": {
+            "matchLabels": {"app": "a"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["web", "api"]},
+                                 {"key": "canary", "operator": "DoesNotExist"}]}}});
+        assert_eq!(
+            KubeCluster::selector_of(&d).unwrap(),
+            "app=a,tier in (web,api),!canary"
+        );
+    }
+}

@@ -1,0 +1,965 @@
+//! The Prometheus HTTP query API client: instant and range queries over `/api/v1/query` and
+//! `/api/v1/query_range`, and the two metric reads the cluster adapter needs (a container's
+//! memory working set, a workload's request rate per route) rendered from configurable PromQL
+//! templates.
+//!
+//! The same client talks to a real Prometheus (or anything speaking its API: Thanos, Mimir,
+//! VictoriaMetrics) and to the simulated one in [`crate::sim::prom_api`].
+
+use std::collections::BTreeMap;
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::Value;
+use squad_protocols::WorkloadRef;
+use squad_protocols::cluster::Sample;
+
+/// Labels of one series as Prometheus returns them (`__name__` included when present).
+pub type Labels = BTreeMap<String, String>;
+
+/// PromQL templates for the metrics squad reads. Placeholders, substituted with values escaped
+/// for a PromQL double-quoted string: `{namespace}`, `{name}` (the workload's name),
+/// `{container}` and `{pod_regex}` (a fully anchored regex matching the workload's pod names,
+/// see [`pod_regex`]). Any other `{...}` is left as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricQueries {
+    /// One series: the container's memory working set in bytes.
+    pub memory_working_set: String,
+    /// One series per route (label `route`): requests per second.
+    pub request_rate: String,
+}
+
+impl Default for MetricQueries {
+    fn default() -> Self {
+        Self {
+            memory_working_set: r#"max(container_memory_working_set_bytes{namespace="{namespace}", pod=~"{pod_regex}", container="{container}"})"#.into(),
+            request_rate: r#"sum by (route) (rate(http_requests_total{namespace="{namespace}", service="{name}"}[5m]))"#.into(),
+        }
+    }
+}
+
+/// Where Prometheus is and how to ask it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrometheusOptions {
+    /// Base URL; may carry a path prefix (`http://127.0.0.1:9090/prometheus`).
+    pub url: String,
+    /// Whole-request timeout (connect, send, receive). `None` sets no timer: a simulation on a
+    /// virtual clock, whose time can jump while a request is in flight, needs that.
+    pub timeout: Option<Duration>,
+    pub queries: MetricQueries,
+}
+
+/// Why a Prometheus query failed. Every message names the Prometheus URL and the query.
+#[derive(Debug, thiserror::Error)]
+pub enum PromError {
+    #[error("invalid Prometheus URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("cannot build the HTTP client for Prometheus at {url}: {}", chain(.source))]
+    Client {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Connection refused, DNS failure, timeout: Prometheus could not be asked or did not answer.
+    #[error("Prometheus at {url} is unreachable (query `{query}`): {}", chain(.source))]
+    Unreachable {
+        url: String,
+        query: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Prometheus answered with an error status; `error_type` and `error` come from its JSON
+    /// error body (`bad_data`, `execution`, `timeout`, ...) or, when the body is not Prometheus
+    /// JSON (a proxy's error page), are empty and the start of the body.
+    #[error(
+        "Prometheus at {url} rejected query `{query}` with HTTP {status}: {error_type}: {error}"
+    )]
+    Status {
+        url: String,
+        query: String,
+        status: u16,
+        error_type: String,
+        error: String,
+    },
+    /// Prometheus answered 2xx but the body is not the API's response format.
+    #[error("Prometheus at {url} sent a malformed response to query `{query}`: {detail}")]
+    Malformed {
+        url: String,
+        query: String,
+        detail: String,
+    },
+}
+
+/// An error and its sources, joined with `: ` (reqwest's own message omits the cause, e.g.
+/// "connection refused").
+fn chain(error: &dyn StdError) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// A Prometheus HTTP API client.
+#[derive(Debug, Clone)]
+pub struct Prometheus {
+    client: reqwest::Client,
+    base: String,
+    queries: MetricQueries,
+}
+
+impl Prometheus {
+    pub fn new(options: PrometheusOptions) -> Result<Self, PromError> {
+        let PrometheusOptions {
+            url,
+            timeout,
+            queries,
+        } = options;
+        match reqwest::Url::parse(&url) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+            Ok(parsed) => {
+                return Err(PromError::InvalidUrl {
+                    reason: format!("scheme {:?} is not http or https", parsed.scheme()),
+                    url,
+                });
+            }
+            Err(e) => {
+                return Err(PromError::InvalidUrl {
+                    reason: e.to_string(),
+                    url,
+                });
+            }
+        }
+        crate::tls::install_crypto_provider();
+        let mut builder = reqwest::Client::builder();
+        if let Some(t) = timeout {
+            builder = builder.timeout(t);
+        }
+        let client = builder.build().map_err(|source| PromError::Client {
+            url: url.clone(),
+            source,
+        })?;
+        Ok(Self {
+            client,
+            base: url.trim_end_matches('/').to_string(),
+            queries,
+        })
+    }
+
+    /// The base URL queries go to (without a trailing slash).
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    pub fn queries(&self) -> &MetricQueries {
+        &self.queries
+    }
+
+    /// An instant query at `at` (Prometheus' own clock when `None`). A scalar result comes back
+    /// as one sample with empty labels.
+    pub async fn query(
+        &self,
+        promql: &str,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<Vec<(Labels, Sample)>, PromError> {
+        let mut params = vec![("query", promql.to_string())];
+        if let Some(at) = at {
+            params.push(("time", unix_seconds(at)));
+        }
+        let data = self.get("/api/v1/query", promql, &params).await?;
+        let bad = |detail: String| self.malformed(promql, detail);
+        match data.result_type.as_str() {
+            "vector" => {
+                let series = data.result.as_array().ok_or_else(|| {
+                    bad(format!(
+                        "data.result is not an array: {}",
+                        snippet(&data.result)
+                    ))
+                })?;
+                series
+                    .iter()
+                    .map(|entry| {
+                        let labels = parse_metric(entry).map_err(&bad)?;
+                        let value = entry.get("value").ok_or_else(|| {
+                            bad(format!("a vector entry has no value: {}", snippet(entry)))
+                        })?;
+                        let sample = parse_sample(value).map_err(&bad)?;
+                        Ok((labels, sample))
+                    })
+                    .collect()
+            }
+            "scalar" => {
+                let sample = parse_sample(&data.result).map_err(&bad)?;
+                Ok(vec![(Labels::new(), sample)])
+            }
+            other => Err(bad(format!(
+                "expected an instant vector or scalar, got resultType {other:?}"
+            ))),
+        }
+    }
+
+    /// A range query evaluated at `start`, `start + step`, ... up to `end`.
+    pub async fn query_range(
+        &self,
+        promql: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> Result<Vec<(Labels, Vec<Sample>)>, PromError> {
+        let params = [
+            ("query", promql.to_string()),
+            ("start", unix_seconds(start)),
+            ("end", unix_seconds(end)),
+            ("step", step.as_secs_f64().to_string()),
+        ];
+        let data = self.get("/api/v1/query_range", promql, &params).await?;
+        let bad = |detail: String| self.malformed(promql, detail);
+        if data.result_type != "matrix" {
+            return Err(bad(format!(
+                "expected a matrix, got resultType {:?}",
+                data.result_type
+            )));
+        }
+        let series = data.result.as_array().ok_or_else(|| {
+            bad(format!(
+                "data.result is not an array: {}",
+                snippet(&data.result)
+            ))
+        })?;
+        series
+            .iter()
+            .map(|entry| {
+                let labels = parse_metric(entry).map_err(&bad)?;
+                let values = entry
+                    .get("values")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "a matrix entry has no values array: {}",
+                            snippet(entry)
+                        ))
+                    })?;
+                let samples = values
+                    .iter()
+                    .map(parse_sample)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(&bad)?;
+                Ok((labels, samples))
+            })
+            .collect()
+    }
+
+    /// The container's memory working set over `[now - window, now]`: the first series the
+    /// `memory_working_set` template returns, or nothing when it returns none.
+    pub async fn memory_working_set(
+        &self,
+        workload: &WorkloadRef,
+        container: &str,
+        window: Duration,
+        step: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Sample>, PromError> {
+        let promql = render_query(&self.queries.memory_working_set, workload, container);
+        let series = self
+            .query_range(&promql, window_start(now, window), now, step)
+            .await?;
+        Ok(series
+            .into_iter()
+            .next()
+            .map(|(_, samples)| samples)
+            .unwrap_or_default())
+    }
+
+    /// The workload's request rate per route over `[now - window, now]`, sorted by route. A
+    /// series without a `route` label is reported under `""`.
+    pub async fn request_rates(
+        &self,
+        workload: &WorkloadRef,
+        window: Duration,
+        step: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, Vec<Sample>)>, PromError> {
+        let promql = render_query(&self.queries.request_rate, workload, "");
+        let series = self
+            .query_range(&promql, window_start(now, window), now, step)
+            .await?;
+        let mut rates: Vec<(String, Vec<Sample>)> = series
+            .into_iter()
+            .map(|(mut labels, samples)| (labels.remove("route").unwrap_or_default(), samples))
+            .collect();
+        rates.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(rates)
+    }
+
+    fn malformed(&self, query: &str, detail: String) -> PromError {
+        PromError::Malformed {
+            url: self.base.clone(),
+            query: query.to_string(),
+            detail,
+        }
+    }
+
+    /// Sends the request and unwraps Prometheus' response envelope down to `data`.
+    async fn get(
+        &self,
+        path: &str,
+        query: &str,
+        params: &[(&str, String)],
+    ) -> Result<ResponseData, PromError> {
+        let url = format!("{}{path}", self.base);
+        let unreachable = |source| PromError::Unreachable {
+            url: url.clone(),
+            query: query.to_string(),
+            source,
+        };
+        let response = self
+            .client
+            .get(&url)
+            .query(params)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(unreachable)?;
+        let json: Option<Value> = serde_json::from_slice(&body).ok();
+        let envelope_status = json
+            .as_ref()
+            .and_then(|j| j.get("status"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+
+        let envelope_status = envelope_status.as_deref();
+        if !status.is_success() || envelope_status == Some("error") {
+            let (error_type, error) = match &json {
+                Some(j) if envelope_status.is_some() => (
+                    j.get("errorType")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    j.get("error")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
+                _ => (String::new(), text_snippet(&body)),
+            };
+            return Err(PromError::Status {
+                url,
+                query: query.to_string(),
+                status: status.as_u16(),
+                error_type,
+                error,
+            });
+        }
+
+        let bad = |detail: String| self.malformed(query, detail);
+        let json = json.ok_or_else(|| bad(format!("body is not JSON: {}", text_snippet(&body))))?;
+        if envelope_status != Some("success") {
+            return Err(bad(format!(
+                "status is {:?}, expected \"success\"",
+                json.get("status")
+            )));
+        }
+        if let Some(warnings) = json.get("warnings") {
+            tracing::debug!(%url, query, %warnings, "Prometheus returned warnings");
+        }
+        let data = json
+            .get("data")
+            .ok_or_else(|| bad("no data field".into()))?;
+        let result_type = data
+            .get("resultType")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(format!("data.resultType missing: {}", snippet(data))))?
+            .to_string();
+        let result = data
+            .get("result")
+            .cloned()
+            .ok_or_else(|| bad(format!("data.result missing: {}", snippet(data))))?;
+        Ok(ResponseData {
+            result_type,
+            result,
+        })
+    }
+}
+
+/// A success response's `data`.
+struct ResponseData {
+    result_type: String,
+    result: Value,
+}
+
+/// The regex matching the pod names of a workload's pods, from its kind: a Deployment's pods
+/// are `<name>-<replicaset hash>-<suffix>`, a StatefulSet's `<name>-<ordinal>`, others (a
+/// DaemonSet, a Job) `<name>-<suffix>`. Prometheus anchors it.
+pub fn pod_regex(workload: &WorkloadRef) -> String {
+    let name = regex::escape(&workload.name);
+    match workload.kind.as_str() {
+        "Deployment" => format!("{name}-[a-z0-9]+-[a-z0-9]+"),
+        "StatefulSet" => format!("{name}-[0-9]+"),
+        _ => format!("{name}-[a-z0-9]+"),
+    }
+}
+
+/// Substitutes the placeholders of a [`MetricQueries`] template. Single pass: a substituted
+/// value is never itself scanned for placeholders.
+pub fn render_query(template: &str, workload: &WorkloadRef, container: &str) -> String {
+    let value = |key: &str| match key {
+        "namespace" => Some(promql_escape(&workload.namespace)),
+        "name" => Some(promql_escape(&workload.name)),
+        "container" => Some(promql_escape(container)),
+        "pod_regex" => Some(promql_escape(&pod_regex(workload))),
+        _ => None,
+    };
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let substituted = after
+            .find('}')
+            .and_then(|close| value(&after[..close]).map(|v| (v, close)));
+        match substituted {
+            Some((v, close)) => {
+                out.push_str(&v);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Escapes a value for a PromQL double-quoted string literal (Go string escaping).
+fn promql_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str(r"\\"),
+            '"' => out.push_str(r#"\""#),
+            '\n' => out.push_str(r"\n"),
+            '\r' => out.push_str(r"\r"),
+            '\t' => out.push_str(r"\t"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn window_start(now: DateTime<Utc>, window: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(window)
+        .ok()
+        .and_then(|w| now.checked_sub_signed(w))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Unix seconds with millisecond decimals, as Prometheus' API takes times.
+fn unix_seconds(t: DateTime<Utc>) -> String {
+    let ms = t.timestamp_millis();
+    format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
+}
+
+fn parse_metric(entry: &Value) -> Result<Labels, String> {
+    let metric = entry
+        .get("metric")
+        .and_then(Value::as_object)
+        .ok_or_else(|| format!("a result entry has no metric object: {}", snippet(entry)))?;
+    metric
+        .iter()
+        .map(|(name, value)| match value.as_str() {
+            Some(v) => Ok((name.clone(), v.to_string())),
+            None => Err(format!("label {name} is not a string: {value}")),
+        })
+        .collect()
+}
+
+/// `[1700000000.123, "42"]`: unix seconds and the value as a string (`NaN`, `+Inf`, `-Inf`
+/// included).
+fn parse_sample(pair: &Value) -> Result<Sample, String> {
+    let bad = || format!("expected [unix_seconds, \"value\"], got {}", snippet(pair));
+    let [at, value] = pair.as_array().map(Vec::as_slice).ok_or_else(bad)? else {
+        return Err(bad());
+    };
+    let seconds = at.as_f64().ok_or_else(bad)?;
+    let at = DateTime::from_timestamp_millis((seconds * 1000.0).round() as i64)
+        .ok_or_else(|| format!("timestamp {seconds} is out of range"))?;
+    let text = value.as_str().ok_or_else(bad)?;
+    let value =
+        parse_value(text).ok_or_else(|| format!("sample value {text:?} is not a number"))?;
+    Ok(Sample { at, value })
+}
+
+fn parse_value(text: &str) -> Option<f64> {
+    match text {
+        "NaN" => Some(f64::NAN),
+        "+Inf" | "Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        _ => text.parse().ok(),
+    }
+}
+
+fn snippet(value: &Value) -> String {
+    truncate(value.to_string())
+}
+
+fn text_snippet(body: &[u8]) -> String {
+    truncate(String::from_utf8_lossy(body).trim().to_string())
+}
+
+fn truncate(mut text: String) -> String {
+    const MAX: usize = 200;
+    if text.len() > MAX {
+        let mut cut = MAX;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+#[cfg(all(test, feature = "sim"))]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::extract::Query;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+
+    use super::*;
+
+    type Seen = Arc<Mutex<Vec<HashMap<String, String>>>>;
+
+    /// Serves `path` on 127.0.0.1 with a canned status and body, recording each request's query
+    /// parameters. Returns the base URL.
+    async fn canned(path: &str, status: u16, body: &'static str) -> (String, Seen) {
+        let seen: Seen = Arc::default();
+        let record = Arc::clone(&seen);
+        let app = Router::new().route(
+            path,
+            get(
+                move |Query(params): Query<HashMap<String, String>>| async move {
+                    record.lock().unwrap().push(params);
+                    (
+                        StatusCode::from_u16(status).unwrap(),
+                        [("content-type", "application/json")],
+                        body,
+                    )
+                },
+            ),
+        );
+        (serve(app).await, seen)
+    }
+
+    async fn serve(app: Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    fn client(url: &str) -> Prometheus {
+        Prometheus::new(PrometheusOptions {
+            url: url.into(),
+            timeout: Some(Duration::from_secs(5)),
+            queries: MetricQueries::default(),
+        })
+        .unwrap()
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap()
+    }
+
+    const MATRIX: &str = r#"{"status":"success","data":{"resultType":"matrix","result":[
+        {"metric":{"route":"/checkout"},"values":[[1700000000,"1.5"],[1700000060.5,"2"]]},
+        {"metric":{"route":"/cart"},"values":[[1700000000,"0.25"]]}]}}"#;
+
+    #[tokio::test]
+    async fn range_query_sends_unix_seconds_under_the_path_prefix_and_parses_the_matrix() {
+        let (base, seen) = canned("/prometheus/api/v1/query_range", 200, MATRIX).await;
+        let prom = client(&format!("{base}/prometheus/"));
+        let start = DateTime::from_timestamp_millis(1_699_999_700_250).unwrap();
+
+        let series = prom
+            .query_range("up", start, at(1_700_000_060), Duration::from_secs(30))
+            .await
+            .unwrap();
+
+        let params = seen.lock().unwrap()[0].clone();
+        assert_eq!(params["query"], "up");
+        assert_eq!(params["start"], "1699999700.250");
+        assert_eq!(params["end"], "1700000060.000");
+        assert_eq!(params["step"], "30");
+        assert_eq!(series.len(), 2);
+        assert_eq!(series[0].0["route"], "/checkout");
+        assert_eq!(
+            series[0].1,
+            vec![
+                Sample {
+                    at: at(1_700_000_000),
+                    value: 1.5
+                },
+                Sample {
+                    at: DateTime::from_timestamp_millis(1_700_000_060_500).unwrap(),
+                    value: 2.0
+                },
+            ]
+        );
+        assert_eq!(series[1].1[0].value, 0.25);
+    }
+
+    #[tokio::test]
+    async fn instant_query_parses_a_vector_with_its_labels() {
+        let body = r#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"__name__":"up","job":"api","instance":"10.0.0.1:8080"},"value":[1700000000.781,"1"]},
+            {"metric":{"__name__":"up","job":"db","instance":"10.0.0.2:5432"},"value":[1700000000.781,"0"]}]}}"#;
+        let (base, seen) = canned("/api/v1/query", 200, body).await;
+
+        let result = client(&base)
+            .query("up", Some(at(1_700_000_000)))
+            .await
+            .unwrap();
+
+        assert_eq!(seen.lock().unwrap()[0]["time"], "1700000000.000");
+        assert_eq!(result.len(), 2);
+        assert_eq!(result[0].0["job"], "api");
+        assert_eq!(result[0].0["__name__"], "up");
+        assert_eq!(
+            result[0].1.at,
+            DateTime::from_timestamp_millis(1_700_000_000_781).unwrap()
+        );
+        assert_eq!(result[1].1.value, 0.0);
+    }
+
+    #[tokio::test]
+    async fn instant_query_without_a_time_lets_prometheus_pick_now() {
+        let body = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+        let (base, seen) = canned("/api/v1/query", 200, body).await;
+
+        let result = client(&base).query("up", None).await.unwrap();
+
+        assert!(result.is_empty());
+        assert!(!seen.lock().unwrap()[0].contains_key("time"));
+    }
+
+    #[tokio::test]
+    async fn scalar_result_is_one_sample_with_empty_labels() {
+        let body =
+            r#"{"status":"success","data":{"resultType":"scalar","result":[1700000000,"42.5"]}}"#;
+        let (base, _) = canned("/api/v1/query", 200, body).await;
+
+        let result = client(&base).query("42.5", None).await.unwrap();
+
+        assert_eq!(
+            result,
+            vec![(
+                Labels::new(),
+                Sample {
+                    at: at(1_700_000_000),
+                    value: 42.5
+                }
+            )]
+        );
+    }
+
+    #[tokio::test]
+    async fn nan_and_infinite_values_parse() {
+        let body = r#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{},"values":[[1700000000,"NaN"],[1700000015,"+Inf"],[1700000030,"-Inf"],[1700000045,"1e3"]]}]}}"#;
+        let (base, _) = canned("/api/v1/query_range", 200, body).await;
+
+        let series = client(&base)
+            .query_range(
+                "x / 0",
+                at(1_700_000_000),
+                at(1_700_000_045),
+                Duration::from_secs(15),
+            )
+            .await
+            .unwrap();
+
+        let values: Vec<f64> = series[0].1.iter().map(|s| s.value).collect();
+        assert!(values[0].is_nan());
+        assert_eq!(values[1..], [f64::INFINITY, f64::NEG_INFINITY, 1000.0]);
+    }
+
+    #[tokio::test]
+    async fn bad_data_with_400_reports_prometheus_error_type_message_and_query() {
+        let body = r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:4: parse error: unexpected end of input"}"#;
+        let (base, _) = canned("/api/v1/query", 400, body).await;
+
+        let err = client(&base).query("sum(", None).await.unwrap_err();
+
+        match &err {
+            PromError::Status {
+                status,
+                error_type,
+                error,
+                query,
+                ..
+            } => {
+                assert_eq!(*status, 400);
+                assert_eq!(error_type, "bad_data");
+                assert!(error.contains("parse error"), "{error}");
+                assert_eq!(query, "sum(");
+            }
+            other => panic!("expected Status, got {other:?}"),
+        }
+        let message = err.to_string();
+        assert!(
+            message.contains("`sum(`") && message.contains("HTTP 400"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn non_json_error_page_reports_the_status_and_the_body() {
+        let (base, _) = canned("/api/v1/query", 503, "Service Unavailable").await;
+
+        let err = client(&base).query("up", None).await.unwrap_err();
+
+        match err {
+            PromError::Status {
+                status,
+                error_type,
+                error,
+                ..
+            } => {
+                assert_eq!(status, 503);
+                assert_eq!(error_type, "");
+                assert_eq!(error, "Service Unavailable");
+            }
+            other => panic!("expected Status, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn malformed_success_body_says_what_was_wrong() {
+        let body = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1700000000,1.5]]}]}}"#;
+        let (base, _) = canned("/api/v1/query_range", 200, body).await;
+
+        let err = client(&base)
+            .query_range(
+                "up",
+                at(1_700_000_000),
+                at(1_700_000_000),
+                Duration::from_secs(1),
+            )
+            .await
+            .unwrap_err();
+
+        assert!(matches!(err, PromError::Malformed { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains(r#"[unix_seconds, "value"]"#), "{message}");
+        assert!(message.contains("`up`"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn matrix_from_an_instant_query_is_malformed() {
+        let (base, _) = canned("/api/v1/query", 200, MATRIX).await;
+
+        let err = client(&base).query("up[5m]", None).await.unwrap_err();
+
+        assert!(err.to_string().contains("resultType \"matrix\""), "{err}");
+    }
+
+    #[tokio::test]
+    async fn unreachable_server_names_the_url_and_the_query() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let base = format!("http://{addr}");
+
+        let err = client(&base).query("up", None).await.unwrap_err();
+
+        assert!(matches!(err, PromError::Unreachable { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&base) && message.contains("`up`"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn slow_server_times_out_as_unreachable() {
+        let app = Router::new().route(
+            "/api/v1/query",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "{}"
+            }),
+        );
+        let base = serve(app).await;
+        let prom = Prometheus::new(PrometheusOptions {
+            url: base,
+            timeout: Some(Duration::from_millis(200)),
+            queries: MetricQueries::default(),
+        })
+        .unwrap();
+
+        let err = prom.query("up", None).await.unwrap_err();
+
+        assert!(matches!(err, PromError::Unreachable { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn invalid_url_is_rejected_at_construction() {
+        let err = Prometheus::new(PrometheusOptions {
+            url: "prometheus:9090".into(),
+            timeout: Some(Duration::from_secs(1)),
+            queries: MetricQueries::default(),
+        })
+        .unwrap_err();
+        assert!(matches!(err, PromError::InvalidUrl { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn memory_working_set_queries_the_rendered_template_over_the_window() {
+        let body = r#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{},"values":[[1700000000,"104857600"],[1700000060,"209715200"]]}]}}"#;
+        let (base, seen) = canned("/api/v1/query_range", 200, body).await;
+        let workload = WorkloadRef::deployment("shop", "checkout");
+
+        let samples = client(&base)
+            .memory_working_set(
+                &workload,
+                "app",
+                Duration::from_secs(3600),
+                Duration::from_secs(60),
+                at(1_700_000_060),
+            )
+            .await
+            .unwrap();
+
+        let params = seen.lock().unwrap()[0].clone();
+        assert_eq!(
+            params["query"],
+            r#"max(container_memory_working_set_bytes{namespace="shop", pod=~"checkout-[a-z0-9]+-[a-z0-9]+", container="app"})"#
+        );
+        assert_eq!(params["start"], "1699996460.000");
+        assert_eq!(params["end"], "1700000060.000");
+        assert_eq!(params["step"], "60");
+        assert_eq!(samples.len(), 2);
+        assert_eq!(samples[1].value, 209_715_200.0);
+    }
+
+    #[tokio::test]
+    async fn memory_working_set_without_series_is_empty() {
+        let body = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+        let (base, _) = canned("/api/v1/query_range", 200, body).await;
+
+        let samples = client(&base)
+            .memory_working_set(
+                &WorkloadRef::deployment("shop", "checkout"),
+                "app",
+                Duration::from_secs(600),
+                Duration::from_secs(60),
+                at(1_700_000_000),
+            )
+            .await
+            .unwrap();
+
+        assert!(samples.is_empty());
+    }
+
+    #[tokio::test]
+    async fn request_rates_come_back_per_route_sorted() {
+        let (base, seen) = canned("/api/v1/query_range", 200, MATRIX).await;
+
+        let rates = client(&base)
+            .request_rates(
+                &WorkloadRef::deployment("shop", "checkout"),
+                Duration::from_secs(600),
+                Duration::from_secs(60),
+                at(1_700_000_060),
+            )
+            .await
+            .unwrap();
+
+        assert_eq!(
+            seen.lock().unwrap()[0]["query"],
+            r#"sum by (route) (rate(http_requests_total{namespace="shop", service="checkout"}[5m]))"#
+        );
+        let routes: Vec<&str> = rates.iter().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(routes, ["/cart", "/checkout"]);
+        assert_eq!(rates[1].1.len(), 2);
+    }
+
+    #[test]
+    fn pod_regex_follows_the_workload_kind() {
+        let of = |kind: &str| {
+            pod_regex(&WorkloadRef {
+                kind: kind.into(),
+                namespace: "shop".into(),
+                name: "api.v2".into(),
+            })
+        };
+        assert_eq!(of("Deployment"), r"api\.v2-[a-z0-9]+-[a-z0-9]+");
+        assert_eq!(of("StatefulSet"), r"api\.v2-[0-9]+");
+        assert_eq!(of("DaemonSet"), r"api\.v2-[a-z0-9]+");
+        assert_eq!(of("Job"), r"api\.v2-[a-z0-9]+");
+    }
+
+    #[test]
+    fn render_leaves_promql_braces_and_unknown_placeholders_alone() {
+        let workload = WorkloadRef::deployment("shop", "api");
+        let rendered = render_query(
+            r#"x{a="{namespace}", b="{unknown}"} / on() {name}{container}{"#,
+            &workload,
+            "c",
+        );
+        assert_eq!(rendered, r#"x{a="shop", b="{unknown}"} / on() apic{"#);
+    }
+
+    #[test]
+    fn rendered_values_are_escaped_and_parse_back_to_the_original() {
+        use promql_parser::label::MatchOp;
+        use promql_parser::parser::{self, Expr};
+
+        let workload = WorkloadRef {
+            kind: "StatefulSet".into(),
+            namespace: "we\"ird\\ns".into(),
+            name: "db.{name}".into(),
+        };
+        let rendered = render_query(
+            &MetricQueries::default().memory_working_set,
+            &workload,
+            "a\nb",
+        );
+
+        let Expr::Aggregate(agg) = parser::parse(&rendered).unwrap() else {
+            panic!("not an aggregation: {rendered}");
+        };
+        let Expr::VectorSelector(vs) = *agg.expr else {
+            panic!("not a selector: {rendered}");
+        };
+        let find = |name: &str| {
+            vs.matchers
+                .matchers
+                .iter()
+                .find(|m| m.name == name)
+                .unwrap()
+        };
+        assert_eq!(find("namespace").value, "we\"ird\\ns");
+        assert_eq!(find("container").value, "a\nb");
+        let pod = find("pod");
+        assert_eq!(pod.value, r"db\.\{name\}-[0-9]+");
+        assert!(matches!(pod.op, MatchOp::Re(_)));
+        assert!(pod.is_match("db.{name}-0"));
+        assert!(!pod.is_match("dbx{name}-0"));
+        assert!(!pod.is_match("db.{name}-0-extra"));
+    }
+}

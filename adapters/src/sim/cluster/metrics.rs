@@ -1,0 +1,217 @@
+//! The simulated cluster's metrics, as the series kube-state-metrics, cAdvisor (through the
+//! kubelet) and the service's own instrumentation would expose them. Values are computed from the
+//! model at any instant, so a range query over the last 24 h and a scrape now agree.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{Life, SimCluster, secs};
+use crate::sim::series::{Labels, Point, SeriesKind, SeriesSource};
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+type Lives = Arc<BTreeMap<u32, Life>>;
+
+impl SimCluster {
+    /// Requests served since `t0` (the integral of the request rate), for the request counter.
+    fn requests_between(&self, t0: DateTime<Utc>, t: DateTime<Utc>) -> f64 {
+        // rps is piecewise linear in t: integrate it by the trapezoid rule on its breakpoints,
+        // which is exact for a piecewise-linear function.
+        let l = &self.scenario.load;
+        let surge_start = self.scenario.now - secs((l.surge_started_hours_ago * 3600.0) as i64);
+        let mut cuts = vec![t0, t];
+        for c in [surge_start, surge_start + secs(1800)] {
+            if c > t0 && c < t {
+                cuts.push(c);
+            }
+        }
+        cuts.sort();
+        cuts.windows(2)
+            .map(|w| {
+                let dt = (w[1] - w[0]).num_milliseconds() as f64 / 1000.0;
+                (self.rps(w[0]) + self.rps(w[1])) / 2.0 * dt
+            })
+            .sum()
+    }
+
+    /// Each rollout's container life up to the clock's now (cached per main head and instant).
+    fn lives(&self) -> Option<(Arc<super::Desired>, Lives)> {
+        let (d, now) = self.current().ok()?;
+        let mut cache = self.lives.lock().ok()?;
+        if let Some((head, at, lives)) = cache.as_ref()
+            && *head == d.head
+            && *at == now
+        {
+            return Some((d, lives.clone()));
+        }
+        let lives: Arc<BTreeMap<u32, Life>> = Arc::new(
+            d.rollouts
+                .iter()
+                .map(|r| (r.revision, self.life(&d, r, now)))
+                .collect(),
+        );
+        *cache = Some((d.head.clone(), now, lives.clone()));
+        Some((d, lives))
+    }
+}
+
+impl SeriesSource for SimCluster {
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn points_at(&self, t: DateTime<Utc>) -> Vec<Point> {
+        let Some((d, lives)) = self.lives() else {
+            return Vec::new();
+        };
+        let s = &self.scenario;
+        let ns = s.workload.namespace.as_str();
+        let c = s.workload.container.as_str();
+        let mut out = Vec::new();
+        let mut push = |kind, labels: Labels, value: f64| {
+            out.push(Point {
+                labels,
+                kind,
+                value,
+            })
+        };
+        let Some(r) = Self::rollout_at(&d, t) else {
+            return Vec::new();
+        };
+        let life = lives.get(&r.revision).cloned().unwrap_or_default();
+        let started = life
+            .starts
+            .iter()
+            .rev()
+            .find(|x| **x <= t)
+            .copied()
+            .unwrap_or(r.at);
+        let kills: Vec<_> = life.kills.iter().filter(|k| k.finished_at <= t).collect();
+        // Waiting in back-off: killed, and not started again yet.
+        let waiting = kills
+            .last()
+            .is_some_and(|k| life.starts.iter().all(|s| *s <= k.finished_at));
+        let spec = self.container_spec(r);
+        for pod in &r.pods {
+            let base = [("namespace", ns), ("pod", pod.as_str()), ("container", c)];
+            let with = |name: &str, extra: &[(&str, &str)]| {
+                let mut l = labels(&base);
+                l.insert("__name__".into(), name.into());
+                for (k, v) in extra {
+                    l.insert((*k).into(), (*v).into());
+                }
+                l
+            };
+            if !waiting {
+                push(
+                    SeriesKind::Gauge,
+                    with(
+                        "container_memory_working_set_bytes",
+                        &[("image", spec.map_or("", |x| x.image.as_str()))],
+                    ),
+                    self.demand(t, started),
+                );
+            }
+            push(
+                SeriesKind::Counter,
+                with("kube_pod_container_status_restarts_total", &[]),
+                kills.len() as f64,
+            );
+            push(
+                SeriesKind::Gauge,
+                with("kube_pod_container_status_ready", &[]),
+                if waiting { 0.0 } else { 1.0 },
+            );
+            if let Some(k) = kills.last() {
+                push(
+                    SeriesKind::Gauge,
+                    with(
+                        "kube_pod_container_status_last_terminated_reason",
+                        &[("reason", k.reason.as_str())],
+                    ),
+                    1.0,
+                );
+                push(
+                    SeriesKind::Gauge,
+                    with("kube_pod_container_status_last_terminated_exitcode", &[]),
+                    f64::from(k.exit_code),
+                );
+            }
+            if waiting {
+                push(
+                    SeriesKind::Gauge,
+                    with(
+                        "kube_pod_container_status_waiting_reason",
+                        &[("reason", "CrashLoopBackOff")],
+                    ),
+                    1.0,
+                );
+            }
+            if let Some(spec) = spec {
+                for (which, map) in [("limits", &spec.limits), ("requests", &spec.requests)] {
+                    for (resource, q) in map.iter() {
+                        let unit = if resource == "cpu" { "core" } else { "byte" };
+                        let value = q.milli() as f64 / 1000.0;
+                        push(
+                            SeriesKind::Gauge,
+                            with(
+                                &format!("kube_pod_container_resource_{which}"),
+                                &[
+                                    ("resource", resource.as_str()),
+                                    ("unit", unit),
+                                    ("node", s.workload.node.as_str()),
+                                ],
+                            ),
+                            value,
+                        );
+                    }
+                }
+            }
+        }
+        let mut l = labels(&[
+            ("namespace", ns),
+            ("service", s.workload.name.as_str()),
+            ("route", s.app.route.as_str()),
+        ]);
+        l.insert("__name__".into(), "http_requests_total".into());
+        let epoch = s.now - chrono::Duration::days(30);
+        push(SeriesKind::Counter, l, self.requests_between(epoch, t));
+        out
+    }
+
+    fn help(&self, metric: &str) -> Option<&'static str> {
+        Some(match metric {
+            "container_memory_working_set_bytes" => "Current working set of the container in bytes",
+            "kube_pod_container_status_restarts_total" => {
+                "The number of container restarts per container."
+            }
+            "kube_pod_container_status_ready" => {
+                "Describes whether the containers readiness check succeeded."
+            }
+            "kube_pod_container_status_last_terminated_reason" => {
+                "Describes the last reason the container was in terminated state."
+            }
+            "kube_pod_container_status_last_terminated_exitcode" => {
+                "Describes the exit code for the last container in terminated state."
+            }
+            "kube_pod_container_status_waiting_reason" => {
+                "Describes the reason the container is currently in waiting state."
+            }
+            "kube_pod_container_resource_limits" => {
+                "The number of requested limit resource by a container."
+            }
+            "kube_pod_container_resource_requests" => {
+                "The number of requested request resource by a container."
+            }
+            "http_requests_total" => "Requests served by the service, by route.",
+            _ => return None,
+        })
+    }
+}

@@ -1,0 +1,560 @@
+//! The simulated cluster as Kubernetes objects: what its API server serves.
+//!
+//! Everything here is derived from the model at one instant: the GitOps repo's objects as synced,
+//! one ReplicaSet per rollout (revision and change-cause annotations, as the Deployment
+//! controller writes them), the live rollout's Pods with their container statuses, the kubelet's
+//! Events, the Node, the namespace's Secrets (key names only; the values are placeholders) and
+//! Trivy Operator VulnerabilityReports for the running image.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+use squad_protocols::cluster::{ClusterEvent, NodeInfo, PodInfo};
+use squad_runtime::ports::PortResult;
+
+use super::{Desired, Rollout, SimCluster};
+use crate::yaml;
+
+/// Every object the simulated API server serves, at `now`.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub now: DateTime<Utc>,
+    pub objects: Vec<Value>,
+}
+
+impl World {
+    /// The objects of one kind (and namespace, for namespaced kinds).
+    pub fn of_kind<'a>(
+        &'a self,
+        kind: &'a str,
+        namespace: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a Value> + 'a {
+        self.objects.iter().filter(move |o| {
+            yaml::kind(o) == kind
+                && namespace.is_none_or(|ns| o["metadata"]["namespace"].as_str() == Some(ns))
+        })
+    }
+}
+
+/// A stable UUID-shaped id for an object (the same object gets the same uid on every request).
+pub fn uid(seed: &str) -> String {
+    let h = |salt: u64| {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ salt;
+        for b in seed.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    };
+    let (a, b) = (h(1), h(2));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The defaults an API server fills into a pod spec (so `kubectl describe` reads as usual).
+fn default_pod_spec(spec: &mut Value) {
+    for key in ["containers", "initContainers"] {
+        let Some(cs) = spec[key].as_array_mut() else {
+            continue;
+        };
+        for c in cs {
+            for p in c["ports"].as_array_mut().into_iter().flatten() {
+                if p["protocol"].is_null() {
+                    p["protocol"] = json!("TCP");
+                }
+            }
+            for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+                let p = &mut c[probe];
+                if !p.is_object() {
+                    continue;
+                }
+                for (k, v) in [
+                    ("timeoutSeconds", 1),
+                    ("periodSeconds", 10),
+                    ("successThreshold", 1),
+                    ("failureThreshold", 3),
+                ] {
+                    if p[k].is_null() {
+                        p[k] = json!(v);
+                    }
+                }
+                if p["httpGet"].is_object() && p["httpGet"]["scheme"].is_null() {
+                    p["httpGet"]["scheme"] = json!("HTTP");
+                }
+            }
+            if c["imagePullPolicy"].is_null() {
+                c["imagePullPolicy"] = json!("IfNotPresent");
+            }
+            if c["terminationMessagePath"].is_null() {
+                c["terminationMessagePath"] = json!("/dev/termination-log");
+            }
+        }
+    }
+    for (k, v) in [
+        ("restartPolicy", "Always"),
+        ("dnsPolicy", "ClusterFirst"),
+        ("schedulerName", "default-scheduler"),
+    ] {
+        if spec[k].is_null() {
+            spec[k] = json!(v);
+        }
+    }
+}
+
+/// Fills in what an API server adds to a stored object: namespace, uid, creation time.
+fn stored(mut o: Value, namespace: Option<&str>, created: DateTime<Utc>) -> Value {
+    let kind = yaml::kind(&o).to_owned();
+    let name = yaml::name(&o).to_owned();
+    let meta = &mut o["metadata"];
+    if let Some(ns) = namespace
+        && meta["namespace"].as_str().is_none()
+    {
+        meta["namespace"] = json!(ns);
+    }
+    let ns = meta["namespace"].as_str().unwrap_or("").to_owned();
+    if meta["uid"].is_null() {
+        meta["uid"] = json!(uid(&format!("{kind}/{ns}/{name}")));
+    }
+    if meta["creationTimestamp"].is_null() {
+        meta["creationTimestamp"] = json!(ts(created));
+    }
+    if meta["resourceVersion"].is_null() {
+        meta["resourceVersion"] = json!("1");
+    }
+    o
+}
+
+const CLUSTER_SCOPED: &[&str] = &[
+    "Namespace",
+    "Node",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "PersistentVolume",
+    "StorageClass",
+];
+
+pub fn cluster_scoped(kind: &str) -> bool {
+    CLUSTER_SCOPED.contains(&kind)
+}
+
+impl SimCluster {
+    /// A node as the model holds it.
+    pub fn node(&self, name: &str) -> PortResult<NodeInfo> {
+        self.world()?
+            .of_kind("Node", None)
+            .find(|n| yaml::name(n) == name)
+            .map(yaml::node_info)
+            .ok_or_else(|| squad_runtime::ports::PortError::not_found(format!("node {name}")))
+    }
+
+    /// The cluster's objects now.
+    pub fn world(&self) -> PortResult<World> {
+        let (d, now) = self.current()?;
+        Ok(self.world_at(&d, now))
+    }
+
+    fn world_at(&self, d: &Desired, now: DateTime<Utc>) -> World {
+        let s = &self.scenario;
+        let ns = s.workload.namespace.as_str();
+        let live = Self::rollout_at(d, now);
+        let first = d.rollouts.first().map_or(now, |r| r.at);
+        let mut objects = Vec::new();
+
+        // Namespaces: the system ones and every one an object lives in.
+        let mut namespaces: Vec<String> = vec!["default".into(), "kube-system".into(), ns.into()];
+        for o in &d.objects {
+            if let Some(n) = o["metadata"]["namespace"].as_str() {
+                namespaces.push(n.to_owned());
+            }
+        }
+        namespaces.sort();
+        namespaces.dedup();
+        for n in &namespaces {
+            objects.push(stored(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n},
+                       "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}),
+                None,
+                first - chrono::Duration::days(30),
+            ));
+        }
+        objects.push(self.node_object(first - chrono::Duration::days(30), now));
+
+        // The GitOps repo's objects (the workload itself comes from the live rollout below).
+        let is_workload = |o: &Value| {
+            yaml::kind(o) == s.workload.kind
+                && yaml::name(o) == s.workload.name
+                && o["metadata"]["namespace"].as_str().unwrap_or(ns) == ns
+        };
+        for o in d.objects.iter().filter(|o| !is_workload(o)) {
+            let kind = yaml::kind(o);
+            if kind.is_empty() || kind == "Kustomization" || kind == "Namespace" {
+                continue;
+            }
+            let scope = (!cluster_scoped(kind)).then_some(ns);
+            let mut o = stored(o.clone(), scope, first);
+            if kind == "HorizontalPodAutoscaler" {
+                let replicas = live.map_or(0, |r| r.workload.replicas);
+                o["status"] = json!({"currentReplicas": replicas, "desiredReplicas": replicas,
+                                     "currentMetrics": []});
+            }
+            objects.push(o);
+        }
+        // The workload's ServiceAccount, when the repo does not declare it.
+        if let Some(r) = live {
+            let sa = r.workload.service_account.clone();
+            let declared = objects.iter().any(|o| {
+                yaml::kind(o) == "ServiceAccount"
+                    && yaml::name(o) == sa
+                    && o["metadata"]["namespace"] == ns
+            });
+            if !declared {
+                objects.push(stored(
+                    json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                           "metadata": {"name": sa, "namespace": ns}}),
+                    None,
+                    first,
+                ));
+            }
+        }
+        for (name, keys) in &s.secrets {
+            let data: BTreeMap<&str, &str> = keys
+                .iter()
+                .map(|k| (k.as_str(), "c2ltdWxhdGVk")) // base64("simulated")
+                .collect();
+            objects.push(stored(
+                json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                       "metadata": {"name": name, "namespace": ns}, "data": data}),
+                None,
+                first,
+            ));
+        }
+
+        // The workload, its ReplicaSets, Pods and their Events.
+        if let Some(r) = live {
+            objects.push(self.workload_object(d, r, now));
+        }
+        for r in d.rollouts.iter().filter(|r| r.at <= now) {
+            objects.push(self.replica_set(r, live.map(|l| l.revision) == Some(r.revision)));
+        }
+        if let Some(r) = live {
+            for pod in &r.pods {
+                let info = self.pod_info(d, r, pod, now);
+                let events = self.pod_events(d, r, pod, now);
+                objects.push(self.pod_object(r, &info));
+                for (i, e) in events.iter().enumerate() {
+                    objects.push(self.event_object(pod, i, e));
+                }
+            }
+            if !s.image.vulnerabilities.is_empty() {
+                objects.push(self.vulnerability_report(r));
+            }
+        }
+        World { now, objects }
+    }
+
+    fn node_object(&self, created: DateTime<Utc>, now: DateTime<Utc>) -> Value {
+        let name = &self.scenario.workload.node;
+        let cond = |t: &str, status: &str, reason: &str, message: &str| {
+            json!({"type": t, "status": status, "reason": reason, "message": message,
+                   "lastHeartbeatTime": ts(now), "lastTransitionTime": ts(created)})
+        };
+        stored(
+            json!({
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": name, "labels": {
+                    "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                    "node-role.kubernetes.io/worker": ""}},
+                "spec": {"podCIDR": "10.244.1.0/24"},
+                "status": {
+                    "capacity": {"cpu": "4", "memory": "16384Mi", "pods": "110"},
+                    "allocatable": {"cpu": "3800m", "memory": "15564Mi", "pods": "110"},
+                    "conditions": [
+                        cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                        cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                        cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+                        cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+                    ],
+                    "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                                  {"type": "Hostname", "address": name}],
+                    "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+                    "nodeInfo": {"kubeletVersion": "v1.33.4", "kubeProxyVersion": "v1.33.4",
+                                 "containerRuntimeVersion": "containerd://1.7.27",
+                                 "operatingSystem": "linux", "architecture": "amd64",
+                                 "osImage": "Debian GNU/Linux 12 (bookworm)",
+                                 "kernelVersion": "6.1.0-37-amd64",
+                                 "machineID": "", "systemUUID": "", "bootID": ""},
+                }
+            }),
+            None,
+            created,
+        )
+    }
+
+    fn rs_name(r: &Rollout) -> String {
+        r.pods.first().and_then(|p| p.rsplit_once('-')).map_or_else(
+            || format!("{}-{}", r.workload.name, r.revision),
+            |x| x.0.to_owned(),
+        )
+    }
+
+    fn pod_template_hash(r: &Rollout) -> String {
+        let rs = Self::rs_name(r);
+        rs.rsplit_once('-').map_or(rs.clone(), |x| x.1.to_owned())
+    }
+
+    fn workload_object(&self, d: &Desired, r: &Rollout, now: DateTime<Utc>) -> Value {
+        let s = &self.scenario;
+        let first = d.rollouts.first().map_or(r.at, |f| f.at);
+        let mut o = stored(r.object.clone(), Some(&s.workload.namespace), first);
+        default_pod_spec(&mut o["spec"]["template"]["spec"]);
+        let replicas = r.workload.replicas;
+        let ready = r
+            .pods
+            .iter()
+            .filter(|p| {
+                self.pod_info(d, r, p, now)
+                    .containers
+                    .iter()
+                    .all(|c| c.ready)
+            })
+            .count();
+        o["metadata"]["annotations"]["deployment.kubernetes.io/revision"] =
+            json!(r.revision.to_string());
+        o["metadata"]["generation"] = json!(r.revision);
+        o["status"] = json!({
+            "observedGeneration": r.revision,
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "unavailableReplicas": replicas as usize - ready.min(replicas as usize),
+            "conditions": [
+                {"type": "Available", "status": if ready as u32 >= replicas { "True" } else { "False" },
+                 "reason": if ready as u32 >= replicas { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
+                 "lastUpdateTime": ts(r.at), "lastTransitionTime": ts(r.at)},
+                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+                 "message": format!("ReplicaSet \"{}\" has successfully progressed.", Self::rs_name(r)),
+                 "lastUpdateTime": ts(r.at), "lastTransitionTime": ts(r.at)}
+            ]
+        });
+        o
+    }
+
+    fn replica_set(&self, r: &Rollout, live: bool) -> Value {
+        let s = &self.scenario;
+        let name = Self::rs_name(r);
+        let hash = Self::pod_template_hash(r);
+        let mut template = r.object["spec"]["template"].clone();
+        default_pod_spec(&mut template["spec"]);
+        template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+        let mut selector = r.object["spec"]["selector"].clone();
+        selector["matchLabels"]["pod-template-hash"] = json!(hash);
+        let replicas = if live { r.workload.replicas } else { 0 };
+        let mut annotations = json!({"deployment.kubernetes.io/revision": r.revision.to_string()});
+        if !r.message.is_empty() {
+            annotations["kubernetes.io/change-cause"] = json!(r.message);
+        }
+        let owner_uid = uid(&format!(
+            "{}/{}/{}",
+            s.workload.kind, s.workload.namespace, s.workload.name
+        ));
+        stored(
+            json!({
+                "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": {
+                    "name": name, "namespace": s.workload.namespace,
+                    "labels": template["metadata"]["labels"].clone(),
+                    "annotations": annotations,
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": s.workload.kind,
+                        "name": s.workload.name, "uid": owner_uid,
+                        "controller": true, "blockOwnerDeletion": true}],
+                },
+                "spec": {"replicas": replicas, "selector": selector, "template": template},
+                "status": {"replicas": replicas, "fullyLabeledReplicas": replicas,
+                           "observedGeneration": 1}
+            }),
+            None,
+            r.at,
+        )
+    }
+
+    fn pod_object(&self, r: &Rollout, info: &PodInfo) -> Value {
+        let s = &self.scenario;
+        let rs = Self::rs_name(r);
+        let mut labels = r.object["spec"]["template"]["metadata"]["labels"].clone();
+        labels["pod-template-hash"] = json!(Self::pod_template_hash(r));
+        let mut spec = r.object["spec"]["template"]["spec"].clone();
+        default_pod_spec(&mut spec);
+        spec["nodeName"] = json!(info.node);
+        if spec["serviceAccountName"].is_null() {
+            spec["serviceAccountName"] = json!("default");
+        }
+        let ip = format!("10.244.1.{}", 10 + (uid(&info.name).as_bytes()[0] % 200));
+        let statuses: Vec<Value> = info
+            .containers
+            .iter()
+            .map(|c| {
+                let image = yaml::pod_spec(&r.object)["containers"]
+                    .as_array()
+                    .and_then(|cs| cs.iter().find(|x| x["name"] == c.name.as_str()))
+                    .and_then(|x| x["image"].as_str())
+                    .unwrap_or("")
+                    .to_owned();
+                let started = c
+                    .last_termination
+                    .as_ref()
+                    .map_or(info.created_at, |t| t.finished_at);
+                let state = match c.state.strip_prefix("waiting: ") {
+                    Some(reason) => json!({"waiting": {"reason": reason, "message":
+                        format!("back-off restarting failed container {} in pod {}_{}({})",
+                                c.name, info.name, info.namespace, uid(&format!("Pod/{}/{}", info.namespace, info.name)))}}),
+                    None => json!({"running": {"startedAt": ts(started)}}),
+                };
+                let last = c.last_termination.as_ref().map_or(json!({}), |t| {
+                    json!({"terminated": {"reason": t.reason, "exitCode": t.exit_code,
+                        "startedAt": ts(info.created_at.max(t.finished_at - chrono::Duration::minutes(10))),
+                        "finishedAt": ts(t.finished_at),
+                        "containerID": format!("containerd://{}", uid(&format!("{}{}", info.name, t.finished_at)).replace('-', ""))}})
+                });
+                json!({"name": c.name, "ready": c.ready, "started": c.ready,
+                       "restartCount": c.restart_count, "image": image,
+                       "imageID": format!("{image}@sha256:{}", uid(&image).replace('-', "")),
+                       "containerID": format!("containerd://{}", uid(&info.name).replace('-', "")),
+                       "state": state, "lastState": last})
+            })
+            .collect();
+        let all_ready = info.containers.iter().all(|c| c.ready);
+        let ready = if all_ready { "True" } else { "False" };
+        let cond = |t: &str, st: &str| {
+            json!({"type": t, "status": st, "lastProbeTime": null,
+                   "lastTransitionTime": ts(info.created_at)})
+        };
+        stored(
+            json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {
+                    "name": info.name, "namespace": info.namespace, "labels": labels,
+                    "generateName": format!("{rs}-"),
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs,
+                        "uid": uid(&format!("ReplicaSet/{}/{rs}", s.workload.namespace)),
+                        "controller": true, "blockOwnerDeletion": true}],
+                },
+                "spec": spec,
+                "status": {
+                    "phase": info.phase,
+                    "conditions": [cond("Initialized", "True"), cond("Ready", ready),
+                                   cond("ContainersReady", ready), cond("PodScheduled", "True")],
+                    "hostIP": "127.0.0.1", "podIP": ip, "podIPs": [{"ip": ip}],
+                    "startTime": ts(info.created_at),
+                    "qosClass": "Burstable",
+                    "containerStatuses": statuses,
+                }
+            }),
+            None,
+            info.created_at,
+        )
+    }
+
+    fn event_object(&self, pod: &str, i: usize, e: &ClusterEvent) -> Value {
+        let s = &self.scenario;
+        let ns = s.workload.namespace.as_str();
+        let (kind, name) = e.object.split_once('/').unwrap_or(("Pod", pod));
+        let (event_ns, involved) = if kind == "Node" {
+            (
+                "default",
+                json!({"kind": "Node", "name": name, "uid": uid(&format!("Node//{name}"))}),
+            )
+        } else {
+            (
+                ns,
+                json!({"kind": kind, "namespace": ns, "name": name, "apiVersion": "v1",
+                       "uid": uid(&format!("{kind}/{ns}/{name}")),
+                       "fieldPath": format!("spec.containers{{{}}}", s.workload.container)}),
+            )
+        };
+        let first = e.first_seen;
+        let ev_name = format!("{pod}.{}", &uid(&format!("{pod}{i}{}", e.reason))[..8]);
+        stored(
+            json!({
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": ev_name, "namespace": event_ns},
+                "involvedObject": involved,
+                "reason": e.reason, "message": e.message, "type": e.kind, "count": e.count,
+                "firstTimestamp": ts(first), "lastTimestamp": ts(e.last_seen),
+                "source": {"component": "kubelet", "host": s.workload.node},
+                "reportingComponent": "kubelet", "reportingInstance": s.workload.node,
+            }),
+            None,
+            first,
+        )
+    }
+
+    fn vulnerability_report(&self, r: &Rollout) -> Value {
+        let s = &self.scenario;
+        let rs = Self::rs_name(r);
+        let (repo_full, tag) = s
+            .image
+            .name
+            .rsplit_once(':')
+            .unwrap_or((s.image.name.as_str(), "latest"));
+        let (server, repository) = repo_full
+            .split_once('/')
+            .filter(|(h, _)| h.contains('.') || h.contains(':'))
+            .unwrap_or(("index.docker.io", repo_full));
+        let count = |sev: &str| {
+            s.image
+                .vulnerabilities
+                .iter()
+                .filter(|v| v.severity.eq_ignore_ascii_case(sev))
+                .count()
+        };
+        let vulns: Vec<Value> = s
+            .image
+            .vulnerabilities
+            .iter()
+            .map(|v| {
+                json!({"vulnerabilityID": v.id, "resource": v.package,
+                       "installedVersion": v.installed, "fixedVersion": v.fixed,
+                       "severity": v.severity.to_ascii_uppercase(), "title": v.title,
+                       "primaryLink": format!("https://avd.aquasec.com/nvd/{}", v.id.to_ascii_lowercase())})
+            })
+            .collect();
+        stored(
+            json!({
+                "apiVersion": "aquasecurity.github.io/v1alpha1", "kind": "VulnerabilityReport",
+                "metadata": {
+                    "name": format!("replicaset-{rs}-{}", s.workload.container),
+                    "namespace": s.workload.namespace,
+                    "labels": {"trivy-operator.resource.kind": "ReplicaSet",
+                               "trivy-operator.resource.name": rs,
+                               "trivy-operator.resource.namespace": s.workload.namespace,
+                               "trivy-operator.container.name": s.workload.container},
+                },
+                "report": {
+                    "updateTimestamp": ts(r.at),
+                    "scanner": {"name": "Trivy", "vendor": "Aqua Security", "version": "0.58.1"},
+                    "registry": {"server": server},
+                    "artifact": {"repository": repository, "tag": tag},
+                    "os": {"family": "debian", "name": "12.8"},
+                    "summary": {"criticalCount": count("critical"), "highCount": count("high"),
+                                "mediumCount": count("medium"), "lowCount": count("low"),
+                                "unknownCount": count("unknown")},
+                    "vulnerabilities": vulns,
+                }
+            }),
+            None,
+            r.at,
+        )
+    }
+}
