@@ -40,6 +40,7 @@
 //! # }
 //! ```
 
+pub mod diagnose;
 pub mod simulation;
 pub mod summary;
 

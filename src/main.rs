@@ -57,6 +57,30 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         port: u16,
     },
+    /// Diagnoses a pod in a real cluster with squad's native analyzers, read-only: prints the
+    /// root cause, the evidence, and what could not be read (missing permissions, no Prometheus).
+    Diagnose {
+        /// The pod, as <namespace>/<pod>.
+        pod: String,
+        /// The container (default: the workload's first).
+        #[arg(long)]
+        container: Option<String>,
+        /// A kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// The kubeconfig context (default: its current context).
+        #[arg(long)]
+        context: Option<String>,
+        /// Prometheus base URL for memory and traffic history.
+        #[arg(long)]
+        prometheus: Option<String>,
+        /// A squad.toml ([kubernetes], [prometheus] and the rest).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the diagnosis as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The simulated cluster on its own.
     SimCluster {
         #[command(subcommand)]
@@ -224,6 +248,55 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     &served.api.prometheus_url(),
                 );
                 rt.block_on(tokio::signal::ctrl_c())?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Diagnose {
+            pod,
+            container,
+            kubeconfig,
+            context,
+            prometheus,
+            config,
+            json,
+        } => {
+            let Some((namespace, pod)) = pod.split_once('/') else {
+                anyhow::bail!("pod: expected <namespace>/<pod>, got {pod:?}");
+            };
+            let settings = load_settings(config.as_ref())?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let (d, workload) = rt.block_on(squad::diagnose::diagnose(
+                squad::diagnose::DiagnoseOptions {
+                    namespace: namespace.to_owned(),
+                    pod: pod.to_owned(),
+                    container,
+                    kubeconfig,
+                    context,
+                    prometheus,
+                    settings,
+                },
+            ))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                println!("{workload}: {}", d.summary);
+                println!(
+                    "root cause: {} (confidence {:.0}%)",
+                    d.root_cause.as_str(),
+                    d.confidence * 100.0
+                );
+                println!("\nevidence:");
+                for e in &d.evidence {
+                    println!("  - {}: {}", e.source, e.observation);
+                }
+                if !d.recommendations.is_empty() {
+                    println!("\nrecommendations:");
+                    for r in &d.recommendations {
+                        println!("  - {r}");
+                    }
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

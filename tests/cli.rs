@@ -204,3 +204,174 @@ fn killed_at_any_event_the_incident_resumes_without_repeating_an_action() {
         std::fs::remove_dir_all(&out).unwrap();
     }
 }
+
+/// A `squad sim-cluster serve` process, killed on drop.
+struct Served {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    fn start(scenario: &str, extra: &[&str]) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("sim");
+        let child = Command::new(env!("CARGO_BIN_EXE_squad"))
+            .args(["sim-cluster", "serve", scenario, "--out"])
+            .arg(&out)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut served = Served { child, dir };
+        // The kubeconfig is written once the server listens; its first line tells the URL.
+        let mut reader = std::io::BufReader::new(served.child.stdout.take().unwrap());
+        let mut line = String::new();
+        while std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 0 {
+            if line.contains("is served at") {
+                break;
+            }
+            line.clear();
+        }
+        assert!(
+            line.contains("is served at"),
+            "sim-cluster serve did not start"
+        );
+        served
+    }
+
+    fn kubeconfig(&self) -> std::path::PathBuf {
+        self.dir.path().join("sim").join("kubeconfig")
+    }
+
+    fn url(&self) -> String {
+        let text = std::fs::read_to_string(self.kubeconfig()).unwrap();
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("server: "))
+            .unwrap()
+            .to_owned()
+    }
+}
+
+#[test]
+fn diagnose_reads_a_served_cluster_over_the_kubernetes_and_prometheus_apis() {
+    let s = Served::start("oomkilled", &[]);
+    let kc = s.kubeconfig();
+    let prom = format!("{}/prometheus", s.url());
+    let out = squad(
+        &[
+            "diagnose",
+            "production/payment-service-7d4b9c-xk2p",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--prometheus",
+            &prom,
+            "--json",
+        ],
+        &[],
+    );
+    let d = json(&out);
+    assert_eq!(d["root_cause"], "memory_under_provisioned", "{d}");
+    assert!(d["summary"].as_str().unwrap().contains("+340%"), "{d}");
+
+    // Without Prometheus the diagnosis still comes, and says what it could not read.
+    let out = squad(
+        &[
+            "diagnose",
+            "production/payment-service-7d4b9c-xk2p",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("memory history unavailable") && text.contains("no Prometheus is configured"),
+        "{text}"
+    );
+}
+
+#[test]
+fn diagnose_with_logs_forbidden_notes_it_and_still_concludes() {
+    let s = Served::start("crashloop", &["--deny", "pods/log"]);
+    let scenario = squad_config::Scenario::embedded("crashloop").unwrap();
+    let pod = format!(
+        "{}/{}",
+        scenario.workload.namespace, scenario.workload.pods[0]
+    );
+    let kc = s.kubeconfig();
+    let out = squad(
+        &["diagnose", &pod, "--kubeconfig", kc.to_str().unwrap()],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("root cause: crash_loop"), "{text}");
+    assert!(
+        text.contains("container logs not readable") && text.contains("forbidden"),
+        "{text}"
+    );
+}
+
+#[test]
+fn diagnose_bad_input_and_an_unreachable_cluster_are_clear_errors() {
+    let out = squad(&["diagnose", "just-a-pod"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("expected <namespace>/<pod>"), "{err}");
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(&kc, format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user: {{}}\n")).unwrap();
+    let out = squad(
+        &[
+            "diagnose",
+            "production/p",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot reach the API server") && err.contains(&port.to_string()),
+        "{err}"
+    );
+    // A context the kubeconfig does not have is named.
+    let out = squad(
+        &[
+            "diagnose",
+            "production/p",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--context",
+            "prod-eu",
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(2) && err.contains("prod-eu"),
+        "{err}"
+    );
+}

@@ -196,12 +196,14 @@ impl KubeCluster {
         &self.server
     }
 
-    /// The instant metrics are asked at: now, to the second (Prometheus' time resolution in the
-    /// API is finer, but whole seconds keep range steps aligned run to run).
+    /// The instant range queries end at: now, rounded down to a multiple of the step, so that
+    /// series asked a moment apart (memory, then traffic) share their timestamps.
     #[cfg(feature = "prometheus")]
-    fn query_time(&self) -> chrono::DateTime<chrono::Utc> {
+    fn query_time(&self, step: Duration) -> chrono::DateTime<chrono::Utc> {
         let now = self.clock.now();
-        now - chrono::Duration::nanoseconds(i64::from(now.timestamp_subsec_nanos()))
+        let step_ms = i64::try_from(step.as_millis()).unwrap_or(1000).max(1000);
+        let ms = now.timestamp_millis();
+        chrono::DateTime::from_timestamp_millis(ms - ms.rem_euclid(step_ms)).unwrap_or(now)
     }
 
     fn error(&self, what: &str, e: ::kube::Error) -> PortError {
@@ -547,7 +549,7 @@ impl Cluster for KubeCluster {
         #[cfg(feature = "prometheus")]
         if let Some(p) = &self.metrics {
             return p
-                .memory_working_set(workload, container, window, step, self.query_time())
+                .memory_working_set(workload, container, window, step, self.query_time(step))
                 .await
                 .map_err(|e| PortError::Unavailable {
                     what,
@@ -571,7 +573,7 @@ impl Cluster for KubeCluster {
         #[cfg(feature = "prometheus")]
         if let Some(p) = &self.metrics {
             return p
-                .request_rates(workload, window, step, self.query_time())
+                .request_rates(workload, window, step, self.query_time(step))
                 .await
                 .map_err(|e| PortError::Unavailable {
                     what,

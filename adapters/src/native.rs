@@ -58,19 +58,30 @@ fn slope(points: &[(f64, f64)]) -> Option<f64> {
 /// residual's slope over time is measured within each run of the container (a drop of more than a
 /// tenth marks a restart), so restarts do not hide a leak's saw-tooth.
 pub fn unexplained_growth(memory: &[Sample], rps: &[Sample]) -> f64 {
+    // Two range queries asked a moment apart do not share timestamps: pair each memory sample
+    // with the traffic sample nearest in time, within half the sampling step.
+    let step = memory
+        .windows(2)
+        .map(|w| (w[1].at - w[0].at).num_seconds().abs())
+        .filter(|s| *s > 0)
+        .min()
+        .unwrap_or(60);
+    let near = |m: &Sample| {
+        rps.iter()
+            .map(|r| ((r.at - m.at).num_seconds().abs(), r))
+            .filter(|(d, _)| *d * 2 <= step)
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, r)| r.value)
+    };
     let pairs: Vec<(f64, f64)> = memory
         .iter()
-        .filter_map(|m| {
-            rps.iter()
-                .find(|r| r.at == m.at)
-                .map(|r| (r.value, mib(m.value)))
-        })
+        .filter_map(|m| near(m).map(|r| (r, mib(m.value))))
         .collect();
     let b = slope(&pairs).unwrap_or(0.0);
     let residual: Vec<(f64, f64)> = memory
         .iter()
         .map(|m| {
-            let r = rps.iter().find(|r| r.at == m.at).map_or(0.0, |r| r.value);
+            let r = near(m).unwrap_or(0.0);
             (m.at.timestamp() as f64 / 3600.0, mib(m.value) - b * r)
         })
         .collect();
@@ -140,7 +151,8 @@ fn deploy_signals(
     Some(DeploySignals {
         revision: last.revision,
         at: last.at,
-        age_hours: (now - last.at).num_hours(),
+        // A clock behind the server (a revision stamped "in the future") reads as just now.
+        age_hours: (now - last.at).num_hours().max(0),
         resources_changed,
         env_changed,
         change_cause: last.change_cause.clone(),
@@ -304,7 +316,11 @@ impl Diagnoser for NativeDiagnoser {
         let mut rps: Vec<Sample> = Vec::new();
         for (_, series) in &rates {
             for s in series {
-                match rps.iter_mut().find(|x| x.at == s.at) {
+                // Routes come from one query, so their samples share timestamps; allow a second.
+                match rps
+                    .iter_mut()
+                    .find(|x| (x.at - s.at).num_milliseconds().abs() < 1000)
+                {
                     Some(x) => x.value += s.value,
                     None => rps.push(*s),
                 }
@@ -497,8 +513,18 @@ impl Diagnoser for NativeDiagnoser {
             (_, Some(cr)) => (
                 RootCause::CrashLoop,
                 format!(
-                    "{} crash-loops (reason {}, exit {}); the logs do not name a cause",
-                    container_name, cr.reason, cr.exit_code
+                    "{} crash-loops (reason {}, exit {}); {}",
+                    container_name,
+                    cr.reason,
+                    cr.exit_code,
+                    if notes
+                        .iter()
+                        .any(|n| n.starts_with("container logs not readable"))
+                    {
+                        "its logs could not be read (see the note), so the cause is open"
+                    } else {
+                        "the logs do not name a cause"
+                    }
                 ),
                 0.4,
                 vec![

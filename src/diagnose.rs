@@ -1,0 +1,93 @@
+//! `squad diagnose`: the native analyzers against a real cluster, read-only — what squad would
+//! conclude about a pod, with every fact it read and every fact it could not read.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use squad_adapters::kubernetes::{KubeCluster, KubeOptions};
+use squad_adapters::native::NativeDiagnoser;
+use squad_adapters::prometheus::{MetricQueries, Prometheus, PrometheusOptions};
+use squad_config::Settings;
+use squad_protocols::{Alert, Diagnosis};
+use squad_runtime::Clock;
+use squad_runtime::ports::{Cluster, Diagnoser, DiagnosisRequest};
+
+/// What to diagnose and where.
+#[derive(Debug, Clone)]
+pub struct DiagnoseOptions {
+    pub namespace: String,
+    pub pod: String,
+    pub container: Option<String>,
+    /// Overrides `[kubernetes] kubeconfig`.
+    pub kubeconfig: Option<PathBuf>,
+    /// Overrides `[kubernetes] context`.
+    pub context: Option<String>,
+    /// Overrides `[prometheus] url`.
+    pub prometheus: Option<String>,
+    pub settings: Settings,
+}
+
+/// The Kubernetes adapter (with Prometheus when configured) that settings describe.
+pub async fn connect(
+    settings: &Settings,
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+    prometheus: Option<String>,
+    clock: Clock,
+) -> anyhow::Result<KubeCluster> {
+    let k = &settings.kubernetes;
+    let cluster = KubeCluster::connect(
+        &KubeOptions {
+            kubeconfig: kubeconfig.or_else(|| k.kubeconfig.clone().map(PathBuf::from)),
+            context: context.or_else(|| k.context.clone()),
+            max_concurrent: Some(k.max_concurrent_requests),
+            read_timeout: Some(Duration::from_secs(k.timeout_seconds)),
+            no_timeouts: false,
+        },
+        clock,
+    )
+    .await?;
+    let p = &settings.prometheus;
+    Ok(match prometheus.or_else(|| p.url.clone()) {
+        Some(url) => cluster.with_metrics(Arc::new(Prometheus::new(PrometheusOptions {
+            url,
+            timeout: Some(Duration::from_secs(p.timeout_seconds)),
+            queries: MetricQueries {
+                memory_working_set: p.memory_query.clone(),
+                request_rate: p.traffic_query.clone(),
+            },
+        })?)),
+        None => cluster,
+    })
+}
+
+/// Diagnoses one pod. Never writes to the cluster.
+pub async fn diagnose(opts: DiagnoseOptions) -> anyhow::Result<(Diagnosis, String)> {
+    let clock = Clock::starting_at(chrono::Utc::now());
+    let cluster: Arc<dyn Cluster> = Arc::new(
+        connect(
+            &opts.settings,
+            opts.kubeconfig,
+            opts.context,
+            opts.prometheus,
+            clock.clone(),
+        )
+        .await?,
+    );
+    let workload = cluster.owner_of(&opts.namespace, &opts.pod).await?;
+    let mut alert = Alert::firing("ManualDiagnosis")
+        .with_label("namespace", &opts.namespace)
+        .with_label("pod", &opts.pod);
+    if let Some(c) = &opts.container {
+        alert = alert.with_label("container", c);
+    }
+    let diagnosis = NativeDiagnoser::new(cluster, clock)
+        .diagnose(&DiagnosisRequest {
+            alert,
+            workload: workload.clone(),
+            memory: Vec::new(),
+        })
+        .await?;
+    Ok((diagnosis, workload.to_string()))
+}
