@@ -558,9 +558,10 @@ impl SimCluster {
             .map(|r| (r.revision, self.life(&d, r, now)))
             .collect();
         let step = (step.as_secs() as i64).max(1);
-        let mut t = now - secs(window.as_secs() as i64);
+        let end = aligned(now, step);
+        let mut t = end - secs(window.as_secs() as i64);
         let mut out = Vec::new();
-        while t <= now {
+        while t <= end {
             if let Some(r) = Self::rollout_at(&d, t) {
                 let started = lives
                     .get(&r.revision)
@@ -583,11 +584,11 @@ impl SimCluster {
         step: Duration,
     ) -> PortResult<Vec<(String, Vec<Sample>)>> {
         self.check_workload(workload)?;
-        let now = self.clock.now();
         let step = (step.as_secs() as i64).max(1);
-        let mut t = now - secs(window.as_secs() as i64);
+        let end = aligned(self.clock.now(), step);
+        let mut t = end - secs(window.as_secs() as i64);
         let mut out = Vec::new();
-        while t <= now {
+        while t <= end {
             out.push(Sample {
                 at: t,
                 value: self.rps(t),
@@ -697,6 +698,13 @@ impl SimCluster {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
     }
+}
+
+/// `t` rounded down to a multiple of `step` seconds: range queries end there (as the
+/// Kubernetes adapter asks Prometheus), so series read a moment apart share timestamps.
+fn aligned(t: DateTime<Utc>, step: i64) -> DateTime<Utc> {
+    let s = t.timestamp();
+    DateTime::from_timestamp(s - s.rem_euclid(step.max(1)), 0).unwrap_or(t)
 }
 
 fn in_ns(o: &Value, namespace: &str, s: &Scenario) -> bool {

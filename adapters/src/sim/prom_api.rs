@@ -313,37 +313,79 @@ impl Params {
 
 /// `application/x-www-form-urlencoded` pairs (`+` is a space, `%XX` a byte).
 fn decode_form(input: &[u8]) -> Vec<(String, String)> {
-    input
-        .split(|&b| b == b'&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = match pair.iter().position(|&b| b == b'=') {
-                Some(i) => (&pair[..i], &pair[i + 1..]),
-                None => (pair, &[][..]),
-            };
-            (percent_decode(key), percent_decode(value))
-        })
-        .collect()
+    form_urlencoded::parse(input).into_owned().collect()
 }
 
-fn percent_decode(input: &[u8]) -> String {
-    let hex = |i: usize| input.get(i).and_then(|&b| char::from(b).to_digit(16));
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        let byte = input[i];
-        if byte == b'%'
-            && let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2))
-        {
-            // Two hex digits: at most 0xff.
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-            continue;
+/// The source's series from `start` to `end` every `step`, in the OpenMetrics text format with
+/// timestamps — what `promtool tsdb create-blocks-from openmetrics` loads into a real Prometheus
+/// (to compare its answers over history with the simulated query API's).
+pub fn openmetrics_history(
+    source: &dyn SeriesSource,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    step: Duration,
+) -> String {
+    let step = chrono::Duration::from_std(step)
+        .unwrap_or(chrono::Duration::seconds(60))
+        .max(chrono::Duration::seconds(1));
+    // family -> (kind, series labels -> samples)
+    type Samples = Vec<(DateTime<Utc>, f64)>;
+    let mut families: BTreeMap<String, (SeriesKind, BTreeMap<Labels, Samples>)> = BTreeMap::new();
+    let mut t = start;
+    while t <= end {
+        for p in source.points_at(t) {
+            let Some(name) = p.labels.get("__name__") else {
+                continue;
+            };
+            let family = match p.kind {
+                SeriesKind::Counter => name.strip_suffix("_total").unwrap_or(name).to_owned(),
+                SeriesKind::Gauge => name.clone(),
+            };
+            families
+                .entry(family)
+                .or_insert_with(|| (p.kind, BTreeMap::new()))
+                .1
+                .entry(p.labels.clone())
+                .or_default()
+                .push((t, p.value));
         }
-        out.push(if byte == b'+' { b' ' } else { byte });
-        i += 1;
+        t += step;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    let mut out = String::new();
+    for (family, (kind, series)) in families {
+        let kind = match kind {
+            SeriesKind::Counter => "counter",
+            SeriesKind::Gauge => "gauge",
+        };
+        let _ = writeln!(out, "# TYPE {family} {kind}");
+        if let Some(help) = series
+            .keys()
+            .next()
+            .and_then(|l| l.get("__name__"))
+            .and_then(|n| source.help(n))
+        {
+            let _ = writeln!(out, "# HELP {family} {}", escape_help(help));
+        }
+        for (labels, samples) in series {
+            let name = labels.get("__name__").cloned().unwrap_or_default();
+            let rendered: Vec<String> = labels
+                .iter()
+                .filter(|(k, _)| *k != "__name__")
+                .map(|(k, v)| format!("{k}=\"{}\"", escape_label_value(v)))
+                .collect();
+            for (at, v) in samples {
+                let _ = writeln!(
+                    out,
+                    "{name}{{{}}} {} {}",
+                    rendered.join(","),
+                    format_value(v),
+                    at.timestamp()
+                );
+            }
+        }
+    }
+    out.push_str("# EOF\n");
+    out
 }
 
 #[cfg(test)]
