@@ -16,7 +16,8 @@ use squad_runtime::ports::{Cluster, Diagnoser, DiagnosisRequest};
 /// What to diagnose and where.
 #[derive(Debug, Clone)]
 pub struct DiagnoseOptions {
-    pub namespace: String,
+    /// The pod's namespace; `None` takes the kubeconfig context's namespace.
+    pub namespace: Option<String>,
     pub pod: String,
     pub container: Option<String>,
     /// Overrides `[kubernetes] kubeconfig`.
@@ -65,19 +66,22 @@ pub async fn connect(
 /// Diagnoses one pod. Never writes to the cluster.
 pub async fn diagnose(opts: DiagnoseOptions) -> anyhow::Result<(Diagnosis, String)> {
     let clock = Clock::starting_at(chrono::Utc::now());
-    let cluster: Arc<dyn Cluster> = Arc::new(
-        connect(
-            &opts.settings,
-            opts.kubeconfig,
-            opts.context,
-            opts.prometheus,
-            clock.clone(),
-        )
-        .await?,
-    );
-    let workload = cluster.owner_of(&opts.namespace, &opts.pod).await?;
+    let kube = connect(
+        &opts.settings,
+        opts.kubeconfig,
+        opts.context,
+        opts.prometheus,
+        clock.clone(),
+    )
+    .await?;
+    let namespace = opts
+        .namespace
+        .clone()
+        .unwrap_or_else(|| kube.default_namespace().to_owned());
+    let cluster: Arc<dyn Cluster> = Arc::new(kube);
+    let workload = cluster.owner_of(&namespace, &opts.pod).await?;
     let mut alert = Alert::firing("ManualDiagnosis")
-        .with_label("namespace", &opts.namespace)
+        .with_label("namespace", &namespace)
         .with_label("pod", &opts.pod);
     if let Some(c) = &opts.container {
         alert = alert.with_label("container", c);

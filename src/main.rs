@@ -60,7 +60,7 @@ enum Command {
     /// Diagnoses a pod in a real cluster with squad's native analyzers, read-only: prints the
     /// root cause, the evidence, and what could not be read (missing permissions, no Prometheus).
     Diagnose {
-        /// The pod, as <namespace>/<pod>.
+        /// The pod, as <namespace>/<pod>, or <pod> in the kubeconfig context's namespace.
         pod: String,
         /// The container (default: the workload's first).
         #[arg(long)]
@@ -260,8 +260,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             json,
         } => {
-            let Some((namespace, pod)) = pod.split_once('/') else {
-                anyhow::bail!("pod: expected <namespace>/<pod>, got {pod:?}");
+            let (namespace, pod) = match pod.split_once('/') {
+                Some((ns, p)) if !ns.is_empty() && !p.is_empty() && !p.contains('/') => {
+                    (Some(ns.to_owned()), p.to_owned())
+                }
+                None if !pod.is_empty() => (None, pod.clone()),
+                _ => anyhow::bail!("pod: expected <namespace>/<pod> or <pod>, got {pod:?}"),
             };
             let settings = load_settings(config.as_ref())?;
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -269,8 +273,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()?;
             let (d, workload) = rt.block_on(squad::diagnose::diagnose(
                 squad::diagnose::DiagnoseOptions {
-                    namespace: namespace.to_owned(),
-                    pod: pod.to_owned(),
+                    namespace,
+                    pod,
                     container,
                     kubeconfig,
                     context,

@@ -307,10 +307,8 @@ fn diagnose_reads_a_served_cluster_over_the_kubernetes_and_prometheus_apis() {
 fn diagnose_with_logs_forbidden_notes_it_and_still_concludes() {
     let s = Served::start("crashloop", &["--deny", "pods/log"]);
     let scenario = squad_config::Scenario::embedded("crashloop").unwrap();
-    let pod = format!(
-        "{}/{}",
-        scenario.workload.namespace, scenario.workload.pods[0]
-    );
+    // No namespace: the served kubeconfig's context selects the scenario's.
+    let pod = scenario.workload.pods[0].clone();
     let kc = s.kubeconfig();
     let out = squad(
         &["diagnose", &pod, "--kubeconfig", kc.to_str().unwrap()],
@@ -331,10 +329,15 @@ fn diagnose_with_logs_forbidden_notes_it_and_still_concludes() {
 
 #[test]
 fn diagnose_bad_input_and_an_unreachable_cluster_are_clear_errors() {
-    let out = squad(&["diagnose", "just-a-pod"], &[]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("expected <namespace>/<pod>"), "{err}");
+    for bad in ["a/b/c", "/p", "ns/", ""] {
+        let out = squad(&["diagnose", bad], &[]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("expected <namespace>/<pod> or <pod>"),
+            "{bad}: {err}"
+        );
+    }
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

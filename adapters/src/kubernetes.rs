@@ -196,6 +196,11 @@ impl KubeCluster {
         &self.server
     }
 
+    /// The namespace the kubeconfig's context selects (or the in-cluster service account's).
+    pub fn default_namespace(&self) -> &str {
+        self.client.default_namespace()
+    }
+
     /// The instant range queries end at: now, rounded down to a multiple of the step, so that
     /// series asked a moment apart (memory, then traffic) share their timestamps.
     #[cfg(feature = "prometheus")]

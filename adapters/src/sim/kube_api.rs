@@ -666,13 +666,15 @@ fn resource_request(
 fn served_as(r: &Resource, o: &Value) -> Value {
     let mut o = o.clone();
     if r.group == "events.k8s.io" {
+        // The server's conversion from a core Event: field for field, inventing nothing (a
+        // kubelet's Events have no `action`, so none is served).
         let series = o["count"].as_u64().unwrap_or(1);
+        let action = o.get("action").cloned();
         o = json!({
             "metadata": o["metadata"].clone(),
-            "eventTime": null,
+            "eventTime": o.get("eventTime").cloned().unwrap_or(Value::Null),
             "reportingController": o["reportingComponent"].clone(),
             "reportingInstance": o["reportingInstance"].clone(),
-            "action": o["reason"].clone(),
             "reason": o["reason"].clone(),
             "regarding": o["involvedObject"].clone(),
             "note": o["message"].clone(),
@@ -682,6 +684,9 @@ fn served_as(r: &Resource, o: &Value) -> Value {
             "deprecatedLastTimestamp": o["lastTimestamp"].clone(),
             "deprecatedCount": series,
         });
+        if let Some(action) = action {
+            o["action"] = action;
+        }
     }
     o["apiVersion"] = json!(r.group_version());
     o["kind"] = json!(r.kind);

@@ -5,6 +5,12 @@
 //! controller writes them), the live rollout's Pods with their container statuses, the kubelet's
 //! Events, the Node, the namespace's Secrets (key names only; the values are placeholders) and
 //! Trivy Operator VulnerabilityReports for the running image.
+//!
+//! Each object is served as an API server stores it: with the defaults it fills in (and only
+//! those: a field the manifest leaves out stays out, never `null`), the fields its admission
+//! plugins add to Pods, quantities in canonical form and zero status counters omitted.
+//! `tests/apiserver.rs` compares them, field by field, with what a real kube-apiserver serves
+//! after being loaded with the same objects.
 
 use std::collections::BTreeMap;
 
@@ -62,55 +68,366 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// The defaults an API server fills into a pod spec (so `kubectl describe` reads as usual).
-fn default_pod_spec(spec: &mut Value) {
-    for key in ["containers", "initContainers"] {
-        let Some(cs) = spec[key].as_array_mut() else {
-            continue;
-        };
-        for c in cs {
-            for p in c["ports"].as_array_mut().into_iter().flatten() {
-                if p["protocol"].is_null() {
-                    p["protocol"] = json!("TCP");
-                }
-            }
-            for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
-                let p = &mut c[probe];
-                if !p.is_object() {
-                    continue;
-                }
-                for (k, v) in [
-                    ("timeoutSeconds", 1),
-                    ("periodSeconds", 10),
-                    ("successThreshold", 1),
-                    ("failureThreshold", 3),
-                ] {
-                    if p[k].is_null() {
-                        p[k] = json!(v);
-                    }
-                }
-                if p["httpGet"].is_object() && p["httpGet"]["scheme"].is_null() {
-                    p["httpGet"]["scheme"] = json!("HTTP");
-                }
-            }
-            if c["imagePullPolicy"].is_null() {
-                c["imagePullPolicy"] = json!("IfNotPresent");
-            }
-            if c["terminationMessagePath"].is_null() {
-                c["terminationMessagePath"] = json!("/dev/termination-log");
-            }
-        }
+// ---- What an API server fills in ----
+//
+// A real API server stores an object with its defaults filled in and serves it in a canonical
+// form; these do the same to the world's objects, so clients read what a cluster would show
+// them. They only ever add a field that is absent (or null) inside an object that exists: a
+// missing `livenessProbe` stays missing rather than becoming `null`.
+
+/// Sets `key` in `o` (when `o` is an object) unless it holds a value already.
+fn default_field(o: &mut Value, key: &str, value: impl FnOnce() -> Value) {
+    if let Some(m) = o.as_object_mut()
+        && m.get(key).is_none_or(Value::is_null)
+    {
+        m.insert(key.to_owned(), value());
     }
-    for (k, v) in [
-        ("restartPolicy", "Always"),
-        ("dnsPolicy", "ClusterFirst"),
-        ("schedulerName", "default-scheduler"),
-    ] {
-        if spec[k].is_null() {
-            spec[k] = json!(v);
+}
+
+/// The objects of the array at `key` in `o`, if there is one.
+fn items_mut<'a>(o: &'a mut Value, key: &str) -> impl Iterator<Item = &'a mut Value> {
+    o.get_mut(key)
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+}
+
+const NANO: i128 = 1_000_000_000;
+
+/// Binary suffixes and their sizes, smallest first.
+const BINARY_SUFFIXES: [(&str, i128); 6] = [
+    ("Ki", 1 << 10),
+    ("Mi", 1 << 20),
+    ("Gi", 1 << 30),
+    ("Ti", 1 << 40),
+    ("Pi", 1 << 50),
+    ("Ei", 1 << 60),
+];
+
+/// Decimal suffixes and their sizes in nano-units, smallest first.
+const DECIMAL_SUFFIXES: [(&str, i128); 10] = [
+    ("n", 1),
+    ("u", 1_000),
+    ("m", 1_000_000),
+    ("", NANO),
+    ("k", 1_000 * NANO),
+    ("M", 1_000_000 * NANO),
+    ("G", 1_000_000_000 * NANO),
+    ("T", 1_000_000_000_000 * NANO),
+    ("P", 1_000_000_000_000_000 * NANO),
+    ("E", 1_000_000_000_000_000_000 * NANO),
+];
+
+/// A resource quantity in the canonical form the API server serves it in: `16384Mi` → `16Gi`
+/// (the largest binary suffix that divides it exactly), `0.5` → `500m`, `2000` → `2k` (decimal:
+/// the largest suffix that leaves a whole number). A binary quantity below 1024, or not a whole
+/// number, turns decimal, as in `resource.Quantity`. `None` for what it does not parse
+/// (exponent notation, say), which is then served as written.
+fn canonical_quantity(q: &str) -> Option<String> {
+    let q = q.trim();
+    let split = q
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '+' | '-')))
+        .unwrap_or(q.len());
+    let (number, suffix) = q.split_at(split);
+    let (scale, binary) = match BINARY_SUFFIXES.iter().find(|(s, _)| *s == suffix) {
+        Some((_, size)) => (size * NANO, true),
+        None => (
+            DECIMAL_SUFFIXES.iter().find(|(s, _)| *s == suffix)?.1,
+            false,
+        ),
+    };
+    let (negative, digits) = match number.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, number.strip_prefix('+').unwrap_or(number)),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let parse = |d: &str| -> Option<i128> {
+        match d {
+            "" => Some(0),
+            d if d.bytes().all(|b| b.is_ascii_digit()) => d.parse().ok(),
+            _ => None,
+        }
+    };
+    if whole.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    // The magnitude in nano-units; finer precision rounds up, as the API server rounds it.
+    let mut denominator: i128 = 1;
+    for _ in 0..fraction.len() {
+        denominator = denominator.checked_mul(10)?;
+    }
+    let fraction = parse(fraction)?.checked_mul(scale)?;
+    let nanos = parse(whole)?
+        .checked_mul(scale)?
+        .checked_add((fraction + denominator - 1) / denominator)?;
+    if nanos == 0 {
+        return Some("0".into());
+    }
+    let sign = if negative { "-" } else { "" };
+    if binary && nanos % NANO == 0 && nanos / NANO >= 1024 {
+        let bytes = nanos / NANO;
+        let (suffix, size) = BINARY_SUFFIXES
+            .iter()
+            .rev()
+            .find(|(_, size)| bytes % size == 0)
+            .copied()
+            .unwrap_or(("", 1));
+        return Some(format!("{sign}{}{suffix}", bytes / size));
+    }
+    let (suffix, size) = DECIMAL_SUFFIXES
+        .iter()
+        .rev()
+        .find(|(_, size)| nanos % size == 0)
+        .copied()
+        .unwrap_or(("n", 1));
+    Some(format!("{sign}{}{suffix}", nanos / size))
+}
+
+/// Rewrites every quantity in a map of them (`limits`, `capacity`, ...) canonically.
+fn canonical_quantities(map: Option<&mut Value>) {
+    for v in map
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|m| m.values_mut())
+    {
+        if let Some(q) = v.as_str().and_then(canonical_quantity) {
+            *v = json!(q);
         }
     }
 }
+
+/// `imagePullPolicy`'s default: `Always` for an image at `:latest` or at no tag, else
+/// `IfNotPresent`.
+fn default_pull_policy(image: &str) -> &'static str {
+    if image.contains('@') {
+        return "IfNotPresent";
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.split_once(':') {
+        Some((_, "latest")) | None => "Always",
+        Some(_) => "IfNotPresent",
+    }
+}
+
+/// The defaults of one container (an init container's too).
+fn default_container(c: &mut Value) {
+    for p in items_mut(c, "ports") {
+        default_field(p, "protocol", || json!("TCP"));
+    }
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        let Some(p) = c.get_mut(probe).filter(|p| p.is_object()) else {
+            continue;
+        };
+        for (k, v) in [
+            ("timeoutSeconds", 1),
+            ("periodSeconds", 10),
+            ("successThreshold", 1),
+            ("failureThreshold", 3),
+        ] {
+            default_field(p, k, || json!(v));
+        }
+        if let Some(get) = p.get_mut("httpGet") {
+            default_field(get, "scheme", || json!("HTTP"));
+        }
+    }
+    for e in items_mut(c, "env") {
+        if let Some(field) = e.get_mut("valueFrom").and_then(|v| v.get_mut("fieldRef")) {
+            default_field(field, "apiVersion", || json!("v1"));
+        }
+    }
+    let image = c["image"].as_str().unwrap_or("").to_owned();
+    default_field(c, "imagePullPolicy", || json!(default_pull_policy(&image)));
+    default_field(c, "terminationMessagePath", || {
+        json!("/dev/termination-log")
+    });
+    default_field(c, "terminationMessagePolicy", || json!("File"));
+    // `resources` is a struct in the API types: always served, `{}` when nothing is set.
+    default_field(c, "resources", || json!({}));
+    if let Some(r) = c.get_mut("resources") {
+        canonical_quantities(r.get_mut("limits"));
+        canonical_quantities(r.get_mut("requests"));
+    }
+}
+
+/// The defaults of a pod spec, a template's as well as a Pod's.
+fn default_pod_spec(spec: &mut Value) {
+    for key in ["containers", "initContainers"] {
+        items_mut(spec, key).for_each(default_container);
+    }
+    for (k, v) in [
+        ("restartPolicy", json!("Always")),
+        ("terminationGracePeriodSeconds", json!(30)),
+        ("dnsPolicy", json!("ClusterFirst")),
+        ("securityContext", json!({})),
+        ("schedulerName", json!("default-scheduler")),
+    ] {
+        default_field(spec, k, || v);
+    }
+    // The deprecated alias the API still serves beside the name.
+    if let Some(sa) = spec.get("serviceAccountName").filter(|v| v.is_string()) {
+        let sa = sa.clone();
+        default_field(spec, "serviceAccount", || sa);
+    }
+}
+
+/// A pod template: its spec's defaults, and the zero creation time a server serializes for a
+/// template's metadata.
+fn default_pod_template(template: &mut Value) {
+    if let Some(meta) = template.get_mut("metadata")
+        && let Some(m) = meta.as_object_mut()
+    {
+        m.entry("creationTimestamp").or_insert(Value::Null);
+    }
+    if let Some(spec) = template.get_mut("spec") {
+        default_pod_spec(spec);
+    }
+}
+
+/// What a Pod gets beyond its template's defaults: requests default to limits,
+/// `enableServiceLinks`, and what the admission plugins add (Priority: `priority` and
+/// `preemptionPolicy`; DefaultTolerationSeconds: five minutes' tolerance of a not-ready or
+/// unreachable node).
+fn default_pod(spec: &mut Value) {
+    for key in ["containers", "initContainers"] {
+        for c in items_mut(spec, key) {
+            let Some(limits) = c.pointer("/resources/limits").and_then(Value::as_object) else {
+                continue;
+            };
+            let limits = limits.clone();
+            if let Some(r) = c.get_mut("resources") {
+                default_field(r, "requests", || json!({}));
+                if let Some(requests) = r.get_mut("requests").and_then(Value::as_object_mut) {
+                    for (k, v) in limits {
+                        requests.entry(k).or_insert(v);
+                    }
+                }
+            }
+        }
+    }
+    default_pod_spec(spec);
+    default_field(spec, "enableServiceLinks", || json!(true));
+    if spec.get("priorityClassName").is_none() {
+        default_field(spec, "priority", || json!(0));
+    }
+    default_field(spec, "preemptionPolicy", || json!("PreemptLowerPriority"));
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
+        let tolerated = spec["tolerations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| {
+                (t["key"] == key
+                    || (t["key"].as_str().unwrap_or("").is_empty() && t["operator"] == "Exists"))
+                    && matches!(t["effect"].as_str(), None | Some("") | Some("NoExecute"))
+            });
+        if !tolerated {
+            default_field(spec, "tolerations", || json!([]));
+            if let Some(ts) = spec.get_mut("tolerations").and_then(Value::as_array_mut) {
+                ts.push(
+                    json!({"key": key, "operator": "Exists", "effect": "NoExecute",
+                               "tolerationSeconds": 300}),
+                );
+            }
+        }
+    }
+}
+
+/// A Deployment's spec defaults (apps/v1).
+fn default_deployment_spec(spec: &mut Value) {
+    default_field(spec, "replicas", || json!(1));
+    default_field(spec, "strategy", || json!({"type": "RollingUpdate"}));
+    if let Some(strategy) = spec.get_mut("strategy")
+        && strategy["type"] == "RollingUpdate"
+    {
+        default_field(strategy, "rollingUpdate", || json!({}));
+        if let Some(rolling) = strategy.get_mut("rollingUpdate") {
+            default_field(rolling, "maxSurge", || json!("25%"));
+            default_field(rolling, "maxUnavailable", || json!("25%"));
+        }
+    }
+    default_field(spec, "revisionHistoryLimit", || json!(10));
+    default_field(spec, "progressDeadlineSeconds", || json!(600));
+    if let Some(template) = spec.get_mut("template") {
+        default_pod_template(template);
+    }
+}
+
+/// The defaults of an object from the GitOps repo, by kind (the workload's are applied where
+/// its objects are built).
+fn default_object(o: &mut Value) {
+    match yaml::kind(o) {
+        "NetworkPolicy" => {
+            let Some(spec) = o.get_mut("spec") else {
+                return;
+            };
+            for rule in ["ingress", "egress"] {
+                for r in items_mut(spec, rule) {
+                    for p in items_mut(r, "ports") {
+                        default_field(p, "protocol", || json!("TCP"));
+                    }
+                }
+            }
+            let egress = spec["egress"].as_array().is_some_and(|e| !e.is_empty());
+            default_field(spec, "policyTypes", || {
+                if egress {
+                    json!(["Ingress", "Egress"])
+                } else {
+                    json!(["Ingress"])
+                }
+            });
+        }
+        "Service" => {
+            let Some(spec) = o.get_mut("spec") else {
+                return;
+            };
+            for p in items_mut(spec, "ports") {
+                default_field(p, "protocol", || json!("TCP"));
+                let port = p["port"].clone();
+                default_field(p, "targetPort", || port);
+            }
+            default_field(spec, "type", || json!("ClusterIP"));
+            default_field(spec, "sessionAffinity", || json!("None"));
+        }
+        "Deployment" => {
+            if let Some(spec) = o.get_mut("spec") {
+                default_deployment_spec(spec);
+            }
+        }
+        "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
+            if let Some(template) = o.pointer_mut("/spec/template") {
+                default_pod_template(template);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Drops the status counters that are zero: the API types mark them `omitempty`, so a server
+/// never serves a zero there.
+fn omit_zeros(status: &mut Value, keys: &[&str]) {
+    if let Some(m) = status.as_object_mut() {
+        m.retain(|k, v| !(keys.contains(&k.as_str()) && v.as_u64() == Some(0)));
+    }
+}
+
+/// Kinds whose `metadata.generation` the API server starts at 1 on create (it counts writes to
+/// their spec); custom resources too. Pods, Services, RBAC objects, HorizontalPodAutoscalers
+/// (until the HPAGeneration feature) and the rest have none.
+const GENERATION_KINDS: &[&str] = &[
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "NetworkPolicy",
+    "Ingress",
+    "PodDisruptionBudget",
+    "VulnerabilityReport",
+];
 
 /// Fills in what an API server adds to a stored object: namespace, uid, creation time.
 fn stored(mut o: Value, namespace: Option<&str>, created: DateTime<Utc>) -> Value {
@@ -131,6 +448,9 @@ fn stored(mut o: Value, namespace: Option<&str>, created: DateTime<Utc>) -> Valu
     }
     if meta["resourceVersion"].is_null() {
         meta["resourceVersion"] = json!("1");
+    }
+    if GENERATION_KINDS.contains(&kind.as_str()) && meta["generation"].is_null() {
+        meta["generation"] = json!(1);
     }
     o
 }
@@ -171,8 +491,16 @@ impl SimCluster {
         let first = d.rollouts.first().map_or(now, |r| r.at);
         let mut objects = Vec::new();
 
-        // Namespaces: the system ones and every one an object lives in.
-        let mut namespaces: Vec<String> = vec!["default".into(), "kube-system".into(), ns.into()];
+        // Namespaces: the four every cluster has and every one an object lives in.
+        let mut namespaces: Vec<String> = [
+            "default",
+            "kube-node-lease",
+            "kube-public",
+            "kube-system",
+            ns,
+        ]
+        .map(str::to_owned)
+        .to_vec();
         for o in &d.objects {
             if let Some(n) = o["metadata"]["namespace"].as_str() {
                 namespaces.push(n.to_owned());
@@ -203,6 +531,7 @@ impl SimCluster {
             }
             let scope = (!cluster_scoped(kind)).then_some(ns);
             let mut o = stored(o.clone(), scope, first);
+            default_object(&mut o);
             if kind == "HorizontalPodAutoscaler" {
                 let replicas = live.map_or(0, |r| r.workload.replicas);
                 o["status"] = json!({"currentReplicas": replicas, "desiredReplicas": replicas,
@@ -241,11 +570,13 @@ impl SimCluster {
         }
 
         // The workload, its ReplicaSets, Pods and their Events.
+        let ready = live.map_or(0, |r| self.ready_pods(d, r, now));
         if let Some(r) = live {
-            objects.push(self.workload_object(d, r, now));
+            objects.push(self.workload_object(d, r, ready));
         }
         for r in d.rollouts.iter().filter(|r| r.at <= now) {
-            objects.push(self.replica_set(r, live.map(|l| l.revision) == Some(r.revision)));
+            let live = live.map(|l| l.revision) == Some(r.revision);
+            objects.push(self.replica_set(r, live.then_some(ready)));
         }
         if let Some(r) = live {
             for pod in &r.pods {
@@ -275,9 +606,9 @@ impl SimCluster {
                 "metadata": {"name": name, "labels": {
                     "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
                     "node-role.kubernetes.io/worker": ""}},
-                "spec": {"podCIDR": "10.244.1.0/24"},
+                "spec": {"podCIDR": "10.244.1.0/24", "podCIDRs": ["10.244.1.0/24"]},
                 "status": {
-                    "capacity": {"cpu": "4", "memory": "16384Mi", "pods": "110"},
+                    "capacity": {"cpu": "4", "memory": "16Gi", "pods": "110"},
                     "allocatable": {"cpu": "3800m", "memory": "15564Mi", "pods": "110"},
                     "conditions": [
                         cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
@@ -313,14 +644,9 @@ impl SimCluster {
         rs.rsplit_once('-').map_or(rs.clone(), |x| x.1.to_owned())
     }
 
-    fn workload_object(&self, d: &Desired, r: &Rollout, now: DateTime<Utc>) -> Value {
-        let s = &self.scenario;
-        let first = d.rollouts.first().map_or(r.at, |f| f.at);
-        let mut o = stored(r.object.clone(), Some(&s.workload.namespace), first);
-        default_pod_spec(&mut o["spec"]["template"]["spec"]);
-        let replicas = r.workload.replicas;
-        let ready = r
-            .pods
+    /// How many of the rollout's pods have every container ready.
+    fn ready_pods(&self, d: &Desired, r: &Rollout, now: DateTime<Utc>) -> usize {
+        r.pods
             .iter()
             .filter(|p| {
                 self.pod_info(d, r, p, now)
@@ -328,9 +654,21 @@ impl SimCluster {
                     .iter()
                     .all(|c| c.ready)
             })
-            .count();
+            .count()
+    }
+
+    fn workload_object(&self, d: &Desired, r: &Rollout, ready: usize) -> Value {
+        let s = &self.scenario;
+        let first = d.rollouts.first().map_or(r.at, |f| f.at);
+        let mut o = stored(r.object.clone(), Some(&s.workload.namespace), first);
+        default_object(&mut o);
+        let replicas = r.workload.replicas;
         o["metadata"]["annotations"]["deployment.kubernetes.io/revision"] =
             json!(r.revision.to_string());
+        // The generation counts writes to the spec. The GitOps sync writes the spec once per
+        // rollout (the history starts with the first), so the live rollout's revision is the
+        // generation a real cluster would show after the same syncs, and the controller has
+        // observed it. (A real apiserver seeded with the object once shows 1.)
         o["metadata"]["generation"] = json!(r.revision);
         o["status"] = json!({
             "observedGeneration": r.revision,
@@ -348,19 +686,35 @@ impl SimCluster {
                  "lastUpdateTime": ts(r.at), "lastTransitionTime": ts(r.at)}
             ]
         });
+        omit_zeros(
+            &mut o["status"],
+            &[
+                "replicas",
+                "updatedReplicas",
+                "readyReplicas",
+                "availableReplicas",
+                "unavailableReplicas",
+            ],
+        );
         o
     }
 
-    fn replica_set(&self, r: &Rollout, live: bool) -> Value {
+    /// One rollout's ReplicaSet; `ready` is its ready pods' count when it is the live one.
+    fn replica_set(&self, r: &Rollout, ready: Option<usize>) -> Value {
         let s = &self.scenario;
         let name = Self::rs_name(r);
         let hash = Self::pod_template_hash(r);
         let mut template = r.object["spec"]["template"].clone();
-        default_pod_spec(&mut template["spec"]);
         template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+        default_pod_template(&mut template);
         let mut selector = r.object["spec"]["selector"].clone();
         selector["matchLabels"]["pod-template-hash"] = json!(hash);
-        let replicas = if live { r.workload.replicas } else { 0 };
+        let replicas = if ready.is_some() {
+            r.workload.replicas
+        } else {
+            0
+        };
+        let ready = ready.unwrap_or(0);
         let mut annotations = json!({"deployment.kubernetes.io/revision": r.revision.to_string()});
         if !r.message.is_empty() {
             annotations["kubernetes.io/change-cause"] = json!(r.message);
@@ -369,7 +723,7 @@ impl SimCluster {
             "{}/{}/{}",
             s.workload.kind, s.workload.namespace, s.workload.name
         ));
-        stored(
+        let mut o = stored(
             json!({
                 "apiVersion": "apps/v1", "kind": "ReplicaSet",
                 "metadata": {
@@ -381,12 +735,20 @@ impl SimCluster {
                         "controller": true, "blockOwnerDeletion": true}],
                 },
                 "spec": {"replicas": replicas, "selector": selector, "template": template},
+                // As the ReplicaSet controller writes it; `replicas` is the one counter
+                // served when zero.
                 "status": {"replicas": replicas, "fullyLabeledReplicas": replicas,
+                           "readyReplicas": ready, "availableReplicas": ready,
                            "observedGeneration": 1}
             }),
             None,
             r.at,
-        )
+        );
+        omit_zeros(
+            &mut o["status"],
+            &["fullyLabeledReplicas", "readyReplicas", "availableReplicas"],
+        );
+        o
     }
 
     fn pod_object(&self, r: &Rollout, info: &PodInfo) -> Value {
@@ -395,11 +757,11 @@ impl SimCluster {
         let mut labels = r.object["spec"]["template"]["metadata"]["labels"].clone();
         labels["pod-template-hash"] = json!(Self::pod_template_hash(r));
         let mut spec = r.object["spec"]["template"]["spec"].clone();
-        default_pod_spec(&mut spec);
         spec["nodeName"] = json!(info.node);
         if spec["serviceAccountName"].is_null() {
             spec["serviceAccountName"] = json!("default");
         }
+        default_pod(&mut spec);
         let ip = format!("10.244.1.{}", 10 + (uid(&info.name).as_bytes()[0] % 200));
         let statuses: Vec<Value> = info
             .containers
@@ -492,6 +854,10 @@ impl SimCluster {
                 "involvedObject": involved,
                 "reason": e.reason, "message": e.message, "type": e.kind, "count": e.count,
                 "firstTimestamp": ts(first), "lastTimestamp": ts(e.last_seen),
+                // A core Event always serializes `eventTime` (null: the kubelet's recorder
+                // leaves it unset). The reporting fields are what a current kubelet's
+                // recorder writes; older ones left them empty, served as "".
+                "eventTime": null,
                 "source": {"component": "kubelet", "host": s.workload.node},
                 "reportingComponent": "kubelet", "reportingInstance": s.workload.node,
             }),
@@ -556,5 +922,146 @@ impl SimCluster {
             None,
             r.at,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use squad_config::Scenario;
+    use squad_runtime::Clock;
+
+    use super::*;
+    use crate::sim::seed_gitops_repo;
+
+    #[test]
+    fn quantities_take_the_api_servers_canonical_form() {
+        for (written, served) in [
+            ("16384Mi", "16Gi"),
+            ("15564Mi", "15564Mi"),
+            ("1536Mi", "1536Mi"),
+            ("1.5Gi", "1536Mi"),
+            ("0.5Gi", "512Mi"),
+            ("1024", "1024"),
+            ("512Ki", "512Ki"),
+            ("0.5Ki", "512"),
+            ("3800m", "3800m"),
+            ("1000m", "1"),
+            ("0.5", "500m"),
+            ("2000", "2k"),
+            ("4", "4"),
+            ("110", "110"),
+            ("512M", "512M"),
+            ("0", "0"),
+            ("0.0001", "100u"),
+        ] {
+            assert_eq!(
+                canonical_quantity(written).as_deref(),
+                Some(served),
+                "{written}"
+            );
+        }
+        assert_eq!(canonical_quantity("1e3"), None);
+        assert_eq!(canonical_quantity("lots"), None);
+    }
+
+    #[test]
+    fn pod_defaults_fill_what_is_absent_and_create_no_nulls() {
+        let mut spec = json!({
+            "serviceAccountName": "web",
+            "containers": [{"name": "web", "image": "web:1.0",
+                            "resources": {"limits": {"memory": "1024Mi", "cpu": "1"}},
+                            "readinessProbe": {"httpGet": {"path": "/", "port": 80}}}],
+        });
+        default_pod(&mut spec);
+        let c = &spec["containers"][0];
+        for absent in ["ports", "livenessProbe", "startupProbe", "env"] {
+            assert!(c.get(absent).is_none(), "{absent}: {c}");
+        }
+        assert!(spec.get("initContainers").is_none(), "{spec}");
+        assert_eq!(c["terminationMessagePolicy"], "File");
+        assert_eq!(c["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(c["readinessProbe"]["httpGet"]["scheme"], "HTTP");
+        assert_eq!(
+            c["resources"],
+            json!({"limits": {"memory": "1Gi", "cpu": "1"},
+                   "requests": {"memory": "1Gi", "cpu": "1"}})
+        );
+        assert_eq!(spec["serviceAccount"], "web");
+        assert_eq!(spec["terminationGracePeriodSeconds"], 30);
+        assert_eq!(spec["securityContext"], json!({}));
+        assert_eq!(spec["tolerations"].as_array().unwrap().len(), 2);
+
+        // A template gets neither the Pod-only defaults nor the admission plugins' fields.
+        let mut template = json!({"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "web", "image": "web"}]}});
+        default_pod_template(&mut template);
+        assert_eq!(
+            template["spec"]["containers"][0]["imagePullPolicy"],
+            "Always"
+        );
+        assert_eq!(
+            template["metadata"].get("creationTimestamp"),
+            Some(&Value::Null)
+        );
+        for pod_only in [
+            "enableServiceLinks",
+            "priority",
+            "preemptionPolicy",
+            "tolerations",
+        ] {
+            assert!(template["spec"].get(pod_only).is_none(), "{pod_only}");
+        }
+    }
+
+    /// Every `null` in `v`, by path.
+    fn nulls(v: &Value, path: &str, out: &mut Vec<String>) {
+        match v {
+            Value::Null => out.push(path.to_owned()),
+            Value::Object(m) => m
+                .iter()
+                .for_each(|(k, v)| nulls(v, &format!("{path}.{k}"), out)),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, v)| nulls(v, &format!("{path}[{i}]"), out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_world_holds_only_the_nulls_a_real_server_serves() {
+        // Where an API server serializes a zero time as null.
+        let expected = |path: &str| {
+            path == ".eventTime"
+                || path == ".spec.template.metadata.creationTimestamp"
+                || (path.starts_with(".status.conditions[") && path.ends_with("].lastProbeTime"))
+        };
+        for name in ["oomkilled", "crashloop"] {
+            let scenario = Arc::new(Scenario::embedded(name).unwrap());
+            let dir = tempfile::tempdir().unwrap();
+            let git = seed_gitops_repo(&scenario, &dir.path().join("gitops")).unwrap();
+            let sim = SimCluster::new(scenario.clone(), git, Clock::starting_at(scenario.now));
+            let world = sim.world().unwrap();
+            for o in &world.objects {
+                let mut found = Vec::new();
+                nulls(o, "", &mut found);
+                found.retain(|p| !expected(p));
+                assert!(
+                    found.is_empty(),
+                    "{name}: {} {} has nulls at {found:?}",
+                    yaml::kind(o),
+                    yaml::name(o)
+                );
+            }
+            assert_eq!(
+                world.of_kind("Namespace", None).count(),
+                5,
+                "{name}: the four system namespaces and the workload's"
+            );
+        }
     }
 }
