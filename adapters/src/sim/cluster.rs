@@ -74,6 +74,8 @@ pub struct SimCluster {
     desired: Mutex<Option<Arc<Desired>>>,
     /// Container lives per rollout, computed up to an instant (for the metrics).
     lives: LivesCache,
+    /// The served objects at one second of one main head.
+    world_cache: Mutex<Option<(String, i64, Arc<World>)>>,
 }
 
 type LivesCache = Mutex<Option<(String, DateTime<Utc>, Arc<BTreeMap<u32, Life>>)>>;
@@ -107,6 +109,7 @@ impl SimCluster {
             clock,
             desired: Mutex::new(None),
             lives: Mutex::new(None),
+            world_cache: Mutex::new(None),
         }
     }
 

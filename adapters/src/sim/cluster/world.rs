@@ -14,6 +14,8 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use squad_protocols::cluster::{ClusterEvent, NodeInfo, PodInfo};
@@ -479,9 +481,25 @@ impl SimCluster {
     }
 
     /// The cluster's objects now.
-    pub fn world(&self) -> PortResult<World> {
+    ///
+    /// The world is computed at the current second (the API's timestamps have whole seconds) and
+    /// kept until the second or `main`'s head changes, so a burst of requests builds it once.
+    pub fn world(&self) -> PortResult<Arc<World>> {
         let (d, now) = self.current()?;
-        Ok(self.world_at(&d, now))
+        let second = now.timestamp();
+        if let Ok(cache) = self.world_cache.lock()
+            && let Some((head, at, w)) = cache.as_ref()
+            && *head == d.head
+            && *at == second
+        {
+            return Ok(w.clone());
+        }
+        let now = DateTime::from_timestamp(second, 0).unwrap_or(now);
+        let w = Arc::new(self.world_at(&d, now));
+        if let Ok(mut cache) = self.world_cache.lock() {
+            *cache = Some((d.head.clone(), second, w.clone()));
+        }
+        Ok(w)
     }
 
     fn world_at(&self, d: &Desired, now: DateTime<Utc>) -> World {
