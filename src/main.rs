@@ -1,5 +1,6 @@
 //! The `squad` command line.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -130,9 +131,13 @@ fn load_settings(path: Option<&PathBuf>) -> anyhow::Result<Settings> {
 
 fn announce(url: &str, kubeconfig: &std::path::Path, namespace: &str, prometheus: &str) {
     let k = kubeconfig.display();
-    println!(
+    // A reader that went away (`| head`, a test that read the first line) must not stop the
+    // server: a failed write to stdout is ignored here, where `println!` would panic.
+    let _ = writeln!(
+        std::io::stdout(),
         "\nThe simulated cluster is served at {url} (Ctrl-C stops).\n  kubeconfig: {k}\n  kubectl --kubeconfig {k} get pods -n {namespace}\n  kubectl --kubeconfig {k} describe pod <pod> -n {namespace}\n  kubectl --kubeconfig {k} get events,deploy,hpa,netpol -n {namespace}\n  Prometheus API: {prometheus} (metrics to scrape: {url}/metrics)"
     );
+    let _ = std::io::stdout().flush();
 }
 
 fn main() -> ExitCode {
@@ -344,7 +349,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     None => served.backends.kubeconfig.clone(),
                 };
                 if served.resumed {
-                    println!(
+                    let _ = writeln!(
+                        std::io::stdout(),
                         "Serving the cluster as the simulation in {} left it.",
                         path.parent()
                             .map_or(".".into(), |p| p.display().to_string())

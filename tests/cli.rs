@@ -378,3 +378,53 @@ fn diagnose_bad_input_and_an_unreachable_cluster_are_clear_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn simulate_serve_kube_keeps_the_resolved_cluster_up_for_kubectl() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sim");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_squad"))
+        .args([
+            "simulate",
+            "oomkilled",
+            "--approve",
+            "--serve-kube",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        if line.contains("is served at") {
+            break;
+        }
+        line.clear();
+    }
+    let kubectl = std::env::var_os("SQUAD_KUBECTL").unwrap_or_else(|| "kubectl".into());
+    let got = Command::new(kubectl)
+        .arg("--kubeconfig")
+        .arg(out.join("kubeconfig"))
+        .args(["get", "hpa,pods", "-n", "production"])
+        .output();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen.contains("is RESOLVED"), "{seen}");
+    let got = got.unwrap();
+    let text = String::from_utf8_lossy(&got.stdout);
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert!(
+        text.contains("horizontalpodautoscaler.autoscaling/payment-service")
+            && text.contains("1/1     Running"),
+        "{text}"
+    );
+}

@@ -365,3 +365,52 @@ fn a_second_incident_on_the_workload_recalls_the_first() {
         squad.shutdown().await;
     });
 }
+
+#[test]
+fn missing_permissions_degrade_the_crew_with_notes_instead_of_failing() {
+    // The cluster answers 403 for HPAs, pod logs, RoleBindings and VulnerabilityReports: the
+    // incident still gets its diagnosis and PR; what could not be read is said where it matters.
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(Scenario::embedded("oomkilled").unwrap(), dir.path(), false);
+    o.serve.deny = [
+        "horizontalpodautoscalers",
+        "pods/log",
+        "rolebindings",
+        "vulnerabilityreports",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let s = rt().block_on(simulation::run(o)).unwrap().summary;
+    assert_eq!(s.state, "awaiting_approval");
+    assert_eq!(
+        s.diagnosis.as_ref().unwrap().root_cause,
+        "memory_under_provisioned"
+    );
+    let pr = &s.pull_requests[0];
+    assert!(
+        !pr.files.iter().any(|f| f.ends_with("hpa.yaml")),
+        "{:?}",
+        pr.files
+    );
+    let comments = &s.issues[0].comments;
+    let by = |who: &str| {
+        comments
+            .iter()
+            .find(|c| c.author == who)
+            .unwrap_or_else(|| panic!("no comment by {who}"))
+            .body
+            .clone()
+    };
+    let belanna = by("belanna");
+    assert!(
+        belanna.contains("No HPA added") && belanna.contains("forbidden"),
+        "{belanna}"
+    );
+    let worf = by("worf");
+    assert!(
+        worf.contains("RBAC not readable") || worf.contains("not readable"),
+        "{worf}"
+    );
+    assert!(worf.contains("image scan"), "{worf}");
+}

@@ -190,13 +190,19 @@ impl Belanna {
             sizing.request,
             sizing.rationale
         );
-        let hpas = ctx
-            .cluster
-            .hpas(&a.workload.namespace)
-            .await
-            .map_err(|e| e.to_string())?;
+        // Without the HPA list (a missing permission), adding one could duplicate an existing
+        // HPA: the PR sizes memory only and says why.
+        let hpas = ctx.cluster.hpas(&a.workload.namespace).await;
         let target_ref = format!("{}/{}", a.workload.kind, a.workload.name);
-        if hpas.iter().any(|h| h.target == target_ref) {
+        if let Err(e) = &hpas {
+            notes.push_str(&format!(
+                "\nNo HPA added: the HorizontalPodAutoscalers in {} could not be read ({e}), and one may already target this workload.\n",
+                a.workload.namespace
+            ));
+        } else if hpas
+            .as_ref()
+            .is_ok_and(|h| h.iter().any(|h| h.target == target_ref))
+        {
             notes.push_str("\nAn HPA already targets this workload; left as it is.\n");
         } else {
             let info = ctx
@@ -311,7 +317,12 @@ impl Belanna {
                     .cluster
                     .secret_keys(&a.workload.namespace)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| {
+                        format!(
+                            "{var} is in no earlier revision of {path}, and the Secrets in {} could not be listed to find it: {e}",
+                            a.workload.namespace
+                        )
+                    })?;
                 let wanted = var.to_ascii_lowercase();
                 let hit = secrets.iter().find_map(|(name, keys)| {
                     keys.iter()
