@@ -167,6 +167,32 @@ pub struct SimulationOutcome {
 
 const MARKER: &str = "scenario.txt";
 
+/// Makes sure `dir` can hold a simulation of `scenario`: it is new or empty (created here), or
+/// it holds an earlier simulation of the same scenario (then `true`: resume it).
+fn claim_dir(dir: &Path, scenario: &str, hint: &str) -> anyhow::Result<bool> {
+    let marker = dir.join(MARKER);
+    if marker.exists() {
+        let held = std::fs::read_to_string(&marker)?;
+        if held.trim() != scenario {
+            anyhow::bail!(
+                "{} holds a simulation of scenario {:?}, not {:?}: {hint}",
+                dir.display(),
+                held.trim(),
+                scenario
+            );
+        }
+        return Ok(true);
+    }
+    if dir.exists() && dir.read_dir()?.next().is_some() {
+        anyhow::bail!(
+            "{} exists and is not a squad simulation directory: pass an empty or new --out",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir)?;
+    Ok(false)
+}
+
 /// Runs (or resumes) a scenario's incident. Call it on a paused tokio runtime for virtual time.
 pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
     let scenario = Arc::new(opts.scenario);
@@ -191,24 +217,11 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
         }
         std::fs::remove_dir_all(&dir)?;
     }
-    let resuming = marker.exists();
-    if resuming {
-        let held = std::fs::read_to_string(&marker)?;
-        if held.trim() != scenario.name {
-            anyhow::bail!(
-                "{} holds a simulation of scenario {:?}, not {:?}: pass another --out, or --fresh to start over",
-                dir.display(),
-                held.trim(),
-                scenario.name
-            );
-        }
-    } else if dir.exists() && dir.read_dir()?.next().is_some() {
-        anyhow::bail!(
-            "{} exists and is not a squad simulation directory: pass an empty or new --out",
-            dir.display()
-        );
-    }
-    std::fs::create_dir_all(&dir)?;
+    let resuming = claim_dir(
+        &dir,
+        &scenario.name,
+        "pass another --out, or --fresh to start over",
+    )?;
 
     let store: Arc<dyn IncidentStore> = if opts.dry_run {
         Arc::new(MemoryStore::new())
@@ -337,24 +350,7 @@ pub async fn serve_cluster(
         }
     };
     let marker = dir.join(MARKER);
-    let resumed = marker.exists();
-    if resumed {
-        let held = std::fs::read_to_string(&marker)?;
-        if held.trim() != scenario.name {
-            anyhow::bail!(
-                "{} holds a simulation of scenario {:?}, not {:?}",
-                dir.display(),
-                held.trim(),
-                scenario.name
-            );
-        }
-    } else if dir.exists() && dir.read_dir()?.next().is_some() {
-        anyhow::bail!(
-            "{} exists and is not a squad simulation directory: pass an empty or new directory",
-            dir.display()
-        );
-    }
-    std::fs::create_dir_all(&dir)?;
+    let resumed = claim_dir(&dir, &scenario.name, "pass another --out")?;
     if !resumed {
         // A fresh cluster is anchored at the wall clock: the scenario's times are all relative to
         // its alert, so ages in kubectl (computed from the local clock) read as they would live.

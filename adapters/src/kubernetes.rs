@@ -643,75 +643,45 @@ impl Cluster for KubeCluster {
             )
             .await?,
         );
-        let mut out = Vec::new();
+        // Fetch each role a binding of this ServiceAccount refers to, once.
         let mut roles: Vec<(String, String, Value)> = Vec::new();
-        for b in &bindings {
-            let cluster_binding =
-                yaml::kind(b) == "ClusterRoleBinding" || b["metadata"]["namespace"].is_null();
-            let binds = b["subjects"].as_array().is_some_and(|subs| {
-                subs.iter().any(|s| {
-                    s["kind"] == "ServiceAccount"
-                        && s["name"] == service_account
-                        && s["namespace"].as_str().unwrap_or(namespace) == namespace
-                })
-            });
-            if !binds {
+        for b in bindings
+            .iter()
+            .filter(|b| yaml::binds_service_account(b, namespace, service_account))
+        {
+            let (role_kind, role_name) = yaml::role_ref(b);
+            if roles
+                .iter()
+                .any(|(k, n, _)| k == role_kind && n == role_name)
+            {
                 continue;
             }
-            let role_kind = b["roleRef"]["kind"].as_str().unwrap_or("Role").to_owned();
-            let role_name = b["roleRef"]["name"].as_str().unwrap_or("").to_owned();
-            let cached = roles
-                .iter()
-                .find(|(k, n, _)| *k == role_kind && *n == role_name)
-                .map(|(_, _, r)| r.clone());
-            let role = match cached {
-                Some(r) => r,
-                None => {
-                    let role_what = format!("{role_kind} {role_name} (bound to {service_account})");
-                    let got = if role_kind == "ClusterRole" {
-                        self.get(
-                            Api::<ClusterRole>::all(self.client.clone()),
-                            &role_what,
-                            &role_name,
-                        )
-                        .await
-                    } else {
-                        self.get(
-                            Api::<Role>::namespaced(self.client.clone(), namespace),
-                            &role_what,
-                            &role_name,
-                        )
-                        .await
-                    };
-                    match got {
-                        Ok(r) => {
-                            roles.push((role_kind.clone(), role_name.clone(), r.clone()));
-                            r
-                        }
-                        // A binding to a role that does not exist grants nothing.
-                        Err(PortError::NotFound { .. }) => continue,
-                        Err(e) => return Err(e),
-                    }
-                }
-            };
-            let binding_kind = if cluster_binding {
-                "ClusterRoleBinding"
+            let role_what = format!("{role_kind} {role_name} (bound to {service_account})");
+            let got = if role_kind == "ClusterRole" {
+                let api = Api::<ClusterRole>::all(self.client.clone());
+                self.get(api, &role_what, role_name).await
             } else {
-                "RoleBinding"
+                let api = Api::<Role>::namespaced(self.client.clone(), namespace);
+                self.get(api, &role_what, role_name).await
             };
-            for (api_groups, resources, resource_names, verbs) in yaml::rules(&role) {
-                out.push(RbacRule {
-                    role: format!("{role_kind}/{role_name}"),
-                    binding: format!("{binding_kind}/{}", yaml::name(b)),
-                    cluster_wide: cluster_binding,
-                    api_groups,
-                    resources,
-                    resource_names,
-                    verbs,
-                });
+            match got {
+                Ok(r) => roles.push((role_kind.to_owned(), role_name.to_owned(), r)),
+                // A binding to a role that does not exist grants nothing.
+                Err(PortError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
-        Ok(out)
+        Ok(yaml::bound_rules(
+            &bindings,
+            |kind, name| {
+                roles
+                    .iter()
+                    .find(|(k, n, _)| k == kind && n == name)
+                    .map(|(_, _, r)| r)
+            },
+            namespace,
+            service_account,
+        ))
     }
 
     async fn image_vulnerabilities(&self, image: &str) -> PortResult<Vec<ImageVulnerability>> {

@@ -623,48 +623,30 @@ impl SimCluster {
 
     pub fn rbac_rules(&self, namespace: &str, service_account: &str) -> PortResult<Vec<RbacRule>> {
         let d = self.desired()?;
-        let mut out = Vec::new();
-        for b in d
+        let ns = &self.scenario.workload.namespace;
+        // Objects without a namespace in the repo live in the workload's.
+        let placed: Vec<Value> = d
             .objects
             .iter()
             .filter(|o| matches!(yaml::kind(o), "RoleBinding" | "ClusterRoleBinding"))
-        {
-            let cluster_binding = yaml::kind(b) == "ClusterRoleBinding";
-            if !cluster_binding && !in_ns(b, namespace, &self.scenario) {
-                continue;
-            }
-            let binds = b["subjects"].as_array().is_some_and(|subs| {
-                subs.iter().any(|s| {
-                    s["kind"] == "ServiceAccount"
-                        && s["name"] == service_account
-                        && s["namespace"].as_str().unwrap_or(namespace) == namespace
-                })
-            });
-            if !binds {
-                continue;
-            }
-            let role_kind = b["roleRef"]["kind"].as_str().unwrap_or("Role");
-            let role_name = b["roleRef"]["name"].as_str().unwrap_or("");
-            let Some(role) = d
-                .objects
-                .iter()
-                .find(|o| yaml::kind(o) == role_kind && yaml::name(o) == role_name)
-            else {
-                continue;
-            };
-            for (api_groups, resources, resource_names, verbs) in yaml::rules(role) {
-                out.push(RbacRule {
-                    role: format!("{role_kind}/{role_name}"),
-                    binding: format!("{}/{}", yaml::kind(b), yaml::name(b)),
-                    cluster_wide: cluster_binding,
-                    api_groups,
-                    resources,
-                    resource_names,
-                    verbs,
-                });
-            }
-        }
-        Ok(out)
+            .map(|o| {
+                let mut o = o.clone();
+                if yaml::kind(&o) == "RoleBinding" && o["metadata"]["namespace"].is_null() {
+                    o["metadata"]["namespace"] = Value::String(ns.clone());
+                }
+                o
+            })
+            .collect();
+        Ok(yaml::bound_rules(
+            &placed,
+            |kind, name| {
+                d.objects
+                    .iter()
+                    .find(|o| yaml::kind(o) == kind && yaml::name(o) == name)
+            },
+            namespace,
+            service_account,
+        ))
     }
 
     pub fn image_vulnerabilities(&self, image: &str) -> PortResult<Vec<ImageVulnerability>> {
