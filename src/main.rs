@@ -129,6 +129,14 @@ fn load_settings(path: Option<&PathBuf>) -> anyhow::Result<Settings> {
     }
 }
 
+/// `println!` that does not panic when stdout is gone (`squad ... | head`): the output is simply
+/// dropped, as a Unix tool's would be.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn announce(url: &str, kubeconfig: &std::path::Path, namespace: &str, prometheus: &str) {
     let k = kubeconfig.display();
     // A reader that went away (`| head`, a test that read the first line) must not stop the
@@ -167,7 +175,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             for name in Scenario::embedded_names() {
                 let s = Scenario::embedded(&name)?;
-                println!("{name:<12} {}", s.description);
+                out!("{name:<12} {}", s.description);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -220,9 +228,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
             }))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&outcome.summary)?);
+                out!("{}", serde_json::to_string_pretty(&outcome.summary)?);
             } else if dry_run {
-                println!(
+                out!(
                     "Dry run of {}: nothing was written. The crew would:\n",
                     outcome.summary.scenario
                 );
@@ -231,19 +239,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         || t.event.starts_with("diagnosis")
                         || t.event.starts_with("assigned")
                     {
-                        println!(
+                        out!(
                             "  {:<8} {}",
                             t.actor,
                             t.event.trim_start_matches("starting: ")
                         );
                     }
                 }
-                println!("\nWrites that were not made:");
+                out!("\nWrites that were not made:");
                 for i in &outcome.intents {
-                    println!("  - {}", i.what);
+                    out!("  - {}", i.what);
                 }
             } else {
-                print!("{}", outcome.summary.render());
+                let _ = write!(std::io::stdout(), "{}", outcome.summary.render());
             }
             if let Some(served) = outcome.served {
                 announce(
@@ -288,22 +296,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
             ))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&d)?);
+                out!("{}", serde_json::to_string_pretty(&d)?);
             } else {
-                println!("{workload}: {}", d.summary);
-                println!(
+                out!("{workload}: {}", d.summary);
+                out!(
                     "root cause: {} (confidence {:.0}%)",
                     d.root_cause.as_str(),
                     d.confidence * 100.0
                 );
-                println!("\nevidence:");
+                out!("\nevidence:");
                 for e in &d.evidence {
-                    println!("  - {}: {}", e.source, e.observation);
+                    out!("  - {}: {}", e.source, e.observation);
                 }
                 if !d.recommendations.is_empty() {
-                    println!("\nrecommendations:");
+                    out!("\nrecommendations:");
                     for r in &d.recommendations {
-                        println!("  - {r}");
+                        out!("  - {r}");
                     }
                 }
             }

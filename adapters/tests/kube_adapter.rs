@@ -537,3 +537,47 @@ async fn secret_values_never_leave_the_adapter() {
     let shown = format!("{keys:?}");
     assert!(!shown.contains("aHVudGVyMg") && !shown.contains("hunter2"));
 }
+
+#[tokio::test]
+async fn the_context_chooses_the_cluster_and_its_namespace() {
+    let s = serve("oomkilled", &[]).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = listener.local_addr().unwrap().port();
+    drop(listener);
+    let path = s._dir.path().join("two-contexts");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: http://127.0.0.1:{dead}\n- name: sim\n  cluster:\n    server: {}\ncontexts:\n- name: gone\n  context:\n    cluster: gone\n    user: u\n- name: sim-prod\n  context:\n    cluster: sim\n    user: u\n    namespace: production\ncurrent-context: gone\nusers:\n- name: u\n  user: {{}}\n",
+            s.api.url()
+        ),
+    )
+    .unwrap();
+    let k = KubeCluster::connect(
+        &KubeOptions {
+            kubeconfig: Some(path.clone()),
+            context: Some("sim-prod".into()),
+            ..KubeOptions::default()
+        },
+        Clock::starting_at(s.scenario.now),
+    )
+    .await
+    .unwrap();
+    assert_eq!(k.default_namespace(), "production");
+    let pod = &s.scenario.workload.pods[0];
+    assert_eq!(k.pod("production", pod).await.unwrap().name, *pod);
+    // The current context (the dead cluster) is what is used without one.
+    let k = KubeCluster::connect(
+        &KubeOptions {
+            kubeconfig: Some(path),
+            ..KubeOptions::default()
+        },
+        Clock::starting_at(s.scenario.now),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        k.pod("production", pod).await,
+        Err(PortError::Unavailable { .. })
+    ));
+}
