@@ -41,6 +41,8 @@
 //! ```
 
 pub mod diagnose;
+pub mod intake;
+pub mod serve;
 pub mod simulation;
 pub mod summary;
 
@@ -347,6 +349,11 @@ impl Squad {
 
     /// Stops the crew.
     pub async fn shutdown(self) {
+        self.shutdown_ref().await;
+    }
+
+    /// [`Squad::shutdown`] through a shared reference (the daemon holds the crew in an `Arc`).
+    pub async fn shutdown_ref(&self) {
         self.supervisor.stop(Some("shutdown".into()));
         for _ in 0..100 {
             if self.supervisor.get_status() == ractor::ActorStatus::Stopped {

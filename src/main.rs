@@ -82,10 +82,33 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The daemon: receives alerts (Alertmanager, PagerDuty, generic) over HTTP, groups them into
+    /// incidents and runs the crew on them; SIGTERM stops it cleanly.
+    Serve {
+        /// squad.toml (see squad.example.toml); secrets may come from SQUAD_SERVER_TOKENS and
+        /// SQUAD_PAGERDUTY_SECRETS.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// The simulated cluster on its own.
     SimCluster {
         #[command(subcommand)]
         command: SimClusterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validates a squad.toml (with the environment overrides) and prints what it sets.
+    Check {
+        /// The file to check.
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -119,13 +142,40 @@ enum ScenariosCommand {
 }
 
 fn load_settings(path: Option<&PathBuf>) -> anyhow::Result<Settings> {
-    match path {
-        None => Ok(Settings::default()),
+    let mut settings = match path {
+        None => Settings::default(),
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
-            Ok(Settings::from_toml(&p.display().to_string(), &text)?)
+            Settings::from_toml(&p.display().to_string(), &text)?
         }
+    };
+    settings.apply_env(|k| std::env::var(k).ok());
+    let origin = path.map_or("the environment".to_owned(), |p| p.display().to_string());
+    settings.validate(&origin)?;
+    Ok(settings)
+}
+
+/// Waits for SIGTERM or SIGINT.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -315,6 +365,59 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { config } => {
+            let settings = load_settings(config.as_ref())?;
+            if settings.server.auth.tokens.is_empty() {
+                anyhow::bail!(
+                    "server.auth.tokens: expected at least one bearer token (in the file or SQUAD_SERVER_TOKENS); the alert endpoints would accept no one"
+                );
+            }
+            let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|e| anyhow::anyhow!("metrics recorder: {e}"))?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let daemon = squad::serve::Daemon::start(settings, Some(metrics)).await?;
+                out!("squad serve: listening on http://{}", daemon.addr());
+                terminated().await;
+                out!("squad serve: stopping (intake closed; finishing in-flight work)");
+                daemon.shutdown().await;
+                out!("squad serve: stopped");
+                anyhow::Ok(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => {
+            let s = load_settings(Some(&config))?;
+            out!("{}: valid", config.display());
+            out!("  server.listen          {}", s.server.listen);
+            out!(
+                "  server.auth.tokens     {} token(s){}",
+                s.server.auth.tokens.len(),
+                if s.server.auth.tokens.is_empty() { " — squad serve needs at least one" } else { "" }
+            );
+            out!("  pagerduty.secrets      {} secret(s)", s.pagerduty.secrets.len());
+            out!("  store                  {}", squad::serve::store_path(&s).display());
+            out!(
+                "  backend                {:?} (scenario {}, data in {})",
+                s.backend.kind,
+                s.backend.scenario,
+                s.backend.data_dir
+            );
+            out!(
+                "  intake.group_by        {}",
+                if s.intake.group_by.is_empty() { "auto (Alertmanager group key, else alertname + namespace + workload)".to_owned() } else { s.intake.group_by.join(", ") }
+            );
+            out!(
+                "  prometheus.url         {}",
+                s.prometheus.url.as_deref().unwrap_or("(none: no memory/traffic history)")
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::SimCluster {

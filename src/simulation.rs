@@ -172,12 +172,13 @@ const MARKER: &str = "scenario.txt";
 fn claim_dir(dir: &Path, scenario: &str, hint: &str) -> anyhow::Result<bool> {
     let marker = dir.join(MARKER);
     if marker.exists() {
-        let held = std::fs::read_to_string(&marker)?;
-        if held.trim() != scenario {
+        let text = std::fs::read_to_string(&marker)?;
+        let held = text.lines().next().unwrap_or("").trim();
+        if held != scenario {
             anyhow::bail!(
                 "{} holds a simulation of scenario {:?}, not {:?}: {hint}",
                 dir.display(),
-                held.trim(),
+                held,
                 scenario
             );
         }
@@ -330,6 +331,11 @@ pub struct ServedCluster {
 }
 
 impl ServedCluster {
+    /// The backends, for a caller that keeps the directory itself (not a scratch one).
+    pub fn into_backends(self) -> SimBackends {
+        self.backends
+    }
+
     /// Whether the cluster lives in a temporary directory (no --out was given).
     pub fn is_scratch(&self) -> bool {
         self._scratch.is_some()
@@ -357,14 +363,35 @@ pub async fn serve_cluster(
         let now = chrono::Utc::now();
         scenario.now = now - chrono::Duration::nanoseconds(i64::from(now.timestamp_subsec_nanos()));
     }
+    let anchor = std::fs::read_to_string(&marker)
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .nth(1)
+                .and_then(|l| chrono::DateTime::parse_from_rfc3339(l.trim()).ok())
+        })
+        .map(|t| t.with_timezone(&chrono::Utc));
+    let start = match anchor {
+        // A cluster served before lives in wall-clock time, from the anchor its repositories
+        // were seeded at.
+        Some(a) => {
+            scenario.now = a;
+            chrono::Utc::now()
+        }
+        // A fresh one starts at its (wall-clock) alert; a `squad simulate` directory where its
+        // incident log ends.
+        None => last_event_at(&dir)?.map_or(scenario.now, |t| t + chrono::Duration::seconds(1)),
+    };
     let scenario = Arc::new(scenario);
-    let start = last_event_at(&dir)?.map_or(scenario.now, |t| t + chrono::Duration::seconds(1));
     let clock = Clock::starting_at(start);
     let backends = if resumed {
         SimBackends::open(scenario.clone(), &dir, clock, serve).await?
     } else {
         let b = SimBackends::seed(scenario.clone(), &dir, clock, serve).await?;
-        std::fs::write(&marker, format!("{}\n", scenario.name))?;
+        std::fs::write(
+            &marker,
+            format!("{}\n{}\n", scenario.name, scenario.now.to_rfc3339()),
+        )?;
         b
     };
     Ok(ServedCluster {

@@ -13,4 +13,7 @@ pub mod templates;
 
 pub use error::ConfigError;
 pub use scenario::Scenario;
-pub use settings::Settings;
+pub use settings::{
+    AuthSettings, BackendKind, BackendSettings, IntakeSettings, PagerDutySettings, ServerSettings,
+    Settings,
+};

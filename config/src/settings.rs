@@ -17,6 +17,109 @@ pub struct Settings {
     pub verification: VerificationSettings,
     pub kubernetes: KubernetesSettings,
     pub prometheus: PrometheusSettings,
+    pub server: ServerSettings,
+    pub pagerduty: PagerDutySettings,
+    pub intake: IntakeSettings,
+    pub backend: BackendSettings,
+}
+
+/// `squad serve`'s HTTP server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub listen: String,
+    /// A request that takes longer is answered 408.
+    pub request_timeout_seconds: u64,
+    /// A larger body is answered 413.
+    pub body_limit_bytes: usize,
+    /// On SIGTERM, how long in-flight work may take to reach a checkpoint.
+    pub shutdown_grace_seconds: u64,
+    pub auth: AuthSettings,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "127.0.0.1:8080".into(),
+            request_timeout_seconds: 10,
+            body_limit_bytes: 1024 * 1024,
+            shutdown_grace_seconds: 30,
+            auth: AuthSettings::default(),
+        }
+    }
+}
+
+/// Bearer tokens for the alert endpoints (`Authorization: Bearer <token>`). Secrets: prefer the
+/// environment override `SQUAD_SERVER_TOKENS` (comma-separated) to writing them in the file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    pub tokens: Vec<String>,
+}
+
+/// PagerDuty v3 webhook signing secrets (several while rotating); environment override
+/// `SQUAD_PAGERDUTY_SECRETS` (comma-separated).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagerDutySettings {
+    pub secrets: Vec<String>,
+}
+
+/// How alerts are grouped into incidents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeSettings {
+    /// Labels whose values make the grouping key. Empty (the default) means: Alertmanager's
+    /// group key when the alert has one, else `alertname` + `namespace` + the workload (from a
+    /// `deployment`/`statefulset`/`daemonset`/`workload` label, or the pod's name).
+    pub group_by: Vec<String>,
+    /// Repeats of an open incident's alert are counted, and the count written to its log at
+    /// most this often (every repeat is already durable in the intake log).
+    pub repeat_note_seconds: u64,
+}
+
+impl Default for IntakeSettings {
+    fn default() -> Self {
+        IntakeSettings {
+            group_by: Vec::new(),
+            repeat_note_seconds: 60,
+        }
+    }
+}
+
+/// What the daemon's crew acts on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// The simulated cluster (served over the Kubernetes API) and a simulated GitHub on a local
+    /// git repo, from `scenario`.
+    #[default]
+    Simulation,
+    /// A real cluster through `[kubernetes]` (and `[prometheus]`), with the GitOps repo of
+    /// `scenario` simulated locally until the GitHub adapter lands.
+    Kubernetes,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendSettings {
+    pub kind: BackendKind,
+    /// A shipped scenario name or a scenario directory.
+    pub scenario: String,
+    /// Where the daemon keeps its repositories, simulated GitHub and (unless `[store] path`)
+    /// the incident store.
+    pub data_dir: String,
+}
+
+impl Default for BackendSettings {
+    fn default() -> Self {
+        BackendSettings {
+            kind: BackendKind::Simulation,
+            scenario: "oomkilled".into(),
+            data_dir: "squad-data".into(),
+        }
+    }
 }
 
 /// How to reach the cluster (ignored by `squad simulate`, which serves its own).
@@ -180,7 +283,74 @@ impl Settings {
         Ok(s)
     }
 
+    /// Secrets from the environment override the file: `SQUAD_SERVER_TOKENS` and
+    /// `SQUAD_PAGERDUTY_SECRETS`, comma-separated.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
+        let list = |v: String| -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        if let Some(v) = var("SQUAD_SERVER_TOKENS") {
+            self.server.auth.tokens = list(v);
+        }
+        if let Some(v) = var("SQUAD_PAGERDUTY_SECRETS") {
+            self.pagerduty.secrets = list(v);
+        }
+    }
+
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::field(
+                origin,
+                "server.listen",
+                "an address and port such as \"127.0.0.1:8080\"",
+            ));
+        }
+        if self.server.request_timeout_seconds == 0 {
+            return Err(ConfigError::field(
+                origin,
+                "server.request_timeout_seconds",
+                "a positive number of seconds",
+            ));
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return Err(ConfigError::field(
+                origin,
+                "server.body_limit_bytes",
+                "at least 1024 bytes",
+            ));
+        }
+        if let Some(i) = self.server.auth.tokens.iter().position(|t| t.len() < 16) {
+            return Err(ConfigError::field(
+                origin,
+                &format!("server.auth.tokens[{i}]"),
+                "a token of at least 16 characters",
+            ));
+        }
+        if let Some(i) = self.pagerduty.secrets.iter().position(|t| t.is_empty()) {
+            return Err(ConfigError::field(
+                origin,
+                &format!("pagerduty.secrets[{i}]"),
+                "a non-empty signing secret",
+            ));
+        }
+        if let Some(i) = self.intake.group_by.iter().position(|l| l.trim().is_empty()) {
+            return Err(ConfigError::field(
+                origin,
+                &format!("intake.group_by[{i}]"),
+                "a label name",
+            ));
+        }
+        if self.backend.scenario.trim().is_empty() {
+            return Err(ConfigError::field(
+                origin,
+                "backend.scenario",
+                "a scenario name or directory",
+            ));
+        }
         if self.kubernetes.max_concurrent_requests == 0 {
             return Err(ConfigError::field(
                 origin,

@@ -51,6 +51,17 @@ pub enum IncidentState {
 }
 
 impl IncidentState {
+    pub const ALL: [IncidentState; 8] = [
+        IncidentState::Open,
+        IncidentState::Diagnosing,
+        IncidentState::Remediating,
+        IncidentState::AwaitingApproval,
+        IncidentState::Verifying,
+        IncidentState::Resolved,
+        IncidentState::Escalated,
+        IncidentState::Reopened,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             IncidentState::Open => "open",
@@ -178,6 +189,16 @@ pub enum EventKind {
     AlertRepeated {
         fingerprint: String,
     },
+    /// Repeats of the incident's alert counted by the daemon's intake since the last such event
+    /// (each one is durable in the intake log; the incident's log gets the count).
+    AlertsRepeated {
+        count: u64,
+        last_fingerprint: String,
+    },
+    /// The sender reported the alert resolved.
+    AlertResolved {
+        fingerprint: String,
+    },
     StateChanged {
         from: IncidentState,
         to: IncidentState,
@@ -225,6 +246,10 @@ impl EventKind {
                 format!("opened from alert {} on {workload}", alert.name)
             }
             EventKind::AlertRepeated { fingerprint } => format!("alert repeated ({fingerprint})"),
+            EventKind::AlertsRepeated { count, .. } => format!("alert repeated {count} time(s)"),
+            EventKind::AlertResolved { fingerprint } => {
+                format!("the sender reports the alert resolved ({fingerprint})")
+            }
             EventKind::StateChanged { from, to, reason } => {
                 format!("state {from} -> {to}: {reason}")
             }
@@ -314,6 +339,8 @@ pub struct Incident {
     pub approved_since_ralph: bool,
     pub verification: Option<Verification>,
     pub repeats: u64,
+    /// The sender reported the alert resolved (it may fire again).
+    pub alert_resolved: bool,
     pub last_seq: u64,
 }
 
@@ -350,6 +377,7 @@ impl Incident {
             approved_since_ralph: false,
             verification: None,
             repeats: 0,
+            alert_resolved: false,
             last_seq: first.seq,
         };
         for e in it {
@@ -363,7 +391,15 @@ impl Incident {
         self.last_seq = e.seq;
         match &e.kind {
             EventKind::Opened { .. } => {}
-            EventKind::AlertRepeated { .. } => self.repeats += 1,
+            EventKind::AlertRepeated { .. } => {
+                self.repeats += 1;
+                self.alert_resolved = false;
+            }
+            EventKind::AlertsRepeated { count, .. } => {
+                self.repeats += *count;
+                self.alert_resolved = false;
+            }
+            EventKind::AlertResolved { .. } => self.alert_resolved = true,
             EventKind::StateChanged { to, .. } => self.state = *to,
             EventKind::Diagnosed { diagnosis } => self.diagnosis = Some((**diagnosis).clone()),
             EventKind::ActionStarted { key, .. } => {

@@ -11,8 +11,10 @@ pub mod crew;
 pub mod diagnosis;
 pub mod error;
 pub mod forge;
+pub mod generic;
 pub mod incident;
 pub mod llm;
+pub mod pagerduty;
 pub mod quantity;
 pub mod workload;
 
@@ -21,9 +23,13 @@ pub use crew::{Action, Assignment, Finding, Member, Report, Severity, Task};
 pub use diagnosis::{Diagnosis, DiagnosisSource, Evidence, RootCause};
 pub use error::ProtocolError;
 pub use forge::{FileChange, IssueRef, IssueSpec, PrRef, PrSpec, PrState};
+pub use generic::parse_generic_alerts;
 pub use incident::{
     Author, EventKind, Incident, IncidentEvent, IncidentId, IncidentState, Verification,
 };
 pub use llm::{Budget, ChatMessage, Usage};
+pub use pagerduty::{
+    PagerDutyEvent, SignatureError, parse_pagerduty_webhook, verify_pagerduty_signature,
+};
 pub use quantity::Quantity;
 pub use workload::WorkloadRef;

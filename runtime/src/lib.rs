@@ -20,4 +20,4 @@ pub use clock::Clock;
 pub use crew::{CrewDirectory, CrewMsg};
 pub use faults::Faults;
 pub use journal::Journal;
-pub use store::{IncidentStore, MemoryStore, RedbStore, StoreError};
+pub use store::{Accepted, IncidentStore, MemoryStore, RedbStore, StoreError};

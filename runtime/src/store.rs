@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
-use squad_protocols::{Author, EventKind, Incident, IncidentEvent, IncidentId, ProtocolError};
+use squad_protocols::{
+    Alert, Author, EventKind, Incident, IncidentEvent, IncidentId, ProtocolError,
+};
 use tokio::sync::broadcast;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,15 @@ pub enum StoreError {
     },
 }
 
+/// An alert the daemon accepted: stored (and fsynced) before it was answered, then processed in
+/// `seq` order into incidents.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Accepted {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub alert: Alert,
+}
+
 /// Where incidents live. Appends are atomic per incident and numbered from 0.
 pub trait IncidentStore: Send + Sync + 'static {
     fn append(
@@ -51,6 +62,18 @@ pub trait IncidentStore: Send + Sync + 'static {
 
     /// Every appended event from now on.
     fn subscribe(&self) -> broadcast::Receiver<IncidentEvent>;
+
+    /// Stores accepted alerts durably, in one transaction, numbering them in order.
+    fn accept_alerts(&self, at: DateTime<Utc>, alerts: &[Alert]) -> Result<Vec<u64>, StoreError>;
+
+    /// Accepted alerts with `seq` greater than `after` (all with `None`), oldest first.
+    fn accepted_after(&self, after: Option<u64>, limit: usize)
+    -> Result<Vec<Accepted>, StoreError>;
+
+    /// The last accepted alert processed into incidents.
+    fn intake_processed(&self) -> Result<Option<u64>, StoreError>;
+
+    fn set_intake_processed(&self, seq: u64) -> Result<(), StoreError>;
 
     /// The incident folded from its log.
     fn load(&self, incident: &IncidentId) -> Result<Incident, StoreError> {
@@ -71,6 +94,7 @@ type Logs = (Vec<IncidentId>, BTreeMap<IncidentId, Vec<IncidentEvent>>);
 /// An in-memory store, for tests and dry runs.
 pub struct MemoryStore {
     logs: Mutex<Logs>,
+    intake: Mutex<(Vec<Accepted>, Option<u64>)>,
     tx: broadcast::Sender<IncidentEvent>,
 }
 
@@ -78,6 +102,7 @@ impl Default for MemoryStore {
     fn default() -> Self {
         Self {
             logs: Mutex::new((Vec::new(), BTreeMap::new())),
+            intake: Mutex::new((Vec::new(), None)),
             tx: broadcast::channel(1024).0,
         }
     }
@@ -136,7 +161,46 @@ impl IncidentStore for MemoryStore {
     fn subscribe(&self) -> broadcast::Receiver<IncidentEvent> {
         self.tx.subscribe()
     }
+
+    fn accept_alerts(&self, at: DateTime<Utc>, alerts: &[Alert]) -> Result<Vec<u64>, StoreError> {
+        let mut guard = self.intake.lock().map_err(|_| Self::poisoned())?;
+        let mut seqs = Vec::with_capacity(alerts.len());
+        for alert in alerts {
+            let seq = guard.0.len() as u64;
+            guard.0.push(Accepted {
+                seq,
+                at,
+                alert: alert.clone(),
+            });
+            seqs.push(seq);
+        }
+        Ok(seqs)
+    }
+
+    fn accepted_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Accepted>, StoreError> {
+        let guard = self.intake.lock().map_err(|_| Self::poisoned())?;
+        let from = after.map_or(0, |a| a as usize + 1);
+        Ok(guard.0.iter().skip(from).take(limit).cloned().collect())
+    }
+
+    fn intake_processed(&self) -> Result<Option<u64>, StoreError> {
+        Ok(self.intake.lock().map_err(|_| Self::poisoned())?.1)
+    }
+
+    fn set_intake_processed(&self, seq: u64) -> Result<(), StoreError> {
+        self.intake.lock().map_err(|_| Self::poisoned())?.1 = Some(seq);
+        Ok(())
+    }
 }
+
+/// Accepted alerts by seq (JSON of [`Accepted`]).
+const INTAKE: TableDefinition<u64, &[u8]> = TableDefinition::new("intake");
+/// Small counters: `intake_processed`.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 const EVENTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("events");
 /// incident id -> (opening order, next seq)
@@ -167,6 +231,8 @@ impl RedbStore {
         let txn = db.begin_write().map_err(|e| err(e.to_string()))?;
         txn.open_table(EVENTS).map_err(|e| err(e.to_string()))?;
         txn.open_table(INCIDENTS).map_err(|e| err(e.to_string()))?;
+        txn.open_table(INTAKE).map_err(|e| err(e.to_string()))?;
+        txn.open_table(META).map_err(|e| err(e.to_string()))?;
         txn.commit().map_err(|e| err(e.to_string()))?;
         Ok(RedbStore {
             db,
@@ -262,6 +328,72 @@ impl IncidentStore for RedbStore {
     fn subscribe(&self) -> broadcast::Receiver<IncidentEvent> {
         self.tx.subscribe()
     }
+
+    fn accept_alerts(&self, at: DateTime<Utc>, alerts: &[Alert]) -> Result<Vec<u64>, StoreError> {
+        let _guard = self.append_lock.lock().map_err(|e| self.err(e))?;
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        let mut seqs = Vec::with_capacity(alerts.len());
+        {
+            let mut table = txn.open_table(INTAKE).map_err(|e| self.err(e))?;
+            let mut next = table
+                .last()
+                .map_err(|e| self.err(e))?
+                .map_or(0, |(k, _)| k.value() + 1);
+            for alert in alerts {
+                let record = Accepted {
+                    seq: next,
+                    at,
+                    alert: alert.clone(),
+                };
+                let bytes = serde_json::to_vec(&record).map_err(|e| self.err(e))?;
+                table
+                    .insert(next, bytes.as_slice())
+                    .map_err(|e| self.err(e))?;
+                seqs.push(next);
+                next += 1;
+            }
+        }
+        txn.commit().map_err(|e| self.err(e))?;
+        Ok(seqs)
+    }
+
+    fn accepted_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Accepted>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(INTAKE).map_err(|e| self.err(e))?;
+        let from = after.map_or(0, |a| a.saturating_add(1));
+        let mut out = Vec::new();
+        for entry in table.range(from..).map_err(|e| self.err(e))?.take(limit) {
+            let (_, v) = entry.map_err(|e| self.err(e))?;
+            out.push(serde_json::from_slice(v.value()).map_err(|e| self.err(e))?);
+        }
+        Ok(out)
+    }
+
+    fn intake_processed(&self) -> Result<Option<u64>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(META).map_err(|e| self.err(e))?;
+        Ok(table
+            .get("intake_processed")
+            .map_err(|e| self.err(e))?
+            .map(|v| v.value()))
+    }
+
+    fn set_intake_processed(&self, seq: u64) -> Result<(), StoreError> {
+        let _guard = self.append_lock.lock().map_err(|e| self.err(e))?;
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut table = txn.open_table(META).map_err(|e| self.err(e))?;
+            table
+                .insert("intake_processed", seq)
+                .map_err(|e| self.err(e))?;
+        }
+        txn.commit().map_err(|e| self.err(e))?;
+        Ok(())
+    }
 }
 
 /// A store that aborts the process right after its n-th append — a `kill -9` at a chosen point,
@@ -305,6 +437,26 @@ impl<S: IncidentStore> IncidentStore for AbortAfter<S> {
 
     fn subscribe(&self) -> broadcast::Receiver<IncidentEvent> {
         self.inner.subscribe()
+    }
+
+    fn accept_alerts(&self, at: DateTime<Utc>, alerts: &[Alert]) -> Result<Vec<u64>, StoreError> {
+        self.inner.accept_alerts(at, alerts)
+    }
+
+    fn accepted_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Accepted>, StoreError> {
+        self.inner.accepted_after(after, limit)
+    }
+
+    fn intake_processed(&self) -> Result<Option<u64>, StoreError> {
+        self.inner.intake_processed()
+    }
+
+    fn set_intake_processed(&self, seq: u64) -> Result<(), StoreError> {
+        self.inner.set_intake_processed(seq)
     }
 }
 

@@ -48,10 +48,25 @@ impl RealPrometheus {
     /// Starts Prometheus with `config` (prometheus.yml text) on a fresh TSDB, or on `tsdb` (a
     /// directory of blocks, e.g. from `promtool tsdb create-blocks-from`), and waits until ready.
     pub async fn start(config: &str, tsdb: Option<&Path>) -> Result<RealPrometheus> {
+        RealPrometheus::start_with_files(config, &[], tsdb).await
+    }
+
+    /// Like [`RealPrometheus::start`], with `files` (name, text) written next to the config
+    /// first, e.g. a rules file the config names in `rule_files` (Prometheus resolves relative
+    /// paths there against the config's directory).
+    pub async fn start_with_files(
+        config: &str,
+        files: &[(&str, &str)],
+        tsdb: Option<&Path>,
+    ) -> Result<RealPrometheus> {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, config)?;
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text)
+                .with_context(|| format!("write {name} for prometheus"))?;
+        }
         let data: PathBuf = match tsdb {
             Some(p) => p.to_path_buf(),
             None => dir.path().join("data"),

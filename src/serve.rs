@@ -1,0 +1,512 @@
+//! `squad serve`: the daemon alerting systems call.
+//!
+//! Endpoints (errors are JSON `{"error": {"status", "message"}}` naming the field and what was
+//! expected):
+//! - `POST /v1/alerts/alertmanager` — Alertmanager webhook v4 (firing and resolved);
+//! - `POST /v1/alerts/pagerduty` — PagerDuty v3 webhooks, `X-PagerDuty-Signature` checked against
+//!   `[pagerduty] secrets` (any of them, for rotation);
+//! - `POST /v1/alerts` — squad's generic format (see `squad_protocols::generic`);
+//! - `GET /v1/incidents`, `GET /v1/incidents/{id}` (with its timeline);
+//! - `GET /healthz`, `GET /readyz`, `GET /metrics`.
+//!
+//! The alert and incident endpoints need `Authorization: Bearer <token>` with a token from
+//! `[server.auth] tokens` (401 without one, 403 with a wrong one); PagerDuty's needs its
+//! signature instead when secrets are configured. Bodies over `body_limit_bytes` get 413, slow
+//! requests 408, and a panic anywhere in a handler becomes a 500, never a dead daemon.
+//!
+//! An alert answered 202 is in the store's intake log already (see [`crate::intake`]).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::{Value, json};
+use squad_adapters::git::GitRepo;
+use squad_adapters::sim::{SimForge, seed_gitops_repo};
+use squad_config::{BackendKind, Scenario, Settings};
+use squad_protocols::{Alert, AlertSource, EventKind, IncidentId, Member};
+use squad_runtime::ports::{Cluster, Forge};
+use squad_runtime::{Clock, IncidentStore, RedbStore};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::Squad;
+use crate::intake::Intake;
+use crate::simulation::{self, ServeKube, SimBackends};
+
+/// What the daemon runs on, kept alive as long as it runs.
+enum Backends {
+    /// Kept for its simulated API server, which lives as long as this value.
+    Simulation { _served: Box<SimBackends> },
+    Kubernetes,
+}
+
+struct AppState {
+    intake: Intake,
+    squad: Arc<Squad>,
+    store: Arc<dyn IncidentStore>,
+    tokens: Vec<String>,
+    pagerduty_secrets: Vec<String>,
+    metrics: Option<PrometheusHandle>,
+}
+
+/// A running daemon.
+pub struct Daemon {
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    state: Arc<AppState>,
+    grace: Duration,
+    _backends: Backends,
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    let message = message.into();
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({"error": {"status": status.as_u16(), "message": message}}).to_string(),
+    )
+        .into_response()
+}
+
+fn reject(source: &str, reason: &'static str, status: StatusCode, message: String) -> Response {
+    metrics::counter!("squad_alerts_rejected_total", "source" => source.to_owned(), "reason" => reason)
+        .increment(1);
+    error(status, message)
+}
+
+/// The store a daemon keeps: `[store] path`, or `<data_dir>/incidents.redb`.
+pub fn store_path(settings: &Settings) -> PathBuf {
+    settings.store.path.as_ref().map_or_else(
+        || Path::new(&settings.backend.data_dir).join("incidents.redb"),
+        PathBuf::from,
+    )
+}
+
+impl Daemon {
+    /// Opens the store, starts the crew on the configured backends and the intake, and listens.
+    pub async fn start(settings: Settings, metrics: Option<PrometheusHandle>) -> anyhow::Result<Daemon> {
+        settings.validate("squad.toml")?;
+        let data_dir = PathBuf::from(&settings.backend.data_dir);
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|e| anyhow::anyhow!("backend.data_dir {}: {e}", data_dir.display()))?;
+        let store: Arc<dyn IncidentStore> = Arc::new(RedbStore::open(&store_path(&settings))?);
+        let clock = Clock::starting_at(chrono::Utc::now());
+        let scenario = Scenario::load(&settings.backend.scenario)?;
+
+        let (cluster, forge, app, backends): (Arc<dyn Cluster>, Arc<dyn Forge>, Arc<dyn Forge>, Backends) =
+            match settings.backend.kind {
+                BackendKind::Simulation => {
+                    let served = simulation::serve_cluster(
+                        scenario,
+                        Some(data_dir.join("sim")),
+                        &ServeKube::default(),
+                    )
+                    .await?;
+                    let b = served.into_backends();
+                    (b.cluster.clone(), b.forge.clone(), b.app.clone(), Backends::Simulation { _served: Box::new(b) })
+                }
+                BackendKind::Kubernetes => {
+                    let cluster = crate::diagnose::connect(&settings, None, None, None, clock.clone()).await?;
+                    let repo_dir = data_dir.join("gitops");
+                    let repo = if repo_dir.join(".git").exists() {
+                        GitRepo::open(&repo_dir)?
+                    } else {
+                        seed_gitops_repo(&scenario, &repo_dir)?
+                    };
+                    let forge = SimForge::new(
+                        &format!("local/{}-gitops", scenario.workload.namespace),
+                        repo.clone(),
+                        Some(&data_dir.join("forge.json")),
+                        clock.clone(),
+                    )
+                    .map_err(anyhow::Error::msg)?;
+                    let app_repo = squad_adapters::sim::seed_app_repo(&scenario, &data_dir.join("app"))
+                        .or_else(|_| GitRepo::open(&data_dir.join("app")))?;
+                    let app = SimForge::new("local/app", app_repo, None, clock.clone())
+                        .map_err(anyhow::Error::msg)?;
+                    (Arc::new(cluster), Arc::new(forge), Arc::new(app), Backends::Kubernetes)
+                }
+            };
+        let squad = Arc::new(
+            Squad::builder()
+                .store(store.clone())
+                .clock(clock.clone())
+                .cluster(cluster)
+                .forge(forge)
+                .app_repo(app)
+                .settings(settings.clone())
+                .start()
+                .await?,
+        );
+        let intake = Intake::start(store.clone(), squad.clone(), clock, settings.intake.clone())?;
+        spawn_task_timer(store.clone());
+        let state = Arc::new(AppState {
+            intake,
+            squad,
+            store,
+            tokens: settings.server.auth.tokens.clone(),
+            pagerduty_secrets: settings.pagerduty.secrets.clone(),
+            metrics,
+        });
+        let listener = TcpListener::bind(&settings.server.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("server.listen {}: {e}", settings.server.listen))?;
+        let addr = listener.local_addr()?;
+        let app = router(
+            state.clone(),
+            settings.server.body_limit_bytes,
+            Duration::from_secs(settings.server.request_timeout_seconds),
+        );
+        let (shutdown, mut rx) = watch::channel(false);
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        tracing::info!(%addr, "squad serve: listening");
+        Ok(Daemon {
+            addr,
+            shutdown,
+            server,
+            state,
+            grace: Duration::from_secs(settings.server.shutdown_grace_seconds),
+            _backends: backends,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops intake and the server (in-flight requests finish), lets the intake processor reach a
+    /// checkpoint, then stops the crew. Everything accepted is in the store for the next start.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = tokio::time::timeout(self.grace, self.server).await;
+        let state = match Arc::try_unwrap(self.state) {
+            Ok(s) => s,
+            Err(shared) => {
+                // Handlers still hold it: stop the crew anyway.
+                shared.squad.shutdown_ref().await;
+                return;
+            }
+        };
+        state.intake.stop(self.grace).await;
+        state.squad.shutdown_ref().await;
+    }
+}
+
+/// Records crew task durations (assignment to report) as a histogram.
+fn spawn_task_timer(store: Arc<dyn IncidentStore>) {
+    let mut rx = store.subscribe();
+    tokio::spawn(async move {
+        let mut started: std::collections::HashMap<(IncidentId, Member), chrono::DateTime<chrono::Utc>> =
+            std::collections::HashMap::new();
+        loop {
+            match rx.recv().await {
+                Ok(e) => match &e.kind {
+                    EventKind::Assigned { member, .. } => {
+                        started.insert((e.incident.clone(), *member), e.at);
+                    }
+                    EventKind::Reported { report } => {
+                        if let Some(t0) = started.remove(&(e.incident.clone(), report.member)) {
+                            let secs = (e.at - t0).num_milliseconds() as f64 / 1000.0;
+                            metrics::histogram!("squad_crew_task_duration_seconds", "member" => report.member.id())
+                                .record(secs);
+                        }
+                    }
+                    _ => {}
+                },
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return,
+            }
+        }
+    });
+}
+
+fn router(state: Arc<AppState>, body_limit: usize, timeout: Duration) -> Router {
+    Router::new()
+        .route("/v1/alerts/alertmanager", post(alertmanager))
+        .route("/v1/alerts/pagerduty", post(pagerduty))
+        .route("/v1/alerts", post(generic))
+        .route("/v1/incidents", get(incidents))
+        .route("/v1/incidents/{id}", get(incident))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                error(StatusCode::INTERNAL_SERVER_ERROR, "internal error (recorded in the log)")
+            },
+        ))
+        .with_state(state)
+}
+
+/// `Ok` when the request carries one of the configured bearer tokens.
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "missing Authorization header: expected `Bearer <token>`",
+        ));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            error(
+                StatusCode::UNAUTHORIZED,
+                "malformed Authorization header: expected `Bearer <token>`",
+            )
+        })?;
+    if state.tokens.iter().any(|t| constant_time_eq(t.as_bytes(), token.as_bytes())) {
+        Ok(())
+    } else {
+        Err(error(StatusCode::FORBIDDEN, "the bearer token is not accepted"))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn body_or_reject(source: &str, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response> {
+    body.map_err(|e| {
+        let status = e.status();
+        let reason = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "body" };
+        reject(source, reason, status, format!("request body: {e}"))
+    })
+}
+
+async fn accept(state: &AppState, source: &str, alerts: Vec<Alert>) -> Response {
+    let n = alerts.len();
+    metrics::counter!("squad_alerts_received_total", "source" => source.to_owned()).increment(n as u64);
+    match state.intake.submit(alerts).await {
+        Ok(seqs) => (
+            StatusCode::ACCEPTED,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({"accepted": n, "intake_seqs": seqs}).to_string(),
+        )
+            .into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+async fn alertmanager(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(r) = authorize(&state, &headers) {
+        metrics::counter!("squad_alerts_rejected_total", "source" => "alertmanager", "reason" => "auth").increment(1);
+        return r;
+    }
+    let body = match body_or_reject("alertmanager", body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match squad_protocols::alert::parse_alertmanager_webhook(&body) {
+        Ok(alerts) => accept(&state, "alertmanager", alerts).await,
+        Err(e) => reject("alertmanager", "invalid", StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+async fn pagerduty(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body_or_reject("pagerduty", body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if state.pagerduty_secrets.is_empty() {
+        if let Err(r) = authorize(&state, &headers) {
+            metrics::counter!("squad_alerts_rejected_total", "source" => "pagerduty", "reason" => "auth").increment(1);
+            return r;
+        }
+    } else {
+        let sig = headers
+            .get("x-pagerduty-signature")
+            .and_then(|v| v.to_str().ok());
+        if let Err(e) = squad_protocols::pagerduty::verify_pagerduty_signature(
+            &body,
+            sig,
+            &state.pagerduty_secrets,
+        ) {
+            let status = if sig.is_none() {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            return reject("pagerduty", "signature", status, e.to_string());
+        }
+    }
+    match squad_protocols::pagerduty::parse_pagerduty_webhook(&body) {
+        Ok(event) => match event.alert {
+            Some(alert) => accept(&state, "pagerduty", vec![alert]).await,
+            None => (
+                StatusCode::ACCEPTED,
+                [(header::CONTENT_TYPE, "application/json")],
+                json!({"accepted": 0, "ignored": event.event_type}).to_string(),
+            )
+                .into_response(),
+        },
+        Err(e) => reject("pagerduty", "invalid", StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+async fn generic(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(r) = authorize(&state, &headers) {
+        metrics::counter!("squad_alerts_rejected_total", "source" => "generic", "reason" => "auth").increment(1);
+        return r;
+    }
+    let body = match body_or_reject("generic", body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match squad_protocols::generic::parse_generic_alerts(&body) {
+        Ok(alerts) => accept(&state, "generic", alerts).await,
+        Err(e) => reject("generic", "invalid", StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+fn incident_json(i: &squad_protocols::Incident) -> Value {
+    json!({
+        "id": i.id.as_str(),
+        "state": i.state.as_str(),
+        "alert": i.alert.name,
+        "source": match i.alert.source {
+            AlertSource::Alertmanager => "alertmanager",
+            AlertSource::Pagerduty => "pagerduty",
+            AlertSource::Generic => "generic",
+            AlertSource::Simulation => "simulation",
+        },
+        "workload": i.workload.to_string(),
+        "root_cause": i.diagnosis.as_ref().map(|d| d.root_cause.as_str()),
+        "issue": i.issue.as_ref().map(|x| x.number),
+        "pr": i.pr.as_ref().map(|x| json!({"number": x.number, "branch": x.branch})),
+        "repeats": i.repeats,
+        "alert_resolved": i.alert_resolved,
+    })
+}
+
+async fn incidents(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&state, &headers) {
+        return r;
+    }
+    let store = state.store.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<Vec<Value>, String> {
+        let mut out = Vec::new();
+        for id in store.incident_ids().map_err(|e| e.to_string())? {
+            if let Ok(i) = store.load(&id) {
+                out.push(incident_json(&i));
+            }
+        }
+        Ok(out)
+    })
+    .await;
+    match result {
+        Ok(Ok(list)) => axum::Json(json!({"incidents": list})).into_response(),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn incident(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    if let Err(r) = authorize(&state, &headers) {
+        return r;
+    }
+    let id = IncidentId(id);
+    let events = match state.store.events(&id) {
+        Ok(e) if !e.is_empty() => e,
+        Ok(_) => return error(StatusCode::NOT_FOUND, format!("incident {id} not found")),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    match squad_protocols::Incident::replay(&events) {
+        Ok(i) => {
+            let mut body = incident_json(&i);
+            body["timeline"] = events
+                .iter()
+                .map(|e| json!({"seq": e.seq, "at": e.at, "author": e.author.as_str(), "event": e.kind.describe()}))
+                .collect();
+            axum::Json(body).into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.intake.running() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        error(StatusCode::SERVICE_UNAVAILABLE, "the intake is not running")
+    }
+}
+
+async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
+    let Some(handle) = &state.metrics else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "no metrics recorder is installed (the squad binary installs one)",
+        );
+    };
+    // Gauges computed at scrape time.
+    let s = &state.intake.stats;
+    metrics::gauge!("squad_intake_accepted").set(s.accepted.load(Ordering::Relaxed) as f64);
+    metrics::gauge!("squad_intake_processed").set(s.processed.load(Ordering::Relaxed) as f64);
+    metrics::counter!("squad_alerts_deduplicated_total").absolute(s.deduplicated.load(Ordering::Relaxed));
+    metrics::counter!("squad_incidents_opened_total").absolute(s.opened.load(Ordering::Relaxed));
+    metrics::counter!("squad_alert_regressions_total").absolute(s.regressions.load(Ordering::Relaxed));
+    let store = state.store.clone();
+    let by_state = tokio::task::spawn_blocking(move || {
+        let mut counts: std::collections::BTreeMap<&'static str, u64> = std::collections::BTreeMap::new();
+        for id in store.incident_ids().unwrap_or_default() {
+            if let Ok(i) = store.load(&id) {
+                *counts.entry(i.state.as_str()).or_default() += 1;
+            }
+        }
+        counts
+    })
+    .await
+    .unwrap_or_default();
+    for st in squad_protocols::IncidentState::ALL {
+        metrics::gauge!("squad_incidents", "state" => st.as_str())
+            .set(by_state.get(st.as_str()).copied().unwrap_or(0) as f64);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        handle.render(),
+    )
+        .into_response()
+}

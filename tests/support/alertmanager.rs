@@ -1,0 +1,133 @@
+//! A real Alertmanager (Debian's 0.25, `/usr/bin/prometheus-alertmanager`) on a loopback port,
+//! for tests that check what squad receives from a real alerting pipeline. `scripts/tools`
+//! installs it.
+//!
+//! Include it with `#[path = "support/alertmanager.rs"] mod alertmanager;`. Start-up is async (it
+//! polls with `tokio::time`; run it on a real clock). Dropping the value stops the process and
+//! removes its state.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tempfile::TempDir;
+use tokio::time::{Instant, sleep};
+
+pub const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+
+/// Whether Alertmanager is installed; under CI=true a missing one is a failure, not a skip.
+pub fn available_or_skip(test: &str) -> Result<bool> {
+    if Path::new(ALERTMANAGER).exists() {
+        return Ok(true);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        bail!(
+            "{test}: no Alertmanager at {ALERTMANAGER}; CI=true, so this is a failure, not a skip (scripts/tools installs it)"
+        );
+    }
+    eprintln!("SKIPPED {test}: no Alertmanager at {ALERTMANAGER} (run scripts/tools)");
+    Ok(false)
+}
+
+pub struct RealAlertmanager {
+    child: Option<Child>,
+    port: u16,
+    dir: TempDir,
+}
+
+fn free_port() -> Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+impl RealAlertmanager {
+    /// Starts Alertmanager with `config` (alertmanager.yml text) and fresh storage, and waits
+    /// until ready. Clustering is off: its gossip would bind 0.0.0.0:9094 and hold back the first
+    /// notification by about 10 s while it waits for peers to settle.
+    pub async fn start(config: &str) -> Result<RealAlertmanager> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port()?;
+        let config_path = dir.path().join("alertmanager.yml");
+        std::fs::write(&config_path, config)?;
+        let log = std::fs::File::create(dir.path().join("alertmanager.log"))?;
+        let child = Command::new(ALERTMANAGER)
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--web.external-url=http://127.0.0.1:{port}/"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("start {ALERTMANAGER}"))?;
+        let mut am = RealAlertmanager {
+            child: Some(child),
+            port,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ok = Command::new("curl")
+                .args(["-sf", "-o", "/dev/null"])
+                .arg(format!("http://127.0.0.1:{port}/-/ready"))
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return Ok(am);
+            }
+            if let Some(c) = am.child.as_mut()
+                && let Some(status) = c.try_wait()?
+            {
+                bail!(
+                    "alertmanager exited ({status}) before it was ready:\n{}",
+                    am.log_tail()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!("alertmanager not ready within 60 s:\n{}", am.log_tail());
+            }
+            sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `host:port`, as Prometheus' `alerting.alertmanagers` targets want it.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("alertmanager.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for RealAlertmanager {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            for _ in 0..50 {
+                if matches!(c.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                // Drop cannot await; a short blocking wait for the process to exit.
+                #[allow(clippy::disallowed_methods)]
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
