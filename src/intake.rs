@@ -20,9 +20,7 @@ use std::time::Duration;
 
 use squad_agents::picard::pod_to_workload;
 use squad_config::IntakeSettings;
-use squad_protocols::{
-    Alert, AlertStatus, Author, EventKind, IncidentId, IncidentState,
-};
+use squad_protocols::{Alert, AlertStatus, Author, EventKind, IncidentId, IncidentState};
 use squad_runtime::{Clock, IncidentStore, Journal};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -198,7 +196,9 @@ async fn write_loop(
             .and_then(|r| r.map_err(|e| e.to_string()));
         match result {
             Ok(seqs) => {
-                stats.accepted.fetch_add(seqs.len() as u64, Ordering::Relaxed);
+                stats
+                    .accepted
+                    .fetch_add(seqs.len() as u64, Ordering::Relaxed);
                 let mut rest = seqs.as_slice();
                 for s in batch {
                     let (mine, tail) = rest.split_at(s.alerts.len().min(rest.len()));
@@ -210,7 +210,9 @@ async fn write_loop(
             Err(e) => {
                 tracing::error!("intake: alerts not stored: {e}");
                 for s in batch {
-                    let _ = s.reply.send(Err(format!("the alert could not be stored: {e}")));
+                    let _ = s
+                        .reply
+                        .send(Err(format!("the alert could not be stored: {e}")));
                 }
             }
         }
@@ -334,12 +336,19 @@ impl Processor {
                     "regression: {} fired again after the incident was resolved",
                     alert.name
                 );
-                match journal.transition(&g.incident, Author::System, IncidentState::Reopened, &reason) {
+                match journal.transition(
+                    &g.incident,
+                    Author::System,
+                    IncidentState::Reopened,
+                    &reason,
+                ) {
                     Ok(_) => {
                         g.state = IncidentState::Reopened;
                         self.stats.regressions.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(e) => tracing::error!(incident = %g.incident, "regression not recorded: {e}"),
+                    Err(e) => {
+                        tracing::error!(incident = %g.incident, "regression not recorded: {e}")
+                    }
                 }
                 self.squad.advance(&g.incident);
             }

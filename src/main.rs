@@ -400,10 +400,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out!(
                 "  server.auth.tokens     {} token(s){}",
                 s.server.auth.tokens.len(),
-                if s.server.auth.tokens.is_empty() { " — squad serve needs at least one" } else { "" }
+                if s.server.auth.tokens.is_empty() {
+                    " — squad serve needs at least one"
+                } else {
+                    ""
+                }
             );
-            out!("  pagerduty.secrets      {} secret(s)", s.pagerduty.secrets.len());
-            out!("  store                  {}", squad::serve::store_path(&s).display());
+            out!(
+                "  pagerduty.secrets      {} secret(s)",
+                s.pagerduty.secrets.len()
+            );
+            out!(
+                "  store                  {}",
+                squad::serve::store_path(&s).display()
+            );
             out!(
                 "  backend                {:?} (scenario {}, data in {})",
                 s.backend.kind,
@@ -412,11 +422,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             out!(
                 "  intake.group_by        {}",
-                if s.intake.group_by.is_empty() { "auto (Alertmanager group key, else alertname + namespace + workload)".to_owned() } else { s.intake.group_by.join(", ") }
+                if s.intake.group_by.is_empty() {
+                    "auto (Alertmanager group key, else alertname + namespace + workload)"
+                        .to_owned()
+                } else {
+                    s.intake.group_by.join(", ")
+                }
             );
             out!(
                 "  prometheus.url         {}",
-                s.prometheus.url.as_deref().unwrap_or("(none: no memory/traffic history)")
+                s.prometheus
+                    .url
+                    .as_deref()
+                    .unwrap_or("(none: no memory/traffic history)")
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -48,9 +48,14 @@ use crate::simulation::{self, ServeKube, SimBackends};
 /// What the daemon runs on, kept alive as long as it runs.
 enum Backends {
     /// Kept for its simulated API server, which lives as long as this value.
-    Simulation { _served: Box<SimBackends> },
+    Simulation {
+        _served: Box<SimBackends>,
+    },
     Kubernetes,
 }
+
+/// The crew's cluster, GitOps forge and application repository, and what keeps them alive.
+type Wired = (Arc<dyn Cluster>, Arc<dyn Forge>, Arc<dyn Forge>, Backends);
 
 struct AppState {
     intake: Intake,
@@ -97,7 +102,10 @@ pub fn store_path(settings: &Settings) -> PathBuf {
 
 impl Daemon {
     /// Opens the store, starts the crew on the configured backends and the intake, and listens.
-    pub async fn start(settings: Settings, metrics: Option<PrometheusHandle>) -> anyhow::Result<Daemon> {
+    pub async fn start(
+        settings: Settings,
+        metrics: Option<PrometheusHandle>,
+    ) -> anyhow::Result<Daemon> {
         settings.validate("squad.toml")?;
         let data_dir = PathBuf::from(&settings.backend.data_dir);
         std::fs::create_dir_all(&data_dir)
@@ -106,40 +114,52 @@ impl Daemon {
         let clock = Clock::starting_at(chrono::Utc::now());
         let scenario = Scenario::load(&settings.backend.scenario)?;
 
-        let (cluster, forge, app, backends): (Arc<dyn Cluster>, Arc<dyn Forge>, Arc<dyn Forge>, Backends) =
-            match settings.backend.kind {
-                BackendKind::Simulation => {
-                    let served = simulation::serve_cluster(
-                        scenario,
-                        Some(data_dir.join("sim")),
-                        &ServeKube::default(),
-                    )
-                    .await?;
-                    let b = served.into_backends();
-                    (b.cluster.clone(), b.forge.clone(), b.app.clone(), Backends::Simulation { _served: Box::new(b) })
-                }
-                BackendKind::Kubernetes => {
-                    let cluster = crate::diagnose::connect(&settings, None, None, None, clock.clone()).await?;
-                    let repo_dir = data_dir.join("gitops");
-                    let repo = if repo_dir.join(".git").exists() {
-                        GitRepo::open(&repo_dir)?
-                    } else {
-                        seed_gitops_repo(&scenario, &repo_dir)?
-                    };
-                    let forge = SimForge::new(
-                        &format!("local/{}-gitops", scenario.workload.namespace),
-                        repo.clone(),
-                        Some(&data_dir.join("forge.json")),
-                        clock.clone(),
-                    )
+        let (cluster, forge, app, backends): Wired = match settings.backend.kind {
+            BackendKind::Simulation => {
+                let served = simulation::serve_cluster(
+                    scenario,
+                    Some(data_dir.join("sim")),
+                    &ServeKube::default(),
+                )
+                .await?;
+                let b = served.into_backends();
+                (
+                    b.cluster.clone(),
+                    b.forge.clone(),
+                    b.app.clone(),
+                    Backends::Simulation {
+                        _served: Box::new(b),
+                    },
+                )
+            }
+            BackendKind::Kubernetes => {
+                let cluster =
+                    crate::diagnose::connect(&settings, None, None, None, clock.clone()).await?;
+                let repo_dir = data_dir.join("gitops");
+                let repo = if repo_dir.join(".git").exists() {
+                    GitRepo::open(&repo_dir)?
+                } else {
+                    seed_gitops_repo(&scenario, &repo_dir)?
+                };
+                let forge = SimForge::new(
+                    &format!("local/{}-gitops", scenario.workload.namespace),
+                    repo.clone(),
+                    Some(&data_dir.join("forge.json")),
+                    clock.clone(),
+                )
+                .map_err(anyhow::Error::msg)?;
+                let app_repo = squad_adapters::sim::seed_app_repo(&scenario, &data_dir.join("app"))
+                    .or_else(|_| GitRepo::open(&data_dir.join("app")))?;
+                let app = SimForge::new("local/app", app_repo, None, clock.clone())
                     .map_err(anyhow::Error::msg)?;
-                    let app_repo = squad_adapters::sim::seed_app_repo(&scenario, &data_dir.join("app"))
-                        .or_else(|_| GitRepo::open(&data_dir.join("app")))?;
-                    let app = SimForge::new("local/app", app_repo, None, clock.clone())
-                        .map_err(anyhow::Error::msg)?;
-                    (Arc::new(cluster), Arc::new(forge), Arc::new(app), Backends::Kubernetes)
-                }
-            };
+                (
+                    Arc::new(cluster),
+                    Arc::new(forge),
+                    Arc::new(app),
+                    Backends::Kubernetes,
+                )
+            }
+        };
         let squad = Arc::new(
             Squad::builder()
                 .store(store.clone())
@@ -215,8 +235,10 @@ impl Daemon {
 fn spawn_task_timer(store: Arc<dyn IncidentStore>) {
     let mut rx = store.subscribe();
     tokio::spawn(async move {
-        let mut started: std::collections::HashMap<(IncidentId, Member), chrono::DateTime<chrono::Utc>> =
-            std::collections::HashMap::new();
+        let mut started: std::collections::HashMap<
+            (IncidentId, Member),
+            chrono::DateTime<chrono::Utc>,
+        > = std::collections::HashMap::new();
         loop {
             match rx.recv().await {
                 Ok(e) => match &e.kind {
@@ -257,34 +279,40 @@ fn router(state: Arc<AppState>, body_limit: usize, timeout: Duration) -> Router 
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
-                error(StatusCode::INTERNAL_SERVER_ERROR, "internal error (recorded in the log)")
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error (recorded in the log)",
+                )
             },
         ))
         .with_state(state)
 }
 
-/// `Ok` when the request carries one of the configured bearer tokens.
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+/// The rejection, unless the request carries one of the configured bearer tokens.
+fn unauthorized(state: &AppState, headers: &HeaderMap) -> Option<Response> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(error(
+        return Some(error(
             StatusCode::UNAUTHORIZED,
             "missing Authorization header: expected `Bearer <token>`",
         ));
     };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            error(
-                StatusCode::UNAUTHORIZED,
-                "malformed Authorization header: expected `Bearer <token>`",
-            )
-        })?;
-    if state.tokens.iter().any(|t| constant_time_eq(t.as_bytes(), token.as_bytes())) {
-        Ok(())
+    let Some(token) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
+        return Some(error(
+            StatusCode::UNAUTHORIZED,
+            "malformed Authorization header: expected `Bearer <token>`",
+        ));
+    };
+    if state
+        .tokens
+        .iter()
+        .any(|t| constant_time_eq(t.as_bytes(), token.as_bytes()))
+    {
+        None
     } else {
-        Err(error(StatusCode::FORBIDDEN, "the bearer token is not accepted"))
+        Some(error(
+            StatusCode::FORBIDDEN,
+            "the bearer token is not accepted",
+        ))
     }
 }
 
@@ -292,17 +320,25 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn body_or_reject(source: &str, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response> {
+fn body_or_reject(
+    source: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, Box<Response>> {
     body.map_err(|e| {
         let status = e.status();
-        let reason = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "body" };
-        reject(source, reason, status, format!("request body: {e}"))
+        let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "body"
+        };
+        Box::new(reject(source, reason, status, format!("request body: {e}")))
     })
 }
 
 async fn accept(state: &AppState, source: &str, alerts: Vec<Alert>) -> Response {
     let n = alerts.len();
-    metrics::counter!("squad_alerts_received_total", "source" => source.to_owned()).increment(n as u64);
+    metrics::counter!("squad_alerts_received_total", "source" => source.to_owned())
+        .increment(n as u64);
     match state.intake.submit(alerts).await {
         Ok(seqs) => (
             StatusCode::ACCEPTED,
@@ -319,17 +355,22 @@ async fn alertmanager(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Err(r) = authorize(&state, &headers) {
+    if let Some(r) = unauthorized(&state, &headers) {
         metrics::counter!("squad_alerts_rejected_total", "source" => "alertmanager", "reason" => "auth").increment(1);
         return r;
     }
     let body = match body_or_reject("alertmanager", body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match squad_protocols::alert::parse_alertmanager_webhook(&body) {
         Ok(alerts) => accept(&state, "alertmanager", alerts).await,
-        Err(e) => reject("alertmanager", "invalid", StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => reject(
+            "alertmanager",
+            "invalid",
+            StatusCode::BAD_REQUEST,
+            e.to_string(),
+        ),
     }
 }
 
@@ -340,10 +381,10 @@ async fn pagerduty(
 ) -> Response {
     let body = match body_or_reject("pagerduty", body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if state.pagerduty_secrets.is_empty() {
-        if let Err(r) = authorize(&state, &headers) {
+        if let Some(r) = unauthorized(&state, &headers) {
             metrics::counter!("squad_alerts_rejected_total", "source" => "pagerduty", "reason" => "auth").increment(1);
             return r;
         }
@@ -374,7 +415,12 @@ async fn pagerduty(
             )
                 .into_response(),
         },
-        Err(e) => reject("pagerduty", "invalid", StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => reject(
+            "pagerduty",
+            "invalid",
+            StatusCode::BAD_REQUEST,
+            e.to_string(),
+        ),
     }
 }
 
@@ -383,13 +429,14 @@ async fn generic(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Err(r) = authorize(&state, &headers) {
-        metrics::counter!("squad_alerts_rejected_total", "source" => "generic", "reason" => "auth").increment(1);
+    if let Some(r) = unauthorized(&state, &headers) {
+        metrics::counter!("squad_alerts_rejected_total", "source" => "generic", "reason" => "auth")
+            .increment(1);
         return r;
     }
     let body = match body_or_reject("generic", body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match squad_protocols::generic::parse_generic_alerts(&body) {
         Ok(alerts) => accept(&state, "generic", alerts).await,
@@ -418,7 +465,7 @@ fn incident_json(i: &squad_protocols::Incident) -> Value {
 }
 
 async fn incidents(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorize(&state, &headers) {
+    if let Some(r) = unauthorized(&state, &headers) {
         return r;
     }
     let store = state.store.clone();
@@ -444,7 +491,7 @@ async fn incident(
     headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
 ) -> Response {
-    if let Err(r) = authorize(&state, &headers) {
+    if let Some(r) = unauthorized(&state, &headers) {
         return r;
     }
     let id = IncidentId(id);
@@ -485,12 +532,15 @@ async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
     let s = &state.intake.stats;
     metrics::gauge!("squad_intake_accepted").set(s.accepted.load(Ordering::Relaxed) as f64);
     metrics::gauge!("squad_intake_processed").set(s.processed.load(Ordering::Relaxed) as f64);
-    metrics::counter!("squad_alerts_deduplicated_total").absolute(s.deduplicated.load(Ordering::Relaxed));
+    metrics::counter!("squad_alerts_deduplicated_total")
+        .absolute(s.deduplicated.load(Ordering::Relaxed));
     metrics::counter!("squad_incidents_opened_total").absolute(s.opened.load(Ordering::Relaxed));
-    metrics::counter!("squad_alert_regressions_total").absolute(s.regressions.load(Ordering::Relaxed));
+    metrics::counter!("squad_alert_regressions_total")
+        .absolute(s.regressions.load(Ordering::Relaxed));
     let store = state.store.clone();
     let by_state = tokio::task::spawn_blocking(move || {
-        let mut counts: std::collections::BTreeMap<&'static str, u64> = std::collections::BTreeMap::new();
+        let mut counts: std::collections::BTreeMap<&'static str, u64> =
+            std::collections::BTreeMap::new();
         for id in store.incident_ids().unwrap_or_default() {
             if let Ok(i) = store.load(&id) {
                 *counts.entry(i.state.as_str()).or_default() += 1;
@@ -505,7 +555,10 @@ async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
             .set(by_state.get(st.as_str()).copied().unwrap_or(0) as f64);
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         handle.render(),
     )
         .into_response()

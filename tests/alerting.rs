@@ -52,9 +52,16 @@ fn fill(template: &str, values: &[(&str, &str)]) -> Result<String> {
 /// scrape and notification loops at most every 5 s).
 async fn alerting_stack(
     receiver_url: &str,
+    receiver_token: &str,
     sim_addr: &str,
 ) -> Result<(RealPrometheus, RealAlertmanager)> {
-    let am_config = fill(ALERTMANAGER_CONFIG, &[("RECEIVER_URL", receiver_url)])?;
+    let am_config = fill(
+        ALERTMANAGER_CONFIG,
+        &[
+            ("RECEIVER_URL", receiver_url),
+            ("RECEIVER_TOKEN", receiver_token),
+        ],
+    )?;
     let am = RealAlertmanager::start(&am_config)
         .await
         .context("start Alertmanager")?;
@@ -105,9 +112,13 @@ async fn the_real_alertmanager_posts_an_oomkilled_webhook() {
     let (receiver_url, mut webhooks) = webhook_receiver().await.unwrap();
 
     let started = Instant::now();
-    let (prom, am) = alerting_stack(&receiver_url, &served.backends.api.addr().to_string())
-        .await
-        .unwrap();
+    let (prom, am) = alerting_stack(
+        &receiver_url,
+        "unused-token",
+        &served.backends.api.addr().to_string(),
+    )
+    .await
+    .unwrap();
     let ready = started.elapsed();
     let body = tokio::time::timeout(Duration::from_secs(60), webhooks.recv())
         .await
@@ -165,4 +176,125 @@ async fn the_real_alertmanager_posts_an_oomkilled_webhook() {
             .is_some_and(|p| p.starts_with("payment-service-"))),
         "no payment-service pod among the alerts:\n{text}"
     );
+}
+
+/// `squad serve` as a process on a loopback port, killed on drop.
+struct Serve {
+    child: std::process::Child,
+    url: String,
+    data: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const SERVE_TOKEN: &str = "alerting-test-token-0123456789";
+
+fn start_serve() -> Result<Serve> {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let config = dir.path().join("squad.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[server.auth]\ntokens = [\"{SERVE_TOKEN}\"]\n[backend]\ndata_dir = \"{}\"\n[intake]\nrepeat_note_seconds = 1\n",
+            data.display()
+        ),
+    )?;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_squad"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("SQUAD_SERVER_TOKENS")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line?;
+        if let Some(url) = line.trim().strip_prefix("squad serve: listening on ") {
+            let url = url.to_owned();
+            std::thread::spawn(move || for _ in lines {});
+            return Ok(Serve {
+                child,
+                url,
+                data,
+                _dir: dir,
+            });
+        }
+    }
+    bail!("squad serve did not start")
+}
+
+/// `GET /v1/incidents` from the daemon.
+async fn serve_incidents(url: &str) -> Result<Vec<serde_json::Value>> {
+    let url = format!("{url}/v1/incidents");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("curl")
+            .args([
+                "-sf",
+                "-H",
+                &format!("Authorization: Bearer {SERVE_TOKEN}"),
+                &url,
+            ])
+            .output()
+    })
+    .await??;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok(v["incidents"].as_array().cloned().unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_oomkilled_alert_reaches_squad_serve_and_the_crew_opens_the_pr() {
+    let test = "a_real_oomkilled_alert_reaches_squad_serve_and_the_crew_opens_the_pr";
+    if !prometheus::available_or_skip(test).unwrap()
+        || !alertmanager::available_or_skip(test).unwrap()
+    {
+        return;
+    }
+    let started = Instant::now();
+    let serve = start_serve().unwrap();
+    // The daemon serves its simulated cluster; Prometheus scrapes that cluster's /metrics.
+    let kubeconfig = std::fs::read_to_string(serve.data.join("sim").join("kubeconfig")).unwrap();
+    let sim_addr = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: http://"))
+        .unwrap()
+        .to_owned();
+    let receiver = format!("{}/v1/alerts/alertmanager", serve.url);
+    let (prom, am) = alerting_stack(&receiver, SERVE_TOKEN, &sim_addr)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let incident = loop {
+        let list = serve_incidents(&serve.url).await.unwrap_or_default();
+        if let Some(i) = list.iter().find(|i| i["pr"].is_object()) {
+            assert_eq!(list.len(), 1, "one incident for the group: {list:?}");
+            break i.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no remediation PR within 120 s: {list:?}\nPrometheus:\n{}\nAlertmanager:\n{}",
+            prom.log_tail(),
+            am.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    eprintln!(
+        "{test}: stack start to remediation PR in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(incident["source"], "alertmanager");
+    assert_eq!(incident["alert"], "KubernetesPodOOMKilled");
+    assert_eq!(
+        incident["workload"],
+        "Deployment production/payment-service"
+    );
+    assert_eq!(incident["root_cause"], "memory_under_provisioned");
 }

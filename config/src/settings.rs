@@ -326,21 +326,26 @@ impl Settings {
         if let Some(i) = self.server.auth.tokens.iter().position(|t| t.len() < 16) {
             return Err(ConfigError::field(
                 origin,
-                &format!("server.auth.tokens[{i}]"),
+                format!("server.auth.tokens[{i}]"),
                 "a token of at least 16 characters",
             ));
         }
         if let Some(i) = self.pagerduty.secrets.iter().position(|t| t.is_empty()) {
             return Err(ConfigError::field(
                 origin,
-                &format!("pagerduty.secrets[{i}]"),
+                format!("pagerduty.secrets[{i}]"),
                 "a non-empty signing secret",
             ));
         }
-        if let Some(i) = self.intake.group_by.iter().position(|l| l.trim().is_empty()) {
+        if let Some(i) = self
+            .intake
+            .group_by
+            .iter()
+            .position(|l| l.trim().is_empty())
+        {
             return Err(ConfigError::field(
                 origin,
-                &format!("intake.group_by[{i}]"),
+                format!("intake.group_by[{i}]"),
                 "a label name",
             ));
         }

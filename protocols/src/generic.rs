@@ -19,14 +19,14 @@
 //!
 //! or a single alert object without the `alerts` wrapper. Per alert:
 //!
-//! | field         | required | meaning                                                          |
-//! |---------------|----------|------------------------------------------------------------------|
-//! | `name`        | yes      | the alert's name, non-empty; also becomes the `alertname` label  |
-//! | `status`      | no       | `"firing"` (the default) or `"resolved"`                         |
-//! | `labels`      | no       | object of string values; squad acts on `namespace` and `pod` / `deployment` / ... |
-//! | `annotations` | no       | object of string values, e.g. `summary`, `description`           |
-//! | `starts_at`   | no       | RFC 3339 timestamp, e.g. `2026-11-23T19:21:00Z`                  |
-//! | `fingerprint` | no       | stable identity of the alert; repeats and the resolution of one alert must share it. Defaults to a hash of the labels including `alertname` |
+//! - `name` (required): the alert's name, non-empty; it also becomes the `alertname` label.
+//! - `status`: `"firing"` (the default) or `"resolved"`.
+//! - `labels`: an object of string values. squad acts on `namespace` plus one of `pod`,
+//!   `deployment`, `statefulset`, `daemonset` or `workload`.
+//! - `annotations`: an object of string values, e.g. `summary`, `description`.
+//! - `starts_at`: an RFC 3339 timestamp, e.g. `2026-11-23T19:21:00Z`.
+//! - `fingerprint`: the alert's stable identity; its repeats and its resolution must share it.
+//!   Defaults to a hash of the labels (including `alertname`), so the same labels group together.
 //!
 //! A body holds at most [`MAX_GENERIC_ALERTS`] alerts. Fields not listed are rejected, so a typo
 //! such as `startsAt` is reported rather than silently ignored; a `labels.alertname` that differs
@@ -85,7 +85,7 @@ pub fn parse_generic_alerts(body: &[u8]) -> Result<Vec<Alert>, ProtocolError> {
     }
     if let Some(unknown) = root.keys().find(|k| k.as_str() != "alerts") {
         return Err(ProtocolError::invalid(
-            unknown.as_str(),
+            shorten(unknown),
             "no field besides `alerts` next to the alerts array",
             "an unknown field",
         ));
@@ -135,7 +135,7 @@ fn parse_alert(alert: &Map<String, Value>, prefix: &str) -> Result<Alert, Protoc
     let field = |name: &str| format!("{prefix}{name}");
     if let Some(unknown) = alert.keys().find(|k| !ALERT_FIELDS.contains(&k.as_str())) {
         return Err(ProtocolError::invalid(
-            field(unknown),
+            field(&shorten(unknown)),
             format!("only the alert fields {}", ALERT_FIELDS.join(", ")),
             "an unknown field",
         ));
@@ -244,7 +244,7 @@ fn string_map(
                 "an empty key",
             )),
             other => Err(ProtocolError::invalid(
-                format!("{field}.{k}"),
+                format!("{field}.{}", shorten(k)),
                 "a string",
                 describe(other),
             )),
@@ -304,7 +304,8 @@ pub(crate) mod tests {
     {
       "name": "KubernetesPodCrashLooping",
       "status": "resolved",
-      "labels": {"namespace": "shop", "deployment": "cart", "alertname": "KubernetesPodCrashLooping"}
+      "labels": {"namespace": "shop", "deployment": "cart",
+                 "alertname": "KubernetesPodCrashLooping"}
     }
   ]
 }"#;
@@ -365,7 +366,8 @@ pub(crate) mod tests {
     #[test]
     fn fingerprint_defaults_to_the_labels_including_alertname() {
         let alerts = parse_generic_alerts(
-            br#"{"name": "KubernetesPodOOMKilled", "labels": {"namespace": "production", "pod": "p"}}"#,
+            br#"{"name": "KubernetesPodOOMKilled",
+                 "labels": {"namespace": "production", "pod": "p"}}"#,
         )
         .unwrap();
         let expected = Alert::firing("KubernetesPodOOMKilled")

@@ -335,22 +335,21 @@ impl IncidentStore for RedbStore {
         let mut seqs = Vec::with_capacity(alerts.len());
         {
             let mut table = txn.open_table(INTAKE).map_err(|e| self.err(e))?;
-            let mut next = table
+            let first = table
                 .last()
                 .map_err(|e| self.err(e))?
                 .map_or(0, |(k, _)| k.value() + 1);
-            for alert in alerts {
+            for (seq, alert) in (first..).zip(alerts) {
                 let record = Accepted {
-                    seq: next,
+                    seq,
                     at,
                     alert: alert.clone(),
                 };
                 let bytes = serde_json::to_vec(&record).map_err(|e| self.err(e))?;
                 table
-                    .insert(next, bytes.as_slice())
+                    .insert(seq, bytes.as_slice())
                     .map_err(|e| self.err(e))?;
-                seqs.push(next);
-                next += 1;
+                seqs.push(seq);
             }
         }
         txn.commit().map_err(|e| self.err(e))?;

@@ -1,0 +1,984 @@
+//! Intake load tool: `squad serve` beside a real Alertmanager 0.25, same alerts, same clients, same
+//! run; then an alert storm into a fresh `squad serve`.
+//!
+//! `cargo bench --bench intake` (harness = false; everything on loopback):
+//!
+//! 1. Sustained intake. For each batch size (`SQUAD_BENCH_BATCH` alerts per request, then one)
+//!    and each target (a fresh process per pass), `SQUAD_BENCH_CLIENTS` client tasks sharing one
+//!    connection pool post for `SQUAD_BENCH_WARMUP` + `SQUAD_BENCH_SECONDS` seconds. Requests that
+//!    complete inside the measured window count towards throughput and latency; errors count over
+//!    the whole pass. squad answers 202 only once the alerts are fsynced into its intake log;
+//!    Alertmanager answers 200 once they are in its in-memory store (it persists only silences
+//!    and the notification log) and routes them to a null receiver.
+//! 2. Storm. `SQUAD_BENCH_STORM` alerts as fast as the clients go, then the time until the intake
+//!    has processed them all, then what the crew made of the incidents.
+//!
+//! Alerts are `KubernetesPodOOMKilled` over `SQUAD_BENCH_WORKLOADS` Deployments in `production`,
+//! round-robin, every alert with its own pod name (`<workload>-<rs hash>-<pod hash>`). The first
+//! workload is the simulated cluster's own `payment-service`, so one incident can be diagnosed for
+//! real; diagnoses of the others fail and escalate, which is expected.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::time::{Instant, sleep};
+
+const TOKEN: &str = "bench-token-0123456789";
+const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+const ALERT_NAME: &str = "KubernetesPodOOMKilled";
+const NAMESPACE: &str = "production";
+
+/// Run parameters, each overridable by an environment variable.
+struct Config {
+    seconds: u64,
+    warmup: u64,
+    clients: usize,
+    batch: usize,
+    storm: u64,
+    workloads: usize,
+    settle_seconds: u64,
+}
+
+fn env_or<T: FromStr>(name: &str, default: T) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|e| anyhow!("{name}={v:?}: expected a number ({e})")),
+        Err(_) => Ok(default),
+    }
+}
+
+impl Config {
+    fn from_env() -> Result<Config> {
+        let c = Config {
+            seconds: env_or("SQUAD_BENCH_SECONDS", 10)?,
+            warmup: env_or("SQUAD_BENCH_WARMUP", 2)?,
+            clients: env_or("SQUAD_BENCH_CLIENTS", 16)?,
+            batch: env_or("SQUAD_BENCH_BATCH", 10)?,
+            storm: env_or("SQUAD_BENCH_STORM", 50_000)?,
+            workloads: env_or("SQUAD_BENCH_WORKLOADS", 20)?,
+            settle_seconds: env_or("SQUAD_BENCH_SETTLE", 30)?,
+        };
+        if c.seconds == 0 || c.clients == 0 || c.workloads == 0 {
+            bail!(
+                "SQUAD_BENCH_SECONDS, SQUAD_BENCH_CLIENTS and SQUAD_BENCH_WORKLOADS must be positive"
+            );
+        }
+        if !(1..=1000).contains(&c.batch) {
+            bail!(
+                "SQUAD_BENCH_BATCH={}: expected 1..=1000 (squad's per-body limit)",
+                c.batch
+            );
+        }
+        Ok(c)
+    }
+
+    fn batch_sizes(&self) -> Vec<usize> {
+        if self.batch == 1 {
+            vec![1]
+        } else {
+            vec![self.batch, 1]
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payloads: alert i is the same alert for both targets, only the envelope differs.
+
+/// Kubernetes' alphabet for generated name suffixes (no vowels, no look-alikes).
+const K8S_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+fn k8s_suffix(mut n: u64, width: usize) -> String {
+    let base = K8S_ALPHABET.len() as u64;
+    let mut out = vec![b'b'; width];
+    for slot in out.iter_mut().rev() {
+        *slot = K8S_ALPHABET[(n % base) as usize];
+        n /= base;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+struct Workload {
+    name: String,
+    replica_set: String,
+    container: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Squad,
+    Alertmanager,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Squad => "squad serve",
+            Kind::Alertmanager => "alertmanager",
+        }
+    }
+}
+
+struct Payloads {
+    workloads: Vec<Workload>,
+    starts_at: String,
+    ends_at: String,
+}
+
+impl Payloads {
+    fn new(workloads: usize) -> Payloads {
+        let now = chrono::Utc::now();
+        let workloads = (0..workloads)
+            .map(|w| {
+                if w == 0 {
+                    // The simulated cluster's own workload (scenario `oomkilled`).
+                    Workload {
+                        name: "payment-service".into(),
+                        replica_set: "7d4b9c".into(),
+                        container: "payment-api".into(),
+                    }
+                } else {
+                    Workload {
+                        name: format!("svc-{w:02}"),
+                        replica_set: k8s_suffix(w as u64 * 7_919 + 104_729, 9),
+                        container: "app".into(),
+                    }
+                }
+            })
+            .collect();
+        Payloads {
+            workloads,
+            starts_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ends_at: (now + chrono::Duration::hours(1))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+
+    fn alert(&self, kind: Kind, i: u64) -> Value {
+        let n = self.workloads.len() as u64;
+        let Some(w) = self.workloads.get((i % n) as usize) else {
+            return Value::Null;
+        };
+        let pod = format!("{}-{}-{}", w.name, w.replica_set, k8s_suffix(i / n, 5));
+        let summary = format!(
+            "Container {} in pod {NAMESPACE}/{pod} was OOMKilled",
+            w.container
+        );
+        match kind {
+            Kind::Squad => json!({
+                "name": ALERT_NAME,
+                "status": "firing",
+                "labels": {
+                    "namespace": NAMESPACE,
+                    "pod": pod,
+                    "container": w.container,
+                    "reason": "OOMKilled",
+                    "severity": "critical",
+                },
+                "annotations": {"summary": summary},
+                "starts_at": self.starts_at,
+            }),
+            Kind::Alertmanager => json!({
+                "labels": {
+                    "alertname": ALERT_NAME,
+                    "namespace": NAMESPACE,
+                    "pod": pod,
+                    "container": w.container,
+                    "reason": "OOMKilled",
+                    "severity": "critical",
+                },
+                "annotations": {"summary": summary},
+                "startsAt": self.starts_at,
+                "endsAt": self.ends_at,
+            }),
+        }
+    }
+
+    fn body(&self, kind: Kind, alerts: Range<u64>) -> Vec<u8> {
+        let alerts: Vec<Value> = alerts.map(|i| self.alert(kind, i)).collect();
+        let body = match kind {
+            Kind::Squad => json!({ "alerts": alerts }),
+            Kind::Alertmanager => Value::Array(alerts),
+        };
+        serde_json::to_vec(&body).unwrap_or_default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Target processes.
+
+/// A child process, killed (and its directory removed) on drop.
+struct Proc {
+    child: Child,
+    dir: TempDir,
+    log: PathBuf,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(format!("exited ({status}):\n{}", self.log_tail())),
+            _ => None,
+        }
+    }
+}
+
+struct Target {
+    kind: Kind,
+    base: String,
+    proc: Proc,
+}
+
+impl Target {
+    fn post_url(&self) -> String {
+        match self.kind {
+            Kind::Squad => format!("{}/v1/alerts", self.base),
+            Kind::Alertmanager => format!("{}/api/v2/alerts", self.base),
+        }
+    }
+
+    async fn start(kind: Kind, client: &reqwest::Client) -> Result<Target> {
+        match kind {
+            Kind::Squad => start_squad().await,
+            Kind::Alertmanager => start_alertmanager(client).await,
+        }
+    }
+}
+
+async fn start_squad() -> Result<Target> {
+    let dir = tempfile::Builder::new().prefix("squad-bench-").tempdir()?;
+    let config = dir.path().join("squad.toml");
+    let data = dir.path().join("data");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nbody_limit_bytes = 4194304\n\
+             [server.auth]\ntokens = [\"{TOKEN}\"]\n\
+             [backend]\ndata_dir = \"{}\"\n\
+             [intake]\nrepeat_note_seconds = 5\n",
+            data.display()
+        ),
+    )?;
+    let log = dir.path().join("squad.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_squad"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()
+        .context("start squad serve")?;
+    let stdout = child.stdout.take();
+    let mut proc = Proc { child, dir, log };
+    let Some(stdout) = stdout else {
+        bail!("squad serve: no stdout");
+    };
+    // A plain thread reads the announcement, then drains stdout until the process ends.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.trim().strip_prefix("squad serve: listening on ") {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+            Ok(Some(base)) => {
+                return Ok(Target {
+                    kind: Kind::Squad,
+                    base,
+                    proc,
+                });
+            }
+            Ok(None) | Err(_) => {
+                if let Some(why) = proc.exited() {
+                    bail!("squad serve {why}");
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "squad serve not listening within 60 s:\n{}",
+                        proc.log_tail()
+                    );
+                }
+            }
+        }
+    }
+}
+
+async fn start_alertmanager(client: &reqwest::Client) -> Result<Target> {
+    let dir = tempfile::Builder::new()
+        .prefix("squad-bench-am-")
+        .tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let config = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n",
+    )?;
+    let log = dir.path().join("alertmanager.log");
+    let child = Command::new(ALERTMANAGER)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!("--web.external-url=http://127.0.0.1:{port}/"))
+        // No gossip: it would bind 0.0.0.0:9094 and hold start-up back.
+        .arg("--cluster.listen-address=")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()
+        .with_context(|| format!("start {ALERTMANAGER}"))?;
+    let mut proc = Proc { child, dir, log };
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = client
+            .get(format!("{base}/-/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ready {
+            return Ok(Target {
+                kind: Kind::Alertmanager,
+                base,
+                proc,
+            });
+        }
+        if let Some(why) = proc.exited() {
+            bail!("alertmanager {why}");
+        }
+        if Instant::now() > deadline {
+            bail!("alertmanager not ready within 60 s:\n{}", proc.log_tail());
+        }
+        sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Resident memory of a process, from `/proc/<pid>/status`.
+#[derive(Clone, Copy, Default)]
+struct Mem {
+    rss_kib: u64,
+    hwm_kib: u64,
+}
+
+fn mem(pid: u32) -> Mem {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    Mem {
+        rss_kib: field("VmRSS:"),
+        hwm_kib: field("VmHWM:"),
+    }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients.
+
+fn client(cfg: &Config) -> Result<reqwest::Client> {
+    squad_adapters::tls::install_crypto_provider();
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(cfg.clients)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(30))
+        .no_proxy()
+        .build()
+        .context("reqwest client")
+}
+
+/// Posts one body; `Ok` on a 2xx answer (its body read), else what went wrong.
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    kind: Kind,
+    body: Vec<u8>,
+) -> Result<(), String> {
+    let mut req = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body);
+    if kind == Kind::Squad {
+        req = req.bearer_auth(TOKEN);
+    }
+    let resp = req.send().await.map_err(|e| format!("request: {e}"))?;
+    let status = resp.status();
+    let text = resp.bytes().await.map_err(|e| format!("body: {e}"))?;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{status}: {}",
+            String::from_utf8_lossy(&text[..text.len().min(200)])
+        ))
+    }
+}
+
+async fn metrics_text(client: &reqwest::Client, base: &str) -> Result<String> {
+    let resp = client.get(format!("{base}/metrics")).send().await?;
+    if !resp.status().is_success() {
+        bail!("GET /metrics: {}", resp.status());
+    }
+    Ok(resp.text().await?)
+}
+
+/// The value of an unlabelled series in Prometheus text.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sustained intake.
+
+#[derive(Default)]
+struct TaskTally {
+    alerts: u64,
+    requests: u64,
+    errors: u64,
+    first_error: Option<String>,
+    latencies_us: Vec<u64>,
+}
+
+struct PassReport {
+    kind: Kind,
+    batch: usize,
+    window: Duration,
+    tally: TaskTally,
+    before: Mem,
+    after: Mem,
+    /// squad only: accepted and processed by its intake at the end of the pass.
+    intake: Option<(f64, f64)>,
+}
+
+impl PassReport {
+    fn alerts_per_s(&self) -> f64 {
+        self.tally.alerts as f64 / self.window.as_secs_f64()
+    }
+
+    fn requests_per_s(&self) -> f64 {
+        self.tally.requests as f64 / self.window.as_secs_f64()
+    }
+
+    fn percentile_ms(&self, p: f64) -> f64 {
+        let l = &self.tally.latencies_us;
+        if l.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((p * l.len() as f64).ceil() as usize).clamp(1, l.len());
+        l[rank - 1] as f64 / 1000.0
+    }
+}
+
+async fn sustained(
+    cfg: &Config,
+    payloads: &Arc<Payloads>,
+    kind: Kind,
+    batch: usize,
+) -> Result<PassReport> {
+    let client = client(cfg)?;
+    let target = Target::start(kind, &client).await?;
+    let pid = target.proc.pid();
+    let before = mem(pid);
+    let url: Arc<str> = target.post_url().into();
+    let next = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let measure_from = t0 + Duration::from_secs(cfg.warmup);
+    let until = measure_from + Duration::from_secs(cfg.seconds);
+    let mut tasks = Vec::with_capacity(cfg.clients);
+    for _ in 0..cfg.clients {
+        let (client, url, next, payloads) =
+            (client.clone(), url.clone(), next.clone(), payloads.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut t = TaskTally::default();
+            while Instant::now() < until {
+                let first = next.fetch_add(batch as u64, Ordering::Relaxed);
+                let body = payloads.body(kind, first..first + batch as u64);
+                let sent = Instant::now();
+                let outcome = post(&client, &url, kind, body).await;
+                let done = Instant::now();
+                match outcome {
+                    Ok(()) if done >= measure_from && done <= until => {
+                        t.alerts += batch as u64;
+                        t.requests += 1;
+                        t.latencies_us.push((done - sent).as_micros() as u64);
+                    }
+                    Ok(()) => {}
+                    Err(e) => {
+                        t.errors += 1;
+                        t.first_error.get_or_insert(e);
+                    }
+                }
+            }
+            t
+        }));
+    }
+    let mut tally = TaskTally::default();
+    for task in tasks {
+        let t = task.await.context("client task")?;
+        tally.alerts += t.alerts;
+        tally.requests += t.requests;
+        tally.errors += t.errors;
+        if tally.first_error.is_none() {
+            tally.first_error = t.first_error;
+        }
+        tally.latencies_us.extend(t.latencies_us);
+    }
+    tally.latencies_us.sort_unstable();
+    let after = mem(pid);
+    let intake = match kind {
+        Kind::Squad => {
+            let text = metrics_text(&client, &target.base).await?;
+            Some((
+                metric(&text, "squad_intake_accepted").unwrap_or(f64::NAN),
+                metric(&text, "squad_intake_processed").unwrap_or(f64::NAN),
+            ))
+        }
+        Kind::Alertmanager => None,
+    };
+    drop(target);
+    Ok(PassReport {
+        kind,
+        batch,
+        window: Duration::from_secs(cfg.seconds),
+        tally,
+        before,
+        after,
+        intake,
+    })
+}
+
+fn print_passes(reports: &[PassReport]) {
+    println!(
+        "{:<14} {:>5} {:>10} {:>9} {:>8} {:>8} {:>8} {:>6} {:>19} {:>9}",
+        "target",
+        "batch",
+        "alerts/s",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "VmRSS MiB bef->aft",
+        "VmHWM MiB"
+    );
+    for r in reports {
+        println!(
+            "{:<14} {:>5} {:>10.0} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>8.1} -> {:>7.1} {:>9.1}",
+            r.kind.name(),
+            r.batch,
+            r.alerts_per_s(),
+            r.requests_per_s(),
+            r.percentile_ms(0.50),
+            r.percentile_ms(0.99),
+            r.percentile_ms(1.0),
+            r.tally.errors,
+            mib(r.before.rss_kib),
+            mib(r.after.rss_kib),
+            mib(r.after.hwm_kib),
+        );
+    }
+    for r in reports {
+        if let Some(e) = &r.tally.first_error {
+            println!("  {} batch {}: first error: {e}", r.kind.name(), r.batch);
+        }
+        if let Some((accepted, processed)) = r.intake {
+            println!(
+                "  {} batch {}: at the end of the pass the intake had accepted {accepted:.0} and processed {processed:.0} alerts (warm-up included)",
+                r.kind.name(),
+                r.batch
+            );
+        }
+    }
+    let batches: Vec<usize> = {
+        let mut b: Vec<usize> = reports.iter().map(|r| r.batch).collect();
+        b.dedup();
+        b
+    };
+    for batch in batches {
+        let find = |k: Kind| reports.iter().find(|r| r.batch == batch && r.kind == k);
+        if let (Some(s), Some(a)) = (find(Kind::Squad), find(Kind::Alertmanager)) {
+            println!(
+                "ratio squad/alertmanager, batch {batch}: throughput {:.2}x, p99 latency {:.2}x",
+                s.alerts_per_s() / a.alerts_per_s(),
+                s.percentile_ms(0.99) / a.percentile_ms(0.99)
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storm.
+
+async fn storm(cfg: &Config, payloads: &Arc<Payloads>) -> Result<()> {
+    let client = client(cfg)?;
+    let target = Target::start(Kind::Squad, &client).await?;
+    let pid = target.proc.pid();
+    let before = mem(pid);
+    let url: Arc<str> = target.post_url().into();
+    let total = cfg.storm;
+    let batch = cfg.batch as u64;
+    let next = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let mut tasks = Vec::with_capacity(cfg.clients);
+    for _ in 0..cfg.clients {
+        let (client, url, next, payloads) =
+            (client.clone(), url.clone(), next.clone(), payloads.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut t = TaskTally::default();
+            loop {
+                let first = next.fetch_add(batch, Ordering::Relaxed);
+                if first >= total {
+                    return t;
+                }
+                let last = (first + batch).min(total);
+                let body = payloads.body(Kind::Squad, first..last);
+                let sent = Instant::now();
+                match post(&client, &url, Kind::Squad, body).await {
+                    Ok(()) => {
+                        t.alerts += last - first;
+                        t.requests += 1;
+                        t.latencies_us.push(sent.elapsed().as_micros() as u64);
+                    }
+                    Err(e) => {
+                        t.errors += 1;
+                        t.first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }));
+    }
+    let mut tally = TaskTally::default();
+    for task in tasks {
+        let t = task.await.context("client task")?;
+        tally.alerts += t.alerts;
+        tally.requests += t.requests;
+        tally.errors += t.errors;
+        if tally.first_error.is_none() {
+            tally.first_error = t.first_error;
+        }
+        tally.latencies_us.extend(t.latencies_us);
+    }
+    let accepted_in = t0.elapsed();
+    tally.latencies_us.sort_unstable();
+    let accepted = tally.alerts;
+
+    // Until the intake has processed everything it accepted.
+    let process_deadline = Instant::now() + Duration::from_secs(120);
+    let mut processed = 0.0;
+    let processed_in = loop {
+        if let Ok(text) = metrics_text(&client, &target.base).await {
+            processed = metric(&text, "squad_intake_processed").unwrap_or(0.0);
+            if processed >= accepted as f64 {
+                break Some(t0.elapsed());
+            }
+        }
+        if Instant::now() > process_deadline {
+            break None;
+        }
+        sleep(Duration::from_millis(50)).await;
+    };
+
+    // Then give the crew (and the repeat counter, written every repeat_note_seconds) time.
+    let settle_start = Instant::now();
+    let settle_deadline = settle_start + Duration::from_secs(cfg.settle_seconds);
+    let (incidents, settled) = loop {
+        let list = incidents(&client, &target.base).await?;
+        let busy = list
+            .iter()
+            .any(|i| matches!(i.state.as_str(), "open" | "diagnosing"));
+        let repeats: u64 = list.iter().map(|i| i.repeats).sum();
+        let all_counted = repeats + list.len() as u64 >= accepted;
+        if !busy && all_counted {
+            break (list, true);
+        }
+        if Instant::now() > settle_deadline {
+            break (list, false);
+        }
+        sleep(Duration::from_millis(250)).await;
+    };
+    let settled_in = settle_start.elapsed();
+    let after = mem(pid);
+    let text = metrics_text(&client, &target.base)
+        .await
+        .unwrap_or_default();
+
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let pct = |p: f64| {
+        let l = &tally.latencies_us;
+        if l.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((p * l.len() as f64).ceil() as usize).clamp(1, l.len());
+        l[rank - 1] as f64 / 1000.0
+    };
+    println!(
+        "posted {total} alerts in {} requests of up to {batch}: {accepted} accepted, {} errors",
+        tally.requests + tally.errors,
+        tally.errors
+    );
+    if let Some(e) = &tally.first_error {
+        println!("  first error: {e}");
+    }
+    println!(
+        "time to accept all:   {:>9.0} ms  ({:.0} alerts/s; request p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms)",
+        ms(accepted_in),
+        accepted as f64 / accepted_in.as_secs_f64(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    match processed_in {
+        Some(d) => println!(
+            "time to process all:  {:>9.0} ms  ({:.0} alerts/s from the first post)",
+            ms(d),
+            accepted as f64 / d.as_secs_f64()
+        ),
+        None => println!(
+            "time to process all:  not within 120 s after the last accept ({processed:.0} of {accepted} processed)"
+        ),
+    }
+    let mut states: BTreeMap<&str, usize> = BTreeMap::new();
+    for i in &incidents {
+        *states.entry(i.state.as_str()).or_default() += 1;
+    }
+    let diagnosed = incidents.iter().filter(|i| i.root_cause.is_some()).count();
+    let past_diagnosis = incidents
+        .iter()
+        .filter(|i| !matches!(i.state.as_str(), "open" | "diagnosing"))
+        .count();
+    let repeats: u64 = incidents.iter().map(|i| i.repeats).sum();
+    println!(
+        "incidents opened:     {:>9}  (expected {}); {} after waiting {:.1} s",
+        incidents.len(),
+        cfg.workloads
+            .min(usize::try_from(accepted).unwrap_or(usize::MAX)),
+        if settled { "settled" } else { "NOT settled" },
+        settled_in.as_secs_f64()
+    );
+    println!(
+        "states:               {}",
+        states
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("with a root cause:    {diagnosed:>9}; past diagnosing: {past_diagnosis}");
+    for i in incidents.iter().filter(|i| i.root_cause.is_some()) {
+        println!(
+            "  {} {} [{}]: {}",
+            i.id,
+            i.workload,
+            i.state,
+            i.root_cause.as_deref().unwrap_or("")
+        );
+    }
+    println!(
+        "summed repeats:       {repeats:>9}  (expected {})",
+        accepted.saturating_sub(incidents.len() as u64)
+    );
+    println!(
+        "/metrics:             squad_incidents_opened_total {}, squad_alerts_deduplicated_total {}, squad_intake_accepted {}, squad_intake_processed {}",
+        metric(&text, "squad_incidents_opened_total").unwrap_or(f64::NAN),
+        metric(&text, "squad_alerts_deduplicated_total").unwrap_or(f64::NAN),
+        metric(&text, "squad_intake_accepted").unwrap_or(f64::NAN),
+        metric(&text, "squad_intake_processed").unwrap_or(f64::NAN),
+    );
+    let store = dir_size(target.proc.dir.path());
+    println!(
+        "memory:               VmRSS {:.1} MiB before, {:.1} MiB after; peak VmHWM {:.1} MiB; data dir {:.1} MiB",
+        mib(before.rss_kib),
+        mib(after.rss_kib),
+        mib(after.hwm_kib),
+        store as f64 / (1024.0 * 1024.0)
+    );
+    drop(target);
+    Ok(())
+}
+
+struct IncidentRow {
+    id: String,
+    state: String,
+    workload: String,
+    root_cause: Option<String>,
+    repeats: u64,
+}
+
+async fn incidents(client: &reqwest::Client, base: &str) -> Result<Vec<IncidentRow>> {
+    let resp = client
+        .get(format!("{base}/v1/incidents"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await?;
+    if !resp.status().is_success() {
+        bail!("GET /v1/incidents: {}", resp.status());
+    }
+    let v: Value = resp.json().await?;
+    let list = v["incidents"].as_array().cloned().unwrap_or_default();
+    Ok(list
+        .iter()
+        .map(|i| IncidentRow {
+            id: i["id"].as_str().unwrap_or("").to_owned(),
+            state: i["state"].as_str().unwrap_or("").to_owned(),
+            workload: i["workload"].as_str().unwrap_or("").to_owned(),
+            root_cause: i["root_cause"].as_str().map(str::to_owned),
+            repeats: i["repeats"].as_u64().unwrap_or(0),
+        })
+        .collect())
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn alertmanager_version() -> Option<String> {
+    let out = Command::new(ALERTMANAGER).arg("--version").output().ok()?;
+    let text = [out.stdout, out.stderr].concat();
+    String::from_utf8_lossy(&text)
+        .lines()
+        .next()
+        .map(str::to_owned)
+}
+
+async fn run() -> Result<()> {
+    let cfg = Config::from_env()?;
+    let payloads = Arc::new(Payloads::new(cfg.workloads));
+    let have_am = Path::new(ALERTMANAGER).exists();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("squad intake bench (loopback, {cpus} CPUs shared by clients and targets)");
+    println!(
+        "  sustained: {} client tasks, batches of {:?} alerts per request, {} s warm-up + {} s measured per pass, fresh process per pass",
+        cfg.clients,
+        cfg.batch_sizes(),
+        cfg.warmup,
+        cfg.seconds
+    );
+    println!(
+        "  storm: {} alerts into a fresh squad serve, batches of {}, {} clients; settle wait up to {} s",
+        cfg.storm, cfg.batch, cfg.clients, cfg.settle_seconds
+    );
+    println!(
+        "  alerts: {ALERT_NAME} over {} workloads in {NAMESPACE} (first: payment-service), a distinct pod per alert",
+        cfg.workloads
+    );
+    println!("  squad: {}", env!("CARGO_BIN_EXE_squad"));
+    println!(
+        "  alertmanager: {}",
+        if have_am {
+            alertmanager_version().unwrap_or_else(|| ALERTMANAGER.to_owned())
+        } else {
+            format!("not installed at {ALERTMANAGER}: squad alone")
+        }
+    );
+    println!(
+        "  env: SQUAD_BENCH_SECONDS, SQUAD_BENCH_WARMUP, SQUAD_BENCH_CLIENTS, SQUAD_BENCH_BATCH, SQUAD_BENCH_STORM, SQUAD_BENCH_WORKLOADS, SQUAD_BENCH_SETTLE"
+    );
+
+    let started = Instant::now();
+    println!("\n== sustained intake ==");
+    let mut reports = Vec::new();
+    for batch in cfg.batch_sizes() {
+        for kind in [Kind::Squad, Kind::Alertmanager] {
+            if kind == Kind::Alertmanager && !have_am {
+                continue;
+            }
+            eprintln!("intake bench: {} batch {batch} ...", kind.name());
+            reports.push(sustained(&cfg, &payloads, kind, batch).await?);
+        }
+    }
+    print_passes(&reports);
+
+    if cfg.storm > 0 {
+        println!("\n== storm ==");
+        eprintln!("intake bench: storm of {} ...", cfg.storm);
+        storm(&cfg, &payloads).await?;
+    }
+    println!("\ntotal run time {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("intake bench: tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Ctrl-C drops the run, and with it every child process and temporary directory.
+    let result = rt.block_on(async {
+        tokio::select! {
+            r = run() => r,
+            _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("intake bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
