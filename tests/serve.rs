@@ -572,3 +572,18 @@ fn config_check_names_the_bad_field_and_env_overrides_secrets() {
         "{err}"
     );
 }
+
+#[test]
+fn the_example_configuration_is_valid() {
+    let out = Command::new(env!("CARGO_BIN_EXE_squad"))
+        .args(["config", "check", "--config", "squad.example.toml"])
+        .env_remove("SQUAD_SERVER_TOKENS")
+        .env_remove("SQUAD_PAGERDUTY_SECRETS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -534,4 +534,41 @@ mod tests {
         );
         assert_eq!(store.incident_ids().unwrap().len(), 2);
     }
+
+    fn intake(store: &dyn IncidentStore) {
+        let now = Utc::now();
+        assert_eq!(store.intake_processed().unwrap(), None);
+        let a = Alert::firing("A").with_label("namespace", "ns");
+        let b = Alert::firing("B").with_label("namespace", "ns");
+        assert_eq!(
+            store.accept_alerts(now, &[a.clone(), b.clone()]).unwrap(),
+            vec![0, 1]
+        );
+        assert_eq!(store.accept_alerts(now, &[a.clone()]).unwrap(), vec![2]);
+        let all = store.accepted_after(None, 10).unwrap();
+        assert_eq!(all.iter().map(|x| x.seq).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(all[1].alert, b);
+        store.set_intake_processed(1).unwrap();
+        assert_eq!(store.intake_processed().unwrap(), Some(1));
+        let rest = store.accepted_after(Some(1), 10).unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].alert, a);
+        assert_eq!(store.accepted_after(None, 2).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn both_stores_keep_the_intake_log_in_order_with_a_watermark() {
+        intake(&MemoryStore::new());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("incidents.redb");
+        {
+            intake(&RedbStore::open(&path).unwrap());
+        }
+        // Durable: the log and the watermark survive a reopen, and numbering continues.
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(store.intake_processed().unwrap(), Some(1));
+        assert_eq!(store.accepted_after(None, 10).unwrap().len(), 3);
+        let a = Alert::firing("C").with_label("namespace", "ns");
+        assert_eq!(store.accept_alerts(Utc::now(), &[a]).unwrap(), vec![3]);
+    }
 }
