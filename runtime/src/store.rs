@@ -544,7 +544,10 @@ mod tests {
             store.accept_alerts(now, &[a.clone(), b.clone()]).unwrap(),
             vec![0, 1]
         );
-        assert_eq!(store.accept_alerts(now, &[a.clone()]).unwrap(), vec![2]);
+        assert_eq!(
+            store.accept_alerts(now, std::slice::from_ref(&a)).unwrap(),
+            vec![2]
+        );
         let all = store.accepted_after(None, 10).unwrap();
         assert_eq!(all.iter().map(|x| x.seq).collect::<Vec<_>>(), vec![0, 1, 2]);
         assert_eq!(all[1].alert, b);
