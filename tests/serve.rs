@@ -33,11 +33,16 @@ impl Drop for Daemon {
 }
 
 fn config_in(dir: &Path, extra: &str) -> PathBuf {
+    config_with(dir, "", extra)
+}
+
+/// A config with more `[server]` keys.
+fn config_with(dir: &Path, server: &str, extra: &str) -> PathBuf {
     let config = dir.join("squad.toml");
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nbody_limit_bytes = 65536\nshutdown_grace_seconds = 10\n[server.auth]\ntokens = [\"{TOKEN}\"]\n[backend]\ndata_dir = \"{}\"\n[intake]\nrepeat_note_seconds = 1\n{extra}",
+            "[server]\nlisten = \"127.0.0.1:0\"\nbody_limit_bytes = 65536\nshutdown_grace_seconds = 10\n{server}[server.auth]\ntokens = [\"{TOKEN}\"]\n[backend]\ndata_dir = \"{}\"\n[intake]\nrepeat_note_seconds = 1\n{extra}",
             dir.join("data").display()
         ),
     )
@@ -586,4 +591,92 @@ fn the_example_configuration_is_valid() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_slow_request_times_out_with_408() {
+    // A 1 s request timeout, and a body sent at 200 bytes/s.
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(dir.path(), "request_timeout_seconds = 1\n", "");
+    let (child, url) = spawn(&config, &[]);
+    let d = Daemon {
+        child: Some(child),
+        url,
+        config,
+        _dir: Some(dir),
+    };
+    let body = std::fs::read(FIXTURE).unwrap();
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "--limit-rate",
+            "200",
+            "-X",
+            "POST",
+        ])
+        .args(["-H", &format!("Authorization: Bearer {TOKEN}")])
+        .args(["-H", "Content-Type: application/json", "--data-binary"])
+        .arg(format!("@{FIXTURE}"))
+        .arg(format!("{}/v1/alerts/alertmanager", d.url))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        body.len() > 400,
+        "the fixture must take over a second at 200 B/s"
+    );
+    assert!(text.trim_end().ends_with("408"), "{text}");
+}
+
+#[test]
+fn the_kubernetes_backend_reads_a_cluster_through_the_kube_adapter() {
+    // A cluster served on its own (as a real one would be), and the daemon pointed at it.
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("cluster");
+    let mut cluster = Command::new(env!("CARGO_BIN_EXE_squad"))
+        .args(["sim-cluster", "serve", "oomkilled", "--out"])
+        .arg(&sim)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(cluster.stdout.take().unwrap());
+    let mut line = String::new();
+    while out.read_line(&mut line).unwrap() > 0 && !line.contains("is served at") {
+        line.clear();
+    }
+    std::thread::spawn(move || for _ in out.lines() {});
+    let kubeconfig = sim.join("kubeconfig");
+    let server = std::fs::read_to_string(&kubeconfig)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: ").map(str::to_owned))
+        .unwrap();
+    let extra = format!(
+        "[kubernetes]\nkubeconfig = \"{}\"\n[prometheus]\nurl = \"{server}/prometheus\"\n",
+        kubeconfig.display()
+    );
+    let config = config_in(dir.path(), &extra).to_string_lossy().into_owned();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[backend]\n", "[backend]\nkind = \"kubernetes\"\n");
+    std::fs::write(&config, text).unwrap();
+    let (child, url) = spawn(Path::new(&config), &[]);
+    let d = Daemon {
+        child: Some(child),
+        url,
+        config: config.into(),
+        _dir: None,
+    };
+    let body = std::fs::read(FIXTURE).unwrap();
+    assert_eq!(post(&d, "/v1/alerts/alertmanager", &body).0, 202);
+    let list = wait_for(&d, "the PR from the kubernetes backend", |l| {
+        l.len() == 1 && l[0]["pr"].is_object()
+    });
+    assert_eq!(list[0]["root_cause"], "memory_under_provisioned");
+    drop(d);
+    let _ = cluster.kill();
+    let _ = cluster.wait();
 }
