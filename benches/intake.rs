@@ -13,6 +13,9 @@
 //! 2. Storm. `SQUAD_BENCH_STORM` alerts as fast as the clients go, then the time until the intake
 //!    has processed them all, then what the crew made of the incidents.
 //!
+//! `cargo test` runs bench targets without `--bench`; then this is a smoke run (1 s passes, a
+//! 1,000-alert storm) that fails on request errors or wrong incident counts.
+//!
 //! Alerts are `KubernetesPodOOMKilled` over `SQUAD_BENCH_WORKLOADS` Deployments in `production`,
 //! round-robin, every alert with its own pod name (`<workload>-<rs hash>-<pod hash>`). The first
 //! workload is the simulated cluster's own `payment-service`, so one incident can be diagnosed for
@@ -47,6 +50,9 @@ struct Config {
     storm: u64,
     workloads: usize,
     settle_seconds: u64,
+    /// `cargo test` runs bench targets without `--bench`: then a short smoke run that fails on
+    /// errors or wrong counts, as criterion's test mode runs each benchmark once.
+    smoke: bool,
 }
 
 fn env_or<T: FromStr>(name: &str, default: T) -> Result<T>
@@ -64,14 +70,21 @@ where
 
 impl Config {
     fn from_env() -> Result<Config> {
+        let smoke = !std::env::args().any(|a| a == "--bench");
+        let (seconds, warmup, storm) = if smoke {
+            (1, 0, 1_000)
+        } else {
+            (10, 2, 50_000)
+        };
         let c = Config {
-            seconds: env_or("SQUAD_BENCH_SECONDS", 10)?,
-            warmup: env_or("SQUAD_BENCH_WARMUP", 2)?,
+            seconds: env_or("SQUAD_BENCH_SECONDS", seconds)?,
+            warmup: env_or("SQUAD_BENCH_WARMUP", warmup)?,
             clients: env_or("SQUAD_BENCH_CLIENTS", 16)?,
             batch: env_or("SQUAD_BENCH_BATCH", 10)?,
-            storm: env_or("SQUAD_BENCH_STORM", 50_000)?,
+            storm: env_or("SQUAD_BENCH_STORM", storm)?,
             workloads: env_or("SQUAD_BENCH_WORKLOADS", 20)?,
             settle_seconds: env_or("SQUAD_BENCH_SETTLE", 30)?,
+            smoke,
         };
         if c.seconds == 0 || c.clients == 0 || c.workloads == 0 {
             bail!(
@@ -656,7 +669,16 @@ fn print_passes(reports: &[PassReport]) {
 // ---------------------------------------------------------------------------------------------
 // Storm.
 
-async fn storm(cfg: &Config, payloads: &Arc<Payloads>) -> Result<()> {
+/// What the smoke check needs from a storm run.
+struct StormOutcome {
+    errors: u64,
+    processed_all: bool,
+    settled: bool,
+    incidents: usize,
+    expected_incidents: usize,
+}
+
+async fn storm(cfg: &Config, payloads: &Arc<Payloads>) -> Result<StormOutcome> {
     let client = client(cfg)?;
     let target = Target::start(Kind::Squad, &client).await?;
     let pid = target.proc.pid();
@@ -794,11 +816,12 @@ async fn storm(cfg: &Config, payloads: &Arc<Payloads>) -> Result<()> {
         .filter(|i| !matches!(i.state.as_str(), "open" | "diagnosing"))
         .count();
     let repeats: u64 = incidents.iter().map(|i| i.repeats).sum();
+    let expected_incidents = cfg
+        .workloads
+        .min(usize::try_from(accepted).unwrap_or(usize::MAX));
     println!(
-        "incidents opened:     {:>9}  (expected {}); {} after waiting {:.1} s",
+        "incidents opened:     {:>9}  (expected {expected_incidents}); {} after waiting {:.1} s",
         incidents.len(),
-        cfg.workloads
-            .min(usize::try_from(accepted).unwrap_or(usize::MAX)),
         if settled { "settled" } else { "NOT settled" },
         settled_in.as_secs_f64()
     );
@@ -840,7 +863,13 @@ async fn storm(cfg: &Config, payloads: &Arc<Payloads>) -> Result<()> {
         store as f64 / (1024.0 * 1024.0)
     );
     drop(target);
-    Ok(())
+    Ok(StormOutcome {
+        errors: tally.errors,
+        processed_all: processed_in.is_some(),
+        settled,
+        incidents: incidents.len(),
+        expected_incidents,
+    })
 }
 
 struct IncidentRow {
@@ -904,7 +933,14 @@ async fn run() -> Result<()> {
     let payloads = Arc::new(Payloads::new(cfg.workloads));
     let have_am = Path::new(ALERTMANAGER).exists();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!("squad intake bench (loopback, {cpus} CPUs shared by clients and targets)");
+    println!(
+        "squad intake bench{} (loopback, {cpus} CPUs shared by clients and targets)",
+        if cfg.smoke {
+            ": smoke run (no --bench: cargo test); `cargo bench --bench intake` measures"
+        } else {
+            ""
+        }
+    );
     println!(
         "  sustained: {} client tasks, batches of {:?} alerts per request, {} s warm-up + {} s measured per pass, fresh process per pass",
         cfg.clients,
@@ -947,12 +983,46 @@ async fn run() -> Result<()> {
     }
     print_passes(&reports);
 
-    if cfg.storm > 0 {
+    let outcome = if cfg.storm > 0 {
         println!("\n== storm ==");
         eprintln!("intake bench: storm of {} ...", cfg.storm);
-        storm(&cfg, &payloads).await?;
-    }
+        Some(storm(&cfg, &payloads).await?)
+    } else {
+        None
+    };
     println!("\ntotal run time {:.1} s", started.elapsed().as_secs_f64());
+    if cfg.smoke {
+        smoke_check(&reports, outcome.as_ref())?;
+    }
+    Ok(())
+}
+
+/// Under `cargo test`: the tool must still work end to end, whatever the figures.
+fn smoke_check(reports: &[PassReport], storm: Option<&StormOutcome>) -> Result<()> {
+    for r in reports {
+        if r.tally.errors > 0 || r.tally.alerts == 0 {
+            bail!(
+                "{} batch {}: {} alerts accepted, {} errors (first: {})",
+                r.kind.name(),
+                r.batch,
+                r.tally.alerts,
+                r.tally.errors,
+                r.tally.first_error.as_deref().unwrap_or("none")
+            );
+        }
+    }
+    if let Some(s) = storm
+        && (s.errors > 0 || !s.processed_all || !s.settled || s.incidents != s.expected_incidents)
+    {
+        bail!(
+            "storm: {} errors, processed all: {}, settled: {}, {} incidents (expected {})",
+            s.errors,
+            s.processed_all,
+            s.settled,
+            s.incidents,
+            s.expected_incidents
+        );
+    }
     Ok(())
 }
 

@@ -364,7 +364,20 @@ async fn the_adapter_reads_the_same_facts_from_the_real_apiserver() {
 /// be served by this runtime).
 async fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
     let mut cmd = Command::new(apiserver::kubectl_program());
+    // Discovery is cached per server next to its kubeconfig: kubectl's default cache is keyed
+    // by host:port, and a port reused by another server (1.20 vs the simulated 1.33) would
+    // answer with the wrong resources.
     cmd.arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .arg(format!(
+            "--cache-dir={}",
+            kubeconfig
+                .parent()
+                .map_or_else(
+                    || std::path::PathBuf::from("."),
+                    |d| d.join("kubectl-cache")
+                )
+                .display()
+        ))
         .args(args);
     tokio::task::spawn_blocking(move || cmd.output())
         .await

@@ -65,6 +65,16 @@ async fn rbac_mode_forbids_the_viewer_and_allows_the_admin() {
     let viewer = server.viewer_kubeconfig_path().unwrap();
     let out = std::process::Command::new(apiserver::kubectl_program())
         .arg(format!("--kubeconfig={}", viewer.display()))
+        .arg(format!(
+            "--cache-dir={}",
+            viewer
+                .parent()
+                .map_or_else(
+                    || std::path::PathBuf::from("."),
+                    |d| d.join("kubectl-cache")
+                )
+                .display()
+        ))
         .args(["get", "pods"])
         .output()
         .unwrap();

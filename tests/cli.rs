@@ -410,6 +410,8 @@ fn simulate_serve_kube_keeps_the_resolved_cluster_up_for_kubectl() {
     let got = Command::new(kubectl)
         .arg("--kubeconfig")
         .arg(out.join("kubeconfig"))
+        .arg("--cache-dir")
+        .arg(out.join("kubectl-cache"))
         .args(["get", "hpa,pods", "-n", "production"])
         .output();
     let _ = child.kill();

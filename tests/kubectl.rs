@@ -22,9 +22,16 @@ async fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String, String) {
     let kubeconfig = kubeconfig.to_path_buf();
     let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
     tokio::task::spawn_blocking(move || {
+        // A discovery cache per served cluster: kubectl's default cache is keyed by host:port,
+        // and another test's server (a real 1.20 apiserver) may have used the same port.
+        let cache = kubeconfig
+            .parent()
+            .map_or_else(|| PathBuf::from("."), |d| d.join("kubectl-cache"));
         let out = Command::new(kubectl_program())
             .arg("--kubeconfig")
             .arg(&kubeconfig)
+            .arg("--cache-dir")
+            .arg(&cache)
             .args(&args)
             .output()
             .unwrap_or_else(|e| {

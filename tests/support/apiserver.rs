@@ -223,6 +223,17 @@ impl RealApiserver {
     pub fn kubectl(&self) -> Command {
         let mut c = Command::new(kubectl_program());
         c.arg(format!("--kubeconfig={}", self.kubeconfig.display()));
+        // A discovery cache of its own: kubectl's default is keyed by host:port, which tests reuse.
+        c.arg(format!(
+            "--cache-dir={}",
+            self.kubeconfig
+                .parent()
+                .map_or_else(
+                    || std::path::PathBuf::from("."),
+                    |d| d.join("kubectl-cache")
+                )
+                .display()
+        ));
         c
     }
 
