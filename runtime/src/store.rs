@@ -206,6 +206,9 @@ const EVENTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("events
 /// incident id -> (opening order, next seq)
 const INCIDENTS: TableDefinition<&str, (u64, u64)> = TableDefinition::new("incidents");
 
+/// redb's page cache per store.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 /// The durable store: a redb file. An append returns only after its transaction is committed.
 pub struct RedbStore {
     db: redb::Database,
@@ -227,7 +230,12 @@ impl RedbStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| err(format!("cannot create directory: {e}")))?;
         }
-        let db = redb::Database::create(path).map_err(|e| err(e.to_string()))?;
+        // A bounded page cache: the intake log grows with every accepted alert, and redb's default
+        // cache would grow the daemon's memory with it.
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| err(e.to_string()))?;
         let txn = db.begin_write().map_err(|e| err(e.to_string()))?;
         txn.open_table(EVENTS).map_err(|e| err(e.to_string()))?;
         txn.open_table(INCIDENTS).map_err(|e| err(e.to_string()))?;
