@@ -6,6 +6,8 @@ pub mod forge;
 #[cfg(feature = "sim")]
 pub mod kube_api;
 #[cfg(feature = "sim")]
+pub mod llm_cassette;
+#[cfg(feature = "sim")]
 pub mod prom_api;
 #[cfg(feature = "sim")]
 pub mod promql;

@@ -2,8 +2,10 @@
 //!
 //! Every section is optional; an unknown key is an error (a typo must not silently do nothing).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
-use squad_protocols::Quantity;
+use squad_protocols::{Budget, Member, Quantity};
 
 use crate::ConfigError;
 
@@ -21,6 +23,8 @@ pub struct Settings {
     pub pagerduty: PagerDutySettings,
     pub intake: IntakeSettings,
     pub backend: BackendSettings,
+    /// Models for the crew's brains; absent means no model (the deterministic brains).
+    pub llm: Option<LlmSettings>,
 }
 
 /// `squad serve`'s HTTP server.
@@ -272,6 +276,310 @@ impl Default for VerificationSettings {
     }
 }
 
+/// `[llm]`: named model profiles, which member uses which, and what they may spend.
+///
+/// ```toml
+/// [llm]
+/// default = "local"
+/// [llm.profiles.local]
+/// provider = "openai_compatible"
+/// base_url = "http://127.0.0.1:8081/v1"
+/// model = "smollm2"
+/// tool_mode = "json_schema"
+/// [llm.members]
+/// scribe = "local"
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmSettings {
+    /// The profile of members without their own; may be left out when there is one profile.
+    pub default: Option<String>,
+    pub profiles: BTreeMap<String, LlmProfile>,
+    /// Member id (`picard`, `belanna`, ...) to profile name.
+    pub members: BTreeMap<String, String>,
+    pub budget: LlmBudget,
+}
+
+impl LlmSettings {
+    /// The profile `member` uses, with its name: its own, else the default, else the only one.
+    pub fn profile_for(&self, member: Member) -> Option<(&str, &LlmProfile)> {
+        let name = self
+            .members
+            .get(member.id())
+            .or(self.default.as_ref())
+            .map(String::as_str)
+            .or_else(|| {
+                (self.profiles.len() == 1)
+                    .then(|| self.profiles.keys().next().map(String::as_str))
+                    .flatten()
+            })?;
+        self.profiles
+            .get_key_value(name)
+            .map(|(k, p)| (k.as_str(), p))
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        if self.profiles.is_empty() {
+            return Err(ConfigError::field(
+                origin,
+                "llm.profiles",
+                "at least one profile such as [llm.profiles.local] (or no [llm] section)",
+            ));
+        }
+        let known = |name: &str| self.profiles.contains_key(name);
+        let names = || self.profiles.keys().cloned().collect::<Vec<_>>().join(", ");
+        match &self.default {
+            Some(d) if !known(d) => {
+                return Err(ConfigError::field(
+                    origin,
+                    "llm.default",
+                    format!("one of the profiles ({}), not {d:?}", names()),
+                ));
+            }
+            None if self.profiles.len() > 1 => {
+                return Err(ConfigError::field(
+                    origin,
+                    "llm.default",
+                    format!(
+                        "the profile of members without their own, one of {}",
+                        names()
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        for (member, profile) in &self.members {
+            if !Member::ALL.iter().any(|m| m.id() == member) {
+                let ids: Vec<_> = Member::ALL.iter().map(|m| m.id()).collect();
+                return Err(ConfigError::field(
+                    origin,
+                    format!("llm.members.{member}"),
+                    format!("a crew member ({})", ids.join(", ")),
+                ));
+            }
+            if !known(profile) {
+                return Err(ConfigError::field(
+                    origin,
+                    format!("llm.members.{member}"),
+                    format!("one of the profiles ({}), not {profile:?}", names()),
+                ));
+            }
+        }
+        for (name, p) in &self.profiles {
+            p.validate(origin, &format!("llm.profiles.{name}"))?;
+        }
+        let b = &self.budget;
+        for (field, v) in [
+            (
+                "llm.budget.max_calls_per_member",
+                u64::from(b.max_calls_per_member),
+            ),
+            (
+                "llm.budget.max_tokens_per_incident",
+                b.max_tokens_per_incident,
+            ),
+            (
+                "llm.budget.max_wall_seconds_per_member",
+                b.max_wall_seconds_per_member,
+            ),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::field(origin, field, "a positive number"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Which API a profile speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmProvider {
+    /// api.openai.com (or `base_url`), key in `Authorization: Bearer`.
+    Openai,
+    /// Azure OpenAI: `base_url` is the resource endpoint, with `deployment` and `api_version`;
+    /// key in the `api-key` header.
+    Azure,
+    /// Any server with an OpenAI-style `/chat/completions` (llama.cpp, vLLM, Ollama, ...).
+    #[default]
+    OpenaiCompatible,
+}
+
+/// How tools are offered to the model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmToolMode {
+    /// The API's own `tools`.
+    Native,
+    /// No `tools`: a JSON-schema response format whose variants are the tool calls and the answer.
+    JsonSchema,
+    /// Native, falling back to json_schema when the server rejects tools.
+    #[default]
+    Auto,
+}
+
+/// One model endpoint. The API key is read from the environment variable `api_key_env` names;
+/// it is never written in the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmProfile {
+    pub provider: LlmProvider,
+    /// Unset means `https://api.openai.com/v1` (openai); required for the other providers.
+    pub base_url: Option<String>,
+    /// The model name (for azure, the deployment decides; this is informational).
+    pub model: String,
+    /// Environment variable holding the key. Unset means `OPENAI_API_KEY` (openai),
+    /// `AZURE_OPENAI_API_KEY` (azure), or no key (openai_compatible).
+    pub api_key_env: Option<String>,
+    pub tool_mode: LlmToolMode,
+    /// Per HTTP request, including reading the answer.
+    pub timeout_seconds: u64,
+    /// Requests in flight at once through this profile's client.
+    pub max_concurrent: usize,
+    /// Retries on 429, 5xx, timeouts and refused connections (exponential backoff, `Retry-After`).
+    pub max_retries: u32,
+    /// Azure only.
+    pub api_version: Option<String>,
+    /// Azure only.
+    pub deployment: Option<String>,
+}
+
+impl Default for LlmProfile {
+    fn default() -> Self {
+        LlmProfile {
+            provider: LlmProvider::default(),
+            base_url: None,
+            model: String::new(),
+            api_key_env: None,
+            tool_mode: LlmToolMode::default(),
+            timeout_seconds: 60,
+            max_concurrent: 2,
+            max_retries: 3,
+            api_version: None,
+            deployment: None,
+        }
+    }
+}
+
+impl LlmProfile {
+    pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> &str {
+        self.base_url.as_deref().unwrap_or(Self::OPENAI_BASE_URL)
+    }
+
+    /// The environment variable the key is read from, if the profile uses one.
+    pub fn api_key_env(&self) -> Option<&str> {
+        match (&self.api_key_env, self.provider) {
+            (Some(v), _) => Some(v.as_str()),
+            (None, LlmProvider::Openai) => Some("OPENAI_API_KEY"),
+            (None, LlmProvider::Azure) => Some("AZURE_OPENAI_API_KEY"),
+            (None, LlmProvider::OpenaiCompatible) => None,
+        }
+    }
+
+    fn validate(&self, origin: &str, at: &str) -> Result<(), ConfigError> {
+        let field = |name: &str, expected: &str| {
+            Err(ConfigError::field(origin, format!("{at}.{name}"), expected))
+        };
+        match (&self.base_url, self.provider) {
+            (Some(url), _) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                return field("base_url", "an http:// or https:// URL");
+            }
+            (None, LlmProvider::Azure) => {
+                return field(
+                    "base_url",
+                    "the Azure OpenAI endpoint, https://<resource>.openai.azure.com",
+                );
+            }
+            (None, LlmProvider::OpenaiCompatible) => {
+                return field(
+                    "base_url",
+                    "the server's OpenAI-style API base, such as http://127.0.0.1:8081/v1",
+                );
+            }
+            _ => {}
+        }
+        if self.provider == LlmProvider::Azure {
+            if self
+                .deployment
+                .as_deref()
+                .is_none_or(|d| d.trim().is_empty())
+            {
+                return field(
+                    "deployment",
+                    "the Azure deployment name (provider = \"azure\")",
+                );
+            }
+            if self
+                .api_version
+                .as_deref()
+                .is_none_or(|v| v.trim().is_empty())
+            {
+                return field(
+                    "api_version",
+                    "an Azure OpenAI API version such as \"2024-10-21\"",
+                );
+            }
+        } else if self.model.trim().is_empty() {
+            return field("model", "a model name");
+        }
+        if let Some(var) = &self.api_key_env {
+            // A key pasted here by mistake must not be echoed back in the error.
+            let is_name = !var.is_empty()
+                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !var.starts_with(|c: char| c.is_ascii_digit());
+            if !is_name {
+                return field(
+                    "api_key_env",
+                    "the name of an environment variable holding the key (such as OPENAI_API_KEY), not the key itself",
+                );
+            }
+        }
+        if self.timeout_seconds == 0 {
+            return field("timeout_seconds", "a positive number of seconds");
+        }
+        if self.max_concurrent == 0 {
+            return field("max_concurrent", "at least 1");
+        }
+        if self.max_retries > 10 {
+            return field("max_retries", "at most 10");
+        }
+        Ok(())
+    }
+}
+
+/// What model calls may spend, per incident and per member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmBudget {
+    pub max_calls_per_member: u32,
+    pub max_tokens_per_incident: u64,
+    pub max_wall_seconds_per_member: u64,
+}
+
+impl Default for LlmBudget {
+    fn default() -> Self {
+        LlmBudget {
+            max_calls_per_member: 8,
+            max_tokens_per_incident: 200_000,
+            max_wall_seconds_per_member: 300,
+        }
+    }
+}
+
+impl LlmBudget {
+    /// One member's budget within an incident (tokens are the incident's, shared).
+    pub fn member_budget(&self) -> Budget {
+        Budget {
+            max_tokens: self.max_tokens_per_incident,
+            max_calls: self.max_calls_per_member,
+            max_wall_seconds: self.max_wall_seconds_per_member,
+        }
+    }
+}
+
 impl Settings {
     /// Parses and validates a `squad.toml`; `origin` names it in errors.
     pub fn from_toml(origin: &str, text: &str) -> Result<Settings, ConfigError> {
@@ -418,6 +726,9 @@ impl Settings {
                 "at least 1",
             ));
         }
+        if let Some(llm) = &self.llm {
+            llm.validate(origin)?;
+        }
         Ok(())
     }
 }
@@ -463,5 +774,135 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("remediation.memory.headroom_percent"), "{err}");
+    }
+
+    const LLM: &str = r#"
+[llm]
+default = "local"
+[llm.profiles.local]
+provider = "openai_compatible"
+base_url = "http://127.0.0.1:8081/v1"
+model = "smollm2"
+api_key_env = "OPENAI_API_KEY"
+tool_mode = "json_schema"
+timeout_seconds = 60
+max_concurrent = 2
+max_retries = 3
+[llm.profiles.cloud]
+provider = "openai"
+model = "gpt-4.1-mini"
+[llm.members]
+scribe = "cloud"
+[llm.budget]
+max_calls_per_member = 8
+max_tokens_per_incident = 200000
+max_wall_seconds_per_member = 300
+"#;
+
+    #[test]
+    fn no_llm_section_means_no_model() {
+        assert_eq!(Settings::from_toml("squad.toml", "").unwrap().llm, None);
+    }
+
+    #[test]
+    fn llm_profiles_members_and_budget_parse() {
+        let llm = Settings::from_toml("squad.toml", LLM).unwrap().llm.unwrap();
+        let local = &llm.profiles["local"];
+        assert_eq!(local.provider, LlmProvider::OpenaiCompatible);
+        assert_eq!(local.tool_mode, LlmToolMode::JsonSchema);
+        assert_eq!(local.api_key_env(), Some("OPENAI_API_KEY"));
+        let cloud = &llm.profiles["cloud"];
+        assert_eq!(cloud.base_url(), LlmProfile::OPENAI_BASE_URL);
+        assert_eq!(cloud.tool_mode, LlmToolMode::Auto);
+        assert_eq!(llm.profile_for(Member::Scribe).unwrap().0, "cloud");
+        assert_eq!(llm.profile_for(Member::Belanna).unwrap().0, "local");
+        assert_eq!(llm.budget.member_budget().max_calls, 8);
+    }
+
+    #[test]
+    fn a_single_profile_needs_no_default() {
+        let text = "[llm.profiles.only]\nbase_url = \"http://127.0.0.1:1/v1\"\nmodel = \"m\"\n";
+        let llm = Settings::from_toml("squad.toml", text)
+            .unwrap()
+            .llm
+            .unwrap();
+        assert_eq!(llm.profile_for(Member::Worf).unwrap().0, "only");
+        assert_eq!(llm.profiles["only"].api_key_env(), None);
+    }
+
+    fn llm_error(text: &str) -> String {
+        Settings::from_toml("squad.toml", text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn llm_validation_names_the_field() {
+        // (text to replace in LLM, its replacement, the field the error must name)
+        let edits = [
+            ("default = \"local\"", "default = \"nope\"", "llm.default"),
+            ("default = \"local\"", "", "llm.default"),
+            (
+                "scribe = \"cloud\"",
+                "scribe = \"nope\"",
+                "llm.members.scribe",
+            ),
+            (
+                "scribe = \"cloud\"",
+                "spock = \"cloud\"",
+                "llm.members.spock",
+            ),
+            (
+                "base_url = \"http://127.0.0.1:8081/v1\"",
+                "",
+                "llm.profiles.local.base_url",
+            ),
+            (
+                "http://127.0.0.1",
+                "ftp://127.0.0.1",
+                "llm.profiles.local.base_url",
+            ),
+            ("model = \"smollm2\"", "", "llm.profiles.local.model"),
+            (
+                "timeout_seconds = 60",
+                "timeout_seconds = 0",
+                "llm.profiles.local.timeout_seconds",
+            ),
+            (
+                "max_concurrent = 2",
+                "max_concurrent = 0",
+                "llm.profiles.local.max_concurrent",
+            ),
+            (
+                "max_calls_per_member = 8",
+                "max_calls_per_member = 0",
+                "llm.budget.max_calls_per_member",
+            ),
+        ];
+        let azure = "[llm.profiles.az]\nprovider = \"azure\"\n\
+                     base_url = \"https://x.openai.azure.com\"\napi_version = \"2024-10-21\"\n";
+        let cases = edits
+            .iter()
+            .map(|(from, to, field)| (LLM.replace(from, to), *field))
+            .chain([
+                ("[llm]\n".to_string(), "llm.profiles"),
+                (azure.to_string(), "llm.profiles.az.deployment"),
+            ]);
+        for (text, field) in cases {
+            let err = llm_error(&text);
+            assert!(err.contains(&format!("`{field}`")), "{field}: {err}");
+        }
+        let err = llm_error(&LLM.replace("\"openai_compatible\"", "\"anthropic\""));
+        assert!(err.contains("provider"), "{err}");
+    }
+
+    #[test]
+    fn a_key_pasted_as_api_key_env_is_rejected_without_echoing_it() {
+        let err = llm_error(&LLM.replace(
+            "api_key_env = \"OPENAI_API_KEY\"",
+            "api_key_env = \"sk-live-secret-123\"",
+        ));
+        assert!(err.contains("llm.profiles.local.api_key_env"), "{err}");
+        assert!(!err.contains("sk-live-secret-123"), "{err}");
     }
 }

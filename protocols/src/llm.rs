@@ -2,10 +2,119 @@
 
 use serde::{Deserialize, Serialize};
 
+/// One message of a conversation with a model.
+///
+/// `role` is `system`, `user`, `assistant` or `tool`. An assistant message may carry the tool calls
+/// the model made; a `tool` message answers one of them by `tool_call_id`. Both extra fields are
+/// omitted from JSON when empty, so plain `{role, content}` messages keep their old shape.
+///
+/// ```
+/// use squad_protocols::llm::{ChatMessage, ToolCall};
+/// let call = ToolCall::new("call_1", "pod_logs", serde_json::json!({"pod": "api-0"}));
+/// let asked = ChatMessage::assistant_tool_calls(vec![call]);
+/// let answer = ChatMessage::tool_result("call_1", "OOMKilled");
+/// let json = serde_json::to_string(&answer).unwrap();
+/// assert_eq!(json, r#"{"role":"tool","content":"OOMKilled","tool_call_id":"call_1"}"#);
+/// assert_eq!(serde_json::from_str::<ChatMessage>(&json).unwrap(), answer);
+/// assert_eq!(asked.tool_calls[0].name, "pod_logs");
+/// let plain: ChatMessage = serde_json::from_str(r#"{"role":"user","content":"hi"}"#).unwrap();
+/// assert_eq!(plain, ChatMessage::user("hi"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub role: String,
     pub content: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl ChatMessage {
+    fn new(role: &str, content: impl Into<String>) -> Self {
+        ChatMessage {
+            role: role.into(),
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+
+    pub fn system(content: impl Into<String>) -> Self {
+        Self::new("system", content)
+    }
+
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::new("user", content)
+    }
+
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self::new("assistant", content)
+    }
+
+    /// The model's turn when it asked for tools (content is usually empty).
+    pub fn assistant_tool_calls(calls: Vec<ToolCall>) -> Self {
+        ChatMessage {
+            tool_calls: calls,
+            ..Self::new("assistant", "")
+        }
+    }
+
+    /// A tool's answer to the call `tool_call_id`.
+    pub fn tool_result(tool_call_id: impl Into<String>, content: impl Into<String>) -> Self {
+        ChatMessage {
+            tool_call_id: Some(tool_call_id.into()),
+            ..Self::new("tool", content)
+        }
+    }
+}
+
+/// A tool the model may call: a name, what it does, and its parameters as a JSON Schema.
+///
+/// ```
+/// use squad_protocols::llm::ToolSpec;
+/// let t = ToolSpec {
+///     name: "pod_logs".into(),
+///     description: "Last lines of a pod's logs".into(),
+///     parameters: serde_json::json!({"type": "object", "properties": {"pod": {"type": "string"}}}),
+/// };
+/// let back: ToolSpec = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+/// assert_eq!(back, t);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    pub parameters: serde_json::Value,
+}
+
+/// A call the model asked for: which tool, with which (JSON) arguments.
+///
+/// ```
+/// use squad_protocols::llm::ToolCall;
+/// let c = ToolCall::new("call_1", "pod_logs", serde_json::json!({"pod": "api-0"}));
+/// let back: ToolCall = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+/// assert_eq!(back, c);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: serde_json::Value,
+}
+
+impl ToolCall {
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        arguments: serde_json::Value,
+    ) -> Self {
+        ToolCall {
+            id: id.into(),
+            name: name.into(),
+            arguments,
+        }
+    }
 }
 
 /// Token usage of model calls, summed.

@@ -7,12 +7,14 @@
 //! - [`supervisor`]: one-for-one supervision of the crew with restart intensity and backoff.
 //! - [`crew`]: the messages crew actors accept and the directory that finds them.
 //! - [`faults`]: fault injection for tests (panics in members, crashes after N events).
+//! - [`redact`]: the redaction gateway between an incident's evidence and any model.
 
 pub mod clock;
 pub mod crew;
 pub mod faults;
 pub mod journal;
 pub mod ports;
+pub mod redact;
 pub mod store;
 pub mod supervisor;
 
@@ -20,4 +22,5 @@ pub use clock::Clock;
 pub use crew::{CrewDirectory, CrewMsg};
 pub use faults::Faults;
 pub use journal::Journal;
+pub use redact::{RedactError, Redactor};
 pub use store::{Accepted, IncidentStore, MemoryStore, RedbStore, StoreError};
