@@ -436,6 +436,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .as_deref()
                     .unwrap_or("(none: no memory/traffic history)")
             );
+            match &s.llm {
+                None => out!("  llm                    (none: the deterministic brain)"),
+                Some(l) => out!(
+                    "  llm                    {} profile(s): {} — validated, but the crew does not call a model yet (the LLM path is being built); the deterministic brain runs",
+                    l.profiles.len(),
+                    l.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::SimCluster {

@@ -107,6 +107,11 @@ impl Daemon {
         metrics: Option<PrometheusHandle>,
     ) -> anyhow::Result<Daemon> {
         settings.validate("squad.toml")?;
+        if settings.llm.is_some() {
+            tracing::warn!(
+                "[llm] is configured and validated, but the crew does not call a model yet; the deterministic brain runs"
+            );
+        }
         let data_dir = PathBuf::from(&settings.backend.data_dir);
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| anyhow::anyhow!("backend.data_dir {}: {e}", data_dir.display()))?;
