@@ -7,6 +7,8 @@
 
 #[path = "support/alertmanager.rs"]
 mod alertmanager;
+#[path = "support/process.rs"]
+mod process;
 #[path = "support/prometheus.rs"]
 mod prometheus;
 

@@ -15,6 +15,8 @@
 
 #[path = "support/llama.rs"]
 mod llama;
+#[path = "support/process.rs"]
+mod process;
 
 use llama::{Exchange, RealLlama, available_or_skip};
 use serde_json::{Value, json};

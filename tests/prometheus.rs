@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/process.rs"]
+mod process;
 #[path = "support/prometheus.rs"]
 mod prometheus;
 

@@ -14,15 +14,16 @@
 
 #![allow(dead_code)] // each test crate uses a different part of the harness
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use tempfile::TempDir;
-use tokio::time::{Instant, sleep};
+
+use crate::process::{Service, free_port};
+use tokio::time::Instant;
 
 /// The model id the server is started with (`--alias`), which it reports in `/v1/models`.
 pub const MODEL: &str = "SmolLM2-135M-Instruct";
@@ -32,8 +33,6 @@ const CONTEXT_TOKENS: u32 = 4096;
 /// 1.5–17 s instead of 0.75 s, and start-up 1.5 s instead of 0.5 s. One thread is as fast idle.
 const THREADS: u32 = 1;
 const READY_WITHIN: Duration = Duration::from_secs(120);
-const STOP_WITHIN: Duration = Duration::from_secs(5);
-const LOG_TAIL_LINES: usize = 30;
 
 fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("SQUAD_CACHE") {
@@ -89,14 +88,10 @@ pub struct Exchange {
 }
 
 pub struct RealLlama {
-    child: Option<Child>,
+    // Dropped before `dir`: the process stops before its state is removed.
+    service: Service,
     port: u16,
     dir: TempDir,
-}
-
-fn free_port() -> Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
 }
 
 impl RealLlama {
@@ -118,38 +113,11 @@ impl RealLlama {
             .stderr(log)
             .spawn()
             .with_context(|| format!("start {} (run scripts/tools)", server.display()))?;
-        let mut llama = RealLlama {
-            child: Some(child),
-            port,
-            dir,
-        };
-        let deadline = Instant::now() + READY_WITHIN;
-        let models = format!("{}/models", llama.base_url());
-        loop {
-            let ok = Command::new("curl")
-                .args(["-sf", "-o", "/dev/null", "--max-time", "2"])
-                .arg(&models)
-                .status()
-                .is_ok_and(|s| s.success());
-            if ok {
-                return Ok(llama);
-            }
-            if let Some(c) = llama.child.as_mut()
-                && let Some(status) = c.try_wait()?
-            {
-                bail!(
-                    "llama.cpp server exited ({status}) before it was ready:\n{}",
-                    llama.log_tail()
-                );
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "llama.cpp server not ready within {READY_WITHIN:?}:\n{}",
-                    llama.log_tail()
-                );
-            }
-            sleep(Duration::from_millis(200)).await;
-        }
+        let mut service = Service::new("llama.cpp server", child, dir.path().join("llama.log"));
+        service
+            .wait_ready(&format!("http://127.0.0.1:{port}/v1/models"), READY_WITHIN)
+            .await?;
+        Ok(RealLlama { service, port, dir })
     }
 
     /// The OpenAI base URL, ending in `/v1`.
@@ -196,9 +164,7 @@ impl RealLlama {
     }
 
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("llama.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+        self.service.log_tail()
     }
 }
 
@@ -233,23 +199,4 @@ fn curl(args: &[&str], url: &str) -> Result<(u16, String)> {
         .parse()
         .with_context(|| format!("curl status {status:?}"))?;
     Ok((status, body.to_owned()))
-}
-
-impl Drop for RealLlama {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg(c.id().to_string()).status();
-            let polls = STOP_WITHIN.as_millis() / 100;
-            for _ in 0..polls {
-                if matches!(c.try_wait(), Ok(Some(_))) {
-                    return;
-                }
-                // Drop cannot await; a short blocking wait for the process to exit.
-                #[allow(clippy::disallowed_methods)]
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }

@@ -7,14 +7,14 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use tempfile::TempDir;
-use tokio::time::{Instant, sleep};
+
+use crate::process::{Service, free_port};
 
 pub const PROMETHEUS: &str = "/usr/bin/prometheus";
 pub const PROMTOOL: &str = "/usr/bin/promtool";
@@ -34,14 +34,10 @@ pub fn available_or_skip(test: &str) -> Result<bool> {
 }
 
 pub struct RealPrometheus {
-    child: Option<Child>,
+    // Dropped before `dir`: the process stops before its state is removed.
+    service: Service,
     port: u16,
     dir: TempDir,
-}
-
-fn free_port() -> Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
 }
 
 impl RealPrometheus {
@@ -82,34 +78,14 @@ impl RealPrometheus {
             .stderr(log)
             .spawn()
             .with_context(|| format!("start {PROMETHEUS}"))?;
-        let mut p = RealPrometheus {
-            child: Some(child),
-            port,
-            dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let ok = Command::new("curl")
-                .args(["-sf", "-o", "/dev/null"])
-                .arg(format!("http://127.0.0.1:{port}/-/ready"))
-                .status()
-                .is_ok_and(|s| s.success());
-            if ok {
-                return Ok(p);
-            }
-            if let Some(c) = p.child.as_mut()
-                && let Some(status) = c.try_wait()?
-            {
-                bail!(
-                    "prometheus exited ({status}) before it was ready:\n{}",
-                    p.log_tail()
-                );
-            }
-            if Instant::now() > deadline {
-                bail!("prometheus not ready within 60 s:\n{}", p.log_tail());
-            }
-            sleep(Duration::from_millis(200)).await;
-        }
+        let mut service = Service::new("prometheus", child, dir.path().join("prometheus.log"));
+        service
+            .wait_ready(
+                &format!("http://127.0.0.1:{port}/-/ready"),
+                Duration::from_secs(60),
+            )
+            .await?;
+        Ok(RealPrometheus { service, port, dir })
     }
 
     pub fn url(&self) -> String {
@@ -117,28 +93,7 @@ impl RealPrometheus {
     }
 
     pub fn log_tail(&self) -> String {
-        let text =
-            std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-}
-
-impl Drop for RealPrometheus {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg(c.id().to_string()).status();
-            for _ in 0..50 {
-                if matches!(c.try_wait(), Ok(Some(_))) {
-                    return;
-                }
-                // Drop cannot await; a short blocking wait for the process to exit.
-                #[allow(clippy::disallowed_methods)]
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.service.log_tail()
     }
 }
 
