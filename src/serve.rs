@@ -153,8 +153,13 @@ impl Daemon {
                     clock.clone(),
                 )
                 .map_err(anyhow::Error::msg)?;
-                let app_repo = squad_adapters::sim::seed_app_repo(&scenario, &data_dir.join("app"))
-                    .or_else(|_| GitRepo::open(&data_dir.join("app")))?;
+                let app_dir = data_dir.join("app");
+                // Open what an earlier start seeded; seeding again would add a commit.
+                let app_repo = if app_dir.join(".git").exists() {
+                    GitRepo::open(&app_dir)?
+                } else {
+                    squad_adapters::sim::seed_app_repo(&scenario, &app_dir)?
+                };
                 let app = SimForge::new("local/app", app_repo, None, clock.clone())
                     .map_err(anyhow::Error::msg)?;
                 (

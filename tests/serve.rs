@@ -676,6 +676,24 @@ fn the_kubernetes_backend_reads_a_cluster_through_the_kube_adapter() {
         l.len() == 1 && l[0]["pr"].is_object()
     });
     assert_eq!(list[0]["root_cause"], "memory_under_provisioned");
+    // A restart opens the repositories the first start seeded (no second seed commit).
+    let config = d.config.clone();
+    drop(d);
+    let (child, url) = spawn(&config, &[]);
+    let d = Daemon {
+        child: Some(child),
+        url,
+        config,
+        _dir: None,
+    };
+    assert_eq!(incidents(&d).len(), 1);
+    let commits = Command::new("git")
+        .arg("-C")
+        .arg(dir.path().join("data").join("app"))
+        .args(["rev-list", "--count", "HEAD"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&commits.stdout).trim(), "1");
     drop(d);
     let _ = cluster.kill();
     let _ = cluster.wait();

@@ -72,6 +72,14 @@ pub struct KubeCluster {
     metrics: Option<Arc<Prometheus>>,
 }
 
+/// Memory or traffic history asked for with no Prometheus to ask.
+fn no_prometheus(what: String) -> PortError {
+    PortError::Unavailable {
+        what,
+        detail: "no Prometheus is configured (set [prometheus] url in squad.toml)".into(),
+    }
+}
+
 /// The API resource of Trivy Operator's VulnerabilityReports.
 fn vulnerability_reports() -> ApiResource {
     ApiResource {
@@ -459,33 +467,34 @@ impl Cluster for KubeCluster {
         let what = format!("rollout history of {workload}");
         let c = self.client.clone();
         let ns = workload.namespace.as_str();
-        let mut revisions: Vec<Revision> = match workload.kind.as_str() {
-            "Deployment" => {
-                let obj = self.workload_object(workload).await?;
-                let uid = Self::uid(&obj).to_owned();
-                let lp = Self::selector_of(&obj)
-                    .map_or_else(ListParams::default, |s| ListParams::default().labels(&s));
-                self.list(Api::<ReplicaSet>::namespaced(c, ns), &what, &lp)
-                    .await?
-                    .iter()
-                    .filter(|rs| Self::owned_by(rs, &uid))
-                    .filter_map(yaml::replica_set_revision)
-                    .collect()
-            }
-            "StatefulSet" | "DaemonSet" => {
-                let obj = self.workload_object(workload).await?;
-                let uid = Self::uid(&obj).to_owned();
-                let lp = Self::selector_of(&obj)
-                    .map_or_else(ListParams::default, |s| ListParams::default().labels(&s));
-                self.list(Api::<ControllerRevision>::namespaced(c, ns), &what, &lp)
-                    .await?
-                    .iter()
-                    .filter(|cr| Self::owned_by(cr, &uid))
-                    .filter_map(yaml::controller_revision)
-                    .collect()
-            }
-            _ => Vec::new(),
-        };
+        // Deployments keep their revisions as ReplicaSets, StatefulSets and DaemonSets as
+        // ControllerRevisions; either way: the owner's, found by its selector.
+        if !matches!(
+            workload.kind.as_str(),
+            "Deployment" | "StatefulSet" | "DaemonSet"
+        ) {
+            return Ok(Vec::new());
+        }
+        let obj = self.workload_object(workload).await?;
+        let uid = Self::uid(&obj).to_owned();
+        let lp = Self::selector_of(&obj)
+            .map_or_else(ListParams::default, |s| ListParams::default().labels(&s));
+        let (items, revision_of): (Vec<Value>, fn(&Value) -> Option<Revision>) =
+            if workload.kind == "Deployment" {
+                let api = Api::<ReplicaSet>::namespaced(c, ns);
+                (
+                    self.list(api, &what, &lp).await?,
+                    yaml::replica_set_revision,
+                )
+            } else {
+                let api = Api::<ControllerRevision>::namespaced(c, ns);
+                (self.list(api, &what, &lp).await?, yaml::controller_revision)
+            };
+        let mut revisions: Vec<Revision> = items
+            .iter()
+            .filter(|o| Self::owned_by(o, &uid))
+            .filter_map(revision_of)
+            .collect();
         revisions.sort_by_key(|r| r.revision);
         Ok(revisions)
     }
@@ -562,10 +571,7 @@ impl Cluster for KubeCluster {
                 });
         }
         let _ = (window, step);
-        Err(PortError::Unavailable {
-            what,
-            detail: "no Prometheus is configured (set [prometheus] url in squad.toml)".into(),
-        })
+        Err(no_prometheus(what))
     }
 
     async fn request_rates(
@@ -586,10 +592,7 @@ impl Cluster for KubeCluster {
                 });
         }
         let _ = (window, step);
-        Err(PortError::Unavailable {
-            what,
-            detail: "no Prometheus is configured (set [prometheus] url in squad.toml)".into(),
-        })
+        Err(no_prometheus(what))
     }
 
     async fn hpas(&self, namespace: &str) -> PortResult<Vec<HpaInfo>> {
