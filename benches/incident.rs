@@ -54,6 +54,7 @@ fn whole_incident(c: &mut Criterion) {
                         faults: Faults::none(),
                         abort_after_events: None,
                         serve: Default::default(),
+                        minds: Default::default(),
                     }));
                     assert!(run.is_ok());
                 },

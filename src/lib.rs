@@ -42,6 +42,7 @@
 
 pub mod diagnose;
 pub mod intake;
+pub mod models;
 pub mod serve;
 pub mod simulation;
 pub mod summary;
@@ -56,11 +57,11 @@ use squad_config::Settings;
 use squad_protocols::{
     Alert, Author, EventKind, Incident, IncidentEvent, IncidentId, IncidentState, Member,
 };
-use squad_runtime::ports::{Brain, Cluster, DeterministicBrain, Diagnoser, Forge};
+use squad_runtime::ports::{Cluster, Diagnoser, Forge};
 use squad_runtime::supervisor::{
     CrewSupervisor, SupervisionObserver, SupervisorArgs, SupervisorMsg,
 };
-use squad_runtime::{Clock, CrewDirectory, Faults, IncidentStore, Journal, MemoryStore};
+use squad_runtime::{Clock, CrewDirectory, Faults, IncidentStore, Journal, MemoryStore, Minds};
 use tokio::sync::broadcast;
 
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +106,7 @@ pub struct Squad {
 }
 
 /// Builds a [`Squad`]: a cluster, a forge and an app repository are required; the store defaults
-/// to memory, the diagnoser to the native analyzers, the brain to the deterministic one.
+/// to memory, the diagnoser to the native analyzers, and no models (the deterministic skills decide).
 #[derive(Default)]
 pub struct SquadBuilder {
     store: Option<Arc<dyn IncidentStore>>,
@@ -113,7 +114,7 @@ pub struct SquadBuilder {
     forge: Option<Arc<dyn Forge>>,
     app_repo: Option<Arc<dyn Forge>>,
     diagnoser: Option<Arc<dyn Diagnoser>>,
-    brain: Option<Arc<dyn Brain>>,
+    minds: Option<Arc<Minds>>,
     settings: Settings,
     faults: Faults,
     clock: Option<Clock>,
@@ -168,8 +169,10 @@ impl SquadBuilder {
         self.diagnoser = Some(d);
         self
     }
-    pub fn brain(mut self, b: Arc<dyn Brain>) -> Self {
-        self.brain = Some(b);
+    /// The crew's models (see `squad_adapters::llm::minds_from_settings`); without them the
+    /// deterministic skills decide.
+    pub fn minds(mut self, m: Arc<Minds>) -> Self {
+        self.minds = Some(m);
         self
     }
     pub fn settings(mut self, s: Settings) -> Self {
@@ -208,7 +211,7 @@ impl SquadBuilder {
             forge,
             app_repo,
             diagnoser,
-            brain: self.brain.unwrap_or_else(|| Arc::new(DeterministicBrain)),
+            minds: self.minds.unwrap_or_default(),
             settings: Arc::new(self.settings.clone()),
             faults: self.faults,
             directory: CrewDirectory::default(),

@@ -57,6 +57,8 @@ enum Command {
         /// The port for the simulated cluster's API (0 picks a free one).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        #[command(flatten)]
+        llm: LlmArgs,
     },
     /// Diagnoses a pod in a real cluster with squad's native analyzers, read-only: prints the
     /// root cause, the evidence, and what could not be read (missing permissions, no Prometheus).
@@ -139,6 +141,40 @@ enum SimClusterCommand {
 enum ScenariosCommand {
     /// Lists the shipped scenarios.
     List,
+}
+
+/// Which model the crew thinks with (default: `[llm]` of --config, else none).
+#[derive(clap::Args, Debug, Clone, Default)]
+struct LlmArgs {
+    /// Every crew member uses this profile of the config's [llm].
+    #[arg(long = "llm", value_name = "PROFILE")]
+    profile: Option<String>,
+    /// An OpenAI-compatible API base such as http://127.0.0.1:8081/v1 (no config file needed;
+    /// the key, if any, from OPENAI_API_KEY).
+    #[arg(long, value_name = "URL")]
+    llm_base_url: Option<String>,
+    /// The model name for --llm-base-url.
+    #[arg(long, value_name = "NAME")]
+    llm_model: Option<String>,
+    /// How tools are offered: native, json_schema (for servers or small models without tool
+    /// calls), or auto.
+    #[arg(long, value_name = "MODE", value_parser = ["native", "json_schema", "auto"])]
+    llm_tool_mode: Option<String>,
+}
+
+impl LlmArgs {
+    fn choice(&self) -> squad::models::LlmChoice {
+        squad::models::LlmChoice {
+            profile: self.profile.clone(),
+            base_url: self.llm_base_url.clone(),
+            model: self.llm_model.clone(),
+            tool_mode: self.llm_tool_mode.as_deref().map(|m| match m {
+                "native" => squad_config::LlmToolMode::Native,
+                "json_schema" => squad_config::LlmToolMode::JsonSchema,
+                _ => squad_config::LlmToolMode::Auto,
+            }),
+        }
+    }
 }
 
 fn load_settings(path: Option<&PathBuf>) -> anyhow::Result<Settings> {
@@ -239,6 +275,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             serve_kube,
             port,
+            llm,
         } => {
             let scenario = Scenario::load(&scenario)?;
             let ns = scenario.workload.namespace.clone();
@@ -248,6 +285,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             let settings = load_settings(config.as_ref())?;
+            let minds = squad::models::minds(&settings, &llm.choice(), |v| std::env::var(v).ok())?;
             let abort_after_events = match std::env::var("SQUAD_FAULT_ABORT_AFTER_EVENTS") {
                 Ok(v) => Some(v.parse().map_err(|_| {
                     anyhow::anyhow!(
@@ -276,6 +314,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     deny: Vec::new(),
                     keep: serve_kube,
                 },
+                minds,
             }))?;
             if json {
                 out!("{}", serde_json::to_string_pretty(&outcome.summary)?);
@@ -437,12 +476,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .unwrap_or("(none: no memory/traffic history)")
             );
             match &s.llm {
-                None => out!("  llm                    (none: the deterministic brain)"),
-                Some(l) => out!(
-                    "  llm                    {} profile(s): {} — validated, but the crew does not call a model yet (the LLM path is being built); the deterministic brain runs",
-                    l.profiles.len(),
-                    l.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
+                None => out!("  llm                    (none: the deterministic skills decide)"),
+                Some(l) => {
+                    let minds = squad::models::minds(
+                        &s,
+                        &squad::models::LlmChoice::default(),
+                        |v| std::env::var(v).ok(),
+                    )?;
+                    out!(
+                        "  llm                    {} profile(s); budget {} calls and {} s per member, {} tokens per incident",
+                        l.profiles.len(),
+                        l.budget.max_calls_per_member,
+                        l.budget.max_wall_seconds_per_member,
+                        l.budget.max_tokens_per_incident
+                    );
+                    for line in squad::models::describe(&minds) {
+                        out!("    {line}");
+                    }
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

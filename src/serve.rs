@@ -107,10 +107,13 @@ impl Daemon {
         metrics: Option<PrometheusHandle>,
     ) -> anyhow::Result<Daemon> {
         settings.validate("squad.toml")?;
-        if settings.llm.is_some() {
-            tracing::warn!(
-                "[llm] is configured and validated, but the crew does not call a model yet; the deterministic brain runs"
-            );
+        let minds = crate::models::minds(
+            &settings,
+            &crate::models::LlmChoice::default(),
+            |v| std::env::var(v).ok(),
+        )?;
+        for line in crate::models::describe(&minds) {
+            tracing::info!("crew model: {line}");
         }
         let data_dir = PathBuf::from(&settings.backend.data_dir);
         std::fs::create_dir_all(&data_dir)
@@ -178,6 +181,7 @@ impl Daemon {
                 .forge(forge)
                 .app_repo(app)
                 .settings(settings.clone())
+                .minds(minds)
                 .start()
                 .await?,
         );
@@ -241,7 +245,8 @@ impl Daemon {
     }
 }
 
-/// Records crew task durations (assignment to report) as a histogram.
+/// Records crew task durations (assignment to report) as a histogram, and model usage as
+/// counters per member and model.
 fn spawn_task_timer(store: Arc<dyn IncidentStore>) {
     let mut rx = store.subscribe();
     tokio::spawn(async move {
@@ -254,6 +259,33 @@ fn spawn_task_timer(store: Arc<dyn IncidentStore>) {
                 Ok(e) => match &e.kind {
                     EventKind::Assigned { member, .. } => {
                         started.insert((e.incident.clone(), *member), e.at);
+                    }
+                    EventKind::Deliberated {
+                        member,
+                        model,
+                        outcome,
+                        usage,
+                        cost_usd,
+                        ..
+                    } => {
+                        let m = member.id();
+                        let labels = [("member", m.to_owned()), ("model", model.clone())];
+                        metrics::counter!("squad_llm_calls_total", &labels)
+                            .increment(u64::from(usage.calls));
+                        metrics::counter!("squad_llm_prompt_tokens_total", &labels)
+                            .increment(usage.prompt_tokens);
+                        metrics::counter!("squad_llm_completion_tokens_total", &labels)
+                            .increment(usage.completion_tokens);
+                        let outcome = match outcome {
+                            squad_protocols::DeliberationOutcome::Accepted => "accepted",
+                            squad_protocols::DeliberationOutcome::Fallback { .. } => "fallback",
+                        };
+                        metrics::counter!("squad_llm_deliberations_total", "member" => m, "outcome" => outcome)
+                            .increment(1);
+                        if let Some(c) = cost_usd {
+                            metrics::gauge!("squad_llm_estimated_cost_usd_total", &labels)
+                                .increment(*c);
+                        }
                     }
                     EventKind::Reported { report } => {
                         if let Some(t0) = started.remove(&(e.incident.clone(), report.member)) {

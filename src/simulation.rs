@@ -154,6 +154,8 @@ pub struct SimulationOptions {
     pub abort_after_events: Option<u64>,
     /// How the simulated cluster is served.
     pub serve: ServeKube,
+    /// The crew's models (`Minds::none()`: the deterministic skills decide).
+    pub minds: std::sync::Arc<squad_runtime::Minds>,
 }
 
 /// The result of a simulation.
@@ -263,6 +265,7 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
         .forge(forge)
         .app_repo(sim.app.clone())
         .settings(settings)
+        .minds(opts.minds.clone())
         .faults(opts.faults)
         .start()
         .await?;

@@ -18,6 +18,8 @@ pub struct Summary {
     pub issues: Vec<IssueSummary>,
     pub pull_requests: Vec<PrSummary>,
     pub verification: Option<squad_protocols::Verification>,
+    /// Model calls per crew member (zeros where the deterministic skills decided alone).
+    pub llm_usage: std::collections::BTreeMap<String, squad_protocols::LlmUsage>,
     pub timeline: Vec<TimelineEntry>,
 }
 
@@ -149,6 +151,15 @@ impl Summary {
                 })
                 .collect(),
             verification: incident.verification.clone(),
+            llm_usage: squad_protocols::Member::ALL
+                .iter()
+                .map(|m| {
+                    (
+                        m.id().to_string(),
+                        incident.llm_usage.get(m).copied().unwrap_or_default(),
+                    )
+                })
+                .collect(),
             timeline: events
                 .iter()
                 .map(|e| TimelineEntry {
@@ -196,6 +207,23 @@ impl Summary {
                 p.state,
                 p.files.join(", ")
             ));
+        }
+        if self.llm_usage.values().any(|u| u.calls > 0 || u.fallbacks > 0) {
+            s.push_str("\nModel calls\n");
+            for (m, u) in &self.llm_usage {
+                if u.calls == 0 && u.fallbacks == 0 {
+                    continue;
+                }
+                s.push_str(&format!(
+                    "  {m:<8} {} call(s), {} prompt + {} completion tokens, {} fallback(s){}\n",
+                    u.calls,
+                    u.prompt_tokens,
+                    u.completion_tokens,
+                    u.fallbacks,
+                    u.estimated_cost_usd
+                        .map_or(String::new(), |c| format!(", ~${c:.4}"))
+                ));
+            }
         }
         if let Some(v) = &self.verification {
             s.push_str(&format!(

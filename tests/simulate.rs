@@ -22,6 +22,7 @@ fn opts(scenario: Scenario, out: &Path, approve: bool) -> SimulationOptions {
         faults: Faults::none(),
         abort_after_events: None,
         serve: Default::default(),
+        minds: Default::default(),
     }
 }
 

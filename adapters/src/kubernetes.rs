@@ -762,6 +762,27 @@ impl Cluster for KubeCluster {
             .collect())
     }
 
+    async fn secret_values(&self, namespace: &str) -> PortResult<Vec<String>> {
+        let what = format!("Secrets in {namespace}");
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let lp = ListParams::default();
+        let list = self.call(&what, || api.list(&lp)).await?;
+        // Decoded by k8s-openapi (ByteString); values that are not UTF-8 cannot appear in text.
+        Ok(list
+            .items
+            .into_iter()
+            .flat_map(|s| {
+                let data = s
+                    .data
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(_, v)| String::from_utf8(v.0).ok());
+                let string_data = s.string_data.into_iter().flatten().map(|(_, v)| v);
+                data.chain(string_data).collect::<Vec<_>>()
+            })
+            .collect())
+    }
+
     async fn node(&self, name: &str) -> PortResult<NodeInfo> {
         let api: Api<Node> = Api::all(self.client.clone());
         Ok(yaml::node_info(

@@ -12,6 +12,7 @@
 //! never appears in `Debug`, errors or logs.
 
 mod error;
+mod model;
 mod wire;
 
 #[cfg(test)]
@@ -27,88 +28,23 @@ use async_openai::Client;
 use async_openai::config::{AzureConfig, Config, OpenAIConfig};
 use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
-use serde::{Deserialize, Serialize};
 use squad_config::{LlmProfile, LlmProvider, LlmToolMode};
 use squad_protocols::Usage;
 use tokio::sync::Semaphore;
 
 pub use error::LlmError;
+pub use model::{LlmModel, minds_from_settings};
 use error::{CallContext, HttpStatus, parse_retry_after};
-pub use squad_protocols::llm::{ChatMessage, ToolCall, ToolSpec};
+pub use squad_protocols::llm::{
+    ChatMessage, ChatRequest, ChatResponse, FinishReason, ResponseSchema, ToolCall, ToolProtocol,
+    ToolSpec,
+};
 
 /// The longest `Retry-After` the client waits out itself; a longer one is returned to the caller.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(120);
 /// First backoff delay; doubles per retry, capped at [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-/// One model call.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ChatRequest {
-    pub messages: Vec<ChatMessage>,
-    /// Tools the model may call; empty means a plain answer.
-    pub tools: Vec<ToolSpec>,
-    /// The final answer must match this JSON Schema (its JSON text is the response's `content`).
-    pub response_schema: Option<ResponseSchema>,
-    pub max_tokens: Option<u32>,
-    pub temperature: Option<f32>,
-}
-
-/// A named JSON Schema for structured output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResponseSchema {
-    /// `a-z`, `A-Z`, `0-9`, `_`, `-`; at most 64 characters (OpenAI's rule).
-    pub name: String,
-    pub schema: serde_json::Value,
-}
-
-/// What the model answered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChatResponse {
-    /// Text, or the JSON text of a structured answer; `None` when the model only called tools.
-    pub content: Option<String>,
-    pub tool_calls: Vec<ToolCall>,
-    /// This call's tokens (`calls` is 1).
-    pub usage: Usage,
-    /// The model that answered, as the server names it.
-    pub model: String,
-    pub finish_reason: FinishReason,
-    /// How tools were offered for this call.
-    pub tool_protocol: ToolProtocol,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FinishReason {
-    Stop,
-    /// The answer hit `max_tokens`.
-    Length,
-    ToolCalls,
-    ContentFilter,
-    Other(String),
-}
-
-impl FinishReason {
-    fn from_wire(reason: Option<&str>) -> Self {
-        match reason {
-            None | Some("stop") | Some("eos") => FinishReason::Stop,
-            Some("length") => FinishReason::Length,
-            Some("tool_calls") | Some("function_call") => FinishReason::ToolCalls,
-            Some("content_filter") => FinishReason::ContentFilter,
-            Some(other) => FinishReason::Other(other.to_string()),
-        }
-    }
-}
-
-/// How tools are put to the model on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ToolProtocol {
-    /// The API's `tools` and `tool_calls`.
-    Native,
-    /// A `response_format` JSON schema with one variant per tool and one for the answer.
-    JsonSchema,
-}
 
 /// A chat-completions client for one [`LlmProfile`].
 pub struct LlmClient {

@@ -8,9 +8,9 @@ use squad_protocols::diagnosis::MemorySignals;
 use squad_protocols::{
     Action, Assignment, FileChange, Finding, Member, PrSpec, Quantity, Report, RootCause, Severity,
 };
-use squad_runtime::ports::Deliberation;
 
 use crate::manifest::{self, ContainerTarget};
+use crate::mind::{self, Ask, Tool};
 use crate::specialist::Skill;
 use crate::{CrewContext, effects};
 
@@ -26,6 +26,80 @@ pub struct MemorySizing {
     pub limit: Quantity,
     pub request: Quantity,
     pub rationale: String,
+}
+
+/// What B'Elanna's model decides for a memory incident (and what the sizing rule proposes).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryPlan {
+    /// The container's new memory limit, a Kubernetes quantity such as "1536Mi" or "1.5Gi".
+    pub limit: String,
+    /// The container's new memory request, a Kubernetes quantity.
+    pub request: String,
+    /// Whether to add a HorizontalPodAutoscaler on memory (when none targets the workload).
+    pub add_hpa: bool,
+    /// Why these numbers, from the measurements (one or two sentences).
+    pub rationale: String,
+}
+
+/// The tools B'Elanna's model may use.
+pub const TOOLS: &[Tool] = &[
+    Tool::Workload,
+    Tool::Pods,
+    Tool::MemoryHistory,
+    Tool::RequestRates,
+    Tool::Hpas,
+    Tool::GitopsListFiles,
+    Tool::GitopsReadFile,
+    Tool::SizeMemory,
+];
+
+/// The highest limit a plan may ask for, as a multiple of the observed 24 h peak.
+const MAX_LIMIT_OVER_PEAK: u32 = 4;
+
+/// Checks a memory plan against the measurements: a limit below the observed peak would be
+/// killed again, a value below today's is never proposed (lowering is a human's call), and a
+/// limit far above the peak hides a leak and wastes the node.
+pub fn check_plan(p: &MemoryPlan, m: &MemorySignals) -> Result<MemorySizing, String> {
+    let limit: Quantity = p
+        .limit
+        .parse()
+        .map_err(|e| format!("limit {:?} is not a Kubernetes quantity ({e})", p.limit))?;
+    let request: Quantity = p
+        .request
+        .parse()
+        .map_err(|e| format!("request {:?} is not a Kubernetes quantity ({e})", p.request))?;
+    if limit < m.peak_24h {
+        return Err(format!(
+            "limit {limit} is below the observed 24 h peak {}: the container would be killed again",
+            m.peak_24h.round_up_to(Quantity::mebibytes(1))
+        ));
+    }
+    if let Some(current) = m.limit.filter(|c| limit < *c) {
+        return Err(format!("limit {limit} is below today's limit {current}"));
+    }
+    let cap = m.peak_24h.scale(MAX_LIMIT_OVER_PEAK, 1);
+    if limit > cap {
+        return Err(format!(
+            "limit {limit} is more than {MAX_LIMIT_OVER_PEAK}x the observed peak ({})",
+            cap.round_up_to(Quantity::mebibytes(1))
+        ));
+    }
+    if request > limit {
+        return Err(format!("request {request} is above the limit {limit}"));
+    }
+    if let Some(current) = m.request.filter(|c| request < *c) {
+        return Err(format!("request {request} is below today's request {current}"));
+    }
+    if request.bytes() == 0 {
+        return Err("request is zero".into());
+    }
+    let rationale = mind::clean_text(&p.rationale, 1_500, "rationale")?;
+    Ok(MemorySizing {
+        limit,
+        request,
+        rationale,
+    })
 }
 
 /// The documented sizing rule (see [`MemoryRule`]): limit = peak × (1 + headroom), request =
@@ -150,7 +224,46 @@ impl Belanna {
         m: &MemorySignals,
     ) -> Result<(Vec<FileChange>, String, Vec<Finding>), String> {
         let rule = &ctx.settings.remediation.memory;
-        let sizing = size_memory(m, rule);
+        let rule_sizing = size_memory(m, rule);
+        let thought = mind::deliberate(
+            ctx,
+            Ask {
+                member: Member::Belanna,
+                assignment: a,
+                task: "Decide the container's new memory limit and request, and whether to add a HorizontalPodAutoscaler on memory. The limit must hold the observed peak; never lower today's values.".into(),
+                context: format!(
+                    "Container `{}`: limit {}, request {}; 24 h peak {:.0} MiB, median {:.0} MiB; unexplained growth {:.1} MiB/h (leak suspected: {}). The team's rule: limit = peak x {}% rounded up to {}, request = median rounded up.",
+                    m.container,
+                    m.limit.map_or("none".into(), |q| q.to_string()),
+                    m.request.map_or("none".into(), |q| q.to_string()),
+                    m.peak_24h.as_mib_f64(),
+                    m.median_24h.as_mib_f64(),
+                    m.trend_mib_per_hour,
+                    m.leak_suspected,
+                    100 + rule.headroom_percent,
+                    rule.round_to
+                ),
+                proposal: MemoryPlan {
+                    limit: rule_sizing.limit.to_string(),
+                    request: rule_sizing.request.to_string(),
+                    add_hpa: true,
+                    rationale: rule_sizing.rationale.clone(),
+                },
+                tools: TOOLS,
+            },
+            |p| check_plan(p, m).map(|_| ()),
+        )
+        .await;
+        let (sizing, add_hpa) = match &thought.by_model {
+            Some(model) => match check_plan(&thought.answer, m) {
+                Ok(mut s) => {
+                    s.rationale = format!("{} (decided with {model})", s.rationale);
+                    (s, thought.answer.add_hpa)
+                }
+                Err(_) => (rule_sizing, true),
+            },
+            None => (rule_sizing, true),
+        };
         let (path, text) = self.find_manifest(ctx, a).await?;
         let target = ContainerTarget {
             kind: &a.workload.kind,
@@ -194,7 +307,9 @@ impl Belanna {
         // HPA: the PR sizes memory only and says why.
         let hpas = ctx.cluster.hpas(&a.workload.namespace).await;
         let target_ref = format!("{}/{}", a.workload.kind, a.workload.name);
-        if let Err(e) = &hpas {
+        if !add_hpa {
+            notes.push_str("\nNo HPA added: sizing alone was judged enough for this workload.\n");
+        } else if let Err(e) = &hpas {
             notes.push_str(&format!(
                 "\nNo HPA added: the HorizontalPodAutoscalers in {} could not be read ({e}), and one may already target this workload.\n",
                 a.workload.namespace
@@ -402,21 +517,6 @@ impl Skill for Belanna {
             });
             return Ok(r);
         };
-        // The brain reviews the proposal (the deterministic brain accepts it as it is).
-        let decision = ctx
-            .brain
-            .deliberate(Deliberation {
-                member: Member::Belanna,
-                charter: charter().into(),
-                context: d.summary.clone(),
-                proposal: serde_json::json!({ "files": files.iter().map(|f| &f.path).collect::<Vec<_>>(), "notes": notes }),
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        let notes = decision.output["notes"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or(notes);
         let base = ctx
             .forge
             .default_branch()

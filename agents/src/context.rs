@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use squad_config::Settings;
-use squad_runtime::ports::{Brain, Cluster, Diagnoser, Forge};
-use squad_runtime::{CrewDirectory, Faults, Journal};
+use squad_runtime::ports::{Cluster, Diagnoser, Forge};
+use squad_runtime::{CrewDirectory, Faults, Journal, Minds};
 
 #[derive(Clone)]
 pub struct CrewContext {
@@ -15,7 +15,8 @@ pub struct CrewContext {
     /// The application's source repository (read-only for Data).
     pub app_repo: Arc<dyn Forge>,
     pub diagnoser: Arc<dyn Diagnoser>,
-    pub brain: Arc<dyn Brain>,
+    /// The members' models behind the redaction gateway (none: the deterministic skills decide).
+    pub minds: Arc<Minds>,
     pub settings: Arc<Settings>,
     pub faults: Faults,
     pub directory: CrewDirectory,

@@ -9,8 +9,64 @@ use squad_protocols::{
     Action, Assignment, Finding, IssueSpec, Member, Report, RootCause, Severity,
 };
 
+use crate::mind::{self, Ask, Tool};
 use crate::specialist::Skill;
 use crate::{CrewContext, effects};
+
+/// What Data's model concludes from the code.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeReview {
+    /// Whether the code explains the incident, and how (two or three sentences).
+    pub assessment: String,
+    /// Places in the source that can grow without bound, most likely first (at most 8).
+    pub suspects: Vec<Suspect>,
+}
+
+/// A line of the application's source.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Suspect {
+    /// A path as `app_list_files` lists it.
+    pub file: String,
+    /// The line number, from 1.
+    pub line: u32,
+    pub why: String,
+}
+
+/// The tools Data's model may use.
+pub const TOOLS: &[Tool] = &[
+    Tool::AppListFiles,
+    Tool::AppReadFile,
+    Tool::AppSearchCode,
+    Tool::Workload,
+    Tool::Pods,
+    Tool::PodLogs,
+    Tool::MemoryHistory,
+    Tool::RequestRates,
+];
+
+/// Suspects must be real lines of the source: no invented files or line numbers.
+pub fn check_review(r: &CodeReview, files: &[(String, String)]) -> Result<(), String> {
+    mind::clean_text(&r.assessment, 1_500, "assessment")?;
+    if r.suspects.len() > 8 {
+        return Err("more than 8 suspects".into());
+    }
+    for (i, s) in r.suspects.iter().enumerate() {
+        let Some((_, text)) = files.iter().find(|(p, _)| *p == s.file) else {
+            return Err(format!("suspects[{i}].file {:?} is not a source file of the app", s.file));
+        };
+        let lines = text.lines().count();
+        if s.line == 0 || s.line as usize > lines {
+            return Err(format!(
+                "suspects[{i}].line {} is outside {} (1-{lines})",
+                s.line, s.file
+            ));
+        }
+        mind::clean_text(&s.why, 300, &format!("suspects[{i}].why"))?;
+    }
+    Ok(())
+}
 
 pub fn charter() -> &'static str {
     charters::charter(Member::Data)
@@ -273,6 +329,41 @@ impl Skill for Data {
         }
         for f in &flags {
             comment.push_str(&format!("- Runtime: {f}\n"));
+        }
+        let thought = mind::deliberate(
+            ctx,
+            Ask {
+                member: Member::Data,
+                assignment: a,
+                task: "Say whether the application's code explains the incident, and list the lines that can grow without bound (real files and line numbers only).".into(),
+                context: comment.clone(),
+                proposal: CodeReview {
+                    assessment: match &d.signals.memory {
+                        Some(m) if m.leak_suspected => format!("Memory grows {:.1} MiB/h independently of traffic: a leak; the lines below are the first suspects.", m.trend_mib_per_hour),
+                        Some(_) => "Memory follows traffic: per-request allocation under a surge, not a leak.".into(),
+                        None => format!("The code was read for the {} root cause; see the follow-up issue.", d.root_cause.as_str()),
+                    },
+                    suspects: hotspots
+                        .iter()
+                        .map(|h| Suspect { file: h.file.clone(), line: h.line as u32, why: h.why.to_string() })
+                        .collect(),
+                },
+                tools: TOOLS,
+            },
+            |r| check_review(r, &files),
+        )
+        .await;
+        if let Some(model) = &thought.by_model {
+            comment.push_str(&format!("\n### Reading\n{}\n", thought.answer.assessment.trim()));
+            for s in thought
+                .answer
+                .suspects
+                .iter()
+                .filter(|s| !hotspots.iter().any(|h| h.file == s.file && h.line == s.line as usize))
+            {
+                comment.push_str(&format!("- `{}:{}` — {}\n", s.file, s.line, s.why.trim()));
+            }
+            comment.push_str(&format!("\n_Reading written with {model}; the patterns above come from the scan itself._\n"));
         }
         let (title, body) = match d.root_cause {
             RootCause::MissingConfiguration => {

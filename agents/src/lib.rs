@@ -14,6 +14,7 @@ pub mod data;
 pub mod effects;
 pub mod factory;
 pub mod manifest;
+pub mod mind;
 pub mod picard;
 pub mod ralph;
 pub mod scribe;

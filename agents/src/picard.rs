@@ -490,9 +490,110 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
     }
 }
 
+/// Picard's read of an incident before the crew is assigned.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Triage {
+    /// P1 (customer-facing outage) to P4 (no user impact).
+    pub priority: Priority,
+    /// The incident in two or three sentences for whoever picks up the issue: impact, cause,
+    /// what the crew is doing.
+    pub assessment: String,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub enum Priority {
+    P1,
+    P2,
+    P3,
+    P4,
+}
+
+/// The priority the alert's severity implies; a model may raise it, never lower it.
+pub fn floor_priority(severity: Option<&str>) -> Priority {
+    match severity.map(str::to_ascii_lowercase).as_deref() {
+        Some("critical") | Some("page") => Priority::P1,
+        Some("error") | Some("high") => Priority::P2,
+        Some("warning") => Priority::P3,
+        _ => Priority::P4,
+    }
+}
+
+/// The tools Picard's model may use.
+pub const TOOLS: &[crate::mind::Tool] = &[
+    crate::mind::Tool::Workload,
+    crate::mind::Tool::Pods,
+    crate::mind::Tool::PodEvents,
+    crate::mind::Tool::RequestRates,
+];
+
+pub fn check_triage(t: &Triage, floor: Priority, workload: &WorkloadRef) -> Result<(), String> {
+    if t.priority > floor {
+        return Err(format!(
+            "priority {:?} is lower than the alert's severity implies ({floor:?})",
+            t.priority
+        ));
+    }
+    let text = crate::mind::clean_text(&t.assessment, 1_200, "assessment")?;
+    if !text.contains(&workload.name) {
+        return Err(format!("the assessment does not name the workload {}", workload.name));
+    }
+    Ok(())
+}
+
+async fn triage(ctx: &CrewContext, incident: &Incident, d: &squad_protocols::Diagnosis) -> Option<(Triage, String)> {
+    ctx.minds.model_of(Member::Picard)?;
+    let floor = floor_priority(incident.alert.severity());
+    // Picard deliberates before the issue exists: the brief has no issue number yet.
+    let a = Assignment {
+        incident: incident.id.clone(),
+        member: Member::Picard,
+        task: Task::RecordMemory,
+        workload: incident.workload.clone(),
+        alert_name: incident.alert.name.clone(),
+        diagnosis: d.clone(),
+        issue: squad_protocols::IssueRef { number: 0, url: String::new() },
+        reports: Vec::new(),
+        memory: scribe::recall(ctx, &incident.workload).await,
+    };
+    let routing_text: String = routing(d.root_cause)
+        .iter()
+        .map(|(m, why)| format!("- {}: {why}\n", m.display_name()))
+        .collect();
+    let thought = crate::mind::deliberate(
+        ctx,
+        crate::mind::Ask {
+            member: Member::Picard,
+            assignment: &a,
+            task: "Set the incident's priority (P1 to P4; never lower than the alert's severity implies) and write the assessment that opens the incident issue.".into(),
+            context: format!(
+                "Alert severity: {}. The crew will be routed as:\n{routing_text}",
+                incident.alert.severity().unwrap_or("unknown")
+            ),
+            proposal: Triage {
+                priority: floor,
+                assessment: format!(
+                    "{} ({}) alerted {}: {}",
+                    incident.workload.name, incident.workload.namespace, incident.alert.name, d.summary
+                ),
+            },
+            tools: TOOLS,
+        },
+        |t| check_triage(t, floor, &incident.workload),
+    )
+    .await;
+    thought.by_model.map(|m| (thought.answer, m))
+}
+
 async fn incident_issue(ctx: &CrewContext, incident: &Incident) -> IssueSpec {
     let d = incident.diagnosis.as_ref();
     let env = incident.workload.namespace.clone();
+    let triaged = match d {
+        Some(d) => triage(ctx, incident, d).await,
+        None => None,
+    };
     let mut body = format!(
         "## {}\n\n**Alert:** `{}` ({}) on {} — opened {}\n\n",
         incident.id,
@@ -501,6 +602,13 @@ async fn incident_issue(ctx: &CrewContext, incident: &Incident) -> IssueSpec {
         incident.workload,
         incident.opened_at.to_rfc3339()
     );
+    if let Some((t, model)) = &triaged {
+        body.push_str(&format!(
+            "## Assessment — {:?}\n\n{}\n\n_Triage written with {model}._\n\n",
+            t.priority,
+            t.assessment.trim()
+        ));
+    }
     if let Some(d) = d {
         body.push_str(&format!(
             "## Diagnosis ({}, confidence {:.0}%)\n\n{}\n\n**Root cause:** `{}`\n\n### Evidence\n",
@@ -541,7 +649,13 @@ async fn incident_issue(ctx: &CrewContext, incident: &Incident) -> IssueSpec {
     IssueSpec {
         title: incident.issue_title(&incident_reason(incident)),
         body,
-        labels: vec!["incident".into(), env, "needs-remediation".into()],
+        labels: {
+            let mut labels = vec!["incident".into(), env, "needs-remediation".into()];
+            if let Some((t, _)) = &triaged {
+                labels.push(format!("priority:{:?}", t.priority).to_lowercase());
+            }
+            labels
+        },
     }
 }
 

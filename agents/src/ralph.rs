@@ -10,6 +10,7 @@ use squad_protocols::{
     Verification,
 };
 
+use crate::mind::{self, Ask, Tool};
 use crate::specialist::Skill;
 use crate::{CrewContext, effects};
 
@@ -199,9 +200,10 @@ impl Skill for Ralph {
                     )
                     .map_err(|e| e.to_string())?;
                 let verification = self.observe(ctx, a).await?;
+                let handover = handover(ctx, a, pr.number, &verification).await;
                 let mut r = Report::new(Member::Ralph, String::new());
                 if verification.healthy {
-                    effects::comment_once(ctx, &a.incident, Member::Ralph, "resolved", a.issue.number, &format!("**Ralph** (work monitor): PR #{} merged and rolled out. Verified over {} min: {}. Resolving.", pr.number, verification.window_minutes, verification.detail)).await?;
+                    effects::comment_once(ctx, &a.incident, Member::Ralph, "resolved", a.issue.number, &format!("**Ralph** (work monitor): PR #{} merged and rolled out. Verified over {} min: {}. Resolving.{handover}", pr.number, verification.window_minutes, verification.detail)).await?;
                     effects::set_issue_open_once(
                         ctx,
                         &a.incident,
@@ -219,7 +221,7 @@ impl Skill for Ralph {
                         pr.number, verification.detail
                     );
                 } else {
-                    effects::comment_once(ctx, &a.incident, Member::Ralph, "not-holding", a.issue.number, &format!("**Ralph** (work monitor): PR #{} merged, but the fix does not hold: {}. Not resolving; escalating to a human.", pr.number, verification.detail)).await?;
+                    effects::comment_once(ctx, &a.incident, Member::Ralph, "not-holding", a.issue.number, &format!("**Ralph** (work monitor): PR #{} merged, but the fix does not hold: {}. Not resolving; escalating to a human.{handover}", pr.number, verification.detail)).await?;
                     r.summary = format!(
                         "PR #{} merged; NOT healthy: {}",
                         pr.number, verification.detail
@@ -239,4 +241,92 @@ impl Skill for Ralph {
             }
         }
     }
+}
+
+/// What Ralph's model adds to the verdict: a note for the humans who read the issue.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Handover {
+    /// What the verification shows, in one or two sentences.
+    pub note: String,
+    /// What a human should do or watch next (at most 4).
+    pub next_steps: Vec<String>,
+}
+
+/// The tools Ralph's model may use.
+pub const TOOLS: &[Tool] = &[
+    Tool::PrState,
+    Tool::Pods,
+    Tool::PodEvents,
+    Tool::MemoryHistory,
+    Tool::RequestRates,
+];
+
+/// Ralph decides by measurement: a note that contradicts the verdict is rejected.
+pub fn check_handover(h: &Handover, healthy: bool) -> Result<(), String> {
+    let note = mind::clean_text(&h.note, 800, "note")?.to_lowercase();
+    if h.next_steps.len() > 4 {
+        return Err("more than 4 next steps".into());
+    }
+    for (i, step) in h.next_steps.iter().enumerate() {
+        mind::clean_text(step, 300, &format!("next_steps[{i}]"))?;
+    }
+    let says_failed = ["not healthy", "does not hold", "not resolved", "failed", "regress"]
+        .iter()
+        .any(|w| note.contains(w));
+    if healthy && says_failed {
+        return Err("the note says the fix failed, but the verification measured it healthy".into());
+    }
+    if !healthy && !says_failed {
+        return Err(
+            "the note does not say the fix does not hold, but the verification measured it unhealthy"
+                .into(),
+        );
+    }
+    if !healthy && h.next_steps.is_empty() {
+        return Err("an unhealthy verdict needs next steps for the human".into());
+    }
+    Ok(())
+}
+
+async fn handover(ctx: &CrewContext, a: &Assignment, pr: u64, v: &Verification) -> String {
+    let thought = mind::deliberate(
+        ctx,
+        Ask {
+            member: Member::Ralph,
+            assignment: a,
+            task: format!(
+                "PR #{pr} is merged and the verification is in (it decides: {}). Write the note for the humans following the incident issue and what they should do or watch next.",
+                if v.healthy { "healthy" } else { "NOT healthy" }
+            ),
+            context: format!(
+                "Verification over {} min: healthy = {}; OOM kills {}, restarts {}; {}",
+                v.window_minutes, v.healthy, v.oom_kills, v.restarts, v.detail
+            ),
+            proposal: Handover {
+                note: if v.healthy {
+                    format!("PR #{pr} rolled out and the workload held for {} min: {}.", v.window_minutes, v.detail)
+                } else {
+                    format!("PR #{pr} rolled out but the fix does not hold: {}.", v.detail)
+                },
+                next_steps: if v.healthy {
+                    Vec::new()
+                } else {
+                    vec!["Review the measurements in this issue and decide on the next change; squad will not resolve it.".into()]
+                },
+            },
+            tools: TOOLS,
+        },
+        |h| check_handover(h, v.healthy),
+    )
+    .await;
+    let Some(model) = thought.by_model else {
+        return String::new();
+    };
+    let mut out = format!("\n\n{}", thought.answer.note.trim());
+    for step in &thought.answer.next_steps {
+        out.push_str(&format!("\n- [ ] {}", step.trim()));
+    }
+    out.push_str(&format!("\n\n_Note written with {model}; the verdict comes from the measurements._"));
+    out
 }

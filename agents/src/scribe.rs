@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use squad_config::{charters, templates};
 use squad_protocols::{Action, Assignment, FileChange, Member, Report, RootCause, WorkloadRef};
 
+use crate::mind::{self, Ask, Tool};
 use crate::specialist::Skill;
 use crate::{CrewContext, effects};
 
@@ -15,6 +16,49 @@ pub fn charter() -> &'static str {
 pub struct Scribe;
 
 const DECISIONS: &str = ".squad/decisions.md";
+
+/// What Scribe's model distils from the incident for the record.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Lessons {
+    /// What the team should remember from this incident, one sentence each (1 to 5).
+    pub lessons: Vec<String>,
+}
+
+/// The tools Scribe's model may use.
+pub const TOOLS: &[Tool] = &[Tool::GitopsListFiles, Tool::GitopsReadFile];
+
+pub fn check_lessons(l: &Lessons) -> Result<(), String> {
+    if l.lessons.is_empty() || l.lessons.len() > 5 {
+        return Err(format!("{} lessons; expected 1 to 5", l.lessons.len()));
+    }
+    for (i, lesson) in l.lessons.iter().enumerate() {
+        mind::clean_text(lesson, 300, &format!("lessons[{i}]"))?;
+        if l.lessons[..i].contains(lesson) {
+            return Err(format!("lessons[{i}] repeats an earlier lesson"));
+        }
+    }
+    Ok(())
+}
+
+/// The lessons the record keeps without a model: what the root cause teaches.
+fn default_lessons(root: RootCause, workload: &WorkloadRef) -> Vec<String> {
+    match root {
+        RootCause::MemoryUnderProvisioned => vec![
+            format!("Size {workload}'s memory from the measured 24 h peak plus headroom, and revisit it when traffic grows."),
+            "Alert on memory above 80% of the limit, before the kernel kills the container.".into(),
+        ],
+        RootCause::MemoryLeak => vec![
+            "More memory buys time against a leak; the fix is in the code.".into(),
+            format!("Profile {workload} under load before raising its limit again."),
+        ],
+        RootCause::MissingConfiguration => vec![
+            "Check the env names the code reads against the manifest in CI.".into(),
+            "Fail fast at start-up with the name of the missing setting.".into(),
+        ],
+        _ => vec![format!("Record what was tried on {workload} and what the cluster showed.")],
+    }
+}
 
 /// The runbook a root cause belongs to: `docs/runbooks/<name>.md`.
 pub fn runbook_name(alert: &str, root: RootCause) -> String {
@@ -135,6 +179,37 @@ impl Skill for Scribe {
                 ("issue", &format!("#{}", a.issue.number)),
             ],
         );
+        let thought = mind::deliberate(
+            ctx,
+            Ask {
+                member: Member::Scribe,
+                assignment: a,
+                task: "Distil what the team should remember from this incident for the decision record (1 to 5 lessons, one sentence each).".into(),
+                context: format!(
+                    "Decision: {}\nRunbook: docs/runbooks/{}.md",
+                    belanna.map_or("no manifest change".to_owned(), |r| r.summary.clone()),
+                    runbook_name(&a.alert_name, d.root_cause)
+                ),
+                proposal: Lessons {
+                    lessons: default_lessons(d.root_cause, &a.workload),
+                },
+                tools: TOOLS,
+            },
+            check_lessons,
+        )
+        .await;
+        let decision = match &thought.by_model {
+            Some(model) => {
+                let lessons: String = thought
+                    .answer
+                    .lessons
+                    .iter()
+                    .map(|l| format!("- {}\n", l.trim()))
+                    .collect();
+                format!("{}\n\n**Lessons** (with {model}):\n{lessons}", decision.trim_end())
+            }
+            None => decision,
+        };
         let decision_path = format!(".squad/decisions/{date}-{slug}.md");
         let mut decisions = ctx
             .forge

@@ -6,8 +6,53 @@ use squad_config::charters;
 use squad_protocols::cluster::{ImageVulnerability, NetworkPolicyInfo, RbacRule, WorkloadInfo};
 use squad_protocols::{Action, Assignment, Finding, IssueSpec, Member, Quantity, Report, Severity};
 
+use crate::mind::{self, Ask, Tool};
 use crate::specialist::Skill;
 use crate::{CrewContext, effects};
+
+/// What Worf's model concludes from the review.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityAssessment {
+    /// The security posture in two or three sentences, for the incident issue.
+    pub summary: String,
+    /// What to fix first: titles of findings of the review, exactly as listed, most urgent
+    /// first (at most 5).
+    pub fix_first: Vec<String>,
+}
+
+/// The tools Worf's model may use.
+pub const TOOLS: &[Tool] = &[
+    Tool::Workload,
+    Tool::RbacRules,
+    Tool::NetworkPolicies,
+    Tool::ImageVulnerabilities,
+    Tool::SecretKeyNames,
+    Tool::GitopsListFiles,
+    Tool::GitopsReadFile,
+];
+
+/// An assessment may only rank findings the review made: no invented risks.
+pub fn check_assessment(s: &SecurityAssessment, findings: &[Finding]) -> Result<(), String> {
+    mind::clean_text(&s.summary, 1_200, "summary")?;
+    if s.fix_first.len() > 5 {
+        return Err("fix_first lists more than 5 findings".into());
+    }
+    for (i, title) in s.fix_first.iter().enumerate() {
+        if !findings.iter().any(|f| f.title == *title) {
+            return Err(format!(
+                "fix_first[{i}] {title:?} is not one of the review's findings"
+            ));
+        }
+        if s.fix_first[..i].contains(title) {
+            return Err(format!("fix_first[{i}] repeats {title:?}"));
+        }
+    }
+    if s.fix_first.is_empty() && findings.iter().any(|f| f.severity >= Severity::High) {
+        return Err("fix_first is empty although the review has findings of high severity".into());
+    }
+    Ok(())
+}
 
 pub fn charter() -> &'static str {
     charters::charter(Member::Worf)
@@ -237,6 +282,37 @@ impl Skill for Worf {
             .iter()
             .filter(|f| f.severity >= Severity::High)
             .collect();
+        let findings_text: String = all
+            .iter()
+            .map(|f| format!("- [{}] {} — {}\n", f.severity.as_str(), f.title, f.detail))
+            .collect();
+        let thought = mind::deliberate(
+            ctx,
+            Ask {
+                member: Member::Worf,
+                assignment: a,
+                task: "Assess the workload's security posture from the review and say what to fix first (titles of the review's findings, exactly as listed).".into(),
+                context: format!(
+                    "Security review of {} (ServiceAccount {}):\n{}{}",
+                    a.workload,
+                    w.service_account,
+                    if findings_text.is_empty() { "- no findings\n".to_string() } else { findings_text },
+                    if notes.is_empty() { String::new() } else { format!("Not checked: {}\n", notes.join("; ")) }
+                ),
+                proposal: SecurityAssessment {
+                    summary: format!(
+                        "{} finding(s) on {}, {} of high severity or above.",
+                        all.len(),
+                        a.workload,
+                        serious.len()
+                    ),
+                    fix_first: all.iter().take(3).map(|f| f.title.clone()).collect(),
+                },
+                tools: TOOLS,
+            },
+            |s| check_assessment(s, &all),
+        )
+        .await;
         let mut body = format!(
             "**Worf** (security review of {}):\n\n{}\n{}\n{}\n{}\n{alert}",
             a.workload,
@@ -266,6 +342,19 @@ impl Skill for Worf {
         );
         if !notes.is_empty() {
             body.push_str(&format!("\n_Not checked:_ {}\n", notes.join("; ")));
+        }
+        if let Some(model) = &thought.by_model {
+            body.push_str(&format!(
+                "\n### Assessment\n{}\n",
+                thought.answer.summary.trim()
+            ));
+            if !thought.answer.fix_first.is_empty() {
+                body.push_str("\nFix first:\n");
+                for (i, t) in thought.answer.fix_first.iter().enumerate() {
+                    body.push_str(&format!("{}. {t}\n", i + 1));
+                }
+            }
+            body.push_str(&format!("\n_Assessment written with {model}; the findings above come from the checks themselves._\n"));
         }
         let mut report = Report::new(Member::Worf, String::new());
         if !serious.is_empty() {

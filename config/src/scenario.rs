@@ -37,6 +37,14 @@ pub struct Scenario {
     /// Secrets that exist in the namespace: name -> key names (never values).
     #[serde(default)]
     pub secrets: BTreeMap<String, Vec<String>>,
+    /// Values of Secret keys (`[secret_values.<secret>] <key> = "..."`); keys left out hold the
+    /// value `simulated`.
+    #[serde(default)]
+    pub secret_values: BTreeMap<String, BTreeMap<String, String>>,
+    /// More events the kubelet records about each pod (a probe failure, a mount error), besides
+    /// the starts, kills and back-offs the load model produces.
+    #[serde(default)]
+    pub pod_events: Vec<EventSpec>,
     /// Every other file of the scenario, by path relative to its directory.
     #[serde(skip)]
     pub files: BTreeMap<String, String>,
@@ -106,6 +114,14 @@ pub struct Vulnerability {
     pub fixed: String,
     pub severity: String,
     pub title: String,
+}
+
+/// An event about a pod: `kind` is `Normal` or `Warning`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventSpec {
+    pub kind: String,
+    pub reason: String,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

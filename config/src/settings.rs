@@ -298,6 +298,10 @@ pub struct LlmSettings {
     /// Member id (`picard`, `belanna`, ...) to profile name.
     pub members: BTreeMap<String, String>,
     pub budget: LlmBudget,
+    /// Extra regexes whose matches are redacted before anything reaches a model (the named group
+    /// `secret`, else group 1, else the whole match), on top of the built-in detectors and the
+    /// values of the namespace's Secrets.
+    pub redact_patterns: Vec<String>,
 }
 
 impl LlmSettings {
@@ -367,6 +371,15 @@ impl LlmSettings {
         }
         for (name, p) in &self.profiles {
             p.validate(origin, &format!("llm.profiles.{name}"))?;
+        }
+        for (i, pattern) in self.redact_patterns.iter().enumerate() {
+            if let Err(e) = regex::Regex::new(pattern) {
+                return Err(ConfigError::field(
+                    origin,
+                    format!("llm.redact_patterns[{i}]"),
+                    format!("a regular expression ({e})"),
+                ));
+            }
         }
         let b = &self.budget;
         for (field, v) in [
@@ -442,6 +455,10 @@ pub struct LlmProfile {
     pub api_version: Option<String>,
     /// Azure only.
     pub deployment: Option<String>,
+    /// US dollars per million prompt tokens, for the cost estimate on the incident (optional).
+    pub prompt_usd_per_million: Option<f64>,
+    /// US dollars per million completion tokens.
+    pub completion_usd_per_million: Option<f64>,
 }
 
 impl Default for LlmProfile {
@@ -457,6 +474,8 @@ impl Default for LlmProfile {
             max_retries: 3,
             api_version: None,
             deployment: None,
+            prompt_usd_per_million: None,
+            completion_usd_per_million: None,
         }
     }
 }
@@ -545,6 +564,14 @@ impl LlmProfile {
         }
         if self.max_retries > 10 {
             return field("max_retries", "at most 10");
+        }
+        for (name, price) in [
+            ("prompt_usd_per_million", self.prompt_usd_per_million),
+            ("completion_usd_per_million", self.completion_usd_per_million),
+        ] {
+            if price.is_some_and(|p| !p.is_finite() || p < 0.0) {
+                return field(name, "a price in US dollars, zero or more");
+            }
         }
         Ok(())
     }

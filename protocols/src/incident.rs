@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Action, Alert, Diagnosis, IssueRef, Member, PrRef, ProtocolError, Quantity, Report, WorkloadRef,
+    Action, Alert, Diagnosis, IssueRef, LlmUsage, Member, PrRef, ProtocolError, Quantity, Report,
+    Usage, WorkloadRef,
 };
 
 /// An incident's id, e.g. `inc-3f9a1c2e`.
@@ -236,6 +237,34 @@ pub enum EventKind {
     Note {
         text: String,
     },
+    /// A member put its work to its model: what the model was, what it cost, and whether its
+    /// answer was used or the deterministic skill's (and why).
+    Deliberated {
+        member: Member,
+        /// `profile/model` as the server named it.
+        model: String,
+        outcome: DeliberationOutcome,
+        usage: Usage,
+        /// The tools the model called, in order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tools: Vec<String>,
+        /// Estimated from the profile's prices, when it has them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
+        /// Wall time the deliberation took, in milliseconds.
+        #[serde(default)]
+        wall_ms: u64,
+    },
+}
+
+/// How a model deliberation ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum DeliberationOutcome {
+    /// The model's answer passed validation and was used.
+    Accepted,
+    /// The model's answer was not used; the deterministic skill's output was.
+    Fallback { reason: String },
 }
 
 impl EventKind {
@@ -301,6 +330,39 @@ impl EventKind {
                 verification.detail
             ),
             EventKind::Note { text } => text.clone(),
+            EventKind::Deliberated {
+                member,
+                model,
+                outcome,
+                usage,
+                tools,
+                cost_usd,
+                wall_ms,
+            } => {
+                let cost = cost_usd.map_or(String::new(), |c| format!(", ~${c:.4}"));
+                let tools = if tools.is_empty() {
+                    String::new()
+                } else {
+                    format!(", tools {}", tools.join(", "))
+                };
+                let spent = format!(
+                    "{} call(s), {} prompt + {} completion tokens{cost}{tools}, {:.1} s",
+                    usage.calls,
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    *wall_ms as f64 / 1000.0
+                );
+                match outcome {
+                    DeliberationOutcome::Accepted => format!(
+                        "{}'s model {model} answered and its answer was used ({spent})",
+                        member.display_name()
+                    ),
+                    DeliberationOutcome::Fallback { reason } => format!(
+                        "{}'s model {model} was not used, the deterministic skill decided: {reason} ({spent})",
+                        member.display_name()
+                    ),
+                }
+            }
         }
     }
 }
@@ -341,6 +403,9 @@ pub struct Incident {
     pub repeats: u64,
     /// The sender reported the alert resolved (it may fire again).
     pub alert_resolved: bool,
+    /// Model calls per member, summed over the incident's deliberations.
+    #[serde(default)]
+    pub llm_usage: BTreeMap<Member, LlmUsage>,
     pub last_seq: u64,
 }
 
@@ -378,6 +443,7 @@ impl Incident {
             verification: None,
             repeats: 0,
             alert_resolved: false,
+            llm_usage: BTreeMap::new(),
             last_seq: first.seq,
         };
         for e in it {
@@ -432,6 +498,24 @@ impl Incident {
                 self.approved_since_ralph = true;
             }
             EventKind::Verified { verification } => self.verification = Some(verification.clone()),
+            EventKind::Deliberated {
+                member,
+                outcome,
+                usage,
+                cost_usd,
+                ..
+            } => {
+                let u = self.llm_usage.entry(*member).or_default();
+                u.calls += u64::from(usage.calls);
+                u.prompt_tokens += usage.prompt_tokens;
+                u.completion_tokens += usage.completion_tokens;
+                if matches!(outcome, DeliberationOutcome::Fallback { .. }) {
+                    u.fallbacks += 1;
+                }
+                if let Some(c) = cost_usd {
+                    *u.estimated_cost_usd.get_or_insert(0.0) += c;
+                }
+            }
         }
     }
 

@@ -25,9 +25,10 @@ pub use error::ProtocolError;
 pub use forge::{FileChange, IssueRef, IssueSpec, PrRef, PrSpec, PrState};
 pub use generic::parse_generic_alerts;
 pub use incident::{
-    Author, EventKind, Incident, IncidentEvent, IncidentId, IncidentState, Verification,
+    Author, DeliberationOutcome, EventKind, Incident, IncidentEvent, IncidentId, IncidentState,
+    Verification,
 };
-pub use llm::{Budget, ChatMessage, Usage};
+pub use llm::{Budget, ChatMessage, LlmUsage, Usage};
 pub use pagerduty::{
     PagerDutyEvent, SignatureError, parse_pagerduty_webhook, verify_pagerduty_signature,
 };

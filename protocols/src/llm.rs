@@ -157,3 +157,73 @@ impl Budget {
         spent.total_tokens() < self.max_tokens && spent.calls < self.max_calls
     }
 }
+
+/// One model call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    pub messages: Vec<ChatMessage>,
+    /// Tools the model may call; empty means a plain answer.
+    pub tools: Vec<ToolSpec>,
+    /// The final answer must match this JSON Schema (its JSON text is the response's `content`).
+    pub response_schema: Option<ResponseSchema>,
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f32>,
+}
+
+/// A named JSON Schema for structured output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseSchema {
+    /// `a-z`, `A-Z`, `0-9`, `_`, `-`; at most 64 characters (OpenAI's rule).
+    pub name: String,
+    pub schema: serde_json::Value,
+}
+
+/// What the model answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatResponse {
+    /// Text, or the JSON text of a structured answer; `None` when the model only called tools.
+    pub content: Option<String>,
+    pub tool_calls: Vec<ToolCall>,
+    /// This call's tokens (`calls` is 1).
+    pub usage: Usage,
+    /// The model that answered, as the server names it.
+    pub model: String,
+    pub finish_reason: FinishReason,
+    /// How tools were offered for this call.
+    pub tool_protocol: ToolProtocol,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    Stop,
+    /// The answer hit `max_tokens`.
+    Length,
+    ToolCalls,
+    ContentFilter,
+    Other(String),
+}
+
+
+/// How tools are put to the model on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolProtocol {
+    /// The API's `tools` and `tool_calls`.
+    Native,
+    /// A `response_format` JSON schema with one variant per tool and one for the answer.
+    JsonSchema,
+}
+
+
+/// What a member's model calls cost over an incident (`llm_usage` in `squad simulate --json`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LlmUsage {
+    pub calls: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Deliberations whose answer was not used (the deterministic skill decided).
+    pub fallbacks: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_cost_usd: Option<f64>,
+}

@@ -3,16 +3,18 @@
 //! - [`clock`]: time through tokio, so a simulation can run hours of virtual time in milliseconds.
 //! - [`store`]: the incident store, an append-only event log (durable redb file, or in memory).
 //! - [`journal`]: exactly-once side effects on top of the log.
-//! - [`ports`]: the traits the crew talks to the world through (cluster, forge, diagnoser, brain).
+//! - [`ports`]: the traits the crew talks to the world through (cluster, forge, diagnoser).
 //! - [`supervisor`]: one-for-one supervision of the crew with restart intensity and backoff.
 //! - [`crew`]: the messages crew actors accept and the directory that finds them.
 //! - [`faults`]: fault injection for tests (panics in members, crashes after N events).
-//! - [`redact`]: the redaction gateway between an incident's evidence and any model.
+//! - [`minds`]: the crew's models behind the redaction gateway.
+//! - [`redact`]: the redactor the gateway uses.
 
 pub mod clock;
 pub mod crew;
 pub mod faults;
 pub mod journal;
+pub mod minds;
 pub mod ports;
 pub mod redact;
 pub mod store;
@@ -22,5 +24,6 @@ pub use clock::Clock;
 pub use crew::{CrewDirectory, CrewMsg};
 pub use faults::Faults;
 pub use journal::Journal;
+pub use minds::{Minds, Model, ModelInfo};
 pub use redact::{RedactError, Redactor};
 pub use store::{Accepted, IncidentStore, MemoryStore, RedbStore, StoreError};

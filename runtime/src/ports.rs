@@ -10,8 +10,7 @@ use squad_protocols::cluster::{
     Revision, Sample, WorkloadInfo,
 };
 use squad_protocols::{
-    Alert, Diagnosis, FileChange, IssueRef, IssueSpec, Member, PrRef, PrSpec, PrState, Usage,
-    WorkloadRef,
+    Alert, Diagnosis, FileChange, IssueRef, IssueSpec, PrRef, PrSpec, PrState, WorkloadRef,
 };
 
 /// An error from an adapter, naming what it was doing.
@@ -83,6 +82,9 @@ pub trait Cluster: Send + Sync {
     async fn image_vulnerabilities(&self, image: &str) -> PortResult<Vec<ImageVulnerability>>;
     /// Secrets in a namespace: name and key names, never values.
     async fn secret_keys(&self, namespace: &str) -> PortResult<Vec<(String, Vec<String>)>>;
+    /// The values of a namespace's Secrets, decoded, for the redaction gateway only: they are
+    /// redacted wherever they appear before anything reaches a model, and go nowhere else.
+    async fn secret_values(&self, namespace: &str) -> PortResult<Vec<String>>;
     /// A node and its conditions.
     async fn node(&self, name: &str) -> PortResult<NodeInfo>;
 }
@@ -145,57 +147,4 @@ pub struct DiagnosisRequest {
 pub trait Diagnoser: Send + Sync {
     fn name(&self) -> &'static str;
     async fn diagnose(&self, request: &DiagnosisRequest) -> PortResult<Diagnosis>;
-}
-
-/// A member's proposal, put to its brain for review.
-#[derive(Debug, Clone)]
-pub struct Deliberation {
-    pub member: Member,
-    pub charter: String,
-    /// What the member knows (already redacted).
-    pub context: String,
-    /// The deterministic skill's output, as JSON.
-    pub proposal: serde_json::Value,
-}
-
-/// The brain's answer: the output to use, where it came from, what it cost.
-#[derive(Debug, Clone)]
-pub struct Decision {
-    pub output: serde_json::Value,
-    pub source: DecisionSource,
-    pub usage: Usage,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DecisionSource {
-    Deterministic,
-    Model,
-    /// The model's answer was rejected and the deterministic proposal used.
-    Fallback,
-}
-
-/// How a member thinks. The deterministic brain accepts the skill's proposal as it is; the LLM
-/// brain reviews it under the member's charter with a budget.
-#[async_trait]
-pub trait Brain: Send + Sync {
-    fn name(&self) -> &'static str;
-    async fn deliberate(&self, d: Deliberation) -> PortResult<Decision>;
-}
-
-/// The brain that needs no model: the deterministic skills decide.
-pub struct DeterministicBrain;
-
-#[async_trait]
-impl Brain for DeterministicBrain {
-    fn name(&self) -> &'static str {
-        "deterministic"
-    }
-
-    async fn deliberate(&self, d: Deliberation) -> PortResult<Decision> {
-        Ok(Decision {
-            output: d.proposal,
-            source: DecisionSource::Deterministic,
-            usage: Usage::default(),
-        })
-    }
 }

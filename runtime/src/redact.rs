@@ -732,6 +732,11 @@ fn is_basic_credentials(value: &str) -> bool {
 const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/// Standard padded base64 (as a Kubernetes Secret's `data` holds values).
+pub fn base64_standard(bytes: &[u8]) -> String {
+    base64_encode(bytes, STANDARD, true)
+}
+
 fn base64_encode(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {

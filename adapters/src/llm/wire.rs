@@ -287,7 +287,7 @@ pub(super) fn read_reply(
     let Some(choice) = wire.choices.into_iter().next() else {
         return Err("no choices in the answer".into());
     };
-    let finish_reason = FinishReason::from_wire(choice.finish_reason.as_deref());
+    let finish_reason = finish_reason(choice.finish_reason.as_deref());
     let msg = choice.message;
     if let Some(refusal) = msg.refusal.filter(|r| !r.is_empty()) {
         return Err(format!("the model refused: {refusal}"));
@@ -372,4 +372,14 @@ fn strip_fences(text: &str) -> &str {
     };
     let rest = rest.strip_prefix("json").unwrap_or(rest);
     rest.strip_suffix("```").unwrap_or(rest).trim()
+}
+
+fn finish_reason(reason: Option<&str>) -> FinishReason {
+    match reason {
+        None | Some("stop") | Some("eos") => FinishReason::Stop,
+        Some("length") => FinishReason::Length,
+        Some("tool_calls") | Some("function_call") => FinishReason::ToolCalls,
+        Some("content_filter") => FinishReason::ContentFilter,
+        Some(other) => FinishReason::Other(other.to_string()),
+    }
 }

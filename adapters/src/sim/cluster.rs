@@ -463,6 +463,17 @@ impl SimCluster {
             last_seen: *life.starts.last().unwrap_or(&r.at),
             object: format!("Pod/{pod}"),
         }];
+        for e in &s.pod_events {
+            events.push(ClusterEvent {
+                kind: e.kind.clone(),
+                reason: e.reason.clone(),
+                message: e.message.clone(),
+                count: 1,
+                first_seen: r.at,
+                last_seen: r.at,
+                object: format!("Pod/{pod}"),
+            });
+        }
         if let (Some(first), Some(last)) = (life.kills.first(), life.kills.last()) {
             let ooms: Vec<_> = life
                 .kills

@@ -575,9 +575,13 @@ impl SimCluster {
             }
         }
         for (name, keys) in &s.secrets {
-            let data: BTreeMap<&str, &str> = keys
+            let values = s.secret_values.get(name);
+            let data: BTreeMap<&str, String> = keys
                 .iter()
-                .map(|k| (k.as_str(), "c2ltdWxhdGVk")) // base64("simulated")
+                .map(|k| {
+                    let v = values.and_then(|v| v.get(k)).map_or("simulated", String::as_str);
+                    (k.as_str(), squad_runtime::redact::base64_standard(v.as_bytes()))
+                })
                 .collect();
             objects.push(stored(
                 json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",

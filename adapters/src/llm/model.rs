@@ -1,0 +1,123 @@
+//! The LLM client as the crew's [`Model`] port, and the crew's models built from `[llm]`.
+//!
+//! Model calls run on a small runtime of their own, entered from a blocking task. That keeps them
+//! on real time everywhere: in a simulation the crew's runtime runs paused (virtual time), and a
+//! paused runtime that sits waiting on a socket jumps its clock to the next timer, which would
+//! fire the HTTP timeout at once and let virtual hours pass during one model call. A blocking
+//! task holds the paused clock still until the answer is in, so the model's thinking time is not
+//! the cluster's time, and the same run replays the same way.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use squad_config::LlmSettings;
+use squad_protocols::Member;
+use squad_protocols::llm::{ChatRequest, ChatResponse};
+use squad_runtime::ports::{PortError, PortResult};
+use squad_runtime::{Minds, Model, ModelInfo};
+
+use super::{LlmClient, LlmError};
+
+/// The runtime model calls run on (two worker threads, real time), started on first use.
+fn io_runtime() -> Result<&'static tokio::runtime::Runtime, String> {
+    static RT: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("squad-llm")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the model-call runtime: {e}"))
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// One profile's client as a member's model.
+pub struct LlmModel {
+    client: Arc<LlmClient>,
+    info: ModelInfo,
+}
+
+impl LlmModel {
+    pub fn new(client: Arc<LlmClient>, info: ModelInfo) -> Self {
+        LlmModel { client, info }
+    }
+}
+
+fn port_error(what: &str, e: LlmError) -> PortError {
+    match e {
+        LlmError::Timeout { .. } | LlmError::Unreachable { .. } | LlmError::RateLimited { .. } => {
+            PortError::Unavailable {
+                what: what.into(),
+                detail: e.to_string(),
+            }
+        }
+        other => PortError::failed(what, other),
+    }
+}
+
+#[async_trait]
+impl Model for LlmModel {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    async fn chat(&self, req: ChatRequest) -> PortResult<ChatResponse> {
+        let what = format!("model {}", self.info.label());
+        let rt = io_runtime().map_err(|e| PortError::failed(&what, e))?;
+        let client = self.client.clone();
+        let handle = rt.handle().clone();
+        tokio::task::spawn_blocking(move || handle.block_on(client.chat(req)))
+            .await
+            .map_err(|e| PortError::failed(&what, format!("the model call stopped: {e}")))?
+            .map_err(|e| port_error(&what, e))
+    }
+}
+
+/// The crew's models from `[llm]`: one client per profile, shared by the members using it.
+/// `env` reads API keys (the process environment in the binary).
+pub fn minds_from_settings(
+    llm: &LlmSettings,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Minds, LlmError> {
+    let mut clients: HashMap<String, Arc<LlmClient>> = HashMap::new();
+    let mut models: HashMap<Member, Arc<dyn Model>> = HashMap::new();
+    for member in Member::ALL {
+        let Some((name, profile)) = llm.profile_for(member) else {
+            continue;
+        };
+        let client = match clients.get(name) {
+            Some(c) => c.clone(),
+            None => {
+                let c = Arc::new(
+                    LlmClient::with_env(profile, &env)
+                        .map_err(|e| LlmError::Config(format!("llm.profiles.{name}: {e}")))?,
+                );
+                clients.insert(name.to_string(), c.clone());
+                c
+            }
+        };
+        let prices = match (
+            profile.prompt_usd_per_million,
+            profile.completion_usd_per_million,
+        ) {
+            (None, None) => None,
+            (p, c) => Some((p.unwrap_or(0.0), c.unwrap_or(0.0))),
+        };
+        let info = ModelInfo {
+            profile: name.to_string(),
+            model: if profile.model.is_empty() {
+                profile.deployment.clone().unwrap_or_default()
+            } else {
+                profile.model.clone()
+            },
+            endpoint: client.endpoint().to_string(),
+            prices,
+        };
+        models.insert(member, Arc::new(LlmModel::new(client, info)));
+    }
+    Minds::new(models, llm.budget, llm.redact_patterns.clone())
+        .map_err(|e| LlmError::Config(format!("llm.redact_patterns: {e}")))
+}
