@@ -118,6 +118,7 @@ pub struct SquadBuilder {
     settings: Settings,
     faults: Faults,
     clock: Option<Clock>,
+    derived_ids: bool,
 }
 
 struct JournalObserver {
@@ -187,6 +188,12 @@ impl SquadBuilder {
         self.clock = Some(c);
         self
     }
+    /// Name incidents from their alert and time rather than at random, so the same run names
+    /// them the same way (simulations, recorded model exchanges).
+    pub fn derived_ids(mut self, yes: bool) -> Self {
+        self.derived_ids = yes;
+        self
+    }
 
     /// Starts the supervisor and the crew. Open incidents in the store are resumed.
     pub async fn start(self) -> Result<Squad, SquadError> {
@@ -214,6 +221,7 @@ impl SquadBuilder {
             minds: self.minds.unwrap_or_default(),
             settings: Arc::new(self.settings.clone()),
             faults: self.faults,
+            derived_ids: self.derived_ids,
             directory: CrewDirectory::default(),
         };
         let picard = PicardHandle::default();

@@ -266,6 +266,7 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
         .app_repo(sim.app.clone())
         .settings(settings)
         .minds(opts.minds.clone())
+        .derived_ids(true)
         .faults(opts.faults)
         .start()
         .await?;

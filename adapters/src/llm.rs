@@ -20,7 +20,7 @@ mod tests;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -61,8 +61,6 @@ pub struct LlmClient {
     max_retries: u32,
     timeout: Duration,
     secret: Option<ApiKey>,
-    /// json_schema-mode calls get ids from here (the model does not make them up).
-    call_ids: AtomicU64,
 }
 
 /// The key, kept only to scrub it from anything a server echoes back.
@@ -159,7 +157,6 @@ impl LlmClient {
             max_retries: profile.max_retries,
             timeout,
             secret: key.map(ApiKey),
-            call_ids: AtomicU64::new(0),
         })
     }
 
@@ -269,9 +266,13 @@ impl LlmClient {
                 completion_tokens: u.completion_tokens,
             },
         );
+        // Named after the turn, not a client-wide counter: the same conversation gets the same
+        // ids however many members share the client, so recorded exchanges replay.
+        let turn = req.messages.len();
+        let mut k = 0;
         let next_id = || {
-            let n = self.call_ids.fetch_add(1, Ordering::Relaxed) + 1;
-            format!("squad_call_{n}")
+            k += 1;
+            format!("squad_call_{turn}_{k}")
         };
         let reply = wire::read_reply(answer, req, protocol, next_id).map_err(|what| {
             LlmError::BadResponse {

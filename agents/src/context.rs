@@ -19,5 +19,7 @@ pub struct CrewContext {
     pub minds: Arc<Minds>,
     pub settings: Arc<Settings>,
     pub faults: Faults,
+    /// Incident ids derived from the alert and the time instead of random (simulations).
+    pub derived_ids: bool,
     pub directory: CrewDirectory,
 }

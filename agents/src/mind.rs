@@ -26,10 +26,27 @@ use squad_runtime::redact::Redactor;
 
 use crate::CrewContext;
 
+/// A tool result starting with this is a file to show with line numbers.
+const NUMBER_LINES: &str = "\u{0}number-lines\u{0}";
+
+/// A tool result as the model sees it: redacted first, then (files) numbered.
+fn present(result: String, redactor: &Redactor) -> String {
+    match result.strip_prefix(NUMBER_LINES) {
+        Some(text) => redactor
+            .redact(text)
+            .lines()
+            .enumerate()
+            .map(|(i, l)| format!("{:>4}  {l}", i + 1))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        None => result,
+    }
+}
+
 /// How many characters of one tool result reach the model.
 const MAX_TOOL_RESULT_CHARS: usize = 6_000;
 /// Tokens a model may answer with per call.
-const MAX_ANSWER_TOKENS: u32 = 1_024;
+const MAX_ANSWER_TOKENS: u32 = 640;
 /// Rejected answers the model may correct before the proposal is used.
 const MAX_REPAIRS: u32 = 1;
 
@@ -331,12 +348,9 @@ impl Tool {
                     .await
                     .map_err(err)?
                     .ok_or_else(|| format!("{} has no file {}", repo.repo(), p.path))?;
-                Ok(text
-                    .lines()
-                    .enumerate()
-                    .map(|(i, l)| format!("{:>4}  {l}", i + 1))
-                    .collect::<Vec<_>>()
-                    .join("\n"))
+                // Numbered by the loop after redaction: a gutter between `name:` and `value:`
+                // lines would hide an env entry from the detectors.
+                Ok(format!("{NUMBER_LINES}{text}"))
             }
             Tool::RbacRules => {
                 let info = ctx.cluster.workload(w).await.map_err(err)?;
@@ -449,10 +463,45 @@ fn series_summary(samples: &[squad_protocols::cluster::Sample], scale: f64, unit
 /// `format` keywords (OpenAI rejects the integer formats schemars writes).
 pub fn strict_schema<T: JsonSchema>() -> Value {
     let mut v = serde_json::to_value(schemars::schema_for!(T)).unwrap_or(json!({}));
-    if let Some(o) = v.as_object_mut() {
-        o.remove("$schema");
-        o.remove("title");
+    let defs = v
+        .as_object_mut()
+        .and_then(|o| {
+            o.remove("$schema");
+            o.remove("title");
+            o.remove("$defs")
+        })
+        .unwrap_or(json!({}));
+    // Definitions inlined: the schema is nested under `final` in json_schema mode, where a
+    // `#/$defs/...` reference no longer resolves. Answer types are not recursive.
+    fn inline(v: &mut Value, defs: &Value, depth: u32) {
+        match v {
+            Value::Object(o) => {
+                if let Some(Value::String(r)) = o.get("$ref") {
+                    if let Some(def) = r
+                        .strip_prefix("#/$defs/")
+                        .and_then(|name| defs.get(name))
+                        .filter(|_| depth < 16)
+                    {
+                        let mut def = def.clone();
+                        inline(&mut def, defs, depth + 1);
+                        o.remove("$ref");
+                        if let Value::Object(d) = def {
+                            for (k, x) in d {
+                                o.entry(k).or_insert(x);
+                            }
+                        }
+                        return;
+                    }
+                }
+                for (_, child) in o.iter_mut() {
+                    inline(child, defs, depth);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|x| inline(x, defs, depth)),
+            _ => {}
+        }
     }
+    inline(&mut v, &defs, 0);
     fn walk(v: &mut Value) {
         match v {
             Value::Object(o) => {
@@ -756,9 +805,11 @@ where
                 let result = match ask.tools.iter().find(|t| t.name() == call.name) {
                     Some(tool) => {
                         tools_called.push(call.name.clone());
-                        tool.run(ctx, a, restore_json(&redactor, &call.arguments))
+                        let result = tool
+                            .run(ctx, a, restore_json(&redactor, &call.arguments))
                             .await
-                            .unwrap_or_else(|e| format!("error: {e}"))
+                            .unwrap_or_else(|e| format!("error: {e}"));
+                        present(result, &redactor)
                     }
                     None => format!(
                         "error: there is no tool {:?}; the tools are {}",
@@ -771,7 +822,16 @@ where
             continue;
         }
         let text = resp.content.unwrap_or_default();
-        let verdict = parse_answer::<T>(&text).and_then(|answer| check(&answer).map(|()| answer));
+        let cut = resp.finish_reason == squad_protocols::llm::FinishReason::Length;
+        let verdict = parse_answer::<T>(&text)
+            .map_err(|e| {
+                if cut {
+                    format!("the answer was cut off at {MAX_ANSWER_TOKENS} tokens; be brief ({e})")
+                } else {
+                    e
+                }
+            })
+            .and_then(|answer| check(&answer).map(|()| answer));
         match verdict {
             Ok(answer) => return Ok(answer),
             Err(reason) if repairs < MAX_REPAIRS => {
@@ -853,8 +913,10 @@ mod tests {
             "{s}"
         );
         assert!(!s.to_string().contains("\"format\""), "{s}");
-        let inner = &s["$defs"]["Inner"];
+        assert!(!s.to_string().contains("$ref"), "{s}");
+        let inner = &s["properties"]["items"]["items"];
         assert_eq!(inner["additionalProperties"], json!(false), "{s}");
+        assert_eq!(inner["required"], json!(["file"]), "{s}");
         assert_eq!(strict_schema::<NoArgs>()["properties"], json!({}));
     }
 

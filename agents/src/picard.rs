@@ -250,10 +250,15 @@ impl Picard {
                 return Ok(id);
             }
         }
-        let id = IncidentId(format!(
-            "inc-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        ));
+        let id = if self.ctx.derived_ids {
+            let existing = store.incident_ids().map_err(|e| e.to_string())?.len();
+            IncidentId::derived(&alert.fingerprint, journal.clock().now(), existing)
+        } else {
+            IncidentId(format!(
+                "inc-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ))
+        };
         journal
             .record(&id, Author::Picard, EventKind::Opened { alert, workload })
             .map_err(|e| e.to_string())?;

@@ -299,7 +299,7 @@ async fn json_schema_mode_asks_for_a_one_of_and_maps_the_json_to_a_tool_call() {
     assert_eq!(
         r.tool_calls,
         vec![ToolCall::new(
-            "squad_call_1",
+            "squad_call_2_1",
             "pod_logs",
             json!({"pod": "api-0"})
         )]
@@ -333,7 +333,7 @@ async fn json_schema_mode_asks_for_a_one_of_and_maps_the_json_to_a_tool_call() {
     req.messages
         .push(ChatMessage::assistant_tool_calls(r.tool_calls.clone()));
     req.messages
-        .push(ChatMessage::tool_result("squad_call_1", "Killed: OOM"));
+        .push(ChatMessage::tool_result("squad_call_2_1", "Killed: OOM"));
     let r = c.chat(req).await.unwrap();
     assert_eq!(r.content.as_deref(), Some("It ran out of memory."));
     assert!(r.tool_calls.is_empty());
@@ -346,16 +346,27 @@ async fn json_schema_mode_asks_for_a_one_of_and_maps_the_json_to_a_tool_call() {
 }
 
 #[tokio::test]
-async fn json_schema_answer_that_is_not_json_is_a_bad_response_saying_so() {
-    let m = mock(vec![ok(completion(
-        json!({"role": "assistant", "content": "I think the pod is fine."}),
-        "stop",
-    ))])
+async fn json_schema_answer_that_is_not_a_step_comes_back_as_text_for_the_caller_to_reject() {
+    let m = mock(vec![
+        ok(completion(
+            json!({"role": "assistant", "content": "I think the pod is fine."}),
+            "stop",
+        )),
+        ok(completion(
+            json!({"role": "assistant", "content": "{\"final\": {\"note\": \"cut"}),
+            "length",
+        )),
+    ])
     .await;
     let c = client(&profile(&m.base_url, LlmToolMode::JsonSchema));
-    let err = c.chat(ask(vec![pod_logs()])).await.unwrap_err();
-    assert!(matches!(err, LlmError::BadResponse { .. }), "{err:?}");
-    assert!(err.to_string().contains("\"tool\" or \"final\""), "{err}");
+    let r = c.chat(ask(vec![pod_logs()])).await.unwrap();
+    assert_eq!(r.content.as_deref(), Some("I think the pod is fine."));
+    assert!(r.tool_calls.is_empty());
+    assert_eq!(r.usage.calls, 1);
+    // Cut off at the token limit: the text as it is, and the reason says so.
+    let r = c.chat(ask(vec![pod_logs()])).await.unwrap();
+    assert_eq!(r.content.as_deref(), Some("{\"final\": {\"note\": \"cut"));
+    assert_eq!(r.finish_reason, FinishReason::Length);
 }
 
 #[tokio::test]
