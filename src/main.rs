@@ -478,11 +478,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match &s.llm {
                 None => out!("  llm                    (none: the deterministic skills decide)"),
                 Some(l) => {
-                    let minds = squad::models::minds(
-                        &s,
-                        &squad::models::LlmChoice::default(),
-                        |v| std::env::var(v).ok(),
-                    )?;
+                    let minds =
+                        squad::models::minds(&s, &squad::models::LlmChoice::default(), |v| {
+                            std::env::var(v).ok()
+                        })?;
                     out!(
                         "  llm                    {} profile(s); budget {} calls and {} s per member, {} tokens per incident",
                         l.profiles.len(),

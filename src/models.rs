@@ -29,7 +29,9 @@ pub fn effective_llm(
 ) -> anyhow::Result<Option<LlmSettings>> {
     match (&choice.base_url, &choice.model, &choice.profile) {
         (Some(_), _, Some(_)) => {
-            anyhow::bail!("--llm and --llm-base-url: choose a profile of [llm] or a base URL, not both")
+            anyhow::bail!(
+                "--llm and --llm-base-url: choose a profile of [llm] or a base URL, not both"
+            )
         }
         (Some(url), Some(model), None) => {
             let openai = url.trim_end_matches('/') == LlmProfile::OPENAI_BASE_URL;
@@ -75,7 +77,10 @@ pub fn effective_llm(
             };
             let Some(profile) = llm.profiles.get(name) else {
                 let names: Vec<&str> = llm.profiles.keys().map(String::as_str).collect();
-                anyhow::bail!("--llm {name}: no such profile in [llm] (profiles: {})", names.join(", "));
+                anyhow::bail!(
+                    "--llm {name}: no such profile in [llm] (profiles: {})",
+                    names.join(", ")
+                );
             };
             let mut profile = profile.clone();
             if let Some(mode) = choice.tool_mode {
@@ -115,7 +120,12 @@ pub fn describe(minds: &Minds) -> Vec<String> {
     squad_protocols::Member::ALL
         .iter()
         .map(|m| match minds.model_of(*m) {
-            Some(info) => format!("{:<9} {} at {}", m.display_name(), info.label(), info.endpoint),
+            Some(info) => format!(
+                "{:<9} {} at {}",
+                m.display_name(),
+                info.label(),
+                info.endpoint
+            ),
             None => format!("{:<9} deterministic skills only", m.display_name()),
         })
         .collect()
@@ -169,7 +179,11 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("OPENAI_API_KEY"), "{e}");
-        assert!(effective_llm(&s, &LlmChoice::default(), none).unwrap().is_none());
+        assert!(
+            effective_llm(&s, &LlmChoice::default(), none)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -184,7 +198,10 @@ mod tests {
             ..LlmChoice::default()
         };
         let llm = effective_llm(&s, &pick("b"), none).unwrap().unwrap();
-        assert_eq!(llm.profile_for(squad_protocols::Member::Worf).unwrap().0, "b");
+        assert_eq!(
+            llm.profile_for(squad_protocols::Member::Worf).unwrap().0,
+            "b"
+        );
         let e = effective_llm(&s, &pick("c"), none).unwrap_err();
         assert!(e.to_string().contains("profiles: a, b"), "{e}");
         let e = effective_llm(&Settings::default(), &pick("a"), none).unwrap_err();

@@ -107,11 +107,9 @@ impl Daemon {
         metrics: Option<PrometheusHandle>,
     ) -> anyhow::Result<Daemon> {
         settings.validate("squad.toml")?;
-        let minds = crate::models::minds(
-            &settings,
-            &crate::models::LlmChoice::default(),
-            |v| std::env::var(v).ok(),
-        )?;
+        let minds = crate::models::minds(&settings, &crate::models::LlmChoice::default(), |v| {
+            std::env::var(v).ok()
+        })?;
         for line in crate::models::describe(&minds) {
             tracing::info!("crew model: {line}");
         }

@@ -208,7 +208,11 @@ impl Summary {
                 p.files.join(", ")
             ));
         }
-        if self.llm_usage.values().any(|u| u.calls > 0 || u.fallbacks > 0) {
+        if self
+            .llm_usage
+            .values()
+            .any(|u| u.calls > 0 || u.fallbacks > 0)
+        {
             s.push_str("\nModel calls\n");
             for (m, u) in &self.llm_usage {
                 if u.calls == 0 && u.fallbacks == 0 {

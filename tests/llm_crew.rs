@@ -112,7 +112,10 @@ fn the_whole_crew_runs_oomkilled_on_a_recorded_real_model() {
     let record = std::env::var("SQUAD_RECORD_CASSETTES").as_deref() == Ok("1");
     let srv = servers();
     let llama = if record {
-        assert!(llama::available_or_skip("recording").unwrap(), "no llama.cpp server to record from");
+        assert!(
+            llama::available_or_skip("recording").unwrap(),
+            "no llama.cpp server to record from"
+        );
         let _ = std::fs::remove_dir_all(cassette_dir());
         Some(srv.block_on(llama::RealLlama::start()).unwrap())
     } else {
@@ -144,7 +147,11 @@ fn the_whole_crew_runs_oomkilled_on_a_recorded_real_model() {
         misses.is_empty(),
         "{} request(s) not in the cassette (a prompt changed? re-record with SQUAD_RECORD_CASSETTES=1 and review the diff):\n{}",
         misses.len(),
-        misses.iter().map(|m| m.message.as_str()).collect::<Vec<_>>().join("\n\n")
+        misses
+            .iter()
+            .map(|m| m.message.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n")
     );
     // The incident completes on the LLM path, with every member's deliberation on record.
     assert_eq!(s.state, "resolved", "{:#?}", s.timeline);
@@ -169,7 +176,9 @@ fn the_whole_crew_runs_oomkilled_on_a_recorded_real_model() {
             .map(|x| {
                 (
                     x["response"]["usage"]["prompt_tokens"].as_u64().unwrap(),
-                    x["response"]["usage"]["completion_tokens"].as_u64().unwrap(),
+                    x["response"]["usage"]["completion_tokens"]
+                        .as_u64()
+                        .unwrap(),
                 )
             })
             .expect("every request was answered from the cassette")
@@ -185,7 +194,10 @@ fn the_whole_crew_runs_oomkilled_on_a_recorded_real_model() {
         prompt
     );
     assert_eq!(
-        s.llm_usage.values().map(|u| u.completion_tokens).sum::<u64>(),
+        s.llm_usage
+            .values()
+            .map(|u| u.completion_tokens)
+            .sum::<u64>(),
         completion
     );
     // Every answer used left its mark in what the crew wrote; every one not used says why.
@@ -195,10 +207,15 @@ fn the_whole_crew_runs_oomkilled_on_a_recorded_real_model() {
     let written: String = s
         .issues
         .iter()
-        .flat_map(|i| std::iter::once(i.body.clone()).chain(i.comments.iter().map(|c| c.body.clone())))
+        .flat_map(|i| {
+            std::iter::once(i.body.clone()).chain(i.comments.iter().map(|c| c.body.clone()))
+        })
         .chain(s.pull_requests.iter().map(|p| p.body.clone()))
         .collect();
-    let accepted = d.iter().filter(|(_, e)| e.contains("its answer was used")).count();
+    let accepted = d
+        .iter()
+        .filter(|(_, e)| e.contains("its answer was used"))
+        .count();
     assert!(
         written.matches("with test/").count() >= accepted.min(1),
         "no trace of the model's answers in the artifacts"
@@ -210,7 +227,11 @@ fn the_whole_crew_runs_oomkilled_on_a_recorded_real_model() {
         );
     }
     if record {
-        println!("recorded {} exchange(s) in {}", cassette.stats().recorded, cassette_dir().display());
+        println!(
+            "recorded {} exchange(s) in {}",
+            cassette.stats().recorded,
+            cassette_dir().display()
+        );
     }
 }
 
@@ -245,7 +266,11 @@ async fn scripted(State(script): State<Arc<Script>>, Json(body): Json<Value>) ->
         .iter()
         .filter(|m| m["role"] == "assistant")
         .count();
-    let steps = script.steps.get(member.as_str()).cloned().unwrap_or_default();
+    let steps = script
+        .steps
+        .get(member.as_str())
+        .cloned()
+        .unwrap_or_default();
     let step = steps.get(taken).or(steps.last()).cloned();
     let prompt_tokens = body.to_string().len() as u64 / 4;
     let (message, finish) = match step {
@@ -259,7 +284,10 @@ async fn scripted(State(script): State<Arc<Script>>, Json(body): Json<Value>) ->
             json!({"role": "assistant", "content": answer.to_string()}),
             "stop",
         ),
-        None => (json!({"role": "assistant", "content": "I have no idea."}), "stop"),
+        None => (
+            json!({"role": "assistant", "content": "I have no idea."}),
+            "stop",
+        ),
     };
     Json(json!({
         "id": "chatcmpl-scripted", "object": "chat.completion", "created": 0, "model": "scripted",
@@ -271,7 +299,9 @@ async fn scripted(State(script): State<Arc<Script>>, Json(body): Json<Value>) ->
 /// Starts the scripted model on loopback; returns its base URL.
 fn start_scripted(rt: &tokio::runtime::Runtime, script: Arc<Script>) -> String {
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let app = axum::Router::new()
             .route("/v1/chat/completions", post(scripted))
@@ -295,7 +325,9 @@ fn tools_run_good_answers_change_the_fix_and_bad_ones_fall_back() {
         // Raises the priority (allowed) and names the workload.
         (
             "picard",
-            vec![Step::Final(json!({"priority": "P1", "assessment": "payment-service checkout is down for customers: OOM kills under a traffic surge. B'Elanna resizes, Worf and Data review."}))],
+            vec![Step::Final(
+                json!({"priority": "P1", "assessment": "payment-service checkout is down for customers: OOM kills under a traffic surge. B'Elanna resizes, Worf and Data review."}),
+            )],
         ),
         // Reads the memory history and the sizing rule, then asks for more headroom and no HPA.
         (
@@ -303,30 +335,40 @@ fn tools_run_good_answers_change_the_fix_and_bad_ones_fall_back() {
             vec![
                 Step::Tool("memory_history", json!({"hours": 24})),
                 Step::Tool("size_memory", json!({"headroom_percent": 50})),
-                Step::Final(json!({"limit": "2Gi", "request": "512Mi", "add_hpa": false, "rationale": "The surge is sustained; 50% headroom over the 1270Mi peak rounds to 2Gi, and two replicas are enough."})),
+                Step::Final(
+                    json!({"limit": "2Gi", "request": "512Mi", "add_hpa": false, "rationale": "The surge is sustained; 50% headroom over the 1270Mi peak rounds to 2Gi, and two replicas are enough."}),
+                ),
             ],
         ),
         // Ranks a risk the review never found, twice: rejected, corrected once, then fallback.
         (
             "worf",
-            vec![Step::Final(json!({"summary": "The image is old and the namespace is open to the world.", "fix_first": ["kernel is outdated"]}))],
+            vec![Step::Final(
+                json!({"summary": "The image is old and the namespace is open to the world.", "fix_first": ["kernel is outdated"]}),
+            )],
         ),
         // Searches the code and points at a real line.
         (
             "data",
             vec![
                 Step::Tool("app_search_code", json!({"pattern": "def |cache"})),
-                Step::Final(json!({"assessment": "The checkout handler allocates per request and releases it; memory follows traffic, no leak.", "suspects": [{"file": "app/payments/checkout.py", "line": 1, "why": "entry point of the checkout handler"}]})),
+                Step::Final(
+                    json!({"assessment": "The checkout handler allocates per request and releases it; memory follows traffic, no leak.", "suspects": [{"file": "app/payments/checkout.py", "line": 1, "why": "entry point of the checkout handler"}]}),
+                ),
             ],
         ),
         (
             "scribe",
-            vec![Step::Final(json!({"lessons": ["payment-service memory was sized for launch traffic; size from measured peaks.", "Alert at 80% of the memory limit."]}))],
+            vec![Step::Final(
+                json!({"lessons": ["payment-service memory was sized for launch traffic; size from measured peaks.", "Alert at 80% of the memory limit."]}),
+            )],
         ),
         // Contradicts the measurement: rejected.
         (
             "ralph",
-            vec![Step::Final(json!({"note": "The fix failed and the pods are not healthy.", "next_steps": []}))],
+            vec![Step::Final(
+                json!({"note": "The fix failed and the pods are not healthy.", "next_steps": []}),
+            )],
         ),
     ]);
     let url = start_scripted(&rt, s.clone());
@@ -345,13 +387,29 @@ fn tools_run_good_answers_change_the_fix_and_bad_ones_fall_back() {
             .unwrap_or_else(|| panic!("{m} did not deliberate: {d:#?}"))
     };
     // B'Elanna: two tools ran, their results went back, and the PR carries the model's sizing.
-    assert!(event("belanna").contains("its answer was used"), "{}", event("belanna"));
-    assert!(event("belanna").contains("tools memory_history, size_memory"), "{}", event("belanna"));
+    assert!(
+        event("belanna").contains("its answer was used"),
+        "{}",
+        event("belanna")
+    );
+    assert!(
+        event("belanna").contains("tools memory_history, size_memory"),
+        "{}",
+        event("belanna")
+    );
     assert_eq!(sum.llm_usage["belanna"].calls, 3);
     let pr = &sum.pull_requests[0];
-    assert!(pr.body.contains("| limit | 512Mi | **2Gi** |"), "{}", pr.body);
+    assert!(
+        pr.body.contains("| limit | 512Mi | **2Gi** |"),
+        "{}",
+        pr.body
+    );
     assert!(pr.body.contains("No HPA added"), "{}", pr.body);
-    assert!(!pr.files.iter().any(|f| f.ends_with("hpa.yaml")), "{:?}", pr.files);
+    assert!(
+        !pr.files.iter().any(|f| f.ends_with("hpa.yaml")),
+        "{:?}",
+        pr.files
+    );
     let repo = squad_adapters::git::GitRepo::open(&PathBuf::from(&sum.repo)).unwrap();
     let manifest = repo
         .read(&pr.branch, "k8s/production/payment-service/deployment.yaml")
@@ -359,23 +417,39 @@ fn tools_run_good_answers_change_the_fix_and_bad_ones_fall_back() {
         .unwrap();
     assert!(manifest.contains("memory: 2Gi"), "{manifest}");
     let received = s.received.lock().unwrap().clone();
-    let belanna: Vec<&Value> = received.iter().filter(|b| member_of(b) == "belanna").collect();
+    let belanna: Vec<&Value> = received
+        .iter()
+        .filter(|b| member_of(b) == "belanna")
+        .collect();
     let last = belanna.last().unwrap()["messages"].as_array().unwrap();
     let sized = last
         .iter()
         .find(|m| m["role"] == "tool" && m["content"].as_str().unwrap().contains("\"limit\""))
         .expect("the size_memory result went back to the model");
-    assert!(sized["content"].as_str().unwrap().contains("2Gi"), "{sized}");
+    assert!(
+        sized["content"].as_str().unwrap().contains("2Gi"),
+        "{sized}"
+    );
     // The charter is the system prompt, and the tools are offered natively.
     assert!(last[0]["content"].as_str().unwrap().contains("B'Elanna"));
     assert!(belanna[0]["tools"].as_array().unwrap().len() >= 5);
     // Worf: rejected, told why, rejected again, fallback; the comment has no model assessment.
     let worf = event("worf");
-    assert!(worf.contains("was not used") && worf.contains("not one of the review's findings"), "{worf}");
+    assert!(
+        worf.contains("was not used") && worf.contains("not one of the review's findings"),
+        "{worf}"
+    );
     assert_eq!(sum.llm_usage["worf"].calls, 2);
     assert_eq!(sum.llm_usage["worf"].fallbacks, 1);
-    let second = received.iter().filter(|b| member_of(b) == "worf").nth(1).unwrap();
-    assert!(second.to_string().contains("That answer was rejected"), "{second}");
+    let second = received
+        .iter()
+        .filter(|b| member_of(b) == "worf")
+        .nth(1)
+        .unwrap();
+    assert!(
+        second.to_string().contains("That answer was rejected"),
+        "{second}"
+    );
     let comments: Vec<(String, String)> = sum.issues[0]
         .comments
         .iter()
@@ -384,18 +458,39 @@ fn tools_run_good_answers_change_the_fix_and_bad_ones_fall_back() {
     let worf_comment = &comments.iter().find(|(a, _)| a == "worf").unwrap().1;
     assert!(!worf_comment.contains("### Assessment"), "{worf_comment}");
     // Data and Scribe: used.
-    assert!(event("data").contains("tools app_search_code"), "{}", event("data"));
+    assert!(
+        event("data").contains("tools app_search_code"),
+        "{}",
+        event("data")
+    );
     let data_comment = &comments.iter().find(|(a, _)| a == "data").unwrap().1;
-    assert!(data_comment.contains("allocates per request"), "{data_comment}");
+    assert!(
+        data_comment.contains("allocates per request"),
+        "{data_comment}"
+    );
     let decisions = repo.read("main", ".squad/decisions.md").unwrap().unwrap();
-    assert!(decisions.contains("size from measured peaks"), "{decisions}");
+    assert!(
+        decisions.contains("size from measured peaks"),
+        "{decisions}"
+    );
     // Picard raised nothing it may not: P1 stays, the issue opens with the assessment.
-    assert!(sum.issues[0].body.contains("## Assessment — P1"), "{}", sum.issues[0].body);
+    assert!(
+        sum.issues[0].body.contains("## Assessment — P1"),
+        "{}",
+        sum.issues[0].body
+    );
     assert!(sum.issues[0].labels.contains(&"priority:p1".to_string()));
     // Ralph's note contradicted the measurement: the verdict stands, the note is not used.
-    assert!(event("ralph").contains("was not used"), "{}", event("ralph"));
+    assert!(
+        event("ralph").contains("was not used"),
+        "{}",
+        event("ralph")
+    );
     let ralph = &comments.iter().find(|(a, _)| a == "ralph").unwrap().1;
-    assert!(ralph.contains("Resolving") && !ralph.contains("fix failed"), "{ralph}");
+    assert!(
+        ralph.contains("Resolving") && !ralph.contains("fix failed"),
+        "{ralph}"
+    );
     // Costs are estimated from the profile's prices.
     assert!(sum.llm_usage["belanna"].estimated_cost_usd.unwrap() > 0.0);
 }
@@ -403,10 +498,7 @@ fn tools_run_good_answers_change_the_fix_and_bad_ones_fall_back() {
 #[test]
 fn budgets_stop_a_model_that_keeps_calling_tools() {
     let rt = servers();
-    let s = script(vec![(
-        "belanna",
-        vec![Step::Tool("list_pods", json!({}))],
-    )]);
+    let s = script(vec![("belanna", vec![Step::Tool("list_pods", json!({}))])]);
     let url = start_scripted(&rt, s.clone());
     let dir = tempfile::tempdir().unwrap();
     let budget = LlmBudget {
@@ -424,7 +516,10 @@ fn budgets_stop_a_model_that_keeps_calling_tools() {
     assert_eq!(sum.llm_usage["belanna"].fallbacks, 1);
     let d = deliberations(&sum);
     let b = &d.iter().find(|(a, _)| a == "belanna").unwrap().1;
-    assert!(b.contains("call budget spent (3 of llm.budget.max_calls_per_member = 3)"), "{b}");
+    assert!(
+        b.contains("call budget spent (3 of llm.budget.max_calls_per_member = 3)"),
+        "{b}"
+    );
     // The deterministic sizing went out.
     assert!(sum.pull_requests[0].body.contains("**1.5Gi**"));
 }
@@ -461,11 +556,15 @@ fn planted_scenario(dir: &Path) -> Scenario {
         std::fs::write(f, c).unwrap();
     }
     let mut s = src.clone();
-    s.secrets.insert("payment-db".into(), vec!["password".into(), "url".into()]);
+    s.secrets
+        .insert("payment-db".into(), vec!["password".into(), "url".into()]);
     s.secret_values.insert(
         "payment-db".into(),
         [
-            ("password".to_string(), "correct-horse-battery-staple-42".to_string()),
+            (
+                "password".to_string(),
+                "correct-horse-battery-staple-42".to_string(),
+            ),
             (
                 "url".to_string(),
                 "postgres://payments:pg-Xy7vQ2-secret@db.internal:5432/payments".to_string(),
@@ -498,7 +597,10 @@ fn planted_secrets_never_reach_the_model_server() {
     // and echoes a tool result back in its answer.
     let reads = |extra: Vec<Step>| {
         let mut v = vec![
-            Step::Tool("pod_logs", json!({"pod": pod, "previous": true, "tail": 50})),
+            Step::Tool(
+                "pod_logs",
+                json!({"pod": pod, "previous": true, "tail": 50}),
+            ),
             Step::Tool("pod_events", json!({"pod": pod})),
         ];
         v.extend(extra);
@@ -513,9 +615,21 @@ fn planted_secrets_never_reach_the_model_server() {
                 Step::Tool("get_workload", json!({})),
             ]),
         ),
-        ("worf", vec![Step::Tool("secret_key_names", json!({})), Step::Tool("get_workload", json!({}))]),
-        ("data", reads(vec![Step::Tool("app_search_code", json!({"pattern": "."}))])),
-        ("scribe", vec![Step::Tool("gitops_read_file", json!({"path": manifest}))]),
+        (
+            "worf",
+            vec![
+                Step::Tool("secret_key_names", json!({})),
+                Step::Tool("get_workload", json!({})),
+            ],
+        ),
+        (
+            "data",
+            reads(vec![Step::Tool("app_search_code", json!({"pattern": "."}))]),
+        ),
+        (
+            "scribe",
+            vec![Step::Tool("gitops_read_file", json!({"path": manifest}))],
+        ),
         ("ralph", reads(vec![])),
     ]);
     let url = start_scripted(&rt, s.clone());
@@ -524,7 +638,11 @@ fn planted_secrets_never_reach_the_model_server() {
         &dir.path().join("out"),
         minds(&url, "scripted", LlmToolMode::Native, LlmBudget::default()),
     );
-    assert!(matches!(sum.state.as_str(), "resolved" | "escalated"), "{}", sum.state);
+    assert!(
+        matches!(sum.state.as_str(), "resolved" | "escalated"),
+        "{}",
+        sum.state
+    );
     let received = s.received.lock().unwrap().clone();
     let wire = serde_json::to_string(&received).unwrap();
     if let Ok(path) = std::env::var("SQUAD_DUMP_WIRE") {
@@ -537,14 +655,88 @@ fn planted_secrets_never_reach_the_model_server() {
         );
     }
     // The tools did fetch what carries the secrets...
-    assert!(wire.contains("Readiness probe failed"), "events were not sent");
-    assert!(wire.contains("DEBUG db: connecting to"), "logs were not sent");
+    assert!(
+        wire.contains("Readiness probe failed"),
+        "events were not sent"
+    );
+    assert!(
+        wire.contains("DEBUG db: connecting to"),
+        "logs were not sent"
+    );
     assert!(wire.contains("STRIPE_API_KEY"), "the manifest was not sent");
     assert!(wire.contains("[REDACTED:"), "nothing was redacted");
     // ...and none of the secrets, nor the Secret values' base64, reached the server.
     for secret in PLANTED {
         assert!(!wire.contains(secret), "{secret} reached the model server");
         let b64 = squad_runtime::redact::base64_standard(secret.as_bytes());
-        assert!(!wire.contains(&b64), "{secret} (base64) reached the model server");
+        assert!(
+            !wire.contains(&b64),
+            "{secret} (base64) reached the model server"
+        );
     }
+}
+
+/// The real-model tier: the whole crew against SmolLM2-135M under llama.cpp, live. The model's
+/// answers are well-formed nonsense more often than not; the flow must hold anyway: every member
+/// calls it, every answer used passed its check, the nonsense is rejected and the deterministic
+/// skill takes over, the incident completes and the usage is on record.
+#[test]
+fn the_whole_crew_runs_oomkilled_against_a_real_small_model() {
+    if !llama::available_or_skip("the real-model crew run").unwrap() {
+        return;
+    }
+    let srv = servers();
+    let model = srv.block_on(llama::RealLlama::start()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let s = run_approved(
+        Scenario::embedded("oomkilled").unwrap(),
+        dir.path(),
+        minds(
+            &model.base_url(),
+            llama::MODEL,
+            LlmToolMode::JsonSchema,
+            LlmBudget::default(),
+        ),
+    );
+    let wall = started.elapsed();
+    let d = deliberations(&s);
+    println!(
+        "real-model crew run: {:.1} s wall, state {}",
+        wall.as_secs_f64(),
+        s.state
+    );
+    for (m, u) in &s.llm_usage {
+        println!(
+            "{m:<8} calls {:>2}  prompt {:>6}  completion {:>5}  fallbacks {}",
+            u.calls, u.prompt_tokens, u.completion_tokens, u.fallbacks
+        );
+    }
+    for (a, e) in &d {
+        println!("{a:<8} {}", e.chars().take(300).collect::<String>());
+    }
+    assert_eq!(s.state, "resolved", "{:#?}", s.timeline);
+    for m in MEMBERS {
+        assert!(s.llm_usage[m].calls >= 1, "{m} made no call: {d:#?}");
+        assert!(s.llm_usage[m].prompt_tokens > 0, "{m}: no usage recorded");
+    }
+    // Nonsense is rejected with a reason, and the deterministic skill decides.
+    let rejected: Vec<&(String, String)> = d
+        .iter()
+        .filter(|(_, e)| e.contains("was not used") && e.contains("rejected"))
+        .collect();
+    assert!(
+        !rejected.is_empty(),
+        "SmolLM2 had every answer accepted; expected its nonsense to be rejected somewhere: {d:#?}"
+    );
+    // What was used passed the checks: the PR's limit holds the observed peak (1270Mi).
+    let pr = &s.pull_requests[0].body;
+    let limit = pr
+        .lines()
+        .find(|l| l.starts_with("| limit |"))
+        .and_then(|l| l.split("**").nth(1))
+        .unwrap();
+    let q: squad_protocols::Quantity = limit.parse().unwrap();
+    assert!(q.as_mib_f64() >= 1270.0, "{pr}");
+    assert!(s.verification.as_ref().unwrap().healthy);
 }

@@ -33,8 +33,8 @@ use squad_protocols::Usage;
 use tokio::sync::Semaphore;
 
 pub use error::LlmError;
-pub use model::{LlmModel, minds_from_settings};
 use error::{CallContext, HttpStatus, parse_retry_after};
+pub use model::{LlmModel, minds_from_settings};
 pub use squad_protocols::llm::{
     ChatMessage, ChatRequest, ChatResponse, FinishReason, ResponseSchema, ToolCall, ToolProtocol,
     ToolSpec,

@@ -89,7 +89,9 @@ pub fn check_plan(p: &MemoryPlan, m: &MemorySignals) -> Result<MemorySizing, Str
         return Err(format!("request {request} is above the limit {limit}"));
     }
     if let Some(current) = m.request.filter(|c| request < *c) {
-        return Err(format!("request {request} is below today's request {current}"));
+        return Err(format!(
+            "request {request} is below today's request {current}"
+        ));
     }
     if request.bytes() == 0 {
         return Err("request is zero".into());

@@ -54,7 +54,10 @@ pub fn check_review(r: &CodeReview, files: &[(String, String)]) -> Result<(), St
     }
     for (i, s) in r.suspects.iter().enumerate() {
         let Some((_, text)) = files.iter().find(|(p, _)| *p == s.file) else {
-            return Err(format!("suspects[{i}].file {:?} is not a source file of the app", s.file));
+            return Err(format!(
+                "suspects[{i}].file {:?} is not a source file of the app",
+                s.file
+            ));
         };
         let lines = text.lines().count();
         if s.line == 0 || s.line as usize > lines {
@@ -354,16 +357,20 @@ impl Skill for Data {
         )
         .await;
         if let Some(model) = &thought.by_model {
-            comment.push_str(&format!("\n### Reading\n{}\n", thought.answer.assessment.trim()));
-            for s in thought
-                .answer
-                .suspects
-                .iter()
-                .filter(|s| !hotspots.iter().any(|h| h.file == s.file && h.line == s.line as usize))
-            {
+            comment.push_str(&format!(
+                "\n### Reading\n{}\n",
+                thought.answer.assessment.trim()
+            ));
+            for s in thought.answer.suspects.iter().filter(|s| {
+                !hotspots
+                    .iter()
+                    .any(|h| h.file == s.file && h.line == s.line as usize)
+            }) {
                 comment.push_str(&format!("- `{}:{}` — {}\n", s.file, s.line, s.why.trim()));
             }
-            comment.push_str(&format!("\n_Reading written with {model}; the patterns above come from the scan itself._\n"));
+            comment.push_str(&format!(
+                "\n_Reading written with {model}; the patterns above come from the scan itself._\n"
+            ));
         }
         let (title, body) = match d.root_cause {
             RootCause::MissingConfiguration => {

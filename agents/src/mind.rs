@@ -201,9 +201,13 @@ impl Tool {
             Tool::MemoryHistory => {
                 "The container's memory working set (max over pods) over the last hours: min, median, peak, last, and points."
             }
-            Tool::RequestRates => "Requests per second to the workload per route over the last hours.",
+            Tool::RequestRates => {
+                "Requests per second to the workload per route over the last hours."
+            }
             Tool::Hpas => "HorizontalPodAutoscalers in the workload's namespace.",
-            Tool::GitopsListFiles => "Paths of the files in the GitOps repository (default branch).",
+            Tool::GitopsListFiles => {
+                "Paths of the files in the GitOps repository (default branch)."
+            }
             Tool::GitopsReadFile => "A file of the GitOps repository (default branch).",
             Tool::RbacRules => "The RBAC rules bound to the workload's ServiceAccount.",
             Tool::NetworkPolicies => "NetworkPolicies in the workload's namespace.",
@@ -217,7 +221,9 @@ impl Tool {
             Tool::SizeMemory => {
                 "The team's memory sizing rule applied to the measured 24 h peak and median: limit = peak x (1 + headroom), request = median, rounded up; never below today's values."
             }
-            Tool::PrState => "State of a pull request on the GitOps repository (open, merged, closed).",
+            Tool::PrState => {
+                "State of a pull request on the GitOps repository (open, merged, closed)."
+            }
         }
     }
 
@@ -265,7 +271,12 @@ impl Tool {
             Tool::PodEvents => {
                 let p: PodArgs = parse(args)?;
                 own_pod(ctx, w, &p.pod).await?;
-                json(&ctx.cluster.events(&w.namespace, &p.pod).await.map_err(err)?)
+                json(
+                    &ctx.cluster
+                        .events(&w.namespace, &p.pod)
+                        .await
+                        .map_err(err)?,
+                )
             }
             Tool::PodLogs => {
                 let p: LogArgs = parse(args)?;
@@ -361,18 +372,28 @@ impl Tool {
                         .map_err(err)?,
                 )
             }
-            Tool::NetworkPolicies => {
-                json(&ctx.cluster.network_policies(&w.namespace).await.map_err(err)?)
-            }
+            Tool::NetworkPolicies => json(
+                &ctx.cluster
+                    .network_policies(&w.namespace)
+                    .await
+                    .map_err(err)?,
+            ),
             Tool::ImageVulnerabilities => {
                 let p: ImageArgs = parse(args)?;
-                json(&ctx.cluster.image_vulnerabilities(&p.image).await.map_err(err)?)
+                json(
+                    &ctx.cluster
+                        .image_vulnerabilities(&p.image)
+                        .await
+                        .map_err(err)?,
+                )
             }
-            Tool::SecretKeyNames => json(&ctx.cluster.secret_keys(&w.namespace).await.map_err(err)?),
+            Tool::SecretKeyNames => {
+                json(&ctx.cluster.secret_keys(&w.namespace).await.map_err(err)?)
+            }
             Tool::AppSearchCode => {
                 let p: SearchArgs = parse(args)?;
-                let re = regex::Regex::new(&p.pattern)
-                    .map_err(|e| format!("invalid pattern: {e}"))?;
+                let re =
+                    regex::Regex::new(&p.pattern).map_err(|e| format!("invalid pattern: {e}"))?;
                 let repo = &ctx.app_repo;
                 let base = repo.default_branch().await.map_err(err)?;
                 let mut hits = Vec::new();
@@ -394,10 +415,12 @@ impl Tool {
             }
             Tool::SizeMemory => {
                 let p: SizeArgs = parse(args)?;
-                let m =
-                    a.diagnosis.signals.memory.as_ref().ok_or(
-                        "the diagnosis has no memory measurements for this workload",
-                    )?;
+                let m = a
+                    .diagnosis
+                    .signals
+                    .memory
+                    .as_ref()
+                    .ok_or("the diagnosis has no memory measurements for this workload")?;
                 let mut rule = ctx.settings.remediation.memory.clone();
                 rule.headroom_percent = p.headroom_percent.min(400);
                 json(&crate::belanna::size_memory(m, &rule))
@@ -427,10 +450,12 @@ async fn own_pod(
 ) -> Result<squad_protocols::cluster::PodInfo, String> {
     let pods = ctx.cluster.pods_of(w).await.map_err(|e| e.to_string())?;
     let names: Vec<&str> = pods.iter().map(|p| p.name.as_str()).collect();
-    pods.iter()
-        .find(|p| p.name == pod)
-        .cloned()
-        .ok_or_else(|| format!("{pod} is not a pod of {w}; its pods are {}", names.join(", ")))
+    pods.iter().find(|p| p.name == pod).cloned().ok_or_else(|| {
+        format!(
+            "{pod} is not a pod of {w}; its pods are {}",
+            names.join(", ")
+        )
+    })
 }
 
 /// Min, median, peak and last of a series, and up to 12 evenly spaced points.
@@ -696,10 +721,7 @@ where
         .journal
         .load(&a.incident)
         .map(|i| {
-            let member = i
-                .llm_usage
-                .get(&ask.member)
-                .map_or(0, |u| u.calls);
+            let member = i.llm_usage.get(&ask.member).map_or(0, |u| u.calls);
             let tokens = i
                 .llm_usage
                 .values()
@@ -814,7 +836,11 @@ where
                     None => format!(
                         "error: there is no tool {:?}; the tools are {}",
                         call.name,
-                        ask.tools.iter().map(Tool::name).collect::<Vec<_>>().join(", ")
+                        ask.tools
+                            .iter()
+                            .map(Tool::name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 };
                 messages.push(ChatMessage::tool_result(call.id, truncate(result)));
@@ -905,7 +931,10 @@ mod tests {
     #[test]
     fn strict_schemas_close_every_object_and_require_every_property() {
         let s = strict_schema::<Out>();
-        assert!(s.get("$schema").is_none() && s.get("title").is_none(), "{s}");
+        assert!(
+            s.get("$schema").is_none() && s.get("title").is_none(),
+            "{s}"
+        );
         assert_eq!(s["additionalProperties"], json!(false));
         assert_eq!(
             s["required"],

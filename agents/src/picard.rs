@@ -507,7 +507,16 @@ pub struct Triage {
 }
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 pub enum Priority {
     P1,
@@ -543,12 +552,19 @@ pub fn check_triage(t: &Triage, floor: Priority, workload: &WorkloadRef) -> Resu
     }
     let text = crate::mind::clean_text(&t.assessment, 1_200, "assessment")?;
     if !text.contains(&workload.name) {
-        return Err(format!("the assessment does not name the workload {}", workload.name));
+        return Err(format!(
+            "the assessment does not name the workload {}",
+            workload.name
+        ));
     }
     Ok(())
 }
 
-async fn triage(ctx: &CrewContext, incident: &Incident, d: &squad_protocols::Diagnosis) -> Option<(Triage, String)> {
+async fn triage(
+    ctx: &CrewContext,
+    incident: &Incident,
+    d: &squad_protocols::Diagnosis,
+) -> Option<(Triage, String)> {
     ctx.minds.model_of(Member::Picard)?;
     let floor = floor_priority(incident.alert.severity());
     // Picard deliberates before the issue exists: the brief has no issue number yet.
@@ -559,7 +575,10 @@ async fn triage(ctx: &CrewContext, incident: &Incident, d: &squad_protocols::Dia
         workload: incident.workload.clone(),
         alert_name: incident.alert.name.clone(),
         diagnosis: d.clone(),
-        issue: squad_protocols::IssueRef { number: 0, url: String::new() },
+        issue: squad_protocols::IssueRef {
+            number: 0,
+            url: String::new(),
+        },
         reports: Vec::new(),
         memory: scribe::recall(ctx, &incident.workload).await,
     };

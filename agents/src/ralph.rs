@@ -271,11 +271,19 @@ pub fn check_handover(h: &Handover, healthy: bool) -> Result<(), String> {
     for (i, step) in h.next_steps.iter().enumerate() {
         mind::clean_text(step, 300, &format!("next_steps[{i}]"))?;
     }
-    let says_failed = ["not healthy", "does not hold", "not resolved", "failed", "regress"]
-        .iter()
-        .any(|w| note.contains(w));
+    let says_failed = [
+        "not healthy",
+        "does not hold",
+        "not resolved",
+        "failed",
+        "regress",
+    ]
+    .iter()
+    .any(|w| note.contains(w));
     if healthy && says_failed {
-        return Err("the note says the fix failed, but the verification measured it healthy".into());
+        return Err(
+            "the note says the fix failed, but the verification measured it healthy".into(),
+        );
     }
     if !healthy && !says_failed {
         return Err(
@@ -327,6 +335,8 @@ async fn handover(ctx: &CrewContext, a: &Assignment, pr: u64, v: &Verification) 
     for step in &thought.answer.next_steps {
         out.push_str(&format!("\n- [ ] {}", step.trim()));
     }
-    out.push_str(&format!("\n\n_Note written with {model}; the verdict comes from the measurements._"));
+    out.push_str(&format!(
+        "\n\n_Note written with {model}; the verdict comes from the measurements._"
+    ));
     out
 }

@@ -45,7 +45,9 @@ pub fn check_lessons(l: &Lessons) -> Result<(), String> {
 fn default_lessons(root: RootCause, workload: &WorkloadRef) -> Vec<String> {
     match root {
         RootCause::MemoryUnderProvisioned => vec![
-            format!("Size {workload}'s memory from the measured 24 h peak plus headroom, and revisit it when traffic grows."),
+            format!(
+                "Size {workload}'s memory from the measured 24 h peak plus headroom, and revisit it when traffic grows."
+            ),
             "Alert on memory above 80% of the limit, before the kernel kills the container.".into(),
         ],
         RootCause::MemoryLeak => vec![
@@ -56,7 +58,9 @@ fn default_lessons(root: RootCause, workload: &WorkloadRef) -> Vec<String> {
             "Check the env names the code reads against the manifest in CI.".into(),
             "Fail fast at start-up with the name of the missing setting.".into(),
         ],
-        _ => vec![format!("Record what was tried on {workload} and what the cluster showed.")],
+        _ => vec![format!(
+            "Record what was tried on {workload} and what the cluster showed."
+        )],
     }
 }
 
@@ -206,7 +210,10 @@ impl Skill for Scribe {
                     .iter()
                     .map(|l| format!("- {}\n", l.trim()))
                     .collect();
-                format!("{}\n\n**Lessons** (with {model}):\n{lessons}", decision.trim_end())
+                format!(
+                    "{}\n\n**Lessons** (with {model}):\n{lessons}",
+                    decision.trim_end()
+                )
             }
             None => decision,
         };

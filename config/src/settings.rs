@@ -567,7 +567,10 @@ impl LlmProfile {
         }
         for (name, price) in [
             ("prompt_usd_per_million", self.prompt_usd_per_million),
-            ("completion_usd_per_million", self.completion_usd_per_million),
+            (
+                "completion_usd_per_million",
+                self.completion_usd_per_million,
+            ),
         ] {
             if price.is_some_and(|p| !p.is_finite() || p < 0.0) {
                 return field(name, "a price in US dollars, zero or more");

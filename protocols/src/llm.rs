@@ -204,7 +204,6 @@ pub enum FinishReason {
     Other(String),
 }
 
-
 /// How tools are put to the model on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -214,7 +213,6 @@ pub enum ToolProtocol {
     /// A `response_format` JSON schema with one variant per tool and one for the answer.
     JsonSchema,
 }
-
 
 /// What a member's model calls cost over an incident (`llm_usage` in `squad simulate --json`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]

@@ -579,8 +579,13 @@ impl SimCluster {
             let data: BTreeMap<&str, String> = keys
                 .iter()
                 .map(|k| {
-                    let v = values.and_then(|v| v.get(k)).map_or("simulated", String::as_str);
-                    (k.as_str(), squad_runtime::redact::base64_standard(v.as_bytes()))
+                    let v = values
+                        .and_then(|v| v.get(k))
+                        .map_or("simulated", String::as_str);
+                    (
+                        k.as_str(),
+                        squad_runtime::redact::base64_standard(v.as_bytes()),
+                    )
                 })
                 .collect();
             objects.push(stored(
