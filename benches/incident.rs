@@ -1,5 +1,5 @@
-//! Benchmarks: the whole simulated incident (alert in -> every crew action done, deterministic
-//! brain, real git repo and redb store), and message routing between crew actors beside a raw
+//! Benchmarks: the whole simulated incident (alert in -> every crew action done, real git repo
+//! and redb store; without a model, and on the LLM path replayed from the recorded cassette), and message routing between crew actors beside a raw
 //! tokio channel round trip measured in the same run.
 
 use std::time::Duration;
@@ -62,6 +62,76 @@ fn whole_incident(c: &mut Criterion) {
             )
         });
     }
+    // The same run to the open PR with every member on the LLM path, answered from the recorded
+    // SmolLM2 cassette over loopback HTTP: the cost of the agent loop, the redaction gateway and
+    // the HTTP round trips, against `oomkilled_to_pr_open` above (no model time included).
+    let servers = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => unreachable!("tokio runtime: {e}"),
+    };
+    let cassette =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cassettes/oomkilled-crew");
+    let server = match servers.block_on(squad_adapters::sim::llm_cassette::CassetteServer::start(
+        cassette,
+        squad_adapters::sim::llm_cassette::Mode::Replay,
+    )) {
+        Ok(s) => s,
+        Err(e) => unreachable!("cassette server: {e}"),
+    };
+    let llm = squad_config::LlmSettings {
+        default: Some("test".into()),
+        profiles: [(
+            "test".to_string(),
+            squad_config::LlmProfile {
+                base_url: Some(server.url()),
+                model: "SmolLM2-135M-Instruct".into(),
+                tool_mode: squad_config::LlmToolMode::JsonSchema,
+                timeout_seconds: 300,
+                max_concurrent: 1,
+                max_retries: 0,
+                prompt_usd_per_million: Some(0.15),
+                completion_usd_per_million: Some(0.6),
+                ..Default::default()
+            },
+        )]
+        .into(),
+        ..Default::default()
+    };
+    let minds = match squad_adapters::llm::minds_from_settings(&llm, |_| None) {
+        Ok(m) => std::sync::Arc::new(m),
+        Err(e) => unreachable!("models: {e}"),
+    };
+    g.bench_function("oomkilled_to_pr_open_llm_cassette", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().ok(),
+            |dir| {
+                let Some(dir) = dir else { return };
+                let rt = paused();
+                let run = rt.block_on(simulation::run(SimulationOptions {
+                    scenario: scenario.clone(),
+                    out: dir.path().join("out"),
+                    approve: false,
+                    dry_run: false,
+                    fresh: false,
+                    settings: Settings::default(),
+                    faults: Faults::none(),
+                    abort_after_events: None,
+                    serve: Default::default(),
+                    minds: minds.clone(),
+                }));
+                assert!(run.is_ok());
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    assert!(
+        server.misses().is_empty(),
+        "the cassette missed: re-record it"
+    );
     g.finish();
 }
 

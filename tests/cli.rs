@@ -430,3 +430,77 @@ fn simulate_serve_kube_keeps_the_resolved_cluster_up_for_kubectl() {
         "{text}"
     );
 }
+
+#[test]
+fn model_options_are_checked_and_config_check_says_who_thinks_with_what() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    let err = |args: &[&str], env: &[(&str, &str)]| {
+        let o = squad(args, env);
+        assert!(!o.status.success());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let e = err(
+        &["simulate", "oomkilled", "--out", out, "--llm", "cloud"],
+        &[],
+    );
+    assert!(
+        e.contains("--llm cloud") && e.contains("no [llm] section"),
+        "{e}"
+    );
+    let e = err(
+        &[
+            "simulate",
+            "oomkilled",
+            "--out",
+            out,
+            "--llm-base-url",
+            "http://127.0.0.1:9/v1",
+        ],
+        &[],
+    );
+    assert!(e.contains("--llm-model"), "{e}");
+    let e = err(
+        &[
+            "simulate",
+            "oomkilled",
+            "--out",
+            out,
+            "--llm-base-url",
+            "https://api.openai.com/v1",
+            "--llm-model",
+            "gpt-4.1-mini",
+        ],
+        &[("OPENAI_API_KEY", "")],
+    );
+    assert!(e.contains("OPENAI_API_KEY"), "{e}");
+    let config = dir.path().join("squad.toml");
+    std::fs::write(
+        &config,
+        "[llm]\ndefault = \"local\"\n[llm.profiles.local]\nbase_url = \"http://127.0.0.1:8081/v1\"\nmodel = \"smollm2\"\n[llm.profiles.cloud]\nprovider = \"openai\"\nmodel = \"gpt-4.1-mini\"\n[llm.members]\npicard = \"cloud\"\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    // The cloud profile needs its key: config check says which variable.
+    let e = err(
+        &["config", "check", "--config", config],
+        &[("OPENAI_API_KEY", "")],
+    );
+    assert!(e.contains("OPENAI_API_KEY"), "{e}");
+    let o = squad(
+        &["config", "check", "--config", config],
+        &[("OPENAI_API_KEY", "sk-test-not-a-real-key-000000")],
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        text.contains("Picard    cloud/gpt-4.1-mini at https://api.openai.com/v1/chat/completions"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Scribe    local/smollm2 at http://127.0.0.1:8081/v1/chat/completions"),
+        "{text}"
+    );
+    assert!(!text.contains("sk-test-not-a-real-key"), "{text}");
+}

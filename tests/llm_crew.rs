@@ -46,6 +46,22 @@ fn servers() -> tokio::runtime::Runtime {
 }
 
 fn minds(base_url: &str, model: &str, mode: LlmToolMode, budget: LlmBudget) -> Arc<Minds> {
+    minds_with(
+        base_url,
+        model,
+        mode,
+        budget,
+        LlmProfile::default().max_answer_tokens,
+    )
+}
+
+fn minds_with(
+    base_url: &str,
+    model: &str,
+    mode: LlmToolMode,
+    budget: LlmBudget,
+    max_answer_tokens: u32,
+) -> Arc<Minds> {
     let llm = LlmSettings {
         default: Some("test".into()),
         profiles: [(
@@ -59,6 +75,7 @@ fn minds(base_url: &str, model: &str, mode: LlmToolMode, budget: LlmBudget) -> A
                 max_retries: 0,
                 prompt_usd_per_million: Some(0.15),
                 completion_usd_per_million: Some(0.6),
+                max_answer_tokens,
                 ..LlmProfile::default()
             },
         )]
@@ -688,15 +705,20 @@ fn the_whole_crew_runs_oomkilled_against_a_real_small_model() {
     let srv = servers();
     let model = srv.block_on(llama::RealLlama::start()).unwrap();
     let dir = tempfile::tempdir().unwrap();
+    // Real wall time: the simulation's clock is virtual.
+    #[allow(clippy::disallowed_types)]
     let started = std::time::Instant::now();
+    // 256 answer tokens, not the default 640: SmolLM2's nonsense runs to the limit, and on one
+    // CPU thread each token costs; its good answers here are under 130 tokens.
     let s = run_approved(
         Scenario::embedded("oomkilled").unwrap(),
         dir.path(),
-        minds(
+        minds_with(
             &model.base_url(),
             llama::MODEL,
             LlmToolMode::JsonSchema,
             LlmBudget::default(),
+            256,
         ),
     );
     let wall = started.elapsed();

@@ -698,3 +698,82 @@ fn the_kubernetes_backend_reads_a_cluster_through_the_kube_adapter() {
     let _ = cluster.kill();
     let _ = cluster.wait();
 }
+
+/// A model server that answers everything with prose: every member's answer is rejected, the
+/// deterministic skills decide, and the calls are on the incident and in /metrics.
+#[test]
+fn a_configured_model_is_called_by_the_crew_and_shows_in_metrics() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let log = received.clone();
+    let url = rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route(
+            "/v1/chat/completions",
+            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                let log = log.clone();
+                async move {
+                    log.lock().unwrap().push(body);
+                    axum::Json(json!({
+                        "id": "x", "object": "chat.completion", "created": 0, "model": "nonsense",
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": "Have you tried turning it off and on again?"}}],
+                        "usage": {"prompt_tokens": 1000, "completion_tokens": 12, "total_tokens": 1012}
+                    }))
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}/v1")
+    });
+    let d = start(&format!(
+        "[llm.profiles.local]\nbase_url = \"{url}\"\nmodel = \"nonsense\"\ntool_mode = \"json_schema\"\nprompt_usd_per_million = 2.0\n"
+    ));
+    let (code, text) = post(
+        &d,
+        "/v1/alerts/alertmanager",
+        &std::fs::read(FIXTURE).unwrap(),
+    );
+    assert_eq!(code, 202, "{text}");
+    let list = wait_for(&d, "the remediation PR", |l| {
+        l.len() == 1 && l[0]["pr"].is_object() && l[0]["state"] == "awaiting_approval"
+    });
+    let id = list[0]["id"].as_str().unwrap();
+    let (_, text) = request(
+        &d,
+        "GET",
+        &format!("/v1/incidents/{id}"),
+        Some(TOKEN),
+        None,
+        &[],
+    );
+    let inc: Value = serde_json::from_str(&text).unwrap();
+    let timeline = inc["timeline"].to_string();
+    assert!(
+        timeline.contains("B'Elanna's model local/nonsense was not used"),
+        "{timeline}"
+    );
+    assert!(timeline.contains("not the required JSON"), "{timeline}");
+    // Each member asked, was told why, asked again: two calls, one fallback.
+    let bodies = received.lock().unwrap().clone();
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.to_string().contains("That answer was rejected"))
+    );
+    let (code, metrics) = request(&d, "GET", "/metrics", None, None, &[]);
+    assert_eq!(code, 200);
+    for want in [
+        "squad_llm_calls_total{member=\"belanna\",model=\"local/nonsense\"} 2",
+        "squad_llm_prompt_tokens_total{member=\"belanna\",model=\"local/nonsense\"} 2000",
+        "squad_llm_deliberations_total{member=\"belanna\",outcome=\"fallback\"} 1",
+        "squad_llm_estimated_cost_usd_total{member=\"belanna\",model=\"local/nonsense\"} 0.004",
+    ] {
+        assert!(metrics.contains(want), "missing {want} in\n{metrics}");
+    }
+}

@@ -11,6 +11,9 @@
 //! why a fallback happened. Tools only read; a model never writes to the cluster and never
 //! merges: what the member writes is still built by the member's own code from the answer.
 
+// The wall-time budget is real time on purpose: in a simulation the virtual clock holds still
+// while a model thinks (see the llm adapter), but the budget limits what the model costs.
+#[allow(clippy::disallowed_types)]
 use std::time::Instant;
 
 use schemars::JsonSchema;
@@ -45,8 +48,6 @@ fn present(result: String, redactor: &Redactor) -> String {
 
 /// How many characters of one tool result reach the model.
 const MAX_TOOL_RESULT_CHARS: usize = 6_000;
-/// Tokens a model may answer with per call.
-const MAX_ANSWER_TOKENS: u32 = 640;
 /// Rejected answers the model may correct before the proposal is used.
 const MAX_REPAIRS: u32 = 1;
 
@@ -631,6 +632,7 @@ pub struct Thought<T> {
 }
 
 /// Where a deliberation stands against its budget.
+#[allow(clippy::disallowed_types)]
 struct Spend {
     started: Instant,
     usage: Usage,
@@ -730,6 +732,7 @@ where
             (member, tokens)
         })
         .unwrap_or((0, 0));
+    #[allow(clippy::disallowed_types)]
     let mut spend = Spend {
         started: Instant::now(),
         usage: Usage::default(),
@@ -803,6 +806,10 @@ where
         name: format!("{}_answer", ask.member.id()),
         schema: strict_schema::<T>(),
     };
+    let max_answer_tokens = ctx
+        .minds
+        .model_of(ask.member)
+        .map_or(640, |m| m.max_answer_tokens);
     let mut repairs = 0;
     loop {
         if let Some(reason) = spend.exceeded(&budget) {
@@ -812,7 +819,7 @@ where
             messages: messages.clone(),
             tools: tools.clone(),
             response_schema: Some(schema.clone()),
-            max_tokens: Some(MAX_ANSWER_TOKENS),
+            max_tokens: Some(max_answer_tokens),
             temperature: Some(0.0),
         };
         let resp = ctx
@@ -852,7 +859,7 @@ where
         let verdict = parse_answer::<T>(&text)
             .map_err(|e| {
                 if cut {
-                    format!("the answer was cut off at {MAX_ANSWER_TOKENS} tokens; be brief ({e})")
+                    format!("the answer was cut off at {max_answer_tokens} tokens; be brief ({e})")
                 } else {
                     e
                 }

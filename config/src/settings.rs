@@ -455,6 +455,8 @@ pub struct LlmProfile {
     pub api_version: Option<String>,
     /// Azure only.
     pub deployment: Option<String>,
+    /// The longest answer a member's model may write per call, in tokens.
+    pub max_answer_tokens: u32,
     /// US dollars per million prompt tokens, for the cost estimate on the incident (optional).
     pub prompt_usd_per_million: Option<f64>,
     /// US dollars per million completion tokens.
@@ -474,6 +476,7 @@ impl Default for LlmProfile {
             max_retries: 3,
             api_version: None,
             deployment: None,
+            max_answer_tokens: 640,
             prompt_usd_per_million: None,
             completion_usd_per_million: None,
         }
@@ -564,6 +567,9 @@ impl LlmProfile {
         }
         if self.max_retries > 10 {
             return field("max_retries", "at most 10");
+        }
+        if !(16..=32_768).contains(&self.max_answer_tokens) {
+            return field("max_answer_tokens", "a number of tokens from 16 to 32768");
         }
         for (name, price) in [
             ("prompt_usd_per_million", self.prompt_usd_per_million),

@@ -29,6 +29,8 @@ pub struct ModelInfo {
     pub endpoint: String,
     /// US dollars per million prompt and completion tokens, when known.
     pub prices: Option<(f64, f64)>,
+    /// The longest answer per call, in tokens.
+    pub max_answer_tokens: u32,
 }
 
 impl ModelInfo {
@@ -256,6 +258,7 @@ mod tests {
                 model: "m".into(),
                 endpoint: "http://127.0.0.1:1/v1/chat/completions".into(),
                 prices: Some((2.5, 10.0)),
+                max_answer_tokens: 640,
             },
             seen: Mutex::new(Vec::new()),
         });

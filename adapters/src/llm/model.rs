@@ -115,6 +115,7 @@ pub fn minds_from_settings(
             },
             endpoint: client.endpoint().to_string(),
             prices,
+            max_answer_tokens: profile.max_answer_tokens,
         };
         models.insert(member, Arc::new(LlmModel::new(client, info)));
     }
