@@ -600,6 +600,14 @@ fn planted_scenario(dir: &Path) -> Scenario {
         message: "Readiness probe failed: GET /healthz with header Authorization: token ghp_0123456789abcdefghijABCDEFGHIJ012345 returned 503".into(),
     });
     std::fs::write(sdir.join("scenario.toml"), toml::to_string(&s).unwrap()).unwrap();
+    // The team's own charter for Worf, the Squad way: `.squad/agents/worf/charter.md`.
+    let charter = sdir.join("manifests/.squad/agents/worf/charter.md");
+    std::fs::create_dir_all(charter.parent().unwrap()).unwrap();
+    std::fs::write(
+        &charter,
+        "# Worf\nYou are Worf, security officer of the Acme payments team. PCI scope first.\n",
+    )
+    .unwrap();
     Scenario::from_dir(&sdir).unwrap()
 }
 
@@ -671,6 +679,20 @@ fn planted_secrets_never_reach_the_model_server() {
             "{m} sent nothing to the model"
         );
     }
+    // Worf's charter is the repository's, not the shipped one.
+    let worf = received.iter().find(|b| member_of(b) == "worf").unwrap();
+    let system = worf["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.starts_with("# Worf\nYou are Worf, security officer of the Acme payments team."),
+        "{system}"
+    );
+    let belanna = received.iter().find(|b| member_of(b) == "belanna").unwrap();
+    assert!(
+        belanna["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("B'Elanna")
+    );
     // The tools did fetch what carries the secrets...
     assert!(
         wire.contains("Readiness probe failed"),
