@@ -128,9 +128,12 @@ fn whole_incident(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    let misses = server.misses();
     assert!(
-        server.misses().is_empty(),
-        "the cassette missed: re-record it"
+        misses.is_empty(),
+        "the cassette missed {} request(s): re-record it\n{}",
+        misses.len(),
+        misses.first().map_or("", |m| m.message.as_str())
     );
     g.finish();
 }

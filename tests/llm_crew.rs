@@ -189,7 +189,7 @@ fn the_whole_crew_runs_oomkilled_on_a_recorded_real_model() {
     let usage_of = |req: &Value| {
         recorded
             .iter()
-            .find(|x| &x["request"] == req)
+            .find(|x| squad_adapters::sim::llm_cassette::same_request(&x["request"], req))
             .map(|x| {
                 (
                     x["response"]["usage"]["prompt_tokens"].as_u64().unwrap(),

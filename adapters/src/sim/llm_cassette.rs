@@ -16,7 +16,8 @@
 //! diff of the directory as one file removed and one added.
 //!
 //! A request matches a recorded one when their match keys are equal: the body in canonical form
-//! (object keys sorted, no whitespace) without the top-level [`IGNORED_FIELDS`]. In
+//! (object keys sorted, no whitespace) without the top-level [`IGNORED_FIELDS`], and with issue
+//! and PR numbers in text normalised ([`VOLATILE_NUMBERS`]: parallel members race for them). In
 //! [`Mode::Replay`] a miss answers 400 with an OpenAI-style error of type `cassette_miss` whose
 //! message names the nearest recorded request and a compact line diff against it (`- recorded`,
 //! `+ received`); misses are logged and kept for tests ([`CassetteServer::misses`]). Never
@@ -563,7 +564,7 @@ async fn load(dir: &Path) -> io::Result<BTreeMap<String, Recorded>> {
     Ok(cassette)
 }
 
-/// The request without [`IGNORED_FIELDS`].
+/// The request without [`IGNORED_FIELDS`], with [`VOLATILE_NUMBERS`] normalised.
 fn strip_ignored(request: &Value) -> Value {
     let mut request = request.clone();
     if let Value::Object(fields) = &mut request {
@@ -571,7 +572,31 @@ fn strip_ignored(request: &Value) -> Value {
             fields.remove(*field);
         }
     }
+    normalise_numbers(&mut request);
     request
+}
+
+/// Issue and pull-request numbers (`#12`) in the text of a request match any number: members
+/// file issues in parallel, so which of two gets #3 and which #4 is a race, on GitHub as in the
+/// simulation, and it is all a prompt may differ by from one run to the next. Everything else in
+/// the text still has to match.
+pub const VOLATILE_NUMBERS: &str = r"#[0-9]+\b";
+
+fn normalise_numbers(v: &mut Value) {
+    static RE: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(VOLATILE_NUMBERS).ok());
+    let Some(re) = RE.as_ref() else { return };
+    match v {
+        Value::String(s) if re.is_match(s) => *s = re.replace_all(s, "#N").into_owned(),
+        Value::Array(items) => items.iter_mut().for_each(normalise_numbers),
+        Value::Object(fields) => fields.values_mut().for_each(normalise_numbers),
+        _ => {}
+    }
+}
+
+/// Whether the cassette takes `a` and `b` for the same request.
+pub fn same_request(a: &Value, b: &Value) -> bool {
+    match_key(a) == match_key(b)
 }
 
 /// What two requests must share to match: the canonical form without [`IGNORED_FIELDS`].
@@ -984,6 +1009,15 @@ mod tests {
             1,
             "replay went upstream"
         );
+    }
+
+    #[test]
+    fn issue_numbers_are_all_a_request_may_differ_by() {
+        let a = request("Data filed follow-up issue #3; PR #2 is open; 512Mi limit");
+        let b = request("Data filed follow-up issue #4; PR #2 is open; 512Mi limit");
+        let c = request("Data filed follow-up issue #3; PR #2 is open; 513Mi limit");
+        assert_eq!(match_key(&a), match_key(&b));
+        assert_ne!(match_key(&a), match_key(&c));
     }
 
     #[tokio::test]
