@@ -13,6 +13,27 @@ use squad_protocols::{Alert, Diagnosis};
 use squad_runtime::Clock;
 use squad_runtime::ports::{Cluster, Diagnoser, DiagnosisRequest};
 
+/// The diagnoser `[diagnoser] kind` names: the native analyzers on `cluster`, or HolmesGPT
+/// (given `kubeconfig` for its kubectl) with the native analyzers beside it.
+pub fn diagnoser_for(
+    settings: &Settings,
+    cluster: Arc<dyn Cluster>,
+    clock: Clock,
+    kubeconfig: Option<PathBuf>,
+) -> Arc<dyn Diagnoser> {
+    let native: Arc<dyn Diagnoser> = Arc::new(NativeDiagnoser::new(cluster, clock));
+    match settings.diagnoser.kind {
+        squad_config::DiagnoserKind::Native => native,
+        squad_config::DiagnoserKind::Holmes => {
+            Arc::new(squad_adapters::holmes::HolmesDiagnoser::new(
+                settings.holmes.clone(),
+                native,
+                kubeconfig,
+            ))
+        }
+    }
+}
+
 /// What to diagnose and where.
 #[derive(Debug, Clone)]
 pub struct DiagnoseOptions {

@@ -59,6 +59,10 @@ enum Command {
         port: u16,
         #[command(flatten)]
         llm: LlmArgs,
+        /// Who diagnoses: squad's native analyzers, or HolmesGPT ([holmes] in --config says how
+        /// to run it; the native analyzers cross-check it and take over when it fails).
+        #[arg(long, value_parser = ["native", "holmes"])]
+        diagnoser: Option<String>,
     },
     /// Diagnoses a pod in a real cluster with squad's native analyzers, read-only: prints the
     /// root cause, the evidence, and what could not be read (missing permissions, no Prometheus).
@@ -276,6 +280,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve_kube,
             port,
             llm,
+            diagnoser,
         } => {
             let scenario = Scenario::load(&scenario)?;
             let ns = scenario.workload.namespace.clone();
@@ -284,7 +289,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "--serve-kube: a dry run keeps nothing to serve; drop --dry-run (or use `squad sim-cluster serve`)"
                 );
             }
-            let settings = load_settings(config.as_ref())?;
+            let mut settings = load_settings(config.as_ref())?;
+            match diagnoser.as_deref() {
+                Some("holmes") => settings.diagnoser.kind = squad_config::DiagnoserKind::Holmes,
+                Some(_) => settings.diagnoser.kind = squad_config::DiagnoserKind::Native,
+                None => {}
+            }
             let minds = squad::models::minds(&settings, &llm.choice(), |v| std::env::var(v).ok())?;
             let abort_after_events = match std::env::var("SQUAD_FAULT_ABORT_AFTER_EVENTS") {
                 Ok(v) => Some(v.parse().map_err(|_| {
@@ -475,6 +485,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .as_deref()
                     .unwrap_or("(none: no memory/traffic history)")
             );
+            match s.diagnoser.kind {
+                squad_config::DiagnoserKind::Native => {
+                    out!("  diagnoser              native analyzers")
+                }
+                squad_config::DiagnoserKind::Holmes => out!(
+                    "  diagnoser              {} (native analyzers cross-check and take over)",
+                    squad_adapters::holmes::describe(&s.holmes)
+                ),
+            }
             match &s.llm {
                 None => out!("  llm                    (none: the deterministic skills decide)"),
                 Some(l) => {

@@ -120,6 +120,9 @@ impl Daemon {
         let clock = Clock::starting_at(chrono::Utc::now());
         let scenario = Scenario::load(&settings.backend.scenario)?;
 
+        // For HolmesGPT's kubectl: the cluster squad reads.
+        let mut kubeconfig: Option<PathBuf> =
+            settings.kubernetes.kubeconfig.clone().map(PathBuf::from);
         let (cluster, forge, app, backends): Wired = match settings.backend.kind {
             BackendKind::Simulation => {
                 let served = simulation::serve_cluster(
@@ -129,6 +132,7 @@ impl Daemon {
                 )
                 .await?;
                 let b = served.into_backends();
+                kubeconfig = Some(b.kubeconfig.clone());
                 (
                     b.cluster.clone(),
                     b.forge.clone(),
@@ -171,6 +175,8 @@ impl Daemon {
                 )
             }
         };
+        let diagnoser =
+            crate::diagnose::diagnoser_for(&settings, cluster.clone(), clock.clone(), kubeconfig);
         let squad = Arc::new(
             Squad::builder()
                 .store(store.clone())
@@ -180,6 +186,7 @@ impl Daemon {
                 .app_repo(app)
                 .settings(settings.clone())
                 .minds(minds)
+                .diagnoser(diagnoser)
                 .start()
                 .await?,
         );

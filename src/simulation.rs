@@ -258,6 +258,12 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
         Some(d) => d.clone(),
         None => sim.forge.clone(),
     };
+    let diagnoser = crate::diagnose::diagnoser_for(
+        &settings,
+        sim.cluster.clone(),
+        clock.clone(),
+        Some(sim.kubeconfig.clone()),
+    );
     let squad = Squad::builder()
         .store(store.clone())
         .clock(clock.clone())
@@ -266,6 +272,7 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
         .app_repo(sim.app.clone())
         .settings(settings)
         .minds(opts.minds.clone())
+        .diagnoser(diagnoser)
         .derived_ids(true)
         .faults(opts.faults)
         .start()

@@ -31,6 +31,14 @@ pub struct DiagnosisSummary {
     pub evidence: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback_reason: Option<String>,
+    /// HolmesGPT's figures against squad's own reading: agreements and disagreements.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cross_check: Vec<String>,
+    /// The diagnoser's model usage (HolmesGPT's own LLM calls).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<squad_protocols::Usage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -106,6 +114,9 @@ impl Summary {
                     .map(|e| format!("{}: {}", e.source, e.observation))
                     .collect(),
                 fallback_reason: d.fallback_reason.clone(),
+                cross_check: d.cross_check.clone(),
+                usage: d.usage,
+                cost_usd: d.cost_usd,
             }),
             issues: forge
                 .issues

@@ -3,10 +3,14 @@
 //! - [`git`]: local git repositories (the GitOps repo), written through git's object database.
 //! - [`sim`]: the simulated cluster and the simulated GitHub that `squad simulate` runs on.
 //! - [`native`]: the native analyzers, squad's own diagnoser.
-//! - `llm`: chat completions with tools (OpenAI, Azure, OpenAI-compatible) for model brains.
+//! - `llm`: chat completions with tools (OpenAI, Azure, OpenAI-compatible) for the crew's models.
+//! - [`holmes`]: HolmesGPT as the diagnoser (CLI or server), cross-checked by the native analyzers.
+//! - [`realtime`]: work that runs on real time even inside a simulation's paused runtime.
 
 pub mod dry_run;
 pub mod git;
+#[cfg(feature = "holmes")]
+pub mod holmes;
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;
 #[cfg(feature = "llm")]
@@ -14,6 +18,7 @@ pub mod llm;
 pub mod native;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
+pub mod realtime;
 pub mod sim;
 #[cfg(any(feature = "kubernetes", feature = "prometheus", feature = "llm"))]
 pub mod tls;

@@ -647,6 +647,15 @@ async fn incident_issue(ctx: &CrewContext, incident: &Incident) -> IssueSpec {
         for e in &d.evidence {
             body.push_str(&format!("- **{}:** {}\n", e.source, e.observation));
         }
+        if !d.cross_check.is_empty() {
+            body.push_str("\n### Cross-check against squad's own reading of the cluster\n");
+            for c in &d.cross_check {
+                body.push_str(&format!("- {c}\n"));
+            }
+        }
+        if let Some(reason) = &d.fallback_reason {
+            body.push_str(&format!("\n> {reason}\n"));
+        }
         if !d.recommendations.is_empty() {
             body.push_str("\n### Recommendations\n");
             for r in &d.recommendations {

@@ -14,6 +14,7 @@ pub mod templates;
 pub use error::ConfigError;
 pub use scenario::Scenario;
 pub use settings::{
-    AuthSettings, BackendKind, BackendSettings, IntakeSettings, LlmBudget, LlmProfile, LlmProvider,
-    LlmSettings, LlmToolMode, PagerDutySettings, ServerSettings, Settings,
+    AuthSettings, BackendKind, BackendSettings, DiagnoserKind, DiagnoserSettings, HolmesSettings,
+    HolmesTransport, IntakeSettings, LlmBudget, LlmProfile, LlmProvider, LlmSettings, LlmToolMode,
+    PagerDutySettings, ServerSettings, Settings,
 };

@@ -125,6 +125,13 @@ pub struct Diagnosis {
     pub usage: Option<Usage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_reason: Option<String>,
+    /// The diagnoser's figures checked against squad's own reading of the cluster: each line an
+    /// agreement or a disagreement (HolmesGPT's diagnoses).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cross_check: Vec<String>,
+    /// What the diagnosis cost, as the diagnoser reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 impl Diagnosis {
@@ -139,6 +146,8 @@ impl Diagnosis {
             signals: Signals::default(),
             usage: None,
             fallback_reason: None,
+            cross_check: Vec::new(),
+            cost_usd: None,
         }
     }
 }

@@ -1,14 +1,10 @@
 //! The LLM client as the crew's [`Model`] port, and the crew's models built from `[llm]`.
 //!
-//! Model calls run on a small runtime of their own, entered from a blocking task. That keeps them
-//! on real time everywhere: in a simulation the crew's runtime runs paused (virtual time), and a
-//! paused runtime that sits waiting on a socket jumps its clock to the next timer, which would
-//! fire the HTTP timeout at once and let virtual hours pass during one model call. A blocking
-//! task holds the paused clock still until the answer is in, so the model's thinking time is not
-//! the cluster's time, and the same run replays the same way.
+//! Model calls run on real time ([`crate::realtime`]): in a simulation the virtual clock holds
+//! still while the model thinks, so the same run replays the same way.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use squad_config::LlmSettings;
@@ -18,21 +14,6 @@ use squad_runtime::ports::{PortError, PortResult};
 use squad_runtime::{Minds, Model, ModelInfo};
 
 use super::{LlmClient, LlmError};
-
-/// The runtime model calls run on (two worker threads, real time), started on first use.
-fn io_runtime() -> Result<&'static tokio::runtime::Runtime, String> {
-    static RT: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("squad-llm")
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the model-call runtime: {e}"))
-    })
-    .as_ref()
-    .map_err(Clone::clone)
-}
 
 /// One profile's client as a member's model.
 pub struct LlmModel {
@@ -66,12 +47,10 @@ impl Model for LlmModel {
 
     async fn chat(&self, req: ChatRequest) -> PortResult<ChatResponse> {
         let what = format!("model {}", self.info.label());
-        let rt = io_runtime().map_err(|e| PortError::failed(&what, e))?;
         let client = self.client.clone();
-        let handle = rt.handle().clone();
-        tokio::task::spawn_blocking(move || handle.block_on(client.chat(req)))
+        crate::realtime::run(async move { client.chat(req).await })
             .await
-            .map_err(|e| PortError::failed(&what, format!("the model call stopped: {e}")))?
+            .map_err(|e| PortError::failed(&what, e))?
             .map_err(|e| port_error(&what, e))
     }
 }
