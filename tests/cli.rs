@@ -504,3 +504,107 @@ fn model_options_are_checked_and_config_check_says_who_thinks_with_what() {
     );
     assert!(!text.contains("sk-test-not-a-real-key"), "{text}");
 }
+
+#[test]
+fn holmes_as_diagnoser_falls_back_to_the_native_analyzers_when_it_cannot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("squad.toml");
+    std::fs::write(
+        &config,
+        "[diagnoser]\nkind = \"holmes\"\n[holmes]\ncommand = \"/nonexistent/holmes\"\nmodel = \"openai/gpt-4.1-mini\"\ntimeout_seconds = 60\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let out = dir.path().join("out");
+    let s = json(&squad(
+        &[
+            "simulate",
+            "oomkilled",
+            "--json",
+            "--config",
+            config,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    let d = &s["diagnosis"];
+    assert_eq!(d["source"], "native");
+    let reason = d["fallback_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("cannot start HolmesGPT (/nonexistent/holmes")
+            && reason.contains("install holmesgpt==0.45.0"),
+        "{reason}"
+    );
+    assert_eq!(s["state"], "awaiting_approval");
+    assert!(
+        s["issues"][0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("the native analyzers took over")
+    );
+    // --diagnoser native overrides the file: no HolmesGPT, no fallback.
+    let out2 = dir.path().join("out2");
+    let s = json(&squad(
+        &[
+            "simulate",
+            "oomkilled",
+            "--json",
+            "--config",
+            config,
+            "--diagnoser",
+            "native",
+            "--out",
+            out2.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert!(
+        s["diagnosis"].get("fallback_reason").is_none(),
+        "{}",
+        s["diagnosis"]
+    );
+    let check = squad(&["config", "check", "--config", config], &[]);
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        text.contains("diagnoser              HolmesGPT CLI `/nonexistent/holmes` --model openai/gpt-4.1-mini, timeout 60 s, 2 at once"),
+        "{text}"
+    );
+    // A key in the file is refused, naming the field.
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[holmes]\nenv = { OPENAI_API_KEY = \"sk-live-oops\" }\n",
+    )
+    .unwrap();
+    let bad = squad(
+        &[
+            "config",
+            "check",
+            "--config",
+            dir.path().join("bad.toml").to_str().unwrap(),
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("holmes.env.OPENAI_API_KEY"),
+        "{err}"
+    );
+    assert!(!err.contains("sk-live-oops"), "{err}");
+    let bad = std::fs::write(
+        dir.path().join("bad2.toml"),
+        "[holmes]\ntransport = \"server\"\n",
+    );
+    bad.unwrap();
+    let bad = squad(
+        &[
+            "config",
+            "check",
+            "--config",
+            dir.path().join("bad2.toml").to_str().unwrap(),
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("holmes.server_url"), "{err}");
+}
