@@ -21,7 +21,7 @@ pub fn diagnoser_for(
     clock: Clock,
     kubeconfig: Option<PathBuf>,
 ) -> Arc<dyn Diagnoser> {
-    let native: Arc<dyn Diagnoser> = Arc::new(NativeDiagnoser::new(cluster, clock));
+    let native: Arc<dyn Diagnoser> = Arc::new(NativeDiagnoser::new(cluster.clone(), clock));
     match settings.diagnoser.kind {
         squad_config::DiagnoserKind::Native => native,
         squad_config::DiagnoserKind::Holmes => {

@@ -2,7 +2,7 @@
 //! `holmes ask` runs as a subprocess against the simulated cluster served over the Kubernetes API
 //! (its `bash` tool runs the real kubectl there) and a scripted OpenAI-compatible model on
 //! loopback, which asks for `kubectl get pods -n production` and then answers from what the tool
-//! returned. squad's diagnosis must come from HolmesGPT, carry the tool's evidence, be
+//! returned, through squad's redacting proxy. squad's diagnosis must come from HolmesGPT, carry the tool's evidence, be
 //! cross-checked against squad's own reading, and the crew must complete the incident from it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -171,7 +171,8 @@ fn holmesgpt_diagnoses_the_simulated_incident_through_kubectl_and_the_crew_acts_
         "docker/core",
         "helm/core",
     ];
-    let mut yaml = format!("api_base: {url}\napi_key: dummy\nmax_steps: 5\ntoolsets:\n");
+    // No api_base here: squad points HolmesGPT at its redacting proxy, which forwards to the model.
+    let mut yaml = "api_key: dummy\nmax_steps: 5\ntoolsets:\n".to_string();
     for t in off {
         yaml.push_str(&format!("  {t}: {{enabled: false}}\n"));
     }
@@ -194,6 +195,7 @@ fn holmesgpt_diagnoses_the_simulated_incident_through_kubectl_and_the_crew_acts_
         ]
         .into(),
         timeout_seconds: 180,
+        model_api_base: Some(url.clone()),
         ..HolmesSettings::default()
     };
     settings.validate("test").unwrap();

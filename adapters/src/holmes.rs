@@ -16,6 +16,7 @@
 //! used with the reason noted.
 
 mod output;
+pub mod proxy;
 
 #[cfg(test)]
 mod tests;
@@ -46,6 +47,8 @@ const STDERR_TAIL: usize = 1_500;
 pub struct HolmesDiagnoser {
     settings: HolmesSettings,
     native: Arc<dyn Diagnoser>,
+    /// Where the values of Secrets come from, for the redaction of HolmesGPT's model traffic.
+    secrets: Option<Arc<dyn squad_runtime::ports::Cluster>>,
     /// `KUBECONFIG` for the CLI (the cluster squad reads), when squad knows one.
     kubeconfig: Option<PathBuf>,
     permits: Arc<Semaphore>,
@@ -61,9 +64,20 @@ impl HolmesDiagnoser {
         HolmesDiagnoser {
             settings,
             native,
+            secrets: None,
             kubeconfig,
             permits,
         }
+    }
+
+    /// Reads the namespace's Secret values from `cluster` before each investigation, so the
+    /// redacting proxy hides them wherever HolmesGPT's tools show them.
+    pub fn with_secret_values_from(
+        mut self,
+        cluster: Arc<dyn squad_runtime::ports::Cluster>,
+    ) -> Self {
+        self.secrets = Some(cluster);
+        self
     }
 
     /// Asks HolmesGPT about the request, through the configured transport.
@@ -74,13 +88,27 @@ impl HolmesDiagnoser {
             .acquire_owned()
             .await
             .map_err(|_| "the diagnoser is shutting down".to_string())?;
-        let question = question(request);
+        // What squad writes into the question (alert annotations, past decisions) goes through the
+        // redactor: HolmesGPT hands it to its model.
+        let redactor =
+            Arc::new(squad_runtime::Redactor::new(&[]).map_err(|e| format!("the redactor: {e}"))?);
+        if let Some(cluster) = &self.secrets {
+            match cluster.secret_values(&request.workload.namespace).await {
+                Ok(values) => redactor.add_secret_values(values),
+                Err(e) => tracing::warn!(
+                    "Secret values unreadable for redaction ({e}); only the detectors apply"
+                ),
+            }
+        }
+        let question = redactor.redact(&question(request));
         let settings = self.settings.clone();
         let kubeconfig = self.kubeconfig.clone();
         let alert = request.alert.clone();
         crate::realtime::run(async move {
             match settings.transport {
-                HolmesTransport::Cli => run_cli(&settings, kubeconfig, &question, &alert).await,
+                HolmesTransport::Cli => {
+                    run_cli(&settings, kubeconfig, &question, &alert, redactor).await
+                }
                 HolmesTransport::Server => ask_server(&settings, &question).await,
             }
         })
@@ -280,6 +308,7 @@ async fn run_cli(
     kubeconfig: Option<PathBuf>,
     question: &str,
     alert: &squad_protocols::Alert,
+    redactor: Arc<squad_runtime::Redactor>,
 ) -> Result<HolmesAnswer, String> {
     let dir = tempfile::Builder::new()
         .prefix("squad-holmes")
@@ -310,6 +339,26 @@ async fn run_cli(
     // litellm fetches a price list from GitHub at every start unless told to use its own copy.
     cmd.env("LITELLM_LOCAL_MODEL_COST_MAP", "True");
     cmd.envs(&s.env);
+    // Lives until this function returns, i.e. until HolmesGPT has exited.
+    let _proxy = if s.redact {
+        let upstream = s
+            .model_api_base
+            .clone()
+            .or_else(|| s.env.get("OPENAI_API_BASE").cloned())
+            .or_else(|| std::env::var("OPENAI_API_BASE").ok())
+            .unwrap_or_else(|| "https://api.openai.com/v1".into());
+        let proxy = proxy::RedactingProxy::start(
+            &upstream,
+            redactor,
+            Duration::from_secs(s.timeout_seconds),
+        )
+        .await?;
+        cmd.env("OPENAI_API_BASE", proxy.url());
+        cmd.env("OPENAI_BASE_URL", proxy.url());
+        Some(proxy)
+    } else {
+        None
+    };
     if let Some(k) = &kubeconfig {
         cmd.env("KUBECONFIG", k);
     }
@@ -444,7 +493,7 @@ pub fn port_error(e: String) -> PortError {
 pub fn describe(s: &HolmesSettings) -> String {
     match s.transport {
         HolmesTransport::Cli => format!(
-            "HolmesGPT CLI `{}`{}{}, timeout {} s, {} at once",
+            "HolmesGPT CLI `{}`{}{}, timeout {} s, {} at once{}",
             s.command,
             s.model
                 .as_ref()
@@ -455,7 +504,12 @@ pub fn describe(s: &HolmesSettings) -> String {
                     ", investigate alertmanager at {u}"
                 )),
             s.timeout_seconds,
-            s.max_concurrent
+            s.max_concurrent,
+            if s.redact {
+                ", its model traffic redacted by squad's proxy"
+            } else {
+                ""
+            }
         ),
         HolmesTransport::Server => format!(
             "HolmesGPT server {}/api/chat, timeout {} s, {} at once",

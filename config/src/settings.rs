@@ -82,6 +82,13 @@ pub struct HolmesSettings {
     pub timeout_seconds: u64,
     /// Investigations at once.
     pub max_concurrent: usize,
+    /// Put squad's redacting proxy between the CLI and its model: what HolmesGPT's tools read
+    /// (kubectl output, logs) is redacted before it reaches the model. HolmesGPT is pointed at the
+    /// proxy with `OPENAI_API_BASE`, so its `--config` must not set `api_base`.
+    pub redact: bool,
+    /// The model API the proxy forwards to; unset: `OPENAI_API_BASE` from `env` or squad's
+    /// environment, else `https://api.openai.com/v1`.
+    pub model_api_base: Option<String>,
 }
 
 impl Default for HolmesSettings {
@@ -96,6 +103,8 @@ impl Default for HolmesSettings {
             alertmanager_url: None,
             timeout_seconds: 300,
             max_concurrent: 2,
+            redact: true,
+            model_api_base: None,
         }
     }
 }
@@ -119,6 +128,9 @@ impl HolmesSettings {
             }
             (_, Some(u)) if !is_url(u) => return field("server_url", "an http:// or https:// URL"),
             _ => {}
+        }
+        if self.model_api_base.as_deref().is_some_and(|u| !is_url(u)) {
+            return field("model_api_base", "an http:// or https:// URL ending in /v1");
         }
         if self.alertmanager_url.as_deref().is_some_and(|u| !is_url(u)) {
             return field("alertmanager_url", "an http:// or https:// URL");

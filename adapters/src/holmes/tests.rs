@@ -174,7 +174,10 @@ fn request() -> DiagnosisRequest {
             .with_label("namespace", "production")
             .with_label("pod", "payment-service-7d4b9c-xk2p")
             .with_label("container", "payment-api")
-            .with_annotation("summary", "payment-api was OOMKilled"),
+            .with_annotation(
+                "summary",
+                "payment-api was OOMKilled (DATABASE_URL=postgres://app:hunter2-pw@db:5432/pay)",
+            ),
         workload: WorkloadRef {
             kind: "Deployment".into(),
             namespace: "production".into(),
@@ -271,6 +274,10 @@ async fn the_cli_answer_becomes_a_diagnosis_cross_checked_against_squads_reading
     );
     assert!(question.contains("raised the limit to 512Mi"), "{question}");
     assert!(question.contains("root_cause is one of"), "{question}");
+    assert!(
+        !question.contains("hunter2-pw") && question.contains("[REDACTED:"),
+        "{question}"
+    );
 }
 
 #[tokio::test]
