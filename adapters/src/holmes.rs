@@ -427,6 +427,8 @@ async fn run_cli(
 async fn cli_version(s: &HolmesSettings) -> String {
     let run = tokio::process::Command::new(&s.command)
         .arg("version")
+        .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        .envs(&s.env)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .output();
