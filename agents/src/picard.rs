@@ -471,12 +471,15 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
             };
             j.transition(id, Author::Picard, to, why)
                 .map_err(|e| e.to_string())?;
+            // Settled: the incident's redaction placeholders are no longer needed in memory.
+            ctx.minds.forget(id);
             Ok(())
         }
         Step::Escalate => {
             let why = "no remediation pull request could be produced; a human must decide the fix";
             j.transition(id, Author::Picard, IncidentState::Escalated, why)
                 .map_err(|e| e.to_string())?;
+            ctx.minds.forget(id);
             if let Some(issue) = &incident.issue {
                 let body = format!(
                     "**Picard** (coordinator): escalating to a human. {why}.\n\nReports:\n{}",
