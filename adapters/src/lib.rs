@@ -4,11 +4,14 @@
 //! - [`sim`]: the simulated cluster and the simulated GitHub that `squad simulate` runs on.
 //! - [`native`]: the native analyzers, squad's own diagnoser.
 //! - `llm`: chat completions with tools (OpenAI, Azure, OpenAI-compatible) for the crew's models.
+//! - `github`: GitHub or GitHub Enterprise as the forge (octocrab).
 //! - [`holmes`]: HolmesGPT as the diagnoser (CLI or server), cross-checked by the native analyzers.
 //! - [`realtime`]: work that runs on real time even inside a simulation's paused runtime.
 
 pub mod dry_run;
 pub mod git;
+#[cfg(feature = "github")]
+pub mod github;
 #[cfg(feature = "holmes")]
 pub mod holmes;
 #[cfg(feature = "kubernetes")]
@@ -20,6 +23,12 @@ pub mod native;
 pub mod prometheus;
 pub mod realtime;
 pub mod sim;
-#[cfg(any(feature = "kubernetes", feature = "prometheus", feature = "llm"))]
+#[cfg(any(
+    feature = "kubernetes",
+    feature = "prometheus",
+    feature = "llm",
+    feature = "holmes",
+    feature = "github"
+))]
 pub mod tls;
 pub mod yaml;

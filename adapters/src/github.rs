@@ -1,0 +1,655 @@
+//! GitHub (or GitHub Enterprise) as squad's forge, over octocrab (pinned at 0.54.9).
+//!
+//! Requests go through octocrab's raw JSON methods (`get`/`post`/`patch` into
+//! `serde_json::Value`) rather than its model types, which changed with every 0.5x minor: squad
+//! reads the few fields it needs and names the one missing. Multi-file commits use the git data
+//! API (blobs, a tree on the base tree, a commit, the ref). Rate limits (429, or 403 with
+//! `x-ratelimit-remaining: 0` or a `Retry-After`) and 5xx answers are retried with backoff;
+//! every other error names the repository and the action (401 bad credentials, 403 missing
+//! permission, 404, 422 validation with GitHub's own messages).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use squad_protocols::{FileChange, IssueRef, IssueSpec, PrRef, PrSpec, PrState};
+use squad_runtime::ports::{FileVersion, Forge, MarkedArtifact, PortError, PortResult};
+
+/// How a [`GitHubForge`] authenticates and where it points.
+#[derive(Clone)]
+pub struct GitHubOptions {
+    /// `https://api.github.com`, or a GitHub Enterprise API base (`https://ghe.example/api/v3`).
+    pub base_url: String,
+    /// `owner/name`.
+    pub repo: String,
+    /// A token (fine-grained or classic, or an installation token).
+    pub token: String,
+    /// Attempts for rate-limited and 5xx answers (1 = no retry).
+    pub max_attempts: u32,
+    /// The longest wait squad accepts from a rate limit before it gives up on the call.
+    pub max_wait: Duration,
+}
+
+impl std::fmt::Debug for GitHubOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubOptions")
+            .field("base_url", &self.base_url)
+            .field("repo", &self.repo)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The GitOps repository on GitHub.
+pub struct GitHubForge {
+    client: octocrab::Octocrab,
+    owner: String,
+    name: String,
+    max_attempts: u32,
+    max_wait: Duration,
+}
+
+/// Which kind of failure, for retries and messages.
+enum Failure {
+    /// Worth another try after the wait.
+    Retry(Duration, String),
+    Final(PortError),
+}
+
+impl GitHubForge {
+    pub fn new(o: &GitHubOptions) -> Result<GitHubForge, String> {
+        let (owner, name) = o
+            .repo
+            .split_once('/')
+            .filter(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('/'))
+            .ok_or_else(|| format!("github repo {:?}: expected OWNER/NAME", o.repo))?;
+        crate::tls::install_crypto_provider();
+        let client = octocrab::Octocrab::builder()
+            .base_uri(o.base_url.as_str())
+            .map_err(|e| format!("github base URL {:?}: {e}", o.base_url))?
+            .personal_token(o.token.clone())
+            .build()
+            .map_err(|e| format!("github client for {}: {e}", o.base_url))?;
+        Ok(GitHubForge {
+            client,
+            owner: owner.to_string(),
+            name: name.to_string(),
+            max_attempts: o.max_attempts.max(1),
+            max_wait: o.max_wait,
+        })
+    }
+
+    fn route(&self, rest: &str) -> String {
+        format!("/repos/{}/{}{rest}", self.owner, self.name)
+    }
+
+    fn classify(&self, what: &str, e: octocrab::Error, attempt: u32) -> Failure {
+        let repo = format!("{}/{}", self.owner, self.name);
+        match e {
+            octocrab::Error::GitHub { source, .. } => {
+                let status = source.status_code.as_u16();
+                let header = |name: &str| {
+                    source
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(name))
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let retry_after = header("retry-after").and_then(|v| v.parse::<u64>().ok());
+                let exhausted = header("x-ratelimit-remaining").as_deref() == Some("0");
+                let reset_wait = source.rate_limit_reset.map(|reset| {
+                    let now = Utc::now().timestamp().max(0) as u64;
+                    Duration::from_secs(reset.saturating_sub(now) + 1)
+                });
+                let backoff = Duration::from_millis(500 * 2u64.pow(attempt.min(6)));
+                let details = source
+                    .errors
+                    .as_ref()
+                    .map(|errs| {
+                        errs.iter()
+                            .map(|e| {
+                                e.get("message")
+                                    .and_then(Value::as_str)
+                                    .map(str::to_string)
+                                    .unwrap_or_else(|| e.to_string())
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })
+                    .filter(|s| !s.is_empty())
+                    .map_or(String::new(), |s| format!(" ({s})"));
+                let message = format!("{}{details}", source.message);
+                match status {
+                    429 => Failure::Retry(
+                        retry_after
+                            .map(Duration::from_secs)
+                            .or(reset_wait)
+                            .unwrap_or(backoff),
+                        format!("rate limited: {message}"),
+                    ),
+                    403 if retry_after.is_some() || exhausted => Failure::Retry(
+                        retry_after
+                            .map(Duration::from_secs)
+                            .or(reset_wait)
+                            .unwrap_or(backoff),
+                        format!("rate limited: {message}"),
+                    ),
+                    500..=599 => Failure::Retry(backoff, format!("HTTP {status}: {message}")),
+                    401 => Failure::Final(PortError::Forbidden {
+                        what: format!("{what} on {repo}"),
+                        detail: format!(
+                            "GitHub refused the credentials (401: {message}); check the token"
+                        ),
+                    }),
+                    403 => Failure::Final(PortError::Forbidden {
+                        what: format!("{what} on {repo}"),
+                        detail: format!("403: {message}; the token lacks a permission this needs"),
+                    }),
+                    404 => Failure::Final(PortError::NotFound {
+                        what: format!("{what} on {repo}"),
+                    }),
+                    422 => Failure::Final(PortError::failed(
+                        format!("{what} on {repo}"),
+                        format!("GitHub rejected it (422): {message}"),
+                    )),
+                    _ => Failure::Final(PortError::failed(
+                        format!("{what} on {repo}"),
+                        format!("HTTP {status}: {message}"),
+                    )),
+                }
+            }
+            other => Failure::Retry(
+                Duration::from_millis(500 * 2u64.pow(attempt.min(6))),
+                format!("cannot reach GitHub: {other}"),
+            ),
+        }
+    }
+
+    /// One JSON call with retries.
+    async fn call(
+        &self,
+        what: &str,
+        method: &str,
+        route: &str,
+        body: Option<&Value>,
+    ) -> PortResult<Value> {
+        let mut attempt = 0;
+        loop {
+            let result: Result<Value, octocrab::Error> = match method {
+                "GET" => self.client.get(route, None::<&()>).await,
+                "POST" => self.client.post(route, body).await,
+                "PATCH" => self.client.patch(route, body).await,
+                "PUT" => self.client.put(route, body).await,
+                other => {
+                    return Err(PortError::failed(what, format!("method {other}")));
+                }
+            };
+            let e = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            attempt += 1;
+            match self.classify(what, e, attempt) {
+                Failure::Final(e) => return Err(e),
+                Failure::Retry(wait, why) => {
+                    if attempt >= self.max_attempts || wait > self.max_wait {
+                        return Err(PortError::Unavailable {
+                            what: format!("{what} on {}/{}", self.owner, self.name),
+                            detail: format!("{why} (after {attempt} attempt(s))"),
+                        });
+                    }
+                    tracing::warn!(
+                        what,
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "GitHub: {why}; retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    async fn get(&self, what: &str, route: &str) -> PortResult<Value> {
+        self.call(what, "GET", route, None).await
+    }
+
+    /// Every page of a list (GitHub pages with `per_page` and `page`).
+    async fn get_all(&self, what: &str, route: &str) -> PortResult<Vec<Value>> {
+        let mut out = Vec::new();
+        let sep = if route.contains('?') { '&' } else { '?' };
+        for page in 1..=50 {
+            let v = self
+                .get(what, &format!("{route}{sep}per_page=100&page={page}"))
+                .await?;
+            let items = v.as_array().cloned().unwrap_or_default();
+            let n = items.len();
+            out.extend(items);
+            if n < 100 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn ensure_labels(&self, labels: &[String]) -> PortResult<()> {
+        for label in labels {
+            let path = self.route(&format!("/labels/{}", encode(label)));
+            match self.get("read label", &path).await {
+                Ok(_) => {}
+                Err(PortError::NotFound { .. }) => {
+                    let created = self
+                        .call(
+                            &format!("create label {label}"),
+                            "POST",
+                            &self.route("/labels"),
+                            Some(&json!({"name": label, "color": label_color(label)})),
+                        )
+                        .await;
+                    // Another writer may have created it meanwhile (422 already_exists).
+                    match created {
+                        Err(e) if !e.to_string().contains("already_exists") => return Err(e),
+                        _ => {}
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn head_commit(&self, branch: &str) -> PortResult<String> {
+        let r = self
+            .get(
+                &format!("read branch {branch}"),
+                &self.route(&format!("/git/ref/heads/{}", encode_path(branch))),
+            )
+            .await?;
+        field_str(&r, &["object", "sha"], "git ref")
+    }
+
+    /// One commit of `files` on top of `parent`; returns the new commit's sha.
+    async fn commit_tree(
+        &self,
+        parent: &str,
+        message: &str,
+        files: &[FileChange],
+    ) -> PortResult<String> {
+        let c = self
+            .get(
+                "read commit",
+                &self.route(&format!("/git/commits/{parent}")),
+            )
+            .await?;
+        let base_tree = field_str(&c, &["tree", "sha"], "git commit")?;
+        let mut entries = Vec::new();
+        for f in files {
+            let blob = self
+                .call(
+                    &format!("upload {}", f.path),
+                    "POST",
+                    &self.route("/git/blobs"),
+                    Some(&json!({"content": f.content, "encoding": "utf-8"})),
+                )
+                .await?;
+            entries.push(json!({"path": f.path, "mode": "100644", "type": "blob",
+                                "sha": field_str(&blob, &["sha"], "git blob")?}));
+        }
+        let tree = self
+            .call(
+                "create tree",
+                "POST",
+                &self.route("/git/trees"),
+                Some(&json!({"base_tree": base_tree, "tree": entries})),
+            )
+            .await?;
+        let commit = self
+            .call(
+                "create commit",
+                "POST",
+                &self.route("/git/commits"),
+                Some(
+                    &json!({"message": message, "tree": field_str(&tree, &["sha"], "git tree")?,
+                             "parents": [parent]}),
+                ),
+            )
+            .await?;
+        field_str(&commit, &["sha"], "git commit")
+    }
+}
+
+/// A stable, readable colour per label.
+fn label_color(label: &str) -> &'static str {
+    match label {
+        "incident" => "d73a4a",
+        "needs-remediation" => "fbca04",
+        "security" => "b60205",
+        _ if label.starts_with("squad:") => "5319e7",
+        _ => "c5def5",
+    }
+}
+
+/// A path segment, percent-encoded.
+fn encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// A path of segments, each encoded, slashes kept.
+fn encode_path(s: &str) -> String {
+    s.split('/').map(encode).collect::<Vec<_>>().join("/")
+}
+
+fn field_str(v: &Value, path: &[&str], what: &str) -> PortResult<String> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(*p).unwrap_or(&Value::Null);
+    }
+    cur.as_str().map(str::to_string).ok_or_else(|| {
+        PortError::failed(
+            format!("GitHub's {what}"),
+            format!("has no `{}`", path.join(".")),
+        )
+    })
+}
+
+fn field_u64(v: &Value, key: &str, what: &str) -> PortResult<u64> {
+    v.get(key)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| PortError::failed(format!("GitHub's {what}"), format!("has no `{key}`")))
+}
+
+#[async_trait]
+impl Forge for GitHubForge {
+    fn repo(&self) -> String {
+        format!("{}/{}", self.owner, self.name)
+    }
+
+    async fn default_branch(&self) -> PortResult<String> {
+        let r = self.get("read the repository", &self.route("")).await?;
+        field_str(&r, &["default_branch"], "repository")
+    }
+
+    async fn find_marker(&self, marker: &str) -> PortResult<Option<MarkedArtifact>> {
+        // Issues and PRs (the issues list holds both), newest first, then issue comments.
+        let items = self
+            .get_all(
+                "list issues",
+                &self.route("/issues?state=all&sort=created&direction=desc"),
+            )
+            .await?;
+        for i in &items {
+            if i.get("body")
+                .and_then(Value::as_str)
+                .is_some_and(|b| b.contains(marker))
+            {
+                let number = field_u64(i, "number", "issue")?;
+                let url = field_str(i, &["html_url"], "issue").unwrap_or_default();
+                return Ok(Some(if i.get("pull_request").is_some() {
+                    let pr = self
+                        .get(
+                            "read pull request",
+                            &self.route(&format!("/pulls/{number}")),
+                        )
+                        .await?;
+                    MarkedArtifact::PullRequest(PrRef {
+                        number,
+                        url,
+                        branch: field_str(&pr, &["head", "ref"], "pull request")?,
+                    })
+                } else {
+                    MarkedArtifact::Issue(IssueRef { number, url })
+                }));
+            }
+        }
+        let comments = self
+            .get_all(
+                "list issue comments",
+                &self.route("/issues/comments?sort=created&direction=desc"),
+            )
+            .await?;
+        for c in &comments {
+            if c.get("body")
+                .and_then(Value::as_str)
+                .is_some_and(|b| b.contains(marker))
+            {
+                let id = field_u64(c, "id", "comment")?;
+                let issue = c
+                    .get("issue_url")
+                    .and_then(Value::as_str)
+                    .and_then(|u| u.rsplit('/').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                return Ok(Some(MarkedArtifact::Comment { issue, id }));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn create_issue(&self, spec: &IssueSpec) -> PortResult<IssueRef> {
+        self.ensure_labels(&spec.labels).await?;
+        let i = self
+            .call(
+                &format!("create issue \"{}\"", spec.title),
+                "POST",
+                &self.route("/issues"),
+                Some(&json!({"title": spec.title, "body": spec.body, "labels": spec.labels})),
+            )
+            .await?;
+        Ok(IssueRef {
+            number: field_u64(&i, "number", "issue")?,
+            url: field_str(&i, &["html_url"], "issue")?,
+        })
+    }
+
+    async fn comment(&self, issue: u64, body: &str) -> PortResult<u64> {
+        let c = self
+            .call(
+                &format!("comment on #{issue}"),
+                "POST",
+                &self.route(&format!("/issues/{issue}/comments")),
+                Some(&json!({"body": body})),
+            )
+            .await?;
+        field_u64(&c, "id", "comment")
+    }
+
+    async fn set_issue_open(&self, issue: u64, open: bool) -> PortResult<()> {
+        self.call(
+            &format!("{} #{issue}", if open { "reopen" } else { "close" }),
+            "PATCH",
+            &self.route(&format!("/issues/{issue}")),
+            Some(&json!({"state": if open { "open" } else { "closed" }})),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn open_pr(&self, spec: &PrSpec) -> PortResult<PrRef> {
+        let parent = self.head_commit(&spec.base).await?;
+        let commit = self
+            .commit_tree(&parent, &spec.commit_message, &spec.files)
+            .await?;
+        // The branch: created, or moved to the new commit when a crashed attempt left it.
+        let created = self
+            .call(
+                &format!("create branch {}", spec.branch),
+                "POST",
+                &self.route("/git/refs"),
+                Some(&json!({"ref": format!("refs/heads/{}", spec.branch), "sha": commit})),
+            )
+            .await;
+        if let Err(e) = created {
+            if !e.to_string().contains("422") {
+                return Err(e);
+            }
+            self.call(
+                &format!("update branch {}", spec.branch),
+                "PATCH",
+                &self.route(&format!("/git/refs/heads/{}", encode_path(&spec.branch))),
+                Some(&json!({"sha": commit, "force": true})),
+            )
+            .await?;
+        }
+        let pr = self
+            .call(
+                &format!("open pull request \"{}\"", spec.title),
+                "POST",
+                &self.route("/pulls"),
+                Some(
+                    &json!({"title": spec.title, "body": spec.body, "head": spec.branch,
+                             "base": spec.base}),
+                ),
+            )
+            .await?;
+        let number = field_u64(&pr, "number", "pull request")?;
+        if !spec.labels.is_empty() {
+            self.ensure_labels(&spec.labels).await?;
+            self.call(
+                &format!("label #{number}"),
+                "POST",
+                &self.route(&format!("/issues/{number}/labels")),
+                Some(&json!({"labels": spec.labels})),
+            )
+            .await?;
+        }
+        Ok(PrRef {
+            number,
+            url: field_str(&pr, &["html_url"], "pull request")?,
+            branch: spec.branch.clone(),
+        })
+    }
+
+    async fn pr_state(&self, number: u64) -> PortResult<PrState> {
+        let pr = self
+            .get(
+                &format!("read #{number}"),
+                &self.route(&format!("/pulls/{number}")),
+            )
+            .await?;
+        let merged = pr.get("merged").and_then(Value::as_bool).unwrap_or(false)
+            || pr.get("merged_at").is_some_and(|m| !m.is_null());
+        Ok(match (merged, pr.get("state").and_then(Value::as_str)) {
+            (true, _) => PrState::Merged,
+            (false, Some("closed")) => PrState::Closed,
+            _ => PrState::Open,
+        })
+    }
+
+    async fn commit_files(
+        &self,
+        branch: &str,
+        message: &str,
+        files: &[FileChange],
+    ) -> PortResult<String> {
+        let parent = self.head_commit(branch).await?;
+        let commit = self.commit_tree(&parent, message, files).await?;
+        // Not forced: a concurrent push makes this fail rather than lose the other commit.
+        self.call(
+            &format!("update branch {branch}"),
+            "PATCH",
+            &self.route(&format!("/git/refs/heads/{}", encode_path(branch))),
+            Some(&json!({"sha": commit, "force": false})),
+        )
+        .await?;
+        Ok(commit)
+    }
+
+    async fn read_file(&self, path: &str, git_ref: &str) -> PortResult<Option<String>> {
+        let route = self.route(&format!(
+            "/contents/{}?ref={}",
+            encode_path(path),
+            encode(git_ref)
+        ));
+        match self.get(&format!("read {path}"), &route).await {
+            Err(PortError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+            Ok(v) => {
+                if v.is_array() {
+                    return Ok(None); // a directory
+                }
+                let b64 = field_str(&v, &["content"], "file content")?;
+                let bytes = decode_base64(&b64).ok_or_else(|| {
+                    PortError::failed(format!("read {path}"), "content is not base64")
+                })?;
+                String::from_utf8(bytes)
+                    .map(Some)
+                    .map_err(|_| PortError::failed(format!("read {path}"), "not UTF-8 text"))
+            }
+        }
+    }
+
+    async fn list_files(&self, prefix: &str, git_ref: &str) -> PortResult<Vec<String>> {
+        // A branch (which may hold slashes) is resolved to its commit: the trees endpoint takes
+        // any tree-ish, but a slash in a path segment is not something to rely on.
+        let is_sha = git_ref.len() == 40 && git_ref.bytes().all(|b| b.is_ascii_hexdigit());
+        let commit = if is_sha {
+            git_ref.to_string()
+        } else {
+            self.head_commit(git_ref).await?
+        };
+        let t = self
+            .get(
+                &format!("list files at {git_ref}"),
+                &self.route(&format!("/git/trees/{commit}?recursive=1")),
+            )
+            .await?;
+        Ok(t.get("tree")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.get("type").and_then(Value::as_str) == Some("blob"))
+            .filter_map(|e| e.get("path").and_then(Value::as_str))
+            .filter(|p| p.starts_with(prefix))
+            .map(str::to_string)
+            .collect())
+    }
+
+    async fn file_history(&self, path: &str) -> PortResult<Vec<FileVersion>> {
+        let base = self.default_branch().await?;
+        let commits = self
+            .get(
+                &format!("history of {path}"),
+                &self.route(&format!(
+                    "/commits?sha={}&path={}&per_page=30",
+                    encode(&base),
+                    encode(path)
+                )),
+            )
+            .await?;
+        let mut out = Vec::new();
+        for c in commits.as_array().into_iter().flatten() {
+            let sha = field_str(c, &["sha"], "commit")?;
+            let at = field_str(c, &["commit", "committer", "date"], "commit")?;
+            let at: DateTime<Utc> = at
+                .parse()
+                .map_err(|e| PortError::failed(format!("history of {path}"), e))?;
+            let message = field_str(c, &["commit", "message"], "commit")?;
+            let Some(content) = self.read_file(path, &sha).await? else {
+                continue;
+            };
+            out.push(FileVersion {
+                commit: sha,
+                at,
+                message: message.lines().next().unwrap_or_default().to_string(),
+                content,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// GitHub's base64 (standard alphabet, wrapped at 60 columns).
+fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()
+}
+
+#[cfg(test)]
+mod tests;
