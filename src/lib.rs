@@ -103,6 +103,7 @@ pub struct Squad {
     supervisor: ActorRef<SupervisorMsg>,
     picard: PicardHandle,
     journal: Journal,
+    wakeups: squad_runtime::Wakeups,
 }
 
 /// Builds a [`Squad`]: a cluster, a forge and an app repository are required; the store defaults
@@ -209,6 +210,7 @@ impl SquadBuilder {
             SquadError::Config("no application repository (SquadBuilder::app_repo)".into())
         })?;
         let journal = Journal::new(store, clock.clone());
+        let wakeups = squad_runtime::Wakeups::default();
         let diagnoser = self
             .diagnoser
             .unwrap_or_else(|| Arc::new(NativeDiagnoser::new(cluster.clone(), clock.clone())));
@@ -223,6 +225,7 @@ impl SquadBuilder {
             faults: self.faults,
             derived_ids: self.derived_ids,
             directory: CrewDirectory::default(),
+            wakeups: wakeups.clone(),
         };
         let picard = PicardHandle::default();
         let factory = Arc::new(CrewFactory {
@@ -256,6 +259,7 @@ impl SquadBuilder {
             supervisor,
             picard,
             journal,
+            wakeups,
         })
     }
 }
@@ -293,6 +297,12 @@ impl Squad {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Err(SquadError::NoCoordinator)
+    }
+
+    /// Something happened to pull request `number` (a GitHub webhook): whoever follows it looks
+    /// again now instead of at its next poll.
+    pub fn wake_pr(&self, number: u64) {
+        self.wakeups.wake(number);
     }
 
     /// Asks Picard to look at an incident again (after a human acted on it).

@@ -22,19 +22,19 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
 use squad_adapters::git::GitRepo;
 use squad_adapters::sim::{SimForge, seed_gitops_repo};
 use squad_config::{BackendKind, Scenario, Settings};
-use squad_protocols::{Alert, AlertSource, EventKind, IncidentId, Member};
+use squad_protocols::{Alert, AlertSource, Author, EventKind, IncidentId, IncidentState, Member};
 use squad_runtime::ports::{Cluster, Forge};
 use squad_runtime::{Clock, IncidentStore, RedbStore};
 use tokio::net::TcpListener;
@@ -63,6 +63,9 @@ struct AppState {
     store: Arc<dyn IncidentStore>,
     tokens: Vec<String>,
     pagerduty_secrets: Vec<String>,
+    github_secrets: Vec<String>,
+    /// `owner/name` of the GitOps repository: webhooks about other repositories are ignored.
+    repo: String,
     metrics: Option<PrometheusHandle>,
 }
 
@@ -175,6 +178,7 @@ impl Daemon {
                 )
             }
         };
+        let repo = forge.repo();
         let diagnoser =
             crate::diagnose::diagnoser_for(&settings, cluster.clone(), clock.clone(), kubeconfig);
         let squad = Arc::new(
@@ -198,6 +202,8 @@ impl Daemon {
             store,
             tokens: settings.server.auth.tokens.clone(),
             pagerduty_secrets: settings.pagerduty.secrets.clone(),
+            github_secrets: settings.github.webhook_secrets.clone(),
+            repo: repo.clone(),
             metrics,
         });
         let listener = TcpListener::bind(&settings.server.listen)
@@ -312,6 +318,7 @@ fn router(state: Arc<AppState>, body_limit: usize, timeout: Duration) -> Router 
     Router::new()
         .route("/v1/alerts/alertmanager", post(alertmanager))
         .route("/v1/alerts/pagerduty", post(pagerduty))
+        .route("/v1/webhooks/github", post(github_webhook))
         .route("/v1/alerts", post(generic))
         .route("/v1/incidents", get(incidents))
         .route("/v1/incidents/{id}", get(incident))
@@ -419,6 +426,106 @@ async fn alertmanager(
             e.to_string(),
         ),
     }
+}
+
+/// `POST /v1/webhooks/github`: a signed delivery about a PR or issue squad follows is written on
+/// the incident's timeline and wakes Ralph, who looks at the PR now instead of at its next poll.
+async fn github_webhook(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body_or_reject("github", body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let sig = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    if let Err(e) =
+        squad_protocols::github::verify_github_signature(&body, sig, &state.github_secrets)
+    {
+        let status = match e {
+            squad_protocols::github::WebhookSignatureError::MissingHeader => {
+                StatusCode::UNAUTHORIZED
+            }
+            _ => StatusCode::FORBIDDEN,
+        };
+        return reject("github", "signature", status, e.to_string());
+    }
+    let Some(event) = headers
+        .get("x-github-event")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    else {
+        return reject(
+            "github",
+            "payload",
+            StatusCode::BAD_REQUEST,
+            "the X-GitHub-Event header is missing".into(),
+        );
+    };
+    if event == "ping" {
+        return (StatusCode::OK, Json(json!({"pong": true}))).into_response();
+    }
+    let parsed = match squad_protocols::github::parse_github_webhook(&event, &body) {
+        Ok(Some(e)) => e,
+        Ok(None) => {
+            return (
+                StatusCode::ACCEPTED,
+                Json(json!({"ignored": format!("squad does not follow {event} events")})),
+            )
+                .into_response();
+        }
+        Err(e) => return reject("github", "payload", StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    if parsed.repo() != state.repo {
+        return (
+            StatusCode::ACCEPTED,
+            Json(json!({"ignored": format!("{} is not squad's repository ({})", parsed.repo(), state.repo)})),
+        )
+            .into_response();
+    }
+    let store = state.store.clone();
+    let number = parsed.number();
+    let matched = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        for id in store.incident_ids().unwrap_or_default() {
+            if let Ok(i) = store.load(&id) {
+                let follows = i.pr.as_ref().is_some_and(|p| p.number == number)
+                    || i.issue.as_ref().is_some_and(|p| p.number == number);
+                if follows && !matches!(i.state, IncidentState::Resolved) {
+                    out.push(id);
+                }
+            }
+        }
+        out
+    })
+    .await
+    .unwrap_or_default();
+    let text = parsed.describe();
+    for id in &matched {
+        if let Err(e) =
+            state
+                .squad
+                .journal()
+                .record(id, Author::System, EventKind::Note { text: text.clone() })
+        {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        }
+    }
+    if !matches!(
+        parsed,
+        squad_protocols::github::GitHubEvent::IssueComment { .. }
+    ) {
+        state.squad.wake_pr(number);
+    }
+    metrics::counter!("squad_github_webhooks_total", "event" => event.clone()).increment(1);
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({"event": text, "incidents": matched.iter().map(|i| i.as_str()).collect::<Vec<_>>()})),
+    )
+        .into_response()
 }
 
 async fn pagerduty(

@@ -777,3 +777,124 @@ fn a_configured_model_is_called_by_the_crew_and_shows_in_metrics() {
         assert!(metrics.contains(want), "missing {want} in\n{metrics}");
     }
 }
+
+/// GitHub webhooks: a signed delivery about the incident's PR lands on its timeline and wakes
+/// Ralph; a bad or missing signature is refused; other repositories and events are ignored.
+#[test]
+fn signed_github_webhooks_about_the_pr_reach_the_incident() {
+    use hmac::{KeyInit, Mac};
+    let d = start("[github]\nwebhook_secrets = [\"rotated-out\", \"whsec-current\"]\n");
+    let (code, text) = post(
+        &d,
+        "/v1/alerts/alertmanager",
+        &std::fs::read(FIXTURE).unwrap(),
+    );
+    assert_eq!(code, 202, "{text}");
+    let list = wait_for(&d, "the remediation PR", |l| {
+        l.len() == 1 && l[0]["pr"].is_object() && l[0]["state"] == "awaiting_approval"
+    });
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    let pr = list[0]["pr"]["number"].as_u64().unwrap();
+    // GitHub's own example delivery, about this repository and this PR.
+    let mut payload: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            "tests/fixtures/github-webhooks/pull_request_review.submitted.json",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    payload["repository"]["full_name"] = json!("acme/production-gitops");
+    payload["pull_request"]["number"] = json!(pr);
+    payload["review"]["state"] = json!("approved");
+    let body = serde_json::to_vec(&payload).unwrap();
+    let sign = |secret: &str, body: &[u8]| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    let deliver = |event: &str, sig: Option<String>, body: &[u8]| {
+        let mut headers = vec![("X-GitHub-Event", event.to_string())];
+        if let Some(s) = sig {
+            headers.push(("X-Hub-Signature-256", s));
+        }
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        request(
+            &d,
+            "POST",
+            "/v1/webhooks/github",
+            None,
+            Some(body),
+            &headers,
+        )
+    };
+    let (code, text) = deliver(
+        "pull_request_review",
+        Some(sign("whsec-current", &body)),
+        &body,
+    );
+    assert_eq!(code, 202, "{text}");
+    let reply: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(reply["incidents"], json!([id]));
+    assert_eq!(
+        reply["event"],
+        format!("GitHub: review on PR #{pr}: approved by Codertocat")
+    );
+    let (_, text) = request(
+        &d,
+        "GET",
+        &format!("/v1/incidents/{id}"),
+        Some(TOKEN),
+        None,
+        &[],
+    );
+    assert!(
+        text.contains(&format!(
+            "GitHub: review on PR #{pr}: approved by Codertocat"
+        )),
+        "{text}"
+    );
+    // Refused: a wrong secret, a tampered body, no signature.
+    let (code, text) = deliver("pull_request_review", Some(sign("guess", &body)), &body);
+    assert_eq!(code, 403, "{text}");
+    assert!(
+        text.contains("matches none of the 2 configured secret(s)"),
+        "{text}"
+    );
+    let mut tampered = body.clone();
+    tampered[5] ^= 1;
+    let (code, _) = deliver(
+        "pull_request_review",
+        Some(sign("whsec-current", &body)),
+        &tampered,
+    );
+    assert_eq!(code, 403);
+    let (code, text) = deliver("pull_request_review", None, &body);
+    assert_eq!(code, 401, "{text}");
+    assert!(text.contains("X-Hub-Signature-256"), "{text}");
+    // Ignored: another repository, an event squad does not follow; answered: ping.
+    payload["repository"]["full_name"] = json!("someone/else");
+    let other = serde_json::to_vec(&payload).unwrap();
+    let (code, text) = deliver(
+        "pull_request_review",
+        Some(sign("whsec-current", &other)),
+        &other,
+    );
+    assert_eq!(code, 202);
+    assert!(
+        text.contains("is not squad's repository (acme/production-gitops)"),
+        "{text}"
+    );
+    let (code, text) = deliver("push", Some(sign("whsec-current", b"{}")), b"{}");
+    assert_eq!(
+        (code, text.contains("does not follow push")),
+        (202, true),
+        "{text}"
+    );
+    let (code, _) = deliver("ping", Some(sign("whsec-current", b"{}")), b"{}");
+    assert_eq!(code, 200);
+    // A followed event missing a field: 400 naming it.
+    let bad = br#"{"action":"submitted","repository":{"full_name":"acme/production-gitops"},"sender":{"login":"x"},"pull_request":{"number":2}}"#;
+    let (code, text) = deliver("pull_request_review", Some(sign("whsec-current", bad)), bad);
+    assert_eq!(code, 400, "{text}");
+    assert!(text.contains("review.state"), "{text}");
+}

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use squad_config::Settings;
 use squad_runtime::ports::{Cluster, Diagnoser, Forge};
-use squad_runtime::{CrewDirectory, Faults, Journal, Minds};
+use squad_runtime::{CrewDirectory, Faults, Journal, Minds, Wakeups};
 
 #[derive(Clone)]
 pub struct CrewContext {
@@ -22,4 +22,6 @@ pub struct CrewContext {
     /// Incident ids derived from the alert and the time instead of random (simulations).
     pub derived_ids: bool,
     pub directory: CrewDirectory,
+    /// Webhooks about a PR wake whoever follows it (Ralph) before its next poll.
+    pub wakeups: Wakeups,
 }

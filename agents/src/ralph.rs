@@ -168,7 +168,8 @@ impl Skill for Ralph {
             if s != PrState::Open || tokio::time::Instant::now() + poll > deadline {
                 break s;
             }
-            tokio::time::sleep(poll).await;
+            // The next poll, sooner when a webhook says something happened to the PR.
+            ctx.wakeups.sleep(pr.number, poll).await;
         };
         match state {
             PrState::Open => Ok(Report::new(

@@ -21,6 +21,7 @@ pub struct Settings {
     pub prometheus: PrometheusSettings,
     pub server: ServerSettings,
     pub pagerduty: PagerDutySettings,
+    pub github: GitHubSettings,
     pub intake: IntakeSettings,
     pub backend: BackendSettings,
     /// Models for the crew; absent means no model (the deterministic skills decide).
@@ -202,6 +203,15 @@ pub struct AuthSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct PagerDutySettings {
     pub secrets: Vec<String>,
+}
+
+/// `[github]`: GitHub webhook signing secrets (several while rotating) for
+/// `POST /v1/webhooks/github`; environment override `SQUAD_GITHUB_WEBHOOK_SECRETS`
+/// (comma-separated). Without one, the endpoint refuses every delivery.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitHubSettings {
+    pub webhook_secrets: Vec<String>,
 }
 
 /// How alerts are grouped into incidents.
@@ -762,7 +772,7 @@ impl Settings {
     }
 
     /// Secrets from the environment override the file: `SQUAD_SERVER_TOKENS` and
-    /// `SQUAD_PAGERDUTY_SECRETS`, comma-separated.
+    /// `SQUAD_PAGERDUTY_SECRETS` and `SQUAD_GITHUB_WEBHOOK_SECRETS`, comma-separated.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
         let list = |v: String| -> Vec<String> {
             v.split(',')
@@ -776,6 +786,9 @@ impl Settings {
         }
         if let Some(v) = var("SQUAD_PAGERDUTY_SECRETS") {
             self.pagerduty.secrets = list(v);
+        }
+        if let Some(v) = var("SQUAD_GITHUB_WEBHOOK_SECRETS") {
+            self.github.webhook_secrets = list(v);
         }
     }
 

@@ -12,6 +12,7 @@ pub mod diagnosis;
 pub mod error;
 pub mod forge;
 pub mod generic;
+pub mod github;
 pub mod incident;
 pub mod llm;
 pub mod pagerduty;

@@ -72,3 +72,49 @@ impl CrewDirectory {
         }
     }
 }
+
+/// Wake-ups for whoever follows a pull request: a webhook about PR #n wakes the member waiting on
+/// it before its next poll. A wake-up with nobody waiting is kept for the next wait.
+#[derive(Clone, Default)]
+pub struct Wakeups {
+    prs: Arc<DashMap<u64, Arc<tokio::sync::Notify>>>,
+}
+
+impl Wakeups {
+    fn slot(&self, pr: u64) -> Arc<tokio::sync::Notify> {
+        self.prs.entry(pr).or_default().clone()
+    }
+
+    /// Something happened to PR `pr`.
+    pub fn wake(&self, pr: u64) {
+        self.slot(pr).notify_one();
+    }
+
+    /// Waits `d`, or less if PR `pr` is woken. Returns whether it was woken.
+    pub async fn sleep(&self, pr: u64, d: Duration) -> bool {
+        let slot = self.slot(pr);
+        tokio::select! {
+            _ = tokio::time::sleep(d) => false,
+            _ = slot.notified() => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod wakeup_tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wake_cuts_the_wait_short_and_is_kept_until_someone_waits() {
+        let w = Wakeups::default();
+        w.wake(7);
+        let start = tokio::time::Instant::now();
+        assert!(w.sleep(7, Duration::from_secs(300)).await);
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert!(!w.sleep(7, Duration::from_secs(300)).await);
+        assert_eq!(start.elapsed(), Duration::from_secs(300));
+        // Another PR's wake-up is not this one's.
+        w.wake(8);
+        assert!(!w.sleep(7, Duration::from_secs(1)).await);
+    }
+}

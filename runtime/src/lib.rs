@@ -21,7 +21,7 @@ pub mod store;
 pub mod supervisor;
 
 pub use clock::Clock;
-pub use crew::{CrewDirectory, CrewMsg};
+pub use crew::{CrewDirectory, CrewMsg, Wakeups};
 pub use faults::Faults;
 pub use journal::Journal;
 pub use minds::{Minds, Model, ModelInfo};

@@ -1,0 +1,308 @@
+//! GitHub webhooks squad follows PRs with: the `X-Hub-Signature-256` check, and the events Ralph
+//! cares about (`pull_request`, `pull_request_review`, `issue_comment`) read into typed values.
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::ProtocolError;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Why a delivery's signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookSignatureError {
+    #[error(
+        "no webhook secret is configured ([github] webhook_secrets or SQUAD_GITHUB_WEBHOOK_SECRETS)"
+    )]
+    NoSecrets,
+    #[error("the X-Hub-Signature-256 header is missing")]
+    MissingHeader,
+    #[error("X-Hub-Signature-256 is not `sha256=` and 64 hex digits")]
+    Malformed,
+    #[error("X-Hub-Signature-256 matches none of the {secrets} configured secret(s)")]
+    NoMatch { secrets: usize },
+}
+
+/// Checks GitHub's `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>` against every
+/// configured secret (more than one while a secret is rotated), in constant time.
+///
+/// ```
+/// use hmac::{Hmac, KeyInit, Mac};
+/// use squad_protocols::github::verify_github_signature;
+/// let body = br#"{"action":"closed"}"#;
+/// let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
+/// mac.update(body);
+/// let header = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+/// let secrets = vec!["old".to_string(), "s3cret".to_string()];
+/// assert!(verify_github_signature(body, Some(&header), &secrets).is_ok());
+/// assert!(verify_github_signature(b"tampered", Some(&header), &secrets).is_err());
+/// ```
+pub fn verify_github_signature(
+    body: &[u8],
+    header: Option<&str>,
+    secrets: &[String],
+) -> Result<(), WebhookSignatureError> {
+    let keys: Vec<&[u8]> = secrets
+        .iter()
+        .map(|s| s.as_bytes())
+        .filter(|k| !k.is_empty())
+        .collect();
+    if keys.is_empty() {
+        return Err(WebhookSignatureError::NoSecrets);
+    }
+    let header = header.ok_or(WebhookSignatureError::MissingHeader)?;
+    let signature = header
+        .trim()
+        .strip_prefix("sha256=")
+        .and_then(|h| hex::decode(h).ok())
+        .filter(|s| s.len() == 32)
+        .ok_or(WebhookSignatureError::Malformed)?;
+    for key in &keys {
+        let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
+            continue;
+        };
+        mac.update(body);
+        if mac.verify_slice(&signature).is_ok() {
+            return Ok(());
+        }
+    }
+    Err(WebhookSignatureError::NoMatch {
+        secrets: keys.len(),
+    })
+}
+
+/// A webhook event squad acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitHubEvent {
+    /// A pull request changed: `action` as GitHub names it (`closed`, `reopened`, ...).
+    PullRequest {
+        repo: String,
+        number: u64,
+        action: String,
+        merged: bool,
+        by: String,
+    },
+    /// A review was submitted (or edited/dismissed): `state` is `approved`,
+    /// `changes_requested`, `commented` or `dismissed`.
+    Review {
+        repo: String,
+        number: u64,
+        action: String,
+        state: String,
+        by: String,
+    },
+    /// A comment on an issue or a pull request (PRs are issues to GitHub).
+    IssueComment {
+        repo: String,
+        number: u64,
+        action: String,
+        by: String,
+        body: String,
+    },
+}
+
+impl GitHubEvent {
+    pub fn repo(&self) -> &str {
+        match self {
+            GitHubEvent::PullRequest { repo, .. }
+            | GitHubEvent::Review { repo, .. }
+            | GitHubEvent::IssueComment { repo, .. } => repo,
+        }
+    }
+
+    /// The issue or pull request number it is about.
+    pub fn number(&self) -> u64 {
+        match self {
+            GitHubEvent::PullRequest { number, .. }
+            | GitHubEvent::Review { number, .. }
+            | GitHubEvent::IssueComment { number, .. } => *number,
+        }
+    }
+
+    /// One line for the incident's timeline.
+    pub fn describe(&self) -> String {
+        match self {
+            GitHubEvent::PullRequest {
+                number,
+                action,
+                merged,
+                by,
+                ..
+            } => {
+                let what = if action == "closed" && *merged {
+                    "merged"
+                } else {
+                    action
+                };
+                format!("GitHub: PR #{number} {what} by {by}")
+            }
+            GitHubEvent::Review {
+                number, state, by, ..
+            } => format!("GitHub: review on PR #{number}: {state} by {by}"),
+            GitHubEvent::IssueComment {
+                number, by, body, ..
+            } => {
+                let excerpt: String = body.chars().take(120).collect();
+                format!("GitHub: {by} commented on #{number}: {excerpt}")
+            }
+        }
+    }
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Result<&'a str, ProtocolError> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(*p).unwrap_or(&Value::Null);
+    }
+    cur.as_str()
+        .ok_or_else(|| ProtocolError::missing(path.join("."), "a string"))
+}
+
+fn u64_at(v: &Value, path: &[&str]) -> Result<u64, ProtocolError> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(*p).unwrap_or(&Value::Null);
+    }
+    cur.as_u64()
+        .ok_or_else(|| ProtocolError::missing(path.join("."), "a number"))
+}
+
+/// Reads a delivery of `event` (the `X-GitHub-Event` header). Events squad does not follow are
+/// `Ok(None)`; a followed event with a field missing is an error naming it.
+pub fn parse_github_webhook(
+    event: &str,
+    body: &[u8],
+) -> Result<Option<GitHubEvent>, ProtocolError> {
+    let followed = matches!(
+        event,
+        "pull_request" | "pull_request_review" | "issue_comment"
+    );
+    if !followed {
+        return Ok(None);
+    }
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ProtocolError::Malformed(format!("the {event} payload is not JSON: {e}")))?;
+    let repo = str_at(&v, &["repository", "full_name"])?.to_string();
+    let action = str_at(&v, &["action"])?.to_string();
+    let by = str_at(&v, &["sender", "login"])?.to_string();
+    Ok(Some(match event {
+        "pull_request" => GitHubEvent::PullRequest {
+            repo,
+            number: u64_at(&v, &["pull_request", "number"])?,
+            merged: v["pull_request"]["merged"].as_bool().unwrap_or(false),
+            action,
+            by,
+        },
+        "pull_request_review" => GitHubEvent::Review {
+            repo,
+            number: u64_at(&v, &["pull_request", "number"])?,
+            state: str_at(&v, &["review", "state"])?.to_ascii_lowercase(),
+            action,
+            by,
+        },
+        _ => GitHubEvent::IssueComment {
+            repo,
+            number: u64_at(&v, &["issue", "number"])?,
+            body: str_at(&v, &["comment", "body"])?.to_string(),
+            action,
+            by,
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const CLOSED: &str =
+        include_str!("../../tests/fixtures/github-webhooks/pull_request.closed.json");
+    const REVIEW: &str =
+        include_str!("../../tests/fixtures/github-webhooks/pull_request_review.submitted.json");
+    const COMMENT: &str =
+        include_str!("../../tests/fixtures/github-webhooks/issue_comment.created.json");
+
+    fn sign(secret: &str, body: &[u8]) -> String {
+        let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn real_payloads_parse_into_the_events_ralph_follows() {
+        let pr = parse_github_webhook("pull_request", CLOSED.as_bytes())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            pr,
+            GitHubEvent::PullRequest {
+                repo: "Codertocat/Hello-World".into(),
+                number: 2,
+                action: "closed".into(),
+                merged: false,
+                by: "Codertocat".into()
+            }
+        );
+        assert_eq!(pr.describe(), "GitHub: PR #2 closed by Codertocat");
+        // The same delivery for a merged PR.
+        let mut merged: Value = serde_json::from_str(CLOSED).unwrap();
+        merged["pull_request"]["merged"] = Value::Bool(true);
+        let merged = parse_github_webhook("pull_request", merged.to_string().as_bytes())
+            .unwrap()
+            .unwrap();
+        assert_eq!(merged.describe(), "GitHub: PR #2 merged by Codertocat");
+        let review = parse_github_webhook("pull_request_review", REVIEW.as_bytes())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            review.describe(),
+            "GitHub: review on PR #2: commented by Codertocat"
+        );
+        let comment = parse_github_webhook("issue_comment", COMMENT.as_bytes())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (comment.repo(), comment.number()),
+            ("Codertocat/Hello-World", 1)
+        );
+        assert!(parse_github_webhook("push", b"{}").unwrap().is_none());
+        let e = parse_github_webhook(
+            "pull_request",
+            br#"{"action":"closed","repository":{"full_name":"a/b"},"sender":{"login":"x"}}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("pull_request.number"), "{e}");
+        let e = parse_github_webhook("issue_comment", b"not json").unwrap_err();
+        assert!(e.to_string().contains("not JSON"), "{e}");
+    }
+
+    #[test]
+    fn signatures_are_checked_against_every_secret() {
+        let body = CLOSED.as_bytes();
+        let secrets = vec!["rotated-out".to_string(), "current".to_string()];
+        assert!(verify_github_signature(body, Some(&sign("current", body)), &secrets).is_ok());
+        assert_eq!(
+            verify_github_signature(body, Some(&sign("other", body)), &secrets),
+            Err(WebhookSignatureError::NoMatch { secrets: 2 })
+        );
+        assert_eq!(
+            verify_github_signature(body, None, &secrets),
+            Err(WebhookSignatureError::MissingHeader)
+        );
+        assert_eq!(
+            verify_github_signature(body, Some("sha1=abc"), &secrets),
+            Err(WebhookSignatureError::Malformed)
+        );
+        assert_eq!(
+            verify_github_signature(body, Some(&sign("current", body)), &[]),
+            Err(WebhookSignatureError::NoSecrets)
+        );
+        // One changed byte.
+        let mut tampered = body.to_vec();
+        tampered[10] ^= 1;
+        assert!(
+            verify_github_signature(&tampered, Some(&sign("current", body)), &secrets).is_err()
+        );
+    }
+}
