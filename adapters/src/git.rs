@@ -122,6 +122,60 @@ impl GitRepo {
         })
     }
 
+    /// Commits `files` on top of commit `parent` (an id or a branch) without moving any branch:
+    /// the git data API's "create a commit". Returns the new commit's id.
+    pub fn commit_on(
+        &self,
+        parent: &str,
+        message: &str,
+        files: &[(String, String)],
+        at: DateTime<Utc>,
+    ) -> Result<String, GitError> {
+        self.with(&format!("commit on {parent}"), |repo| {
+            let parent = repo.revparse_single(parent)?.peel_to_commit()?;
+            let mut update = TreeUpdateBuilder::new();
+            for (path, content) in files {
+                let blob = repo.blob(content.as_bytes())?;
+                update.upsert(path.as_str(), blob, FileMode::Blob);
+            }
+            let tree = repo.find_tree(update.create_updated(repo, &parent.tree()?)?)?;
+            let sig = Self::signature(at)?;
+            Ok(repo
+                .commit(None, &sig, &sig, message, &tree, &[&parent])?
+                .to_string())
+        })
+    }
+
+    /// Points `branch` at commit `id`. Without `force`, only a fast-forward is allowed (an
+    /// error otherwise, as GitHub's "Update is not a fast forward").
+    pub fn set_branch(&self, branch: &str, id: &str, force: bool) -> Result<(), GitError> {
+        self.with(&format!("move {branch} to {id}"), |repo| {
+            let target = git2::Oid::from_str(id)?;
+            repo.find_commit(target)?;
+            let refname = format!("refs/heads/{branch}");
+            let current = match repo.find_reference(&refname) {
+                Ok(r) if !force => Some(r.peel_to_commit()?.id()),
+                _ => None,
+            };
+            let behind = match current {
+                Some(c) => c != target && !repo.graph_descendant_of(target, c)?,
+                None => false,
+            };
+            if behind {
+                return Err(git2::Error::from_str("Update is not a fast forward"));
+            }
+            repo.reference(&refname, target, true, "squad: set branch")?;
+            Ok(())
+        })
+    }
+
+    /// The id of the tree of a revision.
+    pub fn tree_id(&self, rev: &str) -> Result<String, GitError> {
+        self.with(&format!("tree of {rev}"), |repo| {
+            Ok(Self::tree_of(repo, rev)?.id().to_string())
+        })
+    }
+
     /// Merges `branch` into `into` (fast-forward when possible, a merge commit otherwise).
     pub fn merge(
         &self,

@@ -3,6 +3,8 @@
 
 pub mod cluster;
 pub mod forge;
+#[cfg(all(feature = "sim", feature = "github"))]
+pub mod github_api;
 #[cfg(feature = "sim")]
 pub mod kube_api;
 #[cfg(feature = "sim")]

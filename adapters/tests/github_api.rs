@@ -1,0 +1,190 @@
+//! The GitHub adapter (octocrab) against the simulated GitHub served over HTTP, backed by the
+//! oomkilled scenario's GitOps repository: every forge operation the crew uses, through the same
+//! code that talks to github.com.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use squad_adapters::github::{GitHubForge, GitHubOptions};
+use squad_adapters::sim::github_api::SimGitHubApi;
+use squad_adapters::sim::seed_gitops_repo;
+use squad_config::Scenario;
+use squad_protocols::forge::marker;
+use squad_protocols::{FileChange, IssueSpec, PrSpec, PrState};
+use squad_runtime::ports::{Forge, MarkedArtifact};
+
+async fn setup(dir: &std::path::Path) -> (SimGitHubApi, GitHubForge, Scenario) {
+    let scenario = Scenario::embedded("oomkilled").unwrap();
+    let repo = seed_gitops_repo(&scenario, &dir.join("gitops")).unwrap();
+    let now = scenario.now;
+    let api = SimGitHubApi::start("acme/gitops", repo, "ghs_sim_token", move || now)
+        .await
+        .unwrap();
+    let forge = GitHubForge::new(&GitHubOptions {
+        base_url: api.url(),
+        repo: "acme/gitops".into(),
+        token: "ghs_sim_token".into(),
+        max_attempts: 2,
+        max_wait: Duration::from_secs(5),
+    })
+    .unwrap();
+    (api, forge, scenario)
+}
+
+#[tokio::test]
+async fn the_crew_s_forge_operations_over_the_simulated_github() {
+    let dir = tempfile::tempdir().unwrap();
+    let (api, gh, scenario) = setup(dir.path()).await;
+    let manifest = scenario.workload.manifest.clone();
+    assert_eq!(gh.default_branch().await.unwrap(), "main");
+    // Files and history come from the git repository.
+    let files = gh.list_files("k8s/", "main").await.unwrap();
+    assert!(files.contains(&manifest), "{files:?}");
+    let text = gh.read_file(&manifest, "main").await.unwrap().unwrap();
+    assert!(text.contains("memory: 512Mi"), "{text}");
+    let history = gh.file_history(&manifest).await.unwrap();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(
+        history[0].message,
+        "payment-service: deploy 2.14.1 (image bump only)"
+    );
+    // The incident issue, found again by its marker after a "restart".
+    let mark = marker("inc-1", "picard:incident-issue");
+    let issue = gh
+        .create_issue(&IssueSpec {
+            title: "[Incident] OOMKilled: payment-service (production)".into(),
+            body: format!("diagnosis\n\n{mark}"),
+            labels: vec![
+                "incident".into(),
+                "production".into(),
+                "needs-remediation".into(),
+            ],
+        })
+        .await
+        .unwrap();
+    let restarted = GitHubForge::new(&GitHubOptions {
+        base_url: api.url(),
+        repo: "acme/gitops".into(),
+        token: "ghs_sim_token".into(),
+        max_attempts: 1,
+        max_wait: Duration::from_secs(1),
+    })
+    .unwrap();
+    assert_eq!(
+        restarted.find_marker(&mark).await.unwrap(),
+        Some(MarkedArtifact::Issue(issue.clone()))
+    );
+    // The remediation PR: one commit with both files on a new branch.
+    let patched = text.replace("memory: 512Mi", "memory: 1.5Gi");
+    let pr = gh
+        .open_pr(&PrSpec {
+            title: "fix(infra): increase payment-service memory limits".into(),
+            body: format!("fix\n{}", marker("inc-1", "belanna:remediation-pr")),
+            branch: "squad/inc-1-memory".into(),
+            base: "main".into(),
+            commit_message: "fix(infra): memory".into(),
+            files: vec![
+                FileChange {
+                    path: manifest.clone(),
+                    content: patched.clone(),
+                },
+                FileChange {
+                    path: "k8s/production/payment-service/hpa.yaml".into(),
+                    content: "kind: HorizontalPodAutoscaler\n".into(),
+                },
+            ],
+            labels: vec!["incident".into(), "squad:belanna".into()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(pr.number, 2);
+    assert_eq!(
+        gh.read_file(&manifest, "squad/inc-1-memory")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(patched.as_str())
+    );
+    assert_eq!(
+        gh.read_file(&manifest, "main").await.unwrap().as_deref(),
+        Some(text.as_str())
+    );
+    assert_eq!(gh.pr_state(pr.number).await.unwrap(), PrState::Open);
+    gh.comment(
+        issue.number,
+        &format!("review\n{}", marker("inc-1", "worf:security-review")),
+    )
+    .await
+    .unwrap();
+    // The human merges; Ralph sees it; main has the fix.
+    api.merge_pr(pr.number, "octocat").unwrap();
+    assert_eq!(gh.pr_state(pr.number).await.unwrap(), PrState::Merged);
+    assert_eq!(
+        gh.read_file(&manifest, "main").await.unwrap().as_deref(),
+        Some(patched.as_str())
+    );
+    // Scribe's commit straight to main (a fast-forward of the branch, never forced).
+    gh.commit_files(
+        "main",
+        "docs",
+        &[FileChange {
+            path: "docs/runbooks/oomkilled.md".into(),
+            content: "# OOMKilled\n".into(),
+        }],
+    )
+    .await
+    .unwrap();
+    assert!(
+        gh.list_files("docs/", "main")
+            .await
+            .unwrap()
+            .contains(&"docs/runbooks/oomkilled.md".to_string())
+    );
+    gh.set_issue_open(issue.number, false).await.unwrap();
+    assert_eq!(api.issues()[&issue.number]["state"], "closed");
+    // Bad credentials: 401, named.
+    let bad = GitHubForge::new(&GitHubOptions {
+        base_url: api.url(),
+        repo: "acme/gitops".into(),
+        token: "wrong".into(),
+        max_attempts: 1,
+        max_wait: Duration::from_secs(1),
+    })
+    .unwrap();
+    let e = bad.default_branch().await.unwrap_err();
+    assert!(e.to_string().contains("Bad credentials"), "{e}");
+    // What the adapter sent, by endpoint.
+    let mut by_endpoint = std::collections::BTreeMap::<String, usize>::new();
+    for r in api.requests() {
+        let path = r.path.split('?').next().unwrap().to_string();
+        let shape: Vec<&str> = path
+            .split('/')
+            .map(|seg| {
+                if seg.chars().all(|c| c.is_ascii_digit()) && !seg.is_empty() {
+                    "{n}"
+                } else {
+                    seg
+                }
+            })
+            .collect();
+        *by_endpoint
+            .entry(format!("{} {}", r.method, shape.join("/")))
+            .or_default() += 1;
+    }
+    for want in [
+        "POST /repos/acme/gitops/git/blobs",
+        "POST /repos/acme/gitops/git/trees",
+        "POST /repos/acme/gitops/git/commits",
+        "POST /repos/acme/gitops/git/refs",
+        "POST /repos/acme/gitops/pulls",
+        "POST /repos/acme/gitops/issues",
+        "POST /repos/acme/gitops/issues/{n}/comments",
+        "PATCH /repos/acme/gitops/git/refs/heads/main",
+    ] {
+        assert!(
+            by_endpoint.contains_key(want),
+            "{want} not in {by_endpoint:#?}"
+        );
+    }
+}
