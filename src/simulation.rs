@@ -167,6 +167,55 @@ pub struct SimulationOutcome {
     pub served: Option<SimBackends>,
 }
 
+/// The simulated GitHub served over HTTP (the GitOps repository and the application's), and the
+/// octocrab adapter the crew reaches it through: the same GitHub code as against github.com.
+pub struct SimGitHub {
+    pub gitops_api: squad_adapters::sim::github_api::SimGitHubApi,
+    pub app_api: squad_adapters::sim::github_api::SimGitHubApi,
+    pub gitops: Arc<squad_adapters::github::GitHubForge>,
+    pub app: Arc<squad_adapters::github::GitHubForge>,
+}
+
+impl SimGitHub {
+    /// Serves `sim`'s forges on loopback and connects the GitHub adapter to them.
+    pub async fn start(sim: &SimBackends, clock: Clock) -> anyhow::Result<SimGitHub> {
+        let token = format!("ghs_simulated_{}", std::process::id());
+        let serve = |forge: Arc<SimForge>| {
+            let clock = clock.clone();
+            let token = token.clone();
+            async move {
+                let name = squad_runtime::ports::Forge::repo(forge.as_ref());
+                let api = squad_adapters::sim::github_api::SimGitHubApi::start(
+                    &name,
+                    forge,
+                    &token,
+                    move || clock.now(),
+                )
+                .await?;
+                let client = squad_adapters::github::GitHubForge::new(
+                    &squad_adapters::github::GitHubOptions {
+                        base_url: api.url(),
+                        repo: name,
+                        token: token.clone(),
+                        max_attempts: 3,
+                        max_wait: Duration::from_secs(60),
+                    },
+                )
+                .map_err(anyhow::Error::msg)?;
+                anyhow::Ok((api, Arc::new(client)))
+            }
+        };
+        let (gitops_api, gitops) = serve(sim.forge.clone()).await?;
+        let (app_api, app) = serve(sim.app.clone()).await?;
+        Ok(SimGitHub {
+            gitops_api,
+            app_api,
+            gitops,
+            app,
+        })
+    }
+}
+
 const MARKER: &str = "scenario.txt";
 
 /// Makes sure `dir` can hold a simulation of `scenario`: it is new or empty (created here), or
@@ -251,12 +300,14 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
     if !resuming && !opts.dry_run {
         std::fs::write(&marker, format!("{}\n", scenario.name))?;
     }
+    // The crew reaches the simulated GitHub over HTTP, through the GitHub adapter.
+    let hub = SimGitHub::start(&sim, clock.clone()).await?;
     let dry = opts
         .dry_run
-        .then(|| Arc::new(DryRunForge::new(sim.forge.clone())));
+        .then(|| Arc::new(DryRunForge::new(hub.gitops.clone())));
     let forge: Arc<dyn squad_runtime::ports::Forge> = match &dry {
         Some(d) => d.clone(),
-        None => sim.forge.clone(),
+        None => hub.gitops.clone(),
     };
     let diagnoser = crate::diagnose::diagnoser_for(
         &settings,
@@ -269,7 +320,7 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
         .clock(clock.clone())
         .cluster(sim.cluster.clone())
         .forge(forge)
-        .app_repo(sim.app.clone())
+        .app_repo(hub.app.clone())
         .settings(settings)
         .minds(opts.minds.clone())
         .diagnoser(diagnoser)
@@ -297,7 +348,7 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
     }
     let events = store.events(&id)?;
     let intents = dry.map(|d| d.intents()).unwrap_or_default();
-    let summary = Summary::build(
+    let mut summary = Summary::build(
         &scenario.name,
         &incident,
         &events,
@@ -305,6 +356,10 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
         &dir.join("gitops"),
         opts.dry_run,
     );
+    summary.github_requests = hub.gitops_api.requests_by_endpoint();
+    for (k, v) in hub.app_api.requests_by_endpoint() {
+        *summary.github_requests.entry(k).or_default() += v;
+    }
     squad.shutdown().await;
     if matches!(incident.state, IncidentState::Escalated) {
         tracing::warn!(incident = %id, "incident escalated: {}", events.iter().rev().find_map(|e| match &e.kind { EventKind::StateChanged { reason, .. } => Some(reason.clone()), _ => None }).unwrap_or_default());

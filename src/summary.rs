@@ -18,6 +18,8 @@ pub struct Summary {
     pub issues: Vec<IssueSummary>,
     pub pull_requests: Vec<PrSummary>,
     pub verification: Option<squad_protocols::Verification>,
+    /// Requests the crew's GitHub adapter sent to the simulated GitHub in this run, by endpoint.
+    pub github_requests: std::collections::BTreeMap<String, usize>,
     /// Model calls per crew member (zeros where the deterministic skills decided alone).
     pub llm_usage: std::collections::BTreeMap<String, squad_protocols::LlmUsage>,
     pub timeline: Vec<TimelineEntry>,
@@ -162,6 +164,7 @@ impl Summary {
                 })
                 .collect(),
             verification: incident.verification.clone(),
+            github_requests: Default::default(),
             llm_usage: squad_protocols::Member::ALL
                 .iter()
                 .map(|m| {

@@ -4,21 +4,31 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use squad_adapters::github::{GitHubForge, GitHubOptions};
 use squad_adapters::sim::github_api::SimGitHubApi;
-use squad_adapters::sim::seed_gitops_repo;
+use squad_adapters::sim::{SimForge, seed_gitops_repo};
 use squad_config::Scenario;
 use squad_protocols::forge::marker;
 use squad_protocols::{FileChange, IssueSpec, PrSpec, PrState};
 use squad_runtime::ports::{Forge, MarkedArtifact};
 
-async fn setup(dir: &std::path::Path) -> (SimGitHubApi, GitHubForge, Scenario) {
+async fn setup(dir: &std::path::Path) -> (SimGitHubApi, GitHubForge, Scenario, Arc<SimForge>) {
     let scenario = Scenario::embedded("oomkilled").unwrap();
     let repo = seed_gitops_repo(&scenario, &dir.join("gitops")).unwrap();
     let now = scenario.now;
-    let api = SimGitHubApi::start("acme/gitops", repo, "ghs_sim_token", move || now)
+    let sim = Arc::new(
+        SimForge::new(
+            "acme/gitops",
+            repo,
+            Some(&dir.join("forge.json")),
+            squad_runtime::Clock::starting_at(now),
+        )
+        .unwrap(),
+    );
+    let api = SimGitHubApi::start("acme/gitops", sim.clone(), "ghs_sim_token", move || now)
         .await
         .unwrap();
     let forge = GitHubForge::new(&GitHubOptions {
@@ -29,13 +39,13 @@ async fn setup(dir: &std::path::Path) -> (SimGitHubApi, GitHubForge, Scenario) {
         max_wait: Duration::from_secs(5),
     })
     .unwrap();
-    (api, forge, scenario)
+    (api, forge, scenario, sim)
 }
 
 #[tokio::test]
 async fn the_crew_s_forge_operations_over_the_simulated_github() {
     let dir = tempfile::tempdir().unwrap();
-    let (api, gh, scenario) = setup(dir.path()).await;
+    let (api, gh, scenario, sim) = setup(dir.path()).await;
     let manifest = scenario.workload.manifest.clone();
     assert_eq!(gh.default_branch().await.unwrap(), "main");
     // Files and history come from the git repository.
@@ -118,7 +128,7 @@ async fn the_crew_s_forge_operations_over_the_simulated_github() {
     .await
     .unwrap();
     // The human merges; Ralph sees it; main has the fix.
-    api.merge_pr(pr.number, "octocat").unwrap();
+    sim.merge_pr(pr.number, "octocat").unwrap();
     assert_eq!(gh.pr_state(pr.number).await.unwrap(), PrState::Merged);
     assert_eq!(
         gh.read_file(&manifest, "main").await.unwrap().as_deref(),
@@ -142,7 +152,25 @@ async fn the_crew_s_forge_operations_over_the_simulated_github() {
             .contains(&"docs/runbooks/oomkilled.md".to_string())
     );
     gh.set_issue_open(issue.number, false).await.unwrap();
-    assert_eq!(api.issues()[&issue.number]["state"], "closed");
+    let snap = sim.snapshot();
+    assert!(
+        !snap
+            .issues
+            .iter()
+            .find(|i| i.number == issue.number)
+            .unwrap()
+            .open
+    );
+    // The PR as the forge records it: the files its branch changed, its labels.
+    let p = snap.pulls.iter().find(|p| p.number == pr.number).unwrap();
+    assert_eq!(
+        p.files,
+        vec![
+            manifest.clone(),
+            "k8s/production/payment-service/hpa.yaml".to_string()
+        ]
+    );
+    assert_eq!(p.labels, vec!["incident", "squad:belanna"]);
     // Bad credentials: 401, named.
     let bad = GitHubForge::new(&GitHubOptions {
         base_url: api.url(),
@@ -155,32 +183,17 @@ async fn the_crew_s_forge_operations_over_the_simulated_github() {
     let e = bad.default_branch().await.unwrap_err();
     assert!(e.to_string().contains("Bad credentials"), "{e}");
     // What the adapter sent, by endpoint.
-    let mut by_endpoint = std::collections::BTreeMap::<String, usize>::new();
-    for r in api.requests() {
-        let path = r.path.split('?').next().unwrap().to_string();
-        let shape: Vec<&str> = path
-            .split('/')
-            .map(|seg| {
-                if seg.chars().all(|c| c.is_ascii_digit()) && !seg.is_empty() {
-                    "{n}"
-                } else {
-                    seg
-                }
-            })
-            .collect();
-        *by_endpoint
-            .entry(format!("{} {}", r.method, shape.join("/")))
-            .or_default() += 1;
-    }
+    let by_endpoint = api.requests_by_endpoint();
     for want in [
-        "POST /repos/acme/gitops/git/blobs",
-        "POST /repos/acme/gitops/git/trees",
-        "POST /repos/acme/gitops/git/commits",
-        "POST /repos/acme/gitops/git/refs",
-        "POST /repos/acme/gitops/pulls",
-        "POST /repos/acme/gitops/issues",
-        "POST /repos/acme/gitops/issues/{n}/comments",
-        "PATCH /repos/acme/gitops/git/refs/heads/main",
+        "POST /repos/{owner}/{repo}/git/blobs",
+        "POST /repos/{owner}/{repo}/git/trees",
+        "POST /repos/{owner}/{repo}/git/commits",
+        "POST /repos/{owner}/{repo}/git/refs",
+        "POST /repos/{owner}/{repo}/pulls",
+        "POST /repos/{owner}/{repo}/issues",
+        "POST /repos/{owner}/{repo}/issues/{issue_number}/comments",
+        "PATCH /repos/{owner}/{repo}/git/refs/{ref}",
+        "GET /repos/{owner}/{repo}/contents/{path}",
     ] {
         assert!(
             by_endpoint.contains_key(want),
@@ -306,7 +319,7 @@ async fn every_request_the_adapter_sends_is_in_github_s_openapi_description() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (api, gh, scenario) = setup(dir.path()).await;
+    let (api, gh, scenario, _sim) = setup(dir.path()).await;
     let manifest = scenario.workload.manifest.clone();
     // The crew's whole repertoire, once.
     gh.default_branch().await.unwrap();

@@ -136,6 +136,30 @@ impl SimForge {
         self.state.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// Adds labels to an issue or a pull request; returns its labels.
+    pub fn add_labels(&self, number: u64, labels: &[String]) -> PortResult<Vec<String>> {
+        self.update("add_labels", |st| {
+            let target = st
+                .issues
+                .iter_mut()
+                .find(|i| i.number == number)
+                .map(|i| &mut i.labels)
+                .or_else(|| {
+                    st.pulls
+                        .iter_mut()
+                        .find(|p| p.number == number)
+                        .map(|p| &mut p.labels)
+                })
+                .ok_or_else(|| PortError::not_found(format!("issue #{number}")))?;
+            for l in labels {
+                if !target.contains(l) {
+                    target.push(l.clone());
+                }
+            }
+            Ok(target.clone())
+        })
+    }
+
     /// The simulated human: approves and merges a PR into its base.
     pub fn merge_pr(&self, number: u64, by: &str) -> PortResult<()> {
         let what = format!("merge PR #{number}");

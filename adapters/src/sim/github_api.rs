@@ -2,13 +2,14 @@
 //! backed by a real local git repository, so the octocrab adapter can be the one GitHub code path
 //! in a simulation as well.
 //!
-//! Repository content is git: `contents`, `git/trees`, `commits` read the repository; blobs and
-//! trees posted through the git data API are staged, `git/commits` writes a real commit on its
-//! parent, and `git/refs` moves a branch (fast-forward only unless `force`). Issues, comments,
-//! labels and pull requests live in memory and share one number sequence, as on GitHub; merging a
-//! pull request is [`SimGitHubApi::merge_pr`] (the human's click). Every request is recorded
-//! (method, path, body) so tests can check what the adapter sent. Errors answer as GitHub does:
-//! `{"message", "documentation_url"}` with 404, 409, 422.
+//! It fronts a [`SimForge`]: issues, comments and pull requests are the simulated forge's (one
+//! number sequence, persisted in its `forge.json`, so a resumed simulation finds what the crashed
+//! one made), and repository content is its git repository: `contents`, `git/trees`, `commits`
+//! read it; blobs and trees posted through the git data API are staged, `git/commits` writes a real
+//! commit on its parent, and `git/refs` moves a branch (fast-forward only unless `force`). Merging
+//! is the forge's `merge_pr` (the human's click). Labels live in memory. Every request is recorded
+//! (method, path, body) so tests check what the adapter sent. Errors answer as GitHub does:
+//! `{"message", "documentation_url"}` with 401, 404, 422.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,7 +23,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::git::GitRepo;
+use squad_protocols::{IssueSpec, PrSpec, PrState};
+use squad_runtime::ports::{Forge, PortError};
+
+use crate::sim::forge::SimForge;
 
 /// One request as the simulated GitHub received it.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +48,7 @@ struct Shared {
     owner: String,
     name: String,
     token: String,
-    repo: GitRepo,
+    forge: Arc<SimForge>,
     now: Box<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>,
     state: Mutex<ApiState>,
 }
@@ -53,10 +57,6 @@ struct Shared {
 struct ApiState {
     requests: Vec<Recorded>,
     labels: Vec<String>,
-    /// number -> issue or pull request (`pull_request` set), as GitHub serialises it.
-    issues: BTreeMap<u64, Value>,
-    comments: Vec<Value>,
-    next_number: u64,
     next_id: u64,
     staged: Option<Staged>,
 }
@@ -107,7 +107,7 @@ impl SimGitHubApi {
     /// `Authorization: Bearer <token>` (or `token <token>`).
     pub async fn start(
         repo_name: &str,
-        repo: GitRepo,
+        forge: Arc<SimForge>,
         token: &str,
         now: impl Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync + 'static,
     ) -> std::io::Result<SimGitHubApi> {
@@ -121,7 +121,7 @@ impl SimGitHubApi {
             owner: owner.into(),
             name: name.into(),
             token: token.into(),
-            repo,
+            forge,
             now: Box::new(now),
             state: Mutex::new(ApiState::default()),
         });
@@ -145,41 +145,45 @@ impl SimGitHubApi {
         lock(&self.shared.state).requests.clone()
     }
 
-    /// Issues and pull requests, by number.
-    pub fn issues(&self) -> BTreeMap<u64, Value> {
-        lock(&self.shared.state).issues.clone()
+    /// Requests served, counted by `METHOD` and GitHub's path template
+    /// (`/repos/{owner}/{repo}/issues/{issue_number}/comments`, ...).
+    pub fn requests_by_endpoint(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for r in self.requests() {
+            *out.entry(format!("{} {}", r.method, template(&r.path)))
+                .or_default() += 1;
+        }
+        out
     }
+}
 
-    pub fn comments(&self) -> Vec<Value> {
-        lock(&self.shared.state).comments.clone()
+/// The GitHub REST path template a request path belongs to (for counting requests).
+pub fn template(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or_default();
+    let segs: Vec<&str> = path.split('/').collect();
+    if segs.len() < 4 || segs[1] != "repos" {
+        return path.to_string();
     }
-
-    /// Merges pull request `number` into its base, as a human clicking "Merge" would.
-    pub fn merge_pr(&self, number: u64, by: &str) -> Result<String, String> {
-        let mut st = lock(&self.shared.state);
-        let pr = st
-            .issues
-            .get_mut(&number)
-            .filter(|p| p.get("pull_request").is_some())
-            .ok_or_else(|| format!("no pull request #{number}"))?;
-        let head = pr["head"]["ref"].as_str().unwrap_or_default().to_string();
-        let base = pr["base"]["ref"].as_str().unwrap_or_default().to_string();
-        let sha = self
-            .shared
-            .repo
-            .merge(
-                &head,
-                &base,
-                &format!("Merge pull request #{number}"),
-                (self.shared.now)(),
-            )
-            .map_err(|e| e.to_string())?;
-        pr["state"] = json!("closed");
-        pr["merged"] = json!(true);
-        pr["merged_at"] = json!((self.shared.now)().to_rfc3339());
-        pr["merged_by"] = json!({"login": by});
-        Ok(sha)
-    }
+    let rest = &segs[4..];
+    let tail = match rest {
+        [] => String::new(),
+        ["contents", ..] => "/contents/{path}".into(),
+        ["labels", _] => "/labels/{name}".into(),
+        ["git", "ref", ..] => "/git/ref/{ref}".into(),
+        ["git", "refs", _, ..] => "/git/refs/{ref}".into(),
+        ["git", kind @ ("commits" | "trees" | "blobs"), _] => format!("/git/{kind}/{{sha}}"),
+        ["issues", "comments"] => "/issues/comments".into(),
+        ["issues", _, more @ ..] => {
+            let more: String = more.iter().map(|m| format!("/{m}")).collect();
+            format!("/issues/{{issue_number}}{more}")
+        }
+        ["pulls", _, more @ ..] => {
+            let more: String = more.iter().map(|m| format!("/{m}")).collect();
+            format!("/pulls/{{pull_number}}{more}")
+        }
+        other => format!("/{}", other.join("/")),
+    };
+    format!("/repos/{{owner}}/{{repo}}{tail}")
 }
 
 impl Drop for SimGitHubApi {
@@ -240,14 +244,45 @@ async fn route(
     };
     let segs: Vec<&str> = rest.split('/').collect();
     let html = |kind: &str, n: u64| format!("https://github.com/{}/{}/{kind}/{n}", s.owner, s.name);
-    let mut st = lock(&s.state);
+    let git = s.forge.git();
+    let forge = &s.forge;
+    let port = |e: PortError| match e {
+        PortError::NotFound { .. } => gh_error(404, "Not Found"),
+        other => gh_error(422, &format!("Validation Failed: {other}")),
+    };
+    // Issues and PRs as GitHub serialises them, from the forge's state.
+    let issue_json = |i: &crate::sim::forge::SimIssue| {
+        json!({"number": i.number, "html_url": html("issues", i.number), "title": i.title,
+               "body": i.body, "state": if i.open { "open" } else { "closed" },
+               "labels": i.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>()})
+    };
+    let pr_json = |p: &crate::sim::forge::SimPr| {
+        let merged = p.state == PrState::Merged;
+        json!({"number": p.number, "html_url": html("pull", p.number), "title": p.title, "body": p.body,
+               "state": if p.state == PrState::Open { "open" } else { "closed" },
+               "merged": merged, "merged_at": if merged { json!((s.now)().to_rfc3339()) } else { Value::Null },
+               "head": {"ref": p.branch}, "base": {"ref": p.base},
+               "labels": p.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
+               "pull_request": {"url": format!("https://api.github.com/repos/{}/{}/pulls/{}", s.owner, s.name, p.number)}})
+    };
+    let page_of = |all: Vec<Value>| {
+        let page: usize = param("page")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1)
+            .max(1);
+        let per: usize = param("per_page")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(30)
+            .clamp(1, 100);
+        Value::Array(all.into_iter().skip((page - 1) * per).take(per).collect())
+    };
     match (method.as_str(), &segs[..]) {
         ("GET", [""]) => ok(
             200,
             json!({"full_name": format!("{}/{}", s.owner, s.name), "default_branch": "main"}),
         ),
         ("GET", ["", "labels", name]) => {
-            if st.labels.iter().any(|l| l == name) {
+            if lock(&s.state).labels.iter().any(|l| l == name) {
                 ok(200, json!({"name": name}))
             } else {
                 gh_error(404, "Not Found")
@@ -257,6 +292,7 @@ async fn route(
             let Some(name) = body["name"].as_str() else {
                 return gh_error(422, "Validation Failed: name is missing");
             };
+            let mut st = lock(&s.state);
             if st.labels.iter().any(|l| l == name) {
                 return ok(
                     422,
@@ -276,87 +312,114 @@ async fn route(
                 .flatten()
                 .filter_map(|l| l.as_str().map(str::to_string))
                 .collect();
-            for l in &labels {
-                if !st.labels.contains(l) {
-                    st.labels.push(l.clone()); // GitHub creates them too, with a default colour
+            {
+                let mut st = lock(&s.state);
+                for l in &labels {
+                    if !st.labels.contains(l) {
+                        st.labels.push(l.clone()); // GitHub creates them too
+                    }
                 }
             }
-            st.next_number += 1;
-            let n = st.next_number;
-            let issue = json!({"number": n, "html_url": html("issues", n), "title": title,
-                               "body": body["body"], "state": "open",
-                               "labels": labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>()});
-            st.issues.insert(n, issue.clone());
-            ok(201, issue)
+            let spec = IssueSpec {
+                title: title.into(),
+                body: body["body"].as_str().unwrap_or_default().into(),
+                labels,
+            };
+            match forge.create_issue(&spec).await {
+                Ok(r) => {
+                    let snap = forge.snapshot();
+                    let i = snap.issues.iter().find(|i| i.number == r.number);
+                    ok(201, i.map_or(json!({"number": r.number}), issue_json))
+                }
+                Err(e) => port(e),
+            }
         }
         ("GET", ["", "issues"]) => {
-            let page: usize = param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-            let per: usize = param("per_page")
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(30)
-                .clamp(1, 100);
-            let all: Vec<Value> = st.issues.values().rev().cloned().collect();
-            ok(
-                200,
-                Value::Array(all.into_iter().skip((page - 1) * per).take(per).collect()),
-            )
+            let snap = forge.snapshot();
+            let mut all: Vec<(u64, Value)> = snap
+                .issues
+                .iter()
+                .map(|i| (i.number, issue_json(i)))
+                .chain(snap.pulls.iter().map(|p| (p.number, pr_json(p))))
+                .collect();
+            all.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+            ok(200, page_of(all.into_iter().map(|(_, v)| v).collect()))
         }
         ("PATCH", ["", "issues", n]) => {
-            let Some(issue) = n.parse::<u64>().ok().and_then(|n| st.issues.get_mut(&n)) else {
+            let Ok(n) = n.parse::<u64>() else {
                 return gh_error(404, "Not Found");
             };
-            if let Some(state) = body["state"].as_str() {
-                issue["state"] = json!(state);
+            let result = match body["state"].as_str() {
+                Some(state) => forge.set_issue_open(n, state == "open").await,
+                None => Ok(()),
+            };
+            if let Err(e) = result {
+                return port(e);
             }
-            ok(200, issue.clone())
+            let snap = forge.snapshot();
+            match snap.issues.iter().find(|i| i.number == n) {
+                Some(i) => ok(200, issue_json(i)),
+                None => gh_error(404, "Not Found"),
+            }
         }
         ("GET", ["", "issues", "comments"]) => {
-            let page: usize = param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-            let per: usize = param("per_page")
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(30)
-                .clamp(1, 100);
-            let all: Vec<Value> = st.comments.iter().rev().cloned().collect();
-            ok(
-                200,
-                Value::Array(all.into_iter().skip((page - 1) * per).take(per).collect()),
-            )
+            let snap = forge.snapshot();
+            let api_issues = format!("https://api.github.com/repos/{}/{}/issues", s.owner, s.name);
+            let mut all: Vec<(u64, Value)> = Vec::new();
+            for i in &snap.issues {
+                for c in &i.comments {
+                    all.push((
+                        c.id,
+                        json!({"id": c.id, "body": c.body,
+                                           "issue_url": format!("{api_issues}/{}", i.number)}),
+                    ));
+                }
+            }
+            all.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
+            ok(200, page_of(all.into_iter().map(|(_, v)| v).collect()))
         }
         ("POST", ["", "issues", n, "comments"]) => {
-            let Some(n) = n.parse::<u64>().ok().filter(|n| st.issues.contains_key(n)) else {
+            let Ok(n) = n.parse::<u64>() else {
                 return gh_error(404, "Not Found");
             };
-            st.next_id += 1;
-            let id = 1_000_000 + st.next_id;
-            let c = json!({"id": id, "body": body["body"],
-                           "issue_url": format!("https://api.github.com/repos/{}/{}/issues/{n}", s.owner, s.name)});
-            st.comments.push(c.clone());
-            ok(201, c)
-        }
-        ("POST", ["", "issues", n, "labels"]) => {
-            let Some(issue) = n.parse::<u64>().ok().and_then(|n| st.issues.get_mut(&n)) else {
-                return gh_error(404, "Not Found");
-            };
-            let add: Vec<Value> = body["labels"].as_array().cloned().unwrap_or_default();
-            let labels = issue["labels"]
-                .as_array_mut()
-                .map(std::mem::take)
-                .unwrap_or_default();
-            let mut labels = labels;
-            labels.extend(add.iter().map(|l| json!({"name": l})));
-            issue["labels"] = Value::Array(labels.clone());
-            ok(200, Value::Array(labels))
-        }
-        ("GET", ["", "git", "ref", "heads", branch @ ..]) => {
-            match s.repo.head_of(&branch.join("/")) {
-                Ok(sha) => ok(
-                    200,
-                    json!({"ref": format!("refs/heads/{}", branch.join("/")), "object": {"type": "commit", "sha": sha}}),
+            match forge
+                .comment(n, body["body"].as_str().unwrap_or_default())
+                .await
+            {
+                Ok(id) => ok(
+                    201,
+                    json!({"id": id, "body": body["body"],
+                                         "issue_url": format!("https://api.github.com/repos/{}/{}/issues/{n}", s.owner, s.name)}),
                 ),
-                Err(_) => gh_error(404, "Not Found"),
+                Err(e) => port(e),
             }
         }
-        ("GET", ["", "git", "commits", sha]) => match s.repo.tree_id(sha) {
+        ("POST", ["", "issues", n, "labels"]) => {
+            let Ok(n) = n.parse::<u64>() else {
+                return gh_error(404, "Not Found");
+            };
+            let add: Vec<String> = body["labels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l.as_str().map(str::to_string))
+                .collect();
+            match forge.add_labels(n, &add) {
+                Ok(all) => ok(
+                    200,
+                    Value::Array(all.iter().map(|l| json!({"name": l})).collect()),
+                ),
+                Err(e) => port(e),
+            }
+        }
+        ("GET", ["", "git", "ref", "heads", branch @ ..]) => match git.head_of(&branch.join("/")) {
+            Ok(sha) => ok(
+                200,
+                json!({"ref": format!("refs/heads/{}", branch.join("/")), "object": {"type": "commit", "sha": sha}}),
+            ),
+            Err(_) => gh_error(404, "Not Found"),
+        },
+        ("GET", ["", "git", "commits", sha]) => match git.tree_id(sha) {
             Ok(tree) => ok(200, json!({"sha": sha, "tree": {"sha": tree}})),
             Err(_) => gh_error(404, "Not Found"),
         },
@@ -364,6 +427,7 @@ async fn route(
             let Some(content) = body["content"].as_str() else {
                 return gh_error(422, "Validation Failed: content is missing");
             };
+            let mut st = lock(&s.state);
             st.next_id += 1;
             let h = handle(st.next_id);
             st.staged
@@ -377,6 +441,7 @@ async fn route(
         }
         ("POST", ["", "git", "trees"]) => {
             let base = body["base_tree"].as_str().unwrap_or_default().to_string();
+            let mut st = lock(&s.state);
             st.next_id += 1;
             let h = handle(st.next_id);
             let staged = st.staged.get_or_insert_with(|| Staged {
@@ -410,23 +475,29 @@ async fn route(
                     "Validation Failed: message, tree and one parent are required",
                 );
             };
-            let Some(staged) = st.staged.as_ref() else {
-                return gh_error(422, "Validation Failed: unknown tree");
+            let files = {
+                let st = lock(&s.state);
+                let Some((base, entries)) = st
+                    .staged
+                    .as_ref()
+                    .and_then(|x| x.trees.get(tree).map(|t| (t, x)))
+                    .map(|(t, x)| (t.clone(), x))
+                else {
+                    return gh_error(
+                        422,
+                        &format!("Validation Failed: tree {tree} does not exist"),
+                    );
+                };
+                let (base_tree, entries_list) = base;
+                if git.tree_id(parent).ok().as_deref() != Some(base_tree.as_str()) {
+                    return gh_error(422, "Validation Failed: base_tree is not the parent's tree");
+                }
+                entries_list
+                    .iter()
+                    .map(|(p, b)| (p.clone(), entries.blobs[b].clone()))
+                    .collect::<Vec<_>>()
             };
-            let Some((base, entries)) = staged.trees.get(tree) else {
-                return gh_error(
-                    422,
-                    &format!("Validation Failed: tree {tree} does not exist"),
-                );
-            };
-            if s.repo.tree_id(parent).ok().as_deref() != Some(base.as_str()) {
-                return gh_error(422, "Validation Failed: base_tree is not the parent's tree");
-            }
-            let files: Vec<(String, String)> = entries
-                .iter()
-                .map(|(p, b)| (p.clone(), staged.blobs[b].clone()))
-                .collect();
-            match s.repo.commit_on(parent, message, &files, (s.now)()) {
+            match git.commit_on(parent, message, &files, (s.now)()) {
                 Ok(sha) => ok(201, json!({"sha": sha})),
                 Err(e) => gh_error(422, &e.to_string()),
             }
@@ -438,10 +509,10 @@ async fn route(
             let Some(branch) = r.strip_prefix("refs/heads/") else {
                 return gh_error(422, "Validation Failed: ref must start with refs/heads/");
             };
-            if s.repo.branch_exists(branch).unwrap_or(false) {
+            if git.branch_exists(branch).unwrap_or(false) {
                 return gh_error(422, "Reference already exists");
             }
-            match s.repo.set_branch(branch, sha, true) {
+            match git.set_branch(branch, sha, true) {
                 Ok(()) => ok(201, json!({"ref": r, "object": {"sha": sha}})),
                 Err(e) => gh_error(422, &e.to_string()),
             }
@@ -451,11 +522,16 @@ async fn route(
                 return gh_error(422, "Validation Failed: sha is required");
             };
             let force = body["force"].as_bool().unwrap_or(false);
-            match s.repo.set_branch(&branch.join("/"), sha, force) {
-                Ok(()) => ok(
-                    200,
-                    json!({"ref": format!("refs/heads/{}", branch.join("/")), "object": {"sha": sha}}),
-                ),
+            match git.set_branch(&branch.join("/"), sha, force) {
+                Ok(()) => {
+                    if branch.join("/") == "main" {
+                        let _ = git.checkout_main();
+                    }
+                    ok(
+                        200,
+                        json!({"ref": format!("refs/heads/{}", branch.join("/")), "object": {"sha": sha}}),
+                    )
+                }
                 Err(e) if e.to_string().contains("fast forward") => {
                     gh_error(422, "Update is not a fast forward")
                 }
@@ -470,28 +546,45 @@ async fn route(
             ) else {
                 return gh_error(422, "Validation Failed: title, head and base are required");
             };
-            if !s.repo.branch_exists(head).unwrap_or(false) {
+            if !git.branch_exists(head).unwrap_or(false) {
                 return gh_error(
                     422,
                     &format!("Validation Failed: head {head} does not exist"),
                 );
             }
-            st.next_number += 1;
-            let n = st.next_number;
-            let pr = json!({"number": n, "html_url": html("pull", n), "title": title, "body": body["body"],
-                            "state": "open", "merged": false, "merged_at": null,
-                            "head": {"ref": head}, "base": {"ref": base}, "labels": [],
-                            "pull_request": {"url": format!("https://api.github.com/repos/{}/{}/pulls/{n}", s.owner, s.name)}});
-            st.issues.insert(n, pr.clone());
-            ok(201, pr)
+            // The branch exists (pushed through the git data API): the forge records the PR.
+            let spec = PrSpec {
+                title: title.into(),
+                body: body["body"].as_str().unwrap_or_default().into(),
+                branch: head.into(),
+                base: base.into(),
+                commit_message: String::new(),
+                files: Vec::new(),
+                labels: Vec::new(),
+            };
+            match forge.open_pr(&spec).await {
+                Ok(r) => {
+                    let snap = forge.snapshot();
+                    let p = snap.pulls.iter().find(|p| p.number == r.number);
+                    ok(201, p.map_or(json!({"number": r.number}), pr_json))
+                }
+                Err(e) => port(e),
+            }
         }
-        ("GET", ["", "pulls", n]) => match n.parse::<u64>().ok().and_then(|n| st.issues.get(&n)) {
-            Some(p) if p.get("pull_request").is_some() => ok(200, p.clone()),
-            _ => gh_error(404, "Not Found"),
-        },
+        ("GET", ["", "pulls", n]) => {
+            let snap = forge.snapshot();
+            match n
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| snap.pulls.iter().find(|p| p.number == n))
+            {
+                Some(p) => ok(200, pr_json(p)),
+                None => gh_error(404, "Not Found"),
+            }
+        }
         ("GET", ["", "contents", path @ ..]) => {
             let git_ref = param("ref").unwrap_or_else(|| "main".into());
-            match s.repo.read(&git_ref, &path.join("/")) {
+            match git.read(&git_ref, &path.join("/")) {
                 Ok(Some(content)) => {
                     use base64::Engine;
                     let enc = base64::engine::general_purpose::STANDARD.encode(content.as_bytes());
@@ -510,7 +603,7 @@ async fn route(
                 Err(_) => gh_error(404, "No commit found for the ref"),
             }
         }
-        ("GET", ["", "git", "trees", sha]) => match s.repo.list(sha, "") {
+        ("GET", ["", "git", "trees", sha]) => match git.list(sha, "") {
             Ok(paths) => ok(
                 200,
                 json!({"sha": sha, "truncated": false,
@@ -521,7 +614,7 @@ async fn route(
         ("GET", ["", "commits"]) => {
             let branch = param("sha").unwrap_or_else(|| "main".into());
             let path = param("path").unwrap_or_default();
-            match s.repo.log(&branch, &path) {
+            match git.log(&branch, &path) {
                 Ok(commits) => ok(200, Value::Array(commits.iter().map(|c| json!({
                     "sha": c.id,
                     "commit": {"message": c.message, "committer": {"date": c.at.to_rfc3339()}}
