@@ -165,6 +165,8 @@ pub struct SimulationOutcome {
     pub intents: Vec<Intent>,
     /// With `serve.keep`: the backends, still serving the simulated cluster.
     pub served: Option<SimBackends>,
+    /// Every request the crew's GitHub adapter sent to the simulated GitHub.
+    pub github: Vec<squad_adapters::sim::github_api::Recorded>,
 }
 
 /// The simulated GitHub served over HTTP (the GitOps repository and the application's), and the
@@ -365,10 +367,13 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
         tracing::warn!(incident = %id, "incident escalated: {}", events.iter().rev().find_map(|e| match &e.kind { EventKind::StateChanged { reason, .. } => Some(reason.clone()), _ => None }).unwrap_or_default());
     }
     let served = opts.serve.keep.then_some(sim);
+    let mut github = hub.gitops_api.requests();
+    github.extend(hub.app_api.requests());
     Ok(SimulationOutcome {
         summary,
         intents,
         served,
+        github,
     })
 }
 

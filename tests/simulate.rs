@@ -415,3 +415,37 @@ fn missing_permissions_degrade_the_crew_with_notes_instead_of_failing() {
     );
     assert!(worf.contains("image scan"), "{worf}");
 }
+
+#[path = "support/openapi.rs"]
+mod openapi;
+
+/// Both scenarios, each through to the end: every request the crew's GitHub adapter sent to the
+/// simulated GitHub is a request GitHub's own OpenAPI description allows.
+#[test]
+fn every_github_request_of_whole_incidents_is_in_github_s_openapi_description() {
+    let Some(spec) = openapi::openapi() else {
+        return;
+    };
+    let mut total = 0;
+    for name in ["oomkilled", "crashloop"] {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = Scenario::embedded(name).unwrap();
+        let first = rt()
+            .block_on(simulation::run(opts(scenario.clone(), dir.path(), false)))
+            .unwrap();
+        let second = rt()
+            .block_on(simulation::run(opts(scenario, dir.path(), true)))
+            .unwrap();
+        let requests: Vec<_> = first.github.into_iter().chain(second.github).collect();
+        let violations = openapi::contract_violations(&spec, &requests);
+        assert!(
+            violations.is_empty(),
+            "{name}: {} request(s) off GitHub's API:\n{}",
+            violations.len(),
+            violations.join("\n")
+        );
+        assert!(requests.len() > 40, "{name}: {} requests", requests.len());
+        total += requests.len();
+    }
+    println!("{total} GitHub requests checked against GitHub's OpenAPI description");
+}

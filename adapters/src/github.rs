@@ -48,6 +48,10 @@ pub struct GitHubForge {
     name: String,
     max_attempts: u32,
     max_wait: Duration,
+    /// The default branch, read once.
+    default_branch: tokio::sync::OnceCell<String>,
+    /// Labels known to exist (created or seen), so each is checked once per process.
+    labels: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Which kind of failure, for retries and messages.
@@ -77,6 +81,8 @@ impl GitHubForge {
             name: name.to_string(),
             max_attempts: o.max_attempts.max(1),
             max_wait: o.max_wait,
+            default_branch: tokio::sync::OnceCell::new(),
+            labels: std::sync::Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -235,7 +241,16 @@ impl GitHubForge {
     }
 
     async fn ensure_labels(&self, labels: &[String]) -> PortResult<()> {
+        let known = |l: &str| self.labels.lock().map(|k| k.contains(l)).unwrap_or(false);
+        let remember = |l: &str| {
+            if let Ok(mut k) = self.labels.lock() {
+                k.insert(l.to_string());
+            }
+        };
         for label in labels {
+            if known(label) {
+                continue;
+            }
             let path = self.route(&format!("/labels/{}", encode(label)));
             match self.get("read label", &path).await {
                 Ok(_) => {}
@@ -256,6 +271,7 @@ impl GitHubForge {
                 }
                 Err(e) => return Err(e),
             }
+            remember(label);
         }
         Ok(())
     }
@@ -369,8 +385,13 @@ impl Forge for GitHubForge {
     }
 
     async fn default_branch(&self) -> PortResult<String> {
-        let r = self.get("read the repository", &self.route("")).await?;
-        field_str(&r, &["default_branch"], "repository")
+        self.default_branch
+            .get_or_try_init(|| async {
+                let r = self.get("read the repository", &self.route("")).await?;
+                field_str(&r, &["default_branch"], "repository")
+            })
+            .await
+            .cloned()
     }
 
     async fn find_marker(&self, marker: &str) -> PortResult<Option<MarkedArtifact>> {

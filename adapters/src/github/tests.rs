@@ -480,9 +480,11 @@ async fn errors_name_the_repo_and_action_and_rate_limits_are_waited_out() {
         started.elapsed() >= Duration::from_secs(1),
         "Retry-After was not honoured"
     );
+    // The default branch is read once; later calls are other reads.
+    assert_eq!(gh.default_branch().await.unwrap(), "main");
     // Still failing after every attempt: unavailable, saying why.
     m.lock().unwrap().fail_next = vec![(503, vec![], json!({"message": "Unavailable"})); 3];
-    let e = gh.default_branch().await.unwrap_err();
+    let e = gh.pr_state(1).await.unwrap_err();
     assert!(matches!(e, PortError::Unavailable { .. }), "{e:?}");
     assert!(e.to_string().contains("after 3 attempt(s)"), "{e}");
     // A primary rate limit resetting beyond max_wait is not waited for.
@@ -495,7 +497,7 @@ async fn errors_name_the_repo_and_action_and_rate_limits_are_waited_out() {
         ],
         json!({"message": "API rate limit exceeded"}),
     )];
-    let e = gh.default_branch().await.unwrap_err();
+    let e = gh.pr_state(1).await.unwrap_err();
     assert!(e.to_string().contains("API rate limit exceeded"), "{e}");
     // The token never shows in Debug.
     let o = GitHubOptions {
