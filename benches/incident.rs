@@ -55,6 +55,7 @@ fn whole_incident(c: &mut Criterion) {
                         abort_after_events: None,
                         serve: Default::default(),
                         minds: Default::default(),
+                        github: None,
                     }));
                     assert!(run.is_ok());
                 },
@@ -122,6 +123,7 @@ fn whole_incident(c: &mut Criterion) {
                     abort_after_events: None,
                     serve: Default::default(),
                     minds: minds.clone(),
+                    github: None,
                 }));
                 assert!(run.is_ok());
             },

@@ -63,6 +63,14 @@ enum Command {
         /// to run it; the native analyzers cross-check it and take over when it fails).
         #[arg(long, value_parser = ["native", "holmes"])]
         diagnoser: Option<String>,
+        /// Rehearse against a GitHub-compatible API instead of the built-in simulated GitHub
+        /// (https://api.github.com, or https://<host>/api/v3); the token from GITHUB_TOKEN.
+        #[arg(long, value_name = "URL", requires = "github_repo")]
+        github_url: Option<String>,
+        /// The GitOps repository there, OWNER/NAME: the crew's issues and PR go there, and the
+        /// manifests are read from it.
+        #[arg(long, value_name = "OWNER/NAME", requires = "github_url")]
+        github_repo: Option<String>,
     },
     /// Diagnoses a pod in a real cluster with squad's native analyzers, read-only: prints the
     /// root cause, the evidence, and what could not be read (missing permissions, no Prometheus).
@@ -281,6 +289,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             port,
             llm,
             diagnoser,
+            github_url,
+            github_repo,
         } => {
             let scenario = Scenario::load(&scenario)?;
             let ns = scenario.workload.namespace.clone();
@@ -296,6 +306,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => {}
             }
             let minds = squad::models::minds(&settings, &llm.choice(), |v| std::env::var(v).ok())?;
+            let github = match (github_url, github_repo) {
+                (Some(url), Some(repo)) => {
+                    let token = std::env::var("GITHUB_TOKEN")
+                        .ok()
+                        .map(|t| t.trim().to_string())
+                        .filter(|t| !t.is_empty())
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "--github-repo {repo}: set GITHUB_TOKEN to a token that may write issues, pull requests and contents there"
+                            )
+                        })?;
+                    Some(squad::simulation::GitHubTarget { url, repo, token })
+                }
+                _ => None,
+            };
             let abort_after_events = match std::env::var("SQUAD_FAULT_ABORT_AFTER_EVENTS") {
                 Ok(v) => Some(v.parse().map_err(|_| {
                     anyhow::anyhow!(
@@ -325,6 +350,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     keep: serve_kube,
                 },
                 minds,
+                github,
             }))?;
             if json {
                 out!("{}", serde_json::to_string_pretty(&outcome.summary)?);

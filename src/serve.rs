@@ -178,6 +178,19 @@ impl Daemon {
                 )
             }
         };
+        // The GitOps repository on GitHub, when [github] names one.
+        let forge: Arc<dyn Forge> =
+            match simulation::connect_github(&settings.github, |v| std::env::var(v).ok())? {
+                Some(gh) => {
+                    tracing::info!(
+                        "GitOps repository: {} on {}",
+                        gh.repo(),
+                        settings.github.url
+                    );
+                    gh
+                }
+                None => forge,
+            };
         let repo = forge.repo();
         let diagnoser =
             crate::diagnose::diagnoser_for(&settings, cluster.clone(), clock.clone(), kubeconfig);

@@ -156,6 +156,57 @@ pub struct SimulationOptions {
     pub serve: ServeKube,
     /// The crew's models (`Minds::none()`: the deterministic skills decide).
     pub minds: std::sync::Arc<squad_runtime::Minds>,
+    /// A GitHub-compatible API to use for the GitOps repository instead of the built-in
+    /// simulated GitHub (`--github-url`, `--github-repo`, `GITHUB_TOKEN`).
+    pub github: Option<GitHubTarget>,
+}
+
+/// A real (or any GitHub-compatible) repository to rehearse an incident against.
+#[derive(Clone)]
+pub struct GitHubTarget {
+    pub url: String,
+    pub repo: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for GitHubTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubTarget")
+            .field("url", &self.url)
+            .field("repo", &self.repo)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The GitHub adapter for `[github]`, when it names a repository; the token is read from the
+/// environment variable it names.
+pub fn connect_github(
+    settings: &squad_config::settings::GitHubSettings,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Option<Arc<squad_adapters::github::GitHubForge>>> {
+    let Some(repo) = &settings.repo else {
+        return Ok(None);
+    };
+    let token = env(&settings.token_env)
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "github.repo is {repo}: set {} to a token that may write issues, pull requests and contents there",
+                settings.token_env
+            )
+        })?;
+    Ok(Some(Arc::new(
+        squad_adapters::github::GitHubForge::new(&squad_adapters::github::GitHubOptions {
+            base_url: settings.url.clone(),
+            repo: repo.clone(),
+            token,
+            max_attempts: 4,
+            max_wait: Duration::from_secs(120),
+        })
+        .map_err(anyhow::Error::msg)?,
+    )))
 }
 
 /// The result of a simulation.
@@ -304,12 +355,34 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
     }
     // The crew reaches the simulated GitHub over HTTP, through the GitHub adapter.
     let hub = SimGitHub::start(&sim, clock.clone()).await?;
+    // Or the GitOps repository on a real GitHub (the application's stays simulated).
+    let gitops: Arc<dyn squad_runtime::ports::Forge> = match &opts.github {
+        None => hub.gitops.clone(),
+        Some(t) => {
+            if opts.approve {
+                anyhow::bail!(
+                    "--approve merges the simulated PR; against {} merge it on GitHub instead (Ralph follows it)",
+                    t.repo
+                );
+            }
+            Arc::new(
+                squad_adapters::github::GitHubForge::new(&squad_adapters::github::GitHubOptions {
+                    base_url: t.url.clone(),
+                    repo: t.repo.clone(),
+                    token: t.token.clone(),
+                    max_attempts: 4,
+                    max_wait: Duration::from_secs(120),
+                })
+                .map_err(anyhow::Error::msg)?,
+            )
+        }
+    };
     let dry = opts
         .dry_run
-        .then(|| Arc::new(DryRunForge::new(hub.gitops.clone())));
+        .then(|| Arc::new(DryRunForge::new(gitops.clone())));
     let forge: Arc<dyn squad_runtime::ports::Forge> = match &dry {
         Some(d) => d.clone(),
-        None => hub.gitops.clone(),
+        None => gitops.clone(),
     };
     let diagnoser = crate::diagnose::diagnoser_for(
         &settings,
@@ -358,6 +431,9 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
         &dir.join("gitops"),
         opts.dry_run,
     );
+    if let Some(t) = &opts.github {
+        summary.repo = format!("{} at {}", t.repo, t.url);
+    }
     summary.github_requests = hub.gitops_api.requests_by_endpoint();
     for (k, v) in hub.app_api.requests_by_endpoint() {
         *summary.github_requests.entry(k).or_default() += v;

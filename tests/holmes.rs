@@ -124,6 +124,7 @@ fn run(settings: Settings, out: &Path) -> Summary {
             abort_after_events: None,
             serve: Default::default(),
             minds: Default::default(),
+            github: None,
         }))
         .unwrap()
         .summary

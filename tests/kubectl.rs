@@ -270,6 +270,7 @@ async fn get_deploy_hpa_netpol_before_and_after_the_fix() {
             abort_after_events: None,
             serve: ServeKube::default(),
             minds: Default::default(),
+            github: None,
         }))
         .unwrap();
     })

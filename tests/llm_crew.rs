@@ -99,6 +99,7 @@ fn run(scenario: Scenario, out: &Path, minds: Arc<Minds>, approve: bool) -> Summ
             abort_after_events: None,
             serve: Default::default(),
             minds,
+            github: None,
         }))
         .unwrap()
         .summary

@@ -23,6 +23,7 @@ fn opts(scenario: Scenario, out: &Path, approve: bool) -> SimulationOptions {
         abort_after_events: None,
         serve: Default::default(),
         minds: Default::default(),
+        github: None,
     }
 }
 
@@ -448,4 +449,76 @@ fn every_github_request_of_whole_incidents_is_in_github_s_openapi_description() 
         total += requests.len();
     }
     println!("{total} GitHub requests checked against GitHub's OpenAPI description");
+}
+
+/// `--github-url URL --github-repo OWNER/NAME`: the GitOps side of the incident happens on
+/// another GitHub-compatible API (here a second simulated GitHub standing in for github.com);
+/// the manifests are read from it and the issues and the PR land there.
+#[test]
+fn the_gitops_repository_can_be_any_github_compatible_api() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = Scenario::embedded("oomkilled").unwrap();
+    let rt = rt();
+    let elsewhere = dir.path().join("elsewhere");
+    let repo = squad_adapters::sim::seed_gitops_repo(&scenario, &elsewhere.join("gitops")).unwrap();
+    let now = scenario.now;
+    let remote = Arc::new(
+        squad_adapters::sim::SimForge::new(
+            "rehearsal/gitops",
+            repo,
+            Some(&elsewhere.join("forge.json")),
+            squad_runtime::Clock::starting_at(now),
+        )
+        .unwrap(),
+    );
+    let servers = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let api = servers
+        .block_on(squad_adapters::sim::github_api::SimGitHubApi::start(
+            "rehearsal/gitops",
+            remote.clone(),
+            "ghp_rehearsal",
+            move || now,
+        ))
+        .unwrap();
+    let mut o = opts(scenario, &dir.path().join("out"), false);
+    o.github = Some(simulation::GitHubTarget {
+        url: api.url(),
+        repo: "rehearsal/gitops".into(),
+        token: "ghp_rehearsal".into(),
+    });
+    let s = rt.block_on(simulation::run(o)).unwrap().summary;
+    assert_eq!(s.state, "awaiting_approval", "{:#?}", s.timeline);
+    assert!(
+        s.repo.starts_with("rehearsal/gitops at http://127.0.0.1:"),
+        "{}",
+        s.repo
+    );
+    // Everything the crew wrote is on the other side.
+    let state = remote.snapshot();
+    assert_eq!(state.issues.len(), 3, "{:#?}", state.issues);
+    assert_eq!(state.pulls.len(), 1);
+    assert!(
+        state.pulls[0]
+            .files
+            .contains(&"k8s/production/payment-service/deployment.yaml".to_string())
+    );
+    assert!(s.issues.is_empty() && s.pull_requests.is_empty());
+    // --approve cannot merge a real repository's PR.
+    let mut o = opts(
+        Scenario::embedded("oomkilled").unwrap(),
+        &dir.path().join("out2"),
+        true,
+    );
+    o.github = Some(simulation::GitHubTarget {
+        url: api.url(),
+        repo: "rehearsal/gitops".into(),
+        token: "ghp_rehearsal".into(),
+    });
+    let e = rt.block_on(simulation::run(o)).err().unwrap();
+    assert!(e.to_string().contains("merge it on GitHub"), "{e}");
 }

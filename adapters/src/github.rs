@@ -43,53 +43,26 @@ impl std::fmt::Debug for GitHubOptions {
 
 /// The GitOps repository on GitHub.
 pub struct GitHubForge {
-    client: octocrab::Octocrab,
+    caller: Caller,
     owner: String,
     name: String,
-    max_attempts: u32,
-    max_wait: Duration,
     /// The default branch, read once.
     default_branch: tokio::sync::OnceCell<String>,
     /// Labels known to exist (created or seen), so each is checked once per process.
     labels: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
-/// Which kind of failure, for retries and messages.
-enum Failure {
-    /// Worth another try after the wait.
-    Retry(Duration, String),
-    Final(PortError),
+/// The part of the adapter that sends requests: cloned onto the real-time runtime per call.
+#[derive(Clone)]
+struct Caller {
+    client: octocrab::Octocrab,
+    owner: String,
+    name: String,
+    max_attempts: u32,
+    max_wait: Duration,
 }
 
-impl GitHubForge {
-    pub fn new(o: &GitHubOptions) -> Result<GitHubForge, String> {
-        let (owner, name) = o
-            .repo
-            .split_once('/')
-            .filter(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('/'))
-            .ok_or_else(|| format!("github repo {:?}: expected OWNER/NAME", o.repo))?;
-        crate::tls::install_crypto_provider();
-        let client = octocrab::Octocrab::builder()
-            .base_uri(o.base_url.as_str())
-            .map_err(|e| format!("github base URL {:?}: {e}", o.base_url))?
-            .personal_token(o.token.clone())
-            .build()
-            .map_err(|e| format!("github client for {}: {e}", o.base_url))?;
-        Ok(GitHubForge {
-            client,
-            owner: owner.to_string(),
-            name: name.to_string(),
-            max_attempts: o.max_attempts.max(1),
-            max_wait: o.max_wait,
-            default_branch: tokio::sync::OnceCell::new(),
-            labels: std::sync::Mutex::new(std::collections::HashSet::new()),
-        })
-    }
-
-    fn route(&self, rest: &str) -> String {
-        format!("/repos/{}/{}{rest}", self.owner, self.name)
-    }
-
+impl Caller {
     fn classify(&self, what: &str, e: octocrab::Error, attempt: u32) -> Failure {
         let repo = format!("{}/{}", self.owner, self.name);
         match e {
@@ -216,6 +189,68 @@ impl GitHubForge {
                 }
             }
         }
+    }
+}
+
+/// Which kind of failure, for retries and messages.
+enum Failure {
+    /// Worth another try after the wait.
+    Retry(Duration, String),
+    Final(PortError),
+}
+
+impl GitHubForge {
+    pub fn new(o: &GitHubOptions) -> Result<GitHubForge, String> {
+        let (owner, name) = o
+            .repo
+            .split_once('/')
+            .filter(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('/'))
+            .ok_or_else(|| format!("github repo {:?}: expected OWNER/NAME", o.repo))?;
+        crate::tls::install_crypto_provider();
+        let client = octocrab::Octocrab::builder()
+            .base_uri(o.base_url.as_str())
+            .map_err(|e| format!("github base URL {:?}: {e}", o.base_url))?
+            .personal_token(o.token.clone())
+            .build()
+            .map_err(|e| format!("github client for {}: {e}", o.base_url))?;
+        Ok(GitHubForge {
+            caller: Caller {
+                client,
+                owner: owner.to_string(),
+                name: name.to_string(),
+                max_attempts: o.max_attempts.max(1),
+                max_wait: o.max_wait,
+            },
+            owner: owner.to_string(),
+            name: name.to_string(),
+            default_branch: tokio::sync::OnceCell::new(),
+            labels: std::sync::Mutex::new(std::collections::HashSet::new()),
+        })
+    }
+
+    fn route(&self, rest: &str) -> String {
+        format!("/repos/{}/{}{rest}", self.owner, self.name)
+    }
+
+    /// One JSON call with retries, on real time ([`crate::realtime`]): in a simulation the
+    /// paused clock holds still while GitHub answers, whichever GitHub it is.
+    async fn call(
+        &self,
+        what: &str,
+        method: &str,
+        route: &str,
+        body: Option<&Value>,
+    ) -> PortResult<Value> {
+        let caller = self.caller.clone();
+        let (w, m, r, b) = (
+            what.to_string(),
+            method.to_string(),
+            route.to_string(),
+            body.cloned(),
+        );
+        crate::realtime::run(async move { caller.call(&w, &m, &r, b.as_ref()).await })
+            .await
+            .map_err(|e| PortError::failed(what, e))?
     }
 
     async fn get(&self, what: &str, route: &str) -> PortResult<Value> {

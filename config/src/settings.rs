@@ -205,13 +205,67 @@ pub struct PagerDutySettings {
     pub secrets: Vec<String>,
 }
 
-/// `[github]`: GitHub webhook signing secrets (several while rotating) for
-/// `POST /v1/webhooks/github`; environment override `SQUAD_GITHUB_WEBHOOK_SECRETS`
-/// (comma-separated). Without one, the endpoint refuses every delivery.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `[github]`: the GitOps repository on GitHub (or GitHub Enterprise) and its webhooks.
+///
+/// With `repo` set, the daemon files issues and opens pull requests there through the GitHub API
+/// (token from the environment variable `token_env`); without it, on its local simulated forge.
+/// Webhook signing secrets (several while rotating) are for `POST /v1/webhooks/github`;
+/// environment override `SQUAD_GITHUB_WEBHOOK_SECRETS` (comma-separated). Without one, the
+/// endpoint refuses every delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GitHubSettings {
+    /// The API base: `https://api.github.com`, or `https://<host>/api/v3` for GitHub Enterprise.
+    pub url: String,
+    /// `OWNER/NAME` of the GitOps repository.
+    pub repo: Option<String>,
+    /// The environment variable holding the token (never the token itself).
+    pub token_env: String,
     pub webhook_secrets: Vec<String>,
+}
+
+impl Default for GitHubSettings {
+    fn default() -> Self {
+        GitHubSettings {
+            url: "https://api.github.com".into(),
+            repo: None,
+            token_env: "GITHUB_TOKEN".into(),
+            webhook_secrets: Vec::new(),
+        }
+    }
+}
+
+impl GitHubSettings {
+    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let field = |name: &str, expected: &str| {
+            Err(ConfigError::field(
+                origin,
+                format!("github.{name}"),
+                expected,
+            ))
+        };
+        if !(self.url.starts_with("https://") || self.url.starts_with("http://")) {
+            return field("url", "the API base URL, such as https://api.github.com");
+        }
+        if let Some(r) = &self.repo {
+            let parts: Vec<&str> = r.split('/').collect();
+            if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
+                return field("repo", "OWNER/NAME of the GitOps repository");
+            }
+        }
+        let is_name = !self.token_env.is_empty()
+            && self
+                .token_env
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !is_name {
+            return field(
+                "token_env",
+                "the name of an environment variable holding the token (such as GITHUB_TOKEN), not the token itself",
+            );
+        }
+        Ok(())
+    }
 }
 
 /// How alerts are grouped into incidents.
@@ -910,6 +964,7 @@ impl Settings {
             ));
         }
         self.holmes.validate(origin)?;
+        self.github.validate(origin)?;
         if let Some(llm) = &self.llm {
             llm.validate(origin)?;
         }
