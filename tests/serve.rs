@@ -898,3 +898,86 @@ fn signed_github_webhooks_about_the_pr_reach_the_incident() {
     assert_eq!(code, 400, "{text}");
     assert!(text.contains("review.state"), "{text}");
 }
+
+/// `[github] repo`: the daemon files the incident and opens the PR on GitHub (here a simulated
+/// GitHub on loopback standing in for api.github.com), the token from the variable `token_env`.
+#[test]
+fn with_a_github_repo_configured_the_daemon_works_on_github() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = squad_config::Scenario::embedded("oomkilled").unwrap();
+    let repo =
+        squad_adapters::sim::seed_gitops_repo(&scenario, &dir.path().join("remote")).unwrap();
+    let remote = Arc::new(
+        squad_adapters::sim::SimForge::new(
+            "acme/gitops",
+            repo,
+            None,
+            squad_runtime::Clock::starting_at(chrono::Utc::now()),
+        )
+        .unwrap(),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let api = rt
+        .block_on(squad_adapters::sim::github_api::SimGitHubApi::start(
+            "acme/gitops",
+            remote.clone(),
+            "ghp_daemon_token",
+            chrono::Utc::now,
+        ))
+        .unwrap();
+    let config = config_in(
+        dir.path(),
+        &format!(
+            "[github]\nurl = \"{}\"\nrepo = \"acme/gitops\"\ntoken_env = \"SQUAD_TEST_GITHUB_TOKEN\"\n",
+            api.url()
+        ),
+    );
+    // Without the token: a clear refusal to start, naming the variable.
+    let out = Command::new(env!("CARGO_BIN_EXE_squad"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("SQUAD_TEST_GITHUB_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("set SQUAD_TEST_GITHUB_TOKEN"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (child, url) = spawn(&config, &[("SQUAD_TEST_GITHUB_TOKEN", "ghp_daemon_token")]);
+    let d = Daemon {
+        child: Some(child),
+        url,
+        config,
+        _dir: None,
+    };
+    let (code, text) = post(
+        &d,
+        "/v1/alerts/alertmanager",
+        &std::fs::read(FIXTURE).unwrap(),
+    );
+    assert_eq!(code, 202, "{text}");
+    wait_for(&d, "the remediation PR", |l| {
+        l.len() == 1 && l[0]["pr"].is_object() && l[0]["state"] == "awaiting_approval"
+    });
+    let state = remote.snapshot();
+    assert_eq!(state.issues.len(), 3, "{:#?}", state.issues);
+    assert!(
+        state.issues[0]
+            .labels
+            .contains(&"needs-remediation".to_string())
+    );
+    assert_eq!(state.pulls.len(), 1);
+    assert!(
+        api.requests()
+            .iter()
+            .all(|r| r.path.starts_with("/repos/acme/gitops"))
+    );
+    drop(d);
+}
