@@ -188,20 +188,43 @@ pub fn connect_github(
     let Some(repo) = &settings.repo else {
         return Ok(None);
     };
-    let token = env(&settings.token_env)
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "github.repo is {repo}: set {} to a token that may write issues, pull requests and contents there",
-                settings.token_env
-            )
-        })?;
+    let app = match (
+        settings.app_id,
+        settings.installation_id,
+        &settings.private_key_path,
+    ) {
+        (Some(app_id), Some(installation_id), Some(path)) => {
+            let private_key_pem = std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!(
+                    "github.private_key_path {path}: cannot read the App's private key: {e}"
+                )
+            })?;
+            Some(squad_adapters::github::GitHubApp {
+                app_id,
+                installation_id,
+                private_key_pem,
+            })
+        }
+        _ => None,
+    };
+    let token = match &app {
+        Some(_) => String::new(),
+        None => env(&settings.token_env)
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "github.repo is {repo}: set {} to a token that may write issues, pull requests and contents there (or configure a GitHub App)",
+                    settings.token_env
+                )
+            })?,
+    };
     Ok(Some(Arc::new(
         squad_adapters::github::GitHubForge::new(&squad_adapters::github::GitHubOptions {
             base_url: settings.url.clone(),
             repo: repo.clone(),
             token,
+            app,
             max_attempts: 4,
             max_wait: Duration::from_secs(120),
         })
@@ -252,6 +275,7 @@ impl SimGitHub {
                         token: token.clone(),
                         max_attempts: 3,
                         max_wait: Duration::from_secs(60),
+                        app: None,
                     },
                 )
                 .map_err(anyhow::Error::msg)?;
@@ -372,6 +396,7 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
                     token: t.token.clone(),
                     max_attempts: 4,
                     max_wait: Duration::from_secs(120),
+                    app: None,
                 })
                 .map_err(anyhow::Error::msg)?,
             )

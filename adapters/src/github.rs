@@ -16,6 +16,16 @@ use serde_json::{Value, json};
 use squad_protocols::{FileChange, IssueRef, IssueSpec, PrRef, PrSpec, PrState};
 use squad_runtime::ports::{FileVersion, Forge, MarkedArtifact, PortError, PortResult};
 
+/// A GitHub App installation: squad signs a JWT with the App's private key and exchanges it for
+/// installation tokens, which octocrab refreshes before they expire.
+#[derive(Clone)]
+pub struct GitHubApp {
+    pub app_id: u64,
+    pub installation_id: u64,
+    /// The App's private key, PEM (RSA).
+    pub private_key_pem: String,
+}
+
 /// How a [`GitHubForge`] authenticates and where it points.
 #[derive(Clone)]
 pub struct GitHubOptions {
@@ -23,8 +33,10 @@ pub struct GitHubOptions {
     pub base_url: String,
     /// `owner/name`.
     pub repo: String,
-    /// A token (fine-grained or classic, or an installation token).
+    /// A token (fine-grained or classic, or an installation token); unused with `app`.
     pub token: String,
+    /// Authenticate as a GitHub App installation instead of with `token`.
+    pub app: Option<GitHubApp>,
     /// Attempts for rate-limited and 5xx answers (1 = no retry).
     pub max_attempts: u32,
     /// The longest wait squad accepts from a rate limit before it gives up on the call.
@@ -37,13 +49,18 @@ impl std::fmt::Debug for GitHubOptions {
             .field("base_url", &self.base_url)
             .field("repo", &self.repo)
             .field("token", &"<redacted>")
+            .field(
+                "app",
+                &self.app.as_ref().map(|a| (a.app_id, a.installation_id)),
+            )
             .finish()
     }
 }
 
 /// The GitOps repository on GitHub.
 pub struct GitHubForge {
-    caller: Caller,
+    /// Shared, not cloned: octocrab's clone copies its installation-token cache.
+    caller: std::sync::Arc<Caller>,
     owner: String,
     name: String,
     /// The default branch, read once.
@@ -52,8 +69,7 @@ pub struct GitHubForge {
     labels: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
-/// The part of the adapter that sends requests: cloned onto the real-time runtime per call.
-#[derive(Clone)]
+/// The part of the adapter that sends requests, shared with the real-time runtime per call.
 struct Caller {
     client: octocrab::Octocrab,
     owner: String,
@@ -207,20 +223,43 @@ impl GitHubForge {
             .filter(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('/'))
             .ok_or_else(|| format!("github repo {:?}: expected OWNER/NAME", o.repo))?;
         crate::tls::install_crypto_provider();
-        let client = octocrab::Octocrab::builder()
+        let builder = octocrab::Octocrab::builder()
             .base_uri(o.base_url.as_str())
-            .map_err(|e| format!("github base URL {:?}: {e}", o.base_url))?
-            .personal_token(o.token.clone())
-            .build()
-            .map_err(|e| format!("github client for {}: {e}", o.base_url))?;
+            .map_err(|e| format!("github base URL {:?}: {e}", o.base_url))?;
+        let client = match &o.app {
+            None => builder
+                .personal_token(o.token.clone())
+                .build()
+                .map_err(|e| format!("github client for {}: {e}", o.base_url))?,
+            Some(app) => {
+                let key = octocrab::EncodingKey::from_rsa_pem(app.private_key_pem.as_bytes())
+                    .map_err(|e| {
+                        format!(
+                            "github App {}: the private key is not an RSA PEM key ({e})",
+                            app.app_id
+                        )
+                    })?;
+                builder
+                    .app(octocrab::models::AppId(app.app_id), key)
+                    .build()
+                    .map_err(|e| format!("github client for {}: {e}", o.base_url))?
+                    .installation(octocrab::models::InstallationId(app.installation_id))
+                    .map_err(|e| {
+                        format!(
+                            "github App {} installation {}: {e}",
+                            app.app_id, app.installation_id
+                        )
+                    })?
+            }
+        };
         Ok(GitHubForge {
-            caller: Caller {
+            caller: std::sync::Arc::new(Caller {
                 client,
                 owner: owner.to_string(),
                 name: name.to_string(),
                 max_attempts: o.max_attempts.max(1),
                 max_wait: o.max_wait,
-            },
+            }),
             owner: owner.to_string(),
             name: name.to_string(),
             default_branch: tokio::sync::OnceCell::new(),

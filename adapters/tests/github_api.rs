@@ -42,6 +42,7 @@ async fn setup(dir: &std::path::Path) -> (SimGitHubApi, GitHubForge, Scenario, A
         token: "ghs_sim_token".into(),
         max_attempts: 2,
         max_wait: Duration::from_secs(5),
+        app: None,
     })
     .unwrap();
     (api, forge, scenario, sim)
@@ -84,6 +85,7 @@ async fn the_crew_s_forge_operations_over_the_simulated_github() {
         token: "ghs_sim_token".into(),
         max_attempts: 1,
         max_wait: Duration::from_secs(1),
+        app: None,
     })
     .unwrap();
     assert_eq!(
@@ -183,6 +185,7 @@ async fn the_crew_s_forge_operations_over_the_simulated_github() {
         token: "wrong".into(),
         max_attempts: 1,
         max_wait: Duration::from_secs(1),
+        app: None,
     })
     .unwrap();
     let e = bad.default_branch().await.unwrap_err();
@@ -296,4 +299,98 @@ async fn every_request_the_adapter_sends_is_in_github_s_openapi_description() {
         ],
     );
     assert_eq!(caught.len(), 4, "{caught:#?}");
+}
+
+/// An RSA key pair from openssl: (private PEM, public PEM).
+fn rsa_pair(dir: &std::path::Path, name: &str) -> (String, String) {
+    let key = dir.join(format!("{name}.pem"));
+    let public = dir.join(format!("{name}.pub.pem"));
+    let ok = |c: &mut std::process::Command| assert!(c.status().unwrap().success(), "{c:?}");
+    ok(std::process::Command::new("openssl")
+        .args(["genrsa", "-out"])
+        .arg(&key)
+        .arg("2048")
+        .stderr(std::process::Stdio::null()));
+    ok(std::process::Command::new("openssl")
+        .args(["rsa", "-pubout", "-in"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&public)
+        .stderr(std::process::Stdio::null()));
+    (
+        std::fs::read_to_string(key).unwrap(),
+        std::fs::read_to_string(public).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_github_app_installation_signs_a_jwt_and_works_with_the_installation_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let (api, _token_client, scenario, sim) = setup(dir.path()).await;
+    let (private, public) = rsa_pair(dir.path(), "app");
+    api.accept_app(4242, 77, &public);
+    let app = |pem: &str| {
+        GitHubForge::new(&GitHubOptions {
+            base_url: api.url(),
+            repo: "acme/gitops".into(),
+            token: String::new(),
+            app: Some(squad_adapters::github::GitHubApp {
+                app_id: 4242,
+                installation_id: 77,
+                private_key_pem: pem.into(),
+            }),
+            max_attempts: 1,
+            max_wait: Duration::from_secs(1),
+        })
+        .unwrap()
+    };
+    let gh = app(&private);
+    assert_eq!(gh.default_branch().await.unwrap(), "main");
+    let issue = gh
+        .create_issue(&IssueSpec {
+            title: "t".into(),
+            body: "b".into(),
+            labels: vec![],
+        })
+        .await
+        .unwrap();
+    assert!(
+        sim.snapshot()
+            .issues
+            .iter()
+            .any(|i| i.number == issue.number)
+    );
+    assert!(
+        gh.read_file(&scenario.workload.manifest, "main")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // One installation token, reused (octocrab refreshes it only near expiry).
+    let exchanges = api
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/app/installations/77/access_tokens")
+        .count();
+    assert_eq!(exchanges, 1);
+    // A JWT signed with another key is refused, and says so.
+    let (other, _) = rsa_pair(dir.path(), "other");
+    let e = app(&other).default_branch().await.unwrap_err();
+    assert!(e.to_string().contains("JSON web token"), "{e}");
+    // Not a key at all: a clear error before any request.
+    let e = GitHubForge::new(&GitHubOptions {
+        base_url: api.url(),
+        repo: "acme/gitops".into(),
+        token: String::new(),
+        app: Some(squad_adapters::github::GitHubApp {
+            app_id: 1,
+            installation_id: 1,
+            private_key_pem: "not a key".into(),
+        }),
+        max_attempts: 1,
+        max_wait: Duration::from_secs(1),
+    })
+    .err()
+    .unwrap();
+    assert!(e.contains("not an RSA PEM key"), "{e}");
 }

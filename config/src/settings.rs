@@ -221,6 +221,11 @@ pub struct GitHubSettings {
     pub repo: Option<String>,
     /// The environment variable holding the token (never the token itself).
     pub token_env: String,
+    /// Authenticate as a GitHub App installation instead of with a token: the App's id, the
+    /// installation's id and the App's private key file (PEM).
+    pub app_id: Option<u64>,
+    pub installation_id: Option<u64>,
+    pub private_key_path: Option<String>,
     pub webhook_secrets: Vec<String>,
 }
 
@@ -230,6 +235,9 @@ impl Default for GitHubSettings {
             url: "https://api.github.com".into(),
             repo: None,
             token_env: "GITHUB_TOKEN".into(),
+            app_id: None,
+            installation_id: None,
+            private_key_path: None,
             webhook_secrets: Vec::new(),
         }
     }
@@ -251,6 +259,15 @@ impl GitHubSettings {
             let parts: Vec<&str> = r.split('/').collect();
             if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
                 return field("repo", "OWNER/NAME of the GitOps repository");
+            }
+        }
+        match (self.app_id, self.installation_id, &self.private_key_path) {
+            (None, None, None) | (Some(_), Some(_), Some(_)) => {}
+            _ => {
+                return field(
+                    "app_id",
+                    "app_id, installation_id and private_key_path together (a GitHub App), or none of them (a token)",
+                );
             }
         }
         let is_name = !self.token_env.is_empty()

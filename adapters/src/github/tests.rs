@@ -284,6 +284,7 @@ async fn github() -> (GitHubForge, Shared) {
         token: "ghp_test_token".into(),
         max_attempts: 3,
         max_wait: Duration::from_secs(5),
+        app: None,
     })
     .unwrap();
     (forge, shared)
@@ -506,6 +507,7 @@ async fn errors_name_the_repo_and_action_and_rate_limits_are_waited_out() {
         token: "ghp_secret".into(),
         max_attempts: 1,
         max_wait: Duration::from_secs(1),
+        app: None,
     };
     assert!(!format!("{o:?}").contains("ghp_secret"));
     assert!(

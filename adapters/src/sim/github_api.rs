@@ -53,8 +53,19 @@ struct Shared {
     state: Mutex<ApiState>,
 }
 
+/// A GitHub App the simulated GitHub accepts: JWTs it signed (verified with its public key) are
+/// exchanged for installation tokens.
+struct App {
+    app_id: u64,
+    installation_id: u64,
+    public_key_pem: String,
+}
+
 #[derive(Default)]
 struct ApiState {
+    app: Option<App>,
+    /// Installation tokens issued so far (accepted like the configured token).
+    issued: Vec<String>,
     requests: Vec<Recorded>,
     labels: Vec<String>,
     next_id: u64,
@@ -136,6 +147,16 @@ impl SimGitHubApi {
         Ok(SimGitHubApi { addr, shared, task })
     }
 
+    /// Accepts GitHub App `app_id`'s JWTs (RS256, verified with `public_key_pem`) at
+    /// `POST /app/installations/{installation_id}/access_tokens`, for installation tokens.
+    pub fn accept_app(&self, app_id: u64, installation_id: u64, public_key_pem: &str) {
+        lock(&self.shared.state).app = Some(App {
+            app_id,
+            installation_id,
+            public_key_pem: public_key_pem.into(),
+        });
+    }
+
     /// The API base URL (what `api.github.com` is to GitHub).
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -192,6 +213,48 @@ impl Drop for SimGitHubApi {
     }
 }
 
+/// `POST /app/installations/{id}/access_tokens` with the App's JWT as the bearer.
+fn installation_token(s: &Shared, path: &str, jwt: &str) -> Response {
+    use octocrab::jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+    let mut st = lock(&s.state);
+    let Some(app) = st.app.as_ref() else {
+        return gh_error(401, "A JSON web token could not be decoded");
+    };
+    let id = path
+        .trim_start_matches("/app/installations/")
+        .trim_end_matches("/access_tokens");
+    if id != app.installation_id.to_string() {
+        return gh_error(404, "Not Found");
+    }
+    let Ok(key) = DecodingKey::from_rsa_pem(app.public_key_pem.as_bytes()) else {
+        return gh_error(500, "the simulated App's public key is not RSA PEM");
+    };
+    let mut validation = Validation::new(Algorithm::RS256);
+    // GitHub Apps put their id in `iss` as a number, which jsonwebtoken's own `iss` check (a
+    // string) would call missing: it is checked below.
+    validation.required_spec_claims = ["exp", "iat"].iter().map(|c| c.to_string()).collect();
+    validation.validate_aud = false;
+    let claims = match decode::<Value>(jwt, &key, &validation) {
+        Ok(d) => d.claims,
+        Err(e) => return gh_error(401, &format!("A JSON web token could not be decoded: {e}")),
+    };
+    let iss = claims["iss"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| claims["iss"].as_u64().map(|n| n.to_string()));
+    if iss.as_deref() != Some(app.app_id.to_string().as_str()) {
+        return gh_error(401, "'Issuer' claim ('iss') must be the App's id");
+    }
+    let token = format!("ghs_installation_{}", st.issued.len() + 1);
+    st.issued.push(token.clone());
+    let expires = chrono::Utc::now() + chrono::Duration::hours(1);
+    ok(
+        201,
+        json!({"token": token, "expires_at": expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+               "permissions": {"contents": "write", "issues": "write", "pull_requests": "write"}}),
+    )
+}
+
 async fn route(
     State(s): State<Arc<Shared>>,
     method: Method,
@@ -229,7 +292,14 @@ async fn route(
             body: body.clone(),
         });
     }
-    if token != s.token {
+    if method == Method::POST
+        && path.starts_with("/app/installations/")
+        && path.ends_with("/access_tokens")
+    {
+        return installation_token(&s, &path, token);
+    }
+    let known = token == s.token || lock(&s.state).issued.iter().any(|t| t == token);
+    if !known {
         return gh_error(401, "Bad credentials");
     }
     let prefix = format!("/repos/{}/{}", s.owner, s.name);
