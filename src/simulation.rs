@@ -225,6 +225,7 @@ pub fn connect_github(
             repo: repo.clone(),
             token,
             app,
+            draft: settings.draft_prs,
             max_attempts: 4,
             max_wait: Duration::from_secs(120),
         })
@@ -276,6 +277,7 @@ impl SimGitHub {
                         max_attempts: 3,
                         max_wait: Duration::from_secs(60),
                         app: None,
+                        draft: false,
                     },
                 )
                 .map_err(anyhow::Error::msg)?;
@@ -397,6 +399,7 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
                     max_attempts: 4,
                     max_wait: Duration::from_secs(120),
                     app: None,
+                    draft: false,
                 })
                 .map_err(anyhow::Error::msg)?,
             )

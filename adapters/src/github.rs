@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use squad_protocols::{FileChange, IssueRef, IssueSpec, PrRef, PrSpec, PrState};
+use squad_protocols::{FileChange, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState};
 use squad_runtime::ports::{FileVersion, Forge, MarkedArtifact, PortError, PortResult};
 
 /// A GitHub App installation: squad signs a JWT with the App's private key and exchanges it for
@@ -37,6 +37,8 @@ pub struct GitHubOptions {
     pub token: String,
     /// Authenticate as a GitHub App installation instead of with `token`.
     pub app: Option<GitHubApp>,
+    /// Open pull requests as drafts (a human marks them ready).
+    pub draft: bool,
     /// Attempts for rate-limited and 5xx answers (1 = no retry).
     pub max_attempts: u32,
     /// The longest wait squad accepts from a rate limit before it gives up on the call.
@@ -61,6 +63,7 @@ impl std::fmt::Debug for GitHubOptions {
 pub struct GitHubForge {
     /// Shared, not cloned: octocrab's clone copies its installation-token cache.
     caller: std::sync::Arc<Caller>,
+    draft: bool,
     owner: String,
     name: String,
     /// The default branch, read once.
@@ -262,6 +265,7 @@ impl GitHubForge {
             }),
             owner: owner.to_string(),
             name: name.to_string(),
+            draft: o.draft,
             default_branch: tokio::sync::OnceCell::new(),
             labels: std::sync::Mutex::new(std::collections::HashSet::new()),
         })
@@ -596,7 +600,7 @@ impl Forge for GitHubForge {
                 &self.route("/pulls"),
                 Some(
                     &json!({"title": spec.title, "body": spec.body, "head": spec.branch,
-                             "base": spec.base}),
+                             "base": spec.base, "draft": self.draft}),
                 ),
             )
             .await?;
@@ -631,6 +635,54 @@ impl Forge for GitHubForge {
             (true, _) => PrState::Merged,
             (false, Some("closed")) => PrState::Closed,
             _ => PrState::Open,
+        })
+    }
+
+    async fn pr_activity(&self, number: u64) -> PortResult<PrActivity> {
+        let reviews = self
+            .get_all(
+                &format!("list reviews of #{number}"),
+                &self.route(&format!("/pulls/{number}/reviews")),
+            )
+            .await?;
+        let pr = self
+            .get(
+                &format!("read #{number}"),
+                &self.route(&format!("/pulls/{number}")),
+            )
+            .await?;
+        let head = field_str(&pr, &["head", "sha"], "pull request")?;
+        let runs = self
+            .get(
+                &format!("list checks of #{number}"),
+                &self.route(&format!("/commits/{head}/check-runs?per_page=100")),
+            )
+            .await?;
+        Ok(PrActivity {
+            reviews: reviews
+                .iter()
+                .map(|r| {
+                    (
+                        r["user"]["login"].as_str().unwrap_or("?").to_string(),
+                        r["state"].as_str().unwrap_or("?").to_ascii_lowercase(),
+                    )
+                })
+                .collect(),
+            checks: runs["check_runs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    (
+                        c["name"].as_str().unwrap_or("?").to_string(),
+                        c["conclusion"]
+                            .as_str()
+                            .or_else(|| c["status"].as_str())
+                            .unwrap_or("?")
+                            .to_string(),
+                    )
+                })
+                .collect(),
         })
     }
 

@@ -43,6 +43,7 @@ async fn setup(dir: &std::path::Path) -> (SimGitHubApi, GitHubForge, Scenario, A
         max_attempts: 2,
         max_wait: Duration::from_secs(5),
         app: None,
+        draft: false,
     })
     .unwrap();
     (api, forge, scenario, sim)
@@ -86,6 +87,7 @@ async fn the_crew_s_forge_operations_over_the_simulated_github() {
         max_attempts: 1,
         max_wait: Duration::from_secs(1),
         app: None,
+        draft: false,
     })
     .unwrap();
     assert_eq!(
@@ -186,6 +188,7 @@ async fn the_crew_s_forge_operations_over_the_simulated_github() {
         max_attempts: 1,
         max_wait: Duration::from_secs(1),
         app: None,
+        draft: false,
     })
     .unwrap();
     let e = bad.default_branch().await.unwrap_err();
@@ -248,6 +251,7 @@ async fn every_request_the_adapter_sends_is_in_github_s_openapi_description() {
         .await
         .unwrap();
     gh.pr_state(pr.number).await.unwrap();
+    assert_eq!(gh.pr_activity(pr.number).await.unwrap().describe(), None);
     gh.read_file(&manifest, "squad/x").await.unwrap();
     gh.commit_files(
         "main",
@@ -339,6 +343,7 @@ async fn a_github_app_installation_signs_a_jwt_and_works_with_the_installation_t
                 installation_id: 77,
                 private_key_pem: pem.into(),
             }),
+            draft: false,
             max_attempts: 1,
             max_wait: Duration::from_secs(1),
         })
@@ -387,6 +392,7 @@ async fn a_github_app_installation_signs_a_jwt_and_works_with_the_installation_t
             installation_id: 1,
             private_key_pem: "not a key".into(),
         }),
+        draft: false,
         max_attempts: 1,
         max_wait: Duration::from_secs(1),
     })

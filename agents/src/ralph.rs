@@ -172,10 +172,20 @@ impl Skill for Ralph {
             ctx.wakeups.sleep(pr.number, poll).await;
         };
         match state {
-            PrState::Open => Ok(Report::new(
-                Member::Ralph,
-                format!("PR #{} open, pending merge", pr.number),
-            )),
+            PrState::Open => {
+                // What reviewers and CI say so far, when the forge knows (GitHub does).
+                let activity = match ctx.forge.pr_activity(pr.number).await {
+                    Ok(a) => a.describe().map_or(String::new(), |d| format!(" ({d})")),
+                    Err(e) => {
+                        tracing::warn!("reviews and checks of PR #{} unreadable: {e}", pr.number);
+                        String::new()
+                    }
+                };
+                Ok(Report::new(
+                    Member::Ralph,
+                    format!("PR #{} open, pending merge{activity}", pr.number),
+                ))
+            }
             PrState::Closed => {
                 effects::comment_once(ctx, &a.incident, Member::Ralph, "pr-closed", a.issue.number, &format!("**Ralph** (work monitor): PR #{} was closed without merging; escalating to a human.", pr.number)).await?;
                 ctx.journal

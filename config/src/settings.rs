@@ -226,6 +226,8 @@ pub struct GitHubSettings {
     pub app_id: Option<u64>,
     pub installation_id: Option<u64>,
     pub private_key_path: Option<String>,
+    /// Open remediation pull requests as drafts.
+    pub draft_prs: bool,
     pub webhook_secrets: Vec<String>,
 }
 
@@ -238,6 +240,7 @@ impl Default for GitHubSettings {
             app_id: None,
             installation_id: None,
             private_key_path: None,
+            draft_prs: false,
             webhook_secrets: Vec::new(),
         }
     }

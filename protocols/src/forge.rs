@@ -42,6 +42,39 @@ pub struct PrRef {
     pub branch: String,
 }
 
+/// What reviewers and CI said about a pull request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrActivity {
+    /// (reviewer, state: `approved`, `changes_requested`, `commented`, `dismissed`), oldest first.
+    pub reviews: Vec<(String, String)>,
+    /// (check name, conclusion: `success`, `failure`, ..., or the status while it runs).
+    pub checks: Vec<(String, String)>,
+}
+
+impl PrActivity {
+    /// One line for a report: "reviews: approved by ana; checks: 2 success, 1 failure".
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if !self.reviews.is_empty() {
+            let r: Vec<String> = self
+                .reviews
+                .iter()
+                .map(|(by, state)| format!("{state} by {by}"))
+                .collect();
+            parts.push(format!("reviews: {}", r.join(", ")));
+        }
+        if !self.checks.is_empty() {
+            let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+            for (_, c) in &self.checks {
+                *counts.entry(c.as_str()).or_default() += 1;
+            }
+            let c: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            parts.push(format!("checks: {}", c.join(", ")));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrState {

@@ -10,7 +10,8 @@ use squad_protocols::cluster::{
     Revision, Sample, WorkloadInfo,
 };
 use squad_protocols::{
-    Alert, Diagnosis, FileChange, IssueRef, IssueSpec, PrRef, PrSpec, PrState, WorkloadRef,
+    Alert, Diagnosis, FileChange, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState,
+    WorkloadRef,
 };
 
 /// An error from an adapter, naming what it was doing.
@@ -131,6 +132,10 @@ pub trait Forge: Send + Sync {
     async fn list_files(&self, prefix: &str, git_ref: &str) -> PortResult<Vec<String>>;
     /// The versions of a file on the default branch, newest first.
     async fn file_history(&self, path: &str) -> PortResult<Vec<FileVersion>>;
+    /// Reviews and check runs of a pull request (none where the forge has neither).
+    async fn pr_activity(&self, _number: u64) -> PortResult<PrActivity> {
+        Ok(PrActivity::default())
+    }
 }
 
 /// What the diagnoser is asked.

@@ -204,10 +204,21 @@ async fn handle(
             let n = m.next;
             let pr = json!({"number": n, "html_url": format!("https://github.com/acme/gitops/pull/{n}"),
                             "title": body["title"], "body": body["body"], "state": "open", "merged": false,
-                            "head": {"ref": body["head"]}, "pull_request": {}});
+                            "head": {"ref": body["head"], "sha": "abc123"}, "pull_request": {}});
             m.issues.insert(n, pr.clone());
             json_resp(201, pr)
         }
+        ("GET", ["", "pulls", _, "reviews"]) => json_resp(
+            200,
+            json!([{"user": {"login": "ana"}, "state": "CHANGES_REQUESTED"},
+                   {"user": {"login": "ana"}, "state": "APPROVED"}]),
+        ),
+        ("GET", ["", "commits", _, "check-runs"]) => json_resp(
+            200,
+            json!({"total_count": 2, "check_runs": [
+                {"name": "kubeconform", "status": "completed", "conclusion": "success"},
+                {"name": "policy", "status": "in_progress", "conclusion": null}]}),
+        ),
         ("GET", ["", "pulls", n]) => {
             let n: u64 = n.parse().unwrap();
             json_resp(200, m.issues[&n].clone())
@@ -285,6 +296,7 @@ async fn github() -> (GitHubForge, Shared) {
         max_attempts: 3,
         max_wait: Duration::from_secs(5),
         app: None,
+        draft: false,
     })
     .unwrap();
     (forge, shared)
@@ -400,6 +412,29 @@ async fn a_pull_request_is_one_commit_of_all_files_through_the_git_data_api() {
     // A retry after a crash that left the branch: moved to the new commit, not an error.
     let again = gh.open_pr(&spec).await.unwrap();
     assert_eq!(again.number, 2);
+    // What reviewers and CI said, for Ralph's report.
+    let activity = gh.pr_activity(1).await.unwrap();
+    assert_eq!(
+        activity.describe().unwrap(),
+        "reviews: changes_requested by ana, approved by ana; checks: 1 in_progress, 1 success"
+    );
+    assert!(
+        m.lock()
+            .unwrap()
+            .requests
+            .iter()
+            .any(|(_, p, _)| p.starts_with("/repos/acme/gitops/commits/abc123/check-runs"))
+    );
+    // Drafts when configured.
+    let pulls: Vec<Value> = m
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|(method, p, _)| method == "POST" && p.starts_with("/repos/acme/gitops/pulls"))
+        .map(|(_, _, b)| b.clone())
+        .collect();
+    assert_eq!(pulls[0]["draft"], false);
     // Merged: Ralph sees it.
     m.lock().unwrap().issues.get_mut(&1).unwrap()["merged"] = json!(true);
     assert_eq!(gh.pr_state(1).await.unwrap(), PrState::Merged);
@@ -508,6 +543,7 @@ async fn errors_name_the_repo_and_action_and_rate_limits_are_waited_out() {
         max_attempts: 1,
         max_wait: Duration::from_secs(1),
         app: None,
+        draft: false,
     };
     assert!(!format!("{o:?}").contains("ghp_secret"));
     assert!(

@@ -331,7 +331,7 @@ async fn route(
         json!({"number": p.number, "html_url": html("pull", p.number), "title": p.title, "body": p.body,
                "state": if p.state == PrState::Open { "open" } else { "closed" },
                "merged": merged, "merged_at": if merged { json!((s.now)().to_rfc3339()) } else { Value::Null },
-               "head": {"ref": p.branch}, "base": {"ref": p.base},
+               "head": {"ref": p.branch, "sha": git.head_of(&p.branch).unwrap_or_default()}, "base": {"ref": p.base},
                "labels": p.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
                "pull_request": {"url": format!("https://api.github.com/repos/{}/{}/pulls/{}", s.owner, s.name, p.number)}})
     };
@@ -640,6 +640,11 @@ async fn route(
                 }
                 Err(e) => port(e),
             }
+        }
+        // Nobody reviews and no CI runs in the simulation: empty lists, in GitHub's shapes.
+        ("GET", ["", "pulls", _, "reviews"]) => ok(200, json!([])),
+        ("GET", ["", "commits", _, "check-runs"]) => {
+            ok(200, json!({"total_count": 0, "check_runs": []}))
         }
         ("GET", ["", "pulls", n]) => {
             let snap = forge.snapshot();
