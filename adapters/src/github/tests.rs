@@ -516,6 +516,23 @@ async fn errors_name_the_repo_and_action_and_rate_limits_are_waited_out() {
         started.elapsed() >= Duration::from_secs(1),
         "Retry-After was not honoured"
     );
+    // A permission the token lacks (403 without rate-limit headers) and a missing object (404).
+    m.lock().unwrap().fail_next = vec![(
+        403,
+        vec![],
+        json!({"message": "Resource not accessible by integration"}),
+    )];
+    let e = gh.comment(1, "x").await.unwrap_err();
+    assert!(matches!(e, PortError::Forbidden { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("comment on #1 on acme/gitops")
+            && e.to_string().contains("lacks a permission"),
+        "{e}"
+    );
+    m.lock().unwrap().fail_next = vec![(404, vec![], json!({"message": "Not Found"}))];
+    let e = gh.pr_state(9).await.unwrap_err();
+    assert!(matches!(e, PortError::NotFound { .. }), "{e:?}");
+    assert!(e.to_string().contains("read #9 on acme/gitops"), "{e}");
     // The default branch is read once; later calls are other reads.
     assert_eq!(gh.default_branch().await.unwrap(), "main");
     // Still failing after every attempt: unavailable, saying why.

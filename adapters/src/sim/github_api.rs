@@ -83,6 +83,29 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// With `SQUAD_GITHUB_REQUEST_LOG_DIR` set (the test suite sets it), every request is also
+/// appended to a file of this process there, one JSON line each, so the suite can check every
+/// GitHub request it made against GitHub's OpenAPI description when it ends.
+fn log_for_contract_check(r: &Recorded) {
+    use std::io::Write;
+    static FILE: std::sync::OnceLock<Option<Mutex<std::fs::File>>> = std::sync::OnceLock::new();
+    let file = FILE.get_or_init(|| {
+        let dir = std::env::var_os("SQUAD_GITHUB_REQUEST_LOG_DIR")?;
+        std::fs::create_dir_all(&dir).ok()?;
+        let path = std::path::Path::new(&dir).join(format!("{}.jsonl", std::process::id()));
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+            .map(Mutex::new)
+    });
+    if let Some(f) = file {
+        let line = json!({"method": r.method, "path": r.path, "body": r.body}).to_string();
+        let _ = writeln!(lock(f), "{line}");
+    }
+}
+
 /// A 40-hex handle for a staged object (not a git id: staged objects are not in the repo yet).
 fn handle(n: u64) -> String {
     format!("{n:040x}")
@@ -281,8 +304,7 @@ async fn route(
         .or_else(|| auth.strip_prefix("token "))
         .unwrap_or("");
     {
-        let mut st = lock(&s.state);
-        st.requests.push(Recorded {
+        let recorded = Recorded {
             method: method.to_string(),
             path: if query.is_empty() {
                 path.clone()
@@ -290,7 +312,9 @@ async fn route(
                 format!("{path}?{query}")
             },
             body: body.clone(),
-        });
+        };
+        log_for_contract_check(&recorded);
+        lock(&s.state).requests.push(recorded);
     }
     if method == Method::POST
         && path.starts_with("/app/installations/")
