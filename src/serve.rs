@@ -47,9 +47,10 @@ use crate::simulation::{self, ServeKube, SimBackends};
 
 /// What the daemon runs on, kept alive as long as it runs.
 enum Backends {
-    /// Kept for its simulated API server, which lives as long as this value.
+    /// Kept for its simulated API servers (Kubernetes, GitHub), which live as long as this value.
     Simulation {
         _served: Box<SimBackends>,
+        _github: Box<simulation::SimGitHub>,
     },
     Kubernetes,
 }
@@ -136,12 +137,15 @@ impl Daemon {
                 .await?;
                 let b = served.into_backends();
                 kubeconfig = Some(b.kubeconfig.clone());
+                // The simulated GitHub over HTTP, reached through the GitHub adapter.
+                let hub = simulation::SimGitHub::start(&b, clock.clone()).await?;
                 (
                     b.cluster.clone(),
-                    b.forge.clone(),
-                    b.app.clone(),
+                    hub.gitops.clone(),
+                    hub.app.clone(),
                     Backends::Simulation {
                         _served: Box::new(b),
+                        _github: Box::new(hub),
                     },
                 )
             }
