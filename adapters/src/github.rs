@@ -64,8 +64,6 @@ pub struct GitHubForge {
     /// Shared, not cloned: octocrab's clone copies its installation-token cache.
     caller: std::sync::Arc<Caller>,
     draft: bool,
-    owner: String,
-    name: String,
     /// The default branch, read once.
     default_branch: tokio::sync::OnceCell<String>,
     /// Labels known to exist (created or seen), so each is checked once per process.
@@ -263,8 +261,6 @@ impl GitHubForge {
                 max_attempts: o.max_attempts.max(1),
                 max_wait: o.max_wait,
             }),
-            owner: owner.to_string(),
-            name: name.to_string(),
             draft: o.draft,
             default_branch: tokio::sync::OnceCell::new(),
             labels: std::sync::Mutex::new(std::collections::HashSet::new()),
@@ -272,7 +268,7 @@ impl GitHubForge {
     }
 
     fn route(&self, rest: &str) -> String {
-        format!("/repos/{}/{}{rest}", self.owner, self.name)
+        format!("/repos/{}/{}{rest}", self.caller.owner, self.caller.name)
     }
 
     /// One JSON call with retries, on real time ([`crate::realtime`]): in a simulation the
@@ -459,7 +455,7 @@ fn field_u64(v: &Value, key: &str, what: &str) -> PortResult<u64> {
 #[async_trait]
 impl Forge for GitHubForge {
     fn repo(&self) -> String {
-        format!("{}/{}", self.owner, self.name)
+        format!("{}/{}", self.caller.owner, self.caller.name)
     }
 
     async fn default_branch(&self) -> PortResult<String> {

@@ -29,7 +29,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use squad_config::{HolmesSettings, HolmesTransport};
 use squad_protocols::{Diagnosis, DiagnosisSource, Evidence, Quantity, RootCause};
-use squad_runtime::ports::{Diagnoser, DiagnosisRequest, PortError, PortResult};
+use squad_runtime::ports::{Diagnoser, DiagnosisRequest, PortResult};
 use tokio::sync::Semaphore;
 
 pub use output::{
@@ -49,6 +49,8 @@ pub struct HolmesDiagnoser {
     native: Arc<dyn Diagnoser>,
     /// Where the values of Secrets come from, for the redaction of HolmesGPT's model traffic.
     secrets: Option<Arc<dyn squad_runtime::ports::Cluster>>,
+    /// Extra redaction patterns (`[llm] redact_patterns`), as the crew's gateway uses them.
+    redact_patterns: Vec<String>,
     /// `KUBECONFIG` for the CLI (the cluster squad reads), when squad knows one.
     kubeconfig: Option<PathBuf>,
     permits: Arc<Semaphore>,
@@ -65,9 +67,16 @@ impl HolmesDiagnoser {
             settings,
             native,
             secrets: None,
+            redact_patterns: Vec::new(),
             kubeconfig,
             permits,
         }
+    }
+
+    /// Redacts these patterns too (regexes, as `[llm] redact_patterns`; checked when settings load).
+    pub fn with_redact_patterns(mut self, patterns: Vec<String>) -> Self {
+        self.redact_patterns = patterns;
+        self
     }
 
     /// Reads the namespace's Secret values from `cluster` before each investigation, so the
@@ -484,11 +493,6 @@ async fn ask_server(s: &HolmesSettings, question: &str) -> Result<HolmesAnswer, 
     output::parse_chat_output(&text)
         .and_then(HolmesRun::answer)
         .map_err(|e| format!("{e} (HolmesGPT server at {url})"))
-}
-
-/// A port error for a HolmesGPT failure that no fallback covers.
-pub fn port_error(e: String) -> PortError {
-    PortError::failed("HolmesGPT", e)
 }
 
 /// What a CLI run would be given, for `squad config check`.

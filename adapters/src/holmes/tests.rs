@@ -183,7 +183,7 @@ fn request() -> DiagnosisRequest {
             namespace: "production".into(),
             name: "payment-service".into(),
         },
-        memory: vec!["2026-11-01 oomkilled — raised the limit to 512Mi".into()],
+        memory: vec!["2026-11-01 oomkilled — raised the limit to 512Mi (ticket-483920)".into()],
     }
 }
 
@@ -221,6 +221,7 @@ fn diagnoser(settings: HolmesSettings, native: Option<Diagnosis>) -> HolmesDiagn
         Arc::new(Native(native)),
         Some("/tmp/squad-test-kubeconfig".into()),
     )
+    .with_redact_patterns(vec![r"ticket-(?P<secret>\d{6})".into()])
 }
 
 #[tokio::test]

@@ -571,24 +571,24 @@ async fn route(
             };
             let files = {
                 let st = lock(&s.state);
-                let Some((base, entries)) = st
-                    .staged
-                    .as_ref()
-                    .and_then(|x| x.trees.get(tree).map(|t| (t, x)))
-                    .map(|(t, x)| (t.clone(), x))
-                else {
+                let Some(staged) = st.staged.as_ref() else {
                     return gh_error(
                         422,
                         &format!("Validation Failed: tree {tree} does not exist"),
                     );
                 };
-                let (base_tree, entries_list) = base;
+                let Some((base_tree, entries)) = staged.trees.get(tree) else {
+                    return gh_error(
+                        422,
+                        &format!("Validation Failed: tree {tree} does not exist"),
+                    );
+                };
                 if git.tree_id(parent).ok().as_deref() != Some(base_tree.as_str()) {
                     return gh_error(422, "Validation Failed: base_tree is not the parent's tree");
                 }
-                entries_list
+                entries
                     .iter()
-                    .map(|(p, b)| (p.clone(), entries.blobs[b].clone()))
+                    .map(|(p, b)| (p.clone(), staged.blobs[b].clone()))
                     .collect::<Vec<_>>()
             };
             match git.commit_on(parent, message, &files, (s.now)()) {
