@@ -58,11 +58,7 @@ pub fn contract_violations(
     let mut out = Vec::new();
     for r in requests {
         let (path, query) = r.path.split_once('?').unwrap_or((r.path.as_str(), ""));
-        let decoded: String =
-            form_urlencoded::parse(format!("x={}", path.replace('+', "%2B")).as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap();
+        let decoded = squad_adapters::sim::github_api::decode(path);
         let Some((template, _, _)) = templates
             .iter()
             .filter(|(_, re, _)| re.is_match(&decoded))

@@ -81,7 +81,7 @@ async fn handle(
         }
         return r;
     }
-    let decoded: String = percent_decode(&path);
+    let decoded: String = crate::sim::github_api::decode(&path);
     let p: Vec<&str> = decoded
         .trim_start_matches("/repos/acme/gitops")
         .split('/')
@@ -259,13 +259,6 @@ async fn handle(
         }
         _ => not_found(),
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }
 
 /// A mock GitHub with `main` holding one manifest; returns (forge, state).

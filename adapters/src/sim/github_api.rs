@@ -129,7 +129,8 @@ fn ok(status: u16, v: Value) -> Response {
         .into_response()
 }
 
-fn decode(s: &str) -> String {
+/// A percent-encoded URL path, decoded (`+` stays a plus: it is not a space in a path).
+pub fn decode(s: &str) -> String {
     form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
