@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "serve-test-token-0123456789";
-const FIXTURE: &str = "../shared/fixtures/alertmanager/webhook-v4-oomkilled-0.25.0.json";
+const FIXTURE: &str = "tests/fixtures/alertmanager/webhook-v4-oomkilled-0.25.0.json";
 
 struct Daemon {
     child: Option<Child>,

@@ -251,7 +251,7 @@ mod tests {
     use super::*;
 
     const FIXTURE: &str =
-        include_str!("../../../shared/fixtures/alertmanager/webhook-v4-oomkilled-0.25.0.json");
+        include_str!("../../tests/fixtures/alertmanager/webhook-v4-oomkilled-0.25.0.json");
 
     #[test]
     fn parses_the_captured_alertmanager_0_25_webhook() {

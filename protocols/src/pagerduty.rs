@@ -485,7 +485,7 @@ mod tests {
         include_str!("../tests/fixtures/pagerduty/incident-acknowledged.json");
     const RESOLVED: &str = include_str!("../tests/fixtures/pagerduty/incident-resolved.json");
     const ALERTMANAGER: &str =
-        include_str!("../../../shared/fixtures/alertmanager/webhook-v4-oomkilled-0.25.0.json");
+        include_str!("../../tests/fixtures/alertmanager/webhook-v4-oomkilled-0.25.0.json");
     /// PagerDuty's "send test event" payload.
     const PING: &str = r#"{"event": {"id": "01FKZOXA868SHYEE4DVNWB5P9W",
         "event_type": "pagey.ping", "resource_type": "pagey",

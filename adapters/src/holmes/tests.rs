@@ -12,9 +12,9 @@ use squad_runtime::ports::{Diagnoser, DiagnosisRequest, PortResult};
 
 use super::*;
 
-const ASK: &str = include_str!("../../../../shared/fixtures/holmesgpt/ask-json-output-0.45.0.json");
+const ASK: &str = include_str!("../../../tests/fixtures/holmesgpt/ask-json-output-0.45.0.json");
 const INVESTIGATE: &str = include_str!(
-    "../../../../shared/fixtures/holmesgpt/investigate-alertmanager-json-output-0.45.0.json"
+    "../../../tests/fixtures/holmesgpt/investigate-alertmanager-json-output-0.45.0.json"
 );
 
 const BLOCK: &str = "The container payment-api is OOMKilled: its working set reaches about 1.24Gi against a 512Mi limit.\n\n```json\n{\"root_cause\": \"memory_under_provisioned\", \"summary\": \"payment-api needs more memory than its 512Mi limit under the checkout surge\", \"confidence\": 0.85, \"recommendations\": [\"raise the memory limit to 1.5Gi\"], \"memory_limit\": \"512Mi\", \"memory_peak\": \"1.24Gi\"}\n```";
