@@ -45,8 +45,8 @@ use squad::{Squad, settled};
 use squad_adapters::git::GitRepo;
 use squad_adapters::kubernetes::{KubeCluster, KubeOptions};
 use squad_adapters::prometheus::{MetricQueries, Prometheus, PrometheusOptions};
-use squad_adapters::yaml;
 use squad_config::{Scenario, Settings};
+use squad_gitops::objects;
 use squad_protocols::cluster::{ClusterEvent, PodInfo, Revision};
 use squad_protocols::{EventKind, IncidentState, RootCause};
 use squad_runtime::Clock;
@@ -836,7 +836,7 @@ async fn served_objects_match(scenario: &str) {
     // would otherwise go unchecked).
     let world = t.backends.sim.world().unwrap();
     let compared: BTreeSet<&str> = sim.values().filter_map(|o| o["kind"].as_str()).collect();
-    let modelled: BTreeSet<&str> = world.objects.iter().map(yaml::kind).collect();
+    let modelled: BTreeSet<&str> = world.objects.iter().map(objects::kind).collect();
     assert!(
         modelled.is_subset(&compared),
         "{scenario}: the world holds kinds not compared: {:?}",
@@ -963,12 +963,12 @@ async fn the_crew_handles_the_incident_against_the_real_apiserver() {
         .read(&pr.branch, manifest)
         .unwrap()
         .unwrap();
-    let objects = yaml::objects(manifest, &text).unwrap();
+    let objects = objects::parse(manifest, &text).unwrap();
     let deployment = objects
         .iter()
-        .find(|o| yaml::kind(o) == "Deployment")
+        .find(|o| objects::kind(o) == "Deployment")
         .unwrap();
-    let info = yaml::workload_info(deployment, &t.scenario.workload.namespace);
+    let info = objects::workload_info(deployment, &t.scenario.workload.namespace);
     let limit = info
         .container(&t.scenario.workload.container)
         .and_then(|c| c.limits.get("memory"))

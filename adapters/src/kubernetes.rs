@@ -43,7 +43,7 @@ use tokio::sync::Semaphore;
 
 #[cfg(feature = "prometheus")]
 use crate::prometheus::Prometheus;
-use crate::yaml;
+use squad_gitops::objects;
 
 /// Where the cluster is and how to talk to it.
 #[derive(Debug, Clone, Default)]
@@ -340,7 +340,7 @@ impl KubeCluster {
 
     /// The label selector of a workload's pods (`matchLabels` and `matchExpressions`).
     fn selector_of(obj: &Value) -> Option<String> {
-        let sel = if yaml::kind(obj) == "CronJob" {
+        let sel = if objects::kind(obj) == "CronJob" {
             &obj["spec"]["jobTemplate"]["spec"]["selector"]
         } else {
             &obj["spec"]["selector"]
@@ -398,7 +398,7 @@ impl KubeCluster {
 #[async_trait]
 impl Cluster for KubeCluster {
     async fn pod(&self, namespace: &str, name: &str) -> PortResult<PodInfo> {
-        Ok(yaml::pod_info(&self.pod_object(namespace, name).await?))
+        Ok(objects::pod_info(&self.pod_object(namespace, name).await?))
     }
 
     async fn pods_of(&self, workload: &WorkloadRef) -> PortResult<Vec<PodInfo>> {
@@ -425,7 +425,7 @@ impl Cluster for KubeCluster {
                 Some((kind, name)) => kind == workload.kind && name == workload.name,
                 None => false,
             })
-            .map(yaml::pod_info)
+            .map(objects::pod_info)
             .collect())
     }
 
@@ -460,7 +460,7 @@ impl Cluster for KubeCluster {
 
     async fn workload(&self, workload: &WorkloadRef) -> PortResult<WorkloadInfo> {
         let obj = self.workload_object(workload).await?;
-        Ok(yaml::workload_info(&obj, &workload.namespace))
+        Ok(objects::workload_info(&obj, &workload.namespace))
     }
 
     async fn rollout_history(&self, workload: &WorkloadRef) -> PortResult<Vec<Revision>> {
@@ -484,11 +484,14 @@ impl Cluster for KubeCluster {
                 let api = Api::<ReplicaSet>::namespaced(c, ns);
                 (
                     self.list(api, &what, &lp).await?,
-                    yaml::replica_set_revision,
+                    objects::replica_set_revision,
                 )
             } else {
                 let api = Api::<ControllerRevision>::namespaced(c, ns);
-                (self.list(api, &what, &lp).await?, yaml::controller_revision)
+                (
+                    self.list(api, &what, &lp).await?,
+                    objects::controller_revision,
+                )
             };
         let mut revisions: Vec<Revision> = items
             .iter()
@@ -516,7 +519,7 @@ impl Cluster for KubeCluster {
             }
             Err(e) => return Err(e),
         };
-        let mut events: Vec<ClusterEvent> = items.iter().map(yaml::event).collect();
+        let mut events: Vec<ClusterEvent> = items.iter().map(objects::event).collect();
         events.sort_by(|a, b| (a.last_seen, &a.reason).cmp(&(b.last_seen, &b.reason)));
         Ok(events)
     }
@@ -610,7 +613,7 @@ impl Cluster for KubeCluster {
             }
             Err(e) => return Err(e),
         };
-        Ok(items.iter().map(yaml::hpa).collect())
+        Ok(items.iter().map(objects::hpa).collect())
     }
 
     async fn network_policies(&self, namespace: &str) -> PortResult<Vec<NetworkPolicyInfo>> {
@@ -620,7 +623,7 @@ impl Cluster for KubeCluster {
             .list(api, &what, &ListParams::default())
             .await?
             .iter()
-            .map(yaml::network_policy)
+            .map(objects::network_policy)
             .collect())
     }
 
@@ -650,9 +653,9 @@ impl Cluster for KubeCluster {
         let mut roles: Vec<(String, String, Value)> = Vec::new();
         for b in bindings
             .iter()
-            .filter(|b| yaml::binds_service_account(b, namespace, service_account))
+            .filter(|b| objects::binds_service_account(b, namespace, service_account))
         {
-            let (role_kind, role_name) = yaml::role_ref(b);
+            let (role_kind, role_name) = objects::role_ref(b);
             if roles
                 .iter()
                 .any(|(k, n, _)| k == role_kind && n == role_name)
@@ -674,7 +677,7 @@ impl Cluster for KubeCluster {
                 Err(e) => return Err(e),
             }
         }
-        Ok(yaml::bound_rules(
+        Ok(objects::bound_rules(
             &bindings,
             |kind, name| {
                 roles
@@ -785,7 +788,7 @@ impl Cluster for KubeCluster {
 
     async fn node(&self, name: &str) -> PortResult<NodeInfo> {
         let api: Api<Node> = Api::all(self.client.clone());
-        Ok(yaml::node_info(
+        Ok(objects::node_info(
             &self.get(api, &format!("node {name}"), name).await?,
         ))
     }

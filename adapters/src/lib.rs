@@ -31,4 +31,3 @@ pub mod sim;
     feature = "github"
 ))]
 pub mod tls;
-pub mod yaml;

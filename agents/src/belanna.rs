@@ -9,10 +9,11 @@ use squad_protocols::{
     Action, Assignment, FileChange, Finding, Member, PrSpec, Quantity, Report, RootCause, Severity,
 };
 
-use crate::manifest::{self, ContainerTarget};
 use crate::mind::{self, Ask, Tool};
 use crate::specialist::Skill;
 use crate::{CrewContext, effects};
+use squad_gitops::editor::{self as manifest, env_item_lines};
+use squad_gitops::{ContainerTarget, kustomize};
 
 pub fn charter() -> &'static str {
     charters::charter(Member::Belanna)
@@ -145,39 +146,6 @@ fn hpa_manifest(
     format!(
         "# Added by squad (B'Elanna) during an OOM incident: scale out before memory runs out.\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: {kind}\n    name: {name}\n  minReplicas: {min}\n  maxReplicas: {max}\n  metrics:\n    - type: Resource\n      resource:\n        name: memory\n        target:\n          type: Utilization\n          averageUtilization: {target}\n"
     )
-}
-
-/// Adds `entry` to a kustomization's `resources:` list right after `after`, keeping every other line.
-fn add_kustomize_resource(text: &str, after: &str, entry: &str) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let idx = lines
-        .iter()
-        .position(|l| l.trim_start().strip_prefix("- ").map(str::trim) == Some(after))?;
-    let indent = &lines[idx][..lines[idx].len() - lines[idx].trim_start().len()];
-    let mut out: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
-    out.insert(idx + 1, format!("{indent}- {entry}"));
-    Some(out.join("\n") + if text.ends_with('\n') { "\n" } else { "" })
-}
-
-/// The lines of one `env:` item (`- name: VAR` and what belongs to it) in a manifest version.
-pub fn env_item_lines(yaml: &str, var: &str) -> Option<Vec<String>> {
-    let lines: Vec<&str> = yaml.lines().collect();
-    let start = lines.iter().position(|l| {
-        l.trim_start()
-            .strip_prefix("- name:")
-            .map(|v| v.trim().trim_matches(['"', '\'']))
-            == Some(var)
-    })?;
-    let dash = lines[start].len() - lines[start].trim_start().len();
-    let mut out = vec![lines[start].trim_start().to_owned()];
-    for l in &lines[start + 1..] {
-        let indent = l.len() - l.trim_start().len();
-        if l.trim().is_empty() || indent <= dash {
-            break;
-        }
-        out.push(format!("{}{}", " ".repeat(indent - dash), l.trim_start()));
-    }
-    Some(out)
 }
 
 impl Belanna {
@@ -359,7 +327,7 @@ impl Belanna {
                 .await
                 .map_err(|e| e.to_string())?
             {
-                if let Some(updated) = add_kustomize_resource(&k, &path, &hpa_path) {
+                if let Some(updated) = kustomize::add_resource(&k, &path, &hpa_path) {
                     files.push(FileChange {
                         path: "kustomization.yaml".into(),
                         content: updated,
@@ -620,29 +588,5 @@ mod tests {
             &MemoryRule::default(),
         );
         assert_eq!(s2.limit.to_string(), "2.5Gi");
-    }
-
-    #[test]
-    fn env_item_is_cut_out_with_its_children() {
-        let y = "      env:\n        - name: A\n          value: x\n        - name: DATABASE_URL\n          valueFrom:\n            secretKeyRef:\n              name: db\n              key: url\n        - name: B\n";
-        assert_eq!(
-            env_item_lines(y, "DATABASE_URL").unwrap(),
-            vec![
-                "- name: DATABASE_URL",
-                "  valueFrom:",
-                "    secretKeyRef:",
-                "      name: db",
-                "      key: url"
-            ]
-        );
-    }
-
-    #[test]
-    fn kustomization_gets_the_hpa_after_the_deployment() {
-        let k = "resources:\n  - a/deployment.yaml\n  - a/rbac.yaml\n";
-        assert_eq!(
-            add_kustomize_resource(k, "a/deployment.yaml", "a/hpa.yaml").unwrap(),
-            "resources:\n  - a/deployment.yaml\n  - a/hpa.yaml\n  - a/rbac.yaml\n"
-        );
     }
 }

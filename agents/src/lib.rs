@@ -13,7 +13,6 @@ pub mod context;
 pub mod data;
 pub mod effects;
 pub mod factory;
-pub mod manifest;
 pub mod mind;
 pub mod picard;
 pub mod ralph;

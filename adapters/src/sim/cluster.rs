@@ -29,7 +29,7 @@ use squad_runtime::Clock;
 use squad_runtime::ports::{PortError, PortResult};
 
 use crate::git::GitRepo;
-use crate::yaml;
+use squad_gitops::objects;
 
 mod metrics;
 mod world;
@@ -155,14 +155,13 @@ impl SimCluster {
             else {
                 continue;
             };
-            let objs = yaml::objects(manifest, &text).map_err(|e| PortError::failed(what, e))?;
-            let Some(obj) = objs
-                .iter()
-                .find(|o| yaml::kind(o) == s.workload.kind && yaml::name(o) == s.workload.name)
-            else {
+            let objs = objects::parse(manifest, &text).map_err(|e| PortError::failed(what, e))?;
+            let Some(obj) = objs.iter().find(|o| {
+                objects::kind(o) == s.workload.kind && objects::name(o) == s.workload.name
+            }) else {
                 continue;
             };
-            let workload = yaml::workload_info(obj, &s.workload.namespace);
+            let workload = objects::workload_info(obj, &s.workload.namespace);
             // Commits made by the scenario's history carry their own time; later ones sync a minute after landing.
             let at = if commit.at <= s.now {
                 commit.at
@@ -208,7 +207,7 @@ impl SimCluster {
                     .map_err(|e| PortError::failed(what, e))?
             {
                 objects
-                    .extend(yaml::objects(&path, &text).map_err(|e| PortError::failed(what, e))?);
+                    .extend(objects::parse(&path, &text).map_err(|e| PortError::failed(what, e))?);
             }
         }
         let d = Arc::new(Desired {
@@ -617,9 +616,9 @@ impl SimCluster {
         Ok(d.objects
             .iter()
             .filter(|o| {
-                yaml::kind(o) == "HorizontalPodAutoscaler" && in_ns(o, namespace, &self.scenario)
+                objects::kind(o) == "HorizontalPodAutoscaler" && in_ns(o, namespace, &self.scenario)
             })
-            .map(yaml::hpa)
+            .map(objects::hpa)
             .collect())
     }
 
@@ -627,8 +626,8 @@ impl SimCluster {
         let d = self.desired()?;
         Ok(d.objects
             .iter()
-            .filter(|o| yaml::kind(o) == "NetworkPolicy" && in_ns(o, namespace, &self.scenario))
-            .map(yaml::network_policy)
+            .filter(|o| objects::kind(o) == "NetworkPolicy" && in_ns(o, namespace, &self.scenario))
+            .map(objects::network_policy)
             .collect())
     }
 
@@ -639,21 +638,21 @@ impl SimCluster {
         let placed: Vec<Value> = d
             .objects
             .iter()
-            .filter(|o| matches!(yaml::kind(o), "RoleBinding" | "ClusterRoleBinding"))
+            .filter(|o| matches!(objects::kind(o), "RoleBinding" | "ClusterRoleBinding"))
             .map(|o| {
                 let mut o = o.clone();
-                if yaml::kind(&o) == "RoleBinding" && o["metadata"]["namespace"].is_null() {
+                if objects::kind(&o) == "RoleBinding" && o["metadata"]["namespace"].is_null() {
                     o["metadata"]["namespace"] = Value::String(ns.clone());
                 }
                 o
             })
             .collect();
-        Ok(yaml::bound_rules(
+        Ok(objects::bound_rules(
             &placed,
             |kind, name| {
                 d.objects
                     .iter()
-                    .find(|o| yaml::kind(o) == kind && yaml::name(o) == name)
+                    .find(|o| objects::kind(o) == kind && objects::name(o) == name)
             },
             namespace,
             service_account,

@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 
 use super::SimCluster;
 use super::cluster::{World, ts};
-use crate::yaml;
+use squad_gitops::objects;
 
 /// One kind of resource the server serves.
 #[derive(Debug, Clone, Copy)]
@@ -620,7 +620,7 @@ fn resource_request(
         .map(|o| served_as(r, o))
         .collect();
     match name {
-        Some(n) => match objects.into_iter().find(|o| yaml::name(o) == n) {
+        Some(n) => match objects.into_iter().find(|o| objects::name(o) == n) {
             Some(o) if table => json_response(&to_table(r, vec![o], world.now, q)),
             Some(o) => json_response(&o),
             None => status(
@@ -647,8 +647,8 @@ fn resource_request(
                 }
             }
             items.sort_by(|a, b| {
-                (a["metadata"]["namespace"].as_str(), yaml::name(a))
-                    .cmp(&(b["metadata"]["namespace"].as_str(), yaml::name(b)))
+                (a["metadata"]["namespace"].as_str(), objects::name(a))
+                    .cmp(&(b["metadata"]["namespace"].as_str(), objects::name(b)))
             });
             if table {
                 json_response(&to_table(r, items, world.now, q))
@@ -795,7 +795,7 @@ fn pod_log(
 ) -> Response {
     let Some(p) = world
         .of_kind("Pod", Some(ns))
-        .find(|o| yaml::name(o) == pod)
+        .find(|o| objects::name(o) == pod)
     else {
         return status(
             StatusCode::NOT_FOUND,
@@ -1077,7 +1077,7 @@ fn to_table(r: &Resource, items: Vec<Value>, now: DateTime<Utc>, q: &[(String, S
                 let total = p["spec"]["containers"].as_array().map_or(0, Vec::len);
                 let ready = cs.iter().filter(|c| c["ready"] == true).count();
                 vec![
-                    json!(yaml::name(p)),
+                    json!(objects::name(p)),
                     json!(format!("{ready}/{total}")),
                     json!(pod_status(p)),
                     json!(pod_restarts(p, now)),
@@ -1127,12 +1127,12 @@ fn to_table(r: &Resource, items: Vec<Value>, now: DateTime<Utc>, q: &[(String, S
             ],
             Box::new(move |d: &Value| {
                 let st = &d["status"];
-                let containers = yaml::pod_spec(d)["containers"]
+                let containers = objects::pod_spec(d)["containers"]
                     .as_array()
                     .cloned()
                     .unwrap_or_default();
                 vec![
-                    json!(yaml::name(d)),
+                    json!(objects::name(d)),
                     json!(format!(
                         "{}/{}",
                         st["readyReplicas"].as_u64().unwrap_or(0),
@@ -1184,7 +1184,7 @@ fn to_table(r: &Resource, items: Vec<Value>, now: DateTime<Utc>, q: &[(String, S
             ],
             Box::new(move |o: &Value| {
                 vec![
-                    json!(yaml::name(o)),
+                    json!(objects::name(o)),
                     json!(o["spec"]["replicas"].as_u64().unwrap_or(0)),
                     json!(o["status"]["replicas"].as_u64().unwrap_or(0)),
                     json!(o["status"]["readyReplicas"].as_u64().unwrap_or(0)),
@@ -1246,7 +1246,7 @@ fn to_table(r: &Resource, items: Vec<Value>, now: DateTime<Utc>, q: &[(String, S
                     })
                     .collect();
                 vec![
-                    json!(yaml::name(o)),
+                    json!(objects::name(o)),
                     json!(format!(
                         "{}/{}",
                         value_str(&s["scaleTargetRef"]["kind"]),
@@ -1277,7 +1277,7 @@ fn to_table(r: &Resource, items: Vec<Value>, now: DateTime<Utc>, q: &[(String, S
             ],
             Box::new(move |o: &Value| {
                 vec![
-                    json!(yaml::name(o)),
+                    json!(objects::name(o)),
                     json!(
                         o["spec"]["podSelector"]["matchLabels"]
                             .as_object()
@@ -1369,7 +1369,7 @@ fn to_table(r: &Resource, items: Vec<Value>, now: DateTime<Utc>, q: &[(String, S
                     )),
                     json!(age(e, first, now)),
                     json!(value_str(count)),
-                    json!(yaml::name(e)),
+                    json!(objects::name(e)),
                 ]
             }),
         ),
@@ -1409,7 +1409,7 @@ fn to_table(r: &Resource, items: Vec<Value>, now: DateTime<Utc>, q: &[(String, S
                     })
                     .collect();
                 vec![
-                    json!(yaml::name(n)),
+                    json!(objects::name(n)),
                     json!(ready),
                     json!(if roles.is_empty() {
                         "<none>".into()
@@ -1429,7 +1429,7 @@ fn to_table(r: &Resource, items: Vec<Value>, now: DateTime<Utc>, q: &[(String, S
             ],
             Box::new(move |o: &Value| {
                 vec![
-                    json!(yaml::name(o)),
+                    json!(objects::name(o)),
                     json!(value_str(&o["status"]["phase"])),
                     json!(age(o, created, now)),
                 ]
@@ -1444,7 +1444,7 @@ fn to_table(r: &Resource, items: Vec<Value>, now: DateTime<Utc>, q: &[(String, S
             ],
             Box::new(move |o: &Value| {
                 vec![
-                    json!(yaml::name(o)),
+                    json!(objects::name(o)),
                     json!(value_str(&o["type"])),
                     json!(o["data"].as_object().map_or(0, |m| m.len())),
                     json!(age(o, created, now)),
@@ -1453,7 +1453,7 @@ fn to_table(r: &Resource, items: Vec<Value>, now: DateTime<Utc>, q: &[(String, S
         ),
         _ => (
             vec![name_col, age_col],
-            Box::new(move |o: &Value| vec![json!(yaml::name(o)), json!(age(o, created, now))]),
+            Box::new(move |o: &Value| vec![json!(objects::name(o)), json!(age(o, created, now))]),
         ),
     };
     let include_object = param(q, "includeObject").unwrap_or("Metadata");

@@ -22,7 +22,7 @@ use squad_protocols::cluster::{ClusterEvent, NodeInfo, PodInfo};
 use squad_runtime::ports::PortResult;
 
 use super::{Desired, Rollout, SimCluster};
-use crate::yaml;
+use squad_gitops::objects;
 
 /// Every object the simulated API server serves, at `now`.
 #[derive(Debug, Clone)]
@@ -39,7 +39,7 @@ impl World {
         namespace: Option<&'a str>,
     ) -> impl Iterator<Item = &'a Value> + 'a {
         self.objects.iter().filter(move |o| {
-            yaml::kind(o) == kind
+            objects::kind(o) == kind
                 && namespace.is_none_or(|ns| o["metadata"]["namespace"].as_str() == Some(ns))
         })
     }
@@ -360,7 +360,7 @@ fn default_deployment_spec(spec: &mut Value) {
 /// The defaults of an object from the GitOps repo, by kind (the workload's are applied where
 /// its objects are built).
 fn default_object(o: &mut Value) {
-    match yaml::kind(o) {
+    match objects::kind(o) {
         "NetworkPolicy" => {
             let Some(spec) = o.get_mut("spec") else {
                 return;
@@ -433,8 +433,8 @@ const GENERATION_KINDS: &[&str] = &[
 
 /// Fills in what an API server adds to a stored object: namespace, uid, creation time.
 fn stored(mut o: Value, namespace: Option<&str>, created: DateTime<Utc>) -> Value {
-    let kind = yaml::kind(&o).to_owned();
-    let name = yaml::name(&o).to_owned();
+    let kind = objects::kind(&o).to_owned();
+    let name = objects::name(&o).to_owned();
     let meta = &mut o["metadata"];
     if let Some(ns) = namespace
         && meta["namespace"].as_str().is_none()
@@ -475,8 +475,8 @@ impl SimCluster {
     pub fn node(&self, name: &str) -> PortResult<NodeInfo> {
         self.world()?
             .of_kind("Node", None)
-            .find(|n| yaml::name(n) == name)
-            .map(yaml::node_info)
+            .find(|n| objects::name(n) == name)
+            .map(objects::node_info)
             .ok_or_else(|| squad_runtime::ports::PortError::not_found(format!("node {name}")))
     }
 
@@ -538,12 +538,12 @@ impl SimCluster {
 
         // The GitOps repo's objects (the workload itself comes from the live rollout below).
         let is_workload = |o: &Value| {
-            yaml::kind(o) == s.workload.kind
-                && yaml::name(o) == s.workload.name
+            objects::kind(o) == s.workload.kind
+                && objects::name(o) == s.workload.name
                 && o["metadata"]["namespace"].as_str().unwrap_or(ns) == ns
         };
         for o in d.objects.iter().filter(|o| !is_workload(o)) {
-            let kind = yaml::kind(o);
+            let kind = objects::kind(o);
             if kind.is_empty() || kind == "Kustomization" || kind == "Namespace" {
                 continue;
             }
@@ -561,8 +561,8 @@ impl SimCluster {
         if let Some(r) = live {
             let sa = r.workload.service_account.clone();
             let declared = objects.iter().any(|o| {
-                yaml::kind(o) == "ServiceAccount"
-                    && yaml::name(o) == sa
+                objects::kind(o) == "ServiceAccount"
+                    && objects::name(o) == sa
                     && o["metadata"]["namespace"] == ns
             });
             if !declared {
@@ -794,7 +794,7 @@ impl SimCluster {
             .containers
             .iter()
             .map(|c| {
-                let image = yaml::pod_spec(&r.object)["containers"]
+                let image = objects::pod_spec(&r.object)["containers"]
                     .as_array()
                     .and_then(|cs| cs.iter().find(|x| x["name"] == c.name.as_str()))
                     .and_then(|x| x["image"].as_str())
@@ -1080,8 +1080,8 @@ mod tests {
                 assert!(
                     found.is_empty(),
                     "{name}: {} {} has nulls at {found:?}",
-                    yaml::kind(o),
-                    yaml::name(o)
+                    objects::kind(o),
+                    objects::name(o)
                 );
             }
             assert_eq!(

@@ -12,7 +12,7 @@ use squad_protocols::cluster::{
 };
 
 /// Every object in a (multi-document) YAML file; empty documents are skipped.
-pub fn objects(file: &str, text: &str) -> Result<Vec<Value>, String> {
+pub fn parse(file: &str, text: &str) -> Result<Vec<Value>, String> {
     let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let v = Value::deserialize(doc).map_err(|e| format!("{file}: document {i}: {e}"))?;
@@ -441,7 +441,7 @@ mod tests {
     #[test]
     fn reads_a_deployment_with_resources_env_and_security() {
         let text = "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: w\nspec:\n  replicas: 3\n  template:\n    metadata:\n      labels:\n        app: w\n    spec:\n      serviceAccountName: sa\n      containers:\n        - name: c\n          image: i:1\n          env:\n            - name: A\n              value: x\n            - name: B\n              valueFrom:\n                secretKeyRef:\n                  name: s\n                  key: k\n          resources:\n            limits:\n              memory: 512Mi\n              cpu: \"1\"\n";
-        let objs = objects("f.yaml", text).unwrap();
+        let objs = parse("f.yaml", text).unwrap();
         let w = workload_info(&objs[0], "ns");
         assert_eq!(w.replicas, 3);
         assert_eq!(w.service_account, "sa");
@@ -452,7 +452,7 @@ mod tests {
 
     #[test]
     fn a_broken_document_names_the_file() {
-        let err = objects("bad.yaml", "a: [1,\n").unwrap_err();
+        let err = parse("bad.yaml", "a: [1,\n").unwrap_err();
         assert!(err.contains("bad.yaml"), "{err}");
     }
 }

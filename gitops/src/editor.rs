@@ -1697,6 +1697,27 @@ fn verify(
     Ok(())
 }
 
+/// The lines of one `env:` item (`- name: VAR` and what belongs to it) in a manifest version.
+pub fn env_item_lines(yaml: &str, var: &str) -> Option<Vec<String>> {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let start = lines.iter().position(|l| {
+        l.trim_start()
+            .strip_prefix("- name:")
+            .map(|v| v.trim().trim_matches(['"', '\'']))
+            == Some(var)
+    })?;
+    let dash = lines[start].len() - lines[start].trim_start().len();
+    let mut out = vec![lines[start].trim_start().to_owned()];
+    for l in &lines[start + 1..] {
+        let indent = l.len() - l.trim_start().len();
+        if l.trim().is_empty() || indent <= dash {
+            break;
+        }
+        out.push(format!("{}{}", " ".repeat(indent - dash), l.trim_start()));
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -2607,5 +2628,20 @@ spec:
         );
         let out = set_container_resource(yaml, &target, "limits", "memory", "1Gi").unwrap();
         assert!(out.ends_with("        memory: 1Gi   # TODO\n"), "{out}");
+    }
+
+    #[test]
+    fn env_item_is_cut_out_with_its_children() {
+        let y = "      env:\n        - name: A\n          value: x\n        - name: DATABASE_URL\n          valueFrom:\n            secretKeyRef:\n              name: db\n              key: url\n        - name: B\n";
+        assert_eq!(
+            env_item_lines(y, "DATABASE_URL").unwrap(),
+            vec![
+                "- name: DATABASE_URL",
+                "  valueFrom:",
+                "    secretKeyRef:",
+                "      name: db",
+                "      key: url"
+            ]
+        );
     }
 }
