@@ -7,12 +7,13 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use squad::simulation::{self, SimulationOptions};
-use squad_config::{Scenario, Settings};
+use squad_config::Settings;
 use squad_protocols::{
     Assignment, Diagnosis, DiagnosisSource, IncidentId, IssueRef, Member, Report, RootCause, Task,
     WorkloadRef,
 };
 use squad_runtime::{CrewDirectory, CrewMsg, Faults};
+use squad_sim::Scenario;
 
 fn paused() -> tokio::runtime::Runtime {
     match tokio::runtime::Builder::new_current_thread()
@@ -76,9 +77,9 @@ fn whole_incident(c: &mut Criterion) {
     };
     let cassette =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cassettes/oomkilled-crew");
-    let server = match servers.block_on(squad_adapters::sim::llm_cassette::CassetteServer::start(
+    let server = match servers.block_on(squad_sim::llm_cassette::CassetteServer::start(
         cassette,
-        squad_adapters::sim::llm_cassette::Mode::Replay,
+        squad_sim::llm_cassette::Mode::Replay,
     )) {
         Ok(s) => s,
         Err(e) => unreachable!("cassette server: {e}"),

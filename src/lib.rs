@@ -12,7 +12,7 @@
 //! # #![allow(clippy::unwrap_used)]
 //! use std::sync::Arc;
 //! use squad::{Squad, simulation::SimBackends};
-//! use squad_config::Scenario;
+//! use squad_sim::Scenario;
 //!
 //! # fn main() -> anyhow::Result<()> {
 //! let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build()?;
@@ -40,11 +40,14 @@
 //! # }
 //! ```
 
+pub mod backends;
 pub mod diagnose;
 pub mod intake;
 pub mod models;
 pub mod serve;
+#[cfg(feature = "sim")]
 pub mod simulation;
+#[cfg(feature = "sim")]
 pub mod summary;
 
 use std::sync::Arc;

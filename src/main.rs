@@ -5,9 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+#[cfg(feature = "sim")]
 use squad::simulation::{self, ServeKube, SimulationOptions};
-use squad_config::{Scenario, Settings};
+use squad_config::Settings;
+#[cfg(feature = "sim")]
 use squad_runtime::Faults;
+#[cfg(feature = "sim")]
+use squad_sim::Scenario;
 
 #[derive(Parser)]
 #[command(
@@ -23,11 +27,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// The scenarios `squad simulate` ships with.
+    #[cfg(feature = "sim")]
     Scenarios {
         #[command(subcommand)]
         command: ScenariosCommand,
     },
     /// Runs an incident end to end with no cluster, no GitHub and no API key.
+    #[cfg(feature = "sim")]
     Simulate {
         /// A shipped scenario name (see `squad scenarios list`) or a scenario directory.
         scenario: String,
@@ -110,6 +116,7 @@ enum Command {
         command: ConfigCommand,
     },
     /// The simulated cluster on its own.
+    #[cfg(feature = "sim")]
     SimCluster {
         #[command(subcommand)]
         command: SimClusterCommand,
@@ -126,6 +133,7 @@ enum ConfigCommand {
     },
 }
 
+#[cfg(feature = "sim")]
 #[derive(Subcommand)]
 enum SimClusterCommand {
     /// Serves a scenario's cluster as a Kubernetes API (and Prometheus API) on 127.0.0.1 until
@@ -149,6 +157,7 @@ enum SimClusterCommand {
     },
 }
 
+#[cfg(feature = "sim")]
 #[derive(Subcommand)]
 enum ScenariosCommand {
     /// Lists the shipped scenarios.
@@ -174,6 +183,7 @@ struct LlmArgs {
     llm_tool_mode: Option<String>,
 }
 
+#[cfg(feature = "sim")]
 impl LlmArgs {
     fn choice(&self) -> squad::models::LlmChoice {
         squad::models::LlmChoice {
@@ -235,6 +245,7 @@ macro_rules! out {
     }};
 }
 
+#[cfg(feature = "sim")]
 fn announce(url: &str, kubeconfig: &std::path::Path, namespace: &str, prometheus: &str) {
     let k = kubeconfig.display();
     // A reader that went away (`| head`, a test that read the first line) must not stop the
@@ -268,6 +279,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        #[cfg(feature = "sim")]
         Command::Scenarios {
             command: ScenariosCommand::List,
         } => {
@@ -277,6 +289,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "sim")]
         Command::Simulate {
             scenario,
             out,
@@ -541,6 +554,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "sim")]
         Command::SimCluster {
             command:
                 SimClusterCommand::Serve {

@@ -31,11 +31,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
-use squad_adapters::git::GitRepo;
-use squad_adapters::sim::{SimForge, seed_gitops_repo};
-use squad_config::{BackendKind, Scenario, Settings};
+use squad_config::Settings;
 use squad_protocols::{Alert, AlertSource, Author, EventKind, IncidentId, IncidentState, Member};
-use squad_runtime::ports::{Cluster, Forge};
 use squad_runtime::{Clock, IncidentStore, RedbStore};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -43,20 +40,6 @@ use tokio::task::JoinHandle;
 
 use crate::Squad;
 use crate::intake::Intake;
-use crate::simulation::{self, ServeKube, SimBackends};
-
-/// What the daemon runs on, kept alive as long as it runs.
-enum Backends {
-    /// Kept for its simulated API servers (Kubernetes, GitHub), which live as long as this value.
-    Simulation {
-        _served: Box<SimBackends>,
-        _github: Box<simulation::SimGitHub>,
-    },
-    Kubernetes,
-}
-
-/// The crew's cluster, GitOps forge and application repository, and what keeps them alive.
-type Wired = (Arc<dyn Cluster>, Arc<dyn Forge>, Arc<dyn Forge>, Backends);
 
 struct AppState {
     intake: Intake,
@@ -77,7 +60,7 @@ pub struct Daemon {
     server: JoinHandle<std::io::Result<()>>,
     state: Arc<AppState>,
     grace: Duration,
-    _backends: Backends,
+    _backends: crate::backends::Wired,
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -122,79 +105,14 @@ impl Daemon {
             .map_err(|e| anyhow::anyhow!("backend.data_dir {}: {e}", data_dir.display()))?;
         let store: Arc<dyn IncidentStore> = Arc::new(RedbStore::open(&store_path(&settings))?);
         let clock = Clock::starting_at(chrono::Utc::now());
-        let scenario = Scenario::load(&settings.backend.scenario)?;
-
         // For HolmesGPT's kubectl: the cluster squad reads.
-        let mut kubeconfig: Option<PathBuf> =
-            settings.kubernetes.kubeconfig.clone().map(PathBuf::from);
-        let (cluster, forge, app, backends): Wired = match settings.backend.kind {
-            BackendKind::Simulation => {
-                let served = simulation::serve_cluster(
-                    scenario,
-                    Some(data_dir.join("sim")),
-                    &ServeKube::default(),
-                )
-                .await?;
-                let b = served.into_backends();
-                kubeconfig = Some(b.kubeconfig.clone());
-                // The simulated GitHub over HTTP, reached through the GitHub adapter.
-                let hub = simulation::SimGitHub::start(&b, clock.clone()).await?;
-                (
-                    b.cluster.clone(),
-                    hub.gitops.clone(),
-                    hub.app.clone(),
-                    Backends::Simulation {
-                        _served: Box::new(b),
-                        _github: Box::new(hub),
-                    },
-                )
-            }
-            BackendKind::Kubernetes => {
-                let cluster =
-                    crate::diagnose::connect(&settings, None, None, None, clock.clone()).await?;
-                let repo_dir = data_dir.join("gitops");
-                let repo = if repo_dir.join(".git").exists() {
-                    GitRepo::open(&repo_dir)?
-                } else {
-                    seed_gitops_repo(&scenario, &repo_dir)?
-                };
-                let forge = SimForge::new(
-                    &format!("local/{}-gitops", scenario.workload.namespace),
-                    repo.clone(),
-                    Some(&data_dir.join("forge.json")),
-                    clock.clone(),
-                )
-                .map_err(anyhow::Error::msg)?;
-                let app_dir = data_dir.join("app");
-                // Open what an earlier start seeded; seeding again would add a commit.
-                let app_repo = if app_dir.join(".git").exists() {
-                    GitRepo::open(&app_dir)?
-                } else {
-                    squad_adapters::sim::seed_app_repo(&scenario, &app_dir)?
-                };
-                let app = SimForge::new("local/app", app_repo, None, clock.clone())
-                    .map_err(anyhow::Error::msg)?;
-                (
-                    Arc::new(cluster),
-                    Arc::new(forge),
-                    Arc::new(app),
-                    Backends::Kubernetes,
-                )
-            }
-        };
-        // The GitOps repository on GitHub, when [github] names one.
-        let forge: Arc<dyn Forge> =
-            match simulation::connect_github(&settings.github, |v| std::env::var(v).ok())? {
-                Some(gh) => {
-                    tracing::info!(
-                        "GitOps repository: {} on {}",
-                        gh.repo(),
-                        settings.github.url
-                    );
-                    gh
-                }
-                None => forge,
-            };
+        let wired = crate::backends::wire(&settings, &data_dir, clock.clone()).await?;
+        let (cluster, forge, app) = (
+            wired.cluster.clone(),
+            wired.forge.clone(),
+            wired.app.clone(),
+        );
+        let kubeconfig = wired.kubeconfig.clone();
         let repo = forge.repo();
         let diagnoser =
             crate::diagnose::diagnoser_for(&settings, cluster.clone(), clock.clone(), kubeconfig);
@@ -247,7 +165,7 @@ impl Daemon {
             server,
             state,
             grace: Duration::from_secs(settings.server.shutdown_grace_seconds),
-            _backends: backends,
+            _backends: wired,
         })
     }
 

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use serde::Serialize;
-use squad_adapters::sim::forge::ForgeState;
 use squad_protocols::{Incident, IncidentEvent, PrState};
+use squad_sim::forge::ForgeState;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {

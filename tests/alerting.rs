@@ -22,9 +22,9 @@ use axum::extract::State;
 use axum::routing::post;
 use prometheus::RealPrometheus;
 use squad::simulation::{self, ServeKube};
-use squad_config::Scenario;
 use squad_protocols::AlertStatus;
 use squad_protocols::alert::parse_alertmanager_webhook;
+use squad_sim::Scenario;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 

@@ -40,17 +40,18 @@ use kube::api::{Api, ObjectMeta, PostParams};
 use kubelet::FakeKubelet;
 use seed::Seeded;
 use serde_json::{Value, json};
-use squad::simulation::SimBackends;
 use squad::{Squad, settled};
 use squad_adapters::git::GitRepo;
 use squad_adapters::kubernetes::{KubeCluster, KubeOptions};
 use squad_adapters::prometheus::{MetricQueries, Prometheus, PrometheusOptions};
-use squad_config::{Scenario, Settings};
+use squad_config::Settings;
 use squad_gitops::objects;
 use squad_protocols::cluster::{ClusterEvent, PodInfo, Revision};
 use squad_protocols::{EventKind, IncidentState, RootCause};
 use squad_runtime::Clock;
 use squad_runtime::ports::{Cluster, PortError, PortResult};
+use squad_sim::Scenario;
+use squad_sim::SimBackends;
 
 /// Generous: the crew has no long timers before its PR, but four apiservers may share 2 cores.
 const CREW_WITHIN: Duration = Duration::from_secs(300);

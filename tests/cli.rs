@@ -306,7 +306,7 @@ fn diagnose_reads_a_served_cluster_over_the_kubernetes_and_prometheus_apis() {
 #[test]
 fn diagnose_with_logs_forbidden_notes_it_and_still_concludes() {
     let s = Served::start("crashloop", &["--deny", "pods/log"]);
-    let scenario = squad_config::Scenario::embedded("crashloop").unwrap();
+    let scenario = squad_sim::Scenario::embedded("crashloop").unwrap();
     // No namespace: the served kubeconfig's context selects the scenario's.
     let pod = scenario.workload.pods[0].clone();
     let kc = s.kubeconfig();

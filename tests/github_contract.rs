@@ -8,7 +8,7 @@
 #[path = "support/openapi.rs"]
 mod openapi;
 
-use squad_adapters::sim::github_api::Recorded;
+use squad_sim::github_api::Recorded;
 
 #[test]
 fn every_github_request_of_the_suite_is_in_github_s_openapi_description() {

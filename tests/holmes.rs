@@ -13,8 +13,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use squad::simulation::{self, SimulationOptions};
 use squad::summary::Summary;
-use squad_config::{DiagnoserKind, HolmesSettings, Scenario, Settings};
+use squad_config::{DiagnoserKind, HolmesSettings, Settings};
 use squad_runtime::Faults;
+use squad_sim::Scenario;
 
 fn cache() -> PathBuf {
     std::env::var_os("SQUAD_CACHE")

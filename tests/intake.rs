@@ -8,9 +8,10 @@ use std::time::Duration;
 use squad::intake::Intake;
 use squad::simulation::{ServeKube, SimBackends};
 use squad::{Squad, settled};
-use squad_config::{IntakeSettings, Scenario, Settings};
+use squad_config::{IntakeSettings, Settings};
 use squad_protocols::{AlertStatus, IncidentState};
 use squad_runtime::{Clock, IncidentStore, MemoryStore};
+use squad_sim::Scenario;
 
 #[test]
 fn a_refire_after_resolution_reopens_the_incident_as_a_regression() {

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use squad::simulation::{self, ServeKube, SimulationOptions};
-use squad_config::{Scenario, Settings};
+use squad_config::Settings;
 use squad_runtime::Faults;
+use squad_sim::Scenario;
 
 fn kubectl_program() -> PathBuf {
     std::env::var_os("SQUAD_KUBECTL").map_or_else(|| PathBuf::from("kubectl"), PathBuf::from)

@@ -24,9 +24,10 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use squad::simulation::{self, SimulationOptions};
 use squad::summary::Summary;
-use squad_adapters::sim::llm_cassette::{CassetteServer, Mode};
-use squad_config::{LlmBudget, LlmProfile, LlmSettings, LlmToolMode, Scenario, Settings};
+use squad_config::{LlmBudget, LlmProfile, LlmSettings, LlmToolMode, Settings};
 use squad_runtime::{Faults, Minds};
+use squad_sim::Scenario;
+use squad_sim::llm_cassette::{CassetteServer, Mode};
 
 fn paused() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -190,7 +191,7 @@ fn the_whole_crew_runs_oomkilled_on_a_recorded_real_model() {
     let usage_of = |req: &Value| {
         recorded
             .iter()
-            .find(|x| squad_adapters::sim::llm_cassette::same_request(&x["request"], req))
+            .find(|x| squad_sim::llm_cassette::same_request(&x["request"], req))
             .map(|x| {
                 (
                     x["response"]["usage"]["prompt_tokens"].as_u64().unwrap(),
@@ -595,7 +596,7 @@ fn planted_scenario(dir: &Path) -> Scenario {
         "DEBUG db: auth with correct-horse-battery-staple-42".to_string(),
         "DEBUG s3: AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_string(),
     ]);
-    s.pod_events.push(squad_config::scenario::EventSpec {
+    s.pod_events.push(squad_sim::scenario::EventSpec {
         kind: "Warning".into(),
         reason: "Unhealthy".into(),
         message: "Readiness probe failed: GET /healthz with header Authorization: token ghp_0123456789abcdefghijABCDEFGHIJ012345 returned 503".into(),

@@ -20,10 +20,10 @@ use prometheus::{RealPrometheus, available_or_skip, backfill};
 use squad::simulation::{self, ServeKube, SimBackends};
 use squad_adapters::native::NativeDiagnoser;
 use squad_adapters::prometheus::{MetricQueries, Prometheus, PrometheusOptions};
-use squad_adapters::sim::prom_api::openmetrics_history;
-use squad_config::Scenario;
 use squad_runtime::Clock;
 use squad_runtime::ports::{Cluster, Diagnoser, DiagnosisRequest};
+use squad_sim::Scenario;
+use squad_sim::prom_api::openmetrics_history;
 
 fn client(url: &str) -> Prometheus {
     Prometheus::new(PrometheusOptions {

@@ -905,11 +905,10 @@ fn signed_github_webhooks_about_the_pr_reach_the_incident() {
 fn with_a_github_repo_configured_the_daemon_works_on_github() {
     use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
-    let scenario = squad_config::Scenario::embedded("oomkilled").unwrap();
-    let repo =
-        squad_adapters::sim::seed_gitops_repo(&scenario, &dir.path().join("remote")).unwrap();
+    let scenario = squad_sim::Scenario::embedded("oomkilled").unwrap();
+    let repo = squad_sim::seed_gitops_repo(&scenario, &dir.path().join("remote")).unwrap();
     let remote = Arc::new(
-        squad_adapters::sim::SimForge::new(
+        squad_sim::SimForge::new(
             "acme/gitops",
             repo,
             None,
@@ -923,7 +922,7 @@ fn with_a_github_repo_configured_the_daemon_works_on_github() {
         .build()
         .unwrap();
     let api = rt
-        .block_on(squad_adapters::sim::github_api::SimGitHubApi::start(
+        .block_on(squad_sim::github_api::SimGitHubApi::start(
             "acme/gitops",
             remote.clone(),
             "ghp_daemon_token",

@@ -7,9 +7,10 @@ use std::path::Path;
 
 use squad::simulation::{self, SimulationOptions};
 use squad_adapters::git::GitRepo;
-use squad_config::{Scenario, Settings};
+use squad_config::Settings;
 use squad_protocols::Member;
 use squad_runtime::Faults;
+use squad_sim::Scenario;
 
 fn opts(scenario: Scenario, out: &Path, approve: bool) -> SimulationOptions {
     SimulationOptions {
@@ -300,8 +301,8 @@ fn a_second_incident_on_the_workload_recalls_the_first() {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use squad::simulation::SimBackends;
     use squad::{Squad, settled};
+    use squad_sim::SimBackends;
 
     rt().block_on(async {
         let scenario = Arc::new(Scenario::embedded("oomkilled").unwrap());
@@ -461,10 +462,10 @@ fn the_gitops_repository_can_be_any_github_compatible_api() {
     let scenario = Scenario::embedded("oomkilled").unwrap();
     let rt = rt();
     let elsewhere = dir.path().join("elsewhere");
-    let repo = squad_adapters::sim::seed_gitops_repo(&scenario, &elsewhere.join("gitops")).unwrap();
+    let repo = squad_sim::seed_gitops_repo(&scenario, &elsewhere.join("gitops")).unwrap();
     let now = scenario.now;
     let remote = Arc::new(
-        squad_adapters::sim::SimForge::new(
+        squad_sim::SimForge::new(
             "rehearsal/gitops",
             repo,
             Some(&elsewhere.join("forge.json")),
@@ -478,7 +479,7 @@ fn the_gitops_repository_can_be_any_github_compatible_api() {
         .build()
         .unwrap();
     let api = servers
-        .block_on(squad_adapters::sim::github_api::SimGitHubApi::start(
+        .block_on(squad_sim::github_api::SimGitHubApi::start(
             "rehearsal/gitops",
             remote.clone(),
             "ghp_rehearsal",

@@ -1,14 +1,11 @@
 //! squad-adapters: the IO edges behind the runtime's ports.
 //!
 //! - [`git`]: local git repositories (the GitOps repo), written through git's object database.
-//! - [`sim`]: the simulated cluster and the simulated GitHub that `squad simulate` runs on.
-//! - [`native`]: the native analyzers, squad's own diagnoser.
 //! - `llm`: chat completions with tools (OpenAI, Azure, OpenAI-compatible) for the crew's models.
 //! - `github`: GitHub or GitHub Enterprise as the forge (octocrab).
 //! - [`holmes`]: HolmesGPT as the diagnoser (CLI or server), cross-checked by the native analyzers.
 //! - [`realtime`]: work that runs on real time even inside a simulation's paused runtime.
 
-pub mod dry_run;
 pub mod git;
 #[cfg(feature = "github")]
 pub mod github;
@@ -22,7 +19,6 @@ pub mod native;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 pub mod realtime;
-pub mod sim;
 #[cfg(any(
     feature = "kubernetes",
     feature = "prometheus",

@@ -526,7 +526,7 @@ fn truncate(mut text: String) -> String {
     text
 }
 
-#[cfg(all(test, feature = "sim"))]
+#[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

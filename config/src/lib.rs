@@ -1,18 +1,15 @@
 //! squad-config: typed configuration and the defaults squad ships with.
 //!
 //! - [`settings`]: `squad.toml` — the runtime's knobs, validated with clear messages.
-//! - [`scenario`]: simulation scenarios (embedded, or a directory on disk).
 //! - [`charters`]: each crew member's charter (system prompt), from `config/agents/<name>.md`.
 //! - [`templates`]: runbook, decision record and incident report templates.
 
 pub mod charters;
 pub mod error;
-pub mod scenario;
 pub mod settings;
 pub mod templates;
 
 pub use error::ConfigError;
-pub use scenario::Scenario;
 pub use settings::{
     AuthSettings, BackendKind, BackendSettings, DiagnoserKind, DiagnoserSettings, HolmesSettings,
     HolmesTransport, IntakeSettings, LlmBudget, LlmProfile, LlmProvider, LlmSettings, LlmToolMode,

@@ -12,6 +12,7 @@
 
 pub mod clock;
 pub mod crew;
+pub mod dry_run;
 pub mod faults;
 pub mod journal;
 pub mod minds;

@@ -34,7 +34,7 @@ pub fn openapi() -> Option<serde_json::Value> {
 /// query parameter is declared, and the JSON body validates against the request-body schema.
 pub fn contract_violations(
     spec: &serde_json::Value,
-    requests: &[squad_adapters::sim::github_api::Recorded],
+    requests: &[squad_sim::github_api::Recorded],
 ) -> Vec<String> {
     let paths = spec["paths"].as_object().unwrap();
     // Templates as regexes; `{path}` and `{ref}` may hold slashes (contents paths, heads/main).
@@ -58,7 +58,7 @@ pub fn contract_violations(
     let mut out = Vec::new();
     for r in requests {
         let (path, query) = r.path.split_once('?').unwrap_or((r.path.as_str(), ""));
-        let decoded = squad_adapters::sim::github_api::decode(path);
+        let decoded = squad_sim::github_api::decode(path);
         let Some((template, _, _)) = templates
             .iter()
             .filter(|(_, re, _)| re.is_match(&decoded))

@@ -23,7 +23,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::ApiResource;
 use kube::{Client, Config};
 use serde_json::{Value, json};
-use squad_adapters::sim::cluster::World;
+use squad_sim::cluster::World;
 use tokio::time::{Instant, sleep};
 
 /// How long a new CustomResourceDefinition may take to be Established and served.

@@ -81,7 +81,9 @@ async fn handle(
         }
         return r;
     }
-    let decoded: String = crate::sim::github_api::decode(&path);
+    let decoded: String = percent_encoding::percent_decode_str(&path)
+        .decode_utf8_lossy()
+        .into_owned();
     let p: Vec<&str> = decoded
         .trim_start_matches("/repos/acme/gitops")
         .split('/')

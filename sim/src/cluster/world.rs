@@ -958,11 +958,11 @@ mod tests {
 
     use std::sync::Arc;
 
-    use squad_config::Scenario;
+    use crate::Scenario;
     use squad_runtime::Clock;
 
     use super::*;
-    use crate::sim::seed_gitops_repo;
+    use crate::seed_gitops_repo;
 
     #[test]
     fn quantities_take_the_api_servers_canonical_form() {

@@ -1,29 +1,13 @@
-//! The simulation backends: a simulated cluster driven by a scenario's load model and its GitOps
-//! repo, and a simulated GitHub backed by a real local git repository.
-
-pub mod cluster;
-pub mod forge;
-#[cfg(all(feature = "sim", feature = "github"))]
-pub mod github_api;
-#[cfg(feature = "sim")]
-pub mod kube_api;
-#[cfg(feature = "sim")]
-pub mod llm_cassette;
-#[cfg(feature = "sim")]
-pub mod prom_api;
-#[cfg(feature = "sim")]
-pub mod promql;
-pub mod series;
-
-pub use cluster::SimCluster;
-pub use forge::SimForge;
+//! Seeding a simulation's repositories from its scenario: the GitOps repository with one commit
+//! per deploy of the scenario's history, and the application's source.
 
 use std::path::Path;
 
 use chrono::Duration;
-use squad_config::Scenario;
 
-use crate::git::{GitError, GitRepo};
+use squad_adapters::git::{GitError, GitRepo};
+
+use crate::Scenario;
 
 /// Creates the scenario's GitOps repository at `path`: one commit per deploy of its history,
 /// dated as the scenario says, with `main` checked out.

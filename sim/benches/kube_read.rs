@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use squad_adapters::kubernetes::{KubeCluster, KubeOptions};
-use squad_adapters::sim::kube_api::{ServeOptions, SimApiServer};
-use squad_adapters::sim::{SimCluster, seed_gitops_repo};
-use squad_config::Scenario;
 use squad_runtime::Clock;
 use squad_runtime::ports::Cluster;
+use squad_sim::Scenario;
+use squad_sim::kube_api::{ServeOptions, SimApiServer};
+use squad_sim::{SimCluster, seed_gitops_repo};
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()

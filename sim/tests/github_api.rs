@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use squad_adapters::github::{GitHubForge, GitHubOptions};
-use squad_adapters::sim::github_api::SimGitHubApi;
-use squad_adapters::sim::{SimForge, seed_gitops_repo};
-use squad_config::Scenario;
 use squad_protocols::forge::marker;
 use squad_protocols::{FileChange, IssueSpec, PrSpec, PrState};
 use squad_runtime::ports::{Forge, MarkedArtifact};
+use squad_sim::Scenario;
+use squad_sim::github_api::SimGitHubApi;
+use squad_sim::{SimForge, seed_gitops_repo};
 
 async fn setup(dir: &std::path::Path) -> (SimGitHubApi, GitHubForge, Scenario, Arc<SimForge>) {
     let scenario = Scenario::embedded("oomkilled").unwrap();
@@ -278,12 +278,10 @@ async fn every_request_the_adapter_sends_is_in_github_s_openapi_description() {
         spec["info"]["version"]
     );
     // The check itself catches a wrong path, method, query parameter and body.
-    let bad = |method: &str, path: &str, body: serde_json::Value| {
-        squad_adapters::sim::github_api::Recorded {
-            method: method.into(),
-            path: path.into(),
-            body,
-        }
+    let bad = |method: &str, path: &str, body: serde_json::Value| squad_sim::github_api::Recorded {
+        method: method.into(),
+        path: path.into(),
+        body,
     };
     let caught = contract_violations(
         &spec,

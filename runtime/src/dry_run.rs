@@ -3,9 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::ports::{FileVersion, Forge, MarkedArtifact, PortResult};
 use async_trait::async_trait;
 use squad_protocols::{FileChange, IssueRef, IssueSpec, PrRef, PrSpec, PrState};
-use squad_runtime::ports::{FileVersion, Forge, MarkedArtifact, PortResult};
 
 /// One write the crew would have made.
 #[derive(Debug, Clone, PartialEq, Eq)]

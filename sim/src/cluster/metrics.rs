@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::{Life, SimCluster, secs};
-use crate::sim::series::{Labels, Point, SeriesKind, SeriesSource};
+use crate::series::{Labels, Point, SeriesKind, SeriesSource};
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs

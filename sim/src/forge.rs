@@ -11,7 +11,7 @@ use squad_protocols::{FileChange, IssueRef, IssueSpec, PrRef, PrSpec, PrState};
 use squad_runtime::Clock;
 use squad_runtime::ports::{FileVersion, Forge, MarkedArtifact, PortError, PortResult};
 
-use crate::git::GitRepo;
+use squad_adapters::git::GitRepo;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimComment {
@@ -196,7 +196,7 @@ impl SimForge {
         })
     }
 
-    fn git_err(what: &str) -> impl Fn(crate::git::GitError) -> PortError + '_ {
+    fn git_err(what: &str) -> impl Fn(squad_adapters::git::GitError) -> PortError + '_ {
         move |e| PortError::failed(what, e)
     }
 }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use squad_protocols::{Alert, WorkloadRef};
 
-use crate::ConfigError;
+use squad_config::ConfigError;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded_scenarios.rs"));

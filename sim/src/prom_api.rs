@@ -495,14 +495,13 @@ mod tests {
     }
 
     /// Over a loopback server, with reqwest (and the Prometheus adapter) as the client.
-    #[cfg(feature = "prometheus")]
     mod over_http {
         use serde_json::Value;
         use squad_protocols::WorkloadRef;
 
         use super::super::super::promql::fixtures::{FakeSource, at_hms};
         use super::*;
-        use crate::prometheus::{MetricQueries, Prometheus, PrometheusOptions};
+        use squad_adapters::prometheus::{MetricQueries, Prometheus, PrometheusOptions};
 
         async fn serve() -> String {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -512,7 +511,7 @@ mod tests {
         }
 
         fn http() -> reqwest::Client {
-            crate::tls::install_crypto_provider();
+            squad_adapters::tls::install_crypto_provider();
             reqwest::Client::new()
         }
 

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use squad_protocols::{IssueSpec, PrSpec, PrState};
 use squad_runtime::ports::{Forge, PortError};
 
-use crate::sim::forge::SimForge;
+use crate::forge::SimForge;
 
 /// One request as the simulated GitHub received it.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,10 +131,9 @@ fn ok(status: u16, v: Value) -> Response {
 
 /// A percent-encoded URL path, decoded (`+` stays a plus: it is not a space in a path).
 pub fn decode(s: &str) -> String {
-    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 impl SimGitHubApi {
@@ -346,12 +345,12 @@ async fn route(
         other => gh_error(422, &format!("Validation Failed: {other}")),
     };
     // Issues and PRs as GitHub serialises them, from the forge's state.
-    let issue_json = |i: &crate::sim::forge::SimIssue| {
+    let issue_json = |i: &crate::forge::SimIssue| {
         json!({"number": i.number, "html_url": html("issues", i.number), "title": i.title,
                "body": i.body, "state": if i.open { "open" } else { "closed" },
                "labels": i.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>()})
     };
-    let pr_json = |p: &crate::sim::forge::SimPr| {
+    let pr_json = |p: &crate::forge::SimPr| {
         let merged = p.state == PrState::Merged;
         json!({"number": p.number, "html_url": html("pull", p.number), "title": p.title, "body": p.body,
                "state": if p.state == PrState::Open { "open" } else { "closed" },

@@ -18,12 +18,12 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use squad_adapters::kubernetes::{KubeCluster, KubeOptions};
 use squad_adapters::prometheus::{MetricQueries, Prometheus, PrometheusOptions};
-use squad_adapters::sim::kube_api::{ServeOptions, SimApiServer};
-use squad_adapters::sim::{SimCluster, seed_gitops_repo};
-use squad_config::Scenario;
 use squad_protocols::WorkloadRef;
 use squad_runtime::Clock;
 use squad_runtime::ports::{Cluster, PortError};
+use squad_sim::Scenario;
+use squad_sim::kube_api::{ServeOptions, SimApiServer};
+use squad_sim::{SimCluster, seed_gitops_repo};
 
 struct Served {
     model: Arc<SimCluster>,

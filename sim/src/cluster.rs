@@ -17,9 +17,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::Scenario;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use squad_config::Scenario;
 use squad_protocols::cluster::{
     ClusterEvent, ContainerSpec, ContainerStatus, HpaInfo, ImageVulnerability, NetworkPolicyInfo,
     PodInfo, RbacRule, Revision, Sample, Termination, WorkloadInfo,
@@ -28,7 +28,7 @@ use squad_protocols::{Quantity, WorkloadRef};
 use squad_runtime::Clock;
 use squad_runtime::ports::{PortError, PortResult};
 
-use crate::git::GitRepo;
+use squad_adapters::git::GitRepo;
 use squad_gitops::objects;
 
 mod metrics;

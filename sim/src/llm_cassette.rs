@@ -272,7 +272,7 @@ impl Upstream {
             Ok(url) => return Err(invalid(format!("scheme {:?} is not http(s)", url.scheme()))),
             Err(e) => return Err(invalid(e.to_string())),
         }
-        crate::tls::install_crypto_provider();
+        squad_adapters::tls::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(UPSTREAM_TIMEOUT)
             .build()
