@@ -169,7 +169,7 @@ fn assignment() -> Assignment {
         task: Task::SecurityReview,
         workload: WorkloadRef::deployment("ns", "w"),
         alert_name: "A".into(),
-        diagnosis: Diagnosis::new(DiagnosisSource::Native, RootCause::Unknown, "s"),
+        diagnosis: Diagnosis::new(DiagnosisSource::Native, RootCause::unknown(), "s"),
         issue: IssueRef {
             number: 1,
             url: String::new(),

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use squad_adapters::kubernetes::{KubeCluster, KubeOptions};
-use squad_adapters::native::NativeDiagnoser;
 use squad_adapters::prometheus::{MetricQueries, Prometheus, PrometheusOptions};
 use squad_config::Settings;
+use squad_diagnosis::NativeDiagnoser;
 use squad_protocols::{Alert, Diagnosis};
 use squad_runtime::Clock;
 use squad_runtime::ports::{Cluster, Diagnoser, DiagnosisRequest};

@@ -54,9 +54,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorRef};
-use squad_adapters::native::NativeDiagnoser;
 use squad_agents::{CrewContext, CrewFactory, PicardHandle, PicardMsg};
 use squad_config::Settings;
+use squad_diagnosis::NativeDiagnoser;
 use squad_protocols::{
     Alert, Author, EventKind, Incident, IncidentEvent, IncidentId, IncidentState, Member,
 };

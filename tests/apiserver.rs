@@ -949,7 +949,7 @@ async fn the_crew_handles_the_incident_against_the_real_apiserver() {
     // Both checks are reported together: a wrong diagnosis still shows what the PR did.
     let mut wrong = Vec::new();
     let diagnosis = incident.diagnosis.as_ref().unwrap();
-    if diagnosis.root_cause != RootCause::MemoryUnderProvisioned {
+    if diagnosis.root_cause != RootCause::from_static("memory_under_provisioned") {
         wrong.push(format!(
             "root cause {} (expected memory_under_provisioned): {}\n{:#?}",
             diagnosis.root_cause.as_str(),
@@ -1125,7 +1125,11 @@ async fn a_missing_log_permission_degrades_the_diagnosis() {
     );
     eprintln!("the diagnosis notes: {}", note.observation);
     // Without the logs the missing variable cannot be named: a crash loop, with low confidence.
-    assert_eq!(diagnosis.root_cause, RootCause::CrashLoop, "{diagnosis:#?}");
+    assert_eq!(
+        diagnosis.root_cause,
+        RootCause::from_static("crash_loop"),
+        "{diagnosis:#?}"
+    );
     assert!(
         diagnosis
             .signals

@@ -28,6 +28,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use squad_config::{HolmesSettings, HolmesTransport};
+use squad_diagnosis::families;
 use squad_protocols::{Diagnosis, DiagnosisSource, Evidence, Quantity, RootCause};
 use squad_runtime::ports::{Diagnoser, DiagnosisRequest, PortResult};
 use tokio::sync::Semaphore;
@@ -191,29 +192,19 @@ pub fn question(r: &DiagnosisRequest) -> String {
             "memory_peak": "1.2Gi"
         }))
         .unwrap_or_default(),
-        ROOT_CAUSES.join(", ")
+        root_causes().join(", ")
     ));
     q
 }
 
-/// The categories HolmesGPT may answer with, as squad names them.
-pub const ROOT_CAUSES: [&str; 5] = [
-    "memory_under_provisioned",
-    "memory_leak",
-    "missing_configuration",
-    "crash_loop",
-    "unknown",
-];
+/// The categories HolmesGPT may answer with, as squad names them: every failure family's root
+/// cause, and `unknown`.
+pub fn root_causes() -> Vec<String> {
+    families::names()
+}
 
 pub fn root_cause_of(name: &str) -> Option<RootCause> {
-    match name.trim().to_ascii_lowercase().as_str() {
-        "memory_under_provisioned" => Some(RootCause::MemoryUnderProvisioned),
-        "memory_leak" => Some(RootCause::MemoryLeak),
-        "missing_configuration" => Some(RootCause::MissingConfiguration),
-        "crash_loop" => Some(RootCause::CrashLoop),
-        "unknown" => Some(RootCause::Unknown),
-        _ => None,
-    }
+    families::root_cause(&name.trim().to_ascii_lowercase())
 }
 
 /// HolmesGPT's answer as squad's diagnosis: its conclusion and evidence, the native analyzers'
@@ -221,7 +212,12 @@ pub fn root_cause_of(name: &str) -> Option<RootCause> {
 pub fn merge(h: HolmesAnswer, native: Option<&Diagnosis>) -> Diagnosis {
     let s = &h.structured;
     let h_run = &h.run;
-    let mut d = Diagnosis::new(DiagnosisSource::Holmesgpt, s.root_cause, s.summary.clone());
+    let mut d = Diagnosis::new(
+        DiagnosisSource::Holmesgpt,
+        s.root_cause.clone(),
+        s.summary.clone(),
+    );
+    d.reason = families::of(&s.root_cause).reason().map(str::to_owned);
     d.confidence = s.confidence.clamp(0.0, 1.0);
     d.recommendations = s.recommendations.clone();
     d.evidence = h_run

@@ -15,7 +15,6 @@ pub mod holmes;
 pub mod kubernetes;
 #[cfg(feature = "llm")]
 pub mod llm;
-pub mod native;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 pub mod realtime;

@@ -5,9 +5,8 @@
 use async_trait::async_trait;
 use regex::Regex;
 use squad_config::charters;
-use squad_protocols::{
-    Action, Assignment, Finding, IssueSpec, Member, Report, RootCause, Severity,
-};
+use squad_diagnosis::{FollowupContext, families};
+use squad_protocols::{Action, Assignment, Finding, IssueSpec, Member, Report, Severity};
 
 use crate::mind::{self, Ask, Tool};
 use crate::specialist::Skill;
@@ -284,7 +283,8 @@ impl Skill for Data {
             .iter()
             .find(|(p, t)| t.contains(&route) || p.contains("handler"))
             .map(|(p, _)| p.clone());
-        let leak = d.root_cause == RootCause::MemoryLeak;
+        let family = families::of(&d.root_cause);
+        let leak = family.code_is_prime_suspect();
         let mut findings = Vec::new();
         let mut comment = format!("**Data** (code and application, {lang}):\n\n");
         match &handler {
@@ -372,61 +372,42 @@ impl Skill for Data {
                 "\n_Reading written with {model}; the patterns above come from the scan itself._\n"
             ));
         }
-        let (title, body) = match d.root_cause {
-            RootCause::MissingConfiguration => {
-                let var = d
-                    .signals
-                    .crash
-                    .as_ref()
-                    .and_then(|c| c.missing_env.clone())
-                    .unwrap_or_default();
-                (
-                    format!(
-                        "Validate {} configuration at start-up (fail fast, clear message)",
-                        a.workload.name
-                    ),
-                    format!(
-                        "During incident {} (#{}) the container exited at start-up because `{var}` was missing.\n\n\
-                         1. Validate every required setting at start-up and exit with one line naming the missing variable and where it should come from.\n\
-                         2. Add a readiness probe that fails while configuration is invalid, so a bad rollout stops at the first pod.\n\
-                         3. Add a CI check that renders the manifests and compares the env names the code reads with those the Deployment sets.\n\
-                         4. Reproduce: `kubectl logs -n {} {pod} -c {container} --previous`.",
-                        a.incident, a.issue.number, a.workload.namespace
-                    ),
-                )
-            }
-            _ => (
-                format!("Profile {} memory under {route} load ({lang})", container),
-                format!(
-                    "Follow-up of incident {} (#{}): {}\n\n## Profiling steps\n{}\n\n## What was found in the code\n{}",
-                    a.incident,
-                    a.issue.number,
-                    d.summary,
-                    profiling_steps(lang, &pod, &a.workload.namespace, &container, &route),
-                    if hotspots.is_empty() {
-                        "No unbounded allocation pattern in the source.".to_owned()
-                    } else {
-                        hotspots
-                            .iter()
-                            .map(|h| format!("- `{}:{}` — {}", h.file, h.line, h.why))
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    }
+        let draft = family.followup(
+            d,
+            &FollowupContext {
+                incident: a.incident.to_string(),
+                issue: a.issue.number,
+                workload: a.workload.clone(),
+                container: container.clone(),
+                pod: pod.clone(),
+                language: lang.into(),
+                route: route.clone(),
+                profiling_steps: profiling_steps(
+                    lang,
+                    &pod,
+                    &a.workload.namespace,
+                    &container,
+                    &route,
                 ),
-            ),
-        };
+                code_findings: if hotspots.is_empty() {
+                    "No unbounded allocation pattern in the source.".to_owned()
+                } else {
+                    hotspots
+                        .iter()
+                        .map(|h| format!("- `{}:{}` — {}", h.file, h.line, h.why))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                },
+            },
+        );
+        let title = draft.title;
         let spec = IssueSpec {
             title: title.clone(),
-            body: format!("{body}\n\n_Filed by squad's Data (code and application)._"),
-            labels: vec![
-                "incident-followup".into(),
-                "squad:data".into(),
-                match d.root_cause {
-                    RootCause::MemoryLeak => "memory-leak".into(),
-                    RootCause::MissingConfiguration => "reliability".into(),
-                    _ => "performance".into(),
-                },
-            ],
+            body: format!(
+                "{}\n\n_Filed by squad's Data (code and application)._",
+                draft.body
+            ),
+            labels: vec!["incident-followup".into(), "squad:data".into(), draft.label],
         };
         let issue =
             effects::issue_once(ctx, &a.incident, Member::Data, "followup-issue", spec).await?;

@@ -13,6 +13,7 @@ pub mod context;
 pub mod data;
 pub mod effects;
 pub mod factory;
+pub mod memory;
 pub mod mind;
 pub mod picard;
 pub mod ralph;

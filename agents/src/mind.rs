@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use squad_config::charters;
-use squad_protocols::llm::{ChatMessage, ChatRequest, ResponseSchema, ToolSpec};
+use squad_protocols::llm::{ChatMessage, ChatRequest, ResponseSchema, ToolSpec, parse_answer};
 use squad_protocols::{
     Assignment, Author, DeliberationOutcome, EventKind, IncidentId, Member, Usage, WorkloadRef,
 };
@@ -424,7 +424,7 @@ impl Tool {
                     .ok_or("the diagnosis has no memory measurements for this workload")?;
                 let mut rule = ctx.settings.remediation.memory.clone();
                 rule.headroom_percent = p.headroom_percent.min(400);
-                json(&crate::belanna::size_memory(m, &rule))
+                json(&squad_diagnosis::families::memory::size_memory(m, &rule))
             }
             Tool::PrState => {
                 let p: PrArgs = parse(args)?;
@@ -488,7 +488,12 @@ fn series_summary(samples: &[squad_protocols::cluster::Sample], scale: f64, unit
 /// every object closed (`additionalProperties: false`) with all its properties required, and no
 /// `format` keywords (OpenAI rejects the integer formats schemars writes).
 pub fn strict_schema<T: JsonSchema>() -> Value {
-    let mut v = serde_json::to_value(schemars::schema_for!(T)).unwrap_or(json!({}));
+    strict(serde_json::to_value(schemars::schema_for!(T)).unwrap_or(json!({})))
+}
+
+/// A JSON Schema as schemars writes it, in the strict form (see [`strict_schema`]).
+pub fn strict(schema: Value) -> Value {
+    let mut v = schema;
     let defs = v
         .as_object_mut()
         .and_then(|o| {
@@ -667,19 +672,6 @@ impl Spend {
     }
 }
 
-/// Parses a model's final answer: JSON (a Markdown fence around it tolerated) of type `T`.
-fn parse_answer<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    let t = text.trim();
-    let t = t
-        .strip_prefix("```json")
-        .or_else(|| t.strip_prefix("```"))
-        .map_or(t, |r| r.strip_suffix("```").unwrap_or(r).trim());
-    serde_json::from_str(t).map_err(|e| {
-        let head: String = t.chars().take(160).collect();
-        format!("the answer is not the required JSON ({e}): {head}")
-    })
-}
-
 /// Tool arguments with the incident's placeholders restored, for running the tool locally.
 fn restore_json(r: &Redactor, v: &Value) -> Value {
     match v {
@@ -707,14 +699,116 @@ fn truncate(text: String) -> String {
 pub async fn deliberate<T>(
     ctx: &CrewContext,
     ask: Ask<'_, T>,
-    check: impl Fn(&T) -> Result<(), String>,
+    check: impl Fn(&T) -> Result<(), String> + Sync,
 ) -> Thought<T>
 where
     T: Serialize + DeserializeOwned + JsonSchema + Clone,
 {
-    let Some(info) = ctx.minds.model_of(ask.member).cloned() else {
+    if ctx.minds.model_of(ask.member).is_none() {
         return Thought {
             answer: ask.proposal,
+            by_model: None,
+        };
+    }
+    let proposal = match serde_json::to_string_pretty(&ask.proposal) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(member = %ask.member, "proposal not serialisable: {e}");
+            return Thought {
+                answer: ask.proposal,
+                by_model: None,
+            };
+        }
+    };
+    let erased = ErasedAsk {
+        member: ask.member,
+        assignment: ask.assignment,
+        task: ask.task.clone(),
+        context: ask.context.clone(),
+        proposal,
+        schema: strict_schema::<T>(),
+        tools: ask.tools,
+        parse: &|text| {
+            parse_answer::<T>(text)
+                .and_then(|answer| serde_json::to_value(answer).map_err(|e| e.to_string()))
+        },
+        check: &|v| {
+            serde_json::from_value::<T>(v.clone())
+                .map_err(|e| e.to_string())
+                .and_then(|answer| check(&answer))
+        },
+    };
+    let thought = deliberate_erased(ctx, erased).await;
+    match (
+        thought
+            .answer
+            .and_then(|v| serde_json::from_value::<T>(v).ok()),
+        thought.by_model,
+    ) {
+        (Some(answer), Some(model)) => Thought {
+            answer,
+            by_model: Some(model),
+        },
+        _ => Thought {
+            answer: ask.proposal,
+            by_model: None,
+        },
+    }
+}
+
+/// A failure family's proposal put to the member's model (see
+/// [`squad_diagnosis::Family::proposal`]): the answer is JSON in the family's type, checked by
+/// `check`; `None` when the model's answer is not used.
+pub async fn deliberate_proposal(
+    ctx: &CrewContext,
+    member: Member,
+    assignment: &Assignment,
+    proposal: squad_diagnosis::Proposal,
+    tools: &[Tool],
+    check: impl Fn(&Value) -> Result<(), String> + Sync,
+) -> Thought<Option<Value>> {
+    if ctx.minds.model_of(member).is_none() {
+        return Thought {
+            answer: None,
+            by_model: None,
+        };
+    }
+    let parse = proposal.parse;
+    deliberate_erased(
+        ctx,
+        ErasedAsk {
+            member,
+            assignment,
+            task: proposal.task,
+            context: proposal.context,
+            proposal: proposal.proposal,
+            schema: strict(proposal.schema),
+            tools,
+            parse: &parse,
+            check: &check,
+        },
+    )
+    .await
+}
+
+/// An ask with its answer type erased to JSON: the proposal as the model reads it, the answer's
+/// strict schema, and how to read and check an answer.
+struct ErasedAsk<'a> {
+    member: Member,
+    assignment: &'a Assignment,
+    task: String,
+    context: String,
+    proposal: String,
+    schema: Value,
+    tools: &'a [Tool],
+    parse: &'a (dyn Fn(&str) -> Result<Value, String> + Sync),
+    check: &'a (dyn Fn(&Value) -> Result<(), String> + Sync),
+}
+
+async fn deliberate_erased(ctx: &CrewContext, ask: ErasedAsk<'_>) -> Thought<Option<Value>> {
+    let Some(info) = ctx.minds.model_of(ask.member).cloned() else {
+        return Thought {
+            answer: None,
             by_model: None,
         };
     };
@@ -740,7 +834,7 @@ where
         incident_tokens_before: before.1,
     };
     let mut tools_called = Vec::new();
-    let outcome = run_loop(ctx, &ask, &check, &mut spend, &mut tools_called).await;
+    let outcome = run_loop(ctx, &ask, &mut spend, &mut tools_called).await;
     let (answer, result) = match outcome {
         Ok(answer) => (Some(answer), DeliberationOutcome::Accepted),
         Err(reason) => (None, DeliberationOutcome::Fallback { reason }),
@@ -763,35 +857,23 @@ where
     {
         tracing::warn!(member = %ask.member, "could not record the deliberation: {e}");
     }
-    match answer {
-        Some(answer) => Thought {
-            answer,
-            by_model: Some(info.label()),
-        },
-        None => Thought {
-            answer: ask.proposal,
-            by_model: None,
-        },
-    }
+    let by_model = answer.as_ref().map(|_| info.label());
+    Thought { answer, by_model }
 }
 
-async fn run_loop<T>(
+async fn run_loop(
     ctx: &CrewContext,
-    ask: &Ask<'_, T>,
-    check: &impl Fn(&T) -> Result<(), String>,
+    ask: &ErasedAsk<'_>,
     spend: &mut Spend,
     tools_called: &mut Vec<String>,
-) -> Result<T, String>
-where
-    T: Serialize + DeserializeOwned + JsonSchema + Clone,
-{
+) -> Result<Value, String> {
     let a = ask.assignment;
     let budget = *ctx.minds.budget();
     if let Some(reason) = spend.exceeded(&budget) {
         return Err(reason);
     }
     let redactor = redactor(ctx, &a.incident, &a.workload.namespace).await?;
-    let proposal = serde_json::to_string_pretty(&ask.proposal).map_err(|e| e.to_string())?;
+    let proposal = &ask.proposal;
     let mut messages = vec![
         ChatMessage::system(format!("{}{RULES}", charter(ctx, ask.member).await)),
         ChatMessage::user(format!(
@@ -804,7 +886,7 @@ where
     let tools: Vec<ToolSpec> = ask.tools.iter().map(Tool::spec).collect();
     let schema = ResponseSchema {
         name: format!("{}_answer", ask.member.id()),
-        schema: strict_schema::<T>(),
+        schema: ask.schema.clone(),
     };
     let max_answer_tokens = ctx
         .minds
@@ -856,7 +938,7 @@ where
         }
         let text = resp.content.unwrap_or_default();
         let cut = resp.finish_reason == squad_protocols::llm::FinishReason::Length;
-        let verdict = parse_answer::<T>(&text)
+        let verdict = (ask.parse)(&text)
             .map_err(|e| {
                 if cut {
                     format!("the answer was cut off at {max_answer_tokens} tokens; be brief ({e})")
@@ -864,7 +946,7 @@ where
                     e
                 }
             })
-            .and_then(|answer| check(&answer).map(|()| answer));
+            .and_then(|answer| (ask.check)(&answer).map(|()| answer));
         match verdict {
             Ok(answer) => return Ok(answer),
             Err(reason) if repairs < MAX_REPAIRS => {
@@ -904,17 +986,7 @@ async fn redactor(
         .map_err(|e| e.to_string())
 }
 
-/// Text a model wrote that the crew will publish: trimmed, and at most `max` characters.
-pub fn clean_text(s: &str, max: usize, what: &str) -> Result<String, String> {
-    let t = s.trim();
-    if t.chars().count() < 10 {
-        return Err(format!("{what} is empty or too short"));
-    }
-    if t.chars().count() > max {
-        return Err(format!("{what} is longer than {max} characters"));
-    }
-    Ok(t.to_string())
-}
+pub use squad_protocols::llm::clean_text;
 
 #[cfg(test)]
 mod tests {

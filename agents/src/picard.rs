@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use squad_config::charters;
+use squad_diagnosis::families;
 use squad_protocols::incident::INCIDENT_ISSUE_KEY;
 use squad_protocols::{
     Alert, AlertStatus, Assignment, Author, EventKind, Incident, IncidentId, IncidentState,
@@ -19,7 +20,7 @@ use squad_protocols::{
 use squad_runtime::ports::DiagnosisRequest;
 use tokio::task::JoinHandle;
 
-use crate::{CrewContext, effects, scribe};
+use crate::{CrewContext, effects, memory};
 
 /// The charter Picard works under.
 pub fn charter() -> &'static str {
@@ -80,79 +81,9 @@ pub enum Step {
     Escalate,
 }
 
-/// The members a root cause is routed to, with why.
-pub fn routing(root: RootCause) -> Vec<(Member, &'static str)> {
-    match root {
-        RootCause::MemoryUnderProvisioned => vec![
-            (
-                Member::Belanna,
-                "size memory from the observed peak and add an HPA (remediation PR)",
-            ),
-            (
-                Member::Worf,
-                "image CVEs, RBAC, NetworkPolicy and pod security of the workload",
-            ),
-            (
-                Member::Data,
-                "confirm the handler has no unbounded allocation; profiling steps",
-            ),
-        ],
-        RootCause::MemoryLeak => vec![
-            (
-                Member::Data,
-                "find the leak in the handler (primary); profiling steps",
-            ),
-            (
-                Member::Belanna,
-                "stop-gap memory increase so the service stays up",
-            ),
-            (
-                Member::Worf,
-                "image CVEs, RBAC, NetworkPolicy and pod security of the workload",
-            ),
-        ],
-        RootCause::MissingConfiguration => vec![
-            (
-                Member::Belanna,
-                "restore the missing configuration in the manifest (remediation PR)",
-            ),
-            (
-                Member::Worf,
-                "check the secret reference and the workload's access to it",
-            ),
-            (
-                Member::Data,
-                "make the app fail fast with a clear message on missing configuration",
-            ),
-        ],
-        RootCause::CrashLoop | RootCause::Unknown => vec![
-            (
-                Member::Belanna,
-                "compare the last rollout with the previous one; probes and resources",
-            ),
-            (
-                Member::Worf,
-                "image CVEs, RBAC, NetworkPolicy and pod security of the workload",
-            ),
-            (
-                Member::Data,
-                "read the crash logs and the code path at start-up",
-            ),
-        ],
-    }
-}
-
-/// The short reason in the incident title: `OOMKilled`, `CrashLoopBackOff`, or the alert name.
-pub fn incident_reason(incident: &Incident) -> String {
-    match incident.diagnosis.as_ref().map(|d| d.root_cause) {
-        Some(RootCause::MemoryUnderProvisioned | RootCause::MemoryLeak) => "OOMKilled".into(),
-        Some(RootCause::MissingConfiguration | RootCause::CrashLoop) => "CrashLoopBackOff".into(),
-        _ => incident
-            .alert
-            .label("reason")
-            .map(str::to_owned)
-            .unwrap_or_else(|| incident.alert.name.clone()),
-    }
+/// The members a root cause is routed to, with why: its failure family's routing.
+pub fn routing(root: &RootCause) -> &'static [(Member, &'static str)] {
+    families::of(root).routing()
 }
 
 /// What the incident's state calls for next. Pure: the log decides.
@@ -163,9 +94,9 @@ pub fn plan(incident: &Incident) -> Vec<Step> {
             .diagnosis
             .as_ref()
             .map(|d| {
-                routing(d.root_cause)
-                    .into_iter()
-                    .map(|(m, _)| m)
+                routing(&d.root_cause)
+                    .iter()
+                    .map(|(m, _)| *m)
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default()
@@ -356,7 +287,7 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
                 "asking the diagnoser",
             )
             .map_err(|e| e.to_string())?;
-            let memory = scribe::recall(ctx, &incident.workload).await;
+            let memory = memory::recall(ctx, &incident.workload).await;
             let request = DiagnosisRequest {
                 alert: incident.alert.clone(),
                 workload: incident.workload.clone(),
@@ -427,7 +358,7 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
                 diagnosis,
                 issue,
                 reports: incident.reports.values().cloned().collect(),
-                memory: scribe::recall(ctx, &incident.workload).await,
+                memory: memory::recall(ctx, &incident.workload).await,
             };
             // Ralph's assignment spans the wait for a merge and the observation window.
             let v = &ctx.settings.verification;
@@ -583,9 +514,9 @@ async fn triage(
             url: String::new(),
         },
         reports: Vec::new(),
-        memory: scribe::recall(ctx, &incident.workload).await,
+        memory: memory::recall(ctx, &incident.workload).await,
     };
-    let routing_text: String = routing(d.root_cause)
+    let routing_text: String = routing(&d.root_cause)
         .iter()
         .map(|(m, why)| format!("- {}: {why}\n", m.display_name()))
         .collect();
@@ -666,7 +597,7 @@ async fn incident_issue(ctx: &CrewContext, incident: &Incident) -> IssueSpec {
             }
         }
         body.push_str("\n## Routing\n\n| Member | Assignment |\n|---|---|\n");
-        for (m, why) in routing(d.root_cause) {
+        for (m, why) in routing(&d.root_cause) {
             body.push_str(&format!(
                 "| {} (`squad:{}`) | {why} |\n",
                 m.display_name(),
@@ -675,7 +606,7 @@ async fn incident_issue(ctx: &CrewContext, incident: &Incident) -> IssueSpec {
         }
         body.push_str("| Scribe (`squad:scribe`) | decision record, runbook, incident report |\n| Ralph (`squad:ralph`) | follow the PR to merge and verify in the cluster |\n");
     }
-    let memory = scribe::recall(ctx, &incident.workload).await;
+    let memory = memory::recall(ctx, &incident.workload).await;
     if !memory.is_empty() {
         body.push_str("\n## Past incidents of this workload\n");
         for m in memory {
@@ -683,7 +614,7 @@ async fn incident_issue(ctx: &CrewContext, incident: &Incident) -> IssueSpec {
         }
     }
     IssueSpec {
-        title: incident.issue_title(&incident_reason(incident)),
+        title: incident.title(),
         body,
         labels: {
             let mut labels = vec!["incident".into(), env, "needs-remediation".into()];

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use squad_config::charters;
+use squad_diagnosis::{Observation, Rules, families};
 use squad_protocols::{
-    Action, Assignment, Author, EventKind, IncidentState, Member, PrState, Quantity, Report, Task,
+    Action, Assignment, Author, EventKind, IncidentState, Member, PrState, Report, Task,
     Verification,
 };
 
@@ -20,10 +21,9 @@ pub fn charter() -> &'static str {
 
 pub struct Ralph;
 
-const MIB: f64 = 1024.0 * 1024.0;
-
 impl Ralph {
-    /// Watches the workload for the configured window after the rollout.
+    /// Watches the workload for the configured window after the rollout, and asks the family
+    /// for its verdict on what was seen.
     async fn observe(&self, ctx: &CrewContext, a: &Assignment) -> Result<Verification, String> {
         let v = &ctx.settings.verification;
         let container = a
@@ -87,62 +87,24 @@ impl Ralph {
             .container(&container)
             .and_then(|c| c.limits.get("memory").copied());
         let window = Duration::from_secs(v.window_minutes * 60);
-        let series = ctx
+        let memory = ctx
             .cluster
             .memory_working_set(&a.workload, &container, window, Duration::from_secs(60))
             .await
             .map_err(|e| e.to_string())?;
-        let peak = series.iter().map(|s| s.value).fold(0.0, f64::max);
-        // The trend of the current containers: samples since the last restart (a drop of more than a tenth).
-        let since_restart = series
-            .windows(2)
-            .rposition(|w| w[1].value < 0.9 * w[0].value)
-            .map_or(0, |i| i + 1);
-        let run = &series[since_restart..];
-        let growth = if run.len() >= 2 {
-            let (first, last) = (run[0], run[run.len() - 1]);
-            let hours = (last.at - first.at).num_seconds() as f64 / 3600.0;
-            if hours > 0.0 {
-                (last.value - first.value) / MIB / hours
-            } else {
-                0.0
-            }
-        } else {
-            0.0
-        };
-        let current = run.last().map_or(0.0, |s| s.value);
-        let projected = current / MIB + growth.max(0.0) * v.projection_hours as f64;
-        let limit_mib = limit.map_or(f64::INFINITY, |l| l.as_mib_f64());
-        let holds = projected < limit_mib;
-        let healthy = oom_kills == 0 && restarts == 0 && holds;
-        let detail = format!(
-            "{} restart(s), {oom_kills} OOM kill(s) in {} min; peak {:.0} MiB of limit {} ({:.0}%); trend {growth:+.1} MiB/h → {:.0} MiB in {} h{}",
-            restarts,
-            v.window_minutes,
-            peak / MIB,
-            limit.map_or("none".into(), |l| l.to_string()),
-            if limit_mib.is_finite() {
-                peak / MIB / limit_mib * 100.0
-            } else {
-                0.0
-            },
-            projected,
-            v.projection_hours,
-            if holds {
-                ""
-            } else {
-                " — exceeds the limit: the fix will not hold"
-            }
-        );
-        Ok(Verification {
-            healthy,
+        let observation = Observation {
             window_minutes: v.window_minutes,
-            oom_kills,
             restarts,
-            peak: Some(Quantity::from_bytes(peak as u64)),
+            oom_kills,
+            memory,
             limit,
-            detail,
-        })
+        };
+        // The family decides from what was observed whether its fix held.
+        Ok(families::of(&a.diagnosis.root_cause).verify(
+            &a.diagnosis,
+            &observation,
+            &Rules::of(&ctx.settings),
+        ))
     }
 }
 

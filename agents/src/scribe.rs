@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 use squad_config::{charters, templates};
-use squad_protocols::{Action, Assignment, FileChange, Member, Report, RootCause, WorkloadRef};
+use squad_diagnosis::{Runbook, families};
+use squad_protocols::{Action, Assignment, FileChange, Member, Report};
 
 use crate::mind::{self, Ask, Tool};
 use crate::specialist::Skill;
@@ -15,7 +16,7 @@ pub fn charter() -> &'static str {
 
 pub struct Scribe;
 
-const DECISIONS: &str = ".squad/decisions.md";
+use crate::memory::DECISIONS;
 
 /// What Scribe's model distils from the incident for the record.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -41,94 +42,15 @@ pub fn check_lessons(l: &Lessons) -> Result<(), String> {
     Ok(())
 }
 
-/// The lessons the record keeps without a model: what the root cause teaches.
-fn default_lessons(root: RootCause, workload: &WorkloadRef) -> Vec<String> {
-    match root {
-        RootCause::MemoryUnderProvisioned => vec![
-            format!(
-                "Size {workload}'s memory from the measured 24 h peak plus headroom, and revisit it when traffic grows."
-            ),
-            "Alert on memory above 80% of the limit, before the kernel kills the container.".into(),
-        ],
-        RootCause::MemoryLeak => vec![
-            "More memory buys time against a leak; the fix is in the code.".into(),
-            format!("Profile {workload} under load before raising its limit again."),
-        ],
-        RootCause::MissingConfiguration => vec![
-            "Check the env names the code reads against the manifest in CI.".into(),
-            "Fail fast at start-up with the name of the missing setting.".into(),
-        ],
-        _ => vec![format!(
-            "Record what was tried on {workload} and what the cluster showed."
-        )],
-    }
-}
-
-/// The runbook a root cause belongs to: `docs/runbooks/<name>.md`.
-pub fn runbook_name(alert: &str, root: RootCause) -> String {
-    match root {
-        RootCause::MemoryUnderProvisioned | RootCause::MemoryLeak => "oomkilled".into(),
-        RootCause::MissingConfiguration | RootCause::CrashLoop => "crashloopbackoff".into(),
-        RootCause::Unknown => alert
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
-            .collect(),
-    }
-}
-
-/// What past incidents of a workload taught: the decision entries that name it.
-pub async fn recall(ctx: &CrewContext, workload: &WorkloadRef) -> Vec<String> {
-    let Ok(base) = ctx.forge.default_branch().await else {
-        return Vec::new();
-    };
-    let Ok(Some(text)) = ctx.forge.read_file(DECISIONS, &base).await else {
-        return Vec::new();
-    };
-    text.split("\n### ")
-        .filter(|entry| entry.contains(&format!("{}/{}", workload.namespace, workload.name)))
-        .map(|entry| {
-            entry
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim_start_matches("### ")
-                .to_owned()
-                + " — "
-                + &entry
-                    .lines()
-                    .find(|l| l.starts_with("**What:**"))
-                    .unwrap_or("")
-                    .replace("**What:** ", "")
-        })
-        .collect()
-}
-
-fn runbook_body(alert: &str, root: RootCause) -> String {
-    let (meaning, checks, fixes) = match root {
-        RootCause::MemoryUnderProvisioned | RootCause::MemoryLeak => (
-            "A container used more memory than its limit and the kernel killed it (exit code 137, reason OOMKilled). Kubernetes restarts it with back-off; under steady pressure the pod crash-loops.",
-            "1. `kubectl describe pod <pod> -n <ns>` — Last State: Terminated, Reason: OOMKilled, Exit Code: 137; restart count.\n2. Memory over 24 h against the limit: `max(container_memory_working_set_bytes{namespace=\"<ns>\",container=\"<c>\"})`.\n3. Did traffic change? `sum(rate(http_requests_total{route=\"...\"}[5m]))`.\n4. Did the last rollout change resources? `kubectl rollout history deploy/<name> -n <ns>`.",
-            "- **Load grew** (memory follows traffic): raise the limit to the observed peak + 20% headroom (rounded up to 256Mi), the request to the median, add an HPA on memory — through a PR to the GitOps repo.\n- **Leak** (memory grows under flat traffic): raise the limit as a stop-gap, then profile the handler and fix the allocation.",
-        ),
-        _ => (
-            "A container exits repeatedly and Kubernetes restarts it with growing back-off (CrashLoopBackOff).",
-            "1. `kubectl logs <pod> -n <ns> --previous` — the last lines before the exit.\n2. `kubectl describe pod` — exit code and reason.\n3. `kubectl rollout history` and the GitOps diff of the last deploy: what changed in env, config, image?",
-            "- **Missing configuration**: restore the variable from the previous revision of the manifest (or the Secret/ConfigMap that holds it) through a PR.\n- **Bad image**: roll back the image tag through a PR.",
-        ),
-    };
+/// The runbook's text for a family, from the template.
+fn runbook_body(alert: &str, runbook: &Runbook) -> String {
     templates::render(
         templates::RUNBOOK,
         &[
             ("alert", alert),
-            ("meaning", meaning),
-            ("checks", checks),
-            ("fixes", fixes),
+            ("meaning", &runbook.meaning),
+            ("checks", &runbook.checks),
+            ("fixes", &runbook.fixes),
         ],
     )
 }
@@ -147,17 +69,15 @@ impl Skill for Scribe {
             .await
             .map_err(|e| e.to_string())?;
         let d = &a.diagnosis;
+        let family = families::of(&d.root_cause);
+        let runbook = family.runbook(&a.alert_name);
         let date = incident.opened_at.format("%Y-%m-%d").to_string();
         let pr = a.reports.iter().find_map(|r| r.opened_pr().cloned());
         let pr_text = pr.as_ref().map_or("none".to_owned(), |p| {
             format!("PR #{} ({})", p.number, p.branch)
         });
         let belanna = a.reports.iter().find(|r| r.member == Member::Belanna);
-        let slug = format!(
-            "{}-{}",
-            a.workload.name,
-            runbook_name(&a.alert_name, d.root_cause)
-        );
+        let slug = format!("{}-{}", a.workload.name, runbook.name);
 
         // Decision record: one file per decision, and the shared decisions.md (Squad's layout).
         let decision = templates::render(
@@ -168,9 +88,7 @@ impl Skill for Scribe {
                     "topic",
                     &format!(
                         "{} on {}/{}",
-                        runbook_name(&a.alert_name, d.root_cause),
-                        a.workload.namespace,
-                        a.workload.name
+                        runbook.name, a.workload.namespace, a.workload.name
                     ),
                 ),
                 ("by", "B'Elanna (infrastructure), recorded by Scribe"),
@@ -192,10 +110,10 @@ impl Skill for Scribe {
                 context: format!(
                     "Decision: {}\nRunbook: docs/runbooks/{}.md",
                     belanna.map_or("no manifest change".to_owned(), |r| r.summary.clone()),
-                    runbook_name(&a.alert_name, d.root_cause)
+                    runbook.name
                 ),
                 proposal: Lessons {
-                    lessons: default_lessons(d.root_cause, &a.workload),
+                    lessons: family.lessons(&a.workload),
                 },
                 tools: TOOLS,
             },
@@ -231,16 +149,13 @@ impl Skill for Scribe {
         }
 
         // Runbook: created from the template, then one history line per incident.
-        let runbook_path = format!(
-            "docs/runbooks/{}.md",
-            runbook_name(&a.alert_name, d.root_cause)
-        );
+        let runbook_path = format!("docs/runbooks/{}.md", runbook.name);
         let mut runbook = ctx
             .forge
             .read_file(&runbook_path, &base)
             .await
             .map_err(|e| e.to_string())?
-            .unwrap_or_else(|| runbook_body(&a.alert_name, d.root_cause));
+            .unwrap_or_else(|| runbook_body(&a.alert_name, &runbook));
         let line = format!(
             "- {date} [{}] {} ({}): {} → {}",
             a.incident, a.workload, a.alert_name, d.summary, pr_text
@@ -301,10 +216,7 @@ impl Skill for Scribe {
         let report = templates::render(
             templates::INCIDENT_REPORT,
             &[
-                (
-                    "title",
-                    &incident.issue_title(&crate::picard::incident_reason(&incident)),
-                ),
+                ("title", &incident.title()),
                 ("incident", a.incident.as_str()),
                 ("workload", &a.workload.to_string()),
                 ("alert", &a.alert_name),

@@ -8,8 +8,10 @@
 //! [`squad_protocols::Quantity`], the one grammar squad has. Kustomize overlays and Helm values land
 //! here next.
 
+pub mod edit;
 pub mod editor;
 pub mod kustomize;
 pub mod objects;
 
+pub use edit::{Edit, apply};
 pub use editor::{ContainerTarget, ManifestError};

@@ -1,5 +1,8 @@
 //! What the diagnoser concluded about an incident, and the signals it read.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -12,30 +15,43 @@ pub enum DiagnosisSource {
     Holmesgpt,
 }
 
-/// The category of root cause; it decides who gets which assignment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RootCause {
-    /// The workload needs more memory than its limit for a legitimate reason (e.g. load).
-    MemoryUnderProvisioned,
-    /// Memory grows without bound regardless of load.
-    MemoryLeak,
-    /// The container exits at start-up because configuration it needs is absent.
-    MissingConfiguration,
-    /// The container keeps crashing for a reason the analyzers could not pin down.
-    CrashLoop,
-    Unknown,
-}
+/// The root cause a diagnosis names: a failure family's name (`memory_leak`,
+/// `missing_configuration`, …) or `unknown`. It decides who gets which assignment. Open: each
+/// failure family names its own (see squad-diagnosis), so adding one touches no enum here.
+///
+/// ```
+/// use squad_protocols::RootCause;
+/// let r = RootCause::from_static("memory_leak");
+/// assert_eq!(serde_json::to_string(&r).unwrap(), "\"memory_leak\"");
+/// assert_eq!(serde_json::from_str::<RootCause>("\"memory_leak\"").unwrap(), r);
+/// assert_eq!(RootCause::unknown().as_str(), "unknown");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RootCause(Cow<'static, str>);
 
 impl RootCause {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            RootCause::MemoryUnderProvisioned => "memory_under_provisioned",
-            RootCause::MemoryLeak => "memory_leak",
-            RootCause::MissingConfiguration => "missing_configuration",
-            RootCause::CrashLoop => "crash_loop",
-            RootCause::Unknown => "unknown",
-        }
+    pub const fn from_static(name: &'static str) -> Self {
+        RootCause(Cow::Borrowed(name))
+    }
+
+    pub fn new(name: impl Into<String>) -> Self {
+        RootCause(Cow::Owned(name.into()))
+    }
+
+    /// No family recognised the failure.
+    pub const fn unknown() -> Self {
+        Self::from_static("unknown")
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RootCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -100,13 +116,17 @@ pub struct Signals {
     pub last_deploy: Option<DeploySignals>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crash: Option<CrashSignals>,
+    /// Measurements of a family's own, under its root cause's name (typed by that family).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub family: BTreeMap<String, serde_json::Value>,
 }
 
 /// The diagnosis attached to an incident.
 ///
 /// ```
 /// use squad_protocols::{Diagnosis, DiagnosisSource, RootCause};
-/// let d = Diagnosis::new(DiagnosisSource::Native, RootCause::MemoryLeak, "memory grows 40 MiB/h");
+/// let leak = RootCause::from_static("memory_leak");
+/// let d = Diagnosis::new(DiagnosisSource::Native, leak, "memory grows 40 MiB/h");
 /// let json = serde_json::to_string(&d).unwrap();
 /// assert_eq!(serde_json::from_str::<Diagnosis>(&json).unwrap(), d);
 /// ```
@@ -115,6 +135,10 @@ pub struct Diagnosis {
     pub source: DiagnosisSource,
     pub summary: String,
     pub root_cause: RootCause,
+    /// The short reason in the incident's title, in the cluster's words (`OOMKilled`), when the
+    /// root cause's family has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub evidence: Vec<Evidence>,
     pub recommendations: Vec<String>,
     /// 0.0 – 1.0.
@@ -140,6 +164,7 @@ impl Diagnosis {
             source,
             summary: summary.into(),
             root_cause,
+            reason: None,
             evidence: Vec::new(),
             recommendations: Vec::new(),
             confidence: 0.0,

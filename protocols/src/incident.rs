@@ -544,6 +544,21 @@ impl Incident {
             self.workload.name, self.workload.namespace
         )
     }
+
+    /// The short reason in the incident's title: the diagnosis's (`OOMKilled`,
+    /// `CrashLoopBackOff`), else the alert's `reason` label, else the alert's name.
+    pub fn incident_reason(&self) -> String {
+        self.diagnosis
+            .as_ref()
+            .and_then(|d| d.reason.clone())
+            .or_else(|| self.alert.label("reason").map(str::to_owned))
+            .unwrap_or_else(|| self.alert.name.clone())
+    }
+
+    /// The incident issue's title.
+    pub fn title(&self) -> String {
+        self.issue_title(&self.incident_reason())
+    }
 }
 
 /// Idempotency key of the incident issue.
@@ -592,7 +607,7 @@ mod tests {
                 EventKind::Diagnosed {
                     diagnosis: Box::new(Diagnosis::new(
                         DiagnosisSource::Native,
-                        RootCause::MemoryLeak,
+                        RootCause::from_static("memory_leak"),
                         "s",
                     )),
                 },

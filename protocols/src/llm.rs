@@ -225,3 +225,40 @@ pub struct LlmUsage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_cost_usd: Option<f64>,
 }
+
+/// Parses a model's final answer: JSON (a Markdown fence around it tolerated) of type `T`.
+///
+/// ```
+/// let v: Vec<u32> = squad_protocols::llm::parse_answer("```json\n[1, 2]\n```").unwrap();
+/// assert_eq!(v, [1, 2]);
+/// assert!(squad_protocols::llm::parse_answer::<Vec<u32>>("one, two").unwrap_err().starts_with("the answer is not the required JSON"));
+/// ```
+pub fn parse_answer<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix("```json")
+        .or_else(|| t.strip_prefix("```"))
+        .map_or(t, |r| r.strip_suffix("```").unwrap_or(r).trim());
+    serde_json::from_str(t).map_err(|e| {
+        let head: String = t.chars().take(160).collect();
+        format!("the answer is not the required JSON ({e}): {head}")
+    })
+}
+
+/// Text a model wrote that the crew will publish: trimmed, and at most `max` characters.
+///
+/// ```
+/// use squad_protocols::llm::clean_text;
+/// assert_eq!(clean_text("  sized from the peak  ", 100, "rationale").unwrap(), "sized from the peak");
+/// assert_eq!(clean_text("ok", 100, "note").unwrap_err(), "note is empty or too short");
+/// ```
+pub fn clean_text(s: &str, max: usize, what: &str) -> Result<String, String> {
+    let t = s.trim();
+    if t.chars().count() < 10 {
+        return Err(format!("{what} is empty or too short"));
+    }
+    if t.chars().count() > max {
+        return Err(format!("{what} is longer than {max} characters"));
+    }
+    Ok(t.to_string())
+}

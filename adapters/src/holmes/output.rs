@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use squad_protocols::{RootCause, Usage};
 
-use super::{ROOT_CAUSES, root_cause_of, value_text};
+use super::{root_cause_of, root_causes, value_text};
 
 /// Characters of a tool's output kept as evidence.
 const EXCERPT_CHARS: usize = 600;
@@ -281,7 +281,7 @@ pub fn structured_from_text(text: &str) -> Result<Structured, String> {
     let root_cause = root_cause_of(root).ok_or_else(|| {
         format!(
             "the JSON block's root_cause {root:?} is not one of {}",
-            ROOT_CAUSES.join(", ")
+            root_causes().join(", ")
         )
     })?;
     let summary = field("summary")
@@ -377,7 +377,7 @@ pub fn structured_schema() -> Value {
         "additionalProperties": false,
         "required": ["root_cause", "summary", "confidence", "recommendations", "memory_limit", "memory_peak"],
         "properties": {
-            "root_cause": {"type": "string", "enum": ROOT_CAUSES},
+            "root_cause": {"type": "string", "enum": root_causes()},
             "summary": {"type": "string"},
             "confidence": {"type": "number"},
             "recommendations": {"type": "array", "items": {"type": "string"}},

@@ -56,7 +56,10 @@ fn the_ask_fixture_parses_tools_usage_and_cost_and_says_what_is_missing() {
         .unwrap()
         .answer()
         .unwrap();
-    assert_eq!(a.structured.root_cause, RootCause::MemoryUnderProvisioned);
+    assert_eq!(
+        a.structured.root_cause,
+        RootCause::from_static("memory_under_provisioned")
+    );
     assert_eq!(a.structured.confidence, 0.85);
     assert_eq!(a.structured.memory_limit.as_deref(), Some("512Mi"));
     assert_eq!(
@@ -132,7 +135,7 @@ fn malformed_outputs_are_errors_that_name_the_field() {
         "I looked {carefully}. {\"root_cause\": \"crash_loop\", \"summary\": \"exits with {code} 1\"}",
     )
     .unwrap();
-    assert_eq!(s.root_cause, RootCause::CrashLoop);
+    assert_eq!(s.root_cause, RootCause::from_static("crash_loop"));
     assert_eq!(s.confidence, 0.5);
 }
 
@@ -153,7 +156,7 @@ impl Diagnoser for Native {
 fn native_oom() -> Diagnosis {
     let mut d = Diagnosis::new(
         DiagnosisSource::Native,
-        RootCause::MemoryUnderProvisioned,
+        RootCause::from_static("memory_under_provisioned"),
         "payment-api is OOMKilled",
     );
     d.signals.memory = Some(MemorySignals {
@@ -237,7 +240,10 @@ async fn the_cli_answer_becomes_a_diagnosis_cross_checked_against_squads_reading
         .await
         .unwrap();
     assert_eq!(d.source, DiagnosisSource::Holmesgpt);
-    assert_eq!(d.root_cause, RootCause::MemoryUnderProvisioned);
+    assert_eq!(
+        d.root_cause,
+        RootCause::from_static("memory_under_provisioned")
+    );
     assert!(d.summary.contains("512Mi limit"), "{}", d.summary);
     assert_eq!(d.evidence[0].source, "holmesgpt bash");
     assert!(
@@ -384,7 +390,7 @@ async fn the_server_transport_asks_for_squads_fields_and_reports_errors() {
         .await
         .unwrap();
     assert_eq!(d.source, DiagnosisSource::Holmesgpt);
-    assert_eq!(d.root_cause, RootCause::MemoryLeak);
+    assert_eq!(d.root_cause, RootCause::from_static("memory_leak"));
     assert_eq!(
         d.evidence[0].observation,
         "kubectl describe pod x: Last State: Terminated (OOMKilled)"

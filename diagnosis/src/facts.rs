@@ -1,0 +1,177 @@
+//! The facts a diagnosis reads, gathered once through the `Cluster` port. Gathering is the only
+//! async part of a diagnosis: everything after it is a pure function of the [`Facts`].
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use squad_protocols::cluster::{NodeInfo, PodInfo, Revision, Sample, WorkloadInfo};
+use squad_protocols::{Alert, WorkloadRef};
+use squad_runtime::ports::{Cluster, PortError, PortResult};
+
+const HOUR: u64 = 3600;
+/// The step of the 24 h memory and traffic series.
+const STEP: Duration = Duration::from_secs(300);
+/// Log lines read from a crashed container.
+const LOG_TAIL: usize = 50;
+
+/// One snapshot of what the cluster says about the alerted workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    pub now: DateTime<Utc>,
+    pub alert: Alert,
+    pub workload: WorkloadRef,
+    pub info: WorkloadInfo,
+    /// The container the alert is about: its `container` label, else the workload's first.
+    pub container: String,
+    /// The alerted pod, else the workload's pod whose container restarted most.
+    pub pod: Option<PodInfo>,
+    /// The pod's node, when it could be read.
+    pub node: Option<NodeInfo>,
+    /// The container's working set over 24 h (per-sample maximum over the workload's pods).
+    pub memory: Vec<Sample>,
+    /// Requests per second over 24 h, one series per route.
+    pub request_rates: Vec<(String, Vec<Sample>)>,
+    /// Rollout revisions, oldest first.
+    pub history: Vec<Revision>,
+    /// The crashed container's last log lines (the previous run's, else the current one's); read
+    /// only when the container's last termination was not an OOM kill.
+    pub logs: Vec<String>,
+    /// Whether the container's logs could not be read (a permission, an unreachable kubelet).
+    pub logs_unreadable: bool,
+    /// What could not be read, in words, for the evidence.
+    pub notes: Vec<String>,
+}
+
+impl Facts {
+    /// The alerted container's status in the pod.
+    pub fn status(&self) -> Option<&squad_protocols::cluster::ContainerStatus> {
+        self.pod.as_ref().and_then(|p| p.container(&self.container))
+    }
+
+    /// The alerted container's last termination.
+    pub fn termination(&self) -> Option<&squad_protocols::cluster::Termination> {
+        self.status().and_then(|s| s.last_termination.as_ref())
+    }
+}
+
+/// Reads the facts about `workload` for `alert`. A read the cluster refuses becomes a note (the
+/// diagnosis degrades); only the workload itself is required.
+pub async fn gather(
+    cluster: &dyn Cluster,
+    alert: &Alert,
+    workload: &WorkloadRef,
+    now: DateTime<Utc>,
+) -> PortResult<Facts> {
+    let ns = workload.namespace.as_str();
+    let mut notes = Vec::new();
+    let info = cluster.workload(workload).await?;
+    let container = alert
+        .label("container")
+        .map(str::to_owned)
+        .or_else(|| info.containers.first().map(|c| c.name.clone()))
+        .ok_or_else(|| {
+            PortError::failed(
+                format!("diagnose {workload}"),
+                "the workload has no containers",
+            )
+        })?;
+
+    let pod = match alert.label("pod") {
+        Some(p) => cluster.pod(ns, p).await.ok(),
+        None => None,
+    };
+    let pod = match pod {
+        Some(p) => Some(p),
+        None => cluster
+            .pods_of(workload)
+            .await?
+            .into_iter()
+            .max_by_key(|p| p.container(&container).map_or(0, |s| s.restart_count)),
+    };
+    // The node: memory pressure there changes the story (evictions, not only limits).
+    let mut node = None;
+    if let Some(p) = pod.as_ref().filter(|p| !p.node.is_empty()) {
+        match cluster.node(&p.node).await {
+            Ok(n) => node = Some(n),
+            Err(e) => notes.push(format!("node {} not readable: {e}", p.node)),
+        }
+    }
+    let window = Duration::from_secs(24 * HOUR);
+    let memory = match cluster
+        .memory_working_set(workload, &container, window, STEP)
+        .await
+    {
+        Ok(m) => m,
+        Err(e) => {
+            notes.push(format!("memory history unavailable: {e}"));
+            Vec::new()
+        }
+    };
+    let request_rates = match cluster.request_rates(workload, window, STEP).await {
+        Ok(r) => r,
+        Err(e) => {
+            notes.push(format!("request rates unavailable: {e}"));
+            Vec::new()
+        }
+    };
+    let history = cluster.rollout_history(workload).await.unwrap_or_else(|e| {
+        notes.push(format!("rollout history unavailable: {e}"));
+        Vec::new()
+    });
+
+    // A crash that is not an OOM kill: what the logs say. The previous run's logs say why it
+    // died; without them (not found, or not permitted), the current ones, and a note on what
+    // could not be read.
+    let mut logs = Vec::new();
+    let mut logs_unreadable = false;
+    let crashed = pod.as_ref().and_then(|p| {
+        p.container(&container)
+            .and_then(|s| s.last_termination.as_ref())
+            .filter(|t| t.reason != "OOMKilled")
+            .map(|_| p.name.clone())
+    });
+    if let Some(pod_name) = crashed {
+        logs = match cluster
+            .logs(ns, &pod_name, &container, true, LOG_TAIL)
+            .await
+        {
+            Ok(l) => l,
+            Err(PortError::NotFound { .. }) => Vec::new(),
+            Err(e) => {
+                notes.push(format!("container logs not readable: {e}"));
+                logs_unreadable = true;
+                Vec::new()
+            }
+        };
+        if logs.is_empty() {
+            logs = match cluster
+                .logs(ns, &pod_name, &container, false, LOG_TAIL)
+                .await
+            {
+                Ok(l) => l,
+                Err(e) => {
+                    if !logs_unreadable {
+                        notes.push(format!("container logs not readable: {e}"));
+                        logs_unreadable = true;
+                    }
+                    Vec::new()
+                }
+            };
+        }
+    }
+    Ok(Facts {
+        now,
+        alert: alert.clone(),
+        workload: workload.clone(),
+        info,
+        container,
+        pod,
+        node,
+        memory,
+        request_rates,
+        history,
+        logs,
+        logs_unreadable,
+        notes,
+    })
+}

@@ -1,0 +1,52 @@
+//! The registry: every failure family squad knows, in one list.
+
+pub mod crash_loop;
+pub mod memory;
+pub mod memory_leak;
+pub mod memory_under_provisioned;
+pub mod missing_configuration;
+pub mod unknown;
+
+use squad_protocols::RootCause;
+
+use crate::{Detection, Facts, Family, Readings};
+
+/// Every family the native analyzers detect, most specific first: the first whose `detect`
+/// fires names the root cause (a crash with no recognised cause is last).
+pub static ALL: &[&dyn Family] = &[
+    &memory_under_provisioned::MemoryUnderProvisioned,
+    &memory_leak::MemoryLeak,
+    &missing_configuration::MissingConfiguration,
+    &crash_loop::CrashLoop,
+];
+
+/// The family of a root cause; [`unknown::Unknown`] for one no family names.
+pub fn of(root: &RootCause) -> &'static dyn Family {
+    ALL.iter()
+        .copied()
+        .find(|f| f.root_cause() == *root)
+        .unwrap_or(&unknown::Unknown)
+}
+
+/// The root cause a name stands for, when a family (or `unknown`) has it.
+pub fn root_cause(name: &str) -> Option<RootCause> {
+    ALL.iter()
+        .map(|f| f.root_cause())
+        .chain([RootCause::unknown()])
+        .find(|r| r.as_str() == name)
+}
+
+/// Every root cause's name, the families' and `unknown`.
+pub fn names() -> Vec<String> {
+    ALL.iter()
+        .map(|f| f.root_cause().as_str().to_owned())
+        .chain([RootCause::unknown().as_str().to_owned()])
+        .collect()
+}
+
+/// The first family that detects a failure in the facts, or `unknown` with its fallback.
+pub fn detect(facts: &Facts, readings: &Readings) -> (&'static dyn Family, Detection) {
+    ALL.iter()
+        .find_map(|f| f.detect(facts, readings).map(|d| (*f, d)))
+        .unwrap_or_else(|| (&unknown::Unknown, unknown::Unknown::fallback(facts)))
+}

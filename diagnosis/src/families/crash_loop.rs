@@ -1,0 +1,94 @@
+//! Crash loop: the container keeps exiting and its logs do not name a cause the other families
+//! recognise. There is no manifest fix to propose from that alone: the crew reads the logs and the
+//! last rollout, and a human decides. It is last in the registry: any family that explains the
+//! crash comes first.
+
+use squad_protocols::{Diagnosis, Member, RootCause, WorkloadRef};
+
+use crate::{Detection, Facts, Family, Readings, Remedy, RemedyInput, RepoNeeds, Runbook};
+
+pub struct CrashLoop;
+
+pub const ROOT_CAUSE: &str = "crash_loop";
+
+/// Who a crash with no recognised cause (or no failing signal at all) is routed to.
+pub(crate) const ROUTING: &[(Member, &str)] = &[
+    (
+        Member::Belanna,
+        "compare the last rollout with the previous one; probes and resources",
+    ),
+    (
+        Member::Worf,
+        "image CVEs, RBAC, NetworkPolicy and pod security of the workload",
+    ),
+    (
+        Member::Data,
+        "read the crash logs and the code path at start-up",
+    ),
+];
+
+/// The runbook for containers that exit and restart.
+pub(crate) fn runbook() -> Runbook {
+    Runbook {
+        name: "crashloopbackoff".into(),
+        meaning: "A container exits repeatedly and Kubernetes restarts it with growing back-off (CrashLoopBackOff).".into(),
+        checks: "1. `kubectl logs <pod> -n <ns> --previous` — the last lines before the exit.\n2. `kubectl describe pod` — exit code and reason.\n3. `kubectl rollout history` and the GitOps diff of the last deploy: what changed in env, config, image?".into(),
+        fixes: "- **Missing configuration**: restore the variable from the previous revision of the manifest (or the Secret/ConfigMap that holds it) through a PR.\n- **Bad image**: roll back the image tag through a PR.".into(),
+    }
+}
+
+/// What the record keeps when nothing more specific is known.
+pub(crate) fn generic_lessons(workload: &WorkloadRef) -> Vec<String> {
+    vec![format!(
+        "Record what was tried on {workload} and what the cluster showed."
+    )]
+}
+
+impl Family for CrashLoop {
+    fn root_cause(&self) -> RootCause {
+        RootCause::from_static(ROOT_CAUSE)
+    }
+
+    fn reason(&self) -> Option<&'static str> {
+        Some("CrashLoopBackOff")
+    }
+
+    fn detect(&self, facts: &Facts, readings: &Readings) -> Option<Detection> {
+        let cr = readings.signals.crash.as_ref()?;
+        Some(Detection::new(
+            format!(
+                "{} crash-loops (reason {}, exit {}); {}",
+                facts.container,
+                cr.reason,
+                cr.exit_code,
+                if facts.logs_unreadable {
+                    "its logs could not be read (see the note), so the cause is open"
+                } else {
+                    "the logs do not name a cause"
+                }
+            ),
+            0.4,
+            &["inspect the previous container's logs and the last rollout's changes"],
+        ))
+    }
+
+    fn routing(&self) -> &'static [(Member, &'static str)] {
+        ROUTING
+    }
+
+    fn repo_needs(&self) -> RepoNeeds {
+        RepoNeeds::NONE
+    }
+
+    fn remedy(&self, _d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
+        Remedy::Nothing
+    }
+
+    fn runbook(&self, _alert: &str) -> Runbook {
+        runbook()
+    }
+
+    fn lessons(&self, workload: &WorkloadRef) -> Vec<String> {
+        generic_lessons(workload)
+    }
+}

@@ -1,0 +1,134 @@
+//! Verdicts families share: whether a workload held over Ralph's observation window.
+
+use squad_protocols::{Quantity, Verification};
+
+use crate::Observation;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Healthy when the container neither restarted nor was OOM-killed during the window, and its
+/// memory — the current run's level, growing at the current run's trend — stays under the limit
+/// `projection_hours` ahead.
+pub fn stable_within_memory(obs: &Observation, projection_hours: u64) -> Verification {
+    let series = &obs.memory;
+    let peak = series.iter().map(|s| s.value).fold(0.0, f64::max);
+    // The trend of the current containers: samples since the last restart (a drop of more than a tenth).
+    let since_restart = series
+        .windows(2)
+        .rposition(|w| w[1].value < 0.9 * w[0].value)
+        .map_or(0, |i| i + 1);
+    let run = &series[since_restart..];
+    let growth = match (run.first(), run.last()) {
+        (Some(first), Some(last)) if run.len() >= 2 => {
+            let hours = (last.at - first.at).num_seconds() as f64 / 3600.0;
+            if hours > 0.0 {
+                (last.value - first.value) / MIB / hours
+            } else {
+                0.0
+            }
+        }
+        _ => 0.0,
+    };
+    let current = run.last().map_or(0.0, |s| s.value);
+    let projected = current / MIB + growth.max(0.0) * projection_hours as f64;
+    let limit_mib = obs.limit.map_or(f64::INFINITY, |l| l.as_mib_f64());
+    let holds = projected < limit_mib;
+    let healthy = obs.oom_kills == 0 && obs.restarts == 0 && holds;
+    let detail = format!(
+        "{} restart(s), {} OOM kill(s) in {} min; peak {:.0} MiB of limit {} ({:.0}%); trend {growth:+.1} MiB/h → {:.0} MiB in {} h{}",
+        obs.restarts,
+        obs.oom_kills,
+        obs.window_minutes,
+        peak / MIB,
+        obs.limit.map_or("none".into(), |l| l.to_string()),
+        if limit_mib.is_finite() {
+            peak / MIB / limit_mib * 100.0
+        } else {
+            0.0
+        },
+        projected,
+        projection_hours,
+        if holds {
+            ""
+        } else {
+            " — exceeds the limit: the fix will not hold"
+        }
+    );
+    Verification {
+        healthy,
+        window_minutes: obs.window_minutes,
+        oom_kills: obs.oom_kills,
+        restarts: obs.restarts,
+        peak: Some(Quantity::from_bytes(peak as u64)),
+        limit: obs.limit,
+        detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use chrono::{TimeZone, Utc};
+    use squad_protocols::cluster::Sample;
+
+    use super::*;
+
+    fn obs(mib: impl Fn(i64) -> f64, restarts: u32, limit: &str) -> Observation {
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        Observation {
+            window_minutes: 60,
+            restarts,
+            oom_kills: 0,
+            memory: (0..=60)
+                .map(|i| Sample {
+                    at: t0 + chrono::Duration::minutes(i),
+                    value: mib(i) * MIB,
+                })
+                .collect(),
+            limit: Some(limit.parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn flat_memory_under_the_limit_holds() {
+        let v = stable_within_memory(&obs(|_| 1270.0, 0, "1.5Gi"), 24);
+        assert!(v.healthy, "{}", v.detail);
+        assert!(
+            v.detail.contains("peak 1270 MiB of limit 1.5Gi (83%)"),
+            "{}",
+            v.detail
+        );
+    }
+
+    #[test]
+    fn growth_that_crosses_the_limit_within_the_projection_does_not_hold() {
+        // 40 MiB/h from 600 MiB: 1560 MiB in 24 h, over a 1.5Gi limit.
+        let v = stable_within_memory(&obs(|m| 600.0 + 40.0 * m as f64 / 60.0, 0, "1.5Gi"), 24);
+        assert!(!v.healthy);
+        assert!(
+            v.detail
+                .ends_with("exceeds the limit: the fix will not hold"),
+            "{}",
+            v.detail
+        );
+        // The same growth against a larger limit holds.
+        assert!(
+            stable_within_memory(&obs(|m| 600.0 + 40.0 * m as f64 / 60.0, 0, "2Gi"), 24).healthy
+        );
+    }
+
+    #[test]
+    fn a_restart_in_the_window_is_not_healthy_and_the_trend_restarts_with_it() {
+        let v = stable_within_memory(
+            &obs(|m| if m < 30 { 900.0 + m as f64 } else { 300.0 }, 1, "1Gi"),
+            24,
+        );
+        assert!(!v.healthy);
+        // Since the restart memory is flat at 300 MiB.
+        assert!(
+            v.detail.contains("trend +0.0 MiB/h → 300 MiB"),
+            "{}",
+            v.detail
+        );
+    }
+}

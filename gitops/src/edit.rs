@@ -1,0 +1,216 @@
+//! Edits of a GitOps repository as data: a failure family's remedy says what to change, and
+//! [`apply`] changes exactly that with the format-preserving [`editor`](crate::editor).
+
+use std::collections::BTreeMap;
+
+use crate::ContainerTarget;
+use crate::editor::{self, ManifestError};
+
+/// One edit of the GitOps repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edit {
+    /// `resources.<section>.<resource>` of a container of a workload's manifest.
+    SetContainerResource {
+        path: String,
+        /// The workload's kind and name, which find its document in the file.
+        kind: String,
+        workload: String,
+        container: String,
+        section: String,
+        resource: String,
+        value: String,
+    },
+    /// An `env:` item (its lines, `- name: VAR` first) added to a container.
+    AddContainerEnv {
+        path: String,
+        kind: String,
+        workload: String,
+        container: String,
+        name: String,
+        item: Vec<String>,
+    },
+    /// A new file.
+    AddFile { path: String, content: String },
+    /// `entry` added to a kustomization's `resources:` right after `after`; skipped when the
+    /// repository has no such kustomization or it does not list `after`.
+    AddKustomizeResource {
+        kustomization: String,
+        after: String,
+        entry: String,
+    },
+}
+
+impl Edit {
+    /// The file the edit changes.
+    pub fn path(&self) -> &str {
+        match self {
+            Edit::SetContainerResource { path, .. }
+            | Edit::AddContainerEnv { path, .. }
+            | Edit::AddFile { path, .. } => path,
+            Edit::AddKustomizeResource { kustomization, .. } => kustomization,
+        }
+    }
+
+    /// Whether the edit needs the file's current text (a new file does not).
+    pub fn reads(&self) -> bool {
+        !matches!(self, Edit::AddFile { .. })
+    }
+}
+
+/// Applies `edits` in order to `files` (the current text of each file an edit reads). Returns the
+/// files that changed, in the order the edits first touched them: a file whose text ends as it
+/// was is left out. An edit of a file `files` does not hold is an error, but for a kustomization,
+/// which is optional.
+pub fn apply(
+    edits: &[Edit],
+    files: &BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>, ManifestError> {
+    let mut order: Vec<String> = Vec::new();
+    let mut now: BTreeMap<String, String> = BTreeMap::new();
+    let current = |now: &BTreeMap<String, String>, path: &str| {
+        now.get(path).or_else(|| files.get(path)).cloned()
+    };
+    for edit in edits {
+        let path = edit.path().to_owned();
+        let text = match edit {
+            Edit::SetContainerResource {
+                kind,
+                workload,
+                container,
+                section,
+                resource,
+                value,
+                ..
+            } => {
+                let target = ContainerTarget {
+                    kind,
+                    name: workload,
+                    container,
+                };
+                let base = current(&now, &path).ok_or_else(|| missing(&path))?;
+                Some(editor::set_container_resource(
+                    &base, &target, section, resource, value,
+                )?)
+            }
+            Edit::AddContainerEnv {
+                kind,
+                workload,
+                container,
+                name,
+                item,
+                ..
+            } => {
+                let target = ContainerTarget {
+                    kind,
+                    name: workload,
+                    container,
+                };
+                let base = current(&now, &path).ok_or_else(|| missing(&path))?;
+                let lines: Vec<&str> = item.iter().map(String::as_str).collect();
+                Some(editor::add_container_env(&base, &target, &lines, name)?)
+            }
+            Edit::AddFile { content, .. } => Some(content.clone()),
+            Edit::AddKustomizeResource { after, entry, .. } => {
+                current(&now, &path).and_then(|k| crate::kustomize::add_resource(&k, after, entry))
+            }
+        };
+        if let Some(text) = text {
+            if !order.contains(&path) {
+                order.push(path.clone());
+            }
+            now.insert(path, text);
+        }
+    }
+    Ok(order
+        .into_iter()
+        .filter_map(|p| {
+            let text = now.remove(&p)?;
+            (files.get(&p) != Some(&text)).then_some((p, text))
+        })
+        .collect())
+}
+
+fn missing(path: &str) -> ManifestError {
+    ManifestError::InvalidArgument {
+        argument: "edit",
+        expected: "a file of the repository".into(),
+        got: path.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web # the shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: web:1\n          resources:\n            limits:\n              memory: 512Mi\n";
+
+    fn set(value: &str) -> Edit {
+        Edit::SetContainerResource {
+            path: "web/deploy.yaml".into(),
+            kind: "Deployment".into(),
+            workload: "web".into(),
+            container: "app".into(),
+            section: "limits".into(),
+            resource: "memory".into(),
+            value: value.into(),
+        }
+    }
+
+    fn files() -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("web/deploy.yaml".to_string(), DEPLOY.to_string()),
+            (
+                "kustomization.yaml".to_string(),
+                "resources:\n  - web/deploy.yaml\n".to_string(),
+            ),
+        ])
+    }
+
+    #[test]
+    fn edits_apply_in_order_and_files_come_back_in_first_touch_order() {
+        let out = apply(
+            &[
+                set("1Gi"),
+                Edit::AddFile {
+                    path: "web/hpa.yaml".into(),
+                    content: "kind: HorizontalPodAutoscaler\n".into(),
+                },
+                Edit::AddKustomizeResource {
+                    kustomization: "kustomization.yaml".into(),
+                    after: "web/deploy.yaml".into(),
+                    entry: "web/hpa.yaml".into(),
+                },
+            ],
+            &files(),
+        )
+        .unwrap();
+        let paths: Vec<&str> = out.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["web/deploy.yaml", "web/hpa.yaml", "kustomization.yaml"]
+        );
+        assert!(out[0].1.contains("memory: 1Gi") && out[0].1.contains("# the shop"));
+        assert_eq!(
+            out[2].1,
+            "resources:\n  - web/deploy.yaml\n  - web/hpa.yaml\n"
+        );
+    }
+
+    #[test]
+    fn an_edit_that_changes_nothing_leaves_the_file_out() {
+        assert!(apply(&[set("512Mi")], &files()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_missing_kustomization_is_skipped_but_a_missing_manifest_is_an_error() {
+        let kustomize = Edit::AddKustomizeResource {
+            kustomization: "other/kustomization.yaml".into(),
+            after: "web/deploy.yaml".into(),
+            entry: "web/hpa.yaml".into(),
+        };
+        assert!(apply(&[kustomize], &files()).unwrap().is_empty());
+        let err = apply(&[set("1Gi")], &BTreeMap::new()).unwrap_err();
+        assert!(err.to_string().contains("web/deploy.yaml"), "{err}");
+    }
+}
