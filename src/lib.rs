@@ -75,8 +75,10 @@ pub enum SquadError {
     Start(String),
     #[error("Picard is not running")]
     NoCoordinator,
+    #[error("the alert is invalid: {0}")]
+    InvalidAlert(#[from] squad_protocols::ProtocolError),
     #[error("incident intake failed: {0}")]
-    Ingest(String),
+    Ingest(#[from] squad_runtime::CrewError),
     #[error(transparent)]
     Store(#[from] squad_runtime::StoreError),
     #[error(
@@ -279,9 +281,7 @@ impl Squad {
     /// Hands an alert to Picard; returns the incident it opened or joined. The alert is in the
     /// store when this returns.
     pub async fn ingest(&self, alert: Alert) -> Result<IncidentId, SquadError> {
-        alert
-            .validate()
-            .map_err(|e| SquadError::Ingest(e.to_string()))?;
+        alert.validate()?;
         for _ in 0..50 {
             let picard = self.picard.get().ok_or(SquadError::NoCoordinator)?;
             let (tx, rx) = tokio::sync::oneshot::channel();
@@ -294,7 +294,7 @@ impl Squad {
             {
                 // If Picard failed while taking it, the supervisor restarts him; ask again.
                 if let Ok(Ok(result)) = tokio::time::timeout(Duration::from_secs(30), rx).await {
-                    return result.map_err(SquadError::Ingest);
+                    return Ok(result?);
                 }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -146,10 +146,10 @@ impl Caller {
                     404 => Failure::Final(PortError::NotFound {
                         what: format!("{what} on {repo}"),
                     }),
-                    422 => Failure::Final(PortError::failed(
-                        format!("{what} on {repo}"),
-                        format!("GitHub rejected it (422): {message}"),
-                    )),
+                    400 | 409 | 422 => Failure::Final(PortError::Rejected {
+                        what: format!("{what} on {repo}"),
+                        detail: format!("GitHub rejected it ({status}): {message}"),
+                    }),
                     _ => Failure::Final(PortError::failed(
                         format!("{what} on {repo}"),
                         format!("HTTP {status}: {message}"),
@@ -577,17 +577,19 @@ impl Forge for GitHubForge {
                 Some(&json!({"ref": format!("refs/heads/{}", spec.branch), "sha": commit})),
             )
             .await;
-        if let Err(e) = created {
-            if !e.to_string().contains("422") {
-                return Err(e);
+        match created {
+            Ok(_) => {}
+            // It exists (422): a crashed attempt made it.
+            Err(PortError::Rejected { .. }) => {
+                self.call(
+                    &format!("update branch {}", spec.branch),
+                    "PATCH",
+                    &self.route(&format!("/git/refs/heads/{}", encode_path(&spec.branch))),
+                    Some(&json!({"sha": commit, "force": true})),
+                )
+                .await?;
             }
-            self.call(
-                &format!("update branch {}", spec.branch),
-                "PATCH",
-                &self.route(&format!("/git/refs/heads/{}", encode_path(&spec.branch))),
-                Some(&json!({"sha": commit, "force": true})),
-            )
-            .await?;
+            Err(e) => return Err(e),
         }
         let pr = self
             .call(

@@ -234,6 +234,15 @@ impl KubeCluster {
                     what: what.into(),
                     detail: s.message.clone(),
                 },
+                // A request the API server refuses as invalid fails the same way again.
+                code @ (400 | 409 | 422) => PortError::Rejected {
+                    what: what.into(),
+                    detail: format!("{} ({code}): {}", s.reason, s.message),
+                },
+                code @ (429 | 500..=599) => PortError::Unavailable {
+                    what: what.into(),
+                    detail: format!("{} ({code}): {}", s.reason, s.message),
+                },
                 code => PortError::Failed {
                     what: what.into(),
                     detail: format!("{} ({code}): {}", s.reason, s.message),
@@ -546,7 +555,7 @@ impl Cluster for KubeCluster {
         match self.call(&what, || api.logs(pod, &lp)).await {
             Ok(text) => Ok(text.lines().map(str::to_owned).collect()),
             // "previous terminated container ... not found" comes back as 400.
-            Err(PortError::Failed { detail, .. })
+            Err(PortError::Rejected { detail, .. } | PortError::Failed { detail, .. })
                 if detail.contains("not found") || detail.contains("(400)") =>
             {
                 Err(PortError::NotFound { what })

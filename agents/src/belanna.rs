@@ -17,6 +17,8 @@ use squad_diagnosis::{
 };
 use squad_protocols::{Action, Assignment, FileChange, Finding, Member, PrSpec, Report, Severity};
 
+use squad_runtime::CrewError;
+
 use crate::mind::{self, Tool};
 use crate::specialist::Skill;
 use crate::{CrewContext, effects};
@@ -40,37 +42,22 @@ pub const TOOLS: &[Tool] = &[
 ];
 
 /// The GitOps repository's file that defines the workload: its path and text.
-async fn find_manifest(ctx: &CrewContext, a: &Assignment) -> Result<(String, String), String> {
-    let base = ctx
-        .forge
-        .default_branch()
-        .await
-        .map_err(|e| e.to_string())?;
+async fn find_manifest(ctx: &CrewContext, a: &Assignment) -> Result<(String, String), CrewError> {
+    let base = ctx.forge.default_branch().await?;
     let needle = format!("name: {}", a.workload.name);
-    for path in ctx
-        .forge
-        .list_files("", &base)
-        .await
-        .map_err(|e| e.to_string())?
-    {
+    for path in ctx.forge.list_files("", &base).await? {
         if !(path.ends_with(".yaml") || path.ends_with(".yml")) {
             continue;
         }
-        if let Some(text) = ctx
-            .forge
-            .read_file(&path, &base)
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        if let Some(text) = ctx.forge.read_file(&path, &base).await? {
             if text.contains(&format!("kind: {}", a.workload.kind)) && text.contains(&needle) {
                 return Ok((path, text));
             }
         }
     }
-    Err(format!(
-        "no manifest for {} in {}",
-        a.workload,
-        ctx.forge.repo()
+    Err(CrewError::invalid(
+        format!("find the manifest of {}", a.workload),
+        format!("no manifest for {} in {}", a.workload, ctx.forge.repo()),
     ))
 }
 
@@ -79,17 +66,14 @@ async fn read_repo(
     ctx: &CrewContext,
     a: &Assignment,
     family: &dyn Family,
-) -> Result<RepoView, String> {
+) -> Result<RepoView, CrewError> {
     let needs = family.repo_needs();
     if !needs.manifest {
         return Ok(RepoView::default());
     }
     let (path, text) = find_manifest(ctx, a).await?;
     let history = if needs.history {
-        ctx.forge
-            .file_history(&path)
-            .await
-            .map_err(|e| e.to_string())?
+        ctx.forge.file_history(&path).await?
     } else {
         Vec::new()
     };
@@ -106,25 +90,17 @@ async fn read_cluster(
     ctx: &CrewContext,
     a: &Assignment,
     needs: ClusterNeeds,
-) -> Result<ClusterView, String> {
+) -> Result<ClusterView, CrewError> {
     let ns = &a.workload.namespace;
     let mut view = ClusterView::default();
     if needs.hpas {
         view.hpas = Some(ctx.cluster.hpas(ns).await.map_err(|e| e.to_string()));
     }
     if needs.workload {
-        view.workload = Some(
-            ctx.cluster
-                .workload(&a.workload)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
+        view.workload = Some(ctx.cluster.workload(&a.workload).await?);
     }
     if needs.secret_keys {
-        view.secret_keys =
-            Some(ctx.cluster.secret_keys(ns).await.map_err(|e| {
-                format!("the Secrets in {ns} could not be listed for the remedy: {e}")
-            })?);
+        view.secret_keys = Some(ctx.cluster.secret_keys(ns).await?);
     }
     Ok(view)
 }
@@ -135,7 +111,7 @@ async fn apply(
     ctx: &CrewContext,
     change: &Change,
     repo: &RepoView,
-) -> Result<Vec<FileChange>, String> {
+) -> Result<Vec<FileChange>, CrewError> {
     let mut files = BTreeMap::new();
     if !repo.path.is_empty() {
         files.insert(repo.path.clone(), repo.text.clone());
@@ -145,21 +121,13 @@ async fn apply(
         if files.contains_key(path) {
             continue;
         }
-        let base = ctx
-            .forge
-            .default_branch()
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Some(text) = ctx
-            .forge
-            .read_file(path, &base)
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        let base = ctx.forge.default_branch().await?;
+        if let Some(text) = ctx.forge.read_file(path, &base).await? {
             files.insert(path.to_owned(), text);
         }
     }
-    let changed = squad_gitops::apply(&change.edits, &files).map_err(|e| e.to_string())?;
+    let changed = squad_gitops::apply(&change.edits, &files)
+        .map_err(|e| CrewError::invalid(format!("edit {}", repo.path), e))?;
     Ok(changed
         .into_iter()
         .map(|(path, content)| FileChange { path, content })
@@ -193,7 +161,7 @@ impl Skill for Belanna {
         Member::Belanna
     }
 
-    async fn perform(&self, ctx: &CrewContext, a: &Assignment) -> Result<Report, String> {
+    async fn perform(&self, ctx: &CrewContext, a: &Assignment) -> Result<Report, CrewError> {
         let d = &a.diagnosis;
         let family = families::of(&d.root_cause);
         let rules = Rules::of(&ctx.settings);
@@ -236,11 +204,7 @@ impl Skill for Belanna {
         if files.is_empty() {
             return Ok(no_fix(a, None));
         }
-        let base = ctx
-            .forge
-            .default_branch()
-            .await
-            .map_err(|e| e.to_string())?;
+        let base = ctx.forge.default_branch().await?;
         let Change {
             branch_word,
             title,

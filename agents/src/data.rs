@@ -8,6 +8,9 @@ use squad_config::charters;
 use squad_diagnosis::{FollowupContext, families};
 use squad_protocols::{Action, Assignment, Finding, IssueSpec, Member, Report, Severity};
 
+use squad_protocols::llm::Rejection;
+use squad_runtime::CrewError;
+
 use crate::mind::{self, Ask, Tool};
 use crate::specialist::Skill;
 use crate::{CrewContext, effects};
@@ -46,24 +49,24 @@ pub const TOOLS: &[Tool] = &[
 ];
 
 /// Suspects must be real lines of the source: no invented files or line numbers.
-pub fn check_review(r: &CodeReview, files: &[(String, String)]) -> Result<(), String> {
+pub fn check_review(r: &CodeReview, files: &[(String, String)]) -> Result<(), Rejection> {
     mind::clean_text(&r.assessment, 1_500, "assessment")?;
     if r.suspects.len() > 8 {
-        return Err("more than 8 suspects".into());
+        return Err(Rejection::from("more than 8 suspects"));
     }
     for (i, s) in r.suspects.iter().enumerate() {
         let Some((_, text)) = files.iter().find(|(p, _)| *p == s.file) else {
-            return Err(format!(
+            return Err(Rejection::from(format!(
                 "suspects[{i}].file {:?} is not a source file of the app",
                 s.file
-            ));
+            )));
         };
         let lines = text.lines().count();
         if s.line == 0 || s.line as usize > lines {
-            return Err(format!(
+            return Err(Rejection::from(format!(
                 "suspects[{i}].line {} is outside {} (1-{lines})",
                 s.line, s.file
-            ));
+            )));
         }
         mind::clean_text(&s.why, 300, &format!("suspects[{i}].why"))?;
     }
@@ -213,21 +216,13 @@ impl Skill for Data {
         Member::Data
     }
 
-    async fn perform(&self, ctx: &CrewContext, a: &Assignment) -> Result<Report, String> {
+    async fn perform(&self, ctx: &CrewContext, a: &Assignment) -> Result<Report, CrewError> {
         let repo = &ctx.app_repo;
-        let base = repo.default_branch().await.map_err(|e| e.to_string())?;
+        let base = repo.default_branch().await?;
         let mut files = Vec::new();
-        for path in repo
-            .list_files("", &base)
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        for path in repo.list_files("", &base).await? {
             if language_of(&path) != "unknown" {
-                if let Some(text) = repo
-                    .read_file(&path, &base)
-                    .await
-                    .map_err(|e| e.to_string())?
-                {
+                if let Some(text) = repo.read_file(&path, &base).await? {
                     files.push((path, text));
                 }
             }
@@ -239,11 +234,7 @@ impl Skill for Data {
             .unwrap_or("unknown");
         let hotspots = scan(&files);
         let d = &a.diagnosis;
-        let w = ctx
-            .cluster
-            .workload(&a.workload)
-            .await
-            .map_err(|e| e.to_string())?;
+        let w = ctx.cluster.workload(&a.workload).await?;
         let container = d
             .signals
             .memory

@@ -5,7 +5,8 @@ use squad_protocols::forge::marker;
 use squad_protocols::{
     Action, Author, FileChange, IncidentId, IssueRef, IssueSpec, Member, PrRef, PrSpec,
 };
-use squad_runtime::ports::MarkedArtifact;
+use squad_runtime::CrewError;
+use squad_runtime::ports::{MarkedArtifact, PortError};
 
 use crate::CrewContext;
 
@@ -23,10 +24,10 @@ async fn marked_once<Perform, Fut>(
     description: &str,
     found: impl FnOnce(MarkedArtifact) -> Option<Action>,
     perform: Perform,
-) -> Result<Action, String>
+) -> Result<Action, CrewError>
 where
     Perform: FnOnce(String) -> Fut,
-    Fut: std::future::Future<Output = Result<Action, String>>,
+    Fut: std::future::Future<Output = Result<Action, PortError>>,
 {
     let key = key(member, what);
     let mark = marker(incident.as_str(), &key);
@@ -37,17 +38,13 @@ where
             &key,
             description,
             || async {
-                let hit = ctx
-                    .forge
-                    .find_marker(&mark)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let hit = ctx.forge.find_marker(&mark).await?;
                 Ok(hit.and_then(found))
             },
             || perform(mark.clone()),
         )
         .await
-        .map_err(|e| e.to_string())
+        .map_err(CrewError::from)
 }
 
 fn with_marker(body: &str, mark: &str) -> String {
@@ -61,7 +58,7 @@ pub async fn issue_once(
     member: Member,
     what: &str,
     spec: IssueSpec,
-) -> Result<IssueRef, String> {
+) -> Result<IssueRef, CrewError> {
     let title = spec.title.clone();
     let action = marked_once(
         ctx,
@@ -83,11 +80,7 @@ pub async fn issue_once(
             };
             let title = title.clone();
             async move {
-                let issue = ctx
-                    .forge
-                    .create_issue(&spec)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let issue = ctx.forge.create_issue(&spec).await?;
                 Ok(Action::OpenedIssue { issue, title })
             }
         },
@@ -95,9 +88,9 @@ pub async fn issue_once(
     .await?;
     match action {
         Action::OpenedIssue { issue, .. } => Ok(issue),
-        other => Err(format!(
-            "journal holds {other:?} under {}:{what}, expected an issue",
-            member.id()
+        other => Err(CrewError::invalid(
+            format!("{}:{what}", member.id()),
+            format!("the journal holds {other:?}, expected an issue"),
         )),
     }
 }
@@ -110,7 +103,7 @@ pub async fn comment_once(
     what: &str,
     issue: u64,
     body: &str,
-) -> Result<(), String> {
+) -> Result<(), CrewError> {
     marked_once(
         ctx,
         incident,
@@ -122,10 +115,7 @@ pub async fn comment_once(
             _ => None,
         },
         |mark| async move {
-            ctx.forge
-                .comment(issue, &with_marker(body, &mark))
-                .await
-                .map_err(|e| e.to_string())?;
+            ctx.forge.comment(issue, &with_marker(body, &mark)).await?;
             Ok(Action::Commented { issue })
         },
     )
@@ -140,7 +130,7 @@ pub async fn pr_once(
     member: Member,
     what: &str,
     spec: PrSpec,
-) -> Result<PrRef, String> {
+) -> Result<PrRef, CrewError> {
     let title = spec.title.clone();
     let action = marked_once(
         ctx,
@@ -162,7 +152,7 @@ pub async fn pr_once(
             };
             let title = title.clone();
             async move {
-                let pr = ctx.forge.open_pr(&spec).await.map_err(|e| e.to_string())?;
+                let pr = ctx.forge.open_pr(&spec).await?;
                 Ok(Action::OpenedPr { pr, title })
             }
         },
@@ -170,9 +160,9 @@ pub async fn pr_once(
     .await?;
     match action {
         Action::OpenedPr { pr, .. } => Ok(pr),
-        other => Err(format!(
-            "journal holds {other:?} under {}:{what}, expected a pull request",
-            member.id()
+        other => Err(CrewError::invalid(
+            format!("{}:{what}", member.id()),
+            format!("the journal holds {other:?}, expected a pull request"),
         )),
     }
 }
@@ -187,7 +177,7 @@ pub async fn commit_once(
     branch: &str,
     message: &str,
     files: Vec<FileChange>,
-) -> Result<(), String> {
+) -> Result<(), CrewError> {
     let key = key(member, what);
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     ctx.journal
@@ -198,12 +188,7 @@ pub async fn commit_once(
             &format!("commit {} to {branch}", paths.join(", ")),
             || async {
                 for f in &files {
-                    if ctx
-                        .forge
-                        .read_file(&f.path, branch)
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .as_deref()
+                    if ctx.forge.read_file(&f.path, branch).await?.as_deref()
                         != Some(f.content.as_str())
                     {
                         return Ok(None);
@@ -215,18 +200,14 @@ pub async fn commit_once(
                 }))
             },
             || async {
-                ctx.forge
-                    .commit_files(branch, message, &files)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                ctx.forge.commit_files(branch, message, &files).await?;
                 Ok(Action::CommittedFiles {
                     branch: branch.into(),
                     paths: paths.clone(),
                 })
             },
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok(())
 }
 
@@ -238,7 +219,7 @@ pub async fn set_issue_open_once(
     what: &str,
     issue: u64,
     open: bool,
-) -> Result<(), String> {
+) -> Result<(), CrewError> {
     let key = key(member, what);
     ctx.journal
         .once(
@@ -248,10 +229,7 @@ pub async fn set_issue_open_once(
             &format!("{} issue #{issue}", if open { "reopen" } else { "close" }),
             || async { Ok(None) },
             || async {
-                ctx.forge
-                    .set_issue_open(issue, open)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                ctx.forge.set_issue_open(issue, open).await?;
                 Ok(if open {
                     Action::ReopenedIssue { issue }
                 } else {
@@ -259,7 +237,6 @@ pub async fn set_issue_open_once(
                 })
             },
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ractor::{Actor, ActorCell};
+use ractor::{Actor, ActorCell, SpawnErr};
 use squad_protocols::Member;
 use squad_runtime::supervisor::MemberFactory;
 
@@ -28,7 +28,7 @@ pub fn skill(member: Member) -> Option<Arc<dyn Skill>> {
 
 #[async_trait]
 impl MemberFactory for CrewFactory {
-    async fn spawn(&self, member: Member, supervisor: ActorCell) -> Result<ActorCell, String> {
+    async fn spawn(&self, member: Member, supervisor: ActorCell) -> Result<ActorCell, SpawnErr> {
         match skill(member) {
             None => {
                 let (actor, _) = Actor::spawn_linked(
@@ -39,8 +39,7 @@ impl MemberFactory for CrewFactory {
                     (),
                     supervisor,
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
                 self.picard.set(actor.clone());
                 Ok(actor.get_cell())
             }
@@ -54,8 +53,7 @@ impl MemberFactory for CrewFactory {
                     (),
                     supervisor,
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
                 self.ctx.directory.set(member, actor.clone());
                 Ok(actor.get_cell())
             }

@@ -21,7 +21,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use squad_config::charters;
-use squad_protocols::llm::{ChatMessage, ChatRequest, ResponseSchema, ToolSpec, parse_answer};
+use squad_protocols::llm::{
+    ChatMessage, ChatRequest, Rejection, ResponseSchema, ToolSpec, parse_answer,
+};
 use squad_protocols::{
     Assignment, Author, DeliberationOutcome, EventKind, IncidentId, Member, Usage, WorkloadRef,
 };
@@ -699,7 +701,7 @@ fn truncate(text: String) -> String {
 pub async fn deliberate<T>(
     ctx: &CrewContext,
     ask: Ask<'_, T>,
-    check: impl Fn(&T) -> Result<(), String> + Sync,
+    check: impl Fn(&T) -> Result<(), Rejection> + Sync,
 ) -> Thought<T>
 where
     T: Serialize + DeserializeOwned + JsonSchema + Clone,
@@ -729,12 +731,13 @@ where
         schema: strict_schema::<T>(),
         tools: ask.tools,
         parse: &|text| {
-            parse_answer::<T>(text)
-                .and_then(|answer| serde_json::to_value(answer).map_err(|e| e.to_string()))
+            parse_answer::<T>(text).and_then(|answer| {
+                serde_json::to_value(answer).map_err(|e| Rejection(e.to_string()))
+            })
         },
         check: &|v| {
             serde_json::from_value::<T>(v.clone())
-                .map_err(|e| e.to_string())
+                .map_err(|e| Rejection(e.to_string()))
                 .and_then(|answer| check(&answer))
         },
     };
@@ -765,7 +768,7 @@ pub async fn deliberate_proposal(
     assignment: &Assignment,
     proposal: squad_diagnosis::Proposal,
     tools: &[Tool],
-    check: impl Fn(&Value) -> Result<(), String> + Sync,
+    check: impl Fn(&Value) -> Result<(), Rejection> + Sync,
 ) -> Thought<Option<Value>> {
     if ctx.minds.model_of(member).is_none() {
         return Thought {
@@ -801,8 +804,8 @@ struct ErasedAsk<'a> {
     proposal: String,
     schema: Value,
     tools: &'a [Tool],
-    parse: &'a (dyn Fn(&str) -> Result<Value, String> + Sync),
-    check: &'a (dyn Fn(&Value) -> Result<(), String> + Sync),
+    parse: &'a (dyn Fn(&str) -> Result<Value, Rejection> + Sync),
+    check: &'a (dyn Fn(&Value) -> Result<(), Rejection> + Sync),
 }
 
 async fn deliberate_erased(ctx: &CrewContext, ask: ErasedAsk<'_>) -> Thought<Option<Value>> {
@@ -941,7 +944,9 @@ async fn run_loop(
         let verdict = (ask.parse)(&text)
             .map_err(|e| {
                 if cut {
-                    format!("the answer was cut off at {max_answer_tokens} tokens; be brief ({e})")
+                    Rejection(format!(
+                        "the answer was cut off at {max_answer_tokens} tokens; be brief ({e})"
+                    ))
                 } else {
                     e
                 }
@@ -1033,7 +1038,7 @@ mod tests {
         let ok: Inner = parse_answer("```json\n{\"file\": \"a.py\"}\n```").unwrap();
         assert_eq!(ok.file, "a.py");
         let e = parse_answer::<Inner>("I think the limit should be higher").unwrap_err();
-        assert!(e.contains("not the required JSON"), "{e}");
+        assert!(e.0.contains("not the required JSON"), "{e}");
     }
 
     #[test]

@@ -5,7 +5,6 @@
 //! store and starts whatever step the state calls for that is not already running. That is also
 //! how a restarted process resumes: the log says what is done, Picard does the rest.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +17,10 @@ use squad_protocols::{
     IssueSpec, Member, RootCause, Task, WorkloadRef,
 };
 use squad_runtime::ports::DiagnosisRequest;
-use tokio::task::JoinHandle;
+use squad_runtime::reconcile::{Backoff, Controller, GiveUp, Next, Outcome};
+
+use squad_protocols::llm::Rejection;
+use squad_runtime::CrewError;
 
 use crate::{CrewContext, effects, memory};
 
@@ -32,13 +34,13 @@ pub enum PicardMsg {
     /// A new alert: opens an incident, or joins the open one it belongs to.
     Ingest {
         alert: Box<Alert>,
-        reply: RpcReplyPort<Result<IncidentId, String>>,
+        reply: RpcReplyPort<Result<IncidentId, CrewError>>,
     },
     /// The alert with its workload resolved: open or join the incident.
     Open {
         alert: Box<Alert>,
         workload: WorkloadRef,
-        reply: RpcReplyPort<Result<IncidentId, String>>,
+        reply: RpcReplyPort<Result<IncidentId, CrewError>>,
     },
     /// Look at the incident again and start what its state calls for.
     Advance(IncidentId),
@@ -46,7 +48,7 @@ pub enum PicardMsg {
     StepDone {
         incident: IncidentId,
         step: Step,
-        result: Result<(), String>,
+        result: Result<(), CrewError>,
     },
 }
 
@@ -136,20 +138,11 @@ pub struct Picard {
     pub ctx: CrewContext,
 }
 
+/// Picard's controller: the steps in flight and their failed attempts. Dropped with Picard's
+/// state (a crash or a stop), which aborts what was running, so a restarted Picard never races a
+/// step its predecessor was still running.
 pub struct PicardState {
-    in_flight: HashSet<(IncidentId, Step)>,
-    attempts: HashMap<(IncidentId, Step), u32>,
-    // Aborted when Picard's state is dropped (a crash or a stop), so a restarted Picard never
-    // races a step its predecessor was still running.
-    tasks: Vec<AbortOnDrop>,
-}
-
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    steps: Controller<(IncidentId, Step)>,
 }
 
 fn settled(state: IncidentState) -> bool {
@@ -157,12 +150,12 @@ fn settled(state: IncidentState) -> bool {
 }
 
 impl Picard {
-    fn open_incident(&self, alert: Alert, workload: WorkloadRef) -> Result<IncidentId, String> {
+    fn open_incident(&self, alert: Alert, workload: WorkloadRef) -> Result<IncidentId, CrewError> {
         let journal = &self.ctx.journal;
         let store = journal.store();
         // Group with an open incident for the same alert and workload.
-        for id in store.incident_ids().map_err(|e| e.to_string())? {
-            let inc = store.load(&id).map_err(|e| e.to_string())?;
+        for id in store.incident_ids()? {
+            let inc = store.load(&id)?;
             let same = inc.alert.fingerprint == alert.fingerprint
                 || (inc.alert.name == alert.name && inc.workload == workload);
             if same && !settled(inc.state) {
@@ -175,14 +168,12 @@ impl Picard {
                         fingerprint: alert.fingerprint.clone(),
                     }
                 };
-                journal
-                    .record(&id, Author::Picard, kind)
-                    .map_err(|e| e.to_string())?;
+                journal.record(&id, Author::Picard, kind)?;
                 return Ok(id);
             }
         }
         let id = if self.ctx.derived_ids {
-            let existing = store.incident_ids().map_err(|e| e.to_string())?.len();
+            let existing = store.incident_ids()?.len();
             IncidentId::derived(&alert.fingerprint, journal.clock().now(), existing)
         } else {
             IncidentId(format!(
@@ -190,23 +181,16 @@ impl Picard {
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             ))
         };
-        journal
-            .record(&id, Author::Picard, EventKind::Opened { alert, workload })
-            .map_err(|e| e.to_string())?;
+        journal.record(&id, Author::Picard, EventKind::Opened { alert, workload })?;
         Ok(id)
     }
 
     fn start(&self, myself: &ActorRef<PicardMsg>, state: &mut PicardState, incident: &Incident) {
         for step in plan(incident) {
-            let key = (incident.id.clone(), step);
-            if state.in_flight.contains(&key) {
-                continue;
-            }
-            state.in_flight.insert(key);
             let ctx = self.ctx.clone();
             let me = myself.clone();
             let id = incident.id.clone();
-            let handle = tokio::spawn(async move {
+            state.steps.start((id.clone(), step), async move {
                 let result = run_step(&ctx, &id, step).await;
                 let _ = me.send_message(PicardMsg::StepDone {
                     incident: id,
@@ -214,8 +198,44 @@ impl Picard {
                     result,
                 });
             });
-            state.tasks.retain(|t| !t.0.is_finished());
-            state.tasks.push(AbortOnDrop(handle));
+        }
+    }
+
+    /// The error policy's decision on a failed step, written on the incident.
+    fn failed(
+        &self,
+        myself: &ActorRef<PicardMsg>,
+        incident: IncidentId,
+        step: Step,
+        e: &CrewError,
+        attempt: u32,
+        next: Next,
+    ) {
+        let note = format!("{step:?} failed (attempt {attempt}): {e}");
+        tracing::warn!(%incident, "{note}");
+        let _ = self
+            .ctx
+            .journal
+            .record(&incident, Author::Picard, EventKind::Note { text: note });
+        match next {
+            // Backed off without blocking the mailbox.
+            Next::RetryAfter(delay) => {
+                myself.send_after(delay, move || PicardMsg::Advance(incident));
+            }
+            Next::GiveUp(why) => {
+                let reason = match why {
+                    GiveUp::AttemptsSpent => format!("{step:?} failed {attempt} times: {e}"),
+                    GiveUp::Permanent => {
+                        format!("{step:?} failed: {e} (retrying cannot help; not retried)")
+                    }
+                };
+                let _ = self.ctx.journal.transition(
+                    &incident,
+                    Author::Picard,
+                    IncidentState::Escalated,
+                    &reason,
+                );
+            }
         }
     }
 }
@@ -275,9 +295,9 @@ pub fn pod_to_workload(pod: &str) -> String {
     }
 }
 
-async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), String> {
+async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), CrewError> {
     let j = &ctx.journal;
-    let incident = j.load(id).map_err(|e| e.to_string())?;
+    let incident = j.load(id)?;
     match step {
         Step::Diagnose => {
             j.transition(
@@ -285,27 +305,21 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
                 Author::Picard,
                 IncidentState::Diagnosing,
                 "asking the diagnoser",
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             let memory = memory::recall(ctx, &incident.workload).await;
             let request = DiagnosisRequest {
                 alert: incident.alert.clone(),
                 workload: incident.workload.clone(),
                 memory,
             };
-            let diagnosis = ctx
-                .diagnoser
-                .diagnose(&request)
-                .await
-                .map_err(|e| format!("diagnoser {}: {e}", ctx.diagnoser.name()))?;
+            let diagnosis = ctx.diagnoser.diagnose(&request).await?;
             j.record(
                 id,
                 Author::Picard,
                 EventKind::Diagnosed {
                     diagnosis: Box::new(diagnosis),
                 },
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             Ok(())
         }
         Step::FileIssue => {
@@ -323,13 +337,15 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
                 Author::Picard,
                 IncidentState::Remediating,
                 "incident issue filed; crew assigned",
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             Ok(())
         }
         Step::Assign(member) => {
-            let issue = incident.issue.clone().ok_or("no incident issue yet")?;
-            let diagnosis = incident.diagnosis.clone().ok_or("no diagnosis yet")?;
+            let assign = || format!("assign {member:?} on {id}");
+            let issue = (incident.issue.clone())
+                .ok_or_else(|| CrewError::invalid(assign(), "no incident issue yet"))?;
+            let diagnosis = (incident.diagnosis.clone())
+                .ok_or_else(|| CrewError::invalid(assign(), "no diagnosis yet"))?;
             let task = match member {
                 Member::Belanna => Task::RemediateInfra,
                 Member::Worf => Task::SecurityReview,
@@ -338,7 +354,12 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
                 Member::Ralph => Task::MonitorRemediation {
                     pr: incident.pr.clone(),
                 },
-                Member::Picard => return Err("Picard does not assign to himself".into()),
+                Member::Picard => {
+                    return Err(CrewError::invalid(
+                        assign(),
+                        "Picard does not assign to himself",
+                    ));
+                }
             };
             j.record(
                 id,
@@ -347,8 +368,7 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
                     member,
                     task: task.name().into(),
                 },
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             let assignment = Assignment {
                 incident: id.clone(),
                 member,
@@ -368,13 +388,8 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
                 0
             };
             let timeout = Duration::from_secs(ctx.settings.crew.assignment_timeout_seconds + extra);
-            let report = ctx
-                .directory
-                .ask(assignment, timeout)
-                .await
-                .map_err(|e| e.to_string())?;
-            j.record(id, Author::from(member), EventKind::Reported { report })
-                .map_err(|e| e.to_string())?;
+            let report = ctx.directory.ask(assignment, timeout).await?;
+            j.record(id, Author::from(member), EventKind::Reported { report })?;
             Ok(())
         }
         Step::AwaitApproval => {
@@ -383,8 +398,7 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
                 Author::Picard,
                 IncidentState::AwaitingApproval,
                 "remediation PR open; Ralph follows it",
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             Ok(())
         }
         Step::Conclude => {
@@ -400,16 +414,14 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
                     "the fix did not hold; a human must step in",
                 )
             };
-            j.transition(id, Author::Picard, to, why)
-                .map_err(|e| e.to_string())?;
+            j.transition(id, Author::Picard, to, why)?;
             // Settled: the incident's redaction placeholders are no longer needed in memory.
             ctx.minds.forget(id);
             Ok(())
         }
         Step::Escalate => {
             let why = "no remediation pull request could be produced; a human must decide the fix";
-            j.transition(id, Author::Picard, IncidentState::Escalated, why)
-                .map_err(|e| e.to_string())?;
+            j.transition(id, Author::Picard, IncidentState::Escalated, why)?;
             ctx.minds.forget(id);
             if let Some(issue) = &incident.issue {
                 let body = format!(
@@ -477,19 +489,19 @@ pub const TOOLS: &[crate::mind::Tool] = &[
     crate::mind::Tool::RequestRates,
 ];
 
-pub fn check_triage(t: &Triage, floor: Priority, workload: &WorkloadRef) -> Result<(), String> {
+pub fn check_triage(t: &Triage, floor: Priority, workload: &WorkloadRef) -> Result<(), Rejection> {
     if t.priority > floor {
-        return Err(format!(
+        return Err(Rejection::from(format!(
             "priority {:?} is lower than the alert's severity implies ({floor:?})",
             t.priority
-        ));
+        )));
     }
     let text = crate::mind::clean_text(&t.assessment, 1_200, "assessment")?;
     if !text.contains(&workload.name) {
-        return Err(format!(
+        return Err(Rejection::from(format!(
             "the assessment does not name the workload {}",
             workload.name
-        ));
+        )));
     }
     Ok(())
 }
@@ -641,9 +653,7 @@ impl Actor for Picard {
             let _ = myself.send_message(PicardMsg::Advance(id));
         }
         Ok(PicardState {
-            in_flight: HashSet::new(),
-            attempts: HashMap::new(),
-            tasks: Vec::new(),
+            steps: Controller::new(Backoff::of(&self.ctx.settings.crew)),
         })
     }
 
@@ -688,39 +698,20 @@ impl Actor for Picard {
                 result,
             } => {
                 let key = (incident.clone(), step);
-                state.in_flight.remove(&key);
-                match result {
-                    Ok(()) => {
-                        state.attempts.remove(&key);
-                        // Injected faults fire between steps: mid-incident, with work done and work to do.
-                        self.ctx.faults.check(Member::Picard);
+                match (
+                    state.steps.finished(&key, result.as_ref().map(|_| ())),
+                    &result,
+                ) {
+                    (Outcome::Failed { attempt, next }, Err(e)) => {
+                        self.failed(&myself, incident, step, e, attempt, next);
                     }
-                    Err(e) => {
-                        let n = state.attempts.entry(key.clone()).or_insert(0);
-                        *n += 1;
-                        let note = format!("{step:?} failed (attempt {n}): {e}");
-                        tracing::warn!(%incident, "{note}");
-                        let _ = self.ctx.journal.record(
-                            &incident,
-                            Author::Picard,
-                            EventKind::Note { text: note },
-                        );
-                        if *n >= self.ctx.settings.crew.max_attempts {
-                            let _ = self.ctx.journal.transition(
-                                &incident,
-                                Author::Picard,
-                                IncidentState::Escalated,
-                                &format!("{step:?} failed {n} times: {e}"),
-                            );
-                            return Ok(());
-                        }
-                        // Back off without blocking the mailbox.
-                        let delay = Duration::from_millis(200 * u64::from(*n));
-                        myself.send_after(delay, move || PicardMsg::Advance(incident));
-                        return Ok(());
+                    _ => {
+                        // Injected faults fire between steps: mid-incident, with work done and
+                        // work to do.
+                        self.ctx.faults.check(Member::Picard);
+                        let _ = myself.send_message(PicardMsg::Advance(incident));
                     }
                 }
-                let _ = myself.send_message(PicardMsg::Advance(incident));
             }
         }
         Ok(())

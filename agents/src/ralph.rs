@@ -11,6 +11,9 @@ use squad_protocols::{
     Verification,
 };
 
+use squad_protocols::llm::Rejection;
+use squad_runtime::CrewError;
+
 use crate::mind::{self, Ask, Tool};
 use crate::specialist::Skill;
 use crate::{CrewContext, effects};
@@ -24,7 +27,7 @@ pub struct Ralph;
 impl Ralph {
     /// Watches the workload for the configured window after the rollout, and asks the family
     /// for its verdict on what was seen.
-    async fn observe(&self, ctx: &CrewContext, a: &Assignment) -> Result<Verification, String> {
+    async fn observe(&self, ctx: &CrewContext, a: &Assignment) -> Result<Verification, CrewError> {
         let v = &ctx.settings.verification;
         let container = a
             .diagnosis
@@ -44,8 +47,7 @@ impl Ralph {
         let restarts_before: u32 = ctx
             .cluster
             .pods_of(&a.workload)
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .iter()
             .filter_map(|p| p.container(&container))
             .map(|c| c.restart_count)
@@ -55,11 +57,7 @@ impl Ralph {
             tokio::time::sleep(Duration::from_secs(v.poll_minutes * 60)).await;
             elapsed += v.poll_minutes;
         }
-        let pods = ctx
-            .cluster
-            .pods_of(&a.workload)
-            .await
-            .map_err(|e| e.to_string())?;
+        let pods = ctx.cluster.pods_of(&a.workload).await?;
         let mut oom_kills = 0;
         let mut restarts = 0;
         for p in &pods {
@@ -78,11 +76,7 @@ impl Ralph {
         } else {
             0
         });
-        let info = ctx
-            .cluster
-            .workload(&a.workload)
-            .await
-            .map_err(|e| e.to_string())?;
+        let info = ctx.cluster.workload(&a.workload).await?;
         let limit = info
             .container(&container)
             .and_then(|c| c.limits.get("memory").copied());
@@ -90,8 +84,7 @@ impl Ralph {
         let memory = ctx
             .cluster
             .memory_working_set(&a.workload, &container, window, Duration::from_secs(60))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let observation = Observation {
             window_minutes: v.window_minutes,
             restarts,
@@ -114,7 +107,7 @@ impl Skill for Ralph {
         Member::Ralph
     }
 
-    async fn perform(&self, ctx: &CrewContext, a: &Assignment) -> Result<Report, String> {
+    async fn perform(&self, ctx: &CrewContext, a: &Assignment) -> Result<Report, CrewError> {
         let Task::MonitorRemediation { pr: Some(pr) } = &a.task else {
             return Ok(Report::new(Member::Ralph, "no remediation PR to follow"));
         };
@@ -122,11 +115,7 @@ impl Skill for Ralph {
         let poll = Duration::from_secs(v.poll_minutes * 60);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(v.merge_wait_hours * 3600);
         let state = loop {
-            let s = ctx
-                .forge
-                .pr_state(pr.number)
-                .await
-                .map_err(|e| e.to_string())?;
+            let s = ctx.forge.pr_state(pr.number).await?;
             if s != PrState::Open || tokio::time::Instant::now() + poll > deadline {
                 break s;
             }
@@ -150,28 +139,24 @@ impl Skill for Ralph {
             }
             PrState::Closed => {
                 effects::comment_once(ctx, &a.incident, Member::Ralph, "pr-closed", a.issue.number, &format!("**Ralph** (work monitor): PR #{} was closed without merging; escalating to a human.", pr.number)).await?;
-                ctx.journal
-                    .transition(
-                        &a.incident,
-                        Author::Ralph,
-                        IncidentState::Escalated,
-                        "remediation PR closed without merge",
-                    )
-                    .map_err(|e| e.to_string())?;
+                ctx.journal.transition(
+                    &a.incident,
+                    Author::Ralph,
+                    IncidentState::Escalated,
+                    "remediation PR closed without merge",
+                )?;
                 Ok(Report::new(
                     Member::Ralph,
                     format!("PR #{} closed without merge; escalated", pr.number),
                 ))
             }
             PrState::Merged => {
-                ctx.journal
-                    .transition(
-                        &a.incident,
-                        Author::Ralph,
-                        IncidentState::Verifying,
-                        &format!("PR #{} merged; watching the rollout", pr.number),
-                    )
-                    .map_err(|e| e.to_string())?;
+                ctx.journal.transition(
+                    &a.incident,
+                    Author::Ralph,
+                    IncidentState::Verifying,
+                    &format!("PR #{} merged; watching the rollout", pr.number),
+                )?;
                 let verification = self.observe(ctx, a).await?;
                 let handover = handover(ctx, a, pr.number, &verification).await;
                 let mut r = Report::new(Member::Ralph, String::new());
@@ -201,15 +186,13 @@ impl Skill for Ralph {
                     );
                 }
                 // Recorded last: once it is in the log, Picard concludes on it.
-                ctx.journal
-                    .record(
-                        &a.incident,
-                        Author::Ralph,
-                        EventKind::Verified {
-                            verification: verification.clone(),
-                        },
-                    )
-                    .map_err(|e| e.to_string())?;
+                ctx.journal.record(
+                    &a.incident,
+                    Author::Ralph,
+                    EventKind::Verified {
+                        verification: verification.clone(),
+                    },
+                )?;
                 Ok(r)
             }
         }
@@ -236,10 +219,10 @@ pub const TOOLS: &[Tool] = &[
 ];
 
 /// Ralph decides by measurement: a note that contradicts the verdict is rejected.
-pub fn check_handover(h: &Handover, healthy: bool) -> Result<(), String> {
+pub fn check_handover(h: &Handover, healthy: bool) -> Result<(), Rejection> {
     let note = mind::clean_text(&h.note, 800, "note")?.to_lowercase();
     if h.next_steps.len() > 4 {
-        return Err("more than 4 next steps".into());
+        return Err(Rejection::from("more than 4 next steps"));
     }
     for (i, step) in h.next_steps.iter().enumerate() {
         mind::clean_text(step, 300, &format!("next_steps[{i}]"))?;
@@ -254,18 +237,19 @@ pub fn check_handover(h: &Handover, healthy: bool) -> Result<(), String> {
     .iter()
     .any(|w| note.contains(w));
     if healthy && says_failed {
-        return Err(
-            "the note says the fix failed, but the verification measured it healthy".into(),
-        );
+        return Err(Rejection::from(
+            "the note says the fix failed, but the verification measured it healthy",
+        ));
     }
     if !healthy && !says_failed {
-        return Err(
-            "the note does not say the fix does not hold, but the verification measured it unhealthy"
-                .into(),
-        );
+        return Err(Rejection::from(
+            "the note does not say the fix does not hold, but the verification measured it unhealthy",
+        ));
     }
     if !healthy && h.next_steps.is_empty() {
-        return Err("an unhealthy verdict needs next steps for the human".into());
+        return Err(Rejection::from(
+            "an unhealthy verdict needs next steps for the human",
+        ));
     }
     Ok(())
 }

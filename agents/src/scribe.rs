@@ -6,6 +6,9 @@ use squad_config::{charters, templates};
 use squad_diagnosis::{Runbook, families};
 use squad_protocols::{Action, Assignment, FileChange, Member, Report};
 
+use squad_protocols::llm::Rejection;
+use squad_runtime::CrewError;
+
 use crate::mind::{self, Ask, Tool};
 use crate::specialist::Skill;
 use crate::{CrewContext, effects};
@@ -29,14 +32,19 @@ pub struct Lessons {
 /// The tools Scribe's model may use.
 pub const TOOLS: &[Tool] = &[Tool::GitopsListFiles, Tool::GitopsReadFile];
 
-pub fn check_lessons(l: &Lessons) -> Result<(), String> {
+pub fn check_lessons(l: &Lessons) -> Result<(), Rejection> {
     if l.lessons.is_empty() || l.lessons.len() > 5 {
-        return Err(format!("{} lessons; expected 1 to 5", l.lessons.len()));
+        return Err(Rejection::from(format!(
+            "{} lessons; expected 1 to 5",
+            l.lessons.len()
+        )));
     }
     for (i, lesson) in l.lessons.iter().enumerate() {
         mind::clean_text(lesson, 300, &format!("lessons[{i}]"))?;
         if l.lessons[..i].contains(lesson) {
-            return Err(format!("lessons[{i}] repeats an earlier lesson"));
+            return Err(Rejection::from(format!(
+                "lessons[{i}] repeats an earlier lesson"
+            )));
         }
     }
     Ok(())
@@ -61,13 +69,9 @@ impl Skill for Scribe {
         Member::Scribe
     }
 
-    async fn perform(&self, ctx: &CrewContext, a: &Assignment) -> Result<Report, String> {
-        let incident = ctx.journal.load(&a.incident).map_err(|e| e.to_string())?;
-        let base = ctx
-            .forge
-            .default_branch()
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn perform(&self, ctx: &CrewContext, a: &Assignment) -> Result<Report, CrewError> {
+        let incident = ctx.journal.load(&a.incident)?;
+        let base = ctx.forge.default_branch().await?;
         let d = &a.diagnosis;
         let family = families::of(&d.root_cause);
         let runbook = family.runbook(&a.alert_name);
@@ -139,8 +143,7 @@ impl Skill for Scribe {
         let mut decisions = ctx
             .forge
             .read_file(DECISIONS, &base)
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .unwrap_or_else(|| {
                 "# Decisions\n\nShared decision record of the team (merged by Scribe).\n".into()
             });
@@ -153,8 +156,7 @@ impl Skill for Scribe {
         let mut runbook = ctx
             .forge
             .read_file(&runbook_path, &base)
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .unwrap_or_else(|| runbook_body(&a.alert_name, &runbook));
         let line = format!(
             "- {date} [{}] {} ({}): {} → {}",
@@ -195,8 +197,7 @@ impl Skill for Scribe {
         let timeline: String = ctx
             .journal
             .store()
-            .events(&a.incident)
-            .map_err(|e| e.to_string())?
+            .events(&a.incident)?
             .iter()
             .map(|e| {
                 format!(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use squad_protocols::{Assignment, Member, Report};
-use squad_runtime::CrewMsg;
+use squad_runtime::{CrewError, CrewMsg};
 use tracing::Instrument;
 
 use crate::CrewContext;
@@ -17,7 +17,11 @@ use crate::CrewContext;
 #[async_trait]
 pub trait Skill: Send + Sync + 'static {
     fn member(&self) -> Member;
-    async fn perform(&self, ctx: &CrewContext, assignment: &Assignment) -> Result<Report, String>;
+    async fn perform(
+        &self,
+        ctx: &CrewContext,
+        assignment: &Assignment,
+    ) -> Result<Report, CrewError>;
 }
 
 pub struct Specialist {

@@ -6,6 +6,9 @@ use squad_config::charters;
 use squad_protocols::cluster::{ImageVulnerability, NetworkPolicyInfo, RbacRule, WorkloadInfo};
 use squad_protocols::{Action, Assignment, Finding, IssueSpec, Member, Quantity, Report, Severity};
 
+use squad_protocols::llm::Rejection;
+use squad_runtime::CrewError;
+
 use crate::mind::{self, Ask, Tool};
 use crate::specialist::Skill;
 use crate::{CrewContext, effects};
@@ -33,23 +36,25 @@ pub const TOOLS: &[Tool] = &[
 ];
 
 /// An assessment may only rank findings the review made: no invented risks.
-pub fn check_assessment(s: &SecurityAssessment, findings: &[Finding]) -> Result<(), String> {
+pub fn check_assessment(s: &SecurityAssessment, findings: &[Finding]) -> Result<(), Rejection> {
     mind::clean_text(&s.summary, 1_200, "summary")?;
     if s.fix_first.len() > 5 {
-        return Err("fix_first lists more than 5 findings".into());
+        return Err(Rejection::from("fix_first lists more than 5 findings"));
     }
     for (i, title) in s.fix_first.iter().enumerate() {
         if !findings.iter().any(|f| f.title == *title) {
-            return Err(format!(
+            return Err(Rejection::from(format!(
                 "fix_first[{i}] {title:?} is not one of the review's findings"
-            ));
+            )));
         }
         if s.fix_first[..i].contains(title) {
-            return Err(format!("fix_first[{i}] repeats {title:?}"));
+            return Err(Rejection::from(format!("fix_first[{i}] repeats {title:?}")));
         }
     }
     if s.fix_first.is_empty() && findings.iter().any(|f| f.severity >= Severity::High) {
-        return Err("fix_first is empty although the review has findings of high severity".into());
+        return Err(Rejection::from(
+            "fix_first is empty although the review has findings of high severity",
+        ));
     }
     Ok(())
 }
@@ -212,12 +217,8 @@ impl Skill for Worf {
         Member::Worf
     }
 
-    async fn perform(&self, ctx: &CrewContext, a: &Assignment) -> Result<Report, String> {
-        let w = ctx
-            .cluster
-            .workload(&a.workload)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn perform(&self, ctx: &CrewContext, a: &Assignment) -> Result<Report, CrewError> {
+        let w = ctx.cluster.workload(&a.workload).await?;
         let ns = &a.workload.namespace;
         let mut notes = Vec::new();
         let mut image_findings = Vec::new();

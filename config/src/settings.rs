@@ -458,8 +458,13 @@ impl Default for SupervisionSettings {
 pub struct CrewSettings {
     /// How long Picard waits for a member's report before asking again.
     pub assignment_timeout_seconds: u64,
-    /// Attempts per assignment before the incident is escalated.
+    /// Attempts per step (the first included) before the incident is escalated. Only transient
+    /// failures are retried: a refused call (403, 404, 422) escalates at once.
     pub max_attempts: u32,
+    /// The delay before the first retry, in milliseconds; it doubles with each further one.
+    pub retry_initial_ms: u64,
+    /// The longest delay between retries, in milliseconds.
+    pub retry_max_ms: u64,
 }
 
 impl Default for CrewSettings {
@@ -467,6 +472,8 @@ impl Default for CrewSettings {
         Self {
             assignment_timeout_seconds: 300,
             max_attempts: 4,
+            retry_initial_ms: 200,
+            retry_max_ms: 30_000,
         }
     }
 }
@@ -981,6 +988,13 @@ impl Settings {
                 origin,
                 "crew.max_attempts",
                 "at least 1",
+            ));
+        }
+        if self.crew.retry_initial_ms == 0 || self.crew.retry_max_ms < self.crew.retry_initial_ms {
+            return Err(ConfigError::field(
+                origin,
+                "crew.retry_max_ms",
+                "a delay in milliseconds at least crew.retry_initial_ms (> 0)",
             ));
         }
         self.holmes.validate(origin)?;

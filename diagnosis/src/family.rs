@@ -12,6 +12,7 @@
 use serde_json::Value;
 use squad_config::settings::{RemediationSettings, VerificationSettings};
 use squad_protocols::cluster::{HpaInfo, Sample, WorkloadInfo};
+use squad_protocols::llm::Rejection;
 use squad_protocols::{Diagnosis, Finding, Member, Quantity, RootCause, Verification, WorkloadRef};
 use squad_runtime::ports::FileVersion;
 
@@ -49,7 +50,7 @@ pub trait Family: Send + Sync + 'static {
     }
 
     /// Whether a model's answer to [`Family::proposal`] holds against the measurements.
-    fn check_proposal(&self, _d: &Diagnosis, _answer: &Value) -> Result<(), String> {
+    fn check_proposal(&self, _d: &Diagnosis, _answer: &Value) -> Result<(), Rejection> {
         Ok(())
     }
 
@@ -166,15 +167,15 @@ pub struct Proposal {
     /// The rule's own answer, as the model reads it (pretty JSON, in the type's field order).
     pub proposal: String,
     /// Reads a model's answer text into the proposal's type (given back as JSON).
-    pub parse: fn(&str) -> Result<Value, String>,
+    pub parse: fn(&str) -> Result<Value, Rejection>,
 }
 
 /// Reads a model's answer as a `T` (see [`squad_protocols::llm::parse_answer`]), as JSON.
 pub fn parse_as<T: serde::de::DeserializeOwned + serde::Serialize>(
     text: &str,
-) -> Result<Value, String> {
+) -> Result<Value, Rejection> {
     let answer: T = squad_protocols::llm::parse_answer(text)?;
-    serde_json::to_value(answer).map_err(|e| e.to_string())
+    serde_json::to_value(answer).map_err(|e| Rejection(e.to_string()))
 }
 
 /// A model's answer that passed [`Family::check_proposal`], and which model gave it.

@@ -226,14 +226,32 @@ pub struct LlmUsage {
     pub estimated_cost_usd: Option<f64>,
 }
 
+/// Why a model's answer was not accepted. The text goes back to the model as the correction
+/// asked for, and onto the incident when the answer is finally not used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Rejection(pub String);
+
+impl From<String> for Rejection {
+    fn from(s: String) -> Rejection {
+        Rejection(s)
+    }
+}
+
+impl From<&str> for Rejection {
+    fn from(s: &str) -> Rejection {
+        Rejection(s.to_owned())
+    }
+}
+
 /// Parses a model's final answer: JSON (a Markdown fence around it tolerated) of type `T`.
 ///
 /// ```
 /// let v: Vec<u32> = squad_protocols::llm::parse_answer("```json\n[1, 2]\n```").unwrap();
 /// assert_eq!(v, [1, 2]);
-/// assert!(squad_protocols::llm::parse_answer::<Vec<u32>>("one, two").unwrap_err().starts_with("the answer is not the required JSON"));
+/// assert!(squad_protocols::llm::parse_answer::<Vec<u32>>("one, two").unwrap_err().0.starts_with("the answer is not the required JSON"));
 /// ```
-pub fn parse_answer<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+pub fn parse_answer<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Rejection> {
     let t = text.trim();
     let t = t
         .strip_prefix("```json")
@@ -241,7 +259,7 @@ pub fn parse_answer<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Str
         .map_or(t, |r| r.strip_suffix("```").unwrap_or(r).trim());
     serde_json::from_str(t).map_err(|e| {
         let head: String = t.chars().take(160).collect();
-        format!("the answer is not the required JSON ({e}): {head}")
+        Rejection(format!("the answer is not the required JSON ({e}): {head}"))
     })
 }
 
@@ -250,15 +268,15 @@ pub fn parse_answer<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Str
 /// ```
 /// use squad_protocols::llm::clean_text;
 /// assert_eq!(clean_text("  sized from the peak  ", 100, "rationale").unwrap(), "sized from the peak");
-/// assert_eq!(clean_text("ok", 100, "note").unwrap_err(), "note is empty or too short");
+/// assert_eq!(clean_text("ok", 100, "note").unwrap_err().0, "note is empty or too short");
 /// ```
-pub fn clean_text(s: &str, max: usize, what: &str) -> Result<String, String> {
+pub fn clean_text(s: &str, max: usize, what: &str) -> Result<String, Rejection> {
     let t = s.trim();
     if t.chars().count() < 10 {
-        return Err(format!("{what} is empty or too short"));
+        return Err(Rejection(format!("{what} is empty or too short")));
     }
     if t.chars().count() > max {
-        return Err(format!("{what} is longer than {max} characters"));
+        return Err(Rejection(format!("{what} is longer than {max} characters")));
     }
     Ok(t.to_string())
 }

@@ -7,12 +7,14 @@ use dashmap::DashMap;
 use ractor::{ActorRef, RpcReplyPort};
 use squad_protocols::{Assignment, Member, Report};
 
+use crate::{AskError, CrewError};
+
 /// What a crew member (B'Elanna, Worf, Data, Scribe, Ralph) accepts.
 pub enum CrewMsg {
     /// Do the assignment and reply with a report (or why it could not be done).
     Assign {
         assignment: Box<Assignment>,
-        reply: RpcReplyPort<Result<Report, String>>,
+        reply: RpcReplyPort<Result<Report, CrewError>>,
     },
 }
 
@@ -21,19 +23,6 @@ pub enum CrewMsg {
 #[derive(Clone, Default)]
 pub struct CrewDirectory {
     members: Arc<DashMap<Member, ActorRef<CrewMsg>>>,
-}
-
-/// Why an ask to a member failed.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum AskError {
-    #[error("{0} is not running")]
-    NotRunning(Member),
-    #[error("{member} did not answer within {seconds} s")]
-    Timeout { member: Member, seconds: u64 },
-    #[error("{member} stopped before answering (it failed or was restarted)")]
-    Dropped { member: Member },
-    #[error("{member} could not do it: {reason}")]
-    Refused { member: Member, reason: String },
 }
 
 impl CrewDirectory {

@@ -14,17 +14,19 @@ use squad_protocols::{
 };
 
 use crate::Clock;
+use crate::ports::PortError;
 use crate::store::{IncidentStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("incident {incident}: {action}: {detail}")]
+    #[error("incident {incident}: {action}: {source}")]
     Effect {
         incident: IncidentId,
         action: String,
-        detail: String,
+        #[source]
+        source: PortError,
     },
     #[error("incident {incident}: {source}")]
     Transition {
@@ -111,18 +113,18 @@ impl Journal {
     ) -> Result<Action, JournalError>
     where
         Find: FnOnce() -> FindFut,
-        FindFut: Future<Output = Result<Option<Action>, String>>,
+        FindFut: Future<Output = Result<Option<Action>, PortError>>,
         Perform: FnOnce() -> PerformFut,
-        PerformFut: Future<Output = Result<Action, String>>,
+        PerformFut: Future<Output = Result<Action, PortError>>,
     {
         let state = self.store.load(incident)?;
         if let Some(done) = state.completed.get(key) {
             return Ok(done.clone());
         }
-        let effect_err = |detail: String| JournalError::Effect {
+        let effect_err = |source: PortError| JournalError::Effect {
             incident: incident.clone(),
             action: description.to_owned(),
-            detail,
+            source,
         };
         if state.started.contains(key) {
             if let Some(found) = find().await.map_err(effect_err)? {
@@ -236,7 +238,7 @@ mod tests {
                 "k",
                 "file issue",
                 || async { Ok(Some(issue(7))) },
-                || async { Err("must not run".to_string()) },
+                || async { Err(PortError::failed("perform", "must not run")) },
             )
             .await
             .unwrap();
@@ -254,7 +256,12 @@ mod tests {
                 "k",
                 "file issue",
                 || async { Ok(None) },
-                || async { Err("403".to_string()) },
+                || async {
+                    Err(PortError::Forbidden {
+                        what: "create issue".into(),
+                        detail: "403".into(),
+                    })
+                },
             )
             .await
             .unwrap_err()

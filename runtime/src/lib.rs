@@ -5,6 +5,8 @@
 //! - [`journal`]: exactly-once side effects on top of the log.
 //! - [`ports`]: the traits the crew talks to the world through (cluster, forge, diagnoser).
 //! - [`supervisor`]: one-for-one supervision of the crew with restart intensity and backoff.
+//! - [`reconcile`]: the controller half of the crew's loop: in-flight work, retries, backoff,
+//!   the error policy over [`CrewError`].
 //! - [`crew`]: the messages crew actors accept and the directory that finds them.
 //! - [`faults`]: fault injection for tests (panics in members, crashes after N events).
 //! - [`minds`]: the crew's models behind the redaction gateway.
@@ -13,16 +15,19 @@
 pub mod clock;
 pub mod crew;
 pub mod dry_run;
+pub mod error;
 pub mod faults;
 pub mod journal;
 pub mod minds;
 pub mod ports;
+pub mod reconcile;
 pub mod redact;
 pub mod store;
 pub mod supervisor;
 
 pub use clock::Clock;
 pub use crew::{CrewDirectory, CrewMsg, Wakeups};
+pub use error::{AskError, CrewError};
 pub use faults::Faults;
 pub use journal::Journal;
 pub use minds::{Minds, Model, ModelInfo};

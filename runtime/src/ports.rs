@@ -23,6 +23,10 @@ pub enum PortError {
     Forbidden { what: String, detail: String },
     #[error("{what}: unavailable: {detail}")]
     Unavailable { what: String, detail: String },
+    /// The other side refused the request as invalid (a 400, 409 or 422): sending it again as
+    /// it is cannot succeed.
+    #[error("{what}: rejected: {detail}")]
+    Rejected { what: String, detail: String },
     #[error("{what}: {detail}")]
     Failed { what: String, detail: String },
 }
@@ -37,6 +41,15 @@ impl PortError {
 
     pub fn not_found(what: impl Into<String>) -> Self {
         PortError::NotFound { what: what.into() }
+    }
+
+    /// Whether the same call may succeed later: an unavailable service, or a failure of no
+    /// known kind. Not found, forbidden and rejected calls fail the same way again.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            PortError::Unavailable { .. } | PortError::Failed { .. }
+        )
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
 use squad_config::settings::SupervisionSettings;
 use squad_protocols::Member;
 use tokio::time::Instant;
@@ -19,7 +19,7 @@ use tokio::time::Instant;
 /// Starts a member's actor, linked to the supervisor, and publishes it where callers find it.
 #[async_trait]
 pub trait MemberFactory: Send + Sync {
-    async fn spawn(&self, member: Member, supervisor: ActorCell) -> Result<ActorCell, String>;
+    async fn spawn(&self, member: Member, supervisor: ActorCell) -> Result<ActorCell, SpawnErr>;
 }
 
 /// Told about restarts and escalations (the incident log, metrics, logs).
@@ -48,10 +48,11 @@ pub enum SupervisorMsg {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("could not start {member}: {reason}")]
+#[error("could not start {member}: {source}")]
 pub struct SpawnError {
     member: Member,
-    reason: String,
+    #[source]
+    source: SpawnErr,
 }
 
 impl SupervisorState {
@@ -65,7 +66,7 @@ impl SupervisorState {
             .factory
             .spawn(member, myself.get_cell())
             .await
-            .map_err(|reason| SpawnError { member, reason })?;
+            .map_err(|source| SpawnError { member, source })?;
         self.children.insert(cell.get_id(), member);
         Ok(())
     }

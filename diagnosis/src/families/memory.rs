@@ -4,6 +4,7 @@
 use serde_json::Value;
 use squad_config::settings::MemoryRule;
 use squad_protocols::diagnosis::MemorySignals;
+use squad_protocols::llm::Rejection;
 use squad_protocols::{Diagnosis, Finding, Quantity, Severity};
 
 use crate::{Change, Edit, Proposal, RemedyInput, Rules};
@@ -66,38 +67,46 @@ pub fn size_memory(m: &MemorySignals, rule: &MemoryRule) -> MemorySizing {
 /// Checks a memory plan against the measurements: a limit below the observed peak would be
 /// killed again, a value below today's is never proposed (lowering is a human's call), and a
 /// limit far above the peak hides a leak and wastes the node.
-pub fn check_plan(p: &MemoryPlan, m: &MemorySignals) -> Result<MemorySizing, String> {
-    let limit: Quantity = p
-        .limit
-        .parse()
-        .map_err(|e| format!("limit {:?} is not a Kubernetes quantity ({e})", p.limit))?;
-    let request: Quantity = p
-        .request
-        .parse()
-        .map_err(|e| format!("request {:?} is not a Kubernetes quantity ({e})", p.request))?;
+pub fn check_plan(p: &MemoryPlan, m: &MemorySignals) -> Result<MemorySizing, Rejection> {
+    let limit: Quantity = p.limit.parse().map_err(|e| {
+        Rejection::from(format!(
+            "limit {:?} is not a Kubernetes quantity ({e})",
+            p.limit
+        ))
+    })?;
+    let request: Quantity = p.request.parse().map_err(|e| {
+        Rejection::from(format!(
+            "request {:?} is not a Kubernetes quantity ({e})",
+            p.request
+        ))
+    })?;
     if limit < m.peak_24h {
-        return Err(format!(
+        return Err(Rejection(format!(
             "limit {limit} is below the observed 24 h peak {}: the container would be killed again",
             m.peak_24h.round_up_to(Quantity::mebibytes(1))
-        ));
+        )));
     }
     if let Some(current) = m.limit.filter(|c| limit < *c) {
-        return Err(format!("limit {limit} is below today's limit {current}"));
+        return Err(Rejection(format!(
+            "limit {limit} is below today's limit {current}"
+        )));
     }
     let cap = m.peak_24h.scale(MAX_LIMIT_OVER_PEAK, 1);
     if limit > cap {
-        return Err(format!(
+        return Err(Rejection(format!(
             "limit {limit} is more than {MAX_LIMIT_OVER_PEAK}x the observed peak ({})",
             cap.round_up_to(Quantity::mebibytes(1))
-        ));
+        )));
     }
     if request > limit {
-        return Err(format!("request {request} is above the limit {limit}"));
+        return Err(Rejection(format!(
+            "request {request} is above the limit {limit}"
+        )));
     }
     if let Some(current) = m.request.filter(|c| request < *c) {
-        return Err(format!(
+        return Err(Rejection(format!(
             "request {request} is below today's request {current}"
-        ));
+        )));
     }
     if request.bytes() == 0 {
         return Err("request is zero".into());
@@ -142,13 +151,14 @@ pub fn proposal(d: &Diagnosis, rules: &Rules<'_>) -> Option<Proposal> {
 }
 
 /// A model's plan, checked against the measurements.
-pub fn check_proposal(d: &Diagnosis, answer: &Value) -> Result<(), String> {
+pub fn check_proposal(d: &Diagnosis, answer: &Value) -> Result<(), Rejection> {
     let m = d
         .signals
         .memory
         .as_ref()
         .ok_or("the diagnosis has no memory measurements")?;
-    let plan: MemoryPlan = serde_json::from_value(answer.clone()).map_err(|e| e.to_string())?;
+    let plan: MemoryPlan =
+        serde_json::from_value(answer.clone()).map_err(|e| Rejection(e.to_string()))?;
     check_plan(&plan, m).map(|_| ())
 }
 
@@ -347,26 +357,31 @@ mod tests {
         assert!(
             check_plan(&plan("1Gi", "512Mi"), &m)
                 .unwrap_err()
+                .0
                 .contains("below the observed 24 h peak")
         );
         assert!(
             check_plan(&plan("8Gi", "512Mi"), &m)
                 .unwrap_err()
+                .0
                 .contains("more than 4x")
         );
         assert!(
             check_plan(&plan("2Gi", "3Gi"), &m)
                 .unwrap_err()
+                .0
                 .contains("above the limit")
         );
         assert!(
             check_plan(&plan("2Gi", "128Mi"), &m)
                 .unwrap_err()
+                .0
                 .contains("below today's request")
         );
         assert!(
             check_plan(&plan("two gigs", "512Mi"), &m)
                 .unwrap_err()
+                .0
                 .contains("not a Kubernetes quantity")
         );
     }

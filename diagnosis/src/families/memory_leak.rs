@@ -5,6 +5,7 @@
 //! same window as for under-provisioning, which a leak fails at its trend.
 
 use serde_json::Value;
+use squad_protocols::llm::Rejection;
 use squad_protocols::{Diagnosis, Member, Quantity, RootCause, WorkloadRef};
 
 use super::memory;
@@ -76,7 +77,7 @@ impl Family for MemoryLeak {
         memory::proposal(d, rules)
     }
 
-    fn check_proposal(&self, d: &Diagnosis, answer: &Value) -> Result<(), String> {
+    fn check_proposal(&self, d: &Diagnosis, answer: &Value) -> Result<(), Rejection> {
         memory::check_proposal(d, answer)
     }
 

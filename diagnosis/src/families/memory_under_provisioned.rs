@@ -4,6 +4,7 @@
 //! restarts or OOM kills, with memory at its trend still under the new limit a day ahead.
 
 use serde_json::Value;
+use squad_protocols::llm::Rejection;
 use squad_protocols::{Diagnosis, Member, Quantity, RootCause, WorkloadRef};
 
 use super::memory;
@@ -92,7 +93,7 @@ impl Family for MemoryUnderProvisioned {
         memory::proposal(d, rules)
     }
 
-    fn check_proposal(&self, d: &Diagnosis, answer: &Value) -> Result<(), String> {
+    fn check_proposal(&self, d: &Diagnosis, answer: &Value) -> Result<(), Rejection> {
         memory::check_proposal(d, answer)
     }
 
