@@ -60,6 +60,7 @@ use squad_diagnosis::NativeDiagnoser;
 use squad_protocols::{
     Alert, Author, EventKind, Incident, IncidentEvent, IncidentId, IncidentState, Member,
 };
+use squad_runtime::adapter::{self, AdapterStats};
 use squad_runtime::ports::{Cluster, Diagnoser, Forge};
 use squad_runtime::supervisor::{
     CrewSupervisor, SupervisionObserver, SupervisorArgs, SupervisorMsg,
@@ -109,7 +110,15 @@ pub struct Squad {
     picard: PicardHandle,
     journal: Journal,
     wakeups: squad_runtime::Wakeups,
+    adapter_stats: Vec<(String, Arc<AdapterStats>)>,
 }
+
+/// Calls a forge adapter runs at once (GitHub's secondary rate limits punish more).
+const FORGE_WORKERS: usize = 4;
+/// Diagnoses run at once (HolmesGPT bounds its own subprocesses further).
+const DIAGNOSER_WORKERS: usize = 4;
+/// Calls to one model profile at once.
+const MODEL_WORKERS: usize = 4;
 
 /// Builds a [`Squad`]: a cluster, a forge and an app repository are required; the store defaults
 /// to memory, the diagnoser to the native analyzers, and no models (the deterministic skills decide).
@@ -216,16 +225,34 @@ impl SquadBuilder {
         })?;
         let journal = Journal::new(store, clock.clone());
         let wakeups = squad_runtime::Wakeups::default();
+        // Every adapter runs as a supervised actor; members call it through its handle.
+        let s = &self.settings;
+        let (cluster, cluster_actor) =
+            adapter::cluster(cluster, s.kubernetes.max_concurrent_requests.max(1));
+        let (forge, forge_actor) = adapter::forge("forge", forge, FORGE_WORKERS);
+        let (app_repo, app_actor) = adapter::forge("app-repo", app_repo, FORGE_WORKERS);
         let diagnoser = self
             .diagnoser
             .unwrap_or_else(|| Arc::new(NativeDiagnoser::new(cluster.clone(), clock.clone())));
+        let (diagnoser, diagnoser_actor) = adapter::diagnoser(diagnoser, DIAGNOSER_WORKERS);
+        let mut adapters = vec![cluster_actor, forge_actor, app_actor, diagnoser_actor];
+        let minds = self.minds.unwrap_or_default();
+        let minds = Arc::new(minds.with_models(|model| {
+            let (model, actor) = adapter::model(model, MODEL_WORKERS);
+            adapters.push(actor);
+            model
+        }));
+        let adapter_stats = adapters
+            .iter()
+            .map(|a| (a.name().to_owned(), a.stats()))
+            .collect();
         let ctx = CrewContext {
             journal: journal.clone(),
             cluster,
             forge,
             app_repo,
             diagnoser,
-            minds: self.minds.unwrap_or_default(),
+            minds,
             settings: Arc::new(self.settings.clone()),
             faults: self.faults,
             derived_ids: self.derived_ids,
@@ -252,6 +279,7 @@ impl SquadBuilder {
             SupervisorArgs {
                 factory,
                 members,
+                adapters,
                 settings: self.settings.supervision.clone(),
                 observer: Arc::new(JournalObserver {
                     journal: journal.clone(),
@@ -265,6 +293,7 @@ impl SquadBuilder {
             picard,
             journal,
             wakeups,
+            adapter_stats,
         })
     }
 }
@@ -276,6 +305,11 @@ impl Squad {
 
     pub fn journal(&self) -> &Journal {
         &self.journal
+    }
+
+    /// Each adapter actor's name and counters (calls queued, in flight, done; restarts).
+    pub fn adapter_stats(&self) -> &[(String, Arc<AdapterStats>)] {
+        &self.adapter_stats
     }
 
     /// Hands an alert to Picard; returns the incident it opened or joined. The alert is in the

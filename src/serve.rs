@@ -626,6 +626,17 @@ async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
     metrics::counter!("squad_incidents_opened_total").absolute(s.opened.load(Ordering::Relaxed));
     metrics::counter!("squad_alert_regressions_total")
         .absolute(s.regressions.load(Ordering::Relaxed));
+    for (name, a) in state.squad.adapter_stats() {
+        let adapter = name.clone();
+        metrics::gauge!("squad_adapter_queue_depth", "adapter" => adapter.clone())
+            .set(a.queued.load(Ordering::Relaxed) as f64);
+        metrics::gauge!("squad_adapter_in_flight", "adapter" => adapter.clone())
+            .set(a.in_flight.load(Ordering::Relaxed) as f64);
+        metrics::counter!("squad_adapter_calls_total", "adapter" => adapter.clone())
+            .absolute(a.completed.load(Ordering::Relaxed));
+        metrics::counter!("squad_adapter_restarts_total", "adapter" => adapter)
+            .absolute(a.restarts.load(Ordering::Relaxed));
+    }
     let store = state.store.clone();
     let by_state = tokio::task::spawn_blocking(move || {
         let mut counts: std::collections::BTreeMap<&'static str, u64> =

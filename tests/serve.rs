@@ -309,6 +309,11 @@ fn errors_name_the_problem() {
         "squad_alerts_rejected_total{source=\"alertmanager\",reason=\"invalid\"}",
         "squad_alerts_rejected_total{source=\"generic\",reason=\"too_large\"}",
         "squad_incidents{state=\"open\"}",
+        // Every adapter is an actor whose queue and restarts show.
+        "squad_adapter_queue_depth{adapter=\"cluster\"} 0",
+        "squad_adapter_in_flight{adapter=\"forge\"}",
+        "squad_adapter_calls_total{adapter=\"diagnoser:native\"}",
+        "squad_adapter_restarts_total{adapter=\"app-repo\"} 0",
     ] {
         assert!(metrics.contains(want), "missing {want} in\n{metrics}");
     }

@@ -1,5 +1,6 @@
 //! squad-runtime: the actor plumbing squad's crew runs on.
 //!
+//! - [`adapter`]: adapters as supervised actors; the port a member calls is an actor's handle.
 //! - [`clock`]: time through tokio, so a simulation can run hours of virtual time in milliseconds.
 //! - [`store`]: the incident store, an append-only event log (durable redb file, or in memory).
 //! - [`journal`]: exactly-once side effects on top of the log.
@@ -12,6 +13,7 @@
 //! - [`minds`]: the crew's models behind the redaction gateway.
 //! - [`redact`]: the redactor the gateway uses.
 
+pub mod adapter;
 pub mod clock;
 pub mod crew;
 pub mod dry_run;

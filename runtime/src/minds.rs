@@ -116,6 +116,32 @@ impl Minds {
         })
     }
 
+    /// The same minds with each distinct model replaced by `wrap(model)` (members that share a
+    /// model share its replacement): how the crew puts its models behind adapter actors.
+    pub fn with_models(&self, mut wrap: impl FnMut(Arc<dyn Model>) -> Arc<dyn Model>) -> Minds {
+        let mut wrapped: Vec<(Arc<dyn Model>, Arc<dyn Model>)> = Vec::new();
+        let mut members: Vec<(&Member, &Arc<dyn Model>)> = self.models.iter().collect();
+        members.sort_by_key(|(m, _)| m.id());
+        let mut models = HashMap::new();
+        for (member, model) in members {
+            let replacement = match wrapped.iter().find(|(from, _)| Arc::ptr_eq(from, model)) {
+                Some((_, to)) => to.clone(),
+                None => {
+                    let to = wrap(model.clone());
+                    wrapped.push((model.clone(), to.clone()));
+                    to
+                }
+            };
+            models.insert(*member, replacement);
+        }
+        Minds {
+            models,
+            budget: self.budget,
+            patterns: self.patterns.clone(),
+            redaction: DashMap::new(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.models.is_empty()
     }

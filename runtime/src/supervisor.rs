@@ -14,6 +14,8 @@ use async_trait::async_trait;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
 use squad_config::settings::SupervisionSettings;
 use squad_protocols::Member;
+
+use crate::adapter::AdapterSpawner;
 use tokio::time::Instant;
 
 /// Starts a member's actor, linked to the supervisor, and publishes it where callers find it.
@@ -33,24 +35,33 @@ pub struct CrewSupervisor;
 pub struct SupervisorArgs {
     pub factory: Arc<dyn MemberFactory>,
     pub members: Vec<Member>,
+    /// The adapters the members call (started first, restarted like members).
+    pub adapters: Vec<Arc<dyn AdapterSpawner>>,
     pub settings: SupervisionSettings,
     pub observer: Arc<dyn SupervisionObserver>,
 }
 
 pub struct SupervisorState {
     args: SupervisorArgs,
-    children: HashMap<ActorId, Member>,
-    restarts: HashMap<Member, VecDeque<Instant>>,
+    children: HashMap<ActorId, Child>,
+    restarts: HashMap<Child, VecDeque<Instant>>,
+}
+
+/// What the supervisor restarts: a crew member, or an adapter (by its index in the arguments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Child {
+    Member(Member),
+    Adapter(usize),
 }
 
 pub enum SupervisorMsg {
-    Restart(Member),
+    Restart(Child),
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("could not start {member}: {source}")]
+#[error("could not start {child}: {source}")]
 pub struct SpawnError {
-    member: Member,
+    child: String,
     #[source]
     source: SpawnErr,
 }
@@ -58,17 +69,33 @@ pub struct SpawnError {
 impl SupervisorState {
     async fn start(
         &mut self,
-        member: Member,
+        child: Child,
         myself: &ActorRef<SupervisorMsg>,
     ) -> Result<(), SpawnError> {
-        let cell = self
-            .args
-            .factory
-            .spawn(member, myself.get_cell())
-            .await
-            .map_err(|source| SpawnError { member, source })?;
-        self.children.insert(cell.get_id(), member);
+        let supervisor = myself.get_cell();
+        let cell = match child {
+            Child::Member(member) => self.args.factory.spawn(member, supervisor).await,
+            Child::Adapter(n) => match self.args.adapters.get(n) {
+                Some(adapter) => adapter.spawn(supervisor).await,
+                None => return Ok(()),
+            },
+        }
+        .map_err(|source| SpawnError {
+            child: self.name(child),
+            source,
+        })?;
+        self.children.insert(cell.get_id(), child);
         Ok(())
+    }
+
+    fn name(&self, child: Child) -> String {
+        match child {
+            Child::Member(member) => member.to_string(),
+            Child::Adapter(n) => self.args.adapters.get(n).map_or_else(
+                || format!("adapter {n}"),
+                |a| format!("the {} adapter", a.name()),
+            ),
+        }
     }
 }
 
@@ -87,8 +114,12 @@ impl Actor for CrewSupervisor {
             children: HashMap::new(),
             restarts: HashMap::new(),
         };
+        // Adapters first: members call them from their first message on.
+        for n in 0..state.args.adapters.len() {
+            state.start(Child::Adapter(n), &myself).await?;
+        }
         for member in state.args.members.clone() {
-            state.start(member, &myself).await?;
+            state.start(Child::Member(member), &myself).await?;
         }
         Ok(state)
     }
@@ -100,9 +131,12 @@ impl Actor for CrewSupervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SupervisorMsg::Restart(member) => {
-                if let Err(e) = state.start(member, &myself).await {
-                    state.args.observer.escalated(member, &e.to_string());
+            SupervisorMsg::Restart(child) => {
+                if let Err(e) = state.start(child, &myself).await {
+                    if let Child::Member(member) = child {
+                        state.args.observer.escalated(member, &e.to_string());
+                    }
+                    tracing::error!("{e}; the supervisor stops");
                     myself.stop(Some(e.to_string()));
                 }
             }
@@ -127,13 +161,14 @@ impl Actor for CrewSupervisor {
             ),
             _ => return Ok(()),
         };
-        let Some(member) = state.children.remove(&cell.get_id()) else {
+        let Some(child) = state.children.remove(&cell.get_id()) else {
             return Ok(());
         };
+        let name = state.name(child);
         let s = &state.args.settings;
         let window = Duration::from_secs(s.within_seconds);
         let now = Instant::now();
-        let history = state.restarts.entry(member).or_default();
+        let history = state.restarts.entry(child).or_default();
         while history
             .front()
             .is_some_and(|t| now.duration_since(*t) > window)
@@ -142,22 +177,26 @@ impl Actor for CrewSupervisor {
         }
         if history.len() as u32 >= s.max_restarts {
             let why = format!(
-                "{member} {reason}; {} restarts within {} s exceeds the limit of {}",
+                "{name} {reason}; {} restarts within {} s exceeds the limit of {}",
                 history.len(),
                 s.within_seconds,
                 s.max_restarts
             );
-            tracing::error!(%member, "{why}; escalating");
-            state.args.observer.escalated(member, &why);
+            tracing::error!("{why}; escalating");
+            if let Child::Member(member) = child {
+                state.args.observer.escalated(member, &why);
+            }
             myself.stop(Some(why));
             return Ok(());
         }
         let backoff =
             Duration::from_millis(s.backoff_ms.saturating_mul(1u64 << history.len().min(10)));
         history.push_back(now);
-        tracing::warn!(%member, ?backoff, "crew member {reason}; restarting");
-        state.args.observer.restarted(member, &reason);
-        myself.send_after(backoff, move || SupervisorMsg::Restart(member));
+        tracing::warn!(?backoff, "{name} {reason}; restarting");
+        if let Child::Member(member) = child {
+            state.args.observer.restarted(member, &reason);
+        }
+        myself.send_after(backoff, move || SupervisorMsg::Restart(child));
         Ok(())
     }
 }
