@@ -441,6 +441,7 @@ impl Skill for Data {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -456,6 +457,32 @@ mod tests {
         )];
         let found = scan(&bad);
         assert_eq!(found.len(), 2, "{found:?}");
+    }
+
+    #[test]
+    fn a_models_suspects_must_be_real_lines_of_real_files() {
+        let files = vec![("app/cart.py".to_string(), "a\nb\nc\n".to_string())];
+        let review = |file: &str, line: u32| CodeReview {
+            assessment: "The cart handler keeps every request in a dict.".into(),
+            suspects: vec![Suspect {
+                file: file.into(),
+                line,
+                why: "grows with every request".into(),
+            }],
+        };
+        assert!(check_review(&review("app/cart.py", 2), &files).is_ok());
+        assert!(
+            check_review(&review("app/cart.py", 9), &files)
+                .unwrap_err()
+                .0
+                .contains("is outside app/cart.py")
+        );
+        assert!(
+            check_review(&review("app/other.py", 1), &files)
+                .unwrap_err()
+                .0
+                .contains("is not a source file")
+        );
     }
 
     #[test]

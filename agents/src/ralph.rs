@@ -297,3 +297,51 @@ async fn handover(ctx: &CrewContext, a: &Assignment, pr: u64, v: &Verification) 
     ));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn note(note: &str, next: &[&str]) -> Handover {
+        Handover {
+            note: note.into(),
+            next_steps: next.iter().map(|s| (*s).into()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_note_may_not_contradict_the_measured_verdict() {
+        assert!(check_handover(&note("The rollout held for the whole window.", &[]), true).is_ok());
+        assert!(check_handover(&note("The fix failed after the rollout.", &[]), true).is_err());
+        assert!(
+            check_handover(&note("The rollout held for the whole window.", &[]), false)
+                .unwrap_err()
+                .0
+                .contains("does not say the fix does not hold")
+        );
+        assert!(
+            check_handover(
+                &note("Memory still grows: the fix does not hold.", &[]),
+                false
+            )
+            .unwrap_err()
+            .0
+            .contains("needs next steps")
+        );
+        assert!(
+            check_handover(
+                &note(
+                    "Memory still grows: the fix does not hold.",
+                    &["Profile the handler under load."]
+                ),
+                false
+            )
+            .is_ok()
+        );
+        let five = ["Check the dashboard now."; 5];
+        assert!(
+            check_handover(&note("The rollout held for the whole window.", &five), true).is_err()
+        );
+    }
+}

@@ -290,3 +290,45 @@ impl Skill for Scribe {
         Ok(r)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn lessons(l: &[&str]) -> Lessons {
+        Lessons {
+            lessons: l.iter().map(|s| (*s).into()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_record_takes_one_to_five_distinct_lessons() {
+        assert!(check_lessons(&lessons(&["Size memory from the measured peak."])).is_ok());
+        assert!(check_lessons(&lessons(&[])).is_err());
+        assert!(check_lessons(&lessons(&["Alert at 80% of the limit."; 6])).is_err());
+        assert!(
+            check_lessons(&lessons(&[
+                "Alert at 80% of the limit.",
+                "Alert at 80% of the limit."
+            ]))
+            .unwrap_err()
+            .0
+            .contains("repeats")
+        );
+        assert!(check_lessons(&lessons(&["short"])).is_err());
+    }
+
+    #[test]
+    fn the_runbook_is_the_familys_rendered_from_the_template() {
+        let body = runbook_body(
+            "KubernetesPodOOMKilled",
+            &families::of(&squad_protocols::RootCause::from_static("memory_leak"))
+                .runbook("KubernetesPodOOMKilled"),
+        );
+        assert!(
+            body.contains("KubernetesPodOOMKilled") && body.contains("OOMKilled"),
+            "{body}"
+        );
+    }
+}

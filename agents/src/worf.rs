@@ -430,3 +430,154 @@ impl Skill for Worf {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::BTreeMap;
+
+    use squad_protocols::cluster::ContainerSpec;
+
+    use super::*;
+
+    fn rule(verbs: &[&str], resources: &[&str], cluster_wide: bool) -> RbacRule {
+        RbacRule {
+            role: "role/app".into(),
+            binding: "rolebinding/app".into(),
+            cluster_wide,
+            api_groups: vec![String::new()],
+            resources: resources.iter().map(|s| (*s).into()).collect(),
+            resource_names: Vec::new(),
+            verbs: verbs.iter().map(|s| (*s).into()).collect(),
+        }
+    }
+
+    fn workload(secure: bool) -> WorkloadInfo {
+        WorkloadInfo {
+            kind: "Deployment".into(),
+            namespace: "shop".into(),
+            name: "cart".into(),
+            replicas: 2,
+            service_account: "cart".into(),
+            pod_labels: BTreeMap::from([("app".into(), "cart".into())]),
+            containers: vec![ContainerSpec {
+                name: "api".into(),
+                image: "r/cart:1".into(),
+                limits: BTreeMap::new(),
+                requests: BTreeMap::new(),
+                env: Vec::new(),
+                run_as_non_root: Some(secure),
+                privileged: Some(!secure),
+                allow_privilege_escalation: Some(!secure),
+                read_only_root_filesystem: Some(secure),
+                has_readiness_probe: true,
+                has_liveness_probe: true,
+            }],
+            pod_run_as_non_root: None,
+        }
+    }
+
+    fn policy(selector: &[(&str, &str)], types: &[&str]) -> NetworkPolicyInfo {
+        NetworkPolicyInfo {
+            name: "p".into(),
+            pod_selector: selector
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            policy_types: types.iter().map(|s| (*s).into()).collect(),
+            ingress_rules: 1,
+            egress_rules: 0,
+        }
+    }
+
+    #[test]
+    fn rbac_wildcards_are_critical_secret_reads_high_and_cluster_bindings_medium() {
+        let found = review_rbac(
+            "cart",
+            &[
+                rule(&["*"], &["pods"], false),
+                rule(&["list"], &["secrets"], true),
+                rule(&["get"], &["configmaps"], true),
+                rule(&["get"], &["configmaps"], false),
+            ],
+        );
+        let severities: Vec<Severity> = found.iter().map(|f| f.severity).collect();
+        assert_eq!(
+            severities,
+            [Severity::Critical, Severity::High, Severity::Medium]
+        );
+        assert!(
+            found[1].title.contains("in every namespace"),
+            "{}",
+            found[1].title
+        );
+    }
+
+    #[test]
+    fn a_workload_no_policy_selects_is_open_and_ingress_only_leaves_egress_open() {
+        let w = workload(true);
+        assert_eq!(
+            review_network(&w, &[policy(&[("app", "other")], &["Ingress"])])[0].severity,
+            Severity::High
+        );
+        let egress_open = review_network(&w, &[policy(&[("app", "cart")], &["Ingress"])]);
+        assert!(
+            egress_open[0]
+                .title
+                .contains("egress from cart is unrestricted")
+        );
+        assert!(
+            review_network(&w, &[policy(&[("app", "cart")], &["Ingress", "Egress"])]).is_empty()
+        );
+    }
+
+    #[test]
+    fn pod_security_flags_each_missing_control_and_nothing_on_a_hardened_pod() {
+        assert!(review_pod_security(&workload(true)).is_empty());
+        let titles: Vec<String> = review_pod_security(&workload(false))
+            .into_iter()
+            .map(|f| f.title)
+            .collect();
+        assert_eq!(titles.len(), 4, "{titles:?}");
+        assert!(titles[0].contains("runs privileged"));
+    }
+
+    #[test]
+    fn image_findings_keep_the_scanners_severity() {
+        let v = ImageVulnerability {
+            id: "CVE-2025-0395".into(),
+            package: "glibc".into(),
+            installed: "2.36".into(),
+            fixed: "2.37".into(),
+            severity: "HIGH".into(),
+            title: "overflow".into(),
+        };
+        let f = review_image("r/cart:1", &[v]);
+        assert_eq!(f[0].severity, Severity::High);
+        assert!(f[0].detail.ends_with("fixed in 2.37"));
+    }
+
+    #[test]
+    fn a_model_may_only_rank_findings_the_review_made() {
+        let findings = review_network(&workload(true), &[]);
+        let title = findings[0].title.clone();
+        let answer = |fix_first: Vec<String>| SecurityAssessment {
+            summary: "The pods accept traffic from anywhere.".into(),
+            fix_first,
+        };
+        assert!(check_assessment(&answer(vec![title.clone()]), &findings).is_ok());
+        assert!(
+            check_assessment(&answer(vec!["an invented finding".into()]), &findings)
+                .unwrap_err()
+                .0
+                .contains("is not one of the review's findings")
+        );
+        assert!(
+            check_assessment(&answer(vec![]), &findings)
+                .unwrap_err()
+                .0
+                .contains("high severity")
+        );
+        assert!(check_assessment(&answer(vec![title.clone(), title]), &findings).is_err());
+    }
+}

@@ -50,3 +50,47 @@ pub fn detect(facts: &Facts, readings: &Readings) -> (&'static dyn Family, Detec
         .find_map(|f| f.detect(facts, readings).map(|d| (*f, d)))
         .unwrap_or_else(|| (&unknown::Unknown, unknown::Unknown::fallback(facts)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+
+    #[test]
+    fn every_family_names_a_distinct_root_cause_that_round_trips() {
+        let names = names();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        for n in &names {
+            assert_eq!(
+                root_cause(n).map(|r| r.as_str().to_owned()).as_deref(),
+                Some(n.as_str())
+            );
+            assert_eq!(of(&RootCause::new(n.clone())).root_cause().as_str(), n);
+        }
+        assert!(root_cause("disk_full").is_none());
+        assert_eq!(
+            of(&RootCause::new("disk_full")).root_cause(),
+            RootCause::unknown()
+        );
+    }
+
+    #[test]
+    fn the_first_family_that_detects_names_the_root_cause() {
+        // A crash whose logs name a variable is missing configuration, not a crash loop.
+        let f = testing::crashing(&[
+            "level=fatal msg=\"missing required environment variable\" var=DB_DSN",
+        ]);
+        assert_eq!(
+            detect(&f, &crate::Readings::of(&f)).0.root_cause().as_str(),
+            missing_configuration::ROOT_CAUSE
+        );
+        let f = testing::oom_under_load();
+        assert_eq!(
+            detect(&f, &crate::Readings::of(&f)).0.root_cause().as_str(),
+            memory_under_provisioned::ROOT_CAUSE
+        );
+    }
+}

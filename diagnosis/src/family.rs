@@ -11,11 +11,13 @@
 
 use serde_json::Value;
 use squad_config::settings::{RemediationSettings, VerificationSettings};
-use squad_protocols::cluster::{HpaInfo, Sample, WorkloadInfo};
+use squad_protocols::cluster::{HpaInfo, WorkloadInfo};
 use squad_protocols::llm::Rejection;
-use squad_protocols::{Diagnosis, Finding, Member, Quantity, RootCause, Verification, WorkloadRef};
+use squad_protocols::{Diagnosis, Finding, Member, RootCause, Verification, WorkloadRef};
 use squad_runtime::ports::FileVersion;
 
+use crate::followup::{FollowupContext, IssueDraft};
+use crate::verdict::Observation;
 use crate::{Facts, Readings};
 
 /// A failure family.
@@ -239,20 +241,6 @@ pub struct Change {
     pub findings: Vec<Finding>,
 }
 
-/// What Ralph observed over the window after the rollout.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Observation {
-    pub window_minutes: u64,
-    /// Restarts of the container during the window.
-    pub restarts: u32,
-    /// OOM kills since the window started.
-    pub oom_kills: u32,
-    /// The container's working set over the window.
-    pub memory: Vec<Sample>,
-    /// The container's memory limit as it runs now.
-    pub limit: Option<Quantity>,
-}
-
 /// A runbook's text (the template's slots).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Runbook {
@@ -261,32 +249,6 @@ pub struct Runbook {
     pub meaning: String,
     pub checks: String,
     pub fixes: String,
-}
-
-/// What Data knows when filing the follow-up issue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FollowupContext {
-    pub incident: String,
-    pub issue: u64,
-    pub workload: WorkloadRef,
-    pub container: String,
-    pub pod: String,
-    /// The application's language (`python`, `go`, …).
-    pub language: String,
-    /// The route under the most load.
-    pub route: String,
-    /// Profiling steps for the language, in markdown.
-    pub profiling_steps: String,
-    /// What the scan of the source found, in markdown.
-    pub code_findings: String,
-}
-
-/// An issue to file: title, body and its topic label.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IssueDraft {
-    pub title: String,
-    pub body: String,
-    pub label: String,
 }
 
 /// Family-specific measurements on a diagnosis, typed by the family that wrote them.

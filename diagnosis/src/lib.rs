@@ -15,13 +15,16 @@ pub mod family;
 pub mod followup;
 pub mod native;
 pub mod readings;
+#[cfg(test)]
+mod testing;
 pub mod verdict;
 
 pub use facts::{Facts, gather};
 pub use family::{
-    Change, ClusterNeeds, ClusterView, Decision, Detection, Edit, Family, FollowupContext,
-    IssueDraft, Observation, Proposal, Remedy, RemedyInput, RepoNeeds, RepoView, Rules, Runbook,
-    family_signals,
+    Change, ClusterNeeds, ClusterView, Decision, Detection, Edit, Family, Proposal, Remedy,
+    RemedyInput, RepoNeeds, RepoView, Rules, Runbook, family_signals,
 };
+pub use followup::{FollowupContext, IssueDraft};
 pub use native::NativeDiagnoser;
 pub use readings::Readings;
+pub use verdict::Observation;

@@ -1,8 +1,21 @@
 //! Verdicts families share: whether a workload held over Ralph's observation window.
 
+use squad_protocols::cluster::Sample;
 use squad_protocols::{Quantity, Verification};
 
-use crate::Observation;
+/// What Ralph observed over the window after the rollout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub window_minutes: u64,
+    /// Restarts of the container during the window.
+    pub restarts: u32,
+    /// OOM kills since the window started.
+    pub oom_kills: u32,
+    /// The container's working set over the window.
+    pub memory: Vec<Sample>,
+    /// The container's memory limit as it runs now.
+    pub limit: Option<Quantity>,
+}
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -68,10 +81,8 @@ pub fn stable_within_memory(obs: &Observation, projection_hours: u64) -> Verific
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use chrono::{TimeZone, Utc};
-    use squad_protocols::cluster::Sample;
-
     use super::*;
+    use chrono::{TimeZone, Utc};
 
     fn obs(mib: impl Fn(i64) -> f64, restarts: u32, limit: &str) -> Observation {
         let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();

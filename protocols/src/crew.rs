@@ -5,7 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Diagnosis, IncidentId, IssueRef, PrRef, ProtocolError, WorkloadRef};
+use crate::id::IncidentId;
+use crate::{Diagnosis, IssueRef, PrRef, ProtocolError, WorkloadRef};
 
 /// A crew member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

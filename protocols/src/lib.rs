@@ -13,6 +13,7 @@ pub mod error;
 pub mod forge;
 pub mod generic;
 pub mod github;
+pub mod id;
 pub mod incident;
 pub mod llm;
 pub mod pagerduty;

@@ -92,3 +92,50 @@ impl Family for CrashLoop {
         generic_lessons(workload)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use crate::testing;
+
+    #[test]
+    fn a_crash_no_family_explains_is_a_crash_loop_with_no_manifest_fix() {
+        let f = testing::crashing(&["panic: assignment to entry in nil map"]);
+        let d = testing::diagnosis(&f);
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
+        assert_eq!(
+            d.summary,
+            "api crash-loops (reason Error, exit 1); the logs do not name a cause"
+        );
+        assert_eq!(d.reason.as_deref(), Some("CrashLoopBackOff"));
+        let (s, w, repo) = (
+            testing::settings(),
+            testing::workload(),
+            crate::RepoView::default(),
+        );
+        let view = crate::ClusterView::default();
+        assert_eq!(
+            CrashLoop.remedy(&d, &testing::input(&s, &w, &repo, &view)),
+            Remedy::Nothing
+        );
+        assert_eq!(CrashLoop.repo_needs(), RepoNeeds::NONE);
+    }
+
+    #[test]
+    fn unreadable_logs_leave_the_cause_open_and_say_so() {
+        let mut f = testing::crashing(&[]);
+        f.logs_unreadable = true;
+        f.notes
+            .push("container logs not readable: forbidden".into());
+        let d = testing::diagnosis(&f);
+        assert!(
+            d.summary
+                .ends_with("its logs could not be read (see the note), so the cause is open")
+        );
+        assert_eq!(
+            d.evidence.last().unwrap().observation,
+            "container logs not readable: forbidden"
+        );
+    }
+}

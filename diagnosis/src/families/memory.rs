@@ -298,7 +298,7 @@ pub fn runbook() -> crate::Runbook {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     fn signals() -> MemorySignals {

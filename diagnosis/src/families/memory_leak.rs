@@ -109,3 +109,69 @@ impl Family for MemoryLeak {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use crate::testing::{self, MIB};
+    use crate::{Observation, Readings};
+
+    #[test]
+    fn memory_that_grows_at_flat_traffic_is_a_leak() {
+        let f = testing::oom_leaking();
+        let d = MemoryLeak.detect(&f, &Readings::of(&f)).unwrap();
+        assert!(
+            d.summary
+                .contains("memory grows 30.0 MiB/h regardless of traffic"),
+            "{}",
+            d.summary
+        );
+        let load = testing::oom_under_load();
+        assert!(MemoryLeak.detect(&load, &Readings::of(&load)).is_none());
+    }
+
+    #[test]
+    fn the_stop_gap_says_it_is_one_and_data_owns_the_code() {
+        let d = testing::diagnosis(&testing::oom_leaking());
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
+        let (s, w, repo) = (
+            testing::settings(),
+            testing::workload(),
+            testing::manifest(),
+        );
+        let view = crate::ClusterView {
+            hpas: Some(Ok(Vec::new())),
+            workload: Some(testing::oom_leaking().info),
+            secret_keys: None,
+        };
+        let Remedy::Change(c) = MemoryLeak.remedy(&d, &testing::input(&s, &w, &repo, &view)) else {
+            panic!("expected a stop-gap");
+        };
+        assert!(c.notes.contains("**Stop-gap.**"), "{}", c.notes);
+        assert!(
+            c.findings
+                .iter()
+                .any(|f| f.title == "more memory will not hold against a leak")
+        );
+        assert_eq!(MemoryLeak.routing()[0].0, Member::Data);
+        assert!(MemoryLeak.code_is_prime_suspect());
+    }
+
+    #[test]
+    fn a_leak_fails_verification_at_its_trend() {
+        let s = testing::settings();
+        let d = testing::diagnosis(&testing::oom_leaking());
+        // 30 MiB/h from 800 MiB: past a 1Gi limit within the 24 h projection.
+        let obs = Observation {
+            window_minutes: 60,
+            restarts: 0,
+            oom_kills: 0,
+            memory: testing::series(|i| (800.0 + 2.5 * (i - 276).max(0) as f64) * MIB)
+                .split_off(276),
+            limit: Some("1Gi".parse().unwrap()),
+        };
+        let v = MemoryLeak.verify(&d, &obs, &Rules::of(&s));
+        assert!(!v.healthy, "{}", v.detail);
+    }
+}

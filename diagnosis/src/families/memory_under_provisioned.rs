@@ -119,3 +119,178 @@ impl Family for MemoryUnderProvisioned {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use squad_protocols::cluster::HpaInfo;
+
+    use super::*;
+    use crate::testing::{self, MIB};
+    use crate::{ClusterView, Decision, Edit, Observation, Readings};
+
+    fn detected() -> Diagnosis {
+        testing::diagnosis(&testing::oom_under_load())
+    }
+
+    fn cluster(hpas: Result<Vec<HpaInfo>, String>) -> ClusterView {
+        ClusterView {
+            hpas: Some(hpas),
+            workload: Some(testing::oom_under_load().info),
+            secret_keys: None,
+        }
+    }
+
+    #[test]
+    fn oom_kills_that_follow_traffic_are_under_provisioning_not_a_leak() {
+        let f = testing::oom_under_load();
+        let d = MemoryUnderProvisioned
+            .detect(&f, &Readings::of(&f))
+            .unwrap();
+        assert!(d.summary.starts_with("api is OOMKilled: working set peaked at 750Mi against a 600Mi limit after +300% traffic on /cart"), "{}", d.summary);
+        assert_eq!(d.confidence, 0.9);
+        let leak = testing::oom_leaking();
+        assert!(
+            MemoryUnderProvisioned
+                .detect(&leak, &Readings::of(&leak))
+                .is_none()
+        );
+        let crash = testing::crashing(&["boom"]);
+        assert!(
+            MemoryUnderProvisioned
+                .detect(&crash, &Readings::of(&crash))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_remedy_sizes_both_values_and_adds_an_hpa_listed_in_the_kustomization() {
+        let (s, w, repo) = (
+            testing::settings(),
+            testing::workload(),
+            testing::manifest(),
+        );
+        let view = cluster(Ok(Vec::new()));
+        let Remedy::Change(c) =
+            MemoryUnderProvisioned.remedy(&detected(), &testing::input(&s, &w, &repo, &view))
+        else {
+            panic!("expected a change");
+        };
+        // Peak 750Mi × 120% = 900Mi, rounded up to 256Mi: 1Gi; median 300Mi rounded up: 512Mi.
+        let values: Vec<String> = c
+            .edits
+            .iter()
+            .filter_map(|e| match e {
+                Edit::SetContainerResource { section, value, .. } => {
+                    Some(format!("{section}={value}"))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(values, ["limits=1Gi", "requests=512Mi"]);
+        assert!(
+            matches!(&c.edits[2], Edit::AddFile { path, content } if path == "apps/cart/hpa.yaml" && content.contains("minReplicas: 2") && content.contains("maxReplicas: 6"))
+        );
+        assert!(
+            matches!(&c.edits[3], Edit::AddKustomizeResource { after, .. } if after == "apps/cart/deployment.yaml")
+        );
+        assert_eq!(c.branch_word, "memory");
+    }
+
+    #[test]
+    fn an_existing_or_unreadable_hpa_list_adds_no_hpa() {
+        let (s, w, repo) = (
+            testing::settings(),
+            testing::workload(),
+            testing::manifest(),
+        );
+        let existing = cluster(Ok(vec![HpaInfo {
+            name: "cart".into(),
+            target: "Deployment/cart".into(),
+            min_replicas: 2,
+            max_replicas: 4,
+            metrics: vec!["cpu".into()],
+        }]));
+        let forbidden = cluster(Err("forbidden".into()));
+        for (view, note) in [
+            (existing, "An HPA already targets"),
+            (forbidden, "could not be read (forbidden)"),
+        ] {
+            let Remedy::Change(c) =
+                MemoryUnderProvisioned.remedy(&detected(), &testing::input(&s, &w, &repo, &view))
+            else {
+                panic!("expected a change");
+            };
+            assert_eq!(c.edits.len(), 2, "{:?}", c.edits);
+            assert!(c.notes.contains(note), "{}", c.notes);
+        }
+    }
+
+    #[test]
+    fn a_models_checked_plan_replaces_the_rule_and_an_unsound_one_does_not() {
+        let (s, w, repo) = (
+            testing::settings(),
+            testing::workload(),
+            testing::manifest(),
+        );
+        let view = cluster(Ok(Vec::new()));
+        let d = detected();
+        let plan = |limit: &str| serde_json::json!({"limit": limit, "request": "512Mi", "add_hpa": false, "rationale": "sized from the 24 h peak with margin"});
+        assert!(
+            MemoryUnderProvisioned
+                .check_proposal(&d, &plan("2Gi"))
+                .is_ok()
+        );
+        assert!(
+            MemoryUnderProvisioned
+                .check_proposal(&d, &plan("700Mi"))
+                .is_err()
+        );
+        let good = plan("2Gi");
+        let mut input = testing::input(&s, &w, &repo, &view);
+        input.decision = Some(Decision {
+            answer: &good,
+            model: "local/m",
+        });
+        let Remedy::Change(c) = MemoryUnderProvisioned.remedy(&d, &input) else {
+            panic!("expected a change");
+        };
+        assert!(matches!(&c.edits[0], Edit::SetContainerResource { value, .. } if value == "2Gi"));
+        assert!(
+            c.notes.contains("No HPA added: sizing alone")
+                && c.notes.contains("(decided with local/m)")
+        );
+        let bad = plan("700Mi");
+        input.decision = Some(Decision {
+            answer: &bad,
+            model: "local/m",
+        });
+        let Remedy::Change(c) = MemoryUnderProvisioned.remedy(&d, &input) else {
+            panic!("expected a change");
+        };
+        assert!(matches!(&c.edits[0], Edit::SetContainerResource { value, .. } if value == "1Gi"));
+    }
+
+    #[test]
+    fn the_fix_holds_when_the_window_is_quiet_and_memory_stays_under_the_new_limit() {
+        let s = testing::settings();
+        let obs = |restarts: u32, mib: f64| Observation {
+            window_minutes: 60,
+            restarts,
+            oom_kills: 0,
+            memory: testing::series(|_| mib * MIB).split_off(276),
+            limit: Some("1Gi".parse().unwrap()),
+        };
+        let d = detected();
+        assert!(
+            MemoryUnderProvisioned
+                .verify(&d, &obs(0, 750.0), &Rules::of(&s))
+                .healthy
+        );
+        assert!(
+            !MemoryUnderProvisioned
+                .verify(&d, &obs(2, 750.0), &Rules::of(&s))
+                .healthy
+        );
+    }
+}

@@ -211,3 +211,153 @@ impl Family for MissingConfiguration {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use squad_runtime::ports::FileVersion;
+
+    use super::*;
+    use crate::testing;
+    use crate::{ClusterView, Readings};
+
+    const BEFORE: &str = "kind: Deployment\nmetadata:\n  name: cart\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          env:\n            - name: PORT\n              value: \"8080\"\n            - name: REDIS_URL\n              valueFrom:\n                secretKeyRef:\n                  name: cart-redis\n                  key: url\n";
+    const NOW: &str = "kind: Deployment\nmetadata:\n  name: cart\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          env:\n            - name: PORT\n              value: \"8080\"\n";
+
+    fn version(commit: &str, content: &str) -> FileVersion {
+        FileVersion {
+            commit: commit.into(),
+            at: testing::now(),
+            message: format!("deploy {commit}"),
+            content: content.into(),
+        }
+    }
+
+    fn detected() -> Diagnosis {
+        testing::diagnosis(&testing::crashing(&[
+            "Traceback (most recent call last):",
+            "KeyError: 'REDIS_URL'",
+        ]))
+    }
+
+    fn repo(history: Vec<FileVersion>) -> RepoView {
+        RepoView {
+            path: "apps/cart/deployment.yaml".into(),
+            text: NOW.into(),
+            history,
+        }
+    }
+
+    #[test]
+    fn a_crash_whose_logs_name_a_missing_variable_is_missing_configuration() {
+        let f = testing::crashing(&["KeyError: 'REDIS_URL'"]);
+        let d = MissingConfiguration.detect(&f, &Readings::of(&f)).unwrap();
+        assert_eq!(
+            d.summary,
+            "api crash-loops (exit 1, 9 restarts): environment variable REDIS_URL is missing; the last rollout (30 h ago) changed the environment"
+        );
+        let other = testing::crashing(&["panic: nil map"]);
+        assert!(
+            MissingConfiguration
+                .detect(&other, &Readings::of(&other))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_variable_comes_back_from_the_newest_earlier_manifest_naming_its_commit() {
+        let (s, w) = (testing::settings(), testing::workload());
+        let r = repo(vec![
+            version("cafe0001aa", NOW),
+            version("beef0002bb", BEFORE),
+        ]);
+        assert!(
+            !MissingConfiguration
+                .cluster_needs(&detected(), &r)
+                .secret_keys
+        );
+        let view = ClusterView::default();
+        let Remedy::Change(c) =
+            MissingConfiguration.remedy(&detected(), &testing::input(&s, &w, &r, &view))
+        else {
+            panic!("expected a change");
+        };
+        let Edit::AddContainerEnv {
+            item,
+            name,
+            container,
+            ..
+        } = &c.edits[0]
+        else {
+            panic!("expected an env edit: {:?}", c.edits);
+        };
+        assert_eq!((name.as_str(), container.as_str()), ("REDIS_URL", "api"));
+        assert_eq!(item[0], "- name: REDIS_URL");
+        assert_eq!(item.last().unwrap(), "      key: url");
+        assert!(
+            c.notes
+                .contains("restored from commit `beef0002` (deploy beef0002bb"),
+            "{}",
+            c.notes
+        );
+        // And the edit applies to today's manifest.
+        let files = std::collections::BTreeMap::from([(r.path.clone(), r.text.clone())]);
+        let out = squad_gitops::apply(&c.edits, &files).unwrap();
+        assert!(out[0].1.contains("name: cart-redis"), "{}", out[0].1);
+    }
+
+    #[test]
+    fn without_history_a_secret_key_of_the_same_name_is_referenced_else_a_human_decides() {
+        let (s, w) = (testing::settings(), testing::workload());
+        let r = repo(vec![version("cafe0001aa", NOW)]);
+        assert!(
+            MissingConfiguration
+                .cluster_needs(&detected(), &r)
+                .secret_keys
+        );
+        let view = ClusterView {
+            secret_keys: Some(vec![("cart-cache".into(), vec!["redis_url".into()])]),
+            ..ClusterView::default()
+        };
+        let Remedy::Change(c) =
+            MissingConfiguration.remedy(&detected(), &testing::input(&s, &w, &r, &view))
+        else {
+            panic!("expected a change");
+        };
+        assert!(
+            c.notes
+                .contains("from Secret `cart-cache` key `redis_url` (value not read)")
+        );
+        let none = ClusterView {
+            secret_keys: Some(vec![("other".into(), vec!["password".into()])]),
+            ..ClusterView::default()
+        };
+        assert!(matches!(
+            MissingConfiguration.remedy(&detected(), &testing::input(&s, &w, &r, &none)),
+            Remedy::Escalate { reason } if reason.contains("no Secret in shop has a matching key")
+        ));
+    }
+
+    #[test]
+    fn data_follows_up_with_fail_fast_validation() {
+        let cx = FollowupContext {
+            incident: "inc-1".into(),
+            issue: 1,
+            workload: testing::workload(),
+            container: "api".into(),
+            pod: "cart-5d8f7-abcde".into(),
+            language: "python".into(),
+            route: "/cart".into(),
+            profiling_steps: String::new(),
+            code_findings: String::new(),
+        };
+        let draft = MissingConfiguration.followup(&detected(), &cx);
+        assert_eq!(draft.label, "reliability");
+        assert!(draft.body.contains("because `REDIS_URL` was missing"));
+        assert!(
+            draft
+                .body
+                .contains("kubectl logs -n shop cart-5d8f7-abcde -c api --previous")
+        );
+    }
+}

@@ -64,3 +64,26 @@ impl Family for Unknown {
         super::crash_loop::generic_lessons(workload)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+
+    #[test]
+    fn nothing_failing_is_unknown_with_a_runbook_named_after_the_alert() {
+        let mut f = testing::facts("Completed", 0, |_| 80.0, |_| 10.0);
+        if let Some(p) = f.pod.as_mut() {
+            p.containers[0].last_termination = None;
+        }
+        let d = testing::diagnosis(&f);
+        assert_eq!(d.root_cause, RootCause::unknown());
+        assert_eq!(d.summary, "no failing signal found for api");
+        assert_eq!(
+            Unknown.runbook("KubePodCrashLooping").name,
+            "kubepodcrashlooping"
+        );
+        assert_eq!(Unknown.runbook("Disk Full!").name, "disk-full-");
+        assert!(Unknown.reason().is_none());
+    }
+}
