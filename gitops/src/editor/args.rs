@@ -41,10 +41,10 @@ pub(super) fn check_resource_name(key: &str) -> Result<(), ManifestError> {
     }
 }
 
-/// Kubernetes quantity: `[+-]number[suffix]`, suffix one of the binary (`Ki`..`Ei`), decimal
-/// (`n u m k M G T P E`) suffixes or a decimal exponent (`e3`, `E-2`).
+/// A Kubernetes quantity, as [`squad_protocols::Quantity`] parses one (`512Mi`, `1.5Gi`, `250m`,
+/// `2`, `1e3`): the one grammar squad has.
 pub(super) fn check_quantity(value: &str) -> Result<(), ManifestError> {
-    if is_quantity(value) {
+    if value.parse::<squad_protocols::Quantity>().is_ok() {
         Ok(())
     } else {
         Err(ManifestError::InvalidArgument {
@@ -53,25 +53,6 @@ pub(super) fn check_quantity(value: &str) -> Result<(), ManifestError> {
             got: value.to_string(),
         })
     }
-}
-
-fn is_quantity(value: &str) -> bool {
-    let unsigned = value.strip_prefix(['+', '-']).unwrap_or(value);
-    let number_len = unsigned
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(unsigned.len());
-    let (number, suffix) = unsigned.split_at(number_len);
-    let number_ok = number.chars().filter(|c| *c == '.').count() <= 1
-        && number.chars().any(|c| c.is_ascii_digit());
-    let suffix_ok = match suffix {
-        "" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" | "n" | "u" | "m" | "k" | "M" | "G" | "T"
-        | "P" | "E" => true,
-        _ => suffix
-            .strip_prefix(['e', 'E'])
-            .map(|exp| exp.strip_prefix(['+', '-']).unwrap_or(exp))
-            .is_some_and(|digits| !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())),
-    };
-    number_ok && suffix_ok
 }
 
 /// The validated env item given to [`add_container_env`](super::add_container_env), de-indented so

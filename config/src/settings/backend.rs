@@ -1,0 +1,94 @@
+//! What squad runs on: `[backend]`, `[kubernetes]`, `[prometheus]` and `[store]`.
+
+use serde::{Deserialize, Serialize};
+
+/// What the daemon's crew acts on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// The simulated cluster (served over the Kubernetes API) and a simulated GitHub on a local
+    /// git repo, from `scenario`.
+    #[default]
+    Simulation,
+    /// A real cluster through `[kubernetes]` (and `[prometheus]`), with the GitOps repo of
+    /// `scenario` simulated locally until the GitHub adapter lands.
+    Kubernetes,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendSettings {
+    pub kind: BackendKind,
+    /// A shipped scenario name or a scenario directory.
+    pub scenario: String,
+    /// Where the daemon keeps its repositories, simulated GitHub and (unless `[store] path`)
+    /// the incident store.
+    pub data_dir: String,
+}
+
+impl Default for BackendSettings {
+    fn default() -> Self {
+        BackendSettings {
+            kind: BackendKind::Simulation,
+            scenario: "oomkilled".into(),
+            data_dir: "squad-data".into(),
+        }
+    }
+}
+
+/// How to reach the cluster (ignored by `squad simulate`, which serves its own).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesSettings {
+    /// A kubeconfig file; unset means `$KUBECONFIG`, `~/.kube/config`, then in-cluster.
+    pub kubeconfig: Option<String>,
+    /// The kubeconfig context; unset means its current context.
+    pub context: Option<String>,
+    /// API requests in flight at once.
+    pub max_concurrent_requests: usize,
+    /// Per-request timeout.
+    pub timeout_seconds: u64,
+}
+
+impl Default for KubernetesSettings {
+    fn default() -> Self {
+        KubernetesSettings {
+            kubeconfig: None,
+            context: None,
+            max_concurrent_requests: 8,
+            timeout_seconds: 30,
+        }
+    }
+}
+
+/// Where memory and traffic history come from: a Prometheus HTTP API, and the PromQL squad asks.
+/// Placeholders: `{namespace}`, `{name}` (workload), `{container}`, `{pod_regex}` (the
+/// workload's pod names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrometheusSettings {
+    /// Base URL (e.g. `http://prometheus.monitoring:9090`); unset means no history (the
+    /// diagnosis says so).
+    pub url: Option<String>,
+    pub timeout_seconds: u64,
+    pub memory_query: String,
+    pub traffic_query: String,
+}
+
+impl Default for PrometheusSettings {
+    fn default() -> Self {
+        PrometheusSettings {
+            url: None,
+            timeout_seconds: 30,
+            memory_query: r#"max(container_memory_working_set_bytes{namespace="{namespace}", pod=~"{pod_regex}", container="{container}"})"#.into(),
+            traffic_query: r#"sum by (route) (rate(http_requests_total{namespace="{namespace}", service="{name}"}[5m]))"#.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// The durable incident store file; unset means `<data dir>/incidents.redb`.
+    pub path: Option<String>,
+}

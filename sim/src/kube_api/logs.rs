@@ -1,0 +1,102 @@
+//! `pods/{name}/log`: a container's log as `text/plain`, with the `container`, `previous` and
+//! `tailLines` parameters and the errors kubectl shows when they do not fit the pod.
+
+use axum::body::Body;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::{Shared, param, status};
+use crate::cluster::World;
+use squad_gitops::objects;
+
+pub(super) fn pod_log(
+    shared: &Shared,
+    world: &World,
+    ns: &str,
+    pod: &str,
+    q: &[(String, String)],
+) -> Response {
+    let Some(p) = world
+        .of_kind("Pod", Some(ns))
+        .find(|o| objects::name(o) == pod)
+    else {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("pods \"{pod}\" not found"),
+            Some(json!({"name": pod, "kind": "pods"})),
+        );
+    };
+    let containers: Vec<String> = p["spec"]["containers"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let container = match param(q, "container").filter(|c| !c.is_empty()) {
+        Some(c) => c.to_owned(),
+        None if containers.len() == 1 => containers[0].clone(),
+        None => {
+            return status(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!(
+                    "a container name must be specified for pod {pod}, choose one of: [{}]",
+                    containers.join(" ")
+                ),
+                None,
+            );
+        }
+    };
+    if !containers.contains(&container) {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!("container {container} is not valid for pod {pod}"),
+            None,
+        );
+    }
+    let previous = param(q, "previous") == Some("true");
+    let tail = match param(q, "tailLines") {
+        Some(t) => match t.parse::<usize>() {
+            Ok(n) => n,
+            Err(_) => {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    &format!("tailLines: expected a non-negative integer, got {t:?}"),
+                    None,
+                );
+            }
+        },
+        None => usize::MAX,
+    };
+    match shared.cluster.logs(ns, pod, &container, previous, tail) {
+        Ok(lines) => {
+            let mut text = lines.join("\n");
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(Body::from(text))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        Err(squad_runtime::ports::PortError::NotFound { .. }) if previous => status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!("previous terminated container \"{container}\" in pod \"{pod}\" not found"),
+            None,
+        ),
+        Err(e) => status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            &e.to_string(),
+            None,
+        ),
+    }
+}
