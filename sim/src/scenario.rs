@@ -45,9 +45,25 @@ pub struct Scenario {
     /// the starts, kills and back-offs the load model produces.
     #[serde(default)]
     pub pod_events: Vec<EventSpec>,
+    /// How the incident must end, for the test that runs every shipped scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expectation>,
     /// Every other file of the scenario, by path relative to its directory.
     #[serde(skip)]
     pub files: BTreeMap<String, String>,
+}
+
+/// `[expect]`: what the crew must conclude and where the incident must end when the simulated
+/// human approves whatever PR is opened (`squad simulate <scenario> --approve`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// The diagnosis's root cause (a failure family's name, or `unknown`).
+    pub root_cause: String,
+    /// `resolved` or `escalated`.
+    pub state: String,
+    /// Whether B'Elanna opens a remediation PR.
+    pub pr: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
