@@ -5,26 +5,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/alertmanager.rs"]
-mod alertmanager;
-#[path = "support/process.rs"]
-mod process;
-#[path = "support/prometheus.rs"]
-mod prometheus;
-
 use std::time::Duration;
 
-use alertmanager::RealAlertmanager;
 use anyhow::{Context, Result, bail};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
-use prometheus::RealPrometheus;
 use squad::simulation::{self, ServeKube};
 use squad_protocols::AlertStatus;
 use squad_protocols::alert::parse_alertmanager_webhook;
 use squad_sim::Scenario;
+use squad_testkit::alertmanager::{self, RealAlertmanager};
+use squad_testkit::prometheus::{self, RealPrometheus};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 

@@ -1,6 +1,6 @@
-//! squad against a real kube-apiserver (1.20.2 + etcd, from `support/apiserver.rs`), loaded with
-//! the simulated cluster's objects (`support/seed.rs`) and a fake kubelet serving the model's
-//! container logs (`support/kubelet.rs`):
+//! squad against a real kube-apiserver (1.20.2 + etcd, from `squad_testkit::apiserver`), loaded
+//! with the simulated cluster's objects (`squad_testkit::seed`) and a fake kubelet serving the
+//! model's container logs (`squad_testkit::kubelet`):
 //!
 //! - the Kubernetes adapter reads the same facts from the real apiserver as from the simulated
 //!   one, and kubectl prints the same rows from both (so the simulated server is checked against
@@ -19,13 +19,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/apiserver.rs"]
-mod apiserver;
-#[path = "support/kubelet.rs"]
-mod kubelet;
-#[path = "support/seed.rs"]
-mod seed;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
@@ -33,12 +26,9 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
-use apiserver::{Options, RealApiserver};
 use chrono::DateTime;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use kube::api::{Api, ObjectMeta, PostParams};
-use kubelet::FakeKubelet;
-use seed::Seeded;
 use serde_json::{Value, json};
 use squad::{Squad, settled};
 use squad_adapters::git::GitRepo;
@@ -52,6 +42,9 @@ use squad_runtime::Clock;
 use squad_runtime::ports::{Cluster, PortError, PortResult};
 use squad_sim::Scenario;
 use squad_sim::SimBackends;
+use squad_testkit::apiserver::{self, Options, RealApiserver};
+use squad_testkit::kubelet::FakeKubelet;
+use squad_testkit::seed::{self, Seeded};
 
 /// Generous: the crew has no long timers before its PR, but four apiservers may share 2 cores.
 const CREW_WITHIN: Duration = Duration::from_secs(300);

@@ -4,12 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/apiserver.rs"]
-mod apiserver;
-
 use std::process::Output;
 
-use apiserver::{Options, RealApiserver};
+use squad_testkit::apiserver::{self, Options, RealApiserver};
 
 fn stdout_of(out: &Output, what: &str, server: &RealApiserver) -> String {
     assert!(

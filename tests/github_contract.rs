@@ -5,10 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/openapi.rs"]
-mod openapi;
-
 use squad_sim::github_api::Recorded;
+use squad_testkit::openapi;
 
 #[test]
 fn every_github_request_of_the_suite_is_in_github_s_openapi_description() {
@@ -20,7 +18,7 @@ fn every_github_request_of_the_suite_is_in_github_s_openapi_description() {
         eprintln!("SKIPPED: the suite is still running (scripts/test runs this check at the end)");
         return;
     }
-    let Some(spec) = openapi::openapi() else {
+    let Some(spec) = openapi::openapi().unwrap() else {
         return;
     };
     let mut requests = Vec::new();
@@ -44,7 +42,7 @@ fn every_github_request_of_the_suite_is_in_github_s_openapi_description() {
         "no GitHub request was logged in {}",
         dir.to_string_lossy()
     );
-    let violations = openapi::contract_violations(&spec, &requests);
+    let violations = openapi::contract_violations(&spec, &requests).unwrap();
     let mut unique = violations.clone();
     unique.sort();
     unique.dedup();

@@ -10,11 +10,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/llama.rs"]
-mod llama;
-#[path = "support/process.rs"]
-mod process;
-
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -28,6 +23,7 @@ use squad_config::{LlmBudget, LlmProfile, LlmSettings, LlmToolMode, Settings};
 use squad_runtime::{Faults, Minds};
 use squad_sim::Scenario;
 use squad_sim::llm_cassette::{CassetteServer, Mode};
+use squad_testkit::llama;
 
 fn paused() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -13,13 +13,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/llama.rs"]
-mod llama;
-#[path = "support/process.rs"]
-mod process;
-
-use llama::{Exchange, RealLlama, available_or_skip};
 use serde_json::{Value, json};
+use squad_testkit::llama::{Exchange, RealLlama, available_or_skip};
 use tokio::sync::Mutex;
 
 /// One server at a time, so the latencies printed are one model's on an otherwise idle machine.

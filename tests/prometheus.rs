@@ -7,16 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/process.rs"]
-mod process;
-#[path = "support/prometheus.rs"]
-mod prometheus;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use prometheus::{RealPrometheus, available_or_skip, backfill};
 use squad::simulation::{self, ServeKube, SimBackends};
 use squad_adapters::prometheus::{MetricQueries, Prometheus, PrometheusOptions};
 use squad_diagnosis::NativeDiagnoser;
@@ -24,6 +18,7 @@ use squad_runtime::Clock;
 use squad_runtime::ports::{Cluster, Diagnoser, DiagnosisRequest};
 use squad_sim::Scenario;
 use squad_sim::prom_api::openmetrics_history;
+use squad_testkit::prometheus::{self, RealPrometheus, available_or_skip, backfill};
 
 fn client(url: &str) -> Prometheus {
     Prometheus::new(PrometheusOptions {

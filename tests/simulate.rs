@@ -11,6 +11,7 @@ use squad_config::Settings;
 use squad_protocols::Member;
 use squad_runtime::Faults;
 use squad_sim::Scenario;
+use squad_testkit::openapi;
 
 fn opts(scenario: Scenario, out: &Path, approve: bool) -> SimulationOptions {
     SimulationOptions {
@@ -418,14 +419,11 @@ fn missing_permissions_degrade_the_crew_with_notes_instead_of_failing() {
     assert!(worf.contains("image scan"), "{worf}");
 }
 
-#[path = "support/openapi.rs"]
-mod openapi;
-
 /// Both scenarios, each through to the end: every request the crew's GitHub adapter sent to the
 /// simulated GitHub is a request GitHub's own OpenAPI description allows.
 #[test]
 fn every_github_request_of_whole_incidents_is_in_github_s_openapi_description() {
-    let Some(spec) = openapi::openapi() else {
+    let Some(spec) = openapi::openapi().unwrap() else {
         return;
     };
     let mut total = 0;
@@ -439,7 +437,7 @@ fn every_github_request_of_whole_incidents_is_in_github_s_openapi_description() 
             .block_on(simulation::run(opts(scenario, dir.path(), true)))
             .unwrap();
         let requests: Vec<_> = first.github.into_iter().chain(second.github).collect();
-        let violations = openapi::contract_violations(&spec, &requests);
+        let violations = openapi::contract_violations(&spec, &requests).unwrap();
         assert!(
             violations.is_empty(),
             "{name}: {} request(s) off GitHub's API:\n{}",

@@ -4,11 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../tests/support/openapi.rs"]
-mod openapi;
-
-use openapi::{contract_violations, openapi};
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +14,7 @@ use squad_runtime::ports::{Forge, MarkedArtifact};
 use squad_sim::Scenario;
 use squad_sim::github_api::SimGitHubApi;
 use squad_sim::{SimForge, seed_gitops_repo};
+use squad_testkit::openapi::{contract_violations, openapi};
 
 async fn setup(dir: &std::path::Path) -> (SimGitHubApi, GitHubForge, Scenario, Arc<SimForge>) {
     let scenario = Scenario::embedded("oomkilled").unwrap();
@@ -215,7 +211,7 @@ async fn the_crew_s_forge_operations_over_the_simulated_github() {
 
 #[tokio::test]
 async fn every_request_the_adapter_sends_is_in_github_s_openapi_description() {
-    let Some(spec) = openapi() else {
+    let Some(spec) = openapi().unwrap() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -265,7 +261,7 @@ async fn every_request_the_adapter_sends_is_in_github_s_openapi_description() {
     .unwrap();
     gh.set_issue_open(issue.number, false).await.unwrap();
     let requests = api.requests();
-    let violations = contract_violations(&spec, &requests);
+    let violations = contract_violations(&spec, &requests).unwrap();
     assert!(
         violations.is_empty(),
         "{} request(s) off GitHub's API:\n{}",
@@ -299,7 +295,8 @@ async fn every_request_the_adapter_sends_is_in_github_s_openapi_description() {
                 serde_json::json!({"tree": "not a list"}),
             ),
         ],
-    );
+    )
+    .unwrap();
     assert_eq!(caught.len(), 4, "{caught:#?}");
 }
 

@@ -2,11 +2,8 @@
 //! for tests that check what squad receives from a real alerting pipeline. `scripts/tools`
 //! installs it.
 //!
-//! Include it with `#[path = "support/alertmanager.rs"] mod alertmanager;`. Start-up is async (it
-//! polls with `tokio::time`; run it on a real clock). Dropping the value stops the process and
-//! removes its state.
-
-#![allow(dead_code)]
+//! Start-up is async (it polls with `tokio::time`; run it on a real clock). Dropping the value
+//! stops the process and removes its state.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -17,7 +14,7 @@ use tempfile::TempDir;
 
 use crate::process::{Service, free_port};
 
-pub const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 
 /// Whether Alertmanager is installed; under CI=true a missing one is a failure, not a skip.
 pub fn available_or_skip(test: &str) -> Result<bool> {
@@ -34,10 +31,11 @@ pub fn available_or_skip(test: &str) -> Result<bool> {
 }
 
 pub struct RealAlertmanager {
-    // Dropped before `dir`: the process stops before its state is removed.
+    // Dropped before `_dir`, which is held for its Drop: the process stops before its state is
+    // removed.
     service: Service,
     port: u16,
-    dir: TempDir,
+    _dir: TempDir,
 }
 
 impl RealAlertmanager {
@@ -70,11 +68,11 @@ impl RealAlertmanager {
                 Duration::from_secs(60),
             )
             .await?;
-        Ok(RealAlertmanager { service, port, dir })
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        Ok(RealAlertmanager {
+            service,
+            port,
+            _dir: dir,
+        })
     }
 
     /// `host:port`, as Prometheus' `alerting.alertmanagers` targets want it.

@@ -7,19 +7,16 @@
 //! always uses TLS but verifies nothing, so a test serves that path itself with the
 //! self-signed pair from [`RealApiserver::kubelet_tls`].
 //!
-//! Include it with `#[path = "support/apiserver.rs"] mod apiserver;`. Start-up is async (it polls
-//! with `tokio::time`; run it on a real clock, not a paused one) and takes a few seconds; the
-//! binary comes from `SQUAD_KUBE_APISERVER`, the cache `scripts/kube-apiserver-build` fills, or
-//! that script itself. Dropping the value stops the apiserver, then etcd, and removes the state.
-
-#![allow(dead_code)] // each test crate uses a different part of the harness
+//! Start-up is async (it polls with `tokio::time`; run it on a real clock, not a paused one) and
+//! takes a few seconds; the binary comes from `SQUAD_KUBE_APISERVER` (which `scripts/tools` sets)
+//! or the cache `scripts/kube-apiserver-build` fills. Dropping the value stops the apiserver, then
+//! etcd, and removes the state.
 
 use std::fmt::Write as _;
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -27,7 +24,7 @@ use tempfile::TempDir;
 use tokio::time::{Instant, sleep};
 
 /// Where etcd comes from (Debian's `etcd-server`, installed by `scripts/kube-apiserver-build`).
-pub const ETCD: &str = "/usr/bin/etcd";
+const ETCD: &str = "/usr/bin/etcd";
 
 const ADMIN_TOKEN: &str = "squad-admin-token";
 const VIEWER_TOKEN: &str = "squad-viewer-token";
@@ -56,8 +53,8 @@ pub struct RealApiserver {
 }
 
 /// The apiserver binary, if it is already built (or named by `SQUAD_KUBE_APISERVER`) and etcd is
-/// installed. Never builds anything; tests use it to decide whether to skip.
-pub fn available() -> Option<PathBuf> {
+/// installed; [`start_or_skip`] skips without one.
+fn available() -> Option<PathBuf> {
     if !Path::new(ETCD).is_file() {
         return None;
     }
@@ -71,7 +68,7 @@ pub fn available() -> Option<PathBuf> {
 /// Starts an apiserver for the named test, or explains why it is skipped and returns `None` when
 /// none is built. Under `CI=true` a missing binary is an error instead of a skip.
 pub async fn start_or_skip(test: &str, options: Options) -> Result<Option<RealApiserver>> {
-    if available().is_none() {
+    let Some(bin) = available() else {
         let why = format!(
             "{test}: no kube-apiserver (set SQUAD_KUBE_APISERVER or run scripts/kube-apiserver-build) \
              or no etcd at {ETCD}"
@@ -81,23 +78,14 @@ pub async fn start_or_skip(test: &str, options: Options) -> Result<Option<RealAp
         }
         eprintln!("SKIPPED {why}");
         return Ok(None);
-    }
-    RealApiserver::start_with(options).await.map(Some)
+    };
+    RealApiserver::start(&bin, options).await.map(Some)
 }
 
 impl RealApiserver {
-    /// Starts etcd and kube-apiserver with `AlwaysAllow` authorization.
-    pub async fn start() -> Result<Self> {
-        Self::start_with(Options::default()).await
-    }
-
-    /// Starts etcd and kube-apiserver, waits for `/readyz` and the `default` namespace, and writes
-    /// the kubeconfig(s). Builds the apiserver first if it is nowhere to be found.
-    pub async fn start_with(options: Options) -> Result<Self> {
-        let bin = find_or_build_apiserver()?;
-        if !Path::new(ETCD).is_file() {
-            bail!("etcd not found at {ETCD} (scripts/kube-apiserver-build installs it)");
-        }
+    /// Starts etcd and the kube-apiserver at `bin`, waits for `/readyz` and the `default`
+    /// namespace, and writes the kubeconfig(s).
+    async fn start(bin: &Path, options: Options) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("squad-apiserver-")
             .tempdir()
@@ -143,7 +131,7 @@ impl RealApiserver {
         )
         .await?;
 
-        let mut apiserver = Command::new(&bin);
+        let mut apiserver = Command::new(bin);
         apiserver.args(apiserver_args(&root, &etcd_url, port, options));
         me.apiserver = Some(spawn_logged(
             apiserver,
@@ -195,16 +183,6 @@ impl RealApiserver {
         format!("https://127.0.0.1:{}", self.port)
     }
 
-    /// The admin bearer token.
-    pub fn token(&self) -> &str {
-        ADMIN_TOKEN
-    }
-
-    /// The viewer bearer token; `None` unless started with `rbac: true`.
-    pub fn viewer_token(&self) -> Option<&str> {
-        self.viewer_kubeconfig.as_ref().map(|_| VIEWER_TOKEN)
-    }
-
     /// A self-signed certificate and key (PEM; EC P-256; SAN `IP:127.0.0.1`) for a test's fake
     /// kubelet. The apiserver accepts any certificate, so this only saves generating one.
     pub fn kubelet_tls(&self) -> (PathBuf, PathBuf) {
@@ -212,11 +190,6 @@ impl RealApiserver {
             self.dir.path().join("kubelet.crt"),
             self.dir.path().join("kubelet.key"),
         )
-    }
-
-    /// The temporary directory holding keys, tokens, etcd data and both logs.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// `kubectl --kubeconfig <admin kubeconfig>`, from `SQUAD_KUBECTL` or `PATH`.
@@ -389,47 +362,6 @@ fn cached_binary() -> Option<PathBuf> {
         None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/squad"),
     };
     Some(cache.join("kube-apiserver-1.20.2/kube-apiserver"))
-}
-
-/// Tests in one binary run in parallel; only one of them should run the build script.
-static BUILD: Mutex<()> = Mutex::new(());
-
-fn find_or_build_apiserver() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("SQUAD_KUBE_APISERVER") {
-        let p = PathBuf::from(p);
-        if !p.is_file() {
-            bail!("SQUAD_KUBE_APISERVER={} is not a file", p.display());
-        }
-        return Ok(p);
-    }
-    let _guard = BUILD
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(p) = cached_binary().filter(|p| p.is_file()) {
-        return Ok(p);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kube-apiserver-build");
-    eprintln!(
-        "building kube-apiserver with {} (about 10 minutes cold)",
-        script.display()
-    );
-    let out = Command::new(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("running {}", script.display()))?;
-    if !out.status.success() {
-        bail!("{} failed ({})", script.display(), out.status);
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or_default().trim();
-    let bin = PathBuf::from(last);
-    if !bin.is_file() {
-        bail!(
-            "{} printed {last:?} as its last line, which is not a file",
-            script.display()
-        );
-    }
-    Ok(bin)
 }
 
 /// Three distinct free loopback ports. Each listener is held until all are chosen, then dropped

@@ -1,11 +1,8 @@
 //! A real Prometheus (Debian's 2.42, `/usr/bin/prometheus`) on a loopback port, for tests that
 //! check the simulated metrics against it. `scripts/tools` installs it.
 //!
-//! Include it with `#[path = "support/prometheus.rs"] mod prometheus;`. Start-up is async (it
-//! polls with `tokio::time`; run it on a real clock). Dropping the value stops the process and
-//! removes its state.
-
-#![allow(dead_code)]
+//! Start-up is async (it polls with `tokio::time`; run it on a real clock). Dropping the value
+//! stops the process and removes its state.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,7 +13,7 @@ use tempfile::TempDir;
 
 use crate::process::{Service, free_port};
 
-pub const PROMETHEUS: &str = "/usr/bin/prometheus";
+const PROMETHEUS: &str = "/usr/bin/prometheus";
 pub const PROMTOOL: &str = "/usr/bin/promtool";
 
 /// Whether Prometheus is installed; under CI=true a missing one is a failure, not a skip.
@@ -34,10 +31,11 @@ pub fn available_or_skip(test: &str) -> Result<bool> {
 }
 
 pub struct RealPrometheus {
-    // Dropped before `dir`: the process stops before its state is removed.
+    // Dropped before `_dir`, which is held for its Drop: the process stops before its state is
+    // removed.
     service: Service,
     port: u16,
-    dir: TempDir,
+    _dir: TempDir,
 }
 
 impl RealPrometheus {
@@ -85,7 +83,11 @@ impl RealPrometheus {
                 Duration::from_secs(60),
             )
             .await?;
-        Ok(RealPrometheus { service, port, dir })
+        Ok(RealPrometheus {
+            service,
+            port,
+            _dir: dir,
+        })
     }
 
     pub fn url(&self) -> String {

@@ -1,31 +1,32 @@
 //! GitHub's REST API contract: every request squad's GitHub adapter sends, checked against
 //! GitHub's official OpenAPI description (npm `@octokit/openapi`, unpacked by `scripts/tools`).
-//! Include with `#[path = "support/openapi.rs"] mod openapi;`.
 
-#![allow(dead_code)]
+use anyhow::{Context, Result, bail};
 
 /// GitHub's official OpenAPI description (npm `@octokit/openapi`, dereferenced), as
-/// `scripts/tools` unpacks it; `None` is a skip, a failure under CI=true.
-pub fn openapi() -> Option<serde_json::Value> {
-    let path = std::env::var_os("SQUAD_GITHUB_OPENAPI")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(&std::env::var_os("HOME").unwrap())
-                .join(".cache/squad/github-openapi/api.github.com.deref.json")
-        });
+/// `scripts/tools` unpacks it; `None` is a skip, an error under CI=true.
+pub fn openapi() -> Result<Option<serde_json::Value>> {
+    let path = match std::env::var_os("SQUAD_GITHUB_OPENAPI") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => std::path::Path::new(
+            &std::env::var_os("HOME").context("neither SQUAD_GITHUB_OPENAPI nor HOME is set")?,
+        )
+        .join(".cache/squad/github-openapi/api.github.com.deref.json"),
+    };
     match std::fs::read(&path) {
-        Ok(bytes) => Some(serde_json::from_slice(&bytes).unwrap()),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("parsing {}", path.display()))
+            .map(Some),
         Err(e) => {
             let why = format!(
                 "no GitHub OpenAPI description at {} ({e}); run scripts/tools",
                 path.display()
             );
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{why}; CI=true, so this is a failure"
-            );
+            if std::env::var("CI").as_deref() == Ok("true") {
+                bail!("{why}; CI=true, so this is a failure");
+            }
             eprintln!("SKIPPED {why}");
-            None
+            Ok(None)
         }
     }
 }
@@ -35,8 +36,10 @@ pub fn openapi() -> Option<serde_json::Value> {
 pub fn contract_violations(
     spec: &serde_json::Value,
     requests: &[squad_sim::github_api::Recorded],
-) -> Vec<String> {
-    let paths = spec["paths"].as_object().unwrap();
+) -> Result<Vec<String>> {
+    let paths = spec["paths"]
+        .as_object()
+        .context("the OpenAPI description has no `paths` object")?;
     // Templates as regexes; `{path}` and `{ref}` may hold slashes (contents paths, heads/main).
     let templates: Vec<(String, regex::Regex, usize)> = paths
         .keys()
@@ -52,9 +55,10 @@ pub fn contract_violations(
                 });
             }
             re.push('$');
-            (t.clone(), regex::Regex::new(&re).unwrap(), params)
+            let re = regex::Regex::new(&re).with_context(|| format!("path template {t}"))?;
+            Ok((t.clone(), re, params))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let mut out = Vec::new();
     for r in requests {
         let (path, query) = r.path.split_once('?').unwrap_or((r.path.as_str(), ""));
@@ -98,7 +102,9 @@ pub fn contract_violations(
                 ));
                 continue;
             }
-            let validator = jsonschema::validator_for(schema).unwrap();
+            let validator = jsonschema::validator_for(schema).map_err(|e| {
+                anyhow::anyhow!("{} {template}: request-body schema: {e}", r.method)
+            })?;
             for e in validator.iter_errors(&r.body) {
                 out.push(format!(
                     "{} {template}: body {}: {e}",
@@ -108,5 +114,5 @@ pub fn contract_violations(
             }
         }
     }
-    out
+    Ok(out)
 }

@@ -7,10 +7,7 @@
 //! log, a 400's body as a `BadRequest` message, a 404's as `NotFound`. The errors here say what a
 //! real kubelet says in the same cases (`previous terminated container "c" in pod "p" not
 //! found`, ...), so a client reads the same through a real apiserver as from the simulated one.
-//!
-//! Include it with `#[path = "support/kubelet.rs"] mod kubelet;`. Dropping it stops serving.
-
-#![allow(dead_code)] // each test crate uses a different part of the support code
+//! Dropping it stops serving.
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,11 +1,6 @@
 //! A server process started by a test harness (Prometheus, Alertmanager, llama.cpp): a free
 //! loopback port, its output in a log file, a readiness wait that fails fast when the process
 //! exits, the log's tail for failure messages, and a stop on drop (SIGTERM, then SIGKILL).
-//!
-//! A test crate that includes one of those harnesses declares it too, at its root:
-//! `#[path = "support/process.rs"] mod process;`.
-
-#![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -3,16 +3,14 @@
 //! both from PyPI. `scripts/tools` installs them and a launcher, `squad-llama-server`, which takes
 //! llama-server-like flags (`--model --host --port --ctx-size --threads --alias`).
 //!
-//! Include it with `#[path = "support/llama.rs"] mod llama;`. Start-up is async (it polls with
-//! `tokio::time`; run it on a real clock) and takes about a second. Dropping the value stops the
-//! server. The paths come from `SQUAD_LLAMA_SERVER` and `SQUAD_SMOLLM2_GGUF`, or the cache
-//! `${SQUAD_CACHE:-$HOME/.cache/squad}` that `scripts/tools` fills.
+//! Start-up is async (it polls with `tokio::time`; run it on a real clock) and takes about a
+//! second. Dropping the value stops the server. The paths come from `SQUAD_LLAMA_SERVER` and
+//! `SQUAD_SMOLLM2_GGUF`, or the cache `${SQUAD_CACHE:-$HOME/.cache/squad}` that `scripts/tools`
+//! fills.
 //!
 //! What the model is good for: it answers in a second or two and llama.cpp enforces a
 //! `response_format` JSON schema on it, but its content is well-formed nonsense and it has no
 //! native tool calls (its chat template cannot render `tools`; see `tests/llm_real.rs`).
-
-#![allow(dead_code)] // each test crate uses a different part of the harness
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -43,14 +41,14 @@ fn cache_dir() -> PathBuf {
 }
 
 /// The launcher `scripts/tools` writes: `SQUAD_LLAMA_SERVER`, or its place in the cache.
-pub fn server_path() -> PathBuf {
+fn server_path() -> PathBuf {
     std::env::var_os("SQUAD_LLAMA_SERVER")
         .map(PathBuf::from)
         .unwrap_or_else(|| cache_dir().join("bin").join("squad-llama-server"))
 }
 
 /// The SmolLM2 GGUF: `SQUAD_SMOLLM2_GGUF`, or its place in the cache.
-pub fn model_path() -> PathBuf {
+fn model_path() -> PathBuf {
     std::env::var_os("SQUAD_SMOLLM2_GGUF")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -88,10 +86,10 @@ pub struct Exchange {
 }
 
 pub struct RealLlama {
-    // Dropped before `dir`: the process stops before its state is removed.
-    service: Service,
+    // Held for their Drop, in this order: the process stops before its state is removed.
+    _service: Service,
     port: u16,
-    dir: TempDir,
+    _dir: TempDir,
 }
 
 impl RealLlama {
@@ -117,7 +115,11 @@ impl RealLlama {
         service
             .wait_ready(&format!("http://127.0.0.1:{port}/v1/models"), READY_WITHIN)
             .await?;
-        Ok(RealLlama { service, port, dir })
+        Ok(RealLlama {
+            _service: service,
+            port,
+            _dir: dir,
+        })
     }
 
     /// The OpenAI base URL, ending in `/v1`.
@@ -126,7 +128,7 @@ impl RealLlama {
     }
 
     /// The server's root, for llama.cpp's own endpoints (`/health`, `/props`).
-    pub fn root_url(&self) -> String {
+    fn root_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
@@ -161,10 +163,6 @@ impl RealLlama {
             bail!("GET {path} answered {status}: {text}");
         }
         serde_json::from_str(&text).with_context(|| format!("GET {path}: non-JSON {text}"))
-    }
-
-    pub fn log_tail(&self) -> String {
-        self.service.log_tail()
     }
 }
 

@@ -7,11 +7,7 @@
 //! gave the object it points at. Owners are created before their dependents for that reason.
 //! Status sent on create is dropped by the apiserver, so it is set afterwards through the
 //! `status` subresource. The Node's kubelet endpoint is pointed at a test's fake kubelet
-//! (`support/kubelet.rs`), which is where the apiserver fetches container logs from.
-//!
-//! Include it with `#[path = "support/seed.rs"] mod seed;`.
-
-#![allow(dead_code)] // each test crate uses a different part of the support code
+//! ([`crate::kubelet`]), which is where the apiserver fetches container logs from.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -394,7 +390,7 @@ pub async fn seed(client: &Client, world: &World, kubelet_port: u16) -> Result<S
     for o in &world.objects {
         if served(kind_of(o)).is_none() {
             bail!(
-                "{}: no apiVersion/plural for kind {:?} in tests/support/seed.rs",
+                "{}: no apiVersion/plural for kind {:?} in squad-testkit's seed.rs",
                 label(o),
                 kind_of(o)
             );

@@ -1,0 +1,16 @@
+//! The harnesses squad's test suite uses to start the real components it drives: kube-apiserver
+//! with etcd (`apiserver`), seeded from a simulated cluster (`seed`), beside a fake kubelet that
+//! serves the simulated container logs (`kubelet`); Prometheus (`prometheus`), Alertmanager
+//! (`alertmanager`) and llama.cpp with a small model (`llama`), each a process on a loopback
+//! port (`process`); and the check of GitHub requests against GitHub's OpenAPI description
+//! (`openapi`). Each harness skips with a message when its component is not installed, unless
+//! `CI=true`; `scripts/tools` installs them.
+
+pub mod alertmanager;
+pub mod apiserver;
+pub mod kubelet;
+pub mod llama;
+pub mod openapi;
+pub mod process;
+pub mod prometheus;
+pub mod seed;
