@@ -45,6 +45,7 @@ pub mod diagnose;
 pub mod intake;
 pub mod models;
 pub mod serve;
+pub mod signature;
 #[cfg(feature = "sim")]
 pub mod simulation;
 #[cfg(feature = "sim")]

@@ -40,6 +40,7 @@ use tokio::task::JoinHandle;
 
 use crate::Squad;
 use crate::intake::Intake;
+use crate::signature;
 
 struct AppState {
     intake: Intake,
@@ -377,13 +378,9 @@ async fn github_webhook(
     let sig = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
-    if let Err(e) =
-        squad_protocols::github::verify_github_signature(&body, sig, &state.github_secrets)
-    {
+    if let Err(e) = signature::verify_github_signature(&body, sig, &state.github_secrets) {
         let status = match e {
-            squad_protocols::github::WebhookSignatureError::MissingHeader => {
-                StatusCode::UNAUTHORIZED
-            }
+            signature::GitHubSignatureError::MissingHeader => StatusCode::UNAUTHORIZED,
             _ => StatusCode::FORBIDDEN,
         };
         return reject("github", "signature", status, e.to_string());
@@ -481,11 +478,8 @@ async fn pagerduty(
         let sig = headers
             .get("x-pagerduty-signature")
             .and_then(|v| v.to_str().ok());
-        if let Err(e) = squad_protocols::pagerduty::verify_pagerduty_signature(
-            &body,
-            sig,
-            &state.pagerduty_secrets,
-        ) {
+        if let Err(e) = signature::verify_pagerduty_signature(&body, sig, &state.pagerduty_secrets)
+        {
             let status = if sig.is_none() {
                 StatusCode::UNAUTHORIZED
             } else {

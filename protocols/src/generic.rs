@@ -278,7 +278,13 @@ pub(crate) fn describe(value: &Value) -> String {
 }
 
 /// At most 80 characters of sender-controlled text, for error messages and logs.
-pub(crate) fn shorten(text: &str) -> String {
+///
+/// ```
+/// use squad_protocols::generic::shorten;
+/// assert_eq!(shorten("pod=api-0"), "pod=api-0");
+/// assert_eq!(shorten(&"é".repeat(100)), format!("{}…", "é".repeat(80)));
+/// ```
+pub fn shorten(text: &str) -> String {
     match text.char_indices().nth(80) {
         Some((cut, _)) => format!("{}…", text.get(..cut).unwrap_or_default()),
         None => text.to_owned(),

@@ -1,76 +1,10 @@
-//! GitHub webhooks squad follows PRs with: the `X-Hub-Signature-256` check, and the events Ralph
-//! cares about (`pull_request`, `pull_request_review`, `issue_comment`) read into typed values.
+//! GitHub webhooks squad follows PRs with: the events Ralph cares about (`pull_request`,
+//! `pull_request_review`, `issue_comment`) read into typed values. Their `X-Hub-Signature-256`
+//! check is the daemon's (the `squad` crate's `signature` module), done before they are read.
 
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
-use sha2::Sha256;
 
 use crate::ProtocolError;
-
-type HmacSha256 = Hmac<Sha256>;
-
-/// Why a delivery's signature was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WebhookSignatureError {
-    #[error(
-        "no webhook secret is configured ([github] webhook_secrets or SQUAD_GITHUB_WEBHOOK_SECRETS)"
-    )]
-    NoSecrets,
-    #[error("the X-Hub-Signature-256 header is missing")]
-    MissingHeader,
-    #[error("X-Hub-Signature-256 is not `sha256=` and 64 hex digits")]
-    Malformed,
-    #[error("X-Hub-Signature-256 matches none of the {secrets} configured secret(s)")]
-    NoMatch { secrets: usize },
-}
-
-/// Checks GitHub's `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>` against every
-/// configured secret (more than one while a secret is rotated), in constant time.
-///
-/// ```
-/// use hmac::{Hmac, KeyInit, Mac};
-/// use squad_protocols::github::verify_github_signature;
-/// let body = br#"{"action":"closed"}"#;
-/// let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
-/// mac.update(body);
-/// let header = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-/// let secrets = vec!["old".to_string(), "s3cret".to_string()];
-/// assert!(verify_github_signature(body, Some(&header), &secrets).is_ok());
-/// assert!(verify_github_signature(b"tampered", Some(&header), &secrets).is_err());
-/// ```
-pub fn verify_github_signature(
-    body: &[u8],
-    header: Option<&str>,
-    secrets: &[String],
-) -> Result<(), WebhookSignatureError> {
-    let keys: Vec<&[u8]> = secrets
-        .iter()
-        .map(|s| s.as_bytes())
-        .filter(|k| !k.is_empty())
-        .collect();
-    if keys.is_empty() {
-        return Err(WebhookSignatureError::NoSecrets);
-    }
-    let header = header.ok_or(WebhookSignatureError::MissingHeader)?;
-    let signature = header
-        .trim()
-        .strip_prefix("sha256=")
-        .and_then(|h| hex::decode(h).ok())
-        .filter(|s| s.len() == 32)
-        .ok_or(WebhookSignatureError::Malformed)?;
-    for key in &keys {
-        let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
-            continue;
-        };
-        mac.update(body);
-        if mac.verify_slice(&signature).is_ok() {
-            return Ok(());
-        }
-    }
-    Err(WebhookSignatureError::NoMatch {
-        secrets: keys.len(),
-    })
-}
 
 /// A webhook event squad acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,12 +157,6 @@ mod tests {
     const COMMENT: &str =
         include_str!("../../tests/fixtures/github-webhooks/issue_comment.created.json");
 
-    fn sign(secret: &str, body: &[u8]) -> String {
-        let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(body);
-        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-    }
-
     #[test]
     fn real_payloads_parse_into_the_events_ralph_follows() {
         let pr = parse_github_webhook("pull_request", CLOSED.as_bytes())
@@ -275,34 +203,5 @@ mod tests {
         assert!(e.to_string().contains("pull_request.number"), "{e}");
         let e = parse_github_webhook("issue_comment", b"not json").unwrap_err();
         assert!(e.to_string().contains("not JSON"), "{e}");
-    }
-
-    #[test]
-    fn signatures_are_checked_against_every_secret() {
-        let body = CLOSED.as_bytes();
-        let secrets = vec!["rotated-out".to_string(), "current".to_string()];
-        assert!(verify_github_signature(body, Some(&sign("current", body)), &secrets).is_ok());
-        assert_eq!(
-            verify_github_signature(body, Some(&sign("other", body)), &secrets),
-            Err(WebhookSignatureError::NoMatch { secrets: 2 })
-        );
-        assert_eq!(
-            verify_github_signature(body, None, &secrets),
-            Err(WebhookSignatureError::MissingHeader)
-        );
-        assert_eq!(
-            verify_github_signature(body, Some("sha1=abc"), &secrets),
-            Err(WebhookSignatureError::Malformed)
-        );
-        assert_eq!(
-            verify_github_signature(body, Some(&sign("current", body)), &[]),
-            Err(WebhookSignatureError::NoSecrets)
-        );
-        // One changed byte.
-        let mut tampered = body.to_vec();
-        tampered[10] ^= 1;
-        assert!(
-            verify_github_signature(&tampered, Some(&sign("current", body)), &secrets).is_err()
-        );
     }
 }

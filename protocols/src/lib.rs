@@ -31,8 +31,6 @@ pub use incident::{
     Verification,
 };
 pub use llm::{Budget, ChatMessage, LlmUsage, Usage};
-pub use pagerduty::{
-    PagerDutyEvent, SignatureError, parse_pagerduty_webhook, verify_pagerduty_signature,
-};
+pub use pagerduty::{PagerDutyEvent, parse_pagerduty_webhook};
 pub use quantity::Quantity;
 pub use workload::WorkloadRef;

@@ -1,10 +1,9 @@
-//! PagerDuty V3 webhooks: verifying their signatures and turning incident events into alerts.
+//! PagerDuty V3 webhooks: turning incident events into alerts.
 //!
 //! A V3 webhook subscription POSTs one event per request, `{"event": {"id", "event_type",
 //! "resource_type", "occurred_at", "agent", "client", "data"}}`, and signs the raw body in the
-//! `X-PagerDuty-Signature` header: one or more comma-separated `v1=<hex HMAC-SHA256 of the body>`
-//! entries, one per signing secret, so a secret can be rotated without downtime. The daemon calls
-//! [`verify_pagerduty_signature`] on the raw body before [`parse_pagerduty_webhook`].
+//! `X-PagerDuty-Signature` header. Checking that signature is the daemon's part (the `squad`
+//! crate's `signature` module), done on the raw body before [`parse_pagerduty_webhook`].
 //!
 //! What squad makes of each event:
 //!
@@ -37,128 +36,16 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sha2::Sha256;
 
 use crate::alert::fingerprint_of;
-use crate::generic::{describe, optional_str, shorten};
+use crate::generic::{describe, optional_str};
 use crate::{Alert, AlertSource, AlertStatus, ProtocolError};
-
-/// The request header that carries PagerDuty's webhook signatures.
-pub const PAGERDUTY_SIGNATURE_HEADER: &str = "X-PagerDuty-Signature";
 
 /// The labels squad takes from a PagerDuty incident's title, key or details when present.
 pub const PAGERDUTY_KUBERNETES_LABELS: [&str; 5] =
     ["alertname", "namespace", "pod", "container", "deployment"];
-
-/// Why a PagerDuty webhook delivery failed signature verification.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    /// The request has no `X-PagerDuty-Signature` header.
-    #[error(
-        "missing header `X-PagerDuty-Signature`: expected one or more comma-separated \
-         `v1=<hex HMAC-SHA256 of the body>` signatures"
-    )]
-    MissingHeader,
-    /// The header is present but holds no usable `v1=` signature.
-    #[error(
-        "malformed header `X-PagerDuty-Signature`: expected comma-separated \
-         `v1=<64 hex digits>` signatures, {problem}"
-    )]
-    MalformedHeader { problem: String },
-    /// Well-formed signatures, none of which any configured secret produced.
-    #[error(
-        "no signature in `X-PagerDuty-Signature` matches a configured PagerDuty webhook secret \
-         ({signatures} signature(s) checked against {secrets} secret(s))"
-    )]
-    NoMatch { signatures: usize, secrets: usize },
-    /// No non-empty secret is configured, so nothing can be verified.
-    #[error("no PagerDuty webhook secret is configured: expected at least one non-empty secret")]
-    NoSecrets,
-}
-
-type HmacSha256 = Hmac<Sha256>;
-
-/// Checks `X-PagerDuty-Signature` against the raw request body.
-///
-/// Accepts the delivery when any `v1=` signature in the header is the HMAC-SHA256 of `body` under
-/// any of `secrets` (PagerDuty signs with every active secret during a rotation). Entries of other
-/// versions are skipped, as PagerDuty's documentation asks; empty secrets are never used, since
-/// anyone could sign with them. Comparison is constant-time.
-///
-/// ```
-/// use squad_protocols::pagerduty::{verify_pagerduty_signature, SignatureError};
-/// // RFC 4231 test case 2: HMAC-SHA256 of "what do ya want for nothing?" under "Jefe".
-/// let body = b"what do ya want for nothing?";
-/// let header = "v1=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
-/// let secrets = vec!["old-secret".to_string(), "Jefe".to_string()];
-/// assert_eq!(verify_pagerduty_signature(body, Some(header), &secrets), Ok(()));
-/// assert_eq!(
-///     verify_pagerduty_signature(body, None, &secrets),
-///     Err(SignatureError::MissingHeader)
-/// );
-/// ```
-pub fn verify_pagerduty_signature(
-    body: &[u8],
-    header: Option<&str>,
-    secrets: &[String],
-) -> Result<(), SignatureError> {
-    let keys: Vec<&[u8]> = secrets
-        .iter()
-        .map(|secret| secret.as_bytes())
-        .filter(|key| !key.is_empty())
-        .collect();
-    if keys.is_empty() {
-        return Err(SignatureError::NoSecrets);
-    }
-    let signatures = parse_signature_header(header.ok_or(SignatureError::MissingHeader)?)?;
-    for key in &keys {
-        // HMAC takes keys of any length, so this never skips a secret.
-        let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
-            continue;
-        };
-        mac.update(body);
-        for signature in &signatures {
-            // verify_slice compares in constant time.
-            if mac.clone().verify_slice(signature).is_ok() {
-                return Ok(());
-            }
-        }
-    }
-    Err(SignatureError::NoMatch {
-        signatures: signatures.len(),
-        secrets: keys.len(),
-    })
-}
-
-/// The decoded `v1=` signatures of the header, each 32 bytes.
-fn parse_signature_header(header: &str) -> Result<Vec<Vec<u8>>, SignatureError> {
-    let mut signatures = Vec::new();
-    for (i, entry) in header.split(',').map(str::trim).enumerate() {
-        let Some(hex_digits) = entry.strip_prefix("v1=") else {
-            continue;
-        };
-        match hex::decode(hex_digits) {
-            Ok(bytes) if bytes.len() == 32 => signatures.push(bytes),
-            _ => {
-                return Err(SignatureError::MalformedHeader {
-                    problem: format!(
-                        "entry {i} is not 64 hex digits after `v1=`: {:?}",
-                        shorten(entry)
-                    ),
-                });
-            }
-        }
-    }
-    if signatures.is_empty() {
-        return Err(SignatureError::MalformedHeader {
-            problem: format!("found no `v1=` entry in {:?}", shorten(header)),
-        });
-    }
-    Ok(signatures)
-}
 
 /// One PagerDuty webhook event, and the alert squad makes of it, if any.
 ///

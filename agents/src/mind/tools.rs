@@ -436,7 +436,11 @@ async fn own_pod(
 }
 
 /// Min, median, peak and last of a series, and up to 12 evenly spaced points.
-pub(super) fn series_summary(samples: &[squad_protocols::cluster::Sample], scale: f64, unit: &str) -> String {
+pub(super) fn series_summary(
+    samples: &[squad_protocols::cluster::Sample],
+    scale: f64,
+    unit: &str,
+) -> String {
     if samples.is_empty() {
         return "no samples".into();
     }
