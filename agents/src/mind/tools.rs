@@ -30,6 +30,23 @@ pub(super) fn present(result: String, redactor: &Redactor) -> String {
     }
 }
 
+/// Why a tool could not answer: the model reads it as the tool's result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ToolError(pub String);
+
+impl From<&str> for ToolError {
+    fn from(s: &str) -> ToolError {
+        ToolError(s.to_owned())
+    }
+}
+
+impl From<squad_runtime::ports::PortError> for ToolError {
+    fn from(e: squad_runtime::ports::PortError) -> ToolError {
+        ToolError(e.to_string())
+    }
+}
+
 /// A read-only tool a member offers its model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {
@@ -233,27 +250,21 @@ impl Tool {
         ctx: &CrewContext,
         a: &Assignment,
         args: Value,
-    ) -> Result<String, String> {
-        fn parse<T: DeserializeOwned>(args: Value) -> Result<T, String> {
-            serde_json::from_value(args).map_err(|e| format!("invalid arguments: {e}"))
+    ) -> Result<String, ToolError> {
+        fn parse<T: DeserializeOwned>(args: Value) -> Result<T, ToolError> {
+            serde_json::from_value(args).map_err(|e| ToolError(format!("invalid arguments: {e}")))
         }
-        fn json<T: Serialize>(v: &T) -> Result<String, String> {
-            serde_json::to_string(v).map_err(|e| e.to_string())
+        fn json<T: Serialize>(v: &T) -> Result<String, ToolError> {
+            serde_json::to_string(v).map_err(|e| ToolError(e.to_string()))
         }
         let w = &a.workload;
-        let err = |e: squad_runtime::ports::PortError| e.to_string();
         match self {
-            Tool::Workload => json(&ctx.cluster.workload(w).await.map_err(err)?),
-            Tool::Pods => json(&ctx.cluster.pods_of(w).await.map_err(err)?),
+            Tool::Workload => json(&ctx.cluster.workload(w).await?),
+            Tool::Pods => json(&ctx.cluster.pods_of(w).await?),
             Tool::PodEvents => {
                 let p: PodArgs = parse(args)?;
                 own_pod(ctx, w, &p.pod).await?;
-                json(
-                    &ctx.cluster
-                        .events(&w.namespace, &p.pod)
-                        .await
-                        .map_err(err)?,
-                )
+                json(&ctx.cluster.events(&w.namespace, &p.pod).await?)
             }
             Tool::PodLogs => {
                 let p: LogArgs = parse(args)?;
@@ -270,13 +281,13 @@ impl Tool {
                         p.previous,
                         p.tail.clamp(1, 200) as usize,
                     )
-                    .await
-                    .map_err(err)?;
+                    .await?;
                 Ok(lines.join("\n"))
             }
             Tool::MemoryHistory => {
                 let h: HoursArgs = parse(args)?;
-                let container = main_container(a).ok_or("the incident names no container")?;
+                let container =
+                    main_container(a).ok_or(ToolError::from("the incident names no container"))?;
                 let hours = u64::from(h.hours.clamp(1, 48));
                 let samples = ctx
                     .cluster
@@ -286,8 +297,7 @@ impl Tool {
                         std::time::Duration::from_secs(hours * 3600),
                         std::time::Duration::from_secs(hours * 3600 / 48),
                     )
-                    .await
-                    .map_err(err)?;
+                    .await?;
                 Ok(series_summary(&samples, 1.0 / (1024.0 * 1024.0), "MiB"))
             }
             Tool::RequestRates => {
@@ -300,15 +310,14 @@ impl Tool {
                         std::time::Duration::from_secs(hours * 3600),
                         std::time::Duration::from_secs(hours * 3600 / 48),
                     )
-                    .await
-                    .map_err(err)?;
+                    .await?;
                 Ok(routes
                     .iter()
                     .map(|(route, s)| format!("{route}: {}", series_summary(s, 1.0, "req/s")))
                     .collect::<Vec<_>>()
                     .join("\n"))
             }
-            Tool::Hpas => json(&ctx.cluster.hpas(&w.namespace).await.map_err(err)?),
+            Tool::Hpas => json(&ctx.cluster.hpas(&w.namespace).await?),
             Tool::GitopsListFiles | Tool::AppListFiles => {
                 let p: PrefixArgs = parse(args)?;
                 let repo = if *self == Tool::AppListFiles {
@@ -316,12 +325,8 @@ impl Tool {
                 } else {
                     &ctx.forge
                 };
-                let base = repo.default_branch().await.map_err(err)?;
-                Ok(repo
-                    .list_files(&p.prefix, &base)
-                    .await
-                    .map_err(err)?
-                    .join("\n"))
+                let base = repo.default_branch().await?;
+                Ok(repo.list_files(&p.prefix, &base).await?.join("\n"))
             }
             Tool::GitopsReadFile | Tool::AppReadFile => {
                 let p: PathArgs = parse(args)?;
@@ -330,52 +335,38 @@ impl Tool {
                 } else {
                     &ctx.forge
                 };
-                let base = repo.default_branch().await.map_err(err)?;
+                let base = repo.default_branch().await?;
                 let text = repo
                     .read_file(&p.path, &base)
-                    .await
-                    .map_err(err)?
-                    .ok_or_else(|| format!("{} has no file {}", repo.repo(), p.path))?;
+                    .await?
+                    .ok_or_else(|| ToolError(format!("{} has no file {}", repo.repo(), p.path)))?;
                 // Numbered by the loop after redaction: a gutter between `name:` and `value:`
                 // lines would hide an env entry from the detectors.
                 Ok(format!("{NUMBER_LINES}{text}"))
             }
             Tool::RbacRules => {
-                let info = ctx.cluster.workload(w).await.map_err(err)?;
+                let info = ctx.cluster.workload(w).await?;
                 json(
                     &ctx.cluster
                         .rbac_rules(&w.namespace, &info.service_account)
-                        .await
-                        .map_err(err)?,
+                        .await?,
                 )
             }
-            Tool::NetworkPolicies => json(
-                &ctx.cluster
-                    .network_policies(&w.namespace)
-                    .await
-                    .map_err(err)?,
-            ),
+            Tool::NetworkPolicies => json(&ctx.cluster.network_policies(&w.namespace).await?),
             Tool::ImageVulnerabilities => {
                 let p: ImageArgs = parse(args)?;
-                json(
-                    &ctx.cluster
-                        .image_vulnerabilities(&p.image)
-                        .await
-                        .map_err(err)?,
-                )
+                json(&ctx.cluster.image_vulnerabilities(&p.image).await?)
             }
-            Tool::SecretKeyNames => {
-                json(&ctx.cluster.secret_keys(&w.namespace).await.map_err(err)?)
-            }
+            Tool::SecretKeyNames => json(&ctx.cluster.secret_keys(&w.namespace).await?),
             Tool::AppSearchCode => {
                 let p: SearchArgs = parse(args)?;
-                let re =
-                    regex::Regex::new(&p.pattern).map_err(|e| format!("invalid pattern: {e}"))?;
+                let re = regex::Regex::new(&p.pattern)
+                    .map_err(|e| ToolError(format!("invalid pattern: {e}")))?;
                 let repo = &ctx.app_repo;
-                let base = repo.default_branch().await.map_err(err)?;
+                let base = repo.default_branch().await?;
                 let mut hits = Vec::new();
-                for path in repo.list_files("", &base).await.map_err(err)? {
-                    let Some(text) = repo.read_file(&path, &base).await.map_err(err)? else {
+                for path in repo.list_files("", &base).await? {
+                    let Some(text) = repo.read_file(&path, &base).await? else {
                         continue;
                     };
                     for (i, line) in text.lines().enumerate() {
@@ -392,19 +383,16 @@ impl Tool {
             }
             Tool::SizeMemory => {
                 let p: SizeArgs = parse(args)?;
-                let m = a
-                    .diagnosis
-                    .signals
-                    .memory
-                    .as_ref()
-                    .ok_or("the diagnosis has no memory measurements for this workload")?;
+                let m = a.diagnosis.signals.memory.as_ref().ok_or(ToolError::from(
+                    "the diagnosis has no memory measurements for this workload",
+                ))?;
                 let mut rule = ctx.settings.remediation.memory.clone();
                 rule.headroom_percent = p.headroom_percent.min(400);
                 json(&squad_diagnosis::families::memory::size_memory(m, &rule))
             }
             Tool::PrState => {
                 let p: PrArgs = parse(args)?;
-                json(&ctx.forge.pr_state(p.number).await.map_err(err)?)
+                json(&ctx.forge.pr_state(p.number).await?)
             }
         }
     }
@@ -424,14 +412,14 @@ async fn own_pod(
     ctx: &CrewContext,
     w: &WorkloadRef,
     pod: &str,
-) -> Result<squad_protocols::cluster::PodInfo, String> {
-    let pods = ctx.cluster.pods_of(w).await.map_err(|e| e.to_string())?;
+) -> Result<squad_protocols::cluster::PodInfo, ToolError> {
+    let pods = ctx.cluster.pods_of(w).await?;
     let names: Vec<&str> = pods.iter().map(|p| p.name.as_str()).collect();
     pods.iter().find(|p| p.name == pod).cloned().ok_or_else(|| {
-        format!(
+        ToolError(format!(
             "{pod} is not a pod of {w}; its pods are {}",
             names.join(", ")
-        )
+        ))
     })
 }
 
