@@ -358,6 +358,20 @@ impl Squad {
         Ok(())
     }
 
+    /// Asks the crew to look at the incident's PR again where it lives (a reviewer acted on it
+    /// there: merged, closed, reviewed): Ralph follows it anew.
+    pub fn follow_up(&self, id: &IncidentId, reason: &str) -> Result<(), SquadError> {
+        self.journal.record(
+            id,
+            Author::Human,
+            EventKind::FollowUp {
+                reason: reason.into(),
+            },
+        )?;
+        self.advance(id);
+        Ok(())
+    }
+
     pub fn incident(&self, id: &IncidentId) -> Result<Incident, SquadError> {
         Ok(self.journal.load(id)?)
     }

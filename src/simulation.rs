@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use squad_adapters::github::{GitHubForge, GitHubOptions};
 use squad_config::Settings;
 use squad_protocols::{EventKind, IncidentId, IncidentState};
 use squad_runtime::dry_run::{DryRunForge, Intent};
@@ -42,6 +43,47 @@ pub struct SimulationOptions {
     /// A GitHub-compatible API to use for the GitOps repository instead of the built-in
     /// simulated GitHub (`--github-url`, `--github-repo`, `GITHUB_TOKEN`).
     pub github: Option<GitHubTarget>,
+}
+
+/// Makes the local GitOps repository's `main` (what the simulated cluster syncs) hold what
+/// `github`'s default branch holds, in one commit, when they differ. Returns whether it did.
+async fn sync_main(
+    github: &GitHubForge,
+    local: &squad_adapters::git::GitRepo,
+    at: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<bool> {
+    use squad_runtime::ports::Forge;
+    let branch = github.default_branch().await?;
+    let mut files = Vec::new();
+    for path in github.list_files("", &branch).await? {
+        match github.read_file(&path, &branch).await {
+            Ok(Some(text)) => files.push((path, text)),
+            Ok(None) => {}
+            // A file that is not text (an image) means nothing to the cluster.
+            Err(e) => tracing::warn!("{path} on {} not synced: {e}", github.repo()),
+        }
+    }
+    let mut local_paths = local.list("main", "")?;
+    local_paths.sort();
+    let mut remote_paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    remote_paths.sort_unstable();
+    let same = local_paths == remote_paths
+        && files.iter().all(|(p, text)| {
+            local.read("main", p).ok().flatten().as_deref() == Some(text.as_str())
+        });
+    if same {
+        return Ok(false);
+    }
+    local.commit(
+        "main",
+        None,
+        &format!("Sync main from {} ({branch})", github.repo()),
+        &files,
+        at,
+        true,
+    )?;
+    local.checkout_main()?;
+    Ok(true)
 }
 
 /// The result of a simulation.
@@ -113,17 +155,17 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
     // The crew reaches the simulated GitHub over HTTP, through the GitHub adapter.
     let hub = SimGitHub::start(&sim, clock.clone()).await?;
     // Or the GitOps repository on a real GitHub (the application's stays simulated).
-    let gitops: Arc<dyn squad_runtime::ports::Forge> = match &opts.github {
-        None => hub.gitops.clone(),
+    let external = match &opts.github {
+        None => None,
         Some(t) => {
             if opts.approve {
                 anyhow::bail!(
-                    "--approve merges the simulated PR; against {} merge it on GitHub instead (Ralph follows it)",
+                    "--approve merges the simulated PR; against {} merge it on GitHub instead, then run this command again (Ralph follows it there)",
                     t.repo
                 );
             }
-            Arc::new(
-                squad_adapters::github::GitHubForge::new(&squad_adapters::github::GitHubOptions {
+            Some(Arc::new(
+                GitHubForge::new(&GitHubOptions {
                     base_url: t.url.clone(),
                     repo: t.repo.clone(),
                     token: t.token.clone(),
@@ -133,9 +175,18 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
                     draft: false,
                 })
                 .map_err(anyhow::Error::msg)?,
-            )
+            ))
         }
     };
+    let gitops: Arc<dyn squad_runtime::ports::Forge> = match &external {
+        None => hub.gitops.clone(),
+        Some(gh) => gh.clone(),
+    };
+    // Running again against another GitHub: the simulated cluster syncs that GitHub's main, so a
+    // PR merged there rolls out here before Ralph looks.
+    if let (true, Some(gh)) = (resuming && !opts.dry_run, &external) {
+        sync_main(gh, sim.forge.git(), clock.now()).await?;
+    }
     let dry = opts
         .dry_run
         .then(|| Arc::new(DryRunForge::new(gitops.clone())));
@@ -169,6 +220,23 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
         None => squad.ingest(scenario.alert()).await?,
     };
     let mut incident = squad.wait_until(&id, settled, limit).await?;
+    // A re-run of a rehearsal: Ralph reads the PR where it lives (merged, closed, reviewed).
+    if let (true, Some(t), Some(pr)) = (
+        resuming && incident.state == IncidentState::AwaitingApproval && !opts.dry_run,
+        &opts.github,
+        &incident.pr,
+    ) {
+        squad.follow_up(
+            &id,
+            &format!(
+                "the rehearsal ran again; PR #{} is on {} at {}",
+                pr.number, t.repo, t.url
+            ),
+        )?;
+        incident = squad
+            .wait_until(&id, |i| settled(i) && !i.approved_since_ralph, limit)
+            .await?;
+    }
     if opts.approve
         && incident.state == IncidentState::AwaitingApproval
         && !opts.dry_run
@@ -182,16 +250,22 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
     }
     let events = store.events(&id)?;
     let intents = dry.map(|d| d.intents()).unwrap_or_default();
+    // The issues and PRs as they are on the GitHub that holds them.
+    let items = match &external {
+        Some(gh) if !opts.dry_run => gh.listing().await?,
+        _ => sim.forge.items(),
+    };
     let mut summary = Summary::build(
         &scenario.name,
         &incident,
         &events,
-        &sim.forge.snapshot(),
+        &items,
         &dir.join("gitops"),
         opts.dry_run,
     );
     if let Some(t) = &opts.github {
         summary.repo = format!("{} at {}", t.repo, t.url);
+        summary.github = Some(t.url.clone());
     }
     summary.github_requests = hub.gitops_api.requests_by_endpoint();
     for (k, v) in hub.app_api.requests_by_endpoint() {

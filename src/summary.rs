@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use serde::Serialize;
+use squad_protocols::forge::ForgeItem;
 use squad_protocols::{Incident, IncidentEvent, PrState};
-use squad_sim::forge::ForgeState;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -18,6 +18,10 @@ pub struct Summary {
     pub issues: Vec<IssueSummary>,
     pub pull_requests: Vec<PrSummary>,
     pub verification: Option<squad_protocols::Verification>,
+    /// The GitHub-compatible API the GitOps repository lives on (`--github-url`), when it is not
+    /// the built-in simulated GitHub.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub github: Option<String>,
     /// Requests the crew's GitHub adapter sent to the simulated GitHub in this run, by endpoint.
     pub github_requests: std::collections::BTreeMap<String, usize>,
     /// Model calls per crew member (zeros where the deterministic skills decided alone).
@@ -62,6 +66,8 @@ pub struct CommentSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct PrSummary {
     pub number: u64,
+    /// Where a reviewer opens it.
+    pub url: String,
     pub title: String,
     pub branch: String,
     pub base: String,
@@ -91,7 +97,7 @@ impl Summary {
         scenario: &str,
         incident: &Incident,
         events: &[IncidentEvent],
-        forge: &ForgeState,
+        forge: &[ForgeItem],
         repo: &Path,
         dry_run: bool,
     ) -> Summary {
@@ -121,9 +127,8 @@ impl Summary {
                 cost_usd: d.cost_usd,
             }),
             issues: forge
-                .issues
                 .iter()
-                .filter(|i| ours(&i.body))
+                .filter(|i| i.pull.is_none() && ours(&i.body))
                 .map(|i| IssueSummary {
                     number: i.number,
                     title: i.title.clone(),
@@ -138,32 +143,34 @@ impl Summary {
                         .comments
                         .iter()
                         .map(|c| CommentSummary {
-                            author: author_of(&c.body, id),
-                            body: c.body.clone(),
+                            author: author_of(c, id),
+                            body: c.clone(),
                         })
                         .collect(),
                 })
                 .collect(),
             pull_requests: forge
-                .pulls
                 .iter()
                 .filter(|p| ours(&p.body))
-                .map(|p| PrSummary {
+                .filter_map(|p| p.pull.as_ref().map(|pull| (p, pull)))
+                .map(|(p, pull)| PrSummary {
                     number: p.number,
+                    url: p.url.clone(),
                     title: p.title.clone(),
-                    branch: p.branch.clone(),
-                    base: p.base.clone(),
-                    state: match p.state {
+                    branch: pull.branch.clone(),
+                    base: pull.base.clone(),
+                    state: match pull.state {
                         PrState::Open => "open",
                         PrState::Merged => "merged",
                         PrState::Closed => "closed",
                     }
                     .into(),
-                    files: p.files.clone(),
+                    files: pull.files.clone(),
                     body: p.body.clone(),
                 })
                 .collect(),
             verification: incident.verification.clone(),
+            github: None,
             github_requests: Default::default(),
             llm_usage: squad_protocols::Member::ALL
                 .iter()
@@ -249,6 +256,16 @@ impl Summary {
                 if v.healthy { "healthy" } else { "NOT healthy" },
                 v.detail
             ));
+        }
+        let open_pr = self.pull_requests.iter().find(|p| p.state == "open");
+        if let (Some(github), "awaiting_approval", Some(pr)) =
+            (&self.github, self.state.as_str(), open_pr)
+        {
+            s.push_str(&format!(
+                "\nNext: PR #{} is open on {github}: {}. Review and merge it there (or close it), then run this command again: Ralph reads it there and verifies the fix in the cluster.\n",
+                pr.number, pr.url
+            ));
+            return s;
         }
         s.push_str(match self.state.as_str() {
             "awaiting_approval" => "\nNext: review the PR (git diff main...<branch> in the repo), then run again with --approve to merge it as a human would.\n",

@@ -126,19 +126,53 @@ impl Skill for Ralph {
             PrState::Open => {
                 // What reviewers and CI say so far, when the forge knows (GitHub does).
                 let activity = match ctx.forge.pr_activity(pr.number).await {
-                    Ok(a) => a.describe().map_or(String::new(), |d| format!(" ({d})")),
+                    Ok(a) => a,
                     Err(e) => {
                         tracing::warn!("reviews and checks of PR #{} unreadable: {e}", pr.number);
-                        String::new()
+                        Default::default()
                     }
                 };
+                let described = activity
+                    .describe()
+                    .map_or(String::new(), |d| format!(" ({d})"));
+                // A reviewer asked for changes: the fix waits for a revised PR, and the issue
+                // says so once.
+                let wanted: Vec<&str> = activity
+                    .reviews
+                    .iter()
+                    .filter(|(_, state)| state == "changes_requested")
+                    .map(|(by, _)| by.as_str())
+                    .collect();
+                if !wanted.is_empty() {
+                    effects::comment_once(
+                        ctx,
+                        &a.incident,
+                        Member::Ralph,
+                        "changes-requested",
+                        a.issue.number,
+                        &format!(
+                            "**Ralph** (work monitor): {} requested changes on PR #{}. The incident stays open awaiting a revised PR: squad does not push to a PR under review. Revise it (or close it, and the incident escalates), and Ralph follows it from there.",
+                            wanted.join(", "),
+                            pr.number
+                        ),
+                    )
+                    .await?;
+                    return Ok(Report::new(
+                        Member::Ralph,
+                        format!(
+                            "PR #{} open with changes requested by {}{described}; awaiting a revised PR",
+                            pr.number,
+                            wanted.join(", ")
+                        ),
+                    ));
+                }
                 Ok(Report::new(
                     Member::Ralph,
-                    format!("PR #{} open, pending merge{activity}", pr.number),
+                    format!("PR #{} open, pending merge{described}", pr.number),
                 ))
             }
             PrState::Closed => {
-                effects::comment_once(ctx, &a.incident, Member::Ralph, "pr-closed", a.issue.number, &format!("**Ralph** (work monitor): PR #{} was closed without merging; escalating to a human.", pr.number)).await?;
+                effects::comment_once(ctx, &a.incident, Member::Ralph, "pr-closed", a.issue.number, &format!("**Ralph** (work monitor): PR #{} was closed without merging; escalating to a human, who decides the fix (reopen the PR, or make another change) and closes this issue when the cluster is healthy.", pr.number)).await?;
                 ctx.journal.transition(
                     &a.incident,
                     Author::Ralph,

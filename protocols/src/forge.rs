@@ -83,6 +83,49 @@ pub enum PrState {
     Closed,
 }
 
+/// An issue or a pull request as the forge holding it shows it now, for reports (`squad simulate
+/// --json` lists these, whichever GitHub holds them).
+///
+/// ```
+/// use squad_protocols::forge::{ForgeItem, PrState, PullItem};
+/// let pr = ForgeItem {
+///     number: 4,
+///     url: "https://github.com/acme/gitops/pull/4".into(),
+///     title: "fix(infra): more memory".into(),
+///     body: "...".into(),
+///     labels: vec!["incident".into()],
+///     open: false,
+///     comments: vec![],
+///     pull: Some(PullItem { branch: "squad/inc-1-memory".into(), base: "main".into(), state: PrState::Merged, files: vec!["k8s/app.yaml".into()] }),
+/// };
+/// let json = serde_json::to_string(&pr).unwrap();
+/// assert_eq!(serde_json::from_str::<ForgeItem>(&json).unwrap(), pr);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForgeItem {
+    pub number: u64,
+    /// Where a person opens it.
+    pub url: String,
+    pub title: String,
+    pub body: String,
+    pub labels: Vec<String>,
+    pub open: bool,
+    /// The comments' bodies, oldest first.
+    pub comments: Vec<String>,
+    /// Set when the item is a pull request.
+    pub pull: Option<PullItem>,
+}
+
+/// What a pull request adds to an issue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullItem {
+    pub branch: String,
+    pub base: String,
+    pub state: PrState,
+    /// The paths it changes.
+    pub files: Vec<String>,
+}
+
 /// The hidden marker every artifact carries, so a retry finds it instead of making a second one.
 ///
 /// ```

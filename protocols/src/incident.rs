@@ -215,6 +215,11 @@ pub enum EventKind {
     Approved {
         by: String,
     },
+    /// Someone asked the crew to look at the remediation PR again where it lives (a re-run of a
+    /// rehearsal against GitHub, after a reviewer acted there).
+    FollowUp {
+        reason: String,
+    },
     Verified {
         verification: Verification,
     },
@@ -303,6 +308,7 @@ impl EventKind {
                 member.display_name()
             ),
             EventKind::Approved { by } => format!("remediation approved and merged by {by}"),
+            EventKind::FollowUp { reason } => format!("asked to follow the PR again: {reason}"),
             EventKind::Verified { verification } => format!(
                 "verification over {} min: {} ({})",
                 verification.window_minutes,
@@ -381,7 +387,8 @@ pub struct Incident {
     pub started: BTreeSet<String>,
     pub assigned: BTreeSet<Member>,
     pub approved: bool,
-    /// A human approved after Ralph last reported, so Ralph has something new to follow.
+    /// A human approved, or asked the crew to look again, after Ralph last reported: Ralph has
+    /// something new to follow.
     pub approved_since_ralph: bool,
     pub verification: Option<Verification>,
     pub repeats: u64,
@@ -481,6 +488,7 @@ impl Incident {
                 self.approved = true;
                 self.approved_since_ralph = true;
             }
+            EventKind::FollowUp { .. } => self.approved_since_ralph = true,
             EventKind::Verified { verification } => self.verification = Some(verification.clone()),
             EventKind::Deliberated {
                 member,

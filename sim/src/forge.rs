@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use squad_protocols::forge::{ForgeItem, PullItem};
 use squad_protocols::{FileChange, IssueRef, IssueSpec, PrRef, PrSpec, PrState};
 use squad_runtime::Clock;
 use squad_runtime::ports::{FileVersion, Forge, MarkedArtifact, PortError, PortResult};
@@ -41,6 +42,10 @@ pub struct SimPr {
     pub files: Vec<String>,
     #[serde(default)]
     pub merged_by: Option<String>,
+    /// (reviewer, GitHub's review state: `APPROVED`, `CHANGES_REQUESTED`, `COMMENTED`), oldest
+    /// first.
+    #[serde(default)]
+    pub reviews: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -196,6 +201,66 @@ impl SimForge {
         })
     }
 
+    /// Every issue and pull request as this forge shows it now (see [`ForgeItem`]).
+    pub fn items(&self) -> Vec<ForgeItem> {
+        let st = self.snapshot();
+        let issues = st.issues.iter().map(|i| ForgeItem {
+            number: i.number,
+            url: self.url("issues", i.number),
+            title: i.title.clone(),
+            body: i.body.clone(),
+            labels: i.labels.clone(),
+            open: i.open,
+            comments: i.comments.iter().map(|c| c.body.clone()).collect(),
+            pull: None,
+        });
+        let pulls = st.pulls.iter().map(|p| ForgeItem {
+            number: p.number,
+            url: self.url("pull", p.number),
+            title: p.title.clone(),
+            body: p.body.clone(),
+            labels: p.labels.clone(),
+            open: p.state == PrState::Open,
+            comments: Vec::new(),
+            pull: Some(PullItem {
+                branch: p.branch.clone(),
+                base: p.base.clone(),
+                state: p.state,
+                files: p.files.clone(),
+            }),
+        });
+        let mut all: Vec<ForgeItem> = issues.chain(pulls).collect();
+        all.sort_by_key(|i| i.number);
+        all
+    }
+
+    /// Closes PR `number` without merging it, as a reviewer may.
+    pub fn close_pr(&self, number: u64) -> PortResult<()> {
+        self.update("close_pr", |st| {
+            match st.pulls.iter_mut().find(|p| p.number == number) {
+                Some(pr) if pr.state == PrState::Open => {
+                    pr.state = PrState::Closed;
+                    Ok(())
+                }
+                Some(_) => Ok(()),
+                None => Err(PortError::not_found(format!("PR #{number}"))),
+            }
+        })
+    }
+
+    /// Records a review of PR `number` (`APPROVED`, `CHANGES_REQUESTED`, `COMMENTED`).
+    pub fn review_pr(&self, number: u64, by: &str, state: &str) -> PortResult<()> {
+        self.update("review_pr", |st| {
+            match st.pulls.iter_mut().find(|p| p.number == number) {
+                Some(pr) => {
+                    pr.reviews.push((by.into(), state.into()));
+                    Ok(())
+                }
+                None => Err(PortError::not_found(format!("PR #{number}"))),
+            }
+        })
+    }
+
     fn git_err(what: &str) -> impl Fn(squad_adapters::git::GitError) -> PortError + '_ {
         move |e| PortError::failed(what, e)
     }
@@ -338,6 +403,7 @@ impl Forge for SimForge {
                 labels: spec.labels.clone(),
                 files: changed,
                 merged_by: None,
+                reviews: Vec::new(),
             });
             Ok(PrRef {
                 number,

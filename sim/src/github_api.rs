@@ -665,8 +665,103 @@ async fn route(
                 Err(e) => port(e),
             }
         }
-        // Nobody reviews and no CI runs in the simulation: empty lists, in GitHub's shapes.
-        ("GET", ["", "pulls", _, "reviews"]) => ok(200, json!([])),
+        // Reviews are what a reviewer posted through this API; no CI runs in the simulation.
+        ("GET", ["", "pulls", n, "reviews"]) => {
+            let snap = forge.snapshot();
+            match n
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| snap.pulls.iter().find(|p| p.number == n))
+            {
+                Some(p) => ok(
+                    200,
+                    page_of(
+                        p.reviews
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (by, state))| {
+                                json!({"id": i + 1, "user": {"login": by}, "state": state, "body": ""})
+                            })
+                            .collect(),
+                    ),
+                ),
+                None => gh_error(404, "Not Found"),
+            }
+        }
+        ("POST", ["", "pulls", n, "reviews"]) => {
+            let Ok(n) = n.parse::<u64>() else {
+                return gh_error(404, "Not Found");
+            };
+            let state = match body["event"].as_str() {
+                Some("APPROVE") => "APPROVED",
+                Some("REQUEST_CHANGES") => "CHANGES_REQUESTED",
+                Some("COMMENT") => "COMMENTED",
+                _ => return gh_error(422, "Validation Failed: event"),
+            };
+            // One reviewer: whoever holds the token.
+            let by = "reviewer";
+            match forge.review_pr(n, by, state) {
+                Ok(()) => ok(
+                    200,
+                    json!({"id": 1, "user": {"login": by}, "state": state, "body": body["body"]}),
+                ),
+                Err(e) => port(e),
+            }
+        }
+        ("GET", ["", "pulls", n, "files"]) => {
+            let snap = forge.snapshot();
+            match n
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| snap.pulls.iter().find(|p| p.number == n))
+            {
+                Some(p) => ok(
+                    200,
+                    page_of(
+                        p.files
+                            .iter()
+                            .map(|f| json!({"filename": f, "status": "modified"}))
+                            .collect(),
+                    ),
+                ),
+                None => gh_error(404, "Not Found"),
+            }
+        }
+        // A reviewer's merge: GitHub merges the head into the base.
+        ("PUT", ["", "pulls", n, "merge"]) => {
+            let Ok(n) = n.parse::<u64>() else {
+                return gh_error(404, "Not Found");
+            };
+            let snap = forge.snapshot();
+            match snap.pulls.iter().find(|p| p.number == n).map(|p| p.state) {
+                None => return gh_error(404, "Not Found"),
+                Some(PrState::Closed) => return gh_error(405, "Pull Request is not mergeable"),
+                _ => {}
+            }
+            match forge.merge_pr(n, "reviewer") {
+                Ok(()) => ok(
+                    200,
+                    json!({"sha": git.head_of("main").unwrap_or_default(), "merged": true,
+                           "message": "Pull Request successfully merged"}),
+                ),
+                Err(e) => port(e),
+            }
+        }
+        ("PATCH", ["", "pulls", n]) => {
+            let Ok(n) = n.parse::<u64>() else {
+                return gh_error(404, "Not Found");
+            };
+            if body["state"].as_str() == Some("closed")
+                && let Err(e) = forge.close_pr(n)
+            {
+                return port(e);
+            }
+            let snap = forge.snapshot();
+            match snap.pulls.iter().find(|p| p.number == n) {
+                Some(p) => ok(200, pr_json(p)),
+                None => gh_error(404, "Not Found"),
+            }
+        }
         ("GET", ["", "commits", _, "check-runs"]) => {
             ok(200, json!({"total_count": 0, "check_runs": []}))
         }
