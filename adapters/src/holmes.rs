@@ -343,6 +343,13 @@ async fn run_cli(
     }
     // litellm fetches a price list from GitHub at every start unless told to use its own copy.
     cmd.env("LITELLM_LOCAL_MODEL_COST_MAP", "True");
+    // HolmesGPT runs its tools under `ulimit -v` (800 MB by default on x86): kubectl's Go runtime
+    // sometimes reserves more address space than that and dies with exit status 2 before it
+    // reads anything (seen here in 1 of 6 runs). Unless the environment or `[holmes] env` says
+    // otherwise, give the tools room.
+    if std::env::var_os("TOOL_MEMORY_LIMIT_MB").is_none() {
+        cmd.env("TOOL_MEMORY_LIMIT_MB", TOOL_MEMORY_LIMIT_MB);
+    }
     cmd.envs(&s.env);
     // Lives until this function returns, i.e. until HolmesGPT has exited.
     let _proxy = if s.redact {
@@ -429,6 +436,9 @@ async fn run_cli(
 }
 
 /// What `holmes version` says, for error messages.
+/// The virtual-memory limit (MB) HolmesGPT's tools run under when nothing else sets it.
+const TOOL_MEMORY_LIMIT_MB: &str = "4096";
+
 async fn cli_version(s: &HolmesSettings) -> String {
     let run = tokio::process::Command::new(&s.command)
         .arg("version")

@@ -234,7 +234,14 @@ async fn the_cli_answer_becomes_a_diagnosis_cross_checked_against_squads_reading
     let mut v: Value = serde_json::from_str(&ask_with(BLOCK)).unwrap();
     v["result"] = json!(BLOCK.replace("\"memory_peak\": \"1.24Gi\"", "\"memory_peak\": \"2Gi\""));
     std::fs::write(&payload, v.to_string()).unwrap();
-    let cmd = fake_cli(dir.path(), &format!("cat {} > \"$out\"", payload.display()));
+    let cmd = fake_cli(
+        dir.path(),
+        &format!(
+            "echo \"$TOOL_MEMORY_LIMIT_MB\" > {}; cat {} > \"$out\"",
+            dir.path().join("limit.txt").display(),
+            payload.display()
+        ),
+    );
     let d = diagnoser(cli(cmd, 30), Some(native_oom()))
         .diagnose(&request())
         .await
@@ -266,6 +273,11 @@ async fn the_cli_answer_becomes_a_diagnosis_cross_checked_against_squads_reading
             "DISAGREES: HolmesGPT quotes the memory peak as 2Gi, squad reads 1270Mi",
         ]
     );
+    // Its tools get room for kubectl's Go runtime (HolmesGPT's own default is 800 MB).
+    if std::env::var_os("TOOL_MEMORY_LIMIT_MB").is_none() {
+        let limit = std::fs::read_to_string(dir.path().join("limit.txt")).unwrap();
+        assert_eq!(limit.trim(), "4096");
+    }
     // What the CLI was given: the question with squad's memory, the model, the env.
     let args = std::fs::read_to_string(dir.path().join("args.txt")).unwrap();
     let args: Vec<&str> = args.lines().collect();
