@@ -332,6 +332,59 @@ async fn crashloop_describe_and_logs_show_the_missing_variable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_that_cannot_be_pulled_stalls_the_rollout_while_the_old_pods_serve() {
+    let s = serve("image-pull", &[]).await;
+    let kc = s.backends.kubeconfig.clone();
+    let scenario = Scenario::embedded("image-pull").unwrap();
+    let ns = scenario.workload.namespace.as_str();
+    let stuck = scenario.workload.pods[0].as_str();
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", ns]).await);
+    let row = |name: &str| pods.iter().find(|r| r[0] == name).cloned();
+    let new = row(stuck).unwrap_or_else(|| panic!("{stuck} in {pods:?}"));
+    assert_eq!(
+        (new[1].as_str(), new[2].as_str(), new[3].as_str()),
+        ("0/1", "ImagePullBackOff", "0")
+    );
+    // The previous ReplicaSet keeps both its pods (maxUnavailable 25% of 2 rounds down to 0).
+    let old: Vec<_> = pods
+        .iter()
+        .filter(|r| r[0] != stuck && r[0] != "NAME")
+        .collect();
+    assert_eq!(old.len(), 2, "{pods:?}");
+    assert!(
+        old.iter().all(|r| r[1] == "1/1" && r[2] == "Running"),
+        "{pods:?}"
+    );
+    let out = ok(&kc, &["describe", "pod", stuck, "-n", ns]).await;
+    assert!(
+        out.contains("Failed to pull image \"ghcr.io/acme/checkout-web:v2.4.0\"")
+            && out.contains("Back-off pulling image"),
+        "{out}"
+    );
+    let (success, _, err) = kubectl(&kc, &["logs", stuck, "-n", ns]).await;
+    assert!(
+        !success
+            && err.contains("Error from server (BadRequest)")
+            && err.contains("is waiting to start: trying and failing to pull image"),
+        "{err}"
+    );
+    let deploy = ok(
+        &kc,
+        &[
+            "get",
+            "deploy",
+            "checkout-web",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}",
+        ],
+    )
+    .await;
+    assert_eq!(deploy.trim(), "ProgressDeadlineExceeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_denied_resource_is_forbidden_for_kubectl_too() {
     let s = serve("oomkilled", &["pods/log"]).await;
     let kc = s.backends.kubeconfig.clone();

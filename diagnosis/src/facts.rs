@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use squad_protocols::cluster::{NodeInfo, PodInfo, Revision, Sample, WorkloadInfo};
+use squad_protocols::cluster::{ClusterEvent, NodeInfo, PodInfo, Revision, Sample, WorkloadInfo};
 use squad_protocols::{Alert, WorkloadRef};
 use squad_runtime::ports::{Cluster, PortError, PortResult};
 
@@ -27,6 +27,8 @@ pub struct Facts {
     pub pod: Option<PodInfo>,
     /// The pod's node, when it could be read.
     pub node: Option<NodeInfo>,
+    /// What the kubelet and the controllers said about the pod, in their own words.
+    pub events: Vec<ClusterEvent>,
     /// The container's working set over 24 h (per-sample maximum over the workload's pods).
     pub memory: Vec<Sample>,
     /// Requests per second over 24 h, one series per route.
@@ -96,6 +98,16 @@ pub async fn gather(
             Err(e) => notes.push(format!("node {} not readable: {e}", p.node)),
         }
     }
+    let events = match &pod {
+        Some(p) => match cluster.events(ns, &p.name).await {
+            Ok(e) => e,
+            Err(e) => {
+                notes.push(format!("events of pod {} not readable: {e}", p.name));
+                Vec::new()
+            }
+        },
+        None => Vec::new(),
+    };
     let window = Duration::from_secs(24 * HOUR);
     let memory = match cluster
         .memory_working_set(workload, &container, window, STEP)
@@ -167,6 +179,7 @@ pub async fn gather(
         container,
         pod,
         node,
+        events,
         memory,
         request_rates,
         history,

@@ -1,6 +1,7 @@
 //! The registry: every failure family squad knows, in one list.
 
 pub mod crash_loop;
+pub mod image_pull;
 pub mod memory;
 pub mod memory_leak;
 pub mod memory_under_provisioned;
@@ -14,6 +15,7 @@ use crate::{Detection, Facts, Family, Readings};
 /// Every family the native analyzers detect, most specific first: the first whose `detect`
 /// fires names the root cause (a crash with no recognised cause is last).
 pub static ALL: &[&dyn Family] = &[
+    &image_pull::ImagePull,
     &memory_under_provisioned::MemoryUnderProvisioned,
     &memory_leak::MemoryLeak,
     &missing_configuration::MissingConfiguration,

@@ -114,6 +114,7 @@ pub fn facts(
         container: "api".into(),
         pod: Some(pod),
         node: None,
+        events: Vec::new(),
         memory: series(|i| memory_mib(i) * MIB),
         request_rates: vec![("/cart".into(), series(rps))],
         history,

@@ -9,6 +9,13 @@
 //! required environment variables are missing from its manifest exits 1 at start-up. Merging a
 //! fix therefore changes what the cluster does, under the same load.
 //!
+//! An image the scenario's registry does not hold is never pulled: the kubelet reports
+//! `ErrImagePull` and retries with back-off (`ImagePullBackOff`, 10 s doubling to 5 min). A
+//! rollout whose pods never start does not take over: as the Deployment controller's rolling
+//! update does, the previous ReplicaSet keeps `replicas - maxUnavailable` pods and the new one
+//! holds `maxSurge + maxUnavailable` (25% each unless the manifest's strategy says otherwise);
+//! a rollout whose containers start takes over at once.
+//!
 //! Simplifications, stated: metrics report the container's memory *demand* (a real cgroup caps
 //! the working set at the limit and kills past it); HPA scaling is not modelled (so verification
 //! is conservative); all pods of a rollout behave alike.
@@ -59,6 +66,30 @@ struct Life {
     kills: Vec<Termination>,
     /// Whether, at the end of the simulated span, the container waits in back-off.
     waiting: bool,
+    /// Failed attempts to pull the image (the container never started), oldest first.
+    pulls: Vec<DateTime<Utc>>,
+}
+
+/// The kubelet's back-off after `n` consecutive failures (10 s doubling, at most 5 min).
+fn backoff(n: u32) -> i64 {
+    (10i64 << n.saturating_sub(1).min(5)).min(300)
+}
+
+/// `value` of a rolling update's `maxSurge` or `maxUnavailable` (an integer or a percentage of
+/// `replicas`, rounded up for the surge and down for the unavailable, as the controller does).
+fn rolling_param(value: &Value, replicas: usize, round_up: bool) -> usize {
+    match value {
+        Value::Number(n) => n.as_u64().unwrap_or(0) as usize,
+        Value::String(s) => {
+            let pct: f64 = s.trim_end_matches('%').parse().unwrap_or(25.0);
+            let v = pct / 100.0 * replicas as f64;
+            (if round_up { v.ceil() } else { v.floor() }) as usize
+        }
+        _ => {
+            let v = 0.25 * replicas as f64;
+            (if round_up { v.ceil() } else { v.floor() }) as usize
+        }
+    }
 }
 
 struct Desired {
@@ -255,14 +286,75 @@ impl SimCluster {
         r.workload.container(&self.scenario.workload.container)
     }
 
+    /// The image of the rollout's container, when the registry does not hold it.
+    fn unpullable<'r>(&self, r: &'r Rollout) -> Option<&'r str> {
+        let image = self.container_spec(r)?.image.as_str();
+        let registry = self.scenario.registry.as_ref()?;
+        (!registry.holds(image)).then_some(image)
+    }
+
+    /// When the rollout's pods became available (their container started): it takes over then.
+    fn available_at(&self, r: &Rollout) -> Option<DateTime<Utc>> {
+        self.unpullable(r).is_none().then_some(r.at)
+    }
+
+    /// When the rollout's pods were scaled down: when a later rollout became available.
+    fn scaled_down_at(&self, d: &Desired, r: &Rollout) -> Option<DateTime<Utc>> {
+        d.rollouts
+            .iter()
+            .filter(|n| n.revision > r.revision)
+            .find_map(|n| self.available_at(n))
+    }
+
+    /// The rollouts that have pods at `t`, and how many each: the newest takes over once its
+    /// pods are available; until then the last available one keeps `replicas - maxUnavailable`
+    /// and the newest holds `maxSurge + maxUnavailable` (the rolling update's stalled state).
+    fn serving<'d>(&self, d: &'d Desired, t: DateTime<Utc>) -> Vec<(&'d Rollout, usize)> {
+        let Some(newest) = Self::rollout_at(d, t) else {
+            return Vec::new();
+        };
+        let replicas = newest.workload.replicas as usize;
+        if self.available_at(newest).is_some_and(|a| a <= t) {
+            return vec![(newest, replicas)];
+        }
+        let previous =
+            d.rollouts.iter().rev().find(|r| {
+                r.revision < newest.revision && self.available_at(r).is_some_and(|a| a <= t)
+            });
+        let Some(previous) = previous else {
+            return vec![(newest, replicas)];
+        };
+        let strategy = &newest.object["spec"]["strategy"]["rollingUpdate"];
+        let unavailable = rolling_param(&strategy["maxUnavailable"], replicas, false);
+        let mut surge = rolling_param(&strategy["maxSurge"], replicas, true);
+        if surge == 0 && unavailable == 0 {
+            surge = 1;
+        }
+        vec![
+            (previous, replicas.saturating_sub(unavailable)),
+            (newest, (surge + unavailable).min(replicas.max(1))),
+        ]
+    }
+
     /// Simulates the container of a rollout from its start until `end`.
     fn life(&self, d: &Desired, r: &Rollout, end: DateTime<Utc>) -> Life {
-        let next = d
-            .rollouts
-            .iter()
-            .find(|n| n.revision == r.revision + 1)
-            .map(|n| n.at);
-        let end = next.map_or(end, |n| n.min(end));
+        let end = self
+            .scaled_down_at(d, r)
+            .filter(|n| *n > r.at)
+            .map_or(end, |n| n.min(end));
+        if self.unpullable(r).is_some() {
+            let mut pulls = Vec::new();
+            let mut t = r.at;
+            while t <= end {
+                pulls.push(t);
+                t += secs(backoff(pulls.len() as u32));
+            }
+            return Life {
+                waiting: true,
+                pulls,
+                ..Life::default()
+            };
+        }
         let Some(c) = self.container_spec(r) else {
             return Life::default();
         };
@@ -299,8 +391,7 @@ impl SimCluster {
             match kill {
                 Some(k) => {
                     consecutive += 1;
-                    let backoff = (10i64 << (consecutive - 1).min(5)).min(300);
-                    started = k.finished_at + secs(backoff);
+                    started = k.finished_at + secs(backoff(consecutive));
                     life.kills.push(k);
                     if started > end {
                         life.waiting = true;
@@ -324,12 +415,23 @@ impl SimCluster {
         let life = self.life(d, r, now);
         let s = &self.scenario;
         let container = s.workload.container.clone();
-        let waiting_reason = if life.waiting { "CrashLoopBackOff" } else { "" };
+        let waiting_reason = match life.pulls.first() {
+            // Right after the first failed pull the kubelet says why; then it backs off.
+            Some(first) if now < *first + secs(backoff(1)) => "ErrImagePull",
+            Some(_) => "ImagePullBackOff",
+            None if life.waiting => "CrashLoopBackOff",
+            None => "",
+        };
         PodInfo {
             namespace: s.workload.namespace.clone(),
             name: name.into(),
             node: s.workload.node.clone(),
-            phase: "Running".into(),
+            phase: if life.pulls.is_empty() {
+                "Running"
+            } else {
+                "Pending"
+            }
+            .into(),
             owner: Some(format!(
                 "ReplicaSet/{}",
                 name.rsplit_once('-').map_or(name, |x| x.0)
@@ -360,11 +462,12 @@ impl SimCluster {
 impl SimCluster {
     pub fn pod(&self, namespace: &str, name: &str) -> PortResult<PodInfo> {
         let (d, now) = self.current()?;
-        let r = Self::rollout_at(&d, now).filter(|r| {
-            namespace == self.scenario.workload.namespace && r.pods.iter().any(|p| p == name)
+        let r = self.serving(&d, now).into_iter().find(|(r, n)| {
+            namespace == self.scenario.workload.namespace
+                && r.pods.iter().take(*n).any(|p| p == name)
         });
         match r {
-            Some(r) => Ok(self.pod_info(&d, r, name, now)),
+            Some((r, _)) => Ok(self.pod_info(&d, r, name, now)),
             None => Err(PortError::not_found(format!("pod {namespace}/{name}"))),
         }
     }
@@ -372,14 +475,17 @@ impl SimCluster {
     pub fn pods_of(&self, workload: &WorkloadRef) -> PortResult<Vec<PodInfo>> {
         self.check_workload(workload)?;
         let (d, now) = self.current()?;
-        Ok(Self::rollout_at(&d, now)
-            .map(|r| {
+        Ok(self
+            .serving(&d, now)
+            .into_iter()
+            .flat_map(|(r, n)| {
                 r.pods
                     .iter()
+                    .take(n)
                     .map(|p| self.pod_info(&d, r, p, now))
-                    .collect()
+                    .collect::<Vec<_>>()
             })
-            .unwrap_or_default())
+            .collect())
     }
 
     pub fn owner_of(&self, namespace: &str, pod: &str) -> PortResult<WorkloadRef> {
@@ -421,21 +527,20 @@ impl SimCluster {
     /// Events about `object` (a Pod or Node name) in `namespace` (Node events live in `default`).
     pub fn events(&self, namespace: &str, object: &str) -> PortResult<Vec<ClusterEvent>> {
         let (d, now) = self.current()?;
-        let Some(r) = Self::rollout_at(&d, now) else {
-            return Ok(Vec::new());
-        };
         let ns = &self.scenario.workload.namespace;
         let mut out = Vec::new();
-        for pod in &r.pods {
-            for e in self.pod_events(&d, r, pod, now) {
-                let (kind, name) = e.object.split_once('/').unwrap_or(("", ""));
-                let event_ns = if kind == "Node" {
-                    "default"
-                } else {
-                    ns.as_str()
-                };
-                if name == object && event_ns == namespace {
-                    out.push(e);
+        for (r, n) in self.serving(&d, now) {
+            for pod in r.pods.iter().take(n) {
+                for e in self.pod_events(&d, r, pod, now) {
+                    let (kind, name) = e.object.split_once('/').unwrap_or(("", ""));
+                    let event_ns = if kind == "Node" {
+                        "default"
+                    } else {
+                        ns.as_str()
+                    };
+                    if name == object && event_ns == namespace {
+                        out.push(e);
+                    }
                 }
             }
         }
@@ -453,6 +558,11 @@ impl SimCluster {
         let life = self.life(d, r, now);
         let s = &self.scenario;
         let c = &s.workload.container;
+        if let (Some(image), Some(first), Some(last)) =
+            (self.unpullable(r), life.pulls.first(), life.pulls.last())
+        {
+            return self.pull_events(pod, image, &life.pulls, *first, *last, now);
+        }
         let mut events = vec![ClusterEvent {
             kind: "Normal".into(),
             reason: "Started".into(),
@@ -510,6 +620,68 @@ impl SimCluster {
         events
     }
 
+    /// The kubelet's events about a pod whose image cannot be pulled: each attempt, its failure
+    /// in containerd's words, and the back-off between attempts.
+    fn pull_events(
+        &self,
+        pod: &str,
+        image: &str,
+        pulls: &[DateTime<Utc>],
+        first: DateTime<Utc>,
+        last: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Vec<ClusterEvent> {
+        let n = pulls.len() as u32;
+        let event =
+            |kind: &str, reason: &str, message: String, count: u32, last_seen| ClusterEvent {
+                kind: kind.into(),
+                reason: reason.into(),
+                message,
+                count,
+                first_seen: first,
+                last_seen,
+                object: format!("Pod/{pod}"),
+            };
+        let mut events = vec![
+            event(
+                "Normal",
+                "Pulling",
+                format!("Pulling image \"{image}\""),
+                n,
+                last,
+            ),
+            event(
+                "Warning",
+                "Failed",
+                format!(
+                    "Failed to pull image \"{image}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": {image}: not found"
+                ),
+                n,
+                last,
+            ),
+            event("Warning", "Failed", "Error: ErrImagePull".into(), n, last),
+        ];
+        // Between attempts the kubelet backs off, and says so at every sync.
+        if now > first + secs(backoff(1)) {
+            let waits = ((now - first).num_seconds() / 10).max(1) as u32;
+            events.push(event(
+                "Normal",
+                "BackOff",
+                format!("Back-off pulling image \"{image}\""),
+                waits,
+                now,
+            ));
+            events.push(event(
+                "Warning",
+                "Failed",
+                "Error: ImagePullBackOff".into(),
+                waits,
+                now,
+            ));
+        }
+        events
+    }
+
     pub fn logs(
         &self,
         namespace: &str,
@@ -526,7 +698,20 @@ impl SimCluster {
                 "container {container} in pod {namespace}/{pod}"
             )));
         }
-        let missing = Self::rollout_at(&d, now)
+        let rollout = self
+            .serving(&d, now)
+            .into_iter()
+            .find(|(r, n)| r.pods.iter().take(*n).any(|p| p == pod))
+            .map(|(r, _)| r);
+        if let Some(image) = rollout.and_then(|r| self.unpullable(r)) {
+            return Err(PortError::Rejected {
+                what: format!("logs of {namespace}/{pod}"),
+                detail: format!(
+                    "container \"{container}\" in pod \"{pod}\" is waiting to start: trying and failing to pull image \"{image}\""
+                ),
+            });
+        }
+        let missing = rollout
             .and_then(|r| self.container_spec(r))
             .and_then(|c| self.missing_env(c));
         let restarted = info.containers.first().is_some_and(|c| c.restart_count > 0);
@@ -575,15 +760,24 @@ impl SimCluster {
         let mut t = end - secs(window.as_secs() as i64);
         let mut out = Vec::new();
         while t <= end {
-            if let Some(r) = Self::rollout_at(&d, t) {
-                let started = lives
-                    .get(&r.revision)
-                    .and_then(|l| l.starts.iter().rev().find(|s| **s <= t).copied())
+            // The per-sample maximum over the pods whose container runs (one that never pulled
+            // its image has no working set).
+            let running = self.serving(&d, t).into_iter().filter_map(|(r, _)| {
+                let life = lives.get(&r.revision)?;
+                if !life.pulls.is_empty() {
+                    return None;
+                }
+                let started = life
+                    .starts
+                    .iter()
+                    .rev()
+                    .find(|s| **s <= t)
+                    .copied()
                     .unwrap_or(r.at);
-                out.push(Sample {
-                    at: t,
-                    value: self.demand(t, started),
-                });
+                Some(self.demand(t, started))
+            });
+            if let Some(value) = running.reduce(f64::max) {
+                out.push(Sample { at: t, value });
             }
             t += secs(step);
         }

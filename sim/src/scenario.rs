@@ -45,12 +45,32 @@ pub struct Scenario {
     /// the starts, kills and back-offs the load model produces.
     #[serde(default)]
     pub pod_events: Vec<EventSpec>,
+    /// The container registry the cluster pulls from; without one, every image a deploy of the
+    /// history names can be pulled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<Registry>,
     /// How the incident must end, for the test that runs every shipped scenario.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expectation>,
     /// Every other file of the scenario, by path relative to its directory.
     #[serde(skip)]
     pub files: BTreeMap<String, String>,
+}
+
+/// `[registry]`: which image references exist. A pod whose image is not among them never
+/// starts: the kubelet reports `ErrImagePull`, then backs off (`ImagePullBackOff`), and a
+/// rollout to it stalls while the previous ReplicaSet keeps serving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registry {
+    /// Full references (`ghcr.io/acme/app:1.2.3`) the registry holds.
+    pub images: Vec<String>,
+}
+
+impl Registry {
+    pub fn holds(&self, image: &str) -> bool {
+        self.images.iter().any(|i| i == image)
+    }
 }
 
 /// `[expect]`: what the crew must conclude and where the incident must end when the simulated
@@ -311,6 +331,17 @@ impl Scenario {
         if self.load.baseline_rps < 0.0 || self.load.base_mib <= 0.0 || self.load.per_rps_mib < 0.0
         {
             return Err(f("load", "non-negative rates and a positive base_mib"));
+        }
+        if let Some(r) = &self.registry
+            && let Some(bad) = r
+                .images
+                .iter()
+                .find(|i| !i.contains(':') && !i.contains('@'))
+        {
+            return Err(f(
+                "registry.images",
+                &format!("full image references with a tag or digest; {bad:?} has neither"),
+            ));
         }
         if !self.alert.labels.contains_key("namespace") {
             return Err(f(

@@ -82,95 +82,102 @@ impl SeriesSource for SimCluster {
                 value,
             })
         };
-        let Some(r) = Self::rollout_at(&d, t) else {
-            return Vec::new();
-        };
-        let life = lives.get(&r.revision).cloned().unwrap_or_default();
-        let started = life
-            .starts
-            .iter()
-            .rev()
-            .find(|x| **x <= t)
-            .copied()
-            .unwrap_or(r.at);
-        let kills: Vec<_> = life.kills.iter().filter(|k| k.finished_at <= t).collect();
-        // Waiting in back-off: killed, and not started again yet.
-        let waiting = kills
-            .last()
-            .is_some_and(|k| life.starts.iter().all(|s| *s <= k.finished_at));
-        let spec = self.container_spec(r);
-        for pod in &r.pods {
-            let base = [("namespace", ns), ("pod", pod.as_str()), ("container", c)];
-            let with = |name: &str, extra: &[(&str, &str)]| {
-                let mut l = labels(&base);
-                l.insert("__name__".into(), name.into());
-                for (k, v) in extra {
-                    l.insert((*k).into(), (*v).into());
-                }
-                l
+        for (r, count) in self.serving(&d, t) {
+            let life = lives.get(&r.revision).cloned().unwrap_or_default();
+            let started = life
+                .starts
+                .iter()
+                .rev()
+                .find(|x| **x <= t)
+                .copied()
+                .unwrap_or(r.at);
+            let kills: Vec<_> = life.kills.iter().filter(|k| k.finished_at <= t).collect();
+            // Waiting: for an image that cannot be pulled, or in back-off (killed, and not started
+            // again yet).
+            let pulling = life.pulls.first().is_some_and(|p| *p <= t);
+            let waiting = pulling
+                || kills
+                    .last()
+                    .is_some_and(|k| life.starts.iter().all(|s| *s <= k.finished_at));
+            let waiting_reason = match life.pulls.first() {
+                Some(first) if t < *first + secs(super::backoff(1)) => "ErrImagePull",
+                Some(_) => "ImagePullBackOff",
+                None => "CrashLoopBackOff",
             };
-            if !waiting {
+            let spec = self.container_spec(r);
+            for pod in r.pods.iter().take(count) {
+                let base = [("namespace", ns), ("pod", pod.as_str()), ("container", c)];
+                let with = |name: &str, extra: &[(&str, &str)]| {
+                    let mut l = labels(&base);
+                    l.insert("__name__".into(), name.into());
+                    for (k, v) in extra {
+                        l.insert((*k).into(), (*v).into());
+                    }
+                    l
+                };
+                if !waiting {
+                    push(
+                        SeriesKind::Gauge,
+                        with(
+                            "container_memory_working_set_bytes",
+                            &[("image", spec.map_or("", |x| x.image.as_str()))],
+                        ),
+                        self.demand(t, started),
+                    );
+                }
                 push(
-                    SeriesKind::Gauge,
-                    with(
-                        "container_memory_working_set_bytes",
-                        &[("image", spec.map_or("", |x| x.image.as_str()))],
-                    ),
-                    self.demand(t, started),
-                );
-            }
-            push(
-                SeriesKind::Counter,
-                with("kube_pod_container_status_restarts_total", &[]),
-                kills.len() as f64,
-            );
-            push(
-                SeriesKind::Gauge,
-                with("kube_pod_container_status_ready", &[]),
-                if waiting { 0.0 } else { 1.0 },
-            );
-            if let Some(k) = kills.last() {
-                push(
-                    SeriesKind::Gauge,
-                    with(
-                        "kube_pod_container_status_last_terminated_reason",
-                        &[("reason", k.reason.as_str())],
-                    ),
-                    1.0,
+                    SeriesKind::Counter,
+                    with("kube_pod_container_status_restarts_total", &[]),
+                    kills.len() as f64,
                 );
                 push(
                     SeriesKind::Gauge,
-                    with("kube_pod_container_status_last_terminated_exitcode", &[]),
-                    f64::from(k.exit_code),
+                    with("kube_pod_container_status_ready", &[]),
+                    if waiting { 0.0 } else { 1.0 },
                 );
-            }
-            if waiting {
-                push(
-                    SeriesKind::Gauge,
-                    with(
-                        "kube_pod_container_status_waiting_reason",
-                        &[("reason", "CrashLoopBackOff")],
-                    ),
-                    1.0,
-                );
-            }
-            if let Some(spec) = spec {
-                for (which, map) in [("limits", &spec.limits), ("requests", &spec.requests)] {
-                    for (resource, q) in map.iter() {
-                        let unit = if resource == "cpu" { "core" } else { "byte" };
-                        let value = q.milli() as f64 / 1000.0;
-                        push(
-                            SeriesKind::Gauge,
-                            with(
-                                &format!("kube_pod_container_resource_{which}"),
-                                &[
-                                    ("resource", resource.as_str()),
-                                    ("unit", unit),
-                                    ("node", s.workload.node.as_str()),
-                                ],
-                            ),
-                            value,
-                        );
+                if let Some(k) = kills.last() {
+                    push(
+                        SeriesKind::Gauge,
+                        with(
+                            "kube_pod_container_status_last_terminated_reason",
+                            &[("reason", k.reason.as_str())],
+                        ),
+                        1.0,
+                    );
+                    push(
+                        SeriesKind::Gauge,
+                        with("kube_pod_container_status_last_terminated_exitcode", &[]),
+                        f64::from(k.exit_code),
+                    );
+                }
+                if waiting {
+                    push(
+                        SeriesKind::Gauge,
+                        with(
+                            "kube_pod_container_status_waiting_reason",
+                            &[("reason", waiting_reason)],
+                        ),
+                        1.0,
+                    );
+                }
+                if let Some(spec) = spec {
+                    for (which, map) in [("limits", &spec.limits), ("requests", &spec.requests)] {
+                        for (resource, q) in map.iter() {
+                            let unit = if resource == "cpu" { "core" } else { "byte" };
+                            let value = q.milli() as f64 / 1000.0;
+                            push(
+                                SeriesKind::Gauge,
+                                with(
+                                    &format!("kube_pod_container_resource_{which}"),
+                                    &[
+                                        ("resource", resource.as_str()),
+                                        ("unit", unit),
+                                        ("node", s.workload.node.as_str()),
+                                    ],
+                                ),
+                                value,
+                            );
+                        }
                     }
                 }
             }

@@ -213,17 +213,21 @@ impl SimCluster {
             ));
         }
 
-        // The workload, its ReplicaSets, Pods and their Events.
-        let ready = live.map_or(0, |r| self.ready_pods(d, r, now));
+        // The workload, its ReplicaSets (each with the pods the rolling update gives it), Pods
+        // and their Events.
+        let serving = self.serving(d, now);
+        let counts: BTreeMap<u32, (usize, usize)> = serving
+            .iter()
+            .map(|(r, n)| (r.revision, (*n, self.ready_pods(d, r, *n, now))))
+            .collect();
         if let Some(r) = live {
-            objects.push(self.workload_object(d, r, ready));
+            objects.push(self.workload_object(d, r, &counts, now));
         }
         for r in d.rollouts.iter().filter(|r| r.at <= now) {
-            let live = live.map(|l| l.revision) == Some(r.revision);
-            objects.push(self.replica_set(r, live.then_some(ready)));
+            objects.push(self.replica_set(r, counts.get(&r.revision).copied()));
         }
-        if let Some(r) = live {
-            for pod in &r.pods {
+        for (r, n) in &serving {
+            for pod in r.pods.iter().take(*n) {
                 let info = self.pod_info(d, r, pod, now);
                 let events = self.pod_events(d, r, pod, now);
                 objects.push(self.pod_object(r, &info));
@@ -231,9 +235,11 @@ impl SimCluster {
                     objects.push(self.event_object(pod, i, e));
                 }
             }
-            if !s.image.vulnerabilities.is_empty() {
-                objects.push(self.vulnerability_report(r));
-            }
+        }
+        if let Some(r) = live
+            && !s.image.vulnerabilities.is_empty()
+        {
+            objects.push(self.vulnerability_report(r));
         }
         World { now, objects }
     }
@@ -288,10 +294,11 @@ impl SimCluster {
         rs.rsplit_once('-').map_or(rs.clone(), |x| x.1.to_owned())
     }
 
-    /// How many of the rollout's pods have every container ready.
-    fn ready_pods(&self, d: &Desired, r: &Rollout, now: DateTime<Utc>) -> usize {
+    /// How many of the rollout's first `count` pods have every container ready.
+    fn ready_pods(&self, d: &Desired, r: &Rollout, count: usize, now: DateTime<Utc>) -> usize {
         r.pods
             .iter()
+            .take(count)
             .filter(|p| {
                 self.pod_info(d, r, p, now)
                     .containers
@@ -301,9 +308,20 @@ impl SimCluster {
             .count()
     }
 
-    fn workload_object(&self, d: &Desired, r: &Rollout, ready: usize) -> Value {
+    /// The Deployment as its controller reports it; `counts` holds each serving rollout's pods
+    /// and ready pods.
+    fn workload_object(
+        &self,
+        d: &Desired,
+        r: &Rollout,
+        counts: &BTreeMap<u32, (usize, usize)>,
+        now: DateTime<Utc>,
+    ) -> Value {
         let s = &self.scenario;
         let first = d.rollouts.first().map_or(r.at, |f| f.at);
+        let total: usize = counts.values().map(|(n, _)| n).sum();
+        let ready: usize = counts.values().map(|(_, k)| k).sum();
+        let updated = counts.get(&r.revision).map_or(0, |(n, _)| *n);
         let mut o = stored(r.object.clone(), Some(&s.workload.namespace), first);
         default_object(&mut o);
         let replicas = r.workload.replicas;
@@ -314,20 +332,41 @@ impl SimCluster {
         // generation a real cluster would show after the same syncs, and the controller has
         // observed it. (A real apiserver seeded with the object once shows 1.)
         o["metadata"]["generation"] = json!(r.revision);
+        // Progress: done once the new ReplicaSet's pods are available; a rollout that makes none
+        // available times out after progressDeadlineSeconds (600 unless the manifest says).
+        let deadline = r.object["spec"]["progressDeadlineSeconds"]
+            .as_i64()
+            .unwrap_or(600);
+        let progressing = if self.available_at(r).is_some() {
+            json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+                   "message": format!("ReplicaSet \"{}\" has successfully progressed.", Self::rs_name(r)),
+                   "lastUpdateTime": ts(r.at), "lastTransitionTime": ts(r.at)})
+        } else if now >= r.at + chrono::Duration::seconds(deadline) {
+            let at = r.at + chrono::Duration::seconds(deadline);
+            json!({"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                   "message": format!("ReplicaSet \"{}\" has timed out progressing.", Self::rs_name(r)),
+                   "lastUpdateTime": ts(at), "lastTransitionTime": ts(at)})
+        } else {
+            json!({"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated",
+                   "message": format!("ReplicaSet \"{}\" is progressing.", Self::rs_name(r)),
+                   "lastUpdateTime": ts(r.at), "lastTransitionTime": ts(r.at)})
+        };
+        let strategy = &r.object["spec"]["strategy"]["rollingUpdate"];
+        let max_unavailable =
+            super::rolling_param(&strategy["maxUnavailable"], replicas as usize, false);
+        let available = ready + max_unavailable >= replicas as usize;
         o["status"] = json!({
             "observedGeneration": r.revision,
-            "replicas": replicas,
-            "updatedReplicas": replicas,
+            "replicas": total,
+            "updatedReplicas": updated,
             "readyReplicas": ready,
             "availableReplicas": ready,
             "unavailableReplicas": replicas as usize - ready.min(replicas as usize),
             "conditions": [
-                {"type": "Available", "status": if ready as u32 >= replicas { "True" } else { "False" },
-                 "reason": if ready as u32 >= replicas { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
+                {"type": "Available", "status": if available { "True" } else { "False" },
+                 "reason": if available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
                  "lastUpdateTime": ts(r.at), "lastTransitionTime": ts(r.at)},
-                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
-                 "message": format!("ReplicaSet \"{}\" has successfully progressed.", Self::rs_name(r)),
-                 "lastUpdateTime": ts(r.at), "lastTransitionTime": ts(r.at)}
+                progressing
             ]
         });
         omit_zeros(
@@ -343,8 +382,8 @@ impl SimCluster {
         o
     }
 
-    /// One rollout's ReplicaSet; `ready` is its ready pods' count when it is the live one.
-    fn replica_set(&self, r: &Rollout, ready: Option<usize>) -> Value {
+    /// One rollout's ReplicaSet; `pods` is its pods' and ready pods' count when it has any.
+    fn replica_set(&self, r: &Rollout, pods: Option<(usize, usize)>) -> Value {
         let s = &self.scenario;
         let name = Self::rs_name(r);
         let hash = Self::pod_template_hash(r);
@@ -353,12 +392,7 @@ impl SimCluster {
         default_pod_template(&mut template);
         let mut selector = r.object["spec"]["selector"].clone();
         selector["matchLabels"]["pod-template-hash"] = json!(hash);
-        let replicas = if ready.is_some() {
-            r.workload.replicas
-        } else {
-            0
-        };
-        let ready = ready.unwrap_or(0);
+        let (replicas, ready) = pods.unwrap_or((0, 0));
         let mut annotations = json!({"deployment.kubernetes.io/revision": r.revision.to_string()});
         if !r.message.is_empty() {
             annotations["kubernetes.io/change-cause"] = json!(r.message);
@@ -422,11 +456,21 @@ impl SimCluster {
                     .as_ref()
                     .map_or(info.created_at, |t| t.finished_at);
                 let state = match c.state.strip_prefix("waiting: ") {
+                    Some(reason @ "ImagePullBackOff") => json!({"waiting": {"reason": reason,
+                        "message": format!("Back-off pulling image \"{image}\"")}}),
+                    Some(reason @ "ErrImagePull") => json!({"waiting": {"reason": reason,
+                        "message": format!("rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": {image}: not found")}}),
                     Some(reason) => json!({"waiting": {"reason": reason, "message":
                         format!("back-off restarting failed container {} in pod {}_{}({})",
                                 c.name, info.name, info.namespace, uid(&format!("Pod/{}/{}", info.namespace, info.name)))}}),
                     None => json!({"running": {"startedAt": ts(started)}}),
                 };
+                // A container that never started has no image id and no container id yet.
+                if info.phase == "Pending" {
+                    return json!({"name": c.name, "ready": false, "started": false,
+                                  "restartCount": c.restart_count, "image": image,
+                                  "imageID": "", "state": state, "lastState": {}});
+                }
                 let last = c.last_termination.as_ref().map_or(json!({}), |t| {
                     json!({"terminated": {"reason": t.reason, "exitCode": t.exit_code,
                         "startedAt": ts(info.created_at.max(t.finished_at - chrono::Duration::minutes(10))),
@@ -442,9 +486,23 @@ impl SimCluster {
             .collect();
         let all_ready = info.containers.iter().all(|c| c.ready);
         let ready = if all_ready { "True" } else { "False" };
+        let unready: Vec<&str> = info
+            .containers
+            .iter()
+            .filter(|c| !c.ready)
+            .map(|c| c.name.as_str())
+            .collect();
         let cond = |t: &str, st: &str| {
-            json!({"type": t, "status": st, "lastProbeTime": null,
-                   "lastTransitionTime": ts(info.created_at)})
+            let mut c = json!({"type": t, "status": st, "lastProbeTime": null,
+                   "lastTransitionTime": ts(info.created_at)});
+            if st == "False" && matches!(t, "Ready" | "ContainersReady") {
+                c["reason"] = json!("ContainersNotReady");
+                c["message"] = json!(format!(
+                    "containers with unready status: [{}]",
+                    unready.join(" ")
+                ));
+            }
+            c
         };
         stored(
             json!({

@@ -92,6 +92,10 @@ pub(super) fn pod_log(
             &format!("previous terminated container \"{container}\" in pod \"{pod}\" not found"),
             None,
         ),
+        // A container that never started (its image cannot be pulled): the API server's 400.
+        Err(squad_runtime::ports::PortError::Rejected { detail, .. }) => {
+            status(StatusCode::BAD_REQUEST, "BadRequest", &detail, None)
+        }
         Err(e) => status(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalError",

@@ -1,0 +1,255 @@
+//! Image pull: the container never starts because the kubelet cannot pull its image. The
+//! kubelet says so in its events (`Failed to pull image "…": … not found`, then `Back-off pulling
+//! image "…"`), the container waits in `ErrImagePull` / `ImagePullBackOff`, and the rolling
+//! update stalls while the previous ReplicaSet keeps serving. Most often the last deploy changed
+//! the tag to one the registry does not hold. The fix (back to the last tag that ran, or the
+//! `imagePullSecrets` a private registry needs) comes with the remediations; until then the crew
+//! escalates with the diagnosis. The proof is the rollout completing with every pod running.
+
+use squad_protocols::cluster::ContainerSpec;
+use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
+
+use crate::{
+    Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
+    RepoNeeds, Runbook,
+};
+
+pub struct ImagePull;
+
+pub const ROOT_CAUSE: &str = "image_pull";
+
+const WAITING: [&str; 2] = ["waiting: ImagePullBackOff", "waiting: ErrImagePull"];
+
+fn image_of<'a>(containers: &'a [ContainerSpec], name: &str) -> Option<&'a str> {
+    containers
+        .iter()
+        .find(|c| c.name == name)
+        .map(|c| c.image.as_str())
+}
+
+/// The last rollout's image change for the container: (revision, hours ago, before, after).
+fn image_change(facts: &Facts) -> Option<(u32, i64, String, String)> {
+    let [.., before, last] = facts.history.as_slice() else {
+        return None;
+    };
+    let (a, b) = (
+        image_of(&before.containers, &facts.container)?,
+        image_of(&last.containers, &facts.container)?,
+    );
+    (a != b).then(|| {
+        (
+            last.revision,
+            (facts.now - last.at).num_hours().max(0),
+            a.to_owned(),
+            b.to_owned(),
+        )
+    })
+}
+
+impl Family for ImagePull {
+    fn root_cause(&self) -> RootCause {
+        RootCause::from_static(ROOT_CAUSE)
+    }
+
+    fn reason(&self) -> Option<&'static str> {
+        Some("ImagePullBackOff")
+    }
+
+    fn detect(&self, facts: &Facts, _readings: &Readings) -> Option<Detection> {
+        let status = facts.status()?;
+        if !WAITING.contains(&status.state.as_str()) {
+            return None;
+        }
+        let image = image_of(&facts.info.containers, &facts.container).unwrap_or("its image");
+        let failed = facts
+            .events
+            .iter()
+            .filter(|e| e.reason == "Failed" && e.message.starts_with("Failed to pull image"))
+            .max_by_key(|e| e.last_seen);
+        let mut d = Detection::new(String::new(), 0.85, &[]);
+        let cause = match failed {
+            Some(e) => {
+                d.evidence.push(Evidence {
+                    source: "kubelet events".into(),
+                    observation: format!(
+                        "{} ({} times since {})",
+                        e.message,
+                        e.count,
+                        e.first_seen.to_rfc3339()
+                    ),
+                });
+                if e.message.contains("not found") {
+                    "the registry has no such image"
+                } else if e.message.contains("denied") || e.message.contains("unauthorized") {
+                    "the registry refuses the pull (credentials)"
+                } else {
+                    "the pull fails"
+                }
+            }
+            None => "the pull fails",
+        };
+        let change = image_change(facts);
+        let rollout = match &change {
+            Some((revision, hours, before, after)) => {
+                d.evidence.push(Evidence {
+                    source: "rollout history".into(),
+                    observation: format!(
+                        "revision {revision} ({hours} h ago) changed the image of {} from {before} to {after}",
+                        facts.container
+                    ),
+                });
+                d.confidence = 0.95;
+                d.recommendations.push(format!(
+                    "roll the image back to {before}, the last tag that ran, and fix the tag before deploying it again"
+                ));
+                format!("; the last rollout ({hours} h ago) changed the image from {before}")
+            }
+            None => String::new(),
+        };
+        d.recommendations.push(
+            "check that the tag exists in the registry, and that the pod has the imagePullSecrets a private registry needs"
+                .into(),
+        );
+        d.summary = format!(
+            "{} cannot start: the kubelet cannot pull {image} ({cause}){rollout}",
+            facts.container
+        );
+        Some(d)
+    }
+
+    fn routing(&self) -> &'static [(Member, &'static str)] {
+        &[
+            (
+                Member::Belanna,
+                "the image the last deploy set, against the last tag that ran",
+            ),
+            (
+                Member::Worf,
+                "the registry, the pull secret the image needs, and the image's provenance",
+            ),
+            (
+                Member::Data,
+                "which version of the app the deploy meant to ship",
+            ),
+        ]
+    }
+
+    fn repo_needs(&self) -> RepoNeeds {
+        RepoNeeds::NONE
+    }
+
+    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
+        Remedy::Escalate {
+            reason: format!(
+                "squad has no remediation for image pulls yet ({}); a human rolls the image back",
+                d.summary
+            ),
+        }
+    }
+
+    fn runbook(&self, _alert: &str) -> Runbook {
+        Runbook {
+            name: "imagepullbackoff".into(),
+            meaning: "The kubelet cannot pull a container's image, so the container never starts (ErrImagePull, then ImagePullBackOff while it backs off). A rolling update to that image stalls; the previous ReplicaSet keeps serving.".into(),
+            checks: "1. `kubectl describe pod <pod> -n <ns>` — Events: `Failed to pull image \"…\"` and why (not found, unauthorized, denied).\n2. `kubectl rollout history deploy/<name> -n <ns>` and the GitOps diff of the last deploy: which tag did it set?\n3. Does the tag exist? `crane manifest <image>` or `docker manifest inspect <image>`.\n4. A private registry: `kubectl get pod <pod> -o jsonpath='{.spec.imagePullSecrets}'` and the Secret it names.".into(),
+            fixes: "- **Wrong tag**: set the image back to the last tag that ran, through a PR; fix the tag, then deploy again.\n- **Private registry**: add the `imagePullSecrets` the registry needs (the Secret must exist in the namespace).".into(),
+        }
+    }
+
+    fn lessons(&self, workload: &WorkloadRef) -> Vec<String> {
+        vec![
+            format!(
+                "Check that {workload}'s image tag exists in the registry before a deploy merges."
+            ),
+            "Deploy images by digest, so a deploy cannot name what was never built.".into(),
+        ]
+    }
+
+    fn followup(&self, _d: &Diagnosis, cx: &FollowupContext) -> IssueDraft {
+        IssueDraft {
+            title: format!(
+                "Check {}'s image exists before a deploy merges",
+                cx.workload.name
+            ),
+            body: format!(
+                "During incident {} (#{}) the kubelet could not pull the image the last deploy set, so the new pods never started.\n\n\
+                 1. In CI, resolve every image the rendered manifests name (`crane manifest`, `docker manifest inspect`) and fail the build on a miss.\n\
+                 2. Publish the image from the same pipeline that bumps the tag, and deploy by digest.\n\
+                 3. Reproduce: `kubectl describe pod -n {} {}` (Events).",
+                cx.incident, cx.issue, cx.workload.namespace, cx.pod
+            ),
+            label: "reliability".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use squad_protocols::cluster::ClusterEvent;
+
+    use super::*;
+    use crate::testing;
+
+    fn pulling(new_image: &str) -> Facts {
+        let mut f = testing::facts("Completed", 0, |_| 80.0, |_| 10.0);
+        let p = f.pod.as_mut().unwrap();
+        p.phase = "Pending".into();
+        p.containers[0].state = "waiting: ImagePullBackOff".into();
+        p.containers[0].last_termination = None;
+        p.containers[0].restart_count = 0;
+        f.info.containers[0].image = new_image.into();
+        f.history.last_mut().unwrap().containers[0].image = new_image.into();
+        f.events = vec![ClusterEvent {
+            kind: "Warning".into(),
+            reason: "Failed".into(),
+            message: format!(
+                "Failed to pull image \"{new_image}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{new_image}\": failed to resolve reference \"{new_image}\": {new_image}: not found"
+            ),
+            count: 7,
+            first_seen: testing::now() - chrono::Duration::minutes(40),
+            last_seen: testing::now(),
+            object: "Pod/cart-5d8f7-abcde".into(),
+        }];
+        f
+    }
+
+    #[test]
+    fn a_container_that_cannot_pull_its_image_after_a_tag_change_is_an_image_pull() {
+        let f = pulling("r/cart:3.2");
+        let d = testing::diagnosis(&f);
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
+        assert_eq!(
+            d.summary,
+            "api cannot start: the kubelet cannot pull r/cart:3.2 (the registry has no such image); the last rollout (30 h ago) changed the image from r/cart:3.1"
+        );
+        assert_eq!(d.confidence, 0.95);
+        assert_eq!(d.reason.as_deref(), Some("ImagePullBackOff"));
+        assert!(d.evidence.iter().any(|e| e.source == "kubelet events"
+            && e.observation.contains("r/cart:3.2: not found (7 times")));
+        assert!(d.recommendations[0].contains("roll the image back to r/cart:3.1"));
+    }
+
+    #[test]
+    fn a_running_or_crashing_container_is_not_an_image_pull() {
+        let f = testing::crashing(&["KeyError: 'X'"]);
+        assert!(ImagePull.detect(&f, &Readings::of(&f)).is_none());
+        let f = testing::oom_under_load();
+        assert!(ImagePull.detect(&f, &Readings::of(&f)).is_none());
+    }
+
+    #[test]
+    fn without_a_fix_yet_the_crew_escalates_with_the_diagnosis() {
+        let d = testing::diagnosis(&pulling("r/cart:3.2"));
+        let (s, w, repo) = (
+            testing::settings(),
+            testing::workload(),
+            crate::RepoView::default(),
+        );
+        let view = crate::ClusterView::default();
+        match ImagePull.remedy(&d, &testing::input(&s, &w, &repo, &view)) {
+            Remedy::Escalate { reason } => assert!(reason.contains("r/cart:3.2"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
