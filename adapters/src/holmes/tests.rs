@@ -118,7 +118,7 @@ fn malformed_outputs_are_errors_that_name_the_field() {
         ("{\"summary\": \"s\"}", "no `root_cause`"),
         (
             "{\"root_cause\": \"gremlins\", \"summary\": \"s\"}",
-            "not one of memory_under_provisioned",
+            "the JSON block's root_cause \"gremlins\" is not one of ",
         ),
         ("{\"root_cause\": \"memory_leak\"}", "no `summary`"),
         (
@@ -420,10 +420,24 @@ async fn the_server_transport_asks_for_squads_fields_and_reports_errors() {
     );
     let req = seen.lock().unwrap()[0].clone();
     assert!(req["ask"].as_str().unwrap().contains("payment-service"));
+    // The schema offers every family squad knows, and `unknown`.
+    let offered =
+        req["response_format"]["json_schema"]["schema"]["properties"]["root_cause"]["enum"]
+            .as_array()
+            .unwrap()
+            .clone();
     assert_eq!(
-        req["response_format"]["json_schema"]["schema"]["properties"]["root_cause"]["enum"][0],
-        "memory_under_provisioned"
+        offered,
+        json!(squad_diagnosis::families::names())
+            .as_array()
+            .unwrap()
+            .clone()
     );
+    assert!(
+        offered.contains(&json!("memory_under_provisioned")),
+        "{offered:?}"
+    );
+    assert!(offered.contains(&json!("unknown")), "{offered:?}");
 
     let (url, _) = server(
         500,
