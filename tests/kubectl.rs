@@ -385,6 +385,104 @@ async fn an_image_that_cannot_be_pulled_stalls_the_rollout_while_the_old_pods_se
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_key_that_does_not_exist_keeps_the_container_from_being_created() {
+    let s = serve("config-ref", &[]).await;
+    let kc = s.backends.kubeconfig.clone();
+    let scenario = Scenario::embedded("config-ref").unwrap();
+    let ns = scenario.workload.namespace.as_str();
+    let stuck = scenario.workload.pods[0].as_str();
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", ns]).await);
+    let new = pods
+        .iter()
+        .find(|r| r[0] == stuck)
+        .unwrap_or_else(|| panic!("{stuck} in {pods:?}"));
+    assert_eq!(
+        (new[1].as_str(), new[2].as_str(), new[3].as_str()),
+        ("0/1", "CreateContainerConfigError", "0")
+    );
+    // 3 replicas: maxUnavailable 25% rounds down to 0, so the three old pods all keep serving.
+    let old: Vec<_> = pods
+        .iter()
+        .filter(|r| r[0] != stuck && r[0] != "NAME")
+        .collect();
+    assert_eq!(old.len(), 3, "{pods:?}");
+    assert!(
+        old.iter().all(|r| r[1] == "1/1" && r[2] == "Running"),
+        "{pods:?}"
+    );
+    let out = ok(&kc, &["describe", "pod", stuck, "-n", ns]).await;
+    assert!(
+        out.contains("Error: couldn't find key dsn in Secret billing/ledger-db")
+            && out.contains("already present on machine"),
+        "{out}"
+    );
+    let (success, _, err) = kubectl(&kc, &["logs", stuck, "-n", ns]).await;
+    assert!(
+        !success
+            && err.contains("Error from server (BadRequest)")
+            && err.contains("is waiting to start: CreateContainerConfigError"),
+        "{err}"
+    );
+    // The Secret holds the keys the world declares (and no value from Git).
+    let keys = ok(
+        &kc,
+        &[
+            "get",
+            "secret",
+            "ledger-db",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.data}",
+        ],
+    )
+    .await;
+    let keys: serde_json::Value = serde_json::from_str(&keys).unwrap();
+    assert_eq!(
+        keys.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["url", "username"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volume_of_a_configmap_that_does_not_exist_leaves_the_pod_container_creating() {
+    // The same deploy, but its volume names a ConfigMap nobody created: the kubelet stops at the
+    // volume, before the image and the environment.
+    let mut scenario = Scenario::embedded("config-ref").unwrap();
+    let manifest = format!("manifests/{}", scenario.workload.manifest);
+    let text = scenario.files[&manifest].replace("name: ledger-settings", "name: ledger-config");
+    scenario.files.insert(manifest, text);
+    let ns = scenario.workload.namespace.clone();
+    let stuck = scenario.workload.pods[0].clone();
+    let s = simulation::serve_cluster(
+        scenario,
+        None,
+        &ServeKube {
+            port: 0,
+            deny: Vec::new(),
+            keep: true,
+        },
+    )
+    .await
+    .unwrap();
+    let kc = s.backends.kubeconfig.clone();
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", &ns]).await);
+    let new = pods.iter().find(|r| r[0] == stuck).unwrap();
+    assert_eq!(
+        (new[1].as_str(), new[2].as_str()),
+        ("0/1", "ContainerCreating")
+    );
+    let out = ok(&kc, &["describe", "pod", &stuck, "-n", &ns]).await;
+    assert!(
+        out.contains(
+            "MountVolume.SetUp failed for volume \"settings\" : configmap \"ledger-config\" not found"
+        ) && out.contains("Unable to attach or mount volumes: unmounted volumes=[settings]"),
+        "{out}"
+    );
+    assert!(!out.contains("already present on machine"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_denied_resource_is_forbidden_for_kubectl_too() {
     let s = serve("oomkilled", &["pods/log"]).await;
     let kc = s.backends.kubeconfig.clone();

@@ -572,6 +572,7 @@ fn planted_scenario(dir: &Path) -> Scenario {
     }
     let mut s = src.clone();
     s.secrets
+        .get_or_insert_default()
         .insert("payment-db".into(), vec!["password".into(), "url".into()]);
     s.secret_values.insert(
         "payment-db".into(),

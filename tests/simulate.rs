@@ -267,6 +267,66 @@ fn crashloop_restores_the_missing_variable_and_resolves() {
         .unwrap();
     assert!(after.contains("- name: DATABASE_URL") && after.contains("# renamed for consistency"));
     assert_eq!(s.state, "resolved");
+    // Data reads what the code requires against what the manifest set at the incident.
+    let data = s.issues[0]
+        .comments
+        .iter()
+        .find(|c| c.author == "data")
+        .unwrap();
+    assert!(
+        data.body.contains(
+            "- `DATABASE_URL` — required at `cmd/orders/main.go:20`; **not set in the manifest**"
+        ) && !data.body.contains("unbounded allocation"),
+        "{}",
+        data.body
+    );
+}
+
+#[test]
+fn a_broken_secret_reference_escalates_with_the_reference_and_the_code_that_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = rt()
+        .block_on(simulation::run(opts(
+            Scenario::embedded("config-ref").unwrap(),
+            dir.path(),
+            true,
+        )))
+        .unwrap()
+        .summary;
+    let diag = s.diagnosis.as_ref().unwrap();
+    assert_eq!(diag.root_cause, "broken_config_reference");
+    assert_eq!(
+        diag.summary,
+        "ledger-api cannot start: its environment cannot be resolved, key dsn of Secret ledger-db does not exist (couldn't find key dsn in Secret billing/ledger-db); the last rollout (49 min ago) changed DATABASE_URL from secret:ledger-db/url"
+    );
+    assert_eq!(
+        s.issues[0].title,
+        "[Incident] CreateContainerConfigError: ledger-api (billing)"
+    );
+    assert!(s.pull_requests.is_empty());
+    assert_eq!(s.state, "escalated");
+    let data = s.issues[0]
+        .comments
+        .iter()
+        .find(|c| c.author == "data")
+        .unwrap();
+    assert!(
+        data.body.contains("- `DATABASE_URL` — required at `ledger/settings.py:17`; set from key `dsn` of Secret `ledger-db` — **the reference the kubelet cannot resolve**"),
+        "{}",
+        data.body
+    );
+    let followup = s
+        .issues
+        .iter()
+        .find(|i| i.labels.contains(&"squad:data".to_string()))
+        .unwrap();
+    assert!(
+        followup
+            .body
+            .contains("referred to key dsn of Secret ledger-db"),
+        "{}",
+        followup.body
+    );
 }
 
 #[test]

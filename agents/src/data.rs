@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 use regex::Regex;
 use squad_config::charters;
-use squad_diagnosis::{FollowupContext, families};
+use squad_diagnosis::families::broken_config_reference::{self, BrokenReference};
+use squad_diagnosis::{CodeFocus, FollowupContext, families};
 use squad_protocols::{Action, Assignment, Finding, IssueSpec, Member, Report, Severity};
 
 use squad_protocols::llm::Rejection;
@@ -14,6 +15,9 @@ use squad_runtime::CrewError;
 use crate::mind::{self, Ask, Tool};
 use crate::specialist::Skill;
 use crate::{CrewContext, effects};
+
+mod config;
+pub use config::{ConfigRead, config_reads};
 
 /// What Data's model concludes from the code.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -276,6 +280,31 @@ impl Skill for Data {
             .map(|(p, _)| p.clone());
         let family = families::of(&d.root_cause);
         let leak = family.code_is_prime_suspect();
+        let focus = family.code_focus();
+        // For a configuration failure, what the code reads matters, not what it allocates.
+        let reads = config_reads(&files);
+        let broken = (d.root_cause.as_str() == broken_config_reference::ROOT_CAUSE)
+            .then(|| squad_diagnosis::family_signals::<BrokenReference>(d))
+            .flatten()
+            .and_then(|b| {
+                b.name.map(|n| {
+                    format!(
+                        "{}:{n}/{}",
+                        b.kind.to_ascii_lowercase(),
+                        b.key.unwrap_or_default()
+                    )
+                })
+            });
+        let (config_text, unset) = config::section(
+            &reads,
+            spec.map(|c| c.env.as_slice()).unwrap_or_default(),
+            broken.as_deref(),
+        );
+        let hotspots = if focus == CodeFocus::Configuration {
+            Vec::new()
+        } else {
+            hotspots
+        };
         let mut findings = Vec::new();
         let mut comment = format!("**Data** (code and application, {lang}):\n\n");
         match &handler {
@@ -285,7 +314,21 @@ impl Skill for Data {
                 repo.repo()
             )),
         }
-        if hotspots.is_empty() {
+        if focus == CodeFocus::Configuration {
+            comment.push_str(&config_text);
+            for var in &unset {
+                let r = reads.iter().find(|r| &r.var == var);
+                findings.push(Finding {
+                    severity: Severity::High,
+                    title: format!(
+                        "{var} is required by the code{} and not set in the manifest",
+                        r.map(|r| format!(" ({}:{})", r.file, r.line))
+                            .unwrap_or_default()
+                    ),
+                    detail: config_text.clone(),
+                });
+            }
+        } else if hotspots.is_empty() {
             comment.push_str("**No unbounded allocation found** in the application source: caches are bounded and request data is released when the request ends.\n");
         } else {
             comment.push_str("Places that can grow without bound:\n");
@@ -305,7 +348,12 @@ impl Skill for Data {
                 });
             }
         }
-        if let Some(m) = &d.signals.memory {
+        if let Some(m) = d
+            .signals
+            .memory
+            .as_ref()
+            .filter(|_| focus == CodeFocus::Allocation)
+        {
             comment.push_str(&format!(
                 "\nMemory {} with traffic (unexplained growth {:.1} MiB/h): {}.\n",
                 if m.leak_suspected {
@@ -321,7 +369,7 @@ impl Skill for Data {
                 }
             ));
         }
-        for f in &flags {
+        for f in flags.iter().filter(|_| focus == CodeFocus::Allocation) {
             comment.push_str(&format!("- Runtime: {f}\n"));
         }
         let thought = mind::deliberate(
@@ -329,18 +377,35 @@ impl Skill for Data {
             Ask {
                 member: Member::Data,
                 assignment: a,
-                task: "Say whether the application's code explains the incident, and list the lines that can grow without bound (real files and line numbers only).".into(),
+                task: match focus {
+                    CodeFocus::Configuration => "Say which configuration the application's code reads and whether the manifest provides it, and list the lines that read the configuration at fault (real files and line numbers only).".into(),
+                    CodeFocus::Allocation => "Say whether the application's code explains the incident, and list the lines that can grow without bound (real files and line numbers only).".into(),
+                },
                 context: comment.clone(),
                 proposal: CodeReview {
                     assessment: match &d.signals.memory {
+                        _ if focus == CodeFocus::Configuration => format!(
+                            "The code reads {} environment variable(s){}; see the list above.",
+                            reads.iter().map(|r| r.var.as_str()).collect::<std::collections::BTreeSet<_>>().len(),
+                            if unset.is_empty() { String::new() } else { format!(", and requires {} that the manifest does not set", unset.join(", ")) }
+                        ),
                         Some(m) if m.leak_suspected => format!("Memory grows {:.1} MiB/h independently of traffic: a leak; the lines below are the first suspects.", m.trend_mib_per_hour),
                         Some(_) => "Memory follows traffic: per-request allocation under a surge, not a leak.".into(),
                         None => format!("The code was read for the {} root cause; see the follow-up issue.", d.root_cause.as_str()),
                     },
-                    suspects: hotspots
-                        .iter()
-                        .map(|h| Suspect { file: h.file.clone(), line: h.line as u32, why: h.why.to_string() })
-                        .collect(),
+                    suspects: if focus == CodeFocus::Configuration {
+                        reads
+                            .iter()
+                            .filter(|r| r.required)
+                            .take(8)
+                            .map(|r| Suspect { file: r.file.clone(), line: r.line as u32, why: format!("requires {}", r.var) })
+                            .collect()
+                    } else {
+                        hotspots
+                            .iter()
+                            .map(|h| Suspect { file: h.file.clone(), line: h.line as u32, why: h.why.to_string() })
+                            .collect()
+                    },
                 },
                 tools: TOOLS,
             },
@@ -380,7 +445,9 @@ impl Skill for Data {
                     &container,
                     &route,
                 ),
-                code_findings: if hotspots.is_empty() {
+                code_findings: if focus == CodeFocus::Configuration {
+                    config_text.clone()
+                } else if hotspots.is_empty() {
                     "No unbounded allocation pattern in the source.".to_owned()
                 } else {
                     hotspots
@@ -415,9 +482,24 @@ impl Skill for Data {
             &comment,
         )
         .await?;
+        let distinct = reads
+            .iter()
+            .map(|r| r.var.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
         let mut r = Report::new(
             Member::Data,
-            if hotspots.is_empty() {
+            if focus == CodeFocus::Configuration {
+                format!(
+                    "the {lang} code reads {distinct} environment variable(s){}; follow-up issue #{}",
+                    if unset.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; required but not set: {}", unset.join(", "))
+                    },
+                    issue.number
+                )
+            } else if hotspots.is_empty() {
                 format!(
                     "no unbounded allocation in the {lang} handler; follow-up issue #{}",
                     issue.number

@@ -1,5 +1,6 @@
 //! The registry: every failure family squad knows, in one list.
 
+pub mod broken_config_reference;
 pub mod crash_loop;
 pub mod image_pull;
 pub mod memory;
@@ -16,6 +17,7 @@ use crate::{Detection, Facts, Family, Readings};
 /// fires names the root cause (a crash with no recognised cause is last).
 pub static ALL: &[&dyn Family] = &[
     &image_pull::ImagePull,
+    &broken_config_reference::BrokenConfigReference,
     &memory_under_provisioned::MemoryUnderProvisioned,
     &memory_leak::MemoryLeak,
     &missing_configuration::MissingConfiguration,

@@ -80,6 +80,20 @@ pub trait Family: Send + Sync + 'static {
     fn code_is_prime_suspect(&self) -> bool {
         false
     }
+
+    /// What Data reads the application's code for.
+    fn code_focus(&self) -> CodeFocus {
+        CodeFocus::Allocation
+    }
+}
+
+/// What Data reads the application's code for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeFocus {
+    /// Places that can grow without bound, and the runtime's memory flags.
+    Allocation,
+    /// The configuration the code reads (environment variables), against what the manifest sets.
+    Configuration,
 }
 
 /// What a family's `detect` concluded.

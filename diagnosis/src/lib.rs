@@ -21,8 +21,8 @@ pub mod verdict;
 
 pub use facts::{Facts, gather};
 pub use family::{
-    Change, ClusterNeeds, ClusterView, Decision, Detection, Edit, Family, Proposal, Remedy,
-    RemedyInput, RepoNeeds, RepoView, Rules, Runbook, family_signals,
+    Change, ClusterNeeds, ClusterView, CodeFocus, Decision, Detection, Edit, Family, Proposal,
+    Remedy, RemedyInput, RepoNeeds, RepoView, Rules, Runbook, family_signals,
 };
 pub use followup::{FollowupContext, IssueDraft};
 pub use native::NativeDiagnoser;

@@ -23,6 +23,16 @@ pub struct Readings {
     pub evidence: Vec<Evidence>,
 }
 
+/// How long ago a span was, as an on-call engineer reads it: `50 min ago` under an hour, else
+/// whole hours (`30 h ago`).
+pub fn ago(span: chrono::Duration) -> String {
+    if span < chrono::Duration::hours(1) {
+        format!("{} min ago", span.num_minutes().max(0))
+    } else {
+        format!("{} h ago", span.num_hours())
+    }
+}
+
 impl Readings {
     pub fn of(facts: &Facts) -> Readings {
         let mut evidence = Vec::new();
@@ -35,9 +45,12 @@ impl Readings {
             evidence.push(Evidence {
                 source: "rollout history".into(),
                 observation: format!(
-                    "last rollout revision {} {} h ago ({}): resources {}, environment {}",
+                    "last rollout revision {} {} ({}): resources {}, environment {}",
                     d.revision,
-                    d.age_hours,
+                    facts.history.last().map_or_else(
+                        || format!("{} h ago", d.age_hours),
+                        |r| ago(facts.now - r.at)
+                    ),
                     d.change_cause,
                     word(d.resources_changed),
                     word(d.env_changed)

@@ -38,8 +38,11 @@ use squad_runtime::ports::{PortError, PortResult};
 use squad_adapters::git::GitRepo;
 use squad_gitops::objects;
 
+mod kubelet;
 mod metrics;
 mod world;
+
+use kubelet::Blocker;
 pub use world::{World, cluster_scoped, ts, uid};
 
 const SYNC_LAG_SECONDS: i64 = 60;
@@ -56,6 +59,8 @@ struct Rollout {
     /// The workload's object as the manifest declares it.
     object: Value,
     pods: Vec<String>,
+    /// What keeps the rollout's container from ever starting, if anything.
+    blocked: Option<Blocker>,
 }
 
 /// A container's life under one rollout, up to some time.
@@ -66,8 +71,19 @@ struct Life {
     kills: Vec<Termination>,
     /// Whether, at the end of the simulated span, the container waits in back-off.
     waiting: bool,
-    /// Failed attempts to pull the image (the container never started), oldest first.
-    pulls: Vec<DateTime<Utc>>,
+    /// Failed attempts to start the container (it never started: see `blocked`), oldest first.
+    attempts: Vec<DateTime<Utc>>,
+    blocked: Option<Blocker>,
+}
+
+impl Life {
+    /// Why the container waits at `t`, when it does.
+    fn waiting_reason(&self, t: DateTime<Utc>) -> Option<&'static str> {
+        match (&self.blocked, self.attempts.first()) {
+            (Some(b), Some(first)) if *first <= t => Some(b.waiting_reason(*first, t)),
+            _ => None,
+        }
+    }
 }
 
 /// The kubelet's back-off after `n` consecutive failures (10 s doubling, at most 5 min).
@@ -206,7 +222,28 @@ impl SimCluster {
                 pods: Vec::new(),
                 workload,
                 object: obj.clone(),
+                blocked: None,
             });
+        }
+        let mut objects = Vec::new();
+        for path in self
+            .git
+            .list("main", "")
+            .map_err(|e| PortError::failed(what, e))?
+        {
+            if (path.ends_with(".yaml") || path.ends_with(".yml"))
+                && let Some(text) = self
+                    .git
+                    .read("main", &path)
+                    .map_err(|e| PortError::failed(what, e))?
+            {
+                objects
+                    .extend(objects::parse(&path, &text).map_err(|e| PortError::failed(what, e))?);
+            }
+        }
+        let store = kubelet::Store::new(s, &objects);
+        for r in &mut rollouts {
+            r.blocked = kubelet::blocker(s, &store, &r.object, &s.workload.container);
         }
         let live = rollouts.iter().rposition(|r| r.at <= s.now);
         for (i, r) in rollouts.iter_mut().enumerate() {
@@ -224,22 +261,6 @@ impl SimCluster {
                     })
                     .collect()
             };
-        }
-        let mut objects = Vec::new();
-        for path in self
-            .git
-            .list("main", "")
-            .map_err(|e| PortError::failed(what, e))?
-        {
-            if (path.ends_with(".yaml") || path.ends_with(".yml"))
-                && let Some(text) = self
-                    .git
-                    .read("main", &path)
-                    .map_err(|e| PortError::failed(what, e))?
-            {
-                objects
-                    .extend(objects::parse(&path, &text).map_err(|e| PortError::failed(what, e))?);
-            }
         }
         let d = Arc::new(Desired {
             head,
@@ -286,16 +307,17 @@ impl SimCluster {
         r.workload.container(&self.scenario.workload.container)
     }
 
-    /// The image of the rollout's container, when the registry does not hold it.
-    fn unpullable<'r>(&self, r: &'r Rollout) -> Option<&'r str> {
-        let image = self.container_spec(r)?.image.as_str();
-        let registry = self.scenario.registry.as_ref()?;
-        (!registry.holds(image)).then_some(image)
+    /// The rollout's container as its manifest declares it.
+    fn container_object<'r>(&self, r: &'r Rollout) -> Option<&'r Value> {
+        objects::pod_spec(&r.object)["containers"]
+            .as_array()?
+            .iter()
+            .find(|c| c["name"] == self.scenario.workload.container.as_str())
     }
 
     /// When the rollout's pods became available (their container started): it takes over then.
     fn available_at(&self, r: &Rollout) -> Option<DateTime<Utc>> {
-        self.unpullable(r).is_none().then_some(r.at)
+        r.blocked.is_none().then_some(r.at)
     }
 
     /// When the rollout's pods were scaled down: when a later rollout became available.
@@ -342,16 +364,11 @@ impl SimCluster {
             .scaled_down_at(d, r)
             .filter(|n| *n > r.at)
             .map_or(end, |n| n.min(end));
-        if self.unpullable(r).is_some() {
-            let mut pulls = Vec::new();
-            let mut t = r.at;
-            while t <= end {
-                pulls.push(t);
-                t += secs(backoff(pulls.len() as u32));
-            }
+        if let Some(b) = &r.blocked {
             return Life {
                 waiting: true,
-                pulls,
+                attempts: b.attempts(r.at, end),
+                blocked: Some(b.clone()),
                 ..Life::default()
             };
         }
@@ -415,18 +432,12 @@ impl SimCluster {
         let life = self.life(d, r, now);
         let s = &self.scenario;
         let container = s.workload.container.clone();
-        let waiting_reason = match life.pulls.first() {
-            // Right after the first failed pull the kubelet says why; then it backs off.
-            Some(first) if now < *first + secs(backoff(1)) => "ErrImagePull",
-            Some(_) => "ImagePullBackOff",
-            None if life.waiting => "CrashLoopBackOff",
-            None => "",
-        };
+        let waiting_reason = life.waiting_reason(now).unwrap_or("CrashLoopBackOff");
         PodInfo {
             namespace: s.workload.namespace.clone(),
             name: name.into(),
             node: s.workload.node.clone(),
-            phase: if life.pulls.is_empty() {
+            phase: if life.attempts.is_empty() {
                 "Running"
             } else {
                 "Pending"
@@ -558,10 +569,12 @@ impl SimCluster {
         let life = self.life(d, r, now);
         let s = &self.scenario;
         let c = &s.workload.container;
-        if let (Some(image), Some(first), Some(last)) =
-            (self.unpullable(r), life.pulls.first(), life.pulls.last())
-        {
-            return self.pull_events(pod, image, &life.pulls, *first, *last, now);
+        if let Some(b) = &life.blocked {
+            let policy = self
+                .container_object(r)
+                .and_then(|c| c["imagePullPolicy"].as_str())
+                .unwrap_or("IfNotPresent");
+            return b.events(pod, &life.attempts, now, policy);
         }
         let mut events = vec![ClusterEvent {
             kind: "Normal".into(),
@@ -620,68 +633,6 @@ impl SimCluster {
         events
     }
 
-    /// The kubelet's events about a pod whose image cannot be pulled: each attempt, its failure
-    /// in containerd's words, and the back-off between attempts.
-    fn pull_events(
-        &self,
-        pod: &str,
-        image: &str,
-        pulls: &[DateTime<Utc>],
-        first: DateTime<Utc>,
-        last: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Vec<ClusterEvent> {
-        let n = pulls.len() as u32;
-        let event =
-            |kind: &str, reason: &str, message: String, count: u32, last_seen| ClusterEvent {
-                kind: kind.into(),
-                reason: reason.into(),
-                message,
-                count,
-                first_seen: first,
-                last_seen,
-                object: format!("Pod/{pod}"),
-            };
-        let mut events = vec![
-            event(
-                "Normal",
-                "Pulling",
-                format!("Pulling image \"{image}\""),
-                n,
-                last,
-            ),
-            event(
-                "Warning",
-                "Failed",
-                format!(
-                    "Failed to pull image \"{image}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": {image}: not found"
-                ),
-                n,
-                last,
-            ),
-            event("Warning", "Failed", "Error: ErrImagePull".into(), n, last),
-        ];
-        // Between attempts the kubelet backs off, and says so at every sync.
-        if now > first + secs(backoff(1)) {
-            let waits = ((now - first).num_seconds() / 10).max(1) as u32;
-            events.push(event(
-                "Normal",
-                "BackOff",
-                format!("Back-off pulling image \"{image}\""),
-                waits,
-                now,
-            ));
-            events.push(event(
-                "Warning",
-                "Failed",
-                "Error: ImagePullBackOff".into(),
-                waits,
-                now,
-            ));
-        }
-        events
-    }
-
     pub fn logs(
         &self,
         namespace: &str,
@@ -703,12 +654,15 @@ impl SimCluster {
             .into_iter()
             .find(|(r, n)| r.pods.iter().take(*n).any(|p| p == pod))
             .map(|(r, _)| r);
-        if let Some(image) = rollout.and_then(|r| self.unpullable(r)) {
+        if let Some(b) = rollout.and_then(|r| r.blocked.as_ref()) {
+            let reason = info
+                .containers
+                .first()
+                .and_then(|c| c.state.strip_prefix("waiting: "))
+                .unwrap_or("ContainerCreating");
             return Err(PortError::Rejected {
                 what: format!("logs of {namespace}/{pod}"),
-                detail: format!(
-                    "container \"{container}\" in pod \"{pod}\" is waiting to start: trying and failing to pull image \"{image}\""
-                ),
+                detail: b.logs_refusal(container, pod, reason),
             });
         }
         let missing = rollout
@@ -764,7 +718,7 @@ impl SimCluster {
             // its image has no working set).
             let running = self.serving(&d, t).into_iter().filter_map(|(r, _)| {
                 let life = lives.get(&r.revision)?;
-                if !life.pulls.is_empty() {
+                if life.blocked.is_some() {
                     return None;
                 }
                 let started = life
@@ -884,6 +838,7 @@ impl SimCluster {
             .scenario
             .secrets
             .iter()
+            .flatten()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
     }

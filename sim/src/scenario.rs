@@ -20,6 +20,7 @@ mod embedded {
 
 /// A loaded, validated scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub name: String,
     pub description: String,
@@ -34,9 +35,15 @@ pub struct Scenario {
     pub logs: LogSpec,
     /// Deploys, oldest first; the last one is what runs now.
     pub history: Vec<Deploy>,
-    /// Secrets that exist in the namespace: name -> key names (never values).
-    #[serde(default)]
-    pub secrets: BTreeMap<String, Vec<String>>,
+    /// Secrets that exist in the namespace besides those the GitOps repo declares: name -> key
+    /// names (never values). Without `[secrets]` the world does not model Secrets and every
+    /// reference to one resolves; with it (even empty), a reference to any other is broken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<BTreeMap<String, Vec<String>>>,
+    /// ConfigMaps that exist in the namespace besides those the GitOps repo declares (cluster-only
+    /// objects): name -> key names. Without `[configmaps]` every reference to one resolves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configmaps: Option<BTreeMap<String, Vec<String>>>,
     /// Values of Secret keys (`[secret_values.<secret>] <key> = "..."`); keys left out hold the
     /// value `simulated`.
     #[serde(default)]
@@ -87,6 +94,7 @@ pub struct Expectation {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AlertSpec {
     pub name: String,
     pub severity: String,
@@ -95,6 +103,7 @@ pub struct AlertSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WorkloadSpec {
     pub kind: String,
     pub namespace: String,
@@ -107,6 +116,7 @@ pub struct WorkloadSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AppSpec {
     pub language: String,
     /// The source file of the request handler at fault, under `app/`.
@@ -116,6 +126,7 @@ pub struct AppSpec {
 
 /// How the workload behaves: memory demand and traffic over time, and what it needs to start.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LoadModel {
     pub baseline_rps: f64,
     #[serde(default)]
@@ -135,6 +146,7 @@ pub struct LoadModel {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ImageSpec {
     pub name: String,
     pub base: String,
@@ -143,6 +155,7 @@ pub struct ImageSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Vulnerability {
     pub id: String,
     pub package: String,
@@ -154,6 +167,7 @@ pub struct Vulnerability {
 
 /// An event about a pod: `kind` is `Normal` or `Warning`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EventSpec {
     pub kind: String,
     pub reason: String,
@@ -161,6 +175,7 @@ pub struct EventSpec {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSpec {
     #[serde(default)]
     pub current: Vec<String>,
@@ -170,6 +185,7 @@ pub struct LogSpec {
 
 /// One deploy in the GitOps repo's history: the tree under `dir`, committed `hours_ago`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Deploy {
     pub dir: String,
     pub hours_ago: f64,
@@ -445,6 +461,18 @@ mod tests {
         let err = Scenario::from_dir(dir.path()).unwrap_err().to_string();
         assert!(err.contains("scenario.toml"), "{err}");
         assert!(err.contains("now") || err.contains("description"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_field_is_rejected_by_name() {
+        let s = Scenario::embedded("config-ref").unwrap();
+        let text = toml::to_string(&s)
+            .unwrap()
+            .replace("[configmaps]", "[configmap]");
+        let mut files = s.files.clone();
+        files.insert("scenario.toml".into(), text);
+        let err = Scenario::from_files("x", files).unwrap_err().to_string();
+        assert!(err.contains("unknown field `configmap`"), "{err}");
     }
 
     #[test]

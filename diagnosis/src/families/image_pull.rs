@@ -27,8 +27,8 @@ fn image_of<'a>(containers: &'a [ContainerSpec], name: &str) -> Option<&'a str> 
         .map(|c| c.image.as_str())
 }
 
-/// The last rollout's image change for the container: (revision, hours ago, before, after).
-fn image_change(facts: &Facts) -> Option<(u32, i64, String, String)> {
+/// The last rollout's image change for the container: (revision, how long ago, before, after).
+fn image_change(facts: &Facts) -> Option<(u32, String, String, String)> {
     let [.., before, last] = facts.history.as_slice() else {
         return None;
     };
@@ -39,7 +39,7 @@ fn image_change(facts: &Facts) -> Option<(u32, i64, String, String)> {
     (a != b).then(|| {
         (
             last.revision,
-            (facts.now - last.at).num_hours().max(0),
+            crate::readings::ago(facts.now - last.at),
             a.to_owned(),
             b.to_owned(),
         )
@@ -94,7 +94,7 @@ impl Family for ImagePull {
                 d.evidence.push(Evidence {
                     source: "rollout history".into(),
                     observation: format!(
-                        "revision {revision} ({hours} h ago) changed the image of {} from {before} to {after}",
+                        "revision {revision} ({hours}) changed the image of {} from {before} to {after}",
                         facts.container
                     ),
                 });
@@ -102,7 +102,7 @@ impl Family for ImagePull {
                 d.recommendations.push(format!(
                     "roll the image back to {before}, the last tag that ran, and fix the tag before deploying it again"
                 ));
-                format!("; the last rollout ({hours} h ago) changed the image from {before}")
+                format!("; the last rollout ({hours}) changed the image from {before}")
             }
             None => String::new(),
         };

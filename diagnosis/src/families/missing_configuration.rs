@@ -181,6 +181,10 @@ impl Family for MissingConfiguration {
         })
     }
 
+    fn code_focus(&self) -> crate::CodeFocus {
+        crate::CodeFocus::Configuration
+    }
+
     fn runbook(&self, _alert: &str) -> Runbook {
         super::crash_loop::runbook()
     }

@@ -92,18 +92,14 @@ impl SeriesSource for SimCluster {
                 .copied()
                 .unwrap_or(r.at);
             let kills: Vec<_> = life.kills.iter().filter(|k| k.finished_at <= t).collect();
-            // Waiting: for an image that cannot be pulled, or in back-off (killed, and not started
-            // again yet).
-            let pulling = life.pulls.first().is_some_and(|p| *p <= t);
-            let waiting = pulling
+            // Waiting: for a start the kubelet cannot make (a volume, the image, the environment),
+            // or in back-off (killed, and not started again yet).
+            let blocked = life.waiting_reason(t);
+            let waiting = blocked.is_some()
                 || kills
                     .last()
                     .is_some_and(|k| life.starts.iter().all(|s| *s <= k.finished_at));
-            let waiting_reason = match life.pulls.first() {
-                Some(first) if t < *first + secs(super::backoff(1)) => "ErrImagePull",
-                Some(_) => "ImagePullBackOff",
-                None => "CrashLoopBackOff",
-            };
+            let waiting_reason = blocked.unwrap_or("CrashLoopBackOff");
             let spec = self.container_spec(r);
             for pod in r.pods.iter().take(count) {
                 let base = [("namespace", ns), ("pod", pod.as_str()), ("container", c)];

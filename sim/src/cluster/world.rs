@@ -191,7 +191,7 @@ impl SimCluster {
                 ));
             }
         }
-        for (name, keys) in &s.secrets {
+        for (name, keys) in s.secrets.iter().flatten() {
             let values = s.secret_values.get(name);
             let data: BTreeMap<&str, String> = keys
                 .iter()
@@ -207,6 +207,26 @@ impl SimCluster {
                 .collect();
             objects.push(stored(
                 json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                       "metadata": {"name": name, "namespace": ns}, "data": data}),
+                None,
+                first,
+            ));
+        }
+
+        // The cluster-only ConfigMaps (the repo's are above); values are the world's secret.
+        for (name, keys) in s.configmaps.iter().flatten() {
+            let declared = objects.iter().any(|o| {
+                objects::kind(o) == "ConfigMap"
+                    && objects::name(o) == name
+                    && o["metadata"]["namespace"] == ns
+            });
+            if declared {
+                continue;
+            }
+            let data: BTreeMap<&str, &str> =
+                keys.iter().map(|k| (k.as_str(), "simulated")).collect();
+            objects.push(stored(
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
                        "metadata": {"name": name, "namespace": ns}, "data": data}),
                 None,
                 first,
@@ -455,11 +475,14 @@ impl SimCluster {
                     .last_termination
                     .as_ref()
                     .map_or(info.created_at, |t| t.finished_at);
+                let blocked = r.blocked.as_ref();
                 let state = match c.state.strip_prefix("waiting: ") {
-                    Some(reason @ "ImagePullBackOff") => json!({"waiting": {"reason": reason,
-                        "message": format!("Back-off pulling image \"{image}\"")}}),
-                    Some(reason @ "ErrImagePull") => json!({"waiting": {"reason": reason,
-                        "message": format!("rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": {image}: not found")}}),
+                    Some(reason) if blocked.is_some() => {
+                        match blocked.and_then(|b| b.waiting_message(reason)) {
+                            Some(message) => json!({"waiting": {"reason": reason, "message": message}}),
+                            None => json!({"waiting": {"reason": reason}}),
+                        }
+                    }
                     Some(reason) => json!({"waiting": {"reason": reason, "message":
                         format!("back-off restarting failed container {} in pod {}_{}({})",
                                 c.name, info.name, info.namespace, uid(&format!("Pod/{}/{}", info.namespace, info.name)))}}),

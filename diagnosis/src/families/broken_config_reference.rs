@@ -1,0 +1,467 @@
+//! Broken configuration reference: the container never starts because something its pod refers
+//! to does not exist. The kubelet sets up the pod's volumes, pulls the image, then resolves the
+//! container's environment; a ConfigMap or Secret (or a key in one) that is missing stops it at
+//! the volume (`FailedMount`: `MountVolume.SetUp failed for volume "config" : configmap
+//! "app-config" not found`, the container `ContainerCreating`) or at the environment
+//! (`CreateContainerConfigError`: `secret "db-creds" not found`, `couldn't find key password in
+//! Secret shop/db-creds`). Most often the last deploy renamed the reference. The fix (point back
+//! at the object and key that exist, or restore the previous reference) comes with the
+//! remediations; until then the crew escalates with the diagnosis. The proof is the pod running
+//! with no more `Failed`/`FailedMount` events.
+
+use serde::{Deserialize, Serialize};
+use squad_protocols::cluster::ClusterEvent;
+use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
+
+use crate::{
+    Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
+    RepoNeeds, Runbook,
+};
+
+pub struct BrokenConfigReference;
+
+pub const ROOT_CAUSE: &str = "broken_config_reference";
+
+/// What does not resolve, as the kubelet's message names it (kept on the diagnosis's signals).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokenReference {
+    /// `Secret` or `ConfigMap`.
+    pub kind: String,
+    /// The object's name, when the message names it (a volume's missing key names only the key).
+    pub name: Option<String>,
+    /// The missing key, when the object exists but lacks it.
+    pub key: Option<String>,
+    /// The volume that cannot be mounted, for a mount failure.
+    pub volume: Option<String>,
+    /// The kubelet's message.
+    pub message: String,
+}
+
+impl BrokenReference {
+    /// What does not exist, in words: `key dsn of Secret ledger-db`, `ConfigMap app-config`.
+    pub fn describe(&self) -> String {
+        match (&self.name, &self.key) {
+            (Some(n), Some(k)) => format!("key {k} of {} {n}", self.kind),
+            (Some(n), None) => format!("{} {n}", self.kind),
+            (None, Some(k)) => format!("key {k} of the {} it mounts", self.kind),
+            (None, None) => format!("a {}", self.kind),
+        }
+    }
+}
+
+/// The object and key a kubelet error names: `secret "x" not found`, `couldn't find key k in
+/// ConfigMap ns/x`, `configmap references non-existent config key: k`.
+fn parse_error(error: &str) -> Option<(String, Option<String>, Option<String>)> {
+    let kind_of = |word: &str| match word.to_ascii_lowercase().as_str() {
+        "secret" => Some("Secret".to_owned()),
+        "configmap" => Some("ConfigMap".to_owned()),
+        _ => None,
+    };
+    if let Some(rest) = error.strip_prefix("couldn't find key ") {
+        let (key, rest) = rest.split_once(" in ")?;
+        let (kind, object) = rest.split_once(' ')?;
+        let name = object.rsplit_once('/').map_or(object, |x| x.1);
+        return Some((kind_of(kind)?, Some(name.to_owned()), Some(key.to_owned())));
+    }
+    if let Some(key) = error.strip_prefix("configmap references non-existent config key: ") {
+        return Some(("ConfigMap".into(), None, Some(key.trim().to_owned())));
+    }
+    if let Some(key) = error.strip_prefix("references non-existent secret key: ") {
+        return Some(("Secret".into(), None, Some(key.trim().to_owned())));
+    }
+    let (kind, rest) = error.split_once(' ')?;
+    let name = rest.strip_suffix(" not found")?.trim_matches('"');
+    Some((kind_of(kind)?, Some(name.to_owned()), None))
+}
+
+/// The newest of the kubelet's events matching `pick`.
+fn newest(facts: &Facts, pick: impl Fn(&ClusterEvent) -> bool) -> Option<&ClusterEvent> {
+    facts
+        .events
+        .iter()
+        .filter(|e| pick(e))
+        .max_by_key(|e| e.last_seen)
+}
+
+/// The broken reference the pod's events show, and the event that shows it.
+fn broken(facts: &Facts) -> Option<(BrokenReference, &ClusterEvent)> {
+    let state = facts.status()?.state.as_str();
+    match state {
+        "waiting: CreateContainerConfigError" => {
+            let e = newest(facts, |e| {
+                e.reason == "Failed"
+                    && e.message.starts_with("Error: ")
+                    && !e.message.contains("ImagePull")
+                    && !e.message.contains("ErrImage")
+            })?;
+            let error = e.message.trim_start_matches("Error: ");
+            let (kind, name, key) = parse_error(error)?;
+            Some((
+                BrokenReference {
+                    kind,
+                    name,
+                    key,
+                    volume: None,
+                    message: error.to_owned(),
+                },
+                e,
+            ))
+        }
+        "waiting: ContainerCreating" => {
+            let e = newest(facts, |e| {
+                e.reason == "FailedMount" && e.message.starts_with("MountVolume.SetUp failed")
+            })?;
+            let rest = e
+                .message
+                .strip_prefix("MountVolume.SetUp failed for volume \"")?;
+            let (volume, error) = rest.split_once("\" : ")?;
+            let (kind, name, key) = parse_error(error)?;
+            Some((
+                BrokenReference {
+                    kind,
+                    name,
+                    key,
+                    volume: Some(volume.to_owned()),
+                    message: error.to_owned(),
+                },
+                e,
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// `secret:<name>/<key>` or `configmap:<name>/<key>` (the manifest reader's form) for `b`.
+fn refers_to(source: &str, b: &BrokenReference) -> bool {
+    let Some((kind, object)) = source.split_once(':') else {
+        return false;
+    };
+    let (name, key) = object.split_once('/').unwrap_or((object, ""));
+    kind.eq_ignore_ascii_case(&b.kind)
+        && b.name.as_deref().is_none_or(|n| n == name)
+        && b.key.as_deref().is_none_or(|k| k == key)
+}
+
+/// The last rollout's change to the environment variable that now refers to the broken object:
+/// (revision, how long ago, variable, the reference before, if any).
+fn reference_change(
+    facts: &Facts,
+    b: &BrokenReference,
+) -> Option<(u32, String, String, Option<String>)> {
+    let [.., before, last] = facts.history.as_slice() else {
+        return None;
+    };
+    let env = |r: &squad_protocols::cluster::Revision| {
+        r.containers
+            .iter()
+            .find(|c| c.name == facts.container)
+            .map(|c| c.env.clone())
+            .unwrap_or_default()
+    };
+    let (old, new) = (env(before), env(last));
+    let var = new.iter().find(|v| refers_to(&v.source, b))?;
+    let previous = old.iter().find(|v| v.name == var.name);
+    if previous.is_some_and(|p| p.source == var.source) {
+        return None;
+    }
+    Some((
+        last.revision,
+        crate::readings::ago(facts.now - last.at),
+        var.name.clone(),
+        previous.map(|p| p.source.clone()),
+    ))
+}
+
+impl Family for BrokenConfigReference {
+    fn root_cause(&self) -> RootCause {
+        RootCause::from_static(ROOT_CAUSE)
+    }
+
+    fn reason(&self) -> Option<&'static str> {
+        Some("CreateContainerConfigError")
+    }
+
+    fn detect(&self, facts: &Facts, _readings: &Readings) -> Option<Detection> {
+        let (b, event) = broken(facts)?;
+        let what = format!("{} does not exist", b.describe());
+        let stage = match &b.volume {
+            Some(v) => format!("volume {v} cannot be mounted"),
+            None => "its environment cannot be resolved".to_owned(),
+        };
+        let mut d = Detection::new(String::new(), 0.9, &[]);
+        d.evidence.push(Evidence {
+            source: "kubelet events".into(),
+            observation: format!(
+                "{}: {} ({} times since {})",
+                event.reason,
+                event.message,
+                event.count,
+                event.first_seen.to_rfc3339()
+            ),
+        });
+        let rollout = match reference_change(facts, &b) {
+            Some((revision, hours, var, before)) => {
+                d.confidence = 0.95;
+                let change = match &before {
+                    Some(prev) => format!("changed {var} from {prev}"),
+                    None => format!("added {var}"),
+                };
+                d.evidence.push(Evidence {
+                    source: "rollout history".into(),
+                    observation: format!(
+                        "revision {revision} ({hours}) {change} in container {}",
+                        facts.container
+                    ),
+                });
+                if let Some(prev) = before {
+                    d.recommendations.push(format!(
+                        "restore {var}'s reference to {prev}, as the revision before the last deploy had it"
+                    ));
+                }
+                format!("; the last rollout ({hours}) {change}")
+            }
+            None => String::new(),
+        };
+        d.recommendations.push(format!(
+            "point the reference at a {} and key that exist in {} (kubectl get {} -n {}), or create the missing one there; never copy its values into Git",
+            b.kind,
+            facts.workload.namespace,
+            b.kind.to_ascii_lowercase(),
+            facts.workload.namespace
+        ));
+        d.summary = format!(
+            "{} cannot start: {stage}, {what} ({}){rollout}",
+            facts.container, b.message
+        );
+        d.signals = serde_json::to_value(&b).ok();
+        Some(d)
+    }
+
+    fn routing(&self) -> &'static [(Member, &'static str)] {
+        &[
+            (
+                Member::Belanna,
+                "the reference the last deploy changed, against the ConfigMaps and Secrets that exist",
+            ),
+            (
+                Member::Worf,
+                "the Secret's owner and how it is provisioned (names and keys only, never values)",
+            ),
+            (
+                Member::Data,
+                "which configuration keys this version of the app reads",
+            ),
+        ]
+    }
+
+    fn repo_needs(&self) -> RepoNeeds {
+        RepoNeeds::NONE
+    }
+
+    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
+        Remedy::Escalate {
+            reason: format!(
+                "squad has no remediation for broken configuration references yet ({}); a human points the reference at what exists",
+                d.summary
+            ),
+        }
+    }
+
+    fn code_focus(&self) -> crate::CodeFocus {
+        crate::CodeFocus::Configuration
+    }
+
+    fn runbook(&self, _alert: &str) -> Runbook {
+        Runbook {
+            name: "createcontainerconfigerror".into(),
+            meaning: "A pod refers to a ConfigMap or Secret (or a key in one) that does not exist in its namespace, so its container never starts: `CreateContainerConfigError` for an environment reference, `ContainerCreating` with `FailedMount` events for a volume. A rolling update to such a pod stalls; the previous ReplicaSet keeps serving.".into(),
+            checks: "1. `kubectl describe pod <pod> -n <ns>` — Events: `Error: secret \"…\" not found`, `couldn't find key … in Secret …`, or `MountVolume.SetUp failed for volume \"…\"`.\n2. `kubectl get secret,configmap -n <ns>` and `kubectl get secret <name> -n <ns> -o jsonpath='{.data}' | jq keys` — which objects and keys exist (names only).\n3. The GitOps diff of the last deploy: which `secretKeyRef`, `configMapKeyRef`, `envFrom` or volume did it change?".into(),
+            fixes: "- **Renamed reference**: point it back at the object and key that exist (or restore the previous revision's reference), through a PR.\n- **Object not provisioned yet**: create the Secret or ConfigMap in the namespace through its owner's pipeline (sealed secrets, external-secrets), then let the pod retry.\n- **Optional configuration**: mark the reference `optional: true` only when the app runs without it.".into(),
+        }
+    }
+
+    fn lessons(&self, workload: &WorkloadRef) -> Vec<String> {
+        vec![
+            format!(
+                "Check that every ConfigMap and Secret {workload} refers to exists before a deploy merges."
+            ),
+            "Provision configuration objects before the deploy that needs them (a sync wave, a pre-sync hook).".into(),
+        ]
+    }
+
+    fn followup(&self, d: &Diagnosis, cx: &FollowupContext) -> IssueDraft {
+        let object = crate::family_signals::<BrokenReference>(d)
+            .map(|b| b.describe())
+            .unwrap_or_else(|| "a ConfigMap or Secret".into());
+        IssueDraft {
+            title: format!(
+                "Check {}'s configuration references before a deploy merges",
+                cx.workload.name
+            ),
+            body: format!(
+                "During incident {} (#{}) the pod referred to {object}, which the namespace did not hold, so the new pods never started.\n\n\
+                 1. In CI, list every `secretKeyRef`, `configMapKeyRef`, `envFrom` and ConfigMap/Secret volume the rendered manifests name, and check each against the target namespace (names and keys only: `kubectl get secret <name> -o jsonpath='{{.data}}' | jq keys`).\n\
+                 2. Provision new Secrets and ConfigMaps in a sync wave before the Deployment that reads them.\n\
+                 3. Reproduce: `kubectl describe pod -n {} {}` (Events).",
+                cx.incident, cx.issue, cx.workload.namespace, cx.pod
+            ),
+            label: "reliability".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use squad_protocols::cluster::{ClusterEvent, EnvVar};
+
+    use super::*;
+    use crate::testing;
+
+    fn event(reason: &str, message: &str) -> ClusterEvent {
+        ClusterEvent {
+            kind: "Warning".into(),
+            reason: reason.into(),
+            message: message.into(),
+            count: 42,
+            first_seen: testing::now() - chrono::Duration::minutes(7),
+            last_seen: testing::now(),
+            object: "Pod/cart-5d8f7-abcde".into(),
+        }
+    }
+
+    /// A pod whose container waits in `state`, the last deploy having moved `DB_URL` from
+    /// `before` to `after`.
+    fn waiting(state: &str, events: Vec<ClusterEvent>, before: &str, after: &str) -> Facts {
+        let mut f = testing::facts("Completed", 0, |_| 80.0, |_| 10.0);
+        let p = f.pod.as_mut().unwrap();
+        p.phase = "Pending".into();
+        p.containers[0].state = format!("waiting: {state}");
+        p.containers[0].last_termination = None;
+        p.containers[0].restart_count = 0;
+        let var = |source: &str| EnvVar {
+            name: "DB_URL".into(),
+            source: source.into(),
+        };
+        let n = f.history.len();
+        f.history[n - 2].containers[0].env.push(var(before));
+        f.history[n - 1].containers[0].env.push(var(after));
+        f.info.containers[0].env.push(var(after));
+        f.events = events;
+        f
+    }
+
+    #[test]
+    fn a_renamed_secret_key_is_a_broken_reference_with_the_deploy_that_renamed_it() {
+        let f = waiting(
+            "CreateContainerConfigError",
+            vec![
+                event(
+                    "Pulled",
+                    "Container image \"r/cart:3.1\" already present on machine",
+                ),
+                event(
+                    "Failed",
+                    "Error: couldn't find key password in Secret shop/cart-db",
+                ),
+            ],
+            "secret:cart-db/url",
+            "secret:cart-db/password",
+        );
+        let d = testing::diagnosis(&f);
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
+        assert_eq!(
+            d.summary,
+            "api cannot start: its environment cannot be resolved, key password of Secret cart-db does not exist (couldn't find key password in Secret shop/cart-db); the last rollout (30 h ago) changed DB_URL from secret:cart-db/url"
+        );
+        assert_eq!(d.confidence, 0.95);
+        assert_eq!(d.reason.as_deref(), Some("CreateContainerConfigError"));
+        assert!(
+            d.recommendations[0].contains("restore DB_URL's reference to secret:cart-db/url"),
+            "{:?}",
+            d.recommendations
+        );
+        let b: BrokenReference = crate::family_signals(&d).unwrap();
+        assert_eq!(
+            (b.kind.as_str(), b.name.as_deref(), b.key.as_deref()),
+            ("Secret", Some("cart-db"), Some("password"))
+        );
+    }
+
+    #[test]
+    fn a_volume_of_a_missing_configmap_is_a_broken_reference() {
+        let f = waiting(
+            "ContainerCreating",
+            vec![event(
+                "FailedMount",
+                "MountVolume.SetUp failed for volume \"settings\" : configmap \"cart-settings\" not found",
+            )],
+            "value",
+            "value",
+        );
+        let d = testing::diagnosis(&f);
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
+        assert!(
+            d.summary
+                .starts_with("api cannot start: volume settings cannot be mounted, ConfigMap cart-settings does not exist"),
+            "{}",
+            d.summary
+        );
+        assert_eq!(d.confidence, 0.9, "no deploy changed a reference to it");
+    }
+
+    #[test]
+    fn the_kubelets_errors_parse_into_object_and_key() {
+        assert_eq!(
+            parse_error("secret \"db-creds\" not found"),
+            Some(("Secret".into(), Some("db-creds".into()), None))
+        );
+        assert_eq!(
+            parse_error("couldn't find key level in ConfigMap ns/app"),
+            Some(("ConfigMap".into(), Some("app".into()), Some("level".into())))
+        );
+        assert_eq!(
+            parse_error("configmap references non-existent config key: app.yaml"),
+            Some(("ConfigMap".into(), None, Some("app.yaml".into())))
+        );
+        assert_eq!(parse_error("something else entirely"), None);
+    }
+
+    #[test]
+    fn other_waiting_containers_are_not_broken_references() {
+        let f = testing::crashing(&["KeyError: 'X'"]);
+        assert!(
+            BrokenConfigReference
+                .detect(&f, &Readings::of(&f))
+                .is_none()
+        );
+        let f = waiting("ContainerCreating", Vec::new(), "value", "value");
+        assert!(
+            BrokenConfigReference
+                .detect(&f, &Readings::of(&f))
+                .is_none(),
+            "a pod still being created, with no mount failure, is not one"
+        );
+    }
+
+    #[test]
+    fn without_a_fix_yet_the_crew_escalates_with_the_diagnosis() {
+        let f = waiting(
+            "CreateContainerConfigError",
+            vec![event("Failed", "Error: secret \"cart-db\" not found")],
+            "secret:cart-db/url",
+            "secret:cart-db/url",
+        );
+        let d = testing::diagnosis(&f);
+        let (s, w, repo) = (
+            testing::settings(),
+            testing::workload(),
+            crate::RepoView::default(),
+        );
+        let view = crate::ClusterView::default();
+        match BrokenConfigReference.remedy(&d, &testing::input(&s, &w, &repo, &view)) {
+            Remedy::Escalate { reason } => assert!(reason.contains("cart-db"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

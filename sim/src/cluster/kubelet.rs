@@ -1,0 +1,554 @@
+//! What the kubelet does before a container runs, and how it fails.
+//!
+//! It sets up the pod's volumes, then pulls the image, then resolves the container's environment;
+//! the first step that fails keeps the container from starting ([`Blocker`]), and the kubelet
+//! retries it on its own schedule and reports it in its own words:
+//!
+//! - a ConfigMap or Secret volume whose object (or listed key) does not exist: `FailedMount`
+//!   (`MountVolume.SetUp failed for volume "config" : configmap "app-config" not found`), the
+//!   container `ContainerCreating`, retried with the volume manager's back-off (0.5 s doubling to
+//!   2 min 2 s);
+//! - an image the registry does not hold: `ErrImagePull`, then `ImagePullBackOff` (10 s doubling
+//!   to 5 min);
+//! - an `env`/`envFrom` reference to a ConfigMap or Secret (or key) that does not exist:
+//!   `CreateContainerConfigError` (`secret "db-creds" not found`, `couldn't find key password in
+//!   Secret shop/db-creds`), retried at every pod sync (10 s).
+//!
+//! References marked `optional: true` never fail. Which Secrets and ConfigMaps exist is the
+//! world's fact: the scenario's `[secrets]` / `[configmaps]` (cluster-only objects) plus those the
+//! GitOps repo declares in the namespace; a scenario that declares neither table for a kind does
+//! not model that kind, and every reference to it resolves.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use squad_gitops::objects;
+use squad_protocols::cluster::ClusterEvent;
+
+use crate::Scenario;
+
+/// Why a rollout's container never starts: the first step of the kubelet's start-up that fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Blocker {
+    /// A volume cannot be set up; the pod stays `ContainerCreating`.
+    Mount { volume: String, error: String },
+    /// The registry does not hold the image.
+    Pull { image: String },
+    /// An environment reference does not resolve: `CreateContainerConfigError`.
+    Config { image: String, error: String },
+}
+
+/// Volume set-up retries: 0.5 s doubling, at most 2 min 2 s (the operation executor's back-off).
+const MOUNT_RETRY_MAX_MS: i64 = 122_000;
+/// A pod whose volumes are not mounted after this long gets the kubelet's timeout event.
+const MOUNT_TIMEOUT_SECONDS: i64 = 123;
+/// A pod sync that fails is retried after this long.
+const SYNC_RETRY_SECONDS: i64 = 10;
+
+impl Blocker {
+    /// How long the kubelet waits after the `n`th failed attempt (n ≥ 1).
+    pub(super) fn retry_after(&self, n: u32) -> chrono::Duration {
+        match self {
+            Blocker::Mount { .. } => chrono::Duration::milliseconds(
+                (500i64 << n.saturating_sub(1).min(10)).min(MOUNT_RETRY_MAX_MS),
+            ),
+            Blocker::Pull { .. } => chrono::Duration::seconds(super::backoff(n)),
+            Blocker::Config { .. } => chrono::Duration::seconds(SYNC_RETRY_SECONDS),
+        }
+    }
+
+    /// The failed attempts from `from` to `end`, oldest first.
+    pub(super) fn attempts(&self, from: DateTime<Utc>, end: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        let mut out = Vec::new();
+        let mut t = from;
+        while t <= end {
+            out.push(t);
+            t += self.retry_after(out.len() as u32);
+        }
+        out
+    }
+
+    /// The container's waiting reason at `now`, the first attempt having failed at `first`.
+    pub(super) fn waiting_reason(&self, first: DateTime<Utc>, now: DateTime<Utc>) -> &'static str {
+        match self {
+            Blocker::Mount { .. } => "ContainerCreating",
+            // Right after the first failed pull the kubelet says why; then it backs off.
+            Blocker::Pull { .. } if now < first + self.retry_after(1) => "ErrImagePull",
+            Blocker::Pull { .. } => "ImagePullBackOff",
+            Blocker::Config { .. } => "CreateContainerConfigError",
+        }
+    }
+
+    /// The container status's waiting message for `reason` (none while it is being created).
+    pub(super) fn waiting_message(&self, reason: &str) -> Option<String> {
+        match self {
+            Blocker::Mount { .. } => None,
+            Blocker::Pull { image } if reason == "ErrImagePull" => Some(not_found(image)),
+            Blocker::Pull { image } => Some(format!("Back-off pulling image \"{image}\"")),
+            Blocker::Config { error, .. } => Some(error.clone()),
+        }
+    }
+
+    /// What the API server answers a request for the container's logs.
+    pub(super) fn logs_refusal(&self, container: &str, pod: &str, reason: &str) -> String {
+        match self {
+            Blocker::Pull { .. } => format!(
+                "container \"{container}\" in pod \"{pod}\" is waiting to start: trying and failing to pull image"
+            ),
+            _ => {
+                format!("container \"{container}\" in pod \"{pod}\" is waiting to start: {reason}")
+            }
+        }
+    }
+
+    /// The kubelet's events about a pod it cannot start, whose attempts are `attempts`.
+    pub(super) fn events(
+        &self,
+        pod: &str,
+        attempts: &[DateTime<Utc>],
+        now: DateTime<Utc>,
+        pull_policy: &str,
+    ) -> Vec<ClusterEvent> {
+        let (Some(first), Some(last)) = (attempts.first().copied(), attempts.last().copied())
+        else {
+            return Vec::new();
+        };
+        let n = attempts.len() as u32;
+        let event =
+            |kind: &str, reason: &str, message: String, count: u32, last_seen| ClusterEvent {
+                kind: kind.into(),
+                reason: reason.into(),
+                message,
+                count,
+                first_seen: first,
+                last_seen,
+                object: format!("Pod/{pod}"),
+            };
+        match self {
+            Blocker::Mount { volume, error } => {
+                let mut events = vec![event(
+                    "Warning",
+                    "FailedMount",
+                    format!("MountVolume.SetUp failed for volume \"{volume}\" : {error}"),
+                    n,
+                    last,
+                )];
+                let waited = (now - first).num_seconds();
+                if waited >= MOUNT_TIMEOUT_SECONDS {
+                    events.push(event(
+                        "Warning",
+                        "FailedMount",
+                        format!(
+                            "Unable to attach or mount volumes: unmounted volumes=[{volume}], unattached volumes=[], failed to process volumes=[]: context deadline exceeded"
+                        ),
+                        (waited / MOUNT_TIMEOUT_SECONDS) as u32,
+                        now,
+                    ));
+                }
+                events
+            }
+            Blocker::Pull { image } => {
+                let mut events = vec![
+                    event(
+                        "Normal",
+                        "Pulling",
+                        format!("Pulling image \"{image}\""),
+                        n,
+                        last,
+                    ),
+                    event(
+                        "Warning",
+                        "Failed",
+                        format!("Failed to pull image \"{image}\": {}", not_found(image)),
+                        n,
+                        last,
+                    ),
+                    event("Warning", "Failed", "Error: ErrImagePull".into(), n, last),
+                ];
+                // Between attempts the kubelet backs off, and says so at every sync.
+                if now > first + self.retry_after(1) {
+                    let waits = ((now - first).num_seconds() / SYNC_RETRY_SECONDS).max(1) as u32;
+                    events.push(event(
+                        "Normal",
+                        "BackOff",
+                        format!("Back-off pulling image \"{image}\""),
+                        waits,
+                        now,
+                    ));
+                    events.push(event(
+                        "Warning",
+                        "Failed",
+                        "Error: ImagePullBackOff".into(),
+                        waits,
+                        now,
+                    ));
+                }
+                events
+            }
+            Blocker::Config { image, error } => {
+                let pulled = if pull_policy == "Always" {
+                    format!("Successfully pulled image \"{image}\"")
+                } else {
+                    format!("Container image \"{image}\" already present on machine")
+                };
+                vec![
+                    event("Normal", "Pulled", pulled, n, last),
+                    event("Warning", "Failed", format!("Error: {error}"), n, last),
+                ]
+            }
+        }
+    }
+}
+
+/// containerd's answer for a reference the registry does not hold.
+fn not_found(image: &str) -> String {
+    format!(
+        "rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": {image}: not found"
+    )
+}
+
+/// What a lookup of a ConfigMap or Secret finds.
+enum Found<'a> {
+    /// The world does not model this kind: every reference resolves.
+    Unmodelled,
+    Missing,
+    Keys(&'a BTreeSet<String>),
+}
+
+/// The ConfigMaps and Secrets of the workload's namespace (`None`: not modelled).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Store {
+    namespace: String,
+    configmaps: Option<BTreeMap<String, BTreeSet<String>>>,
+    secrets: Option<BTreeMap<String, BTreeSet<String>>>,
+}
+
+impl Store {
+    /// The store of `scenario`'s namespace, with the objects the GitOps repo declares there.
+    pub(super) fn new(scenario: &Scenario, repo_objects: &[Value]) -> Store {
+        let ns = scenario.workload.namespace.as_str();
+        let declared = |kind: &str,
+                        fields: &[&str],
+                        table: Option<&BTreeMap<String, Vec<String>>>| {
+            let mut all: BTreeMap<String, BTreeSet<String>> = table?
+                .iter()
+                .map(|(name, keys)| (name.clone(), keys.iter().cloned().collect()))
+                .collect();
+            for o in repo_objects.iter().filter(|o| {
+                objects::kind(o) == kind && o["metadata"]["namespace"].as_str().unwrap_or(ns) == ns
+            }) {
+                let keys = all.entry(objects::name(o).to_owned()).or_default();
+                for field in fields {
+                    if let Some(m) = o[*field].as_object() {
+                        keys.extend(m.keys().cloned());
+                    }
+                }
+            }
+            Some(all)
+        };
+        Store {
+            namespace: ns.to_owned(),
+            configmaps: declared(
+                "ConfigMap",
+                &["data", "binaryData"],
+                scenario.configmaps.as_ref(),
+            ),
+            secrets: declared("Secret", &["data", "stringData"], scenario.secrets.as_ref()),
+        }
+    }
+
+    fn find(&self, secret: bool, name: &str) -> Found<'_> {
+        let table = if secret {
+            &self.secrets
+        } else {
+            &self.configmaps
+        };
+        match table {
+            None => Found::Unmodelled,
+            Some(t) => t.get(name).map_or(Found::Missing, Found::Keys),
+        }
+    }
+
+    /// The error resolving `name` (and `key`, when given) of a ConfigMap or Secret, as the
+    /// kubelet words it; `None` when it resolves or the reference is optional.
+    fn resolve(
+        &self,
+        secret: bool,
+        r: &Value,
+        name_field: &str,
+        key: Option<&str>,
+    ) -> Option<String> {
+        if r["optional"].as_bool() == Some(true) {
+            return None;
+        }
+        let name = r[name_field].as_str().unwrap_or("");
+        let kind = if secret { "secret" } else { "configmap" };
+        match self.find(secret, name) {
+            Found::Unmodelled => None,
+            Found::Missing => Some(format!("{kind} \"{name}\" not found")),
+            Found::Keys(keys) => key.filter(|k| !keys.contains(*k)).map(|k| {
+                let kind = if secret { "Secret" } else { "ConfigMap" };
+                format!("couldn't find key {k} in {kind} {}/{name}", self.namespace)
+            }),
+        }
+    }
+
+    /// The first of the pod's volumes that cannot be set up, and why.
+    fn mount_failure(&self, pod_spec: &Value) -> Option<(String, String)> {
+        for v in pod_spec["volumes"].as_array().into_iter().flatten() {
+            let volume = v["name"].as_str().unwrap_or("").to_owned();
+            let mut sources: Vec<(bool, &Value)> = Vec::new();
+            if v["configMap"].is_object() {
+                sources.push((false, &v["configMap"]));
+            }
+            if v["secret"].is_object() {
+                sources.push((true, &v["secret"]));
+            }
+            for s in v["projected"]["sources"].as_array().into_iter().flatten() {
+                if s["configMap"].is_object() {
+                    sources.push((false, &s["configMap"]));
+                }
+                if s["secret"].is_object() {
+                    sources.push((true, &s["secret"]));
+                }
+            }
+            let in_volume = |secret: bool| v["secret"].is_object() && secret;
+            for (secret, src) in sources {
+                // A Secret volume names its object `secretName`; everything else `name`.
+                let name_field = if in_volume(secret) {
+                    "secretName"
+                } else {
+                    "name"
+                };
+                if let Some(e) = self.resolve(secret, src, name_field, None) {
+                    return Some((volume, e));
+                }
+                if src["optional"].as_bool() == Some(true) {
+                    continue;
+                }
+                let Found::Keys(keys) = self.find(secret, src[name_field].as_str().unwrap_or(""))
+                else {
+                    continue;
+                };
+                for item in src["items"].as_array().into_iter().flatten() {
+                    let key = item["key"].as_str().unwrap_or("");
+                    if !keys.contains(key) {
+                        let e = if secret {
+                            format!("references non-existent secret key: {key}")
+                        } else {
+                            format!("configmap references non-existent config key: {key}")
+                        };
+                        return Some((volume, e));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The first of the container's environment references that does not resolve (the kubelet
+    /// reads `envFrom` first, then `env`).
+    fn config_failure(&self, container: &Value) -> Option<String> {
+        for from in container["envFrom"].as_array().into_iter().flatten() {
+            let e = self
+                .resolve(false, &from["configMapRef"], "name", None)
+                .filter(|_| from["configMapRef"].is_object())
+                .or_else(|| {
+                    self.resolve(true, &from["secretRef"], "name", None)
+                        .filter(|_| from["secretRef"].is_object())
+                });
+            if e.is_some() {
+                return e;
+            }
+        }
+        for var in container["env"].as_array().into_iter().flatten() {
+            let from = &var["valueFrom"];
+            for (secret, field) in [(false, "configMapKeyRef"), (true, "secretKeyRef")] {
+                let r = &from[field];
+                if r.is_object()
+                    && let Some(e) = self.resolve(secret, r, "name", r["key"].as_str())
+                {
+                    return Some(e);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// What keeps the `container` of the workload `object` from starting, if anything: the first
+/// step of the kubelet's start-up (volumes, image, environment) that fails in this world.
+pub(super) fn blocker(
+    scenario: &Scenario,
+    store: &Store,
+    object: &Value,
+    container: &str,
+) -> Option<Blocker> {
+    let spec = objects::pod_spec(object);
+    if let Some((volume, error)) = store.mount_failure(spec) {
+        return Some(Blocker::Mount { volume, error });
+    }
+    let c = spec["containers"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"] == container)?;
+    let image = c["image"].as_str().unwrap_or("").to_owned();
+    if let Some(registry) = &scenario.registry
+        && !registry.holds(&image)
+    {
+        return Some(Blocker::Pull { image });
+    }
+    store
+        .config_failure(c)
+        .map(|error| Blocker::Config { image, error })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use serde_json::json;
+
+    fn store(configmaps: Option<&[(&str, &[&str])]>, secrets: Option<&[(&str, &[&str])]>) -> Store {
+        let table = |t: &[(&str, &[&str])]| {
+            t.iter()
+                .map(|(n, ks)| (n.to_string(), ks.iter().map(|k| k.to_string()).collect()))
+                .collect()
+        };
+        Store {
+            namespace: "payments".into(),
+            configmaps: configmaps.map(table),
+            secrets: secrets.map(table),
+        }
+    }
+
+    fn container(env: Value) -> Value {
+        json!({"name": "api", "image": "r/api:1", "env": env})
+    }
+
+    #[test]
+    fn env_references_resolve_in_the_kubelets_words() {
+        let s = store(
+            Some(&[("app-config", &["mode"])]),
+            Some(&[("db", &["url"])]),
+        );
+        let secret = |name: &str, key: &str| {
+            container(
+                json!([{"name": "X", "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}]),
+            )
+        };
+        assert_eq!(s.config_failure(&secret("db", "url")), None);
+        assert_eq!(
+            s.config_failure(&secret("db", "password")).unwrap(),
+            "couldn't find key password in Secret payments/db"
+        );
+        assert_eq!(
+            s.config_failure(&secret("db-creds", "url")).unwrap(),
+            "secret \"db-creds\" not found"
+        );
+        let cm = container(
+            json!([{"name": "M", "valueFrom": {"configMapKeyRef": {"name": "app-config", "key": "level"}}}]),
+        );
+        assert_eq!(
+            s.config_failure(&cm).unwrap(),
+            "couldn't find key level in ConfigMap payments/app-config"
+        );
+        let optional = container(
+            json!([{"name": "M", "valueFrom": {"configMapKeyRef": {"name": "nope", "key": "k", "optional": true}}}]),
+        );
+        assert_eq!(s.config_failure(&optional), None);
+        let from = json!({"name": "api", "envFrom": [{"secretRef": {"name": "tokens"}}],
+                          "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "gone", "key": "k"}}}]});
+        assert_eq!(
+            s.config_failure(&from).unwrap(),
+            "secret \"tokens\" not found",
+            "envFrom is read before env"
+        );
+    }
+
+    #[test]
+    fn a_kind_the_scenario_does_not_declare_always_resolves() {
+        let s = store(None, Some(&[]));
+        let cm = container(
+            json!([{"name": "M", "valueFrom": {"configMapKeyRef": {"name": "any", "key": "k"}}}]),
+        );
+        assert_eq!(s.config_failure(&cm), None);
+        let secret = container(
+            json!([{"name": "X", "valueFrom": {"secretKeyRef": {"name": "any", "key": "k"}}}]),
+        );
+        assert_eq!(
+            s.config_failure(&secret).unwrap(),
+            "secret \"any\" not found",
+            "an empty [secrets] declares that there are none"
+        );
+    }
+
+    #[test]
+    fn volumes_fail_to_mount_on_a_missing_object_or_listed_key() {
+        let s = store(
+            Some(&[("app-config", &["app.yaml"])]),
+            Some(&[("tls", &["tls.crt"])]),
+        );
+        let spec = |volumes: Value| json!({"volumes": volumes});
+        assert_eq!(
+            s.mount_failure(&spec(
+                json!([{"name": "config", "configMap": {"name": "app-cfg"}}])
+            )),
+            Some(("config".into(), "configmap \"app-cfg\" not found".into()))
+        );
+        assert_eq!(
+            s.mount_failure(&spec(
+                json!([{"name": "certs", "secret": {"secretName": "tls",
+                "items": [{"key": "tls.key", "path": "k"}]}}])
+            )),
+            Some((
+                "certs".into(),
+                "references non-existent secret key: tls.key".into()
+            ))
+        );
+        assert_eq!(
+            s.mount_failure(&spec(json!([{"name": "all", "projected": {"sources": [
+                {"configMap": {"name": "app-config"}}, {"secret": {"name": "gone"}}]}}]))),
+            Some(("all".into(), "secret \"gone\" not found".into()))
+        );
+        assert_eq!(
+            s.mount_failure(&spec(
+                json!([{"name": "config", "configMap": {"name": "x", "optional": true}},
+                                          {"name": "tmp", "emptyDir": {}}])
+            )),
+            None
+        );
+    }
+
+    #[test]
+    fn each_blocker_retries_on_its_own_schedule() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let at = |s: i64| t0 + chrono::Duration::seconds(s);
+        let pull = Blocker::Pull {
+            image: "r/a:1".into(),
+        };
+        let n = pull.attempts(t0, at(600)).len();
+        // 0, 10, 30, 70, 150, 310, 610: six attempts within ten minutes.
+        assert_eq!(n, 6);
+        let config = Blocker::Config {
+            image: "r/a:1".into(),
+            error: "e".into(),
+        };
+        assert_eq!(config.attempts(t0, at(600)).len(), 61);
+        let mount = Blocker::Mount {
+            volume: "v".into(),
+            error: "e".into(),
+        };
+        let a = mount.attempts(t0, at(600));
+        assert_eq!(a[1] - a[0], chrono::Duration::milliseconds(500));
+        assert_eq!(
+            a[a.len() - 1] - a[a.len() - 2],
+            chrono::Duration::milliseconds(122_000)
+        );
+        assert_eq!(pull.waiting_reason(t0, at(5)), "ErrImagePull");
+        assert_eq!(pull.waiting_reason(t0, at(15)), "ImagePullBackOff");
+        assert_eq!(mount.waiting_reason(t0, at(15)), "ContainerCreating");
+    }
+}
