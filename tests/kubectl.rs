@@ -525,3 +525,60 @@ async fn discovery_serves_short_names_and_an_unknown_resource_is_kubectls_usual_
     let (success, _, err) = kubectl(&kc, &["get", "pod", "nope", "-n", "production"]).await;
     assert!(!success && err.contains("pods \"nope\" not found"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_no_node_may_take_stays_pending_with_the_schedulers_reasons() {
+    let s = serve("node-selector", &[]).await;
+    let kc = s.backends.kubeconfig.clone();
+    let scenario = Scenario::embedded("node-selector").unwrap();
+    let ns = scenario.workload.namespace.as_str();
+    let stuck = scenario.workload.pods[0].as_str();
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", ns, "-o", "wide"]).await);
+    let new = pods
+        .iter()
+        .find(|r| r[0] == stuck)
+        .unwrap_or_else(|| panic!("{stuck} in {pods:?}"));
+    // NAME READY STATUS RESTARTS AGE IP NODE ...: no IP, no node.
+    assert_eq!(
+        (
+            new[1].as_str(),
+            new[2].as_str(),
+            new[5].as_str(),
+            new[6].as_str()
+        ),
+        ("0/1", "Pending", "<none>", "<none>"),
+        "{pods:?}"
+    );
+    // The old pods keep serving, spread by the scheduler over the two nodes they may use.
+    let old: Vec<_> = pods
+        .iter()
+        .filter(|r| r[0] != stuck && r[0] != "NAME")
+        .collect();
+    assert_eq!(old.len(), 3, "{pods:?}");
+    assert!(
+        old.iter()
+            .all(|r| r[2] == "Running" && r[6].starts_with("pool-a-")),
+        "{pods:?}"
+    );
+    let out = ok(&kc, &["describe", "pod", stuck, "-n", ns]).await;
+    assert!(
+        out.contains("PodScheduled   False")
+            && out.contains("FailedScheduling")
+            && out.contains("default-scheduler")
+            && out.contains(
+                "0/3 nodes are available: 1 node(s) had untolerated taint {nvidia.com/gpu: present}, 2 node(s) didn't match Pod's node affinity/selector."
+            )
+            && out
+                .lines()
+                .any(|l| l.starts_with("Node-Selectors:") && l.ends_with(" disktype=nvme")),
+        "{out}"
+    );
+    // No node, no kubelet: the API server answers with no lines.
+    assert_eq!(ok(&kc, &["logs", stuck, "-n", ns]).await.trim(), "");
+    let nodes = ok(&kc, &["describe", "node", "gpu-l4-1"]).await;
+    assert!(
+        nodes.contains("Taints:             nvidia.com/gpu=present:NoSchedule")
+            && nodes.contains("disktype=nvme"),
+        "{nodes}"
+    );
+}

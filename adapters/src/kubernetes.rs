@@ -801,6 +801,12 @@ impl Cluster for KubeCluster {
             &self.get(api, &format!("node {name}"), name).await?,
         ))
     }
+
+    async fn nodes(&self) -> PortResult<Vec<NodeInfo>> {
+        let api: Api<Node> = Api::all(self.client.clone());
+        let nodes = self.list(api, "list nodes", &ListParams::default()).await?;
+        Ok(nodes.iter().map(objects::node_info).collect())
+    }
 }
 
 /// An image reference split into registry, repository and tag (`docker.io/library/` defaults).

@@ -474,6 +474,7 @@ mod tests {
                 has_liveness_probe: true,
             }],
             pod_run_as_non_root: None,
+            placement: Default::default(),
         }
     }
 

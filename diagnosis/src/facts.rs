@@ -27,6 +27,9 @@ pub struct Facts {
     pub pod: Option<PodInfo>,
     /// The pod's node, when it could be read.
     pub node: Option<NodeInfo>,
+    /// Every node of the cluster, read when the pod has none (it was never scheduled): where it
+    /// could have gone.
+    pub nodes: Vec<NodeInfo>,
     /// What the kubelet and the controllers said about the pod, in their own words.
     pub events: Vec<ClusterEvent>,
     /// The container's working set over 24 h (per-sample maximum over the workload's pods).
@@ -96,6 +99,13 @@ pub async fn gather(
         match cluster.node(&p.node).await {
             Ok(n) => node = Some(n),
             Err(e) => notes.push(format!("node {} not readable: {e}", p.node)),
+        }
+    }
+    let mut nodes = Vec::new();
+    if pod.as_ref().is_some_and(|p| p.node.is_empty()) {
+        match cluster.nodes().await {
+            Ok(n) => nodes = n,
+            Err(e) => notes.push(format!("nodes not readable: {e}")),
         }
     }
     let events = match &pod {
@@ -179,6 +189,7 @@ pub async fn gather(
         container,
         pod,
         node,
+        nodes,
         events,
         memory,
         request_rates,

@@ -7,7 +7,10 @@ pub mod memory;
 pub mod memory_leak;
 pub mod memory_under_provisioned;
 pub mod missing_configuration;
+pub mod scheduling;
 pub mod unknown;
+pub mod unschedulable_capacity;
+pub mod unschedulable_constraints;
 
 use squad_protocols::RootCause;
 
@@ -16,6 +19,8 @@ use crate::{Detection, Facts, Family, Readings};
 /// Every family the native analyzers detect, most specific first: the first whose `detect`
 /// fires names the root cause (a crash with no recognised cause is last).
 pub static ALL: &[&dyn Family] = &[
+    &unschedulable_constraints::UnschedulableConstraints,
+    &unschedulable_capacity::UnschedulableCapacity,
     &image_pull::ImagePull,
     &broken_config_reference::BrokenConfigReference,
     &memory_under_provisioned::MemoryUnderProvisioned,

@@ -461,6 +461,7 @@ mod tests {
             at: t0 + chrono::Duration::hours(i64::from(n)),
             change_cause: format!("r{n}"),
             containers: vec![spec(env)],
+            placement: Default::default(),
         };
         let d = deploy_signals(
             &[rev(1, &["A", "DB"]), rev(2, &["A"])],

@@ -72,6 +72,7 @@ pub fn facts(
         pod_labels: BTreeMap::from([("app".into(), "cart".into())]),
         containers: vec![spec("600Mi", "300Mi", &["PORT"])],
         pod_run_as_non_root: None,
+        placement: Default::default(),
     };
     let pod = PodInfo {
         namespace: "shop".into(),
@@ -98,12 +99,14 @@ pub fn facts(
             at: now() - Duration::days(10),
             change_cause: "first".into(),
             containers: vec![spec("600Mi", "300Mi", &["PORT", "REDIS_URL"])],
+            placement: Default::default(),
         },
         Revision {
             revision: 2,
             at: now() - Duration::hours(30),
             change_cause: "cart 3.1".into(),
             containers: vec![spec("600Mi", "300Mi", &["PORT"])],
+            placement: Default::default(),
         },
     ];
     Facts {
@@ -120,6 +123,7 @@ pub fn facts(
         history,
         logs: Vec::new(),
         logs_unreadable: false,
+        nodes: Vec::new(),
         notes: Vec::new(),
     }
 }

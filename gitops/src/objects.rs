@@ -8,7 +8,7 @@ use serde_json::Value;
 use squad_protocols::Quantity;
 use squad_protocols::cluster::{
     ClusterEvent, ContainerSpec, ContainerStatus, EnvVar, HpaInfo, NetworkPolicyInfo,
-    NodeCondition, NodeInfo, PodInfo, Revision, Termination, WorkloadInfo,
+    NodeCondition, NodeInfo, PlacementRules, PodInfo, Revision, Termination, WorkloadInfo,
 };
 
 /// Every object in a (multi-document) YAML file; empty documents are skipped.
@@ -163,6 +163,54 @@ pub fn workload_info(obj: &Value, namespace: &str) -> WorkloadInfo {
         },
         containers: containers(obj),
         pod_run_as_non_root: spec["securityContext"]["runAsNonRoot"].as_bool(),
+        placement: placement_rules(spec),
+    }
+}
+
+/// A pod spec's nodeSelector, required node affinity and tolerations, in words.
+pub fn placement_rules(spec: &Value) -> PlacementRules {
+    let list = |v: &Value| -> Vec<Value> { v.as_array().cloned().unwrap_or_default() };
+    let expression = |e: &Value| {
+        let values: Vec<String> = list(&e["values"]).iter().map(str_of).collect();
+        let op = str_of(&e["operator"]);
+        if values.is_empty() {
+            format!("{} {op}", str_of(&e["key"]))
+        } else {
+            format!("{} {op} [{}]", str_of(&e["key"]), values.join(", "))
+        }
+    };
+    PlacementRules {
+        node_selector: string_map(&spec["nodeSelector"]),
+        required_affinity:
+            list(
+                &spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                    ["nodeSelectorTerms"],
+            )
+            .iter()
+            .map(|t| {
+                list(&t["matchExpressions"])
+                    .iter()
+                    .chain(list(&t["matchFields"]).iter())
+                    .map(expression)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .collect(),
+        tolerations: list(&spec["tolerations"])
+            .iter()
+            .map(|t| {
+                let (key, value, effect) =
+                    (str_of(&t["key"]), str_of(&t["value"]), str_of(&t["effect"]));
+                let exists = t["operator"] == "Exists";
+                match (key.is_empty(), exists, effect.is_empty()) {
+                    (true, _, _) => ":Exists".to_owned(),
+                    (false, true, true) => key,
+                    (false, true, false) => format!("{key}:{effect}"),
+                    (false, false, true) => format!("{key}={value}"),
+                    (false, false, false) => format!("{key}={value}:{effect}"),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -404,6 +452,28 @@ pub fn node_info(n: &Value) -> NodeInfo {
         allocatable_memory: q(&n["status"]["allocatable"]["memory"]),
         capacity_memory: q(&n["status"]["capacity"]["memory"]),
         kubelet_version: str_of(&n["status"]["nodeInfo"]["kubeletVersion"]),
+        allocatable_cpu: q(&n["status"]["allocatable"]["cpu"]),
+        labels: n["metadata"]["labels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), str_of(v)))
+            .collect(),
+        taints: n["spec"]["taints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                let (key, value, effect) =
+                    (str_of(&t["key"]), str_of(&t["value"]), str_of(&t["effect"]));
+                if value.is_empty() {
+                    format!("{key}:{effect}")
+                } else {
+                    format!("{key}={value}:{effect}")
+                }
+            })
+            .collect(),
+        unschedulable: n["spec"]["unschedulable"].as_bool().unwrap_or(false),
     }
 }
 
@@ -419,6 +489,7 @@ pub fn replica_set_revision(rs: &Value) -> Option<Revision> {
         at: time(&meta["creationTimestamp"]).unwrap_or_default(),
         change_cause: str_of(&meta["annotations"]["kubernetes.io/change-cause"]),
         containers: containers(rs),
+        placement: placement_rules(pod_spec(rs)),
     })
 }
 
@@ -430,6 +501,7 @@ pub fn controller_revision(cr: &Value) -> Option<Revision> {
         at: time(&meta["creationTimestamp"]).unwrap_or_default(),
         change_cause: str_of(&meta["annotations"]["kubernetes.io/change-cause"]),
         containers: containers(&cr["data"]),
+        placement: placement_rules(pod_spec(&cr["data"])),
     })
 }
 

@@ -77,6 +77,29 @@ pub struct WorkloadInfo {
     pub containers: Vec<ContainerSpec>,
     /// The pod-level `runAsNonRoot`.
     pub pod_run_as_non_root: Option<bool>,
+    /// Where its pods may be scheduled.
+    #[serde(default)]
+    pub placement: PlacementRules,
+}
+
+/// Where a pod may be scheduled, as its spec asks, in `kubectl describe`'s words.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacementRules {
+    pub node_selector: BTreeMap<String, String>,
+    /// Required node affinity, one entry per term (the terms are ORed), each its expressions
+    /// ANDed: `zone In [a, b], gpu Exists`.
+    pub required_affinity: Vec<String>,
+    /// Tolerations: `key=value:Effect`, `key:Effect` (operator Exists), `key` (any effect),
+    /// `:Exists` (everything).
+    pub tolerations: Vec<String>,
+}
+
+impl PlacementRules {
+    pub fn is_empty(&self) -> bool {
+        self.node_selector.is_empty()
+            && self.required_affinity.is_empty()
+            && self.tolerations.is_empty()
+    }
 }
 
 impl WorkloadInfo {
@@ -92,6 +115,9 @@ pub struct Revision {
     pub at: DateTime<Utc>,
     pub change_cause: String,
     pub containers: Vec<ContainerSpec>,
+    /// Where the revision's pods may be scheduled.
+    #[serde(default)]
+    pub placement: PlacementRules,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +206,17 @@ pub struct NodeInfo {
     pub allocatable_memory: Option<Quantity>,
     pub capacity_memory: Option<Quantity>,
     pub kubelet_version: String,
+    #[serde(default)]
+    pub allocatable_cpu: Option<Quantity>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Taints as `kubectl describe node` prints them: `key=value:Effect` (`key:Effect` without a
+    /// value).
+    #[serde(default)]
+    pub taints: Vec<String>,
+    /// Cordoned: `spec.unschedulable`.
+    #[serde(default)]
+    pub unschedulable: bool,
 }
 
 impl NodeInfo {

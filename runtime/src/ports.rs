@@ -101,6 +101,8 @@ pub trait Cluster: Send + Sync {
     async fn secret_values(&self, namespace: &str) -> PortResult<Vec<String>>;
     /// A node and its conditions.
     async fn node(&self, name: &str) -> PortResult<NodeInfo>;
+    /// Every node of the cluster (where a pod could have gone).
+    async fn nodes(&self) -> PortResult<Vec<NodeInfo>>;
 }
 
 /// A file as it was at one commit.

@@ -40,9 +40,11 @@ use squad_gitops::objects;
 
 mod kubelet;
 mod metrics;
+mod scheduler;
 mod world;
 
 use kubelet::Blocker;
+use scheduler::{NodeState, Placement, PodNeeds};
 pub use world::{World, cluster_scoped, ts, uid};
 
 const SYNC_LAG_SECONDS: i64 = 60;
@@ -61,6 +63,11 @@ struct Rollout {
     pods: Vec<String>,
     /// What keeps the rollout's container from ever starting, if anything.
     blocked: Option<Blocker>,
+    /// What one of its pods asks of a node.
+    needs: PodNeeds,
+    /// The scheduler's message when not one of its pods fits any node (besides the other
+    /// workloads' pods): the rollout never takes over.
+    unschedulable: Option<String>,
 }
 
 /// A container's life under one rollout, up to some time.
@@ -221,8 +228,10 @@ impl SimCluster {
                 message: commit.message.lines().next().unwrap_or("").to_owned(),
                 pods: Vec::new(),
                 workload,
+                needs: PodNeeds::of(objects::pod_spec(obj)),
                 object: obj.clone(),
                 blocked: None,
+                unschedulable: None,
             });
         }
         let mut objects = Vec::new();
@@ -244,6 +253,10 @@ impl SimCluster {
         let store = kubelet::Store::new(s, &objects);
         for r in &mut rollouts {
             r.blocked = kubelet::blocker(s, &store, &r.object, &s.workload.container);
+            r.unschedulable = match scheduler::place(&mut self.fresh_nodes(), &r.needs) {
+                Placement::Unschedulable(message) => Some(message),
+                Placement::Node(_) => None,
+            };
         }
         let live = rollouts.iter().rposition(|r| r.at <= s.now);
         for (i, r) in rollouts.iter_mut().enumerate() {
@@ -315,9 +328,39 @@ impl SimCluster {
             .find(|c| c["name"] == self.scenario.workload.container.as_str())
     }
 
-    /// When the rollout's pods became available (their container started): it takes over then.
+    /// When the rollout's pods became available (scheduled, and their container started): it
+    /// takes over then.
     fn available_at(&self, r: &Rollout) -> Option<DateTime<Utc>> {
-        r.blocked.is_none().then_some(r.at)
+        (r.blocked.is_none() && r.unschedulable.is_none()).then_some(r.at)
+    }
+
+    /// The cluster's nodes with only the other workloads' pods on them.
+    fn fresh_nodes(&self) -> Vec<NodeState> {
+        self.scenario
+            .cluster_nodes()
+            .iter()
+            .map(NodeState::new)
+            .collect()
+    }
+
+    /// Where each pod serving at `t` is: the scheduler places the older rollouts' pods first
+    /// (they were there before), then the newest's.
+    fn placements(&self, d: &Desired, t: DateTime<Utc>) -> BTreeMap<String, Placement> {
+        let mut nodes = self.fresh_nodes();
+        let mut out = BTreeMap::new();
+        for (r, n) in self.serving(d, t) {
+            for pod in r.pods.iter().take(n) {
+                out.insert(pod.clone(), scheduler::place(&mut nodes, &r.needs));
+            }
+        }
+        out
+    }
+
+    /// The pod's node, or the scheduler's message when it has none.
+    fn placement(&self, d: &Desired, pod: &str, t: DateTime<Utc>) -> Placement {
+        self.placements(d, t)
+            .remove(pod)
+            .unwrap_or_else(|| Placement::Node(self.scenario.workload.node.clone()))
     }
 
     /// When the rollout's pods were scaled down: when a later rollout became available.
@@ -429,24 +472,40 @@ impl SimCluster {
     }
 
     fn pod_info(&self, d: &Desired, r: &Rollout, name: &str, now: DateTime<Utc>) -> PodInfo {
-        let life = self.life(d, r, now);
         let s = &self.scenario;
+        let owner = Some(format!(
+            "ReplicaSet/{}",
+            name.rsplit_once('-').map_or(name, |x| x.0)
+        ));
+        let node = match self.placement(d, name, now) {
+            Placement::Node(node) => node,
+            // Never scheduled: no node, no container statuses yet.
+            Placement::Unschedulable(_) => {
+                return PodInfo {
+                    namespace: s.workload.namespace.clone(),
+                    name: name.into(),
+                    node: String::new(),
+                    phase: "Pending".into(),
+                    owner,
+                    created_at: r.at,
+                    containers: Vec::new(),
+                };
+            }
+        };
+        let life = self.life(d, r, now);
         let container = s.workload.container.clone();
         let waiting_reason = life.waiting_reason(now).unwrap_or("CrashLoopBackOff");
         PodInfo {
             namespace: s.workload.namespace.clone(),
             name: name.into(),
-            node: s.workload.node.clone(),
+            node,
             phase: if life.attempts.is_empty() {
                 "Running"
             } else {
                 "Pending"
             }
             .into(),
-            owner: Some(format!(
-                "ReplicaSet/{}",
-                name.rsplit_once('-').map_or(name, |x| x.0)
-            )),
+            owner,
             created_at: r.at,
             containers: vec![ContainerStatus {
                 name: container,
@@ -531,6 +590,7 @@ impl SimCluster {
                 at: r.at,
                 change_cause: r.message.clone(),
                 containers: r.workload.containers.clone(),
+                placement: r.workload.placement.clone(),
             })
             .collect())
     }
@@ -566,8 +626,25 @@ impl SimCluster {
         pod: &str,
         now: DateTime<Utc>,
     ) -> Vec<ClusterEvent> {
-        let life = self.life(d, r, now);
         let s = &self.scenario;
+        let node = match self.placement(d, pod, now) {
+            Placement::Node(node) => node,
+            Placement::Unschedulable(message) => {
+                // The scheduler retries an unschedulable pod at least every 5 minutes (when
+                // nothing in the cluster changes sooner) and records each failure.
+                let tries = 1 + (now - r.at).num_seconds().max(0) / 300;
+                return vec![ClusterEvent {
+                    kind: "Warning".into(),
+                    reason: "FailedScheduling".into(),
+                    message,
+                    count: tries as u32,
+                    first_seen: r.at,
+                    last_seen: r.at + secs((tries - 1) * 300),
+                    object: format!("Pod/{pod}"),
+                }];
+            }
+        };
+        let life = self.life(d, r, now);
         let c = &s.workload.container;
         if let Some(b) = &life.blocked {
             let policy = self
@@ -617,7 +694,7 @@ impl SimCluster {
                     count: ooms.len() as u32,
                     first_seen: f.finished_at,
                     last_seen: l.finished_at,
-                    object: format!("Node/{}", s.workload.node),
+                    object: format!("Node/{node}"),
                 });
             }
             events.push(ClusterEvent {
@@ -648,6 +725,10 @@ impl SimCluster {
             return Err(PortError::not_found(format!(
                 "container {container} in pod {namespace}/{pod}"
             )));
+        }
+        // A pod with no node has no kubelet to ask: the API server answers with no lines.
+        if info.node.is_empty() {
+            return Ok(Vec::new());
         }
         let rollout = self
             .serving(&d, now)

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use squad_protocols::{Alert, WorkloadRef};
+use squad_protocols::{Alert, Quantity, WorkloadRef};
 
 use squad_config::ConfigError;
 
@@ -56,6 +56,10 @@ pub struct Scenario {
     /// history names can be pulled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<Registry>,
+    /// The cluster's nodes. Without `[[nodes]]` the cluster has one node, `workload.node`, with
+    /// 3800m CPU and 15564Mi memory allocatable and nothing else on it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeSpec>,
     /// How the incident must end, for the test that runs every shipped scenario.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expectation>,
@@ -78,6 +82,58 @@ impl Registry {
     pub fn holds(&self, image: &str) -> bool {
         self.images.iter().any(|i| i == image)
     }
+}
+
+/// `[[nodes]]`: one node of the cluster, as its kubelet registers it. The scheduler places the
+/// workload's pods on these by their requests, nodeSelector, required node affinity and
+/// tolerations, and says why not in the real scheduler's words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    pub name: String,
+    /// Allocatable CPU (`3800m`).
+    pub cpu: Quantity,
+    /// Allocatable memory (`15564Mi`).
+    pub memory: Quantity,
+    /// Allocatable pods.
+    #[serde(default = "default_max_pods")]
+    pub pods: u32,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub taints: Vec<TaintSpec>,
+    /// Cordoned (`kubectl cordon`): nothing new is scheduled there.
+    #[serde(default)]
+    pub unschedulable: bool,
+    /// What the other workloads' pods on the node already request.
+    #[serde(default)]
+    pub requested: Requested,
+}
+
+fn default_max_pods() -> u32 {
+    110
+}
+
+/// A node taint: `effect` is `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaintSpec {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+    pub effect: String,
+}
+
+/// Requests already placed on a node by other pods.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requested {
+    #[serde(default)]
+    pub cpu: Option<Quantity>,
+    #[serde(default)]
+    pub memory: Option<Quantity>,
+    #[serde(default)]
+    pub pods: u32,
 }
 
 /// `[expect]`: what the crew must conclude and where the incident must end when the simulated
@@ -291,6 +347,26 @@ impl Scenario {
 
     fn validate(&self, file: &str) -> Result<(), ConfigError> {
         let f = |field: &str, expected: &str| ConfigError::field(file, field, expected);
+        let mut names = std::collections::BTreeSet::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.name.is_empty() || !names.insert(n.name.as_str()) {
+                return Err(f(&format!("nodes[{i}].name"), "a name no other node has"));
+            }
+            for (j, t) in n.taints.iter().enumerate() {
+                if !matches!(
+                    t.effect.as_str(),
+                    "NoSchedule" | "PreferNoSchedule" | "NoExecute"
+                ) {
+                    return Err(f(
+                        &format!("nodes[{i}].taints[{j}].effect"),
+                        &format!(
+                            "NoSchedule, PreferNoSchedule or NoExecute; {:?} is none",
+                            t.effect
+                        ),
+                    ));
+                }
+            }
+        }
         if self.history.is_empty() {
             return Err(f("history", "at least one deploy (the one running now)"));
         }
@@ -391,6 +467,23 @@ impl Scenario {
     /// The application source files, by path under `app/`.
     pub fn app_files(&self) -> BTreeMap<String, String> {
         self.tree("app")
+    }
+
+    /// The cluster's nodes: `[[nodes]]`, else the one node `workload.node`.
+    pub fn cluster_nodes(&self) -> Vec<NodeSpec> {
+        if !self.nodes.is_empty() {
+            return self.nodes.clone();
+        }
+        vec![NodeSpec {
+            name: self.workload.node.clone(),
+            cpu: Quantity::from_milli(3800),
+            memory: Quantity::mebibytes(15564),
+            pods: default_max_pods(),
+            labels: BTreeMap::new(),
+            taints: Vec::new(),
+            unschedulable: false,
+            requested: Requested::default(),
+        }]
     }
 
     pub fn workload_ref(&self) -> WorkloadRef {

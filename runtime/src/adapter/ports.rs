@@ -160,6 +160,11 @@ impl Cluster for Adapter<dyn Cluster> {
         self.call("get node", move |c| async move { c.node(&name).await })
             .await
     }
+
+    async fn nodes(&self) -> PortResult<Vec<NodeInfo>> {
+        self.call("list nodes", |c| async move { c.nodes().await })
+            .await
+    }
 }
 
 /// A forge behind an adapter actor; its repository's name is read once, when it is wrapped.

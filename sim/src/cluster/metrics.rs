@@ -82,6 +82,7 @@ impl SeriesSource for SimCluster {
                 value,
             })
         };
+        let placements = self.placements(&d, t);
         for (r, count) in self.serving(&d, t) {
             let life = lives.get(&r.revision).cloned().unwrap_or_default();
             let started = life
@@ -101,7 +102,63 @@ impl SeriesSource for SimCluster {
                     .is_some_and(|k| life.starts.iter().all(|s| *s <= k.finished_at));
             let waiting_reason = blocked.unwrap_or("CrashLoopBackOff");
             let spec = self.container_spec(r);
+            let rs = r
+                .pods
+                .first()
+                .and_then(|p| p.rsplit_once('-'))
+                .map_or("", |x| x.0);
             for pod in r.pods.iter().take(count) {
+                let node = match placements.get(pod) {
+                    Some(super::Placement::Node(n)) => Some(n.as_str()),
+                    _ => None,
+                };
+                // kube-state-metrics' pod series: the phase (each of the five, 1 for the
+                // current), the owner, whether it is scheduled.
+                let phase = match (node, blocked) {
+                    (None, _) | (Some(_), Some(_)) => "Pending",
+                    _ => "Running",
+                };
+                let pod_labels = |name: &str, extra: &[(&str, &str)]| {
+                    let mut l = labels(&[("namespace", ns), ("pod", pod.as_str())]);
+                    l.insert("__name__".into(), name.into());
+                    for (k, v) in extra {
+                        l.insert((*k).into(), (*v).into());
+                    }
+                    l
+                };
+                for p in ["Pending", "Running", "Succeeded", "Failed", "Unknown"] {
+                    push(
+                        SeriesKind::Gauge,
+                        pod_labels("kube_pod_status_phase", &[("phase", p)]),
+                        if p == phase { 1.0 } else { 0.0 },
+                    );
+                }
+                push(
+                    SeriesKind::Gauge,
+                    pod_labels(
+                        "kube_pod_owner",
+                        &[
+                            ("owner_kind", "ReplicaSet"),
+                            ("owner_name", rs),
+                            ("owner_is_controller", "true"),
+                        ],
+                    ),
+                    1.0,
+                );
+                for (condition, on) in [("true", node.is_some()), ("false", node.is_none())] {
+                    push(
+                        SeriesKind::Gauge,
+                        pod_labels("kube_pod_status_scheduled", &[("condition", condition)]),
+                        if on { 1.0 } else { 0.0 },
+                    );
+                }
+                if node.is_none() {
+                    push(
+                        SeriesKind::Gauge,
+                        pod_labels("kube_pod_status_unschedulable", &[]),
+                        1.0,
+                    );
+                }
                 let base = [("namespace", ns), ("pod", pod.as_str()), ("container", c)];
                 let with = |name: &str, extra: &[(&str, &str)]| {
                     let mut l = labels(&base);
@@ -111,6 +168,30 @@ impl SeriesSource for SimCluster {
                     }
                     l
                 };
+                if let Some(spec) = spec {
+                    for (which, map) in [("limits", &spec.limits), ("requests", &spec.requests)] {
+                        for (resource, q) in map.iter() {
+                            let unit = if resource == "cpu" { "core" } else { "byte" };
+                            let value = q.milli() as f64 / 1000.0;
+                            push(
+                                SeriesKind::Gauge,
+                                with(
+                                    &format!("kube_pod_container_resource_{which}"),
+                                    &[
+                                        ("resource", resource.as_str()),
+                                        ("unit", unit),
+                                        ("node", node.unwrap_or("")),
+                                    ],
+                                ),
+                                value,
+                            );
+                        }
+                    }
+                }
+                // A pod with no node has no container statuses: no container series.
+                if node.is_none() {
+                    continue;
+                }
                 if !waiting {
                     push(
                         SeriesKind::Gauge,
@@ -156,26 +237,6 @@ impl SeriesSource for SimCluster {
                         1.0,
                     );
                 }
-                if let Some(spec) = spec {
-                    for (which, map) in [("limits", &spec.limits), ("requests", &spec.requests)] {
-                        for (resource, q) in map.iter() {
-                            let unit = if resource == "cpu" { "core" } else { "byte" };
-                            let value = q.milli() as f64 / 1000.0;
-                            push(
-                                SeriesKind::Gauge,
-                                with(
-                                    &format!("kube_pod_container_resource_{which}"),
-                                    &[
-                                        ("resource", resource.as_str()),
-                                        ("unit", unit),
-                                        ("node", s.workload.node.as_str()),
-                                    ],
-                                ),
-                                value,
-                            );
-                        }
-                    }
-                }
             }
         }
         let mut l = labels(&[
@@ -214,6 +275,12 @@ impl SeriesSource for SimCluster {
                 "The number of requested request resource by a container."
             }
             "http_requests_total" => "Requests served by the service, by route.",
+            "kube_pod_status_phase" => "The pods current phase.",
+            "kube_pod_owner" => "Information about the Pod's owner.",
+            "kube_pod_status_scheduled" => {
+                "Describes the status of the scheduling process for the pod."
+            }
+            "kube_pod_status_unschedulable" => "Describes the unschedulable status for the pod.",
             _ => return None,
         })
     }

@@ -26,7 +26,7 @@ use squad_gitops::objects;
 
 mod defaults;
 
-use defaults::{default_object, default_pod, default_pod_template, omit_zeros, stored};
+use defaults::{default_object, default_pod, default_pod_template, omit_zeros, qos_class, stored};
 
 /// Every object the simulated API server serves, at `now`.
 #[derive(Debug, Clone)]
@@ -151,7 +151,9 @@ impl SimCluster {
                 first - chrono::Duration::days(30),
             ));
         }
-        objects.push(self.node_object(first - chrono::Duration::days(30), now));
+        for node in s.cluster_nodes() {
+            objects.push(self.node_object(&node, first - chrono::Duration::days(30), now));
+        }
 
         // The GitOps repo's objects (the workload itself comes from the live rollout below).
         let is_workload = |o: &Value| {
@@ -246,13 +248,19 @@ impl SimCluster {
         for r in d.rollouts.iter().filter(|r| r.at <= now) {
             objects.push(self.replica_set(r, counts.get(&r.revision).copied()));
         }
+        let placements = self.placements(d, now);
         for (r, n) in &serving {
             for pod in r.pods.iter().take(*n) {
                 let info = self.pod_info(d, r, pod, now);
                 let events = self.pod_events(d, r, pod, now);
-                objects.push(self.pod_object(r, &info));
+                objects.push(match placements.get(pod) {
+                    Some(super::Placement::Unschedulable(message)) => {
+                        self.unscheduled_pod_object(r, &info, message)
+                    }
+                    _ => self.pod_object(r, &info),
+                });
                 for (i, e) in events.iter().enumerate() {
-                    objects.push(self.event_object(pod, i, e));
+                    objects.push(self.event_object(pod, &info.node, i, e));
                 }
             }
         }
@@ -264,8 +272,46 @@ impl SimCluster {
         World { now, objects }
     }
 
-    fn node_object(&self, created: DateTime<Utc>, now: DateTime<Utc>) -> Value {
-        let name = &self.scenario.workload.node;
+    /// A node as its kubelet registers it: the scenario's allocatable, and a capacity that adds
+    /// the kubelet's usual reservations (200m CPU, 820Mi memory) to it.
+    fn node_object(
+        &self,
+        node: &crate::scenario::NodeSpec,
+        created: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Value {
+        let name = &node.name;
+        let mut labels = json!({"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                                "kubernetes.io/arch": "amd64", "node-role.kubernetes.io/worker": ""});
+        for (k, v) in &node.labels {
+            labels[k] = json!(v);
+        }
+        let mut spec = json!({"podCIDR": "10.244.1.0/24", "podCIDRs": ["10.244.1.0/24"]});
+        let mut taints: Vec<Value> = node
+            .taints
+            .iter()
+            .map(|t| {
+                let mut taint = json!({"key": t.key, "effect": t.effect});
+                if !t.value.is_empty() {
+                    taint["value"] = json!(t.value);
+                }
+                taint
+            })
+            .collect();
+        if node.unschedulable {
+            spec["unschedulable"] = json!(true);
+            taints.push(
+                json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule",
+                               "timeAdded": ts(created)}),
+            );
+        }
+        if !taints.is_empty() {
+            spec["taints"] = json!(taints);
+        }
+        let capacity_cpu = squad_protocols::Quantity::from_milli(node.cpu.milli() + 200);
+        let capacity_memory =
+            squad_protocols::Quantity::from_bytes(node.memory.bytes() + 820 * 1024 * 1024);
+        let pods = node.pods.to_string();
         let cond = |t: &str, status: &str, reason: &str, message: &str| {
             json!({"type": t, "status": status, "reason": reason, "message": message,
                    "lastHeartbeatTime": ts(now), "lastTransitionTime": ts(created)})
@@ -273,13 +319,11 @@ impl SimCluster {
         stored(
             json!({
                 "apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": name, "labels": {
-                    "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-                    "node-role.kubernetes.io/worker": ""}},
-                "spec": {"podCIDR": "10.244.1.0/24", "podCIDRs": ["10.244.1.0/24"]},
+                "metadata": {"name": name, "labels": labels},
+                "spec": spec,
                 "status": {
-                    "capacity": {"cpu": "4", "memory": "16Gi", "pods": "110"},
-                    "allocatable": {"cpu": "3800m", "memory": "15564Mi", "pods": "110"},
+                    "capacity": {"cpu": capacity_cpu.canonical(), "memory": capacity_memory.canonical(), "pods": pods},
+                    "allocatable": {"cpu": node.cpu.canonical(), "memory": node.memory.canonical(), "pods": pods},
                     "conditions": [
                         cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
                         cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
@@ -320,10 +364,8 @@ impl SimCluster {
             .iter()
             .take(count)
             .filter(|p| {
-                self.pod_info(d, r, p, now)
-                    .containers
-                    .iter()
-                    .all(|c| c.ready)
+                let info = self.pod_info(d, r, p, now);
+                !info.containers.is_empty() && info.containers.iter().all(|c| c.ready)
             })
             .count()
     }
@@ -449,17 +491,49 @@ impl SimCluster {
         o
     }
 
-    fn pod_object(&self, r: &Rollout, info: &PodInfo) -> Value {
+    /// The pod's metadata and spec (without a node) as the ReplicaSet controller creates it.
+    fn pod_skeleton(&self, r: &Rollout, info: &PodInfo) -> Value {
         let s = &self.scenario;
         let rs = Self::rs_name(r);
         let mut labels = r.object["spec"]["template"]["metadata"]["labels"].clone();
         labels["pod-template-hash"] = json!(Self::pod_template_hash(r));
         let mut spec = r.object["spec"]["template"]["spec"].clone();
-        spec["nodeName"] = json!(info.node);
         if spec["serviceAccountName"].is_null() {
             spec["serviceAccountName"] = json!("default");
         }
         default_pod(&mut spec);
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "name": info.name, "namespace": info.namespace, "labels": labels,
+                "generateName": format!("{rs}-"),
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs,
+                    "uid": uid(&format!("ReplicaSet/{}/{rs}", s.workload.namespace)),
+                    "controller": true, "blockOwnerDeletion": true}],
+            },
+            "spec": spec,
+        })
+    }
+
+    /// A pod the scheduler could not place: Pending, `PodScheduled=False` with the scheduler's
+    /// message, no node, no container statuses.
+    fn unscheduled_pod_object(&self, r: &Rollout, info: &PodInfo, message: &str) -> Value {
+        let mut o = self.pod_skeleton(r, info);
+        let qos = qos_class(&o["spec"]);
+        o["status"] = json!({
+            "phase": "Pending",
+            "conditions": [{"type": "PodScheduled", "status": "False", "lastProbeTime": null,
+                            "lastTransitionTime": ts(info.created_at),
+                            "reason": "Unschedulable", "message": message}],
+            "qosClass": qos,
+        });
+        stored(o, None, info.created_at)
+    }
+
+    fn pod_object(&self, r: &Rollout, info: &PodInfo) -> Value {
+        let skeleton = self.pod_skeleton(r, info);
+        let mut spec = skeleton["spec"].clone();
+        spec["nodeName"] = json!(info.node);
         let ip = format!("10.244.1.{}", 10 + (uid(&info.name).as_bytes()[0] % 200));
         let statuses: Vec<Value> = info
             .containers
@@ -527,16 +601,11 @@ impl SimCluster {
             }
             c
         };
+        let qos = qos_class(&spec);
         stored(
             json!({
                 "apiVersion": "v1", "kind": "Pod",
-                "metadata": {
-                    "name": info.name, "namespace": info.namespace, "labels": labels,
-                    "generateName": format!("{rs}-"),
-                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs,
-                        "uid": uid(&format!("ReplicaSet/{}/{rs}", s.workload.namespace)),
-                        "controller": true, "blockOwnerDeletion": true}],
-                },
+                "metadata": skeleton["metadata"].clone(),
                 "spec": spec,
                 "status": {
                     "phase": info.phase,
@@ -544,7 +613,7 @@ impl SimCluster {
                                    cond("ContainersReady", ready), cond("PodScheduled", "True")],
                     "hostIP": "127.0.0.1", "podIP": ip, "podIPs": [{"ip": ip}],
                     "startTime": ts(info.created_at),
-                    "qosClass": "Burstable",
+                    "qosClass": qos,
                     "containerStatuses": statuses,
                 }
             }),
@@ -553,10 +622,11 @@ impl SimCluster {
         )
     }
 
-    fn event_object(&self, pod: &str, i: usize, e: &ClusterEvent) -> Value {
+    fn event_object(&self, pod: &str, node: &str, i: usize, e: &ClusterEvent) -> Value {
         let s = &self.scenario;
         let ns = s.workload.namespace.as_str();
         let (kind, name) = e.object.split_once('/').unwrap_or(("Pod", pod));
+        let scheduler = e.reason == "FailedScheduling" || e.reason == "Scheduled";
         let (event_ns, involved) = if kind == "Node" {
             (
                 "default",
@@ -570,6 +640,19 @@ impl SimCluster {
                        "fieldPath": format!("spec.containers{{{}}}", s.workload.container)}),
             )
         };
+        let mut involved = involved;
+        if scheduler && let Some(o) = involved.as_object_mut() {
+            o.remove("fieldPath");
+        }
+        let (component, host) = if scheduler {
+            ("default-scheduler", None)
+        } else {
+            ("kubelet", Some(node))
+        };
+        let mut source = json!({"component": component});
+        if let Some(h) = host {
+            source["host"] = json!(h);
+        }
         let first = e.first_seen;
         let ev_name = format!("{pod}.{}", &uid(&format!("{pod}{i}{}", e.reason))[..8]);
         stored(
@@ -583,8 +666,8 @@ impl SimCluster {
                 // leaves it unset). The reporting fields are what a current kubelet's
                 // recorder writes; older ones left them empty, served as "".
                 "eventTime": null,
-                "source": {"component": "kubelet", "host": s.workload.node},
-                "reportingComponent": "kubelet", "reportingInstance": s.workload.node,
+                "source": source,
+                "reportingComponent": component, "reportingInstance": host.unwrap_or(""),
             }),
             None,
             first,

@@ -313,6 +313,45 @@ pub(super) fn stored(mut o: Value, namespace: Option<&str>, created: DateTime<Ut
     o
 }
 
+/// The pod's QoS class, as the API server computes it on create from a defaulted spec:
+/// `Guaranteed` when every container limits CPU and memory and requests exactly that,
+/// `BestEffort` when none requests or limits anything, `Burstable` otherwise.
+pub(super) fn qos_class(spec: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["containers", "initContainers"]
+        .iter()
+        .flat_map(|k| spec[*k].as_array().into_iter().flatten())
+        .collect();
+    let set = |c: &Value, which: &str| {
+        c["resources"][which]
+            .as_object()
+            .is_some_and(|m| m.keys().any(|k| k == "cpu" || k == "memory"))
+    };
+    if containers
+        .iter()
+        .all(|c| !set(c, "requests") && !set(c, "limits"))
+    {
+        return "BestEffort";
+    }
+    let guaranteed = containers.iter().all(|c| {
+        ["cpu", "memory"].iter().all(|r| {
+            let limit = &c["resources"]["limits"][*r];
+            let request = &c["resources"]["requests"][*r];
+            !limit.is_null()
+                && (request.is_null()
+                    || request
+                        .as_str()
+                        .and_then(|q| q.parse::<squad_protocols::Quantity>().ok())
+                        == limit.as_str().and_then(|q| q.parse().ok()))
+        })
+    });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
