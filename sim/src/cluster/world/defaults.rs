@@ -351,7 +351,6 @@ pub(super) fn qos_class(spec: &Value) -> &'static str {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
