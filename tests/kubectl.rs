@@ -582,3 +582,45 @@ async fn a_pod_no_node_may_take_stays_pending_with_the_schedulers_reasons() {
         "{nodes}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_whose_requests_no_node_has_room_for_stay_pending_beside_the_old_ones() {
+    let s = serve("capacity", &[]).await;
+    let kc = s.backends.kubeconfig.clone();
+    let scenario = Scenario::embedded("capacity").unwrap();
+    let ns = scenario.workload.namespace.as_str();
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", ns, "-o", "wide"]).await);
+    let pending: Vec<_> = pods.iter().filter(|r| r[2] == "Pending").collect();
+    let running: Vec<_> = pods.iter().filter(|r| r[2] == "Running").collect();
+    // 4 replicas, maxSurge 1 and maxUnavailable 1: the new ReplicaSet holds two pods, both
+    // unschedulable; the old one keeps three, spread over the three nodes (1Gi each fits).
+    let mut stuck = scenario.workload.pods.clone();
+    stuck.sort();
+    assert_eq!(
+        pending.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(),
+        stuck,
+        "{pods:?}"
+    );
+    assert_eq!(running.len(), 3, "{pods:?}");
+    let mut nodes: Vec<_> = running.iter().map(|r| r[6].as_str()).collect();
+    nodes.sort();
+    nodes.dedup();
+    assert_eq!(nodes.len(), 3, "{pods:?}");
+    let out = ok(
+        &kc,
+        &["describe", "pod", &scenario.workload.pods[1], "-n", ns],
+    )
+    .await;
+    assert!(
+        out.contains("0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."),
+        "{out}"
+    );
+    let deploy = ok(&kc, &["get", "deploy", &scenario.workload.name, "-n", ns]).await;
+    let row = &rows(&deploy)[1];
+    // READY UP-TO-DATE AVAILABLE
+    assert_eq!(
+        (row[1].as_str(), row[2].as_str(), row[3].as_str()),
+        ("3/4", "2", "3"),
+        "{deploy}"
+    );
+}

@@ -1,11 +1,11 @@
 //! A real kube-apiserver (1.20.2) backed by a real etcd, on loopback ports, for integration tests.
 //!
-//! There is no scheduler, controller-manager or kubelet: tests create Pods with `spec.nodeName`
-//! set, drive their status through the `status` subresource, and create Events themselves. For
-//! `kubectl logs` the apiserver calls `https://{Node InternalIP}:{status.daemonEndpoints.
-//! kubeletEndpoint.Port}/containerLogs/{ns}/{pod}/{container}?previous=true&tailLines=N…`; it
-//! always uses TLS but verifies nothing, so a test serves that path itself with the
-//! self-signed pair from [`RealApiserver::kubelet_tls`].
+//! There is no scheduler, controller-manager or kubelet ([`crate::control_plane`] adds the first
+//! two): tests create Pods with `spec.nodeName` set, drive their status through the `status`
+//! subresource, and create Events themselves. For `kubectl logs` the apiserver calls
+//! `https://{Node InternalIP}:{status.daemonEndpoints.kubeletEndpoint.Port}/containerLogs/{ns}/
+//! {pod}/{container}?previous=true&tailLines=N…`; it always uses TLS but verifies nothing, so a
+//! test serves that path itself with the self-signed pair from [`RealApiserver::kubelet_tls`].
 //!
 //! Start-up is async (it polls with `tokio::time`; run it on a real clock, not a paused one) and
 //! takes a few seconds; the binary comes from `SQUAD_KUBE_APISERVER` (which `scripts/tools` sets)
@@ -54,15 +54,30 @@ pub struct RealApiserver {
 
 /// The apiserver binary, if it is already built (or named by `SQUAD_KUBE_APISERVER`) and etcd is
 /// installed; [`start_or_skip`] skips without one.
-fn available() -> Option<PathBuf> {
+pub(crate) fn available() -> Option<PathBuf> {
     if !Path::new(ETCD).is_file() {
         return None;
     }
-    let bin = match std::env::var_os("SQUAD_KUBE_APISERVER") {
+    component("SQUAD_KUBE_APISERVER", "kube-apiserver")
+}
+
+/// A control-plane binary: the path in the environment variable `var`, else `name` in the cache
+/// `scripts/kube-apiserver-build` fills; `None` unless it is a file.
+pub(crate) fn component(var: &str, name: &str) -> Option<PathBuf> {
+    let bin = match std::env::var_os(var) {
         Some(p) => PathBuf::from(p),
-        None => cached_binary()?,
+        None => cached_binary(name)?,
     };
     bin.is_file().then_some(bin)
+}
+
+/// Under `CI=true` a missing component is an error; elsewhere the test is skipped with `why`.
+pub(crate) fn skip_unless_ci(why: &str) -> Result<()> {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        bail!("{why}; CI=true, so this is a failure, not a skip");
+    }
+    eprintln!("SKIPPED {why}");
+    Ok(())
 }
 
 /// Starts an apiserver for the named test, or explains why it is skipped and returns `None` when
@@ -73,10 +88,7 @@ pub async fn start_or_skip(test: &str, options: Options) -> Result<Option<RealAp
             "{test}: no kube-apiserver (set SQUAD_KUBE_APISERVER or run scripts/kube-apiserver-build) \
              or no etcd at {ETCD}"
         );
-        if std::env::var("CI").as_deref() == Ok("true") {
-            bail!("{why}; CI=true, so this is a failure, not a skip");
-        }
-        eprintln!("SKIPPED {why}");
+        skip_unless_ci(&why)?;
         return Ok(None);
     };
     RealApiserver::start(&bin, options).await.map(Some)
@@ -85,7 +97,7 @@ pub async fn start_or_skip(test: &str, options: Options) -> Result<Option<RealAp
 impl RealApiserver {
     /// Starts etcd and the kube-apiserver at `bin`, waits for `/readyz` and the `default`
     /// namespace, and writes the kubeconfig(s).
-    async fn start(bin: &Path, options: Options) -> Result<Self> {
+    pub(crate) async fn start(bin: &Path, options: Options) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("squad-apiserver-")
             .tempdir()
@@ -178,6 +190,13 @@ impl RealApiserver {
         self.viewer_kubeconfig.as_deref()
     }
 
+    /// The directory holding the state and logs of every process the harness started (removed on
+    /// drop): the service-account key pair is `sa.key` / `sa.pub`, the serving certificate
+    /// `certs/apiserver.crt`.
+    pub(crate) fn state_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// `https://127.0.0.1:PORT` (self-signed: skip TLS verification).
     pub fn url(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)
@@ -214,20 +233,13 @@ impl RealApiserver {
     pub fn log_tail(&self) -> String {
         let mut out = String::new();
         for name in ["etcd.log", "kube-apiserver.log"] {
-            let path = self.dir.path().join(name);
-            let text = fs::read_to_string(&path).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            let from = lines.len().saturating_sub(LOG_TAIL_LINES);
-            let _ = writeln!(out, "--- last lines of {} ---", path.display());
-            for line in &lines[from..] {
-                let _ = writeln!(out, "{line}");
-            }
+            tail_of(&mut out, &self.dir.path().join(name));
         }
         out
     }
 
     /// Which child, if any, has exited, and how.
-    fn exited(&mut self) -> Result<Option<String>> {
+    pub(crate) fn exited(&mut self) -> Result<Option<String>> {
         for (name, slot) in [
             ("etcd", &mut self.etcd),
             ("kube-apiserver", &mut self.apiserver),
@@ -282,10 +294,21 @@ impl Drop for RealApiserver {
     }
 }
 
+/// Appends the last `LOG_TAIL_LINES` lines of the log at `path` to `out`, under a heading.
+pub(crate) fn tail_of(out: &mut String, path: &Path) {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let from = lines.len().saturating_sub(LOG_TAIL_LINES);
+    let _ = writeln!(out, "--- last lines of {} ---", path.display());
+    for line in &lines[from..] {
+        let _ = writeln!(out, "{line}");
+    }
+}
+
 /// SIGTERM, then wait up to `STOP_WITHIN`, then SIGKILL; always reaps the child.
 // Drop cannot await, so this one wait sleeps the thread; it runs only at tear-down.
 #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
-fn stop(mut child: Child) {
+pub(crate) fn stop(mut child: Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -356,19 +379,22 @@ pub fn kubectl_program() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("kubectl"))
 }
 
-fn cached_binary() -> Option<PathBuf> {
+fn cached_binary(name: &str) -> Option<PathBuf> {
     let cache = match std::env::var_os("SQUAD_CACHE") {
         Some(c) => PathBuf::from(c),
         None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/squad"),
     };
-    Some(cache.join("kube-apiserver-1.20.2/kube-apiserver"))
+    Some(cache.join("kube-apiserver-1.20.2").join(name))
 }
 
-/// Three distinct free loopback ports. Each listener is held until all are chosen, then dropped
+/// `N` distinct free loopback ports. Each listener is held until all are chosen, then dropped
 /// so the processes can bind them (a small race other processes could win; retrying is cheap).
-fn free_ports() -> Result<[u16; 3]> {
-    let listeners = [bind_any()?, bind_any()?, bind_any()?];
-    let mut ports = [0; 3];
+pub(crate) fn free_ports<const N: usize>() -> Result<[u16; N]> {
+    let mut listeners = Vec::with_capacity(N);
+    for _ in 0..N {
+        listeners.push(bind_any()?);
+    }
+    let mut ports = [0; N];
     for (port, l) in ports.iter_mut().zip(&listeners) {
         *port = l.local_addr().context("reading a bound port")?.port();
     }
@@ -434,7 +460,7 @@ fn openssl(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-fn spawn_logged(mut cmd: Command, log: &Path, name: &str) -> Result<Child> {
+pub(crate) fn spawn_logged(mut cmd: Command, log: &Path, name: &str) -> Result<Child> {
     let file = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
     let err = file
         .try_clone()

@@ -1,5 +1,6 @@
 //! The harnesses squad's test suite uses to start the real components it drives: kube-apiserver
-//! with etcd (`apiserver`), seeded from a simulated cluster (`seed`), beside a fake kubelet that
+//! with etcd (`apiserver`), with the real scheduler and controller-manager beside it
+//! (`control_plane`), seeded from a simulated cluster (`seed`), beside a fake kubelet that
 //! serves the simulated container logs (`kubelet`); Prometheus (`prometheus`), Alertmanager
 //! (`alertmanager`) and llama.cpp with a small model (`llama`), each a process on a loopback
 //! port (`process`); and the check of GitHub requests against GitHub's OpenAPI description
@@ -8,6 +9,7 @@
 
 pub mod alertmanager;
 pub mod apiserver;
+pub mod control_plane;
 pub mod kubelet;
 pub mod llama;
 pub mod openapi;

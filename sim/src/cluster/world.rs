@@ -286,7 +286,8 @@ impl SimCluster {
         for (k, v) in &node.labels {
             labels[k] = json!(v);
         }
-        let mut spec = json!({"podCIDR": "10.244.1.0/24", "podCIDRs": ["10.244.1.0/24"]});
+        let cidr = format!("10.244.{}.0/24", self.node_index(name));
+        let mut spec = json!({"podCIDR": cidr, "podCIDRs": [cidr]});
         let mut taints: Vec<Value> = node
             .taints
             .iter()
@@ -344,6 +345,15 @@ impl SimCluster {
             None,
             created,
         )
+    }
+
+    /// The node's position among the cluster's nodes, from 1 (its pod CIDR's third octet).
+    fn node_index(&self, node: &str) -> usize {
+        self.scenario
+            .cluster_nodes()
+            .iter()
+            .position(|n| n.name == node)
+            .map_or(1, |i| i + 1)
     }
 
     fn rs_name(r: &Rollout) -> String {
@@ -427,6 +437,7 @@ impl SimCluster {
             "conditions": [
                 {"type": "Available", "status": if available { "True" } else { "False" },
                  "reason": if available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
+                 "message": if available { "Deployment has minimum availability." } else { "Deployment does not have minimum availability." },
                  "lastUpdateTime": ts(r.at), "lastTransitionTime": ts(r.at)},
                 progressing
             ]
@@ -534,7 +545,12 @@ impl SimCluster {
         let skeleton = self.pod_skeleton(r, info);
         let mut spec = skeleton["spec"].clone();
         spec["nodeName"] = json!(info.node);
-        let ip = format!("10.244.1.{}", 10 + (uid(&info.name).as_bytes()[0] % 200));
+        // In the pod CIDR of its node (10.244.<node's position + 1>.0/24).
+        let ip = format!(
+            "10.244.{}.{}",
+            self.node_index(&info.node),
+            10 + (uid(&info.name).as_bytes()[0] % 200)
+        );
         let statuses: Vec<Value> = info
             .containers
             .iter()
