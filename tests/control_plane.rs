@@ -1,6 +1,8 @@
-//! The differential tier, first half: the real Kubernetes 1.20.2 control plane (kube-apiserver,
+//! The differential tier: the real Kubernetes 1.20.2 control plane (kube-apiserver,
 //! kube-scheduler and kube-controller-manager from `squad_testkit::control_plane`) deciding where
-//! the pods of Deployments go, on three registered Nodes without kubelets:
+//! pods go, compared with the simulator's scheduler for the same scenario
+//! (`the_simulator_schedules_each_scenario_as_the_real_control_plane_does`, below), and recorded
+//! first on three registered Nodes without kubelets:
 //!
 //! | node   | allocatable          | labels          | taints                      |
 //! |--------|----------------------|-----------------|-----------------------------|
@@ -288,6 +290,298 @@ async fn the_real_scheduler_and_controllers_decide_and_report_like_1_20() {
         let params = ListParams::default().labels(&format!("app={app}"));
         for rs in replica_sets.list(&params).await.unwrap() {
             print_events(&client, "ReplicaSet", rs.metadata.name.as_deref().unwrap()).await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The differential check: the same scenario scheduled by the simulator and by the real control
+// plane. Both sides start from the scenario's nodes (the real ones registered with the same
+// allocatable, labels and taints; what other workloads request is a bound placeholder pod per
+// node) and the workload's last deploy, created fresh (the simulated scenario keeps only that
+// deploy, with every replica named, so both sides hold `replicas` pods of one ReplicaSet). Per
+// pod, compared: bound or not, the PodScheduled condition's status and reason, the phase of an
+// unbound pod, the scheduler's event reasons, and its message read as version-independent
+// reasons with their node counts (1.20 and 1.33 word them differently). Which node a bound pod
+// lands on is not compared: the scorers differ (1.20 also spreads a ReplicaSet's pods).
+
+/// One pod's scheduling, in the terms both sides share.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Scheduling {
+    bound: bool,
+    scheduled: String,
+    reason: String,
+    /// An unbound pod's phase (a bound one's depends on a kubelet only the simulator has).
+    phase: String,
+    /// The scheduler's reasons: `(count, kind)`.
+    reasons: Vec<(u32, String)>,
+    /// The reasons of the scheduler's events about the pod.
+    events: std::collections::BTreeSet<String>,
+}
+
+fn reasons_of(message: &str) -> Vec<(u32, String)> {
+    let mut out: Vec<(u32, String)> = squad_diagnosis::families::scheduling::parse_message(message)
+        .map(|(_, reasons)| {
+            reasons
+                .into_iter()
+                .map(|(count, _, reason)| (count, format!("{reason:?}")))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn scheduling_of(pod: &serde_json::Value, event_reasons: Vec<String>) -> Scheduling {
+    let condition = pod["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "PodScheduled")
+        .cloned()
+        .unwrap_or_default();
+    let bound = pod["spec"]["nodeName"]
+        .as_str()
+        .is_some_and(|n| !n.is_empty());
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+    Scheduling {
+        bound,
+        scheduled: text(&condition["status"]),
+        reason: text(&condition["reason"]),
+        phase: if bound {
+            String::new()
+        } else {
+            text(&pod["status"]["phase"])
+        },
+        reasons: reasons_of(condition["message"].as_str().unwrap_or("")),
+        events: event_reasons
+            .into_iter()
+            .filter(|r| r == "FailedScheduling" || r == "Scheduled")
+            .collect(),
+    }
+}
+
+/// The scenario reduced to its last deploy, every replica named.
+fn last_deploy_only(mut s: squad_sim::Scenario) -> (squad_sim::Scenario, serde_json::Value) {
+    let mut last = s.history.last().unwrap().clone();
+    last.hours_ago = 0.5;
+    let path = format!("{}/{}", last.dir.trim_end_matches('/'), s.workload.manifest);
+    let text = s.files.get(&path).unwrap_or_else(|| panic!("{path}"));
+    let deployment = squad_gitops::objects::parse(&path, text)
+        .unwrap()
+        .into_iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == s.workload.name.as_str())
+        .unwrap();
+    let replicas = deployment["spec"]["replicas"].as_u64().unwrap_or(1);
+    s.workload.pods = (0..replicas)
+        .map(|i| format!("{}-7d9f8c6b5-r{i}x2q", s.workload.name))
+        .collect();
+    s.history = vec![last];
+    (s, deployment)
+}
+
+/// What the simulator decides for the scenario.
+async fn simulated(s: &squad_sim::Scenario) -> (Vec<Scheduling>, Option<(String, String)>) {
+    let scenario = std::sync::Arc::new(s.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let clock = squad_runtime::Clock::starting_at(scenario.now);
+    let backends = squad_sim::SimBackends::seed(scenario, dir.path(), clock, &Default::default())
+        .await
+        .unwrap();
+    let world = backends.sim.world().unwrap();
+    let ns = s.workload.namespace.as_str();
+    let mut out: Vec<Scheduling> = world
+        .of_kind("Pod", Some(ns))
+        .map(|pod| {
+            let name = pod["metadata"]["name"].as_str().unwrap_or("");
+            let events = world
+                .of_kind("Event", Some(ns))
+                .filter(|e| e["involvedObject"]["name"] == name)
+                .map(|e| e["reason"].as_str().unwrap_or("").to_owned())
+                .collect();
+            scheduling_of(pod, events)
+        })
+        .collect();
+    out.sort();
+    let available = world
+        .of_kind("Deployment", Some(ns))
+        .flat_map(|d| {
+            d["status"]["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .find(|c| c["type"] == "Available")
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or("").to_owned(),
+                c["reason"].as_str().unwrap_or("").to_owned(),
+            )
+        });
+    (out, available)
+}
+
+/// What the real control plane decides for the same nodes and Deployment.
+async fn real(
+    cp: &ControlPlane,
+    s: &squad_sim::Scenario,
+    deployment: &serde_json::Value,
+) -> (Vec<Scheduling>, Option<(String, String)>) {
+    use k8s_openapi::api::core::v1::Namespace;
+    let client = cp.client().await.unwrap();
+    let ns = s.workload.namespace.as_str();
+    for n in s.cluster_nodes() {
+        assert!(!n.unschedulable, "cordoned nodes are not registered here");
+        let mut node =
+            NodeRegistration::new(&n.name, &n.cpu.to_string(), &n.memory.to_string()).pods(n.pods);
+        for (k, v) in &n.labels {
+            node = node.label(k, v);
+        }
+        for t in &n.taints {
+            node = node.taint(&t.key, &t.value, &t.effect);
+        }
+        register_node(&client, &node).await.unwrap();
+        let mut requests = serde_json::Map::new();
+        if let Some(cpu) = n.requested.cpu {
+            requests.insert("cpu".into(), json!(cpu.to_string()));
+        }
+        if let Some(memory) = n.requested.memory {
+            requests.insert("memory".into(), json!(memory.to_string()));
+        }
+        if !requests.is_empty() {
+            // What the other workloads request there: one pod bound to the node (tolerating
+            // whatever the node is tainted with).
+            let reserved: Pod = serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("others-on-{}", n.name), "namespace": "kube-system"},
+                "spec": {"nodeName": n.name, "tolerations": [{"operator": "Exists"}],
+                         "containers": [{"name": "others", "image": "registry.k8s.io/pause:3.2",
+                                         "resources": {"requests": requests}}]}
+            }))
+            .unwrap();
+            Api::<Pod>::namespaced(client.clone(), "kube-system")
+                .create(&PostParams::default(), &reserved)
+                .await
+                .unwrap();
+        }
+    }
+    if ns != NS {
+        let namespace: Namespace =
+            serde_json::from_value(json!({"apiVersion": "v1", "kind": "Namespace",
+                                          "metadata": {"name": ns}}))
+            .unwrap();
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .unwrap();
+    }
+    let mut d = deployment.clone();
+    d["metadata"]["namespace"] = json!(ns);
+    let d: Deployment = serde_json::from_value(d).unwrap();
+    let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1) as usize;
+    let selector = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.match_labels.clone())
+        .unwrap_or_default()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    Api::<Deployment>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &d)
+        .await
+        .unwrap();
+    let pods = wait_for_pods(&client, ns, &selector, replicas, WITHIN)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", cp.log_tail()));
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let mut out = Vec::new();
+    for pod in &pods {
+        let name = pod_name(pod);
+        // Decided: PodScheduled is set, and the scheduler's event about it recorded.
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        let (pod, events) = loop {
+            let pod = api.get(name).await.unwrap();
+            let scheduled = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .into_iter()
+                .flatten()
+                .find(|c| c.type_ == "PodScheduled")
+                .map(|c| c.status.clone());
+            let events: Vec<String> = events_of(&client, ns, "Pod", name)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter_map(|e| e.reason)
+                .collect();
+            let wanted = match scheduled.as_deref() {
+                Some("True") => "Scheduled",
+                _ => "FailedScheduling",
+            };
+            if scheduled.is_some() && events.iter().any(|r| r == wanted) {
+                break (pod, events);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name}: not decided within {WITHIN:?}\n{}",
+                cp.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        out.push(scheduling_of(&serde_json::to_value(&pod).unwrap(), events));
+    }
+    out.sort();
+    let available = if out.iter().all(|p| !p.bound) {
+        let c = wait_for_deployment_condition(
+            &client,
+            ns,
+            &s.workload.name,
+            "Available",
+            "False",
+            WITHIN,
+        )
+        .await
+        .unwrap();
+        Some((c.status, c.reason.unwrap_or_default()))
+    } else {
+        None
+    };
+    (out, available)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_schedules_each_scenario_as_the_real_control_plane_does() {
+    const TEST: &str = "the_simulator_schedules_each_scenario_as_the_real_control_plane_does";
+    let mut cases: Vec<(String, squad_sim::Scenario)> = ["node-selector", "capacity", "oomkilled"]
+        .iter()
+        .map(|n| ((*n).to_owned(), squad_sim::Scenario::embedded(n).unwrap()))
+        .collect();
+    // Not a shipped case: capacity with its first node emptied of others, so one new pod fits
+    // there and the other three do not.
+    let mut partly = squad_sim::Scenario::embedded("capacity").unwrap();
+    partly.nodes[0].requested = Default::default();
+    cases.push(("capacity, one node free".into(), partly));
+    for (name, scenario) in cases {
+        let (scenario, deployment) = last_deploy_only(scenario);
+        let Some(cp) = control_plane::start_or_skip(TEST, Options::default())
+            .await
+            .unwrap()
+        else {
+            return;
+        };
+        let (sim_pods, sim_available) = simulated(&scenario).await;
+        let (real_pods, real_available) = real(&cp, &scenario, &deployment).await;
+        println!("{name}: simulated {sim_pods:#?}\nreal {real_pods:#?}");
+        assert_eq!(sim_pods, real_pods, "{name}: the pods' scheduling differs");
+        if let Some(real_available) = real_available {
+            assert_eq!(
+                sim_available,
+                Some(real_available),
+                "{name}: the Deployment's Available condition differs"
+            );
         }
     }
 }

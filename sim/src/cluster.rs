@@ -618,7 +618,8 @@ impl SimCluster {
         Ok(out)
     }
 
-    /// The kubelet's events about one pod of a rollout (and the node's OOM kill records for it).
+    /// The events about one pod of a rollout: the scheduler's, then the kubelet's (and the node's OOM
+    /// kill records for it).
     fn pod_events(
         &self,
         d: &Desired,
@@ -644,7 +645,35 @@ impl SimCluster {
                 }];
             }
         };
+        let scheduled = ClusterEvent {
+            kind: "Normal".into(),
+            reason: "Scheduled".into(),
+            message: format!(
+                "Successfully assigned {}/{pod} to {node}",
+                s.workload.namespace
+            ),
+            count: 1,
+            first_seen: r.at,
+            last_seen: r.at,
+            object: format!("Pod/{pod}"),
+        };
         let life = self.life(d, r, now);
+        let mut events = self.kubelet_events(r, pod, &node, &life, now);
+        events.insert(0, scheduled);
+        events
+    }
+
+    /// The kubelet's events about one pod of a rollout on `node` (and the node's OOM kill
+    /// records for it).
+    fn kubelet_events(
+        &self,
+        r: &Rollout,
+        pod: &str,
+        node: &str,
+        life: &Life,
+        now: DateTime<Utc>,
+    ) -> Vec<ClusterEvent> {
+        let s = &self.scenario;
         let c = &s.workload.container;
         if let Some(b) = &life.blocked {
             let policy = self

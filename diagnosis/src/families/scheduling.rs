@@ -65,12 +65,15 @@ impl Reason {
     }
 }
 
+/// A reason with the number of nodes it ruled out: `(count, reason text, reason)`.
+pub type Counted = (u32, String, Reason);
+
 /// The scheduler's verdict on a pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FitError {
     pub nodes: u32,
     /// `(count, reason text, reason)`, as the scheduler listed them.
-    pub reasons: Vec<(u32, String, Reason)>,
+    pub reasons: Vec<Counted>,
     pub event: ClusterEvent,
 }
 
@@ -90,33 +93,7 @@ impl FitError {
     }
 
     fn parse(event: &ClusterEvent) -> Option<FitError> {
-        let rest = event.message.strip_prefix("0/")?;
-        let (n, rest) = rest.split_once(" nodes are available")?;
-        let nodes = n.parse().ok()?;
-        let body = rest.strip_prefix(": ").unwrap_or("");
-        let body = body.split(" preemption: ").next().unwrap_or(body);
-        let body = body.trim_end().trim_end_matches('.');
-        // Split at ", <count> " only: a 1.20 taint reason has a comma of its own.
-        let mut items: Vec<String> = Vec::new();
-        for piece in body.split(", ") {
-            let starts_with_count = piece
-                .split_once(' ')
-                .is_some_and(|(c, _)| c.parse::<u32>().is_ok());
-            match items.last_mut() {
-                Some(last) if !starts_with_count => {
-                    last.push_str(", ");
-                    last.push_str(piece);
-                }
-                _ => items.push(piece.to_owned()),
-            }
-        }
-        let reasons = items
-            .iter()
-            .filter_map(|i| {
-                let (c, text) = i.split_once(' ')?;
-                Some((c.parse().ok()?, text.to_owned(), Reason::of(text)))
-            })
-            .collect();
+        let (nodes, reasons) = parse_message(&event.message)?;
         Some(FitError {
             nodes,
             reasons,
@@ -158,6 +135,39 @@ impl FitError {
             ),
         }
     }
+}
+
+/// A scheduler message (`0/N nodes are available: …`) as the number of nodes and its reasons,
+/// `(count, reason text, reason)`; the preemption part is left out.
+pub fn parse_message(message: &str) -> Option<(u32, Vec<Counted>)> {
+    let rest = message.strip_prefix("0/")?;
+    let (n, rest) = rest.split_once(" nodes are available")?;
+    let nodes = n.parse().ok()?;
+    let body = rest.strip_prefix(": ").unwrap_or("");
+    let body = body.split(" preemption: ").next().unwrap_or(body);
+    let body = body.trim_end().trim_end_matches('.');
+    // Split at ", <count> " only: a 1.20 taint reason has a comma of its own.
+    let mut items: Vec<String> = Vec::new();
+    for piece in body.split(", ") {
+        let starts_with_count = piece
+            .split_once(' ')
+            .is_some_and(|(c, _)| c.parse::<u32>().is_ok());
+        match items.last_mut() {
+            Some(last) if !starts_with_count => {
+                last.push_str(", ");
+                last.push_str(piece);
+            }
+            _ => items.push(piece.to_owned()),
+        }
+    }
+    let reasons = items
+        .iter()
+        .filter_map(|i| {
+            let (c, text) = i.split_once(' ')?;
+            Some((c.parse().ok()?, text.to_owned(), Reason::of(text)))
+        })
+        .collect();
+    Some((nodes, reasons))
 }
 
 /// The placement rules in words, `nodeSelector disktype=nvme`, `tolerations: none`, ...

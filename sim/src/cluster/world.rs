@@ -660,10 +660,11 @@ impl SimCluster {
         if scheduler && let Some(o) = involved.as_object_mut() {
             o.remove("fieldPath");
         }
-        let (component, host) = if scheduler {
-            ("default-scheduler", None)
+        // The scheduler's events name its instance (the control-plane host), not a node.
+        let (component, host, instance) = if scheduler {
+            ("default-scheduler", None, "default-scheduler-control-plane")
         } else {
-            ("kubelet", Some(node))
+            ("kubelet", Some(node), node)
         };
         let mut source = json!({"component": component});
         if let Some(h) = host {
@@ -683,7 +684,7 @@ impl SimCluster {
                 // recorder writes; older ones left them empty, served as "".
                 "eventTime": null,
                 "source": source,
-                "reportingComponent": component, "reportingInstance": host.unwrap_or(""),
+                "reportingComponent": component, "reportingInstance": instance,
             }),
             None,
             first,
