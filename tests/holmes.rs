@@ -252,7 +252,11 @@ fn holmesgpt_diagnoses_the_simulated_incident_through_kubectl_and_the_crew_acts_
     assert!(usage.prompt_tokens > 1000);
     // The crew completes the incident from it: the PR sized from squad's own measurements.
     assert_eq!(s.state, "awaiting_approval", "{:#?}", s.timeline);
-    assert!(s.pull_requests[0].body.contains("**1.5Gi**"));
+    assert!(
+        s.pull_requests[0].body.contains("**1.5Gi**"),
+        "{}",
+        s.pull_requests[0].body
+    );
     assert_eq!(native.diagnosis.as_ref().unwrap().source, "native");
     println!(
         "HolmesGPT-backed incident to the PR: {:.1} s; native: {:.1} s; HolmesGPT's model usage: {} calls, {} prompt + {} completion tokens",

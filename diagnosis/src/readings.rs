@@ -23,10 +23,10 @@ pub struct Readings {
     pub evidence: Vec<Evidence>,
 }
 
-/// How long ago a span was, as an on-call engineer reads it: `50 min ago` under an hour, else
+/// How long ago a span was, as an on-call engineer reads it: `75 min ago` under two hours, else
 /// whole hours (`30 h ago`).
 pub fn ago(span: chrono::Duration) -> String {
-    if span < chrono::Duration::hours(1) {
+    if span < chrono::Duration::hours(2) {
         format!("{} min ago", span.num_minutes().max(0))
     } else {
         format!("{} h ago", span.num_hours())

@@ -96,10 +96,14 @@ impl SeriesSource for SimCluster {
             // Waiting: for a start the kubelet cannot make (a volume, the image, the environment),
             // or in back-off (killed, and not started again yet).
             let blocked = life.waiting_reason(t);
+            // (Only the starts up to `t`: a restart still to come does not end a back-off now.)
             let waiting = blocked.is_some()
-                || kills
-                    .last()
-                    .is_some_and(|k| life.starts.iter().all(|s| *s <= k.finished_at));
+                || kills.last().is_some_and(|k| {
+                    life.starts
+                        .iter()
+                        .filter(|s| **s <= t)
+                        .all(|s| *s <= k.finished_at)
+                });
             let waiting_reason = blocked.unwrap_or("CrashLoopBackOff");
             let spec = self.container_spec(r);
             let rs = r
@@ -192,7 +196,10 @@ impl SeriesSource for SimCluster {
                 if node.is_none() {
                     continue;
                 }
-                if !waiting {
+                // The working set is the container's memory demand whenever it can start at all
+                // (the stated simplification: through back-offs too, as the model's
+                // `memory_working_set` reports it), not only at the instants it runs.
+                if blocked.is_none() {
                     push(
                         SeriesKind::Gauge,
                         with(
