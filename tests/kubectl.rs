@@ -624,3 +624,49 @@ async fn pods_whose_requests_no_node_has_room_for_stay_pending_beside_the_old_on
         "{deploy}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_readiness_probe_on_a_path_the_app_does_not_serve_leaves_the_pods_running_unready() {
+    let s = serve("readiness", &[]).await;
+    let kc = s.backends.kubeconfig.clone();
+    let scenario = Scenario::embedded("readiness").unwrap();
+    let ns = scenario.workload.namespace.as_str();
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", ns]).await);
+    let new: Vec<_> = pods
+        .iter()
+        .filter(|r| scenario.workload.pods.contains(&r[0]))
+        .collect();
+    assert_eq!(new.len(), 2, "{pods:?}");
+    assert!(
+        new.iter()
+            .all(|r| r[1] == "0/1" && r[2] == "Running" && r[3] == "0"),
+        "{pods:?}"
+    );
+    let old: Vec<_> = pods
+        .iter()
+        .filter(|r| r[0] != "NAME" && !scenario.workload.pods.contains(&r[0]))
+        .collect();
+    assert_eq!(old.len(), 3, "{pods:?}");
+    assert!(old.iter().all(|r| r[1] == "1/1"), "{pods:?}");
+    let out = ok(
+        &kc,
+        &["describe", "pod", &scenario.workload.pods[0], "-n", ns],
+    )
+    .await;
+    assert!(
+        out.contains("Readiness probe failed: HTTP probe failed with statuscode: 404")
+            && out.contains("http-get http://:http/ready"),
+        "{out}"
+    );
+    let deploy = rows(&ok(&kc, &["get", "deploy", &scenario.workload.name, "-n", ns]).await);
+    // READY UP-TO-DATE AVAILABLE
+    assert_eq!(
+        (
+            deploy[1][1].as_str(),
+            deploy[1][2].as_str(),
+            deploy[1][3].as_str()
+        ),
+        ("3/4", "2", "3"),
+        "{deploy:?}"
+    );
+}

@@ -584,3 +584,24 @@ fn the_gitops_repository_can_be_any_github_compatible_api() {
     let e = rt.block_on(simulation::run(o)).err().unwrap();
     assert!(e.to_string().contains("merge it on GitHub"), "{e}");
 }
+
+#[test]
+fn a_readiness_probe_the_app_does_not_answer_escalates_with_the_probe_and_its_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = rt()
+        .block_on(simulation::run(opts(
+            Scenario::embedded("readiness").unwrap(),
+            dir.path(),
+            true,
+        )))
+        .unwrap()
+        .summary;
+    let diag = s.diagnosis.as_ref().unwrap();
+    assert_eq!(
+        diag.summary,
+        "api runs but is never ready: its readiness probe (http-get :http/ready) fails, the app answers /ready with 404; the last rollout (45 min ago) changed it from http-get :http/healthz",
+        "{diag:#?}"
+    );
+    assert_eq!(diag.root_cause, "readiness_probe_failing");
+    assert_eq!(s.state, "escalated");
+}

@@ -23,7 +23,8 @@ pub struct Facts {
     pub info: WorkloadInfo,
     /// The container the alert is about: its `container` label, else the workload's first.
     pub container: String,
-    /// The alerted pod, else the workload's pod whose container restarted most.
+    /// The alerted pod, else the workload's pod whose container restarted most (not ready, among
+    /// equals).
     pub pod: Option<PodInfo>,
     /// The pod's node, when it could be read.
     pub node: Option<NodeInfo>,
@@ -91,7 +92,11 @@ pub async fn gather(
             .pods_of(workload)
             .await?
             .into_iter()
-            .max_by_key(|p| p.container(&container).map_or(0, |s| s.restart_count)),
+            // The one whose container restarted most; among equals, one that is not ready.
+            .max_by_key(|p| {
+                p.container(&container)
+                    .map_or((0, true), |s| (s.restart_count, !s.ready))
+            }),
     };
     // The node: memory pressure there changes the story (evictions, not only limits).
     let mut node = None;

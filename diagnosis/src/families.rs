@@ -7,6 +7,7 @@ pub mod memory;
 pub mod memory_leak;
 pub mod memory_under_provisioned;
 pub mod missing_configuration;
+pub mod readiness_probe;
 pub mod scheduling;
 pub mod unknown;
 pub mod unschedulable_capacity;
@@ -23,6 +24,7 @@ pub static ALL: &[&dyn Family] = &[
     &unschedulable_capacity::UnschedulableCapacity,
     &image_pull::ImagePull,
     &broken_config_reference::BrokenConfigReference,
+    &readiness_probe::ReadinessProbe,
     &memory_under_provisioned::MemoryUnderProvisioned,
     &memory_leak::MemoryLeak,
     &missing_configuration::MissingConfiguration,

@@ -455,6 +455,9 @@ mod tests {
             read_only_root_filesystem: None,
             has_readiness_probe: false,
             has_liveness_probe: false,
+            ports: Vec::new(),
+            readiness_probe: None,
+            liveness_probe: None,
         };
         let rev = |n: u32, env: &[&str]| Revision {
             revision: n,

@@ -42,6 +42,9 @@ fn spec(limit: &str, request: &str, env: &[&str]) -> ContainerSpec {
         read_only_root_filesystem: Some(true),
         has_readiness_probe: true,
         has_liveness_probe: true,
+        ports: Vec::new(),
+        readiness_probe: None,
+        liveness_probe: None,
     }
 }
 

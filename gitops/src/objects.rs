@@ -7,8 +7,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use squad_protocols::Quantity;
 use squad_protocols::cluster::{
-    ClusterEvent, ContainerSpec, ContainerStatus, EnvVar, HpaInfo, NetworkPolicyInfo,
-    NodeCondition, NodeInfo, PlacementRules, PodInfo, Revision, Termination, WorkloadInfo,
+    ClusterEvent, ContainerPort, ContainerSpec, ContainerStatus, EnvVar, HpaInfo,
+    NetworkPolicyInfo, NodeCondition, NodeInfo, PlacementRules, PodInfo, ProbeSpec, Revision,
+    Termination, WorkloadInfo,
 };
 
 /// Every object in a (multi-document) YAML file; empty documents are skipped.
@@ -83,6 +84,30 @@ pub fn pod_spec(obj: &Value) -> &Value {
     }
 }
 
+/// A probe with the API's defaults (period 10 s, timeout 1 s, failure threshold 3).
+pub fn probe(p: &Value) -> Option<ProbeSpec> {
+    let (kind, action) = ["httpGet", "tcpSocket", "grpc", "exec"]
+        .iter()
+        .find_map(|k| p.get(*k).map(|a| (*k, a)))?;
+    let n = |key: &str, default: u32| p[key].as_u64().map_or(default, |v| v as u32);
+    Some(ProbeSpec {
+        kind: kind.to_owned(),
+        port: match &action["port"] {
+            Value::Number(n) => n.to_string(),
+            other => str_of(other),
+        },
+        path: if kind == "httpGet" {
+            action["path"].as_str().unwrap_or("/").to_owned()
+        } else {
+            String::new()
+        },
+        initial_delay_seconds: n("initialDelaySeconds", 0),
+        period_seconds: n("periodSeconds", 10),
+        timeout_seconds: n("timeoutSeconds", 1),
+        failure_threshold: n("failureThreshold", 3),
+    })
+}
+
 pub fn containers(obj: &Value) -> Vec<ContainerSpec> {
     pod_spec(obj)["containers"]
         .as_array()
@@ -130,6 +155,19 @@ pub fn containers(obj: &Value) -> Vec<ContainerSpec> {
                         .as_bool(),
                     has_readiness_probe: c.get("readinessProbe").is_some(),
                     has_liveness_probe: c.get("livenessProbe").is_some(),
+                    ports: c["ports"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| {
+                            Some(ContainerPort {
+                                port: u16::try_from(p["containerPort"].as_u64()?).ok()?,
+                                name: str_of(&p["name"]),
+                            })
+                        })
+                        .collect(),
+                    readiness_probe: probe(&c["readinessProbe"]),
+                    liveness_probe: probe(&c["livenessProbe"]),
                 })
                 .collect()
         })

@@ -63,6 +63,55 @@ pub struct ContainerSpec {
     pub read_only_root_filesystem: Option<bool>,
     pub has_readiness_probe: bool,
     pub has_liveness_probe: bool,
+    /// The ports the container declares (`containerPort`), with their names.
+    #[serde(default)]
+    pub ports: Vec<ContainerPort>,
+    #[serde(default)]
+    pub readiness_probe: Option<ProbeSpec>,
+    #[serde(default)]
+    pub liveness_probe: Option<ProbeSpec>,
+}
+
+/// A declared container port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerPort {
+    pub port: u16,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// A probe as the manifest declares it, with the API's defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeSpec {
+    /// `httpGet`, `tcpSocket`, `grpc` or `exec`.
+    pub kind: String,
+    /// The port, as written: a number or a port name.
+    pub port: String,
+    /// `httpGet`'s path.
+    pub path: String,
+    pub initial_delay_seconds: u32,
+    pub period_seconds: u32,
+    pub timeout_seconds: u32,
+    pub failure_threshold: u32,
+}
+
+impl ProbeSpec {
+    /// The port number the probe targets: a number, or a named port of the container.
+    pub fn port_number(&self, ports: &[ContainerPort]) -> Option<u16> {
+        self.port
+            .parse()
+            .ok()
+            .or_else(|| ports.iter().find(|p| p.name == self.port).map(|p| p.port))
+    }
+
+    /// `httpGet :8080/healthz`, `tcpSocket :5432`, as `kubectl describe` abbreviates it.
+    pub fn target(&self) -> String {
+        match self.kind.as_str() {
+            "httpGet" => format!("http-get :{}{}", self.port, self.path),
+            "tcpSocket" => format!("tcp-socket :{}", self.port),
+            other => other.to_owned(),
+        }
+    }
 }
 
 /// A Deployment (or StatefulSet/DaemonSet) as it runs.

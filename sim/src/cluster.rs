@@ -40,6 +40,7 @@ use squad_gitops::objects;
 
 mod kubelet;
 mod metrics;
+mod prober;
 mod scheduler;
 mod world;
 
@@ -68,6 +69,9 @@ struct Rollout {
     /// The scheduler's message when not one of its pods fits any node (besides the other
     /// workloads' pods): the rollout never takes over.
     unschedulable: Option<String>,
+    /// Why its container's readiness probe fails against the app, if it does: its pods run but
+    /// are never ready, and the rollout never takes over.
+    unready: Option<prober::ProbeFailure>,
 }
 
 /// A container's life under one rollout, up to some time.
@@ -232,6 +236,7 @@ impl SimCluster {
                 object: obj.clone(),
                 blocked: None,
                 unschedulable: None,
+                unready: None,
             });
         }
         let mut objects = Vec::new();
@@ -257,6 +262,10 @@ impl SimCluster {
                 Placement::Unschedulable(message) => Some(message),
                 Placement::Node(_) => None,
             };
+            r.unready = r
+                .workload
+                .container(&s.workload.container)
+                .and_then(|c| prober::readiness(&s.app, c));
         }
         let live = rollouts.iter().rposition(|r| r.at <= s.now);
         for (i, r) in rollouts.iter_mut().enumerate() {
@@ -331,7 +340,7 @@ impl SimCluster {
     /// When the rollout's pods became available (scheduled, and their container started): it
     /// takes over then.
     fn available_at(&self, r: &Rollout) -> Option<DateTime<Utc>> {
-        (r.blocked.is_none() && r.unschedulable.is_none()).then_some(r.at)
+        (r.blocked.is_none() && r.unschedulable.is_none() && r.unready.is_none()).then_some(r.at)
     }
 
     /// The cluster's nodes with only the other workloads' pods on them.
@@ -509,7 +518,7 @@ impl SimCluster {
             created_at: r.at,
             containers: vec![ContainerStatus {
                 name: container,
-                ready: !life.waiting,
+                ready: !life.waiting && r.unready.is_none(),
                 restart_count: life.kills.len() as u32,
                 state: if life.waiting {
                     format!("waiting: {waiting_reason}")
@@ -691,6 +700,32 @@ impl SimCluster {
             last_seen: *life.starts.last().unwrap_or(&r.at),
             object: format!("Pod/{pod}"),
         }];
+        // A readiness probe that fails on the app fails at every period while the container
+        // runs (the kubelet aggregates the identical events into one with a count).
+        if let (Some(f), Some(probe), Some(first)) = (
+            &r.unready,
+            self.container_spec(r)
+                .and_then(|c| c.readiness_probe.as_ref()),
+            life.starts.first(),
+        ) {
+            let first_probe = *first + secs(i64::from(probe.initial_delay_seconds));
+            let period = i64::from(probe.period_seconds.max(1));
+            if first_probe <= now {
+                let probes = 1 + (now - first_probe).num_seconds() / period;
+                events.push(ClusterEvent {
+                    kind: "Warning".into(),
+                    reason: "Unhealthy".into(),
+                    message: format!(
+                        "Readiness probe failed: {}",
+                        f.message(&self.pod_ip(pod, node))
+                    ),
+                    count: probes as u32,
+                    first_seen: first_probe,
+                    last_seen: first_probe + secs((probes - 1) * period),
+                    object: format!("Pod/{pod}"),
+                });
+            }
+        }
         for e in &s.pod_events {
             events.push(ClusterEvent {
                 kind: e.kind.clone(),

@@ -178,6 +178,24 @@ pub struct AppSpec {
     /// The source file of the request handler at fault, under `app/`.
     pub handler: String,
     pub route: String,
+    /// The port it listens on; without one, every port the container declares (any port when
+    /// it declares none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// The paths it answers with 200 besides `route` (its health endpoints); any other path is a
+    /// 404. Without `paths` the world does not model them: every path answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<String>>,
+}
+
+impl AppSpec {
+    /// Whether the app answers `path` with 200.
+    pub fn serves(&self, path: &str) -> bool {
+        let path = path.split('?').next().unwrap_or(path);
+        self.paths
+            .as_ref()
+            .is_none_or(|ps| path == self.route || ps.iter().any(|p| p == path))
+    }
 }
 
 /// How the workload behaves: memory demand and traffic over time, and what it needs to start.

@@ -83,6 +83,10 @@ impl SeriesSource for SimCluster {
             })
         };
         let placements = self.placements(&d, t);
+        let newest = super::SimCluster::rollout_at(&d, t).map(|r| r.revision);
+        // The Deployment's counters: pods of the newest rollout, and pods ready (available:
+        // minReadySeconds is 0).
+        let (mut updated, mut available) = (0usize, 0usize);
         for (r, count) in self.serving(&d, t) {
             let life = lives.get(&r.revision).cloned().unwrap_or_default();
             let started = life
@@ -192,6 +196,9 @@ impl SeriesSource for SimCluster {
                         }
                     }
                 }
+                if Some(r.revision) == newest {
+                    updated += 1;
+                }
                 // A pod with no node has no container statuses: no container series.
                 if node.is_none() {
                     continue;
@@ -217,8 +224,15 @@ impl SeriesSource for SimCluster {
                 push(
                     SeriesKind::Gauge,
                     with("kube_pod_container_status_ready", &[]),
-                    if waiting { 0.0 } else { 1.0 },
+                    if waiting || r.unready.is_some() {
+                        0.0
+                    } else {
+                        1.0
+                    },
                 );
+                if !waiting && r.unready.is_none() {
+                    available += 1;
+                }
                 if let Some(k) = kills.last() {
                     push(
                         SeriesKind::Gauge,
@@ -244,6 +258,22 @@ impl SeriesSource for SimCluster {
                         1.0,
                     );
                 }
+            }
+        }
+        if let Some(r) = super::SimCluster::rollout_at(&d, t)
+            && s.workload.kind == "Deployment"
+        {
+            for (name, value) in [
+                ("kube_deployment_spec_replicas", r.workload.replicas as f64),
+                (
+                    "kube_deployment_status_replicas_available",
+                    available as f64,
+                ),
+                ("kube_deployment_status_replicas_updated", updated as f64),
+            ] {
+                let mut l = labels(&[("namespace", ns), ("deployment", s.workload.name.as_str())]);
+                l.insert("__name__".into(), name.into());
+                push(SeriesKind::Gauge, l, value);
             }
         }
         let mut l = labels(&[
@@ -283,6 +313,13 @@ impl SeriesSource for SimCluster {
             }
             "http_requests_total" => "Requests served by the service, by route.",
             "kube_pod_status_phase" => "The pods current phase.",
+            "kube_deployment_spec_replicas" => "Number of desired pods for a deployment.",
+            "kube_deployment_status_replicas_available" => {
+                "The number of available replicas per deployment."
+            }
+            "kube_deployment_status_replicas_updated" => {
+                "The number of updated replicas per deployment."
+            }
             "kube_pod_owner" => "Information about the Pod's owner.",
             "kube_pod_status_scheduled" => {
                 "Describes the status of the scheduling process for the pod."

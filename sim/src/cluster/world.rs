@@ -347,6 +347,15 @@ impl SimCluster {
         )
     }
 
+    /// A pod's IP: in the pod CIDR of its node (10.244.<node's position + 1>.0/24).
+    pub(super) fn pod_ip(&self, pod: &str, node: &str) -> String {
+        format!(
+            "10.244.{}.{}",
+            self.node_index(node),
+            10 + (uid(pod).as_bytes()[0] % 200)
+        )
+    }
+
     /// The node's position among the cluster's nodes, from 1 (its pod CIDR's third octet).
     fn node_index(&self, node: &str) -> usize {
         self.scenario
@@ -545,12 +554,7 @@ impl SimCluster {
         let skeleton = self.pod_skeleton(r, info);
         let mut spec = skeleton["spec"].clone();
         spec["nodeName"] = json!(info.node);
-        // In the pod CIDR of its node (10.244.<node's position + 1>.0/24).
-        let ip = format!(
-            "10.244.{}.{}",
-            self.node_index(&info.node),
-            10 + (uid(&info.name).as_bytes()[0] % 200)
-        );
+        let ip = self.pod_ip(&info.name, &info.node);
         let statuses: Vec<Value> = info
             .containers
             .iter()
@@ -590,7 +594,7 @@ impl SimCluster {
                         "finishedAt": ts(t.finished_at),
                         "containerID": format!("containerd://{}", uid(&format!("{}{}", info.name, t.finished_at)).replace('-', ""))}})
                 });
-                json!({"name": c.name, "ready": c.ready, "started": c.ready,
+                json!({"name": c.name, "ready": c.ready, "started": c.state == "running",
                        "restartCount": c.restart_count, "image": image,
                        "imageID": format!("{image}@sha256:{}", uid(&image).replace('-', "")),
                        "containerID": format!("containerd://{}", uid(&info.name).replace('-', "")),

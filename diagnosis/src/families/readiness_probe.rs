@@ -1,0 +1,308 @@
+//! Readiness probe misconfigured: the container runs (no restarts) but is never Ready, because
+//! its readiness probe asks the app something it does not answer: a path it does not serve
+//! (`Readiness probe failed: HTTP probe failed with statuscode: 404`) or a port nothing listens on
+//! (`… dial tcp 10.244.1.12:8081: connect: connection refused`). The kubelet says so in its
+//! `Unhealthy` events; the pod shows `0/1 Running`; a rolling update to it stalls (the new pods
+//! never become available) while the previous ReplicaSet keeps serving, and
+//! `KubeDeploymentReplicasMismatch` fires. Most often the last deploy changed the probe. The fix
+//! (the probe's port and path from the container's ports and the app's served paths, or the
+//! previous revision's probe) comes with the remediations; until then the crew escalates.
+
+use squad_protocols::cluster::{ContainerSpec, ProbeSpec};
+use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
+
+use crate::{
+    Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
+    RepoNeeds, Runbook,
+};
+
+pub struct ReadinessProbe;
+
+pub const ROOT_CAUSE: &str = "readiness_probe_failing";
+
+const FAILED: &str = "Readiness probe failed: ";
+
+fn probe_of<'a>(containers: &'a [ContainerSpec], name: &str) -> Option<&'a ProbeSpec> {
+    containers
+        .iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.readiness_probe.as_ref())
+}
+
+/// The last rollout's change of the container's readiness probe: (revision, ago, before).
+fn probe_change(facts: &Facts) -> Option<(u32, String, Option<ProbeSpec>)> {
+    let [.., before, last] = facts.history.as_slice() else {
+        return None;
+    };
+    let (a, b) = (
+        probe_of(&before.containers, &facts.container),
+        probe_of(&last.containers, &facts.container),
+    );
+    (a != b).then(|| {
+        (
+            last.revision,
+            crate::readings::ago(facts.now - last.at),
+            a.cloned(),
+        )
+    })
+}
+
+impl Family for ReadinessProbe {
+    fn root_cause(&self) -> RootCause {
+        RootCause::from_static(ROOT_CAUSE)
+    }
+
+    fn reason(&self) -> Option<&'static str> {
+        Some("NotReady")
+    }
+
+    fn detect(&self, facts: &Facts, _readings: &Readings) -> Option<Detection> {
+        let status = facts.status()?;
+        if status.ready || status.state != "running" || status.last_termination.is_some() {
+            return None;
+        }
+        let event = facts
+            .events
+            .iter()
+            .filter(|e| e.reason == "Unhealthy" && e.message.starts_with(FAILED))
+            .max_by_key(|e| e.last_seen)?;
+        let failure = &event.message[FAILED.len()..];
+        let spec = facts.info.container(&facts.container);
+        let probe = spec.and_then(|c| c.readiness_probe.as_ref());
+        let target = probe.map_or("its readiness probe".to_owned(), |p| {
+            format!("its readiness probe ({})", p.target())
+        });
+        let ports: Vec<String> = spec
+            .map(|c| {
+                c.ports
+                    .iter()
+                    .map(|p| {
+                        if p.name.is_empty() {
+                            p.port.to_string()
+                        } else {
+                            format!("{} ({})", p.port, p.name)
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let cause = if failure.contains("statuscode: 404") {
+            format!(
+                "the app answers {} with 404",
+                probe.map_or("the probed path", |p| p.path.as_str())
+            )
+        } else if failure.contains("connection refused") {
+            format!(
+                "nothing listens on port {}{}",
+                probe.map_or("?", |p| p.port.as_str()),
+                if ports.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (the container declares {})", ports.join(", "))
+                }
+            )
+        } else if failure.contains("deadline exceeded") || failure.contains("timeout") {
+            "the app answers slower than the probe's timeout".to_owned()
+        } else {
+            failure.to_owned()
+        };
+        let mut d = Detection::new(String::new(), 0.85, &[]);
+        d.evidence.push(Evidence {
+            source: "kubelet events".into(),
+            observation: format!(
+                "Unhealthy: {} ({} times since {})",
+                event.message,
+                event.count,
+                event.first_seen.to_rfc3339()
+            ),
+        });
+        let rollout = match probe_change(facts) {
+            Some((revision, ago, before)) => {
+                d.confidence = 0.95;
+                let was = before
+                    .as_ref()
+                    .map_or("no readiness probe".to_owned(), ProbeSpec::target);
+                d.evidence.push(Evidence {
+                    source: "rollout history".into(),
+                    observation: format!(
+                        "revision {revision} ({ago}) changed the readiness probe of {} from {was} to {}",
+                        facts.container,
+                        probe.map_or("none".to_owned(), ProbeSpec::target)
+                    ),
+                });
+                d.recommendations.push(format!(
+                    "restore the readiness probe of the revision before the last deploy ({was})"
+                ));
+                format!("; the last rollout ({ago}) changed it from {was}")
+            }
+            None => String::new(),
+        };
+        d.recommendations.push(
+            "point the probe at the port the app listens on and a path it serves (its health endpoint); keep the probe, do not delete it"
+                .into(),
+        );
+        d.summary = format!(
+            "{} runs but is never ready: {target} fails, {cause}{rollout}",
+            facts.container
+        );
+        Some(d)
+    }
+
+    fn routing(&self) -> &'static [(Member, &'static str)] {
+        &[
+            (
+                Member::Belanna,
+                "the readiness probe's port and path against the container's ports and the app's endpoints",
+            ),
+            (
+                Member::Worf,
+                "whether the probed endpoint exposes more than health",
+            ),
+            (
+                Member::Data,
+                "which health endpoints the app serves, and on which port",
+            ),
+        ]
+    }
+
+    fn repo_needs(&self) -> RepoNeeds {
+        RepoNeeds::NONE
+    }
+
+    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
+        Remedy::Escalate {
+            reason: format!(
+                "squad has no remediation for readiness probes yet ({}); a human points the probe at what the app serves",
+                d.summary
+            ),
+        }
+    }
+
+    fn runbook(&self, _alert: &str) -> Runbook {
+        Runbook {
+            name: "readiness-probe-failing".into(),
+            meaning: "The container runs but its readiness probe fails, so the pod is never Ready (`0/1 Running`), receives no Service traffic, and a rolling update to it never completes while the old ReplicaSet keeps serving. Usually the probe asks for a path the app does not serve (404) or a port nothing listens on (connection refused).".into(),
+            checks: "1. `kubectl describe pod <pod> -n <ns>` — Events: `Unhealthy … Readiness probe failed: …`, and the probe line (`Readiness: http-get http://:8080/healthz …`).\n2. The container's ports: `kubectl get pod <pod> -n <ns> -o jsonpath='{.spec.containers[*].ports}'`.\n3. What the app serves: `kubectl port-forward pod/<pod> 8080` then `curl -i localhost:8080/<path>`.\n4. The GitOps diff of the last deploy: did it change the probe's port or path?".into(),
+            fixes: "- **Wrong path**: use the app's health endpoint, through a PR.\n- **Wrong port**: the port the app listens on (a named port keeps the probe and the container in step).\n- **Slow answers**: a timeout above the endpoint's latency, not a deleted probe.".into(),
+        }
+    }
+
+    fn lessons(&self, workload: &WorkloadRef) -> Vec<String> {
+        vec![
+            format!(
+                "Check {workload}'s probes against the app's served health endpoints in CI (start the image, curl the probe)."
+            ),
+            "Refer to probe ports by name, so a port change moves the probe with it.".into(),
+        ]
+    }
+
+    fn followup(&self, _d: &Diagnosis, cx: &FollowupContext) -> IssueDraft {
+        IssueDraft {
+            title: format!(
+                "Test {}'s readiness probe against the image before a deploy merges",
+                cx.workload.name
+            ),
+            body: format!(
+                "During incident {} (#{}) the new pods ran but never became ready: the readiness probe asked for something the app does not answer.\n\n\
+                 1. In CI, start the image and request the probe's port and path (`curl -fsS localhost:<port><path>`); fail on anything but 2xx/3xx.\n\
+                 2. Keep the health endpoints in one place in the app, and name the probe's port.\n\
+                 3. Reproduce: `kubectl describe pod -n {} {}` (Events).",
+                cx.incident, cx.issue, cx.workload.namespace, cx.pod
+            ),
+            label: "reliability".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use squad_protocols::cluster::{ClusterEvent, ContainerPort};
+
+    use super::*;
+    use crate::testing;
+
+    fn probe(port: &str, path: &str) -> ProbeSpec {
+        ProbeSpec {
+            kind: "httpGet".into(),
+            port: port.into(),
+            path: path.into(),
+            initial_delay_seconds: 0,
+            period_seconds: 10,
+            timeout_seconds: 1,
+            failure_threshold: 3,
+        }
+    }
+
+    fn unready(message: &str, now: ProbeSpec) -> Facts {
+        let mut f = testing::facts("Completed", 0, |_| 80.0, |_| 10.0);
+        let p = f.pod.as_mut().unwrap();
+        p.containers[0].state = "running".into();
+        p.containers[0].ready = false;
+        p.containers[0].restart_count = 0;
+        p.containers[0].last_termination = None;
+        let ports = vec![ContainerPort {
+            port: 8080,
+            name: "http".into(),
+        }];
+        f.info.containers[0].ports = ports.clone();
+        f.info.containers[0].readiness_probe = Some(now.clone());
+        let last = f.history.last_mut().unwrap();
+        last.containers[0].ports = ports.clone();
+        last.containers[0].readiness_probe = Some(now);
+        f.history[0].containers[0].ports = ports;
+        f.history[0].containers[0].readiness_probe = Some(probe("http", "/healthz"));
+        f.events = vec![ClusterEvent {
+            kind: "Warning".into(),
+            reason: "Unhealthy".into(),
+            message: format!("Readiness probe failed: {message}"),
+            count: 180,
+            first_seen: testing::now() - chrono::Duration::minutes(30),
+            last_seen: testing::now(),
+            object: "Pod/cart-5d8f7-abcde".into(),
+        }];
+        f
+    }
+
+    #[test]
+    fn a_probe_path_the_app_does_not_serve() {
+        let f = unready(
+            "HTTP probe failed with statuscode: 404",
+            probe("http", "/ready"),
+        );
+        let d = testing::diagnosis(&f);
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
+        assert_eq!(
+            d.summary,
+            "api runs but is never ready: its readiness probe (http-get :http/ready) fails, the app answers /ready with 404; the last rollout (30 h ago) changed it from http-get :http/healthz"
+        );
+        assert_eq!(d.confidence, 0.95);
+    }
+
+    #[test]
+    fn a_port_nothing_listens_on_names_the_declared_ports() {
+        let f = unready(
+            "Get \"http://10.244.1.9:9090/healthz\": dial tcp 10.244.1.9:9090: connect: connection refused",
+            probe("9090", "/healthz"),
+        );
+        let d = testing::diagnosis(&f);
+        assert!(
+            d.summary
+                .contains("nothing listens on port 9090 (the container declares 8080 (http))"),
+            "{}",
+            d.summary
+        );
+    }
+
+    #[test]
+    fn a_crashing_or_ready_container_is_not_a_readiness_problem() {
+        let f = testing::crashing(&["KeyError: 'X'"]);
+        assert!(ReadinessProbe.detect(&f, &Readings::of(&f)).is_none());
+        let mut f = unready(
+            "HTTP probe failed with statuscode: 404",
+            probe("http", "/ready"),
+        );
+        f.pod.as_mut().unwrap().containers[0].ready = true;
+        assert!(ReadinessProbe.detect(&f, &Readings::of(&f)).is_none());
+    }
+}

@@ -1,0 +1,158 @@
+//! The simulated kubelet's prober: a container's readiness probe run against the app the
+//! scenario describes (the port it listens on, the paths it answers), with the kubelet's
+//! messages for a failure (`HTTP probe failed with statuscode: 404`, `dial tcp …: connect:
+//! connection refused`).
+//!
+//! A probe that fails on the app as declared fails every time (the app never answers there),
+//! so a rollout whose pods fail it never becomes available. Stated simplification: the first
+//! seconds after a start, before the app listens, are not modelled (probes pass from the start
+//! when they pass at all); exec and gRPC probes pass.
+
+use squad_protocols::cluster::{ContainerSpec, ProbeSpec};
+
+use crate::scenario::AppSpec;
+
+/// Why a probe fails, whatever the pod's address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeFailure {
+    /// Nothing listens on the port.
+    Refused { port: u16, path: Option<String> },
+    /// The app answers the path with this status.
+    Status(u16),
+    /// The probe names a port the container does not declare.
+    UnknownPort(String),
+}
+
+impl ProbeFailure {
+    /// The kubelet's words for it, on a pod at `ip`.
+    pub fn message(&self, ip: &str) -> String {
+        match self {
+            ProbeFailure::Refused {
+                port,
+                path: Some(path),
+            } => format!(
+                "Get \"http://{ip}:{port}{path}\": dial tcp {ip}:{port}: connect: connection refused"
+            ),
+            ProbeFailure::Refused { port, path: None } => {
+                format!("dial tcp {ip}:{port}: connect: connection refused")
+            }
+            ProbeFailure::Status(code) => format!("HTTP probe failed with statuscode: {code}"),
+            ProbeFailure::UnknownPort(name) => format!("unable to find port {name:?}"),
+        }
+    }
+}
+
+/// Whether the app listens on `port`: the scenario's port, else any the container declares
+/// (any at all when it declares none).
+pub fn listens(app: &AppSpec, c: &ContainerSpec, port: u16) -> bool {
+    match app.port {
+        Some(p) => p == port,
+        None => c.ports.is_empty() || c.ports.iter().any(|p| p.port == port),
+    }
+}
+
+/// How the probe fares against the app, if it fails.
+pub fn failure(app: &AppSpec, c: &ContainerSpec, probe: &ProbeSpec) -> Option<ProbeFailure> {
+    if !matches!(probe.kind.as_str(), "httpGet" | "tcpSocket") {
+        return None;
+    }
+    let Some(port) = probe.port_number(&c.ports) else {
+        return Some(ProbeFailure::UnknownPort(probe.port.clone()));
+    };
+    let http = probe.kind == "httpGet";
+    if !listens(app, c, port) {
+        return Some(ProbeFailure::Refused {
+            port,
+            path: http.then(|| probe.path.clone()),
+        });
+    }
+    (http && !app.serves(&probe.path)).then_some(ProbeFailure::Status(404))
+}
+
+/// The container's readiness probe's failure against the app, if any.
+pub fn readiness(app: &AppSpec, c: &ContainerSpec) -> Option<ProbeFailure> {
+    failure(app, c, c.readiness_probe.as_ref()?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use squad_protocols::cluster::ContainerPort;
+
+    fn app() -> AppSpec {
+        AppSpec {
+            language: "go".into(),
+            handler: "main.go".into(),
+            route: "/orders".into(),
+            port: Some(8080),
+            paths: Some(vec!["/healthz".into(), "/livez".into()]),
+        }
+    }
+
+    fn container(port: &str, path: &str) -> ContainerSpec {
+        let mut c: ContainerSpec = serde_json::from_value(serde_json::json!({
+            "name": "api", "image": "i", "limits": {}, "requests": {}, "env": [],
+            "run_as_non_root": null, "privileged": null, "allow_privilege_escalation": null,
+            "read_only_root_filesystem": null, "has_readiness_probe": true,
+            "has_liveness_probe": false,
+        }))
+        .unwrap();
+        c.ports = vec![
+            ContainerPort {
+                port: 8080,
+                name: "http".into(),
+            },
+            ContainerPort {
+                port: 9090,
+                name: "metrics".into(),
+            },
+        ];
+        c.readiness_probe = Some(ProbeSpec {
+            kind: "httpGet".into(),
+            port: port.into(),
+            path: path.into(),
+            initial_delay_seconds: 0,
+            period_seconds: 10,
+            timeout_seconds: 1,
+            failure_threshold: 3,
+        });
+        c
+    }
+
+    #[test]
+    fn a_probe_on_a_served_path_and_the_listening_port_passes_by_number_or_name() {
+        assert_eq!(readiness(&app(), &container("8080", "/healthz")), None);
+        assert_eq!(readiness(&app(), &container("http", "/livez")), None);
+        assert_eq!(readiness(&app(), &container("http", "/orders?x=1")), None);
+    }
+
+    #[test]
+    fn an_app_whose_port_and_paths_are_not_modelled_answers_on_every_declared_port() {
+        let mut a = app();
+        a.port = None;
+        a.paths = None;
+        assert_eq!(readiness(&a, &container("metrics", "/anything")), None);
+        assert_eq!(
+            readiness(&a, &container("8081", "/healthz")),
+            Some(ProbeFailure::Refused {
+                port: 8081,
+                path: Some("/healthz".into())
+            })
+        );
+    }
+
+    #[test]
+    fn a_wrong_path_is_a_404_and_a_wrong_port_is_refused() {
+        let f = readiness(&app(), &container("8080", "/ready")).unwrap();
+        assert_eq!(
+            f.message("10.244.1.7"),
+            "HTTP probe failed with statuscode: 404"
+        );
+        let f = readiness(&app(), &container("metrics", "/healthz")).unwrap();
+        assert_eq!(
+            f.message("10.244.1.7"),
+            "Get \"http://10.244.1.7:9090/healthz\": dial tcp 10.244.1.7:9090: connect: connection refused"
+        );
+    }
+}
