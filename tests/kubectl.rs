@@ -670,3 +670,31 @@ async fn a_readiness_probe_on_a_path_the_app_does_not_serve_leaves_the_pods_runn
         "{deploy:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_the_image_does_not_hold_crash_loops_with_start_errors_and_no_logs() {
+    let s = serve("bad-start", &[]).await;
+    let kc = s.backends.kubeconfig.clone();
+    let scenario = Scenario::embedded("bad-start").unwrap();
+    let ns = scenario.workload.namespace.as_str();
+    let pod = scenario.workload.pods[0].as_str();
+    let out = ok(&kc, &["describe", "pod", pod, "-n", ns]).await;
+    assert!(
+        out.contains("Reason:       StartError")
+            && out.contains("Exit Code:    128")
+            && out
+                .contains("exec: \"/usr/local/bin/notifier\": executable file not found in $PATH"),
+        "{out}"
+    );
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", ns]).await);
+    let row = pods.iter().find(|r| r[0] == pod).unwrap();
+    assert_eq!(
+        (row[1].as_str(), row[2].as_str()),
+        ("0/1", "CrashLoopBackOff"),
+        "{pods:?}"
+    );
+    assert_eq!(
+        ok(&kc, &["logs", pod, "-n", ns, "--previous"]).await.trim(),
+        ""
+    );
+}

@@ -475,6 +475,8 @@ mod tests {
                 ports: Vec::new(),
                 readiness_probe: None,
                 liveness_probe: None,
+                command: Vec::new(),
+                args: Vec::new(),
             }],
             pod_run_as_non_root: None,
             placement: Default::default(),

@@ -1,5 +1,6 @@
 //! The registry: every failure family squad knows, in one list.
 
+pub mod bad_start;
 pub mod broken_config_reference;
 pub mod crash_loop;
 pub mod image_pull;
@@ -25,6 +26,7 @@ pub static ALL: &[&dyn Family] = &[
     &image_pull::ImagePull,
     &broken_config_reference::BrokenConfigReference,
     &readiness_probe::ReadinessProbe,
+    &bad_start::BadStart,
     &memory_under_provisioned::MemoryUnderProvisioned,
     &memory_leak::MemoryLeak,
     &missing_configuration::MissingConfiguration,

@@ -458,6 +458,8 @@ mod tests {
             ports: Vec::new(),
             readiness_probe: None,
             liveness_probe: None,
+            command: Vec::new(),
+            args: Vec::new(),
         };
         let rev = |n: u32, env: &[&str]| Revision {
             revision: n,

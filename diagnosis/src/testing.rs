@@ -45,6 +45,8 @@ fn spec(limit: &str, request: &str, env: &[&str]) -> ContainerSpec {
         ports: Vec::new(),
         readiness_probe: None,
         liveness_probe: None,
+        command: Vec::new(),
+        args: Vec::new(),
     }
 }
 

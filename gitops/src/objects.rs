@@ -155,6 +155,8 @@ pub fn containers(obj: &Value) -> Vec<ContainerSpec> {
                         .as_bool(),
                     has_readiness_probe: c.get("readinessProbe").is_some(),
                     has_liveness_probe: c.get("livenessProbe").is_some(),
+                    command: strings(&c["command"]),
+                    args: strings(&c["args"]),
                     ports: c["ports"]
                         .as_array()
                         .into_iter()

@@ -70,6 +70,11 @@ pub struct ContainerSpec {
     pub readiness_probe: Option<ProbeSpec>,
     #[serde(default)]
     pub liveness_probe: Option<ProbeSpec>,
+    /// `command` (the image's entrypoint when empty) and `args`, as declared.
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
 }
 
 /// A declared container port.

@@ -325,6 +325,14 @@ impl SimCluster {
             .cloned()
     }
 
+    /// The container's `command` when the image does not hold it.
+    fn missing_executable(&self, c: &ContainerSpec) -> Option<String> {
+        c.command
+            .first()
+            .filter(|cmd| !self.scenario.app.has_executable(cmd))
+            .cloned()
+    }
+
     fn container_spec<'r>(&self, r: &'r Rollout) -> Option<&'r ContainerSpec> {
         r.workload.container(&self.scenario.workload.container)
     }
@@ -433,6 +441,7 @@ impl SimCluster {
             .map(|q| q.bytes() as f64)
             .unwrap_or(f64::INFINITY);
         let missing = self.missing_env(c);
+        let not_found = self.missing_executable(c);
         let mut life = Life {
             starts: vec![r.at],
             ..Life::default()
@@ -441,7 +450,14 @@ impl SimCluster {
         let mut t = r.at;
         let mut consecutive: u32 = 0;
         while t <= end {
-            let kill = if missing.is_some() {
+            let kill = if not_found.is_some() {
+                // The runtime cannot exec the command: the container never runs.
+                (started <= end).then(|| Termination {
+                    reason: "StartError".into(),
+                    exit_code: 128,
+                    finished_at: started,
+                })
+            } else if missing.is_some() {
                 let at = started + secs(2);
                 (at <= end).then(|| Termination {
                     reason: "Error".into(),
@@ -691,14 +707,32 @@ impl SimCluster {
                 .unwrap_or("IfNotPresent");
             return b.events(pod, &life.attempts, now, policy);
         }
-        let mut events = vec![ClusterEvent {
-            kind: "Normal".into(),
-            reason: "Started".into(),
-            message: format!("Started container {c}"),
-            count: life.starts.len() as u32,
-            first_seen: *life.starts.first().unwrap_or(&r.at),
-            last_seen: *life.starts.last().unwrap_or(&r.at),
-            object: format!("Pod/{pod}"),
+        // A command the image does not hold: containerd creates the container and fails to
+        // start its process, every attempt.
+        let not_found = self
+            .container_spec(r)
+            .and_then(|spec| self.missing_executable(spec));
+        let mut events = vec![match &not_found {
+            Some(cmd) => ClusterEvent {
+                kind: "Warning".into(),
+                reason: "Failed".into(),
+                message: format!(
+                    "Error: failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"{cmd}\": executable file not found in $PATH: unknown"
+                ),
+                count: life.starts.len() as u32,
+                first_seen: *life.starts.first().unwrap_or(&r.at),
+                last_seen: *life.starts.last().unwrap_or(&r.at),
+                object: format!("Pod/{pod}"),
+            },
+            None => ClusterEvent {
+                kind: "Normal".into(),
+                reason: "Started".into(),
+                message: format!("Started container {c}"),
+                count: life.starts.len() as u32,
+                first_seen: *life.starts.first().unwrap_or(&r.at),
+                last_seen: *life.starts.last().unwrap_or(&r.at),
+                object: format!("Pod/{pod}"),
+            },
         }];
         // A readiness probe that fails on the app fails at every period while the container
         // runs (the kubelet aggregates the identical events into one with a count).
@@ -810,9 +844,12 @@ impl SimCluster {
                 detail: b.logs_refusal(container, pod, reason),
             });
         }
-        let missing = rollout
-            .and_then(|r| self.container_spec(r))
-            .and_then(|c| self.missing_env(c));
+        let spec = rollout.and_then(|r| self.container_spec(r));
+        // A process that never ran wrote nothing.
+        if spec.and_then(|c| self.missing_executable(c)).is_some() {
+            return Ok(Vec::new());
+        }
+        let missing = spec.and_then(|c| self.missing_env(c));
         let restarted = info.containers.first().is_some_and(|c| c.restart_count > 0);
         let lines: Vec<String> = match (missing, previous) {
             (Some(var), _) => {

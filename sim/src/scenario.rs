@@ -186,9 +186,23 @@ pub struct AppSpec {
     /// 404. Without `paths` the world does not model them: every path answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paths: Option<Vec<String>>,
+    /// The executables the image holds (`/app/server`, or a name found on `$PATH`). A container
+    /// whose `command` names another never starts (`StartError`, exit 128: `exec: "x":
+    /// executable file not found in $PATH`). Without the list every command exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executables: Option<Vec<String>>,
 }
 
 impl AppSpec {
+    /// Whether the image holds `command` (a path, or a name looked up on `$PATH`).
+    pub fn has_executable(&self, command: &str) -> bool {
+        self.executables.as_ref().is_none_or(|xs| {
+            xs.iter().any(|x| {
+                x == command || (!command.contains('/') && x.rsplit('/').next() == Some(command))
+            })
+        })
+    }
+
     /// Whether the app answers `path` with 200.
     pub fn serves(&self, path: &str) -> bool {
         let path = path.split('?').next().unwrap_or(path);

@@ -87,6 +87,7 @@ mod tests {
             route: "/orders".into(),
             port: Some(8080),
             paths: Some(vec!["/healthz".into(), "/livez".into()]),
+            executables: None,
         }
     }
 

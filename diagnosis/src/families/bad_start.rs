@@ -1,0 +1,247 @@
+//! Bad start: the container's process cannot be started at all. Its `command` names an
+//! executable the image does not hold, so the runtime fails every attempt
+//! (`exec: "x": executable file not found in $PATH`; containerd reports `StartError`, exit 128;
+//! Docker-era runtimes `ContainerCannotRun`/exit 127), the kubelet backs off and the pod
+//! crash-loops with no logs. Almost always the last deploy changed the command or the image's
+//! layout. The fix (the command of the last revision that ran, or the image's entrypoint) comes
+//! with the remediations; until then the crew escalates. The proof is the container running,
+//! restarts flat.
+
+use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
+
+use crate::{
+    Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
+    RepoNeeds, Runbook,
+};
+
+pub struct BadStart;
+
+pub const ROOT_CAUSE: &str = "bad_start";
+
+const NOT_FOUND: [&str; 2] = ["executable file not found", "no such file or directory"];
+
+fn words(command: &[String], args: &[String]) -> String {
+    match (command.is_empty(), args.is_empty()) {
+        (true, true) => "the image's entrypoint".into(),
+        (true, false) => format!("the image's entrypoint with args [{}]", args.join(" ")),
+        _ => {
+            let all: Vec<&str> = command.iter().chain(args).map(String::as_str).collect();
+            format!("[{}]", all.join(" "))
+        }
+    }
+}
+
+/// The last rollout's change of the container's command or args: (revision, ago, before).
+fn command_change(facts: &Facts) -> Option<(u32, String, String)> {
+    let [.., before, last] = facts.history.as_slice() else {
+        return None;
+    };
+    let of = |r: &squad_protocols::cluster::Revision| {
+        r.containers
+            .iter()
+            .find(|c| c.name == facts.container)
+            .map(|c| (c.command.clone(), c.args.clone()))
+    };
+    let (a, b) = (of(before)?, of(last)?);
+    (a != b).then(|| {
+        (
+            last.revision,
+            crate::readings::ago(facts.now - last.at),
+            words(&a.0, &a.1),
+        )
+    })
+}
+
+/// The executable the runtime could not find, from its message (`exec: "x": …`).
+fn executable(message: &str) -> Option<&str> {
+    let rest = &message[message.find("exec: \"")? + 7..];
+    rest.split('"').next()
+}
+
+impl Family for BadStart {
+    fn root_cause(&self) -> RootCause {
+        RootCause::from_static(ROOT_CAUSE)
+    }
+
+    fn reason(&self) -> Option<&'static str> {
+        Some("StartError")
+    }
+
+    fn detect(&self, facts: &Facts, _readings: &Readings) -> Option<Detection> {
+        let term = facts.termination()?;
+        let failed = facts
+            .events
+            .iter()
+            .filter(|e| e.reason == "Failed" && NOT_FOUND.iter().any(|n| e.message.contains(n)))
+            .max_by_key(|e| e.last_seen);
+        let start_error = matches!(term.reason.as_str(), "StartError" | "ContainerCannotRun")
+            || matches!(term.exit_code, 127 | 128);
+        if !start_error || failed.is_none() && term.exit_code != 127 {
+            return None;
+        }
+        let spec = facts.info.container(&facts.container);
+        let command = spec.map_or("its command".to_owned(), |c| words(&c.command, &c.args));
+        let mut d = Detection::new(String::new(), 0.9, &[]);
+        let missing = failed
+            .and_then(|e| executable(&e.message))
+            .map(str::to_owned);
+        if let Some(e) = failed {
+            d.evidence.push(Evidence {
+                source: "kubelet events".into(),
+                observation: format!(
+                    "{} ({} times since {})",
+                    e.message,
+                    e.count,
+                    e.first_seen.to_rfc3339()
+                ),
+            });
+        }
+        d.evidence.push(Evidence {
+            source: "pod status".into(),
+            observation: format!(
+                "last termination {} (exit {}), {} restarts",
+                term.reason,
+                term.exit_code,
+                facts.status().map_or(0, |s| s.restart_count)
+            ),
+        });
+        let rollout = match command_change(facts) {
+            Some((revision, ago, before)) => {
+                d.confidence = 0.95;
+                d.evidence.push(Evidence {
+                    source: "rollout history".into(),
+                    observation: format!(
+                        "revision {revision} ({ago}) changed the command of {} from {before} to {command}",
+                        facts.container
+                    ),
+                });
+                d.recommendations.push(format!(
+                    "restore the command of the revision before the last deploy ({before})"
+                ));
+                format!("; the last rollout ({ago}) changed it from {before}")
+            }
+            None => String::new(),
+        };
+        d.recommendations.push(
+            "run the command the image provides (`docker run --entrypoint sh <image> -c 'ls -l <path>'` shows what is there)".into(),
+        );
+        d.summary = format!(
+            "{} never starts: the image has no {} to run {command}{rollout}",
+            facts.container,
+            missing.map_or("executable".to_owned(), |m| format!("executable {m}"))
+        );
+        Some(d)
+    }
+
+    fn routing(&self) -> &'static [(Member, &'static str)] {
+        &[
+            (
+                Member::Belanna,
+                "the container's command and args against the last revision that ran",
+            ),
+            (
+                Member::Worf,
+                "whether the image that ran is the image that was built",
+            ),
+            (
+                Member::Data,
+                "where the build puts the binary, and what the image's entrypoint is",
+            ),
+        ]
+    }
+
+    fn repo_needs(&self) -> RepoNeeds {
+        RepoNeeds::NONE
+    }
+
+    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
+        Remedy::Escalate {
+            reason: format!(
+                "squad has no remediation for bad start commands yet ({}); a human restores the command",
+                d.summary
+            ),
+        }
+    }
+
+    fn runbook(&self, _alert: &str) -> Runbook {
+        Runbook {
+            name: "starterror-command-not-found".into(),
+            meaning: "The runtime cannot start the container's process: the command names an executable the image does not hold (`exec: \"x\": executable file not found in $PATH`). Every attempt fails at once (containerd: `StartError`, exit 128), the kubelet backs off, and the pod crash-loops with nothing in its logs.".into(),
+            checks: "1. `kubectl describe pod <pod> -n <ns>` — Last State `StartError` and the `Failed` event's message naming the executable.\n2. `kubectl get pod <pod> -n <ns> -o jsonpath='{.spec.containers[*].command}'` against the image: `docker run --rm --entrypoint sh <image> -c 'ls -l <path>; echo $PATH'`.\n3. The GitOps diff of the last deploy (command/args) and the image's Dockerfile (ENTRYPOINT, where the binary is copied).".into(),
+            fixes: "- **Wrong path or name**: the command of the last revision that ran, through a PR.\n- **The image changed layout**: fix the Dockerfile or point the command at the new path; prefer the image's ENTRYPOINT over a repeated `command`.".into(),
+        }
+    }
+
+    fn lessons(&self, workload: &WorkloadRef) -> Vec<String> {
+        vec![
+            format!(
+                "Start {workload}'s image with the manifest's command in CI before a deploy merges."
+            ),
+            "Let the image's ENTRYPOINT carry the command, so manifests and images cannot disagree.".into(),
+        ]
+    }
+
+    fn followup(&self, _d: &Diagnosis, cx: &FollowupContext) -> IssueDraft {
+        IssueDraft {
+            title: format!(
+                "Start {}'s image with its manifest command in CI",
+                cx.workload.name
+            ),
+            body: format!(
+                "During incident {} (#{}) the container could not start: its command names an executable the image does not hold.\n\n\
+                 1. In CI, run the rendered manifest's command and args in the built image (`docker run --rm --entrypoint <command> <image> --help` or a smoke test) and fail on exit 126/127/128.\n\
+                 2. Move the command into the image's ENTRYPOINT and drop `command:` from the manifest.\n\
+                 3. Reproduce: `kubectl describe pod -n {} {}` (Last State, Events).",
+                cx.incident, cx.issue, cx.workload.namespace, cx.pod
+            ),
+            label: "reliability".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use squad_protocols::cluster::ClusterEvent;
+
+    use super::*;
+    use crate::testing;
+
+    fn not_found(cmd: &str) -> Facts {
+        let mut f = testing::facts("StartError", 128, |_| 80.0, |_| 10.0);
+        f.info.containers[0].command = vec![cmd.into()];
+        f.history.last_mut().unwrap().containers[0].command = vec![cmd.into()];
+        f.history[0].containers[0].command = vec!["/app/cart".into()];
+        f.events = vec![ClusterEvent {
+            kind: "Warning".into(),
+            reason: "Failed".into(),
+            message: format!(
+                "Error: failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"{cmd}\": executable file not found in $PATH: unknown"
+            ),
+            count: 12,
+            first_seen: testing::now() - chrono::Duration::minutes(50),
+            last_seen: testing::now(),
+            object: "Pod/cart-5d8f7-abcde".into(),
+        }];
+        f
+    }
+
+    #[test]
+    fn a_command_the_image_does_not_hold_after_a_deploy() {
+        let d = testing::diagnosis(&not_found("/usr/local/bin/cart"));
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
+        assert_eq!(
+            d.summary,
+            "api never starts: the image has no executable /usr/local/bin/cart to run [/usr/local/bin/cart]; the last rollout (30 h ago) changed it from [/app/cart]"
+        );
+        assert_eq!(d.confidence, 0.95);
+    }
+
+    #[test]
+    fn an_app_that_exits_1_is_not_a_bad_start() {
+        let f = testing::crashing(&["KeyError: 'X'"]);
+        assert!(BadStart.detect(&f, &Readings::of(&f)).is_none());
+        let f = testing::oom_under_load();
+        assert!(BadStart.detect(&f, &Readings::of(&f)).is_none());
+    }
+}
