@@ -283,9 +283,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Scenarios {
             command: ScenariosCommand::List,
         } => {
-            for name in Scenario::embedded_names() {
+            let names = Scenario::embedded_names();
+            let width = names.iter().map(String::len).max().unwrap_or(0);
+            for name in names {
                 let s = Scenario::embedded(&name)?;
-                out!("{name:<12} {}", s.description);
+                out!("{name:<width$}  {}", s.description);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -25,13 +25,17 @@ fn json(out: &Output) -> serde_json::Value {
 }
 
 #[test]
-fn scenarios_list_names_both_scenarios() {
+fn scenarios_list_names_every_scenario_with_its_description_in_one_column() {
     let out = squad(&["scenarios", "list"], &[]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("oomkilled") && text.contains("crashloop"),
-        "{text}"
-    );
+    let names = squad_sim::Scenario::embedded_names();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), names.len(), "{text}");
+    let column = names.iter().map(String::len).max().unwrap() + 2;
+    for (line, name) in lines.iter().zip(&names) {
+        let description = squad_sim::Scenario::embedded(name).unwrap().description;
+        assert_eq!(*line, format!("{name:<column$}{description}"), "{text}");
+    }
 }
 
 #[test]
