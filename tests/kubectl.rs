@@ -698,3 +698,25 @@ async fn a_command_the_image_does_not_hold_crash_loops_with_start_errors_and_no_
         ""
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_liveness_probe_slower_than_its_timeout_restarts_the_pods_with_exit_137() {
+    let s = serve("liveness", &[]).await;
+    let kc = s.backends.kubeconfig.clone();
+    let scenario = Scenario::embedded("liveness").unwrap();
+    let ns = scenario.workload.namespace.as_str();
+    let pod = scenario.workload.pods[0].as_str();
+    let out = ok(&kc, &["describe", "pod", pod, "-n", ns]).await;
+    assert!(
+        out.contains("Exit Code:    137")
+            && !out.contains("OOMKilled")
+            && out.contains("Container pricing failed liveness probe, will be restarted")
+            && out.contains(
+                "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+            ),
+        "{out}"
+    );
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", ns]).await);
+    let row = pods.iter().find(|r| r[0] == pod).unwrap();
+    assert!(row[3].parse::<u32>().unwrap() > 5, "{pods:?}");
+}

@@ -4,6 +4,7 @@ pub mod bad_start;
 pub mod broken_config_reference;
 pub mod crash_loop;
 pub mod image_pull;
+pub mod liveness_probe;
 pub mod memory;
 pub mod memory_leak;
 pub mod memory_under_provisioned;
@@ -27,6 +28,7 @@ pub static ALL: &[&dyn Family] = &[
     &broken_config_reference::BrokenConfigReference,
     &readiness_probe::ReadinessProbe,
     &bad_start::BadStart,
+    &liveness_probe::LivenessProbe,
     &memory_under_provisioned::MemoryUnderProvisioned,
     &memory_leak::MemoryLeak,
     &missing_configuration::MissingConfiguration,

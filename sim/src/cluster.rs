@@ -325,6 +325,49 @@ impl SimCluster {
             .cloned()
     }
 
+    /// How long the app's health endpoints take to answer at `t`, in ms.
+    fn latency_ms(&self, t: DateTime<Utc>) -> f64 {
+        let a = &self.scenario.app;
+        a.latency_ms + a.latency_ms_per_rps * self.rps(t)
+    }
+
+    /// When the liveness probe of a run that started at `started` has failed `failureThreshold`
+    /// times in a row (the kubelet then kills the container), if before `end`. The app's latency
+    /// only grows with the request rate, which never falls within a scenario, so a probe that
+    /// fails once keeps failing: the first failing probe is found by bisection.
+    fn liveness_kill(
+        &self,
+        c: &ContainerSpec,
+        started: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let probe = c.liveness_probe.as_ref()?;
+        let period = i64::from(probe.period_seconds.max(1));
+        let first = started + secs(i64::from(probe.initial_delay_seconds));
+        if first > end {
+            return None;
+        }
+        let at = |k: i64| first + secs(k * period);
+        let fails = |k: i64| {
+            prober::failure_at(&self.scenario.app, c, probe, self.latency_ms(at(k))).is_some()
+        };
+        let last = (end - first).num_seconds() / period;
+        if !fails(last) {
+            return None;
+        }
+        let (mut lo, mut hi) = (0, last);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if fails(mid) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        let kill = at(lo + i64::from(probe.failure_threshold.max(1)) - 1);
+        (kill <= end).then_some(kill)
+    }
+
     /// The container's `command` when the image does not hold it.
     fn missing_executable(&self, c: &ContainerSpec) -> Option<String> {
         c.command
@@ -449,6 +492,13 @@ impl SimCluster {
         let mut started = r.at;
         let mut t = r.at;
         let mut consecutive: u32 = 0;
+        // The kubelet stops a container its liveness probe failed, with the pod's grace period
+        // (30 s unless set); the app does not stop on SIGTERM while it is stuck, so it is killed:
+        // exit 137, reason Error.
+        let grace = r.object["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+            .as_i64()
+            .unwrap_or(30);
+        let mut live_kill = self.liveness_kill(c, started, end);
         while t <= end {
             let kill = if not_found.is_some() {
                 // The runtime cannot exec the command: the container never runs.
@@ -463,6 +513,12 @@ impl SimCluster {
                     reason: "Error".into(),
                     exit_code: 1,
                     finished_at: at,
+                })
+            } else if let Some(at) = live_kill.filter(|k| *k <= t && *k + secs(grace) <= end) {
+                Some(Termination {
+                    reason: "Error".into(),
+                    exit_code: 137,
+                    finished_at: at + secs(grace),
                 })
             } else if self.demand(t, started) > limit {
                 Some(Termination {
@@ -484,6 +540,7 @@ impl SimCluster {
                     }
                     life.starts.push(started);
                     t = started;
+                    live_kill = self.liveness_kill(c, started, end);
                 }
                 None => {
                     if (t - started).num_seconds() >= 600 {
@@ -759,6 +816,54 @@ impl SimCluster {
                     object: format!("Pod/{pod}"),
                 });
             }
+        }
+        // Liveness kills: each after `failureThreshold` failed probes, then the kubelet's
+        // Killing (the container ends a grace period later).
+        let liveness_kills: Vec<_> = life
+            .kills
+            .iter()
+            .filter(|k| k.reason == "Error" && k.exit_code == 137)
+            .collect();
+        if let (Some(first), Some(last), Some(spec)) = (
+            liveness_kills.first(),
+            liveness_kills.last(),
+            self.container_spec(r),
+        ) && let Some(probe) = spec.liveness_probe.as_ref()
+        {
+            let grace = r.object["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+                .as_i64()
+                .unwrap_or(30);
+            let killed_at = |k: &Termination| k.finished_at - secs(grace);
+            let n = liveness_kills.len() as u32;
+            if let Some(f) =
+                prober::failure_at(&s.app, spec, probe, self.latency_ms(killed_at(last)))
+            {
+                events.push(ClusterEvent {
+                    kind: "Warning".into(),
+                    reason: "Unhealthy".into(),
+                    message: format!(
+                        "Liveness probe failed: {}",
+                        f.message(&self.pod_ip(pod, node))
+                    ),
+                    count: n * probe.failure_threshold.max(1),
+                    first_seen: killed_at(first)
+                        - secs(
+                            i64::from(probe.period_seconds.max(1))
+                                * i64::from(probe.failure_threshold.max(1) - 1),
+                        ),
+                    last_seen: killed_at(last),
+                    object: format!("Pod/{pod}"),
+                });
+            }
+            events.push(ClusterEvent {
+                kind: "Normal".into(),
+                reason: "Killing".into(),
+                message: format!("Container {c} failed liveness probe, will be restarted"),
+                count: n,
+                first_seen: killed_at(first),
+                last_seen: killed_at(last),
+                object: format!("Pod/{pod}"),
+            });
         }
         for e in &s.pod_events {
             events.push(ClusterEvent {

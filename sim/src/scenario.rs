@@ -191,6 +191,12 @@ pub struct AppSpec {
     /// executable file not found in $PATH`). Without the list every command exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executables: Option<Vec<String>>,
+    /// How long its health endpoints take to answer, in ms: `latency_ms + latency_ms_per_rps ×
+    /// rps(t)`. A probe whose timeout is shorter fails (`context deadline exceeded`).
+    #[serde(default)]
+    pub latency_ms: f64,
+    #[serde(default)]
+    pub latency_ms_per_rps: f64,
 }
 
 impl AppSpec {

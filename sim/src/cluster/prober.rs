@@ -21,6 +21,8 @@ pub enum ProbeFailure {
     Status(u16),
     /// The probe names a port the container does not declare.
     UnknownPort(String),
+    /// The app answers slower than the probe's timeout.
+    Timeout { port: u16, path: Option<String> },
 }
 
 impl ProbeFailure {
@@ -38,6 +40,15 @@ impl ProbeFailure {
             }
             ProbeFailure::Status(code) => format!("HTTP probe failed with statuscode: {code}"),
             ProbeFailure::UnknownPort(name) => format!("unable to find port {name:?}"),
+            ProbeFailure::Timeout {
+                port,
+                path: Some(path),
+            } => format!(
+                "Get \"http://{ip}:{port}{path}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+            ),
+            ProbeFailure::Timeout { port, path: None } => {
+                format!("dial tcp {ip}:{port}: i/o timeout")
+            }
         }
     }
 }
@@ -69,6 +80,26 @@ pub fn failure(app: &AppSpec, c: &ContainerSpec, probe: &ProbeSpec) -> Option<Pr
     (http && !app.serves(&probe.path)).then_some(ProbeFailure::Status(404))
 }
 
+/// How the probe fares when the app takes `latency_ms` to answer: its static failure, else a
+/// timeout when the answer comes too late.
+pub fn failure_at(
+    app: &AppSpec,
+    c: &ContainerSpec,
+    probe: &ProbeSpec,
+    latency_ms: f64,
+) -> Option<ProbeFailure> {
+    if let Some(f) = failure(app, c, probe) {
+        return Some(f);
+    }
+    let port = probe.port_number(&c.ports)?;
+    (matches!(probe.kind.as_str(), "httpGet" | "tcpSocket")
+        && latency_ms >= f64::from(probe.timeout_seconds.max(1)) * 1000.0)
+        .then(|| ProbeFailure::Timeout {
+            port,
+            path: (probe.kind == "httpGet").then(|| probe.path.clone()),
+        })
+}
+
 /// The container's readiness probe's failure against the app, if any.
 pub fn readiness(app: &AppSpec, c: &ContainerSpec) -> Option<ProbeFailure> {
     failure(app, c, c.readiness_probe.as_ref()?)
@@ -88,6 +119,8 @@ mod tests {
             port: Some(8080),
             paths: Some(vec!["/healthz".into(), "/livez".into()]),
             executables: None,
+            latency_ms: 0.0,
+            latency_ms_per_rps: 0.0,
         }
     }
 
@@ -140,6 +173,18 @@ mod tests {
                 port: 8081,
                 path: Some("/healthz".into())
             })
+        );
+    }
+
+    #[test]
+    fn an_answer_slower_than_the_timeout_is_a_deadline_exceeded() {
+        let c = container("http", "/healthz");
+        let probe = c.readiness_probe.clone().unwrap();
+        assert_eq!(failure_at(&app(), &c, &probe, 999.0), None);
+        let f = failure_at(&app(), &c, &probe, 1000.0).unwrap();
+        assert_eq!(
+            f.message("10.244.2.30"),
+            "Get \"http://10.244.2.30:8080/healthz\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
         );
     }
 

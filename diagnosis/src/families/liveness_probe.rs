@@ -1,0 +1,239 @@
+//! Liveness probe kills the pod: the kubelet restarts a container whose liveness probe failed
+//! `failureThreshold` times in a row (`Container x failed liveness probe, will be restarted`),
+//! most often because the app answers its health endpoint slower than the probe's timeout under
+//! load (`Liveness probe failed: Get "…": context deadline exceeded (Client.Timeout exceeded
+//! while awaiting headers)`). The container ends with exit 137 and no OOM kill, restarts, and the
+//! pod crash-loops; restarting a slow pod under load only makes the others slower. The fix (a
+//! timeout and threshold from the observed latency, a startupProbe for slow starts; never
+//! deleting the probe) comes with the remediations; until then the crew escalates.
+
+use squad_protocols::cluster::ProbeSpec;
+use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
+
+use crate::{
+    Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
+    RepoNeeds, Runbook,
+};
+
+pub struct LivenessProbe;
+
+pub const ROOT_CAUSE: &str = "liveness_probe_restarts";
+
+const FAILED: &str = "Liveness probe failed: ";
+
+impl Family for LivenessProbe {
+    fn root_cause(&self) -> RootCause {
+        RootCause::from_static(ROOT_CAUSE)
+    }
+
+    fn reason(&self) -> Option<&'static str> {
+        Some("Unhealthy")
+    }
+
+    fn detect(&self, facts: &Facts, readings: &Readings) -> Option<Detection> {
+        let term = facts.termination()?;
+        if term.reason == "OOMKilled" || !matches!(term.exit_code, 137 | 143) {
+            return None;
+        }
+        let killing = facts
+            .events
+            .iter()
+            .find(|e| e.reason == "Killing" && e.message.contains("failed liveness probe"))?;
+        let failed = facts
+            .events
+            .iter()
+            .filter(|e| e.reason == "Unhealthy" && e.message.starts_with(FAILED))
+            .max_by_key(|e| e.last_seen);
+        let probe = facts
+            .info
+            .container(&facts.container)
+            .and_then(|c| c.liveness_probe.as_ref());
+        let mut d = Detection::new(String::new(), 0.85, &[]);
+        d.evidence.push(Evidence {
+            source: "kubelet events".into(),
+            observation: format!(
+                "Killing: {} ({} times since {})",
+                killing.message,
+                killing.count,
+                killing.first_seen.to_rfc3339()
+            ),
+        });
+        let message = failed.map_or("", |e| &e.message[FAILED.len()..]);
+        if let Some(e) = failed {
+            d.evidence.push(Evidence {
+                source: "kubelet events".into(),
+                observation: format!("Unhealthy: {} ({} times)", e.message, e.count),
+            });
+        }
+        let slow = message.contains("deadline exceeded") || message.contains("timeout");
+        let timeout = probe.map_or(String::new(), |p: &ProbeSpec| {
+            format!("{} s timeout", p.timeout_seconds)
+        });
+        let mut cause = if slow {
+            format!(
+                "the app answers {} slower than its {timeout}",
+                probe.map_or("its health endpoint".to_owned(), |p| p.path.clone())
+            )
+        } else if message.is_empty() {
+            "its liveness probe keeps failing".to_owned()
+        } else {
+            message.to_owned()
+        };
+        if let Some(t) = readings
+            .signals
+            .traffic
+            .as_ref()
+            .filter(|t| t.change_pct >= 25.0)
+        {
+            d.confidence = 0.9;
+            cause.push_str(&format!(
+                " under {:+.0}% traffic on {} (the last {} h against the baseline before)",
+                t.change_pct, t.route, t.window_hours
+            ));
+        }
+        d.recommendations.push(format!(
+            "size the liveness probe from the endpoint's observed latency under peak load (timeoutSeconds, failureThreshold{}); keep the probe, and give the app capacity for the load",
+            probe.map_or(String::new(), |p| format!(
+                "; now {} s × {} every {} s",
+                p.timeout_seconds, p.failure_threshold, p.period_seconds
+            ))
+        ));
+        d.summary = format!(
+            "{} is restarted by its liveness probe ({} kills, exit {} without an OOM kill): {cause}",
+            facts.container, killing.count, term.exit_code
+        );
+        Some(d)
+    }
+
+    fn routing(&self) -> &'static [(Member, &'static str)] {
+        &[
+            (
+                Member::Belanna,
+                "the liveness probe's timeout and threshold against the endpoint's latency, and the replicas the load needs",
+            ),
+            (Member::Worf, "whether the restarts are a denial of service"),
+            (
+                Member::Data,
+                "what the health endpoint does that slows down under load",
+            ),
+        ]
+    }
+
+    fn repo_needs(&self) -> RepoNeeds {
+        RepoNeeds::NONE
+    }
+
+    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
+        Remedy::Escalate {
+            reason: format!(
+                "squad has no remediation for liveness probes yet ({}); a human sizes the probe from the observed latency",
+                d.summary
+            ),
+        }
+    }
+
+    fn runbook(&self, _alert: &str) -> Runbook {
+        Runbook {
+            name: "liveness-probe-restarts".into(),
+            meaning: "The kubelet restarts the container because its liveness probe failed `failureThreshold` times in a row; most often the health endpoint answers slower than the probe's timeout under load. The container ends with exit 137 and no OOM kill; each restart sheds its share of the load onto the others, which then slow down too.".into(),
+            checks: "1. `kubectl describe pod <pod> -n <ns>` — Events: `Killing … failed liveness probe, will be restarted` and `Unhealthy … Liveness probe failed: … context deadline exceeded`; Last State exit 137, reason not OOMKilled.\n2. The probe: `kubectl get pod <pod> -n <ns> -o jsonpath='{.spec.containers[*].livenessProbe}'`.\n3. The endpoint's latency under the current load (`histogram_quantile(0.99, …)` or `curl -w '%{time_total}'`) and the request rate against its baseline.".into(),
+            fixes: "- **Timeout below the endpoint's latency**: timeoutSeconds above the observed p99 with headroom, a failureThreshold that rides out a spike, through a PR.\n- **Slow starts**: a startupProbe, so liveness only begins once the app is up.\n- **Liveness that checks dependencies**: make it check only the process; dependencies belong in readiness.\n- Never delete the probe; add capacity when the load is real.".into(),
+        }
+    }
+
+    fn lessons(&self, workload: &WorkloadRef) -> Vec<String> {
+        vec![
+            format!(
+                "Size {workload}'s liveness probe from the health endpoint's latency at peak load, not from a default."
+            ),
+            "Keep liveness endpoints free of dependencies and heavy work.".into(),
+        ]
+    }
+
+    fn followup(&self, _d: &Diagnosis, cx: &FollowupContext) -> IssueDraft {
+        IssueDraft {
+            title: format!(
+                "Make {}'s liveness endpoint answer fast under load",
+                cx.workload.name
+            ),
+            body: format!(
+                "During incident {} (#{}) the kubelet kept restarting the container: its liveness endpoint answered slower than the probe's timeout under load.\n\n\
+                 1. Measure the endpoint's latency under peak load (a load test against one pod; the p99).\n\
+                 2. Make the endpoint check only the process (no database, no downstream calls), on a path that does not queue behind requests.\n\
+                 3. Reproduce: `kubectl describe pod -n {} {}` (Events, Last State).",
+                cx.incident, cx.issue, cx.workload.namespace, cx.pod
+            ),
+            label: "reliability".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use squad_protocols::cluster::ClusterEvent;
+
+    use super::*;
+    use crate::testing;
+
+    fn killed() -> Facts {
+        let mut f = testing::facts(
+            "Error",
+            137,
+            |_| 80.0,
+            |i| if i > 200 { 40.0 } else { 10.0 },
+        );
+        f.info.containers[0].liveness_probe = Some(ProbeSpec {
+            kind: "httpGet".into(),
+            port: "8080".into(),
+            path: "/healthz".into(),
+            initial_delay_seconds: 0,
+            period_seconds: 10,
+            timeout_seconds: 1,
+            failure_threshold: 3,
+        });
+        let event = |reason: &str, message: &str, count: u32| ClusterEvent {
+            kind: "Warning".into(),
+            reason: reason.into(),
+            message: message.into(),
+            count,
+            first_seen: testing::now() - chrono::Duration::minutes(50),
+            last_seen: testing::now(),
+            object: "Pod/cart-5d8f7-abcde".into(),
+        };
+        f.events = vec![
+            event(
+                "Unhealthy",
+                "Liveness probe failed: Get \"http://10.244.1.7:8080/healthz\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
+                27,
+            ),
+            event(
+                "Killing",
+                "Container api failed liveness probe, will be restarted",
+                9,
+            ),
+        ];
+        f
+    }
+
+    #[test]
+    fn a_slow_health_endpoint_under_load_is_a_liveness_problem() {
+        let d = testing::diagnosis(&killed());
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
+        assert!(
+            d.summary.starts_with(
+                "api is restarted by its liveness probe (9 kills, exit 137 without an OOM kill): the app answers /healthz slower than its 1 s timeout"
+            ),
+            "{}",
+            d.summary
+        );
+    }
+
+    #[test]
+    fn an_oom_kill_or_a_crash_is_not_a_liveness_problem() {
+        let f = testing::oom_under_load();
+        assert!(LivenessProbe.detect(&f, &Readings::of(&f)).is_none());
+        let f = testing::crashing(&["KeyError: 'X'"]);
+        assert!(LivenessProbe.detect(&f, &Readings::of(&f)).is_none());
+    }
+}
