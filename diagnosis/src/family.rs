@@ -243,6 +243,19 @@ pub enum Remedy {
     Nothing,
 }
 
+impl Remedy {
+    /// The escalation of a family whose fix has not been built yet: the diagnosis, and what a
+    /// human must do meanwhile.
+    pub fn not_yet(what: &str, d: &squad_protocols::Diagnosis, human: &str) -> Remedy {
+        Remedy::Escalate {
+            reason: format!(
+                "squad has no remediation for {what} yet ({}); {human}",
+                d.summary
+            ),
+        }
+    }
+}
+
 /// A pull request's content: what to edit and what to say.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {

@@ -33,6 +33,41 @@ pub fn ago(span: chrono::Duration) -> String {
     }
 }
 
+/// What the last rollout changed in one aspect of the workload, read from each revision by `of`.
+pub struct RolloutChange<T> {
+    pub revision: u32,
+    /// How long ago it rolled out ([`ago`]).
+    pub ago: String,
+    pub before: T,
+    pub after: T,
+}
+
+/// The last rollout's change of what `of` reads from a revision, when both the last revision and
+/// the one before have it and they differ.
+pub fn last_rollout_change<T: PartialEq>(
+    facts: &Facts,
+    of: impl Fn(&squad_protocols::cluster::Revision) -> Option<T>,
+) -> Option<RolloutChange<T>> {
+    let [.., before, last] = facts.history.as_slice() else {
+        return None;
+    };
+    let (before_value, after_value) = (of(before)?, of(last)?);
+    (before_value != after_value).then(|| RolloutChange {
+        revision: last.revision,
+        ago: ago(facts.now - last.at),
+        before: before_value,
+        after: after_value,
+    })
+}
+
+/// The alerted container as a revision declares it.
+pub fn container_in<'r>(
+    r: &'r squad_protocols::cluster::Revision,
+    facts: &Facts,
+) -> Option<&'r squad_protocols::cluster::ContainerSpec> {
+    r.containers.iter().find(|c| c.name == facts.container)
+}
+
 impl Readings {
     pub fn of(facts: &Facts) -> Readings {
         let mut evidence = Vec::new();

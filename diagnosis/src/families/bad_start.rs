@@ -33,23 +33,10 @@ fn words(command: &[String], args: &[String]) -> String {
 
 /// The last rollout's change of the container's command or args: (revision, ago, before).
 fn command_change(facts: &Facts) -> Option<(u32, String, String)> {
-    let [.., before, last] = facts.history.as_slice() else {
-        return None;
-    };
-    let of = |r: &squad_protocols::cluster::Revision| {
-        r.containers
-            .iter()
-            .find(|c| c.name == facts.container)
-            .map(|c| (c.command.clone(), c.args.clone()))
-    };
-    let (a, b) = (of(before)?, of(last)?);
-    (a != b).then(|| {
-        (
-            last.revision,
-            crate::readings::ago(facts.now - last.at),
-            words(&a.0, &a.1),
-        )
-    })
+    let c = crate::readings::last_rollout_change(facts, |r| {
+        crate::readings::container_in(r, facts).map(|c| (c.command.clone(), c.args.clone()))
+    })?;
+    Some((c.revision, c.ago, words(&c.before.0, &c.before.1)))
 }
 
 /// The executable the runtime could not find, from its message (`exec: "x": …`).
@@ -155,12 +142,7 @@ impl Family for BadStart {
     }
 
     fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::Escalate {
-            reason: format!(
-                "squad has no remediation for bad start commands yet ({}); a human restores the command",
-                d.summary
-            ),
-        }
+        Remedy::not_yet("bad start commands", d, "a human restores the command")
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {

@@ -259,12 +259,11 @@ impl Family for BrokenConfigReference {
     }
 
     fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::Escalate {
-            reason: format!(
-                "squad has no remediation for broken configuration references yet ({}); a human points the reference at what exists",
-                d.summary
-            ),
-        }
+        Remedy::not_yet(
+            "broken configuration references",
+            d,
+            "a human points the reference at what exists",
+        )
     }
 
     fn code_focus(&self) -> crate::CodeFocus {

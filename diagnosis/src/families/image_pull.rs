@@ -29,21 +29,10 @@ fn image_of<'a>(containers: &'a [ContainerSpec], name: &str) -> Option<&'a str> 
 
 /// The last rollout's image change for the container: (revision, how long ago, before, after).
 fn image_change(facts: &Facts) -> Option<(u32, String, String, String)> {
-    let [.., before, last] = facts.history.as_slice() else {
-        return None;
-    };
-    let (a, b) = (
-        image_of(&before.containers, &facts.container)?,
-        image_of(&last.containers, &facts.container)?,
-    );
-    (a != b).then(|| {
-        (
-            last.revision,
-            crate::readings::ago(facts.now - last.at),
-            a.to_owned(),
-            b.to_owned(),
-        )
-    })
+    let c = crate::readings::last_rollout_change(facts, |r| {
+        image_of(&r.containers, &facts.container).map(str::to_owned)
+    })?;
+    Some((c.revision, c.ago, c.before, c.after))
 }
 
 impl Family for ImagePull {
@@ -139,12 +128,7 @@ impl Family for ImagePull {
     }
 
     fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::Escalate {
-            reason: format!(
-                "squad has no remediation for image pulls yet ({}); a human rolls the image back",
-                d.summary
-            ),
-        }
+        Remedy::not_yet("image pulls", d, "a human rolls the image back")
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {

@@ -124,12 +124,11 @@ impl Family for LivenessProbe {
     }
 
     fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::Escalate {
-            reason: format!(
-                "squad has no remediation for liveness probes yet ({}); a human sizes the probe from the observed latency",
-                d.summary
-            ),
-        }
+        Remedy::not_yet(
+            "liveness probes",
+            d,
+            "a human sizes the probe from the observed latency",
+        )
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {

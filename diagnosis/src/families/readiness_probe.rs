@@ -8,7 +8,7 @@
 //! (the probe's port and path from the container's ports and the app's served paths, or the
 //! previous revision's probe) comes with the remediations; until then the crew escalates.
 
-use squad_protocols::cluster::{ContainerSpec, ProbeSpec};
+use squad_protocols::cluster::ProbeSpec;
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
 use crate::{
@@ -22,29 +22,12 @@ pub const ROOT_CAUSE: &str = "readiness_probe_failing";
 
 const FAILED: &str = "Readiness probe failed: ";
 
-fn probe_of<'a>(containers: &'a [ContainerSpec], name: &str) -> Option<&'a ProbeSpec> {
-    containers
-        .iter()
-        .find(|c| c.name == name)
-        .and_then(|c| c.readiness_probe.as_ref())
-}
-
 /// The last rollout's change of the container's readiness probe: (revision, ago, before).
 fn probe_change(facts: &Facts) -> Option<(u32, String, Option<ProbeSpec>)> {
-    let [.., before, last] = facts.history.as_slice() else {
-        return None;
-    };
-    let (a, b) = (
-        probe_of(&before.containers, &facts.container),
-        probe_of(&last.containers, &facts.container),
-    );
-    (a != b).then(|| {
-        (
-            last.revision,
-            crate::readings::ago(facts.now - last.at),
-            a.cloned(),
-        )
-    })
+    let c = crate::readings::last_rollout_change(facts, |r| {
+        crate::readings::container_in(r, facts).map(|c| c.readiness_probe.clone())
+    })?;
+    Some((c.revision, c.ago, c.before))
 }
 
 impl Family for ReadinessProbe {
@@ -170,12 +153,11 @@ impl Family for ReadinessProbe {
     }
 
     fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::Escalate {
-            reason: format!(
-                "squad has no remediation for readiness probes yet ({}); a human points the probe at what the app serves",
-                d.summary
-            ),
-        }
+        Remedy::not_yet(
+            "readiness probes",
+            d,
+            "a human points the probe at what the app serves",
+        )
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {

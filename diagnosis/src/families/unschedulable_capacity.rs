@@ -20,18 +20,12 @@ pub const ROOT_CAUSE: &str = "unschedulable_capacity";
 
 /// The last rollout's change of the container's request of `resource`: (ago, before, after).
 fn request_change(facts: &Facts, resource: &str) -> Option<(String, Quantity, Quantity)> {
-    let [.., before, last] = facts.history.as_slice() else {
-        return None;
-    };
-    let of = |r: &squad_protocols::cluster::Revision| {
-        r.containers
-            .iter()
-            .find(|c| c.name == facts.container)
+    let c = crate::readings::last_rollout_change(facts, |r| {
+        crate::readings::container_in(r, facts)
             .and_then(|c| c.requests.get(resource).or_else(|| c.limits.get(resource)))
             .copied()
-    };
-    let (a, b) = (of(before)?, of(last)?);
-    (b > a).then(|| (crate::readings::ago(facts.now - last.at), a, b))
+    })?;
+    (c.after > c.before).then_some((c.ago, c.before, c.after))
 }
 
 impl Family for UnschedulableCapacity {
@@ -161,12 +155,11 @@ impl Family for UnschedulableCapacity {
     }
 
     fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::Escalate {
-            reason: format!(
-                "squad has no remediation for capacity shortfalls yet ({}); a human sizes the requests or the node pool",
-                d.summary
-            ),
-        }
+        Remedy::not_yet(
+            "capacity shortfalls",
+            d,
+            "a human sizes the requests or the node pool",
+        )
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {

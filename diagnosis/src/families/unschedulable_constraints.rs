@@ -23,20 +23,9 @@ pub const ROOT_CAUSE: &str = "unschedulable_constraints";
 
 /// What the last rollout changed in where the pods may go: (revision, how long ago, before,
 /// after).
-pub(super) fn placement_change(
-    facts: &Facts,
-) -> Option<(u32, String, PlacementRules, PlacementRules)> {
-    let [.., before, last] = facts.history.as_slice() else {
-        return None;
-    };
-    (before.placement != last.placement).then(|| {
-        (
-            last.revision,
-            crate::readings::ago(facts.now - last.at),
-            before.placement.clone(),
-            last.placement.clone(),
-        )
-    })
+fn placement_change(facts: &Facts) -> Option<(u32, String, PlacementRules, PlacementRules)> {
+    let c = crate::readings::last_rollout_change(facts, |r| Some(r.placement.clone()))?;
+    Some((c.revision, c.ago, c.before, c.after))
 }
 
 fn words(p: &PlacementRules) -> String {
@@ -167,12 +156,11 @@ impl Family for UnschedulableConstraints {
     }
 
     fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::Escalate {
-            reason: format!(
-                "squad has no remediation for scheduling constraints yet ({}); a human matches the selector and tolerations to real nodes",
-                d.summary
-            ),
-        }
+        Remedy::not_yet(
+            "scheduling constraints",
+            d,
+            "a human matches the selector and tolerations to real nodes",
+        )
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {
