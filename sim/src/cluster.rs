@@ -27,24 +27,27 @@ use std::time::Duration;
 use crate::Scenario;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use squad_protocols::WorkloadRef;
 use squad_protocols::cluster::{
     ClusterEvent, ContainerSpec, ContainerStatus, HpaInfo, ImageVulnerability, NetworkPolicyInfo,
-    PodInfo, RbacRule, Revision, Sample, Termination, WorkloadInfo,
+    PodInfo, RbacRule, Revision, Sample, WorkloadInfo,
 };
-use squad_protocols::{Quantity, WorkloadRef};
 use squad_runtime::Clock;
 use squad_runtime::ports::{PortError, PortResult};
 
 use squad_adapters::git::GitRepo;
 use squad_gitops::objects;
 
+mod events;
 mod kubelet;
+mod life;
 mod metrics;
 mod prober;
 mod scheduler;
 mod world;
 
 use kubelet::Blocker;
+use life::Life;
 use scheduler::{NodeState, Placement, PodNeeds};
 pub use world::{World, cluster_scoped, ts, uid};
 
@@ -72,34 +75,6 @@ struct Rollout {
     /// Why its container's readiness probe fails against the app, if it does: its pods run but
     /// are never ready, and the rollout never takes over.
     unready: Option<prober::ProbeFailure>,
-}
-
-/// A container's life under one rollout, up to some time.
-#[derive(Debug, Clone, Default)]
-struct Life {
-    /// Start times of each run of the container, oldest first.
-    starts: Vec<DateTime<Utc>>,
-    kills: Vec<Termination>,
-    /// Whether, at the end of the simulated span, the container waits in back-off.
-    waiting: bool,
-    /// Failed attempts to start the container (it never started: see `blocked`), oldest first.
-    attempts: Vec<DateTime<Utc>>,
-    blocked: Option<Blocker>,
-}
-
-impl Life {
-    /// Why the container waits at `t`, when it does.
-    fn waiting_reason(&self, t: DateTime<Utc>) -> Option<&'static str> {
-        match (&self.blocked, self.attempts.first()) {
-            (Some(b), Some(first)) if *first <= t => Some(b.waiting_reason(*first, t)),
-            _ => None,
-        }
-    }
-}
-
-/// The kubelet's back-off after `n` consecutive failures (10 s doubling, at most 5 min).
-fn backoff(n: u32) -> i64 {
-    (10i64 << n.saturating_sub(1).min(5)).min(300)
 }
 
 /// `value` of a rolling update's `maxSurge` or `maxUnavailable` (an integer or a percentage of
@@ -316,66 +291,6 @@ impl SimCluster {
         (l.base_mib + l.per_rps_mib * self.rps(t) + l.leak_mib_per_hour * hours) * MIB
     }
 
-    fn missing_env(&self, c: &ContainerSpec) -> Option<String> {
-        self.scenario
-            .load
-            .required_env
-            .iter()
-            .find(|v| !c.env.iter().any(|e| &e.name == *v))
-            .cloned()
-    }
-
-    /// How long the app's health endpoints take to answer at `t`, in ms.
-    fn latency_ms(&self, t: DateTime<Utc>) -> f64 {
-        let a = &self.scenario.app;
-        a.latency_ms + a.latency_ms_per_rps * self.rps(t)
-    }
-
-    /// When the liveness probe of a run that started at `started` has failed `failureThreshold`
-    /// times in a row (the kubelet then kills the container), if before `end`. The app's latency
-    /// only grows with the request rate, which never falls within a scenario, so a probe that
-    /// fails once keeps failing: the first failing probe is found by bisection.
-    fn liveness_kill(
-        &self,
-        c: &ContainerSpec,
-        started: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
-        let probe = c.liveness_probe.as_ref()?;
-        let period = i64::from(probe.period_seconds.max(1));
-        let first = started + secs(i64::from(probe.initial_delay_seconds));
-        if first > end {
-            return None;
-        }
-        let at = |k: i64| first + secs(k * period);
-        let fails = |k: i64| {
-            prober::failure_at(&self.scenario.app, c, probe, self.latency_ms(at(k))).is_some()
-        };
-        let last = (end - first).num_seconds() / period;
-        if !fails(last) {
-            return None;
-        }
-        let (mut lo, mut hi) = (0, last);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if fails(mid) {
-                hi = mid;
-            } else {
-                lo = mid + 1;
-            }
-        }
-        let kill = at(lo + i64::from(probe.failure_threshold.max(1)) - 1);
-        (kill <= end).then_some(kill)
-    }
-
-    /// The container's `command` when the image does not hold it.
-    fn missing_executable(&self, c: &ContainerSpec) -> Option<String> {
-        c.command
-            .first()
-            .filter(|cmd| !self.scenario.app.has_executable(cmd))
-            .cloned()
-    }
-
     fn container_spec<'r>(&self, r: &'r Rollout) -> Option<&'r ContainerSpec> {
         r.workload.container(&self.scenario.workload.container)
     }
@@ -459,98 +374,6 @@ impl SimCluster {
             (previous, replicas.saturating_sub(unavailable)),
             (newest, (surge + unavailable).min(replicas.max(1))),
         ]
-    }
-
-    /// Simulates the container of a rollout from its start until `end`.
-    fn life(&self, d: &Desired, r: &Rollout, end: DateTime<Utc>) -> Life {
-        let end = self
-            .scaled_down_at(d, r)
-            .filter(|n| *n > r.at)
-            .map_or(end, |n| n.min(end));
-        if let Some(b) = &r.blocked {
-            return Life {
-                waiting: true,
-                attempts: b.attempts(r.at, end),
-                blocked: Some(b.clone()),
-                ..Life::default()
-            };
-        }
-        let Some(c) = self.container_spec(r) else {
-            return Life::default();
-        };
-        let limit = c
-            .limits
-            .get("memory")
-            .map(|q| q.bytes() as f64)
-            .unwrap_or(f64::INFINITY);
-        let missing = self.missing_env(c);
-        let not_found = self.missing_executable(c);
-        let mut life = Life {
-            starts: vec![r.at],
-            ..Life::default()
-        };
-        let mut started = r.at;
-        let mut t = r.at;
-        let mut consecutive: u32 = 0;
-        // The kubelet stops a container its liveness probe failed, with the pod's grace period
-        // (30 s unless set); the app does not stop on SIGTERM while it is stuck, so it is killed:
-        // exit 137, reason Error.
-        let grace = r.object["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-            .as_i64()
-            .unwrap_or(30);
-        let mut live_kill = self.liveness_kill(c, started, end);
-        while t <= end {
-            let kill = if not_found.is_some() {
-                // The runtime cannot exec the command: the container never runs.
-                (started <= end).then(|| Termination {
-                    reason: "StartError".into(),
-                    exit_code: 128,
-                    finished_at: started,
-                })
-            } else if missing.is_some() {
-                let at = started + secs(2);
-                (at <= end).then(|| Termination {
-                    reason: "Error".into(),
-                    exit_code: 1,
-                    finished_at: at,
-                })
-            } else if let Some(at) = live_kill.filter(|k| *k <= t && *k + secs(grace) <= end) {
-                Some(Termination {
-                    reason: "Error".into(),
-                    exit_code: 137,
-                    finished_at: at + secs(grace),
-                })
-            } else if self.demand(t, started) > limit {
-                Some(Termination {
-                    reason: "OOMKilled".into(),
-                    exit_code: 137,
-                    finished_at: t,
-                })
-            } else {
-                None
-            };
-            match kill {
-                Some(k) => {
-                    consecutive += 1;
-                    started = k.finished_at + secs(backoff(consecutive));
-                    life.kills.push(k);
-                    if started > end {
-                        life.waiting = true;
-                        break;
-                    }
-                    life.starts.push(started);
-                    t = started;
-                    live_kill = self.liveness_kill(c, started, end);
-                }
-                None => {
-                    if (t - started).num_seconds() >= 600 {
-                        consecutive = 0;
-                    }
-                    t += secs(STEP_SECONDS);
-                }
-            }
-        }
-        life
     }
 
     fn pod_info(&self, d: &Desired, r: &Rollout, name: &str, now: DateTime<Utc>) -> PodInfo {
@@ -698,219 +521,6 @@ impl SimCluster {
             }
         }
         Ok(out)
-    }
-
-    /// The events about one pod of a rollout: the scheduler's, then the kubelet's (and the node's OOM
-    /// kill records for it).
-    fn pod_events(
-        &self,
-        d: &Desired,
-        r: &Rollout,
-        pod: &str,
-        now: DateTime<Utc>,
-    ) -> Vec<ClusterEvent> {
-        let s = &self.scenario;
-        let node = match self.placement(d, pod, now) {
-            Placement::Node(node) => node,
-            Placement::Unschedulable(message) => {
-                // The scheduler retries an unschedulable pod at least every 5 minutes (when
-                // nothing in the cluster changes sooner) and records each failure.
-                let tries = 1 + (now - r.at).num_seconds().max(0) / 300;
-                return vec![ClusterEvent {
-                    kind: "Warning".into(),
-                    reason: "FailedScheduling".into(),
-                    message,
-                    count: tries as u32,
-                    first_seen: r.at,
-                    last_seen: r.at + secs((tries - 1) * 300),
-                    object: format!("Pod/{pod}"),
-                }];
-            }
-        };
-        let scheduled = ClusterEvent {
-            kind: "Normal".into(),
-            reason: "Scheduled".into(),
-            message: format!(
-                "Successfully assigned {}/{pod} to {node}",
-                s.workload.namespace
-            ),
-            count: 1,
-            first_seen: r.at,
-            last_seen: r.at,
-            object: format!("Pod/{pod}"),
-        };
-        let life = self.life(d, r, now);
-        let mut events = self.kubelet_events(r, pod, &node, &life, now);
-        events.insert(0, scheduled);
-        events
-    }
-
-    /// The kubelet's events about one pod of a rollout on `node` (and the node's OOM kill
-    /// records for it).
-    fn kubelet_events(
-        &self,
-        r: &Rollout,
-        pod: &str,
-        node: &str,
-        life: &Life,
-        now: DateTime<Utc>,
-    ) -> Vec<ClusterEvent> {
-        let s = &self.scenario;
-        let c = &s.workload.container;
-        if let Some(b) = &life.blocked {
-            let policy = self
-                .container_object(r)
-                .and_then(|c| c["imagePullPolicy"].as_str())
-                .unwrap_or("IfNotPresent");
-            return b.events(pod, &life.attempts, now, policy);
-        }
-        // A command the image does not hold: containerd creates the container and fails to
-        // start its process, every attempt.
-        let not_found = self
-            .container_spec(r)
-            .and_then(|spec| self.missing_executable(spec));
-        let mut events = vec![match &not_found {
-            Some(cmd) => ClusterEvent {
-                kind: "Warning".into(),
-                reason: "Failed".into(),
-                message: format!(
-                    "Error: failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"{cmd}\": executable file not found in $PATH: unknown"
-                ),
-                count: life.starts.len() as u32,
-                first_seen: *life.starts.first().unwrap_or(&r.at),
-                last_seen: *life.starts.last().unwrap_or(&r.at),
-                object: format!("Pod/{pod}"),
-            },
-            None => ClusterEvent {
-                kind: "Normal".into(),
-                reason: "Started".into(),
-                message: format!("Started container {c}"),
-                count: life.starts.len() as u32,
-                first_seen: *life.starts.first().unwrap_or(&r.at),
-                last_seen: *life.starts.last().unwrap_or(&r.at),
-                object: format!("Pod/{pod}"),
-            },
-        }];
-        // A readiness probe that fails on the app fails at every period while the container
-        // runs (the kubelet aggregates the identical events into one with a count).
-        if let (Some(f), Some(probe), Some(first)) = (
-            &r.unready,
-            self.container_spec(r)
-                .and_then(|c| c.readiness_probe.as_ref()),
-            life.starts.first(),
-        ) {
-            let first_probe = *first + secs(i64::from(probe.initial_delay_seconds));
-            let period = i64::from(probe.period_seconds.max(1));
-            if first_probe <= now {
-                let probes = 1 + (now - first_probe).num_seconds() / period;
-                events.push(ClusterEvent {
-                    kind: "Warning".into(),
-                    reason: "Unhealthy".into(),
-                    message: format!(
-                        "Readiness probe failed: {}",
-                        f.message(&self.pod_ip(pod, node))
-                    ),
-                    count: probes as u32,
-                    first_seen: first_probe,
-                    last_seen: first_probe + secs((probes - 1) * period),
-                    object: format!("Pod/{pod}"),
-                });
-            }
-        }
-        // Liveness kills: each after `failureThreshold` failed probes, then the kubelet's
-        // Killing (the container ends a grace period later).
-        let liveness_kills: Vec<_> = life
-            .kills
-            .iter()
-            .filter(|k| k.reason == "Error" && k.exit_code == 137)
-            .collect();
-        if let (Some(first), Some(last), Some(spec)) = (
-            liveness_kills.first(),
-            liveness_kills.last(),
-            self.container_spec(r),
-        ) && let Some(probe) = spec.liveness_probe.as_ref()
-        {
-            let grace = r.object["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-                .as_i64()
-                .unwrap_or(30);
-            let killed_at = |k: &Termination| k.finished_at - secs(grace);
-            let n = liveness_kills.len() as u32;
-            if let Some(f) =
-                prober::failure_at(&s.app, spec, probe, self.latency_ms(killed_at(last)))
-            {
-                events.push(ClusterEvent {
-                    kind: "Warning".into(),
-                    reason: "Unhealthy".into(),
-                    message: format!(
-                        "Liveness probe failed: {}",
-                        f.message(&self.pod_ip(pod, node))
-                    ),
-                    count: n * probe.failure_threshold.max(1),
-                    first_seen: killed_at(first)
-                        - secs(
-                            i64::from(probe.period_seconds.max(1))
-                                * i64::from(probe.failure_threshold.max(1) - 1),
-                        ),
-                    last_seen: killed_at(last),
-                    object: format!("Pod/{pod}"),
-                });
-            }
-            events.push(ClusterEvent {
-                kind: "Normal".into(),
-                reason: "Killing".into(),
-                message: format!("Container {c} failed liveness probe, will be restarted"),
-                count: n,
-                first_seen: killed_at(first),
-                last_seen: killed_at(last),
-                object: format!("Pod/{pod}"),
-            });
-        }
-        for e in &s.pod_events {
-            events.push(ClusterEvent {
-                kind: e.kind.clone(),
-                reason: e.reason.clone(),
-                message: e.message.clone(),
-                count: 1,
-                first_seen: r.at,
-                last_seen: r.at,
-                object: format!("Pod/{pod}"),
-            });
-        }
-        if let (Some(first), Some(last)) = (life.kills.first(), life.kills.last()) {
-            let ooms: Vec<_> = life
-                .kills
-                .iter()
-                .filter(|k| k.reason == "OOMKilled")
-                .collect();
-            if let (Some(f), Some(l)) = (ooms.first(), ooms.last()) {
-                events.push(ClusterEvent {
-                    kind: "Warning".into(),
-                    reason: "OOMKilling".into(),
-                    message: format!(
-                        "Memory cgroup out of memory: Killed process in container {c} of pod {}/{pod} (limit {})",
-                        s.workload.namespace,
-                        self.container_spec(r)
-                            .and_then(|x| x.limits.get("memory"))
-                            .map(Quantity::to_string)
-                            .unwrap_or_default()
-                    ),
-                    count: ooms.len() as u32,
-                    first_seen: f.finished_at,
-                    last_seen: l.finished_at,
-                    object: format!("Node/{node}"),
-                });
-            }
-            events.push(ClusterEvent {
-                kind: "Warning".into(),
-                reason: "BackOff".into(),
-                message: format!("Back-off restarting failed container {c} in pod {pod}"),
-                count: life.kills.len() as u32,
-                first_seen: first.finished_at,
-                last_seen: last.finished_at,
-                object: format!("Pod/{pod}"),
-            });
-        }
-        events
     }
 
     pub fn logs(

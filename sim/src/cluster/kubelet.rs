@@ -53,7 +53,7 @@ impl Blocker {
             Blocker::Mount { .. } => chrono::Duration::milliseconds(
                 (500i64 << n.saturating_sub(1).min(10)).min(MOUNT_RETRY_MAX_MS),
             ),
-            Blocker::Pull { .. } => chrono::Duration::seconds(super::backoff(n)),
+            Blocker::Pull { .. } => chrono::Duration::seconds(super::life::backoff(n)),
             Blocker::Config { .. } => chrono::Duration::seconds(SYNC_RETRY_SECONDS),
         }
     }

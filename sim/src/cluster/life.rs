@@ -1,0 +1,191 @@
+//! A container's life under one rollout: its starts and kills as the kubelet runs it (OOM kills
+//! at the memory limit, exit 1 without a required variable, StartError for a command the image
+//! does not hold, liveness kills once the app answers slower than the probe's timeout), with the
+//! kubelet's back-off between them.
+
+use chrono::{DateTime, Utc};
+use squad_protocols::cluster::{ContainerSpec, Termination};
+
+use super::{Blocker, Desired, Rollout, STEP_SECONDS, SimCluster, prober, secs};
+
+/// A container's life under one rollout, up to some time.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Life {
+    /// Start times of each run of the container, oldest first.
+    pub(super) starts: Vec<DateTime<Utc>>,
+    pub(super) kills: Vec<Termination>,
+    /// Whether, at the end of the simulated span, the container waits in back-off.
+    pub(super) waiting: bool,
+    /// Failed attempts to start the container (it never started: see `blocked`), oldest first.
+    pub(super) attempts: Vec<DateTime<Utc>>,
+    pub(super) blocked: Option<Blocker>,
+}
+
+impl Life {
+    /// Why the container waits at `t`, when it does.
+    pub(super) fn waiting_reason(&self, t: DateTime<Utc>) -> Option<&'static str> {
+        match (&self.blocked, self.attempts.first()) {
+            (Some(b), Some(first)) if *first <= t => Some(b.waiting_reason(*first, t)),
+            _ => None,
+        }
+    }
+}
+
+/// The kubelet's back-off after `n` consecutive failures (10 s doubling, at most 5 min).
+pub(super) fn backoff(n: u32) -> i64 {
+    (10i64 << n.saturating_sub(1).min(5)).min(300)
+}
+
+impl SimCluster {
+    pub(super) fn missing_env(&self, c: &ContainerSpec) -> Option<String> {
+        self.scenario
+            .load
+            .required_env
+            .iter()
+            .find(|v| !c.env.iter().any(|e| &e.name == *v))
+            .cloned()
+    }
+
+    /// How long the app's health endpoints take to answer at `t`, in ms.
+    pub(super) fn latency_ms(&self, t: DateTime<Utc>) -> f64 {
+        let a = &self.scenario.app;
+        a.latency_ms + a.latency_ms_per_rps * self.rps(t)
+    }
+
+    /// When the liveness probe of a run that started at `started` has failed `failureThreshold`
+    /// times in a row (the kubelet then kills the container), if before `end`. The app's latency
+    /// only grows with the request rate, which never falls within a scenario, so a probe that
+    /// fails once keeps failing: the first failing probe is found by bisection.
+    fn liveness_kill(
+        &self,
+        c: &ContainerSpec,
+        started: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let probe = c.liveness_probe.as_ref()?;
+        let period = i64::from(probe.period_seconds.max(1));
+        let first = started + secs(i64::from(probe.initial_delay_seconds));
+        if first > end {
+            return None;
+        }
+        let at = |k: i64| first + secs(k * period);
+        let fails = |k: i64| {
+            prober::failure_at(&self.scenario.app, c, probe, self.latency_ms(at(k))).is_some()
+        };
+        let last = (end - first).num_seconds() / period;
+        if !fails(last) {
+            return None;
+        }
+        let (mut lo, mut hi) = (0, last);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if fails(mid) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        let kill = at(lo + i64::from(probe.failure_threshold.max(1)) - 1);
+        (kill <= end).then_some(kill)
+    }
+
+    /// The container's `command` when the image does not hold it.
+    pub(super) fn missing_executable(&self, c: &ContainerSpec) -> Option<String> {
+        c.command
+            .first()
+            .filter(|cmd| !self.scenario.app.has_executable(cmd))
+            .cloned()
+    }
+
+    /// Simulates the container of a rollout from its start until `end`.
+    pub(super) fn life(&self, d: &Desired, r: &Rollout, end: DateTime<Utc>) -> Life {
+        let end = self
+            .scaled_down_at(d, r)
+            .filter(|n| *n > r.at)
+            .map_or(end, |n| n.min(end));
+        if let Some(b) = &r.blocked {
+            return Life {
+                waiting: true,
+                attempts: b.attempts(r.at, end),
+                blocked: Some(b.clone()),
+                ..Life::default()
+            };
+        }
+        let Some(c) = self.container_spec(r) else {
+            return Life::default();
+        };
+        let limit = c
+            .limits
+            .get("memory")
+            .map(|q| q.bytes() as f64)
+            .unwrap_or(f64::INFINITY);
+        let missing = self.missing_env(c);
+        let not_found = self.missing_executable(c);
+        let mut life = Life {
+            starts: vec![r.at],
+            ..Life::default()
+        };
+        let mut started = r.at;
+        let mut t = r.at;
+        let mut consecutive: u32 = 0;
+        // The kubelet stops a container its liveness probe failed, with the pod's grace period
+        // (30 s unless set); the app does not stop on SIGTERM while it is stuck, so it is killed:
+        // exit 137, reason Error.
+        let grace = r.object["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+            .as_i64()
+            .unwrap_or(30);
+        let mut live_kill = self.liveness_kill(c, started, end);
+        while t <= end {
+            let kill = if not_found.is_some() {
+                // The runtime cannot exec the command: the container never runs.
+                (started <= end).then(|| Termination {
+                    reason: "StartError".into(),
+                    exit_code: 128,
+                    finished_at: started,
+                })
+            } else if missing.is_some() {
+                let at = started + secs(2);
+                (at <= end).then(|| Termination {
+                    reason: "Error".into(),
+                    exit_code: 1,
+                    finished_at: at,
+                })
+            } else if let Some(at) = live_kill.filter(|k| *k <= t && *k + secs(grace) <= end) {
+                Some(Termination {
+                    reason: "Error".into(),
+                    exit_code: 137,
+                    finished_at: at + secs(grace),
+                })
+            } else if self.demand(t, started) > limit {
+                Some(Termination {
+                    reason: "OOMKilled".into(),
+                    exit_code: 137,
+                    finished_at: t,
+                })
+            } else {
+                None
+            };
+            match kill {
+                Some(k) => {
+                    consecutive += 1;
+                    started = k.finished_at + secs(backoff(consecutive));
+                    life.kills.push(k);
+                    if started > end {
+                        life.waiting = true;
+                        break;
+                    }
+                    life.starts.push(started);
+                    t = started;
+                    live_kill = self.liveness_kill(c, started, end);
+                }
+                None => {
+                    if (t - started).num_seconds() >= 600 {
+                        consecutive = 0;
+                    }
+                    t += secs(STEP_SECONDS);
+                }
+            }
+        }
+        life
+    }
+}
