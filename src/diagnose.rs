@@ -75,10 +75,7 @@ pub async fn connect(
         Some(url) => cluster.with_metrics(Arc::new(Prometheus::new(PrometheusOptions {
             url,
             timeout: Some(Duration::from_secs(p.timeout_seconds)),
-            queries: MetricQueries {
-                memory_working_set: p.memory_query.clone(),
-                request_rate: p.traffic_query.clone(),
-            },
+            queries: MetricQueries::from(p),
         })?)),
         None => cluster,
     })

@@ -33,14 +33,38 @@ fn job_of(metric: &str) -> &'static str {
     }
 }
 
-/// `{{ $labels.x }}` in an annotation template, filled from `labels`.
-fn render(template: &str, labels: &BTreeMap<String, String>) -> String {
+/// Go's `%.4g`: four significant digits, trailing zeros dropped (what `humanizePercentage`
+/// prints, with a `%` sign after the value times 100).
+fn go_4g(v: f64) -> String {
+    let digits = if v == 0.0 {
+        0
+    } else {
+        v.abs().log10().floor() as i32
+    };
+    let decimals = (3 - digits).max(0) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+/// `{{ $labels.x }}` in an annotation template, filled from `labels`, and `{{ $value |
+/// humanizePercentage }}` from `value`.
+fn render(template: &str, labels: &BTreeMap<String, String>, value: Option<f64>) -> String {
     let mut out = String::new();
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let end = rest[start..].find("}}").map(|e| start + e).unwrap();
         let inner = rest[start + 2..end].trim();
+        if inner == "$value | humanizePercentage" {
+            let v = value.unwrap_or_else(|| panic!("{template}: the alert's value is not known"));
+            out.push_str(&format!("{}%", go_4g(v * 100.0)));
+            rest = &rest[end + 2..];
+            continue;
+        }
         let key = inner
             .strip_prefix("$labels.")
             .unwrap_or_else(|| panic!("template {inner:?} is not a label"));
@@ -53,6 +77,25 @@ fn render(template: &str, labels: &BTreeMap<String, String>) -> String {
 
 fn quote(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The value an alert's annotations print, for the rules whose annotations print it: the ratio
+/// of two counters' increase over the last 5 minutes (both sampled at the same instants, so
+/// `increase()`'s extrapolation cancels in the ratio).
+fn alert_value(scenario: &Scenario, series: &BTreeMap<String, Vec<Option<f64>>>) -> Option<f64> {
+    let (num, den) = match scenario.alert.name.as_str() {
+        "CPUThrottlingHigh" => (
+            "container_cpu_cfs_throttled_periods_total{",
+            "container_cpu_cfs_periods_total{",
+        ),
+        _ => return None,
+    };
+    let increase = |prefix: &str| {
+        let (_, v) = series.iter().find(|(k, _)| k.starts_with(prefix))?;
+        let n = v.len();
+        Some(v[n - 1]? - v[n - 6]?)
+    };
+    Some(increase(num)? / increase(den)?)
 }
 
 /// The promtool test file for one scenario: its series and the alert it must fire.
@@ -93,6 +136,7 @@ async fn promtool_test(scenario: &Scenario, rules_path: &str) -> String {
             values[m as usize] = Some(p.value);
         }
     }
+    let value = alert_value(scenario, &series);
     let rules: serde_yaml::Value = serde_yaml::from_str(RULES).unwrap();
     let rule = rules["groups"]
         .as_sequence()
@@ -110,7 +154,7 @@ async fn promtool_test(scenario: &Scenario, rules_path: &str) -> String {
         .map(|(k, v)| {
             (
                 k.as_str().unwrap().to_owned(),
-                render(v.as_str().unwrap(), &labels),
+                render(v.as_str().unwrap(), &labels, value),
             )
         })
         .collect();

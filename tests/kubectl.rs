@@ -720,3 +720,53 @@ async fn a_liveness_probe_slower_than_its_timeout_restarts_the_pods_with_exit_13
     let row = pods.iter().find(|r| r[0] == pod).unwrap();
     assert!(row[3].parse::<u32>().unwrap() > 5, "{pods:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_pod_looks_healthy_to_kubectl_but_for_its_cpu_limit() {
+    let s = serve("cpu-throttling", &[]).await;
+    let kc = s.backends.kubeconfig.clone();
+    let scenario = Scenario::embedded("cpu-throttling").unwrap();
+    let ns = scenario.workload.namespace.as_str();
+    let pod = scenario.workload.pods[0].as_str();
+    // Throttling restarts nothing and leaves no event: Running, ready, no restarts.
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", ns]).await);
+    let row = pods.iter().find(|r| r[0] == pod).unwrap();
+    assert_eq!(&row[1..4], ["1/1", "Running", "0"], "{pods:?}");
+    let out = ok(&kc, &["describe", "pod", pod, "-n", ns]).await;
+    assert!(
+        out.contains("Limits:\n      cpu:     300m") && !out.contains("Warning"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_the_quota_refuses_shows_failed_creates_and_the_old_pods_serving() {
+    let s = serve("quota", &[]).await;
+    let kc = s.backends.kubeconfig.clone();
+    let scenario = Scenario::embedded("quota").unwrap();
+    let ns = scenario.workload.namespace.as_str();
+    let name = scenario.workload.name.as_str();
+    // READY 3/3 (the old pods), UP-TO-DATE 0 (no new pod exists).
+    let deploys = rows(&ok(&kc, &["get", "deployments", "-n", ns]).await);
+    let row = deploys.iter().find(|r| r[0] == name).unwrap();
+    assert_eq!(&row[1..4], ["3/3", "0", "3"], "{deploys:?}");
+    let out = ok(&kc, &["describe", "deployment", name, "-n", ns]).await;
+    assert!(
+        out.contains("Progressing    False   ProgressDeadlineExceeded"),
+        "{out}"
+    );
+    let new_rs = scenario.workload.pods[0].rsplit_once('-').unwrap().0;
+    let out = ok(&kc, &["describe", "replicaset", new_rs, "-n", ns]).await;
+    assert!(
+        out.contains("FailedCreate")
+            && out.contains("is forbidden: exceeded quota: compute, requested: limits.memory=1Gi,requests.memory=768Mi")
+            && out.contains("Replicas:       0 current / 1 desired"),
+        "{out}"
+    );
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", ns]).await);
+    assert_eq!(pods.len(), 4, "a header and the three old pods: {pods:?}");
+    assert!(
+        pods[1..].iter().all(|r| r[1] == "1/1" && r[2] == "Running"),
+        "{pods:?}"
+    );
+}

@@ -132,12 +132,20 @@ async fn a_real_prometheus_scrapes_the_simulated_metrics_and_agrees() {
     assert!((r - s).abs() <= 2.0, "restarts: real {r}, simulated {s}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn history_backfilled_into_a_real_prometheus_gives_the_same_series_and_diagnosis() {
-    if !available_or_skip("history_backfilled_into_a_real_prometheus").unwrap() {
-        return;
-    }
-    let scenario = Arc::new(Scenario::embedded("oomkilled").unwrap());
+/// A scenario's simulated world, its 25 h history backfilled into a real Prometheus, and a
+/// Prometheus adapter on each.
+struct Backfilled {
+    scenario: Arc<Scenario>,
+    sim: SimBackends,
+    clock: Clock,
+    real: RealPrometheus,
+    real_api: Prometheus,
+    sim_api: Prometheus,
+    _dir: tempfile::TempDir,
+}
+
+async fn backfilled(name: &str) -> Backfilled {
+    let scenario = Arc::new(Scenario::embedded(name).unwrap());
     let dir = tempfile::tempdir().unwrap();
     // The clock stands still at the alert (a paused-free runtime, but nothing here waits).
     let clock = Clock::starting_at(scenario.now);
@@ -162,7 +170,51 @@ async fn history_backfilled_into_a_real_prometheus_gives_the_same_series_and_dia
         .await
         .unwrap();
     let (real_api, sim_api) = (client(&real.url()), client(&sim.api.prometheus_url()));
+    Backfilled {
+        scenario,
+        sim,
+        clock,
+        real,
+        real_api,
+        sim_api,
+        _dir: dir,
+    }
+}
 
+/// The native diagnosis of the scenario's alert, with history from the real Prometheus.
+async fn diagnosed_through_the_real_prometheus(b: Backfilled) -> squad_protocols::Diagnosis {
+    let cluster: Arc<dyn Cluster> = Arc::new(
+        squad_adapters::kubernetes::KubeCluster::connect(
+            &squad_adapters::kubernetes::KubeOptions {
+                kubeconfig: Some(b.sim.kubeconfig.clone()),
+                ..Default::default()
+            },
+            b.clock.clone(),
+        )
+        .await
+        .unwrap()
+        .with_metrics(Arc::new(b.real_api)),
+    );
+    let d = NativeDiagnoser::new(cluster, b.clock)
+        .diagnose(&DiagnosisRequest {
+            alert: b.scenario.alert(),
+            workload: b.scenario.workload_ref(),
+            memory: Vec::new(),
+        })
+        .await
+        .unwrap();
+    drop(b.real);
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_backfilled_into_a_real_prometheus_gives_the_same_series_and_diagnosis() {
+    if !available_or_skip("history_backfilled_into_a_real_prometheus").unwrap() {
+        return;
+    }
+    let b = backfilled("oomkilled").await;
+    let (scenario, real_api, sim_api) = (&b.scenario, &b.real_api, &b.sim_api);
+    let now = scenario.now;
     let w = scenario.workload_ref();
     let c = &scenario.workload.container;
     let day = Duration::from_secs(24 * 3600);
@@ -222,27 +274,7 @@ async fn history_backfilled_into_a_real_prometheus_gives_the_same_series_and_dia
         sim_rps[0].1.len()
     );
 
-    // The native diagnosis, with history from the real Prometheus.
-    let cluster: Arc<dyn Cluster> = Arc::new(
-        squad_adapters::kubernetes::KubeCluster::connect(
-            &squad_adapters::kubernetes::KubeOptions {
-                kubeconfig: Some(sim.kubeconfig.clone()),
-                ..Default::default()
-            },
-            clock.clone(),
-        )
-        .await
-        .unwrap()
-        .with_metrics(Arc::new(real_api)),
-    );
-    let d = NativeDiagnoser::new(cluster, clock)
-        .diagnose(&DiagnosisRequest {
-            alert: scenario.alert(),
-            workload: w.clone(),
-            memory: Vec::new(),
-        })
-        .await
-        .unwrap();
+    let d = diagnosed_through_the_real_prometheus(b).await;
     assert_eq!(
         d.root_cause.as_str(),
         "memory_under_provisioned",
@@ -254,4 +286,45 @@ async fn history_backfilled_into_a_real_prometheus_gives_the_same_series_and_dia
         "{}",
         d.summary
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_throttling_backfilled_into_a_real_prometheus_reads_the_same_and_diagnoses_it() {
+    if !available_or_skip("cpu_throttling_backfilled_into_a_real_prometheus").unwrap() {
+        return;
+    }
+    let b = backfilled("cpu-throttling").await;
+    let w = b.scenario.workload_ref();
+    let c = &b.scenario.workload.container;
+    let day = Duration::from_secs(24 * 3600);
+    let step = Duration::from_secs(300);
+    let now = b.scenario.now;
+    let real = b.real_api.cpu(&w, c, day, step, now).await.unwrap();
+    let sim = b.sim_api.cpu(&w, c, day, step, now).await.unwrap();
+    for (what, real, sim) in [
+        ("usage", &real.usage, &sim.usage),
+        ("throttled", &real.throttled, &sim.throttled),
+    ] {
+        assert!(sim.len() >= 280, "{what}: {} samples", sim.len());
+        // increase() and rate() extrapolate at the window's edges the same way in both; the
+        // container's restart at the deploy is where they may differ.
+        let agree = sim
+            .iter()
+            .filter(|s| {
+                real.iter()
+                    .find(|r| r.at == s.at)
+                    .is_some_and(|r| (r.value - s.value).abs() <= 1e-3 * s.value.abs().max(1e-3))
+            })
+            .count();
+        assert!(
+            agree + 3 >= sim.len(),
+            "{what}: {agree} of {} samples agree",
+            sim.len()
+        );
+    }
+    let last = sim.throttled.last().unwrap().value;
+    assert!(last > 0.25 && last < 0.5, "throttled now: {last}");
+    let d = diagnosed_through_the_real_prometheus(b).await;
+    assert_eq!(d.root_cause.as_str(), "cpu_throttling", "{}", d.summary);
+    assert!(d.summary.contains("limit 300m"), "{}", d.summary);
 }

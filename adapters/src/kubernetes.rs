@@ -34,8 +34,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use squad_protocols::WorkloadRef;
 use squad_protocols::cluster::{
-    ClusterEvent, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo, PodInfo, RbacRule,
-    Revision, Sample, WorkloadInfo,
+    ClusterEvent, CpuHistory, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo, PodInfo,
+    RbacRule, Revision, Sample, WorkloadInfo,
 };
 use squad_runtime::Clock;
 use squad_runtime::ports::{Cluster, PortError, PortResult};
@@ -597,6 +597,28 @@ impl Cluster for KubeCluster {
         if let Some(p) = &self.metrics {
             return p
                 .request_rates(workload, window, step, self.query_time(step))
+                .await
+                .map_err(|e| PortError::Unavailable {
+                    what,
+                    detail: e.to_string(),
+                });
+        }
+        let _ = (window, step);
+        Err(no_prometheus(what))
+    }
+
+    async fn cpu(
+        &self,
+        workload: &WorkloadRef,
+        container: &str,
+        window: Duration,
+        step: Duration,
+    ) -> PortResult<CpuHistory> {
+        let what = format!("cpu history of {workload} container {container}");
+        #[cfg(feature = "prometheus")]
+        if let Some(p) = &self.metrics {
+            return p
+                .cpu(workload, container, window, step, self.query_time(step))
                 .await
                 .map_err(|e| PortError::Unavailable {
                     what,

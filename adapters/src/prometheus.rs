@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 use squad_protocols::WorkloadRef;
-use squad_protocols::cluster::Sample;
+use squad_protocols::cluster::{CpuHistory, Sample};
 
 /// Labels of one series as Prometheus returns them (`__name__` included when present).
 pub type Labels = BTreeMap<String, String>;
@@ -29,14 +29,27 @@ pub struct MetricQueries {
     pub memory_working_set: String,
     /// One series per route (label `route`): requests per second.
     pub request_rate: String,
+    /// One series: the container's CPU use in cores.
+    pub cpu_usage: String,
+    /// One series: the share of CFS periods the container was throttled in.
+    pub cpu_throttling: String,
+}
+
+impl From<&squad_config::PrometheusSettings> for MetricQueries {
+    fn from(p: &squad_config::PrometheusSettings) -> Self {
+        Self {
+            memory_working_set: p.memory_query.clone(),
+            request_rate: p.traffic_query.clone(),
+            cpu_usage: p.cpu_query.clone(),
+            cpu_throttling: p.throttling_query.clone(),
+        }
+    }
 }
 
 impl Default for MetricQueries {
+    /// `squad.toml`'s defaults.
     fn default() -> Self {
-        Self {
-            memory_working_set: r#"max(container_memory_working_set_bytes{namespace="{namespace}", pod=~"{pod_regex}", container="{container}"})"#.into(),
-            request_rate: r#"sum by (route) (rate(http_requests_total{namespace="{namespace}", service="{name}"}[5m]))"#.into(),
-        }
+        Self::from(&squad_config::PrometheusSettings::default())
     }
 }
 
@@ -293,6 +306,40 @@ impl Prometheus {
             .collect();
         rates.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(rates)
+    }
+
+    /// The container's CPU use and throttling over `[now - window, now]`: the first series each
+    /// template returns (none when the container has no CPU limit, for throttling).
+    pub async fn cpu(
+        &self,
+        workload: &WorkloadRef,
+        container: &str,
+        window: Duration,
+        step: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<CpuHistory, PromError> {
+        let start = window_start(now, window);
+        let usage = render_query(&self.queries.cpu_usage, workload, container);
+        let throttled = render_query(&self.queries.cpu_throttling, workload, container);
+        Ok(CpuHistory {
+            usage: self.first_series(&usage, start, now, step).await?,
+            throttled: self.first_series(&throttled, start, now, step).await?,
+        })
+    }
+
+    async fn first_series(
+        &self,
+        promql: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> Result<Vec<Sample>, PromError> {
+        let series = self.query_range(promql, start, end, step).await?;
+        Ok(series
+            .into_iter()
+            .next()
+            .map(|(_, s)| s)
+            .unwrap_or_default())
     }
 
     fn malformed(&self, query: &str, detail: String) -> PromError {

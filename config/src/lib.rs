@@ -13,5 +13,5 @@ pub use error::ConfigError;
 pub use settings::{
     AuthSettings, BackendKind, BackendSettings, DiagnoserKind, DiagnoserSettings, HolmesSettings,
     HolmesTransport, IntakeSettings, LlmBudget, LlmProfile, LlmProvider, LlmSettings, LlmToolMode,
-    PagerDutySettings, ServerSettings, Settings,
+    PagerDutySettings, PrometheusSettings, ServerSettings, Settings,
 };

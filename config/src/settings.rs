@@ -153,6 +153,11 @@ impl Settings {
         for (field, q) in [
             ("prometheus.memory_query", &self.prometheus.memory_query),
             ("prometheus.traffic_query", &self.prometheus.traffic_query),
+            ("prometheus.cpu_query", &self.prometheus.cpu_query),
+            (
+                "prometheus.throttling_query",
+                &self.prometheus.throttling_query,
+            ),
         ] {
             if q.trim().is_empty() {
                 return Err(ConfigError::field(origin, field, "a PromQL query"));

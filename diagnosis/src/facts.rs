@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use squad_protocols::cluster::{ClusterEvent, NodeInfo, PodInfo, Revision, Sample, WorkloadInfo};
+use squad_protocols::cluster::{
+    ClusterEvent, CpuHistory, NodeInfo, PodInfo, Revision, Sample, WorkloadInfo,
+};
 use squad_protocols::{Alert, WorkloadRef};
 use squad_runtime::ports::{Cluster, PortError, PortResult};
 
@@ -37,8 +39,13 @@ pub struct Facts {
     pub memory: Vec<Sample>,
     /// Requests per second over 24 h, one series per route.
     pub request_rates: Vec<(String, Vec<Sample>)>,
+    /// The container's CPU use and CFS throttling over 24 h.
+    pub cpu: CpuHistory,
     /// Rollout revisions, oldest first.
     pub history: Vec<Revision>,
+    /// What the controllers said about the newest revision's object (its ReplicaSet): pods the
+    /// apiserver refused to create, in its own words.
+    pub rollout_events: Vec<ClusterEvent>,
     /// The crashed container's last log lines (the previous run's, else the current one's); read
     /// only when the container's last termination was not an OOM kill.
     pub logs: Vec<String>,
@@ -141,10 +148,28 @@ pub async fn gather(
             Vec::new()
         }
     };
+    let cpu = match cluster.cpu(workload, &container, window, STEP).await {
+        Ok(c) => c,
+        Err(e) => {
+            // Without metrics at all, the memory note already says so.
+            if !memory.is_empty() {
+                notes.push(format!("cpu history unavailable: {e}"));
+            }
+            CpuHistory::default()
+        }
+    };
     let history = cluster.rollout_history(workload).await.unwrap_or_else(|e| {
         notes.push(format!("rollout history unavailable: {e}"));
         Vec::new()
     });
+
+    let rollout_events = match history.last().filter(|r| !r.name.is_empty()) {
+        Some(r) => cluster.events(ns, &r.name).await.unwrap_or_else(|e| {
+            notes.push(format!("events of {} not readable: {e}", r.name));
+            Vec::new()
+        }),
+        None => Vec::new(),
+    };
 
     // A crash that is not an OOM kill: what the logs say. The previous run's logs say why it
     // died; without them (not found, or not permitted), the current ones, and a note on what
@@ -198,7 +223,9 @@ pub async fn gather(
         events,
         memory,
         request_rates,
+        cpu,
         history,
+        rollout_events,
         logs,
         logs_unreadable,
         notes,

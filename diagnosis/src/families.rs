@@ -2,6 +2,7 @@
 
 pub mod bad_start;
 pub mod broken_config_reference;
+pub mod cpu_throttling;
 pub mod crash_loop;
 pub mod image_pull;
 pub mod liveness_probe;
@@ -9,6 +10,7 @@ pub mod memory;
 pub mod memory_leak;
 pub mod memory_under_provisioned;
 pub mod missing_configuration;
+pub mod quota_or_limit_range;
 pub mod readiness_probe;
 pub mod scheduling;
 pub mod unknown;
@@ -22,6 +24,7 @@ use crate::{Detection, Facts, Family, Readings};
 /// Every family the native analyzers detect, most specific first: the first whose `detect`
 /// fires names the root cause (a crash with no recognised cause is last).
 pub static ALL: &[&dyn Family] = &[
+    &quota_or_limit_range::QuotaOrLimitRange,
     &unschedulable_constraints::UnschedulableConstraints,
     &unschedulable_capacity::UnschedulableCapacity,
     &image_pull::ImagePull,
@@ -32,6 +35,7 @@ pub static ALL: &[&dyn Family] = &[
     &memory_under_provisioned::MemoryUnderProvisioned,
     &memory_leak::MemoryLeak,
     &missing_configuration::MissingConfiguration,
+    &cpu_throttling::CpuThrottling,
     &crash_loop::CrashLoop,
 ];
 

@@ -500,6 +500,7 @@ mod tests {
             revision: n,
             at: t0 + chrono::Duration::hours(i64::from(n)),
             change_cause: format!("r{n}"),
+            name: format!("w-{n}"),
             containers: vec![spec(env)],
             placement: Default::default(),
         };

@@ -528,6 +528,7 @@ pub fn replica_set_revision(rs: &Value) -> Option<Revision> {
         revision,
         at: time(&meta["creationTimestamp"]).unwrap_or_default(),
         change_cause: str_of(&meta["annotations"]["kubernetes.io/change-cause"]),
+        name: str_of(&meta["name"]),
         containers: containers(rs),
         placement: placement_rules(pod_spec(rs)),
     })
@@ -540,6 +541,7 @@ pub fn controller_revision(cr: &Value) -> Option<Revision> {
         revision: cr["revision"].as_u64()? as u32,
         at: time(&meta["creationTimestamp"]).unwrap_or_default(),
         change_cause: str_of(&meta["annotations"]["kubernetes.io/change-cause"]),
+        name: str_of(&meta["name"]),
         containers: containers(&cr["data"]),
         placement: placement_rules(pod_spec(&cr["data"])),
     })

@@ -168,6 +168,9 @@ pub struct Revision {
     pub revision: u32,
     pub at: DateTime<Utc>,
     pub change_cause: String,
+    /// The object that holds it: the Deployment's ReplicaSet, the ControllerRevision.
+    #[serde(default)]
+    pub name: String,
     pub containers: Vec<ContainerSpec>,
     /// Where the revision's pods may be scheduled.
     #[serde(default)]
@@ -191,6 +194,16 @@ pub struct ClusterEvent {
 pub struct Sample {
     pub at: DateTime<Utc>,
     pub value: f64,
+}
+
+/// A container's CPU over a window, per sample the maximum over the workload's pods.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuHistory {
+    /// CPU used, in cores (the rate of `container_cpu_usage_seconds_total`).
+    pub usage: Vec<Sample>,
+    /// The share of CFS periods in which the container was throttled (0 to 1); empty when the
+    /// container has no CPU limit (the kernel enforces no quota, so nothing is throttled).
+    pub throttled: Vec<Sample>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

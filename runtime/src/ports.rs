@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use squad_protocols::cluster::{
-    ClusterEvent, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo, PodInfo, RbacRule,
-    Revision, Sample, WorkloadInfo,
+    ClusterEvent, CpuHistory, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo, PodInfo,
+    RbacRule, Revision, Sample, WorkloadInfo,
 };
 use squad_protocols::{
     Alert, Diagnosis, FileChange, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState,
@@ -88,6 +88,14 @@ pub trait Cluster: Send + Sync {
         window: Duration,
         step: Duration,
     ) -> PortResult<Vec<(String, Vec<Sample>)>>;
+    /// The container's CPU use and CFS throttling over the window.
+    async fn cpu(
+        &self,
+        workload: &WorkloadRef,
+        container: &str,
+        window: Duration,
+        step: Duration,
+    ) -> PortResult<CpuHistory>;
     async fn hpas(&self, namespace: &str) -> PortResult<Vec<HpaInfo>>;
     async fn network_policies(&self, namespace: &str) -> PortResult<Vec<NetworkPolicyInfo>>;
     /// The RBAC rules bound to a ServiceAccount (Roles and ClusterRoles through their bindings).

@@ -38,6 +38,7 @@ use squad_runtime::ports::{PortError, PortResult};
 use squad_adapters::git::GitRepo;
 use squad_gitops::objects;
 
+mod admission;
 mod events;
 mod kubelet;
 mod life;
@@ -75,6 +76,9 @@ struct Rollout {
     /// Why its container's readiness probe fails against the app, if it does: its pods run but
     /// are never ready, and the rollout never takes over.
     unready: Option<prober::ProbeFailure>,
+    /// Why the apiserver refuses its pods (a LimitRange, a ResourceQuota), if it does: not one
+    /// is created, and the rollout never takes over.
+    refused: Option<String>,
 }
 
 /// `value` of a rolling update's `maxSurge` or `maxUnavailable` (an integer or a percentage of
@@ -92,6 +96,32 @@ fn rolling_param(value: &Value, replicas: usize, round_up: bool) -> usize {
             (if round_up { v.ceil() } else { v.floor() }) as usize
         }
     }
+}
+
+/// When a rollout that makes no pod available times out: `progressDeadlineSeconds` (600 unless
+/// the manifest says) after it began.
+fn progress_deadline(r: &Rollout) -> DateTime<Utc> {
+    r.at + secs(
+        r.object["spec"]["progressDeadlineSeconds"]
+            .as_i64()
+            .unwrap_or(600),
+    )
+}
+
+/// A stalled rolling update's split: the pods the previous ReplicaSet keeps, and those the new
+/// one is scaled to (`maxSurge + maxUnavailable`, at most `replicas`).
+fn rolling_split(newest: &Rollout) -> (usize, usize) {
+    let replicas = newest.workload.replicas as usize;
+    let strategy = &newest.object["spec"]["strategy"]["rollingUpdate"];
+    let unavailable = rolling_param(&strategy["maxUnavailable"], replicas, false);
+    let mut surge = rolling_param(&strategy["maxSurge"], replicas, true);
+    if surge == 0 && unavailable == 0 {
+        surge = 1;
+    }
+    (
+        replicas.saturating_sub(unavailable),
+        (surge + unavailable).min(replicas.max(1)),
+    )
 }
 
 struct Desired {
@@ -212,6 +242,7 @@ impl SimCluster {
                 blocked: None,
                 unschedulable: None,
                 unready: None,
+                refused: None,
             });
         }
         let mut objects = Vec::new();
@@ -241,6 +272,30 @@ impl SimCluster {
                 .workload
                 .container(&s.workload.container)
                 .and_then(|c| prober::readiness(&s.app, c));
+        }
+        // Admission: a rollout's first pod next to the pods the previous rollout keeps while it
+        // surges (the workload's own share of the quotas; the scenario states the others').
+        // Once one is admitted the rollout proceeds: each later pod replaces an old one.
+        let mut previous: Option<usize> = None;
+        for i in 0..rollouts.len() {
+            let used = previous.map_or_else(admission::Usage::new, |p| {
+                let (per_pod, _) = admission::pod_usage(objects::pod_spec(&rollouts[p].object));
+                let (keep, _) = rolling_split(&rollouts[i]);
+                per_pod
+                    .into_iter()
+                    .map(|(k, v)| (k, v * keep as i128))
+                    .collect()
+            });
+            let r = &mut rollouts[i];
+            r.refused = admission::refusal(
+                &s.limit_ranges,
+                &s.resource_quotas,
+                objects::pod_spec(&r.object),
+                &used,
+            );
+            if r.refused.is_none() {
+                previous = Some(i);
+            }
         }
         let live = rollouts.iter().rposition(|r| r.at <= s.now);
         for (i, r) in rollouts.iter_mut().enumerate() {
@@ -306,7 +361,11 @@ impl SimCluster {
     /// When the rollout's pods became available (scheduled, and their container started): it
     /// takes over then.
     fn available_at(&self, r: &Rollout) -> Option<DateTime<Utc>> {
-        (r.blocked.is_none() && r.unschedulable.is_none() && r.unready.is_none()).then_some(r.at)
+        (r.blocked.is_none()
+            && r.unschedulable.is_none()
+            && r.unready.is_none()
+            && r.refused.is_none())
+        .then_some(r.at)
     }
 
     /// The cluster's nodes with only the other workloads' pods on them.
@@ -354,6 +413,8 @@ impl SimCluster {
             return Vec::new();
         };
         let replicas = newest.workload.replicas as usize;
+        // A refused rollout's ReplicaSet wants pods the apiserver never creates.
+        let created = |n: usize| if newest.refused.is_some() { 0 } else { n };
         if self.available_at(newest).is_some_and(|a| a <= t) {
             return vec![(newest, replicas)];
         }
@@ -362,18 +423,10 @@ impl SimCluster {
                 r.revision < newest.revision && self.available_at(r).is_some_and(|a| a <= t)
             });
         let Some(previous) = previous else {
-            return vec![(newest, replicas)];
+            return vec![(newest, created(replicas))];
         };
-        let strategy = &newest.object["spec"]["strategy"]["rollingUpdate"];
-        let unavailable = rolling_param(&strategy["maxUnavailable"], replicas, false);
-        let mut surge = rolling_param(&strategy["maxSurge"], replicas, true);
-        if surge == 0 && unavailable == 0 {
-            surge = 1;
-        }
-        vec![
-            (previous, replicas.saturating_sub(unavailable)),
-            (newest, (surge + unavailable).min(replicas.max(1))),
-        ]
+        let (keep, new) = rolling_split(newest);
+        vec![(previous, keep), (newest, created(new))]
     }
 
     fn pod_info(&self, d: &Desired, r: &Rollout, name: &str, now: DateTime<Utc>) -> PodInfo {
@@ -494,6 +547,7 @@ impl SimCluster {
                 revision: r.revision,
                 at: r.at,
                 change_cause: r.message.clone(),
+                name: Self::rs_name(r),
                 containers: r.workload.containers.clone(),
                 placement: r.workload.placement.clone(),
             })
@@ -505,6 +559,13 @@ impl SimCluster {
         let (d, now) = self.current()?;
         let ns = &self.scenario.workload.namespace;
         let mut out = Vec::new();
+        if namespace == ns.as_str() {
+            for r in d.rollouts.iter().filter(|r| r.at <= now) {
+                if Self::rs_name(r) == object {
+                    out.extend(self.replica_set_events(r, now));
+                }
+            }
+        }
         for (r, n) in self.serving(&d, now) {
             for pod in r.pods.iter().take(n) {
                 for e in self.pod_events(&d, r, pod, now) {

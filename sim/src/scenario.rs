@@ -56,6 +56,14 @@ pub struct Scenario {
     /// history names can be pulled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<Registry>,
+    /// ResourceQuotas in the workload's namespace (cluster-only objects, the platform's): the
+    /// apiserver admits a pod only within each of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_quotas: Vec<QuotaSpec>,
+    /// LimitRanges in the workload's namespace: per-container `max` and `min`, checked when a
+    /// pod is created.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limit_ranges: Vec<LimitRangeSpec>,
     /// The cluster's nodes. Without `[[nodes]]` the cluster has one node, `workload.node`, with
     /// 3800m CPU and 15564Mi memory allocatable and nothing else on it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -81,6 +89,56 @@ pub struct Registry {
 impl Registry {
     pub fn holds(&self, image: &str) -> bool {
         self.images.iter().any(|i| i == image)
+    }
+}
+
+/// `[[resource_quotas]]`: a ResourceQuota of the workload's namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSpec {
+    pub name: String,
+    /// `spec.hard`: `pods`, `requests.cpu`/`cpu`, `requests.memory`/`memory`, `limits.cpu`,
+    /// `limits.memory`.
+    pub hard: BTreeMap<String, Quantity>,
+    /// What the namespace's other pods already use of it (the workload's own pods are counted
+    /// by the world).
+    #[serde(default)]
+    pub used_by_others: BTreeMap<String, Quantity>,
+}
+
+/// `[[limit_ranges]]`: a LimitRange of the workload's namespace, its `type: Container` limits.
+/// As the API defaults it, a missing `default` is `max`, and a missing `default_request` is
+/// `default`, else `min`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitRangeSpec {
+    pub name: String,
+    /// The most a container may set as its limit, per resource (`cpu`, `memory`).
+    #[serde(default)]
+    pub max: BTreeMap<String, Quantity>,
+    /// The least a container may request, per resource.
+    #[serde(default)]
+    pub min: BTreeMap<String, Quantity>,
+    /// The limit a container that sets none gets.
+    #[serde(default)]
+    pub default: BTreeMap<String, Quantity>,
+    /// The request a container that sets none gets.
+    #[serde(default)]
+    pub default_request: BTreeMap<String, Quantity>,
+}
+
+impl LimitRangeSpec {
+    /// `default` and `default_request` as the API server defaults them.
+    pub fn defaults(&self) -> (BTreeMap<String, Quantity>, BTreeMap<String, Quantity>) {
+        let mut limit = self.default.clone();
+        for (k, v) in &self.max {
+            limit.entry(k.clone()).or_insert(*v);
+        }
+        let mut request = self.default_request.clone();
+        for (k, v) in limit.iter().chain(&self.min) {
+            request.entry(k.clone()).or_insert(*v);
+        }
+        (limit, request)
     }
 }
 
@@ -197,6 +255,13 @@ pub struct AppSpec {
     pub latency_ms: f64,
     #[serde(default)]
     pub latency_ms_per_rps: f64,
+    /// CPU the app burns, in millicores: `cpu_millicores + cpu_millicores_per_rps × rps(t)` is
+    /// its mean demand. Work arrives in bursts, so a CPU limit throttles it in some periods
+    /// well before the mean reaches the limit (see `SimCluster::cpu_at`).
+    #[serde(default)]
+    pub cpu_millicores: f64,
+    #[serde(default)]
+    pub cpu_millicores_per_rps: f64,
 }
 
 impl AppSpec {
@@ -207,6 +272,11 @@ impl AppSpec {
                 x == command || (!command.contains('/') && x.rsplit('/').next() == Some(command))
             })
         })
+    }
+
+    /// Whether the scenario models the app's CPU at all.
+    pub fn burns_cpu(&self) -> bool {
+        self.cpu_millicores > 0.0 || self.cpu_millicores_per_rps > 0.0
     }
 
     /// Whether the app answers `path` with 200.

@@ -524,19 +524,60 @@ pub async fn wait_for_event(
     reason: &str,
     within: Duration,
 ) -> Result<Event> {
-    let what = format!("a {reason} event about {kind} {namespace}/{name}");
+    wait_for_any_event(client, namespace, kind, name, &[reason], within).await
+}
+
+/// Waits until an Event with one of `reasons` is recorded about the object, and returns the
+/// first recorded.
+pub async fn wait_for_any_event(
+    client: &Client,
+    namespace: &str,
+    kind: &str,
+    name: &str,
+    reasons: &[&str],
+    within: Duration,
+) -> Result<Event> {
+    let what = format!(
+        "a {} event about {kind} {namespace}/{name}",
+        reasons.join(" or ")
+    );
     poll(&what, within, async || {
         let events = events_of(client, namespace, kind, name).await?;
-        let reasons: Vec<String> = events.iter().filter_map(|e| e.reason.clone()).collect();
+        let seen: Vec<String> = events.iter().filter_map(|e| e.reason.clone()).collect();
         Ok(
             match events
                 .into_iter()
-                .find(|e| e.reason.as_deref() == Some(reason))
+                .find(|e| e.reason.as_deref().is_some_and(|r| reasons.contains(&r)))
             {
                 Some(e) => Seen::Done(e),
-                None => Seen::Not(format!("reasons {reasons:?}")),
+                None => Seen::Not(format!("reasons {seen:?}")),
             },
         )
+    })
+    .await
+}
+
+/// Waits until the ResourceQuota controller has written the quota's status (the quota
+/// admission plugin refuses every pod, "status unknown for quota", until it has).
+pub async fn wait_for_quota_status(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    within: Duration,
+) -> Result<()> {
+    use k8s_openapi::api::core::v1::ResourceQuota;
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), namespace);
+    let what = format!("the status of ResourceQuota {namespace}/{name}");
+    poll(&what, within, async || {
+        let q = quotas
+            .get(name)
+            .await
+            .with_context(|| format!("reading ResourceQuota {namespace}/{name}"))?;
+        let hard = q.status.as_ref().and_then(|s| s.hard.as_ref());
+        Ok(match hard {
+            Some(h) if !h.is_empty() => Seen::Done(()),
+            _ => Seen::Not("no status.hard".into()),
+        })
     })
     .await
 }

@@ -73,7 +73,17 @@ pub struct PrometheusSettings {
     pub timeout_seconds: u64,
     pub memory_query: String,
     pub traffic_query: String,
+    /// CPU used, in cores.
+    pub cpu_query: String,
+    /// The share of CFS periods the container was throttled in (0 to 1).
+    pub throttling_query: String,
 }
+
+/// The default `cpu_query`: cAdvisor's CPU counter, as a rate, the busiest pod.
+pub const CPU_QUERY: &str = r#"max(rate(container_cpu_usage_seconds_total{namespace="{namespace}", pod=~"{pod_regex}", container="{container}"}[5m]))"#;
+/// The default `throttling_query`: throttled CFS periods over all periods (CPUThrottlingHigh's
+/// ratio), the most throttled pod.
+pub const THROTTLING_QUERY: &str = r#"max(increase(container_cpu_cfs_throttled_periods_total{namespace="{namespace}", pod=~"{pod_regex}", container="{container}"}[5m]) / increase(container_cpu_cfs_periods_total{namespace="{namespace}", pod=~"{pod_regex}", container="{container}"}[5m]))"#;
 
 impl Default for PrometheusSettings {
     fn default() -> Self {
@@ -82,6 +92,8 @@ impl Default for PrometheusSettings {
             timeout_seconds: 30,
             memory_query: r#"max(container_memory_working_set_bytes{namespace="{namespace}", pod=~"{pod_regex}", container="{container}"})"#.into(),
             traffic_query: r#"sum by (route) (rate(http_requests_total{namespace="{namespace}", service="{name}"}[5m]))"#.into(),
+            cpu_query: CPU_QUERY.into(),
+            throttling_query: THROTTLING_QUERY.into(),
         }
     }
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use squad_protocols::cluster::{
-    ClusterEvent, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo, PodInfo, RbacRule,
-    Revision, Sample, WorkloadInfo,
+    ClusterEvent, CpuHistory, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo, PodInfo,
+    RbacRule, Revision, Sample, WorkloadInfo,
 };
 use squad_protocols::llm::{ChatRequest, ChatResponse};
 use squad_protocols::{
@@ -101,6 +101,20 @@ impl Cluster for Adapter<dyn Cluster> {
         let w = workload.clone();
         self.call("query request rates", move |c| async move {
             c.request_rates(&w, window, step).await
+        })
+        .await
+    }
+
+    async fn cpu(
+        &self,
+        workload: &WorkloadRef,
+        container: &str,
+        window: Duration,
+        step: Duration,
+    ) -> PortResult<CpuHistory> {
+        let (w, container) = (workload.clone(), container.to_owned());
+        self.call("query cpu", move |c| async move {
+            c.cpu(&w, &container, window, step).await
         })
         .await
     }

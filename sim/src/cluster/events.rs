@@ -221,3 +221,45 @@ impl SimCluster {
         events
     }
 }
+
+/// The ReplicaSet controller retries a failed sync with its per-item exponential back-off:
+/// 5 ms doubling, capped at 1000 s. The instants of its attempts since `start`, up to `now`.
+fn controller_attempts(start: DateTime<Utc>, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let mut out = Vec::new();
+    let (mut at, mut delay_ms) = (start, 5i64);
+    while at <= now {
+        out.push(at);
+        at += chrono::Duration::milliseconds(delay_ms);
+        delay_ms = (delay_ms * 2).min(1_000_000);
+    }
+    out
+}
+
+impl SimCluster {
+    /// The events about a rollout's ReplicaSet: the controller's `FailedCreate` for each pod the
+    /// apiserver refused (one event, counted, with the last attempt's pod name: the recorder
+    /// aggregates them).
+    pub(super) fn replica_set_events(&self, r: &Rollout, now: DateTime<Utc>) -> Vec<ClusterEvent> {
+        let Some(why) = &r.refused else {
+            return Vec::new();
+        };
+        let attempts = controller_attempts(r.at, now);
+        let Some(last) = attempts.last().copied() else {
+            return Vec::new();
+        };
+        let rs = Self::rs_name(r);
+        let pod = format!(
+            "{rs}-{}",
+            crate::cluster::short_hash(&format!("{rs}{}", attempts.len()), 5)
+        );
+        vec![ClusterEvent {
+            kind: "Warning".into(),
+            reason: "FailedCreate".into(),
+            message: format!("Error creating: {}", super::admission::forbidden(&pod, why)),
+            count: attempts.len() as u32,
+            first_seen: r.at,
+            last_seen: last,
+            object: format!("ReplicaSet/{rs}"),
+        }]
+    }
+}

@@ -19,11 +19,52 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 
 type Lives = Arc<BTreeMap<u32, Life>>;
 
+/// CFS enforces a CPU limit per period of 100 ms: ten periods a second.
+const CFS_PERIODS_PER_SECOND: f64 = 10.0;
+
+/// A container's CPU at one instant, per second: cores used, and the CFS periods in which it
+/// was throttled (out of [`CFS_PERIODS_PER_SECOND`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct CpuRate {
+    pub used: f64,
+    pub throttled_periods: f64,
+}
+
+/// The CPU model: a mean demand of `demand` cores arriving in bursts, so that the work of one
+/// 100 ms period is exponentially distributed around the mean. A period whose work exceeds the
+/// quota (`limit` cores × 100 ms) is throttled — probability `exp(-limit / demand)` — and runs
+/// only its quota: the container uses `demand × (1 − exp(−limit / demand))` cores. So throttling
+/// starts well below the limit (14% of periods at half of it, 37% at it) as it does for real
+/// request-driven services, and usage never passes the limit. Without a limit nothing throttles.
+pub(crate) fn cpu_rate(demand: f64, limit: Option<f64>) -> CpuRate {
+    match limit {
+        Some(l) if demand > 0.0 && l > 0.0 => {
+            let p = (-l / demand).exp();
+            CpuRate {
+                used: demand * (1.0 - p),
+                throttled_periods: CFS_PERIODS_PER_SECOND * p,
+            }
+        }
+        _ => CpuRate {
+            used: demand.max(0.0),
+            throttled_periods: 0.0,
+        },
+    }
+}
+
 impl SimCluster {
-    /// Requests served since `t0` (the integral of the request rate), for the request counter.
-    fn requests_between(&self, t0: DateTime<Utc>, t: DateTime<Utc>) -> f64 {
-        // rps is piecewise linear in t: integrate it by the trapezoid rule on its breakpoints,
-        // which is exact for a piecewise-linear function.
+    /// The integral over `[t0, t]` of a function of the request rate. rps is piecewise linear
+    /// in t (flat, then the surge's 30-minute ramp): Simpson's rule on each piece is exact for
+    /// the request counter and within a part in 10⁶ for the CPU model's curves.
+    fn integrate_over_load(
+        &self,
+        t0: DateTime<Utc>,
+        t: DateTime<Utc>,
+        f: impl Fn(f64) -> f64,
+    ) -> f64 {
+        if t <= t0 {
+            return 0.0;
+        }
         let l = &self.scenario.load;
         let surge_start = self.scenario.now - secs((l.surge_started_hours_ago * 3600.0) as i64);
         let mut cuts = vec![t0, t];
@@ -33,12 +74,52 @@ impl SimCluster {
             }
         }
         cuts.sort();
+        const N: i32 = 16;
         cuts.windows(2)
             .map(|w| {
-                let dt = (w[1] - w[0]).num_milliseconds() as f64 / 1000.0;
-                (self.rps(w[0]) + self.rps(w[1])) / 2.0 * dt
+                let span = (w[1] - w[0]).num_milliseconds() as f64 / 1000.0;
+                let h = span / f64::from(N);
+                let at = |i: i32| {
+                    let dt = chrono::Duration::milliseconds((h * f64::from(i) * 1000.0) as i64);
+                    f(self.rps(w[0] + dt))
+                };
+                let inner: f64 = (1..N)
+                    .map(|i| if i % 2 == 1 { 4.0 } else { 2.0 } * at(i))
+                    .sum();
+                h / 3.0 * (at(0) + inner + at(N))
             })
             .sum()
+    }
+
+    /// Requests served since `t0` (the integral of the request rate), for the request counter.
+    fn requests_between(&self, t0: DateTime<Utc>, t: DateTime<Utc>) -> f64 {
+        self.integrate_over_load(t0, t, |rps| rps)
+    }
+
+    /// The app's mean CPU demand in cores at a request rate.
+    fn cpu_demand(&self, rps: f64) -> f64 {
+        let a = &self.scenario.app;
+        (a.cpu_millicores + a.cpu_millicores_per_rps * rps) / 1000.0
+    }
+
+    /// cAdvisor's CPU counters of a container that started at `started`, at `t`: CPU seconds
+    /// used, CFS periods, throttled CFS periods (the last two only under a limit).
+    fn cpu_counters(
+        &self,
+        limit: Option<f64>,
+        started: DateTime<Utc>,
+        t: DateTime<Utc>,
+    ) -> (f64, Option<(f64, f64)>) {
+        let rate = |rps: f64| cpu_rate(self.cpu_demand(rps), limit);
+        let used = self.integrate_over_load(started, t, |r| rate(r).used);
+        let periods = limit.map(|_| {
+            let seconds = (t - started).num_milliseconds().max(0) as f64 / 1000.0;
+            (
+                CFS_PERIODS_PER_SECOND * seconds,
+                self.integrate_over_load(started, t, |r| rate(r).throttled_periods),
+            )
+        });
+        (used, periods)
     }
 
     /// Each rollout's container life up to the clock's now (cached per main head and instant).
@@ -207,14 +288,40 @@ impl SeriesSource for SimCluster {
                 // (the stated simplification: through back-offs too, as the model's
                 // `memory_working_set` reports it), not only at the instants it runs.
                 if blocked.is_none() {
+                    let image = spec.map_or("", |x| x.image.as_str());
                     push(
                         SeriesKind::Gauge,
-                        with(
-                            "container_memory_working_set_bytes",
-                            &[("image", spec.map_or("", |x| x.image.as_str()))],
-                        ),
+                        with("container_memory_working_set_bytes", &[("image", image)]),
                         self.demand(t, started),
                     );
+                    // CPU, with the CFS counters only where a limit sets a quota (as cAdvisor
+                    // reports them), and only for an app that burns CPU at all.
+                    let limit = spec
+                        .and_then(|x| x.limits.get("cpu"))
+                        .map(|q| q.milli() as f64 / 1000.0);
+                    let (used, periods) = self.cpu_counters(limit, started, t);
+                    push(
+                        SeriesKind::Counter,
+                        with("container_cpu_usage_seconds_total", &[("image", image)]),
+                        used,
+                    );
+                    if let Some((all, throttled)) =
+                        periods.filter(|_| self.scenario.app.burns_cpu())
+                    {
+                        push(
+                            SeriesKind::Counter,
+                            with("container_cpu_cfs_periods_total", &[("image", image)]),
+                            all,
+                        );
+                        push(
+                            SeriesKind::Counter,
+                            with(
+                                "container_cpu_cfs_throttled_periods_total",
+                                &[("image", image)],
+                            ),
+                            throttled,
+                        );
+                    }
                 }
                 push(
                     SeriesKind::Counter,
@@ -275,6 +382,32 @@ impl SeriesSource for SimCluster {
                 l.insert("__name__".into(), name.into());
                 push(SeriesKind::Gauge, l, value);
             }
+            // The conditions, one series per status (1 for the current): Progressing turns
+            // False at the deadline of a rollout that made no pod available; Available is False
+            // while fewer than replicas − maxUnavailable pods are.
+            let progressing = self.available_at(r).is_some() || t < super::progress_deadline(r);
+            let (keep, _) = super::rolling_split(r);
+            let minimum = keep.min(r.workload.replicas as usize);
+            for (condition, on) in [
+                ("Progressing", progressing),
+                ("Available", available >= minimum),
+            ] {
+                for status in ["true", "false", "unknown"] {
+                    let mut l = labels(&[
+                        ("namespace", ns),
+                        ("deployment", s.workload.name.as_str()),
+                        ("condition", condition),
+                        ("status", status),
+                    ]);
+                    l.insert("__name__".into(), "kube_deployment_status_condition".into());
+                    let current = if on { "true" } else { "false" };
+                    push(
+                        SeriesKind::Gauge,
+                        l,
+                        if status == current { 1.0 } else { 0.0 },
+                    );
+                }
+            }
         }
         let mut l = labels(&[
             ("namespace", ns),
@@ -290,6 +423,9 @@ impl SeriesSource for SimCluster {
     fn help(&self, metric: &str) -> Option<&'static str> {
         Some(match metric {
             "container_memory_working_set_bytes" => "Current working set of the container in bytes",
+            "container_cpu_usage_seconds_total" => "Cumulative cpu time consumed in seconds.",
+            "container_cpu_cfs_periods_total" => "Number of elapsed enforcement period intervals.",
+            "container_cpu_cfs_throttled_periods_total" => "Number of throttled period intervals.",
             "kube_pod_container_status_restarts_total" => {
                 "The number of container restarts per container."
             }
@@ -321,11 +457,40 @@ impl SeriesSource for SimCluster {
                 "The number of updated replicas per deployment."
             }
             "kube_pod_owner" => "Information about the Pod's owner.",
+            "kube_deployment_status_condition" => "The current status conditions of a deployment.",
             "kube_pod_status_scheduled" => {
                 "Describes the status of the scheduling process for the pod."
             }
             "kube_pod_status_unschedulable" => "Describes the unschedulable status for the pod.",
             _ => return None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cpu_limit_throttles_bursts_before_the_mean_reaches_it() {
+        // At the limit, a period's work exceeds the quota with probability 1/e.
+        let at = cpu_rate(0.5, Some(0.5));
+        assert!((at.throttled_periods / CFS_PERIODS_PER_SECOND - (-1.0f64).exp()).abs() < 1e-12);
+        // At half the limit, already one period in seven.
+        let half = cpu_rate(0.25, Some(0.5));
+        assert!((half.throttled_periods / CFS_PERIODS_PER_SECOND - 0.1353).abs() < 1e-4);
+        // Use never passes the limit, however high the demand.
+        for demand in [0.1, 0.5, 1.0, 4.0, 100.0] {
+            assert!(cpu_rate(demand, Some(0.5)).used < 0.5);
+        }
+        // Without a limit (or demand) nothing is throttled and the demand is used.
+        assert_eq!(
+            cpu_rate(3.0, None),
+            CpuRate {
+                used: 3.0,
+                throttled_periods: 0.0
+            }
+        );
+        assert_eq!(cpu_rate(0.0, Some(0.5)).throttled_periods, 0.0);
     }
 }

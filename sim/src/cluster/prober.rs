@@ -121,6 +121,8 @@ mod tests {
             executables: None,
             latency_ms: 0.0,
             latency_ms_per_rps: 0.0,
+            cpu_millicores: 0.0,
+            cpu_millicores_per_rps: 0.0,
         }
     }
 

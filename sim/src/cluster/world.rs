@@ -246,7 +246,15 @@ impl SimCluster {
             objects.push(self.workload_object(d, r, &counts, now));
         }
         for r in d.rollouts.iter().filter(|r| r.at <= now) {
-            objects.push(self.replica_set(r, counts.get(&r.revision).copied()));
+            let mut rs = self.replica_set(r, counts.get(&r.revision).copied());
+            // A refused rollout's ReplicaSet is scaled up, but holds no pod.
+            if r.refused.is_some() && live.is_some_and(|l| l.revision == r.revision) {
+                rs["spec"]["replicas"] = json!(super::rolling_split(r).1);
+            }
+            objects.push(rs);
+            for (i, e) in self.replica_set_events(r, now).iter().enumerate() {
+                objects.push(self.controller_event_object(i, e));
+            }
         }
         let placements = self.placements(d, now);
         for (r, n) in &serving {
@@ -365,7 +373,7 @@ impl SimCluster {
             .map_or(1, |i| i + 1)
     }
 
-    fn rs_name(r: &Rollout) -> String {
+    pub(super) fn rs_name(r: &Rollout) -> String {
         r.pods.first().and_then(|p| p.rsplit_once('-')).map_or_else(
             || format!("{}-{}", r.workload.name, r.revision),
             |x| x.0.to_owned(),
@@ -415,15 +423,13 @@ impl SimCluster {
         o["metadata"]["generation"] = json!(r.revision);
         // Progress: done once the new ReplicaSet's pods are available; a rollout that makes none
         // available times out after progressDeadlineSeconds (600 unless the manifest says).
-        let deadline = r.object["spec"]["progressDeadlineSeconds"]
-            .as_i64()
-            .unwrap_or(600);
+        let deadline = super::progress_deadline(r);
         let progressing = if self.available_at(r).is_some() {
             json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
                    "message": format!("ReplicaSet \"{}\" has successfully progressed.", Self::rs_name(r)),
                    "lastUpdateTime": ts(r.at), "lastTransitionTime": ts(r.at)})
-        } else if now >= r.at + chrono::Duration::seconds(deadline) {
-            let at = r.at + chrono::Duration::seconds(deadline);
+        } else if now >= deadline {
+            let at = deadline;
             json!({"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
                    "message": format!("ReplicaSet \"{}\" has timed out progressing.", Self::rs_name(r)),
                    "lastUpdateTime": ts(at), "lastTransitionTime": ts(at)})
@@ -692,6 +698,30 @@ impl SimCluster {
             }),
             None,
             first,
+        )
+    }
+
+    /// An event a controller recorded about one of the workload's objects (a ReplicaSet).
+    fn controller_event_object(&self, i: usize, e: &ClusterEvent) -> Value {
+        let ns = self.scenario.workload.namespace.as_str();
+        let (kind, name) = e.object.split_once('/').unwrap_or(("ReplicaSet", ""));
+        let component = "replicaset-controller";
+        stored(
+            json!({
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": format!("{name}.{}", &uid(&format!("{name}{i}{}", e.reason))[..8]),
+                             "namespace": ns},
+                "involvedObject": {"kind": kind, "namespace": ns, "name": name,
+                                   "apiVersion": "apps/v1",
+                                   "uid": uid(&format!("{kind}/{ns}/{name}"))},
+                "reason": e.reason, "message": e.message, "type": e.kind, "count": e.count,
+                "firstTimestamp": ts(e.first_seen), "lastTimestamp": ts(e.last_seen),
+                "eventTime": null,
+                "source": {"component": component},
+                "reportingComponent": component, "reportingInstance": "",
+            }),
+            None,
+            e.first_seen,
         )
     }
 
