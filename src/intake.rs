@@ -50,6 +50,11 @@ pub fn group_key(alert: &Alert, group_by: &[String]) -> String {
         .iter()
         .find_map(|l| alert.label(l).map(str::to_owned))
         .or_else(|| alert.label("pod").map(pod_to_workload))
+        .or_else(|| {
+            alert
+                .label("persistentvolumeclaim")
+                .map(|c| format!("pvc/{c}"))
+        })
         .unwrap_or_default();
     format!(
         "alertname={},namespace={},workload={workload}",

@@ -42,6 +42,14 @@
 //!   to 2` (source `deployment-controller`); the ReplicaSet's `Normal SuccessfulCreate`
 //!   `Created pod: nowhere-…`, one per pod (source `replicaset-controller`).
 //!
+//! - (e) A PersistentVolumeClaim naming a StorageClass the cluster does not have (`fast-ssd`,
+//!   beside `gp3` and `sc1`): it stays `Pending`, and `persistentvolume-controller` records
+//!   `Warning ProvisioningFailed` `storageclass.storage.k8s.io "fast-ssd" not found`; the
+//!   Deployment's pod that mounts it stays `Pending`, `Unschedulable`, `0/3 nodes are available:
+//!   3 pod has unbound immediate PersistentVolumeClaims.` (1.24 and later: the same without the
+//!   count, then the preemption part). With a volume of the class it asks for, the claim binds
+//!   with no event and the pod is scheduled.
+//!
 //! Skipped (with a message) when a control-plane binary is missing, unless `CI=true`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -361,6 +369,21 @@ fn scheduling_of(pod: &serde_json::Value, event_reasons: Vec<String>) -> Schedul
     }
 }
 
+/// The PersistentVolumeClaims of the scenario's last deploy.
+fn claims_of(s: &squad_sim::Scenario) -> Vec<serde_json::Value> {
+    let dir = format!("{}/", s.history.last().unwrap().dir.trim_end_matches('/'));
+    s.files
+        .iter()
+        .filter(|(path, _)| path.starts_with(&dir))
+        .flat_map(|(path, text)| squad_gitops::objects::parse(path, text).unwrap_or_default())
+        .filter(|o| o["kind"] == "PersistentVolumeClaim")
+        .collect()
+}
+
+/// A claim's outcome, in the terms both sides share: its name, phase and the volume
+/// controller's events about it (`reason: message`).
+type ClaimOutcome = (String, String, std::collections::BTreeSet<String>);
+
 /// The scenario reduced to its last deploy, every replica named.
 fn last_deploy_only(mut s: squad_sim::Scenario) -> (squad_sim::Scenario, serde_json::Value) {
     let mut last = s.history.last().unwrap().clone();
@@ -381,7 +404,9 @@ fn last_deploy_only(mut s: squad_sim::Scenario) -> (squad_sim::Scenario, serde_j
 }
 
 /// What the simulator decides for the scenario.
-async fn simulated(s: &squad_sim::Scenario) -> (Vec<Scheduling>, Option<(String, String)>) {
+async fn simulated(
+    s: &squad_sim::Scenario,
+) -> (Vec<Scheduling>, Option<(String, String)>, Vec<ClaimOutcome>) {
     let scenario = std::sync::Arc::new(s.clone());
     let dir = tempfile::tempdir().unwrap();
     let clock = squad_runtime::Clock::starting_at(scenario.now);
@@ -418,7 +443,30 @@ async fn simulated(s: &squad_sim::Scenario) -> (Vec<Scheduling>, Option<(String,
                 c["reason"].as_str().unwrap_or("").to_owned(),
             )
         });
-    (out, available)
+    let mut claims: Vec<ClaimOutcome> = world
+        .of_kind("PersistentVolumeClaim", Some(ns))
+        .map(|c| {
+            let name = c["metadata"]["name"].as_str().unwrap_or("").to_owned();
+            let events = world
+                .of_kind("Event", Some(ns))
+                .filter(|e| {
+                    e["involvedObject"]["kind"] == "PersistentVolumeClaim"
+                        && e["involvedObject"]["name"] == name.as_str()
+                })
+                .map(|e| {
+                    format!(
+                        "{}: {}",
+                        e["reason"].as_str().unwrap_or(""),
+                        e["message"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            let phase = c["status"]["phase"].as_str().unwrap_or("").to_owned();
+            (name, phase, events)
+        })
+        .collect();
+    claims.sort();
+    (out, available, claims)
 }
 
 /// What the real control plane decides for the same nodes and Deployment.
@@ -426,8 +474,9 @@ async fn real(
     cp: &ControlPlane,
     s: &squad_sim::Scenario,
     deployment: &serde_json::Value,
-) -> (Vec<Scheduling>, Option<(String, String)>) {
-    use k8s_openapi::api::core::v1::Namespace;
+) -> (Vec<Scheduling>, Option<(String, String)>, Vec<ClaimOutcome>) {
+    use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim};
+    use k8s_openapi::api::storage::v1::StorageClass;
     let client = cp.client().await.unwrap();
     let ns = s.workload.namespace.as_str();
     for n in s.cluster_nodes() {
@@ -472,6 +521,66 @@ async fn real(
             .unwrap();
         Api::<Namespace>::all(client.clone())
             .create(&PostParams::default(), &namespace)
+            .await
+            .unwrap();
+    }
+    // The StorageClasses, and the claims of the last deploy. There is no provisioner here: for
+    // a claim of a class the cluster has, a volume of that class is made beforehand, as the
+    // provisioner would, and the volume controller binds the claim to it.
+    for c in s.storage_classes.iter().flatten() {
+        let mut class = json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": c.name}, "provisioner": c.provisioner,
+            "allowVolumeExpansion": c.allow_volume_expansion});
+        if c.default {
+            class["metadata"]["annotations"] =
+                json!({"storageclass.kubernetes.io/is-default-class": "true"});
+        }
+        Api::<StorageClass>::all(client.clone())
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(class).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let claims = claims_of(s);
+    for claim in &claims {
+        let name = claim["metadata"]["name"].as_str().unwrap();
+        let class = claim["spec"]["storageClassName"].as_str();
+        let provisioned = s
+            .storage_classes
+            .iter()
+            .flatten()
+            .any(|c| class.map_or(c.default, |class| class == c.name));
+        if provisioned {
+            let class = class
+                .map(str::to_owned)
+                .or_else(|| {
+                    s.storage_classes
+                        .iter()
+                        .flatten()
+                        .find(|c| c.default)
+                        .map(|c| c.name.clone())
+                })
+                .unwrap();
+            let volume: PersistentVolume = serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "PersistentVolume",
+                "metadata": {"name": format!("pv-{name}")},
+                "spec": {"accessModes": claim["spec"]["accessModes"].clone(),
+                         "capacity": {"storage": claim["spec"]["resources"]["requests"]["storage"].clone()},
+                         "storageClassName": class,
+                         "hostPath": {"path": format!("/data/{name}")}}
+            }))
+            .unwrap();
+            Api::<PersistentVolume>::all(client.clone())
+                .create(&PostParams::default(), &volume)
+                .await
+                .unwrap();
+        }
+        let mut c = claim.clone();
+        c["metadata"]["namespace"] = json!(ns);
+        Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns)
+            .create(&PostParams::default(), &serde_json::from_value(c).unwrap())
             .await
             .unwrap();
     }
@@ -549,21 +658,66 @@ async fn real(
     } else {
         None
     };
-    (out, available)
+    // Each claim: bound, or the volume controller's word on why not.
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    let mut outcomes: Vec<ClaimOutcome> = Vec::new();
+    for claim in &claims {
+        let name = claim["metadata"]["name"].as_str().unwrap();
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        loop {
+            let phase = api
+                .get(name)
+                .await
+                .unwrap()
+                .status
+                .and_then(|s| s.phase)
+                .unwrap_or_default();
+            let events: std::collections::BTreeSet<String> =
+                events_of(&client, ns, "PersistentVolumeClaim", name)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| {
+                        format!(
+                            "{}: {}",
+                            e.reason.unwrap_or_default(),
+                            e.message.unwrap_or_default()
+                        )
+                    })
+                    .collect();
+            if phase == "Bound" || !events.is_empty() {
+                outcomes.push((name.to_owned(), phase, events));
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "claim {name}: neither bound nor reported within {WITHIN:?}\n{}",
+                cp.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    outcomes.sort();
+    (out, available, outcomes)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulator_schedules_each_scenario_as_the_real_control_plane_does() {
     const TEST: &str = "the_simulator_schedules_each_scenario_as_the_real_control_plane_does";
-    let mut cases: Vec<(String, squad_sim::Scenario)> = ["node-selector", "capacity", "oomkilled"]
-        .iter()
-        .map(|n| ((*n).to_owned(), squad_sim::Scenario::embedded(n).unwrap()))
-        .collect();
+    let mut cases: Vec<(String, squad_sim::Scenario)> =
+        ["node-selector", "capacity", "oomkilled", "pvc-pending"]
+            .iter()
+            .map(|n| ((*n).to_owned(), squad_sim::Scenario::embedded(n).unwrap()))
+            .collect();
     // Not a shipped case: capacity with its first node emptied of others, so one new pod fits
     // there and the other three do not.
     let mut partly = squad_sim::Scenario::embedded("capacity").unwrap();
     partly.nodes[0].requested = Default::default();
     cases.push(("capacity, one node free".into(), partly));
+    // Nor this: pvc-pending with the class the claim asks for in the cluster, so it binds.
+    let mut bound = squad_sim::Scenario::embedded("pvc-pending").unwrap();
+    bound.storage_classes.as_mut().unwrap()[1].name = "fast-ssd".into();
+    cases.push(("pvc-pending, the class exists".into(), bound));
     for (name, scenario) in cases {
         let (scenario, deployment) = last_deploy_only(scenario);
         let Some(cp) = control_plane::start_or_skip(TEST, Options::default())
@@ -572,10 +726,13 @@ async fn the_simulator_schedules_each_scenario_as_the_real_control_plane_does() 
         else {
             return;
         };
-        let (sim_pods, sim_available) = simulated(&scenario).await;
-        let (real_pods, real_available) = real(&cp, &scenario, &deployment).await;
-        println!("{name}: simulated {sim_pods:#?}\nreal {real_pods:#?}");
+        let (sim_pods, sim_available, sim_claims) = simulated(&scenario).await;
+        let (real_pods, real_available, real_claims) = real(&cp, &scenario, &deployment).await;
+        println!(
+            "{name}: simulated {sim_pods:#?} {sim_claims:?}\nreal {real_pods:#?} {real_claims:?}"
+        );
         assert_eq!(sim_pods, real_pods, "{name}: the pods' scheduling differs");
+        assert_eq!(sim_claims, real_claims, "{name}: the claims differ");
         if let Some(real_available) = real_available {
             assert_eq!(
                 sim_available,

@@ -770,3 +770,82 @@ async fn a_rollout_the_quota_refuses_shows_failed_creates_and_the_old_pods_servi
         "{pods:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_of_a_storage_class_the_cluster_lacks_stays_pending_and_so_does_its_pod() {
+    let s = serve("pvc-pending", &[]).await;
+    let kc = s.backends.kubeconfig.clone();
+    let scenario = Scenario::embedded("pvc-pending").unwrap();
+    let ns = scenario.workload.namespace.as_str();
+    let pod = scenario.workload.pods[0].as_str();
+    // kubectl's columns (VOLUME, CAPACITY and ACCESS MODES empty until the claim binds).
+    let claims = rows(&ok(&kc, &["get", "pvc", "-n", ns]).await);
+    assert_eq!(
+        claims[1],
+        ["reports-scratch", "Pending", "fast-ssd", "<unset>", "40m"],
+        "{claims:?}"
+    );
+    let classes = rows(&ok(&kc, &["get", "storageclass"]).await);
+    assert_eq!(
+        &classes[1][..7],
+        [
+            "gp3",
+            "(default)",
+            "ebs.csi.aws.com",
+            "Delete",
+            "Immediate",
+            "true",
+            "42d"
+        ],
+        "{classes:?}"
+    );
+    let out = ok(&kc, &["describe", "pvc", "reports-scratch", "-n", ns]).await;
+    assert!(
+        out.contains("Status:        Pending")
+            && out.contains(&format!("Used By:       {pod}"))
+            && out.contains("ProvisioningFailed")
+            && out.contains(
+                "persistentvolume-controller  storageclass.storage.k8s.io \"fast-ssd\" not found"
+            ),
+        "{out}"
+    );
+    let out = ok(&kc, &["describe", "pod", pod, "-n", ns]).await;
+    assert!(
+        out.contains("PodScheduled   False")
+            && out.contains("ClaimName:   reports-scratch")
+            && out.contains("default-scheduler  0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims."),
+        "{out}"
+    );
+    // The old pod keeps serving beside the new one that waits.
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", ns]).await);
+    let row = pods.iter().find(|r| r[0] == pod).unwrap();
+    assert_eq!(&row[1..3], ["0/1", "Pending"], "{pods:?}");
+    assert!(
+        pods[1..]
+            .iter()
+            .any(|r| r[0] != pod && r[1] == "1/1" && r[2] == "Running"),
+        "{pods:?}"
+    );
+    // A claim that binds: kubectl shows its volume and capacity.
+    drop(s);
+    let mut bound = scenario.clone();
+    bound.storage_classes.as_mut().unwrap()[1].name = "fast-ssd".into();
+    let s = simulation::serve_cluster(
+        bound,
+        None,
+        &ServeKube {
+            port: 0,
+            deny: Vec::new(),
+            keep: true,
+        },
+    )
+    .await
+    .unwrap();
+    let claims = rows(&ok(&s.backends.kubeconfig, &["get", "pvc", "-n", ns]).await);
+    assert!(
+        claims[1][1] == "Bound" && claims[1][2].starts_with("pvc-") && claims[1][3] == "50Gi",
+        "{claims:?}"
+    );
+    let pods = rows(&ok(&s.backends.kubeconfig, &["get", "pods", "-n", ns]).await);
+    assert!(pods[1..].iter().all(|r| r[2] == "Running"), "{pods:?}");
+}

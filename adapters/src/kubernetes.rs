@@ -26,16 +26,17 @@ use k8s_openapi::api::apps::v1::{
     ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
 };
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Event, Node, Pod, Secret};
+use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::storage::v1::StorageClass;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use squad_protocols::WorkloadRef;
 use squad_protocols::cluster::{
-    ClusterEvent, CpuHistory, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo, PodInfo,
-    RbacRule, Revision, Sample, WorkloadInfo,
+    ClaimInfo, ClusterEvent, CpuHistory, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo,
+    PodInfo, RbacRule, Revision, Sample, StorageClassInfo, VolumeUsage, WorkloadInfo,
 };
 use squad_runtime::Clock;
 use squad_runtime::ports::{Cluster, PortError, PortResult};
@@ -828,6 +829,57 @@ impl Cluster for KubeCluster {
         let api: Api<Node> = Api::all(self.client.clone());
         let nodes = self.list(api, "list nodes", &ListParams::default()).await?;
         Ok(nodes.iter().map(objects::node_info).collect())
+    }
+
+    async fn claims(&self, namespace: &str) -> PortResult<Vec<ClaimInfo>> {
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), namespace);
+        let what = format!("PersistentVolumeClaims in {namespace}");
+        let claims = self.list(api, &what, &ListParams::default()).await?;
+        Ok(claims.iter().map(objects::claim_info).collect())
+    }
+
+    async fn volume(
+        &self,
+        workload: &WorkloadRef,
+        claim: &str,
+        window: Duration,
+        step: Duration,
+    ) -> PortResult<VolumeUsage> {
+        let what = format!(
+            "usage of the volume of claim {claim} in {}",
+            workload.namespace
+        );
+        #[cfg(feature = "prometheus")]
+        if let Some(p) = &self.metrics {
+            return p
+                .volume(workload, claim, window, step, self.query_time(step))
+                .await
+                .map_err(|e| PortError::Unavailable {
+                    what,
+                    detail: e.to_string(),
+                });
+        }
+        let _ = (window, step);
+        Err(no_prometheus(what))
+    }
+
+    async fn pods_mounting(&self, namespace: &str, claim: &str) -> PortResult<Vec<String>> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let what = format!("pods in {namespace}");
+        let pods = self.list(api, &what, &ListParams::default()).await?;
+        Ok(pods
+            .iter()
+            .filter(|p| objects::claim_names(&p["spec"]).iter().any(|c| c == claim))
+            .map(|p| objects::name(p).to_owned())
+            .collect())
+    }
+
+    async fn storage_classes(&self) -> PortResult<Vec<StorageClassInfo>> {
+        let api: Api<StorageClass> = Api::all(self.client.clone());
+        let classes = self
+            .list(api, "list storage classes", &ListParams::default())
+            .await?;
+        Ok(classes.iter().map(objects::storage_class_info).collect())
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 use squad_protocols::WorkloadRef;
-use squad_protocols::cluster::{CpuHistory, Sample};
+use squad_protocols::cluster::{CpuHistory, Sample, VolumeUsage};
 
 /// Labels of one series as Prometheus returns them (`__name__` included when present).
 pub type Labels = BTreeMap<String, String>;
@@ -33,6 +33,10 @@ pub struct MetricQueries {
     pub cpu_usage: String,
     /// One series: the share of CFS periods the container was throttled in.
     pub cpu_throttling: String,
+    /// One series: bytes used on the volume of claim `{claim}`.
+    pub volume_used: String,
+    /// One series: that volume's size in bytes.
+    pub volume_capacity: String,
 }
 
 impl From<&squad_config::PrometheusSettings> for MetricQueries {
@@ -42,6 +46,8 @@ impl From<&squad_config::PrometheusSettings> for MetricQueries {
             request_rate: p.traffic_query.clone(),
             cpu_usage: p.cpu_query.clone(),
             cpu_throttling: p.throttling_query.clone(),
+            volume_used: p.volume_used_query.clone(),
+            volume_capacity: p.volume_capacity_query.clone(),
         }
     }
 }
@@ -327,6 +333,27 @@ impl Prometheus {
         })
     }
 
+    /// How full the volume of `claim` (in the workload's namespace) has been over
+    /// `[now - window, now]`.
+    pub async fn volume(
+        &self,
+        workload: &WorkloadRef,
+        claim: &str,
+        window: Duration,
+        step: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<VolumeUsage, PromError> {
+        let start = window_start(now, window);
+        let extra = [("claim", claim)];
+        let used = render_query_with(&self.queries.volume_used, workload, "", &extra);
+        let capacity = render_query_with(&self.queries.volume_capacity, workload, "", &extra);
+        Ok(VolumeUsage {
+            claim: claim.to_owned(),
+            used: self.first_series(&used, start, now, step).await?,
+            capacity: self.first_series(&capacity, start, now, step).await?,
+        })
+    }
+
     async fn first_series(
         &self,
         promql: &str,
@@ -454,12 +481,25 @@ pub fn pod_regex(workload: &WorkloadRef) -> String {
 /// Substitutes the placeholders of a [`MetricQueries`] template. Single pass: a substituted
 /// value is never itself scanned for placeholders.
 pub fn render_query(template: &str, workload: &WorkloadRef, container: &str) -> String {
+    render_query_with(template, workload, container, &[])
+}
+
+/// [`render_query`] with more placeholders (`{claim}`), each with its value.
+pub fn render_query_with(
+    template: &str,
+    workload: &WorkloadRef,
+    container: &str,
+    extra: &[(&str, &str)],
+) -> String {
     let value = |key: &str| match key {
         "namespace" => Some(promql_escape(&workload.namespace)),
         "name" => Some(promql_escape(&workload.name)),
         "container" => Some(promql_escape(container)),
         "pod_regex" => Some(promql_escape(&pod_regex(workload))),
-        _ => None,
+        _ => extra
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| promql_escape(v)),
     };
     let mut out = String::with_capacity(template.len() + 64);
     let mut rest = template;

@@ -241,8 +241,9 @@ impl Picard {
 }
 
 /// The workload an alert is about: a workload label if the alert names one; otherwise the pod's
-/// owner as the cluster reports it (pod -> ReplicaSet -> Deployment); if the cluster cannot say,
-/// the Deployment the pod's name implies.
+/// owner as the cluster reports it (pod -> ReplicaSet -> Deployment), the pod being the alert's
+/// or, for an alert about a PersistentVolumeClaim, one that mounts it; if the cluster cannot
+/// say, the Deployment the pod's name implies.
 pub async fn resolve_workload(
     cluster: &dyn squad_runtime::ports::Cluster,
     alert: &Alert,
@@ -261,7 +262,16 @@ pub async fn resolve_workload(
             };
         }
     }
-    if let Some(pod) = alert.label("pod") {
+    let mut pod = alert.label("pod").map(str::to_owned);
+    if pod.is_none()
+        && let Some(claim) = alert.label("persistentvolumeclaim")
+    {
+        match cluster.pods_mounting(&namespace, claim).await {
+            Ok(pods) => pod = pods.into_iter().min(),
+            Err(e) => tracing::warn!(claim, "cannot find the pods that mount the claim ({e})"),
+        }
+    }
+    if let Some(pod) = pod.as_deref() {
         match cluster.owner_of(&namespace, pod).await {
             Ok(w) => return w,
             Err(e) => tracing::warn!(

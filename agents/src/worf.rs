@@ -480,6 +480,7 @@ mod tests {
             }],
             pod_run_as_non_root: None,
             placement: Default::default(),
+            claims: Vec::new(),
         }
     }
 

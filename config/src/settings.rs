@@ -158,6 +158,14 @@ impl Settings {
                 "prometheus.throttling_query",
                 &self.prometheus.throttling_query,
             ),
+            (
+                "prometheus.volume_used_query",
+                &self.prometheus.volume_used_query,
+            ),
+            (
+                "prometheus.volume_capacity_query",
+                &self.prometheus.volume_capacity_query,
+            ),
         ] {
             if q.trim().is_empty() {
                 return Err(ConfigError::field(origin, field, "a PromQL query"));

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use squad_protocols::cluster::{
-    ClusterEvent, CpuHistory, NodeInfo, PodInfo, Revision, Sample, WorkloadInfo,
+    ClaimInfo, ClusterEvent, CpuHistory, NodeInfo, PodInfo, Revision, Sample, StorageClassInfo,
+    VolumeUsage, WorkloadInfo,
 };
 use squad_protocols::{Alert, WorkloadRef};
 use squad_runtime::ports::{Cluster, PortError, PortResult};
@@ -46,6 +47,13 @@ pub struct Facts {
     /// What the controllers said about the newest revision's object (its ReplicaSet): pods the
     /// apiserver refused to create, in its own words.
     pub rollout_events: Vec<ClusterEvent>,
+    /// The PersistentVolumeClaims the workload's pods mount, the cluster's StorageClasses and
+    /// what the volume controller said about the claims (read only when the pods mount some).
+    pub claims: Vec<ClaimInfo>,
+    pub storage_classes: Vec<StorageClassInfo>,
+    pub claim_events: Vec<ClusterEvent>,
+    /// How full each mounted claim's volume has been over the window (the kubelet's stats).
+    pub volumes: Vec<VolumeUsage>,
     /// The crashed container's last log lines (the previous run's, else the current one's); read
     /// only when the container's last termination was not an OOM kill.
     pub logs: Vec<String>,
@@ -171,6 +179,39 @@ pub async fn gather(
         None => Vec::new(),
     };
 
+    let (mut claims, mut storage_classes, mut claim_events) = (Vec::new(), Vec::new(), Vec::new());
+    let mut volumes = Vec::new();
+    if !info.claims.is_empty() {
+        match cluster.claims(ns).await {
+            Ok(all) => {
+                claims = all
+                    .into_iter()
+                    .filter(|c| info.claims.contains(&c.name))
+                    .collect()
+            }
+            Err(e) => notes.push(format!("PersistentVolumeClaims not readable: {e}")),
+        }
+        match cluster.storage_classes().await {
+            Ok(c) => storage_classes = c,
+            Err(e) => notes.push(format!("StorageClasses not readable: {e}")),
+        }
+        for claim in &info.claims {
+            match cluster.events(ns, claim).await {
+                Ok(e) => claim_events.extend(e),
+                Err(e) => notes.push(format!("events of claim {claim} not readable: {e}")),
+            }
+            match cluster.volume(workload, claim, window, STEP).await {
+                Ok(v) if !v.used.is_empty() => volumes.push(v),
+                Ok(_) => {}
+                Err(e) => {
+                    if !memory.is_empty() {
+                        notes.push(format!("usage of claim {claim}'s volume unavailable: {e}"));
+                    }
+                }
+            }
+        }
+    }
+
     // A crash that is not an OOM kill: what the logs say. The previous run's logs say why it
     // died; without them (not found, or not permitted), the current ones, and a note on what
     // could not be read.
@@ -226,6 +267,10 @@ pub async fn gather(
         cpu,
         history,
         rollout_events,
+        claims,
+        storage_classes,
+        claim_events,
+        volumes,
         logs,
         logs_unreadable,
         notes,

@@ -10,6 +10,7 @@ pub mod memory;
 pub mod memory_leak;
 pub mod memory_under_provisioned;
 pub mod missing_configuration;
+pub mod pvc_pending;
 pub mod quota_or_limit_range;
 pub mod readiness_probe;
 pub mod scheduling;
@@ -25,6 +26,7 @@ use crate::{Detection, Facts, Family, Readings};
 /// fires names the root cause (a crash with no recognised cause is last).
 pub static ALL: &[&dyn Family] = &[
     &quota_or_limit_range::QuotaOrLimitRange,
+    &pvc_pending::PvcPending,
     &unschedulable_constraints::UnschedulableConstraints,
     &unschedulable_capacity::UnschedulableCapacity,
     &image_pull::ImagePull,

@@ -503,6 +503,7 @@ mod tests {
             name: format!("w-{n}"),
             containers: vec![spec(env)],
             placement: Default::default(),
+            claims: Vec::new(),
         };
         let d = deploy_signals(
             &[rev(1, &["A", "DB"]), rev(2, &["A"])],

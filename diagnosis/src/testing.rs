@@ -78,6 +78,7 @@ pub fn facts(
         containers: vec![spec("600Mi", "300Mi", &["PORT"])],
         pod_run_as_non_root: None,
         placement: Default::default(),
+        claims: Vec::new(),
     };
     let pod = PodInfo {
         namespace: "shop".into(),
@@ -106,6 +107,7 @@ pub fn facts(
             name: "cart-6c9d8".into(),
             containers: vec![spec("600Mi", "300Mi", &["PORT", "REDIS_URL"])],
             placement: Default::default(),
+            claims: Vec::new(),
         },
         Revision {
             revision: 2,
@@ -114,6 +116,7 @@ pub fn facts(
             name: "cart-5d8f7".into(),
             containers: vec![spec("600Mi", "300Mi", &["PORT"])],
             placement: Default::default(),
+            claims: Vec::new(),
         },
     ];
     Facts {
@@ -130,6 +133,10 @@ pub fn facts(
         cpu: Default::default(),
         history,
         rollout_events: Vec::new(),
+        claims: Vec::new(),
+        storage_classes: Vec::new(),
+        claim_events: Vec::new(),
+        volumes: Vec::new(),
         logs: Vec::new(),
         logs_unreadable: false,
         nodes: Vec::new(),

@@ -7,9 +7,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use squad_protocols::Quantity;
 use squad_protocols::cluster::{
-    ClusterEvent, ContainerPort, ContainerSpec, ContainerStatus, EnvVar, HpaInfo,
+    ClaimInfo, ClusterEvent, ContainerPort, ContainerSpec, ContainerStatus, EnvVar, HpaInfo,
     NetworkPolicyInfo, NodeCondition, NodeInfo, PlacementRules, PodInfo, ProbeSpec, Revision,
-    Termination, WorkloadInfo,
+    StorageClassInfo, Termination, WorkloadInfo,
 };
 
 /// Every object in a (multi-document) YAML file; empty documents are skipped.
@@ -204,6 +204,49 @@ pub fn workload_info(obj: &Value, namespace: &str) -> WorkloadInfo {
         containers: containers(obj),
         pod_run_as_non_root: spec["securityContext"]["runAsNonRoot"].as_bool(),
         placement: placement_rules(spec),
+        claims: claim_names(spec),
+    }
+}
+
+/// The PersistentVolumeClaims a pod spec mounts (`volumes[].persistentVolumeClaim.claimName`).
+pub fn claim_names(pod_spec: &Value) -> Vec<String> {
+    pod_spec["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["persistentVolumeClaim"]["claimName"].as_str())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A PersistentVolumeClaim object as a [`ClaimInfo`].
+pub fn claim_info(c: &Value) -> ClaimInfo {
+    let quantity = |v: &Value| v.as_str().and_then(|s| s.parse().ok());
+    ClaimInfo {
+        name: name(c).to_owned(),
+        phase: c["status"]["phase"]
+            .as_str()
+            .unwrap_or("Pending")
+            .to_owned(),
+        storage_class: c["spec"]["storageClassName"].as_str().map(str::to_owned),
+        requested: quantity(&c["spec"]["resources"]["requests"]["storage"]),
+        capacity: quantity(&c["status"]["capacity"]["storage"]),
+        volume: str_of(&c["spec"]["volumeName"]),
+    }
+}
+
+/// A StorageClass object as a [`StorageClassInfo`].
+pub fn storage_class_info(c: &Value) -> StorageClassInfo {
+    StorageClassInfo {
+        name: name(c).to_owned(),
+        provisioner: str_of(&c["provisioner"]),
+        default: c["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"]
+            == "true",
+        allow_volume_expansion: c["allowVolumeExpansion"].as_bool().unwrap_or(false),
+        binding_mode: c["volumeBindingMode"]
+            .as_str()
+            .unwrap_or("Immediate")
+            .to_owned(),
     }
 }
 
@@ -531,6 +574,7 @@ pub fn replica_set_revision(rs: &Value) -> Option<Revision> {
         name: str_of(&meta["name"]),
         containers: containers(rs),
         placement: placement_rules(pod_spec(rs)),
+        claims: claim_names(pod_spec(rs)),
     })
 }
 
@@ -544,6 +588,7 @@ pub fn controller_revision(cr: &Value) -> Option<Revision> {
         name: str_of(&meta["name"]),
         containers: containers(&cr["data"]),
         placement: placement_rules(pod_spec(&cr["data"])),
+        claims: claim_names(pod_spec(&cr["data"])),
     })
 }
 

@@ -109,18 +109,26 @@ impl Alert {
                 "the Kubernetes namespace the alert is about",
             ));
         }
-        if ["pod", "deployment", "statefulset", "daemonset", "workload"]
-            .iter()
-            .all(|k| self.label(k).is_none())
-        {
+        if SUBJECT_LABELS.iter().all(|k| self.label(k).is_none()) {
             return Err(ProtocolError::missing(
                 "labels.pod",
-                "one of the labels pod, deployment, statefulset, daemonset or workload",
+                "one of the labels pod, deployment, statefulset, daemonset, workload or persistentvolumeclaim",
             ));
         }
         Ok(())
     }
 }
+
+/// The labels that name what an alert is about (one is required): a pod, a workload, or a
+/// PersistentVolumeClaim (whose pods' workload it is then about).
+pub const SUBJECT_LABELS: [&str; 6] = [
+    "pod",
+    "deployment",
+    "statefulset",
+    "daemonset",
+    "workload",
+    "persistentvolumeclaim",
+];
 
 /// A stable fingerprint of a label set (FNV-1a over sorted `key=value` pairs), used when the
 /// sender gives none.

@@ -134,6 +134,37 @@ pub struct WorkloadInfo {
     /// Where its pods may be scheduled.
     #[serde(default)]
     pub placement: PlacementRules,
+    /// The PersistentVolumeClaims its pods mount (`volumes[].persistentVolumeClaim.claimName`).
+    #[serde(default)]
+    pub claims: Vec<String>,
+}
+
+/// A PersistentVolumeClaim and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimInfo {
+    pub name: String,
+    /// `Pending`, `Bound`, `Lost`.
+    pub phase: String,
+    /// `spec.storageClassName`; `None` when unset (the default class applies).
+    pub storage_class: Option<String>,
+    /// `spec.resources.requests.storage`.
+    pub requested: Option<Quantity>,
+    /// `status.capacity.storage`, once bound.
+    pub capacity: Option<Quantity>,
+    /// The PersistentVolume it is bound to.
+    pub volume: String,
+}
+
+/// A StorageClass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageClassInfo {
+    pub name: String,
+    pub provisioner: String,
+    /// Annotated `storageclass.kubernetes.io/is-default-class: "true"`.
+    pub default: bool,
+    pub allow_volume_expansion: bool,
+    /// `Immediate` or `WaitForFirstConsumer`.
+    pub binding_mode: String,
 }
 
 /// Where a pod may be scheduled, as its spec asks, in `kubectl describe`'s words.
@@ -175,6 +206,9 @@ pub struct Revision {
     /// Where the revision's pods may be scheduled.
     #[serde(default)]
     pub placement: PlacementRules,
+    /// The PersistentVolumeClaims its pods mount.
+    #[serde(default)]
+    pub claims: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,6 +238,16 @@ pub struct CpuHistory {
     /// The share of CFS periods in which the container was throttled (0 to 1); empty when the
     /// container has no CPU limit (the kernel enforces no quota, so nothing is throttled).
     pub throttled: Vec<Sample>,
+}
+
+/// How full the volume bound to a claim has been, as the kubelet measures it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VolumeUsage {
+    pub claim: String,
+    /// Bytes used.
+    pub used: Vec<Sample>,
+    /// The volume's size in bytes.
+    pub capacity: Vec<Sample>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use squad_protocols::cluster::{
-    ClusterEvent, CpuHistory, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo, PodInfo,
-    RbacRule, Revision, Sample, WorkloadInfo,
+    ClaimInfo, ClusterEvent, CpuHistory, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo,
+    PodInfo, RbacRule, Revision, Sample, StorageClassInfo, VolumeUsage, WorkloadInfo,
 };
 use squad_protocols::{
     Alert, Diagnosis, FileChange, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState,
@@ -111,6 +111,20 @@ pub trait Cluster: Send + Sync {
     async fn node(&self, name: &str) -> PortResult<NodeInfo>;
     /// Every node of the cluster (where a pod could have gone).
     async fn nodes(&self) -> PortResult<Vec<NodeInfo>>;
+    /// The PersistentVolumeClaims of a namespace.
+    async fn claims(&self, namespace: &str) -> PortResult<Vec<ClaimInfo>>;
+    /// The cluster's StorageClasses.
+    async fn storage_classes(&self) -> PortResult<Vec<StorageClassInfo>>;
+    /// How full the volume of `claim` (in the workload's namespace) has been over the window.
+    async fn volume(
+        &self,
+        workload: &WorkloadRef,
+        claim: &str,
+        window: Duration,
+        step: Duration,
+    ) -> PortResult<VolumeUsage>;
+    /// The pods of a namespace that mount `claim`.
+    async fn pods_mounting(&self, namespace: &str, claim: &str) -> PortResult<Vec<String>>;
 }
 
 /// A file as it was at one commit.

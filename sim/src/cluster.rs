@@ -45,6 +45,7 @@ mod life;
 mod metrics;
 mod prober;
 mod scheduler;
+mod storage;
 mod world;
 
 use kubelet::Blocker;
@@ -263,6 +264,7 @@ impl SimCluster {
         }
         let store = kubelet::Store::new(s, &objects);
         for r in &mut rollouts {
+            r.needs.prefilter = storage::prefilter(s, &objects, objects::pod_spec(&r.object));
             r.blocked = kubelet::blocker(s, &store, &r.object, &s.workload.container);
             r.unschedulable = match scheduler::place(&mut self.fresh_nodes(), &r.needs) {
                 Placement::Unschedulable(message) => Some(message),
@@ -550,6 +552,7 @@ impl SimCluster {
                 name: Self::rs_name(r),
                 containers: r.workload.containers.clone(),
                 placement: r.workload.placement.clone(),
+                claims: r.workload.claims.clone(),
             })
             .collect())
     }
@@ -560,6 +563,11 @@ impl SimCluster {
         let ns = &self.scenario.workload.namespace;
         let mut out = Vec::new();
         if namespace == ns.as_str() {
+            out.extend(
+                self.claim_events(&d, now)
+                    .into_iter()
+                    .filter(|e| e.object.split_once('/').is_some_and(|x| x.1 == object)),
+            );
             for r in d.rollouts.iter().filter(|r| r.at <= now) {
                 if Self::rs_name(r) == object {
                     out.extend(self.replica_set_events(r, now));

@@ -56,6 +56,10 @@ pub struct Scenario {
     /// history names can be pulled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<Registry>,
+    /// The cluster's StorageClasses. Without `[[storage_classes]]` the world does not model
+    /// storage and every claim binds; with them, a claim binds only through one of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_classes: Option<Vec<StorageClassSpec>>,
     /// ResourceQuotas in the workload's namespace (cluster-only objects, the platform's): the
     /// apiserver admits a pod only within each of them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -90,6 +94,19 @@ impl Registry {
     pub fn holds(&self, image: &str) -> bool {
         self.images.iter().any(|i| i == image)
     }
+}
+
+/// `[[storage_classes]]`: a StorageClass of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageClassSpec {
+    pub name: String,
+    pub provisioner: String,
+    /// The default class (claims that name none get it).
+    #[serde(default)]
+    pub default: bool,
+    #[serde(default)]
+    pub allow_volume_expansion: bool,
 }
 
 /// `[[resource_quotas]]`: a ResourceQuota of the workload's namespace.

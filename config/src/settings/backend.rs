@@ -63,7 +63,7 @@ impl Default for KubernetesSettings {
 
 /// Where memory and traffic history come from: a Prometheus HTTP API, and the PromQL squad asks.
 /// Placeholders: `{namespace}`, `{name}` (workload), `{container}`, `{pod_regex}` (the
-/// workload's pod names).
+/// workload's pod names); the volume queries also `{claim}` (a PersistentVolumeClaim's name).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PrometheusSettings {
@@ -77,6 +77,10 @@ pub struct PrometheusSettings {
     pub cpu_query: String,
     /// The share of CFS periods the container was throttled in (0 to 1).
     pub throttling_query: String,
+    /// Bytes used on the volume bound to claim `{claim}` (as the kubelet measures it).
+    pub volume_used_query: String,
+    /// The size of the volume bound to claim `{claim}`, in bytes.
+    pub volume_capacity_query: String,
 }
 
 /// The default `cpu_query`: cAdvisor's CPU counter, as a rate, the busiest pod.
@@ -84,6 +88,12 @@ pub const CPU_QUERY: &str = r#"max(rate(container_cpu_usage_seconds_total{namesp
 /// The default `throttling_query`: throttled CFS periods over all periods (CPUThrottlingHigh's
 /// ratio), the most throttled pod.
 pub const THROTTLING_QUERY: &str = r#"max(increase(container_cpu_cfs_throttled_periods_total{namespace="{namespace}", pod=~"{pod_regex}", container="{container}"}[5m]) / increase(container_cpu_cfs_periods_total{namespace="{namespace}", pod=~"{pod_regex}", container="{container}"}[5m]))"#;
+
+/// The default `volume_used_query`: the kubelet's volume stats (what KubePersistentVolumeFillingUp
+/// reads).
+pub const VOLUME_USED_QUERY: &str = r#"max(kubelet_volume_stats_used_bytes{namespace="{namespace}", persistentvolumeclaim="{claim}"})"#;
+/// The default `volume_capacity_query`.
+pub const VOLUME_CAPACITY_QUERY: &str = r#"max(kubelet_volume_stats_capacity_bytes{namespace="{namespace}", persistentvolumeclaim="{claim}"})"#;
 
 impl Default for PrometheusSettings {
     fn default() -> Self {
@@ -94,6 +104,8 @@ impl Default for PrometheusSettings {
             traffic_query: r#"sum by (route) (rate(http_requests_total{namespace="{namespace}", service="{name}"}[5m]))"#.into(),
             cpu_query: CPU_QUERY.into(),
             throttling_query: THROTTLING_QUERY.into(),
+            volume_used_query: VOLUME_USED_QUERY.into(),
+            volume_capacity_query: VOLUME_CAPACITY_QUERY.into(),
         }
     }
 }

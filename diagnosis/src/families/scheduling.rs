@@ -21,7 +21,12 @@ pub enum Reason {
     Cordoned,
     /// Not enough of a resource left (`cpu`, `memory`, `pods`, an extended resource).
     Short(String),
-    /// Anything else (volumes, ports, topology spread, pod affinity), verbatim.
+    /// The VolumeBinding plugin's: a claim the pod mounts is not bound yet (`pod has unbound
+    /// immediate PersistentVolumeClaims`).
+    UnboundClaims,
+    /// A claim the pod mounts does not exist (`persistentvolumeclaim "x" not found`).
+    MissingClaim(String),
+    /// Anything else (volume zones, ports, topology spread, pod affinity), verbatim.
     Other(String),
 }
 
@@ -52,6 +57,15 @@ impl Reason {
         }
         if text == "Too many pods" {
             return Reason::Short("pods".into());
+        }
+        if text.contains("unbound immediate PersistentVolumeClaims") {
+            return Reason::UnboundClaims;
+        }
+        if let Some(name) = text
+            .strip_prefix("persistentvolumeclaim \"")
+            .and_then(|r| r.strip_suffix("\" not found"))
+        {
+            return Reason::MissingClaim(name.to_owned());
         }
         Reason::Other(text.to_owned())
     }
@@ -138,7 +152,9 @@ impl FitError {
 }
 
 /// A scheduler message (`0/N nodes are available: …`) as the number of nodes and its reasons,
-/// `(count, reason text, reason)`; the preemption part is left out.
+/// `(count, reason text, reason)`; the preemption part is left out. A PreFilter's rejection
+/// (since 1.24 without a count: `0/3 nodes are available: pod has unbound immediate
+/// PersistentVolumeClaims.`) rules out every node.
 pub fn parse_message(message: &str) -> Option<(u32, Vec<Counted>)> {
     let rest = message.strip_prefix("0/")?;
     let (n, rest) = rest.split_once(" nodes are available")?;
@@ -162,9 +178,14 @@ pub fn parse_message(message: &str) -> Option<(u32, Vec<Counted>)> {
     }
     let reasons = items
         .iter()
-        .filter_map(|i| {
-            let (c, text) = i.split_once(' ')?;
-            Some((c.parse().ok()?, text.to_owned(), Reason::of(text)))
+        .filter(|i| !i.is_empty())
+        .map(|i| match i.split_once(' ') {
+            Some((c, text)) if c.parse::<u32>().is_ok() => (
+                c.parse().unwrap_or(nodes),
+                text.to_owned(),
+                Reason::of(text),
+            ),
+            _ => (nodes, i.clone(), Reason::of(i)),
         })
         .collect();
     Some((nodes, reasons))
@@ -257,5 +278,21 @@ mod tests {
         let short = FitError::parse(&event("0/4 nodes are available: 1 node(s) were unschedulable, 3 Insufficient memory, 2 Insufficient cpu. preemption: 0/4 nodes are available: 1 Preemption is not helpful for scheduling, 3 No preemption victims found for incoming pod.")).unwrap();
         assert_eq!(short.constrained(), 1);
         assert_eq!(short.shortages(), vec!["memory", "cpu"]);
+    }
+
+    #[test]
+    fn a_prefilter_rejection_rules_out_every_node_with_or_without_a_count() {
+        let now = parse_message("0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.").unwrap();
+        let old = parse_message(
+            "0/3 nodes are available: 3 pod has unbound immediate PersistentVolumeClaims.",
+        )
+        .unwrap();
+        for (nodes, reasons) in [now, old] {
+            assert_eq!(nodes, 3);
+            assert_eq!(reasons.len(), 1);
+            assert_eq!((reasons[0].0, &reasons[0].2), (3, &Reason::UnboundClaims));
+        }
+        let (_, missing) = parse_message("0/2 nodes are available: persistentvolumeclaim \"data\" not found. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.").unwrap();
+        assert_eq!(missing[0].2, Reason::MissingClaim("data".into()));
     }
 }

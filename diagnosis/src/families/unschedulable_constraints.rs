@@ -90,7 +90,7 @@ impl Family for UnschedulableConstraints {
                     ));
                 }
                 Reason::Cordoned => causes.push(format!("{count} node(s) are cordoned")),
-                Reason::Short(_) | Reason::Other(_) => {}
+                _ => {}
             }
         }
         let change = placement_change(facts);

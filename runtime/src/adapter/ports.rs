@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use squad_protocols::cluster::{
-    ClusterEvent, CpuHistory, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo, PodInfo,
-    RbacRule, Revision, Sample, WorkloadInfo,
+    ClaimInfo, ClusterEvent, CpuHistory, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo,
+    PodInfo, RbacRule, Revision, Sample, StorageClassInfo, VolumeUsage, WorkloadInfo,
 };
 use squad_protocols::llm::{ChatRequest, ChatResponse};
 use squad_protocols::{
@@ -178,6 +178,41 @@ impl Cluster for Adapter<dyn Cluster> {
     async fn nodes(&self) -> PortResult<Vec<NodeInfo>> {
         self.call("list nodes", |c| async move { c.nodes().await })
             .await
+    }
+
+    async fn claims(&self, namespace: &str) -> PortResult<Vec<ClaimInfo>> {
+        let ns = namespace.to_owned();
+        self.call("list claims", move |c| async move { c.claims(&ns).await })
+            .await
+    }
+
+    async fn storage_classes(&self) -> PortResult<Vec<StorageClassInfo>> {
+        self.call("list storage classes", move |c| async move {
+            c.storage_classes().await
+        })
+        .await
+    }
+
+    async fn volume(
+        &self,
+        workload: &WorkloadRef,
+        claim: &str,
+        window: Duration,
+        step: Duration,
+    ) -> PortResult<VolumeUsage> {
+        let (w, claim) = (workload.clone(), claim.to_owned());
+        self.call("query volume usage", move |c| async move {
+            c.volume(&w, &claim, window, step).await
+        })
+        .await
+    }
+
+    async fn pods_mounting(&self, namespace: &str, claim: &str) -> PortResult<Vec<String>> {
+        let (ns, claim) = (namespace.to_owned(), claim.to_owned());
+        self.call("list the pods mounting a claim", move |c| async move {
+            c.pods_mounting(&ns, &claim).await
+        })
+        .await
     }
 }
 

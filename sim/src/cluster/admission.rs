@@ -292,7 +292,7 @@ mod tests {
         assert_eq!(
             forbidden(
                 "api-5d8f7-x2k9q",
-                &refusal(&[], &[q.clone()], &pod, &used).unwrap()
+                &refusal(&[], std::slice::from_ref(&q), &pod, &used).unwrap()
             ),
             "pods \"api-5d8f7-x2k9q\" is forbidden: exceeded quota: compute, requested: limits.memory=1Gi, used: limits.memory=5376Mi, limited: limits.memory=6Gi"
         );
@@ -323,15 +323,21 @@ mod tests {
         assert_eq!(
             forbidden(
                 "p",
-                &refusal(&[range.clone()], &[], &pod, &Usage::new()).unwrap()
+                &refusal(std::slice::from_ref(&range), &[], &pod, &Usage::new()).unwrap()
             ),
             "pods \"p\" is forbidden: [minimum cpu usage per Container is 100m, but request is 50m, maximum memory usage per Container is 1Gi, but limit is 2Gi]"
         );
         let pod = spec(json!({"memory": "1Gi"}), json!({"cpu": "100m"}));
-        assert_eq!(refusal(&[range.clone()], &[], &pod, &Usage::new()), None);
+        assert_eq!(
+            refusal(std::slice::from_ref(&range), &[], &pod, &Usage::new()),
+            None
+        );
         // A container with no limit gets the max as its default (and no request, the min).
         let pod = spec(json!({}), json!({}));
-        assert_eq!(refusal(&[range.clone()], &[], &pod, &Usage::new()), None);
+        assert_eq!(
+            refusal(std::slice::from_ref(&range), &[], &pod, &Usage::new()),
+            None
+        );
         let d = defaulted(&[range], &pod);
         assert_eq!(d["containers"][0]["resources"]["limits"]["memory"], "1Gi");
         assert_eq!(d["containers"][0]["resources"]["requests"]["memory"], "1Gi");

@@ -92,7 +92,7 @@ impl SimCluster {
     }
 
     /// Requests served since `t0` (the integral of the request rate), for the request counter.
-    fn requests_between(&self, t0: DateTime<Utc>, t: DateTime<Utc>) -> f64 {
+    pub(super) fn requests_between(&self, t0: DateTime<Utc>, t: DateTime<Utc>) -> f64 {
         self.integrate_over_load(t0, t, |rps| rps)
     }
 
@@ -409,6 +409,40 @@ impl SeriesSource for SimCluster {
                 }
             }
         }
+        // The claims that exist by then, each with its phase (kube-state-metrics: one series per
+        // phase, 1 for the current) and its class.
+        for (claim, since) in self.claims_of(&d) {
+            if since > t {
+                continue;
+            }
+            let name = squad_gitops::objects::name(claim);
+            let (phase, class) = match super::storage::claim_state(s, &d.objects, name) {
+                super::storage::ClaimState::Bound { class } => ("Bound", class),
+                super::storage::ClaimState::Pending { class, .. } => {
+                    ("Pending", class.unwrap_or_default())
+                }
+                super::storage::ClaimState::Missing => continue,
+            };
+            for p in ["Lost", "Bound", "Pending"] {
+                let mut l = labels(&[
+                    ("namespace", ns),
+                    ("persistentvolumeclaim", name),
+                    ("phase", p),
+                ]);
+                l.insert(
+                    "__name__".into(),
+                    "kube_persistentvolumeclaim_status_phase".into(),
+                );
+                push(SeriesKind::Gauge, l, if p == phase { 1.0 } else { 0.0 });
+            }
+            let mut l = labels(&[
+                ("namespace", ns),
+                ("persistentvolumeclaim", name),
+                ("storageclass", class.as_str()),
+            ]);
+            l.insert("__name__".into(), "kube_persistentvolumeclaim_info".into());
+            push(SeriesKind::Gauge, l, 1.0);
+        }
         let mut l = labels(&[
             ("namespace", ns),
             ("service", s.workload.name.as_str()),
@@ -462,6 +496,10 @@ impl SeriesSource for SimCluster {
                 "Describes the status of the scheduling process for the pod."
             }
             "kube_pod_status_unschedulable" => "Describes the unschedulable status for the pod.",
+            "kube_persistentvolumeclaim_status_phase" => {
+                "The phase the persistent volume claim is currently in."
+            }
+            "kube_persistentvolumeclaim_info" => "Information about persistent volume claim.",
             _ => return None,
         })
     }

@@ -34,6 +34,9 @@ pub struct PodNeeds {
     /// `requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms` (ORed), when set.
     terms: Option<Vec<Value>>,
     tolerations: Vec<Value>,
+    /// Why every node is ruled out before the filters run (a PreFilter's rejection: a claim that
+    /// is missing or unbound), in the plugin's words.
+    pub prefilter: Option<String>,
 }
 
 impl PodNeeds {
@@ -88,6 +91,7 @@ impl PodNeeds {
                 .as_array()
                 .cloned(),
             tolerations: spec["tolerations"].as_array().cloned().unwrap_or_default(),
+            prefilter: None,
         }
     }
 }
@@ -182,6 +186,13 @@ pub enum Placement {
 
 /// Places one pod on `nodes`, taking its requests from the node it lands on.
 pub fn place(nodes: &mut [NodeState], pod: &PodNeeds) -> Placement {
+    if let Some(why) = &pod.prefilter {
+        // A PreFilter rejection rules out every node at once: no per-node histogram.
+        let total = nodes.len();
+        return Placement::Unschedulable(format!(
+            "0/{total} nodes are available: {why}. preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling."
+        ));
+    }
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     let mut preemption: BTreeMap<&str, usize> = BTreeMap::new();
     let mut best: Option<usize> = None;

@@ -25,6 +25,7 @@ use super::{Desired, Rollout, SimCluster};
 use squad_gitops::objects;
 
 mod defaults;
+mod volumes;
 
 use defaults::{default_object, default_pod, default_pod_template, omit_zeros, qos_class, stored};
 
@@ -163,7 +164,12 @@ impl SimCluster {
         };
         for o in d.objects.iter().filter(|o| !is_workload(o)) {
             let kind = objects::kind(o);
-            if kind.is_empty() || kind == "Kustomization" || kind == "Namespace" {
+            // Claims come with the volume controller's status (below).
+            if kind.is_empty()
+                || kind == "Kustomization"
+                || kind == "Namespace"
+                || kind == "PersistentVolumeClaim"
+            {
                 continue;
             }
             let scope = (!cluster_scoped(kind)).then_some(ns);
@@ -175,6 +181,10 @@ impl SimCluster {
                                      "currentMetrics": []});
             }
             objects.push(o);
+        }
+        objects.extend(self.storage_objects(d, first));
+        for (i, e) in self.claim_events(d, now).iter().enumerate() {
+            objects.push(self.claim_event_object(i, e));
         }
         // The workload's ServiceAccount, when the repo does not declare it.
         if let Some(r) = live {

@@ -66,6 +66,33 @@ pub(super) const RESOURCES: &[Resource] = &[
     res(
         "",
         "v1",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        "PersistentVolumeClaim",
+        true,
+        &["pvc"],
+    ),
+    res(
+        "storage.k8s.io",
+        "v1",
+        "storageclasses",
+        "storageclass",
+        "StorageClass",
+        false,
+        &["sc"],
+    ),
+    res(
+        "",
+        "v1",
+        "persistentvolumes",
+        "persistentvolume",
+        "PersistentVolume",
+        false,
+        &["pv"],
+    ),
+    res(
+        "",
+        "v1",
         "configmaps",
         "configmap",
         "ConfigMap",
@@ -304,6 +331,14 @@ pub(super) fn served_as(r: &Resource, o: &Value) -> Value {
         });
         if let Some(action) = action {
             o["action"] = action;
+        }
+        // `omitempty` in events.k8s.io/v1 (not in core/v1): an empty reporter is left out.
+        if let Some(m) = o.as_object_mut() {
+            for k in ["reportingController", "reportingInstance"] {
+                if m.get(k).is_some_and(|v| v == "") {
+                    m.remove(k);
+                }
+            }
         }
     }
     o["apiVersion"] = json!(r.group_version());
