@@ -26,7 +26,7 @@ const WINDOW_MINUTES: i64 = 180;
 fn job_of(metric: &str) -> &'static str {
     if metric.starts_with("kube_") {
         "kube-state-metrics"
-    } else if metric.starts_with("container_") {
+    } else if metric.starts_with("container_") || metric.starts_with("kubelet_") {
         "kubelet"
     } else {
         "app"
@@ -88,6 +88,17 @@ fn alert_value(scenario: &Scenario, series: &BTreeMap<String, Vec<Option<f64>>>)
             "container_cpu_cfs_throttled_periods_total{",
             "container_cpu_cfs_periods_total{",
         ),
+        "KubePersistentVolumeFillingUp" => {
+            // The free share now (both rules' value).
+            let now = |prefix: &str| {
+                let (_, v) = series.iter().find(|(k, _)| k.starts_with(prefix))?;
+                *v.last()?
+            };
+            return Some(
+                now("kubelet_volume_stats_available_bytes{")?
+                    / now("kubelet_volume_stats_capacity_bytes{")?,
+            );
+        }
         _ => return None,
     };
     let increase = |prefix: &str| {
@@ -122,6 +133,10 @@ async fn promtool_test(scenario: &Scenario, rules_path: &str) -> String {
             let mut labels = p.labels.clone();
             labels.remove("__name__");
             labels.insert("job".into(), job_of(&name).into());
+            // The kubelet's own endpoint (cAdvisor's is /metrics/cadvisor).
+            if name.starts_with("kubelet_") {
+                labels.insert("metrics_path".into(), "/metrics".into());
+            }
             let key = format!(
                 "{name}{{{}}}",
                 labels
@@ -138,26 +153,42 @@ async fn promtool_test(scenario: &Scenario, rules_path: &str) -> String {
     }
     let value = alert_value(scenario, &series);
     let rules: serde_yaml::Value = serde_yaml::from_str(RULES).unwrap();
-    let rule = rules["groups"]
+    // Every rule of that name fires (KubePersistentVolumeFillingUp has a critical and a warning
+    // rule; a volume under 3% free and filling meets both), each with its own severity; the
+    // scenario's alert is one of them.
+    let fired: Vec<(BTreeMap<String, String>, BTreeMap<String, String>)> = rules["groups"]
         .as_sequence()
         .unwrap()
         .iter()
         .flat_map(|g| g["rules"].as_sequence().unwrap())
-        .find(|r| r["alert"].as_str() == Some(scenario.alert.name.as_str()))
-        .unwrap_or_else(|| panic!("{}: no rule for {}", scenario.name, scenario.alert.name));
-    let mut labels: BTreeMap<String, String> = scenario.alert.labels.clone();
-    labels.insert("severity".into(), scenario.alert.severity.clone());
-    let annotations: BTreeMap<String, String> = rule["annotations"]
-        .as_mapping()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().unwrap().to_owned(),
-                render(v.as_str().unwrap(), &labels, value),
-            )
+        .filter(|r| r["alert"].as_str() == Some(scenario.alert.name.as_str()))
+        .map(|rule| {
+            let mut labels: BTreeMap<String, String> = scenario.alert.labels.clone();
+            let severity = rule["labels"]["severity"].as_str().unwrap_or("");
+            labels.insert("severity".into(), severity.to_owned());
+            let annotations = rule["annotations"]
+                .as_mapping()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().unwrap().to_owned(),
+                        render(v.as_str().unwrap(), &labels, value),
+                    )
+                })
+                .collect();
+            (labels, annotations)
         })
         .collect();
+    assert!(
+        fired
+            .iter()
+            .any(|(l, _)| l.get("severity") == Some(&scenario.alert.severity)),
+        "{}: no {} rule of severity {}",
+        scenario.name,
+        scenario.alert.name,
+        scenario.alert.severity
+    );
     let mut out = format!(
         "rule_files:\n  - {}\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n",
         quote(rules_path)
@@ -174,15 +205,18 @@ async fn promtool_test(scenario: &Scenario, rules_path: &str) -> String {
         ));
     }
     out.push_str(&format!(
-        "    alert_rule_test:\n      - eval_time: {WINDOW_MINUTES}m\n        alertname: {}\n        exp_alerts:\n          - exp_labels:\n",
+        "    alert_rule_test:\n      - eval_time: {WINDOW_MINUTES}m\n        alertname: {}\n        exp_alerts:\n",
         quote(&scenario.alert.name)
     ));
-    for (k, v) in &labels {
-        out.push_str(&format!("              {k}: {}\n", quote(v)));
-    }
-    out.push_str("            exp_annotations:\n");
-    for (k, v) in &annotations {
-        out.push_str(&format!("              {k}: {}\n", quote(v)));
+    for (labels, annotations) in &fired {
+        out.push_str("          - exp_labels:\n");
+        for (k, v) in labels {
+            out.push_str(&format!("              {k}: {}\n", quote(v)));
+        }
+        out.push_str("            exp_annotations:\n");
+        for (k, v) in annotations {
+            out.push_str(&format!("              {k}: {}\n", quote(v)));
+        }
     }
     out
 }

@@ -849,3 +849,106 @@ async fn a_claim_of_a_storage_class_the_cluster_lacks_stays_pending_and_so_does_
     let pods = rows(&ok(&s.backends.kubeconfig, &["get", "pods", "-n", ns]).await);
     assert!(pods[1..].iter().all(|r| r[2] == "Running"), "{pods:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volume_that_fills_up_crash_loops_its_writer_until_the_claim_is_larger() {
+    async fn served(s: Scenario) -> simulation::ServedCluster {
+        simulation::serve_cluster(
+            s,
+            None,
+            &ServeKube {
+                port: 0,
+                deny: Vec::new(),
+                keep: true,
+            },
+        )
+        .await
+        .unwrap()
+    }
+    let scenario = Scenario::embedded("volume-full").unwrap();
+    let ns = scenario.workload.namespace.clone();
+    let pod = scenario.workload.pods[0].clone();
+    // At the alert: 97.5% full, the writer still runs.
+    let s = served(scenario.clone()).await;
+    let claims = rows(&ok(&s.backends.kubeconfig, &["get", "pvc", "-n", &ns]).await);
+    assert_eq!(
+        (
+            &claims[1][0][..],
+            &claims[1][1][..],
+            &claims[1][3][..],
+            &claims[1][5][..]
+        ),
+        ("audit-segments", "Bound", "20Gi", "gp3"),
+        "{claims:?}"
+    );
+    let pods = rows(&ok(&s.backends.kubeconfig, &["get", "pods", "-n", &ns]).await);
+    assert_eq!(&pods[1][1..4], ["1/1", "Running", "0"], "{pods:?}");
+    drop(s);
+    // Twelve hours on (the same history, older): full, the writes fail, the app exits 1.
+    let mut later = scenario.clone();
+    for h in &mut later.history {
+        h.hours_ago += 12.0;
+    }
+    let s = served(later.clone()).await;
+    let kc = s.backends.kubeconfig.clone();
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", &ns]).await);
+    assert_eq!(&pods[1][1..3], ["0/1", "CrashLoopBackOff"], "{pods:?}");
+    let out = ok(&kc, &["describe", "pod", &pod, "-n", &ns]).await;
+    assert!(out.contains("Exit Code:    1"), "{out}");
+    let logs = ok(&kc, &["logs", &pod, "-n", &ns, "--previous"]).await;
+    assert!(
+        logs.contains("write /var/lib/audit/segments/2026-12-05.jsonl: no space left on device"),
+        "{logs}"
+    );
+    drop(s);
+    // The same, with the claim at 40Gi in the repo (gp3 allows expansion): room again.
+    let mut larger = later;
+    for (path, text) in larger.files.iter_mut() {
+        if path.starts_with("manifests/") && path.ends_with("pvc.yaml") {
+            *text = text.replace("storage: 20Gi", "storage: 40Gi");
+        }
+    }
+    let s = served(larger).await;
+    let pods = rows(&ok(&s.backends.kubeconfig, &["get", "pods", "-n", &ns]).await);
+    assert_eq!(&pods[1][1..3], ["1/1", "Running"], "{pods:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_account_rbac_refuses_crash_loops_the_new_pods_with_the_apiservers_words() {
+    let s = serve("rbac", &[]).await;
+    let kc = s.backends.kubeconfig.clone();
+    let scenario = Scenario::embedded("rbac").unwrap();
+    let ns = scenario.workload.namespace.as_str();
+    let pod = scenario.workload.pods[0].as_str();
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", ns]).await);
+    let row = pods.iter().find(|r| r[0] == pod).unwrap();
+    assert_eq!(&row[1..3], ["0/1", "CrashLoopBackOff"], "{pods:?}");
+    // Each new pod runs for a moment before the refusal (no readiness probe: Ready, so
+    // available), so the rolling update went through: every pod crash-loops.
+    assert!(
+        pods[1..].iter().all(|r| r[2] == "CrashLoopBackOff"),
+        "{pods:?}"
+    );
+    let logs = ok(&kc, &["logs", pod, "-n", ns, "--previous"]).await;
+    assert!(
+        logs.contains("Failed to watch *v1.Pod: failed to list *v1.Pod: pods is forbidden: User \"system:serviceaccount:warehouse:warehouse-inventory-sync\" cannot list resource \"pods\" in API group \"\" in the namespace \"warehouse\""),
+        "{logs}"
+    );
+    let out = ok(
+        &kc,
+        &[
+            "get",
+            "rolebinding",
+            "inventory-sync",
+            "-n",
+            ns,
+            "-o",
+            "yaml",
+        ],
+    )
+    .await;
+    assert!(
+        out.contains("name: inventory-sync\n  namespace: warehouse"),
+        "{out}"
+    );
+}

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use squad_protocols::cluster::{
-    ClaimInfo, ClusterEvent, CpuHistory, NodeInfo, PodInfo, Revision, Sample, StorageClassInfo,
-    VolumeUsage, WorkloadInfo,
+    ClaimInfo, ClusterEvent, CpuHistory, NodeInfo, PodInfo, RbacRule, Revision, Sample,
+    StorageClassInfo, VolumeUsage, WorkloadInfo,
 };
 use squad_protocols::{Alert, WorkloadRef};
 use squad_runtime::ports::{Cluster, PortError, PortResult};
@@ -54,6 +54,9 @@ pub struct Facts {
     pub claim_events: Vec<ClusterEvent>,
     /// How full each mounted claim's volume has been over the window (the kubelet's stats).
     pub volumes: Vec<VolumeUsage>,
+    /// The RBAC rules bound to a ServiceAccount the logs say was refused, and to the previous
+    /// revision's ServiceAccount when the last rollout changed it: `(service account, rules)`.
+    pub rbac: Vec<(String, Vec<RbacRule>)>,
     /// The crashed container's last log lines (the previous run's, else the current one's); read
     /// only when the container's last termination was not an OOM kill.
     pub logs: Vec<String>,
@@ -252,6 +255,31 @@ pub async fn gather(
             };
         }
     }
+    // RBAC refused the app: the rules of the ServiceAccount refused, and of the one before it.
+    let mut rbac = Vec::new();
+    if let Some(d) = logs
+        .iter()
+        .rev()
+        .find_map(|l| crate::families::rbac_denied::parse(l))
+        .filter(|d| d.namespace == ns)
+    {
+        let mut accounts = vec![d.service_account.clone()];
+        if let [.., before, last] = history.as_slice()
+            && last.service_account == d.service_account
+            && !before.service_account.is_empty()
+            && before.service_account != d.service_account
+        {
+            accounts.push(before.service_account.clone());
+        }
+        for sa in accounts {
+            match cluster.rbac_rules(ns, &sa).await {
+                Ok(rules) => rbac.push((sa, rules)),
+                Err(e) => notes.push(format!(
+                    "RBAC of ServiceAccount {ns}/{sa} not readable: {e}"
+                )),
+            }
+        }
+    }
     Ok(Facts {
         now,
         alert: alert.clone(),
@@ -271,6 +299,7 @@ pub async fn gather(
         storage_classes,
         claim_events,
         volumes,
+        rbac,
         logs,
         logs_unreadable,
         notes,

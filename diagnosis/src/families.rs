@@ -12,11 +12,13 @@ pub mod memory_under_provisioned;
 pub mod missing_configuration;
 pub mod pvc_pending;
 pub mod quota_or_limit_range;
+pub mod rbac_denied;
 pub mod readiness_probe;
 pub mod scheduling;
 pub mod unknown;
 pub mod unschedulable_capacity;
 pub mod unschedulable_constraints;
+pub mod volume_full;
 
 use squad_protocols::RootCause;
 
@@ -27,6 +29,7 @@ use crate::{Detection, Facts, Family, Readings};
 pub static ALL: &[&dyn Family] = &[
     &quota_or_limit_range::QuotaOrLimitRange,
     &pvc_pending::PvcPending,
+    &volume_full::VolumeFull,
     &unschedulable_constraints::UnschedulableConstraints,
     &unschedulable_capacity::UnschedulableCapacity,
     &image_pull::ImagePull,
@@ -36,6 +39,7 @@ pub static ALL: &[&dyn Family] = &[
     &liveness_probe::LivenessProbe,
     &memory_under_provisioned::MemoryUnderProvisioned,
     &memory_leak::MemoryLeak,
+    &rbac_denied::RbacDenied,
     &missing_configuration::MissingConfiguration,
     &cpu_throttling::CpuThrottling,
     &crash_loop::CrashLoop,

@@ -277,7 +277,7 @@ fn quantity(bytes: f64) -> Quantity {
 }
 
 /// Least-squares slope of y over x.
-fn slope(points: &[(f64, f64)]) -> Option<f64> {
+pub(crate) fn slope(points: &[(f64, f64)]) -> Option<f64> {
     let n = points.len() as f64;
     if points.len() < 3 {
         return None;
@@ -504,6 +504,7 @@ mod tests {
             containers: vec![spec(env)],
             placement: Default::default(),
             claims: Vec::new(),
+            service_account: "cart".into(),
         };
         let d = deploy_signals(
             &[rev(1, &["A", "DB"]), rev(2, &["A"])],

@@ -108,6 +108,7 @@ pub fn facts(
             containers: vec![spec("600Mi", "300Mi", &["PORT", "REDIS_URL"])],
             placement: Default::default(),
             claims: Vec::new(),
+            service_account: "cart".into(),
         },
         Revision {
             revision: 2,
@@ -117,6 +118,7 @@ pub fn facts(
             containers: vec![spec("600Mi", "300Mi", &["PORT"])],
             placement: Default::default(),
             claims: Vec::new(),
+            service_account: "cart".into(),
         },
     ];
     Facts {
@@ -137,6 +139,7 @@ pub fn facts(
         storage_classes: Vec::new(),
         claim_events: Vec::new(),
         volumes: Vec::new(),
+        rbac: Vec::new(),
         logs: Vec::new(),
         logs_unreadable: false,
         nodes: Vec::new(),

@@ -192,10 +192,7 @@ pub fn workload_info(obj: &Value, namespace: &str) -> WorkloadInfo {
         } else {
             obj["spec"]["replicas"].as_u64().unwrap_or(1) as u32
         },
-        service_account: spec["serviceAccountName"]
-            .as_str()
-            .unwrap_or("default")
-            .to_owned(),
+        service_account: service_account_of(spec),
         pod_labels: if kind(obj) == "Pod" {
             string_map(&obj["metadata"]["labels"])
         } else {
@@ -206,6 +203,15 @@ pub fn workload_info(obj: &Value, namespace: &str) -> WorkloadInfo {
         placement: placement_rules(spec),
         claims: claim_names(spec),
     }
+}
+
+/// The ServiceAccount a pod spec runs as (`default` when it names none).
+pub fn service_account_of(pod_spec: &Value) -> String {
+    pod_spec["serviceAccountName"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default")
+        .to_owned()
 }
 
 /// The PersistentVolumeClaims a pod spec mounts (`volumes[].persistentVolumeClaim.claimName`).
@@ -575,6 +581,7 @@ pub fn replica_set_revision(rs: &Value) -> Option<Revision> {
         containers: containers(rs),
         placement: placement_rules(pod_spec(rs)),
         claims: claim_names(pod_spec(rs)),
+        service_account: service_account_of(pod_spec(rs)),
     })
 }
 
@@ -589,6 +596,7 @@ pub fn controller_revision(cr: &Value) -> Option<Revision> {
         containers: containers(&cr["data"]),
         placement: placement_rules(pod_spec(&cr["data"])),
         claims: claim_names(pod_spec(&cr["data"])),
+        service_account: service_account_of(pod_spec(&cr["data"])),
     })
 }
 

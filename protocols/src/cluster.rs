@@ -209,6 +209,9 @@ pub struct Revision {
     /// The PersistentVolumeClaims its pods mount.
     #[serde(default)]
     pub claims: Vec<String>,
+    /// The ServiceAccount its pods run as.
+    #[serde(default)]
+    pub service_account: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -287,6 +290,65 @@ pub struct RbacRule {
     pub resources: Vec<String>,
     pub resource_names: Vec<String>,
     pub verbs: Vec<String>,
+}
+
+/// One request to the Kubernetes API, as the RBAC authorizer sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiRequest {
+    pub verb: String,
+    /// `""` for the core group.
+    #[serde(default)]
+    pub group: String,
+    pub resource: String,
+    /// The object's name, for a request about one object (`get`, `update`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A cluster-scoped request (nodes, or any resource across namespaces).
+    #[serde(default)]
+    pub cluster_scope: bool,
+}
+
+impl RbacRule {
+    /// Whether the rule grants `request` (made in the namespace the rule was read for), as the
+    /// RBAC authorizer decides: the group, resource and verb match exactly or by `*`; a rule
+    /// with resource names grants only requests about those objects; a rule bound by a
+    /// RoleBinding grants nothing at the cluster scope.
+    pub fn allows(&self, request: &ApiRequest) -> bool {
+        let any = |list: &[String], x: &str| list.iter().any(|v| v == "*" || v == x);
+        (self.cluster_wide || !request.cluster_scope)
+            && any(&self.verbs, &request.verb)
+            && any(&self.api_groups, &request.group)
+            && any(&self.resources, &request.resource)
+            && (self.resource_names.is_empty()
+                || request
+                    .name
+                    .as_ref()
+                    .is_some_and(|n| self.resource_names.contains(n)))
+    }
+}
+
+impl ApiRequest {
+    /// The apiserver's answer when RBAC refuses the request to `namespace/sa`, word for word
+    /// (`pods is forbidden: User "system:serviceaccount:ns:sa" cannot list resource "pods" in
+    /// API group "" in the namespace "ns"`).
+    pub fn forbidden(&self, namespace: &str, sa: &str) -> String {
+        let mut what = self.resource.clone();
+        if !self.group.is_empty() {
+            what = format!("{what}.{}", self.group);
+        }
+        if let Some(n) = &self.name {
+            what = format!("{what} \"{n}\"");
+        }
+        let scope = if self.cluster_scope {
+            "at the cluster scope".to_owned()
+        } else {
+            format!("in the namespace \"{namespace}\"")
+        };
+        format!(
+            "{what} is forbidden: User \"system:serviceaccount:{namespace}:{sa}\" cannot {} resource \"{}\" in API group \"{}\" {scope}",
+            self.verb, self.resource, self.group
+        )
+    }
 }
 
 /// A known vulnerability in an image (from the scanner the cluster adapter consults).

@@ -39,11 +39,13 @@ use squad_adapters::git::GitRepo;
 use squad_gitops::objects;
 
 mod admission;
+mod disk;
 mod events;
 mod kubelet;
 mod life;
 mod metrics;
 mod prober;
+mod rbac;
 mod scheduler;
 mod storage;
 mod world;
@@ -553,6 +555,7 @@ impl SimCluster {
                 containers: r.workload.containers.clone(),
                 placement: r.workload.placement.clone(),
                 claims: r.workload.claims.clone(),
+                service_account: r.workload.service_account.clone(),
             })
             .collect())
     }
@@ -635,6 +638,33 @@ impl SimCluster {
         }
         let missing = spec.and_then(|c| self.missing_env(c));
         let restarted = info.containers.first().is_some_and(|c| c.restart_count > 0);
+        // A request RBAC refuses at start-up: every run ends there.
+        if let Some(error) = rollout.and_then(|r| self.forbidden(&d, r)) {
+            if previous && !restarted {
+                return Err(PortError::not_found(format!(
+                    "previous terminated container \"{container}\" in pod \"{pod}\""
+                )));
+            }
+            let mut l = s.logs.current.iter().take(1).cloned().collect::<Vec<_>>();
+            l.push(self.forbidden_line(&error));
+            let skip = l.len().saturating_sub(tail);
+            return Ok(l.into_iter().skip(skip).collect());
+        }
+        // A volume that is full: every run ends on a failed write.
+        if let Some(r) = rollout
+            && self.disk_full(&d, r, now)
+            && let Some(disk) = self.disk_at(&d, r, now)
+        {
+            if previous && !restarted {
+                return Err(PortError::not_found(format!(
+                    "previous terminated container \"{container}\" in pod \"{pod}\""
+                )));
+            }
+            let mut l = s.logs.current.iter().take(1).cloned().collect::<Vec<_>>();
+            l.push(self.disk_full_line(&disk));
+            let skip = l.len().saturating_sub(tail);
+            return Ok(l.into_iter().skip(skip).collect());
+        }
         let lines: Vec<String> = match (missing, previous) {
             (Some(var), _) => {
                 let template = s.load.missing_env_log.clone().unwrap_or_else(|| {

@@ -279,9 +279,34 @@ pub struct AppSpec {
     pub cpu_millicores: f64,
     #[serde(default)]
     pub cpu_millicores_per_rps: f64,
+    /// What it keeps on its data volume (the first PersistentVolumeClaim its pods mount), in
+    /// MiB, when the claim is first mounted; it then writes `writes_mib_per_hour` more, and
+    /// `writes_kib_per_request` for each request it serves. At the volume's size its writes
+    /// fail: it logs `disk_full_log` (`{path}`: the mount path) and exits 1.
+    #[serde(default)]
+    pub data_mib: f64,
+    #[serde(default)]
+    pub writes_mib_per_hour: f64,
+    #[serde(default)]
+    pub writes_kib_per_request: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_full_log: Option<String>,
+    /// The Kubernetes API requests it makes at start-up with its pod's ServiceAccount. RBAC (the
+    /// GitOps repo's Roles, ClusterRoles and bindings) decides each: at the first one refused
+    /// it logs `forbidden_log` (`{error}`: the apiserver's message) and exits 1. Without
+    /// `api_calls` the world does not model RBAC.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_calls: Vec<squad_protocols::cluster::ApiRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forbidden_log: Option<String>,
 }
 
 impl AppSpec {
+    /// Whether the scenario models the app's disk writes at all.
+    pub fn writes(&self) -> bool {
+        self.data_mib > 0.0 || self.writes_mib_per_hour > 0.0 || self.writes_kib_per_request > 0.0
+    }
+
     /// Whether the image holds `command` (a path, or a name looked up on `$PATH`).
     pub fn has_executable(&self, command: &str) -> bool {
         self.executables.as_ref().is_none_or(|xs| {

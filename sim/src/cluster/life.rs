@@ -119,7 +119,8 @@ impl SimCluster {
             .get("memory")
             .map(|q| q.bytes() as f64)
             .unwrap_or(f64::INFINITY);
-        let missing = self.missing_env(c);
+        // A variable it needs is missing, or RBAC refuses a request it makes at start-up.
+        let missing = self.missing_env(c).or_else(|| self.forbidden(d, r));
         let not_found = self.missing_executable(c);
         let mut life = Life {
             starts: vec![r.at],
@@ -135,6 +136,7 @@ impl SimCluster {
             .as_i64()
             .unwrap_or(30);
         let mut live_kill = self.liveness_kill(c, started, end);
+        let disk_full_from = self.disk_full_from(d, r, r.at, end);
         while t <= end {
             let kill = if not_found.is_some() {
                 // The runtime cannot exec the command: the container never runs.
@@ -155,6 +157,14 @@ impl SimCluster {
                     reason: "Error".into(),
                     exit_code: 137,
                     finished_at: at + secs(grace),
+                })
+            } else if disk_full_from.is_some_and(|f| f <= t) {
+                // A write fails for want of space: the app exits.
+                let at = t.max(started + secs(2));
+                (at <= end).then(|| Termination {
+                    reason: "Error".into(),
+                    exit_code: 1,
+                    finished_at: at,
                 })
             } else if self.demand(t, started) > limit {
                 Some(Termination {

@@ -409,6 +409,26 @@ impl SeriesSource for SimCluster {
                 }
             }
         }
+        // The kubelet's stats of the data volume the newest pods mount.
+        if let Some(r) = super::SimCluster::rollout_at(&d, t)
+            && let Some(disk) = self.disk_at(&d, r, t)
+        {
+            for (name, value) in [
+                ("kubelet_volume_stats_capacity_bytes", disk.capacity),
+                ("kubelet_volume_stats_used_bytes", disk.used),
+                (
+                    "kubelet_volume_stats_available_bytes",
+                    disk.capacity - disk.used,
+                ),
+            ] {
+                let mut l = labels(&[
+                    ("namespace", ns),
+                    ("persistentvolumeclaim", disk.claim.as_str()),
+                ]);
+                l.insert("__name__".into(), name.into());
+                push(SeriesKind::Gauge, l, value.round());
+            }
+        }
         // The claims that exist by then, each with its phase (kube-state-metrics: one series per
         // phase, 1 for the current) and its class.
         for (claim, since) in self.claims_of(&d) {

@@ -123,6 +123,12 @@ mod tests {
             latency_ms_per_rps: 0.0,
             cpu_millicores: 0.0,
             cpu_millicores_per_rps: 0.0,
+            data_mib: 0.0,
+            writes_mib_per_hour: 0.0,
+            writes_kib_per_request: 0.0,
+            disk_full_log: None,
+            api_calls: Vec::new(),
+            forbidden_log: None,
         }
     }
 
