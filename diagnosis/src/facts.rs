@@ -260,7 +260,7 @@ pub async fn gather(
     if let Some(d) = logs
         .iter()
         .rev()
-        .find_map(|l| crate::families::rbac_denied::parse(l))
+        .find_map(|l| squad_protocols::cluster::RbacRefusal::parse(l))
         .filter(|d| d.namespace == ns)
     {
         let mut accounts = vec![d.service_account.clone()];

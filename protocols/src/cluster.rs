@@ -351,6 +351,60 @@ impl ApiRequest {
     }
 }
 
+/// The apiserver's RBAC refusal of a ServiceAccount's request, as an app logs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RbacRefusal {
+    pub namespace: String,
+    pub service_account: String,
+    pub request: ApiRequest,
+    /// The apiserver's message, as the app logged it.
+    pub message: String,
+}
+
+impl RbacRefusal {
+    /// Reads the refusal out of a log line (whatever the app wrote around it): the inverse of
+    /// [`ApiRequest::forbidden`].
+    pub fn parse(line: &str) -> Option<RbacRefusal> {
+        let (head, rest) = line.split_once(" is forbidden: User \"system:serviceaccount:")?;
+        let (subject, rest) = rest.split_once("\" cannot ")?;
+        let (namespace, sa) = subject.split_once(':')?;
+        let (verb, rest) = rest.split_once(" resource \"")?;
+        let (resource, rest) = rest.split_once("\" in API group \"")?;
+        let (group, scope) = rest.split_once("\" ")?;
+        let cluster_scope = scope.starts_with("at the cluster scope");
+        if !cluster_scope && !scope.starts_with("in the namespace \"") {
+            return None;
+        }
+        // `leases.coordination.k8s.io "name"`: the object's name, when the request named one. The
+        // message starts there (after the app's own prefix) and ends with the scope.
+        let start = head.rfind(": ").map_or(0, |i| i + 2);
+        let what = &head[start..];
+        let name = what
+            .split_once(" \"")
+            .and_then(|(_, n)| n.strip_suffix('"'))
+            .map(str::to_owned);
+        let scope_len = if cluster_scope {
+            "at the cluster scope".len()
+        } else {
+            let prefix = "in the namespace \"".len();
+            prefix + scope[prefix..].find('"')? + 1
+        };
+        let end = line.len() - scope.len() + scope_len;
+        Some(RbacRefusal {
+            namespace: namespace.to_owned(),
+            service_account: sa.to_owned(),
+            request: ApiRequest {
+                verb: verb.to_owned(),
+                group: group.to_owned(),
+                resource: resource.to_owned(),
+                name,
+                cluster_scope,
+            },
+            message: line[start..end].to_owned(),
+        })
+    }
+}
+
 /// A known vulnerability in an image (from the scanner the cluster adapter consults).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageVulnerability {

@@ -9,7 +9,7 @@
 //! the crew escalates with the diagnosis. The proof is the request allowed and restarts flat.
 
 use serde::{Deserialize, Serialize};
-use squad_protocols::cluster::{ApiRequest, RbacRule};
+use squad_protocols::cluster::{ApiRequest, RbacRefusal, RbacRule};
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
 use crate::readings::last_rollout_change;
@@ -22,55 +22,12 @@ pub struct RbacDenied;
 
 pub const ROOT_CAUSE: &str = "rbac_denied";
 
-/// A refusal read from a log line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Denial {
-    pub namespace: String,
-    pub service_account: String,
-    pub request: ApiRequest,
-    /// The apiserver's message, as the app logged it.
-    pub message: String,
-}
+/// A refusal read from a log line ([`RbacRefusal::parse`]).
+pub type Denial = RbacRefusal;
 
 /// Reads the apiserver's RBAC refusal of a ServiceAccount out of a log line.
 pub fn parse(line: &str) -> Option<Denial> {
-    let (head, rest) = line.split_once(" is forbidden: User \"system:serviceaccount:")?;
-    let (subject, rest) = rest.split_once("\" cannot ")?;
-    let (namespace, sa) = subject.split_once(':')?;
-    let (verb, rest) = rest.split_once(" resource \"")?;
-    let (resource, rest) = rest.split_once("\" in API group \"")?;
-    let (group, scope) = rest.split_once("\" ")?;
-    let cluster_scope = scope.starts_with("at the cluster scope");
-    if !cluster_scope && !scope.starts_with("in the namespace \"") {
-        return None;
-    }
-    // `leases.coordination.k8s.io "name"`: the object's name, when the request named one. The
-    // message starts there (after the app's own prefix) and ends with the scope.
-    let start = head.rfind(": ").map_or(0, |i| i + 2);
-    let what = &head[start..];
-    let name = what
-        .split_once(" \"")
-        .and_then(|(_, n)| n.strip_suffix('"'))
-        .map(str::to_owned);
-    let scope_len = if cluster_scope {
-        "at the cluster scope".len()
-    } else {
-        let prefix = "in the namespace \"".len();
-        prefix + scope[prefix..].find('"')? + 1
-    };
-    let end = line.len() - scope.len() + scope_len;
-    Some(Denial {
-        namespace: namespace.to_owned(),
-        service_account: sa.to_owned(),
-        request: ApiRequest {
-            verb: verb.to_owned(),
-            group: group.to_owned(),
-            resource: resource.to_owned(),
-            name,
-            cluster_scope,
-        },
-        message: line[start..end].to_owned(),
-    })
+    RbacRefusal::parse(line)
 }
 
 /// The refusal in the crashed container's logs, the last one.
