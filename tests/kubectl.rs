@@ -952,3 +952,26 @@ async fn a_service_account_rbac_refuses_crash_loops_the_new_pods_with_the_apiser
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn args_the_binary_does_not_define_exit_2_with_the_flag_parsers_words() {
+    let s = serve("bad-args", &[]).await;
+    let kc = s.backends.kubeconfig.clone();
+    let scenario = Scenario::embedded("bad-args").unwrap();
+    let ns = scenario.workload.namespace.as_str();
+    let pod = scenario.workload.pods[0].as_str();
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", ns]).await);
+    eprintln!("{pods:?}");
+    let row = pods.iter().find(|r| r[0] == pod).unwrap();
+    assert_eq!(&row[1..3], ["0/1", "CrashLoopBackOff"], "{pods:?}");
+    let out = ok(&kc, &["describe", "pod", pod, "-n", ns]).await;
+    assert!(
+        out.contains("Exit Code:    2") && out.contains("--metrics.listen-address=:9102"),
+        "{out}"
+    );
+    let logs = ok(&kc, &["logs", pod, "-n", ns, "--previous"]).await;
+    assert_eq!(
+        logs.trim(),
+        "flag provided but not defined: -metrics.listen-address"
+    );
+}

@@ -638,6 +638,15 @@ impl SimCluster {
         }
         let missing = spec.and_then(|c| self.missing_env(c));
         let restarted = info.containers.first().is_some_and(|c| c.restart_count > 0);
+        // Args the app's flag parser rejects: that line is all it writes.
+        if let Some((line, _)) = spec.and_then(|c| self.bad_flag_of(c)) {
+            if previous && !restarted {
+                return Err(PortError::not_found(format!(
+                    "previous terminated container \"{container}\" in pod \"{pod}\""
+                )));
+            }
+            return Ok(vec![line]);
+        }
         // A request RBAC refuses at start-up: every run ends there.
         if let Some(error) = rollout.and_then(|r| self.forbidden(&d, r)) {
             if previous && !restarted {

@@ -299,9 +299,55 @@ pub struct AppSpec {
     pub api_calls: Vec<squad_protocols::cluster::ApiRequest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forbidden_log: Option<String>,
+    /// The flags its binary defines (`-listen`, `--config`: leading dashes do not matter). A
+    /// container whose command or args pass another exits at once, logging `bad_flag_log`
+    /// (`{flag}`: the argument as given, `{name}`: the flag's bare name) and exiting with
+    /// `bad_flag_exit_code`; by default in its language's words (Go's flag package: `flag
+    /// provided but not defined: -x`, exit 2; Python's argparse: `error: unrecognized
+    /// arguments: --x`, exit 2; others `error: unknown option '--x'`, exit 1). Without `flags`
+    /// every flag is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bad_flag_log: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bad_flag_exit_code: Option<i32>,
 }
 
 impl AppSpec {
+    /// The first argument of `argv` that is a flag the binary does not define, if any.
+    pub fn unknown_flag<'a>(&self, argv: impl IntoIterator<Item = &'a String>) -> Option<String> {
+        let flags = self.flags.as_ref()?;
+        let bare = |f: &str| {
+            f.trim_start_matches('-')
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        };
+        argv.into_iter()
+            .filter(|a| a.starts_with('-') && !bare(a).is_empty())
+            .find(|a| !flags.iter().any(|f| bare(f) == bare(a)))
+            .cloned()
+    }
+
+    /// What the app logs for an unknown flag, and the code it exits with.
+    pub fn bad_flag(&self, flag: &str) -> (String, i32) {
+        let name = flag.trim_start_matches('-').split('=').next().unwrap_or("");
+        let (template, code) = match self.language.as_str() {
+            "go" => ("flag provided but not defined: -{name}", 2),
+            "python" => ("error: unrecognized arguments: {flag}", 2),
+            _ => ("error: unknown option '{flag}'", 1),
+        };
+        let line = self
+            .bad_flag_log
+            .as_deref()
+            .unwrap_or(template)
+            .replace("{flag}", flag)
+            .replace("{name}", name);
+        (line, self.bad_flag_exit_code.unwrap_or(code))
+    }
+
     /// Whether the scenario models the app's disk writes at all.
     pub fn writes(&self) -> bool {
         self.data_mib > 0.0 || self.writes_mib_per_hour > 0.0 || self.writes_kib_per_request > 0.0

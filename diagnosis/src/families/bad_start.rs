@@ -1,9 +1,12 @@
-//! Bad start: the container's process cannot be started at all. Its `command` names an
+//! Bad start: the container's process cannot be started, or its arguments are refused. Its `command` names an
 //! executable the image does not hold, so the runtime fails every attempt
 //! (`exec: "x": executable file not found in $PATH`; containerd reports `StartError`, exit 128;
 //! Docker-era runtimes `ContainerCannotRun`/exit 127), the kubelet backs off and the pod
 //! crash-loops with no logs. Almost always the last deploy changed the command or the image's
-//! layout. The fix (the command of the last revision that ran, or the image's entrypoint) comes
+//! layout. Or the process starts and its flag parser rejects an argument the binary does not
+//! define (Go: `flag provided but not defined: -x`, exit 2; argparse: `unrecognized arguments`;
+//! cobra: `unknown flag`), typically args written for another version of the image. The fix
+//! (the command and args of the last revision that ran, or the image's entrypoint) comes
 //! with the remediations; until then the crew escalates. The proof is the container running,
 //! restarts flat.
 
@@ -19,6 +22,32 @@ pub struct BadStart;
 pub const ROOT_CAUSE: &str = "bad_start";
 
 const NOT_FOUND: [&str; 2] = ["executable file not found", "no such file or directory"];
+
+/// What flag parsers say before the argument they do not know.
+const UNKNOWN_FLAG: [&str; 5] = [
+    // Go's flag package.
+    "flag provided but not defined: ",
+    // Python's argparse.
+    "unrecognized arguments: ",
+    // cobra/pflag.
+    "unknown flag: ",
+    // getopt, commander and many others: `unknown option '--x'`, `unknown option: --x`.
+    "unknown option",
+    // The JVM launcher.
+    "Unrecognized option: ",
+];
+
+/// The argument a flag parser rejected, from a log line.
+pub fn rejected_flag(line: &str) -> Option<String> {
+    UNKNOWN_FLAG.iter().find_map(|marker| {
+        let rest = &line[line.find(marker)? + marker.len()..];
+        let flag = rest
+            .trim_start_matches([':', ' ', '\'', '"', '`'])
+            .split([' ', '\'', '"', '`', ','])
+            .next()?;
+        flag.starts_with('-').then(|| flag.to_owned())
+    })
+}
 
 fn words(command: &[String], args: &[String]) -> String {
     match (command.is_empty(), args.is_empty()) {
@@ -45,6 +74,59 @@ fn executable(message: &str) -> Option<&str> {
     rest.split('"').next()
 }
 
+/// The process started and its flag parser refused an argument: the log line, the exit.
+fn refused_args(facts: &Facts, term: &squad_protocols::cluster::Termination) -> Option<Detection> {
+    if term.reason != "Error" || !matches!(term.exit_code, 1 | 2) {
+        return None;
+    }
+    let (line, flag) = facts
+        .logs
+        .iter()
+        .rev()
+        .find_map(|l| rejected_flag(l).map(|f| (l.clone(), f)))?;
+    let spec = facts.info.container(&facts.container);
+    let argv = spec.map_or("its args".to_owned(), |c| words(&c.command, &c.args));
+    let mut d = Detection::new(String::new(), 0.85, &[]);
+    d.evidence.push(Evidence {
+        source: "container logs".into(),
+        observation: line.clone(),
+    });
+    d.evidence.push(Evidence {
+        source: "pod status".into(),
+        observation: format!(
+            "last termination {} (exit {}), {} restarts",
+            term.reason,
+            term.exit_code,
+            facts.status().map_or(0, |s| s.restart_count)
+        ),
+    });
+    let rollout = match command_change(facts) {
+        Some((revision, ago, before)) => {
+            d.confidence = 0.95;
+            d.evidence.push(Evidence {
+                source: "rollout history".into(),
+                observation: format!(
+                    "revision {revision} ({ago}) changed the command of {} from {before} to {argv}",
+                    facts.container
+                ),
+            });
+            d.recommendations.push(format!(
+                "restore the command and args of the revision before the last deploy ({before}), or deploy the image version that defines {flag}"
+            ));
+            format!("; the last rollout ({ago}) changed them from {before}")
+        }
+        None => String::new(),
+    };
+    d.recommendations.push(format!(
+        "pass only flags the image's binary defines (`<binary> --help` in the image lists them); {flag} is not one"
+    ));
+    d.summary = format!(
+        "{} exits at start (exit {}): its flag parser rejects {flag} in {argv}{rollout}",
+        facts.container, term.exit_code
+    );
+    Some(d)
+}
+
 impl Family for BadStart {
     fn root_cause(&self) -> RootCause {
         RootCause::from_static(ROOT_CAUSE)
@@ -56,6 +138,9 @@ impl Family for BadStart {
 
     fn detect(&self, facts: &Facts, _readings: &Readings) -> Option<Detection> {
         let term = facts.termination()?;
+        if let Some(d) = refused_args(facts, term) {
+            return Some(d);
+        }
         let failed = facts
             .events
             .iter()
@@ -206,6 +291,44 @@ mod tests {
             object: "Pod/cart-5d8f7-abcde".into(),
         }];
         f
+    }
+
+    #[test]
+    fn args_the_binary_does_not_define_are_named_with_the_deploy() {
+        let mut f = testing::crashing(&["flag provided but not defined: -metrics.listen-address"]);
+        f.pod.as_mut().unwrap().containers[0]
+            .last_termination
+            .as_mut()
+            .unwrap()
+            .exit_code = 2;
+        let args = vec!["--metrics.listen-address=:9102".to_owned()];
+        f.info.containers[0].args = args.clone();
+        f.history[1].containers[0].args = args;
+        f.history[0].containers[0].args = vec!["--listen=:9102".into()];
+        let d = testing::diagnosis(&f);
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
+        assert_eq!(
+            d.summary,
+            "api exits at start (exit 2): its flag parser rejects -metrics.listen-address in the image's entrypoint with args [--metrics.listen-address=:9102]; the last rollout (30 h ago) changed them from the image's entrypoint with args [--listen=:9102]"
+        );
+        for (line, flag) in [
+            (
+                "usage: worker.py [-h]\nworker.py: error: unrecognized arguments: --batch=5",
+                "--batch=5",
+            ),
+            ("Error: unknown flag: --workers", "--workers"),
+            ("error: unknown option '--port'", "--port"),
+            (
+                "Unrecognized option: --XX:MaxRamPercentage=75",
+                "--XX:MaxRamPercentage=75",
+            ),
+        ] {
+            assert_eq!(rejected_flag(line).as_deref(), Some(flag), "{line}");
+        }
+        assert_eq!(
+            rejected_flag("fatal: required environment variable X is not set"),
+            None
+        );
     }
 
     #[test]

@@ -90,6 +90,14 @@ impl SimCluster {
     }
 
     /// The container's `command` when the image does not hold it.
+    /// What the app logs and exits with when its command or args pass a flag it does not
+    /// define.
+    pub(super) fn bad_flag_of(&self, c: &ContainerSpec) -> Option<(String, i32)> {
+        let argv = c.command.iter().skip(1).chain(&c.args);
+        let flag = self.scenario.app.unknown_flag(argv)?;
+        Some(self.scenario.app.bad_flag(&flag))
+    }
+
     pub(super) fn missing_executable(&self, c: &ContainerSpec) -> Option<String> {
         c.command
             .first()
@@ -122,6 +130,7 @@ impl SimCluster {
         // A variable it needs is missing, or RBAC refuses a request it makes at start-up.
         let missing = self.missing_env(c).or_else(|| self.forbidden(d, r));
         let not_found = self.missing_executable(c);
+        let bad_flag = self.bad_flag_of(c).map(|(_, code)| code);
         let mut life = Life {
             starts: vec![r.at],
             ..Life::default()
@@ -144,6 +153,14 @@ impl SimCluster {
                     reason: "StartError".into(),
                     exit_code: 128,
                     finished_at: started,
+                })
+            } else if let Some(code) = bad_flag {
+                // The flag parser rejects the args before the app does anything.
+                let at = started + secs(1);
+                (at <= end).then(|| Termination {
+                    reason: "Error".into(),
+                    exit_code: code,
+                    finished_at: at,
                 })
             } else if missing.is_some() {
                 let at = started + secs(2);

@@ -129,6 +129,9 @@ mod tests {
             disk_full_log: None,
             api_calls: Vec::new(),
             forbidden_log: None,
+            flags: None,
+            bad_flag_log: None,
+            bad_flag_exit_code: None,
         }
     }
 
