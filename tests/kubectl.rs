@@ -975,3 +975,58 @@ async fn args_the_binary_does_not_define_exit_2_with_the_flag_parsers_words() {
         "flag provided but not defined: -metrics.listen-address"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_egress_policy_without_dns_crash_loops_the_app_until_it_allows_kube_dns() {
+    async fn served(s: Scenario) -> simulation::ServedCluster {
+        simulation::serve_cluster(
+            s,
+            None,
+            &ServeKube {
+                port: 0,
+                deny: Vec::new(),
+                keep: true,
+            },
+        )
+        .await
+        .unwrap()
+    }
+    let scenario = Scenario::embedded("netpol").unwrap();
+    let ns = scenario.workload.namespace.clone();
+    let pod = scenario.workload.pods[0].clone();
+    let s = served(scenario.clone()).await;
+    let kc = s.backends.kubeconfig.clone();
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", &ns]).await);
+    assert!(
+        pods[1..].iter().all(|r| r[2] == "CrashLoopBackOff"),
+        "{pods:?}"
+    );
+    let logs = ok(&kc, &["logs", &pod, "-n", &ns, "--previous"]).await;
+    assert!(
+        logs.contains(
+            "dial tcp: lookup orders-db.data.svc.cluster.local on 10.96.0.10:53: read udp "
+        ) && logs.contains("->10.96.0.10:53: i/o timeout"),
+        "{logs}"
+    );
+    let policies = rows(&ok(&kc, &["get", "networkpolicy", "-n", &ns]).await);
+    assert_eq!(policies[1][0], "checkout-api-egress", "{policies:?}");
+    // No event explains it: the kubelet only reports the back-off.
+    let out = ok(&kc, &["describe", "pod", &pod, "-n", &ns]).await;
+    assert!(!out.contains("NetworkPolicy"), "{out}");
+    drop(s);
+    // The same commit with DNS allowed to kube-dns: every pod runs.
+    let mut fixed = scenario;
+    for (path, text) in fixed.files.iter_mut() {
+        if path.starts_with("manifests/") && path.ends_with("networkpolicy.yaml") {
+            text.push_str(
+                "  - to:\n    - namespaceSelector:\n        matchLabels:\n          kubernetes.io/metadata.name: kube-system\n      podSelector:\n        matchLabels:\n          k8s-app: kube-dns\n    ports:\n    - protocol: UDP\n      port: 53\n    - protocol: TCP\n      port: 53\n",
+            );
+        }
+    }
+    let s = served(fixed).await;
+    let pods = rows(&ok(&s.backends.kubeconfig, &["get", "pods", "-n", &ns]).await);
+    assert!(
+        pods[1..].iter().all(|r| r[1] == "1/1" && r[2] == "Running"),
+        "{pods:?}"
+    );
+}

@@ -494,6 +494,7 @@ mod tests {
             policy_types: types.iter().map(|s| (*s).into()).collect(),
             ingress_rules: 1,
             egress_rules: 0,
+            egress: Vec::new(),
         }
     }
 

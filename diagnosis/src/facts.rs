@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use squad_protocols::cluster::{
-    ClaimInfo, ClusterEvent, CpuHistory, NodeInfo, PodInfo, RbacRule, Revision, Sample,
-    StorageClassInfo, VolumeUsage, WorkloadInfo,
+    ClaimInfo, ClusterEvent, CpuHistory, NetworkPolicyInfo, NodeInfo, PodInfo, RbacRule, Revision,
+    Sample, StorageClassInfo, VolumeUsage, WorkloadInfo,
 };
 use squad_protocols::{Alert, WorkloadRef};
 use squad_runtime::ports::{Cluster, PortError, PortResult};
@@ -57,6 +57,9 @@ pub struct Facts {
     /// The RBAC rules bound to a ServiceAccount the logs say was refused, and to the previous
     /// revision's ServiceAccount when the last rollout changed it: `(service account, rules)`.
     pub rbac: Vec<(String, Vec<RbacRule>)>,
+    /// The namespace's NetworkPolicies, read when the logs say a lookup or connection timed
+    /// out.
+    pub network_policies: Vec<NetworkPolicyInfo>,
     /// The crashed container's last log lines (the previous run's, else the current one's); read
     /// only when the container's last termination was not an OOM kill.
     pub logs: Vec<String>,
@@ -280,6 +283,17 @@ pub async fn gather(
             }
         }
     }
+    // A lookup or connection timed out: the NetworkPolicies that may be why.
+    let mut network_policies = Vec::new();
+    if logs.iter().any(|l| {
+        let l = l.to_lowercase();
+        l.contains("i/o timeout") || l.contains("timed out")
+    }) {
+        match cluster.network_policies(ns).await {
+            Ok(p) => network_policies = p,
+            Err(e) => notes.push(format!("NetworkPolicies in {ns} not readable: {e}")),
+        }
+    }
     Ok(Facts {
         now,
         alert: alert.clone(),
@@ -300,6 +314,7 @@ pub async fn gather(
         claim_events,
         volumes,
         rbac,
+        network_policies,
         logs,
         logs_unreadable,
         notes,

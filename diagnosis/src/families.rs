@@ -10,6 +10,7 @@ pub mod memory;
 pub mod memory_leak;
 pub mod memory_under_provisioned;
 pub mod missing_configuration;
+pub mod network_policy_blocked;
 pub mod pvc_pending;
 pub mod quota_or_limit_range;
 pub mod rbac_denied;
@@ -40,6 +41,7 @@ pub static ALL: &[&dyn Family] = &[
     &memory_under_provisioned::MemoryUnderProvisioned,
     &memory_leak::MemoryLeak,
     &rbac_denied::RbacDenied,
+    &network_policy_blocked::NetworkPolicyBlocked,
     &missing_configuration::MissingConfiguration,
     &cpu_throttling::CpuThrottling,
     &crash_loop::CrashLoop,

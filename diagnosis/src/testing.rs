@@ -140,6 +140,7 @@ pub fn facts(
         claim_events: Vec::new(),
         volumes: Vec::new(),
         rbac: Vec::new(),
+        network_policies: Vec::new(),
         logs: Vec::new(),
         logs_unreadable: false,
         nodes: Vec::new(),

@@ -7,9 +7,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use squad_protocols::Quantity;
 use squad_protocols::cluster::{
-    ClaimInfo, ClusterEvent, ContainerPort, ContainerSpec, ContainerStatus, EnvVar, HpaInfo,
-    NetworkPolicyInfo, NodeCondition, NodeInfo, PlacementRules, PodInfo, ProbeSpec, Revision,
-    StorageClassInfo, Termination, WorkloadInfo,
+    ClaimInfo, ClusterEvent, ContainerPort, ContainerSpec, ContainerStatus, EgressRule, EnvVar,
+    HpaInfo, NetworkPolicyInfo, NodeCondition, NodeInfo, PlacementRules, PodInfo, PolicyPeer,
+    PolicyPort, ProbeSpec, Revision, StorageClassInfo, Termination, WorkloadInfo,
 };
 
 /// Every object in a (multi-document) YAML file; empty documents are skipped.
@@ -310,6 +310,45 @@ pub fn network_policy(obj: &Value) -> NetworkPolicyInfo {
         policy_types: strings(&obj["spec"]["policyTypes"]),
         ingress_rules: obj["spec"]["ingress"].as_array().map_or(0, Vec::len),
         egress_rules: obj["spec"]["egress"].as_array().map_or(0, Vec::len),
+        egress: obj["spec"]["egress"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(egress_rule)
+            .collect(),
+    }
+}
+
+/// One egress rule of a NetworkPolicy (selectors by `matchLabels`).
+fn egress_rule(rule: &Value) -> EgressRule {
+    let selector = |v: &Value| v.is_object().then(|| string_map(&v["matchLabels"]));
+    EgressRule {
+        to: rule["to"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|peer| PolicyPeer {
+                pod_selector: selector(&peer["podSelector"]),
+                namespace_selector: selector(&peer["namespaceSelector"]),
+                ip_block: peer["ipBlock"]["cidr"]
+                    .as_str()
+                    .map(|c| (c.to_owned(), strings(&peer["ipBlock"]["except"]))),
+            })
+            .collect(),
+        ports: rule["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| PolicyPort {
+                protocol: p["protocol"].as_str().unwrap_or("TCP").to_owned(),
+                port: match &p["port"] {
+                    Value::Number(n) => Some(n.to_string()),
+                    Value::String(s) => Some(s.clone()),
+                    _ => None,
+                },
+                end_port: p["endPort"].as_u64().map(|e| e as u16),
+            })
+            .collect(),
     }
 }
 

@@ -44,6 +44,7 @@ mod events;
 mod kubelet;
 mod life;
 mod metrics;
+mod network;
 mod prober;
 mod rbac;
 mod scheduler;
@@ -82,6 +83,9 @@ struct Rollout {
     /// Why the apiserver refuses its pods (a LimitRange, a ResourceQuota), if it does: not one
     /// is created, and the rollout never takes over.
     refused: Option<String>,
+    /// The NetworkPolicies of the workload's namespace at its commit (read only when the app
+    /// has dependencies): in force from its rollout until the next.
+    policies: Vec<squad_protocols::cluster::NetworkPolicyInfo>,
 }
 
 /// `value` of a rolling update's `maxSurge` or `maxUnavailable` (an integer or a percentage of
@@ -228,6 +232,11 @@ impl SimCluster {
                 continue;
             };
             let workload = objects::workload_info(obj, &s.workload.namespace);
+            let policies = if s.app.dependencies.is_empty() {
+                Vec::new()
+            } else {
+                self.policies_at(&commit.id)?
+            };
             // Commits made by the scenario's history carry their own time; later ones sync a minute after landing.
             let at = if commit.at <= s.now {
                 commit.at
@@ -246,6 +255,7 @@ impl SimCluster {
                 unschedulable: None,
                 unready: None,
                 refused: None,
+                policies,
             });
         }
         let mut objects = Vec::new();
@@ -636,58 +646,52 @@ impl SimCluster {
         if spec.and_then(|c| self.missing_executable(c)).is_some() {
             return Ok(Vec::new());
         }
-        let missing = spec.and_then(|c| self.missing_env(c));
         let restarted = info.containers.first().is_some_and(|c| c.restart_count > 0);
-        // Args the app's flag parser rejects: that line is all it writes.
-        if let Some((line, _)) = spec.and_then(|c| self.bad_flag_of(c)) {
-            if previous && !restarted {
-                return Err(PortError::not_found(format!(
-                    "previous terminated container \"{container}\" in pod \"{pod}\""
-                )));
-            }
-            return Ok(vec![line]);
-        }
-        // A request RBAC refuses at start-up: every run ends there.
-        if let Some(error) = rollout.and_then(|r| self.forbidden(&d, r)) {
-            if previous && !restarted {
-                return Err(PortError::not_found(format!(
-                    "previous terminated container \"{container}\" in pod \"{pod}\""
-                )));
-            }
-            let mut l = s.logs.current.iter().take(1).cloned().collect::<Vec<_>>();
-            l.push(self.forbidden_line(&error));
-            let skip = l.len().saturating_sub(tail);
-            return Ok(l.into_iter().skip(skip).collect());
-        }
-        // A volume that is full: every run ends on a failed write.
-        if let Some(r) = rollout
-            && self.disk_full(&d, r, now)
-            && let Some(disk) = self.disk_at(&d, r, now)
-        {
-            if previous && !restarted {
-                return Err(PortError::not_found(format!(
-                    "previous terminated container \"{container}\" in pod \"{pod}\""
-                )));
-            }
-            let mut l = s.logs.current.iter().take(1).cloned().collect::<Vec<_>>();
-            l.push(self.disk_full_line(&disk));
-            let skip = l.len().saturating_sub(tail);
-            return Ok(l.into_iter().skip(skip).collect());
-        }
-        let lines: Vec<String> = match (missing, previous) {
-            (Some(var), _) => {
+        // Why every run of the container ends, in the app's words: the first cause that applies,
+        // in the order `life` decides them.
+        let first = || s.logs.current.iter().take(1).cloned().collect::<Vec<_>>();
+        let then = |line: String| {
+            let mut l = first();
+            l.push(line);
+            l
+        };
+        let ending: Option<Vec<String>> =
+            if let Some((line, _)) = spec.and_then(|c| self.bad_flag_of(c)) {
+                // Args its flag parser rejects: that line is all it writes.
+                Some(vec![line])
+            } else if let Some(var) = spec.and_then(|c| self.missing_env(c)) {
                 let template = s.load.missing_env_log.clone().unwrap_or_else(|| {
                     "fatal: required environment variable {var} is not set".into()
                 });
-                let mut l = s.logs.current.iter().take(1).cloned().collect::<Vec<_>>();
-                l.push(template.replace("{var}", &var));
-                l
-            }
-            (None, true) if !restarted => {
+                Some(then(template.replace("{var}", &var)))
+            } else if let Some(error) = rollout.and_then(|r| self.forbidden(&d, r)) {
+                Some(then(self.forbidden_line(&error)))
+            } else if let Some((dep, how)) = rollout.and_then(|r| self.unreachable(&d, r, now)) {
+                // Under the policies in force now, as at its last start a moment ago.
+                let ip = self.pod_ip(pod, &info.node);
+                // An ephemeral port, stable per pod.
+                let port = 32768
+                    + pod
+                        .bytes()
+                        .map(u16::from)
+                        .fold(0u16, |a, b| a.wrapping_mul(31).wrapping_add(b))
+                        % 28000;
+                Some(then(self.unreachable_line(dep, &how, &ip, port)))
+            } else if let Some(r) = rollout
+                && self.disk_full(&d, r, now)
+                && let Some(disk) = self.disk_at(&d, r, now)
+            {
+                Some(then(self.disk_full_line(&disk)))
+            } else {
+                None
+            };
+        let lines: Vec<String> = match (ending, previous) {
+            (_, true) if !restarted => {
                 return Err(PortError::not_found(format!(
                     "previous terminated container \"{container}\" in pod \"{pod}\""
                 )));
             }
+            (Some(l), _) => l,
             (None, true) => s.logs.previous.clone(),
             (None, false) => s.logs.current.clone(),
         };

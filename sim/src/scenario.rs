@@ -312,6 +312,47 @@ pub struct AppSpec {
     pub bad_flag_log: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bad_flag_exit_code: Option<i32>,
+    /// What it connects to at start-up (`[[app.dependencies]]`), each looked up through the
+    /// cluster's DNS (kube-dns) first when its host is a name. The NetworkPolicies of the
+    /// workload's namespace decide whether its pods may reach each: when one is blocked the
+    /// app waits `connect_timeout_seconds`, logs `dependency_log` and exits 1. Without
+    /// dependencies the world does not model NetworkPolicies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<Dependency>,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_seconds: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependency_log: Option<String>,
+}
+
+fn default_connect_timeout() -> u32 {
+    10
+}
+
+/// A service the app connects to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dependency {
+    /// What the app calls it in its logs (`orders-db`).
+    pub name: String,
+    /// The host it dials: a DNS name (looked up first) or an address.
+    pub host: String,
+    /// The Service's cluster IP (where a lookup of `host` leads).
+    pub ip: String,
+    pub port: u16,
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+    /// The namespace of the pods behind it, and their labels.
+    pub namespace: String,
+    #[serde(default)]
+    pub pod_labels: BTreeMap<String, String>,
+    /// The namespace's labels (`kubernetes.io/metadata.name` is always among them).
+    #[serde(default)]
+    pub namespace_labels: BTreeMap<String, String>,
+}
+
+fn default_protocol() -> String {
+    "TCP".into()
 }
 
 impl AppSpec {

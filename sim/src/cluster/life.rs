@@ -169,6 +169,15 @@ impl SimCluster {
                     exit_code: 1,
                     finished_at: at,
                 })
+            } else if self.unreachable(d, r, started).is_some() {
+                // It waits for a dependency it cannot reach, then gives up.
+                let at =
+                    started + secs(i64::from(self.scenario.app.connect_timeout_seconds.max(1)));
+                (at <= end).then(|| Termination {
+                    reason: "Error".into(),
+                    exit_code: 1,
+                    finished_at: at,
+                })
             } else if let Some(at) = live_kill.filter(|k| *k <= t && *k + secs(grace) <= end) {
                 Some(Termination {
                     reason: "Error".into(),

@@ -132,6 +132,9 @@ mod tests {
             flags: None,
             bad_flag_log: None,
             bad_flag_exit_code: None,
+            dependencies: Vec::new(),
+            connect_timeout_seconds: 10,
+            dependency_log: None,
         }
     }
 
