@@ -40,6 +40,8 @@ pub struct DiagnoseOptions {
     /// The pod's namespace; `None` takes the kubeconfig context's namespace.
     pub namespace: Option<String>,
     pub pod: String,
+    /// A workload `(kind, name)` to diagnose instead of a pod (its pods are looked up).
+    pub workload: Option<(String, String)>,
     pub container: Option<String>,
     /// Overrides `[kubernetes] kubeconfig`.
     pub kubeconfig: Option<PathBuf>,
@@ -97,10 +99,21 @@ pub async fn diagnose(opts: DiagnoseOptions) -> anyhow::Result<(Diagnosis, Strin
         .clone()
         .unwrap_or_else(|| kube.default_namespace().to_owned());
     let cluster: Arc<dyn Cluster> = Arc::new(kube);
-    let workload = cluster.owner_of(&namespace, &opts.pod).await?;
-    let mut alert = Alert::firing("ManualDiagnosis")
-        .with_label("namespace", &namespace)
-        .with_label("pod", &opts.pod);
+    let mut alert = Alert::firing("ManualDiagnosis").with_label("namespace", &namespace);
+    let workload = match &opts.workload {
+        Some((kind, name)) => {
+            alert = alert.with_label(kind.to_lowercase(), name);
+            squad_protocols::WorkloadRef {
+                kind: kind.clone(),
+                namespace: namespace.clone(),
+                name: name.clone(),
+            }
+        }
+        None => {
+            alert = alert.with_label("pod", &opts.pod);
+            cluster.owner_of(&namespace, &opts.pod).await?
+        }
+    };
     if let Some(c) = &opts.container {
         alert = alert.with_label("container", c);
     }

@@ -81,7 +81,9 @@ enum Command {
     /// Diagnoses a pod in a real cluster with squad's native analyzers, read-only: prints the
     /// root cause, the evidence, and what could not be read (missing permissions, no Prometheus).
     Diagnose {
-        /// The pod, as <namespace>/<pod>, or <pod> in the kubeconfig context's namespace.
+        /// The pod, as <namespace>/<pod>, or <pod> in the kubeconfig context's namespace; or a
+        /// workload, as <namespace>/<kind>/<name> or <kind>/<name> (kind: deployment,
+        /// statefulset, daemonset), for one whose pods do not exist (a quota refusing them).
         pod: String,
         /// The container (default: the workload's first).
         #[arg(long)]
@@ -413,12 +415,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             json,
         } => {
-            let (namespace, pod) = match pod.split_once('/') {
-                Some((ns, p)) if !ns.is_empty() && !p.is_empty() && !p.contains('/') => {
-                    (Some(ns.to_owned()), p.to_owned())
+            let kind = |k: &str| match k {
+                "deployment" | "deployments" | "deploy" => Some("Deployment"),
+                "statefulset" | "statefulsets" | "sts" => Some("StatefulSet"),
+                "daemonset" | "daemonsets" | "ds" => Some("DaemonSet"),
+                _ => None,
+            };
+            let parts: Vec<&str> = pod.split('/').collect();
+            let (namespace, pod, workload) = match parts.as_slice() {
+                [p] if !p.is_empty() => (None, (*p).to_owned(), None),
+                [k, n] if !n.is_empty() && kind(k).is_some() => {
+                    (None, String::new(), kind(k).map(|k| (k, (*n).to_owned())))
                 }
-                None if !pod.is_empty() => (None, pod.clone()),
-                _ => anyhow::bail!("pod: expected <namespace>/<pod> or <pod>, got {pod:?}"),
+                [ns, p] if !ns.is_empty() && !p.is_empty() => {
+                    (Some((*ns).to_owned()), (*p).to_owned(), None)
+                }
+                [ns, k, n] if !ns.is_empty() && !n.is_empty() && kind(k).is_some() => (
+                    Some((*ns).to_owned()),
+                    String::new(),
+                    kind(k).map(|k| (k, (*n).to_owned())),
+                ),
+                _ => anyhow::bail!(
+                    "pod: expected <namespace>/<pod>, <pod>, <namespace>/<kind>/<name> or <kind>/<name> (kind: deployment, statefulset, daemonset), got {pod:?}"
+                ),
             };
             let settings = load_settings(config.as_ref())?;
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -428,6 +447,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 squad::diagnose::DiagnoseOptions {
                     namespace,
                     pod,
+                    workload: workload.map(|(k, n)| (k.to_owned(), n)),
                     container,
                     kubeconfig,
                     context,
