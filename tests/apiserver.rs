@@ -375,7 +375,11 @@ async fn the_adapter_reads_the_same_facts_from_the_real_apiserver() {
     tokio::join!(
         facts_match("oomkilled"),
         facts_match("crashloop"),
-        facts_match("pvc-pending")
+        facts_match("pvc-pending"),
+        facts_match("rbac"),
+        facts_match("netpol"),
+        facts_match("volume-full"),
+        facts_match("bad-args")
     );
 }
 
@@ -921,7 +925,8 @@ async fn served_objects_match_the_real_apiserver() {
     tokio::join!(
         served_objects_match("oomkilled"),
         served_objects_match("crashloop"),
-        served_objects_match("pvc-pending")
+        served_objects_match("pvc-pending"),
+        served_objects_match("volume-full")
     );
 }
 

@@ -77,6 +77,15 @@ impl SimCluster {
                 ClaimState::Bound { class } => {
                     let volume =
                         format!("pvc-{}", uid(&format!("PersistentVolumeClaim/{ns}/{name}")));
+                    // Provisioned by the class's CSI driver (the CSI hostpath driver when the
+                    // world does not model storage).
+                    let driver = s
+                        .storage_classes
+                        .iter()
+                        .flatten()
+                        .find(|c| c.name == class)
+                        .map_or("hostpath.csi.k8s.io", |c| c.provisioner.as_str());
+                    let handle = format!("vol-{}", &uid(&volume).replace('-', "")[..17]);
                     o["spec"]["storageClassName"] = json!(class);
                     o["spec"]["volumeName"] = json!(volume);
                     o["status"] = json!({"phase": "Bound", "accessModes": modes,
@@ -88,6 +97,8 @@ impl SimCluster {
                             "spec": {"accessModes": modes, "capacity": {"storage": size},
                                      "storageClassName": class,
                                      "persistentVolumeReclaimPolicy": "Delete",
+                                     "csi": {"driver": driver, "volumeHandle": handle,
+                                             "fsType": "ext4"},
                                      "volumeMode": "Filesystem",
                                      "claimRef": {"kind": "PersistentVolumeClaim", "namespace": ns,
                                                   "name": name, "apiVersion": "v1"}},
