@@ -481,6 +481,7 @@ mod tests {
             pod_run_as_non_root: None,
             placement: Default::default(),
             claims: Vec::new(),
+            conditions: Vec::new(),
         }
     }
 

@@ -92,6 +92,21 @@ impl Readings {
                 ),
             });
         }
+        // What the workload's controller says about it, when something is wrong.
+        for c in facts
+            .info
+            .conditions
+            .iter()
+            .filter(|c| c.status != "True" || c.kind == "ReplicaFailure")
+        {
+            evidence.push(Evidence {
+                source: format!("{} status", facts.info.kind),
+                observation: format!(
+                    "condition {}={} ({}): {}",
+                    c.kind, c.status, c.reason, c.message
+                ),
+            });
+        }
         let crash = crash(facts, &mut evidence);
         let oom = facts.termination().is_some_and(|t| t.reason == "OOMKilled")
             || facts.alert.label("reason") == Some("OOMKilled");

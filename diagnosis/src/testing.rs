@@ -79,6 +79,7 @@ pub fn facts(
         pod_run_as_non_root: None,
         placement: Default::default(),
         claims: Vec::new(),
+        conditions: Vec::new(),
     };
     let pod = PodInfo {
         namespace: "shop".into(),

@@ -9,7 +9,8 @@ use squad_protocols::Quantity;
 use squad_protocols::cluster::{
     ClaimInfo, ClusterEvent, ContainerPort, ContainerSpec, ContainerStatus, EgressRule, EnvVar,
     HpaInfo, NetworkPolicyInfo, NodeCondition, NodeInfo, PlacementRules, PodInfo, PolicyPeer,
-    PolicyPort, ProbeSpec, Revision, StorageClassInfo, Termination, WorkloadInfo,
+    PolicyPort, ProbeSpec, Revision, StorageClassInfo, Termination, WorkloadCondition,
+    WorkloadInfo,
 };
 
 /// Every object in a (multi-document) YAML file; empty documents are skipped.
@@ -202,6 +203,17 @@ pub fn workload_info(obj: &Value, namespace: &str) -> WorkloadInfo {
         pod_run_as_non_root: spec["securityContext"]["runAsNonRoot"].as_bool(),
         placement: placement_rules(spec),
         claims: claim_names(spec),
+        conditions: obj["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| WorkloadCondition {
+                kind: str_of(&c["type"]),
+                status: str_of(&c["status"]),
+                reason: str_of(&c["reason"]),
+                message: str_of(&c["message"]),
+            })
+            .collect(),
     }
 }
 

@@ -137,6 +137,21 @@ pub struct WorkloadInfo {
     /// The PersistentVolumeClaims its pods mount (`volumes[].persistentVolumeClaim.claimName`).
     #[serde(default)]
     pub claims: Vec<String>,
+    /// Its status conditions as its controller reports them (a Deployment's `Progressing`,
+    /// `Available`, `ReplicaFailure`); none for a manifest read from the repository.
+    #[serde(default)]
+    pub conditions: Vec<WorkloadCondition>,
+}
+
+/// One status condition of a workload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkloadCondition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    pub reason: String,
+    pub message: String,
 }
 
 /// A PersistentVolumeClaim and where it stands.

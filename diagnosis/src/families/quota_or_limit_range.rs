@@ -332,7 +332,34 @@ mod tests {
         f.history[1].containers[0]
             .limits
             .insert("memory".into(), "1Gi".parse().unwrap());
+        f.info.conditions = vec![
+            squad_protocols::cluster::WorkloadCondition {
+                kind: "Available".into(),
+                status: "True".into(),
+                reason: "MinimumReplicasAvailable".into(),
+                message: "Deployment has minimum availability.".into(),
+            },
+            squad_protocols::cluster::WorkloadCondition {
+                kind: "Progressing".into(),
+                status: "False".into(),
+                reason: "ProgressDeadlineExceeded".into(),
+                message: "ReplicaSet \"cart-5d8f7\" has timed out progressing.".into(),
+            },
+        ];
         let d = testing::diagnosis(&f);
+        // The controller's word is evidence; a healthy condition is not.
+        let said: Vec<&str> = d
+            .evidence
+            .iter()
+            .filter(|e| e.source == "Deployment status")
+            .map(|e| e.observation.as_str())
+            .collect();
+        assert_eq!(
+            said,
+            [
+                "condition Progressing=False (ProgressDeadlineExceeded): ReplicaSet \"cart-5d8f7\" has timed out progressing."
+            ]
+        );
         assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
         assert!(
             d.summary.starts_with(
