@@ -546,9 +546,19 @@ impl SimCluster {
     pub fn workload(&self, workload: &WorkloadRef) -> PortResult<WorkloadInfo> {
         self.check_workload(workload)?;
         let (d, now) = self.current()?;
-        Self::rollout_at(&d, now)
+        let mut info = Self::rollout_at(&d, now)
             .map(|r| r.workload.clone())
-            .ok_or_else(|| PortError::not_found(format!("{workload}")))
+            .ok_or_else(|| PortError::not_found(format!("{workload}")))?;
+        // Its status conditions, as the world serves the object.
+        let world = self.world()?;
+        if let Some(served) = world.objects.iter().find(|o| {
+            objects::kind(o) == workload.kind
+                && objects::name(o) == workload.name
+                && o["metadata"]["namespace"] == workload.namespace.as_str()
+        }) {
+            info.conditions = objects::workload_info(served, &workload.namespace).conditions;
+        }
+        Ok(info)
     }
 
     pub fn rollout_history(&self, workload: &WorkloadRef) -> PortResult<Vec<Revision>> {
