@@ -66,8 +66,17 @@ fn rows(out: &str) -> Vec<Vec<String>> {
 
 /// A scenario's cluster served on its own, fresh (at the alert).
 async fn serve(name: &str, deny: &[&str]) -> simulation::ServedCluster {
+    serve_denying(Scenario::embedded(name).unwrap(), deny).await
+}
+
+/// A (possibly edited) scenario's cluster served on its own, fresh.
+async fn serve_scenario(scenario: Scenario) -> simulation::ServedCluster {
+    serve_denying(scenario, &[]).await
+}
+
+async fn serve_denying(scenario: Scenario, deny: &[&str]) -> simulation::ServedCluster {
     simulation::serve_cluster(
-        Scenario::embedded(name).unwrap(),
+        scenario,
         None,
         &ServeKube {
             port: 0,
@@ -454,17 +463,7 @@ async fn a_volume_of_a_configmap_that_does_not_exist_leaves_the_pod_container_cr
     scenario.files.insert(manifest, text);
     let ns = scenario.workload.namespace.clone();
     let stuck = scenario.workload.pods[0].clone();
-    let s = simulation::serve_cluster(
-        scenario,
-        None,
-        &ServeKube {
-            port: 0,
-            deny: Vec::new(),
-            keep: true,
-        },
-    )
-    .await
-    .unwrap();
+    let s = serve_scenario(scenario).await;
     let kc = s.backends.kubeconfig.clone();
     let pods = rows(&ok(&kc, &["get", "pods", "-n", &ns]).await);
     let new = pods.iter().find(|r| r[0] == stuck).unwrap();
@@ -830,17 +829,7 @@ async fn a_claim_of_a_storage_class_the_cluster_lacks_stays_pending_and_so_does_
     drop(s);
     let mut bound = scenario.clone();
     bound.storage_classes.as_mut().unwrap()[1].name = "fast-ssd".into();
-    let s = simulation::serve_cluster(
-        bound,
-        None,
-        &ServeKube {
-            port: 0,
-            deny: Vec::new(),
-            keep: true,
-        },
-    )
-    .await
-    .unwrap();
+    let s = serve_scenario(bound).await;
     let claims = rows(&ok(&s.backends.kubeconfig, &["get", "pvc", "-n", ns]).await);
     assert!(
         claims[1][1] == "Bound" && claims[1][2].starts_with("pvc-") && claims[1][3] == "50Gi",
@@ -852,24 +841,11 @@ async fn a_claim_of_a_storage_class_the_cluster_lacks_stays_pending_and_so_does_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_volume_that_fills_up_crash_loops_its_writer_until_the_claim_is_larger() {
-    async fn served(s: Scenario) -> simulation::ServedCluster {
-        simulation::serve_cluster(
-            s,
-            None,
-            &ServeKube {
-                port: 0,
-                deny: Vec::new(),
-                keep: true,
-            },
-        )
-        .await
-        .unwrap()
-    }
     let scenario = Scenario::embedded("volume-full").unwrap();
     let ns = scenario.workload.namespace.clone();
     let pod = scenario.workload.pods[0].clone();
     // At the alert: 97.5% full, the writer still runs.
-    let s = served(scenario.clone()).await;
+    let s = serve_scenario(scenario.clone()).await;
     let claims = rows(&ok(&s.backends.kubeconfig, &["get", "pvc", "-n", &ns]).await);
     assert_eq!(
         (
@@ -889,7 +865,7 @@ async fn a_volume_that_fills_up_crash_loops_its_writer_until_the_claim_is_larger
     for h in &mut later.history {
         h.hours_ago += 12.0;
     }
-    let s = served(later.clone()).await;
+    let s = serve_scenario(later.clone()).await;
     let kc = s.backends.kubeconfig.clone();
     let pods = rows(&ok(&kc, &["get", "pods", "-n", &ns]).await);
     assert_eq!(&pods[1][1..3], ["0/1", "CrashLoopBackOff"], "{pods:?}");
@@ -908,7 +884,7 @@ async fn a_volume_that_fills_up_crash_loops_its_writer_until_the_claim_is_larger
             *text = text.replace("storage: 20Gi", "storage: 40Gi");
         }
     }
-    let s = served(larger).await;
+    let s = serve_scenario(larger).await;
     let pods = rows(&ok(&s.backends.kubeconfig, &["get", "pods", "-n", &ns]).await);
     assert_eq!(&pods[1][1..3], ["1/1", "Running"], "{pods:?}");
 }
@@ -978,23 +954,10 @@ async fn args_the_binary_does_not_define_exit_2_with_the_flag_parsers_words() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_egress_policy_without_dns_crash_loops_the_app_until_it_allows_kube_dns() {
-    async fn served(s: Scenario) -> simulation::ServedCluster {
-        simulation::serve_cluster(
-            s,
-            None,
-            &ServeKube {
-                port: 0,
-                deny: Vec::new(),
-                keep: true,
-            },
-        )
-        .await
-        .unwrap()
-    }
     let scenario = Scenario::embedded("netpol").unwrap();
     let ns = scenario.workload.namespace.clone();
     let pod = scenario.workload.pods[0].clone();
-    let s = served(scenario.clone()).await;
+    let s = serve_scenario(scenario.clone()).await;
     let kc = s.backends.kubeconfig.clone();
     let pods = rows(&ok(&kc, &["get", "pods", "-n", &ns]).await);
     assert!(
@@ -1023,7 +986,7 @@ async fn an_egress_policy_without_dns_crash_loops_the_app_until_it_allows_kube_d
             );
         }
     }
-    let s = served(fixed).await;
+    let s = serve_scenario(fixed).await;
     let pods = rows(&ok(&s.backends.kubeconfig, &["get", "pods", "-n", &ns]).await);
     assert!(
         pods[1..].iter().all(|r| r[1] == "1/1" && r[2] == "Running"),

@@ -196,6 +196,19 @@ pub fn input<'a>(
     }
 }
 
+/// Why `family`'s remedy escalates `d` (with no repository or cluster to work from); panics
+/// when it does not escalate.
+#[allow(clippy::panic)]
+pub fn escalation(family: &dyn crate::Family, d: &Diagnosis) -> String {
+    let settings = settings();
+    let workload = workload();
+    let (repo, cluster) = (RepoView::default(), ClusterView::default());
+    match family.remedy(d, &input(&settings, &workload, &repo, &cluster)) {
+        crate::Remedy::Escalate { reason } => reason,
+        other => panic!("expected an escalation, got {other:?}"),
+    }
+}
+
 pub fn manifest() -> RepoView {
     RepoView {
         path: "apps/cart/deployment.yaml".into(),

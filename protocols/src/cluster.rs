@@ -449,6 +449,7 @@ pub struct RbacRule {
 
 /// One request to the Kubernetes API, as the RBAC authorizer sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ApiRequest {
     pub verb: String,
     /// `""` for the core group.

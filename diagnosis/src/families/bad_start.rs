@@ -74,6 +74,42 @@ fn executable(message: &str) -> Option<&str> {
     rest.split('"').next()
 }
 
+/// What both ways of failing to start share: the termination as evidence, and the last rollout
+/// that changed the command (evidence, confidence, and the recommendation `restore` writes from
+/// the previous command). Returns the rollout's change as the summary's tail, in the words
+/// `tail` writes from (how long ago, the previous command).
+fn termination_and_rollout(
+    facts: &Facts,
+    term: &squad_protocols::cluster::Termination,
+    now: &str,
+    d: &mut Detection,
+    restore: impl Fn(&str) -> String,
+    tail: impl Fn(&str, &str) -> String,
+) -> String {
+    d.evidence.push(Evidence {
+        source: "pod status".into(),
+        observation: format!(
+            "last termination {} (exit {}), {} restarts",
+            term.reason,
+            term.exit_code,
+            facts.status().map_or(0, |s| s.restart_count)
+        ),
+    });
+    let Some((revision, ago, before)) = command_change(facts) else {
+        return String::new();
+    };
+    d.confidence = 0.95;
+    d.evidence.push(Evidence {
+        source: "rollout history".into(),
+        observation: format!(
+            "revision {revision} ({ago}) changed the command of {} from {before} to {now}",
+            facts.container
+        ),
+    });
+    d.recommendations.push(restore(&before));
+    tail(&ago, &before)
+}
+
 /// The process started and its flag parser refused an argument: the log line, the exit.
 fn refused_args(facts: &Facts, term: &squad_protocols::cluster::Termination) -> Option<Detection> {
     if term.reason != "Error" || !matches!(term.exit_code, 1 | 2) {
@@ -91,32 +127,18 @@ fn refused_args(facts: &Facts, term: &squad_protocols::cluster::Termination) -> 
         source: "container logs".into(),
         observation: line.clone(),
     });
-    d.evidence.push(Evidence {
-        source: "pod status".into(),
-        observation: format!(
-            "last termination {} (exit {}), {} restarts",
-            term.reason,
-            term.exit_code,
-            facts.status().map_or(0, |s| s.restart_count)
-        ),
-    });
-    let rollout = match command_change(facts) {
-        Some((revision, ago, before)) => {
-            d.confidence = 0.95;
-            d.evidence.push(Evidence {
-                source: "rollout history".into(),
-                observation: format!(
-                    "revision {revision} ({ago}) changed the command of {} from {before} to {argv}",
-                    facts.container
-                ),
-            });
-            d.recommendations.push(format!(
+    let rollout = termination_and_rollout(
+        facts,
+        term,
+        &argv,
+        &mut d,
+        |before| {
+            format!(
                 "restore the command and args of the revision before the last deploy ({before}), or deploy the image version that defines {flag}"
-            ));
-            format!("; the last rollout ({ago}) changed them from {before}")
-        }
-        None => String::new(),
-    };
+            )
+        },
+        |ago, before| format!("; the last rollout ({ago}) changed them from {before}"),
+    );
     d.recommendations.push(format!(
         "pass only flags the image's binary defines (`<binary> --help` in the image lists them); {flag} is not one"
     ));
@@ -168,32 +190,16 @@ impl Family for BadStart {
                 ),
             });
         }
-        d.evidence.push(Evidence {
-            source: "pod status".into(),
-            observation: format!(
-                "last termination {} (exit {}), {} restarts",
-                term.reason,
-                term.exit_code,
-                facts.status().map_or(0, |s| s.restart_count)
-            ),
-        });
-        let rollout = match command_change(facts) {
-            Some((revision, ago, before)) => {
-                d.confidence = 0.95;
-                d.evidence.push(Evidence {
-                    source: "rollout history".into(),
-                    observation: format!(
-                        "revision {revision} ({ago}) changed the command of {} from {before} to {command}",
-                        facts.container
-                    ),
-                });
-                d.recommendations.push(format!(
-                    "restore the command of the revision before the last deploy ({before})"
-                ));
-                format!("; the last rollout ({ago}) changed it from {before}")
-            }
-            None => String::new(),
-        };
+        let rollout = termination_and_rollout(
+            facts,
+            term,
+            &command,
+            &mut d,
+            |before| {
+                format!("restore the command of the revision before the last deploy ({before})")
+            },
+            |ago, before| format!("; the last rollout ({ago}) changed it from {before}"),
+        );
         d.recommendations.push(
             "run the command the image provides (`docker run --entrypoint sh <image> -c 'ls -l <path>'` shows what is there)".into(),
         );

@@ -405,18 +405,8 @@ mod tests {
             "cart cannot resolve orders-db.data.svc.cluster.local: the egress NetworkPolicy cart-egress selecting its pods allows no DNS (port 53 to kube-dns), so every lookup times out"
         );
         assert!(d.evidence.iter().any(|e| e.observation == "cart-egress selects the pods (pods app=cart) and restricts their egress to: TCP 8443 to pods app=payments in namespaces kubernetes.io/metadata.name=payments"));
-        match NetworkPolicyBlocked.remedy(
-            &d,
-            &testing::input(
-                &testing::settings(),
-                &testing::workload(),
-                &crate::RepoView::default(),
-                &crate::ClusterView::default(),
-            ),
-        ) {
-            Remedy::Escalate { reason } => assert!(reason.contains("kube-dns"), "{reason}"),
-            other => panic!("{other:?}"),
-        }
+        let reason = testing::escalation(&NetworkPolicyBlocked, &d);
+        assert!(reason.contains("kube-dns"), "{reason}");
     }
 
     #[test]

@@ -481,18 +481,8 @@ mod tests {
         )));
         let s: PvcSignals = crate::family_signals(&d).unwrap();
         assert_eq!(s.default_class.as_deref(), Some("standard-rwo"));
-        match PvcPending.remedy(
-            &d,
-            &testing::input(
-                &testing::settings(),
-                &testing::workload(),
-                &crate::RepoView::default(),
-                &crate::ClusterView::default(),
-            ),
-        ) {
-            Remedy::Escalate { reason } => assert!(reason.contains("premium-rwo"), "{reason}"),
-            other => panic!("{other:?}"),
-        }
+        let reason = testing::escalation(&PvcPending, &d);
+        assert!(reason.contains("premium-rwo"), "{reason}");
     }
 
     #[test]

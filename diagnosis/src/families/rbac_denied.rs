@@ -352,18 +352,8 @@ mod tests {
             "cart is refused by RBAC: ServiceAccount shop/cart-v2 may not list pods in namespace shop, and no Role or ClusterRole is bound to it; the last rollout (30 h ago) moved the pods from ServiceAccount cart, which is allowed it (Role/cart via RoleBinding/cart), to cart-v2"
         );
         assert_eq!(d.confidence, 0.95);
-        match RbacDenied.remedy(
-            &d,
-            &testing::input(
-                &testing::settings(),
-                &testing::workload(),
-                &crate::RepoView::default(),
-                &crate::ClusterView::default(),
-            ),
-        ) {
-            Remedy::Escalate { reason } => assert!(reason.contains("cart-v2"), "{reason}"),
-            other => panic!("{other:?}"),
-        }
+        let reason = testing::escalation(&RbacDenied, &d);
+        assert!(reason.contains("cart-v2"), "{reason}");
     }
 
     #[test]

@@ -291,17 +291,7 @@ mod tests {
             d.summary,
             "cart cannot be scheduled: 0/3 nodes are available: 3 node(s) carry taint dedicated=gpu it does not tolerate"
         );
-        match UnschedulableConstraints.remedy(
-            &d,
-            &testing::input(
-                &testing::settings(),
-                &testing::workload(),
-                &crate::RepoView::default(),
-                &crate::ClusterView::default(),
-            ),
-        ) {
-            Remedy::Escalate { reason } => assert!(reason.contains("dedicated=gpu"), "{reason}"),
-            other => panic!("{other:?}"),
-        }
+        let reason = testing::escalation(&UnschedulableConstraints, &d);
+        assert!(reason.contains("dedicated=gpu"), "{reason}");
     }
 }

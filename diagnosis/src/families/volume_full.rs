@@ -362,18 +362,8 @@ mod tests {
         // 39 + 0.25 × 720 = 219 GiB, over 0.8: 274 GiB.
         assert_eq!(s.suggested_gib, 274);
         assert!((s.hours_to_full.unwrap() - 4.0).abs() < 0.01);
-        match VolumeFull.remedy(
-            &d,
-            &testing::input(
-                &testing::settings(),
-                &testing::workload(),
-                &crate::RepoView::default(),
-                &crate::ClusterView::default(),
-            ),
-        ) {
-            Remedy::Escalate { reason } => assert!(reason.contains("orders-data"), "{reason}"),
-            other => panic!("{other:?}"),
-        }
+        let reason = testing::escalation(&VolumeFull, &d);
+        assert!(reason.contains("orders-data"), "{reason}");
     }
 
     #[test]
