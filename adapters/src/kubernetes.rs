@@ -5,7 +5,7 @@
 //! (ReplicaSets, or ControllerRevisions), Events (core/v1, falling back to events.k8s.io/v1), pod
 //! logs, HPAs (autoscaling/v2, falling back to v2beta2 on older clusters), NetworkPolicies, the
 //! RBAC rules bound to a ServiceAccount, Secrets' key names (values are dropped on receipt),
-//! nodes, and Trivy Operator VulnerabilityReports. Memory and traffic history come from a
+//! Services with their Endpoints, a namespace's workloads, nodes, and Trivy Operator VulnerabilityReports. Memory and traffic history come from a
 //! Prometheus HTTP API adapter when one is configured.
 //!
 //! It never writes: every request is a GET. Concurrency is bounded by a semaphore, transient
@@ -36,7 +36,7 @@ use serde_json::Value;
 use squad_protocols::WorkloadRef;
 use squad_protocols::cluster::{
     ClaimInfo, ClusterEvent, CpuHistory, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo,
-    PodInfo, RbacRule, Revision, Sample, StorageClassInfo, VolumeUsage, WorkloadInfo,
+    PodInfo, RbacRule, Revision, Sample, ServiceInfo, StorageClassInfo, VolumeUsage, WorkloadInfo,
 };
 use squad_runtime::Clock;
 use squad_runtime::ports::{Cluster, PortError, PortResult};
@@ -45,6 +45,8 @@ use tokio::sync::Semaphore;
 #[cfg(feature = "prometheus")]
 use crate::prometheus::Prometheus;
 use squad_gitops::objects;
+
+mod services;
 
 /// Where the cluster is and how to talk to it.
 #[derive(Debug, Clone, Default)]
@@ -880,6 +882,14 @@ impl Cluster for KubeCluster {
             .list(api, "list storage classes", &ListParams::default())
             .await?;
         Ok(classes.iter().map(objects::storage_class_info).collect())
+    }
+
+    async fn services(&self, namespace: &str) -> PortResult<Vec<ServiceInfo>> {
+        self.service_infos(namespace).await
+    }
+
+    async fn workloads(&self, namespace: &str) -> PortResult<Vec<WorkloadInfo>> {
+        self.workload_infos(namespace).await
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use squad_protocols::cluster::{
     ClaimInfo, ClusterEvent, CpuHistory, NetworkPolicyInfo, NodeInfo, PodInfo, RbacRule, Revision,
-    Sample, StorageClassInfo, VolumeUsage, WorkloadInfo,
+    Sample, ServiceInfo, StorageClassInfo, VolumeUsage, WorkloadInfo,
 };
 use squad_protocols::{Alert, WorkloadRef};
 use squad_runtime::ports::{Cluster, PortError, PortResult};
@@ -60,6 +60,10 @@ pub struct Facts {
     /// The namespace's NetworkPolicies, read when the logs say a lookup or connection timed
     /// out.
     pub network_policies: Vec<NetworkPolicyInfo>,
+    /// The namespace's Services (with their endpoints) and workloads, read when the logs say a
+    /// connection was refused: the Service dialled, and the pods it should have selected.
+    pub services: Vec<ServiceInfo>,
+    pub neighbours: Vec<WorkloadInfo>,
     /// The crashed container's last log lines (the previous run's, else the current one's); read
     /// only when the container's last termination was not an OOM kill.
     pub logs: Vec<String>,
@@ -294,6 +298,19 @@ pub async fn gather(
             Err(e) => notes.push(format!("NetworkPolicies in {ns} not readable: {e}")),
         }
     }
+    // A connection was refused: the Services it may have gone to, and the workloads whose pods
+    // they should select.
+    let (mut services, mut neighbours) = (Vec::new(), Vec::new());
+    if logs.iter().any(|l| l.contains("connection refused")) {
+        match cluster.services(ns).await {
+            Ok(s) => services = s,
+            Err(e) => notes.push(format!("Services in {ns} not readable: {e}")),
+        }
+        match cluster.workloads(ns).await {
+            Ok(w) => neighbours = w,
+            Err(e) => notes.push(format!("workloads in {ns} not readable: {e}")),
+        }
+    }
     Ok(Facts {
         now,
         alert: alert.clone(),
@@ -315,6 +332,8 @@ pub async fn gather(
         volumes,
         rbac,
         network_policies,
+        services,
+        neighbours,
         logs,
         logs_unreadable,
         notes,

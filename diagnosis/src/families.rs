@@ -16,6 +16,7 @@ pub mod quota_or_limit_range;
 pub mod rbac_denied;
 pub mod readiness_probe;
 pub mod scheduling;
+pub mod service_without_endpoints;
 pub mod unknown;
 pub mod unschedulable_capacity;
 pub mod unschedulable_constraints;
@@ -42,6 +43,7 @@ pub static ALL: &[&dyn Family] = &[
     &memory_leak::MemoryLeak,
     &rbac_denied::RbacDenied,
     &network_policy_blocked::NetworkPolicyBlocked,
+    &service_without_endpoints::ServiceWithoutEndpoints,
     &missing_configuration::MissingConfiguration,
     &cpu_throttling::CpuThrottling,
     &crash_loop::CrashLoop,

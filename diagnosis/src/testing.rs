@@ -142,6 +142,8 @@ pub fn facts(
         volumes: Vec::new(),
         rbac: Vec::new(),
         network_policies: Vec::new(),
+        services: Vec::new(),
+        neighbours: Vec::new(),
         logs: Vec::new(),
         logs_unreadable: false,
         nodes: Vec::new(),

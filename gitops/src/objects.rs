@@ -6,11 +6,12 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use squad_protocols::Quantity;
+use squad_protocols::cluster::Endpoint;
 use squad_protocols::cluster::{
     ClaimInfo, ClusterEvent, ContainerPort, ContainerSpec, ContainerStatus, EgressRule, EnvVar,
     HpaInfo, NetworkPolicyInfo, NodeCondition, NodeInfo, PlacementRules, PodInfo, PolicyPeer,
-    PolicyPort, ProbeSpec, Revision, StorageClassInfo, Termination, WorkloadCondition,
-    WorkloadInfo,
+    PolicyPort, ProbeSpec, Revision, ServiceInfo, ServicePort, StorageClassInfo, Termination,
+    WorkloadCondition, WorkloadInfo,
 };
 
 /// Every object in a (multi-document) YAML file; empty documents are skipped.
@@ -362,6 +363,86 @@ fn egress_rule(rule: &Value) -> EgressRule {
             })
             .collect(),
     }
+}
+
+/// A Service's ports (`targetPort` defaulting to `port`, as the apiserver does).
+pub fn service_ports(svc: &Value) -> Vec<ServicePort> {
+    svc["spec"]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let port = p["port"].as_u64().unwrap_or(0) as u16;
+            ServicePort {
+                name: str_of(&p["name"]),
+                port,
+                target_port: match &p["targetPort"] {
+                    Value::Number(n) => n.to_string(),
+                    Value::String(s) => s.clone(),
+                    _ => port.to_string(),
+                },
+                protocol: p["protocol"].as_str().unwrap_or("TCP").to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// A Service with the endpoints its `Endpoints` object (of the same name) lists.
+pub fn service_info(svc: &Value, endpoints: Option<&Value>) -> ServiceInfo {
+    ServiceInfo {
+        namespace: str_of(&svc["metadata"]["namespace"]),
+        name: name(svc).to_owned(),
+        cluster_ip: str_of(&svc["spec"]["clusterIP"]),
+        selector: string_map(&svc["spec"]["selector"]),
+        ports: service_ports(svc),
+        endpoints: endpoints.map(endpoint_list).unwrap_or_default(),
+    }
+}
+
+/// An `Endpoints` object's addresses, one per address and port (`addresses` ready,
+/// `notReadyAddresses` not).
+pub fn endpoint_list(ep: &Value) -> Vec<Endpoint> {
+    let mut out = Vec::new();
+    for subset in ep["subsets"].as_array().into_iter().flatten() {
+        for (field, ready) in [("addresses", true), ("notReadyAddresses", false)] {
+            for a in subset[field].as_array().into_iter().flatten() {
+                for p in subset["ports"].as_array().into_iter().flatten() {
+                    out.push(Endpoint {
+                        ip: str_of(&a["ip"]),
+                        pod: if a["targetRef"]["kind"] == "Pod" {
+                            str_of(&a["targetRef"]["name"])
+                        } else {
+                            String::new()
+                        },
+                        ready,
+                        port_name: str_of(&p["name"]),
+                        port: p["port"].as_u64().unwrap_or(0) as u16,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The port of a pod (its spec) a Service port's `targetPort` leads to: the number itself, or
+/// the container port of that name; `None` when the pod declares no port of that name (the
+/// endpoints controller leaves the pod out).
+pub fn target_port(port: &ServicePort, pod_spec: &Value) -> Option<u16> {
+    if let Ok(n) = port.target_port.parse::<u16>() {
+        return Some(n);
+    }
+    pod_spec["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["ports"].as_array().into_iter().flatten())
+        .find(|p| {
+            p["name"] == port.target_port.as_str()
+                && p["protocol"].as_str().unwrap_or("TCP") == port.protocol
+        })
+        .and_then(|p| p["containerPort"].as_u64())
+        .map(|n| n as u16)
 }
 
 pub fn hpa(obj: &Value) -> HpaInfo {

@@ -277,6 +277,62 @@ pub struct HpaInfo {
     pub metrics: Vec<String>,
 }
 
+/// A Service: where its selector sends traffic, and the endpoints the endpoints controller gave
+/// it (its `Endpoints` object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    pub namespace: String,
+    pub name: String,
+    /// `spec.clusterIP` (`None` for a headless Service); empty before one is allocated.
+    pub cluster_ip: String,
+    /// The pod labels it selects; empty for a Service without a selector (its endpoints are
+    /// managed by hand).
+    pub selector: BTreeMap<String, String>,
+    pub ports: Vec<ServicePort>,
+    /// Its endpoints, one per address and port.
+    pub endpoints: Vec<Endpoint>,
+}
+
+impl ServiceInfo {
+    /// The Service's port `port`.
+    pub fn port(&self, port: u16) -> Option<&ServicePort> {
+        self.ports.iter().find(|p| p.port == port)
+    }
+
+    /// Its ready endpoints for the Service port `port` (matched by the port's name, as the
+    /// Endpoints object names them).
+    pub fn ready_endpoints(&self, port: &ServicePort) -> Vec<&Endpoint> {
+        self.endpoints
+            .iter()
+            .filter(|e| e.ready && e.port_name == port.name)
+            .collect()
+    }
+}
+
+/// One port of a Service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicePort {
+    /// Empty for a single unnamed port.
+    pub name: String,
+    pub port: u16,
+    /// The pods' port: a number, or the name of a container port.
+    pub target_port: String,
+    pub protocol: String,
+}
+
+/// One address of a Service's endpoints, on one port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub ip: String,
+    /// The pod behind it, when it is one.
+    pub pod: String,
+    /// Whether the pod is ready (`addresses`) or not (`notReadyAddresses`).
+    pub ready: bool,
+    /// The Service port's name it serves, and the pod's port number.
+    pub port_name: String,
+    pub port: u16,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkPolicyInfo {
     pub name: String,

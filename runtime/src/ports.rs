@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use squad_protocols::cluster::{
     ClaimInfo, ClusterEvent, CpuHistory, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo,
-    PodInfo, RbacRule, Revision, Sample, StorageClassInfo, VolumeUsage, WorkloadInfo,
+    PodInfo, RbacRule, Revision, Sample, ServiceInfo, StorageClassInfo, VolumeUsage, WorkloadInfo,
 };
 use squad_protocols::{
     Alert, Diagnosis, FileChange, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState,
@@ -125,6 +125,11 @@ pub trait Cluster: Send + Sync {
     ) -> PortResult<VolumeUsage>;
     /// The pods of a namespace that mount `claim`.
     async fn pods_mounting(&self, namespace: &str, claim: &str) -> PortResult<Vec<String>>;
+    /// The Services of a namespace, each with its endpoints.
+    async fn services(&self, namespace: &str) -> PortResult<Vec<ServiceInfo>>;
+    /// The workloads of a namespace (Deployments, StatefulSets, DaemonSets), as their live
+    /// objects declare them.
+    async fn workloads(&self, namespace: &str) -> PortResult<Vec<WorkloadInfo>>;
 }
 
 /// A file as it was at one commit.

@@ -30,7 +30,7 @@ use serde_json::Value;
 use squad_protocols::WorkloadRef;
 use squad_protocols::cluster::{
     ClusterEvent, ContainerSpec, ContainerStatus, HpaInfo, ImageVulnerability, NetworkPolicyInfo,
-    PodInfo, RbacRule, Revision, Sample, WorkloadInfo,
+    PodInfo, RbacRule, Revision, Sample, ServiceInfo, WorkloadInfo,
 };
 use squad_runtime::Clock;
 use squad_runtime::ports::{PortError, PortResult};
@@ -48,6 +48,7 @@ mod network;
 mod prober;
 mod rbac;
 mod scheduler;
+mod services;
 mod storage;
 mod world;
 
@@ -83,9 +84,6 @@ struct Rollout {
     /// Why the apiserver refuses its pods (a LimitRange, a ResourceQuota), if it does: not one
     /// is created, and the rollout never takes over.
     refused: Option<String>,
-    /// The NetworkPolicies of the workload's namespace at its commit (read only when the app
-    /// has dependencies): in force from its rollout until the next.
-    policies: Vec<squad_protocols::cluster::NetworkPolicyInfo>,
 }
 
 /// `value` of a rolling update's `maxSurge` or `maxUnavailable` (an integer or a percentage of
@@ -131,10 +129,24 @@ fn rolling_split(newest: &Rollout) -> (usize, usize) {
     )
 }
 
+/// When a commit on main is in force in the cluster: commits made by the scenario's history
+/// carry their own time; later ones sync a minute after landing.
+fn synced_at(commit: &squad_adapters::git::Commit, now: DateTime<Utc>) -> DateTime<Utc> {
+    if commit.at <= now {
+        commit.at
+    } else {
+        commit.at + secs(SYNC_LAG_SECONDS)
+    }
+}
+
 struct Desired {
     head: String,
     rollouts: Vec<Rollout>,
     objects: Vec<Value>,
+    /// What decides the app's connections, per commit on main (only when it has dependencies).
+    network: Vec<network::Network>,
+    /// What each rollout's pods cannot reach under each commit's network.
+    reach: BTreeMap<(u32, usize), Option<(usize, network::Unreachable)>>,
 }
 
 pub struct SimCluster {
@@ -232,17 +244,7 @@ impl SimCluster {
                 continue;
             };
             let workload = objects::workload_info(obj, &s.workload.namespace);
-            let policies = if s.app.dependencies.is_empty() {
-                Vec::new()
-            } else {
-                self.policies_at(&commit.id)?
-            };
-            // Commits made by the scenario's history carry their own time; later ones sync a minute after landing.
-            let at = if commit.at <= s.now {
-                commit.at
-            } else {
-                commit.at + secs(SYNC_LAG_SECONDS)
-            };
+            let at = synced_at(commit, s.now);
             rollouts.push(Rollout {
                 revision: i as u32 + 1,
                 at,
@@ -255,7 +257,6 @@ impl SimCluster {
                 unschedulable: None,
                 unready: None,
                 refused: None,
-                policies,
             });
         }
         let mut objects = Vec::new();
@@ -328,10 +329,14 @@ impl SimCluster {
                     .collect()
             };
         }
+        let network = self.network_history()?;
+        let reach = self.reachability(&rollouts, &network);
         let d = Arc::new(Desired {
             head,
             rollouts,
             objects,
+            network,
+            reach,
         });
         *cache = Some(d.clone());
         Ok(d)
@@ -786,6 +791,35 @@ impl SimCluster {
                 objects::kind(o) == "HorizontalPodAutoscaler" && in_ns(o, namespace, &self.scenario)
             })
             .map(objects::hpa)
+            .collect())
+    }
+
+    pub fn services(&self, namespace: &str) -> PortResult<Vec<ServiceInfo>> {
+        let world = self.world()?;
+        let mut services: Vec<&Value> = world.of_kind("Service", Some(namespace)).collect();
+        services.sort_by_key(|o| objects::name(o));
+        Ok(services
+            .into_iter()
+            .map(|svc| {
+                let ep = world
+                    .of_kind("Endpoints", Some(namespace))
+                    .find(|e| objects::name(e) == objects::name(svc));
+                objects::service_info(svc, ep)
+            })
+            .collect())
+    }
+
+    pub fn workloads(&self, namespace: &str) -> PortResult<Vec<WorkloadInfo>> {
+        let world = self.world()?;
+        // Each kind in name order, as an apiserver lists it.
+        Ok(["Deployment", "StatefulSet", "DaemonSet"]
+            .iter()
+            .flat_map(|k| {
+                let mut of_kind: Vec<&Value> = world.of_kind(k, Some(namespace)).collect();
+                of_kind.sort_by_key(|o| objects::name(o));
+                of_kind
+            })
+            .map(|o| objects::workload_info(o, namespace))
             .collect())
     }
 

@@ -335,14 +335,21 @@ fn default_connect_timeout() -> u32 {
 pub struct Dependency {
     /// What the app calls it in its logs (`orders-db`).
     pub name: String,
-    /// The host it dials: a DNS name (looked up first) or an address.
+    /// The host it dials: a DNS name (looked up first) or an address. A name of a Service of the
+    /// GitOps repo (`svc`, `svc.ns`, `svc.ns.svc.cluster.local`) leads to that Service: its
+    /// endpoints decide (see `cluster/services.rs`).
     pub host: String,
-    /// The Service's cluster IP (where a lookup of `host` leads).
+    /// Where a lookup of `host` leads when the repo has no Service by that name (a Service of
+    /// the cluster outside the repo); for a repo Service, its cluster IP. Without one, and
+    /// without a repo Service, the lookup finds no such host.
+    #[serde(default)]
     pub ip: String,
     pub port: u16,
     #[serde(default = "default_protocol")]
     pub protocol: String,
-    /// The namespace of the pods behind it, and their labels.
+    /// The namespace of the pods behind an `ip` (the workload's when empty), and their labels
+    /// (a repo Service's are its selector's).
+    #[serde(default)]
     pub namespace: String,
     #[serde(default)]
     pub pod_labels: BTreeMap<String, String>,

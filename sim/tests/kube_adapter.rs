@@ -123,6 +123,8 @@ async fn same_facts(name: &str) {
         a.network_policies(ns).await.unwrap(),
         m.network_policies(ns).unwrap()
     );
+    assert_eq!(a.services(ns).await.unwrap(), m.services(ns).unwrap());
+    assert_eq!(a.workloads(ns).await.unwrap(), m.workloads(ns).unwrap());
     let sa = m.workload(&w).unwrap().service_account;
     assert_eq!(
         sorted(&a.rbac_rules(ns, &sa).await.unwrap(), |r| r.role.clone()),
@@ -209,6 +211,30 @@ async fn the_adapter_reads_what_the_model_holds_oomkilled() {
 #[tokio::test]
 async fn the_adapter_reads_what_the_model_holds_crashloop() {
     same_facts("crashloop").await;
+}
+
+#[tokio::test]
+async fn the_adapter_reads_what_the_model_holds_netpol() {
+    same_facts("netpol").await;
+}
+
+#[tokio::test]
+async fn the_adapter_reads_what_the_model_holds_no_endpoints() {
+    same_facts("no-endpoints").await;
+    let s = serve("no-endpoints", &[]).await;
+    let services = s.adapter.services("retail").await.unwrap();
+    assert_eq!(services.len(), 1);
+    assert_eq!(services[0].name, "inventory");
+    assert!(services[0].endpoints.is_empty(), "{services:?}");
+    let names: Vec<String> = s
+        .adapter
+        .workloads("retail")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.name)
+        .collect();
+    assert_eq!(names, ["inventory", "storefront"]);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use squad_protocols::cluster::{
     ClaimInfo, ClusterEvent, CpuHistory, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo,
-    PodInfo, RbacRule, Revision, Sample, StorageClassInfo, VolumeUsage, WorkloadInfo,
+    PodInfo, RbacRule, Revision, Sample, ServiceInfo, StorageClassInfo, VolumeUsage, WorkloadInfo,
 };
 use squad_protocols::llm::{ChatRequest, ChatResponse};
 use squad_protocols::{
@@ -212,6 +212,24 @@ impl Cluster for Adapter<dyn Cluster> {
         self.call("list the pods mounting a claim", move |c| async move {
             c.pods_mounting(&ns, &claim).await
         })
+        .await
+    }
+
+    async fn services(&self, namespace: &str) -> PortResult<Vec<ServiceInfo>> {
+        let ns = namespace.to_owned();
+        self.call(
+            "list Services",
+            move |c| async move { c.services(&ns).await },
+        )
+        .await
+    }
+
+    async fn workloads(&self, namespace: &str) -> PortResult<Vec<WorkloadInfo>> {
+        let ns = namespace.to_owned();
+        self.call(
+            "list workloads",
+            move |c| async move { c.workloads(&ns).await },
+        )
         .await
     }
 }

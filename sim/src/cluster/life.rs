@@ -169,10 +169,15 @@ impl SimCluster {
                     exit_code: 1,
                     finished_at: at,
                 })
-            } else if self.unreachable(d, r, started).is_some() {
-                // It waits for a dependency it cannot reach, then gives up.
-                let at =
-                    started + secs(i64::from(self.scenario.app.connect_timeout_seconds.max(1)));
+            } else if let Some((_, how)) = self.unreachable(d, r, started) {
+                // A refusal or an unknown name ends it at once; otherwise it waits for the
+                // dependency it cannot reach, then gives up.
+                let wait = if how.at_once() {
+                    1
+                } else {
+                    i64::from(self.scenario.app.connect_timeout_seconds.max(1))
+                };
+                let at = started + secs(wait);
                 (at <= end).then(|| Termination {
                     reason: "Error".into(),
                     exit_code: 1,

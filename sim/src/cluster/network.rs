@@ -1,17 +1,22 @@
-//! NetworkPolicies: whether the app's pods may reach what it connects to at start-up
-//! (`[app] dependencies`), and the cluster's DNS first for a dependency named by host. The
-//! policies in force are those of the GitOps repo's commit that rolled out last (the workload's
-//! namespace, `matchLabels` selectors), evaluated as a CNI plugin enforces them: a pod no
-//! egress policy selects may send anything; one that some do may send only what a rule of
-//! one of them allows. Ingress policies at the destination are not modelled.
+//! Whether the app's pods may reach what it connects to at start-up (`[app] dependencies`):
+//! the cluster's DNS first for a dependency named by host, then the address the name leads to.
+//! The NetworkPolicies and Services in force are those of the GitOps repo's last commit synced
+//! (whichever file it changed). Policies (the workload's namespace, `matchLabels` selectors) are evaluated as a CNI
+//! plugin enforces them: a pod no egress policy selects may send anything; one that some do may
+//! send only what a rule of one of them allows. Ingress policies at the destination are not
+//! modelled. A host that names a Service of the repo leads to its cluster IP: a port the Service
+//! does not have times out (no proxy rule), one without a ready endpoint is refused (the proxy
+//! rejects it); a host that names none and states no address is not found.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 use squad_gitops::objects;
-use squad_protocols::cluster::{Destination, NetworkPolicyInfo};
+use squad_protocols::cluster::{Destination, NetworkPolicyInfo, ServiceInfo};
 use squad_runtime::ports::{PortError, PortResult};
 
+use super::services::{Lookup, lookup};
 use super::{Desired, Rollout, SimCluster};
 use crate::scenario::Dependency;
 
@@ -23,8 +28,21 @@ pub(super) const DNS_IP: &str = "10.96.0.10";
 pub(super) enum Unreachable {
     /// The lookup of the dependency's host timed out: DNS egress is blocked.
     Dns,
-    /// The connection to the dependency's address timed out.
-    Dial,
+    /// The cluster's DNS has no such name (no Service by it, no address stated).
+    NoSuchHost,
+    /// The connection to `ip` timed out: a NetworkPolicy drops it, or the Service has no such
+    /// port (no proxy rule answers).
+    Dial { ip: String },
+    /// The Service at `ip` has no ready endpoint on the port: the proxy rejects the
+    /// connection.
+    Refused { ip: String },
+}
+
+impl Unreachable {
+    /// Whether the app learns it at once (rather than after its connect timeout).
+    pub(super) fn at_once(&self) -> bool {
+        matches!(self, Unreachable::NoSuchHost | Unreachable::Refused { .. })
+    }
 }
 
 fn namespace_labels(namespace: &str, extra: &BTreeMap<String, String>) -> BTreeMap<String, String> {
@@ -44,22 +62,62 @@ fn dns() -> Destination {
     }
 }
 
-fn destination(dep: &Dependency) -> Destination {
+fn destination(
+    dep: &Dependency,
+    namespace: &str,
+    pod_labels: &BTreeMap<String, String>,
+    ip: &str,
+) -> Destination {
     Destination {
-        namespace: dep.namespace.clone(),
-        namespace_labels: namespace_labels(&dep.namespace, &dep.namespace_labels),
-        pod_labels: dep.pod_labels.clone(),
-        ip: dep.ip.clone(),
+        namespace: namespace.to_owned(),
+        namespace_labels: namespace_labels(namespace, &dep.namespace_labels),
+        pod_labels: pod_labels.clone(),
+        ip: ip.to_owned(),
         port: dep.port,
         protocol: dep.protocol.clone(),
     }
 }
 
+/// The NetworkPolicies of the workload's namespace and the repo's Services (with the
+/// endpoints the peers give them) as one commit on main declares them: in force from its sync
+/// until the next commit's.
+#[derive(Debug, Clone)]
+pub(super) struct Network {
+    pub at: DateTime<Utc>,
+    pub policies: Vec<NetworkPolicyInfo>,
+    pub services: Vec<ServiceInfo>,
+}
+
 impl SimCluster {
-    /// The NetworkPolicies of the workload's namespace at commit `rev`.
-    pub(super) fn policies_at(&self, rev: &str) -> PortResult<Vec<NetworkPolicyInfo>> {
+    /// The network of every commit on main, oldest first; none when the app has no
+    /// dependencies.
+    pub(super) fn network_history(&self) -> PortResult<Vec<Network>> {
+        let s = &self.scenario;
+        if s.app.dependencies.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut log = self
+            .git
+            .log("main", "")
+            .map_err(|e| PortError::failed("read the GitOps repo", e))?;
+        log.reverse();
+        let mut out = Vec::new();
+        for commit in log {
+            let at = super::synced_at(&commit, s.now);
+            let all = self.objects_at(&commit.id)?;
+            let backends = self.peer_backends(&all, at);
+            out.push(Network {
+                at,
+                policies: self.policies_among(&all),
+                services: self.service_infos(&all, &backends),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every object of the GitOps repo at commit `rev`.
+    pub(super) fn objects_at(&self, rev: &str) -> PortResult<Vec<Value>> {
         let what = "read the GitOps repo";
-        let ns = self.scenario.workload.namespace.as_str();
         let mut out = Vec::new();
         for path in self
             .git
@@ -76,44 +134,90 @@ impl SimCluster {
             else {
                 continue;
             };
-            let objs = objects::parse(&path, &text).map_err(|e| PortError::failed(what, e))?;
-            out.extend(
-                objs.iter()
-                    .filter(|o| {
-                        objects::kind(o) == "NetworkPolicy"
-                            && o["metadata"]["namespace"].as_str().unwrap_or(ns) == ns
-                    })
-                    .map(objects::network_policy),
-            );
+            out.extend(objects::parse(&path, &text).map_err(|e| PortError::failed(what, e))?);
         }
         Ok(out)
     }
 
-    /// The first dependency `r`'s container cannot reach when it starts at `t`, and how.
+    /// The NetworkPolicies of the workload's namespace among `objects`.
+    pub(super) fn policies_among(&self, objects: &[Value]) -> Vec<NetworkPolicyInfo> {
+        let ns = self.scenario.workload.namespace.as_str();
+        objects
+            .iter()
+            .filter(|o| {
+                objects::kind(o) == "NetworkPolicy"
+                    && o["metadata"]["namespace"].as_str().unwrap_or(ns) == ns
+            })
+            .map(objects::network_policy)
+            .collect()
+    }
+
+    /// The first dependency `r`'s container cannot reach when it starts at `t`, and how: the
+    /// NetworkPolicies and Services of the last commit synced by then decide.
     pub(super) fn unreachable(
         &self,
         d: &Desired,
         r: &Rollout,
         t: DateTime<Utc>,
     ) -> Option<(&Dependency, Unreachable)> {
-        let s = &self.scenario;
-        if s.app.dependencies.is_empty() {
-            return None;
+        let i = d.network.iter().rposition(|n| n.at <= t)?;
+        let (dep, how) = d.reach.get(&(r.revision, i))?.clone()?;
+        Some((self.scenario.app.dependencies.get(dep)?, how))
+    }
+
+    /// What each rollout's pods cannot reach under each commit's network (the dependency's
+    /// index), computed once per main head: a container's life asks at every start.
+    pub(super) fn reachability(
+        &self,
+        rollouts: &[Rollout],
+        network: &[Network],
+    ) -> BTreeMap<(u32, usize), Option<(usize, Unreachable)>> {
+        let mut out = BTreeMap::new();
+        for r in rollouts {
+            for (i, net) in network.iter().enumerate() {
+                out.insert((r.revision, i), self.first_unreachable(net, r));
+            }
         }
-        let policies = &Self::rollout_at(d, t)?.policies;
+        out
+    }
+
+    fn first_unreachable(&self, net: &Network, r: &Rollout) -> Option<(usize, Unreachable)> {
+        let s = &self.scenario;
         let ns = s.workload.namespace.as_str();
         let labels = &r.workload.pod_labels;
         let allowed =
-            |dest: &Destination| NetworkPolicyInfo::egress_allowed(policies, ns, labels, dest);
-        s.app.dependencies.iter().find_map(|dep| {
+            |dest: &Destination| NetworkPolicyInfo::egress_allowed(&net.policies, ns, labels, dest);
+        s.app.dependencies.iter().enumerate().find_map(|(i, dep)| {
             let named = dep.host.parse::<std::net::Ipv4Addr>().is_err();
             if named && !allowed(&dns()) {
-                Some((dep, Unreachable::Dns))
-            } else if !allowed(&destination(dep)) {
-                Some((dep, Unreachable::Dial))
-            } else {
-                None
+                return Some((i, Unreachable::Dns));
             }
+            let home = if dep.namespace.is_empty() {
+                ns
+            } else {
+                dep.namespace.as_str()
+            };
+            let how = match lookup(dep, ns, &net.services) {
+                Lookup::NoSuchHost => Unreachable::NoSuchHost,
+                Lookup::Address(ip) => {
+                    let dest = destination(dep, home, &dep.pod_labels, ip);
+                    if allowed(&dest) {
+                        return None;
+                    }
+                    Unreachable::Dial { ip: ip.to_owned() }
+                }
+                Lookup::Service(svc) => {
+                    let ip = svc.cluster_ip.clone();
+                    let dest = destination(dep, &svc.namespace, &svc.selector, &ip);
+                    match svc.port(dep.port) {
+                        _ if !allowed(&dest) => Unreachable::Dial { ip },
+                        None => Unreachable::Dial { ip },
+                        Some(p) if svc.ready_endpoints(p).is_empty() => Unreachable::Refused { ip },
+                        Some(_) => return None,
+                    }
+                }
+            };
+            Some((i, how))
         })
     }
 
@@ -130,7 +234,13 @@ impl SimCluster {
                 "dial tcp: lookup {} on {DNS_IP}:53: read udp {pod_ip}:{source_port}->{DNS_IP}:53: i/o timeout",
                 dep.host
             ),
-            Unreachable::Dial => format!("dial tcp {}:{}: i/o timeout", dep.ip, dep.port),
+            Unreachable::NoSuchHost => {
+                format!("dial tcp: lookup {} on {DNS_IP}:53: no such host", dep.host)
+            }
+            Unreachable::Dial { ip } => format!("dial tcp {ip}:{}: i/o timeout", dep.port),
+            Unreachable::Refused { ip } => {
+                format!("dial tcp {ip}:{}: connect: connection refused", dep.port)
+            }
         };
         self.scenario
             .app

@@ -25,6 +25,7 @@ use super::{Desired, Rollout, SimCluster};
 use squad_gitops::objects;
 
 mod defaults;
+mod peers;
 mod volumes;
 
 use defaults::{default_object, default_pod, default_pod_template, omit_zeros, qos_class, stored};
@@ -164,11 +165,14 @@ impl SimCluster {
         };
         for o in d.objects.iter().filter(|o| !is_workload(o)) {
             let kind = objects::kind(o);
-            // Claims come with the volume controller's status (below).
+            // Claims come with the volume controller's status, Services with their cluster IPs
+            // and Deployments beside the workload with their pods (below).
             if kind.is_empty()
                 || kind == "Kustomization"
                 || kind == "Namespace"
                 || kind == "PersistentVolumeClaim"
+                || kind == "Service"
+                || kind == "Deployment"
             {
                 continue;
             }
@@ -267,6 +271,7 @@ impl SimCluster {
             }
         }
         let placements = self.placements(d, now);
+        let mut backends = Vec::new();
         for (r, n) in &serving {
             for pod in r.pods.iter().take(*n) {
                 let info = self.pod_info(d, r, pod, now);
@@ -275,12 +280,36 @@ impl SimCluster {
                     Some(super::Placement::Unschedulable(message)) => {
                         self.unscheduled_pod_object(r, &info, message)
                     }
-                    _ => self.pod_object(r, &info),
+                    _ => {
+                        backends.push(self.backend(r, &info));
+                        self.pod_object(r, &info)
+                    }
                 });
                 for (i, e) in events.iter().enumerate() {
                     objects.push(self.event_object(pod, &info.node, i, e));
                 }
             }
+        }
+        // The Deployments beside the workload, their ReplicaSets and pods; the Services and
+        // the endpoints the pods give them.
+        for r in self.peers(&d.objects, first) {
+            let n = r.pods.len();
+            objects.push(self.peer_object(&r));
+            objects.push(self.replica_set(&r, Some((n, n))));
+            for (i, pod) in r.pods.iter().enumerate() {
+                let info = self.peer_pod(&r, i, pod);
+                backends.push(self.backend(&r, &info));
+                objects.push(self.pod_object(&r, &info));
+            }
+        }
+        for svc in self.services_among(&d.objects) {
+            let eps = super::services::endpoints(&svc, &backends);
+            let mut endpoints = super::services::endpoints_object(&svc, &eps, &backends);
+            let mut svc = stored(svc, None, first);
+            default_object(&mut svc);
+            endpoints = stored(endpoints, None, first);
+            objects.push(svc);
+            objects.push(endpoints);
         }
         if let Some(r) = live
             && !s.image.vulnerabilities.is_empty()
@@ -390,7 +419,7 @@ impl SimCluster {
         )
     }
 
-    fn pod_template_hash(r: &Rollout) -> String {
+    pub(super) fn pod_template_hash(r: &Rollout) -> String {
         let rs = Self::rs_name(r);
         rs.rsplit_once('-').map_or(rs.clone(), |x| x.1.to_owned())
     }
@@ -482,7 +511,6 @@ impl SimCluster {
 
     /// One rollout's ReplicaSet; `pods` is its pods' and ready pods' count when it has any.
     fn replica_set(&self, r: &Rollout, pods: Option<(usize, usize)>) -> Value {
-        let s = &self.scenario;
         let name = Self::rs_name(r);
         let hash = Self::pod_template_hash(r);
         let mut template = r.object["spec"]["template"].clone();
@@ -495,19 +523,17 @@ impl SimCluster {
         if !r.message.is_empty() {
             annotations["kubernetes.io/change-cause"] = json!(r.message);
         }
-        let owner_uid = uid(&format!(
-            "{}/{}/{}",
-            s.workload.kind, s.workload.namespace, s.workload.name
-        ));
+        let w = &r.workload;
+        let owner_uid = uid(&format!("{}/{}/{}", w.kind, w.namespace, w.name));
         let mut o = stored(
             json!({
                 "apiVersion": "apps/v1", "kind": "ReplicaSet",
                 "metadata": {
-                    "name": name, "namespace": s.workload.namespace,
+                    "name": name, "namespace": w.namespace,
                     "labels": template["metadata"]["labels"].clone(),
                     "annotations": annotations,
-                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": s.workload.kind,
-                        "name": s.workload.name, "uid": owner_uid,
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": w.kind,
+                        "name": w.name, "uid": owner_uid,
                         "controller": true, "blockOwnerDeletion": true}],
                 },
                 "spec": {"replicas": replicas, "selector": selector, "template": template},
@@ -529,7 +555,6 @@ impl SimCluster {
 
     /// The pod's metadata and spec (without a node) as the ReplicaSet controller creates it.
     fn pod_skeleton(&self, r: &Rollout, info: &PodInfo) -> Value {
-        let s = &self.scenario;
         let rs = Self::rs_name(r);
         let mut labels = r.object["spec"]["template"]["metadata"]["labels"].clone();
         labels["pod-template-hash"] = json!(Self::pod_template_hash(r));
@@ -544,7 +569,7 @@ impl SimCluster {
                 "name": info.name, "namespace": info.namespace, "labels": labels,
                 "generateName": format!("{rs}-"),
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs,
-                    "uid": uid(&format!("ReplicaSet/{}/{rs}", s.workload.namespace)),
+                    "uid": uid(&format!("ReplicaSet/{}/{rs}", info.namespace)),
                     "controller": true, "blockOwnerDeletion": true}],
             },
             "spec": spec,

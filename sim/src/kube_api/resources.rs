@@ -66,6 +66,15 @@ pub(super) const RESOURCES: &[Resource] = &[
     res(
         "",
         "v1",
+        "endpoints",
+        "endpoints",
+        "Endpoints",
+        true,
+        &["ep"],
+    ),
+    res(
+        "",
+        "v1",
         "persistentvolumeclaims",
         "persistentvolumeclaim",
         "PersistentVolumeClaim",

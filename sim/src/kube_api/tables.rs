@@ -13,6 +13,8 @@ use squad_gitops::objects;
 
 use super::selectors::{field, value_str};
 
+mod services;
+
 /// One column of a kind's table.
 struct Column {
     name: &'static str,
@@ -57,6 +59,8 @@ const TABLES: &[(&str, &[Column])] = &[
     ("Secret", SECRET),
     ("PersistentVolumeClaim", PERSISTENT_VOLUME_CLAIM),
     ("StorageClass", STORAGE_CLASS),
+    ("Service", services::SERVICE),
+    ("Endpoints", services::ENDPOINTS),
 ];
 
 const STORAGE_CLASS: &[Column] = &[
