@@ -317,6 +317,12 @@ async fn same_facts(t: &Twin) -> Differences {
         secrets(real.secret_keys(ns).await),
     );
     d.check_ok("node", sim.node(node).await, real.node(node).await);
+    d.check_ok("services", sim.services(ns).await, real.services(ns).await);
+    d.check_ok(
+        "workloads",
+        sim.workloads(ns).await,
+        real.workloads(ns).await,
+    );
     d.check_ok("claims", sim.claims(ns).await, real.claims(ns).await);
     let classes = |r: PortResult<Vec<squad_protocols::cluster::StorageClassInfo>>| {
         r.map(|v| sorted(v, |c| c.name.clone()))
@@ -390,7 +396,8 @@ async fn the_adapter_reads_the_same_facts_from_the_real_apiserver() {
         facts_match("rbac"),
         facts_match("netpol"),
         facts_match("volume-full"),
-        facts_match("bad-args")
+        facts_match("bad-args"),
+        facts_match("no-endpoints")
     );
 }
 
@@ -647,7 +654,7 @@ async fn kubectl_prints_the_same_rows_from_both() {
 /// version the simulated server serves it). Cluster roles and bindings are left out: the world
 /// has none, and a real apiserver holds its bootstrap policy there.
 const SIM_RESOURCES: &str = "namespaces,nodes,pods,events,events.v1.events.k8s.io,secrets,\
-     serviceaccounts,services,configmaps,deployments.v1.apps,replicasets.v1.apps,\
+     serviceaccounts,services,endpoints,configmaps,deployments.v1.apps,replicasets.v1.apps,\
      statefulsets.v1.apps,daemonsets.v1.apps,horizontalpodautoscalers.v2.autoscaling,\
      networkpolicies.v1.networking.k8s.io,roles.v1.rbac.authorization.k8s.io,\
      rolebindings.v1.rbac.authorization.k8s.io,persistentvolumeclaims,persistentvolumes,\
@@ -937,7 +944,8 @@ async fn served_objects_match_the_real_apiserver() {
         served_objects_match("oomkilled"),
         served_objects_match("crashloop"),
         served_objects_match("pvc-pending"),
-        served_objects_match("volume-full")
+        served_objects_match("volume-full"),
+        served_objects_match("no-endpoints")
     );
 }
 

@@ -147,6 +147,8 @@ struct Desired {
     network: Vec<network::Network>,
     /// What each rollout's pods cannot reach under each commit's network.
     reach: BTreeMap<(u32, usize), Option<(usize, network::Unreachable)>>,
+    /// The pods' addresses.
+    addresses: world::Addresses,
 }
 
 pub struct SimCluster {
@@ -329,7 +331,17 @@ impl SimCluster {
                     .collect()
             };
         }
-        let network = self.network_history()?;
+        // Addresses in the order pods are created: the Deployments beside the workload, then
+        // each rollout's.
+        let first = rollouts.first().map_or(s.now, |r| r.at);
+        let peers = self.peers(&objects, first);
+        let addresses = world::Addresses::allocate(
+            peers
+                .iter()
+                .chain(rollouts.iter())
+                .flat_map(|r| r.pods.iter().map(String::as_str)),
+        );
+        let network = self.network_history(&addresses)?;
         let reach = self.reachability(&rollouts, &network);
         let d = Arc::new(Desired {
             head,
@@ -337,6 +349,7 @@ impl SimCluster {
             objects,
             network,
             reach,
+            addresses,
         });
         *cache = Some(d.clone());
         Ok(d)
@@ -683,7 +696,7 @@ impl SimCluster {
                 Some(then(self.forbidden_line(&error)))
             } else if let Some((dep, how)) = rollout.and_then(|r| self.unreachable(&d, r, now)) {
                 // Under the policies in force now, as at its last start a moment ago.
-                let ip = self.pod_ip(pod, &info.node);
+                let ip = self.pod_ip(&d, pod, &info.node);
                 // An ephemeral port, stable per pod.
                 let port = 32768
                     + pod

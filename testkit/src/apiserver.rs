@@ -339,7 +339,8 @@ fn apiserver_args(root: &Path, etcd_url: &str, port: u16, options: Options) -> V
         "--service-account-issuer=https://kubernetes.default.svc".into(),
         format!("--service-account-key-file={}", p("sa.pub")),
         format!("--service-account-signing-key-file={}", p("sa.key")),
-        "--service-cluster-ip-range=10.0.0.0/24".into(),
+        // kubeadm's default range, where the simulator allocates (kube-dns at 10.96.0.10).
+        "--service-cluster-ip-range=10.96.0.0/12".into(),
         "--disable-admission-plugins=ServiceAccount".into(),
         // Logs go to "kubelets" at the Node's InternalIP, always over HTTPS (1.20 accepts
         // `--kubelet-https=false` but ignores it); with no `--kubelet-certificate-authority` the

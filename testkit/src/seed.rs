@@ -85,6 +85,7 @@ fn served(kind: &str) -> Option<Served> {
         "Secret" => s("v1", "secrets", true, false),
         "ConfigMap" => s("v1", "configmaps", true, false),
         "Service" => s("v1", "services", true, false),
+        "Endpoints" => s("v1", "endpoints", true, false),
         "ServiceAccount" => s("v1", "serviceaccounts", true, false),
         "PersistentVolumeClaim" => s("v1", "persistentvolumeclaims", true, true),
         "PersistentVolume" => s("v1", "persistentvolumes", false, true),

@@ -48,7 +48,7 @@ impl SimCluster {
             object: format!("Pod/{pod}"),
         };
         let life = self.life(d, r, now);
-        let mut events = self.kubelet_events(r, pod, &node, &life, now);
+        let mut events = self.kubelet_events(d, r, pod, &node, &life, now);
         events.insert(0, scheduled);
         events
     }
@@ -57,6 +57,7 @@ impl SimCluster {
     /// records for it).
     fn kubelet_events(
         &self,
+        d: &Desired,
         r: &Rollout,
         pod: &str,
         node: &str,
@@ -116,7 +117,7 @@ impl SimCluster {
                     reason: "Unhealthy".into(),
                     message: format!(
                         "Readiness probe failed: {}",
-                        f.message(&self.pod_ip(pod, node))
+                        f.message(&self.pod_ip(d, pod, node))
                     ),
                     count: probes as u32,
                     first_seen: first_probe,
@@ -151,7 +152,7 @@ impl SimCluster {
                     reason: "Unhealthy".into(),
                     message: format!(
                         "Liveness probe failed: {}",
-                        f.message(&self.pod_ip(pod, node))
+                        f.message(&self.pod_ip(d, pod, node))
                     ),
                     count: n * probe.failure_threshold.max(1),
                     first_seen: killed_at(first)

@@ -17,6 +17,7 @@ use squad_protocols::cluster::{Destination, NetworkPolicyInfo, ServiceInfo};
 use squad_runtime::ports::{PortError, PortResult};
 
 use super::services::{Lookup, lookup};
+use super::world::Addresses;
 use super::{Desired, Rollout, SimCluster};
 use crate::scenario::Dependency;
 
@@ -91,7 +92,7 @@ pub(super) struct Network {
 impl SimCluster {
     /// The network of every commit on main, oldest first; none when the app has no
     /// dependencies.
-    pub(super) fn network_history(&self) -> PortResult<Vec<Network>> {
+    pub(super) fn network_history(&self, addresses: &Addresses) -> PortResult<Vec<Network>> {
         let s = &self.scenario;
         if s.app.dependencies.is_empty() {
             return Ok(Vec::new());
@@ -105,7 +106,7 @@ impl SimCluster {
         for commit in log {
             let at = super::synced_at(&commit, s.now);
             let all = self.objects_at(&commit.id)?;
-            let backends = self.peer_backends(&all, at);
+            let backends = self.peer_backends(addresses, &all, at);
             out.push(Network {
                 at,
                 policies: self.policies_among(&all),

@@ -18,7 +18,7 @@ use squad_gitops::objects;
 use squad_protocols::cluster::{ContainerStatus, Endpoint, PodInfo, ServiceInfo};
 
 use super::scheduler::PodNeeds;
-use super::world::uid;
+use super::world::{Addresses, uid};
 use super::{Rollout, SimCluster, short_hash};
 use crate::scenario::Dependency;
 
@@ -226,6 +226,7 @@ impl SimCluster {
                     o["metadata"]["namespace"] = json!(ns);
                 }
                 let ip = self.cluster_ip(&o);
+                o["spec"]["clusterIPs"] = json!([ip]);
                 o["spec"]["clusterIP"] = json!(ip);
                 o
             })
@@ -325,13 +326,17 @@ impl SimCluster {
     }
 
     /// A rollout's pod as a Service sees it.
-    pub(super) fn backend(&self, r: &Rollout, info: &PodInfo) -> Backend {
+    pub(super) fn backend(&self, addresses: &Addresses, r: &Rollout, info: &PodInfo) -> Backend {
         let mut labels = r.workload.pod_labels.clone();
         labels.insert("pod-template-hash".into(), Self::pod_template_hash(r));
         Backend {
             name: info.name.clone(),
             namespace: info.namespace.clone(),
-            ip: self.pod_ip(&info.name, &info.node),
+            ip: format!(
+                "10.244.{}.{}",
+                self.node_index(&info.node),
+                addresses.octet(&info.name)
+            ),
             node: info.node.clone(),
             labels,
             spec: objects::pod_spec(&r.object).clone(),
@@ -340,14 +345,19 @@ impl SimCluster {
     }
 
     /// The peers' pods among `objects`, as backends (ready, all of them).
-    pub(super) fn peer_backends(&self, objects: &[Value], at: DateTime<Utc>) -> Vec<Backend> {
+    pub(super) fn peer_backends(
+        &self,
+        addresses: &Addresses,
+        objects: &[Value],
+        at: DateTime<Utc>,
+    ) -> Vec<Backend> {
         self.peers(objects, at)
             .iter()
             .flat_map(|r| {
                 r.pods
                     .iter()
                     .enumerate()
-                    .map(|(i, p)| self.backend(r, &self.peer_pod(r, i, p)))
+                    .map(|(i, p)| self.backend(addresses, r, &self.peer_pod(r, i, p)))
                     .collect::<Vec<_>>()
             })
             .collect()
@@ -440,6 +450,20 @@ mod tests {
             endpoints(&service(json!({"app": "web"}), json!(9000)), &pods)[0].port,
             9000
         );
+    }
+
+    #[test]
+    fn every_pod_gets_its_own_address() {
+        let names: Vec<String> = (0..240).map(|i| format!("api-7d9f8c6b5-{i:05}")).collect();
+        let a = Addresses::allocate(names.iter().map(String::as_str));
+        let mut octets: Vec<u8> = names.iter().map(|n| a.octet(n)).collect();
+        octets.sort_unstable();
+        octets.dedup();
+        assert_eq!(octets.len(), 240);
+        assert!(octets.iter().all(|o| (10..250).contains(o)));
+        // The first pods keep their addresses when more come.
+        let fewer = Addresses::allocate(names[..3].iter().map(String::as_str));
+        assert!(names[..3].iter().all(|n| fewer.octet(n) == a.octet(n)));
     }
 
     #[test]

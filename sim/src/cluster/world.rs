@@ -30,6 +30,46 @@ mod volumes;
 
 use defaults::{default_object, default_pod, default_pod_template, omit_zeros, qos_class, stored};
 
+/// The last octet of each pod's address (10 to 249), distinct across the world's pods: given in
+/// the order the pods are created, each the slot its name hashes to or the next free one.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Addresses(BTreeMap<String, u8>);
+
+const SLOTS: usize = 240;
+
+fn slot(pod: &str) -> usize {
+    u64::from_str_radix(&uid(pod)[..8], 16).unwrap_or(0) as usize % SLOTS
+}
+
+impl Addresses {
+    pub(super) fn allocate<'a>(pods: impl IntoIterator<Item = &'a str>) -> Addresses {
+        let mut taken = [false; SLOTS];
+        let mut out = BTreeMap::new();
+        for pod in pods {
+            if out.contains_key(pod) {
+                continue;
+            }
+            let mut n = slot(pod);
+            for _ in 0..SLOTS {
+                if !taken[n] {
+                    break;
+                }
+                n = (n + 1) % SLOTS;
+            }
+            taken[n] = true;
+            out.insert(pod.to_owned(), 10 + n as u8);
+        }
+        Addresses(out)
+    }
+
+    pub(super) fn octet(&self, pod: &str) -> u8 {
+        self.0
+            .get(pod)
+            .copied()
+            .unwrap_or_else(|| 10 + slot(pod) as u8)
+    }
+}
+
 /// Every object the simulated API server serves, at `now`.
 #[derive(Debug, Clone)]
 pub struct World {
@@ -281,8 +321,8 @@ impl SimCluster {
                         self.unscheduled_pod_object(r, &info, message)
                     }
                     _ => {
-                        backends.push(self.backend(r, &info));
-                        self.pod_object(r, &info)
+                        backends.push(self.backend(&d.addresses, r, &info));
+                        self.pod_object(d, r, &info)
                     }
                 });
                 for (i, e) in events.iter().enumerate() {
@@ -298,8 +338,8 @@ impl SimCluster {
             objects.push(self.replica_set(&r, Some((n, n))));
             for (i, pod) in r.pods.iter().enumerate() {
                 let info = self.peer_pod(&r, i, pod);
-                backends.push(self.backend(&r, &info));
-                objects.push(self.pod_object(&r, &info));
+                backends.push(self.backend(&d.addresses, &r, &info));
+                objects.push(self.pod_object(d, &r, &info));
             }
         }
         for svc in self.services_among(&d.objects) {
@@ -307,6 +347,7 @@ impl SimCluster {
             let mut endpoints = super::services::endpoints_object(&svc, &eps, &backends);
             let mut svc = stored(svc, None, first);
             default_object(&mut svc);
+            svc["status"] = json!({"loadBalancer": {}});
             endpoints = stored(endpoints, None, first);
             objects.push(svc);
             objects.push(endpoints);
@@ -395,16 +436,17 @@ impl SimCluster {
     }
 
     /// A pod's IP: in the pod CIDR of its node (10.244.<node's position + 1>.0/24).
-    pub(super) fn pod_ip(&self, pod: &str, node: &str) -> String {
+    /// A pod's address: in its node's /24 (10.244.<node>.0), the last octet the world gave it.
+    pub(super) fn pod_ip(&self, d: &Desired, pod: &str, node: &str) -> String {
         format!(
             "10.244.{}.{}",
             self.node_index(node),
-            10 + (uid(pod).as_bytes()[0] % 200)
+            d.addresses.octet(pod)
         )
     }
 
     /// The node's position among the cluster's nodes, from 1 (its pod CIDR's third octet).
-    fn node_index(&self, node: &str) -> usize {
+    pub(super) fn node_index(&self, node: &str) -> usize {
         self.scenario
             .cluster_nodes()
             .iter()
@@ -591,11 +633,11 @@ impl SimCluster {
         stored(o, None, info.created_at)
     }
 
-    fn pod_object(&self, r: &Rollout, info: &PodInfo) -> Value {
+    fn pod_object(&self, d: &Desired, r: &Rollout, info: &PodInfo) -> Value {
         let skeleton = self.pod_skeleton(r, info);
         let mut spec = skeleton["spec"].clone();
         spec["nodeName"] = json!(info.node);
-        let ip = self.pod_ip(&info.name, &info.node);
+        let ip = self.pod_ip(d, &info.name, &info.node);
         let statuses: Vec<Value> = info
             .containers
             .iter()
