@@ -164,10 +164,11 @@ async fn the_endpoints_controller_lists_what_the_simulator_lists() {
             let want = endpoints(want);
             let deadline = tokio::time::Instant::now() + WITHIN;
             let got = loop {
-                let got = match api.get_opt(svc).await.unwrap() {
-                    Some(e) => Some(endpoints(&serde_json::to_value(&e).unwrap())),
-                    None => None,
-                };
+                let got = api
+                    .get_opt(svc)
+                    .await
+                    .unwrap()
+                    .map(|e| endpoints(&serde_json::to_value(&e).unwrap()));
                 if got.as_ref() == Some(&want) || tokio::time::Instant::now() > deadline {
                     break got;
                 }
