@@ -605,3 +605,37 @@ fn a_readiness_probe_the_app_does_not_answer_escalates_with_the_probe_and_its_ch
     assert_eq!(diag.root_cause, "readiness_probe_failing");
     assert_eq!(s.state, "escalated");
 }
+
+/// No shipped scenario has it: the Service's selector names a label value no pod carries, the
+/// caller dials its full DNS name, the backend runs four replicas.
+#[test]
+fn a_service_selecting_no_pod_is_named_with_the_label_that_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut scenario = Scenario::embedded("no-endpoints").unwrap();
+    scenario.app.dependencies[0].host = "inventory.retail.svc.cluster.local".into();
+    for (path, text) in scenario.files.iter_mut() {
+        if path.starts_with("manifests/") && path.ends_with("inventory.yaml") {
+            *text = text
+                .replace("targetPort: http", "targetPort: 8080")
+                .replace("replicas: 2", "replicas: 4")
+                .replace(
+                    "  selector:\n    app: inventory\n  ports:",
+                    "  selector:\n    app: inventory-api\n  ports:",
+                );
+        }
+    }
+    let s = rt()
+        .block_on(simulation::run(opts(scenario, dir.path(), true)))
+        .unwrap()
+        .summary;
+    let diag = s.diagnosis.as_ref().unwrap();
+    assert_eq!(diag.root_cause, "service_without_endpoints");
+    assert!(
+        diag.summary.ends_with(
+            "it has no ready endpoints, its selector matches no pod in retail: it asks for app=inventory-api where the pods say app=inventory (Deployment inventory)"
+        ),
+        "{}",
+        diag.summary
+    );
+    assert_eq!(s.state, "escalated");
+}
