@@ -233,6 +233,24 @@ pub async fn gather(
             .filter(|t| t.reason != "OOMKilled")
             .map(|_| p.name.clone())
     });
+    // A container that runs but is not ready: what it says while it starts.
+    let starting = pod.as_ref().and_then(|p| {
+        p.container(&container)
+            .filter(|s| s.state == "running" && !s.ready && s.last_termination.is_none())
+            .map(|_| p.name.clone())
+    });
+    if let Some(pod_name) = starting.filter(|_| crashed.is_none()) {
+        match cluster
+            .logs(ns, &pod_name, &container, false, LOG_TAIL)
+            .await
+        {
+            Ok(l) => logs = l,
+            Err(e) => {
+                notes.push(format!("container logs not readable: {e}"));
+                logs_unreadable = true;
+            }
+        }
+    }
     if let Some(pod_name) = crashed {
         logs = match cluster
             .logs(ns, &pod_name, &container, true, LOG_TAIL)

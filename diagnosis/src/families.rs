@@ -15,6 +15,7 @@ pub mod pvc_pending;
 pub mod quota_or_limit_range;
 pub mod rbac_denied;
 pub mod readiness_probe;
+pub mod rollout_stuck;
 pub mod scheduling;
 pub mod service_without_endpoints;
 pub mod unknown;
@@ -36,6 +37,7 @@ pub static ALL: &[&dyn Family] = &[
     &unschedulable_capacity::UnschedulableCapacity,
     &image_pull::ImagePull,
     &broken_config_reference::BrokenConfigReference,
+    &rollout_stuck::RolloutStuck,
     &readiness_probe::ReadinessProbe,
     &bad_start::BadStart,
     &liveness_probe::LivenessProbe,

@@ -81,6 +81,9 @@ struct Rollout {
     /// Why its container's readiness probe fails against the app, if it does: its pods run but
     /// are never ready, and the rollout never takes over.
     unready: Option<prober::ProbeFailure>,
+    /// How long after a start its container becomes ready (the app's start-up, as its
+    /// readiness probe sees it); 0: at once.
+    ready_after: i64,
     /// Why the apiserver refuses its pods (a LimitRange, a ResourceQuota), if it does: not one
     /// is created, and the rollout never takes over.
     refused: Option<String>,
@@ -258,6 +261,7 @@ impl SimCluster {
                 blocked: None,
                 unschedulable: None,
                 unready: None,
+                ready_after: 0,
                 refused: None,
             });
         }
@@ -285,10 +289,9 @@ impl SimCluster {
                 Placement::Unschedulable(message) => Some(message),
                 Placement::Node(_) => None,
             };
-            r.unready = r
-                .workload
-                .container(&s.workload.container)
-                .and_then(|c| prober::readiness(&s.app, c));
+            let container = r.workload.container(&s.workload.container);
+            r.unready = container.and_then(|c| prober::readiness(&s.app, c));
+            r.ready_after = container.map_or(0, |c| prober::ready_after(&s.app, c));
         }
         // Admission: a rollout's first pod next to the pods the previous rollout keeps while it
         // surges (the workload's own share of the quotas; the scenario states the others').
@@ -397,7 +400,7 @@ impl SimCluster {
             && r.unschedulable.is_none()
             && r.unready.is_none()
             && r.refused.is_none())
-        .then_some(r.at)
+        .then_some(r.at + secs(r.ready_after))
     }
 
     /// The cluster's nodes with only the other workloads' pods on them.
@@ -499,7 +502,12 @@ impl SimCluster {
             created_at: r.at,
             containers: vec![ContainerStatus {
                 name: container,
-                ready: !life.waiting && r.unready.is_none(),
+                ready: !life.waiting
+                    && r.unready.is_none()
+                    && life
+                        .starts
+                        .last()
+                        .is_none_or(|st| now >= *st + secs(r.ready_after)),
                 restart_count: life.kills.len() as u32,
                 state: if life.waiting {
                     format!("waiting: {waiting_reason}")

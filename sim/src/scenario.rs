@@ -266,6 +266,14 @@ pub struct AppSpec {
     /// executable file not found in $PATH`). Without the list every command exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executables: Option<Vec<String>>,
+    /// How long it takes, after it starts, to be ready to serve (warming a cache, building an
+    /// index, migrating at boot), in seconds: it listens at once, but answers its health
+    /// endpoints with 503 until then (an HTTP readiness probe fails with `statuscode: 503`; a
+    /// TCP one passes). Its pods are not Ready, so a rollout waits for them; past
+    /// `progressDeadlineSeconds` the Deployment reports `ProgressDeadlineExceeded`. A liveness
+    /// probe during start-up is not modelled (it passes).
+    #[serde(default)]
+    pub startup_seconds: f64,
     /// How long its health endpoints take to answer, in ms: `latency_ms + latency_ms_per_rps ×
     /// rps(t)`. A probe whose timeout is shorter fails (`context deadline exceeded`).
     #[serde(default)]

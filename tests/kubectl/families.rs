@@ -546,3 +546,50 @@ async fn a_service_without_endpoints_crash_loops_its_caller_until_it_targets_the
         "{pods:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_starting_release_is_stuck_past_its_progress_deadline_while_the_old_pods_serve() {
+    let scenario = Scenario::embedded("rollout-stuck").unwrap();
+    let ns = scenario.workload.namespace.clone();
+    let s = serve_scenario(scenario.clone()).await;
+    let kc = s.backends.kubeconfig.clone();
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", &ns]).await);
+    let (new, old): (Vec<_>, Vec<_>) = pods[1..]
+        .iter()
+        .partition(|r| r[0].starts_with("search-api-7c6d9b8f45-"));
+    assert_eq!(new.len(), 2, "{pods:?}");
+    assert!(
+        new.iter()
+            .all(|r| r[1] == "0/1" && r[2] == "Running" && r[3] == "0"),
+        "{pods:?}"
+    );
+    assert_eq!(old.len(), 3, "{pods:?}");
+    assert!(old.iter().all(|r| r[1] == "1/1"), "{pods:?}");
+    let deploy = rows(&ok(&kc, &["get", "deploy", "search-api", "-n", &ns]).await);
+    assert_eq!(&deploy[1][1..4], ["3/4", "2", "3"], "{deploy:?}");
+    // kubectl's own verdict on the rollout.
+    let (success, out, err) = kubectl(
+        &kc,
+        &[
+            "rollout",
+            "status",
+            "deploy/search-api",
+            "-n",
+            &ns,
+            "--timeout=2s",
+        ],
+    )
+    .await;
+    assert!(!success, "{out}");
+    assert!(
+        err.contains("deployment \"search-api\" exceeded its progress deadline"),
+        "{out}\n{err}"
+    );
+    let described = ok(&kc, &["describe", "pod", &new[0][0], "-n", &ns]).await;
+    assert!(
+        described.contains("Readiness probe failed: HTTP probe failed with statuscode: 503"),
+        "{described}"
+    );
+    let logs = ok(&kc, &["logs", &new[0][0], "-n", &ns]).await;
+    assert!(logs.contains("Building the product index"), "{logs}");
+}

@@ -50,6 +50,15 @@ impl Family for ReadinessProbe {
             .filter(|e| e.reason == "Unhealthy" && e.message.starts_with(FAILED))
             .max_by_key(|e| e.last_seen)?;
         let failure = &event.message[FAILED.len()..];
+        // A 5xx is the app answering that it is not ready (starting, or a dependency down): the
+        // probe asks the right thing.
+        if failure
+            .rsplit_once("statuscode: ")
+            .and_then(|(_, code)| code.trim().parse::<u16>().ok())
+            .is_some_and(|code| code >= 500)
+        {
+            return None;
+        }
         let spec = facts.info.container(&facts.container);
         let probe = spec.and_then(|c| c.readiness_probe.as_ref());
         let target = probe.map_or("its readiness probe".to_owned(), |p| {

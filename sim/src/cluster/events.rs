@@ -126,6 +126,35 @@ impl SimCluster {
                 });
             }
         }
+        // While the app starts, its readiness endpoint answers 503 at every probe of the
+        // current run until the first that passes.
+        if let (None, Some(probe), Some(start)) = (
+            &r.unready,
+            self.container_spec(r)
+                .and_then(|c| c.readiness_probe.as_ref())
+                .filter(|_| r.ready_after > 0),
+            life.starts.last(),
+        ) {
+            let first_probe = *start + secs(i64::from(probe.initial_delay_seconds));
+            let period = i64::from(probe.period_seconds.max(1));
+            let ready = *start + secs(r.ready_after);
+            let last = now.min(ready - secs(1));
+            if first_probe <= last {
+                let probes = 1 + (last - first_probe).num_seconds() / period;
+                events.push(ClusterEvent {
+                    kind: "Warning".into(),
+                    reason: "Unhealthy".into(),
+                    message: format!(
+                        "Readiness probe failed: {}",
+                        prober::ProbeFailure::Status(503).message("")
+                    ),
+                    count: probes as u32,
+                    first_seen: first_probe,
+                    last_seen: first_probe + secs((probes - 1) * period),
+                    object: format!("Pod/{pod}"),
+                });
+            }
+        }
         // Liveness kills: each after `failureThreshold` failed probes, then the kubelet's
         // Killing (the container ends a grace period later).
         let liveness_kills: Vec<_> = life

@@ -328,16 +328,13 @@ impl SeriesSource for SimCluster {
                     with("kube_pod_container_status_restarts_total", &[]),
                     kills.len() as f64,
                 );
+                let ready = !waiting && r.unready.is_none() && t >= started + secs(r.ready_after);
                 push(
                     SeriesKind::Gauge,
                     with("kube_pod_container_status_ready", &[]),
-                    if waiting || r.unready.is_some() {
-                        0.0
-                    } else {
-                        1.0
-                    },
+                    if ready { 1.0 } else { 0.0 },
                 );
-                if !waiting && r.unready.is_none() {
+                if ready {
                     available += 1;
                 }
                 if let Some(k) = kills.last() {
@@ -385,7 +382,8 @@ impl SeriesSource for SimCluster {
             // The conditions, one series per status (1 for the current): Progressing turns
             // False at the deadline of a rollout that made no pod available; Available is False
             // while fewer than replicas − maxUnavailable pods are.
-            let progressing = self.available_at(r).is_some() || t < super::progress_deadline(r);
+            let progressing =
+                self.available_at(r).is_some_and(|a| a <= t) || t < super::progress_deadline(r);
             let (keep, _) = super::rolling_split(r);
             let minimum = keep.min(r.workload.replicas as usize);
             for (condition, on) in [

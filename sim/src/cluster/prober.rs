@@ -100,6 +100,23 @@ pub fn failure_at(
         })
 }
 
+/// How long after a start the container's readiness probe first passes, in seconds: the first
+/// probe (`initialDelaySeconds`, then every `periodSeconds`) at or after the app's start-up
+/// time. 0 when the app starts at once, or without an HTTP readiness probe (the kubelet marks
+/// a container without one ready as it starts; a TCP probe finds the port open).
+pub fn ready_after(app: &AppSpec, c: &ContainerSpec) -> i64 {
+    let startup = app.startup_seconds.ceil() as i64;
+    match c.readiness_probe.as_ref() {
+        Some(p) if startup > 0 && p.kind == "httpGet" => {
+            let initial = i64::from(p.initial_delay_seconds);
+            let period = i64::from(p.period_seconds.max(1));
+            let wait = (startup - initial).max(0);
+            initial + (wait + period - 1) / period * period
+        }
+        _ => 0,
+    }
+}
+
 /// The container's readiness probe's failure against the app, if any.
 pub fn readiness(app: &AppSpec, c: &ContainerSpec) -> Option<ProbeFailure> {
     failure(app, c, c.readiness_probe.as_ref()?)
@@ -119,6 +136,7 @@ mod tests {
             port: Some(8080),
             paths: Some(vec!["/healthz".into(), "/livez".into()]),
             executables: None,
+            startup_seconds: 0.0,
             latency_ms: 0.0,
             latency_ms_per_rps: 0.0,
             cpu_millicores: 0.0,
@@ -138,7 +156,7 @@ mod tests {
         }
     }
 
-    fn container(port: &str, path: &str) -> ContainerSpec {
+    pub(super) fn container(port: &str, path: &str) -> ContainerSpec {
         let mut c: ContainerSpec = serde_json::from_value(serde_json::json!({
             "name": "api", "image": "i", "limits": {}, "requests": {}, "env": [],
             "run_as_non_root": null, "privileged": null, "allow_privilege_escalation": null,
@@ -213,6 +231,80 @@ mod tests {
         assert_eq!(
             f.message("10.244.1.7"),
             "Get \"http://10.244.1.7:9090/healthz\": dial tcp 10.244.1.7:9090: connect: connection refused"
+        );
+    }
+}
+
+#[cfg(test)]
+mod startup {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use squad_runtime::Clock;
+
+    use super::*;
+    use crate::{Scenario, SimCluster, seed_gitops_repo};
+
+    #[test]
+    fn the_first_probe_after_the_start_up_passes() {
+        let mut app = Scenario::embedded("rollout-stuck").unwrap().app;
+        let mut c = super::tests::container("8080", "/ready");
+        c.readiness_probe.as_mut().unwrap().initial_delay_seconds = 20;
+        // 2700 s: the probe at 20 + 268 × 10 s is the first at or after it; 2705 s waits for
+        // the next.
+        assert_eq!(ready_after(&app, &c), 2700);
+        app.startup_seconds = 2705.0;
+        assert_eq!(ready_after(&app, &c), 2710);
+        app.startup_seconds = 5.0;
+        assert_eq!(ready_after(&app, &c), 20);
+        app.startup_seconds = 0.0;
+        assert_eq!(ready_after(&app, &c), 0);
+        app.startup_seconds = 600.0;
+        c.readiness_probe.as_mut().unwrap().kind = "tcpSocket".into();
+        assert_eq!(ready_after(&app, &c), 0);
+    }
+
+    /// The stuck rollout goes through once the new pods have started: every replica on the
+    /// new ReplicaSet, ready, and the Deployment progressing again.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_start_holds_the_rollout_until_the_pods_are_ready() {
+        let scenario = Arc::new(Scenario::embedded("rollout-stuck").unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let git = seed_gitops_repo(&scenario, &dir.path().join("gitops")).unwrap();
+        let clock = Clock::starting_at(scenario.now);
+        let sim = SimCluster::new(scenario.clone(), git, clock.clone());
+        let w = scenario.workload_ref();
+        let ready = |sim: &SimCluster| {
+            let pods = sim.pods_of(&w).unwrap();
+            let new: Vec<_> = pods
+                .iter()
+                .filter(|p| p.name.starts_with("search-api-7c6d9b8f45-"))
+                .collect();
+            (
+                new.iter().filter(|p| p.containers[0].ready).count(),
+                new.len(),
+                pods.len(),
+            )
+        };
+        let progressing = |sim: &SimCluster| {
+            let c = sim.workload(&w).unwrap().conditions;
+            c.into_iter()
+                .find(|c| c.kind == "Progressing")
+                .map(|c| (c.status, c.reason))
+                .unwrap()
+        };
+        assert_eq!(ready(&sim), (0, 2, 5));
+        assert_eq!(
+            progressing(&sim),
+            ("False".into(), "ProgressDeadlineExceeded".into())
+        );
+        clock.sleep(Duration::from_secs(15 * 60)).await;
+        assert_eq!(ready(&sim), (4, 4, 4));
+        assert_eq!(
+            progressing(&sim),
+            ("True".into(), "NewReplicaSetAvailable".into())
         );
     }
 }

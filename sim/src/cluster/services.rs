@@ -291,6 +291,7 @@ impl SimCluster {
                     blocked: None,
                     unschedulable: None,
                     unready: None,
+                    ready_after: 0,
                     refused: None,
                 }
             })

@@ -505,10 +505,12 @@ impl SimCluster {
         // Progress: done once the new ReplicaSet's pods are available; a rollout that makes none
         // available times out after progressDeadlineSeconds (600 unless the manifest says).
         let deadline = super::progress_deadline(r);
-        let progressing = if self.available_at(r).is_some() {
+        let progressing = if let Some(at) = self.available_at(r).filter(|a| *a <= now) {
             json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
                    "message": format!("ReplicaSet \"{}\" has successfully progressed.", Self::rs_name(r)),
-                   "lastUpdateTime": ts(r.at), "lastTransitionTime": ts(r.at)})
+                   "lastUpdateTime": ts(at),
+                   // It turned True again if it had timed out first.
+                   "lastTransitionTime": ts(if at >= super::progress_deadline(r) { at } else { r.at })})
         } else if now >= deadline {
             let at = deadline;
             json!({"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
