@@ -492,6 +492,12 @@ impl SimCluster {
         let total: usize = counts.values().map(|(n, _)| n).sum();
         let ready: usize = counts.values().map(|(_, k)| k).sum();
         let updated = counts.get(&r.revision).map_or(0, |(n, _)| *n);
+        let wanted = total
+            + if r.refused.is_some() {
+                super::rolling_split(r).1
+            } else {
+                0
+            };
         let mut o = stored(r.object.clone(), Some(&s.workload.namespace), first);
         default_object(&mut o);
         let replicas = r.workload.replicas;
@@ -531,7 +537,9 @@ impl SimCluster {
             "updatedReplicas": updated,
             "readyReplicas": ready,
             "availableReplicas": ready,
-            "unavailableReplicas": replicas as usize - ready.min(replicas as usize),
+            // As the Deployment controller counts it: the pods its ReplicaSets want (a refused
+            // rollout's included) less the available ones.
+            "unavailableReplicas": wanted.saturating_sub(ready),
             "conditions": [
                 {"type": "Available", "status": if available { "True" } else { "False" },
                  "reason": if available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
