@@ -51,9 +51,14 @@ pub fn group_key(alert: &Alert, group_by: &[String]) -> String {
         .find_map(|l| alert.label(l).map(str::to_owned))
         .or_else(|| alert.label("pod").map(pod_to_workload))
         .or_else(|| {
-            alert
-                .label("persistentvolumeclaim")
-                .map(|c| format!("pvc/{c}"))
+            [
+                ("cronjob", "cronjob"),
+                ("job_name", "job"),
+                ("horizontalpodautoscaler", "hpa"),
+                ("persistentvolumeclaim", "pvc"),
+            ]
+            .iter()
+            .find_map(|(l, prefix)| alert.label(l).map(|v| format!("{prefix}/{v}")))
         })
         .unwrap_or_default();
     format!(
@@ -439,5 +444,16 @@ mod tests {
         assert_eq!(group_key(&g, &[]), "group:{}:{alertname=\"X\"}");
         let by = vec!["alertname".to_owned(), "pod".to_owned()];
         assert_ne!(group_key(&a, &by), group_key(&b, &by));
+        // Two failed Jobs of a namespace are two incidents, not one.
+        let job = |name: &str| {
+            Alert::firing("KubeJobFailed")
+                .with_label("namespace", "batch")
+                .with_label("job_name", name)
+        };
+        assert_eq!(
+            group_key(&job("nightly-report-29412345"), &[]),
+            "alertname=KubeJobFailed,namespace=batch,workload=job/nightly-report-29412345"
+        );
+        assert_ne!(group_key(&job("a-1"), &[]), group_key(&job("b-1"), &[]));
     }
 }

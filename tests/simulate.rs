@@ -639,3 +639,46 @@ fn a_service_selecting_no_pod_is_named_with_the_label_that_differs() {
     );
     assert_eq!(s.state, "escalated");
 }
+
+/// Alerts about an HPA, a Job or a CronJob (as kube-state-metrics labels them) are accepted and
+/// resolve to the workload they are about: an HPA to its scale target, read from the cluster.
+#[test]
+fn alerts_naming_an_hpa_or_a_job_resolve_to_their_workload() {
+    use squad_agents::picard::resolve_workload;
+    use squad_protocols::Alert;
+    let mut scenario = Scenario::embedded("oomkilled").unwrap();
+    let path = "manifests/k8s/production/payment-service/deployment.yaml";
+    scenario.files.get_mut(path).unwrap().push_str(
+        "---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: payments-autoscaler\n  namespace: production\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: payment-service\n  minReplicas: 2\n  maxReplicas: 5\n  metrics:\n  - type: Resource\n    resource:\n      name: cpu\n      target:\n        type: Utilization\n        averageUtilization: 80\n",
+    );
+    rt().block_on(async {
+        let served = simulation::serve_cluster(scenario, None, &Default::default())
+            .await
+            .unwrap();
+        let cluster = served.backends.cluster.clone();
+        let alert = |label: &str, value: &str| {
+            let a = Alert::firing("KubeHpaMaxedOut")
+                .with_label("namespace", "production")
+                .with_label(label, value);
+            a.validate().unwrap();
+            a
+        };
+        let w = resolve_workload(
+            cluster.as_ref(),
+            &alert("horizontalpodautoscaler", "payments-autoscaler"),
+        )
+        .await;
+        assert_eq!(w.to_string(), "Deployment production/payment-service");
+        // An HPA the cluster does not have: its name is taken for its Deployment's.
+        let w = resolve_workload(
+            cluster.as_ref(),
+            &alert("horizontalpodautoscaler", "billing"),
+        )
+        .await;
+        assert_eq!(w.to_string(), "Deployment production/billing");
+        let w = resolve_workload(cluster.as_ref(), &alert("job_name", "ledger-migrate")).await;
+        assert_eq!(w.to_string(), "Job production/ledger-migrate");
+        let w = resolve_workload(cluster.as_ref(), &alert("cronjob", "nightly-report")).await;
+        assert_eq!(w.to_string(), "CronJob production/nightly-report");
+    });
+}

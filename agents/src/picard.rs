@@ -240,10 +240,11 @@ impl Picard {
     }
 }
 
-/// The workload an alert is about: a workload label if the alert names one; otherwise the pod's
-/// owner as the cluster reports it (pod -> ReplicaSet -> Deployment), the pod being the alert's
-/// or, for an alert about a PersistentVolumeClaim, one that mounts it; if the cluster cannot
-/// say, the Deployment the pod's name implies.
+/// The workload an alert is about: a workload label if the alert names one (`job_name` a
+/// Job, as kube-state-metrics labels it); for an alert about an HPA, its scale target; otherwise
+/// the pod's owner as the cluster reports it (pod -> ReplicaSet -> Deployment), the pod being
+/// the alert's or, for an alert about a PersistentVolumeClaim, one that mounts it; if the
+/// cluster cannot say, the Deployment the pod's name implies.
 pub async fn resolve_workload(
     cluster: &dyn squad_runtime::ports::Cluster,
     alert: &Alert,
@@ -253,6 +254,8 @@ pub async fn resolve_workload(
         ("deployment", "Deployment"),
         ("statefulset", "StatefulSet"),
         ("daemonset", "DaemonSet"),
+        ("cronjob", "CronJob"),
+        ("job_name", "Job"),
     ] {
         if let Some(name) = alert.label(label) {
             return WorkloadRef {
@@ -261,6 +264,33 @@ pub async fn resolve_workload(
                 name: name.into(),
             };
         }
+    }
+    if let Some(hpa) = alert.label("horizontalpodautoscaler") {
+        match cluster.hpas(&namespace).await {
+            Ok(hpas) => {
+                if let Some((kind, name)) = hpas
+                    .iter()
+                    .find(|h| h.name == hpa)
+                    .and_then(|h| h.target.split_once('/'))
+                {
+                    return WorkloadRef {
+                        kind: kind.into(),
+                        namespace,
+                        name: name.into(),
+                    };
+                }
+                tracing::warn!(hpa, "no such HPA; taking its name for its Deployment's");
+            }
+            Err(e) => tracing::warn!(
+                hpa,
+                "cannot read the HPA ({e}); taking its name for its Deployment's"
+            ),
+        }
+        return WorkloadRef {
+            kind: "Deployment".into(),
+            namespace,
+            name: hpa.into(),
+        };
     }
     let mut pod = alert.label("pod").map(str::to_owned);
     if pod.is_none()

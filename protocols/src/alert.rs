@@ -112,20 +112,25 @@ impl Alert {
         if SUBJECT_LABELS.iter().all(|k| self.label(k).is_none()) {
             return Err(ProtocolError::missing(
                 "labels.pod",
-                "one of the labels pod, deployment, statefulset, daemonset, workload or persistentvolumeclaim",
+                "one of the labels pod, deployment, statefulset, daemonset, cronjob, job_name, horizontalpodautoscaler, workload or persistentvolumeclaim",
             ));
         }
         Ok(())
     }
 }
 
-/// The labels that name what an alert is about (one is required): a pod, a workload, or a
-/// PersistentVolumeClaim (whose pods' workload it is then about).
-pub const SUBJECT_LABELS: [&str; 6] = [
+/// The labels that name what an alert is about (one is required): a pod, a workload (as
+/// kube-state-metrics labels them: `job_name` for a Job, as `KubeJobFailed` carries it), an
+/// HPA (whose scale target it is then about), or a PersistentVolumeClaim (whose pods' workload
+/// it is then about).
+pub const SUBJECT_LABELS: [&str; 9] = [
     "pod",
     "deployment",
     "statefulset",
     "daemonset",
+    "cronjob",
+    "job_name",
+    "horizontalpodautoscaler",
     "workload",
     "persistentvolumeclaim",
 ];
