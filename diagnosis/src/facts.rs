@@ -48,20 +48,19 @@ pub struct Facts {
     /// apiserver refused to create, in its own words.
     pub rollout_events: Vec<ClusterEvent>,
     /// The PersistentVolumeClaims the workload's pods mount, the cluster's StorageClasses and
-    /// what the volume controller said about the claims (read only when the pods mount some).
+    /// what the volume controller said about the claims ([`Lookup::Claims`]).
     pub claims: Vec<ClaimInfo>,
     pub storage_classes: Vec<StorageClassInfo>,
     pub claim_events: Vec<ClusterEvent>,
-    /// How full each mounted claim's volume has been over the window (the kubelet's stats).
+    /// How full each mounted claim's volume has been over the window (the kubelet's stats;
+    /// [`Lookup::Claims`]).
     pub volumes: Vec<VolumeUsage>,
-    /// The RBAC rules bound to a ServiceAccount the logs say was refused, and to the previous
-    /// revision's ServiceAccount when the last rollout changed it: `(service account, rules)`.
+    /// The RBAC rules bound to the ServiceAccounts a family asked about ([`Lookup::Rbac`]):
+    /// `(service account, rules)`, in the order asked.
     pub rbac: Vec<(String, Vec<RbacRule>)>,
-    /// The namespace's NetworkPolicies, read when the logs say a lookup or connection timed
-    /// out.
+    /// The namespace's NetworkPolicies ([`Lookup::NetworkPolicies`]).
     pub network_policies: Vec<NetworkPolicyInfo>,
-    /// The namespace's Services (with their endpoints) and workloads, read when the logs say a
-    /// connection was refused: the Service dialled, and the pods it should have selected.
+    /// The namespace's Services (with their endpoints) and workloads ([`Lookup::Services`]).
     pub services: Vec<ServiceInfo>,
     pub neighbours: Vec<WorkloadInfo>,
     /// The crashed container's last log lines (the previous run's, else the current one's); read
@@ -85,9 +84,48 @@ impl Facts {
     }
 }
 
-/// Reads the facts about `workload` for `alert`. A read the cluster refuses becomes a note (the
-/// diagnosis degrades); only the workload itself is required.
+/// What a family needs read beyond the base facts (the workload, its pod, node, events,
+/// metrics, rollout history and logs), decided from them: see `Family::lookups`. Each fills
+/// its fields of [`Facts`]; a family that needs what another already asks for adds nothing
+/// here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The PersistentVolumeClaims the pods mount, the cluster's StorageClasses, what the volume
+    /// controller said about the claims, and how full their volumes have been.
+    Claims,
+    /// The RBAC rules bound to a ServiceAccount of the workload's namespace.
+    Rbac(String),
+    /// The namespace's NetworkPolicies.
+    NetworkPolicies,
+    /// The namespace's Services (with their endpoints) and workloads.
+    Services,
+}
+
+/// Reads the facts about `workload` for `alert`: the base facts, then what `lookups` asks for
+/// given them (the families' [`Lookup`]s, in order, each once). A read the cluster refuses
+/// becomes a note (the diagnosis degrades); only the workload itself is required.
 pub async fn gather(
+    cluster: &dyn Cluster,
+    alert: &Alert,
+    workload: &WorkloadRef,
+    now: DateTime<Utc>,
+    lookups: &(dyn Fn(&Facts) -> Vec<Lookup> + Sync),
+) -> PortResult<Facts> {
+    let mut facts = gather_base(cluster, alert, workload, now).await?;
+    let mut wanted: Vec<Lookup> = Vec::new();
+    for l in lookups(&facts) {
+        if !wanted.contains(&l) {
+            wanted.push(l);
+        }
+    }
+    for l in wanted {
+        read(cluster, &mut facts, l).await;
+    }
+    Ok(facts)
+}
+
+/// What every diagnosis reads.
+async fn gather_base(
     cluster: &dyn Cluster,
     alert: &Alert,
     workload: &WorkloadRef,
@@ -189,39 +227,6 @@ pub async fn gather(
         None => Vec::new(),
     };
 
-    let (mut claims, mut storage_classes, mut claim_events) = (Vec::new(), Vec::new(), Vec::new());
-    let mut volumes = Vec::new();
-    if !info.claims.is_empty() {
-        match cluster.claims(ns).await {
-            Ok(all) => {
-                claims = all
-                    .into_iter()
-                    .filter(|c| info.claims.contains(&c.name))
-                    .collect()
-            }
-            Err(e) => notes.push(format!("PersistentVolumeClaims not readable: {e}")),
-        }
-        match cluster.storage_classes().await {
-            Ok(c) => storage_classes = c,
-            Err(e) => notes.push(format!("StorageClasses not readable: {e}")),
-        }
-        for claim in &info.claims {
-            match cluster.events(ns, claim).await {
-                Ok(e) => claim_events.extend(e),
-                Err(e) => notes.push(format!("events of claim {claim} not readable: {e}")),
-            }
-            match cluster.volume(workload, claim, window, STEP).await {
-                Ok(v) if !v.used.is_empty() => volumes.push(v),
-                Ok(_) => {}
-                Err(e) => {
-                    if !memory.is_empty() {
-                        notes.push(format!("usage of claim {claim}'s volume unavailable: {e}"));
-                    }
-                }
-            }
-        }
-    }
-
     // A crash that is not an OOM kill: what the logs say. The previous run's logs say why it
     // died; without them (not found, or not permitted), the current ones, and a note on what
     // could not be read.
@@ -280,55 +285,6 @@ pub async fn gather(
             };
         }
     }
-    // RBAC refused the app: the rules of the ServiceAccount refused, and of the one before it.
-    let mut rbac = Vec::new();
-    if let Some(d) = logs
-        .iter()
-        .rev()
-        .find_map(|l| squad_protocols::cluster::RbacRefusal::parse(l))
-        .filter(|d| d.namespace == ns)
-    {
-        let mut accounts = vec![d.service_account.clone()];
-        if let [.., before, last] = history.as_slice()
-            && last.service_account == d.service_account
-            && !before.service_account.is_empty()
-            && before.service_account != d.service_account
-        {
-            accounts.push(before.service_account.clone());
-        }
-        for sa in accounts {
-            match cluster.rbac_rules(ns, &sa).await {
-                Ok(rules) => rbac.push((sa, rules)),
-                Err(e) => notes.push(format!(
-                    "RBAC of ServiceAccount {ns}/{sa} not readable: {e}"
-                )),
-            }
-        }
-    }
-    // A lookup or connection timed out: the NetworkPolicies that may be why.
-    let mut network_policies = Vec::new();
-    if logs.iter().any(|l| {
-        let l = l.to_lowercase();
-        l.contains("i/o timeout") || l.contains("timed out")
-    }) {
-        match cluster.network_policies(ns).await {
-            Ok(p) => network_policies = p,
-            Err(e) => notes.push(format!("NetworkPolicies in {ns} not readable: {e}")),
-        }
-    }
-    // A connection was refused: the Services it may have gone to, and the workloads whose pods
-    // they should select.
-    let (mut services, mut neighbours) = (Vec::new(), Vec::new());
-    if logs.iter().any(|l| l.contains("connection refused")) {
-        match cluster.services(ns).await {
-            Ok(s) => services = s,
-            Err(e) => notes.push(format!("Services in {ns} not readable: {e}")),
-        }
-        match cluster.workloads(ns).await {
-            Ok(w) => neighbours = w,
-            Err(e) => notes.push(format!("workloads in {ns} not readable: {e}")),
-        }
-    }
     Ok(Facts {
         now,
         alert: alert.clone(),
@@ -344,16 +300,76 @@ pub async fn gather(
         cpu,
         history,
         rollout_events,
-        claims,
-        storage_classes,
-        claim_events,
-        volumes,
-        rbac,
-        network_policies,
-        services,
-        neighbours,
+        claims: Vec::new(),
+        storage_classes: Vec::new(),
+        claim_events: Vec::new(),
+        volumes: Vec::new(),
+        rbac: Vec::new(),
+        network_policies: Vec::new(),
+        services: Vec::new(),
+        neighbours: Vec::new(),
         logs,
         logs_unreadable,
         notes,
     })
+}
+
+/// Reads what `lookup` names into `facts`; a refusal becomes a note.
+async fn read(cluster: &dyn Cluster, facts: &mut Facts, lookup: Lookup) {
+    let ns = facts.workload.namespace.clone();
+    let ns = ns.as_str();
+    let notes = &mut facts.notes;
+    match lookup {
+        Lookup::Claims => {
+            match cluster.claims(ns).await {
+                Ok(all) => {
+                    facts.claims = all
+                        .into_iter()
+                        .filter(|c| facts.info.claims.contains(&c.name))
+                        .collect()
+                }
+                Err(e) => notes.push(format!("PersistentVolumeClaims not readable: {e}")),
+            }
+            match cluster.storage_classes().await {
+                Ok(c) => facts.storage_classes = c,
+                Err(e) => notes.push(format!("StorageClasses not readable: {e}")),
+            }
+            let window = Duration::from_secs(24 * HOUR);
+            for claim in &facts.info.claims {
+                match cluster.events(ns, claim).await {
+                    Ok(e) => facts.claim_events.extend(e),
+                    Err(e) => notes.push(format!("events of claim {claim} not readable: {e}")),
+                }
+                match cluster.volume(&facts.workload, claim, window, STEP).await {
+                    Ok(v) if !v.used.is_empty() => facts.volumes.push(v),
+                    Ok(_) => {}
+                    // Without metrics at all, the memory note already says so.
+                    Err(e) if !facts.memory.is_empty() => {
+                        notes.push(format!("usage of claim {claim}'s volume unavailable: {e}"))
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        Lookup::Rbac(sa) => match cluster.rbac_rules(ns, &sa).await {
+            Ok(rules) => facts.rbac.push((sa, rules)),
+            Err(e) => notes.push(format!(
+                "RBAC of ServiceAccount {ns}/{sa} not readable: {e}"
+            )),
+        },
+        Lookup::NetworkPolicies => match cluster.network_policies(ns).await {
+            Ok(p) => facts.network_policies = p,
+            Err(e) => notes.push(format!("NetworkPolicies in {ns} not readable: {e}")),
+        },
+        Lookup::Services => {
+            match cluster.services(ns).await {
+                Ok(s) => facts.services = s,
+                Err(e) => notes.push(format!("Services in {ns} not readable: {e}")),
+            }
+            match cluster.workloads(ns).await {
+                Ok(w) => facts.neighbours = w,
+                Err(e) => notes.push(format!("workloads in {ns} not readable: {e}")),
+            }
+        }
+    }
 }

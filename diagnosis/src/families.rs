@@ -25,6 +25,7 @@ pub mod volume_full;
 
 use squad_protocols::RootCause;
 
+use crate::facts::Lookup;
 use crate::{Detection, Facts, Family, Readings};
 
 /// Every family the native analyzers detect, most specific first: the first whose `detect`
@@ -75,6 +76,11 @@ pub fn names() -> Vec<String> {
         .collect()
 }
 
+/// What the families need read beyond the base facts, in the registry's order.
+pub fn lookups(facts: &Facts) -> Vec<Lookup> {
+    ALL.iter().flat_map(|f| f.lookups(facts)).collect()
+}
+
 /// The first family that detects a failure in the facts, or `unknown` with its fallback.
 pub fn detect(facts: &Facts, readings: &Readings) -> (&'static dyn Family, Detection) {
     ALL.iter()
@@ -122,6 +128,32 @@ mod tests {
         assert_eq!(
             detect(&f, &crate::Readings::of(&f)).0.root_cause().as_str(),
             memory_under_provisioned::ROOT_CAUSE
+        );
+    }
+
+    #[test]
+    fn families_ask_for_what_their_detectors_read() {
+        // A plain crash: nothing beyond the base facts.
+        let f = testing::crashing(&["panic: nil map"]);
+        assert!(lookups(&f).is_empty());
+        // A refusal by RBAC, a timed-out lookup and a refused connection in the logs, and a
+        // mounted claim: each family asks for its own facts.
+        let mut f = testing::crashing(&[
+            "pods is forbidden: User \"system:serviceaccount:shop:cart\" cannot list resource \"pods\" in API group \"\" in the namespace \"shop\"",
+            "dial tcp: lookup db on 10.96.0.10:53: read udp 10.244.1.7:41234->10.96.0.10:53: i/o timeout",
+            "dial tcp 10.96.4.2:80: connect: connection refused",
+        ]);
+        f.workload.namespace = "shop".into();
+        f.info.claims = vec!["data".into()];
+        assert_eq!(
+            lookups(&f),
+            [
+                Lookup::Claims,
+                Lookup::Claims,
+                Lookup::Rbac("cart".into()),
+                Lookup::NetworkPolicies,
+                Lookup::Services,
+            ]
         );
     }
 }

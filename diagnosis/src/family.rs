@@ -7,7 +7,8 @@
 //! who Picard assigns, the runbook Scribe keeps, the follow-up Data files. The crew members are
 //! generic over families: Picard routes on the detection, B'Elanna applies the remedy through
 //! the manifest editor (and lets her model deliberate on the family's typed proposal), Ralph runs
-//! the verdict. Adding a family touches its module, its scenario and their tests, and the list.
+//! the verdict. Adding a family touches its module, its scenario and their tests, and the list
+//! (and, for a kind of fact no family reads yet, a `Lookup` in `facts.rs`).
 
 use serde_json::Value;
 use squad_config::settings::{RemediationSettings, VerificationSettings};
@@ -16,6 +17,7 @@ use squad_protocols::llm::Rejection;
 use squad_protocols::{Diagnosis, Finding, Member, RootCause, Verification, WorkloadRef};
 use squad_runtime::ports::FileVersion;
 
+use crate::facts::Lookup;
 use crate::followup::{FollowupContext, IssueDraft};
 use crate::verdict::Observation;
 use crate::{Facts, Readings};
@@ -32,6 +34,13 @@ pub trait Family: Send + Sync + 'static {
     /// Whether the facts show this failure. Pure. Families are asked in the registry's order,
     /// most specific first; the first that detects names the root cause.
     fn detect(&self, facts: &Facts, readings: &Readings) -> Option<Detection>;
+
+    /// What the family needs read beyond the base facts to decide, given them (pure): the
+    /// claims the pods mount, the RBAC of a refused ServiceAccount, the NetworkPolicies when a
+    /// connection timed out… Gathering reads what any family asks for, once.
+    fn lookups(&self, _facts: &Facts) -> Vec<Lookup> {
+        Vec::new()
+    }
 
     /// Who Picard assigns, and why (Scribe and Ralph always follow).
     fn routing(&self) -> &'static [(Member, &'static str)];

@@ -19,7 +19,7 @@ pub mod readings;
 mod testing;
 pub mod verdict;
 
-pub use facts::{Facts, gather};
+pub use facts::{Facts, Lookup, gather};
 pub use family::{
     Change, ClusterNeeds, ClusterView, CodeFocus, Decision, Detection, Edit, Family, Proposal,
     Remedy, RemedyInput, RepoNeeds, RepoView, Rules, Runbook, family_signals,

@@ -61,6 +61,7 @@ impl Diagnoser for NativeDiagnoser {
             &req.alert,
             &req.workload,
             self.clock.now(),
+            &families::lookups,
         )
         .await?;
         Ok(diagnose(&facts))

@@ -14,7 +14,7 @@ use squad_protocols::cluster::{Destination, NetworkPolicyInfo, PolicyPeer};
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
 use crate::{
-    Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
+    Detection, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy, RemedyInput,
     RepoNeeds, Runbook,
 };
 
@@ -255,6 +255,14 @@ impl Family for NetworkPolicyBlocked {
         })
         .ok();
         Some(d)
+    }
+
+    fn lookups(&self, facts: &Facts) -> Vec<Lookup> {
+        if facts.logs.iter().any(|l| timeout(l).is_some()) {
+            vec![Lookup::NetworkPolicies]
+        } else {
+            Vec::new()
+        }
     }
 
     fn routing(&self) -> &'static [(Member, &'static str)] {

@@ -16,7 +16,7 @@ use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 use super::scheduling::{FitError, Reason};
 use crate::readings::last_rollout_change;
 use crate::{
-    Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
+    Detection, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy, RemedyInput,
     RepoNeeds, Runbook,
 };
 
@@ -329,6 +329,14 @@ impl Family for PvcPending {
         })
         .ok();
         Some(d)
+    }
+
+    fn lookups(&self, facts: &Facts) -> Vec<Lookup> {
+        if facts.info.claims.is_empty() {
+            Vec::new()
+        } else {
+            vec![Lookup::Claims]
+        }
     }
 
     fn routing(&self) -> &'static [(Member, &'static str)] {

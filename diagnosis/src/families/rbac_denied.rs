@@ -14,7 +14,7 @@ use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
 use crate::readings::last_rollout_change;
 use crate::{
-    Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
+    Detection, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy, RemedyInput,
     RepoNeeds, Runbook,
 };
 
@@ -214,6 +214,23 @@ impl Family for RbacDenied {
         })
         .ok();
         Some(d)
+    }
+
+    /// The rules of the ServiceAccount refused, and of the one before it when the last
+    /// rollout moved the pods off it.
+    fn lookups(&self, facts: &Facts) -> Vec<Lookup> {
+        let Some(d) = denial(facts).filter(|d| d.namespace == facts.workload.namespace) else {
+            return Vec::new();
+        };
+        let mut accounts = vec![Lookup::Rbac(d.service_account.clone())];
+        if let [.., before, last] = facts.history.as_slice()
+            && last.service_account == d.service_account
+            && !before.service_account.is_empty()
+            && before.service_account != d.service_account
+        {
+            accounts.push(Lookup::Rbac(before.service_account.clone()));
+        }
+        accounts
     }
 
     fn routing(&self) -> &'static [(Member, &'static str)] {

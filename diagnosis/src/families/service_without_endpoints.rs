@@ -16,7 +16,7 @@ use squad_protocols::cluster::{ServiceInfo, ServicePort, WorkloadInfo};
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
 use crate::{
-    Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
+    Detection, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy, RemedyInput,
     RepoNeeds, Runbook,
 };
 
@@ -321,6 +321,14 @@ impl Family for ServiceWithoutEndpoints {
         })
         .ok();
         Some(d)
+    }
+
+    fn lookups(&self, facts: &Facts) -> Vec<Lookup> {
+        if facts.logs.iter().any(|l| refused(l).is_some()) {
+            vec![Lookup::Services]
+        } else {
+            Vec::new()
+        }
     }
 
     fn routing(&self) -> &'static [(Member, &'static str)] {

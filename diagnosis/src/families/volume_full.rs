@@ -14,7 +14,7 @@ use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
 use crate::readings::slope;
 use crate::{
-    Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
+    Detection, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy, RemedyInput,
     RepoNeeds, Runbook,
 };
 
@@ -229,6 +229,14 @@ impl Family for VolumeFull {
         })
         .ok();
         Some(d)
+    }
+
+    fn lookups(&self, facts: &Facts) -> Vec<Lookup> {
+        if facts.info.claims.is_empty() {
+            Vec::new()
+        } else {
+            vec![Lookup::Claims]
+        }
     }
 
     fn routing(&self) -> &'static [(Member, &'static str)] {
