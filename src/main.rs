@@ -83,7 +83,8 @@ enum Command {
     Diagnose {
         /// The pod, as <namespace>/<pod>, or <pod> in the kubeconfig context's namespace; or a
         /// workload, as <namespace>/<kind>/<name> or <kind>/<name> (kind: deployment,
-        /// statefulset, daemonset), for one whose pods do not exist (a quota refusing them).
+        /// statefulset, daemonset, job, cronjob), for one whose pods do not exist (a quota
+        /// refusing them, a Job whose deadline deleted its pod).
         pod: String,
         /// The container (default: the workload's first).
         #[arg(long)]
@@ -419,6 +420,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "deployment" | "deployments" | "deploy" => Some("Deployment"),
                 "statefulset" | "statefulsets" | "sts" => Some("StatefulSet"),
                 "daemonset" | "daemonsets" | "ds" => Some("DaemonSet"),
+                "job" | "jobs" => Some("Job"),
+                "cronjob" | "cronjobs" | "cj" => Some("CronJob"),
                 _ => None,
             };
             let parts: Vec<&str> = pod.split('/').collect();
@@ -436,7 +439,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     kind(k).map(|k| (k, (*n).to_owned())),
                 ),
                 _ => anyhow::bail!(
-                    "pod: expected <namespace>/<pod>, <pod>, <namespace>/<kind>/<name> or <kind>/<name> (kind: deployment, statefulset, daemonset), got {pod:?}"
+                    "pod: expected <namespace>/<pod>, <pod>, <namespace>/<kind>/<name> or <kind>/<name> (kind: deployment, statefulset, daemonset, job, cronjob), got {pod:?}"
                 ),
             };
             let settings = load_settings(config.as_ref())?;

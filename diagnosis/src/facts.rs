@@ -63,6 +63,8 @@ pub struct Facts {
     /// The namespace's Services (with their endpoints) and workloads ([`Lookup::Services`]).
     pub services: Vec<ServiceInfo>,
     pub neighbours: Vec<WorkloadInfo>,
+    /// What the controllers said about the workload object ([`Lookup::WorkloadEvents`]).
+    pub workload_events: Vec<ClusterEvent>,
     /// The crashed container's last log lines (the previous run's, else the current one's); read
     /// only when the container's last termination was not an OOM kill.
     pub logs: Vec<String>,
@@ -99,6 +101,9 @@ pub enum Lookup {
     NetworkPolicies,
     /// The namespace's Services (with their endpoints) and workloads.
     Services,
+    /// What the controllers said about the workload object itself (a Job's pods created and
+    /// deleted, why it failed).
+    WorkloadEvents,
 }
 
 /// Reads the facts about `workload` for `alert`: the base facts, then what `lookups` asks for
@@ -155,10 +160,13 @@ async fn gather_base(
             .pods_of(workload)
             .await?
             .into_iter()
-            // The one whose container restarted most; among equals, one that is not ready.
+            // The one whose container restarted most; among equals, one that is not ready,
+            // then the newest (a Job's last attempt).
             .max_by_key(|p| {
-                p.container(&container)
-                    .map_or((0, true), |s| (s.restart_count, !s.ready))
+                let (restarts, unready) = p
+                    .container(&container)
+                    .map_or((0, true), |s| (s.restart_count, !s.ready));
+                (restarts, unready, p.created_at)
             }),
     };
     // The node: memory pressure there changes the story (evictions, not only limits).
@@ -308,6 +316,7 @@ async fn gather_base(
         network_policies: Vec::new(),
         services: Vec::new(),
         neighbours: Vec::new(),
+        workload_events: Vec::new(),
         logs,
         logs_unreadable,
         notes,
@@ -369,6 +378,13 @@ async fn read(cluster: &dyn Cluster, facts: &mut Facts, lookup: Lookup) {
             match cluster.workloads(ns).await {
                 Ok(w) => facts.neighbours = w,
                 Err(e) => notes.push(format!("workloads in {ns} not readable: {e}")),
+            }
+        }
+        Lookup::WorkloadEvents => {
+            let name = facts.workload.name.clone();
+            match cluster.events(ns, &name).await {
+                Ok(e) => facts.workload_events = e,
+                Err(e) => notes.push(format!("events of {} not readable: {e}", facts.workload)),
             }
         }
     }

@@ -5,6 +5,7 @@ pub mod broken_config_reference;
 pub mod cpu_throttling;
 pub mod crash_loop;
 pub mod image_pull;
+pub mod job_failed;
 pub mod liveness_probe;
 pub mod memory;
 pub mod memory_leak;
@@ -49,6 +50,7 @@ pub static ALL: &[&dyn Family] = &[
     &service_without_endpoints::ServiceWithoutEndpoints,
     &missing_configuration::MissingConfiguration,
     &cpu_throttling::CpuThrottling,
+    &job_failed::JobFailed,
     &crash_loop::CrashLoop,
 ];
 

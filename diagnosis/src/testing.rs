@@ -144,6 +144,7 @@ pub fn facts(
         network_policies: Vec::new(),
         services: Vec::new(),
         neighbours: Vec::new(),
+        workload_events: Vec::new(),
         logs: Vec::new(),
         logs_unreadable: false,
         nodes: Vec::new(),

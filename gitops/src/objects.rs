@@ -592,7 +592,13 @@ pub fn pod_info(p: &Value) -> PodInfo {
                     } else {
                         "running".to_owned()
                     };
-                    let t = &c["lastState"]["terminated"];
+                    // A container that has terminated (a Job's pod) ended its last run now;
+                    // one running again, in its previous state.
+                    let t = if c["state"]["terminated"].is_object() {
+                        &c["state"]["terminated"]
+                    } else {
+                        &c["lastState"]["terminated"]
+                    };
                     let last_termination = t.is_object().then(|| Termination {
                         reason: str_of(&t["reason"]),
                         exit_code: t["exitCode"].as_i64().unwrap_or(0) as i32,

@@ -22,6 +22,8 @@ pub struct ContainerStatus {
     pub restart_count: u32,
     /// `running`, `waiting: CrashLoopBackOff`, ...
     pub state: String,
+    /// How its last run ended: the current one when it has terminated (a Job's pod), else
+    /// the previous (`lastState`).
     pub last_termination: Option<Termination>,
 }
 

@@ -41,6 +41,7 @@ use squad_gitops::objects;
 mod admission;
 mod disk;
 mod events;
+mod jobs;
 mod kubelet;
 mod life;
 mod metrics;
@@ -319,7 +320,14 @@ impl SimCluster {
         }
         let live = rollouts.iter().rposition(|r| r.at <= s.now);
         for (i, r) in rollouts.iter_mut().enumerate() {
-            r.pods = if Some(i) == live {
+            r.pods = if self.is_job() {
+                let given = if Some(i) == live {
+                    s.workload.pods.clone()
+                } else {
+                    Vec::new()
+                };
+                self.job_pods(r, &given)
+            } else if Some(i) == live {
                 s.workload.pods.clone()
             } else {
                 let hash = short_hash(&format!("{}{}", r.revision, r.at), 6);
@@ -447,6 +455,10 @@ impl SimCluster {
         let Some(newest) = Self::rollout_at(d, t) else {
             return Vec::new();
         };
+        // A Job: its pods that exist (a replaced Job went with its pods).
+        if self.is_job() {
+            return vec![(newest, self.job_run(d, newest, t).pods().count())];
+        }
         let replicas = newest.workload.replicas as usize;
         // A refused rollout's ReplicaSet wants pods the apiserver never creates.
         let created = |n: usize| if newest.refused.is_some() { 0 } else { n };
@@ -466,6 +478,15 @@ impl SimCluster {
 
     fn pod_info(&self, d: &Desired, r: &Rollout, name: &str, now: DateTime<Utc>) -> PodInfo {
         let s = &self.scenario;
+        if self.is_job()
+            && let Some(a) = self
+                .job_run(d, r, now)
+                .attempts
+                .iter()
+                .find(|a| a.pod == name)
+        {
+            return self.job_pod_info(d, r, a, now);
+        }
         let owner = Some(format!(
             "ReplicaSet/{}",
             name.rsplit_once('-').map_or(name, |x| x.0)
@@ -582,13 +603,23 @@ impl SimCluster {
                 && objects::name(o) == workload.name
                 && o["metadata"]["namespace"] == workload.namespace.as_str()
         }) {
-            info.conditions = objects::workload_info(served, &workload.namespace).conditions;
+            let live = objects::workload_info(served, &workload.namespace);
+            if self.is_job() {
+                // The apiserver labels a Job's template with its uid and name.
+                info = live;
+            } else {
+                info.conditions = live.conditions;
+            }
         }
         Ok(info)
     }
 
     pub fn rollout_history(&self, workload: &WorkloadRef) -> PortResult<Vec<Revision>> {
         self.check_workload(workload)?;
+        // A Job keeps no revisions: each change replaced it.
+        if self.is_job() {
+            return Ok(Vec::new());
+        }
         let (d, now) = self.current()?;
         Ok(d.rollouts
             .iter()
@@ -622,6 +653,20 @@ impl SimCluster {
                     out.extend(self.replica_set_events(r, now));
                 }
             }
+        }
+        if self.is_job()
+            && let Some(r) = Self::rollout_at(&d, now)
+        {
+            let run = self.job_run(&d, r, now);
+            if namespace == ns.as_str() && object == r.workload.name {
+                out.extend(self.job_events(&run));
+            }
+            for a in &run.attempts {
+                if a.pod == object && namespace == ns.as_str() {
+                    out.extend(self.job_pod_events(a, &self.job_pod_info(&d, r, a, now)));
+                }
+            }
+            return Ok(out);
         }
         for (r, n) in self.serving(&d, now) {
             for pod in r.pods.iter().take(n) {

@@ -266,6 +266,10 @@ pub struct AppSpec {
     /// executable file not found in $PATH`). Without the list every command exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executables: Option<Vec<String>>,
+    /// For a Job: how long a run takes to complete (exit 0), in seconds, when nothing fails
+    /// first. A Job's `activeDeadlineSeconds` shorter than that fails it (`DeadlineExceeded`).
+    #[serde(default)]
+    pub run_seconds: f64,
     /// How long it takes, after it starts, to be ready to serve (warming a cache, building an
     /// index, migrating at boot), in seconds: it listens at once, but answers its health
     /// endpoints with 503 until then (an HTTP readiness probe fails with `statuscode: 503`; a

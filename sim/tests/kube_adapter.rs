@@ -34,7 +34,11 @@ struct Served {
 }
 
 async fn serve(name: &str, deny: &[&str]) -> Served {
-    let scenario = Arc::new(Scenario::embedded(name).unwrap());
+    serve_scenario(Scenario::embedded(name).unwrap(), deny).await
+}
+
+async fn serve_scenario(scenario: Scenario, deny: &[&str]) -> Served {
+    let scenario = Arc::new(scenario);
     let dir = tempfile::tempdir().unwrap();
     let git = seed_gitops_repo(&scenario, &dir.path().join("gitops")).unwrap();
     let clock = Clock::starting_at(scenario.now);
@@ -235,6 +239,46 @@ async fn the_adapter_reads_what_the_model_holds_no_endpoints() {
         .map(|w| w.name)
         .collect();
     assert_eq!(names, ["inventory", "storefront"]);
+}
+
+/// A Job: as the model holds it, past its deadline (its pod deleted) and out of retries (its
+/// failed pods kept, their exits and logs).
+#[tokio::test]
+async fn the_adapter_reads_a_failed_job_as_the_model_holds_it() {
+    let mut backoff = Scenario::embedded("job-failed").unwrap();
+    backoff.load.required_env = vec!["LEDGER_DSN".into()];
+    for (scenario, pods) in [(Scenario::embedded("job-failed").unwrap(), 0), (backoff, 3)] {
+        let s = serve_scenario(scenario, &[]).await;
+        let (m, a) = (&s.model, &s.adapter);
+        let w = s.scenario.workload_ref();
+        let ns = w.namespace.as_str();
+        let info = a.workload(&w).await.unwrap();
+        assert_eq!(info, m.workload(&w).unwrap());
+        assert_eq!(info.conditions[0].kind, "Failed");
+        let key = |e: &squad_protocols::cluster::ClusterEvent| (e.first_seen, e.reason.clone());
+        assert_eq!(
+            sorted(&a.events(ns, &w.name).await.unwrap(), key),
+            sorted(&m.events(ns, &w.name).unwrap(), key)
+        );
+        let got = a.pods_of(&w).await.unwrap();
+        assert_eq!(
+            sorted(&got, |p| p.name.clone()),
+            sorted(&m.pods_of(&w).unwrap(), |p| p.name.clone())
+        );
+        assert_eq!(got.len(), pods);
+        assert_eq!(a.rollout_history(&w).await.unwrap(), Vec::new());
+        for p in &got {
+            assert_eq!(a.owner_of(ns, &p.name).await.unwrap(), w);
+            assert_eq!(
+                a.logs(ns, &p.name, "backfill", false, 5).await.unwrap(),
+                m.logs(ns, &p.name, "backfill", false, 5).unwrap()
+            );
+            assert_eq!(
+                a.events(ns, &p.name).await.unwrap().len(),
+                m.events(ns, &p.name).unwrap().len()
+            );
+        }
+    }
 }
 
 #[tokio::test]

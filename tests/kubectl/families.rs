@@ -593,3 +593,40 @@ async fn a_slow_starting_release_is_stuck_past_its_progress_deadline_while_the_o
     let logs = ok(&kc, &["logs", &new[0][0], "-n", &ns]).await;
     assert!(logs.contains("Building the product index"), "{logs}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_past_its_deadline_is_failed_with_its_pod_deleted() {
+    let scenario = Scenario::embedded("job-failed").unwrap();
+    let ns = scenario.workload.namespace.clone();
+    let s = serve_scenario(scenario).await;
+    let kc = s.backends.kubeconfig.clone();
+    let jobs = rows(&ok(&kc, &["get", "jobs", "-n", &ns]).await);
+    assert_eq!(jobs[0], ["NAME", "COMPLETIONS", "DURATION", "AGE"]);
+    assert_eq!(jobs[1][..3], ["orders-backfill", "0/1", "60m"], "{jobs:?}");
+    let described = ok(&kc, &["describe", "job", "orders-backfill", "-n", &ns]).await;
+    for want in [
+        "Active Deadline Seconds:  1800s",
+        "DeadlineExceeded",
+        "Job was active longer than specified deadline",
+        "Deleted pod: orders-backfill-x7k2p",
+    ] {
+        assert!(described.contains(want), "{want}:\n{described}");
+    }
+    // The pod is gone; the Deployment beside the Job runs.
+    let (_, out, err) = kubectl(
+        &kc,
+        &["get", "pods", "-n", &ns, "-l", "job-name=orders-backfill"],
+    )
+    .await;
+    assert!(
+        out.trim().is_empty() && err.contains("No resources found"),
+        "{out}{err}"
+    );
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", &ns]).await);
+    assert_eq!(pods.len(), 3, "{pods:?}");
+    assert!(
+        pods[1..]
+            .iter()
+            .all(|r| r[0].starts_with("orders-api-") && r[2] == "Running")
+    );
+}

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::{Life, SimCluster, secs};
 use crate::series::{Labels, Point, SeriesKind, SeriesSource};
 
-fn labels(pairs: &[(&str, &str)]) -> Labels {
+pub(super) fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -168,7 +168,10 @@ impl SeriesSource for SimCluster {
         // The Deployment's counters: pods of the newest rollout, and pods ready (available:
         // minReadySeconds is 0).
         let (mut updated, mut available) = (0usize, 0usize);
-        for (r, count) in self.serving(&d, t) {
+        if self.is_job() {
+            self.job_points(&d, t, &mut push);
+        }
+        for (r, count) in self.serving(&d, t).into_iter().filter(|_| !self.is_job()) {
             let life = lives.get(&r.revision).cloned().unwrap_or_default();
             let started = life
                 .starts
@@ -509,6 +512,14 @@ impl SeriesSource for SimCluster {
                 "The number of updated replicas per deployment."
             }
             "kube_pod_owner" => "Information about the Pod's owner.",
+            "kube_job_failed" => "The job has failed its execution.",
+            "kube_job_complete" => "The job has completed its execution.",
+            "kube_job_status_failed" => "The number of pods which reached Phase Failed.",
+            "kube_job_status_active" => "The number of actively running pods.",
+            "kube_job_status_succeeded" => "The number of pods which reached Phase Succeeded.",
+            "kube_job_spec_completions" => {
+                "The desired number of successfully finished pods the job should be run with."
+            }
             "kube_deployment_status_condition" => "The current status conditions of a deployment.",
             "kube_pod_status_scheduled" => {
                 "Describes the status of the scheduling process for the pod."

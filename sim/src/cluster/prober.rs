@@ -136,6 +136,7 @@ mod tests {
             port: Some(8080),
             paths: Some(vec!["/healthz".into(), "/livez".into()]),
             executables: None,
+            run_seconds: 0.0,
             startup_seconds: 0.0,
             latency_ms: 0.0,
             latency_ms_per_rps: 0.0,

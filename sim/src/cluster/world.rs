@@ -25,6 +25,7 @@ use super::{Desired, Rollout, SimCluster};
 use squad_gitops::objects;
 
 mod defaults;
+mod jobs;
 mod peers;
 mod volumes;
 
@@ -296,10 +297,14 @@ impl SimCluster {
             .iter()
             .map(|(r, n)| (r.revision, (*n, self.ready_pods(d, r, *n, now))))
             .collect();
-        if let Some(r) = live {
+        if let Some(r) = live
+            && self.is_job()
+        {
+            objects.extend(self.job_objects(d, r, now));
+        } else if let Some(r) = live {
             objects.push(self.workload_object(d, r, &counts, now));
         }
-        for r in d.rollouts.iter().filter(|r| r.at <= now) {
+        for r in d.rollouts.iter().filter(|r| r.at <= now && !self.is_job()) {
             let mut rs = self.replica_set(r, counts.get(&r.revision).copied());
             // A refused rollout's ReplicaSet is scaled up, but holds no pod.
             if r.refused.is_some() && live.is_some_and(|l| l.revision == r.revision) {
@@ -312,7 +317,7 @@ impl SimCluster {
         }
         let placements = self.placements(d, now);
         let mut backends = Vec::new();
-        for (r, n) in &serving {
+        for (r, n) in serving.iter().filter(|_| !self.is_job()) {
             for pod in r.pods.iter().take(*n) {
                 let info = self.pod_info(d, r, pod, now);
                 let events = self.pod_events(d, r, pod, now);
@@ -735,7 +740,7 @@ impl SimCluster {
         )
     }
 
-    fn event_object(&self, pod: &str, node: &str, i: usize, e: &ClusterEvent) -> Value {
+    pub(super) fn event_object(&self, pod: &str, node: &str, i: usize, e: &ClusterEvent) -> Value {
         let s = &self.scenario;
         let ns = s.workload.namespace.as_str();
         let (kind, name) = e.object.split_once('/').unwrap_or(("Pod", pod));
@@ -789,17 +794,20 @@ impl SimCluster {
     }
 
     /// An event a controller recorded about one of the workload's objects (a ReplicaSet).
-    fn controller_event_object(&self, i: usize, e: &ClusterEvent) -> Value {
+    pub(super) fn controller_event_object(&self, i: usize, e: &ClusterEvent) -> Value {
         let ns = self.scenario.workload.namespace.as_str();
         let (kind, name) = e.object.split_once('/').unwrap_or(("ReplicaSet", ""));
-        let component = "replicaset-controller";
+        let (component, api_version) = match kind {
+            "Job" => ("job-controller", "batch/v1"),
+            _ => ("replicaset-controller", "apps/v1"),
+        };
         stored(
             json!({
                 "apiVersion": "v1", "kind": "Event",
                 "metadata": {"name": format!("{name}.{}", &uid(&format!("{name}{i}{}", e.reason))[..8]),
                              "namespace": ns},
                 "involvedObject": {"kind": kind, "namespace": ns, "name": name,
-                                   "apiVersion": "apps/v1",
+                                   "apiVersion": api_version,
                                    "uid": uid(&format!("{kind}/{ns}/{name}"))},
                 "reason": e.reason, "message": e.message, "type": e.kind, "count": e.count,
                 "firstTimestamp": ts(e.first_seen), "lastTimestamp": ts(e.last_seen),

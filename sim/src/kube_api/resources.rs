@@ -144,6 +144,7 @@ pub(super) const RESOURCES: &[Resource] = &[
         true,
         &["ds"],
     ),
+    res("batch", "v1", "jobs", "job", "Job", true, &[]),
     res(
         "autoscaling",
         "v2",
@@ -296,6 +297,7 @@ pub(super) fn resource_list(group: &str, version: &str) -> Value {
                 | "StatefulSet"
                 | "DaemonSet"
                 | "Service"
+                | "Job"
                 | "HorizontalPodAutoscaler"
         ) {
             entry["categories"] = json!(["all"]);

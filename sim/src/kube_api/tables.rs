@@ -13,6 +13,7 @@ use squad_gitops::objects;
 
 use super::selectors::{field, value_str};
 
+mod jobs;
 mod services;
 
 /// One column of a kind's table.
@@ -61,6 +62,7 @@ const TABLES: &[(&str, &[Column])] = &[
     ("StorageClass", STORAGE_CLASS),
     ("Service", services::SERVICE),
     ("Endpoints", services::ENDPOINTS),
+    ("Job", jobs::JOB),
 ];
 
 const STORAGE_CLASS: &[Column] = &[
