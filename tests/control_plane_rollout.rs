@@ -21,13 +21,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use squad_sim::Scenario;
 use squad_testkit::apiserver::Options;
-use squad_testkit::control_plane::{self, NodeRegistration, register_node};
+use squad_testkit::control_plane;
+use squad_testkit::node_agent::{self, Container};
 
 const WITHIN: Duration = Duration::from_secs(90);
 const DEADLINE: &str = "progressDeadlineSeconds: 10\n  selector:";
@@ -116,8 +117,8 @@ fn outcome(deployment: &Value, replica_sets: &[Value]) -> Outcome {
     (sets, counters, conditions)
 }
 
-/// The kubelet's part: every bound pod of the namespace without a status gets one — Running,
-/// and Ready when its image is `ready_image`.
+/// The kubelet's part: every bound pod of the namespace without a status runs, ready when its
+/// image is `ready_image`.
 async fn kubelet(client: Client, ns: String, ready_image: String, stop: Arc<AtomicBool>) {
     let pods: Api<Pod> = Api::namespaced(client, &ns);
     let mut n = 10;
@@ -128,29 +129,14 @@ async fn kubelet(client: Client, ns: String, ready_image: String, stop: Arc<Atom
                 continue;
             }
             n += 1;
-            let image = v["spec"]["containers"][0]["image"].as_str().unwrap_or("");
-            let name = v["spec"]["containers"][0]["name"].as_str().unwrap_or("");
-            let ready = image == ready_image;
-            let flag = if ready { "True" } else { "False" };
-            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            let ip = format!("10.244.9.{n}");
-            let status = json!({"status": {
-                "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "127.0.0.1",
-                "startTime": now,
-                "conditions": [
-                    {"type": "Initialized", "status": "True", "lastTransitionTime": now},
-                    {"type": "Ready", "status": flag, "lastTransitionTime": now},
-                    {"type": "ContainersReady", "status": flag, "lastTransitionTime": now},
-                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": now}],
-                "containerStatuses": [{"name": name, "image": image, "imageID": "",
-                    "ready": ready, "restartCount": 0, "started": true,
-                    "state": {"running": {"startedAt": now}}}],
-            }});
-            let pod_name = v["metadata"]["name"].as_str().unwrap_or("").to_owned();
-            // A pod deleted meanwhile (the old ReplicaSet scaled down) is not an error.
-            let _ = pods
-                .patch_status(&pod_name, &PatchParams::default(), &Patch::Merge(&status))
-                .await;
+            let ready = v["spec"]["containers"][0]["image"] == ready_image.as_str();
+            node_agent::post_status(
+                &pods,
+                &v,
+                &format!("10.244.9.{n}"),
+                Container::Running { ready },
+            )
+            .await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -236,21 +222,7 @@ async fn the_deployment_controller_stalls_the_slow_release_as_the_simulator_does
 
     // The real controllers.
     let client = cp.client().await.unwrap();
-    for n in s.cluster_nodes() {
-        register_node(
-            &client,
-            &NodeRegistration::new(&n.name, &n.cpu.to_string(), &n.memory.to_string()),
-        )
-        .await
-        .unwrap();
-    }
-    Api::<Namespace>::all(client.clone())
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
-        )
-        .await
-        .unwrap();
+    node_agent::prepare(&client, &s).await.unwrap();
     let before = deployment(&s, "history/r1");
     let after = deployment(&s, "manifests");
     let old_image = before["spec"]["template"]["spec"]["containers"][0]["image"]

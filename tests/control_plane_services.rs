@@ -18,13 +18,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Endpoints, Namespace, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 use squad_protocols::cluster::Endpoint;
 use squad_sim::Scenario;
 use squad_testkit::apiserver::Options;
-use squad_testkit::control_plane::{self, NodeRegistration, register_node};
+use squad_testkit::control_plane;
+use squad_testkit::node_agent;
 
 const WITHIN: Duration = Duration::from_secs(60);
 
@@ -96,21 +97,7 @@ async fn the_endpoints_controller_lists_what_the_simulator_lists() {
         let world = backends.sim.world().unwrap();
 
         let client = cp.client().await.unwrap();
-        for n in scenario.cluster_nodes() {
-            register_node(
-                &client,
-                &NodeRegistration::new(&n.name, &n.cpu.to_string(), &n.memory.to_string()),
-            )
-            .await
-            .unwrap();
-        }
-        Api::<Namespace>::all(client.clone())
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
-            )
-            .await
-            .unwrap();
+        node_agent::prepare(&client, &scenario).await.unwrap();
         // The pods, bare (no owner for the garbage collector to miss), with the world's status.
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
         for p in world.of_kind("Pod", Some(&ns)) {

@@ -12,6 +12,7 @@ pub mod apiserver;
 pub mod control_plane;
 pub mod kubelet;
 pub mod llama;
+pub mod node_agent;
 pub mod openapi;
 pub mod process;
 pub mod prometheus;

@@ -48,16 +48,19 @@ pub fn timeout(line: &str) -> Option<Timeout> {
             resolver,
         });
     }
+    let (ip, port) = dialled(line)?;
+    Some(Timeout::Dial { ip, port })
+}
+
+/// The address a log line says was dialled (`dial tcp 10.96.44.12:5432: …`).
+pub fn dialled(line: &str) -> Option<(String, u16)> {
     let i = line.find("dial tcp ")?;
     let addr = line[i + 9..]
         .split([' ', ','])
         .next()?
         .trim_end_matches(':');
     let (ip, port) = addr.rsplit_once(':')?;
-    Some(Timeout::Dial {
-        ip: ip.to_owned(),
-        port: port.parse().ok()?,
-    })
+    Some((ip.to_owned(), port.parse().ok()?))
 }
 
 /// What the family measured, kept in the diagnosis' signals.

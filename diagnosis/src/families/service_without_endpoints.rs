@@ -30,13 +30,7 @@ pub fn refused(line: &str) -> Option<(String, u16)> {
     if !line.contains("connection refused") {
         return None;
     }
-    let i = line.find("dial tcp ")?;
-    let addr = line[i + 9..]
-        .split([' ', ','])
-        .next()?
-        .trim_end_matches(':');
-    let (ip, port) = addr.rsplit_once(':')?;
-    Some((ip.to_owned(), port.parse().ok()?))
+    super::network_policy_blocked::dialled(line)
 }
 
 /// Why the Service has no ready endpoint.

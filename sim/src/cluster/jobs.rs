@@ -66,6 +66,17 @@ impl JobRun {
             .count()
     }
 
+    /// `status.failed`: the pods that failed, and (as the 1.20 Job controller counts them) the
+    /// pods it deleted when the Job failed.
+    pub(super) fn failed_in_status(&self) -> usize {
+        self.failed()
+            + self
+                .attempts
+                .iter()
+                .filter(|a| matches!(a.end, Some(End::Deleted(_))))
+                .count()
+    }
+
     pub(super) fn active(&self) -> usize {
         self.attempts.iter().filter(|a| a.end.is_none()).count()
     }
@@ -378,7 +389,7 @@ impl SimCluster {
         for (name, value) in [
             ("kube_job_spec_completions", 1),
             ("kube_job_status_active", run.active()),
-            ("kube_job_status_failed", run.failed()),
+            ("kube_job_status_failed", run.failed_in_status()),
             ("kube_job_status_succeeded", succeeded),
         ] {
             push(

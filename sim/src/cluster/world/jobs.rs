@@ -37,7 +37,7 @@ impl SimCluster {
         let mut status = json!({
             "startTime": ts(r.at),
             "active": run.active(),
-            "failed": run.failed(),
+            "failed": run.failed_in_status(),
             "succeeded": usize::from(matches!(run.outcome, Some(Outcome::Complete(_)))),
         });
         let condition = |kind: &str, at: DateTime<Utc>, reason: Option<&str>, message: &str| {
