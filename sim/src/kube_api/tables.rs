@@ -15,6 +15,7 @@ use super::selectors::{field, value_str};
 
 mod jobs;
 mod services;
+mod storage;
 
 /// One column of a kind's table.
 struct Column {
@@ -39,6 +40,23 @@ const NAME: Column = Column {
     cell: |o, _| json!(objects::name(o)),
 };
 
+/// A workload's template's container names and images (`-o wide`).
+const CONTAINERS: Column = Column {
+    name: "Containers",
+    ty: "string",
+    priority: 1,
+    description: "Names of each container in the template.",
+    cell: |o, _| json!(template_containers(o, "name")),
+};
+
+const IMAGES: Column = Column {
+    name: "Images",
+    ty: "string",
+    priority: 1,
+    description: "Images referenced by each container in the template.",
+    cell: |o, _| json!(template_containers(o, "image")),
+};
+
 const AGE: Column = Column {
     name: "Age",
     ty: "string",
@@ -58,134 +76,11 @@ const TABLES: &[(&str, &[Column])] = &[
     ("Node", NODE),
     ("Namespace", NAMESPACE),
     ("Secret", SECRET),
-    ("PersistentVolumeClaim", PERSISTENT_VOLUME_CLAIM),
-    ("StorageClass", STORAGE_CLASS),
+    ("PersistentVolumeClaim", storage::PERSISTENT_VOLUME_CLAIM),
+    ("StorageClass", storage::STORAGE_CLASS),
     ("Service", services::SERVICE),
     ("Endpoints", services::ENDPOINTS),
     ("Job", jobs::JOB),
-];
-
-const STORAGE_CLASS: &[Column] = &[
-    Column {
-        cell: |c, _| {
-            let name = objects::name(c);
-            if c["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
-            {
-                json!(format!("{name} (default)"))
-            } else {
-                json!(name)
-            }
-        },
-        ..NAME
-    },
-    Column {
-        name: "Provisioner",
-        ty: "string",
-        priority: 0,
-        description: "Indicates the type of the provisioner.",
-        cell: |c, _| json!(value_str(&c["provisioner"])),
-    },
-    Column {
-        name: "ReclaimPolicy",
-        ty: "string",
-        priority: 0,
-        description: "Indicates the type of the reclaim policy.",
-        cell: |c, _| json!(c["reclaimPolicy"].as_str().unwrap_or("Delete")),
-    },
-    Column {
-        name: "VolumeBindingMode",
-        ty: "string",
-        priority: 0,
-        description: "Indicates the binding mode of the volume.",
-        cell: |c, _| json!(c["volumeBindingMode"].as_str().unwrap_or("Immediate")),
-    },
-    Column {
-        name: "AllowVolumeExpansion",
-        ty: "string",
-        priority: 0,
-        description: "Indicates the volume expansion is allowed or not.",
-        cell: |c, _| {
-            json!(
-                c["allowVolumeExpansion"]
-                    .as_bool()
-                    .unwrap_or(false)
-                    .to_string()
-            )
-        },
-    },
-    AGE,
-];
-
-/// `RWO`, `RWX`, … as kubectl abbreviates access modes.
-fn access_modes(modes: &Value) -> String {
-    modes
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(|m| match m {
-            "ReadWriteOnce" => "RWO",
-            "ReadOnlyMany" => "ROX",
-            "ReadWriteMany" => "RWX",
-            "ReadWriteOncePod" => "RWOP",
-            other => other,
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-const PERSISTENT_VOLUME_CLAIM: &[Column] = &[
-    NAME,
-    Column {
-        name: "Status",
-        ty: "string",
-        priority: 0,
-        description: "PersistentVolumeClaimStatus is the current status of a persistent volume claim.",
-        cell: |c, _| json!(value_str(&c["status"]["phase"])),
-    },
-    Column {
-        name: "Volume",
-        ty: "string",
-        priority: 0,
-        description: "volumeName is the binding reference to the PersistentVolume backing this claim.",
-        cell: |c, _| json!(value_str(&c["spec"]["volumeName"])),
-    },
-    Column {
-        name: "Capacity",
-        ty: "string",
-        priority: 0,
-        description: "capacity represents the actual resources of the underlying volume.",
-        cell: |c, _| json!(value_str(&c["status"]["capacity"]["storage"])),
-    },
-    Column {
-        name: "Access Modes",
-        ty: "string",
-        priority: 0,
-        description: "accessModes contains the actual access modes the volume backing the PVC has.",
-        cell: |c, _| json!(access_modes(&c["status"]["accessModes"])),
-    },
-    Column {
-        name: "StorageClass",
-        ty: "string",
-        priority: 0,
-        description: "storageClassName is the name of the StorageClass required by the claim.",
-        cell: |c, _| json!(value_str(&c["spec"]["storageClassName"])),
-    },
-    Column {
-        name: "VolumeAttributesClass",
-        ty: "string",
-        priority: 0,
-        description: "volumeAttributesClassName may be used to set the VolumeAttributesClass used by this claim.",
-        cell: |_, _| json!("<unset>"),
-    },
-    AGE,
-    Column {
-        name: "VolumeMode",
-        ty: "string",
-        priority: 1,
-        description: "volumeMode defines what type of volume is required by the claim.",
-        cell: |c, _| json!(value_str(&c["spec"]["volumeMode"])),
-    },
 ];
 
 /// The columns of a kind without its own.
@@ -275,20 +170,8 @@ const DEPLOYMENT: &[Column] = &[
         cell: |d, _| json!(d["status"]["availableReplicas"].as_u64().unwrap_or(0)),
     },
     AGE,
-    Column {
-        name: "Containers",
-        ty: "string",
-        priority: 1,
-        description: "Names of each container in the template.",
-        cell: |d, _| json!(template_containers(d, "name")),
-    },
-    Column {
-        name: "Images",
-        ty: "string",
-        priority: 1,
-        description: "Images referenced by each container in the template.",
-        cell: |d, _| json!(template_containers(d, "image")),
-    },
+    CONTAINERS,
+    IMAGES,
     Column {
         name: "Selector",
         ty: "string",

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{AGE, Column, NAME, human_duration, selector_text, template_containers};
+use super::{AGE, CONTAINERS, Column, IMAGES, NAME, human_duration, selector_text};
 
 fn time(v: &Value) -> Option<DateTime<Utc>> {
     v.as_str()
@@ -45,20 +45,8 @@ pub(super) const JOB: &[Column] = &[
         cell: |j, now| json!(duration(j, now)),
     },
     AGE,
-    Column {
-        name: "Containers",
-        ty: "string",
-        priority: 1,
-        description: "Names of each container in the template.",
-        cell: |j, _| json!(template_containers(j, "name")),
-    },
-    Column {
-        name: "Images",
-        ty: "string",
-        priority: 1,
-        description: "Images referenced by each container in the template.",
-        cell: |j, _| json!(template_containers(j, "image")),
-    },
+    CONTAINERS,
+    IMAGES,
     Column {
         name: "Selector",
         ty: "string",
