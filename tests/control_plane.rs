@@ -197,6 +197,9 @@ async fn the_real_scheduler_and_controllers_decide_and_report_like_1_20() {
     ] {
         register_node(&client, &node).await.unwrap();
     }
+    control_plane::wait_until_scheduler_knows(&client, 3, WITHIN)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", cp.log_tail()));
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
     for d in [
@@ -514,6 +517,10 @@ async fn real(
                 .unwrap();
         }
     }
+    // The nodes and what the others use there, in the scheduler's cache before the workload.
+    control_plane::wait_until_scheduler_knows(&client, s.cluster_nodes().len(), WITHIN)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", cp.log_tail()));
     if ns != NS {
         let namespace: Namespace =
             serde_json::from_value(json!({"apiVersion": "v1", "kind": "Namespace",

@@ -361,6 +361,54 @@ pub async fn register_node(client: &Client, node: &NodeRegistration) -> Result<N
         .map_err(|e| anyhow!("writing the status of Node {name}: {e}"))
 }
 
+/// Waits until the scheduler's cache holds `nodes` nodes with their status (allocatable), and
+/// every pod created before this call: a probe pod asking more memory than any node has must be
+/// refused by all of them for that reason alone (a node whose status it has not seen yet also
+/// says `Too many pods`, one it has not seen at all is not counted). Pods and nodes reach the
+/// scheduler through watches, so a test that registers nodes and then creates a workload at
+/// once can otherwise be judged against fewer nodes, or emptier ones, than it made.
+pub async fn wait_until_scheduler_knows(
+    client: &Client,
+    nodes: usize,
+    within: Duration,
+) -> Result<()> {
+    const PROBE: &str = "scheduler-cache-probe";
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "kube-system");
+    let probe: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": PROBE, "namespace": "kube-system"},
+        "spec": {"tolerations": [{"operator": "Exists"}],
+                 "containers": [{"name": "probe", "image": "registry.k8s.io/pause:3.2",
+                                 "resources": {"requests": {"memory": "1000Ti"}}}]}
+    }))?;
+    pods.create(&PostParams::default(), &probe)
+        .await
+        .map_err(|e| anyhow!("creating the scheduler's probe pod: {e}"))?;
+    let wanted = format!("0/{nodes} nodes are available: {nodes} Insufficient memory.");
+    let what = format!("the scheduler to know {nodes} node(s) ({wanted})");
+    let known = poll(&what, within, async || {
+        let pod = pods.get(PROBE).await.context("reading the probe pod")?;
+        let message = pod
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == "PodScheduled")
+            .and_then(|c| c.message)
+            .unwrap_or_default();
+        Ok(if message == wanted {
+            Seen::Done(())
+        } else {
+            Seen::Not(message)
+        })
+    })
+    .await;
+    pods.delete(PROBE, &kube::api::DeleteParams::default().grace_period(0))
+        .await
+        .map_err(|e| anyhow!("deleting the probe pod: {e}"))?;
+    known
+}
+
 /// What one look at the cluster found: the thing waited for, or a description of what is there
 /// instead (for the timeout message).
 enum Seen<T> {

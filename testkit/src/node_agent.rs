@@ -10,7 +10,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use squad_sim::Scenario;
 
-use crate::control_plane::{NodeRegistration, register_node};
+use crate::control_plane::{NodeRegistration, register_node, wait_until_scheduler_knows};
 
 /// Registers the scenario's nodes (their allocatable; what other workloads use there is left
 /// out) and creates its workload's namespace.
@@ -22,6 +22,8 @@ pub async fn prepare(client: &Client, scenario: &Scenario) -> Result<()> {
         )
         .await?;
     }
+    let nodes = scenario.cluster_nodes().len();
+    wait_until_scheduler_knows(client, nodes, std::time::Duration::from_secs(60)).await?;
     let ns = &scenario.workload.namespace;
     let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}}))?;
     Api::<Namespace>::all(client.clone())
