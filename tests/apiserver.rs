@@ -397,7 +397,8 @@ async fn the_adapter_reads_the_same_facts_from_the_real_apiserver() {
         facts_match("netpol"),
         facts_match("volume-full"),
         facts_match("bad-args"),
-        facts_match("no-endpoints")
+        facts_match("no-endpoints"),
+        facts_match("hpa-maxed")
     );
 }
 
@@ -945,7 +946,8 @@ async fn served_objects_match_the_real_apiserver() {
         served_objects_match("crashloop"),
         served_objects_match("pvc-pending"),
         served_objects_match("volume-full"),
-        served_objects_match("no-endpoints")
+        served_objects_match("no-endpoints"),
+        served_objects_match("hpa-maxed")
     );
 }
 

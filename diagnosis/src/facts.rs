@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use squad_protocols::cluster::{
-    ClaimInfo, ClusterEvent, CpuHistory, NetworkPolicyInfo, NodeInfo, PodInfo, RbacRule, Revision,
-    Sample, ServiceInfo, StorageClassInfo, VolumeUsage, WorkloadInfo,
+    ClaimInfo, ClusterEvent, CpuHistory, HpaInfo, NetworkPolicyInfo, NodeInfo, PodInfo, RbacRule,
+    Revision, Sample, ServiceInfo, StorageClassInfo, VolumeUsage, WorkloadInfo,
 };
 use squad_protocols::{Alert, WorkloadRef};
 use squad_runtime::ports::{Cluster, PortError, PortResult};
@@ -65,6 +65,10 @@ pub struct Facts {
     pub neighbours: Vec<WorkloadInfo>,
     /// What the controllers said about the workload object ([`Lookup::WorkloadEvents`]).
     pub workload_events: Vec<ClusterEvent>,
+    /// The HorizontalPodAutoscalers that scale the workload, with their controller's status, and
+    /// what the controller said about them ([`Lookup::Autoscalers`]).
+    pub autoscalers: Vec<HpaInfo>,
+    pub autoscaler_events: Vec<ClusterEvent>,
     /// The crashed container's last log lines (the previous run's, else the current one's); read
     /// only when the container's last termination was not an OOM kill.
     pub logs: Vec<String>,
@@ -104,6 +108,8 @@ pub enum Lookup {
     /// What the controllers said about the workload object itself (a Job's pods created and
     /// deleted, why it failed).
     WorkloadEvents,
+    /// The HPAs that scale the workload, and their events.
+    Autoscalers,
 }
 
 /// Reads the facts about `workload` for `alert`: the base facts, then what `lookups` asks for
@@ -317,6 +323,8 @@ async fn gather_base(
         services: Vec::new(),
         neighbours: Vec::new(),
         workload_events: Vec::new(),
+        autoscalers: Vec::new(),
+        autoscaler_events: Vec::new(),
         logs,
         logs_unreadable,
         notes,
@@ -385,6 +393,23 @@ async fn read(cluster: &dyn Cluster, facts: &mut Facts, lookup: Lookup) {
             match cluster.events(ns, &name).await {
                 Ok(e) => facts.workload_events = e,
                 Err(e) => notes.push(format!("events of {} not readable: {e}", facts.workload)),
+            }
+        }
+        Lookup::Autoscalers => {
+            let target = format!("{}/{}", facts.workload.kind, facts.workload.name);
+            match cluster.hpas(ns).await {
+                Ok(all) => {
+                    facts.autoscalers = all.into_iter().filter(|h| h.target == target).collect()
+                }
+                Err(e) => notes.push(format!(
+                    "HorizontalPodAutoscalers in {ns} not readable: {e}"
+                )),
+            }
+            for h in &facts.autoscalers {
+                match cluster.events(ns, &h.name).await {
+                    Ok(e) => facts.autoscaler_events.extend(e),
+                    Err(e) => notes.push(format!("events of HPA {} not readable: {e}", h.name)),
+                }
             }
         }
     }

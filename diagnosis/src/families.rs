@@ -4,6 +4,7 @@ pub mod bad_start;
 pub mod broken_config_reference;
 pub mod cpu_throttling;
 pub mod crash_loop;
+pub mod hpa_limited;
 pub mod image_pull;
 pub mod job_failed;
 pub mod liveness_probe;
@@ -49,6 +50,7 @@ pub static ALL: &[&dyn Family] = &[
     &network_policy_blocked::NetworkPolicyBlocked,
     &service_without_endpoints::ServiceWithoutEndpoints,
     &missing_configuration::MissingConfiguration,
+    &hpa_limited::HpaLimited,
     &cpu_throttling::CpuThrottling,
     &job_failed::JobFailed,
     &crash_loop::CrashLoop,

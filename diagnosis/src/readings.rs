@@ -245,6 +245,8 @@ fn memory(facts: &Facts, evidence: &mut Vec<Evidence>) -> Option<MemorySignals> 
             if leak {
                 format!("memory grows {growth:.1} MiB/h independently of traffic: leak pattern")
             } else {
+                // (Within rounding of none, without a sign.)
+                let growth = if growth.abs() < 0.05 { 0.0 } else { growth };
                 format!(
                     "memory follows traffic (unexplained growth {growth:.1} MiB/h): no leak pattern"
                 )

@@ -145,6 +145,8 @@ pub fn facts(
         services: Vec::new(),
         neighbours: Vec::new(),
         workload_events: Vec::new(),
+        autoscalers: Vec::new(),
+        autoscaler_events: Vec::new(),
         logs: Vec::new(),
         logs_unreadable: false,
         nodes: Vec::new(),

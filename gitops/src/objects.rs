@@ -446,22 +446,65 @@ pub fn target_port(port: &ServicePort, pod_spec: &Value) -> Option<u16> {
 }
 
 pub fn hpa(obj: &Value) -> HpaInfo {
-    let metrics = obj["spec"]["metrics"]
+    // A resource metric's target or current value: `cpu 70%`, `memory 512Mi`; other kinds by
+    // their metric's name.
+    let said = |m: &Value, value: &str| {
+        let r = &m["resource"];
+        let name = r["name"].as_str().unwrap_or("?");
+        let v = &r[value];
+        match (v["averageUtilization"].as_u64(), v["averageValue"].as_str()) {
+            (Some(u), _) => format!("{name} {u}%"),
+            (None, Some(q)) => format!("{name} {q}"),
+            _ => match m["type"].as_str() {
+                Some("Resource") | None => format!("{name} ?"),
+                Some(kind) => format!(
+                    "{kind} {}",
+                    m[kind.to_ascii_lowercase()]["metric"]["name"]
+                        .as_str()
+                        .unwrap_or("?")
+                ),
+            },
+        }
+    };
+    let mut metrics: Vec<String> = obj["spec"]["metrics"]
         .as_array()
-        .map(|ms| {
-            ms.iter()
-                .map(|m| {
-                    let r = &m["resource"];
-                    format!(
-                        "{} {}%",
-                        r["name"].as_str().unwrap_or("?"),
-                        r["target"]["averageUtilization"].as_u64().unwrap_or(0)
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+        .into_iter()
+        .flatten()
+        .map(|m| said(m, "target"))
+        .collect();
+    // autoscaling/v1.
+    if let Some(pct) = obj["spec"]["targetCPUUtilizationPercentage"].as_u64() {
+        metrics.push(format!("cpu {pct}%"));
+    }
+    let status = &obj["status"];
+    let mut current_metrics: Vec<String> = status["currentMetrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| said(m, "current"))
+        .collect();
+    if let Some(pct) = status["currentCPUUtilizationPercentage"].as_u64() {
+        current_metrics.push(format!("cpu {pct}%"));
+    }
+    let count = |v: &Value| v.as_u64().unwrap_or(0) as u32;
     HpaInfo {
+        current_replicas: count(&status["currentReplicas"]),
+        desired_replicas: count(&status["desiredReplicas"]),
+        current_metrics,
+        conditions: status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| WorkloadCondition {
+                kind: str_of(&c["type"]),
+                status: str_of(&c["status"]),
+                reason: str_of(&c["reason"]),
+                message: str_of(&c["message"]),
+            })
+            .collect(),
+        last_scale_time: status["lastScaleTime"]
+            .as_str()
+            .and_then(|t| t.parse().ok()),
         name: name(obj).to_owned(),
         target: format!(
             "{}/{}",

@@ -270,13 +270,37 @@ pub struct VolumeUsage {
     pub capacity: Vec<Sample>,
 }
 
+/// A HorizontalPodAutoscaler: what it scales, within which bounds, on what, and what its
+/// controller last reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HpaInfo {
     pub name: String,
+    /// `Kind/name` of its `scaleTargetRef`.
     pub target: String,
     pub min_replicas: u32,
     pub max_replicas: u32,
+    /// Its targets, `cpu 70%` (utilisation) or `memory 512Mi` (average value).
     pub metrics: Vec<String>,
+    /// `status.currentReplicas` and `status.desiredReplicas`.
+    #[serde(default)]
+    pub current_replicas: u32,
+    #[serde(default)]
+    pub desired_replicas: u32,
+    /// What the controller last read, as `metrics` says it: `cpu 152%`, `memory 300Mi`.
+    #[serde(default)]
+    pub current_metrics: Vec<String>,
+    /// `AbleToScale`, `ScalingActive`, `ScalingLimited`.
+    #[serde(default)]
+    pub conditions: Vec<WorkloadCondition>,
+    #[serde(default)]
+    pub last_scale_time: Option<DateTime<Utc>>,
+}
+
+impl HpaInfo {
+    /// Its condition `kind`, when reported.
+    pub fn condition(&self, kind: &str) -> Option<&WorkloadCondition> {
+        self.conditions.iter().find(|c| c.kind == kind)
+    }
 }
 
 /// A Service: where its selector sends traffic, and the endpoints the endpoints controller gave

@@ -17,8 +17,9 @@
 //! a rollout whose containers start takes over at once.
 //!
 //! Simplifications, stated: metrics report the container's memory *demand* (a real cgroup caps
-//! the working set at the limit and kills past it); HPA scaling is not modelled (so verification
-//! is conservative); all pods of a rollout behave alike.
+//! the working set at the limit and kills past it); all pods of a rollout behave alike. An HPA
+//! over the workload sets its replica count, and the load is shared among the pods (see
+//! `autoscaler.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +36,7 @@ use squad_adapters::git::GitRepo;
 use squad_gitops::objects;
 
 mod admission;
+mod autoscaler;
 mod disk;
 mod events;
 mod jobs;
@@ -114,10 +116,10 @@ fn progress_deadline(r: &Rollout) -> DateTime<Utc> {
     )
 }
 
-/// A stalled rolling update's split: the pods the previous ReplicaSet keeps, and those the new
-/// one is scaled to (`maxSurge + maxUnavailable`, at most `replicas`).
-fn rolling_split(newest: &Rollout) -> (usize, usize) {
-    let replicas = newest.workload.replicas as usize;
+/// A stalled rolling update's split of `replicas`: the pods the previous ReplicaSet keeps, and
+/// those the new one is scaled to (`maxSurge + maxUnavailable`, at most `replicas`).
+fn rolling_split(newest: &Rollout, replicas: u32) -> (usize, usize) {
+    let replicas = replicas as usize;
     let strategy = &newest.object["spec"]["strategy"]["rollingUpdate"];
     let unavailable = rolling_param(&strategy["maxUnavailable"], replicas, false);
     let mut surge = rolling_param(&strategy["maxSurge"], replicas, true);
@@ -150,6 +152,8 @@ struct Desired {
     reach: BTreeMap<(u32, usize), Option<(usize, network::Unreachable)>>,
     /// The pods' addresses.
     addresses: world::Addresses,
+    /// The workload's replica count over time (its HPA's decisions).
+    scale: autoscaler::Scaling,
 }
 
 pub struct SimCluster {
@@ -298,7 +302,7 @@ impl SimCluster {
         for i in 0..rollouts.len() {
             let used = previous.map_or_else(admission::Usage::new, |p| {
                 let (per_pod, _) = admission::pod_usage(objects::pod_spec(&rollouts[p].object));
-                let (keep, _) = rolling_split(&rollouts[i]);
+                let (keep, _) = rolling_split(&rollouts[i], rollouts[i].workload.replicas);
                 per_pod
                     .into_iter()
                     .map(|(k, v)| (k, v * keep as i128))
@@ -316,6 +320,15 @@ impl SimCluster {
             }
         }
         let live = rollouts.iter().rposition(|r| r.at <= s.now);
+        let scale = self.scaling(&rollouts, &objects)?;
+        // Under an HPA a rollout may hold more pods than it declares: names for the most.
+        let most = |r: &Rollout| {
+            if scale.hpas.is_empty() {
+                r.workload.replicas.max(1)
+            } else {
+                scale.most().max(r.workload.replicas).max(1)
+            }
+        };
         for (i, r) in rollouts.iter_mut().enumerate() {
             r.pods = if self.is_job() {
                 let given = if Some(i) == live {
@@ -325,10 +338,23 @@ impl SimCluster {
                 };
                 self.job_pods(r, &given)
             } else if Some(i) == live {
-                s.workload.pods.clone()
+                let mut pods = s.workload.pods.clone();
+                let prefix = pods
+                    .first()
+                    .and_then(|p| p.rsplit_once('-'))
+                    .map_or_else(|| s.workload.name.clone(), |x| x.0.to_owned());
+                let mut k = 0;
+                while (pods.len() as u32) < most(r) {
+                    let name = format!("{prefix}-{}", short_hash(&format!("{prefix}{k}"), 5));
+                    if !pods.contains(&name) {
+                        pods.push(name);
+                    }
+                    k += 1;
+                }
+                pods
             } else {
                 let hash = short_hash(&format!("{}{}", r.revision, r.at), 6);
-                (0..r.workload.replicas.max(1))
+                (0..most(r))
                     .map(|n| {
                         format!(
                             "{}-{hash}-{}",
@@ -358,6 +384,7 @@ impl SimCluster {
             network,
             reach,
             addresses,
+            scale,
         });
         *cache = Some(d.clone());
         Ok(d)
@@ -367,8 +394,14 @@ impl SimCluster {
         d.rollouts.iter().rev().find(|r| r.at <= t)
     }
 
-    /// Requests per second (per pod) at `t`.
-    fn rps(&self, t: DateTime<Utc>) -> f64 {
+    /// Requests per second a pod serves at `t`: the load model's rate, shared as the replica
+    /// count at `t` says (see `autoscaler.rs`).
+    fn rps(&self, d: &Desired, t: DateTime<Utc>) -> f64 {
+        self.traffic(t) * d.scale.share(t)
+    }
+
+    /// Requests per second per pod at `t` at the reference replica count (the load model).
+    fn traffic(&self, t: DateTime<Utc>) -> f64 {
         let l = &self.scenario.load;
         let surge_start = self.scenario.now - secs((l.surge_started_hours_ago * 3600.0) as i64);
         let ramp = if l.surge_percent > 0.0 && t > surge_start {
@@ -380,10 +413,10 @@ impl SimCluster {
     }
 
     /// Memory demand in bytes at `t` of a container that started at `started`.
-    fn demand(&self, t: DateTime<Utc>, started: DateTime<Utc>) -> f64 {
+    fn demand(&self, d: &Desired, t: DateTime<Utc>, started: DateTime<Utc>) -> f64 {
         let l = &self.scenario.load;
         let hours = ((t - started).num_seconds().max(0)) as f64 / 3600.0;
-        (l.base_mib + l.per_rps_mib * self.rps(t) + l.leak_mib_per_hour * hours) * MIB
+        (l.base_mib + l.per_rps_mib * self.rps(d, t) + l.leak_mib_per_hour * hours) * MIB
     }
 
     fn container_spec<'r>(&self, r: &'r Rollout) -> Option<&'r ContainerSpec> {
@@ -456,20 +489,20 @@ impl SimCluster {
         if self.is_job() {
             return vec![(newest, self.job_run(d, newest, t).pods().count())];
         }
-        let replicas = newest.workload.replicas as usize;
+        let replicas = d.scale.replicas_at(t);
         // A refused rollout's ReplicaSet wants pods the apiserver never creates.
         let created = |n: usize| if newest.refused.is_some() { 0 } else { n };
         if self.available_at(newest).is_some_and(|a| a <= t) {
-            return vec![(newest, replicas)];
+            return vec![(newest, replicas as usize)];
         }
         let previous =
             d.rollouts.iter().rev().find(|r| {
                 r.revision < newest.revision && self.available_at(r).is_some_and(|a| a <= t)
             });
         let Some(previous) = previous else {
-            return vec![(newest, created(replicas))];
+            return vec![(newest, created(replicas as usize))];
         };
-        let (keep, new) = rolling_split(newest);
+        let (keep, new) = rolling_split(newest, replicas);
         vec![(previous, keep), (newest, created(new))]
     }
 
@@ -505,6 +538,13 @@ impl SimCluster {
         };
         let life = self.life(d, r, now);
         let container = s.workload.container.clone();
+        // A pod an HPA added was created when it scaled up.
+        let created_at = r
+            .pods
+            .iter()
+            .position(|p| p == name)
+            .and_then(|i| d.scale.scaled_up_at(i as u32, r.at, now))
+            .unwrap_or(r.at);
         let waiting_reason = life.waiting_reason(now).unwrap_or("CrashLoopBackOff");
         PodInfo {
             namespace: s.workload.namespace.clone(),
@@ -517,7 +557,7 @@ impl SimCluster {
             }
             .into(),
             owner,
-            created_at: r.at,
+            created_at,
             containers: vec![ContainerStatus {
                 name: container,
                 ready: !life.waiting
@@ -539,5 +579,38 @@ impl SimCluster {
 
     fn current(&self) -> PortResult<(Arc<Desired>, DateTime<Utc>)> {
         Ok((self.desired()?, self.clock.now()))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use squad_runtime::Clock;
+
+    use super::SimCluster;
+    use crate::{Scenario, seed_gitops_repo};
+
+    /// The scenario's cluster over a freshly seeded GitOps repo, with the repo, the clock and
+    /// the directory that holds the repo.
+    pub(crate) fn served(
+        scenario: Scenario,
+    ) -> (
+        SimCluster,
+        squad_adapters::git::GitRepo,
+        Clock,
+        tempfile::TempDir,
+    ) {
+        let scenario = Arc::new(scenario);
+        let dir = tempfile::tempdir().unwrap();
+        let git = seed_gitops_repo(&scenario, &dir.path().join("gitops")).unwrap();
+        let clock = Clock::starting_at(scenario.now);
+        (
+            SimCluster::new(scenario, git.clone(), clock.clone()),
+            git,
+            clock,
+            dir,
+        )
     }
 }

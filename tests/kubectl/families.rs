@@ -630,3 +630,47 @@ async fn a_job_past_its_deadline_is_failed_with_its_pod_deleted() {
             .all(|r| r[0].starts_with("orders-api-") && r[2] == "Running")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hpa_at_its_maximum_shows_its_metric_over_target_and_the_rescales_that_got_it_there() {
+    let s = serve("hpa-maxed", &[]).await;
+    let kc = s.backends.kubeconfig.clone();
+    let ns = "storefront";
+    let hpas = rows(&ok(&kc, &["get", "hpa", "-n", ns]).await);
+    // NAME REFERENCE TARGETS MINPODS MAXPODS REPLICAS AGE (TARGETS holds a space)
+    assert_eq!(
+        hpas[1][..7],
+        [
+            "catalog",
+            "Deployment/catalog",
+            "cpu:",
+            "109%/70%",
+            "2",
+            "4",
+            "4"
+        ],
+        "{hpas:?}"
+    );
+    let out = ok(&kc, &["describe", "hpa", "catalog", "-n", ns]).await;
+    assert!(
+        out.contains("109% (274m) / 70%")
+            && out.contains("4 current / 4 desired")
+            && out.contains("ScalingLimited  True    TooManyReplicas")
+            && out.contains("the desired replica count is more than the maximum replica count")
+            && out.contains(
+                "New size: 4; reason: cpu resource utilization (percentage of request) above target"
+            )
+            && out.contains("horizontal-pod-autoscaler"),
+        "{out}"
+    );
+    // The Deployment at the HPA's count: the two pods it kept at its minimum and the two the
+    // campaign added.
+    let deploy = rows(&ok(&kc, &["get", "deployment", "catalog", "-n", ns]).await);
+    assert_eq!(deploy[1][1], "4/4", "{deploy:?}");
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", ns]).await);
+    assert_eq!(pods.len(), 5, "{pods:?}");
+    assert!(
+        pods[1..].iter().all(|r| r[1] == "1/1" && r[2] == "Running"),
+        "{pods:?}"
+    );
+}

@@ -210,6 +210,11 @@ mod tests {
             min_replicas: 2,
             max_replicas: 4,
             metrics: vec!["cpu".into()],
+            current_replicas: 2,
+            desired_replicas: 2,
+            current_metrics: Vec::new(),
+            conditions: Vec::new(),
+            last_scale_time: None,
         }]));
         let forbidden = cluster(Err("forbidden".into()));
         for (view, note) in [

@@ -71,7 +71,7 @@ impl SimCluster {
         let written = app.data_mib * MIB
             + app.writes_mib_per_hour * hours * MIB
             + if app.writes_kib_per_request > 0.0 && t > since {
-                app.writes_kib_per_request * 1024.0 * self.requests_between(since, t)
+                app.writes_kib_per_request * 1024.0 * self.requests_between(d, since, t)
             } else {
                 0.0
             };

@@ -174,7 +174,7 @@ impl SimCluster {
             let killed_at = |k: &Termination| k.finished_at - secs(grace);
             let n = liveness_kills.len() as u32;
             if let Some(f) =
-                prober::failure_at(&s.app, spec, probe, self.latency_ms(killed_at(last)))
+                prober::failure_at(&s.app, spec, probe, self.latency_ms(d, killed_at(last)))
             {
                 events.push(ClusterEvent {
                     kind: "Warning".into(),

@@ -161,7 +161,7 @@ impl SimCluster {
             .map_or(f64::INFINITY, |q| q.bytes() as f64);
         let mut t = 0;
         while t <= run {
-            if self.demand(start + secs(t), start) > limit {
+            if self.demand(d, start + secs(t), start) > limit {
                 return Some(Termination {
                     reason: "OOMKilled".into(),
                     exit_code: 137,
@@ -428,33 +428,12 @@ mod tests {
         );
     }
 
-    use std::sync::Arc;
     use std::time::Duration;
 
     use squad_protocols::WorkloadRef;
-    use squad_runtime::Clock;
 
-    use crate::{Scenario, seed_gitops_repo};
-
-    fn served(
-        scenario: Scenario,
-    ) -> (
-        SimCluster,
-        squad_adapters::git::GitRepo,
-        Clock,
-        tempfile::TempDir,
-    ) {
-        let scenario = Arc::new(scenario);
-        let dir = tempfile::tempdir().unwrap();
-        let git = seed_gitops_repo(&scenario, &dir.path().join("gitops")).unwrap();
-        let clock = Clock::starting_at(scenario.now);
-        (
-            SimCluster::new(scenario, git.clone(), clock.clone()),
-            git,
-            clock,
-            dir,
-        )
-    }
+    use super::super::testing::served;
+    use crate::Scenario;
 
     fn job_condition(sim: &SimCluster, w: &WorkloadRef) -> Option<(String, String)> {
         sim.workload(w)

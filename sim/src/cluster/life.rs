@@ -47,17 +47,19 @@ impl SimCluster {
     }
 
     /// How long the app's health endpoints take to answer at `t`, in ms.
-    pub(super) fn latency_ms(&self, t: DateTime<Utc>) -> f64 {
+    pub(super) fn latency_ms(&self, d: &Desired, t: DateTime<Utc>) -> f64 {
         let a = &self.scenario.app;
-        a.latency_ms + a.latency_ms_per_rps * self.rps(t)
+        a.latency_ms + a.latency_ms_per_rps * self.rps(d, t)
     }
 
     /// When the liveness probe of a run that started at `started` has failed `failureThreshold`
     /// times in a row (the kubelet then kills the container), if before `end`. The app's latency
-    /// only grows with the request rate, which never falls within a scenario, so a probe that
-    /// fails once keeps failing: the first failing probe is found by bisection.
+    /// grows with a pod's request rate, which never falls within a scenario while the replica
+    /// count holds, so within each span of one replica count a probe that fails once keeps
+    /// failing: the first failing probe is found by bisection, span after span.
     fn liveness_kill(
         &self,
+        d: &Desired,
         c: &ContainerSpec,
         started: DateTime<Utc>,
         end: DateTime<Utc>,
@@ -70,23 +72,39 @@ impl SimCluster {
         }
         let at = |k: i64| first + secs(k * period);
         let fails = |k: i64| {
-            prober::failure_at(&self.scenario.app, c, probe, self.latency_ms(at(k))).is_some()
+            prober::failure_at(&self.scenario.app, c, probe, self.latency_ms(d, at(k))).is_some()
         };
         let last = (end - first).num_seconds() / period;
-        if !fails(last) {
-            return None;
-        }
-        let (mut lo, mut hi) = (0, last);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if fails(mid) {
-                hi = mid;
-            } else {
-                lo = mid + 1;
+        let threshold = i64::from(probe.failure_threshold.max(1));
+        // The spans of one replica count, as probe indices.
+        let mut ends: Vec<i64> = d
+            .scale
+            .changes_between(first, end)
+            .map(|c| ((c - first).num_seconds() + period - 1) / period - 1)
+            .filter(|k| *k >= 0 && *k < last)
+            .collect();
+        ends.push(last);
+        let mut from = 0;
+        for until in ends {
+            if until >= from && fails(until) {
+                let (mut lo, mut hi) = (from, until);
+                while lo < hi {
+                    let mid = (lo + hi) / 2;
+                    if fails(mid) {
+                        hi = mid;
+                    } else {
+                        lo = mid + 1;
+                    }
+                }
+                let k = lo + threshold - 1;
+                if k <= last && fails(k) {
+                    let kill = at(k);
+                    return (kill <= end).then_some(kill);
+                }
             }
+            from = until + 1;
         }
-        let kill = at(lo + i64::from(probe.failure_threshold.max(1)) - 1);
-        (kill <= end).then_some(kill)
+        None
     }
 
     /// The container's `command` when the image does not hold it.
@@ -144,7 +162,7 @@ impl SimCluster {
         let grace = r.object["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
             .as_i64()
             .unwrap_or(30);
-        let mut live_kill = self.liveness_kill(c, started, end);
+        let mut live_kill = self.liveness_kill(d, c, started, end);
         let disk_full_from = self.disk_full_from(d, r, r.at, end);
         while t <= end {
             let kill = if not_found.is_some() {
@@ -197,7 +215,7 @@ impl SimCluster {
                     exit_code: 1,
                     finished_at: at,
                 })
-            } else if self.demand(t, started) > limit {
+            } else if self.demand(d, t, started) > limit {
                 Some(Termination {
                     reason: "OOMKilled".into(),
                     exit_code: 137,
@@ -217,7 +235,7 @@ impl SimCluster {
                     }
                     life.starts.push(started);
                     t = started;
-                    live_kill = self.liveness_kill(c, started, end);
+                    live_kill = self.liveness_kill(d, c, started, end);
                 }
                 None => {
                     if (t - started).num_seconds() >= 600 {

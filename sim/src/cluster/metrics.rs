@@ -53,13 +53,16 @@ pub(crate) fn cpu_rate(demand: f64, limit: Option<f64>) -> CpuRate {
 }
 
 impl SimCluster {
-    /// The integral over `[t0, t]` of a function of the request rate. rps is piecewise linear
-    /// in t (flat, then the surge's 30-minute ramp): Simpson's rule on each piece is exact for
-    /// the request counter and within a part in 10⁶ for the CPU model's curves.
+    /// The integral over `[t0, t]` of a function of a pod's request rate (of the service's,
+    /// at the reference replica count, unless `per_pod`). It is piecewise linear in t (flat,
+    /// then the surge's 30-minute ramp, each replica count a piece): Simpson's rule on each
+    /// piece is exact for the request counter and within a part in 10⁶ for the CPU model's
+    /// curves.
     fn integrate_over_load(
         &self,
-        t0: DateTime<Utc>,
-        t: DateTime<Utc>,
+        d: &super::Desired,
+        (t0, t): (DateTime<Utc>, DateTime<Utc>),
+        per_pod: bool,
         f: impl Fn(f64) -> f64,
     ) -> f64 {
         if t <= t0 {
@@ -73,6 +76,8 @@ impl SimCluster {
                 cuts.push(c);
             }
         }
+        // The replica count changes the share each pod takes.
+        cuts.extend(d.scale.changes_between(t0, t));
         cuts.sort();
         const N: i32 = 16;
         cuts.windows(2)
@@ -81,7 +86,14 @@ impl SimCluster {
                 let h = span / f64::from(N);
                 let at = |i: i32| {
                     let dt = chrono::Duration::milliseconds((h * f64::from(i) * 1000.0) as i64);
-                    f(self.rps(w[0] + dt))
+                    {
+                        let at = w[0] + dt;
+                        f(if per_pod {
+                            self.rps(d, at)
+                        } else {
+                            self.traffic(at)
+                        })
+                    }
                 };
                 let inner: f64 = (1..N)
                     .map(|i| if i % 2 == 1 { 4.0 } else { 2.0 } * at(i))
@@ -91,13 +103,29 @@ impl SimCluster {
             .sum()
     }
 
-    /// Requests served since `t0` (the integral of the request rate), for the request counter.
-    pub(super) fn requests_between(&self, t0: DateTime<Utc>, t: DateTime<Utc>) -> f64 {
-        self.integrate_over_load(t0, t, |rps| rps)
+    /// Requests one pod served since `t0` (the integral of its request rate).
+    pub(super) fn requests_between(
+        &self,
+        d: &super::Desired,
+        t0: DateTime<Utc>,
+        t: DateTime<Utc>,
+    ) -> f64 {
+        self.integrate_over_load(d, (t0, t), true, |rps| rps)
+    }
+
+    /// The service's request counter since `t0`, in the load model's units: a pod's requests at
+    /// the reference replica count (so the rate is the traffic, however many pods share it).
+    fn service_requests_between(
+        &self,
+        d: &super::Desired,
+        t0: DateTime<Utc>,
+        t: DateTime<Utc>,
+    ) -> f64 {
+        self.integrate_over_load(d, (t0, t), false, |rps| rps)
     }
 
     /// The app's mean CPU demand in cores at a request rate.
-    fn cpu_demand(&self, rps: f64) -> f64 {
+    pub(super) fn cpu_demand(&self, rps: f64) -> f64 {
         let a = &self.scenario.app;
         (a.cpu_millicores + a.cpu_millicores_per_rps * rps) / 1000.0
     }
@@ -106,17 +134,18 @@ impl SimCluster {
     /// used, CFS periods, throttled CFS periods (the last two only under a limit).
     fn cpu_counters(
         &self,
+        d: &super::Desired,
         limit: Option<f64>,
         started: DateTime<Utc>,
         t: DateTime<Utc>,
     ) -> (f64, Option<(f64, f64)>) {
         let rate = |rps: f64| cpu_rate(self.cpu_demand(rps), limit);
-        let used = self.integrate_over_load(started, t, |r| rate(r).used);
+        let used = self.integrate_over_load(d, (started, t), true, |r| rate(r).used);
         let periods = limit.map(|_| {
             let seconds = (t - started).num_milliseconds().max(0) as f64 / 1000.0;
             (
                 CFS_PERIODS_PER_SECOND * seconds,
-                self.integrate_over_load(started, t, |r| rate(r).throttled_periods),
+                self.integrate_over_load(d, (started, t), true, |r| rate(r).throttled_periods),
             )
         });
         (used, periods)
@@ -295,14 +324,14 @@ impl SeriesSource for SimCluster {
                     push(
                         SeriesKind::Gauge,
                         with("container_memory_working_set_bytes", &[("image", image)]),
-                        self.demand(t, started),
+                        self.demand(&d, t, started),
                     );
                     // CPU, with the CFS counters only where a limit sets a quota (as cAdvisor
                     // reports them), and only for an app that burns CPU at all.
                     let limit = spec
                         .and_then(|x| x.limits.get("cpu"))
                         .map(|q| q.milli() as f64 / 1000.0);
-                    let (used, periods) = self.cpu_counters(limit, started, t);
+                    let (used, periods) = self.cpu_counters(&d, limit, started, t);
                     push(
                         SeriesKind::Counter,
                         with("container_cpu_usage_seconds_total", &[("image", image)]),
@@ -371,7 +400,10 @@ impl SeriesSource for SimCluster {
             && s.workload.kind == "Deployment"
         {
             for (name, value) in [
-                ("kube_deployment_spec_replicas", r.workload.replicas as f64),
+                (
+                    "kube_deployment_spec_replicas",
+                    f64::from(d.scale.replicas_at(t)),
+                ),
                 (
                     "kube_deployment_status_replicas_available",
                     available as f64,
@@ -387,8 +419,9 @@ impl SeriesSource for SimCluster {
             // while fewer than replicas − maxUnavailable pods are.
             let progressing =
                 self.available_at(r).is_some_and(|a| a <= t) || t < super::progress_deadline(r);
-            let (keep, _) = super::rolling_split(r);
-            let minimum = keep.min(r.workload.replicas as usize);
+            let replicas = d.scale.replicas_at(t);
+            let (keep, _) = super::rolling_split(r, replicas);
+            let minimum = keep.min(replicas as usize);
             for (condition, on) in [
                 ("Progressing", progressing),
                 ("Available", available >= minimum),
@@ -410,6 +443,7 @@ impl SeriesSource for SimCluster {
                 }
             }
         }
+        self.hpa_points(&d, t, &mut push);
         // The kubelet's stats of the data volume the newest pods mount.
         if let Some(r) = super::SimCluster::rollout_at(&d, t)
             && let Some(disk) = self.disk_at(&d, r, t)
@@ -471,7 +505,11 @@ impl SeriesSource for SimCluster {
         ]);
         l.insert("__name__".into(), "http_requests_total".into());
         let epoch = s.now - chrono::Duration::days(30);
-        push(SeriesKind::Counter, l, self.requests_between(epoch, t));
+        push(
+            SeriesKind::Counter,
+            l,
+            self.service_requests_between(&d, epoch, t),
+        );
         out
     }
 
@@ -513,6 +551,22 @@ impl SeriesSource for SimCluster {
             }
             "kube_pod_owner" => "Information about the Pod's owner.",
             "kube_job_failed" => "The job has failed its execution.",
+            "kube_horizontalpodautoscaler_spec_max_replicas" => {
+                "Upper limit for the number of pods that can be set by the autoscaler; cannot be smaller than MinReplicas."
+            }
+            "kube_horizontalpodautoscaler_spec_min_replicas" => {
+                "Lower limit for the number of pods that can be set by the autoscaler, default 1."
+            }
+            "kube_horizontalpodautoscaler_status_current_replicas" => {
+                "Current number of replicas of pods managed by this autoscaler."
+            }
+            "kube_horizontalpodautoscaler_status_desired_replicas" => {
+                "Desired number of replicas of pods managed by this autoscaler."
+            }
+            "kube_horizontalpodautoscaler_status_condition" => "The condition of this autoscaler.",
+            "kube_horizontalpodautoscaler_spec_target_metric" => {
+                "The metric specifications used by this autoscaler when calculating the desired replica count."
+            }
             "kube_job_complete" => "The job has completed its execution.",
             "kube_job_status_failed" => "The number of pods which reached Phase Failed.",
             "kube_job_status_active" => "The number of actively running pods.",

@@ -81,6 +81,8 @@ impl SimCluster {
                 // The apiserver labels a Job's template with its uid and name.
                 info = live;
             } else {
+                // Its replicas as the sync or the HPA last wrote them.
+                info.replicas = live.replicas;
                 info.conditions = live.conditions;
             }
         }
@@ -118,6 +120,11 @@ impl SimCluster {
         if namespace == ns.as_str() {
             out.extend(
                 self.claim_events(&d, now)
+                    .into_iter()
+                    .filter(|e| e.object.split_once('/').is_some_and(|x| x.1 == object)),
+            );
+            out.extend(
+                self.hpa_events(&d, now)
                     .into_iter()
                     .filter(|e| e.object.split_once('/').is_some_and(|x| x.1 == object)),
             );
@@ -291,7 +298,7 @@ impl SimCluster {
                     .find(|s| **s <= t)
                     .copied()
                     .unwrap_or(r.at);
-                Some(self.demand(t, started))
+                Some(self.demand(&d, t, started))
             });
             if let Some(value) = running.reduce(f64::max) {
                 out.push(Sample { at: t, value });
@@ -315,22 +322,22 @@ impl SimCluster {
         while t <= end {
             out.push(Sample {
                 at: t,
-                value: self.rps(t),
+                value: self.traffic(t),
             });
             t += secs(step);
         }
         Ok(vec![(self.scenario.app.route.clone(), out)])
     }
 
+    /// The namespace's HPAs as served (with their controller's status), by name.
     pub fn hpas(&self, namespace: &str) -> PortResult<Vec<HpaInfo>> {
-        let d = self.desired()?;
-        Ok(d.objects
-            .iter()
-            .filter(|o| {
-                objects::kind(o) == "HorizontalPodAutoscaler" && in_ns(o, namespace, &self.scenario)
-            })
+        let world = self.world()?;
+        let mut hpas: Vec<HpaInfo> = world
+            .of_kind("HorizontalPodAutoscaler", Some(namespace))
             .map(objects::hpa)
-            .collect())
+            .collect();
+        hpas.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(hpas)
     }
 
     pub fn services(&self, namespace: &str) -> PortResult<Vec<ServiceInfo>> {

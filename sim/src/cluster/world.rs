@@ -222,9 +222,15 @@ impl SimCluster {
             let mut o = stored(o.clone(), scope, first);
             default_object(&mut o);
             if kind == "HorizontalPodAutoscaler" {
-                let replicas = live.map_or(0, |r| r.workload.replicas);
-                o["status"] = json!({"currentReplicas": replicas, "desiredReplicas": replicas,
-                                     "currentMetrics": []});
+                // The workload's HPA as its controller reports it; another one, idle.
+                o["status"] = self
+                    .autoscaler_among(std::slice::from_ref(&o))
+                    .and_then(|_| self.hpa_status(d, now))
+                    .unwrap_or_else(|| {
+                        let replicas = live.map_or(0, |r| r.workload.replicas);
+                        json!({"currentReplicas": replicas, "desiredReplicas": replicas,
+                               "currentMetrics": []})
+                    });
             }
             objects.push(o);
         }
@@ -309,12 +315,15 @@ impl SimCluster {
             let mut rs = self.replica_set(r, counts.get(&r.revision).copied());
             // A refused rollout's ReplicaSet is scaled up, but holds no pod.
             if r.refused.is_some() && live.is_some_and(|l| l.revision == r.revision) {
-                rs["spec"]["replicas"] = json!(super::rolling_split(r).1);
+                rs["spec"]["replicas"] = json!(super::rolling_split(r, d.scale.replicas_at(now)).1);
             }
             objects.push(rs);
             for (i, e) in self.replica_set_events(r, now).iter().enumerate() {
                 objects.push(self.controller_event_object(i, e));
             }
+        }
+        for (i, e) in self.hpa_events(d, now).iter().enumerate() {
+            objects.push(self.controller_event_object(i, e));
         }
         let placements = self.placements(d, now);
         let mut backends = Vec::new();
@@ -499,13 +508,15 @@ impl SimCluster {
         let updated = counts.get(&r.revision).map_or(0, |(n, _)| *n);
         let wanted = total
             + if r.refused.is_some() {
-                super::rolling_split(r).1
+                super::rolling_split(r, d.scale.replicas_at(now)).1
             } else {
                 0
             };
         let mut o = stored(r.object.clone(), Some(&s.workload.namespace), first);
         default_object(&mut o);
-        let replicas = r.workload.replicas;
+        // The replicas as the GitOps sync or the HPA last wrote them.
+        let replicas = d.scale.replicas_at(now);
+        o["spec"]["replicas"] = json!(replicas);
         o["metadata"]["annotations"]["deployment.kubernetes.io/revision"] =
             json!(r.revision.to_string());
         // The generation counts writes to the spec. The GitOps sync writes the spec once per

@@ -594,19 +594,36 @@ fn template_containers(workload: &Value, key: &str) -> String {
         .join(",")
 }
 
-/// An HPA's TARGETS column: each resource metric's target (current values are not simulated).
+/// An HPA's TARGETS column: each resource metric's current value (from the controller's
+/// status, `<unknown>` before it read one) over its target, as kubectl prints them.
 fn hpa_targets(o: &Value) -> String {
+    let current = |name: &Value| {
+        o["status"]["currentMetrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Resource" && c["resource"]["name"] == *name)
+            .map(|c| c["resource"]["current"].clone())
+    };
     let targets: Vec<String> = o["spec"]["metrics"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|m| {
             let r = &m["resource"];
+            let now = current(&r["name"]);
             match r["target"]["averageUtilization"].as_u64() {
-                Some(u) => format!("{}: <unknown>/{u}%", value_str(&r["name"])),
-                None => format!(
-                    "{}: <unknown>/{}",
+                Some(u) => format!(
+                    "{}: {}/{u}%",
                     value_str(&r["name"]),
+                    now.and_then(|c| c["averageUtilization"].as_u64())
+                        .map_or_else(|| "<unknown>".to_owned(), |c| format!("{c}%"))
+                ),
+                None => format!(
+                    "{}: {}/{}",
+                    value_str(&r["name"]),
+                    now.and_then(|c| c["averageValue"].as_str().map(str::to_owned))
+                        .unwrap_or_else(|| "<unknown>".to_owned()),
                     value_str(&r["target"]["averageValue"])
                 ),
             }

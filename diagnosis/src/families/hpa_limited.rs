@@ -1,0 +1,439 @@
+//! An HPA that limits the workload: it holds it at `maxReplicas` while its metric asks for more
+//! (`ScalingLimited=True`, `TooManyReplicas`: `the desired replica count is more than the maximum
+//! replica count`; kubernetes-mixin's `KubeHpaMaxedOut` after 15 minutes at the maximum), or it
+//! cannot compute a replica count at all (`ScalingActive=False`, `FailedGetResourceMetric`:
+//! `failed to get cpu utilization: missing request for cpu`), so the workload stays where it is
+//! whatever the load. The family reads the HPA's status and the controller's events, and says
+//! which: how far the metric is over its target and how many replicas it would take, or which
+//! container lacks the request. The fix (a higher `maxReplicas` where the nodes have room, the
+//! request the HPA scales on) comes with the remediations; until then the crew escalates with
+//! the diagnosis. The proof is `ScalingActive=True` with the desired count under the maximum.
+
+use serde::{Deserialize, Serialize};
+use squad_protocols::cluster::HpaInfo;
+use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
+
+use crate::{
+    Detection, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy, RemedyInput,
+    RepoNeeds, Runbook,
+};
+
+pub struct HpaLimited;
+
+pub const ROOT_CAUSE: &str = "hpa_limited";
+
+/// What the family measured, kept in the diagnosis' signals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HpaSignals {
+    pub hpa: String,
+    /// `maxed_out` or `cannot_compute`.
+    pub limit: String,
+    pub current_replicas: u32,
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    /// `(resource, current %, target %)` of each utilisation metric read.
+    pub utilization: Vec<(String, u32, u32)>,
+    /// The replicas the metric asks for (`ceil(current × usage / target)`), when over the max.
+    pub wanted_replicas: Option<u32>,
+    /// Why no replica count could be computed.
+    pub error: Option<String>,
+    /// The containers without the request the HPA scales on.
+    pub missing_requests: Vec<String>,
+}
+
+/// `cpu 152%` → (`cpu`, 152).
+fn percent(s: &str) -> Option<(String, u32)> {
+    let (name, value) = s.split_once(' ')?;
+    Some((name.to_owned(), value.strip_suffix('%')?.parse().ok()?))
+}
+
+/// Each utilisation metric: its resource, current and target percentages.
+fn utilization(h: &HpaInfo) -> Vec<(String, u32, u32)> {
+    h.metrics
+        .iter()
+        .filter_map(|m| percent(m))
+        .filter_map(|(name, target)| {
+            let current = h
+                .current_metrics
+                .iter()
+                .filter_map(|c| percent(c))
+                .find(|(n, _)| *n == name)?
+                .1;
+            Some((name, current, target))
+        })
+        .collect()
+}
+
+/// The resource a `missing request for <resource>` error names.
+fn missing_request(error: &str) -> Option<&str> {
+    let rest = &error[error.find("missing request for ")? + "missing request for ".len()..];
+    rest.split([' ', ',', ':']).next().filter(|r| !r.is_empty())
+}
+
+impl Family for HpaLimited {
+    fn root_cause(&self) -> RootCause {
+        RootCause::from_static(ROOT_CAUSE)
+    }
+
+    fn reason(&self) -> Option<&'static str> {
+        Some("HpaLimited")
+    }
+
+    fn lookups(&self, facts: &Facts) -> Vec<Lookup> {
+        let alert = &facts.alert;
+        let name = alert.name.to_ascii_lowercase();
+        let names_hpa = alert.label("horizontalpodautoscaler").is_some()
+            || alert.label("hpa").is_some()
+            || name.contains("hpa")
+            || name.contains("autoscal");
+        // Pods using more CPU than they request: an HPA over them may be capped.
+        let request = facts
+            .info
+            .container(&facts.container)
+            .and_then(|c| c.requests.get("cpu"))
+            .map(|q| q.milli() as f64 / 1000.0);
+        let overloaded = request.is_some_and(|r| {
+            facts
+                .cpu
+                .usage
+                .last()
+                .is_some_and(|s| s.value.is_finite() && s.value > r)
+        });
+        let scalable = matches!(
+            facts.workload.kind.as_str(),
+            "Deployment" | "StatefulSet" | "ReplicaSet"
+        );
+        if scalable && (names_hpa || overloaded) {
+            vec![Lookup::Autoscalers]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn detect(&self, facts: &Facts, _readings: &Readings) -> Option<Detection> {
+        let w = &facts.workload;
+        let (h, error) = facts.autoscalers.iter().find_map(|h| {
+            let active = h.condition("ScalingActive");
+            let failed = active.filter(|c| c.status == "False" && c.reason != "ScalingDisabled");
+            if let Some(c) = failed {
+                return Some((h, Some(c.message.clone())));
+            }
+            let limited = h
+                .condition("ScalingLimited")
+                .is_some_and(|c| c.status == "True" && c.reason == "TooManyReplicas");
+            (limited && h.current_replicas >= h.max_replicas).then_some((h, None))
+        })?;
+        let mut d = Detection::new(String::new(), 0.85, &[]);
+        for c in &h.conditions {
+            d.evidence.push(Evidence {
+                source: format!("HPA {} status", h.name),
+                observation: format!("{}={} ({}): {}", c.kind, c.status, c.reason, c.message),
+            });
+        }
+        let mut seen = Vec::new();
+        for e in facts
+            .autoscaler_events
+            .iter()
+            .filter(|e| e.object.ends_with(&format!("/{}", h.name)))
+            .rev()
+        {
+            if seen.contains(&(&e.reason, &e.message)) || seen.len() >= 4 {
+                continue;
+            }
+            seen.push((&e.reason, &e.message));
+            d.evidence.push(Evidence {
+                source: "horizontal-pod-autoscaler events".into(),
+                observation: format!(
+                    "{} ({}×, last {}): {}",
+                    e.reason,
+                    e.count,
+                    e.last_seen.to_rfc3339(),
+                    e.message
+                ),
+            });
+        }
+        let used = utilization(h);
+        let mut signals = HpaSignals {
+            hpa: h.name.clone(),
+            limit: String::new(),
+            current_replicas: h.current_replicas,
+            min_replicas: h.min_replicas,
+            max_replicas: h.max_replicas,
+            utilization: used.clone(),
+            wanted_replicas: None,
+            error: error.clone(),
+            missing_requests: Vec::new(),
+        };
+        match &error {
+            Some(message) => {
+                signals.limit = "cannot_compute".into();
+                let cause = message
+                    .strip_prefix("the HPA was unable to compute the replica count: ")
+                    .unwrap_or(message);
+                let resource = missing_request(cause);
+                if let Some(resource) = resource {
+                    signals.missing_requests = facts
+                        .info
+                        .containers
+                        .iter()
+                        .filter(|c| !c.requests.contains_key(resource))
+                        .map(|c| c.name.clone())
+                        .collect();
+                }
+                let lacking = if signals.missing_requests.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (container{} {} request{} no {})",
+                        if signals.missing_requests.len() == 1 {
+                            ""
+                        } else {
+                            "s"
+                        },
+                        signals.missing_requests.join(", "),
+                        if signals.missing_requests.len() == 1 {
+                            "s"
+                        } else {
+                            ""
+                        },
+                        resource.unwrap_or("")
+                    )
+                };
+                d.summary = format!(
+                    "HPA {} cannot scale {w}: {cause}{lacking}; it stays at {} replica{} whatever the load",
+                    h.name,
+                    h.current_replicas,
+                    if h.current_replicas == 1 { "" } else { "s" }
+                );
+                d.confidence = 0.9;
+                if let Some(resource) = resource {
+                    d.recommendations.push(format!(
+                        "give every container of the pod a {resource} request (the HPA's utilisation is usage over the sum of the requests), sized from observed use"
+                    ));
+                }
+                d.recommendations.push(format!(
+                    "then check `kubectl describe hpa -n {} {}`: ScalingActive=True (ValidMetricFound)",
+                    w.namespace, h.name
+                ));
+            }
+            None => {
+                signals.limit = "maxed_out".into();
+                // What the metric asks for: the largest over the utilisation metrics.
+                signals.wanted_replicas = used
+                    .iter()
+                    .filter(|(_, _, target)| *target > 0)
+                    .map(|(_, current, target)| {
+                        (f64::from(h.current_replicas) * f64::from(*current) / f64::from(*target))
+                            .ceil() as u32
+                    })
+                    .max()
+                    .filter(|n| *n > h.max_replicas);
+                let over = used
+                    .iter()
+                    .map(|(name, current, target)| {
+                        format!("{name} at {current}% of request against a {target}% target")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let since = h
+                    .last_scale_time
+                    .map_or(String::new(), |t| format!(" since {}", t.to_rfc3339()));
+                d.summary = format!(
+                    "HPA {} holds {w} at its maximum of {} replicas{since}{}{}",
+                    h.name,
+                    h.max_replicas,
+                    if over.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" with {over}")
+                    },
+                    signals
+                        .wanted_replicas
+                        .map_or(String::new(), |n| format!(": the load asks for {n}")),
+                );
+                d.recommendations.push(format!(
+                    "raise maxReplicas of HPA {} to what the load asks for{}, if the nodes have room for the pods' requests; otherwise a human decides on capacity",
+                    h.name,
+                    signals
+                        .wanted_replicas
+                        .map_or(String::new(), |n| format!(" ({n} now)"))
+                ));
+                d.recommendations.push(
+                    "find out whether the load is expected (a launch, a campaign) or abnormal (a retry storm, a crawler): an abnormal one is not solved with replicas".into(),
+                );
+            }
+        }
+        d.signals = serde_json::to_value(&signals).ok();
+        Some(d)
+    }
+
+    fn routing(&self) -> &'static [(Member, &'static str)] {
+        &[
+            (
+                Member::Belanna,
+                "the HPA's bounds and metric against the load, the requests it divides by, and the nodes' room",
+            ),
+            (
+                Member::Data,
+                "what one request costs the service (why the load needs this many pods)",
+            ),
+        ]
+    }
+
+    fn repo_needs(&self) -> RepoNeeds {
+        RepoNeeds::NONE
+    }
+
+    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
+        Remedy::not_yet(
+            "HPA limits",
+            d,
+            "a human raises maxReplicas where the nodes have room, or adds the request the HPA scales on",
+        )
+    }
+
+    fn runbook(&self, _alert: &str) -> Runbook {
+        Runbook {
+            name: "hpa-limited".into(),
+            meaning: "A HorizontalPodAutoscaler keeps the workload from following its load: at `maxReplicas` while its metric asks for more (`ScalingLimited=True`, `TooManyReplicas`; `KubeHpaMaxedOut` after 15 minutes), or unable to compute a replica count (`ScalingActive=False`, e.g. `failed to get cpu utilization: missing request for cpu`).".into(),
+            checks: "1. `kubectl describe hpa -n <ns> <hpa>`: the conditions, current against target metrics, and the events (`SuccessfulRescale`, `FailedGetResourceMetric`).\n2. `kubectl get hpa -n <ns>`: REPLICAS against MAXPODS.\n3. `kubectl top pods -n <ns> -l <selector>` and the containers' requests: utilisation is usage over the sum of the requests.\n4. `kubectl describe nodes`: whether the requests of more pods fit (Allocated resources).\n5. The GitOps history of the HPA (a lowered maxReplicas, a removed request).".into(),
+            fixes: "- **At the maximum**: raise `maxReplicas` to what the metric asks for, when the nodes have room for those requests; when they do not, it is a capacity decision for a human.\n- **Cannot compute**: give every container the request of the metric the HPA scales on.\n- Never scale a leaking or looping service out of its problem: check that the load is real first.".into(),
+        }
+    }
+
+    fn lessons(&self, workload: &WorkloadRef) -> Vec<String> {
+        vec![
+            format!(
+                "Size {workload}'s maxReplicas from its peak load and cost per request, and write down where the number comes from."
+            ),
+            "A cost review that lowers an HPA's maximum needs the peak it was sized for, not the average.".into(),
+        ]
+    }
+
+    fn followup(&self, _d: &Diagnosis, cx: &FollowupContext) -> IssueDraft {
+        IssueDraft {
+            title: format!("Measure what one request costs {}", cx.workload.name),
+            body: format!(
+                "During incident {} (#{}) the HPA of {} could not follow the load.\n\n\
+                 1. Profile CPU per request under production load (pprof, async-profiler, py-spy) and find the hot paths.\n\
+                 2. Record the peak requests per second and the pods it takes, for the HPA's bounds.\n\
+                 3. Reproduce: `kubectl describe hpa -n {}`.",
+                cx.incident, cx.issue, cx.workload.name, cx.workload.namespace
+            ),
+            label: "performance".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use squad_protocols::cluster::WorkloadCondition;
+
+    use super::*;
+    use crate::testing;
+
+    fn condition(kind: &str, status: &str, reason: &str, message: &str) -> WorkloadCondition {
+        WorkloadCondition {
+            kind: kind.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
+
+    fn hpa(current: u32, max: u32, conditions: Vec<WorkloadCondition>) -> HpaInfo {
+        HpaInfo {
+            name: "cart".into(),
+            target: "Deployment/cart".into(),
+            min_replicas: 2,
+            max_replicas: max,
+            metrics: vec!["cpu 70%".into()],
+            current_replicas: current,
+            desired_replicas: current,
+            current_metrics: vec!["cpu 109%".into()],
+            conditions,
+            last_scale_time: None,
+        }
+    }
+
+    fn running() -> Facts {
+        let mut f = testing::crashing(&[]);
+        f.pod.as_mut().unwrap().containers[0].state = "running".into();
+        f
+    }
+
+    #[test]
+    fn an_hpa_at_its_maximum_says_how_many_the_load_asks_for() {
+        let mut f = running();
+        f.alert.name = "KubeHpaMaxedOut".into();
+        assert_eq!(HpaLimited.lookups(&f), [Lookup::Autoscalers]);
+        f.autoscalers = vec![hpa(
+            4,
+            4,
+            vec![
+                condition("ScalingActive", "True", "ValidMetricFound", "ok"),
+                condition(
+                    "ScalingLimited",
+                    "True",
+                    "TooManyReplicas",
+                    "the desired replica count is more than the maximum replica count",
+                ),
+            ],
+        )];
+        let d = testing::diagnosis(&f);
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
+        assert_eq!(
+            d.summary,
+            "HPA cart holds Deployment shop/cart at its maximum of 4 replicas with cpu at 109% of request against a 70% target: the load asks for 7"
+        );
+        let reason = testing::escalation(&HpaLimited, &d);
+        assert!(reason.contains("maxReplicas"), "{reason}");
+    }
+
+    #[test]
+    fn an_hpa_without_the_request_it_divides_by_names_the_container() {
+        let mut f = running();
+        f.alert.name = "CPUThrottlingHigh".into();
+        f.alert
+            .labels
+            .insert("horizontalpodautoscaler".into(), "cart".into());
+        f.info.containers[0].requests.remove("cpu");
+        let mut h = hpa(
+            2,
+            10,
+            vec![condition(
+                "ScalingActive",
+                "False",
+                "FailedGetResourceMetric",
+                "the HPA was unable to compute the replica count: failed to get cpu utilization: missing request for cpu",
+            )],
+        );
+        h.current_metrics.clear();
+        f.autoscalers = vec![h];
+        let d = HpaLimited.detect(&f, &Readings::of(&f)).unwrap();
+        assert_eq!(
+            d.summary,
+            "HPA cart cannot scale Deployment shop/cart: failed to get cpu utilization: missing request for cpu (container api requests no cpu); it stays at 2 replicas whatever the load"
+        );
+    }
+
+    #[test]
+    fn an_hpa_within_its_range_or_none_is_not_this_family() {
+        let mut f = running();
+        assert!(HpaLimited.lookups(&f).is_empty());
+        f.autoscalers = vec![hpa(
+            3,
+            10,
+            vec![
+                condition("ScalingActive", "True", "ValidMetricFound", "ok"),
+                condition("ScalingLimited", "False", "DesiredWithinRange", "ok"),
+            ],
+        )];
+        assert!(HpaLimited.detect(&f, &Readings::of(&f)).is_none());
+        // Limited by the rate of scale-up, not by its maximum.
+        f.autoscalers[0].conditions[1] =
+            condition("ScalingLimited", "True", "ScaleUpLimit", "rate");
+        assert!(HpaLimited.detect(&f, &Readings::of(&f)).is_none());
+    }
+}

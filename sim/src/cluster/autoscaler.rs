@@ -1,0 +1,1041 @@
+//! The HorizontalPodAutoscaler controller over the workload, and how its replica count shares the
+//! load.
+//!
+//! The load model's rates (`[load]`, `[app]`) hold per pod at the workload's replicas as the
+//! manifest in force at the scenario's now declares them (1 when it omits them): the traffic in
+//! total is that many times a pod's, and `n` pods each take `1/n` of it. Without an HPA, `n` is
+//! the newest rollout's declared replicas; with one (a `HorizontalPodAutoscaler` of the GitOps
+//! repo whose `scaleTargetRef` is the workload), its controller sets `n` as kube-controller-manager
+//! does, every 15 s:
+//! - utilisation is a pod's usage over the sum of its containers' requests for the resource
+//!   (cAdvisor's CPU, capped by a CPU limit, or the memory demand); a container without that
+//!   request makes the metric invalid (`failed to get cpu utilization: missing request for cpu`,
+//!   `ScalingActive=False`, `FailedGetResourceMetric`) and the replicas stay where they are;
+//! - the proposal is `ceil(n × usage / target)` outside a 10% tolerance, the largest over the
+//!   metrics; scale-down takes the highest proposal of the stabilisation window (300 s unless
+//!   `behavior.scaleDown.stabilizationWindowSeconds` says), scale-up at most `max(2n, n + 4)` per
+//!   sync (the default policies);
+//! - within `[minReplicas, maxReplicas]`: a proposal beyond is clamped and `ScalingLimited=True`
+//!   (`TooManyReplicas`: `the desired replica count is more than the maximum replica count`).
+//!
+//! A GitOps sync of a manifest that declares `spec.replicas` writes it back (the HPA corrects it
+//! at its next sync). Stated simplifications: every pod of the workload is ready and alike (a
+//! new pod serves at once); metrics other than a resource's `Utilization` or `AverageValue`
+//! target, and `behavior` policies other than the stabilisation windows, are not modelled (an
+//! HPA that has only those holds the replicas where they are).
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use squad_gitops::objects;
+use squad_protocols::cluster::ClusterEvent;
+use squad_runtime::ports::PortResult;
+
+use super::metrics::{cpu_rate, labels};
+use super::{Rollout, SimCluster, secs, ts};
+use crate::series::{Labels, SeriesKind};
+
+/// How often the controller syncs, in seconds.
+const SYNC_SECONDS: i64 = 15;
+/// How far past the scenario's now the replica count is computed; it holds after that.
+const HORIZON_DAYS: i64 = 14;
+/// The controller's tolerance around the target ratio.
+const TOLERANCE: f64 = 0.1;
+
+/// What one metric of an HPA aims at.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Target {
+    /// Percent of the pods' requests.
+    Utilization(u32),
+    /// Per pod, in cores (cpu) or bytes (memory).
+    AverageValue(f64),
+}
+
+/// One HPA over the workload, as a commit on main declares it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Autoscaler {
+    pub name: String,
+    pub min: u32,
+    pub max: u32,
+    /// `(resource, target)`: `cpu` or `memory`.
+    pub metrics: Vec<(String, Target)>,
+    pub scale_down_window: i64,
+    pub scale_up_window: i64,
+}
+
+impl Autoscaler {
+    /// The HPA `o` declares, in any of `autoscaling/v1`, `v2beta1`, `v2beta2` and `v2`.
+    pub(super) fn parse(o: &Value) -> Autoscaler {
+        let spec = &o["spec"];
+        let mut metrics = Vec::new();
+        if let Some(pct) = spec["targetCPUUtilizationPercentage"].as_u64() {
+            metrics.push(("cpu".to_owned(), Target::Utilization(pct as u32)));
+        }
+        for m in spec["metrics"].as_array().into_iter().flatten() {
+            if m["type"] != "Resource" {
+                continue;
+            }
+            let r = &m["resource"];
+            let name = r["name"].as_str().unwrap_or("").to_owned();
+            let target = if let Some(u) = r["target"]["averageUtilization"]
+                .as_u64()
+                .or_else(|| r["targetAverageUtilization"].as_u64())
+            {
+                Target::Utilization(u as u32)
+            } else if let Some(q) = r["target"]["averageValue"]
+                .as_str()
+                .or_else(|| r["targetAverageValue"].as_str())
+                .and_then(|q| q.parse::<squad_protocols::Quantity>().ok())
+            {
+                Target::AverageValue(if name == "cpu" {
+                    q.milli() as f64 / 1000.0
+                } else {
+                    q.bytes() as f64
+                })
+            } else {
+                continue;
+            };
+            if name == "cpu" || name == "memory" {
+                metrics.push((name, target));
+            }
+        }
+        // Without metrics, the controller's default: 80% of the CPU requested.
+        if metrics.is_empty() && spec["metrics"].as_array().is_none_or(Vec::is_empty) {
+            metrics.push(("cpu".to_owned(), Target::Utilization(80)));
+        }
+        let window = |dir: &str, default: i64| {
+            spec["behavior"][dir]["stabilizationWindowSeconds"]
+                .as_i64()
+                .unwrap_or(default)
+        };
+        Autoscaler {
+            name: objects::name(o).to_owned(),
+            min: spec["minReplicas"].as_u64().unwrap_or(1).max(1) as u32,
+            max: spec["maxReplicas"].as_u64().unwrap_or(1).max(1) as u32,
+            metrics,
+            scale_down_window: window("scaleDown", 300),
+            scale_up_window: window("scaleUp", 0),
+        }
+    }
+}
+
+/// One metric as the controller read it at a sync: its usage per pod (cores or bytes) and
+/// utilisation (percent of the request, when the target is one).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Reading {
+    pub resource: String,
+    pub average: f64,
+    pub utilization: Option<u32>,
+}
+
+/// What the controller decided at a sync, kept where it changed.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Decision {
+    pub at: DateTime<Utc>,
+    /// The replicas after the sync (`status.currentReplicas` from then).
+    pub replicas: u32,
+    /// `status.desiredReplicas`.
+    pub desired: u32,
+    /// `AbleToScale` (always True here): its reason and message.
+    pub able: (&'static str, String),
+    /// `ScalingActive`: the metric it scaled on, or why no replica count could be computed.
+    pub active: Result<String, String>,
+    /// `ScalingLimited` True: reason and message; `None`: `DesiredWithinRange`.
+    pub limited: Option<(&'static str, &'static str)>,
+    /// Why it rescaled at this sync, when it did (`SuccessfulRescale`'s reason).
+    pub rescaled: Option<String>,
+}
+
+/// The replica count over time, and the HPA's decisions.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Scaling {
+    /// The replicas at which the load model's rates hold per pod.
+    reference: u32,
+    /// `(from, replicas)`, oldest first; before the first, `reference`.
+    steps: Vec<(DateTime<Utc>, u32)>,
+    /// The HPA in force from each synced commit on main (`None`: none).
+    pub hpas: Vec<(DateTime<Utc>, Option<Autoscaler>)>,
+    /// The controller's decisions where anything it reports changed, oldest first.
+    pub decisions: Vec<Decision>,
+}
+
+impl Scaling {
+    /// The workload's replicas (the Deployment's `spec.replicas`) at `t`.
+    pub(super) fn replicas_at(&self, t: DateTime<Utc>) -> u32 {
+        let i = self.steps.partition_point(|(at, _)| *at <= t);
+        if i == 0 {
+            self.reference
+        } else {
+            self.steps[i - 1].1
+        }
+    }
+
+    /// The share of the reference load one pod takes at `t`.
+    pub(super) fn share(&self, t: DateTime<Utc>) -> f64 {
+        f64::from(self.reference.max(1)) / f64::from(self.replicas_at(t).max(1))
+    }
+
+    /// The instants in `(t0, t)` at which the replica count changes.
+    pub(super) fn changes_between(
+        &self,
+        t0: DateTime<Utc>,
+        t: DateTime<Utc>,
+    ) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        self.steps
+            .iter()
+            .map(|(at, _)| *at)
+            .filter(move |at| *at > t0 && *at < t)
+    }
+
+    /// The most replicas the workload ever has (its pods' names are drawn for that many).
+    pub(super) fn most(&self) -> u32 {
+        self.steps
+            .iter()
+            .map(|(_, n)| *n)
+            .chain([self.reference])
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// When the pod at `index` (of the pods a rollout holds, oldest first) was last created by a
+    /// scale-up at or before `t`, if after `since`.
+    pub(super) fn scaled_up_at(
+        &self,
+        index: u32,
+        since: DateTime<Utc>,
+        t: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let mut prev = self.replicas_at(since);
+        let mut at = None;
+        for (when, n) in self.steps.iter().filter(|(w, _)| *w > since && *w <= t) {
+            if prev <= index && *n > index {
+                at = Some(*when);
+            }
+            prev = *n;
+        }
+        at
+    }
+
+    /// The HPA in force at `t`, if any.
+    pub(super) fn hpa_at(&self, t: DateTime<Utc>) -> Option<&Autoscaler> {
+        self.hpas
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= t)
+            .and_then(|(_, h)| h.as_ref())
+    }
+
+    /// The controller's last decision at or before `t`.
+    pub(super) fn decision_at(&self, t: DateTime<Utc>) -> Option<&Decision> {
+        self.decisions.iter().rev().find(|d| d.at <= t)
+    }
+
+    /// When the condition `kind` last took the status it has at `t`.
+    pub(super) fn transition(
+        &self,
+        t: DateTime<Utc>,
+        status: impl Fn(&Decision) -> bool,
+    ) -> Option<DateTime<Utc>> {
+        let now = self.decision_at(t)?;
+        let wanted = status(now);
+        let mut at = now.at;
+        for d in self.decisions.iter().rev().filter(|d| d.at <= t) {
+            if status(d) != wanted {
+                break;
+            }
+            at = d.at;
+        }
+        Some(at)
+    }
+}
+
+fn explicit_replicas(r: &Rollout) -> Option<u32> {
+    r.object["spec"]["replicas"].as_u64().map(|n| n as u32)
+}
+
+impl SimCluster {
+    /// The HPA over the workload among `objects`, if any.
+    pub(super) fn autoscaler_among(&self, objects: &[Value]) -> Option<Autoscaler> {
+        let w = &self.scenario.workload;
+        objects
+            .iter()
+            .find(|o| {
+                objects::kind(o) == "HorizontalPodAutoscaler"
+                    && o["metadata"]["namespace"].as_str().unwrap_or(&w.namespace) == w.namespace
+                    && o["spec"]["scaleTargetRef"]["kind"] == w.kind.as_str()
+                    && o["spec"]["scaleTargetRef"]["name"] == w.name.as_str()
+            })
+            .map(Autoscaler::parse)
+    }
+
+    /// The replica count over time, given the rollouts and the main head's objects: the
+    /// rollouts' declared replicas, and the HPA controller's decisions while an HPA is in force.
+    pub(super) fn scaling(&self, rollouts: &[Rollout], head: &[Value]) -> PortResult<Scaling> {
+        let s = &self.scenario;
+        let reference = rollouts
+            .iter()
+            .rev()
+            .find(|r| r.at <= s.now)
+            .or(rollouts.first())
+            .map_or(1, |r| r.workload.replicas.max(1));
+        let mut out = Scaling {
+            reference,
+            ..Scaling::default()
+        };
+        if self.is_job() {
+            return Ok(out);
+        }
+        // The HPA of each commit on main, read only when the head has one.
+        if self.autoscaler_among(head).is_some() {
+            let mut log = self
+                .git
+                .log("main", "")
+                .map_err(|e| squad_runtime::ports::PortError::failed("read the GitOps repo", e))?;
+            log.reverse();
+            for commit in log {
+                let hpa = self.autoscaler_among(&self.objects_at(&commit.id)?);
+                if out.hpas.last().is_none_or(|(_, last)| *last != hpa) {
+                    out.hpas.push((super::synced_at(&commit, s.now), hpa));
+                }
+            }
+        }
+        let Some(first) = rollouts.first() else {
+            return Ok(out);
+        };
+        let mut n = first.workload.replicas;
+        out.steps.push((first.at, n));
+        let end = s.now.max(self.clock.now()) + chrono::Duration::days(HORIZON_DAYS);
+        // Each sync: the rollout syncs first (its declared replicas, when it declares them),
+        // then the HPA.
+        let mut recommendations: Vec<(DateTime<Utc>, u32)> = Vec::new();
+        let mut synced = 0usize;
+        let mut t = first.at;
+        while t <= end {
+            let mut next = n;
+            while synced < rollouts.len() && rollouts[synced].at <= t {
+                let r = &rollouts[synced];
+                let hpa = out.hpa_at(r.at).is_some();
+                if !hpa || synced == 0 {
+                    next = r.workload.replicas;
+                } else if let Some(declared) = explicit_replicas(r) {
+                    next = declared;
+                }
+                synced += 1;
+            }
+            let newest = &rollouts[synced.max(1) - 1];
+            match out.hpa_at(t).cloned() {
+                None => {
+                    next = newest.workload.replicas;
+                    recommendations.clear();
+                }
+                Some(hpa) => {
+                    let decision =
+                        self.decide(&hpa, newest, t, (next, reference), &mut recommendations);
+                    next = decision.replicas;
+                    let changed = out.decisions.last().is_none_or(|last| {
+                        (
+                            last.replicas,
+                            last.desired,
+                            &last.able,
+                            &last.active,
+                            last.limited,
+                        ) != (
+                            decision.replicas,
+                            decision.desired,
+                            &decision.able,
+                            &decision.active,
+                            decision.limited,
+                        )
+                    });
+                    if changed || decision.rescaled.is_some() {
+                        out.decisions.push(decision);
+                    }
+                }
+            }
+            if next != n {
+                n = next;
+                out.steps.push((t, n));
+            }
+            // Between syncs nothing changes; jump over spans without an HPA.
+            t = if out.hpa_at(t).is_some() {
+                t + secs(SYNC_SECONDS)
+            } else {
+                let later = rollouts
+                    .get(synced)
+                    .map(|r| r.at)
+                    .into_iter()
+                    .chain(out.hpas.iter().map(|(at, _)| *at).filter(|at| *at > t))
+                    .min();
+                match later {
+                    Some(later) => later,
+                    None => break,
+                }
+            };
+        }
+        Ok(out)
+    }
+
+    /// One metric at a sync, for the pods of rollout `r` at `t`, each taking `share` of the
+    /// reference load: usage per pod, or why it cannot be read.
+    pub(super) fn read_metric(
+        &self,
+        resource: &str,
+        target: &Target,
+        r: &Rollout,
+        t: DateTime<Utc>,
+        share: f64,
+    ) -> Result<Reading, String> {
+        let spec = objects::pod_spec(&r.object);
+        let containers = spec["containers"].as_array().cloned().unwrap_or_default();
+        let mut request = 0.0;
+        for c in &containers {
+            let Some(q) = c["resources"]["requests"][resource]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| {
+                    c["resources"]["requests"][resource]
+                        .as_u64()
+                        .map(|n| n.to_string())
+                })
+                .and_then(|q| q.parse::<squad_protocols::Quantity>().ok())
+            else {
+                if matches!(target, Target::Utilization(_)) {
+                    return Err(format!(
+                        "failed to get {resource} utilization: missing request for {resource}"
+                    ));
+                }
+                continue;
+            };
+            request += if resource == "cpu" {
+                q.milli() as f64 / 1000.0
+            } else {
+                q.bytes() as f64
+            };
+        }
+        let rps = self.traffic(t) * share;
+        let app = self.container_object(r);
+        let average = if resource == "cpu" {
+            let limit = app
+                .and_then(|c| c["resources"]["limits"]["cpu"].as_str().map(str::to_owned))
+                .and_then(|q| q.parse::<squad_protocols::Quantity>().ok())
+                .map(|q| q.milli() as f64 / 1000.0);
+            cpu_rate(self.cpu_demand(rps), limit).used
+        } else {
+            let l = &self.scenario.load;
+            let hours = (t - r.at).num_seconds().max(0) as f64 / 3600.0;
+            (l.base_mib + l.per_rps_mib * rps + l.leak_mib_per_hour * hours) * super::MIB
+        };
+        let utilization = matches!(target, Target::Utilization(_))
+            .then(|| (average * 100.0 / request.max(f64::MIN_POSITIVE)).floor() as u32);
+        Ok(Reading {
+            resource: resource.to_owned(),
+            average,
+            utilization,
+        })
+    }
+
+    /// The controller's sync at `t` with `n` replicas.
+    fn decide(
+        &self,
+        hpa: &Autoscaler,
+        r: &Rollout,
+        t: DateTime<Utc>,
+        (n, reference): (u32, u32),
+        recommendations: &mut Vec<(DateTime<Utc>, u32)>,
+    ) -> Decision {
+        let described = |resource: &str, target: &Target| match target {
+            Target::Utilization(_) => {
+                format!("{resource} resource utilization (percentage of request)")
+            }
+            Target::AverageValue(_) => format!("{resource} resource"),
+        };
+        let mut base = Decision {
+            at: t,
+            replicas: n,
+            desired: n,
+            able: (
+                "ReadyForNewScale",
+                "recommended size matches current size".into(),
+            ),
+            active: Err(String::new()),
+            limited: None,
+            rescaled: None,
+        };
+        // Outside [min, max], the controller rescales without reading metrics.
+        if n > hpa.max || n < hpa.min {
+            let (to, why) = if n > hpa.max {
+                (hpa.max, "Current number of replicas above Spec.MaxReplicas")
+            } else {
+                (hpa.min, "Current number of replicas below Spec.MinReplicas")
+            };
+            base.replicas = to;
+            base.desired = to;
+            base.able = (
+                "SucceededRescale",
+                format!("the HPA controller was able to update the target scale to {to}"),
+            );
+            base.active = Ok(String::new());
+            base.rescaled = Some(format!("New size: {to}; reason: {why}"));
+            return base;
+        }
+        let mut proposals = Vec::new();
+        let mut errors = Vec::new();
+        for (resource, target) in &hpa.metrics {
+            let share = f64::from(reference.max(1)) / f64::from(n.max(1));
+            match self.read_metric(resource, target, r, t, share) {
+                Ok(reading) => {
+                    let ratio = match (target, reading.utilization) {
+                        (Target::Utilization(goal), Some(u)) => {
+                            f64::from(u) / f64::from((*goal).max(1))
+                        }
+                        (Target::AverageValue(goal), _) => {
+                            reading.average / goal.max(f64::MIN_POSITIVE)
+                        }
+                        _ => 1.0,
+                    };
+                    let proposal = if (ratio - 1.0).abs() <= TOLERANCE {
+                        n
+                    } else {
+                        (ratio * f64::from(n)).ceil() as u32
+                    };
+                    proposals.push((proposal, described(resource, target), ratio > 1.0));
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        let Some((proposal, metric, above)) = proposals.into_iter().max_by_key(|(p, _, _)| *p)
+        else {
+            let first = errors.first().cloned().unwrap_or_default();
+            base.active = Err(format!(
+                "the HPA was unable to compute the replica count: {first}"
+            ));
+            return base;
+        };
+        base.active = Ok(metric.clone());
+        // Stabilisation: a scale-down takes the highest recommendation of its window, a
+        // scale-up the lowest of its.
+        recommendations.push((t, proposal));
+        let keep = secs(hpa.scale_down_window.max(hpa.scale_up_window));
+        recommendations.retain(|(at, _)| *at + keep >= t);
+        let within = |w: i64| {
+            recommendations
+                .iter()
+                .filter(move |(at, _)| *at + secs(w) >= t)
+                .map(|(_, p)| *p)
+        };
+        let mut desired = proposal;
+        let mut stabilized = false;
+        if proposal < n {
+            let highest = within(hpa.scale_down_window)
+                .max()
+                .unwrap_or(proposal)
+                .min(n);
+            stabilized = highest > proposal;
+            desired = highest;
+        } else if proposal > n {
+            let lowest = within(hpa.scale_up_window).min().unwrap_or(proposal).max(n);
+            stabilized = lowest < proposal;
+            desired = lowest;
+        }
+        // The default scale-up policies: 100% or 4 pods per 15 s, the larger.
+        let rate = (2 * n).max(n + 4);
+        let mut limited = None;
+        if desired > hpa.max {
+            desired = hpa.max;
+            limited = Some((
+                "TooManyReplicas",
+                "the desired replica count is more than the maximum replica count",
+            ));
+        } else if desired < hpa.min {
+            desired = hpa.min;
+            limited = Some((
+                "TooFewReplicas",
+                "the desired replica count is less than the minimum replica count",
+            ));
+        } else if desired > rate {
+            desired = rate;
+            limited = Some((
+                "ScaleUpLimit",
+                "the desired replica count is increasing faster than the maximum scale rate",
+            ));
+        }
+        base.desired = desired;
+        base.limited = limited;
+        if desired != n {
+            base.replicas = desired;
+            base.able = (
+                "SucceededRescale",
+                format!("the HPA controller was able to update the target scale to {desired}"),
+            );
+            base.rescaled = Some(format!(
+                "New size: {desired}; reason: {}",
+                if above {
+                    format!("{metric} above target")
+                } else {
+                    "All metrics below target".into()
+                }
+            ));
+        } else if stabilized {
+            base.able = (
+                "ScaleDownStabilized",
+                "recent recommendations were higher than current one, applying the highest recent recommendation".into(),
+            );
+        }
+        base
+    }
+
+    /// What the HPA controller said about the workload's HPA up to `t`, in its words: one
+    /// event per message, counted (a rescale, a metric it could not read at each sync).
+    pub(super) fn hpa_events(&self, d: &super::Desired, t: DateTime<Utc>) -> Vec<ClusterEvent> {
+        let mut out: Vec<ClusterEvent> = Vec::new();
+        let mut add = |name: &str, kind: &str, reason: &str, message: String, at, count: u32| {
+            let object = format!("HorizontalPodAutoscaler/{name}");
+            match out
+                .iter_mut()
+                .find(|e| e.object == object && e.reason == reason && e.message == message)
+            {
+                Some(e) => {
+                    e.count += count;
+                    e.last_seen = at;
+                }
+                None => out.push(ClusterEvent {
+                    kind: kind.into(),
+                    reason: reason.into(),
+                    message,
+                    count,
+                    first_seen: at,
+                    last_seen: at,
+                    object,
+                }),
+            }
+        };
+        let decisions: Vec<&Decision> = d.scale.decisions.iter().filter(|x| x.at <= t).collect();
+        for (i, x) in decisions.iter().enumerate() {
+            let Some(hpa) = d.scale.hpa_at(x.at) else {
+                continue;
+            };
+            if let Some(why) = &x.rescaled {
+                add(
+                    &hpa.name,
+                    "Normal",
+                    "SuccessfulRescale",
+                    why.clone(),
+                    x.at,
+                    1,
+                );
+            }
+            if let Err(e) = &x.active {
+                // Said at every sync until the next decision.
+                let until = decisions
+                    .get(i + 1)
+                    .map_or(t, |n| n.at - secs(SYNC_SECONDS));
+                let syncs = 1 + ((until - x.at).num_seconds().max(0) / SYNC_SECONDS) as u32;
+                let last = x.at + secs(i64::from(syncs - 1) * SYNC_SECONDS);
+                let cause = e
+                    .strip_prefix("the HPA was unable to compute the replica count: ")
+                    .unwrap_or(e);
+                add(
+                    &hpa.name,
+                    "Warning",
+                    "FailedGetResourceMetric",
+                    cause.to_owned(),
+                    x.at,
+                    0,
+                );
+                add(
+                    &hpa.name,
+                    "Warning",
+                    "FailedGetResourceMetric",
+                    cause.to_owned(),
+                    last,
+                    syncs,
+                );
+                let invalid = format!(
+                    "invalid metrics ({n} invalid out of {n}), first error is: {cause}",
+                    n = hpa.metrics.len()
+                );
+                add(
+                    &hpa.name,
+                    "Warning",
+                    "FailedComputeMetricsReplicas",
+                    invalid.clone(),
+                    x.at,
+                    0,
+                );
+                add(
+                    &hpa.name,
+                    "Warning",
+                    "FailedComputeMetricsReplicas",
+                    invalid,
+                    last,
+                    syncs,
+                );
+            }
+        }
+        out
+    }
+
+    /// kube-state-metrics' series of the workload's HPA at `t`.
+    pub(super) fn hpa_points(
+        &self,
+        d: &super::Desired,
+        t: DateTime<Utc>,
+        push: &mut impl FnMut(SeriesKind, Labels, f64),
+    ) {
+        let (Some(hpa), Some(x)) = (d.scale.hpa_at(t), d.scale.decision_at(t)) else {
+            return;
+        };
+        let ns = self.scenario.workload.namespace.as_str();
+        let series = |name: &str, extra: &[(&str, &str)]| {
+            let mut l = labels(&[
+                ("namespace", ns),
+                ("horizontalpodautoscaler", hpa.name.as_str()),
+            ]);
+            for (k, v) in extra {
+                l.insert((*k).into(), (*v).into());
+            }
+            l.insert("__name__".into(), name.into());
+            l
+        };
+        for (name, value) in [
+            ("kube_horizontalpodautoscaler_spec_max_replicas", hpa.max),
+            ("kube_horizontalpodautoscaler_spec_min_replicas", hpa.min),
+            (
+                "kube_horizontalpodautoscaler_status_current_replicas",
+                x.replicas,
+            ),
+            (
+                "kube_horizontalpodautoscaler_status_desired_replicas",
+                x.desired,
+            ),
+        ] {
+            push(SeriesKind::Gauge, series(name, &[]), f64::from(value));
+        }
+        for (resource, target) in &hpa.metrics {
+            let (kind, value) = match target {
+                Target::Utilization(u) => ("utilization", f64::from(*u)),
+                Target::AverageValue(v) => ("average", *v),
+            };
+            push(
+                SeriesKind::Gauge,
+                series(
+                    "kube_horizontalpodautoscaler_spec_target_metric",
+                    &[
+                        ("metric_name", resource.as_str()),
+                        ("metric_target_type", kind),
+                    ],
+                ),
+                value,
+            );
+        }
+        let active = x.active.as_ref().is_ok_and(|m| !m.is_empty());
+        for (condition, on) in [
+            ("AbleToScale", true),
+            ("ScalingActive", active),
+            ("ScalingLimited", x.limited.is_some()),
+        ] {
+            for status in ["true", "false", "unknown"] {
+                let current = if on { "true" } else { "false" };
+                push(
+                    SeriesKind::Gauge,
+                    series(
+                        "kube_horizontalpodautoscaler_status_condition",
+                        &[("condition", condition), ("status", status)],
+                    ),
+                    if status == current { 1.0 } else { 0.0 },
+                );
+            }
+        }
+    }
+
+    /// The HPA over the workload as the controller reports it at `t` (`status` of `o`).
+    pub(super) fn hpa_status(&self, d: &super::Desired, t: DateTime<Utc>) -> Option<Value> {
+        let hpa = d.scale.hpa_at(t)?;
+        let decision = d.scale.decision_at(t)?;
+        let r = Self::rollout_at(d, t)?;
+        let n = decision.replicas;
+        let transition =
+            |f: &dyn Fn(&Decision) -> bool| ts(d.scale.transition(t, f).unwrap_or(decision.at));
+        let mut metrics = Vec::new();
+        if decision.active.is_ok() {
+            for (resource, target) in &hpa.metrics {
+                if let Ok(m) = self.read_metric(resource, target, r, t, d.scale.share(t)) {
+                    let value = if resource == "cpu" {
+                        format!("{}m", (m.average * 1000.0).round() as i64)
+                    } else {
+                        (m.average.round() as i64).to_string()
+                    };
+                    let mut current = json!({"averageValue": value});
+                    if let Some(u) = m.utilization {
+                        current["averageUtilization"] = json!(u);
+                    }
+                    metrics.push(json!({"type": "Resource",
+                        "resource": {"name": resource, "current": current}}));
+                }
+            }
+        }
+        let (active_status, active_reason, active_message) = match &decision.active {
+            Ok(metric) if metric.is_empty() => (
+                "False",
+                "ScalingDisabled",
+                "scaling is disabled since the replica count of the target is zero".to_owned(),
+            ),
+            Ok(metric) => (
+                "True",
+                "ValidMetricFound",
+                format!("the HPA was able to successfully calculate a replica count from {metric}"),
+            ),
+            Err(e) => ("False", "FailedGetResourceMetric", e.clone()),
+        };
+        let (limited_status, limited_reason, limited_message) = match decision.limited {
+            Some((reason, message)) => ("True", reason, message),
+            None => (
+                "False",
+                "DesiredWithinRange",
+                "the desired count is within the acceptable range",
+            ),
+        };
+        let last_scale = d
+            .scale
+            .decisions
+            .iter()
+            .rev()
+            .filter(|x| x.at <= t)
+            .find(|x| x.rescaled.is_some())
+            .map(|x| ts(x.at));
+        let mut status = json!({
+            "currentReplicas": n,
+            "desiredReplicas": decision.desired,
+            "currentMetrics": metrics,
+            "conditions": [
+                {"type": "AbleToScale", "status": "True", "reason": decision.able.0,
+                 "message": decision.able.1, "lastTransitionTime": transition(&|_| true)},
+                {"type": "ScalingActive", "status": active_status, "reason": active_reason,
+                 "message": active_message,
+                 "lastTransitionTime": transition(&|x| x.active.as_ref().is_ok_and(|m| !m.is_empty()))},
+                {"type": "ScalingLimited", "status": limited_status, "reason": limited_reason,
+                 "message": limited_message,
+                 "lastTransitionTime": transition(&|x| x.limited.is_some())},
+            ]
+        });
+        if let Some(at) = last_scale {
+            status["lastScaleTime"] = json!(at);
+        }
+        let _ = hpa;
+        Some(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::time::Duration;
+
+    use serde_json::json;
+    use squad_protocols::cluster::HpaInfo;
+
+    use super::super::testing::served;
+    use super::*;
+    use crate::Scenario;
+
+    #[test]
+    fn every_autoscaling_version_reads_the_same_targets() {
+        let v1 = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "a"},
+            "spec": {"maxReplicas": 5, "targetCPUUtilizationPercentage": 60}});
+        let a = Autoscaler::parse(&v1);
+        assert_eq!((a.min, a.max), (1, 5));
+        assert_eq!(a.metrics, [("cpu".to_owned(), Target::Utilization(60))]);
+        let v2beta1 = json!({"spec": {"minReplicas": 2, "maxReplicas": 5, "metrics": [
+            {"type": "Resource", "resource": {"name": "memory", "targetAverageValue": "512Mi"}}]}});
+        assert_eq!(
+            Autoscaler::parse(&v2beta1).metrics,
+            [(
+                "memory".to_owned(),
+                Target::AverageValue(512.0 * 1024.0 * 1024.0)
+            )]
+        );
+        let v2 = json!({"spec": {"maxReplicas": 5,
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 60}},
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                          "target": {"type": "Utilization", "averageUtilization": 70}}},
+                        {"type": "External", "external": {"metric": {"name": "queue"}}}]}});
+        let a = Autoscaler::parse(&v2);
+        assert_eq!(a.metrics, [("cpu".to_owned(), Target::Utilization(70))]);
+        assert_eq!(a.scale_down_window, 60);
+        // No metrics at all: the controller's default, 80% CPU.
+        let none = json!({"spec": {"maxReplicas": 3}});
+        assert_eq!(
+            Autoscaler::parse(&none).metrics,
+            [("cpu".to_owned(), Target::Utilization(80))]
+        );
+    }
+
+    fn hpa(sim: &SimCluster, ns: &str) -> HpaInfo {
+        sim.hpas(ns).unwrap().remove(0)
+    }
+
+    fn condition(h: &HpaInfo, kind: &str) -> (String, String) {
+        let c = h.condition(kind).unwrap();
+        (c.status.clone(), c.reason.clone())
+    }
+
+    fn commit(
+        s: &Scenario,
+        git: &squad_adapters::git::GitRepo,
+        at: DateTime<Utc>,
+        path: &str,
+        from: &str,
+        to: &str,
+    ) {
+        let text = git.read("main", path).unwrap().unwrap();
+        assert!(text.contains(from), "{path}: {from}");
+        git.commit(
+            "main",
+            None,
+            "test change",
+            &[(path.to_owned(), text.replace(from, to))],
+            at,
+            false,
+        )
+        .unwrap();
+        let _ = s;
+    }
+
+    /// The shipped case: two pods at the HPA's minimum, then the campaign: 3, then 4 (its
+    /// maximum), where it stays with CPU at 109% of the request.
+    #[test]
+    fn the_campaign_scales_the_catalog_to_its_maximum_and_no_further() {
+        let s = Scenario::embedded("hpa-maxed").unwrap();
+        let (sim, _git, _clock, _dir) = served(s.clone());
+        let w = s.workload_ref();
+        let pods = sim.pods_of(&w).unwrap();
+        assert_eq!(pods.len(), 4);
+        // The two the campaign added were created when the HPA scaled up.
+        let mut created: Vec<i64> = pods
+            .iter()
+            .map(|p| (s.now - p.created_at).num_minutes())
+            .collect();
+        created.sort();
+        assert_eq!(created, [171, 178, 43200, 43200]);
+        let h = hpa(&sim, &w.namespace);
+        assert_eq!((h.current_replicas, h.desired_replicas), (4, 4));
+        assert_eq!(h.current_metrics, ["cpu 109%"]);
+        assert_eq!(
+            condition(&h, "ScalingLimited"),
+            ("True".into(), "TooManyReplicas".into())
+        );
+        assert_eq!(
+            condition(&h, "ScalingActive"),
+            ("True".into(), "ValidMetricFound".into())
+        );
+        let rescales: Vec<String> = sim
+            .events(&w.namespace, "catalog")
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.reason == "SuccessfulRescale")
+            .map(|e| e.message)
+            .collect();
+        assert_eq!(rescales.len(), 3, "{rescales:?}");
+        assert!(rescales[2].starts_with("New size: 4; reason: cpu resource utilization"));
+        assert_eq!(sim.workload(&w).unwrap().replicas, 4);
+    }
+
+    /// The fix a careful SRE opens: the maximum back at 10. The HPA scales to what the load
+    /// asks for (7) and is no longer limited; each pod's share falls under the target.
+    #[tokio::test(start_paused = true)]
+    async fn a_higher_maximum_lets_the_hpa_follow_the_load() {
+        let s = Scenario::embedded("hpa-maxed").unwrap();
+        let (sim, git, clock, _dir) = served(s.clone());
+        let hpa_file = "deploy/storefront/catalog-hpa.yaml";
+        commit(
+            &s,
+            &git,
+            clock.now(),
+            hpa_file,
+            "maxReplicas: 4",
+            "maxReplicas: 10",
+        );
+        clock.sleep(Duration::from_secs(5 * 60)).await;
+        let h = hpa(&sim, &s.workload.namespace);
+        assert_eq!((h.max_replicas, h.current_replicas), (10, 7));
+        assert_eq!(
+            condition(&h, "ScalingLimited"),
+            ("False".into(), "DesiredWithinRange".into())
+        );
+        assert_eq!(h.current_metrics, ["cpu 67%"]);
+        assert_eq!(sim.pods_of(&s.workload_ref()).unwrap().len(), 7);
+    }
+
+    /// A deploy that drops the CPU request: the controller cannot compute a utilisation, says
+    /// so at every sync, and leaves the replicas where they are.
+    #[tokio::test(start_paused = true)]
+    async fn without_the_request_the_hpa_cannot_compute_and_holds() {
+        let s = Scenario::embedded("hpa-maxed").unwrap();
+        let (sim, git, clock, _dir) = served(s.clone());
+        commit(
+            &s,
+            &git,
+            clock.now(),
+            &s.workload.manifest,
+            "            cpu: 250m\n",
+            "",
+        );
+        clock.sleep(Duration::from_secs(10 * 60)).await;
+        let h = hpa(&sim, &s.workload.namespace);
+        assert_eq!(h.current_replicas, 4);
+        let active = h.condition("ScalingActive").unwrap();
+        assert_eq!(
+            (
+                active.status.as_str(),
+                active.reason.as_str(),
+                active.message.as_str()
+            ),
+            (
+                "False",
+                "FailedGetResourceMetric",
+                "the HPA was unable to compute the replica count: failed to get cpu utilization: missing request for cpu"
+            )
+        );
+        assert!(h.current_metrics.is_empty());
+        let failed = sim
+            .events(&s.workload.namespace, "catalog")
+            .unwrap()
+            .into_iter()
+            .find(|e| e.reason == "FailedGetResourceMetric")
+            .unwrap();
+        assert_eq!(
+            failed.message,
+            "failed to get cpu utilization: missing request for cpu"
+        );
+        // Every 15 s over the 10 minutes since the sync (a commit at the scenario's now is in
+        // force at once).
+        assert_eq!(failed.count, 41);
+    }
+
+    /// A higher target: the proposal falls, but the scale-down waits out the stabilisation
+    /// window (5 minutes) with the highest recent recommendation.
+    #[tokio::test(start_paused = true)]
+    async fn a_scale_down_waits_out_the_stabilisation_window() {
+        let s = Scenario::embedded("hpa-maxed").unwrap();
+        let (sim, git, clock, _dir) = served(s.clone());
+        let hpa_file = "deploy/storefront/catalog-hpa.yaml";
+        commit(
+            &s,
+            &git,
+            clock.now(),
+            hpa_file,
+            "averageUtilization: 70",
+            "averageUtilization: 150",
+        );
+        clock.sleep(Duration::from_secs(3 * 60)).await;
+        let h = hpa(&sim, &s.workload.namespace);
+        assert_eq!(h.current_replicas, 4);
+        assert_eq!(
+            condition(&h, "AbleToScale"),
+            ("True".into(), "ScaleDownStabilized".into())
+        );
+        clock.sleep(Duration::from_secs(5 * 60)).await;
+        let h = hpa(&sim, &s.workload.namespace);
+        assert_eq!(h.current_replicas, 3);
+    }
+}
