@@ -87,6 +87,10 @@ struct Rollout {
     /// Why the apiserver refuses its pods (a LimitRange, a ResourceQuota), if it does: not one
     /// is created, and the rollout never takes over.
     refused: Option<String>,
+    /// Later commits that changed the workload but not its pod template (a Deployment's
+    /// `replicas`, say): no new ReplicaSet, the controller scales this one. Each: when it
+    /// synced, the replicas it declares, and whether it declares them at all.
+    rescaled: Vec<(DateTime<Utc>, u32, bool)>,
 }
 
 /// `value` of a rolling update's `maxSurge` or `maxUnavailable` (an integer or a percentage of
@@ -235,8 +239,8 @@ impl SimCluster {
             .log("main", manifest)
             .map_err(|e| PortError::failed(what, e))?;
         log.reverse();
-        let mut rollouts = Vec::new();
-        for (i, commit) in log.iter().enumerate() {
+        let mut rollouts: Vec<Rollout> = Vec::new();
+        for commit in &log {
             let Some(text) = self
                 .git
                 .read(&commit.id, manifest)
@@ -252,8 +256,25 @@ impl SimCluster {
             };
             let workload = objects::workload_info(obj, &s.workload.namespace);
             let at = synced_at(commit, s.now);
+            // The same pod template: a Deployment's controller makes no new ReplicaSet (it
+            // scales the one it has); a Job is replaced only when its spec changed.
+            let same = |prev: &Rollout| {
+                if self.is_job() {
+                    prev.object["spec"] == obj["spec"]
+                } else {
+                    prev.object["spec"]["template"] == obj["spec"]["template"]
+                }
+            };
+            if let Some(prev) = rollouts.last_mut().filter(|p| same(p)) {
+                prev.rescaled.push((
+                    at,
+                    workload.replicas,
+                    obj["spec"]["replicas"].as_u64().is_some(),
+                ));
+                continue;
+            }
             rollouts.push(Rollout {
-                revision: i as u32 + 1,
+                revision: rollouts.len() as u32 + 1,
                 at,
                 message: commit.message.lines().next().unwrap_or("").to_owned(),
                 pods: Vec::new(),
@@ -265,6 +286,7 @@ impl SimCluster {
                 unready: None,
                 ready_after: 0,
                 refused: None,
+                rescaled: Vec::new(),
             });
         }
         let mut objects = Vec::new();
@@ -321,14 +343,9 @@ impl SimCluster {
         }
         let live = rollouts.iter().rposition(|r| r.at <= s.now);
         let scale = self.scaling(&rollouts, &objects)?;
-        // Under an HPA a rollout may hold more pods than it declares: names for the most.
-        let most = |r: &Rollout| {
-            if scale.hpas.is_empty() {
-                r.workload.replicas.max(1)
-            } else {
-                scale.most().max(r.workload.replicas).max(1)
-            }
-        };
+        // Scaled (by an HPA, or a commit that only changed its replicas) a rollout may hold
+        // more pods than it declares: names for the most.
+        let most = |r: &Rollout| scale.most().max(r.workload.replicas).max(1);
         for (i, r) in rollouts.iter_mut().enumerate() {
             r.pods = if self.is_job() {
                 let given = if Some(i) == live {

@@ -271,12 +271,27 @@ impl SimCluster {
     /// rollouts' declared replicas, and the HPA controller's decisions while an HPA is in force.
     pub(super) fn scaling(&self, rollouts: &[Rollout], head: &[Value]) -> PortResult<Scaling> {
         let s = &self.scenario;
-        let reference = rollouts
+        // What the GitOps sync writes, in order: each rollout's declared replicas, then those
+        // of the commits that only rescaled it — `(at, replicas, declared explicitly, index of
+        // the rollout in force)`.
+        let mut syncs: Vec<(DateTime<Utc>, u32, bool, usize)> = Vec::new();
+        for (i, r) in rollouts.iter().enumerate() {
+            syncs.push((r.at, r.workload.replicas, explicit_replicas(r).is_some(), i));
+            syncs.extend(
+                r.rescaled
+                    .iter()
+                    .map(|(at, n, explicit)| (*at, *n, *explicit, i)),
+            );
+        }
+        syncs.sort_by_key(|x| x.0);
+        // The scenario's own history sets the reference (a commit made during the run, at its
+        // `now` or later, does not).
+        let reference = syncs
             .iter()
             .rev()
-            .find(|r| r.at <= s.now)
-            .or(rollouts.first())
-            .map_or(1, |r| r.workload.replicas.max(1));
+            .find(|x| x.0 < s.now)
+            .or(syncs.first())
+            .map_or(1, |x| x.1.max(1));
         let mut out = Scaling {
             reference,
             ..Scaling::default()
@@ -298,33 +313,32 @@ impl SimCluster {
                 }
             }
         }
-        let Some(first) = rollouts.first() else {
+        let Some(&(start, first_replicas, _, _)) = syncs.first() else {
             return Ok(out);
         };
-        let mut n = first.workload.replicas;
-        out.steps.push((first.at, n));
+        let mut n = first_replicas;
+        out.steps.push((start, n));
         let end = s.now.max(self.clock.now()) + chrono::Duration::days(HORIZON_DAYS);
         // Each sync: the rollout syncs first (its declared replicas, when it declares them),
         // then the HPA.
         let mut recommendations: Vec<(DateTime<Utc>, u32)> = Vec::new();
         let mut synced = 0usize;
-        let mut t = first.at;
+        let mut declared = first_replicas;
+        let mut t = start;
         while t <= end {
             let mut next = n;
-            while synced < rollouts.len() && rollouts[synced].at <= t {
-                let r = &rollouts[synced];
-                let hpa = out.hpa_at(r.at).is_some();
-                if !hpa || synced == 0 {
-                    next = r.workload.replicas;
-                } else if let Some(declared) = explicit_replicas(r) {
-                    next = declared;
+            while synced < syncs.len() && syncs[synced].0 <= t {
+                let (at, replicas, explicit, _) = syncs[synced];
+                declared = replicas;
+                if synced == 0 || out.hpa_at(at).is_none() || explicit {
+                    next = replicas;
                 }
                 synced += 1;
             }
-            let newest = &rollouts[synced.max(1) - 1];
+            let newest = &rollouts[syncs[synced.max(1) - 1].3];
             match out.hpa_at(t).cloned() {
                 None => {
-                    next = newest.workload.replicas;
+                    next = declared;
                     recommendations.clear();
                 }
                 Some(hpa) => {
@@ -359,9 +373,9 @@ impl SimCluster {
             t = if out.hpa_at(t).is_some() {
                 t + secs(SYNC_SECONDS)
             } else {
-                let later = rollouts
+                let later = syncs
                     .get(synced)
-                    .map(|r| r.at)
+                    .map(|x| x.0)
                     .into_iter()
                     .chain(out.hpas.iter().map(|(at, _)| *at).filter(|at| *at > t))
                     .min();
@@ -1010,6 +1024,44 @@ mod tests {
         // Every 15 s over the 10 minutes since the sync (a commit at the scenario's now is in
         // force at once).
         assert_eq!(failed.count, 41);
+    }
+
+    /// A commit that changes the replicas and not the pod template is no rollout: the same
+    /// ReplicaSet is scaled, its pods stay, the revision holds, and each pod's share of the
+    /// traffic falls.
+    #[tokio::test(start_paused = true)]
+    async fn a_replicas_only_commit_scales_the_replica_set_it_has() {
+        let s = Scenario::embedded("cpu-throttling").unwrap();
+        let (sim, git, clock, _dir) = served(s.clone());
+        let w = s.workload_ref();
+        let before = sim.pods_of(&w).unwrap();
+        let history = sim.rollout_history(&w).unwrap().len();
+        let cpu = |sim: &SimCluster| {
+            let d = sim.desired().unwrap();
+            sim.rps(&d, sim.clock.now())
+        };
+        let per_pod = cpu(&sim);
+        commit(
+            &s,
+            &git,
+            clock.now(),
+            &s.workload.manifest,
+            "replicas: 3",
+            "replicas: 5",
+        );
+        clock.sleep(Duration::from_secs(120)).await;
+        let after = sim.pods_of(&w).unwrap();
+        assert_eq!(after.len(), 5);
+        let rs = |p: &squad_protocols::cluster::PodInfo| p.owner.clone();
+        assert!(after.iter().all(|p| rs(p) == rs(&before[0])), "{after:?}");
+        assert!(
+            before
+                .iter()
+                .all(|b| after.iter().any(|a| a.name == b.name))
+        );
+        assert_eq!(sim.rollout_history(&w).unwrap().len(), history);
+        assert_eq!(sim.workload(&w).unwrap().replicas, 5);
+        assert!((cpu(&sim) - per_pod * 3.0 / 5.0).abs() < 1e-9);
     }
 
     /// A higher target: the proposal falls, but the scale-down waits out the stabilisation

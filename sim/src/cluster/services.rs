@@ -293,6 +293,7 @@ impl SimCluster {
                     unready: None,
                     ready_after: 0,
                     refused: None,
+                    rescaled: Vec::new(),
                 }
             })
             .collect()
