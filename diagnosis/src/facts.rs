@@ -145,10 +145,35 @@ async fn gather_base(
     let ns = workload.namespace.as_str();
     let mut notes = Vec::new();
     let info = cluster.workload(workload).await?;
+    let alerted = match alert.label("pod") {
+        Some(p) => cluster.pod(ns, p).await.ok(),
+        None => None,
+    };
+    let pods = match &alerted {
+        Some(p) => vec![p.clone()],
+        None => cluster.pods_of(workload).await?,
+    };
+    // The container the alert names; else the one in the worst state across the pods (most
+    // restarts, then not ready, then waiting), a sidecar that runs fine never before the app
+    // beside it; among equals the first declared.
     let container = alert
         .label("container")
         .map(str::to_owned)
-        .or_else(|| info.containers.first().map(|c| c.name.clone()))
+        .or_else(|| {
+            info.containers
+                .iter()
+                .enumerate()
+                .max_by_key(|(i, c)| {
+                    let worst = pods
+                        .iter()
+                        .filter_map(|p| p.container(&c.name))
+                        .map(|s| (s.restart_count, !s.ready, s.state.starts_with("waiting")))
+                        .max()
+                        .unwrap_or_default();
+                    (worst, std::cmp::Reverse(*i))
+                })
+                .map(|(_, c)| c.name.clone())
+        })
         .ok_or_else(|| {
             PortError::failed(
                 format!("diagnose {workload}"),
@@ -156,15 +181,9 @@ async fn gather_base(
             )
         })?;
 
-    let pod = match alert.label("pod") {
-        Some(p) => cluster.pod(ns, p).await.ok(),
-        None => None,
-    };
-    let pod = match pod {
+    let pod = match alerted {
         Some(p) => Some(p),
-        None => cluster
-            .pods_of(workload)
-            .await?
+        None => pods
             .into_iter()
             // The one whose container restarted most; among equals, one that is not ready,
             // then the newest (a Job's last attempt).

@@ -575,23 +575,55 @@ impl SimCluster {
             .into(),
             owner,
             created_at,
-            containers: vec![ContainerStatus {
-                name: container,
-                ready: !life.waiting
-                    && r.unready.is_none()
-                    && life
-                        .starts
-                        .last()
-                        .is_none_or(|st| now >= *st + secs(r.ready_after)),
-                restart_count: life.kills.len() as u32,
-                state: if life.waiting {
-                    format!("waiting: {waiting_reason}")
-                } else {
-                    "running".into()
+            containers: self.beside_the_app(
+                r,
+                ContainerStatus {
+                    name: container,
+                    ready: !life.waiting
+                        && r.unready.is_none()
+                        && life
+                            .starts
+                            .last()
+                            .is_none_or(|st| now >= *st + secs(r.ready_after)),
+                    restart_count: life.kills.len() as u32,
+                    state: if life.waiting {
+                        format!("waiting: {waiting_reason}")
+                    } else {
+                        "running".into()
+                    },
+                    last_termination: life.kills.last().cloned(),
                 },
-                last_termination: life.kills.last().cloned(),
-            }],
+            ),
         }
+    }
+
+    /// The statuses of all the pod's containers, in the order its spec declares them: the app's
+    /// as simulated, any other (a sidecar) running and ready since the pod started (the world
+    /// models the app, not its sidecars).
+    fn beside_the_app(&self, r: &Rollout, app: ContainerStatus) -> Vec<ContainerStatus> {
+        let mut out: Vec<ContainerStatus> = objects::pod_spec(&r.object)["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["name"].as_str())
+            .map(|name| {
+                if name == app.name {
+                    app.clone()
+                } else {
+                    ContainerStatus {
+                        name: name.to_owned(),
+                        ready: true,
+                        restart_count: 0,
+                        state: "running".into(),
+                        last_termination: None,
+                    }
+                }
+            })
+            .collect();
+        if !out.iter().any(|c| c.name == app.name) {
+            out.push(app);
+        }
+        out
     }
 
     fn current(&self) -> PortResult<(Arc<Desired>, DateTime<Utc>)> {

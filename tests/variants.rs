@@ -1,0 +1,295 @@
+//! Every shipped scenario, changed the way a scenario squad has never seen differs from it,
+//! still ends the way its `[expect]` says. A rule that holds only for the shipped names, units or
+//! alert names is a constant: these variants catch it.
+//!
+//! - **renamed**: the namespace and the workload renamed everywhere (manifests, history, alert
+//!   labels, pod names, images, the app's files);
+//! - **units**: every CPU, memory and storage quantity written in other, equal units (`512Mi` as
+//!   bytes, `1Gi` as `1024Mi`, `300m` as `0.3`, `2` cores as `2000m`);
+//! - **alert renamed**: the alert's name replaced by one no rule ships (its labels kept), as a
+//!   team's own rule would page.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use regex::{Captures, Regex};
+
+use squad::simulation::{self, SimulationOptions};
+use squad_config::Settings;
+use squad_runtime::Faults;
+use squad_sim::Scenario;
+
+/// The shipped scenario's files as a user's directory holds them.
+fn files_of(name: &str) -> BTreeMap<String, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sim/scenarios")
+        .join(name);
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// `text` with every whole occurrence of `from` (not part of a longer word: letters, digits and
+/// `_` around it end a match, `-`, `.`, `/` do not) replaced by `to`.
+fn rename(text: &str, from: &str, to: &str) -> String {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let mut out = String::with_capacity(text.len());
+    let mut done = 0;
+    for (i, _) in text.match_indices(from) {
+        let before = text[..i].chars().next_back();
+        let after = text[i + from.len()..].chars().next();
+        if !word(before) && !word(after) {
+            out.push_str(&text[done..i]);
+            out.push_str(to);
+            done = i + from.len();
+        }
+    }
+    out.push_str(&text[done..]);
+    out
+}
+
+/// A quantity in other, equal units, or as it was when it has no simple equal.
+fn reunit(key: &str, number: &str, unit: &str) -> Option<String> {
+    let n: f64 = number.parse().ok()?;
+    Some(match (key, unit) {
+        ("cpu", "m") => format!("{}", n / 1000.0),
+        ("cpu", "") => format!("{}m", (n * 1000.0).round()),
+        (_, "Mi") if n.fract() == 0.0 => format!("{}", (n as u64) * 1024 * 1024),
+        (_, "Gi") if n.fract() == 0.0 => format!("{}Mi", (n as u64) * 1024),
+        _ => return None,
+    })
+}
+
+/// Every `cpu`, `memory` and `storage` quantity of `text` (YAML `key: value` and TOML `key =
+/// "value"`) in other, equal units.
+fn reunit_all(text: &str) -> String {
+    let re = Regex::new(
+        r#"(?m)\b(cpu|memory|storage)(\s*[:=]\s*)("?)([0-9]+(?:\.[0-9]+)?)(Mi|Gi|m)?("?)"#,
+    )
+    .unwrap();
+    re.replace_all(text, |c: &Captures| {
+        let unit = c.get(5).map_or("", |m| m.as_str());
+        match reunit(&c[1], &c[4], unit) {
+            // TOML needs the quotes it had; YAML takes the new value quoted.
+            Some(v) => format!("{}{}\"{v}\"", &c[1], &c[2]),
+            None => c[0].to_owned(),
+        }
+    })
+    .into_owned()
+}
+
+fn write(files: &BTreeMap<String, String>, dir: &Path) -> PathBuf {
+    for (rel, text) in files {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+    }
+    dir.to_path_buf()
+}
+
+/// Runs the variant through the whole loop (`squad simulate <dir> --approve`) and checks it
+/// ends as the shipped scenario expects.
+fn ends_as_expected(name: &str, variant: &str, files: BTreeMap<String, String>) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = match Scenario::from_dir(&write(&files, &dir.path().join("scenario"))) {
+        Ok(s) => s,
+        Err(e) => return Some(format!("{name} ({variant}): does not load: {e}")),
+    };
+    let expect = scenario.expect.clone().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let outcome = rt.block_on(simulation::run(SimulationOptions {
+        scenario,
+        out: dir.path().join("out"),
+        approve: true,
+        dry_run: false,
+        fresh: false,
+        settings: Settings::default(),
+        faults: Faults::none(),
+        abort_after_events: None,
+        serve: Default::default(),
+        minds: Default::default(),
+        github: None,
+    }));
+    let s = match outcome {
+        Ok(o) => o.summary,
+        Err(e) => return Some(format!("{name} ({variant}): {e:#}")),
+    };
+    let d = s.diagnosis.as_ref().unwrap();
+    let got = (
+        d.root_cause.as_str(),
+        !s.pull_requests.is_empty(),
+        s.state.as_str(),
+    );
+    let want = (expect.root_cause.as_str(), expect.pr, expect.state.as_str());
+    (got != want).then(|| {
+        format!(
+            "{name} ({variant}): ended {got:?}, expected {want:?}: {}",
+            d.summary
+        )
+    })
+}
+
+/// Checks each shipped scenario changed by `change` (`None`: the change does not apply to it).
+fn every_scenario(
+    variant: &str,
+    change: impl Fn(&Scenario, BTreeMap<String, String>) -> Option<BTreeMap<String, String>>,
+) {
+    let mut failures = Vec::new();
+    for name in Scenario::embedded_names() {
+        let shipped = Scenario::embedded(&name).unwrap();
+        let original = files_of(&name);
+        let Some(files) = change(&shipped, original.clone()) else {
+            continue;
+        };
+        assert!(
+            files != original,
+            "{name} ({variant}): the change changed nothing"
+        );
+        failures.extend(ends_as_expected(&name, variant, files));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn renamed_namespaces_and_workloads_end_as_the_shipped_ones() {
+    every_scenario("renamed", |s, files| {
+        let ns = s.workload.namespace.clone();
+        let new_ns = format!("t7-{ns}");
+        let workload = rename(&s.workload.name, &ns, &new_ns);
+        let new_workload = format!("{workload}-x9");
+        let change = |text: &str| rename(&rename(text, &ns, &new_ns), &workload, &new_workload);
+        Some(
+            files
+                .into_iter()
+                .map(|(path, text)| (change(&path), change(&text)))
+                .collect(),
+        )
+    });
+}
+
+#[test]
+fn quantities_in_other_units_end_as_the_shipped_ones() {
+    every_scenario("units", |_, files| {
+        Some(
+            files
+                .into_iter()
+                .map(|(path, text)| {
+                    let text = if path.ends_with(".yaml")
+                        || path.ends_with(".yml")
+                        || path == "scenario.toml"
+                    {
+                        reunit_all(&text)
+                    } else {
+                        text
+                    };
+                    (path, text)
+                })
+                .collect(),
+        )
+    });
+}
+
+#[test]
+fn an_alert_no_rule_ships_ends_as_the_shipped_ones() {
+    every_scenario("alert renamed", |s, mut files| {
+        let toml = files.get_mut("scenario.toml").unwrap();
+        *toml = toml.replacen(
+            &format!("name = \"{}\"", s.alert.name),
+            "name = \"TeamServiceDegraded\"",
+            1,
+        );
+        Some(files)
+    });
+}
+
+#[test]
+fn the_variants_change_what_they_say() {
+    assert_eq!(
+        rename("orders-api in orders, reorders", "orders", "t7-orders"),
+        "t7-orders-api in t7-orders, reorders"
+    );
+    assert_eq!(rename("a/orders/orders", "orders", "x"), "a/x/x");
+    assert_eq!(
+        reunit_all(
+            "memory: 512Mi\ncpu: 300m # note\ncpu: \"2\"\nstorage: 1Gi\nmemory = \"4608Mi\"\ncpu: 250m"
+        ),
+        "memory: \"536870912\"\ncpu: \"0.3\" # note\ncpu: \"2000m\"\nstorage: \"1024Mi\"\nmemory = \"4831838208\"\ncpu: \"0.25\""
+    );
+}
+
+/// A sidecar that asks little and runs fine, in front of the app's container.
+const SIDECAR: &str = "- name: log-shipper
+  image: registry.example.com/platform/log-shipper:1.4.0
+  resources:
+    requests:
+      cpu: 10m
+      memory: 32Mi
+    limits:
+      memory: 64Mi
+";
+
+#[test]
+fn a_sidecar_before_the_apps_container_ends_as_the_shipped_ones() {
+    every_scenario("sidecar first", |s, files| {
+        if s.workload.kind == "Job" {
+            // A Job's pod with a sidecar never completes on the clusters squad reads.
+            return None;
+        }
+        let manifest = s.workload.manifest.clone();
+        let app = format!("- name: {}", s.workload.container);
+        Some(
+            files
+                .into_iter()
+                .map(|(path, text)| {
+                    if path.ends_with(&format!("/{manifest}")) || path == manifest {
+                        let mut out = String::new();
+                        for line in text.lines() {
+                            if line.trim_start() == app {
+                                let indent = &line[..line.len() - line.trim_start().len()];
+                                for l in SIDECAR.lines() {
+                                    out.push_str(indent);
+                                    out.push_str(l);
+                                    out.push('\n');
+                                }
+                            }
+                            out.push_str(line);
+                            out.push('\n');
+                        }
+                        (path, out)
+                    } else if path == "scenario.toml" {
+                        // A registry the scenario declares holds the sidecar's image too.
+                        let text = text.replacen(
+                            "images = [",
+                            "images = [\"registry.example.com/platform/log-shipper:1.4.0\", ",
+                            1,
+                        );
+                        (path, text)
+                    } else {
+                        (path, text)
+                    }
+                })
+                .collect(),
+        )
+    });
+}
