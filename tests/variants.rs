@@ -6,8 +6,14 @@
 //!   labels, pod names, images, the app's files);
 //! - **units**: every CPU, memory and storage quantity written in other, equal units (`512Mi` as
 //!   bytes, `1Gi` as `1024Mi`, `300m` as `0.3`, `2` cores as `2000m`);
+//! - **memory doubled**: every memory quantity (requests, limits, quotas, nodes) and the app's
+//!   memory model twice as large;
 //! - **alert renamed**: the alert's name replaced by one no rule ships (its labels kept), as a
-//!   team's own rule would page.
+//!   team's own rule would page;
+//! - **workload alert**: no pod, no container label, the workload named as kube-state-metrics
+//!   labels it;
+//! - **sidecar first**: a small sidecar declared before the app's container;
+//! - **one file**: each tree of the repository as one multi-document YAML file.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -231,6 +237,10 @@ fn the_variants_change_what_they_say() {
     );
     assert_eq!(rename("a/orders/orders", "orders", "x"), "a/x/x");
     assert_eq!(
+        double_memory("memory: 512Mi\n\"limits.memory\" = \"1.5Gi\"\nmemory = \"8G\"\ncpu: 1"),
+        "memory: 1024Mi\n\"limits.memory\" = \"3Gi\"\nmemory = \"16G\"\ncpu: 1"
+    );
+    assert_eq!(
         reunit_all(
             "memory: 512Mi\ncpu: 300m # note\ncpu: \"2\"\nstorage: 1Gi\nmemory = \"4608Mi\"\ncpu: 250m"
         ),
@@ -291,5 +301,131 @@ fn a_sidecar_before_the_apps_container_ends_as_the_shipped_ones() {
                 })
                 .collect(),
         )
+    });
+}
+
+#[test]
+fn a_repository_of_one_multi_document_file_ends_as_the_shipped_ones() {
+    every_scenario("one file", |s, files| {
+        if files.keys().any(|p| p.ends_with("kustomization.yaml")) {
+            // Kustomize names its resources by file: they stay files.
+            return None;
+        }
+        let yaml = |p: &str| p.ends_with(".yaml") || p.ends_with(".yml");
+        let mut out: BTreeMap<String, String> = BTreeMap::new();
+        for deploy in &s.history {
+            let prefix = format!("{}/", deploy.dir);
+            let docs: Vec<String> = files
+                .iter()
+                .filter(|(p, _)| p.starts_with(&prefix) && yaml(p))
+                .map(|(_, text)| text.trim_end().trim_start_matches("---\n").to_owned())
+                .collect();
+            out.insert(format!("{prefix}k8s/all.yaml"), docs.join("\n---\n") + "\n");
+        }
+        for (p, text) in files {
+            let in_a_tree = s
+                .history
+                .iter()
+                .any(|d| p.starts_with(&format!("{}/", d.dir)));
+            if p == "scenario.toml" {
+                let text = text.replacen(
+                    &format!("manifest = \"{}\"", s.workload.manifest),
+                    "manifest = \"k8s/all.yaml\"",
+                    1,
+                );
+                out.insert(p, text);
+            } else if !(in_a_tree && yaml(&p)) {
+                out.insert(p, text);
+            }
+        }
+        Some(out)
+    });
+}
+
+/// Every memory quantity of `text` twice as large, in its own unit.
+fn double_memory(text: &str) -> String {
+    let re =
+        Regex::new(r#"(memory"?\s*[:=]\s*)("?)([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|M|G)?("?)"#).unwrap();
+    re.replace_all(text, |c: &Captures| {
+        let n: f64 = c[3].parse().unwrap();
+        let unit = c.get(4).map_or("", |m| m.as_str());
+        format!("{}{}{}{unit}{}", &c[1], &c[2], n * 2.0, &c[5])
+    })
+    .into_owned()
+}
+
+#[test]
+fn twice_the_memory_everywhere_ends_as_the_shipped_ones() {
+    // Requests, limits, quotas, nodes and the app's memory model all doubled: the same story
+    // in other numbers.
+    let model =
+        Regex::new(r"(?m)^((?:base_mib|per_rps_mib|leak_mib_per_hour)\s*=\s*)([0-9.]+)").unwrap();
+    every_scenario("memory doubled", |_, files| {
+        Some(
+            files
+                .into_iter()
+                .map(|(path, text)| {
+                    let yaml = path.ends_with(".yaml") || path.ends_with(".yml");
+                    let text = if yaml {
+                        double_memory(&text)
+                    } else if path == "scenario.toml" {
+                        let text = double_memory(&text);
+                        model
+                            .replace_all(&text, |c: &Captures| {
+                                let n: f64 = c[2].parse().unwrap();
+                                format!("{}{:?}", &c[1], n * 2.0)
+                            })
+                            .into_owned()
+                    } else {
+                        text
+                    };
+                    (path, text)
+                })
+                .collect(),
+        )
+    });
+}
+
+#[test]
+fn an_alert_on_the_workload_not_a_pod_ends_as_the_shipped_ones() {
+    // A team's own rule over the workload's series: no pod, no container, the workload named
+    // as kube-state-metrics labels it.
+    every_scenario("workload alert", |s, mut files| {
+        let key = match s.workload.kind.as_str() {
+            "Deployment" => "deployment",
+            "StatefulSet" => "statefulset",
+            "DaemonSet" => "daemonset",
+            "Job" => "job_name",
+            _ => return None,
+        };
+        let toml = files.get_mut("scenario.toml").unwrap();
+        let mut out = String::new();
+        let mut in_labels = false;
+        for line in toml.lines() {
+            if line.starts_with('[') {
+                if in_labels {
+                    out.push_str(&format!("{key} = \"{}\"\n", s.workload.name));
+                }
+                in_labels = line.trim() == "[alert.labels]";
+            }
+            let dropped = in_labels
+                && [
+                    "pod ",
+                    "pod=",
+                    "container ",
+                    "container=",
+                    "persistentvolumeclaim",
+                    "horizontalpodautoscaler",
+                    &format!("{key} "),
+                ]
+                .iter()
+                .any(|k| line.starts_with(k));
+            if !dropped {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        *toml = out;
+        Some(files)
     });
 }
