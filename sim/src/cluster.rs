@@ -314,8 +314,8 @@ impl SimCluster {
                 Placement::Node(_) => None,
             };
             let container = r.workload.container(&s.workload.container);
-            r.unready = container.and_then(|c| prober::readiness(&s.app, c));
-            r.ready_after = container.map_or(0, |c| prober::ready_after(&s.app, c));
+            r.unready = container.and_then(|c| prober::readiness(s.app_for(&c.image), c));
+            r.ready_after = container.map_or(0, |c| prober::ready_after(s.app_for(&c.image), c));
         }
         // Admission: a rollout's first pod next to the pods the previous rollout keeps while it
         // surges (the workload's own share of the quotas; the scenario states the others').
@@ -429,9 +429,24 @@ impl SimCluster {
         l.baseline_rps * (1.0 + l.surge_percent / 100.0 * ramp)
     }
 
-    /// Memory demand in bytes at `t` of a container that started at `started`.
-    fn demand(&self, d: &Desired, t: DateTime<Utc>, started: DateTime<Utc>) -> f64 {
-        let l = &self.scenario.load;
+    /// The image the rollout's app container runs.
+    fn image_of<'r>(&self, r: &'r Rollout) -> &'r str {
+        self.container_spec(r).map_or("", |c| c.image.as_str())
+    }
+
+    /// How the app behaves in `r`'s pods: the `[app]` of the version its image runs.
+    fn app(&self, r: &Rollout) -> &crate::scenario::AppSpec {
+        self.scenario.app_for(self.image_of(r))
+    }
+
+    /// The load model of the version `r`'s image runs.
+    fn load(&self, r: &Rollout) -> &crate::scenario::LoadModel {
+        self.scenario.load_for(self.image_of(r))
+    }
+
+    /// Memory demand in bytes at `t` of `r`'s container that started at `started`.
+    fn demand(&self, d: &Desired, r: &Rollout, t: DateTime<Utc>, started: DateTime<Utc>) -> f64 {
+        let l = self.load(r);
         let hours = ((t - started).num_seconds().max(0)) as f64 / 3600.0;
         (l.base_mib + l.per_rps_mib * self.rps(d, t) + l.leak_mib_per_hour * hours) * MIB
     }

@@ -15,8 +15,10 @@ use squad_protocols::{Alert, Quantity, WorkloadRef};
 use squad_config::ConfigError;
 
 mod app;
+mod versions;
 
 pub use app::{AppSpec, Dependency};
+pub use versions::{Version, tag_of};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded_scenarios.rs"));
@@ -82,6 +84,9 @@ pub struct Scenario {
     /// Every other file of the scenario, by path relative to its directory.
     #[serde(skip)]
     pub files: BTreeMap<String, String>,
+    /// Each declared version's application and load model, resolved (see `versions.rs`).
+    #[serde(skip)]
+    pub versions: BTreeMap<String, std::sync::Arc<Version>>,
 }
 
 /// `[registry]`: which image references exist. A pod whose image is not among them never
@@ -269,6 +274,9 @@ pub struct LoadModel {
     /// The log line the app prints when one is missing; `{var}` is replaced.
     #[serde(default)]
     pub missing_env_log: Option<String>,
+    /// `[load.versions."<tag>"]`: the fields above as the version of that image tag has them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -411,6 +419,9 @@ impl Scenario {
             message: e.to_string(),
         })?;
         scenario.files = files;
+        scenario.resolve_versions().map_err(|(field, why)| {
+            ConfigError::field(&file, &field, format!("fields of [app] or [load]: {why}"))
+        })?;
         scenario.validate(&file)?;
         Ok(scenario)
     }

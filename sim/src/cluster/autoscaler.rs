@@ -432,9 +432,9 @@ impl SimCluster {
                 .and_then(|c| c["resources"]["limits"]["cpu"].as_str().map(str::to_owned))
                 .and_then(|q| q.parse::<squad_protocols::Quantity>().ok())
                 .map(|q| q.milli() as f64 / 1000.0);
-            cpu_rate(self.cpu_demand(rps), limit).used
+            cpu_rate(self.cpu_demand(r, rps), limit).used
         } else {
-            let l = &self.scenario.load;
+            let l = self.load(r);
             let hours = (t - r.at).num_seconds().max(0) as f64 / 3600.0;
             (l.base_mib + l.per_rps_mib * rps + l.leak_mib_per_hour * hours) * super::MIB
         };

@@ -66,7 +66,7 @@ impl SimCluster {
             .find(|m| m["name"] == volume)
             .and_then(|m| m["mountPath"].as_str().map(str::to_owned))
             .unwrap_or_default();
-        let app = &s.app;
+        let app = self.app(r);
         let hours = (t - since).num_seconds().max(0) as f64 / 3600.0;
         let written = app.data_mib * MIB
             + app.writes_mib_per_hour * hours * MIB
@@ -85,7 +85,7 @@ impl SimCluster {
 
     /// Whether `r`'s container finds its data volume full at `t` (its writes fail).
     pub(super) fn disk_full(&self, d: &Desired, r: &Rollout, t: DateTime<Utc>) -> bool {
-        self.scenario.app.writes() && self.disk_at(d, r, t).is_some_and(|disk| disk.full())
+        self.app(r).writes() && self.disk_at(d, r, t).is_some_and(|disk| disk.full())
     }
 
     /// The first instant in `[from, end]` at which `r`'s container finds its data volume full,

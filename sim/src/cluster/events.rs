@@ -173,9 +173,12 @@ impl SimCluster {
                 .unwrap_or(30);
             let killed_at = |k: &Termination| k.finished_at - secs(grace);
             let n = liveness_kills.len() as u32;
-            if let Some(f) =
-                prober::failure_at(&s.app, spec, probe, self.latency_ms(d, killed_at(last)))
-            {
+            if let Some(f) = prober::failure_at(
+                self.app(r),
+                spec,
+                probe,
+                self.latency_ms(d, r, killed_at(last)),
+            ) {
                 events.push(ClusterEvent {
                     kind: "Warning".into(),
                     reason: "Unhealthy".into(),

@@ -151,7 +151,7 @@ impl SimCluster {
             let wait = if how.at_once() {
                 1
             } else {
-                i64::from(self.scenario.app.connect_timeout_seconds.max(1))
+                i64::from(self.app(r).connect_timeout_seconds.max(1))
             };
             return Some(error(wait, 1));
         }
@@ -161,7 +161,7 @@ impl SimCluster {
             .map_or(f64::INFINITY, |q| q.bytes() as f64);
         let mut t = 0;
         while t <= run {
-            if self.demand(d, start + secs(t), start) > limit {
+            if self.demand(d, r, start + secs(t), start) > limit {
                 return Some(Termination {
                     reason: "OOMKilled".into(),
                     exit_code: 137,
@@ -180,7 +180,7 @@ impl SimCluster {
         let deadline = spec["activeDeadlineSeconds"]
             .as_i64()
             .map(|s| r.at + secs(s));
-        let run = self.scenario.app.run_seconds.ceil() as i64;
+        let run = self.app(r).run_seconds.ceil() as i64;
         let mut job = JobRun::default();
         let mut start = r.at;
         for pod in &r.pods {

@@ -39,7 +39,7 @@ pub(super) fn backoff(n: u32) -> i64 {
 impl SimCluster {
     pub(super) fn missing_env(&self, c: &ContainerSpec) -> Option<String> {
         self.scenario
-            .load
+            .load_for(&c.image)
             .required_env
             .iter()
             .find(|v| !c.env.iter().any(|e| &e.name == *v))
@@ -47,8 +47,8 @@ impl SimCluster {
     }
 
     /// How long the app's health endpoints take to answer at `t`, in ms.
-    pub(super) fn latency_ms(&self, d: &Desired, t: DateTime<Utc>) -> f64 {
-        let a = &self.scenario.app;
+    pub(super) fn latency_ms(&self, d: &Desired, r: &Rollout, t: DateTime<Utc>) -> f64 {
+        let a = self.app(r);
         a.latency_ms + a.latency_ms_per_rps * self.rps(d, t)
     }
 
@@ -60,6 +60,7 @@ impl SimCluster {
     fn liveness_kill(
         &self,
         d: &Desired,
+        r: &Rollout,
         c: &ContainerSpec,
         started: DateTime<Utc>,
         end: DateTime<Utc>,
@@ -72,7 +73,7 @@ impl SimCluster {
         }
         let at = |k: i64| first + secs(k * period);
         let fails = |k: i64| {
-            prober::failure_at(&self.scenario.app, c, probe, self.latency_ms(d, at(k))).is_some()
+            prober::failure_at(self.app(r), c, probe, self.latency_ms(d, r, at(k))).is_some()
         };
         let last = (end - first).num_seconds() / period;
         let threshold = i64::from(probe.failure_threshold.max(1));
@@ -112,14 +113,15 @@ impl SimCluster {
     /// define.
     pub(super) fn bad_flag_of(&self, c: &ContainerSpec) -> Option<(String, i32)> {
         let argv = c.command.iter().skip(1).chain(&c.args);
-        let flag = self.scenario.app.unknown_flag(argv)?;
-        Some(self.scenario.app.bad_flag(&flag))
+        let app = self.scenario.app_for(&c.image);
+        let flag = app.unknown_flag(argv)?;
+        Some(app.bad_flag(&flag))
     }
 
     pub(super) fn missing_executable(&self, c: &ContainerSpec) -> Option<String> {
         c.command
             .first()
-            .filter(|cmd| !self.scenario.app.has_executable(cmd))
+            .filter(|cmd| !self.scenario.app_for(&c.image).has_executable(cmd))
             .cloned()
     }
 
@@ -162,7 +164,7 @@ impl SimCluster {
         let grace = r.object["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
             .as_i64()
             .unwrap_or(30);
-        let mut live_kill = self.liveness_kill(d, c, started, end);
+        let mut live_kill = self.liveness_kill(d, r, c, started, end);
         let disk_full_from = self.disk_full_from(d, r, r.at, end);
         while t <= end {
             let kill = if not_found.is_some() {
@@ -193,7 +195,7 @@ impl SimCluster {
                 let wait = if how.at_once() {
                     1
                 } else {
-                    i64::from(self.scenario.app.connect_timeout_seconds.max(1))
+                    i64::from(self.app(r).connect_timeout_seconds.max(1))
                 };
                 let at = started + secs(wait);
                 (at <= end).then(|| Termination {
@@ -215,7 +217,7 @@ impl SimCluster {
                     exit_code: 1,
                     finished_at: at,
                 })
-            } else if self.demand(d, t, started) > limit {
+            } else if self.demand(d, r, t, started) > limit {
                 Some(Termination {
                     reason: "OOMKilled".into(),
                     exit_code: 137,
@@ -235,7 +237,7 @@ impl SimCluster {
                     }
                     life.starts.push(started);
                     t = started;
-                    live_kill = self.liveness_kill(d, c, started, end);
+                    live_kill = self.liveness_kill(d, r, c, started, end);
                 }
                 None => {
                     if (t - started).num_seconds() >= 600 {

@@ -125,8 +125,8 @@ impl SimCluster {
     }
 
     /// The app's mean CPU demand in cores at a request rate.
-    pub(super) fn cpu_demand(&self, rps: f64) -> f64 {
-        let a = &self.scenario.app;
+    pub(super) fn cpu_demand(&self, r: &super::Rollout, rps: f64) -> f64 {
+        let a = self.app(r);
         (a.cpu_millicores + a.cpu_millicores_per_rps * rps) / 1000.0
     }
 
@@ -134,12 +134,12 @@ impl SimCluster {
     /// used, CFS periods, throttled CFS periods (the last two only under a limit).
     fn cpu_counters(
         &self,
-        d: &super::Desired,
+        (d, r): (&super::Desired, &super::Rollout),
         limit: Option<f64>,
         started: DateTime<Utc>,
         t: DateTime<Utc>,
     ) -> (f64, Option<(f64, f64)>) {
-        let rate = |rps: f64| cpu_rate(self.cpu_demand(rps), limit);
+        let rate = |rps: f64| cpu_rate(self.cpu_demand(r, rps), limit);
         let used = self.integrate_over_load(d, (started, t), true, |r| rate(r).used);
         let periods = limit.map(|_| {
             let seconds = (t - started).num_milliseconds().max(0) as f64 / 1000.0;
@@ -324,22 +324,20 @@ impl SeriesSource for SimCluster {
                     push(
                         SeriesKind::Gauge,
                         with("container_memory_working_set_bytes", &[("image", image)]),
-                        self.demand(&d, t, started),
+                        self.demand(&d, r, t, started),
                     );
                     // CPU, with the CFS counters only where a limit sets a quota (as cAdvisor
                     // reports them), and only for an app that burns CPU at all.
                     let limit = spec
                         .and_then(|x| x.limits.get("cpu"))
                         .map(|q| q.milli() as f64 / 1000.0);
-                    let (used, periods) = self.cpu_counters(&d, limit, started, t);
+                    let (used, periods) = self.cpu_counters((&d, r), limit, started, t);
                     push(
                         SeriesKind::Counter,
                         with("container_cpu_usage_seconds_total", &[("image", image)]),
                         used,
                     );
-                    if let Some((all, throttled)) =
-                        periods.filter(|_| self.scenario.app.burns_cpu())
-                    {
+                    if let Some((all, throttled)) = periods.filter(|_| self.app(r).burns_cpu()) {
                         push(
                             SeriesKind::Counter,
                             with("container_cpu_cfs_periods_total", &[("image", image)]),

@@ -216,36 +216,39 @@ impl SimCluster {
             l.push(line);
             l
         };
-        let ending: Option<Vec<String>> =
-            if let Some((line, _)) = spec.and_then(|c| self.bad_flag_of(c)) {
-                // Args its flag parser rejects: that line is all it writes.
-                Some(vec![line])
-            } else if let Some(var) = spec.and_then(|c| self.missing_env(c)) {
-                let template = s.load.missing_env_log.clone().unwrap_or_else(|| {
-                    "fatal: required environment variable {var} is not set".into()
-                });
-                Some(then(template.replace("{var}", &var)))
-            } else if let Some(error) = rollout.and_then(|r| self.forbidden(&d, r)) {
-                Some(then(self.forbidden_line(&error)))
-            } else if let Some((dep, how)) = rollout.and_then(|r| self.unreachable(&d, r, now)) {
-                // Under the policies in force now, as at its last start a moment ago.
-                let ip = self.pod_ip(&d, pod, &info.node);
-                // An ephemeral port, stable per pod.
-                let port = 32768
-                    + pod
-                        .bytes()
-                        .map(u16::from)
-                        .fold(0u16, |a, b| a.wrapping_mul(31).wrapping_add(b))
-                        % 28000;
-                Some(then(self.unreachable_line(dep, &how, &ip, port)))
-            } else if let Some(r) = rollout
-                && self.disk_full(&d, r, now)
-                && let Some(disk) = self.disk_at(&d, r, now)
-            {
-                Some(then(self.disk_full_line(&disk)))
-            } else {
-                None
-            };
+        let ending: Option<Vec<String>> = if let Some((line, _)) =
+            spec.and_then(|c| self.bad_flag_of(c))
+        {
+            // Args its flag parser rejects: that line is all it writes.
+            Some(vec![line])
+        } else if let Some(var) = spec.and_then(|c| self.missing_env(c)) {
+            let template = spec
+                .map_or(&s.load, |c| s.load_for(&c.image))
+                .missing_env_log
+                .clone()
+                .unwrap_or_else(|| "fatal: required environment variable {var} is not set".into());
+            Some(then(template.replace("{var}", &var)))
+        } else if let Some(error) = rollout.and_then(|r| self.forbidden(&d, r)) {
+            Some(then(self.forbidden_line(&error)))
+        } else if let Some((dep, how)) = rollout.and_then(|r| self.unreachable(&d, r, now)) {
+            // Under the policies in force now, as at its last start a moment ago.
+            let ip = self.pod_ip(&d, pod, &info.node);
+            // An ephemeral port, stable per pod.
+            let port = 32768
+                + pod
+                    .bytes()
+                    .map(u16::from)
+                    .fold(0u16, |a, b| a.wrapping_mul(31).wrapping_add(b))
+                    % 28000;
+            Some(then(self.unreachable_line(dep, &how, &ip, port)))
+        } else if let Some(r) = rollout
+            && self.disk_full(&d, r, now)
+            && let Some(disk) = self.disk_at(&d, r, now)
+        {
+            Some(then(self.disk_full_line(&disk)))
+        } else {
+            None
+        };
         let lines: Vec<String> = match (ending, previous) {
             (_, true) if !restarted => {
                 return Err(PortError::not_found(format!(
@@ -298,7 +301,7 @@ impl SimCluster {
                     .find(|s| **s <= t)
                     .copied()
                     .unwrap_or(r.at);
-                Some(self.demand(&d, t, started))
+                Some(self.demand(&d, r, t, started))
             });
             if let Some(value) = running.reduce(f64::max) {
                 out.push(Sample { at: t, value });

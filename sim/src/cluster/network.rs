@@ -94,7 +94,7 @@ impl SimCluster {
     /// dependencies.
     pub(super) fn network_history(&self, addresses: &Addresses) -> PortResult<Vec<Network>> {
         let s = &self.scenario;
-        if s.app.dependencies.is_empty() {
+        if s.apps().all(|a| a.dependencies.is_empty()) {
             return Ok(Vec::new());
         }
         let mut log = self
@@ -163,7 +163,7 @@ impl SimCluster {
     ) -> Option<(&Dependency, Unreachable)> {
         let i = d.network.iter().rposition(|n| n.at <= t)?;
         let (dep, how) = d.reach.get(&(r.revision, i))?.clone()?;
-        Some((self.scenario.app.dependencies.get(dep)?, how))
+        Some((self.app(r).dependencies.get(dep)?, how))
     }
 
     /// What each rollout's pods cannot reach under each commit's network (the dependency's
@@ -188,38 +188,44 @@ impl SimCluster {
         let labels = &r.workload.pod_labels;
         let allowed =
             |dest: &Destination| NetworkPolicyInfo::egress_allowed(&net.policies, ns, labels, dest);
-        s.app.dependencies.iter().enumerate().find_map(|(i, dep)| {
-            let named = dep.host.parse::<std::net::Ipv4Addr>().is_err();
-            if named && !allowed(&dns()) {
-                return Some((i, Unreachable::Dns));
-            }
-            let home = if dep.namespace.is_empty() {
-                ns
-            } else {
-                dep.namespace.as_str()
-            };
-            let how = match lookup(dep, ns, &net.services) {
-                Lookup::NoSuchHost => Unreachable::NoSuchHost,
-                Lookup::Address(ip) => {
-                    let dest = destination(dep, home, &dep.pod_labels, ip);
-                    if allowed(&dest) {
-                        return None;
-                    }
-                    Unreachable::Dial { ip: ip.to_owned() }
+        self.app(r)
+            .dependencies
+            .iter()
+            .enumerate()
+            .find_map(|(i, dep)| {
+                let named = dep.host.parse::<std::net::Ipv4Addr>().is_err();
+                if named && !allowed(&dns()) {
+                    return Some((i, Unreachable::Dns));
                 }
-                Lookup::Service(svc) => {
-                    let ip = svc.cluster_ip.clone();
-                    let dest = destination(dep, &svc.namespace, &svc.selector, &ip);
-                    match svc.port(dep.port) {
-                        _ if !allowed(&dest) => Unreachable::Dial { ip },
-                        None => Unreachable::Dial { ip },
-                        Some(p) if svc.ready_endpoints(p).is_empty() => Unreachable::Refused { ip },
-                        Some(_) => return None,
+                let home = if dep.namespace.is_empty() {
+                    ns
+                } else {
+                    dep.namespace.as_str()
+                };
+                let how = match lookup(dep, ns, &net.services) {
+                    Lookup::NoSuchHost => Unreachable::NoSuchHost,
+                    Lookup::Address(ip) => {
+                        let dest = destination(dep, home, &dep.pod_labels, ip);
+                        if allowed(&dest) {
+                            return None;
+                        }
+                        Unreachable::Dial { ip: ip.to_owned() }
                     }
-                }
-            };
-            Some((i, how))
-        })
+                    Lookup::Service(svc) => {
+                        let ip = svc.cluster_ip.clone();
+                        let dest = destination(dep, &svc.namespace, &svc.selector, &ip);
+                        match svc.port(dep.port) {
+                            _ if !allowed(&dest) => Unreachable::Dial { ip },
+                            None => Unreachable::Dial { ip },
+                            Some(p) if svc.ready_endpoints(p).is_empty() => {
+                                Unreachable::Refused { ip }
+                            }
+                            Some(_) => return None,
+                        }
+                    }
+                };
+                Some((i, how))
+            })
     }
 
     /// The line the app logs when it gives up on `dep`, from the pod at `pod_ip`.

@@ -154,6 +154,7 @@ mod tests {
             dependencies: Vec::new(),
             connect_timeout_seconds: 10,
             dependency_log: None,
+            versions: Default::default(),
         }
     }
 

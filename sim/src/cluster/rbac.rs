@@ -12,7 +12,8 @@ impl SimCluster {
     /// pods, if one is.
     pub(super) fn forbidden(&self, d: &Desired, r: &Rollout) -> Option<String> {
         let s = &self.scenario;
-        if s.app.api_calls.is_empty() {
+        let app = self.app(r);
+        if app.api_calls.is_empty() {
             return None;
         }
         let ns = s.workload.namespace.as_str();
@@ -32,8 +33,7 @@ impl SimCluster {
             ns,
             &sa,
         );
-        s.app
-            .api_calls
+        app.api_calls
             .iter()
             .find(|call| !rules.iter().any(|rule| rule.allows(call)))
             .map(|call| call.forbidden(ns, &sa))

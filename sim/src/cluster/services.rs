@@ -201,9 +201,14 @@ impl SimCluster {
             .as_str()
             .unwrap_or(&self.scenario.workload.namespace);
         let caller = self.scenario.workload.namespace.as_str();
-        let named = self.scenario.app.dependencies.iter().find(|d| {
-            !d.ip.is_empty() && service_named(&d.host, caller, &[service_stub(name, ns)]).is_some()
-        });
+        let named = self
+            .scenario
+            .apps()
+            .flat_map(|a| &a.dependencies)
+            .find(|d| {
+                !d.ip.is_empty()
+                    && service_named(&d.host, caller, &[service_stub(name, ns)]).is_some()
+            });
         if let Some(d) = named {
             return d.ip.clone();
         }

@@ -94,6 +94,11 @@ pub struct AppSpec {
     pub connect_timeout_seconds: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dependency_log: Option<String>,
+    /// `[app.versions."<tag>"]`: any field above as the version of that image tag (or that
+    /// exact image reference) has it; the others as above. A rollback to a tag brings back how
+    /// that version behaved.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
 }
 
 fn default_connect_timeout() -> u32 {
