@@ -204,18 +204,23 @@ pub fn workload_info(obj: &Value, namespace: &str) -> WorkloadInfo {
         pod_run_as_non_root: spec["securityContext"]["runAsNonRoot"].as_bool(),
         placement: placement_rules(spec),
         claims: claim_names(spec),
-        conditions: obj["status"]["conditions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|c| WorkloadCondition {
-                kind: str_of(&c["type"]),
-                status: str_of(&c["status"]),
-                reason: str_of(&c["reason"]),
-                message: str_of(&c["message"]),
-            })
-            .collect(),
+        conditions: conditions_of(&obj["status"]),
     }
+}
+
+/// The `conditions` of an object's `status`.
+fn conditions_of(status: &Value) -> Vec<WorkloadCondition> {
+    status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| WorkloadCondition {
+            kind: str_of(&c["type"]),
+            status: str_of(&c["status"]),
+            reason: str_of(&c["reason"]),
+            message: str_of(&c["message"]),
+        })
+        .collect()
 }
 
 /// The ServiceAccount a pod spec runs as (`default` when it names none).
@@ -491,17 +496,7 @@ pub fn hpa(obj: &Value) -> HpaInfo {
         current_replicas: count(&status["currentReplicas"]),
         desired_replicas: count(&status["desiredReplicas"]),
         current_metrics,
-        conditions: status["conditions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|c| WorkloadCondition {
-                kind: str_of(&c["type"]),
-                status: str_of(&c["status"]),
-                reason: str_of(&c["reason"]),
-                message: str_of(&c["message"]),
-            })
-            .collect(),
+        conditions: conditions_of(status),
         last_scale_time: status["lastScaleTime"]
             .as_str()
             .and_then(|t| t.parse().ok()),
