@@ -36,7 +36,8 @@ use serde_json::Value;
 use squad_protocols::WorkloadRef;
 use squad_protocols::cluster::{
     ClaimInfo, ClusterEvent, CpuHistory, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo,
-    PodInfo, RbacRule, Revision, Sample, ServiceInfo, StorageClassInfo, VolumeUsage, WorkloadInfo,
+    NodePod, PodInfo, RbacRule, Revision, Sample, ServiceInfo, StorageClassInfo, VolumeUsage,
+    WorkloadInfo,
 };
 use squad_runtime::Clock;
 use squad_runtime::ports::{Cluster, PortError, PortResult};
@@ -890,6 +891,19 @@ impl Cluster for KubeCluster {
 
     async fn workloads(&self, namespace: &str) -> PortResult<Vec<WorkloadInfo>> {
         self.workload_infos(namespace).await
+    }
+
+    async fn pods_on_node(&self, node: &str) -> PortResult<Vec<NodePod>> {
+        let api: Api<Pod> = Api::all(self.client.clone());
+        let what = format!("pods on node {node}");
+        let pods = self
+            .list(
+                api,
+                &what,
+                &ListParams::default().fields(&format!("spec.nodeName={node}")),
+            )
+            .await?;
+        Ok(pods.iter().map(objects::node_pod).collect())
     }
 }
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use squad_protocols::cluster::{
-    ClaimInfo, ClusterEvent, CpuHistory, HpaInfo, NetworkPolicyInfo, NodeInfo, PodInfo, RbacRule,
-    Revision, Sample, ServiceInfo, StorageClassInfo, VolumeUsage, WorkloadInfo,
+    ClaimInfo, ClusterEvent, CpuHistory, HpaInfo, NetworkPolicyInfo, NodeInfo, NodePod, PodInfo,
+    RbacRule, Revision, Sample, ServiceInfo, StorageClassInfo, VolumeUsage, WorkloadInfo,
 };
 use squad_protocols::{Alert, WorkloadRef};
 use squad_runtime::ports::{Cluster, PortError, PortResult};
@@ -69,6 +69,10 @@ pub struct Facts {
     /// what the controller said about them ([`Lookup::Autoscalers`]).
     pub autoscalers: Vec<HpaInfo>,
     pub autoscaler_events: Vec<ClusterEvent>,
+    /// Every pod on the alerted pod's node, whatever its workload, and what the node's kubelet
+    /// said about the node ([`Lookup::NodePods`]).
+    pub node_pods: Vec<NodePod>,
+    pub node_events: Vec<ClusterEvent>,
     /// The crashed container's last log lines (the previous run's, else the current one's); read
     /// only when the container's last termination was not an OOM kill.
     pub logs: Vec<String>,
@@ -110,6 +114,9 @@ pub enum Lookup {
     WorkloadEvents,
     /// The HPAs that scale the workload, and their events.
     Autoscalers,
+    /// Every pod on the alerted pod's node and the node's events (who else is there, who was
+    /// evicted).
+    NodePods,
 }
 
 /// Reads the facts about `workload` for `alert`: the base facts, then what `lookups` asks for
@@ -344,6 +351,8 @@ async fn gather_base(
         workload_events: Vec::new(),
         autoscalers: Vec::new(),
         autoscaler_events: Vec::new(),
+        node_pods: Vec::new(),
+        node_events: Vec::new(),
         logs,
         logs_unreadable,
         notes,
@@ -412,6 +421,24 @@ async fn read(cluster: &dyn Cluster, facts: &mut Facts, lookup: Lookup) {
             match cluster.events(ns, &name).await {
                 Ok(e) => facts.workload_events = e,
                 Err(e) => notes.push(format!("events of {} not readable: {e}", facts.workload)),
+            }
+        }
+        Lookup::NodePods => {
+            let Some(node) = facts
+                .pod
+                .as_ref()
+                .map(|p| p.node.clone())
+                .filter(|n| !n.is_empty())
+            else {
+                return;
+            };
+            match cluster.pods_on_node(&node).await {
+                Ok(pods) => facts.node_pods = pods,
+                Err(e) => notes.push(format!("pods on node {node} not readable: {e}")),
+            }
+            match cluster.events("default", &node).await {
+                Ok(e) => facts.node_events = e,
+                Err(e) => notes.push(format!("events of node {node} not readable: {e}")),
             }
         }
         Lookup::Autoscalers => {

@@ -86,6 +86,8 @@ pub fn facts(
         name: "cart-5d8f7-abcde".into(),
         node: String::new(),
         phase: "Running".into(),
+        reason: None,
+        message: None,
         owner: None,
         created_at: now() - Duration::days(2),
         containers: vec![ContainerStatus {
@@ -147,6 +149,8 @@ pub fn facts(
         workload_events: Vec::new(),
         autoscalers: Vec::new(),
         autoscaler_events: Vec::new(),
+        node_pods: Vec::new(),
+        node_events: Vec::new(),
         logs: Vec::new(),
         logs_unreadable: false,
         nodes: Vec::new(),

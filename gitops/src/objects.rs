@@ -9,9 +9,9 @@ use squad_protocols::Quantity;
 use squad_protocols::cluster::Endpoint;
 use squad_protocols::cluster::{
     ClaimInfo, ClusterEvent, ContainerPort, ContainerSpec, ContainerStatus, EgressRule, EnvVar,
-    HpaInfo, NetworkPolicyInfo, NodeCondition, NodeInfo, PlacementRules, PodInfo, PolicyPeer,
-    PolicyPort, ProbeSpec, Revision, ServiceInfo, ServicePort, StorageClassInfo, Termination,
-    WorkloadCondition, WorkloadInfo,
+    HpaInfo, NetworkPolicyInfo, NodeCondition, NodeInfo, NodePod, PlacementRules, PodInfo,
+    PolicyPeer, PolicyPort, ProbeSpec, Revision, ServiceInfo, ServicePort, StorageClassInfo,
+    Termination, WorkloadCondition, WorkloadInfo,
 };
 
 /// Every object in a (multi-document) YAML file; empty documents are skipped.
@@ -658,9 +658,40 @@ pub fn pod_info(p: &Value) -> PodInfo {
         name: str_of(&meta["name"]),
         node: str_of(&p["spec"]["nodeName"]),
         phase: str_of(&p["status"]["phase"]),
+        reason: p["status"]["reason"].as_str().map(str::to_owned),
+        message: p["status"]["message"].as_str().map(str::to_owned),
         owner,
         created_at: time(&meta["creationTimestamp"]).unwrap_or_default(),
         containers,
+    }
+}
+
+/// A Pod object as a [`NodePod`]: the pod, its priority and its containers' memory.
+pub fn node_pod(p: &Value) -> NodePod {
+    let spec = &p["spec"];
+    let containers = spec["containers"].as_array().cloned().unwrap_or_default();
+    let sum = |which: &str| -> Option<Quantity> {
+        let qs: Vec<Option<Quantity>> = containers
+            .iter()
+            .map(|c| {
+                c["resources"][which]["memory"]
+                    .as_str()
+                    .and_then(|q| q.parse().ok())
+            })
+            .collect();
+        if qs.iter().all(Option::is_none) || (which == "limits" && qs.iter().any(Option::is_none)) {
+            return None;
+        }
+        Some(Quantity::from_bytes(
+            qs.iter().flatten().map(Quantity::bytes).sum(),
+        ))
+    };
+    NodePod {
+        pod: pod_info(p),
+        priority: spec["priority"].as_i64().map_or(0, |x| x as i32),
+        priority_class: spec["priorityClassName"].as_str().map(str::to_owned),
+        memory_request: sum("requests").or_else(|| sum("limits")),
+        memory_limit: sum("limits"),
     }
 }
 

@@ -33,12 +33,40 @@ pub struct PodInfo {
     pub name: String,
     pub node: String,
     pub phase: String,
+    /// `status.reason` and `status.message`, when the pod has them (`Evicted` and the
+    /// kubelet's words, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     pub owner: Option<String>,
     pub created_at: DateTime<Utc>,
     pub containers: Vec<ContainerStatus>,
 }
 
+/// A pod on a node, whatever its workload: what the kubelet weighs when it evicts (its
+/// priority, its memory request and limit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodePod {
+    pub pod: PodInfo,
+    /// `spec.priority` (0 when unset) and the PriorityClass it came from.
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class: Option<String>,
+    /// The memory its containers request, and their limit (none if any container has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_request: Option<crate::Quantity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<crate::Quantity>,
+}
+
 impl PodInfo {
+    /// Whether the kubelet evicted it.
+    pub fn evicted(&self) -> bool {
+        self.phase == "Failed" && self.reason.as_deref() == Some("Evicted")
+    }
+
     pub fn container(&self, name: &str) -> Option<&ContainerStatus> {
         self.containers.iter().find(|c| c.name == name)
     }

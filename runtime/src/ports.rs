@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use squad_protocols::cluster::{
     ClaimInfo, ClusterEvent, CpuHistory, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo,
-    PodInfo, RbacRule, Revision, Sample, ServiceInfo, StorageClassInfo, VolumeUsage, WorkloadInfo,
+    NodePod, PodInfo, RbacRule, Revision, Sample, ServiceInfo, StorageClassInfo, VolumeUsage,
+    WorkloadInfo,
 };
 use squad_protocols::{
     Alert, Diagnosis, FileChange, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState,
@@ -111,6 +112,8 @@ pub trait Cluster: Send + Sync {
     async fn node(&self, name: &str) -> PortResult<NodeInfo>;
     /// Every node of the cluster (where a pod could have gone).
     async fn nodes(&self) -> PortResult<Vec<NodeInfo>>;
+    /// Every pod bound to a node, in any namespace (the evicted ones too).
+    async fn pods_on_node(&self, node: &str) -> PortResult<Vec<NodePod>>;
     /// The PersistentVolumeClaims of a namespace.
     async fn claims(&self, namespace: &str) -> PortResult<Vec<ClaimInfo>>;
     /// The cluster's StorageClasses.

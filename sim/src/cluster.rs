@@ -39,6 +39,7 @@ mod admission;
 mod autoscaler;
 mod disk;
 mod events;
+mod eviction;
 mod jobs;
 mod kubelet;
 mod life;
@@ -158,6 +159,8 @@ struct Desired {
     addresses: world::Addresses,
     /// The workload's replica count over time (its HPA's decisions).
     scale: autoscaler::Scaling,
+    /// What the kubelets evicted under memory pressure.
+    evictions: eviction::Evictions,
 }
 
 pub struct SimCluster {
@@ -394,7 +397,7 @@ impl SimCluster {
         );
         let network = self.network_history(&addresses)?;
         let reach = self.reachability(&rollouts, &network);
-        let d = Arc::new(Desired {
+        let mut d = Desired {
             head,
             rollouts,
             objects,
@@ -402,7 +405,10 @@ impl SimCluster {
             reach,
             addresses,
             scale,
-        });
+            evictions: eviction::Evictions::default(),
+        };
+        d.evictions = self.evictions(&d);
+        let d = Arc::new(d);
         *cache = Some(d.clone());
         Ok(d)
     }
@@ -483,8 +489,26 @@ impl SimCluster {
     }
 
     /// Where each pod serving at `t` is: the scheduler places the older rollouts' pods first
-    /// (they were there before), then the newest's.
+    /// (they were there before), then the newest's; a pod created in place of an evicted one
+    /// is where the scheduler put it then.
     fn placements(&self, d: &Desired, t: DateTime<Utc>) -> BTreeMap<String, Placement> {
+        let mut out = self.raw_placements(d, t);
+        for (r, n) in self.serving(d, t) {
+            for (i, pod) in r.pods.iter().take(n).enumerate() {
+                if let Some(rep) = d.evictions.replacement((r.revision, i), t) {
+                    let p = rep
+                        .placement_at(t)
+                        .cloned()
+                        .unwrap_or_else(|| Placement::Unschedulable(String::new()));
+                    out.insert(pod.clone(), p);
+                }
+            }
+        }
+        out
+    }
+
+    /// Where the scheduler puts each pod serving at `t`, evictions aside.
+    fn raw_placements(&self, d: &Desired, t: DateTime<Utc>) -> BTreeMap<String, Placement> {
         let mut nodes = self.fresh_nodes();
         let mut out = BTreeMap::new();
         for (r, n) in self.serving(d, t) {
@@ -562,21 +586,33 @@ impl SimCluster {
                     name: name.into(),
                     node: String::new(),
                     phase: "Pending".into(),
+                    reason: None,
+                    message: None,
                     owner,
-                    created_at: r.at,
+                    created_at: r
+                        .pods
+                        .iter()
+                        .position(|p| p == name)
+                        .and_then(|i| d.evictions.replacement((r.revision, i), now))
+                        .map_or(r.at, |rep| rep.created),
                     containers: Vec::new(),
                 };
             }
         };
-        let life = self.life(d, r, now);
+        let mut life = self.life(d, r, now);
         let container = s.workload.container.clone();
-        // A pod an HPA added was created when it scaled up.
-        let created_at = r
-            .pods
-            .iter()
-            .position(|p| p == name)
-            .and_then(|i| d.scale.scaled_up_at(i as u32, r.at, now))
-            .unwrap_or(r.at);
+        // A pod an HPA added was created when it scaled up; one the ReplicaSet created in
+        // place of an evicted pod, then (its container started with it).
+        let slot = r.pods.iter().position(|p| p == name);
+        let created_at = match slot.and_then(|i| d.evictions.replacement((r.revision, i), now)) {
+            Some(rep) => {
+                life.kills.retain(|k| k.finished_at >= rep.created);
+                life.starts.retain(|st| *st > rep.created);
+                life.starts.insert(0, rep.created);
+                rep.created
+            }
+            None => slot.map_or(r.at, |i| self.created_at(d, r, i, now)),
+        };
         let waiting_reason = life.waiting_reason(now).unwrap_or("CrashLoopBackOff");
         PodInfo {
             namespace: s.workload.namespace.clone(),
@@ -588,6 +624,8 @@ impl SimCluster {
                 "Pending"
             }
             .into(),
+            reason: None,
+            message: None,
             owner,
             created_at,
             containers: self.beside_the_app(

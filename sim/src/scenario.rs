@@ -192,6 +192,74 @@ pub struct NodeSpec {
     /// What the other workloads' pods on the node already request.
     #[serde(default)]
     pub requested: Requested,
+    /// `[[nodes.other_pods]]`: other teams' pods on the node, each with the memory it uses (their
+    /// workloads are not in the GitOps repo). Their requests count for the scheduler beside
+    /// `requested`; their working sets count for the node's memory, and the kubelet may evict
+    /// them under memory pressure.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_pods: Vec<NodePodSpec>,
+}
+
+/// A pod of another team's workload on a node: what it requests, its priority and the memory
+/// its one container uses, from `started` on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodePodSpec {
+    pub name: String,
+    pub namespace: String,
+    /// The workload that owns it, `Kind/name` (`Deployment/etl-loader`, `DaemonSet/fluent-bit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    pub container: String,
+    pub image: String,
+    /// Its container's requests (`{ cpu = "500m", memory = "1Gi" }`; none: BestEffort).
+    #[serde(default)]
+    pub requests: PodResources,
+    /// Its container's limits (`{ memory = "2Gi" }`): its working set stays below the memory one.
+    #[serde(default)]
+    pub limits: PodResources,
+    /// Its PriorityClass, and the priority the apiserver resolved from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class: Option<String>,
+    #[serde(default)]
+    pub priority: i32,
+    /// When its container started.
+    pub started: DateTime<Utc>,
+    /// Its working set when it started.
+    pub memory: Quantity,
+    /// How much its working set grows each hour after that (`{ memory = "1100Mi" }`: a cache
+    /// filling, a leak).
+    #[serde(default)]
+    pub growth_per_hour: PodResources,
+}
+
+/// CPU and memory quantities of one container.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodResources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Quantity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Quantity>,
+}
+
+impl NodePodSpec {
+    /// Its working set at `t`, in bytes (0 before it started).
+    pub fn working_set(&self, t: DateTime<Utc>) -> f64 {
+        if t < self.started {
+            return 0.0;
+        }
+        let hours = (t - self.started).num_seconds() as f64 / 3600.0;
+        let grown = self.memory.bytes() as f64
+            + self
+                .growth_per_hour
+                .memory
+                .map_or(0.0, |g| g.bytes() as f64)
+                * hours;
+        self.limits
+            .memory
+            .map_or(grown, |l| grown.min(l.bytes() as f64))
+    }
 }
 
 fn default_max_pods() -> u32 {
@@ -433,6 +501,24 @@ impl Scenario {
             if n.name.is_empty() || !names.insert(n.name.as_str()) {
                 return Err(f(&format!("nodes[{i}].name"), "a name no other node has"));
             }
+            for (j, p) in n.other_pods.iter().enumerate() {
+                let field = |k: &str| format!("nodes[{i}].other_pods[{j}].{k}");
+                if p.name.is_empty() || p.namespace.is_empty() || p.container.is_empty() {
+                    return Err(f(&field("name"), "a pod name, namespace and container"));
+                }
+                if p.owner.as_deref().is_some_and(|o| {
+                    o.split_once('/')
+                        .is_none_or(|(k, n)| k.is_empty() || n.is_empty())
+                }) {
+                    return Err(f(&field("owner"), "Kind/name, like Deployment/etl-loader"));
+                }
+                if p.started > self.now {
+                    return Err(f(
+                        &field("started"),
+                        "a time at or before the scenario's now",
+                    ));
+                }
+            }
             for (j, t) in n.taints.iter().enumerate() {
                 if !matches!(
                     t.effect.as_str(),
@@ -564,6 +650,7 @@ impl Scenario {
             taints: Vec::new(),
             unschedulable: false,
             requested: Requested::default(),
+            other_pods: Vec::new(),
         }]
     }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use squad_protocols::cluster::{
     ClaimInfo, ClusterEvent, CpuHistory, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo,
-    PodInfo, RbacRule, Revision, Sample, ServiceInfo, StorageClassInfo, VolumeUsage, WorkloadInfo,
+    NodePod, PodInfo, RbacRule, Revision, Sample, ServiceInfo, StorageClassInfo, VolumeUsage,
+    WorkloadInfo,
 };
 use squad_protocols::llm::{ChatRequest, ChatResponse};
 use squad_protocols::{
@@ -221,6 +222,14 @@ impl Cluster for Adapter<dyn Cluster> {
             "list Services",
             move |c| async move { c.services(&ns).await },
         )
+        .await
+    }
+
+    async fn pods_on_node(&self, node: &str) -> PortResult<Vec<NodePod>> {
+        let node = node.to_owned();
+        self.call("list the node's pods", move |c| async move {
+            c.pods_on_node(&node).await
+        })
         .await
     }
 

@@ -277,6 +277,8 @@ impl SimCluster {
             name: a.pod.clone(),
             node,
             phase: phase.into(),
+            reason: None,
+            message: None,
             owner: Some(format!("Job/{}", r.workload.name)),
             created_at: a.start,
             containers: vec![ContainerStatus {

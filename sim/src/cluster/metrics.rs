@@ -228,11 +228,16 @@ impl SeriesSource for SimCluster {
                 .first()
                 .and_then(|p| p.rsplit_once('-'))
                 .map_or("", |x| x.0);
-            for pod in r.pods.iter().take(count) {
+            for (slot, pod) in r.pods.iter().take(count).enumerate() {
                 let node = match placements.get(pod) {
                     Some(super::Placement::Node(n)) => Some(n.as_str()),
                     _ => None,
                 };
+                // A pod created in place of an evicted one: its container started with it.
+                let started = d
+                    .evictions
+                    .replacement((r.revision, slot), t)
+                    .map_or(started, |rep| started.max(rep.created));
                 // kube-state-metrics' pod series: the phase (each of the five, 1 for the
                 // current), the owner, whether it is scheduled.
                 let phase = match (node, blocked) {
@@ -394,6 +399,7 @@ impl SeriesSource for SimCluster {
                 }
             }
         }
+        self.eviction_points(&d, t, &mut push);
         if let Some(r) = super::SimCluster::rollout_at(&d, t)
             && s.workload.kind == "Deployment"
         {
@@ -548,6 +554,9 @@ impl SeriesSource for SimCluster {
                 "The number of updated replicas per deployment."
             }
             "kube_pod_owner" => "Information about the Pod's owner.",
+            "kube_pod_status_reason" => "The pod status reasons",
+            "kube_node_status_condition" => "The condition of a cluster node.",
+            "kube_node_spec_unschedulable" => "Whether a node can schedule new pods.",
             "kube_job_failed" => "The job has failed its execution.",
             "kube_horizontalpodautoscaler_spec_max_replicas" => {
                 "Upper limit for the number of pods that can be set by the autoscaler; cannot be smaller than MinReplicas."
@@ -583,6 +592,119 @@ impl SeriesSource for SimCluster {
             "kube_persistentvolumeclaim_info" => "Information about persistent volume claim.",
             _ => return None,
         })
+    }
+}
+
+impl SimCluster {
+    /// kube-state-metrics' node conditions, the pods the kubelets evicted (Failed, reason
+    /// `Evicted`) and the other teams' pods on the nodes (phase, owner, working set).
+    pub(super) fn eviction_points(
+        &self,
+        d: &super::Desired,
+        t: DateTime<Utc>,
+        push: &mut impl FnMut(SeriesKind, Labels, f64),
+    ) {
+        let with = |name: &str, pairs: &[(&str, &str)]| {
+            let mut l = labels(pairs);
+            l.insert("__name__".into(), name.into());
+            l
+        };
+        for node in self.scenario.cluster_nodes() {
+            let n = node.name.as_str();
+            let pressure = d.evictions.under_pressure(n, t).is_some();
+            for (condition, on) in [
+                ("Ready", true),
+                ("MemoryPressure", pressure),
+                ("DiskPressure", false),
+                ("PIDPressure", false),
+            ] {
+                for status in ["true", "false", "unknown"] {
+                    let value = match status {
+                        "true" => on,
+                        "false" => !on,
+                        _ => false,
+                    };
+                    push(
+                        SeriesKind::Gauge,
+                        with(
+                            "kube_node_status_condition",
+                            &[("node", n), ("condition", condition), ("status", status)],
+                        ),
+                        if value { 1.0 } else { 0.0 },
+                    );
+                }
+            }
+            push(
+                SeriesKind::Gauge,
+                with("kube_node_spec_unschedulable", &[("node", n)]),
+                if node.unschedulable { 1.0 } else { 0.0 },
+            );
+            for p in node.other_pods.iter().filter(|p| p.started <= t) {
+                let evicted = d
+                    .evictions
+                    .by(t)
+                    .any(|e| e.slot.is_none() && e.namespace == p.namespace && e.pod == p.name);
+                let pod = [
+                    ("namespace", p.namespace.as_str()),
+                    ("pod", p.name.as_str()),
+                ];
+                for phase in ["Pending", "Running", "Succeeded", "Failed", "Unknown"] {
+                    let current = if evicted { "Failed" } else { "Running" };
+                    let mut l = with("kube_pod_status_phase", &pod);
+                    l.insert("phase".into(), phase.into());
+                    push(
+                        SeriesKind::Gauge,
+                        l,
+                        if phase == current { 1.0 } else { 0.0 },
+                    );
+                }
+                if evicted {
+                    let mut l = with("kube_pod_status_reason", &pod);
+                    l.insert("reason".into(), "Evicted".into());
+                    push(SeriesKind::Gauge, l, 1.0);
+                } else {
+                    let mut l = with("container_memory_working_set_bytes", &pod);
+                    l.insert("container".into(), p.container.clone());
+                    l.insert("image".into(), p.image.clone());
+                    push(SeriesKind::Gauge, l, p.working_set(t));
+                }
+            }
+        }
+        let ns = self.scenario.workload.namespace.as_str();
+        for e in d.evictions.by(t).filter(|e| e.slot.is_some()) {
+            let pod = [("namespace", ns), ("pod", e.pod.as_str())];
+            for phase in ["Pending", "Running", "Succeeded", "Failed", "Unknown"] {
+                let mut l = with("kube_pod_status_phase", &pod);
+                l.insert("phase".into(), phase.into());
+                push(
+                    SeriesKind::Gauge,
+                    l,
+                    if phase == "Failed" { 1.0 } else { 0.0 },
+                );
+            }
+            let mut l = with("kube_pod_status_reason", &pod);
+            l.insert("reason".into(), "Evicted".into());
+            push(SeriesKind::Gauge, l, 1.0);
+            let rs = e
+                .owner
+                .as_deref()
+                .and_then(|o| o.split_once('/'))
+                .map_or("", |x| x.1);
+            push(
+                SeriesKind::Gauge,
+                with(
+                    "kube_pod_owner",
+                    &[
+                        ("namespace", ns),
+                        ("pod", e.pod.as_str()),
+                        ("owner_kind", "ReplicaSet"),
+                        ("owner_name", rs),
+                        ("owner_is_controller", "true"),
+                    ],
+                ),
+                1.0,
+            );
+        }
     }
 }
 

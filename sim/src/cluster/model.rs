@@ -28,6 +28,17 @@ impl SimCluster {
             namespace == self.scenario.workload.namespace
                 && r.pods.iter().take(*n).any(|p| p == name)
         });
+        if let Some(e) = d
+            .evictions
+            .by(now)
+            .find(|e| e.slot.is_some() && e.pod == name && e.namespace == namespace)
+            && let Some(r) = d
+                .rollouts
+                .iter()
+                .find(|r| Some(r.revision) == e.slot.map(|s| s.0))
+        {
+            return Ok(self.evicted_pod_info(r, e));
+        }
         match r {
             Some((r, _)) => Ok(self.pod_info(&d, r, name, now)),
             None => Err(PortError::not_found(format!("pod {namespace}/{name}"))),
@@ -37,7 +48,7 @@ impl SimCluster {
     pub fn pods_of(&self, workload: &WorkloadRef) -> PortResult<Vec<PodInfo>> {
         self.check_workload(workload)?;
         let (d, now) = self.current()?;
-        Ok(self
+        let mut pods: Vec<PodInfo> = self
             .serving(&d, now)
             .into_iter()
             .flat_map(|(r, n)| {
@@ -47,13 +58,38 @@ impl SimCluster {
                     .map(|p| self.pod_info(&d, r, p, now))
                     .collect::<Vec<_>>()
             })
+            .collect();
+        // The pods the kubelets evicted stay, Failed, until someone deletes them.
+        for e in d.evictions.by(now) {
+            if let Some(r) = d
+                .rollouts
+                .iter()
+                .find(|r| Some(r.revision) == e.slot.map(|s| s.0))
+            {
+                pods.push(self.evicted_pod_info(r, e));
+            }
+        }
+        Ok(pods)
+    }
+
+    /// Every pod bound to `node`, as the world serves them.
+    pub fn pods_on_node(&self, node: &str) -> PortResult<Vec<squad_protocols::cluster::NodePod>> {
+        let world = self.world()?;
+        Ok(world
+            .of_kind("Pod", None)
+            .filter(|p| p["spec"]["nodeName"] == node)
+            .map(objects::node_pod)
             .collect())
     }
 
     pub fn owner_of(&self, namespace: &str, pod: &str) -> PortResult<WorkloadRef> {
         let d = self.desired()?;
         if namespace == self.scenario.workload.namespace
-            && d.rollouts.iter().any(|r| r.pods.iter().any(|p| p == pod))
+            && (d.rollouts.iter().any(|r| r.pods.iter().any(|p| p == pod))
+                || d.evictions
+                    .evicted
+                    .iter()
+                    .any(|e| e.slot.is_some() && e.pod == pod))
         {
             Ok(self.workload_ref())
         } else {
@@ -147,6 +183,14 @@ impl SimCluster {
                 }
             }
             return Ok(out);
+        }
+        for e in d.evictions.by(now).filter(|e| e.slot.is_some()) {
+            if namespace == e.namespace && object == e.pod {
+                out.extend(Self::eviction_events(e));
+            }
+        }
+        if namespace == "default" {
+            out.extend(self.pressure_events(&d, object, now));
         }
         for (r, n) in self.serving(&d, now) {
             for pod in r.pods.iter().take(n) {

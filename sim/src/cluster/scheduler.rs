@@ -107,12 +107,31 @@ pub struct NodeState {
 
 impl NodeState {
     pub fn new(spec: &NodeSpec) -> NodeState {
+        // The pods the scenario lists on the node count beside the summed `requested`.
+        let listed = &spec.other_pods;
         NodeState {
-            cpu_milli: spec.requested.cpu.as_ref().map_or(0, Quantity::milli),
-            memory: spec.requested.memory.as_ref().map_or(0, Quantity::bytes),
-            pods: spec.requested.pods,
+            cpu_milli: spec.requested.cpu.as_ref().map_or(0, Quantity::milli)
+                + listed
+                    .iter()
+                    .filter_map(|p| p.requests.cpu.as_ref())
+                    .map(Quantity::milli)
+                    .sum::<i128>(),
+            memory: spec.requested.memory.as_ref().map_or(0, Quantity::bytes)
+                + listed
+                    .iter()
+                    .filter_map(|p| p.requests.memory.as_ref())
+                    .map(Quantity::bytes)
+                    .sum::<u64>(),
+            pods: spec.requested.pods + listed.len() as u32,
             spec: spec.clone(),
         }
+    }
+
+    /// Counts a pod already placed here.
+    pub fn take(&mut self, pod: &PodNeeds) {
+        self.cpu_milli += pod.cpu_milli;
+        self.memory += pod.memory;
+        self.pods += 1;
     }
 
     /// Why the pod cannot go here (the first failing filter's reasons), and whether preemption
@@ -321,6 +340,7 @@ mod tests {
             taints: Vec::new(),
             unschedulable: false,
             requested: Requested::default(),
+            other_pods: Vec::new(),
         }
     }
 

@@ -315,6 +315,8 @@ impl SimCluster {
             name: name.to_owned(),
             node,
             phase: "Running".into(),
+            reason: None,
+            message: None,
             owner: Some(format!("ReplicaSet/{}", Self::rs_name(r))),
             created_at: r.at,
             containers: r

@@ -21,10 +21,11 @@ use serde_json::{Value, json};
 use squad_protocols::cluster::NodeInfo;
 use squad_runtime::ports::PortResult;
 
-use super::{Desired, Rollout, SimCluster};
+use super::{Desired, Rollout, SimCluster, eviction};
 use squad_gitops::objects;
 
 mod defaults;
+mod evicted;
 mod jobs;
 mod peers;
 mod pods;
@@ -185,6 +186,9 @@ impl SimCluster {
                 namespaces.push(n.to_owned());
             }
         }
+        for node in s.cluster_nodes() {
+            namespaces.extend(node.other_pods.iter().map(|p| p.namespace.clone()));
+        }
         namespaces.sort();
         namespaces.dedup();
         for n in &namespaces {
@@ -196,7 +200,7 @@ impl SimCluster {
             ));
         }
         for node in s.cluster_nodes() {
-            objects.push(self.node_object(&node, first - chrono::Duration::days(30), now));
+            objects.push(self.node_object(d, &node, first - chrono::Duration::days(30), now));
         }
 
         // The GitOps repo's objects (the workload itself comes from the live rollout below).
@@ -345,6 +349,31 @@ impl SimCluster {
                 }
             }
         }
+        // What node pressure left: the pods the kubelets evicted (the workload's, and other
+        // teams'), the other teams' pods still there, and what the kubelets said.
+        for e in d.evictions.by(now) {
+            let Some((revision, _)) = e.slot else {
+                continue;
+            };
+            if let Some(r) = d.rollouts.iter().find(|r| r.revision == revision) {
+                objects.push(self.evicted_pod_object(d, r, e));
+                for (i, ev) in Self::eviction_events(e).iter().enumerate() {
+                    objects.push(self.event_object(&e.pod, &e.node, i, ev));
+                }
+            }
+        }
+        for node in s.cluster_nodes() {
+            for p in node.other_pods.iter().filter(|p| p.started <= now) {
+                let evicted = d
+                    .evictions
+                    .by(now)
+                    .find(|e| e.slot.is_none() && e.namespace == p.namespace && e.pod == p.name);
+                objects.push(self.other_pod_object(&node, p, evicted));
+            }
+            for (i, ev) in self.pressure_events(d, &node.name, now).iter().enumerate() {
+                objects.push(self.event_object(&node.name, &node.name, i, ev));
+            }
+        }
         // The Deployments beside the workload, their ReplicaSets and pods; the Services and
         // the endpoints the pods give them.
         for r in self.peers(&d.objects, first) {
@@ -379,6 +408,7 @@ impl SimCluster {
     /// the kubelet's usual reservations (200m CPU, 820Mi memory) to it.
     fn node_object(
         &self,
+        d: &Desired,
         node: &crate::scenario::NodeSpec,
         created: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -409,6 +439,21 @@ impl SimCluster {
                                "timeAdded": ts(created)}),
             );
         }
+        // Memory pressure: the kubelet's condition, the node lifecycle controller's taint.
+        let pressure = d.evictions.under_pressure(name, now);
+        let relieved = d
+            .evictions
+            .pressure
+            .iter()
+            .filter(|p| p.node == *name && p.until.is_some_and(|u| u <= now))
+            .filter_map(|p| p.until)
+            .max();
+        if let Some(p) = pressure {
+            taints.push(
+                json!({"key": eviction::PRESSURE_TAINT, "effect": "NoSchedule",
+                               "timeAdded": ts(p.from)}),
+            );
+        }
         if !taints.is_empty() {
             spec["taints"] = json!(taints);
         }
@@ -429,7 +474,17 @@ impl SimCluster {
                     "capacity": {"cpu": capacity_cpu.canonical(), "memory": capacity_memory.canonical(), "pods": pods},
                     "allocatable": {"cpu": node.cpu.canonical(), "memory": node.memory.canonical(), "pods": pods},
                     "conditions": [
-                        cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                        match pressure {
+                            Some(p) => json!({"type": "MemoryPressure", "status": "True",
+                                "reason": "KubeletHasInsufficientMemory",
+                                "message": "kubelet has insufficient memory available",
+                                "lastHeartbeatTime": ts(now), "lastTransitionTime": ts(p.from)}),
+                            None => json!({"type": "MemoryPressure", "status": "False",
+                                "reason": "KubeletHasSufficientMemory",
+                                "message": "kubelet has sufficient memory available",
+                                "lastHeartbeatTime": ts(now),
+                                "lastTransitionTime": ts(relieved.unwrap_or(created))}),
+                        },
                         cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
                         cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
                         cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
