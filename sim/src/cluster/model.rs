@@ -75,11 +75,14 @@ impl SimCluster {
     /// Every pod bound to `node`, as the world serves them.
     pub fn pods_on_node(&self, node: &str) -> PortResult<Vec<squad_protocols::cluster::NodePod>> {
         let world = self.world()?;
-        Ok(world
+        // In the API server's order: by namespace, then name.
+        let mut pods: Vec<_> = world
             .of_kind("Pod", None)
             .filter(|p| p["spec"]["nodeName"] == node)
             .map(objects::node_pod)
-            .collect())
+            .collect();
+        pods.sort_by(|a, b| (&a.pod.namespace, &a.pod.name).cmp(&(&b.pod.namespace, &b.pod.name)));
+        Ok(pods)
     }
 
     pub fn owner_of(&self, namespace: &str, pod: &str) -> PortResult<WorkloadRef> {
