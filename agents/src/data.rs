@@ -170,6 +170,57 @@ pub fn scan(files: &[(String, String)]) -> Vec<Hotspot> {
                 }
             }
         }
+        if language_of(path) == "go" {
+            out.extend(go_package_map_writes(path, text));
+        }
+    }
+    out
+}
+
+/// Go: writes into a map held by a package-level variable (`seen[k] = v`, or a map field of a
+/// package-level struct: `cache.entries[k] = v`) in a file that never `delete`s from it — the
+/// map lives as long as the process and grows with every distinct key.
+fn go_package_map_writes(path: &str, text: &str) -> Vec<Hotspot> {
+    let Ok(single) = Regex::new(r"^var\s+(\w+)\b") else {
+        return Vec::new();
+    };
+    let Ok(grouped) = Regex::new(r"^\s+(\w+)\b") else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    let mut in_block = false;
+    for line in text.lines() {
+        if line.starts_with("var (") {
+            in_block = true;
+        } else if in_block && line.starts_with(')') {
+            in_block = false;
+        } else if in_block {
+            names.extend(grouped.captures(line).map(|c| c[1].to_owned()));
+        } else if let Some(c) = single.captures(line) {
+            names.push(c[1].to_owned());
+        }
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let Ok(write) = Regex::new(&format!(r"\b{name}(\.\w+)*\[[^\]]+\]\s*[-+*/|&]?=[^=]")) else {
+            continue;
+        };
+        let Ok(delete) = Regex::new(&format!(r"\bdelete\(\s*{name}\b")) else {
+            continue;
+        };
+        if delete.is_match(text) {
+            continue;
+        }
+        for (i, line) in text.lines().enumerate() {
+            if write.is_match(line) {
+                out.push(Hotspot {
+                    file: path.to_owned(),
+                    line: i + 1,
+                    code: line.trim().to_owned(),
+                    why: "write into a package-level map nothing deletes from (grows with every key)",
+                });
+            }
+        }
     }
     out
 }
@@ -539,6 +590,18 @@ mod tests {
         )];
         let found = scan(&bad);
         assert_eq!(found.len(), 2, "{found:?}");
+    }
+
+    #[test]
+    fn a_go_map_written_per_request_and_never_deleted_from_is_a_hotspot() {
+        let src = "package s\n\nvar seen = struct {\n\tsync.Mutex\n\tm map[string]int\n}{m: map[string]int{}}\n\nvar (\n\tcount int\n\tbyUser = make(map[string]int)\n)\n\nfunc H(k string) {\n\tseen.m[k] = 1\n\tbyUser[k] += 1\n\tlocal := map[string]int{}\n\tlocal[k] = 1\n\tif seen.m[k] == 1 {\n\t}\n}\n";
+        let found = scan(&[("s.go".to_string(), src.to_string())]);
+        let lines: Vec<usize> = found.iter().map(|h| h.line).collect();
+        assert_eq!(lines, [14, 15], "{found:?}");
+        // Pruned: not a hotspot.
+        let pruned =
+            format!("{src}\nfunc P(k string) {{ delete(seen.m, k); delete(byUser, k) }}\n");
+        assert!(scan(&[("s.go".to_string(), pruned)]).is_empty());
     }
 
     #[test]
