@@ -2,7 +2,8 @@
 //!
 //! It reads what the crew needs for an incident: pods and their container statuses, the owner
 //! chain pod → ReplicaSet → Deployment (or StatefulSet, DaemonSet, Job → CronJob), rollout history
-//! (ReplicaSets, or ControllerRevisions), Events (core/v1, falling back to events.k8s.io/v1), pod
+//! (ReplicaSets, or ControllerRevisions), CronJobs with the Jobs they own (batch/v1, falling back
+//! to batch/v1beta1 on older clusters), Events (core/v1, falling back to events.k8s.io/v1), pod
 //! logs, HPAs (autoscaling/v2, falling back to v2beta2 on older clusters), NetworkPolicies, the
 //! RBAC rules bound to a ServiceAccount, Secrets' key names (values are dropped on receipt),
 //! Services with their Endpoints, a namespace's workloads, nodes, and Trivy Operator VulnerabilityReports. Memory and traffic history come from a
@@ -19,13 +20,13 @@ use std::time::Duration;
 
 use ::kube::api::{Api, DynamicObject, ListParams, LogParams};
 use ::kube::config::{KubeConfigOptions, Kubeconfig};
-use ::kube::core::ApiResource;
+use ::kube::core::{ApiResource, Status};
 use ::kube::{Client, Config};
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::{
     ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
 };
-use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -35,9 +36,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use squad_protocols::WorkloadRef;
 use squad_protocols::cluster::{
-    ClaimInfo, ClusterEvent, CpuHistory, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo,
-    NodePod, PodInfo, RbacRule, Revision, Sample, ServiceInfo, StorageClassInfo, VolumeUsage,
-    WorkloadInfo,
+    ClaimInfo, ClusterEvent, CpuHistory, CronJobInfo, HpaInfo, ImageVulnerability,
+    NetworkPolicyInfo, NodeInfo, NodePod, PodInfo, RbacRule, Revision, Sample, ServiceInfo,
+    StorageClassInfo, VolumeUsage, WorkloadInfo,
 };
 use squad_runtime::Clock;
 use squad_runtime::ports::{Cluster, PortError, PortResult};
@@ -47,6 +48,7 @@ use tokio::sync::Semaphore;
 use crate::prometheus::Prometheus;
 use squad_gitops::objects;
 
+mod cron_jobs;
 mod services;
 
 /// Where the cluster is and how to talk to it.
@@ -117,6 +119,13 @@ fn events_v1() -> ApiResource {
 
 fn to_value<T: Serialize>(what: &str, o: &T) -> PortResult<Value> {
     serde_json::to_value(o).map_err(|e| PortError::failed(what, e))
+}
+
+/// Whether a 404 says the server does not serve the resource type at all (kube-apiserver's "the
+/// server could not find the requested resource", with no details) rather than that it has no
+/// object `name` (a `NotFound` whose details name the object).
+fn not_served(s: &Status, name: &str) -> bool {
+    s.code == 404 && s.details.as_ref().is_none_or(|d| d.name != name)
 }
 
 /// Whether an error is worth retrying (the server may answer next time).
@@ -302,6 +311,29 @@ impl KubeCluster {
         to_value(what, &o)
     }
 
+    /// Like [`KubeCluster::get`], but `None` when the server does not serve the resource type
+    /// (an API version it has not, or no longer, got); a missing object is still `NotFound`.
+    async fn get_if_served<K>(
+        &self,
+        api: Api<K>,
+        what: &str,
+        name: &str,
+    ) -> PortResult<Option<Value>>
+    where
+        K: Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+    {
+        let api = &api;
+        let got = self
+            .call(what, move || async move {
+                match api.get(name).await {
+                    Err(::kube::Error::Api(s)) if not_served(&s, name) => Ok(None),
+                    other => other.map(Some),
+                }
+            })
+            .await?;
+        got.map(|o| to_value(what, &o)).transpose()
+    }
+
     async fn list<K>(&self, api: Api<K>, what: &str, lp: &ListParams) -> PortResult<Vec<Value>>
     where
         K: Clone + DeserializeOwned + Serialize + std::fmt::Debug,
@@ -340,7 +372,7 @@ impl KubeCluster {
                     .await
             }
             "Job" => self.get(Api::<Job>::namespaced(c, ns), &what, n).await,
-            "CronJob" => self.get(Api::<CronJob>::namespaced(c, ns), &what, n).await,
+            "CronJob" => self.cron_job_object(ns, n).await,
             "Pod" => self.get(Api::<Pod>::namespaced(c, ns), &what, n).await,
             other => Err(PortError::failed(
                 what,
@@ -353,11 +385,7 @@ impl KubeCluster {
 
     /// The label selector of a workload's pods (`matchLabels` and `matchExpressions`).
     fn selector_of(obj: &Value) -> Option<String> {
-        let sel = if objects::kind(obj) == "CronJob" {
-            &obj["spec"]["jobTemplate"]["spec"]["selector"]
-        } else {
-            &obj["spec"]["selector"]
-        };
+        let sel = &obj["spec"]["selector"];
         let mut terms: Vec<String> = sel["matchLabels"]
             .as_object()
             .into_iter()
@@ -417,6 +445,11 @@ impl Cluster for KubeCluster {
     async fn pods_of(&self, workload: &WorkloadRef) -> PortResult<Vec<PodInfo>> {
         if workload.kind == "Pod" {
             return Ok(vec![self.pod(&workload.namespace, &workload.name).await?]);
+        }
+        if workload.kind == "CronJob" {
+            return self
+                .cron_job_pods(&workload.namespace, &workload.name)
+                .await;
         }
         let obj = self.workload_object(workload).await?;
         let Some(selector) = Self::selector_of(&obj) else {
@@ -891,6 +924,12 @@ impl Cluster for KubeCluster {
 
     async fn workloads(&self, namespace: &str) -> PortResult<Vec<WorkloadInfo>> {
         self.workload_infos(namespace).await
+    }
+
+    async fn cron_job(&self, namespace: &str, name: &str) -> PortResult<CronJobInfo> {
+        let cron_job = self.cron_job_object(namespace, name).await?;
+        let jobs = self.jobs(namespace).await?;
+        Ok(objects::cron_job_info(&cron_job, &jobs))
     }
 
     async fn pods_on_node(&self, node: &str) -> PortResult<Vec<NodePod>> {

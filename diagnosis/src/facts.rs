@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use squad_protocols::cluster::{
-    ClaimInfo, ClusterEvent, CpuHistory, HpaInfo, NetworkPolicyInfo, NodeInfo, NodePod, PodInfo,
-    RbacRule, Revision, Sample, ServiceInfo, StorageClassInfo, VolumeUsage, WorkloadInfo,
+    ClaimInfo, ClusterEvent, CpuHistory, CronJobInfo, HpaInfo, NetworkPolicyInfo, NodeInfo,
+    NodePod, PodInfo, RbacRule, Revision, Sample, ServiceInfo, StorageClassInfo, VolumeUsage,
+    WorkloadInfo,
 };
 use squad_protocols::{Alert, WorkloadRef};
 use squad_runtime::ports::{Cluster, PortError, PortResult};
@@ -73,6 +74,10 @@ pub struct Facts {
     /// said about the node ([`Lookup::NodePods`]).
     pub node_pods: Vec<NodePod>,
     pub node_events: Vec<ClusterEvent>,
+    /// The CronJob (when the workload is one) with the Jobs it keeps, and what the Job
+    /// controller said about the newest of them that failed ([`Lookup::CronJob`]).
+    pub cron_job: Option<CronJobInfo>,
+    pub job_events: Vec<ClusterEvent>,
     /// The crashed container's last log lines (the previous run's, else the current one's); read
     /// only when the container's last termination was not an OOM kill.
     pub logs: Vec<String>,
@@ -117,6 +122,8 @@ pub enum Lookup {
     /// Every pod on the alerted pod's node and the node's events (who else is there, who was
     /// evicted).
     NodePods,
+    /// The CronJob's spec, status and Jobs, and the events of the newest Job that failed.
+    CronJob,
 }
 
 /// Reads the facts about `workload` for `alert`: the base facts, then what `lookups` asks for
@@ -353,6 +360,8 @@ async fn gather_base(
         autoscaler_events: Vec::new(),
         node_pods: Vec::new(),
         node_events: Vec::new(),
+        cron_job: None,
+        job_events: Vec::new(),
         logs,
         logs_unreadable,
         notes,
@@ -439,6 +448,27 @@ async fn read(cluster: &dyn Cluster, facts: &mut Facts, lookup: Lookup) {
             match cluster.events("default", &node).await {
                 Ok(e) => facts.node_events = e,
                 Err(e) => notes.push(format!("events of node {node} not readable: {e}")),
+            }
+        }
+        Lookup::CronJob => {
+            let name = facts.workload.name.clone();
+            match cluster.cron_job(ns, &name).await {
+                Ok(cj) => {
+                    let failed = cj
+                        .jobs
+                        .iter()
+                        .rev()
+                        .find(|j| j.failed_condition().is_some())
+                        .map(|j| j.name.clone());
+                    facts.cron_job = Some(cj);
+                    if let Some(job) = failed {
+                        match cluster.events(ns, &job).await {
+                            Ok(e) => facts.job_events = e,
+                            Err(e) => notes.push(format!("events of Job {job} not readable: {e}")),
+                        }
+                    }
+                }
+                Err(e) => notes.push(format!("CronJob {name} not readable: {e}")),
             }
         }
         Lookup::Autoscalers => {

@@ -151,6 +151,8 @@ pub fn facts(
         autoscaler_events: Vec::new(),
         node_pods: Vec::new(),
         node_events: Vec::new(),
+        cron_job: None,
+        job_events: Vec::new(),
         logs: Vec::new(),
         logs_unreadable: false,
         nodes: Vec::new(),

@@ -14,6 +14,9 @@ use squad_protocols::cluster::{
     Termination, WorkloadCondition, WorkloadInfo,
 };
 
+mod cron_job;
+pub use cron_job::{Schedule, cron_job_info, schedule};
+
 /// Every object in a (multi-document) YAML file; empty documents are skipped.
 pub fn parse(file: &str, text: &str) -> Result<Vec<Value>, String> {
     let mut out = Vec::new();
@@ -195,10 +198,12 @@ pub fn workload_info(obj: &Value, namespace: &str) -> WorkloadInfo {
             obj["spec"]["replicas"].as_u64().unwrap_or(1) as u32
         },
         service_account: service_account_of(spec),
-        pod_labels: if kind(obj) == "Pod" {
-            string_map(&obj["metadata"]["labels"])
-        } else {
-            string_map(&obj["spec"]["template"]["metadata"]["labels"])
+        pod_labels: match kind(obj) {
+            "Pod" => string_map(&obj["metadata"]["labels"]),
+            "CronJob" => {
+                string_map(&obj["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"])
+            }
+            _ => string_map(&obj["spec"]["template"]["metadata"]["labels"]),
         },
         containers: containers(obj),
         pod_run_as_non_root: spec["securityContext"]["runAsNonRoot"].as_bool(),
@@ -209,7 +214,7 @@ pub fn workload_info(obj: &Value, namespace: &str) -> WorkloadInfo {
 }
 
 /// The `conditions` of an object's `status`.
-fn conditions_of(status: &Value) -> Vec<WorkloadCondition> {
+pub(crate) fn conditions_of(status: &Value) -> Vec<WorkloadCondition> {
     status["conditions"]
         .as_array()
         .into_iter()
@@ -597,7 +602,7 @@ pub fn time(v: &Value) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn str_of(v: &Value) -> String {
+pub(crate) fn str_of(v: &Value) -> String {
     v.as_str().unwrap_or("").to_owned()
 }
 

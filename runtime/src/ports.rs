@@ -6,9 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use squad_protocols::cluster::{
-    ClaimInfo, ClusterEvent, CpuHistory, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo,
-    NodePod, PodInfo, RbacRule, Revision, Sample, ServiceInfo, StorageClassInfo, VolumeUsage,
-    WorkloadInfo,
+    ClaimInfo, ClusterEvent, CpuHistory, CronJobInfo, HpaInfo, ImageVulnerability,
+    NetworkPolicyInfo, NodeInfo, NodePod, PodInfo, RbacRule, Revision, Sample, ServiceInfo,
+    StorageClassInfo, VolumeUsage, WorkloadInfo,
 };
 use squad_protocols::{
     Alert, Diagnosis, FileChange, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState,
@@ -133,6 +133,8 @@ pub trait Cluster: Send + Sync {
     /// The workloads of a namespace (Deployments, StatefulSets, DaemonSets), as their live
     /// objects declare them.
     async fn workloads(&self, namespace: &str) -> PortResult<Vec<WorkloadInfo>>;
+    /// A CronJob and the Jobs it owns.
+    async fn cron_job(&self, namespace: &str, name: &str) -> PortResult<CronJobInfo>;
 }
 
 /// A file as it was at one commit.

@@ -37,6 +37,7 @@ use squad_gitops::objects;
 
 mod admission;
 mod autoscaler;
+mod cron_jobs;
 mod disk;
 mod events;
 mod eviction;
@@ -161,6 +162,8 @@ struct Desired {
     scale: autoscaler::Scaling,
     /// What the kubelets evicted under memory pressure.
     evictions: eviction::Evictions,
+    /// The Jobs a CronJob workload's controller created.
+    cron: cron_jobs::CronRuns,
 }
 
 pub struct SimCluster {
@@ -262,7 +265,7 @@ impl SimCluster {
             // The same pod template: a Deployment's controller makes no new ReplicaSet (it
             // scales the one it has); a Job is replaced only when its spec changed.
             let same = |prev: &Rollout| {
-                if self.is_job() {
+                if self.is_batch() {
                     prev.object["spec"] == obj["spec"]
                 } else {
                     prev.object["spec"]["template"] == obj["spec"]["template"]
@@ -350,7 +353,10 @@ impl SimCluster {
         // more pods than it declares: names for the most.
         let most = |r: &Rollout| scale.most().max(r.workload.replicas).max(1);
         for (i, r) in rollouts.iter_mut().enumerate() {
-            r.pods = if self.is_job() {
+            r.pods = if self.is_cron_job() {
+                // Its Jobs have the pods (`cron_jobs.rs`).
+                Vec::new()
+            } else if self.is_job() {
                 let given = if Some(i) == live {
                     s.workload.pods.clone()
                 } else {
@@ -406,8 +412,10 @@ impl SimCluster {
             addresses,
             scale,
             evictions: eviction::Evictions::default(),
+            cron: cron_jobs::CronRuns::default(),
         };
         d.evictions = self.evictions(&d);
+        d.cron = self.cron_runs(&d);
         let d = Arc::new(d);
         *cache = Some(d.clone());
         Ok(d)
@@ -541,6 +549,14 @@ impl SimCluster {
         let Some(newest) = Self::rollout_at(d, t) else {
             return Vec::new();
         };
+        // A CronJob: the Jobs it has, each with its pods that exist.
+        if self.is_cron_job() {
+            return d
+                .cron
+                .existing(t)
+                .map(|c| (&c.rollout, self.job_run(d, &c.rollout, t).pods().count()))
+                .collect();
+        }
         // A Job: its pods that exist (a replaced Job went with its pods).
         if self.is_job() {
             return vec![(newest, self.job_run(d, newest, t).pods().count())];
@@ -564,7 +580,7 @@ impl SimCluster {
 
     fn pod_info(&self, d: &Desired, r: &Rollout, name: &str, now: DateTime<Utc>) -> PodInfo {
         let s = &self.scenario;
-        if self.is_job()
+        if self.is_batch()
             && let Some(a) = self
                 .job_run(d, r, now)
                 .attempts

@@ -4,7 +4,7 @@
 use squad_protocols::{Alert, WorkloadRef};
 
 /// The workload an alert is about: a workload label if the alert names one (`job_name` a
-/// Job, as kube-state-metrics labels it); for an alert about an HPA, its scale target; otherwise
+/// Job, as kube-state-metrics labels it, or the CronJob that created it); for an alert about an HPA, its scale target; otherwise
 /// the pod's owner as the cluster reports it (pod -> ReplicaSet -> Deployment), the pod being
 /// the alert's or, for an alert about a PersistentVolumeClaim, one that mounts it; if the
 /// cluster cannot say, the Deployment the pod's name implies.
@@ -21,11 +21,15 @@ pub async fn resolve_workload(
         ("job_name", "Job"),
     ] {
         if let Some(name) = alert.label(label) {
-            return WorkloadRef {
+            let job = WorkloadRef {
                 kind: kind.into(),
                 namespace,
                 name: name.into(),
             };
+            if kind == "Job" {
+                return cron_job_of(cluster, job).await;
+            }
+            return job;
         }
     }
     if let Some(hpa) = alert.label("horizontalpodautoscaler") {
@@ -85,6 +89,31 @@ pub async fn resolve_workload(
         kind: "Deployment".into(),
         namespace,
         name,
+    }
+}
+
+/// The CronJob that created `job`, if one did: the CronJob controller names its Jobs
+/// `<cronjob>-<scheduled time in minutes since the epoch>`, and the CronJob of that name must
+/// exist (the repository declares the CronJob, not its Jobs). Otherwise the Job itself.
+async fn cron_job_of(cluster: &dyn squad_runtime::ports::Cluster, job: WorkloadRef) -> WorkloadRef {
+    let Some((cron, minutes)) = job.name.rsplit_once('-') else {
+        return job;
+    };
+    // Minutes since the epoch: eight digits from 1990 to 2160.
+    if minutes.len() < 8 || !minutes.bytes().all(|b| b.is_ascii_digit()) {
+        return job;
+    }
+    let candidate = WorkloadRef {
+        kind: "CronJob".into(),
+        namespace: job.namespace.clone(),
+        name: cron.into(),
+    };
+    match cluster.workload(&candidate).await {
+        Ok(_) => candidate,
+        Err(e) => {
+            tracing::debug!(job = %job.name, "no CronJob {cron} ({e}); the Job stands alone");
+            job
+        }
     }
 }
 

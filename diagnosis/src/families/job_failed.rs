@@ -17,6 +17,8 @@ use crate::{
     RepoNeeds, Runbook,
 };
 
+mod cron_job;
+
 pub struct JobFailed;
 
 pub const ROOT_CAUSE: &str = "job_failed";
@@ -33,7 +35,7 @@ pub struct JobSignals {
     pub ran_seconds: Option<i64>,
 }
 
-fn minutes(seconds: i64) -> String {
+pub(crate) fn minutes(seconds: i64) -> String {
     if seconds >= 120 {
         format!("{} min", seconds / 60)
     } else {
@@ -51,14 +53,17 @@ impl Family for JobFailed {
     }
 
     fn lookups(&self, facts: &Facts) -> Vec<Lookup> {
-        if matches!(facts.workload.kind.as_str(), "Job" | "CronJob") {
-            vec![Lookup::WorkloadEvents]
-        } else {
-            Vec::new()
+        match facts.workload.kind.as_str() {
+            "Job" => vec![Lookup::WorkloadEvents],
+            "CronJob" => vec![Lookup::WorkloadEvents, Lookup::CronJob],
+            _ => Vec::new(),
         }
     }
 
     fn detect(&self, facts: &Facts, _readings: &Readings) -> Option<Detection> {
+        if facts.workload.kind == "CronJob" {
+            return cron_job::detect(facts);
+        }
         if facts.workload.kind != "Job" {
             return None;
         }

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use squad_protocols::cluster::{
-    ClaimInfo, ClusterEvent, CpuHistory, HpaInfo, ImageVulnerability, NetworkPolicyInfo, NodeInfo,
-    NodePod, PodInfo, RbacRule, Revision, Sample, ServiceInfo, StorageClassInfo, VolumeUsage,
-    WorkloadInfo,
+    ClaimInfo, ClusterEvent, CpuHistory, CronJobInfo, HpaInfo, ImageVulnerability,
+    NetworkPolicyInfo, NodeInfo, NodePod, PodInfo, RbacRule, Revision, Sample, ServiceInfo,
+    StorageClassInfo, VolumeUsage, WorkloadInfo,
 };
 use squad_protocols::llm::{ChatRequest, ChatResponse};
 use squad_protocols::{
@@ -239,6 +239,14 @@ impl Cluster for Adapter<dyn Cluster> {
             "list workloads",
             move |c| async move { c.workloads(&ns).await },
         )
+        .await
+    }
+
+    async fn cron_job(&self, namespace: &str, name: &str) -> PortResult<CronJobInfo> {
+        let (ns, name) = (namespace.to_owned(), name.to_owned());
+        self.call("read the CronJob", move |c| async move {
+            c.cron_job(&ns, &name).await
+        })
         .await
     }
 }

@@ -294,7 +294,7 @@ impl SimCluster {
             reference,
             ..Scaling::default()
         };
-        if self.is_job() {
+        if self.is_batch() {
             return Ok(out);
         }
         // The HPA of each commit on main, read only when the head has one.

@@ -177,7 +177,7 @@ impl SimCluster {
             let per_pod = self.pod_memory_cap(r);
             per_pod * f64::from(d.scale.most().max(r.workload.replicas)) < largest
         });
-        if foreign.is_empty() && capped || self.is_job() {
+        if foreign.is_empty() && capped || self.is_batch() {
             return out;
         }
         let mut gone: BTreeSet<(usize, usize)> = BTreeSet::new();

@@ -293,8 +293,8 @@ impl SimCluster {
 
     /// What the Job controller said about the Job: each pod it created, the pod it deleted at
     /// the deadline, and why the Job failed.
-    pub(super) fn job_events(&self, job: &JobRun) -> Vec<ClusterEvent> {
-        let name = &self.scenario.workload.name;
+    pub(super) fn job_events(&self, r: &Rollout, job: &JobRun) -> Vec<ClusterEvent> {
+        let name = &r.workload.name;
         let event = |kind: &str, reason: &str, message: String, at: DateTime<Utc>| ClusterEvent {
             kind: kind.into(),
             reason: reason.into(),
@@ -350,9 +350,21 @@ impl SimCluster {
         t: DateTime<Utc>,
         push: &mut impl FnMut(SeriesKind, Labels, f64),
     ) {
-        let Some(r) = Self::rollout_at(d, t) else {
-            return;
-        };
+        if let Some(r) = Self::rollout_at(d, t) {
+            self.job_points_of(d, r, t, None, push);
+        }
+    }
+
+    /// The series of the Job `r` at `t`; `owner`: the CronJob that created it, if one did
+    /// (`kube_job_owner`).
+    pub(super) fn job_points_of(
+        &self,
+        d: &Desired,
+        r: &Rollout,
+        t: DateTime<Utc>,
+        owner: Option<(&str, &str)>,
+        push: &mut impl FnMut(SeriesKind, Labels, f64),
+    ) {
         let ns = self.scenario.workload.namespace.as_str();
         let job = r.workload.name.as_str();
         let run = self.job_run(d, r, t);
@@ -387,6 +399,28 @@ impl SimCluster {
                 1.0,
             );
         }
+        let (owner_kind, owner_name) = owner.unwrap_or(("<none>", "<none>"));
+        push(
+            SeriesKind::Gauge,
+            series(
+                "kube_job_owner",
+                &[
+                    ("job_name", job),
+                    ("owner_kind", owner_kind),
+                    ("owner_name", owner_name),
+                    (
+                        "owner_is_controller",
+                        if owner.is_some() { "true" } else { "<none>" },
+                    ),
+                ],
+            ),
+            1.0,
+        );
+        push(
+            SeriesKind::Gauge,
+            series("kube_job_status_start_time", &[("job_name", job)]),
+            r.at.timestamp() as f64,
+        );
         let succeeded = usize::from(matches!(run.outcome, Some(Outcome::Complete(_))));
         for (name, value) in [
             ("kube_job_spec_completions", 1),

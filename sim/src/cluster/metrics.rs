@@ -197,10 +197,12 @@ impl SeriesSource for SimCluster {
         // The Deployment's counters: pods of the newest rollout, and pods ready (available:
         // minReadySeconds is 0).
         let (mut updated, mut available) = (0usize, 0usize);
-        if self.is_job() {
+        if self.is_cron_job() {
+            self.cron_points(&d, t, &mut push);
+        } else if self.is_job() {
             self.job_points(&d, t, &mut push);
         }
-        for (r, count) in self.serving(&d, t).into_iter().filter(|_| !self.is_job()) {
+        for (r, count) in self.serving(&d, t).into_iter().filter(|_| !self.is_batch()) {
             let life = lives.get(&r.revision).cloned().unwrap_or_default();
             let started = life
                 .starts

@@ -116,7 +116,7 @@ impl SimCluster {
                 && o["metadata"]["namespace"] == workload.namespace.as_str()
         }) {
             let live = objects::workload_info(served, &workload.namespace);
-            if self.is_job() {
+            if self.is_batch() {
                 // The apiserver labels a Job's template with its uid and name.
                 info = live;
             } else {
@@ -130,8 +130,8 @@ impl SimCluster {
 
     pub fn rollout_history(&self, workload: &WorkloadRef) -> PortResult<Vec<Revision>> {
         self.check_workload(workload)?;
-        // A Job keeps no revisions: each change replaced it.
-        if self.is_job() {
+        // A Job keeps no revisions: each change replaced it (nor does a CronJob).
+        if self.is_batch() {
             return Ok(Vec::new());
         }
         let (d, now) = self.current()?;
@@ -173,16 +173,25 @@ impl SimCluster {
                 }
             }
         }
-        if self.is_job()
-            && let Some(r) = Self::rollout_at(&d, now)
-        {
-            let run = self.job_run(&d, r, now);
-            if namespace == ns.as_str() && object == r.workload.name {
-                out.extend(self.job_events(&run));
-            }
-            for a in &run.attempts {
-                if a.pod == object && namespace == ns.as_str() {
-                    out.extend(self.job_pod_events(a, &self.job_pod_info(&d, r, a, now)));
+        if self.is_batch() {
+            // The Job, or the Jobs a CronJob has now.
+            let jobs: Vec<&super::Rollout> = if self.is_cron_job() {
+                if namespace == ns.as_str() && object == self.scenario.workload.name {
+                    out.extend(self.cron_events(&d, now));
+                }
+                d.cron.existing(now).map(|c| &c.rollout).collect()
+            } else {
+                Self::rollout_at(&d, now).into_iter().collect()
+            };
+            for r in jobs {
+                let run = self.job_run(&d, r, now);
+                if namespace == ns.as_str() && object == r.workload.name {
+                    out.extend(self.job_events(r, &run));
+                }
+                for a in &run.attempts {
+                    if a.pod == object && namespace == ns.as_str() {
+                        out.extend(self.job_pod_events(a, &self.job_pod_info(&d, r, a, now)));
+                    }
                 }
             }
             return Ok(out);

@@ -309,13 +309,21 @@ impl SimCluster {
             .map(|(r, n)| (r.revision, (*n, self.ready_pods(d, r, *n, now))))
             .collect();
         if let Some(r) = live
+            && self.is_cron_job()
+        {
+            objects.extend(self.cron_job_objects(d, r, now));
+        } else if let Some(r) = live
             && self.is_job()
         {
             objects.extend(self.job_objects(d, r, now));
         } else if let Some(r) = live {
             objects.push(self.workload_object(d, r, &counts, now));
         }
-        for r in d.rollouts.iter().filter(|r| r.at <= now && !self.is_job()) {
+        for r in d
+            .rollouts
+            .iter()
+            .filter(|r| r.at <= now && !self.is_batch())
+        {
             let mut rs = self.replica_set(r, counts.get(&r.revision).copied());
             // A refused rollout's ReplicaSet is scaled up, but holds no pod.
             if r.refused.is_some() && live.is_some_and(|l| l.revision == r.revision) {
@@ -331,7 +339,7 @@ impl SimCluster {
         }
         let placements = self.placements(d, now);
         let mut backends = Vec::new();
-        for (r, n) in serving.iter().filter(|_| !self.is_job()) {
+        for (r, n) in serving.iter().filter(|_| !self.is_batch()) {
             for pod in r.pods.iter().take(*n) {
                 let info = self.pod_info(d, r, pod, now);
                 let events = self.pod_events(d, r, pod, now);

@@ -146,6 +146,15 @@ pub(super) const RESOURCES: &[Resource] = &[
     ),
     res("batch", "v1", "jobs", "job", "Job", true, &[]),
     res(
+        "batch",
+        "v1",
+        "cronjobs",
+        "cronjob",
+        "CronJob",
+        true,
+        &["cj"],
+    ),
+    res(
         "autoscaling",
         "v2",
         "horizontalpodautoscalers",
@@ -298,6 +307,7 @@ pub(super) fn resource_list(group: &str, version: &str) -> Value {
                 | "DaemonSet"
                 | "Service"
                 | "Job"
+                | "CronJob"
                 | "HorizontalPodAutoscaler"
         ) {
             entry["categories"] = json!(["all"]);

@@ -81,6 +81,7 @@ const TABLES: &[(&str, &[Column])] = &[
     ("Service", services::SERVICE),
     ("Endpoints", services::ENDPOINTS),
     ("Job", jobs::JOB),
+    ("CronJob", jobs::CRON_JOB),
 ];
 
 /// The columns of a kind without its own.

@@ -74,7 +74,77 @@ impl SimCluster {
                 out.push(self.event_object(&a.pod, &info.node, i, e));
             }
         }
-        for (i, e) in self.job_events(&run).iter().enumerate() {
+        for (i, e) in self.job_events(r, &run).iter().enumerate() {
+            out.push(self.controller_event_object(i, e));
+        }
+        out
+    }
+
+    /// The live CronJob (with the status its controller writes), each Job it has now with their
+    /// pods, and the events about them.
+    pub(super) fn cron_job_objects(
+        &self,
+        d: &Desired,
+        r: &Rollout,
+        now: DateTime<Utc>,
+    ) -> Vec<Value> {
+        let ns = r.workload.namespace.as_str();
+        let name = r.workload.name.as_str();
+        let cron_uid = uid(&format!("CronJob/{ns}/{name}"));
+        let created = d.rollouts.first().map_or(r.at, |f| f.at);
+        let mut cron = stored(r.object.clone(), Some(ns), created);
+        let spec = &mut cron["spec"];
+        for (k, v) in [
+            ("concurrencyPolicy", json!("Allow")),
+            ("suspend", json!(false)),
+            ("successfulJobsHistoryLimit", json!(3)),
+            ("failedJobsHistoryLimit", json!(1)),
+        ] {
+            if spec[k].is_null() {
+                spec[k] = v;
+            }
+        }
+        if let Some(template) = spec.pointer_mut("/jobTemplate/spec/template") {
+            super::defaults::default_pod_template(template);
+        }
+        let existing: Vec<_> = d.cron.existing(now).collect();
+        let active: Vec<Value> = existing
+            .iter()
+            .filter(|c| c.finished.is_none_or(|f| f.0 > now))
+            .map(|c| {
+                let job = c.rollout.workload.name.as_str();
+                json!({"apiVersion": "batch/v1", "kind": "Job", "name": job, "namespace": ns,
+                       "uid": uid(&format!("Job/{ns}/{job}"))})
+            })
+            .collect();
+        let mut status = json!({});
+        if !active.is_empty() {
+            status["active"] = json!(active);
+        }
+        if let Some(last) = d.cron.children.iter().rfind(|c| c.rollout.at <= now) {
+            status["lastScheduleTime"] = json!(ts(last.rollout.at));
+        }
+        if let Some(at) = d
+            .cron
+            .children
+            .iter()
+            .filter_map(|c| c.finished.filter(|f| f.1 && f.0 <= now).map(|f| f.0))
+            .max()
+        {
+            status["lastSuccessfulTime"] = json!(ts(at));
+        }
+        cron["status"] = status;
+        let mut out = vec![cron];
+        for c in existing {
+            let mut objs = self.job_objects(d, &c.rollout, now);
+            if let Some(job) = objs.first_mut() {
+                job["metadata"]["ownerReferences"] = json!([{"apiVersion": "batch/v1",
+                    "kind": "CronJob", "name": name, "uid": cron_uid, "controller": true,
+                    "blockOwnerDeletion": true}]);
+            }
+            out.extend(objs);
+        }
+        for (i, e) in self.cron_events(d, now).iter().enumerate() {
             out.push(self.controller_event_object(i, e));
         }
         out

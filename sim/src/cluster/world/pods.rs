@@ -204,6 +204,7 @@ impl SimCluster {
         let (kind, name) = e.object.split_once('/').unwrap_or(("ReplicaSet", ""));
         let (component, api_version) = match kind {
             "Job" => ("job-controller", "batch/v1"),
+            "CronJob" => ("cronjob-controller", "batch/v1"),
             "HorizontalPodAutoscaler" => ("horizontal-pod-autoscaler", "autoscaling/v2"),
             _ => ("replicaset-controller", "apps/v1"),
         };

@@ -55,3 +55,63 @@ pub(super) const JOB: &[Column] = &[
         cell: |j, _| json!(selector_text(&j["spec"]["selector"]["matchLabels"])),
     },
 ];
+
+/// `kubectl get cronjobs`: the schedule, time zone, suspension, active Jobs and the last
+/// scheduled time (containers, images and selector of its Job template with `-o wide`).
+pub(super) const CRON_JOB: &[Column] = &[
+    NAME,
+    Column {
+        name: "Schedule",
+        ty: "string",
+        priority: 0,
+        description: "The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron.",
+        cell: |c, _| c["spec"]["schedule"].clone(),
+    },
+    Column {
+        name: "Timezone",
+        ty: "string",
+        priority: 0,
+        description: "The time zone name for the given schedule, see https://en.wikipedia.org/wiki/List_of_tz_database_time_zones.",
+        cell: |c, _| json!(c["spec"]["timeZone"].as_str().unwrap_or("<none>")),
+    },
+    Column {
+        name: "Suspend",
+        ty: "boolean",
+        priority: 0,
+        description: "This flag tells the controller to suspend subsequent executions, it does not apply to already started executions.  Defaults to false.",
+        cell: |c, _| json!(c["spec"]["suspend"].as_bool().unwrap_or(false)),
+    },
+    Column {
+        name: "Active",
+        ty: "integer",
+        priority: 0,
+        description: "A list of pointers to currently running jobs.",
+        cell: |c, _| json!(c["status"]["active"].as_array().map_or(0, Vec::len)),
+    },
+    Column {
+        name: "Last Schedule",
+        ty: "date",
+        priority: 0,
+        description: "Information when was the last time the job was successfully scheduled.",
+        cell: |c, now| {
+            json!(
+                time(&c["status"]["lastScheduleTime"])
+                    .map_or_else(|| "<none>".to_owned(), |t| human_duration(now - t))
+            )
+        },
+    },
+    AGE,
+    CONTAINERS,
+    IMAGES,
+    Column {
+        name: "Selector",
+        ty: "string",
+        priority: 1,
+        description: "A label query over pods that should match the pod count.",
+        cell: |c, _| {
+            json!(selector_text(
+                &c["spec"]["jobTemplate"]["spec"]["selector"]["matchLabels"]
+            ))
+        },
+    },
+];
