@@ -257,10 +257,41 @@ async fn same_facts(t: &Twin) -> Differences {
     let s = &t.scenario;
     let w = s.workload_ref();
     let ns = w.namespace.as_str();
-    let pod = s.workload.pods[0].as_str();
+    // The scenario's first pod, or, when it is gone (a Job's pod deleted at its deadline), the
+    // first the workload has.
+    let named = s.workload.pods[0].clone();
+    let pod = if t.backends.sim.pod(ns, &named).is_ok() {
+        named
+    } else {
+        t.backends
+            .sim
+            .pods_of(&w)
+            .ok()
+            .and_then(|p| p.first().map(|p| p.name.clone()))
+            .unwrap_or(named)
+    };
+    let pod = pod.as_str();
     let container = s.workload.container.as_str();
     let node = s.workload.node.as_str();
     let mut d = Differences::default();
+    if w.kind == "CronJob" {
+        // `status.lastSuccessfulTime` is batch/v1 (1.21+): 1.20's v1beta1 has none. The Jobs'
+        // creation times are the real apiserver's own.
+        let cron = |r: PortResult<squad_protocols::cluster::CronJobInfo>| {
+            r.map(|mut c| {
+                c.last_successful_time = None;
+                c.jobs
+                    .iter_mut()
+                    .for_each(|j| j.created_at = Default::default());
+                c
+            })
+        };
+        d.check_ok(
+            "cron_job",
+            cron(sim.cron_job(ns, &w.name).await),
+            cron(real.cron_job(ns, &w.name).await),
+        );
+    }
 
     d.check_ok(
         "pod",
@@ -432,7 +463,8 @@ async fn the_adapter_reads_the_same_facts_from_the_real_apiserver() {
         facts_match("volume-full"),
         facts_match("bad-args"),
         facts_match("no-endpoints"),
-        facts_match("hpa-maxed")
+        facts_match("hpa-maxed"),
+        facts_match("cronjob-failed")
     );
 }
 
@@ -693,14 +725,18 @@ const SIM_RESOURCES: &str = "namespaces,nodes,pods,events,events.v1.events.k8s.i
      statefulsets.v1.apps,daemonsets.v1.apps,horizontalpodautoscalers.v2.autoscaling,\
      networkpolicies.v1.networking.k8s.io,roles.v1.rbac.authorization.k8s.io,\
      rolebindings.v1.rbac.authorization.k8s.io,persistentvolumeclaims,persistentvolumes,\
-     storageclasses.v1.storage.k8s.io,vulnerabilityreports.v1alpha1.aquasecurity.github.io";
+     storageclasses.v1.storage.k8s.io,vulnerabilityreports.v1alpha1.aquasecurity.github.io,\
+     jobs.v1.batch,cronjobs.v1.batch";
 
-/// The same resources on 1.20, which serves HorizontalPodAutoscalers up to `v2beta2`.
+/// The same resources on 1.20, which serves HorizontalPodAutoscalers up to `v2beta2` and
+/// CronJobs at `v1beta1`.
 fn real_resources() -> String {
-    SIM_RESOURCES.replace(
-        "horizontalpodautoscalers.v2.autoscaling",
-        "horizontalpodautoscalers.v2beta2.autoscaling",
-    )
+    SIM_RESOURCES
+        .replace(
+            "horizontalpodautoscalers.v2.autoscaling",
+            "horizontalpodautoscalers.v2beta2.autoscaling",
+        )
+        .replace("cronjobs.v1.batch", "cronjobs.v1beta1.batch")
 }
 
 /// A known, intended difference between the servers: tolerated at `path` (and below it) of the
@@ -721,6 +757,28 @@ const ALLOWED: &[Allowed] = &[
         path: ".apiVersion",
         why: "1.20 serves autoscaling/v2beta2 at most; the simulated server serves v2 (GA since \
               1.23), whose shape is the same for the resource metrics the world uses",
+    },
+    Allowed {
+        object: "CronJob.batch ",
+        path: ".status.lastSuccessfulTime",
+        why: "a batch/v1 field (1.21+): 1.20's batch/v1beta1 CronJob has no place for it",
+    },
+    Allowed {
+        object: "CronJob.batch ",
+        path: ".metadata.generation",
+        why: "1.20 counts no generations of CronJobs and Jobs; later servers (the simulated \
+              one serves 1.33) start them at 1 on create",
+    },
+    Allowed {
+        object: "Job.batch ",
+        path: ".metadata.generation",
+        why: "as for CronJobs: 1.20 counts no generations of Jobs",
+    },
+    Allowed {
+        object: "CronJob.batch ",
+        path: ".apiVersion",
+        why: "1.20 serves batch/v1beta1 CronJobs; the simulated server serves batch/v1 (GA since \
+              1.21), the same shape",
     },
     Allowed {
         object: "Service default/kubernetes",
@@ -769,7 +827,8 @@ fn remove_at(v: &mut Value, path: &[&str]) {
 }
 
 /// An object without what a server assigns itself or what seeding necessarily makes different:
-/// identity and bookkeeping metadata, uids in references (the seeder rewrote them), the
+/// identity and bookkeeping metadata, uids in references and Job labels (the seeder rewrote
+/// them), the
 /// Deployment's generation (the simulated one counts rollouts, where a real one counts spec
 /// writes and seeding writes once), the Node's heartbeat and transition times (the simulated
 /// server's clock runs on) and its kubelet port (the fake kubelet's), and Secret values (only
@@ -784,6 +843,12 @@ fn comparable(mut o: Value) -> Value {
         "metadata/ownerReferences/*/uid",
         "involvedObject/uid",
         "regarding/uid",
+        // A Job's selector, its pods' and template's label, and a CronJob's active Jobs hold
+        // the Job's uid.
+        "spec/selector/matchLabels/controller-uid",
+        "spec/template/metadata/labels/controller-uid",
+        "metadata/labels/controller-uid",
+        "status/active/*/uid",
     ] {
         remove_at(&mut o, &path.split('/').collect::<Vec<_>>());
     }
@@ -991,7 +1056,8 @@ async fn served_objects_match_the_real_apiserver() {
         served_objects_match("pvc-pending"),
         served_objects_match("volume-full"),
         served_objects_match("no-endpoints"),
-        served_objects_match("hpa-maxed")
+        served_objects_match("hpa-maxed"),
+        served_objects_match("cronjob-failed")
     );
 }
 

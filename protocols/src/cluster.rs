@@ -219,6 +219,9 @@ pub struct CronJobInfo {
 pub struct OwnedJob {
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// `status.startTime`: when the Job controller started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
     /// The images of its pod template's containers, in order.
     #[serde(default)]
     pub images: Vec<String>,
@@ -248,6 +251,16 @@ impl OwnedJob {
 
     pub fn failed_condition(&self) -> Option<&WorkloadCondition> {
         self.outcome().filter(|c| c.kind == "Failed")
+    }
+
+    /// When it started (its creation when the status does not say).
+    pub fn start(&self) -> DateTime<Utc> {
+        self.started_at.unwrap_or(self.created_at)
+    }
+
+    /// From its start to when it finished, in seconds.
+    pub fn ran_seconds(&self) -> Option<i64> {
+        self.finished_at.map(|f| (f - self.start()).num_seconds())
     }
 }
 

@@ -95,6 +95,8 @@ fn served(kind: &str) -> Option<Served> {
         "StatefulSet" => s("apps/v1", "statefulsets", true, true),
         "DaemonSet" => s("apps/v1", "daemonsets", true, true),
         "Job" => s("batch/v1", "jobs", true, true),
+        // 1.20 serves CronJobs at batch/v1beta1 only (batch/v1 came in 1.21, the same shape).
+        "CronJob" => s("batch/v1beta1", "cronjobs", true, true),
         "HorizontalPodAutoscaler" => s(
             "autoscaling/v2beta2",
             "horizontalpodautoscalers",
@@ -248,6 +250,23 @@ fn for_create(o: &Value, s: &Served, uids: &BTreeMap<String, String>) -> Result<
             )
         })?;
         r["uid"] = json!(real);
+    }
+    // The apiserver makes a Job's selector and its template's `controller-uid`/`job-name`
+    // labels from the uid it assigns (1.20 refuses others); its pods carry that uid.
+    if kind_of(&o) == "Job" {
+        if let Some(spec) = o["spec"].as_object_mut() {
+            spec.remove("selector");
+        }
+        if let Some(labels) = o["spec"]["template"]["metadata"]["labels"].as_object_mut() {
+            labels.remove("controller-uid");
+            labels.remove("job-name");
+        }
+    }
+    if let Some(synthetic) = o["metadata"]["labels"]["controller-uid"].as_str() {
+        let real = uids.get(synthetic).ok_or_else(|| {
+            anyhow!("{what}: label controller-uid {synthetic} names no object created before it")
+        })?;
+        o["metadata"]["labels"]["controller-uid"] = json!(real);
     }
     if kind_of(&o) == "Event" {
         let synthetic = o["involvedObject"]["uid"].as_str().unwrap_or("").to_owned();

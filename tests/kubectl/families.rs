@@ -736,3 +736,96 @@ async fn pods_evicted_under_node_memory_pressure_show_as_evicted_across_workload
     assert_eq!(etl.memory_request, Some("1Gi".parse().unwrap()));
     assert!(via_http.iter().filter(|p| p.pod.evicted()).count() >= 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cronjob_past_its_deadline_keeps_its_history_and_the_newest_failed_job() {
+    let s = serve("cronjob-failed", &[]).await;
+    let kc = s.backends.kubeconfig.clone();
+    let cron = rows(&ok(&kc, &["get", "cronjobs", "-n", "billing"]).await);
+    // NAME SCHEDULE TIMEZONE SUSPEND ACTIVE LAST SCHEDULE AGE
+    assert_eq!(
+        cron[0][..5],
+        ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE"]
+    );
+    assert_eq!(cron[1][..4], ["invoice-sweeper", "0", "*", "*"], "{cron:?}");
+    let jobs = rows(&ok(&kc, &["get", "jobs", "-n", "billing"]).await);
+    // NAME COMPLETIONS DURATION AGE: the three newest that completed, and the newest failed.
+    let completions: Vec<(&str, &str)> = jobs[1..]
+        .iter()
+        .map(|r| (r[0].as_str(), r[1].as_str()))
+        .collect();
+    assert_eq!(
+        completions,
+        [
+            ("invoice-sweeper-29940900", "1/1"),
+            ("invoice-sweeper-29940960", "1/1"),
+            ("invoice-sweeper-29941020", "1/1"),
+            ("invoice-sweeper-29941320", "0/1"),
+        ]
+    );
+    let described = ok(
+        &kc,
+        &[
+            "describe",
+            "job",
+            "-n",
+            "billing",
+            "invoice-sweeper-29941320",
+        ],
+    )
+    .await;
+    for want in [
+        "Controlled By:  CronJob/invoice-sweeper",
+        "DeadlineExceeded",
+        "Job was active longer than specified deadline",
+        "Deleted pod: invoice-sweeper-29941320-k8w2d",
+    ] {
+        assert!(described.contains(want), "{want}:\n{described}");
+    }
+    let events = ok(
+        &kc,
+        &[
+            "get",
+            "events",
+            "-n",
+            "billing",
+            "--field-selector",
+            "involvedObject.kind=CronJob",
+        ],
+    )
+    .await;
+    assert_eq!(
+        events.matches("status: Failed").count(),
+        5,
+        "five runs failed since 2.4.0:\n{events}"
+    );
+    // The adapter reads the CronJob and its Jobs as the model serves them.
+    use squad_runtime::ports::Cluster;
+    let via_http = s
+        .backends
+        .cluster
+        .cron_job("billing", "invoice-sweeper")
+        .await
+        .unwrap();
+    assert_eq!(
+        via_http,
+        s.backends
+            .sim
+            .cron_job("billing", "invoice-sweeper")
+            .unwrap()
+    );
+    assert_eq!(via_http.jobs.len(), 4);
+    assert_eq!(via_http.concurrency_policy, "Forbid");
+    let pods = s
+        .backends
+        .cluster
+        .pods_of(&squad_protocols::WorkloadRef {
+            kind: "CronJob".into(),
+            namespace: "billing".into(),
+            name: "invoice-sweeper".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(pods.len(), 3, "the completed runs' pods: {pods:?}");
+    assert!(pods.iter().all(|p| p.phase == "Succeeded"), "{pods:?}");
+}

@@ -49,7 +49,8 @@ impl Schedule {
     }
 }
 
-/// A CronJob object and the Jobs among `jobs` it owns (by `ownerReferences`), oldest first.
+/// A CronJob object and the Jobs among `jobs` it owns (by `ownerReferences`), oldest first (by
+/// start).
 pub fn cron_job_info(cron_job: &Value, jobs: &[Value]) -> CronJobInfo {
     let spec = &cron_job["spec"];
     let status = &cron_job["status"];
@@ -71,7 +72,7 @@ pub fn cron_job_info(cron_job: &Value, jobs: &[Value]) -> CronJobInfo {
         })
         .map(owned_job)
         .collect();
-    owned.sort_by(|a, b| (a.created_at, &a.name).cmp(&(b.created_at, &b.name)));
+    owned.sort_by(|a, b| (a.start(), &a.name).cmp(&(b.start(), &b.name)));
     CronJobInfo {
         namespace: str_of(&meta["namespace"]),
         name: cj_name.to_owned(),
@@ -110,6 +111,7 @@ fn owned_job(j: &Value) -> OwnedJob {
     OwnedJob {
         name: name(j).to_owned(),
         created_at: time(&j["metadata"]["creationTimestamp"]).unwrap_or_default(),
+        started_at: time(&status["startTime"]),
         images: j["spec"]["template"]["spec"]["containers"]
             .as_array()
             .into_iter()

@@ -85,6 +85,21 @@ impl SimCluster {
         Ok(pods)
     }
 
+    /// A CronJob and the Jobs it owns, as the world serves them.
+    pub fn cron_job(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> PortResult<squad_protocols::cluster::CronJobInfo> {
+        let world = self.world()?;
+        let cron = world
+            .of_kind("CronJob", Some(namespace))
+            .find(|o| objects::name(o) == name)
+            .ok_or_else(|| PortError::not_found(format!("CronJob {namespace}/{name}")))?;
+        let jobs: Vec<Value> = world.of_kind("Job", Some(namespace)).cloned().collect();
+        Ok(objects::cron_job_info(cron, &jobs))
+    }
+
     pub fn owner_of(&self, namespace: &str, pod: &str) -> PortResult<WorkloadRef> {
         let d = self.desired()?;
         if namespace == self.scenario.workload.namespace

@@ -49,10 +49,6 @@ fn finished_runs(facts: &Facts) -> Vec<(String, bool)> {
     seen.into_iter().map(|(_, j, ok)| (j, ok)).collect()
 }
 
-fn duration(j: &OwnedJob) -> Option<i64> {
-    j.finished_at.map(|f| (f - j.created_at).num_seconds())
-}
-
 pub(super) fn detect(facts: &Facts) -> Option<Detection> {
     let cj = facts.cron_job.as_ref()?;
     let problems = spec_problems(cj);
@@ -91,16 +87,17 @@ pub(super) fn detect(facts: &Facts) -> Option<Detection> {
             Some(c) if c.kind == "Failed" => format!("Failed ({}): {}", c.reason, c.message),
             Some(_) => format!(
                 "Complete{}",
-                duration(j).map_or(String::new(), |s| format!(" in {}", minutes(s)))
+                j.ran_seconds()
+                    .map_or(String::new(), |s| format!(" in {}", minutes(s)))
             ),
             None => "running".into(),
         };
         d.evidence.push(Evidence {
             source: "CronJob's Jobs".into(),
             observation: format!(
-                "{} created {} ({}): {outcome}",
+                "{} started {} ({}): {outcome}",
                 j.name,
-                j.created_at.to_rfc3339(),
+                j.start().to_rfc3339(),
                 j.images.join(", ")
             ),
         });
@@ -156,7 +153,7 @@ pub(super) fn detect(facts: &Facts) -> Option<Detection> {
         .collect();
     let durations: Vec<String> = completed
         .iter()
-        .filter_map(|j| duration(j))
+        .filter_map(|j| j.ran_seconds())
         .map(minutes)
         .collect();
     let last_ok = completed.last();
@@ -291,6 +288,7 @@ mod tests {
         OwnedJob {
             name: name.into(),
             created_at: created,
+            started_at: Some(created),
             images: vec![image.into()],
             active: u32::from(outcome.is_none()),
             succeeded: u32::from(matches!(outcome, Some(("Complete", _)))),

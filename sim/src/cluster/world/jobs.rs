@@ -34,6 +34,18 @@ impl SimCluster {
         spec["template"]["metadata"]["labels"]["controller-uid"] = json!(job_uid);
         spec["template"]["metadata"]["labels"]["job-name"] = json!(name);
         let template = spec["template"].clone();
+        // A Job without labels of its own takes its template's (as 1.20 serves it: the
+        // `job-name` label, not the uid).
+        if job["metadata"]["labels"]
+            .as_object()
+            .is_none_or(serde_json::Map::is_empty)
+        {
+            let mut labels = template["metadata"]["labels"].clone();
+            if let Some(m) = labels.as_object_mut() {
+                m.remove("controller-uid");
+            }
+            job["metadata"]["labels"] = labels;
+        }
         let mut status = json!({
             "startTime": ts(r.at),
             "active": run.active(),
@@ -106,6 +118,13 @@ impl SimCluster {
         }
         if let Some(template) = spec.pointer_mut("/jobTemplate/spec/template") {
             super::defaults::default_pod_template(template);
+        }
+        // The job template's metadata, empty, as the API serializes an empty ObjectMeta.
+        if let Some(jt) = spec["jobTemplate"].as_object_mut() {
+            let meta = jt.entry("metadata").or_insert_with(|| json!({}));
+            if let Some(m) = meta.as_object_mut() {
+                m.entry("creationTimestamp").or_insert(Value::Null);
+            }
         }
         let existing: Vec<_> = d.cron.existing(now).collect();
         let active: Vec<Value> = existing
