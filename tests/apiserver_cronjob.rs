@@ -122,13 +122,15 @@ async fn seed_sweep(client: &Client, server: &RealApiserver) -> DateTime<Utc> {
     let newer = create(&jobs, job("sweep-a", Some(("sweep", &uid))), server).await;
     let unrelated = create(&jobs, job("sweep-manual", None), server).await;
 
-    // What the Job controller writes when the deadline passes (1.20 has no controller here).
+    // What the Job controller writes when the deadline passes (1.20 has no controller here):
+    // it started the Job when it was created.
     let failed_at = Utc::now().trunc_subsecs(0);
+    let started = older.metadata.creation_timestamp.clone().unwrap().0;
     jobs.patch_status(
         "sweep-b",
         &PatchParams::default(),
         &Patch::Merge(
-            json!({"status": {"failed": 1, "startTime": failed_at, "conditions": [{
+            json!({"status": {"failed": 1, "startTime": started, "conditions": [{
             "type": "Failed", "status": "True", "reason": "DeadlineExceeded",
             "message": "Job was active longer than specified deadline",
             "lastProbeTime": failed_at, "lastTransitionTime": failed_at}]}}),

@@ -129,9 +129,7 @@ impl SimCluster {
         let s = &self.scenario;
         let end = self.clock.now() + chrono::Duration::days(1);
         let (times, mut runs) = self.scheduled_times(d, end);
-        // The scenario's pod names go to the last Job created at or before its now.
-        let live = times.iter().rposition(|(_, t)| *t <= s.now);
-        for (k, (i, at)) in times.iter().enumerate() {
+        for (i, at) in &times {
             let parent = &d.rollouts[*i];
             let policy = parent.object["spec"]["concurrencyPolicy"]
                 .as_str()
@@ -157,11 +155,15 @@ impl SimCluster {
                 _ => {}
             }
             let mut child = self.cron_child(parent, *at);
-            let given = if Some(k) == live {
-                s.workload.pods.clone()
-            } else {
-                Vec::new()
-            };
+            // The scenario's pod names go to the Job they are named after (`<job>-<suffix>`).
+            let prefix = format!("{}-", child.workload.name);
+            let given: Vec<String> = s
+                .workload
+                .pods
+                .iter()
+                .filter(|p| p.strip_prefix(&prefix).is_some_and(|x| !x.contains('-')))
+                .cloned()
+                .collect();
             child.pods = self.job_pods(&child, &given);
             let finished = match self.job_run(d, &child, end).outcome {
                 Some(Outcome::Complete(t)) => Some((t, true)),
