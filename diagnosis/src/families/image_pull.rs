@@ -2,7 +2,9 @@
 //! kubelet says so in its events (`Failed to pull image "…": … not found`, then `Back-off pulling
 //! image "…"`), the container waits in `ErrImagePull` / `ImagePullBackOff`, and the rolling
 //! update stalls while the previous ReplicaSet keeps serving. Most often the last deploy changed
-//! the tag to one the registry does not hold. The fix (back to the last tag that ran, or the
+//! the tag to one the registry does not hold. Before any pull, a reference that does not parse
+//! (`InvalidImageName`, `InspectFailed`) or `imagePullPolicy: Never` with the image absent from
+//! the node (`ErrImageNeverPull`) are named as such. The fix (back to the last tag that ran, or the
 //! `imagePullSecrets` a private registry needs) comes with the remediations; until then the crew
 //! escalates with the diagnosis. The proof is the rollout completing with every pod running.
 
@@ -18,7 +20,17 @@ pub struct ImagePull;
 
 pub const ROOT_CAUSE: &str = "image_pull";
 
-const WAITING: [&str; 2] = ["waiting: ImagePullBackOff", "waiting: ErrImagePull"];
+/// The waiting states of a container whose image the kubelet cannot get: a pull that fails
+/// (`ErrImagePull`, then `ImagePullBackOff`), a reference that does not parse
+/// (`InvalidImageName`), `imagePullPolicy: Never` with the image not on the node
+/// (`ErrImageNeverPull`), an image the runtime cannot inspect (`ImageInspectError`).
+const WAITING: [&str; 5] = [
+    "waiting: ImagePullBackOff",
+    "waiting: ErrImagePull",
+    "waiting: InvalidImageName",
+    "waiting: ErrImageNeverPull",
+    "waiting: ImageInspectError",
+];
 
 fn image_of<'a>(containers: &'a [ContainerSpec], name: &str) -> Option<&'a str> {
     containers
@@ -50,12 +62,19 @@ impl Family for ImagePull {
             return None;
         }
         let image = image_of(&facts.info.containers, &facts.container).unwrap_or("its image");
+        // What the kubelet said: a failed pull, or (before any pull) a reference it cannot
+        // parse or an image it may not pull (`InspectFailed`, `ErrImageNeverPull`).
         let failed = facts
             .events
             .iter()
-            .filter(|e| e.reason == "Failed" && e.message.starts_with("Failed to pull image"))
+            .filter(|e| {
+                (e.reason == "Failed" && e.message.starts_with("Failed to pull image"))
+                    || e.reason == "InspectFailed"
+                    || e.reason == "ErrImageNeverPull"
+            })
             .max_by_key(|e| e.last_seen);
         let mut d = Detection::new(String::new(), 0.85, &[]);
+        let waiting = status.state.trim_start_matches("waiting: ");
         let cause = match failed {
             Some(e) => {
                 d.evidence.push(Evidence {
@@ -67,7 +86,11 @@ impl Family for ImagePull {
                         e.first_seen.to_rfc3339()
                     ),
                 });
-                if e.message.contains("not found") {
+                if waiting == "InvalidImageName" || e.message.contains("invalid reference format") {
+                    "the image reference does not parse, so nothing is pulled"
+                } else if waiting == "ErrImageNeverPull" || e.reason == "ErrImageNeverPull" {
+                    "its imagePullPolicy is Never and the image is not on the node"
+                } else if e.message.contains("not found") {
                     "the registry has no such image"
                 } else if e.message.contains("denied") || e.message.contains("unauthorized") {
                     "the registry refuses the pull (credentials)"
@@ -75,7 +98,13 @@ impl Family for ImagePull {
                     "the pull fails"
                 }
             }
-            None => "the pull fails",
+            None => match waiting {
+                "InvalidImageName" => "the image reference does not parse, so nothing is pulled",
+                "ErrImageNeverPull" => {
+                    "its imagePullPolicy is Never and the image is not on the node"
+                }
+                _ => "the pull fails",
+            },
         };
         let change = image_change(facts);
         let rollout = match &change {
@@ -212,6 +241,36 @@ mod tests {
         assert!(d.evidence.iter().any(|e| e.source == "kubelet events"
             && e.observation.contains("r/cart:3.2: not found (7 times")));
         assert!(d.recommendations[0].contains("roll the image back to r/cart:3.1"));
+    }
+
+    /// The kubelet's words before any pull: a reference that does not parse, and an image a
+    /// `Never` pull policy forbids pulling.
+    #[test]
+    fn a_reference_that_does_not_parse_or_may_not_be_pulled_is_named_as_such() {
+        let mut f = pulling("r/Cart:3.2");
+        let p = f.pod.as_mut().unwrap();
+        p.containers[0].state = "waiting: InvalidImageName".into();
+        f.events[0].reason = "InspectFailed".into();
+        f.events[0].message = "Failed to apply default image tag \"r/Cart:3.2\": couldn't parse image reference \"r/Cart:3.2\": invalid reference format: repository name must be lowercase".into();
+        let d = ImagePull.detect(&f, &Readings::of(&f)).unwrap();
+        assert!(
+            d.summary
+                .contains("(the image reference does not parse, so nothing is pulled)"),
+            "{}",
+            d.summary
+        );
+        let p = f.pod.as_mut().unwrap();
+        p.containers[0].state = "waiting: ErrImageNeverPull".into();
+        f.events[0].reason = "ErrImageNeverPull".into();
+        f.events[0].message =
+            "Container image \"r/Cart:3.2\" is not present with pull policy of Never".into();
+        let d = ImagePull.detect(&f, &Readings::of(&f)).unwrap();
+        assert!(
+            d.summary
+                .contains("imagePullPolicy is Never and the image is not on the node"),
+            "{}",
+            d.summary
+        );
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //! evicted there (of how many workloads), and the worst offender still on it: the pod that uses
 //! most beyond its request or, where its use is not known, the higher-priority pod with no memory
 //! limit. This is not a workload PR: the crew escalates with the node and the offender (a limit
-//! on the offender, requests that match use, or a node pool decision are for a human).
+//! on the offender, requests that match use, or a node pool decision are for a human). Disk
+//! (`ephemeral-storage`, `DiskPressure`) and process-ID (`pids`, `PIDPressure`) evictions are
+//! named as such; their offender is not known from the facts read (no per-pod disk or process
+//! use), so none is named.
 
 use serde::{Deserialize, Serialize};
 use squad_protocols::cluster::NodePod;
@@ -82,6 +85,7 @@ impl Family for NodePressure {
             return None;
         }
         let node = pod.node.clone();
+        let resource = Resource::of(pod, pressure_now.as_deref());
         let evicted: Vec<&NodePod> = facts.node_pods.iter().filter(|p| p.pod.evicted()).collect();
         let mut workloads: Vec<String> = evicted.iter().map(|p| workload_of(p)).collect();
         workloads.sort();
@@ -92,6 +96,7 @@ impl Family for NodePressure {
         let offender = facts
             .node_pods
             .iter()
+            .filter(|_| resource == Resource::Memory)
             .filter(|p| !p.pod.evicted() && p.pod.phase == "Running")
             .filter(|p| p.memory_limit.is_none())
             .filter(|p| lowest_evicted.is_none_or(|low| p.priority > low) || evicted.is_empty())
@@ -152,7 +157,8 @@ impl Family for NodePressure {
             .as_deref()
             .map_or(" (relieved for now)".to_owned(), |p| format!(" ({p} now)"));
         d.summary = format!(
-            "node {node} ran short of memory{now}: the kubelet evicted {} pod{} of {} workload{} there{}{}",
+            "node {node} ran short of {}{now}: the kubelet evicted {} pod{} of {} workload{} there{}{}",
+            resource.words(),
             evicted.len().max(1),
             if evicted.len() == 1 { "" } else { "s" },
             workloads.len().max(1),
@@ -170,9 +176,17 @@ impl Family for NodePressure {
                 quantity(o.memory_request.as_ref())
             ))
         );
-        d.recommendations.push(format!(
-            "`kubectl describe node {node}` and `kubectl top pods -A --field-selector spec.nodeName={node}`: who uses the memory, against their requests"
-        ));
+        d.recommendations.push(match resource {
+            Resource::Memory => format!(
+                "`kubectl describe node {node}` and `kubectl top pods -A --field-selector spec.nodeName={node}`: who uses the memory, against their requests"
+            ),
+            Resource::Disk => format!(
+                "`kubectl describe node {node}` and its pods' ephemeral-storage use (`kubectl get --raw /api/v1/nodes/{node}/proxy/stats/summary`): who fills the node's disk (container logs, emptyDir volumes, writable layers, images), against their ephemeral-storage requests"
+            ),
+            Resource::Pids => format!(
+                "`kubectl describe node {node}` and its pods' process counts (`kubectl get --raw /api/v1/nodes/{node}/proxy/stats/summary`): which pod forks without bound; the kubelet's podPidsLimit caps it per pod"
+            ),
+        });
         if let Some(o) = offender {
             d.recommendations.push(format!(
                 "ask the owners of {}/{} for a memory limit and a request that match its use: with neither, the kubelet evicts everyone else's pods first",
@@ -256,6 +270,43 @@ impl Family for NodePressure {
     }
 }
 
+/// The resource the node ran short of, from the kubelet's eviction message or the pressure
+/// condition it reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resource {
+    Memory,
+    Disk,
+    Pids,
+}
+
+impl Resource {
+    fn of(pod: &squad_protocols::cluster::PodInfo, pressure: Option<&str>) -> Resource {
+        let message = pod.message.as_deref().unwrap_or("");
+        if let Some(rest) = message.split("low on resource: ").nth(1) {
+            let r = rest.split(['.', ',', ' ']).next().unwrap_or("");
+            match r {
+                "memory" => return Resource::Memory,
+                "ephemeral-storage" | "nodefs" | "imagefs" => return Resource::Disk,
+                "pids" => return Resource::Pids,
+                _ => {}
+            }
+        }
+        match pressure {
+            Some("DiskPressure") => Resource::Disk,
+            Some("PIDPressure") => Resource::Pids,
+            _ => Resource::Memory,
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Resource::Memory => "memory",
+            Resource::Disk => "disk (ephemeral storage)",
+            Resource::Pids => "process IDs",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -282,6 +333,50 @@ mod tests {
             memory_request: Some("1Gi".parse().unwrap()),
             memory_limit: None,
         }
+    }
+
+    #[test]
+    fn a_disk_or_pid_eviction_is_worded_as_such_and_names_no_memory_offender() {
+        let mut f = testing::crashing(&[]);
+        {
+            let p = f.pod.as_mut().unwrap();
+            p.phase = "Failed".into();
+            p.reason = Some("Evicted".into());
+            p.message = Some("The node was low on resource: ephemeral-storage. Threshold quantity: 10Gi, available: 8Gi. Container api was using 12Gi, request is 0, has larger consumption of ephemeral-storage. ".into());
+            p.node = "pool-a-1".into();
+        }
+        let name = f.pod.as_ref().unwrap().name.clone();
+        f.node_pods = vec![
+            on_node("shop", &name, "ReplicaSet/cart-7c9f", 0, true),
+            on_node(
+                "data",
+                "etl-5b8d-qx2lm",
+                "ReplicaSet/etl-5b8d",
+                100_000,
+                false,
+            ),
+        ];
+        let d = NodePressure.detect(&f, &Readings::of(&f)).unwrap();
+        assert!(
+            d.summary
+                .starts_with("node pool-a-1 ran short of disk (ephemeral storage) (relieved for now): the kubelet evicted 1 pod of 1 workload there"),
+            "{}",
+            d.summary
+        );
+        assert!(!d.summary.contains("no memory limit"), "{}", d.summary);
+        assert!(
+            d.recommendations[0].contains("stats/summary"),
+            "{:?}",
+            d.recommendations
+        );
+        let p = f.pod.as_mut().unwrap();
+        p.message = Some("The node was low on resource: pids. ".into());
+        let d = NodePressure.detect(&f, &Readings::of(&f)).unwrap();
+        assert!(
+            d.summary.contains("ran short of process IDs"),
+            "{}",
+            d.summary
+        );
     }
 
     #[test]
