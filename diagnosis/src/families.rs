@@ -13,6 +13,7 @@ pub mod memory_leak;
 pub mod memory_under_provisioned;
 pub mod missing_configuration;
 pub mod network_policy_blocked;
+pub mod node_not_ready;
 pub mod node_pressure;
 pub mod pvc_pending;
 pub mod quota_or_limit_range;
@@ -34,6 +35,7 @@ use crate::{Detection, Facts, Family, Readings};
 /// Every family the native analyzers detect, most specific first: the first whose `detect`
 /// fires names the root cause (a crash with no recognised cause is last).
 pub static ALL: &[&dyn Family] = &[
+    &node_not_ready::NodeNotReady,
     &node_pressure::NodePressure,
     &quota_or_limit_range::QuotaOrLimitRange,
     &pvc_pending::PvcPending,

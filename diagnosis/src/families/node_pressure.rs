@@ -38,7 +38,7 @@ pub struct NodePressureSignals {
 
 /// The workload a pod belongs to, `namespace/Kind/name` (a ReplicaSet stands for its
 /// Deployment: its name less the template hash).
-fn workload_of(p: &NodePod) -> String {
+pub(crate) fn workload_of(p: &NodePod) -> String {
     let ns = &p.pod.namespace;
     match p.pod.owner.as_deref().and_then(|o| o.split_once('/')) {
         Some(("ReplicaSet", rs)) => {
