@@ -454,6 +454,7 @@ mod tests {
 
     fn workload(secure: bool) -> WorkloadInfo {
         WorkloadInfo {
+            init_containers: Vec::new(),
             kind: "Deployment".into(),
             namespace: "shop".into(),
             name: "cart".into(),

@@ -99,6 +99,20 @@ impl Facts {
     }
 }
 
+/// The container to read in `pod`: `chosen`, unless the pod is still initializing and `chosen`
+/// waits for it (`PodInitializing`): then the init container that has not completed.
+pub fn focus_container(pod: &PodInfo, chosen: &str) -> String {
+    let waits = pod
+        .containers
+        .iter()
+        .find(|c| c.name == chosen)
+        .is_none_or(|c| c.state == "waiting: PodInitializing");
+    match pod.blocking_init_container() {
+        Some(init) if waits => init.name.clone(),
+        _ => chosen.to_owned(),
+    }
+}
+
 /// What a family needs read beyond the base facts (the workload, its pod, node, events,
 /// metrics, rollout history and logs), decided from them: see `Family::lookups`. Each fills
 /// its fields of [`Facts`]; a family that needs what another already asks for adds nothing
@@ -208,6 +222,11 @@ async fn gather_base(
                 (restarts, unready, p.created_at)
             }),
     };
+    // A pod held back by an init container: that one is the container to read (the app's
+    // containers wait, `PodInitializing`, and say nothing).
+    let container = pod
+        .as_ref()
+        .map_or(container.clone(), |p| focus_container(p, &container));
     // The node: memory pressure there changes the story (evictions, not only limits).
     let mut node = None;
     if let Some(p) = pod.as_ref().filter(|p| !p.node.is_empty()) {
@@ -488,5 +507,81 @@ async fn read(cluster: &dyn Cluster, facts: &mut Facts, lookup: Lookup) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use squad_protocols::cluster::{ContainerStatus, Termination};
+
+    use super::*;
+    use crate::testing;
+
+    fn status(name: &str, state: &str, restarts: u32, exit: Option<i32>) -> ContainerStatus {
+        ContainerStatus {
+            name: name.into(),
+            ready: false,
+            restart_count: restarts,
+            state: state.into(),
+            last_termination: exit.map(|code| Termination {
+                reason: if code == 0 { "Completed" } else { "Error" }.into(),
+                exit_code: code,
+                finished_at: testing::now(),
+            }),
+        }
+    }
+
+    /// A pod held back by its second init container (the first completed): that one is read,
+    /// whether the alert named the app's container or nothing; a pod past its init containers
+    /// is read as chosen.
+    #[test]
+    fn a_pod_stuck_initializing_is_read_through_the_init_container_that_holds_it() {
+        let mut pod = testing::crashing(&[]).pod.unwrap();
+        pod.phase = "Pending".into();
+        pod.containers = vec![status("api", "waiting: PodInitializing", 0, None)];
+        pod.init_containers = vec![
+            status("wait-for-db", "terminated: Completed", 0, Some(0)),
+            status("migrate", "waiting: CrashLoopBackOff", 6, Some(1)),
+        ];
+        assert_eq!(focus_container(&pod, "api"), "migrate");
+        assert_eq!(pod.container("migrate").unwrap().restart_count, 6);
+        pod.containers[0].state = "running".into();
+        pod.init_containers[1].state = "terminated: Completed".into();
+        assert_eq!(focus_container(&pod, "api"), "api");
+    }
+
+    /// The families read an init container as any other: a migration that exits 1 for want of
+    /// a variable is a missing configuration, named by the init container.
+    #[test]
+    fn a_family_concludes_on_the_init_container() {
+        let mut f = testing::crashing(&[
+            "Traceback (most recent call last):",
+            "KeyError: 'MIGRATIONS_DSN'",
+        ]);
+        let app = f.container.clone();
+        let pod = f.pod.as_mut().unwrap();
+        let mut init = pod.containers[0].clone();
+        init.name = "migrate".into();
+        pod.init_containers = vec![init];
+        pod.containers[0] = status(&app, "waiting: PodInitializing", 0, None);
+        let mut spec = f.info.containers[0].clone();
+        spec.name = "migrate".into();
+        f.info.init_containers = vec![spec];
+        f.container = focus_container(f.pod.as_ref().unwrap(), &app);
+        assert_eq!(f.container, "migrate");
+        let d = testing::diagnosis(&f);
+        assert_eq!(
+            d.root_cause.as_str(),
+            "missing_configuration",
+            "{}",
+            d.summary
+        );
+        assert!(
+            d.summary.starts_with("migrate crash-loops"),
+            "{}",
+            d.summary
+        );
+        assert!(d.summary.contains("MIGRATIONS_DSN"), "{}", d.summary);
     }
 }

@@ -69,6 +69,7 @@ pub fn facts(
     rps: impl Fn(i64) -> f64,
 ) -> Facts {
     let info = WorkloadInfo {
+        init_containers: Vec::new(),
         kind: "Deployment".into(),
         namespace: "shop".into(),
         name: "cart".into(),
@@ -82,6 +83,7 @@ pub fn facts(
         conditions: Vec::new(),
     };
     let pod = PodInfo {
+        init_containers: Vec::new(),
         namespace: "shop".into(),
         name: "cart-5d8f7-abcde".into(),
         node: String::new(),

@@ -114,8 +114,16 @@ pub fn probe(p: &Value) -> Option<ProbeSpec> {
 }
 
 pub fn containers(obj: &Value) -> Vec<ContainerSpec> {
-    pod_spec(obj)["containers"]
-        .as_array()
+    container_specs(&pod_spec(obj)["containers"])
+}
+
+/// The workload's init containers (`initContainers`), in order.
+pub fn init_containers(obj: &Value) -> Vec<ContainerSpec> {
+    container_specs(&pod_spec(obj)["initContainers"])
+}
+
+fn container_specs(list: &Value) -> Vec<ContainerSpec> {
+    list.as_array()
         .map(|cs| {
             cs.iter()
                 .map(|c| ContainerSpec {
@@ -206,6 +214,7 @@ pub fn workload_info(obj: &Value, namespace: &str) -> WorkloadInfo {
             _ => string_map(&obj["spec"]["template"]["metadata"]["labels"]),
         },
         containers: containers(obj),
+        init_containers: init_containers(obj),
         pod_run_as_non_root: spec["securityContext"]["runAsNonRoot"].as_bool(),
         placement: placement_rules(spec),
         claims: claim_names(spec),
@@ -617,8 +626,25 @@ pub fn pod_info(p: &Value) -> PodInfo {
                 .or_else(|| os.first())
         })
         .map(|o| format!("{}/{}", str_of(&o["kind"]), str_of(&o["name"])));
-    let containers = p["status"]["containerStatuses"]
-        .as_array()
+    let containers = container_statuses(&p["status"]["containerStatuses"]);
+    let init_containers = container_statuses(&p["status"]["initContainerStatuses"]);
+    PodInfo {
+        namespace: str_of(&meta["namespace"]),
+        name: str_of(&meta["name"]),
+        node: str_of(&p["spec"]["nodeName"]),
+        phase: str_of(&p["status"]["phase"]),
+        reason: p["status"]["reason"].as_str().map(str::to_owned),
+        message: p["status"]["message"].as_str().map(str::to_owned),
+        owner,
+        created_at: time(&meta["creationTimestamp"]).unwrap_or_default(),
+        containers,
+        init_containers,
+    }
+}
+
+/// `containerStatuses` (or `initContainerStatuses`) as squad's [`ContainerStatus`]es.
+fn container_statuses(list: &Value) -> Vec<ContainerStatus> {
+    list.as_array()
         .map(|cs| {
             cs.iter()
                 .map(|c| {
@@ -657,18 +683,7 @@ pub fn pod_info(p: &Value) -> PodInfo {
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    PodInfo {
-        namespace: str_of(&meta["namespace"]),
-        name: str_of(&meta["name"]),
-        node: str_of(&p["spec"]["nodeName"]),
-        phase: str_of(&p["status"]["phase"]),
-        reason: p["status"]["reason"].as_str().map(str::to_owned),
-        message: p["status"]["message"].as_str().map(str::to_owned),
-        owner,
-        created_at: time(&meta["creationTimestamp"]).unwrap_or_default(),
-        containers,
-    }
+        .unwrap_or_default()
 }
 
 /// A Pod object as a [`NodePod`]: the pod, its priority and its containers' memory.
@@ -816,6 +831,45 @@ pub fn controller_revision(cr: &Value) -> Option<Revision> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_pod_reads_its_init_containers_in_order() {
+        let p = serde_json::json!({"metadata": {"name": "api-7d9-x2k9p", "namespace": "shop"},
+            "spec": {"nodeName": "w1", "initContainers": [{"name": "wait-for-db", "image": "busybox:1.36"},
+                                                           {"name": "migrate", "image": "r/api:2.1"}],
+                     "containers": [{"name": "api", "image": "r/api:2.1"}]},
+            "status": {"phase": "Pending",
+                "initContainerStatuses": [
+                    {"name": "wait-for-db", "ready": true, "restartCount": 0,
+                     "state": {"terminated": {"exitCode": 0, "reason": "Completed", "finishedAt": "2026-12-05T10:00:05Z"}}},
+                    {"name": "migrate", "ready": false, "restartCount": 4,
+                     "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                     "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": "2026-12-05T10:03:00Z"}}}],
+                "containerStatuses": [{"name": "api", "ready": false, "restartCount": 0,
+                    "state": {"waiting": {"reason": "PodInitializing"}}}]}});
+        let info = pod_info(&p);
+        let names: Vec<&str> = info
+            .init_containers
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["wait-for-db", "migrate"]);
+        assert_eq!(info.blocking_init_container().unwrap().name, "migrate");
+        let migrate = info.container("migrate").unwrap();
+        assert_eq!(
+            (
+                migrate.restart_count,
+                migrate.last_termination.as_ref().unwrap().exit_code
+            ),
+            (4, 1)
+        );
+        let w = workload_info(
+            &serde_json::json!({"kind": "Pod", "metadata": {"name": "x"}, "spec": p["spec"]}),
+            "shop",
+        );
+        assert_eq!(w.init_containers.len(), 2);
+        assert_eq!(w.container("migrate").unwrap().image, "r/api:2.1");
+    }
 
     #[test]
     fn reads_a_deployment_with_resources_env_and_security() {

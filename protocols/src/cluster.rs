@@ -42,6 +42,10 @@ pub struct PodInfo {
     pub owner: Option<String>,
     pub created_at: DateTime<Utc>,
     pub containers: Vec<ContainerStatus>,
+    /// `status.initContainerStatuses`: the init containers, in order (each must exit 0 before
+    /// the next starts, and all before the containers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_containers: Vec<ContainerStatus>,
 }
 
 /// A pod on a node, whatever its workload: what the kubelet weighs when it evicts (its
@@ -67,8 +71,28 @@ impl PodInfo {
         self.phase == "Failed" && self.reason.as_deref() == Some("Evicted")
     }
 
+    /// A container's status by name, an init container's too.
     pub fn container(&self, name: &str) -> Option<&ContainerStatus> {
-        self.containers.iter().find(|c| c.name == name)
+        self.containers
+            .iter()
+            .chain(&self.init_containers)
+            .find(|c| c.name == name)
+    }
+
+    /// The init container that holds the pod back: the first that has not completed, while the
+    /// pod's containers wait for it (`PodInitializing`).
+    pub fn blocking_init_container(&self) -> Option<&ContainerStatus> {
+        let initializing = self.containers.is_empty()
+            || self
+                .containers
+                .iter()
+                .all(|c| c.state == "waiting: PodInitializing");
+        if !initializing {
+            return None;
+        }
+        self.init_containers
+            .iter()
+            .find(|c| c.state != "terminated: Completed")
     }
 }
 
@@ -159,6 +183,9 @@ pub struct WorkloadInfo {
     pub service_account: String,
     pub pod_labels: BTreeMap<String, String>,
     pub containers: Vec<ContainerSpec>,
+    /// `initContainers`, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_containers: Vec<ContainerSpec>,
     /// The pod-level `runAsNonRoot`.
     pub pod_run_as_non_root: Option<bool>,
     /// Where its pods may be scheduled.
@@ -313,8 +340,12 @@ impl PlacementRules {
 }
 
 impl WorkloadInfo {
+    /// A container's spec by name, an init container's too.
     pub fn container(&self, name: &str) -> Option<&ContainerSpec> {
-        self.containers.iter().find(|c| c.name == name)
+        self.containers
+            .iter()
+            .chain(&self.init_containers)
+            .find(|c| c.name == name)
     }
 }
 

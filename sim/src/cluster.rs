@@ -598,6 +598,7 @@ impl SimCluster {
             // Never scheduled: no node, no container statuses yet.
             Placement::Unschedulable(_) => {
                 return PodInfo {
+                    init_containers: Vec::new(),
                     namespace: s.workload.namespace.clone(),
                     name: name.into(),
                     node: String::new(),
@@ -631,6 +632,7 @@ impl SimCluster {
         };
         let waiting_reason = life.waiting_reason(now).unwrap_or("CrashLoopBackOff");
         PodInfo {
+            init_containers: Vec::new(),
             namespace: s.workload.namespace.clone(),
             name: name.into(),
             node,

@@ -256,6 +256,7 @@ mod tests {
     fn neighbour(ns: &str, name: &str, owner: &str) -> NodePod {
         NodePod {
             pod: PodInfo {
+                init_containers: Vec::new(),
                 namespace: ns.into(),
                 name: name.into(),
                 node: "pool-b-3".into(),

@@ -318,6 +318,7 @@ mod tests {
     fn on_node(ns: &str, name: &str, owner: &str, priority: i32, evicted: bool) -> NodePod {
         NodePod {
             pod: PodInfo {
+                init_containers: Vec::new(),
                 namespace: ns.into(),
                 name: name.into(),
                 node: "pool-a-1".into(),

@@ -273,6 +273,7 @@ impl SimCluster {
             _ => ("Running", "running".to_owned(), None),
         };
         PodInfo {
+            init_containers: Vec::new(),
             namespace: s.workload.namespace.clone(),
             name: a.pod.clone(),
             node,

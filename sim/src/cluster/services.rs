@@ -311,6 +311,7 @@ impl SimCluster {
             .get(i % nodes.len().max(1))
             .map_or(self.scenario.workload.node.clone(), |n| n.name.clone());
         PodInfo {
+            init_containers: Vec::new(),
             namespace: r.workload.namespace.clone(),
             name: name.to_owned(),
             node,

@@ -32,6 +32,7 @@ impl SimCluster {
             })
             .collect();
         PodInfo {
+            init_containers: Vec::new(),
             namespace: e.namespace.clone(),
             name: e.pod.clone(),
             node: e.node.clone(),

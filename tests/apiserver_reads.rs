@@ -1,8 +1,9 @@
-//! CronJobs against a real kube-apiserver 1.20 (`squad_testkit::apiserver`), which serves them
-//! at batch/v1beta1 only: the Kubernetes adapter falls back to it, reads the Jobs a CronJob owns
-//! (by `ownerReferences`, not by name) with the status their controller would have written, and
-//! the pods of those Jobs. Skipped (with a message) when no kube-apiserver is built, unless
-//! `CI=true`.
+//! What the Kubernetes adapter reads from a real kube-apiserver 1.20 (`squad_testkit::apiserver`)
+//! beyond the simulated scenarios' differential: CronJobs, which 1.20 serves at batch/v1beta1
+//! only (the adapter falls back to it, reads the Jobs a CronJob owns by `ownerReferences`, not by
+//! name, with the status their controller would have written, and the pods of those Jobs), and
+//! a pod's init containers (their specs and `initContainerStatuses`, as the kubelet would have
+//! written them). Skipped (with a message) when no kube-apiserver is built, unless `CI=true`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -252,5 +253,100 @@ async fn a_cronjob_workload_and_its_pods_are_read_from_kubernetes_1_20() {
             namespace: NS.into(),
             name: "sweep-manual".into(),
         }
+    );
+}
+
+/// A Deployment's pod held back by its second init container (a migration in
+/// CrashLoopBackOff, exit 1), the first completed, the app's container `PodInitializing`: the
+/// adapter reads both lists in order, and the pod's focus is the init container that holds it.
+#[tokio::test]
+async fn a_pod_stuck_in_an_init_container_is_read_with_its_init_containers() {
+    let Some(server) = apiserver::start_or_skip(
+        "a_pod_stuck_in_an_init_container_is_read_with_its_init_containers",
+        Options::default(),
+    )
+    .await
+    .unwrap() else {
+        return;
+    };
+    let client = seed::client(server.kubeconfig_path()).await.unwrap();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    create(
+        &namespaces,
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
+        &server,
+    )
+    .await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "shop");
+    create(
+        &pods,
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "cart-7d9f-x2k9p", "namespace": "shop"},
+            "spec": {"initContainers": [
+                        {"name": "wait-for-db", "image": "busybox:1.36",
+                         "command": ["sh", "-c", "until nc -z db 5432; do sleep 2; done"]},
+                        {"name": "migrate", "image": "ghcr.io/acme/cart:4.2.0",
+                         "command": ["./migrate", "up"]}],
+                     "containers": [{"name": "cart", "image": "ghcr.io/acme/cart:4.2.0"}]}}),
+        &server,
+    )
+    .await;
+    let at = "2026-12-05T10:03:00Z";
+    pods.patch_status(
+        "cart-7d9f-x2k9p",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Pending",
+            "initContainerStatuses": [
+                {"name": "wait-for-db", "ready": true, "restartCount": 0, "image": "busybox:1.36",
+                 "imageID": "", "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                    "startedAt": "2026-12-05T10:00:00Z", "finishedAt": "2026-12-05T10:00:05Z"}}},
+                {"name": "migrate", "ready": false, "restartCount": 4,
+                 "image": "ghcr.io/acme/cart:4.2.0", "imageID": "",
+                 "state": {"waiting": {"reason": "CrashLoopBackOff",
+                    "message": "back-off 1m20s restarting failed container=migrate pod=cart-7d9f-x2k9p_shop"}},
+                 "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                    "startedAt": "2026-12-05T10:02:58Z", "finishedAt": at}}}],
+            "containerStatuses": [{"name": "cart", "ready": false, "restartCount": 0,
+                "image": "ghcr.io/acme/cart:4.2.0", "imageID": "",
+                "state": {"waiting": {"reason": "PodInitializing"}}}]}})),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("setting the pod's status: {e}\n{}", server.log_tail()));
+
+    let k = adapter(&server).await;
+    let pod = k.pod("shop", "cart-7d9f-x2k9p").await.unwrap();
+    let names: Vec<&str> = pod
+        .init_containers
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(names, ["wait-for-db", "migrate"]);
+    let migrate = pod.container("migrate").unwrap();
+    assert_eq!(migrate.state, "waiting: CrashLoopBackOff");
+    assert_eq!(migrate.restart_count, 4);
+    assert_eq!(migrate.last_termination.as_ref().unwrap().exit_code, 1);
+    assert_eq!(
+        squad_diagnosis::facts::focus_container(&pod, "cart"),
+        "migrate"
+    );
+    let w = k
+        .workload(&WorkloadRef {
+            kind: "Pod".into(),
+            namespace: "shop".into(),
+            name: "cart-7d9f-x2k9p".into(),
+        })
+        .await
+        .unwrap();
+    let specs: Vec<(&str, &str)> = w
+        .init_containers
+        .iter()
+        .map(|c| (c.name.as_str(), c.image.as_str()))
+        .collect();
+    assert_eq!(
+        specs,
+        [
+            ("wait-for-db", "busybox:1.36"),
+            ("migrate", "ghcr.io/acme/cart:4.2.0")
+        ]
     );
 }
