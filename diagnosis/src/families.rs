@@ -25,6 +25,7 @@ pub mod service_without_endpoints;
 pub mod unknown;
 pub mod unschedulable_capacity;
 pub mod unschedulable_constraints;
+pub mod volume_attach;
 pub mod volume_full;
 
 use squad_protocols::RootCause;
@@ -44,6 +45,7 @@ pub static ALL: &[&dyn Family] = &[
     &unschedulable_capacity::UnschedulableCapacity,
     &image_pull::ImagePull,
     &broken_config_reference::BrokenConfigReference,
+    &volume_attach::VolumeAttach,
     &rollout_stuck::RolloutStuck,
     &readiness_probe::ReadinessProbe,
     &bad_start::BadStart,
