@@ -100,23 +100,20 @@ impl Family for VolumeAttach {
         let since = e.first_seen.to_rfc3339();
         let (kind, volume, what) = if e.message.contains("Multi-Attach error") {
             let volume = quoted_after(&e.message, "for volume").map(str::to_owned);
-            let strategy = facts
-                .info
-                .claims
-                .is_empty()
-                .then_some(String::new())
-                .unwrap_or_else(|| {
-                    format!(
-                        "; {} mounts claim{} {} (ReadWriteOnce volumes go to one node at a time)",
-                        facts.workload.name,
-                        if facts.info.claims.len() == 1 {
-                            ""
-                        } else {
-                            "s"
-                        },
-                        facts.info.claims.join(", ")
-                    )
-                });
+            let strategy = if facts.info.claims.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {} mounts claim{} {} (ReadWriteOnce volumes go to one node at a time)",
+                    facts.workload.name,
+                    if facts.info.claims.len() == 1 {
+                        ""
+                    } else {
+                        "s"
+                    },
+                    facts.info.claims.join(", ")
+                )
+            };
             d.recommendations.push(format!(
                 "find the node that still holds it (`kubectl get volumeattachments | grep {}`) and the pod there: a pod of the previous rollout, or one on a node that went down",
                 volume.as_deref().unwrap_or("<volume>")
