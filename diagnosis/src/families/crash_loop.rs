@@ -1,7 +1,8 @@
 //! Crash loop: the container keeps exiting and its logs do not name a cause the other families
 //! recognise. There is no manifest fix to propose from that alone: the crew reads the logs and the
 //! last rollout, and a human decides. It is last in the registry: any family that explains the
-//! crash comes first.
+//! crash comes first. An OOM kill with no memory history to read (no Prometheus) lands here
+//! too, said as such: the memory families need that history to tell load from a leak.
 
 use squad_protocols::{Diagnosis, Member, RootCause, WorkloadRef};
 
@@ -54,6 +55,29 @@ impl Family for CrashLoop {
     }
 
     fn detect(&self, facts: &Facts, readings: &Readings) -> Option<Detection> {
+        // OOM-killed, with no memory history to tell load from a leak (the memory families
+        // need it): say so, rather than that nothing fails.
+        if readings.oom && readings.signals.memory.is_none() {
+            let limit = facts
+                .info
+                .container(&facts.container)
+                .and_then(|c| c.limits.get("memory"))
+                .map_or("no memory limit (the node's memory)".to_owned(), |q| {
+                    format!("its {q} memory limit")
+                });
+            let restarts = facts.status().map_or(0, |s| s.restart_count);
+            return Some(Detection::new(
+                format!(
+                    "{} is OOMKilled at {limit} (exit 137, {restarts} restarts); its memory history could not be read, so whether load or a leak drives it is open",
+                    facts.container
+                ),
+                0.5,
+                &[
+                    "read the container's working set over the last day (`container_memory_working_set_bytes`) against its limit and its traffic, then size the limit or chase the leak",
+                    "give squad a Prometheus (`[prometheus] url` in squad.toml, or --prometheus) so the memory families can decide",
+                ],
+            ));
+        }
         let cr = readings.signals.crash.as_ref()?;
         Some(Detection::new(
             format!(
@@ -95,8 +119,27 @@ impl Family for CrashLoop {
 
 #[cfg(test)]
 mod tests {
+
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
+
+    #[test]
+    fn an_oom_kill_without_memory_history_is_said_as_such() {
+        let mut f = crate::testing::crashing(&[]);
+        f.memory = Default::default();
+        let p = f.pod.as_mut().unwrap();
+        let t = p.containers[0].last_termination.as_mut().unwrap();
+        t.reason = "OOMKilled".into();
+        t.exit_code = 137;
+        let d = crate::testing::diagnosis(&f);
+        assert_eq!(d.root_cause.as_str(), super::ROOT_CAUSE, "{}", d.summary);
+        assert!(d.summary.contains("is OOMKilled at its"), "{}", d.summary);
+        assert!(
+            d.summary.contains("memory history could not be read"),
+            "{}",
+            d.summary
+        );
+    }
     use crate::testing;
 
     #[test]
