@@ -2,6 +2,7 @@
 
 pub mod bad_start;
 pub mod broken_config_reference;
+pub mod container_runtime;
 pub mod cpu_throttling;
 pub mod crash_loop;
 pub mod hpa_limited;
@@ -46,6 +47,7 @@ pub static ALL: &[&dyn Family] = &[
     &image_pull::ImagePull,
     &broken_config_reference::BrokenConfigReference,
     &volume_attach::VolumeAttach,
+    &container_runtime::ContainerRuntime,
     &rollout_stuck::RolloutStuck,
     &readiness_probe::ReadinessProbe,
     &bad_start::BadStart,

@@ -8,6 +8,8 @@
 //! container lacks the request. The fix (a higher `maxReplicas` where the nodes have room, the
 //! request the HPA scales on) comes with the remediations; until then the crew escalates with
 //! the diagnosis. The proof is `ScalingActive=True` with the desired count under the maximum.
+//! An HPA that cannot read or write its target's scale (`AbleToScale=False`: `FailedGetScale`,
+//! `FailedUpdateScale`) scales nothing either, and is named the same way.
 
 use serde::{Deserialize, Serialize};
 use squad_protocols::cluster::HpaInfo;
@@ -113,6 +115,11 @@ impl Family for HpaLimited {
     fn detect(&self, facts: &Facts, _readings: &Readings) -> Option<Detection> {
         let w = &facts.workload;
         let (h, error) = facts.autoscalers.iter().find_map(|h| {
+            // It cannot read or write the target's scale (`FailedGetScale`,
+            // `FailedUpdateScale`): it scales nothing.
+            if let Some(c) = h.condition("AbleToScale").filter(|c| c.status == "False") {
+                return Some((h, Some(c.message.clone())));
+            }
             let active = h.condition("ScalingActive");
             let failed = active.filter(|c| c.status == "False" && c.reason != "ScalingDisabled");
             if let Some(c) = failed {
@@ -415,6 +422,36 @@ mod tests {
         assert_eq!(
             d.summary,
             "HPA cart cannot scale Deployment shop/cart: failed to get cpu utilization: missing request for cpu (container api requests no cpu); it stays at 2 replicas whatever the load"
+        );
+    }
+
+    #[test]
+    fn an_hpa_that_cannot_write_its_targets_scale_says_so() {
+        let mut f = running();
+        f.autoscalers = vec![hpa(
+            3,
+            10,
+            vec![
+                condition(
+                    "AbleToScale",
+                    "False",
+                    "FailedUpdateScale",
+                    "the HPA controller was unable to update the target scale: Operation cannot be fulfilled on deployments.apps \"cart\": admission webhook \"policy.example.com\" denied the request",
+                ),
+                condition("ScalingActive", "True", "ValidMetricFound", "ok"),
+            ],
+        )];
+        let d = HpaLimited.detect(&f, &Readings::of(&f)).unwrap();
+        assert!(
+            d.summary.starts_with("HPA cart cannot scale Deployment shop/cart: the HPA controller was unable to update the target scale: "),
+            "{}",
+            d.summary
+        );
+        assert!(
+            d.summary
+                .ends_with("it stays at 3 replicas whatever the load"),
+            "{}",
+            d.summary
         );
     }
 
