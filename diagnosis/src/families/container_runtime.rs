@@ -24,7 +24,7 @@ const CREATE_ERRORS: [&str; 3] = [
     "waiting: PreCreateHookError",
 ];
 
-fn newest<'a>(facts: &'a Facts, pred: impl Fn(&ClusterEvent) -> bool) -> Option<&'a ClusterEvent> {
+fn newest(facts: &Facts, pred: impl Fn(&ClusterEvent) -> bool) -> Option<&ClusterEvent> {
     facts
         .events
         .iter()
