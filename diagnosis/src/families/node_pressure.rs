@@ -336,16 +336,22 @@ mod tests {
         }
     }
 
+    /// The alerted pod, evicted from pool-a-1 with the kubelet's `message`.
+    fn evicted_from_pool_a_1(message: &str) -> Facts {
+        let mut f = testing::crashing(&[]);
+        let p = f.pod.as_mut().unwrap();
+        p.phase = "Failed".into();
+        p.reason = Some("Evicted".into());
+        p.message = Some(message.into());
+        p.node = "pool-a-1".into();
+        f
+    }
+
     #[test]
     fn a_disk_or_pid_eviction_is_worded_as_such_and_names_no_memory_offender() {
-        let mut f = testing::crashing(&[]);
-        {
-            let p = f.pod.as_mut().unwrap();
-            p.phase = "Failed".into();
-            p.reason = Some("Evicted".into());
-            p.message = Some("The node was low on resource: ephemeral-storage. Threshold quantity: 10Gi, available: 8Gi. Container api was using 12Gi, request is 0, has larger consumption of ephemeral-storage. ".into());
-            p.node = "pool-a-1".into();
-        }
+        let mut f = evicted_from_pool_a_1(
+            "The node was low on resource: ephemeral-storage. Threshold quantity: 10Gi, available: 8Gi. Container api was using 12Gi, request is 0, has larger consumption of ephemeral-storage. ",
+        );
         let name = f.pod.as_ref().unwrap().name.clone();
         f.node_pods = vec![
             on_node("shop", &name, "ReplicaSet/cart-7c9f", 0, true),
@@ -382,14 +388,9 @@ mod tests {
 
     #[test]
     fn an_evicted_pod_names_the_node_the_workloads_and_the_spared_offender() {
-        let mut f = testing::crashing(&[]);
-        {
-            let p = f.pod.as_mut().unwrap();
-            p.phase = "Failed".into();
-            p.reason = Some("Evicted".into());
-            p.message = Some("The node was low on resource: memory. Container api was using 300Mi, which exceeds its request of 256Mi. ".into());
-            p.node = "pool-a-1".into();
-        }
+        let mut f = evicted_from_pool_a_1(
+            "The node was low on resource: memory. Container api was using 300Mi, which exceeds its request of 256Mi. ",
+        );
         assert_eq!(NodePressure.lookups(&f), [Lookup::NodePods]);
         let name = f.pod.as_ref().unwrap().name.clone();
         f.node_pods = vec![
