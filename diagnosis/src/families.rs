@@ -1,5 +1,6 @@
 //! The registry: every failure family squad knows, in one list.
 
+pub mod admission_refused;
 pub mod bad_start;
 pub mod broken_config_reference;
 pub mod container_runtime;
@@ -40,6 +41,7 @@ pub static ALL: &[&dyn Family] = &[
     &node_not_ready::NodeNotReady,
     &node_pressure::NodePressure,
     &quota_or_limit_range::QuotaOrLimitRange,
+    &admission_refused::AdmissionRefused,
     &pvc_pending::PvcPending,
     &volume_full::VolumeFull,
     &unschedulable_constraints::UnschedulableConstraints,

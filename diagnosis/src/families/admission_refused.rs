@@ -1,0 +1,302 @@
+//! Admission refused: the apiserver refuses the pods a ReplicaSet asks for, for a reason other
+//! than a ResourceQuota or a LimitRange (those are `quota_or_limit_range`'s, listed before this
+//! one): Pod Security admission (`pods "x" is forbidden: violates PodSecurity "restricted:latest":
+//! allowPrivilegeEscalation != false (container "api" must set …)`), a validating or mutating
+//! webhook (`admission webhook "…" denied the request: …`, or `failed calling webhook "…"` when
+//! it is down), or a ServiceAccount that does not exist (`error looking up service account
+//! shop/api: serviceaccount "api" not found`). The controller records `FailedCreate` on the
+//! ReplicaSet; no pod exists; the rollout stalls with the previous ReplicaSet serving. Usually
+//! the last deploy changed what is refused (a securityContext, a ServiceAccount), and the family
+//! says what that rollout changed; a webhook that is down is the platform's. The crew escalates
+//! with the apiserver's words.
+
+use serde::{Deserialize, Serialize};
+use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
+
+use crate::families::quota_or_limit_range;
+use crate::readings::last_rollout_change;
+use crate::{Detection, Facts, Family, IssueDraft, Readings, Remedy, RemedyInput, Runbook};
+
+pub struct AdmissionRefused;
+
+pub const ROOT_CAUSE: &str = "admission_refused";
+
+/// What refused the pods.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refuser {
+    /// Pod Security admission, with the level (`restricted:latest`) and what the pod violates.
+    PodSecurity {
+        level: String,
+        violations: String,
+    },
+    /// A webhook that denied the pod, or that could not be called.
+    Webhook {
+        name: String,
+        reachable: bool,
+    },
+    /// The pod's ServiceAccount does not exist.
+    ServiceAccount {
+        name: String,
+    },
+    Other,
+}
+
+fn quoted(s: &str) -> Option<&str> {
+    let rest = s.split_once('"')?.1;
+    Some(rest.split_once('"')?.0)
+}
+
+/// What the apiserver's refusal message names.
+pub fn refuser(message: &str) -> Refuser {
+    if let Some(rest) = message.split_once("violates PodSecurity ").map(|x| x.1) {
+        let level = quoted(rest).unwrap_or("").to_owned();
+        let violations = rest
+            .split_once(": ")
+            .map_or(String::new(), |x| x.1.trim().to_owned());
+        return Refuser::PodSecurity { level, violations };
+    }
+    if let Some(rest) = message.split_once("admission webhook ").map(|x| x.1) {
+        return Refuser::Webhook {
+            name: quoted(rest).unwrap_or("").to_owned(),
+            reachable: true,
+        };
+    }
+    if let Some(rest) = message.split_once("failed calling webhook ").map(|x| x.1) {
+        return Refuser::Webhook {
+            name: quoted(rest).unwrap_or("").to_owned(),
+            reachable: false,
+        };
+    }
+    if let Some(rest) = message.split_once("serviceaccount ").map(|x| x.1)
+        && message.contains("not found")
+    {
+        return Refuser::ServiceAccount {
+            name: quoted(rest).unwrap_or("").to_owned(),
+        };
+    }
+    Refuser::Other
+}
+
+impl Family for AdmissionRefused {
+    fn root_cause(&self) -> RootCause {
+        RootCause::from_static(ROOT_CAUSE)
+    }
+
+    fn reason(&self) -> Option<&'static str> {
+        Some("FailedCreate")
+    }
+
+    fn detect(&self, facts: &Facts, _readings: &Readings) -> Option<Detection> {
+        let event = facts
+            .rollout_events
+            .iter()
+            .filter(|e| e.reason == "FailedCreate" && e.message.starts_with("Error creating: "))
+            .filter(|e| {
+                // A quota or a LimitRange is the other family's.
+                e.message
+                    .split_once(" is forbidden: ")
+                    .is_none_or(|(_, reason)| quota_or_limit_range::parse(reason).is_none())
+            })
+            .max_by_key(|e| e.last_seen)?;
+        let message = event.message.trim_start_matches("Error creating: ");
+        let refuser = refuser(message);
+        let owner = event
+            .object
+            .split_once('/')
+            .map_or(event.object.as_str(), |x| x.1);
+        let mut d = Detection::new(String::new(), 0.85, &[]);
+        d.evidence.push(Evidence {
+            source: "ReplicaSet events (replicaset-controller)".into(),
+            observation: format!(
+                "FailedCreate on {owner}: {} ({} times since {})",
+                event.message,
+                event.count,
+                event.first_seen.to_rfc3339()
+            ),
+        });
+        let what = match &refuser {
+            Refuser::PodSecurity { level, violations } => {
+                d.recommendations.push(format!(
+                    "make the pod template meet Pod Security \"{level}\" (what it violates: {violations}), or have the platform team decide on the namespace's level"
+                ));
+                format!("Pod Security admission ({level}) refuses them: {violations}")
+            }
+            Refuser::Webhook {
+                name,
+                reachable: true,
+            } => {
+                d.recommendations.push(format!(
+                    "read webhook {name}'s policy (its ValidatingWebhookConfiguration or MutatingWebhookConfiguration, and the policy engine behind it) and change the pod template to pass it, or ask its owners"
+                ));
+                format!("admission webhook {name} denies them")
+            }
+            Refuser::Webhook {
+                name,
+                reachable: false,
+            } => {
+                d.recommendations.push(format!(
+                    "webhook {name} cannot be called: its Service and pods (the platform's); with `failurePolicy: Fail` nothing it covers can be created until it answers"
+                ));
+                format!("admission webhook {name} cannot be called, and it fails closed")
+            }
+            Refuser::ServiceAccount { name } => {
+                d.recommendations.push(format!(
+                    "create ServiceAccount {name} in {} (through the GitOps repo) or point the pod template back at one that exists",
+                    facts.workload.namespace
+                ));
+                format!("their ServiceAccount {name} does not exist")
+            }
+            Refuser::Other => "the apiserver refuses them".to_owned(),
+        };
+        let change = last_rollout_change(facts, |r| {
+            Some((
+                r.service_account.clone(),
+                r.containers
+                    .iter()
+                    .map(|c| c.image.clone())
+                    .collect::<Vec<_>>(),
+            ))
+        })
+        .map_or(String::new(), |c| {
+            format!(
+                "; revision {} ({}) changed the pod template",
+                c.revision, c.ago
+            )
+        });
+        d.summary = format!(
+            "{}'s new pods are never created: {what} ({message}){change}; the previous ReplicaSet keeps serving",
+            facts.workload.name
+        );
+        d.signals = serde_json::to_value(&refuser).ok();
+        Some(d)
+    }
+
+    fn routing(&self) -> &'static [(Member, &'static str)] {
+        &[
+            (
+                Member::Belanna,
+                "what the last rollout changed in the pod template against what the apiserver refuses",
+            ),
+            (
+                Member::Worf,
+                "the Pod Security level and the admission policies the pod must meet",
+            ),
+        ]
+    }
+
+    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
+        Remedy::not_yet(
+            "pods refused by admission",
+            d,
+            "a human changes the pod template to pass the policy (or restores the ServiceAccount), or the platform's owners change the policy",
+        )
+    }
+
+    fn runbook(&self, _alert: &str) -> Runbook {
+        Runbook {
+            name: "admission-refused".into(),
+            meaning: "The apiserver refuses to create a ReplicaSet's pods (`FailedCreate`) for a reason other than quota: Pod Security admission (`violates PodSecurity …`), a webhook (`admission webhook … denied the request`, or `failed calling webhook` when it is down), a missing ServiceAccount. No pod exists; the rollout stalls with the previous ReplicaSet serving.".into(),
+            checks: "1. `kubectl describe rs -n <ns> <new replicaset>`: the FailedCreate message.\n2. Pod Security: `kubectl get ns <ns> --show-labels` (pod-security.kubernetes.io/enforce) and the template's securityContext.\n3. Webhooks: `kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations` and the webhook's Service and pods.\n4. The GitOps diff of the last deploy.".into(),
+            fixes: "- **Pod Security**: meet the level (runAsNonRoot, allowPrivilegeEscalation: false, drop ALL capabilities, seccompProfile RuntimeDefault).\n- **Webhook denies**: change the template to pass its policy; **webhook down**: bring it back (it is the platform's).\n- **ServiceAccount**: create it through the repo, or point back at one that exists.".into(),
+        }
+    }
+
+    fn lessons(&self, workload: &WorkloadRef) -> Vec<String> {
+        vec![format!(
+            "Render {workload}'s manifests against the namespace's admission policies (Pod Security level, webhooks) in CI, so a refused pod never merges."
+        )]
+    }
+
+    fn followup(&self, _d: &Diagnosis, cx: &crate::FollowupContext) -> IssueDraft {
+        IssueDraft {
+            title: format!(
+                "Check {}'s pod template against admission before it merges",
+                cx.workload.name
+            ),
+            body: format!(
+                "During incident {} (#{}) the apiserver refused the pods of {}.\n\n\
+                 1. In CI, dry-run the rendered manifests against the cluster (`kubectl apply --dry-run=server`).\n\
+                 2. Check: `kubectl describe rs -n {}` (FailedCreate).",
+                cx.incident, cx.issue, cx.workload.name, cx.workload.namespace
+            ),
+            label: "reliability".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use squad_protocols::cluster::ClusterEvent;
+
+    use super::*;
+    use crate::testing;
+
+    fn refused(message: &str) -> Facts {
+        let mut f = testing::facts("Completed", 0, |_| 80.0, |_| 10.0);
+        f.pod = None;
+        f.rollout_events = vec![ClusterEvent {
+            kind: "Warning".into(),
+            reason: "FailedCreate".into(),
+            message: format!("Error creating: {message}"),
+            count: 14,
+            first_seen: testing::now() - chrono::Duration::minutes(30),
+            last_seen: testing::now(),
+            object: "ReplicaSet/cart-6f9c8d7b54".into(),
+        }];
+        f
+    }
+
+    #[test]
+    fn pod_security_webhooks_and_service_accounts_are_named() {
+        let f = refused(
+            "pods \"cart-6f9c8d7b54-x2k9p\" is forbidden: violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"api\" must set securityContext.allowPrivilegeEscalation=false), runAsNonRoot != true (pod or container \"api\" must set securityContext.runAsNonRoot=true)",
+        );
+        let d = testing::diagnosis(&f);
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE, "{}", d.summary);
+        assert!(
+            d.summary.contains("new pods are never created: Pod Security admission (restricted:latest) refuses them: allowPrivilegeEscalation != false"),
+            "{}",
+            d.summary
+        );
+        assert_eq!(
+            refuser(
+                "admission webhook \"validate.kyverno.svc-fail\" denied the request: policy require-labels: label 'team' is required"
+            ),
+            Refuser::Webhook {
+                name: "validate.kyverno.svc-fail".into(),
+                reachable: true
+            }
+        );
+        assert_eq!(
+            refuser(
+                "Internal error occurred: failed calling webhook \"mpod.gatekeeper.sh\": Post \"https://gatekeeper-webhook-service.gatekeeper-system.svc:443/v1/mutate?timeout=3s\": context deadline exceeded"
+            ),
+            Refuser::Webhook {
+                name: "mpod.gatekeeper.sh".into(),
+                reachable: false
+            }
+        );
+        assert_eq!(
+            refuser(
+                "pods \"cart-6f9c8d7b54-x2k9p\" is forbidden: error looking up service account shop/cart-api: serviceaccount \"cart-api\" not found"
+            ),
+            Refuser::ServiceAccount {
+                name: "cart-api".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_quota_refusal_is_the_quota_familys() {
+        let f = refused(
+            "pods \"cart-6f9c8d7b54-x2k9p\" is forbidden: exceeded quota: compute, requested: limits.memory=1Gi, used: limits.memory=7Gi, limited: limits.memory=8Gi",
+        );
+        assert!(AdmissionRefused.detect(&f, &Readings::of(&f)).is_none());
+        assert_eq!(
+            testing::diagnosis(&f).root_cause.as_str(),
+            quota_or_limit_range::ROOT_CAUSE
+        );
+    }
+}
