@@ -2,7 +2,8 @@
 //! event: `0/N nodes are available: ` and a histogram of reasons, each `count reason`, in
 //! kube-scheduler's words of any version since 1.20 (`didn't match Pod's node affinity/selector`
 //! or `didn't match node selector`; `had untolerated taint {k: v}` or `had taint {k: v}, that the
-//! pod didn't tolerate`), optionally followed by the preemption post-filter's own histogram.
+//! pod didn't tolerate`; pod affinity and anti-affinity, topology spread, a volume's zone, host
+//! ports), optionally followed by the preemption post-filter's own histogram.
 //! Shared by the two unschedulable families: constraints no node meets, and capacity no node has.
 
 use squad_protocols::cluster::{ClusterEvent, NodeInfo, PlacementRules};
@@ -26,7 +27,18 @@ pub enum Reason {
     UnboundClaims,
     /// A claim the pod mounts does not exist (`persistentvolumeclaim "x" not found`).
     MissingClaim(String),
-    /// Anything else (volume zones, ports, topology spread, pod affinity), verbatim.
+    /// Required pod anti-affinity: the node already runs a pod it must not share a node with
+    /// (or a pod there rules this one out).
+    AntiAffinity,
+    /// Required pod affinity: no pod it must run beside is there.
+    Affinity,
+    /// A topology spread constraint (`whenUnsatisfiable: DoNotSchedule`) the node would break.
+    TopologySpread,
+    /// The node is outside the node affinity (zone) of a PersistentVolume the pod mounts.
+    VolumeZone,
+    /// A host port the pod asks for is taken there.
+    Ports,
+    /// Anything else, verbatim.
     Other(String),
 }
 
@@ -52,6 +64,21 @@ impl Reason {
         if text.contains("were unschedulable") {
             return Reason::Cordoned;
         }
+        if text.contains("anti-affinity") {
+            return Reason::AntiAffinity;
+        }
+        if text.contains("didn't match pod affinity") {
+            return Reason::Affinity;
+        }
+        if text.contains("topology spread constraints") {
+            return Reason::TopologySpread;
+        }
+        if text.contains("volume node affinity conflict") {
+            return Reason::VolumeZone;
+        }
+        if text.contains("didn't have free ports") {
+            return Reason::Ports;
+        }
         if let Some(r) = text.strip_prefix("Insufficient ") {
             return Reason::Short(r.to_owned());
         }
@@ -74,7 +101,14 @@ impl Reason {
     pub fn is_constraint(&self) -> bool {
         matches!(
             self,
-            Reason::Selector | Reason::Taint { .. } | Reason::Cordoned
+            Reason::Selector
+                | Reason::Taint { .. }
+                | Reason::Cordoned
+                | Reason::AntiAffinity
+                | Reason::Affinity
+                | Reason::TopologySpread
+                | Reason::VolumeZone
+                | Reason::Ports
         )
     }
 }

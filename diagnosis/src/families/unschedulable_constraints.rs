@@ -90,6 +90,37 @@ impl Family for UnschedulableConstraints {
                     ));
                 }
                 Reason::Cordoned => causes.push(format!("{count} node(s) are cordoned")),
+                Reason::AntiAffinity => {
+                    causes.push(format!(
+                        "{count} node(s) already run a pod its required anti-affinity rules out"
+                    ));
+                    d.recommendations.push(format!(
+                        "required pod anti-affinity allows one such pod per topology domain: {} wants {} replica(s); fewer replicas, more nodes, or preferred anti-affinity / topologySpreadConstraints with whenUnsatisfiable: ScheduleAnyway",
+                        facts.workload.name, facts.info.replicas
+                    ));
+                }
+                Reason::Affinity => causes.push(format!(
+                    "{count} node(s) run no pod its required pod affinity needs beside it"
+                )),
+                Reason::TopologySpread => {
+                    causes.push(format!(
+                        "{count} node(s) would break its topology spread constraints (maxSkew)"
+                    ));
+                    d.recommendations.push(
+                        "a DoNotSchedule spread over domains that cannot take more pods blocks the rollout: whenUnsatisfiable: ScheduleAnyway, a larger maxSkew, or nodes in the short domain".into(),
+                    );
+                }
+                Reason::VolumeZone => {
+                    causes.push(format!(
+                        "{count} node(s) are outside the zone of a volume it mounts (the PersistentVolume's node affinity)"
+                    ));
+                    d.recommendations.push(
+                        "a zonal volume pins its pod to the volume's zone: nodes there with room, or a StorageClass with volumeBindingMode: WaitForFirstConsumer for new claims".into(),
+                    );
+                }
+                Reason::Ports => causes.push(format!(
+                    "{count} node(s) have a host port it asks for already taken"
+                )),
                 _ => {}
             }
         }
@@ -260,6 +291,37 @@ mod tests {
             d.evidence
                 .iter()
                 .any(|e| e.observation == "label disktype on the nodes: n-1: ssd, n-2: hdd")
+        );
+    }
+
+    /// The scheduler's other constraints: pod anti-affinity, topology spread, a volume's zone.
+    #[test]
+    fn anti_affinity_spread_and_volume_zones_are_constraints_too() {
+        let mut f = pending(
+            "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.",
+        );
+        f.info.replicas = 4;
+        let d = testing::diagnosis(&f);
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE, "{}", d.summary);
+        assert_eq!(
+            d.summary,
+            "cart cannot be scheduled: 0/3 nodes are available: 3 node(s) already run a pod its required anti-affinity rules out"
+        );
+        assert!(
+            d.recommendations
+                .iter()
+                .any(|r| r.contains("cart wants 4 replica(s)")),
+            "{:?}",
+            d.recommendations
+        );
+        let f = pending(
+            "0/4 nodes are available: 1 node(s) had volume node affinity conflict, 3 node(s) didn't match pod topology spread constraints.",
+        );
+        let d = testing::diagnosis(&f);
+        assert!(
+            d.summary.ends_with("1 node(s) are outside the zone of a volume it mounts (the PersistentVolume's node affinity), 3 node(s) would break its topology spread constraints (maxSkew)"),
+            "{}",
+            d.summary
         );
     }
 
