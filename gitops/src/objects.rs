@@ -217,7 +217,10 @@ pub fn workload_info(obj: &Value, namespace: &str) -> WorkloadInfo {
         init_containers: init_containers(obj),
         pod_run_as_non_root: spec["securityContext"]["runAsNonRoot"].as_bool(),
         placement: placement_rules(spec),
-        claims: claim_names(spec),
+        claims: claim_names(spec)
+            .into_iter()
+            .chain(template_claims(obj))
+            .collect(),
         conditions: conditions_of(&obj["status"]),
     }
 }
@@ -254,6 +257,23 @@ pub fn claim_names(pod_spec: &Value) -> Vec<String> {
         .flatten()
         .filter_map(|v| v["persistentVolumeClaim"]["claimName"].as_str())
         .map(str::to_owned)
+        .collect()
+}
+
+/// The claims a StatefulSet's `volumeClaimTemplates` make, one per template and pod:
+/// `<template>-<statefulset>-<ordinal>`, for the ordinals its replicas run.
+pub fn template_claims(obj: &Value) -> Vec<String> {
+    if kind(obj) != "StatefulSet" {
+        return Vec::new();
+    }
+    let sts = name(obj);
+    let replicas = obj["spec"]["replicas"].as_u64().unwrap_or(1);
+    obj["spec"]["volumeClaimTemplates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["metadata"]["name"].as_str())
+        .flat_map(|t| (0..replicas).map(move |i| format!("{t}-{sts}-{i}")))
         .collect()
 }
 
@@ -831,6 +851,18 @@ pub fn controller_revision(cr: &Value) -> Option<Revision> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_statefulsets_claim_templates_are_its_pods_claims() {
+        let sts = serde_json::json!({"kind": "StatefulSet", "metadata": {"name": "ledger-db"},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "pg", "image": "postgres:16"}],
+                                                           "volumes": [{"name": "wal", "persistentVolumeClaim": {"claimName": "ledger-wal"}}]}},
+                     "volumeClaimTemplates": [{"metadata": {"name": "data"}}]}});
+        assert_eq!(
+            workload_info(&sts, "finance").claims,
+            ["ledger-wal", "data-ledger-db-0", "data-ledger-db-1"]
+        );
+    }
 
     #[test]
     fn a_pod_reads_its_init_containers_in_order() {
