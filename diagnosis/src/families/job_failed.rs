@@ -67,6 +67,29 @@ impl Family for JobFailed {
         if facts.workload.kind != "Job" {
             return None;
         }
+        // Suspended (`spec.suspend`, the `Suspended` condition): it runs no pod at all.
+        if let Some(c) = facts
+            .info
+            .conditions
+            .iter()
+            .find(|c| c.kind == "Suspended" && c.status == "True")
+        {
+            let mut d = Detection::new(
+                format!(
+                    "Job {} is suspended ({}: {}): it runs no pod until spec.suspend is false",
+                    facts.workload.name, c.reason, c.message
+                ),
+                0.8,
+                &[
+                    "resume it (`spec.suspend: false`, through the repo) if it should run; a queueing controller (Kueue) may be holding it for quota",
+                ],
+            );
+            d.evidence.push(Evidence {
+                source: "Job status".into(),
+                observation: format!("condition Suspended=True ({}): {}", c.reason, c.message),
+            });
+            return Some(d);
+        }
         let failed = facts
             .info
             .conditions
@@ -327,6 +350,21 @@ mod tests {
             d.summary.ends_with("its last words: Killed"),
             "{}",
             d.summary
+        );
+        // Suspended: said as such.
+        let mut suspended = f.clone();
+        suspended.info.conditions = vec![WorkloadCondition {
+            kind: "Suspended".into(),
+            status: "True".into(),
+            reason: "JobSuspended".into(),
+            message: "Job suspended".into(),
+        }];
+        let d = JobFailed
+            .detect(&suspended, &Readings::of(&suspended))
+            .unwrap();
+        assert_eq!(
+            d.summary,
+            "Job reindex is suspended (JobSuspended: Job suspended): it runs no pod until spec.suspend is false"
         );
         // A Deployment, or a Job that has not failed, is not this family.
         let mut f2 = f.clone();
