@@ -382,6 +382,27 @@ pub struct ClusterEvent {
     pub object: String,
 }
 
+impl ClusterEvent {
+    /// An event recorded once, at `at`, about `object` (`Kind/name`).
+    pub fn once(
+        object: impl Into<String>,
+        kind: &str,
+        reason: &str,
+        message: String,
+        at: DateTime<Utc>,
+    ) -> ClusterEvent {
+        ClusterEvent {
+            kind: kind.into(),
+            reason: reason.into(),
+            message,
+            count: 1,
+            first_seen: at,
+            last_seen: at,
+            object: object.into(),
+        }
+    }
+}
+
 /// One point of a time series.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Sample {

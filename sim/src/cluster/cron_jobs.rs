@@ -248,14 +248,8 @@ impl SimCluster {
     /// What the CronJob controller said about the CronJob up to `now`.
     pub(super) fn cron_events(&self, d: &Desired, now: DateTime<Utc>) -> Vec<ClusterEvent> {
         let object = format!("CronJob/{}", self.scenario.workload.name);
-        let event = |kind: &str, reason: &str, message: String, at: DateTime<Utc>| ClusterEvent {
-            kind: kind.into(),
-            reason: reason.into(),
-            message,
-            count: 1,
-            first_seen: at,
-            last_seen: at,
-            object: object.clone(),
+        let event = |kind: &str, reason: &str, message: String, at: DateTime<Utc>| {
+            ClusterEvent::once(object.clone(), kind, reason, message, at)
         };
         let mut out = Vec::new();
         for c in &d.cron.children {

@@ -296,14 +296,8 @@ impl SimCluster {
     /// the deadline, and why the Job failed.
     pub(super) fn job_events(&self, r: &Rollout, job: &JobRun) -> Vec<ClusterEvent> {
         let name = &r.workload.name;
-        let event = |kind: &str, reason: &str, message: String, at: DateTime<Utc>| ClusterEvent {
-            kind: kind.into(),
-            reason: reason.into(),
-            message,
-            count: 1,
-            first_seen: at,
-            last_seen: at,
-            object: format!("Job/{name}"),
+        let event = |kind: &str, reason: &str, message: String, at: DateTime<Utc>| {
+            ClusterEvent::once(format!("Job/{name}"), kind, reason, message, at)
         };
         let mut out: Vec<ClusterEvent> = job
             .attempts
