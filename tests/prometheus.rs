@@ -20,10 +20,13 @@ use squad_sim::Scenario;
 use squad_sim::prom_api::openmetrics_history;
 use squad_testkit::prometheus::{self, RealPrometheus, available_or_skip, backfill};
 
+/// A client with a generous timeout: these tests compare answers, not speed (the simulated
+/// API computes a day of counters per range query, slowly on a loaded 2-core CI machine, where
+/// 10 s once timed out).
 fn client(url: &str) -> Prometheus {
     Prometheus::new(PrometheusOptions {
         url: url.to_owned(),
-        timeout: Some(Duration::from_secs(10)),
+        timeout: Some(Duration::from_secs(120)),
         queries: MetricQueries::default(),
     })
     .unwrap()
