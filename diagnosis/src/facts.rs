@@ -285,13 +285,24 @@ async fn gather_base(
         Vec::new()
     });
 
-    let rollout_events = match history.last().filter(|r| !r.name.is_empty()) {
+    let mut rollout_events = match history.last().filter(|r| !r.name.is_empty()) {
         Some(r) => cluster.events(ns, &r.name).await.unwrap_or_else(|e| {
             notes.push(format!("events of {} not readable: {e}", r.name));
             Vec::new()
         }),
         None => Vec::new(),
     };
+    // A StatefulSet's or DaemonSet's controller creates the pods itself, and records its
+    // `FailedCreate` on the workload (its revisions are ControllerRevisions, which say nothing).
+    if matches!(workload.kind.as_str(), "StatefulSet" | "DaemonSet") {
+        match cluster.events(ns, &workload.name).await {
+            Ok(e) => rollout_events.extend(
+                e.into_iter()
+                    .filter(|e| e.object.starts_with(&format!("{}/", workload.kind))),
+            ),
+            Err(e) => notes.push(format!("events of {workload} not readable: {e}")),
+        }
+    }
 
     // A crash that is not an OOM kill: what the logs say. The previous run's logs say why it
     // died; without them (not found, or not permitted), the current ones, and a note on what

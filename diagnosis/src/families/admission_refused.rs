@@ -47,6 +47,14 @@ fn quoted(s: &str) -> Option<&str> {
     Some(rest.split_once('"')?.0)
 }
 
+/// The apiserver's refusal in a controller's `FailedCreate`: the ReplicaSet's `Error creating:
+/// …`, or the StatefulSet's and DaemonSet's `create Pod x in StatefulSet y failed error: …`.
+fn refusal(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("Error creating: ")
+        .or_else(|| message.split_once(" failed error: ").map(|x| x.1))
+}
+
 /// What the apiserver's refusal message names.
 pub fn refuser(message: &str) -> Refuser {
     if let Some(rest) = message.split_once("violates PodSecurity ").map(|x| x.1) {
@@ -91,7 +99,7 @@ impl Family for AdmissionRefused {
         let event = facts
             .rollout_events
             .iter()
-            .filter(|e| e.reason == "FailedCreate" && e.message.starts_with("Error creating: "))
+            .filter(|e| e.reason == "FailedCreate" && refusal(&e.message).is_some())
             .filter(|e| {
                 // A quota or a LimitRange is the other family's.
                 e.message
@@ -99,7 +107,7 @@ impl Family for AdmissionRefused {
                     .is_none_or(|(_, reason)| quota_or_limit_range::parse(reason).is_none())
             })
             .max_by_key(|e| e.last_seen)?;
-        let message = event.message.trim_start_matches("Error creating: ");
+        let message = refusal(&event.message)?;
         let refuser = refuser(message);
         let owner = event
             .object
@@ -285,6 +293,21 @@ mod tests {
             Refuser::ServiceAccount {
                 name: "cart-api".into()
             }
+        );
+    }
+
+    /// A StatefulSet's controller says it its own way, on the StatefulSet.
+    #[test]
+    fn a_statefulsets_refusal_is_read_too() {
+        let mut f = refused("");
+        f.rollout_events[0].message = "create Pod ledger-db-0 in StatefulSet ledger-db failed error: pods \"ledger-db-0\" is forbidden: violates PodSecurity \"baseline:latest\": privileged (container \"pg\" must not set securityContext.privileged=true)".into();
+        f.rollout_events[0].object = "StatefulSet/ledger-db".into();
+        let d = AdmissionRefused.detect(&f, &Readings::of(&f)).unwrap();
+        assert!(
+            d.summary
+                .contains("Pod Security admission (baseline:latest) refuses them: privileged"),
+            "{}",
+            d.summary
         );
     }
 
