@@ -682,3 +682,37 @@ fn alerts_naming_an_hpa_or_a_job_resolve_to_their_workload() {
         assert_eq!(w.to_string(), "CronJob production/nightly-report");
     });
 }
+
+#[test]
+fn a_cronjobs_failed_job_is_an_incident_about_the_cronjob() {
+    // KubeJobFailed names the Job (`invoice-sweeper-<minutes>`); the repository declares the
+    // CronJob, so the incident, the issue and the diagnosis are about the CronJob.
+    let dir = tempfile::tempdir().unwrap();
+    let s = rt()
+        .block_on(simulation::run(opts(
+            Scenario::embedded("cronjob-failed").unwrap(),
+            dir.path(),
+            false,
+        )))
+        .unwrap()
+        .summary;
+    assert!(
+        s.timeline[0]
+            .event
+            .ends_with("on CronJob billing/invoice-sweeper"),
+        "{:?}",
+        s.timeline[0]
+    );
+    let d = s.diagnosis.as_ref().unwrap();
+    assert_eq!(d.root_cause, "job_failed");
+    assert!(
+        d.summary
+            .starts_with("CronJob invoice-sweeper: its last 5 runs failed"),
+        "{}",
+        d.summary
+    );
+    assert_eq!(
+        s.issues[0].title,
+        "[Incident] JobFailed: invoice-sweeper (billing)"
+    );
+}
