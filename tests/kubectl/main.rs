@@ -15,6 +15,7 @@ use squad_runtime::Faults;
 use squad_sim::Scenario;
 
 mod families;
+mod jobs;
 
 fn kubectl_program() -> PathBuf {
     std::env::var_os("SQUAD_KUBECTL").map_or_else(|| PathBuf::from("kubectl"), PathBuf::from)
