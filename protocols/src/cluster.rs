@@ -74,6 +74,17 @@ impl PodInfo {
         self.phase == "Failed" && self.reason.as_deref() == Some("Evicted")
     }
 
+    /// `namespace/name` of the workload the pod belongs to, from its owner (a ReplicaSet stands
+    /// for its Deployment: its name less the template hash); the pod's own name without one.
+    pub fn workload_name(&self) -> String {
+        let ns = &self.namespace;
+        match self.owner.as_deref().and_then(|o| o.split_once('/')) {
+            Some(("ReplicaSet", rs)) => format!("{ns}/{}", rs.rsplit_once('-').map_or(rs, |x| x.0)),
+            Some((_, name)) => format!("{ns}/{name}"),
+            None => format!("{ns}/{}", self.name),
+        }
+    }
+
     /// A container's status by name, an init container's too.
     pub fn container(&self, name: &str) -> Option<&ContainerStatus> {
         self.containers

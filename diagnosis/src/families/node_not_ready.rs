@@ -12,7 +12,6 @@
 use serde::{Deserialize, Serialize};
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
-use super::node_pressure::workload_of;
 use crate::{Detection, Facts, Family, IssueDraft, Lookup, Readings, Remedy, RemedyInput, Runbook};
 
 pub struct NodeNotReady;
@@ -106,7 +105,7 @@ impl Family for NodeNotReady {
             .node_pods
             .iter()
             .filter(|p| !mine(&p.pod))
-            .map(workload_of)
+            .map(|p| p.pod.workload_name())
             .collect();
         workloads.sort();
         workloads.dedup();

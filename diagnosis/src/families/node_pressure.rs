@@ -36,19 +36,6 @@ pub struct NodePressureSignals {
     pub offender: Option<String>,
 }
 
-/// The workload a pod belongs to, `namespace/Kind/name` (a ReplicaSet stands for its
-/// Deployment: its name less the template hash).
-pub(crate) fn workload_of(p: &NodePod) -> String {
-    let ns = &p.pod.namespace;
-    match p.pod.owner.as_deref().and_then(|o| o.split_once('/')) {
-        Some(("ReplicaSet", rs)) => {
-            format!("{ns}/{}", rs.rsplit_once('-').map_or(rs, |x| x.0))
-        }
-        Some((_, name)) => format!("{ns}/{name}"),
-        None => format!("{ns}/{}", p.pod.name),
-    }
-}
-
 fn quantity(q: Option<&Quantity>) -> String {
     q.map_or_else(|| "nothing".to_owned(), Quantity::to_string)
 }
@@ -87,7 +74,7 @@ impl Family for NodePressure {
         let node = pod.node.clone();
         let resource = Resource::of(pod, pressure_now.as_deref());
         let evicted: Vec<&NodePod> = facts.node_pods.iter().filter(|p| p.pod.evicted()).collect();
-        let mut workloads: Vec<String> = evicted.iter().map(|p| workload_of(p)).collect();
+        let mut workloads: Vec<String> = evicted.iter().map(|p| p.pod.workload_name()).collect();
         workloads.sort();
         workloads.dedup();
         // Still on the node: who the kubelet spared. The worst offender is the one it would
@@ -191,7 +178,7 @@ impl Family for NodePressure {
             d.recommendations.push(format!(
                 "ask the owners of {}/{} for a memory limit and a request that match its use: with neither, the kubelet evicts everyone else's pods first",
                 o.pod.namespace,
-                workload_of(o).split_once('/').map_or("", |x| x.1)
+                o.pod.workload_name().split_once('/').map_or("", |x| x.1)
             ));
         }
         d.recommendations.push(format!(
