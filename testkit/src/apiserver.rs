@@ -14,13 +14,14 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use tempfile::TempDir;
+
+use crate::process::free_ports;
 use tokio::time::{Instant, sleep};
 
 /// Where etcd comes from (Debian's `etcd-server`, installed by `scripts/kube-apiserver-build`).
@@ -386,24 +387,6 @@ fn cached_binary(name: &str) -> Option<PathBuf> {
         None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/squad"),
     };
     Some(cache.join("kube-apiserver-1.20.2").join(name))
-}
-
-/// `N` distinct free loopback ports. Each listener is held until all are chosen, then dropped
-/// so the processes can bind them (a small race other processes could win; retrying is cheap).
-pub(crate) fn free_ports<const N: usize>() -> Result<[u16; N]> {
-    let mut listeners = Vec::with_capacity(N);
-    for _ in 0..N {
-        listeners.push(bind_any()?);
-    }
-    let mut ports = [0; N];
-    for (port, l) in ports.iter_mut().zip(&listeners) {
-        *port = l.local_addr().context("reading a bound port")?.port();
-    }
-    Ok(ports)
-}
-
-fn bind_any() -> Result<TcpListener> {
-    TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0 to find a free port")
 }
 
 fn write_service_account_keys(root: &Path) -> Result<()> {

@@ -85,7 +85,7 @@ impl ControlPlane {
         let apiserver = RealApiserver::start(apiserver, o).await?;
         let root = apiserver.state_dir().to_path_buf();
         let kubeconfig = apiserver.kubeconfig_path().display().to_string();
-        let [scheduler_port, manager_port] = apiserver::free_ports()?;
+        let [scheduler_port, manager_port] = crate::process::free_ports()?;
         let mut me = ControlPlane {
             scheduler: None,
             controller_manager: None,

@@ -12,10 +12,72 @@ use tokio::time::{Instant, sleep};
 
 const LOG_TAIL_LINES: usize = 30;
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago, for a process the harness starts.
 pub fn free_port() -> Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
+    let [port] = free_ports()?;
+    Ok(port)
+}
+
+/// `N` distinct loopback ports that were free a moment ago, for processes the harness starts
+/// (which bind them after this returns).
+///
+/// They come from below the kernel's ephemeral range (`net.ipv4.ip_local_port_range`): a port
+/// taken from inside it (`bind 127.0.0.1:0`) can be handed to any outgoing connection between
+/// the moment it is released here and the moment the process binds it, and a suite that makes
+/// thousands of loopback requests loses that race now and then ("bind: address already in
+/// use"). Below the range only another explicit bind can take a port; each is checked by
+/// binding it, held until all `N` are chosen, and the search starts at a point that differs
+/// per call so concurrent harnesses do not walk the same ports.
+pub fn free_ports<const N: usize>() -> Result<[u16; N]> {
+    let (low, high) = (FIRST_PORT, ephemeral_start().max(FIRST_PORT + 1024));
+    let span = u32::from(high - low);
+    let mut at = u32::try_from(search_start() % u64::from(span)).unwrap_or(0);
+    let mut held = Vec::with_capacity(N);
+    for _ in 0..span {
+        let port = low + u16::try_from(at).unwrap_or(0);
+        at = (at + 1) % span;
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            held.push(l);
+            if held.len() == N {
+                break;
+            }
+        }
+    }
+    if held.len() < N {
+        bail!(
+            "found only {} free loopback ports in {low}..{high}, wanted {N}",
+            held.len()
+        );
+    }
+    let mut ports = [0; N];
+    for (port, l) in ports.iter_mut().zip(&held) {
+        *port = l.local_addr()?.port();
+    }
+    Ok(ports)
+}
+
+/// Below this are well-known and commonly configured service ports.
+const FIRST_PORT: u16 = 20_000;
+
+/// The first port of the kernel's ephemeral range (32768 when it cannot be read).
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+}
+
+/// A starting offset that differs between calls and processes.
+fn search_start() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
 }
 
 pub struct Service {
