@@ -283,7 +283,7 @@ fn diagnose_reads_a_served_cluster_over_the_kubernetes_and_prometheus_apis() {
     );
     let d = json(&out);
     assert_eq!(d["root_cause"], "memory_under_provisioned", "{d}");
-    assert!(d["summary"].as_str().unwrap().contains("+340%"), "{d}");
+    assert!(d["summary"].as_str().unwrap().contains("+338%"), "{d}");
 
     // Without Prometheus the diagnosis still comes, and says what it could not read.
     let out = squad(

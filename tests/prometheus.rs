@@ -285,7 +285,7 @@ async fn history_backfilled_into_a_real_prometheus_gives_the_same_series_and_dia
         d.summary
     );
     assert!(
-        d.summary.contains("1270Mi") && d.summary.contains("+340%"),
+        d.summary.contains("1269Mi") && d.summary.contains("+338%"),
         "{}",
         d.summary
     );

@@ -65,7 +65,7 @@ fn oomkilled_opens_issue_pr_reviews_and_memory_then_waits_for_approval() {
         incident.body
     );
     assert!(
-        incident.body.contains("+340%") && incident.body.contains("512Mi"),
+        incident.body.contains("+338%") && incident.body.contains("512Mi"),
         "{}",
         incident.body
     );

@@ -85,12 +85,25 @@ impl Ralph {
             .cluster
             .memory_working_set(&a.workload, &container, window, Duration::from_secs(60))
             .await?;
+        // Best effort: without traffic, memory's whole trend is projected.
+        let traffic = match ctx
+            .cluster
+            .request_rates(&a.workload, window, Duration::from_secs(60))
+            .await
+        {
+            Ok(rates) => squad_diagnosis::readings::total_rate(&rates),
+            Err(e) => {
+                tracing::debug!(error = %e, "no request rates for the verification");
+                Vec::new()
+            }
+        };
         let observation = Observation {
             window_minutes: v.window_minutes,
             restarts,
             oom_kills,
             memory,
             limit,
+            traffic,
         };
         // The family decides from what was observed whether its fix held.
         Ok(families::of(&a.diagnosis.root_cause).verify(

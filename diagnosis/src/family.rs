@@ -70,8 +70,12 @@ pub trait Family: Send + Sync + 'static {
 
     /// Whether the fix held over the observation window. The default: no restart, no OOM kill,
     /// and memory at its trend still under the limit `projection_hours` ahead.
-    fn verify(&self, _d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
-        crate::verdict::stable_within_memory(obs, rules.verification.projection_hours)
+    fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
+        crate::verdict::stable_within_memory(
+            obs,
+            rules.verification.projection_hours,
+            d.signals.memory.as_ref().map_or(0.0, |m| m.mib_per_rps),
+        )
     }
 
     /// The runbook Scribe keeps for this family (`docs/runbooks/<name>.md`).

@@ -11,6 +11,9 @@ use squad_protocols::{Evidence, Quantity};
 
 use crate::Facts;
 
+mod demand;
+pub use demand::{PeakDemand, peak_demand};
+
 /// A leak is suspected when memory unexplained by traffic grows faster than this.
 pub const LEAK_MIB_PER_HOUR: f64 = 5.0;
 
@@ -203,7 +206,7 @@ fn traffic(facts: &Facts, evidence: &mut Vec<Evidence>) -> Option<TrafficSignals
 }
 
 /// The workload's total request rate: the routes' series summed sample by sample.
-fn total_rate(rates: &[(String, Vec<Sample>)]) -> Vec<Sample> {
+pub fn total_rate(rates: &[(String, Vec<Sample>)]) -> Vec<Sample> {
     let mut rps: Vec<Sample> = Vec::new();
     for (_, series) in rates {
         for s in series {
@@ -227,18 +230,34 @@ fn memory(facts: &Facts, evidence: &mut Vec<Evidence>) -> Option<MemorySignals> 
     }
     let spec = facts.info.container(&facts.container);
     let rps = total_rate(&facts.request_rates);
-    let peak = memory.iter().map(|s| s.value).fold(0.0, f64::max);
-    let med = median(&mut memory.iter().map(|s| s.value).collect::<Vec<_>>());
-    let growth = unexplained_growth(memory, &rps);
-    let leak = growth > LEAK_MIB_PER_HOUR;
     let limit = spec.and_then(|s| s.limits.get("memory").copied());
     let request = spec.and_then(|s| s.requests.get("memory").copied());
+    let observed = memory.iter().map(|s| s.value).fold(0.0, f64::max);
+    let demand = peak_demand(memory, &rps, limit.map(|l| l.bytes() as f64));
+    let med = median(&mut memory.iter().map(|s| s.value).collect::<Vec<_>>());
+    // What the limit held is not the demand: traffic and growth are read from the rest.
+    let free: Vec<Sample> = match limit {
+        Some(l) if demand.held_at_limit => memory
+            .iter()
+            .filter(|s| s.value < demand::HELD_FRACTION * l.bytes() as f64)
+            .copied()
+            .collect(),
+        _ => memory.clone(),
+    };
+    let per_rps = mib_per_rps(&free, &rps);
+    let growth = growth_beyond(&free, &rps, per_rps);
+    let leak = growth > LEAK_MIB_PER_HOUR;
     evidence.push(Evidence {
         source: "memory (24 h working set)".into(),
         observation: format!(
-            "peak {} ({:.0} MiB), median {} against limit {} / request {}; {}",
-            quantity(peak).round_up_to(Quantity::mebibytes(1)),
-            mib(peak),
+            "peak {} ({:.0} MiB){}, median {} against limit {} / request {}; {}",
+            quantity(observed).round_up_to(Quantity::mebibytes(1)),
+            mib(observed),
+            if demand.held_at_limit {
+                ": held at the limit by the cgroup"
+            } else {
+                ""
+            },
             quantity(med).round_up_to(Quantity::mebibytes(1)),
             limit.map_or("none".into(), |q| q.to_string()),
             request.map_or("none".into(), |q| q.to_string()),
@@ -253,13 +272,22 @@ fn memory(facts: &Facts, evidence: &mut Vec<Evidence>) -> Option<MemorySignals> 
             }
         ),
     });
+    if let Some(basis) = &demand.estimate {
+        evidence.push(Evidence {
+            source: "memory demand above the limit".into(),
+            observation: basis.clone(),
+        });
+    }
     Some(MemorySignals {
         container: facts.container.clone(),
         limit,
         request,
-        peak_24h: quantity(peak),
+        peak_24h: quantity(demand.bytes),
+        held_at_limit: demand.held_at_limit,
+        demand_estimate: demand.estimate,
         median_24h: quantity(med),
         trend_mib_per_hour: (growth * 10.0).round() / 10.0,
+        mib_per_rps: per_rps,
         leak_suspected: leak,
     })
 }
@@ -306,35 +334,54 @@ pub(crate) fn slope(points: &[(f64, f64)]) -> Option<f64> {
     (sxx > f64::EPSILON).then(|| sxy / sxx)
 }
 
-/// Memory growth not explained by traffic, in MiB/h: memory is regressed on request rate, and the
-/// residual's slope over time is measured within each run of the container (a drop of more than a
-/// tenth marks a restart), so restarts do not hide a leak's saw-tooth.
-pub fn unexplained_growth(memory: &[Sample], rps: &[Sample]) -> f64 {
-    // Two range queries asked a moment apart do not share timestamps: pair each memory sample
-    // with the traffic sample nearest in time, within half the sampling step.
+/// The traffic sample nearest in time to a memory sample, within half the memory series' step:
+/// two range queries asked a moment apart do not share timestamps.
+pub(crate) fn nearest_rate<'a>(
+    memory: &[Sample],
+    rps: &'a [Sample],
+) -> impl Fn(&Sample) -> Option<f64> + 'a {
     let step = memory
         .windows(2)
         .map(|w| (w[1].at - w[0].at).num_seconds().abs())
         .filter(|s| *s > 0)
         .min()
         .unwrap_or(60);
-    let near = |m: &Sample| {
+    move |m: &Sample| {
         rps.iter()
             .map(|r| ((r.at - m.at).num_seconds().abs(), r))
             .filter(|(d, _)| *d * 2 <= step)
             .min_by_key(|(d, _)| *d)
             .map(|(_, r)| r.value)
-    };
+    }
+}
+
+/// Memory growth not explained by traffic, in MiB/h: memory is regressed on request rate
+/// ([`mib_per_rps`]), and what traffic does not explain is measured by [`growth_beyond`].
+pub fn unexplained_growth(memory: &[Sample], rps: &[Sample]) -> f64 {
+    growth_beyond(memory, rps, mib_per_rps(memory, rps))
+}
+
+/// How much memory (MiB) each request per second holds: the least-squares slope of memory over
+/// the request rate (0 when the traffic did not vary).
+pub fn mib_per_rps(memory: &[Sample], rps: &[Sample]) -> f64 {
+    let near = nearest_rate(memory, rps);
     let pairs: Vec<(f64, f64)> = memory
         .iter()
         .filter_map(|m| near(m).map(|r| (r, mib(m.value))))
         .collect();
-    let b = slope(&pairs).unwrap_or(0.0);
+    slope(&pairs).unwrap_or(0.0)
+}
+
+/// The growth over time, in MiB/h, of memory less `per_rps` MiB for each request per second:
+/// the residual's slope within each run of the container (a drop of more than a tenth marks a
+/// restart), so restarts do not hide a leak's saw-tooth.
+pub fn growth_beyond(memory: &[Sample], rps: &[Sample], per_rps: f64) -> f64 {
+    let near = nearest_rate(memory, rps);
     let residual: Vec<(f64, f64)> = memory
         .iter()
         .map(|m| {
             let r = near(m).unwrap_or(0.0);
-            (m.at.timestamp() as f64 / 3600.0, mib(m.value) - b * r)
+            (m.at.timestamp() as f64 / 3600.0, mib(m.value) - per_rps * r)
         })
         .collect();
     let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];

@@ -162,10 +162,23 @@ pub fn facts(
     }
 }
 
-/// OOM kills under a traffic surge in the last 2 h; memory follows traffic.
+/// OOM kills under a traffic surge in the last 2 h; memory follows traffic (swinging ±10%
+/// before it), and the cgroup holds the working set at the 600Mi limit during the surge (the
+/// demand there is 750Mi).
 pub fn oom_under_load() -> Facts {
-    let rps = |i: i64| if i > 264 { 400.0 } else { 100.0 };
-    facts("OOMKilled", 137, move |i| 150.0 + 1.5 * rps(i), rps)
+    let rps = |i: i64| {
+        if i > 264 {
+            400.0
+        } else {
+            100.0 + 10.0 * (i as f64 / 12.0).sin()
+        }
+    };
+    facts(
+        "OOMKilled",
+        137,
+        move |i| (150.0 + 1.5 * rps(i)).min(600.0),
+        rps,
+    )
 }
 
 /// OOM kills at flat traffic; memory climbs 30 MiB/h and drops at each restart.

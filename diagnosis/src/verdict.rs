@@ -15,6 +15,8 @@ pub struct Observation {
     pub memory: Vec<Sample>,
     /// The container's memory limit as it runs now.
     pub limit: Option<Quantity>,
+    /// The workload's request rate over the window, all routes summed (empty when unknown).
+    pub traffic: Vec<Sample>,
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -22,16 +24,30 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// Healthy when the container neither restarted nor was OOM-killed during the window, and its
 /// memory — the current run's level, growing at the current run's trend — stays under the limit
 /// `projection_hours` ahead.
-pub fn stable_within_memory(obs: &Observation, projection_hours: u64) -> Verification {
+///
+/// With the window's traffic and the MiB per request per second the diagnosis measured over a
+/// day (a window of an hour cannot tell a leak from traffic that rises with it), memory that
+/// follows traffic is not projected: only the growth beyond it is.
+pub fn stable_within_memory(
+    obs: &Observation,
+    projection_hours: u64,
+    mib_per_rps: f64,
+) -> Verification {
     let series = &obs.memory;
     let peak = series.iter().map(|s| s.value).fold(0.0, f64::max);
-    // The trend of the current containers: samples since the last restart (a drop of more than a tenth).
+    // The trend of the current containers: samples since the last restart (a drop of more than a
+    // tenth) or replacement (a jump of more than a tenth: the rollout's new pods, no longer held
+    // at the old limit, take over the series' maximum).
     let since_restart = series
         .windows(2)
-        .rposition(|w| w[1].value < 0.9 * w[0].value)
+        .rposition(|w| w[1].value < 0.9 * w[0].value || w[1].value > 1.1 * w[0].value)
         .map_or(0, |i| i + 1);
     let run = &series[since_restart..];
+    // Memory that follows traffic comes back down with it: with a request rate to relate it to,
+    // only the growth traffic does not explain is projected.
+    let adjusted = mib_per_rps > 0.0 && !obs.traffic.is_empty() && run.len() >= 3;
     let growth = match (run.first(), run.last()) {
+        _ if adjusted => crate::readings::growth_beyond(run, &obs.traffic, mib_per_rps),
         (Some(first), Some(last)) if run.len() >= 2 => {
             let hours = (last.at - first.at).num_seconds() as f64 / 3600.0;
             if hours > 0.0 {
@@ -48,7 +64,7 @@ pub fn stable_within_memory(obs: &Observation, projection_hours: u64) -> Verific
     let holds = projected < limit_mib;
     let healthy = obs.oom_kills == 0 && obs.restarts == 0 && holds;
     let detail = format!(
-        "{} restart(s), {} OOM kill(s) in {} min; peak {:.0} MiB of limit {} ({:.0}%); trend {growth:+.1} MiB/h → {:.0} MiB in {} h{}",
+        "{} restart(s), {} OOM kill(s) in {} min; peak {:.0} MiB of limit {} ({:.0}%); trend {growth:+.1} MiB/h{} → {:.0} MiB in {} h{}",
         obs.restarts,
         obs.oom_kills,
         obs.window_minutes,
@@ -59,6 +75,7 @@ pub fn stable_within_memory(obs: &Observation, projection_hours: u64) -> Verific
         } else {
             0.0
         },
+        if adjusted { " beyond traffic" } else { "" },
         projected,
         projection_hours,
         if holds {
@@ -97,12 +114,54 @@ mod tests {
                 })
                 .collect(),
             limit: Some(limit.parse().unwrap()),
+            traffic: Vec::new(),
         }
     }
 
     #[test]
+    fn memory_that_rises_with_traffic_is_not_projected_as_growth() {
+        // Traffic climbs 300 → 420 req/s over the hour and memory follows at 2 MiB per req/s
+        // (+240 MiB): projected naively that is 1000 + 24 × 240 MiB; beyond traffic it is flat.
+        let mut o = obs(|m| 400.0 + 2.0 * (300.0 + 2.0 * m as f64), 0, "1.5Gi");
+        let naive = stable_within_memory(&o, 24, 2.0);
+        assert!(!naive.healthy, "{}", naive.detail);
+        o.traffic = o
+            .memory
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Sample {
+                at: s.at,
+                value: 300.0 + 2.0 * i as f64,
+            })
+            .collect();
+        let v = stable_within_memory(&o, 24, 2.0);
+        assert!(v.healthy, "{}", v.detail);
+        assert!(
+            v.detail.contains("trend +0.0 MiB/h beyond traffic"),
+            "{}",
+            v.detail
+        );
+        // A leak under flat traffic is still projected.
+        let mut leak = obs(|m| 1000.0 + 40.0 * m as f64 / 60.0, 0, "1.5Gi");
+        leak.traffic = o
+            .traffic
+            .iter()
+            .map(|s| Sample {
+                at: s.at,
+                value: 300.0,
+            })
+            .collect();
+        let v = stable_within_memory(&leak, 24, 2.0);
+        assert!(
+            !v.healthy && v.detail.contains("+40.0 MiB/h beyond traffic"),
+            "{}",
+            v.detail
+        );
+    }
+
+    #[test]
     fn flat_memory_under_the_limit_holds() {
-        let v = stable_within_memory(&obs(|_| 1270.0, 0, "1.5Gi"), 24);
+        let v = stable_within_memory(&obs(|_| 1270.0, 0, "1.5Gi"), 24, 0.0);
         assert!(v.healthy, "{}", v.detail);
         assert!(
             v.detail.contains("peak 1270 MiB of limit 1.5Gi (83%)"),
@@ -114,7 +173,11 @@ mod tests {
     #[test]
     fn growth_that_crosses_the_limit_within_the_projection_does_not_hold() {
         // 40 MiB/h from 600 MiB: 1560 MiB in 24 h, over a 1.5Gi limit.
-        let v = stable_within_memory(&obs(|m| 600.0 + 40.0 * m as f64 / 60.0, 0, "1.5Gi"), 24);
+        let v = stable_within_memory(
+            &obs(|m| 600.0 + 40.0 * m as f64 / 60.0, 0, "1.5Gi"),
+            24,
+            0.0,
+        );
         assert!(!v.healthy);
         assert!(
             v.detail
@@ -124,7 +187,8 @@ mod tests {
         );
         // The same growth against a larger limit holds.
         assert!(
-            stable_within_memory(&obs(|m| 600.0 + 40.0 * m as f64 / 60.0, 0, "2Gi"), 24).healthy
+            stable_within_memory(&obs(|m| 600.0 + 40.0 * m as f64 / 60.0, 0, "2Gi"), 24, 0.0)
+                .healthy
         );
     }
 
@@ -133,6 +197,7 @@ mod tests {
         let v = stable_within_memory(
             &obs(|m| if m < 30 { 900.0 + m as f64 } else { 300.0 }, 1, "1Gi"),
             24,
+            0.0,
         );
         assert!(!v.healthy);
         // Since the restart memory is flat at 300 MiB.

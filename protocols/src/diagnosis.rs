@@ -68,11 +68,23 @@ pub struct MemorySignals {
     pub container: String,
     pub limit: Option<Quantity>,
     pub request: Option<Quantity>,
+    /// The highest demand over the last 24 h: the observed working set, or, where the cgroup
+    /// held it at the limit, the demand estimated from traffic (`demand_estimate` says how).
     pub peak_24h: Quantity,
     pub median_24h: Quantity,
+    /// Some sample sat at the limit: the working set there is the limit, not the demand.
+    #[serde(default)]
+    pub held_at_limit: bool,
+    /// How the demand above the limit was estimated, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub demand_estimate: Option<String>,
     /// Least-squares slope of the working set over the window, MiB per hour.
     pub trend_mib_per_hour: f64,
     pub leak_suspected: bool,
+    /// MiB of working set per request per second, from the regression on traffic (0 when the
+    /// traffic did not vary): Ralph's verification discounts what traffic explains.
+    #[serde(default)]
+    pub mib_per_rps: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

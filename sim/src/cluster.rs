@@ -440,7 +440,7 @@ impl SimCluster {
         } else {
             0.0
         };
-        l.baseline_rps * (1.0 + l.surge_percent / 100.0 * ramp)
+        l.baseline_rps * daily(l, t - self.scenario.now) * (1.0 + l.surge_percent / 100.0 * ramp)
     }
 
     /// The image the rollout's app container runs.
@@ -463,6 +463,22 @@ impl SimCluster {
         let l = self.load(r);
         let hours = ((t - started).num_seconds().max(0)) as f64 / 3600.0;
         (l.base_mib + l.per_rps_mib * self.rps(d, t) + l.leak_mib_per_hour * hours) * MIB
+    }
+
+    /// What the container's cgroup holds at `t`: its demand, capped at its memory limit (the
+    /// kernel reclaims or kills at the limit; a sample never reads above it).
+    fn working_set(
+        &self,
+        d: &Desired,
+        r: &Rollout,
+        t: DateTime<Utc>,
+        started: DateTime<Utc>,
+    ) -> f64 {
+        let cap = self
+            .container_spec(r)
+            .and_then(|c| c.limits.get("memory"))
+            .map_or(f64::INFINITY, |q| q.bytes() as f64);
+        self.demand(d, r, t, started).min(cap)
     }
 
     fn container_spec<'r>(&self, r: &'r Rollout) -> Option<&'r ContainerSpec> {
@@ -700,6 +716,15 @@ impl SimCluster {
     fn current(&self) -> PortResult<(Arc<Desired>, DateTime<Utc>)> {
         Ok((self.desired()?, self.clock.now()))
     }
+}
+
+/// The day's traffic factor `since_now` after the scenario's `now` (1 without a swing).
+fn daily(l: &crate::scenario::LoadModel, since_now: chrono::Duration) -> f64 {
+    if l.daily_swing_percent == 0.0 {
+        return 1.0;
+    }
+    let hours = since_now.num_seconds() as f64 / 3600.0 + l.daily_peak_hours_ago;
+    1.0 + l.daily_swing_percent / 100.0 * (std::f64::consts::TAU * hours / 24.0).cos()
 }
 
 #[cfg(test)]

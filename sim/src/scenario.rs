@@ -332,6 +332,14 @@ pub struct LoadModel {
     pub surge_percent: f64,
     #[serde(default)]
     pub surge_started_hours_ago: f64,
+    /// The day's swing of traffic around the baseline, in percent (0: flat): traffic is
+    /// `× (1 + swing/100 × cos(2π (hours since now + daily_peak_hours_ago) / 24))`.
+    #[serde(default)]
+    pub daily_swing_percent: f64,
+    /// How many hours before `now` the day's traffic last peaked (fractions allowed): the swing
+    /// keeps its place in the story when a served cluster re-anchors `now` at the wall clock.
+    #[serde(default)]
+    pub daily_peak_hours_ago: f64,
     pub base_mib: f64,
     pub per_rps_mib: f64,
     #[serde(default)]
@@ -590,6 +598,15 @@ impl Scenario {
         if self.load.baseline_rps < 0.0 || self.load.base_mib <= 0.0 || self.load.per_rps_mib < 0.0
         {
             return Err(f("load", "non-negative rates and a positive base_mib"));
+        }
+        if !(0.0..100.0).contains(&self.load.daily_swing_percent) {
+            return Err(f(
+                "load.daily_swing_percent",
+                "a percentage from 0 to below 100",
+            ));
+        }
+        if !(0.0..24.0).contains(&self.load.daily_peak_hours_ago) {
+            return Err(f("load.daily_peak_hours_ago", "hours from 0 to below 24"));
         }
         if let Some(r) = &self.registry
             && let Some(bad) = r

@@ -313,7 +313,13 @@ async fn get_deploy_hpa_netpol_before_and_after_the_fix() {
         .unwrap_or_else(|| panic!("no HPA after the fix:\n{text}"));
     let cols: Vec<&str> = hpa.split_whitespace().collect();
     assert_eq!(cols[1], "Deployment/payment-service", "{hpa}");
-    assert_eq!(&cols[2..4], ["memory:", "110%/70%"], "{hpa}");
+    // Above its target (the day's traffic swing moves it by a few points), hence at its maximum.
+    let utilisation: u32 = cols[3]
+        .strip_suffix("%/70%")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no memory utilisation against a 70% target: {hpa}"));
+    assert_eq!(cols[2], "memory:", "{hpa}");
+    assert!((100..=125).contains(&utilisation), "{hpa}");
     assert_eq!(&cols[4..7], ["2", "6", "6"], "{hpa}");
     let pods = ok(&kc, &["get", "pods", "-n", "production"]).await;
     for p in &rows(&pods)[1..] {

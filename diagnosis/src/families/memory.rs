@@ -310,6 +310,9 @@ mod tests {
             median_24h: "454Mi".parse().unwrap(),
             trend_mib_per_hour: 0.0,
             leak_suspected: false,
+            held_at_limit: false,
+            demand_estimate: None,
+            mib_per_rps: 0.0,
         }
     }
 

@@ -170,6 +170,7 @@ mod tests {
             memory: testing::series(|i| (800.0 + 2.5 * (i - 276).max(0) as f64) * MIB)
                 .split_off(276),
             limit: Some("1Gi".parse().unwrap()),
+            traffic: Vec::new(),
         };
         let v = MemoryLeak.verify(&d, &obs, &Rules::of(&s));
         assert!(!v.healthy, "{}", v.detail);

@@ -48,12 +48,17 @@ impl Family for MemoryUnderProvisioned {
                     d.age_hours
                 )
             });
+        let limit = m.limit.map_or("none".into(), |q| q.to_string());
+        let peak = m.peak_24h.round_up_to(Quantity::mebibytes(1));
+        let reached = if m.demand_estimate.is_some() {
+            format!("its {limit} limit holds the working set while the demand reaches about {peak}")
+        } else {
+            format!("working set peaked at {peak} against a {limit} limit")
+        };
         Some(Detection::new(
             format!(
-                "{} is OOMKilled: working set peaked at {} against a {} limit{traffic_note}; memory follows load, no leak pattern{deploy_note}",
+                "{} is OOMKilled: {reached}{traffic_note}; memory follows load, no leak pattern{deploy_note}",
                 facts.container,
-                m.peak_24h.round_up_to(Quantity::mebibytes(1)),
-                m.limit.map_or("none".into(), |q| q.to_string()),
             ),
             if traffic.is_some() { 0.9 } else { 0.75 },
             &[
@@ -147,7 +152,7 @@ mod tests {
         let d = MemoryUnderProvisioned
             .detect(&f, &Readings::of(&f))
             .unwrap();
-        assert!(d.summary.starts_with("api is OOMKilled: working set peaked at 750Mi against a 600Mi limit after +300% traffic on /cart"), "{}", d.summary);
+        assert!(d.summary.starts_with("api is OOMKilled: its 600Mi limit holds the working set while the demand reaches about 750Mi after +296% traffic on /cart"), "{}", d.summary);
         assert_eq!(d.confidence, 0.9);
         let leak = testing::oom_leaking();
         assert!(
@@ -285,6 +290,7 @@ mod tests {
             oom_kills: 0,
             memory: testing::series(|_| mib * MIB).split_off(276),
             limit: Some("1Gi".parse().unwrap()),
+            traffic: Vec::new(),
         };
         let d = detected();
         assert!(

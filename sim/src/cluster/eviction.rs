@@ -404,7 +404,7 @@ impl SimCluster {
         if r.blocked.is_some() || t < created {
             return 0.0;
         }
-        self.demand(d, r, t, created).min(self.pod_memory_cap(r))
+        self.working_set(d, r, t, created)
     }
 
     /// The memory limit of `r`'s container, in bytes (infinite without one).

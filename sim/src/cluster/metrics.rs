@@ -78,6 +78,14 @@ impl SimCluster {
         }
         // The replica count changes the share each pod takes.
         cuts.extend(d.scale.changes_between(t0, t));
+        // A day's swing is smooth: Simpson's rule is exact enough over three hours of it.
+        if l.daily_swing_percent > 0.0 {
+            let mut c = t0 + secs(3 * 3600);
+            while c < t {
+                cuts.push(c);
+                c += secs(3 * 3600);
+            }
+        }
         cuts.sort();
         const N: i32 = 16;
         cuts.windows(2)
@@ -323,15 +331,16 @@ impl SeriesSource for SimCluster {
                 if node.is_none() {
                     continue;
                 }
-                // The working set is the container's memory demand whenever it can start at all
-                // (the stated simplification: through back-offs too, as the model's
-                // `memory_working_set` reports it), not only at the instants it runs.
+                // The working set is the container's memory demand, capped at its limit,
+                // whenever it can start at all (the stated simplification: through back-offs
+                // too, as the model's `memory_working_set` reports it), not only at the
+                // instants it runs.
                 if blocked.is_none() {
                     let image = spec.map_or("", |x| x.image.as_str());
                     push(
                         SeriesKind::Gauge,
                         with("container_memory_working_set_bytes", &[("image", image)]),
-                        self.demand(&d, r, t, started),
+                        self.working_set(&d, r, t, started),
                     );
                     // CPU, with the CFS counters only where a limit sets a quota (as cAdvisor
                     // reports them), and only for an app that burns CPU at all.

@@ -372,7 +372,7 @@ impl SimCluster {
                     .find(|s| **s <= t)
                     .copied()
                     .unwrap_or(r.at);
-                Some(self.demand(&d, r, t, started))
+                Some(self.working_set(&d, r, t, started))
             });
             if let Some(value) = running.reduce(f64::max) {
                 out.push(Sample { at: t, value });
