@@ -187,7 +187,8 @@ async fn same_facts(name: &str) {
     let got = a.request_rates(&w, day, step).await.unwrap();
     assert_eq!(got.len(), want.len());
     assert_eq!(got[0].0, want[0].0, "route");
-    // rate() over 5 minutes equals the model's rate wherever the rate is flat.
+    // rate() over 5 minutes equals the model's rate wherever the rate is flat, and within half a
+    // percent where the day's swing moves it (at most 2π × 10% / 288 ≈ 0.22% in 5 minutes).
     let flat = |t| {
         (want[0]
             .1
@@ -198,7 +199,7 @@ async fn same_facts(name: &str) {
     let close = got[0]
         .1
         .iter()
-        .filter(|g| flat(g.at).is_some_and(|v| (v - g.value).abs() < 1e-6))
+        .filter(|g| flat(g.at).is_some_and(|v| (v - g.value).abs() <= 0.005 * v.max(1.0)))
         .count();
     assert!(
         close + 8 >= got[0].1.len(),
