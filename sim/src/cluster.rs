@@ -47,6 +47,7 @@ mod life;
 mod metrics;
 mod model;
 mod network;
+mod pod_security;
 mod prober;
 mod rbac;
 mod scheduler;
@@ -337,9 +338,15 @@ impl SimCluster {
                     .collect()
             });
             let r = &mut rollouts[i];
+            // The namespace's Pod Security level when the rollout creates its pods.
+            let security = admission::Enforced::of(&admission::namespace_labels(
+                s,
+                &objects,
+                &s.workload.namespace,
+                r.at,
+            ));
             r.refused = admission::refusal(
-                &s.limit_ranges,
-                &s.resource_quotas,
+                (&s.limit_ranges, security.as_ref(), &s.resource_quotas),
                 objects::pod_spec(&r.object),
                 &used,
             );

@@ -74,6 +74,10 @@ pub struct Scenario {
     /// pod is created.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub limit_ranges: Vec<LimitRangeSpec>,
+    /// `[namespaces.<name>]`: what the cluster's Namespaces carry besides what the GitOps repo
+    /// declares (labels the platform team applies: `pod-security.kubernetes.io/enforce`, …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub namespaces: BTreeMap<String, NamespaceSpec>,
     /// The cluster's nodes. Without `[[nodes]]` the cluster has one node, `workload.node`, with
     /// 3800m CPU and 15564Mi memory allocatable and nothing else on it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -130,6 +134,18 @@ pub struct QuotaSpec {
     /// by the world).
     #[serde(default)]
     pub used_by_others: BTreeMap<String, Quantity>,
+}
+
+/// `[namespaces.<name>]`: a Namespace's cluster-only metadata.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceSpec {
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// When the labels were applied, in hours before `now` (unset: always there). Admission
+    /// judges a pod when it is created: pods created before keep running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labelled_hours_ago: Option<f64>,
 }
 
 /// `[[limit_ranges]]`: a LimitRange of the workload's namespace, its `type: Container` limits.
@@ -607,6 +623,40 @@ impl Scenario {
         }
         if !(0.0..24.0).contains(&self.load.daily_peak_hours_ago) {
             return Err(f("load.daily_peak_hours_ago", "hours from 0 to below 24"));
+        }
+        // The apiserver refuses a Namespace whose Pod Security labels it cannot read.
+        for (name, n) in &self.namespaces {
+            if n.labelled_hours_ago
+                .is_some_and(|h| !h.is_finite() || h < 0.0)
+            {
+                return Err(f(
+                    &format!("namespaces.{name}.labelled_hours_ago"),
+                    "hours before now, 0 or more",
+                ));
+            }
+            for (key, value) in &n.labels {
+                let Some(mode) = key.strip_prefix("pod-security.kubernetes.io/") else {
+                    continue;
+                };
+                let ok = match mode {
+                    "enforce" | "audit" | "warn" => {
+                        matches!(value.as_str(), "privileged" | "baseline" | "restricted")
+                    }
+                    "enforce-version" | "audit-version" | "warn-version" => {
+                        value == "latest"
+                            || value.strip_prefix("v1.").is_some_and(|m| {
+                                !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit())
+                            })
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    return Err(f(
+                        &format!("namespaces.{name}.labels.\"{key}\""),
+                        "a Pod Security label: enforce, audit or warn set to privileged, baseline or restricted, or their -version set to latest or v1.<minor>",
+                    ));
+                }
+            }
         }
         if let Some(r) = &self.registry
             && let Some(bad) = r

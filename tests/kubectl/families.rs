@@ -216,38 +216,6 @@ async fn a_throttled_pod_looks_healthy_to_kubectl_but_for_its_cpu_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rollout_the_quota_refuses_shows_failed_creates_and_the_old_pods_serving() {
-    let s = serve("quota", &[]).await;
-    let kc = s.backends.kubeconfig.clone();
-    let scenario = Scenario::embedded("quota").unwrap();
-    let ns = scenario.workload.namespace.as_str();
-    let name = scenario.workload.name.as_str();
-    // READY 3/3 (the old pods), UP-TO-DATE 0 (no new pod exists).
-    let deploys = rows(&ok(&kc, &["get", "deployments", "-n", ns]).await);
-    let row = deploys.iter().find(|r| r[0] == name).unwrap();
-    assert_eq!(&row[1..4], ["3/3", "0", "3"], "{deploys:?}");
-    let out = ok(&kc, &["describe", "deployment", name, "-n", ns]).await;
-    assert!(
-        out.contains("Progressing    False   ProgressDeadlineExceeded"),
-        "{out}"
-    );
-    let new_rs = scenario.workload.pods[0].rsplit_once('-').unwrap().0;
-    let out = ok(&kc, &["describe", "replicaset", new_rs, "-n", ns]).await;
-    assert!(
-        out.contains("FailedCreate")
-            && out.contains("is forbidden: exceeded quota: compute, requested: limits.memory=1Gi,requests.memory=768Mi")
-            && out.contains("Replicas:       0 current / 1 desired"),
-        "{out}"
-    );
-    let pods = rows(&ok(&kc, &["get", "pods", "-n", ns]).await);
-    assert_eq!(pods.len(), 4, "a header and the three old pods: {pods:?}");
-    assert!(
-        pods[1..].iter().all(|r| r[1] == "1/1" && r[2] == "Running"),
-        "{pods:?}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_of_a_storage_class_the_cluster_lacks_stays_pending_and_so_does_its_pod() {
     let s = serve("pvc-pending", &[]).await;
     let kc = s.backends.kubeconfig.clone();

@@ -14,6 +14,7 @@ use squad_config::Settings;
 use squad_runtime::Faults;
 use squad_sim::Scenario;
 
+mod admission;
 mod families;
 mod jobs;
 

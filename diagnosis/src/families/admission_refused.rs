@@ -86,6 +86,53 @@ pub fn refuser(message: &str) -> Refuser {
     Refuser::Other
 }
 
+/// What the last rollout changed that Pod Security judges: the containers' security settings,
+/// or, when those are as before, that the template already broke the level (pods are judged
+/// only when created, so the namespace's level was raised after the previous rollout).
+fn security_change(facts: &Facts) -> String {
+    let security = |r: &squad_protocols::cluster::Revision| {
+        Some(
+            r.containers
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.clone(),
+                        c.run_as_non_root,
+                        c.privileged,
+                        c.allow_privilege_escalation,
+                    )
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    if let Some(c) = last_rollout_change(facts, security) {
+        let changed: Vec<&str> = c
+            .after
+            .iter()
+            .filter(|a| !c.before.contains(a))
+            .map(|a| a.0.as_str())
+            .collect();
+        return format!(
+            "; revision {} ({}) changed the securityContext of {}",
+            c.revision,
+            c.ago,
+            if changed.is_empty() {
+                "its containers".to_owned()
+            } else {
+                format!("container(s) {}", changed.join(", "))
+            }
+        );
+    }
+    let [.., _, last] = facts.history.as_slice() else {
+        return String::new();
+    };
+    format!(
+        "; revision {} ({}) left the containers' securityContext as it was: the template already broke this level, so the namespace began enforcing it after the previous rollout (admission judges pods only when they are created, which is why the old pods run)",
+        last.revision,
+        crate::readings::ago(facts.now - last.at)
+    )
+}
+
 impl Family for AdmissionRefused {
     fn root_cause(&self) -> RootCause {
         RootCause::from_static(ROOT_CAUSE)
@@ -157,23 +204,31 @@ impl Family for AdmissionRefused {
             }
             Refuser::Other => "the apiserver refuses them".to_owned(),
         };
-        let change = last_rollout_change(facts, |r| {
-            Some((
-                r.service_account.clone(),
-                r.containers
-                    .iter()
-                    .map(|c| c.image.clone())
-                    .collect::<Vec<_>>(),
-            ))
-        })
-        .map_or(String::new(), |c| {
-            format!(
-                "; revision {} ({}) changed the pod template",
-                c.revision, c.ago
-            )
-        });
+        let change = match &refuser {
+            Refuser::PodSecurity { .. } => security_change(facts),
+            _ => last_rollout_change(facts, |r| {
+                Some((
+                    r.service_account.clone(),
+                    r.containers
+                        .iter()
+                        .map(|c| c.image.clone())
+                        .collect::<Vec<_>>(),
+                ))
+            })
+            .map_or(String::new(), |c| {
+                format!(
+                    "; revision {} ({}) changed the pod template",
+                    c.revision, c.ago
+                )
+            }),
+        };
+        // The Pod Security refusal is quoted whole in the evidence; its violations are in `what`.
+        let quote = match &refuser {
+            Refuser::PodSecurity { .. } => String::new(),
+            _ => format!(" ({message})"),
+        };
         d.summary = format!(
-            "{}'s new pods are never created: {what} ({message}){change}; the previous ReplicaSet keeps serving",
+            "{}'s new pods are never created: {what}{quote}{change}; the previous ReplicaSet keeps serving",
             facts.workload.name
         );
         d.signals = serde_json::to_value(&refuser).ok();
@@ -265,6 +320,22 @@ mod tests {
         assert_eq!(d.root_cause.as_str(), ROOT_CAUSE, "{}", d.summary);
         assert!(
             d.summary.contains("new pods are never created: Pod Security admission (restricted:latest) refuses them: allowPrivilegeEscalation != false"),
+            "{}",
+            d.summary
+        );
+        // The last rollout did not touch the security settings: the namespace's level is newer.
+        assert!(
+            d.summary.contains("revision 2 (30 h ago) left the containers' securityContext as it was: the template already broke this level")
+                && !d.summary.contains("is forbidden"),
+            "{}",
+            d.summary
+        );
+        let mut g = f.clone();
+        g.history[1].containers[0].allow_privilege_escalation = Some(true);
+        let d = testing::diagnosis(&g);
+        assert!(
+            d.summary
+                .contains("revision 2 (30 h ago) changed the securityContext of container(s) api"),
             "{}",
             d.summary
         );

@@ -1,13 +1,15 @@
 //! The apiserver's admission of a pod the ReplicaSet controller creates, for the namespace's
-//! LimitRanges and ResourceQuotas (in that order, as the plugins run). A pod refused is never
-//! created: the controller records `FailedCreate` on its ReplicaSet, `Error creating: pods "x"
-//! is forbidden: …`, in the plugins' words.
+//! LimitRanges, its Pod Security level and its ResourceQuotas (in that order, as the validating
+//! plugins run: `LimitRanger`, `PodSecurity`, `ResourceQuota`). A pod refused is never created:
+//! the controller records `FailedCreate` on its ReplicaSet, `Error creating: pods "x" is
+//! forbidden: …`, in the plugins' words.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 use squad_protocols::Quantity;
 
+use super::pod_security::{self, Level};
 use crate::scenario::{LimitRangeSpec, QuotaSpec};
 
 /// What a pod counts against a quota, per quota resource, in thousandths.
@@ -230,18 +232,72 @@ fn quotas(quotas: &[QuotaSpec], pod_spec: &Value, used: &Usage) -> Option<String
 /// Why the apiserver refuses to create a pod of `pod_spec`, if it does (see [`forbidden`]).
 /// `used` is what the workload's other live pods count against the quotas.
 pub(crate) fn refusal(
-    ranges: &[LimitRangeSpec],
-    quota: &[QuotaSpec],
+    (ranges, security, quota): (&[LimitRangeSpec], Option<&Enforced>, &[QuotaSpec]),
     pod_spec: &Value,
     used: &Usage,
 ) -> Option<String> {
     let pod_spec = &defaulted(ranges, pod_spec);
     let errors = limit_ranges(ranges, pod_spec);
     Some(match errors.len() {
-        0 => quotas(quota, pod_spec, used)?,
+        0 => match security.and_then(|e| e.violated_by(pod_spec)) {
+            Some(why) => why,
+            None => quotas(quota, pod_spec, used)?,
+        },
         1 => errors[0].clone(),
         _ => format!("[{}]", errors.join(", ")),
     })
+}
+
+/// The Pod Security level a namespace enforces (its `pod-security.kubernetes.io/enforce`
+/// label, at its `enforce-version`, `latest` unless set).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Enforced {
+    level: Level,
+    version: String,
+}
+
+impl Enforced {
+    /// From a namespace's labels; `None` when it enforces nothing (or `privileged`).
+    pub(crate) fn of(labels: &BTreeMap<String, String>) -> Option<Enforced> {
+        let level = Level::parse(labels.get("pod-security.kubernetes.io/enforce")?)?;
+        (level != Level::Privileged).then(|| Enforced {
+            level,
+            version: labels
+                .get("pod-security.kubernetes.io/enforce-version")
+                .cloned()
+                .unwrap_or_else(|| "latest".into()),
+        })
+    }
+
+    /// `violates PodSecurity "restricted:latest": …` when the pod breaks the level.
+    fn violated_by(&self, pod_spec: &Value) -> Option<String> {
+        pod_security::cause(self.level, &self.version, pod_spec)
+    }
+}
+
+/// A namespace's labels in the cluster at `at`: those its manifest in the GitOps repo declares,
+/// and those the scenario says the platform applied (`[namespaces.<name>]`, from
+/// `labelled_hours_ago` on), which win.
+pub(crate) fn namespace_labels(
+    s: &crate::scenario::Scenario,
+    objects: &[Value],
+    ns: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> BTreeMap<String, String> {
+    let mut labels: BTreeMap<String, String> = objects
+        .iter()
+        .filter(|o| o["kind"] == "Namespace" && o["metadata"]["name"] == ns)
+        .filter_map(|o| o["metadata"]["labels"].as_object())
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect();
+    if let Some(n) = s.namespaces.get(ns)
+        && n.labelled_hours_ago
+            .is_none_or(|h| s.now - chrono::Duration::seconds((h * 3600.0) as i64) <= at)
+    {
+        labels.extend(n.labels.clone());
+    }
+    labels
 }
 
 /// The apiserver's answer to creating pod `name`, refused for `why`.
@@ -292,12 +348,12 @@ mod tests {
         assert_eq!(
             forbidden(
                 "api-5d8f7-x2k9q",
-                &refusal(&[], std::slice::from_ref(&q), &pod, &used).unwrap()
+                &refusal((&[], None, std::slice::from_ref(&q)), &pod, &used).unwrap()
             ),
             "pods \"api-5d8f7-x2k9q\" is forbidden: exceeded quota: compute, requested: limits.memory=1Gi, used: limits.memory=5376Mi, limited: limits.memory=6Gi"
         );
         // With the old pods gone it fits.
-        assert_eq!(refusal(&[], &[q], &pod, &Usage::new()), None);
+        assert_eq!(refusal((&[], None, &[q]), &pod, &Usage::new()), None);
     }
 
     #[test]
@@ -305,7 +361,10 @@ mod tests {
         let pod = spec(json!({}), json!({"memory": "256Mi"}));
         let q = quota(&[("limits.memory", "6Gi"), ("requests.cpu", "4")], &[]);
         assert_eq!(
-            forbidden("p", &refusal(&[], &[q], &pod, &Usage::new()).unwrap()),
+            forbidden(
+                "p",
+                &refusal((&[], None, &[q]), &pod, &Usage::new()).unwrap()
+            ),
             "pods \"p\" is forbidden: failed quota: compute: must specify limits.memory,requests.cpu"
         );
     }
@@ -323,19 +382,32 @@ mod tests {
         assert_eq!(
             forbidden(
                 "p",
-                &refusal(std::slice::from_ref(&range), &[], &pod, &Usage::new()).unwrap()
+                &refusal(
+                    (std::slice::from_ref(&range), None, &[]),
+                    &pod,
+                    &Usage::new()
+                )
+                .unwrap()
             ),
             "pods \"p\" is forbidden: [minimum cpu usage per Container is 100m, but request is 50m, maximum memory usage per Container is 1Gi, but limit is 2Gi]"
         );
         let pod = spec(json!({"memory": "1Gi"}), json!({"cpu": "100m"}));
         assert_eq!(
-            refusal(std::slice::from_ref(&range), &[], &pod, &Usage::new()),
+            refusal(
+                (std::slice::from_ref(&range), None, &[]),
+                &pod,
+                &Usage::new()
+            ),
             None
         );
         // A container with no limit gets the max as its default (and no request, the min).
         let pod = spec(json!({}), json!({}));
         assert_eq!(
-            refusal(std::slice::from_ref(&range), &[], &pod, &Usage::new()),
+            refusal(
+                (std::slice::from_ref(&range), None, &[]),
+                &pod,
+                &Usage::new()
+            ),
             None
         );
         let d = defaulted(&[range], &pod);
@@ -354,5 +426,64 @@ mod tests {
         );
         assert_eq!(canonical("memory", 1000 * 1000), "1000");
         assert_eq!(canonical("pods", 3000), "3");
+    }
+
+    #[test]
+    fn pod_security_refuses_after_the_limit_ranges_and_before_the_quota() {
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        assert_eq!(Enforced::of(&labels(&[])), None);
+        assert_eq!(
+            Enforced::of(&labels(&[(
+                "pod-security.kubernetes.io/enforce",
+                "privileged"
+            )])),
+            None
+        );
+        assert_eq!(
+            Enforced::of(&labels(&[(
+                "pod-security.kubernetes.io/warn",
+                "restricted"
+            )])),
+            None
+        );
+        let restricted = Enforced::of(&labels(&[
+            ("pod-security.kubernetes.io/enforce", "restricted"),
+            ("pod-security.kubernetes.io/enforce-version", "v1.29"),
+        ]))
+        .unwrap();
+        let pod = spec(json!({"memory": "1Gi"}), json!({"memory": "1Gi"}));
+        let why = refusal((&[], Some(&restricted), &[]), &pod, &Usage::new()).unwrap();
+        assert!(
+            why.starts_with("violates PodSecurity \"restricted:v1.29\": allowPrivilegeEscalation != false (container \"app\" must set securityContext.allowPrivilegeEscalation=false), "),
+            "{why}"
+        );
+        // A quota the pod exceeds still answers second; a hardened pod passes to it.
+        let q = quota(&[("requests.memory", "512Mi")], &[]);
+        let refused = |pod: &Value| {
+            refusal(
+                (&[], Some(&restricted), std::slice::from_ref(&q)),
+                pod,
+                &Usage::new(),
+            )
+            .unwrap()
+        };
+        assert!(refused(&pod).starts_with("violates PodSecurity"));
+        let mut hardened = pod.clone();
+        hardened["securityContext"] =
+            json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}});
+        hardened["containers"][0]["securityContext"] = json!({
+            "allowPrivilegeEscalation": false,
+            "capabilities": {"drop": ["ALL"]}
+        });
+        assert!(
+            refused(&hardened).starts_with("exceeded quota: compute"),
+            "{}",
+            refused(&hardened)
+        );
     }
 }

@@ -192,8 +192,13 @@ impl SimCluster {
         namespaces.sort();
         namespaces.dedup();
         for n in &namespaces {
+            let mut metadata = json!({ "name": n });
+            let labels = super::admission::namespace_labels(s, &d.objects, n, now);
+            if !labels.is_empty() {
+                metadata["labels"] = json!(labels);
+            }
             objects.push(stored(
-                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n},
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": metadata,
                        "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}),
                 None,
                 first - chrono::Duration::days(30),
