@@ -52,6 +52,11 @@ pub(crate) fn cpu_rate(demand: f64, limit: Option<f64>) -> CpuRate {
     }
 }
 
+/// The pieces a day's traffic swing is integrated in (aligned to the epoch) …
+const SWING_PIECE_SECONDS: i64 = 24 * 3600;
+/// … and Simpson's step over them: an hour of a 24-hour cosine errs by about 1e-5 of it.
+const SWING_STEP_SECONDS: f64 = 3600.0;
+
 impl SimCluster {
     /// The integral over `[t0, t]` of a function of a pod's request rate (of the service's,
     /// at the reference replica count, unless `per_pod`). It is piecewise linear in t (flat,
@@ -78,20 +83,32 @@ impl SimCluster {
         }
         // The replica count changes the share each pod takes.
         cuts.extend(d.scale.changes_between(t0, t));
-        // A day's swing is smooth: Simpson's rule is exact enough over three hours of it.
-        if l.daily_swing_percent > 0.0 {
-            let mut c = t0 + secs(3 * 3600);
-            while c < t {
-                cuts.push(c);
-                c += secs(3 * 3600);
+        // A day's swing is smooth: Simpson's rule with a step of SWING_STEP is exact enough.
+        // The pieces start at fixed instants (whole days since the epoch), so two counters read
+        // a moment apart share all but their last piece and their difference — a rate —
+        // carries only that piece's error.
+        let swing = l.daily_swing_percent > 0.0;
+        if swing {
+            let piece = SWING_PIECE_SECONDS;
+            let mut c = (t0.timestamp().div_euclid(piece) + 1) * piece;
+            while c < t.timestamp() {
+                if let Some(at) = DateTime::from_timestamp(c, 0) {
+                    cuts.push(at);
+                }
+                c += piece;
             }
         }
         cuts.sort();
-        const N: i32 = 16;
         cuts.windows(2)
             .map(|w| {
                 let span = (w[1] - w[0]).num_milliseconds() as f64 / 1000.0;
-                let h = span / f64::from(N);
+                // Intervals: 16 (exact for the linear pieces), more for a long swinging one.
+                let n = if swing {
+                    (((span / SWING_STEP_SECONDS).ceil() as i32 + 1) & !1).max(16)
+                } else {
+                    16
+                };
+                let h = span / f64::from(n);
                 let at = |i: i32| {
                     let dt = chrono::Duration::milliseconds((h * f64::from(i) * 1000.0) as i64);
                     {
@@ -103,10 +120,10 @@ impl SimCluster {
                         })
                     }
                 };
-                let inner: f64 = (1..N)
+                let inner: f64 = (1..n)
                     .map(|i| if i % 2 == 1 { 4.0 } else { 2.0 } * at(i))
                     .sum();
-                h / 3.0 * (at(0) + inner + at(N))
+                h / 3.0 * (at(0) + inner + at(n))
             })
             .sum()
     }
