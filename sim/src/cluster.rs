@@ -36,6 +36,7 @@ use squad_adapters::git::GitRepo;
 use squad_gitops::objects;
 
 mod admission;
+mod attach;
 mod autoscaler;
 mod cron_jobs;
 mod disk;
@@ -398,6 +399,8 @@ impl SimCluster {
                     .collect()
             };
         }
+        // A ReadWriteOnce volume the rollout before still holds on another node.
+        self.attach_conflicts(&mut rollouts, &objects);
         // Addresses in the order pods are created: the Deployments beside the workload, then
         // each rollout's.
         let first = rollouts.first().map_or(s.now, |r| r.at);

@@ -667,3 +667,35 @@ async fn pods_evicted_under_node_memory_pressure_show_as_evicted_across_workload
     assert_eq!(etl.memory_request, Some("1Gi".parse().unwrap()));
     assert!(via_http.iter().filter(|p| p.pod.evicted()).count() >= 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_pod_on_another_node_than_the_rwo_volume_waits_on_multi_attach() {
+    let s = serve("multi-attach", &[]).await;
+    let kc = s.backends.kubeconfig.clone();
+    let scenario = Scenario::embedded("multi-attach").unwrap();
+    let ns = scenario.workload.namespace.as_str();
+    let new = scenario.workload.pods[0].as_str();
+    // `get pods -o wide`: the old pod runs on one node, the new one waits on another.
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", ns, "-o", "wide"]).await);
+    assert_eq!(
+        pods.len(),
+        3,
+        "a header, the old pod and the new one: {pods:?}"
+    );
+    let new_row = pods.iter().find(|r| r[0] == new).unwrap();
+    let old_row = pods[1..].iter().find(|r| r[0] != new).unwrap();
+    assert_eq!(&new_row[1..3], ["0/1", "ContainerCreating"], "{pods:?}");
+    assert_eq!(&old_row[1..3], ["1/1", "Running"], "{pods:?}");
+    assert_ne!(
+        new_row[6], old_row[6],
+        "the two pods share a node: {pods:?}"
+    );
+    let out = ok(&kc, &["describe", "pod", new, "-n", ns]).await;
+    assert!(
+        out.contains("FailedAttachVolume")
+            && out.contains("Multi-Attach error for volume \"pvc-")
+            && out.contains(&format!("Volume is already used by pod(s) {}", old_row[0]))
+            && out.contains("unattached volumes=[cache]"),
+        "{out}"
+    );
+}

@@ -33,6 +33,13 @@ use crate::Scenario;
 pub(super) enum Blocker {
     /// A volume cannot be set up; the pod stays `ContainerCreating`.
     Mount { volume: String, error: String },
+    /// A ReadWriteOnce volume (`pv`, the pod's volume `volume`) is attached to another node,
+    /// for `holders` (`attach.rs`); the pod stays `ContainerCreating`.
+    Attach {
+        volume: String,
+        pv: String,
+        holders: Vec<String>,
+    },
     /// The registry does not hold the image.
     Pull { image: String },
     /// An environment reference does not resolve: `CreateContainerConfigError`.
@@ -50,7 +57,7 @@ impl Blocker {
     /// How long the kubelet waits after the `n`th failed attempt (n ≥ 1).
     pub(super) fn retry_after(&self, n: u32) -> chrono::Duration {
         match self {
-            Blocker::Mount { .. } => chrono::Duration::milliseconds(
+            Blocker::Mount { .. } | Blocker::Attach { .. } => chrono::Duration::milliseconds(
                 (500i64 << n.saturating_sub(1).min(10)).min(MOUNT_RETRY_MAX_MS),
             ),
             Blocker::Pull { .. } => chrono::Duration::seconds(super::life::backoff(n)),
@@ -72,7 +79,7 @@ impl Blocker {
     /// The container's waiting reason at `now`, the first attempt having failed at `first`.
     pub(super) fn waiting_reason(&self, first: DateTime<Utc>, now: DateTime<Utc>) -> &'static str {
         match self {
-            Blocker::Mount { .. } => "ContainerCreating",
+            Blocker::Mount { .. } | Blocker::Attach { .. } => "ContainerCreating",
             // Right after the first failed pull the kubelet says why; then it backs off.
             Blocker::Pull { .. } if now < first + self.retry_after(1) => "ErrImagePull",
             Blocker::Pull { .. } => "ImagePullBackOff",
@@ -83,7 +90,7 @@ impl Blocker {
     /// The container status's waiting message for `reason` (none while it is being created).
     pub(super) fn waiting_message(&self, reason: &str) -> Option<String> {
         match self {
-            Blocker::Mount { .. } => None,
+            Blocker::Mount { .. } | Blocker::Attach { .. } => None,
             Blocker::Pull { image } if reason == "ErrImagePull" => Some(not_found(image)),
             Blocker::Pull { image } => Some(format!("Back-off pulling image \"{image}\"")),
             Blocker::Config { error, .. } => Some(error.clone()),
@@ -141,6 +148,36 @@ impl Blocker {
                         "FailedMount",
                         format!(
                             "Unable to attach or mount volumes: unmounted volumes=[{volume}], unattached volumes=[], failed to process volumes=[]: context deadline exceeded"
+                        ),
+                        (waited / MOUNT_TIMEOUT_SECONDS) as u32,
+                        now,
+                    ));
+                }
+                events
+            }
+            Blocker::Attach {
+                volume,
+                pv,
+                holders,
+            } => {
+                // The attach/detach controller's, then the kubelet's once it gives up waiting.
+                let mut events = vec![event(
+                    "Warning",
+                    "FailedAttachVolume",
+                    format!(
+                        "Multi-Attach error for volume \"{pv}\" Volume is already used by pod(s) {}",
+                        holders.join(", ")
+                    ),
+                    n,
+                    last,
+                )];
+                let waited = (now - first).num_seconds();
+                if waited >= MOUNT_TIMEOUT_SECONDS {
+                    events.push(event(
+                        "Warning",
+                        "FailedMount",
+                        format!(
+                            "Unable to attach or mount volumes: unmounted volumes=[{volume}], unattached volumes=[{volume}], failed to process volumes=[]: context deadline exceeded"
                         ),
                         (waited / MOUNT_TIMEOUT_SECONDS) as u32,
                         now,
