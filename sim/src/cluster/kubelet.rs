@@ -132,6 +132,21 @@ impl Blocker {
                 last_seen,
                 object: format!("Pod/{pod}"),
             };
+        // The kubelet's, once it gives up waiting for the volume (every two minutes).
+        let timed_out = |volume: &str, unattached: &str| {
+            let waited = (now - first).num_seconds();
+            (waited >= MOUNT_TIMEOUT_SECONDS).then(|| {
+                event(
+                    "Warning",
+                    "FailedMount",
+                    format!(
+                        "Unable to attach or mount volumes: unmounted volumes=[{volume}], unattached volumes=[{unattached}], failed to process volumes=[]: context deadline exceeded"
+                    ),
+                    (waited / MOUNT_TIMEOUT_SECONDS) as u32,
+                    now,
+                )
+            })
+        };
         match self {
             Blocker::Mount { volume, error } => {
                 let mut events = vec![event(
@@ -141,18 +156,7 @@ impl Blocker {
                     n,
                     last,
                 )];
-                let waited = (now - first).num_seconds();
-                if waited >= MOUNT_TIMEOUT_SECONDS {
-                    events.push(event(
-                        "Warning",
-                        "FailedMount",
-                        format!(
-                            "Unable to attach or mount volumes: unmounted volumes=[{volume}], unattached volumes=[], failed to process volumes=[]: context deadline exceeded"
-                        ),
-                        (waited / MOUNT_TIMEOUT_SECONDS) as u32,
-                        now,
-                    ));
-                }
+                events.extend(timed_out(volume, ""));
                 events
             }
             Blocker::Attach {
@@ -160,7 +164,7 @@ impl Blocker {
                 pv,
                 holders,
             } => {
-                // The attach/detach controller's, then the kubelet's once it gives up waiting.
+                // The attach/detach controller's, then the kubelet's.
                 let mut events = vec![event(
                     "Warning",
                     "FailedAttachVolume",
@@ -171,18 +175,7 @@ impl Blocker {
                     n,
                     last,
                 )];
-                let waited = (now - first).num_seconds();
-                if waited >= MOUNT_TIMEOUT_SECONDS {
-                    events.push(event(
-                        "Warning",
-                        "FailedMount",
-                        format!(
-                            "Unable to attach or mount volumes: unmounted volumes=[{volume}], unattached volumes=[{volume}], failed to process volumes=[]: context deadline exceeded"
-                        ),
-                        (waited / MOUNT_TIMEOUT_SECONDS) as u32,
-                        now,
-                    ));
-                }
+                events.extend(timed_out(volume, volume));
                 events
             }
             Blocker::Pull { image } => {

@@ -11,27 +11,7 @@ use super::spec::*;
 /// AppArmor annotations live in pod metadata and are not checked here).
 pub(super) fn app_armor_profile(spec: &Value) -> Option<Finding> {
     let allowed = |profile: &Value| matches!(text(profile, "type"), "RuntimeDefault" | "Localhost");
-    let mut bad_values = BTreeSet::new();
-    let mut pod_bad = false;
-    if let Some(profile) = pod_security_context(spec).and_then(|sc| field(sc, "appArmorProfile"))
-        && !allowed(profile)
-    {
-        pod_bad = true;
-        bad_values.insert(text(profile, "type"));
-    }
-    let mut bad_containers = Vec::new();
-    for c in containers(spec) {
-        if let Some(profile) = security_context(c).and_then(|sc| field(sc, "appArmorProfile"))
-            && !allowed(profile)
-        {
-            bad_containers.push(name(c));
-            bad_values.insert(text(profile, "type"));
-        }
-    }
-    let setters = setters(pod_bad, &bad_containers);
-    if setters.is_empty() {
-        return None;
-    }
+    let (setters, bad_values) = bad_profiles(spec, "appArmorProfile", allowed)?;
     Finding::new(
         pluralize(
             "forbidden AppArmor profile",
@@ -345,27 +325,7 @@ pub(super) fn se_linux_options(spec: &Value) -> Option<Finding> {
 
 /// Follows `policy/check_seccompProfile_baseline.go` (`seccompProfileBaseline_1_19`).
 pub(super) fn seccomp_profile_baseline(spec: &Value) -> Option<Finding> {
-    let mut bad_values = BTreeSet::new();
-    let mut pod_bad = false;
-    if let Some(profile) = pod_security_context(spec).and_then(|sc| field(sc, "seccompProfile"))
-        && !valid_seccomp(profile)
-    {
-        pod_bad = true;
-        bad_values.insert(text(profile, "type"));
-    }
-    let mut bad_containers = Vec::new();
-    for c in containers(spec) {
-        if let Some(profile) = security_context(c).and_then(|sc| field(sc, "seccompProfile"))
-            && !valid_seccomp(profile)
-        {
-            bad_containers.push(name(c));
-            bad_values.insert(text(profile, "type"));
-        }
-    }
-    let setters = setters(pod_bad, &bad_containers);
-    if setters.is_empty() {
-        return None;
-    }
+    let (setters, bad_values) = bad_profiles(spec, "seccompProfile", valid_seccomp)?;
     Finding::new(
         "seccompProfile",
         format!(
@@ -428,4 +388,33 @@ pub(super) fn windows_host_process(spec: &Value) -> Option<Finding> {
             setters.join(" and ")
         ),
     )
+}
+
+/// Who sets the profile `key` (`appArmorProfile`, `seccompProfile`) to a type `allowed` refuses,
+/// the pod's security context or containers' (upstream's `pod or container` wording), and the
+/// types they set; `None` when nobody does.
+fn bad_profiles<'a>(
+    spec: &'a Value,
+    key: &str,
+    allowed: impl Fn(&Value) -> bool,
+) -> Option<(Vec<String>, BTreeSet<&'a str>)> {
+    let mut bad_values = BTreeSet::new();
+    let pod_bad = match pod_security_context(spec).and_then(|sc| field(sc, key)) {
+        Some(profile) if !allowed(profile) => {
+            bad_values.insert(text(profile, "type"));
+            true
+        }
+        _ => false,
+    };
+    let mut bad_containers = Vec::new();
+    for c in containers(spec) {
+        if let Some(profile) = security_context(c).and_then(|sc| field(sc, key))
+            && !allowed(profile)
+        {
+            bad_containers.push(name(c));
+            bad_values.insert(text(profile, "type"));
+        }
+    }
+    let setters = setters(pod_bad, &bad_containers);
+    (!setters.is_empty()).then_some((setters, bad_values))
 }
