@@ -14,11 +14,10 @@ use chrono::{DateTime, SubsecRound, Utc};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use kube::core::ApiResource;
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use squad_adapters::kubernetes::{KubeCluster, KubeOptions};
+use squad_adapters::kubernetes::{KubeCluster, KubeOptions, cron_jobs_v1beta1};
 use squad_protocols::WorkloadRef;
 use squad_runtime::Clock;
 use squad_runtime::ports::{Cluster, PortError};
@@ -26,16 +25,6 @@ use squad_testkit::apiserver::{self, Options, RealApiserver};
 use squad_testkit::seed;
 
 const NS: &str = "billing";
-
-fn cron_jobs_v1beta1() -> ApiResource {
-    ApiResource {
-        group: "batch".into(),
-        version: "v1beta1".into(),
-        api_version: "batch/v1beta1".into(),
-        kind: "CronJob".into(),
-        plural: "cronjobs".into(),
-    }
-}
 
 fn object<K: DeserializeOwned>(v: Value) -> K {
     serde_json::from_value(v).unwrap()

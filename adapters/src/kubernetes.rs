@@ -49,6 +49,7 @@ use crate::prometheus::Prometheus;
 use squad_gitops::objects;
 
 mod cron_jobs;
+pub use cron_jobs::cron_jobs_v1beta1;
 mod services;
 
 /// Where the cluster is and how to talk to it.

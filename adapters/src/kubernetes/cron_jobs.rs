@@ -13,7 +13,7 @@ use squad_runtime::ports::{PortError, PortResult};
 use super::KubeCluster;
 
 /// CronJobs as Kubernetes before 1.21 serve them; the fields squad reads are those of batch/v1.
-fn cron_jobs_v1beta1() -> ApiResource {
+pub fn cron_jobs_v1beta1() -> ApiResource {
     ApiResource {
         group: "batch".into(),
         version: "v1beta1".into(),
