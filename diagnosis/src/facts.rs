@@ -136,6 +136,9 @@ pub enum Lookup {
     /// Every pod on the alerted pod's node and the node's events (who else is there, who was
     /// evicted).
     NodePods,
+    /// Every pod on the named node and the node's events: a node the pod is not on (one its
+    /// workload's pods were taken off).
+    PodsOn(String),
     /// The CronJob's spec, status and Jobs, and the events of the newest Job that failed.
     CronJob,
 }
@@ -398,8 +401,39 @@ async fn gather_base(
     })
 }
 
+/// Reads every pod on `node` and the node's events into `facts`.
+async fn read_node(cluster: &dyn Cluster, facts: &mut Facts, node: &str) {
+    match cluster.pods_on_node(node).await {
+        Ok(pods) => facts.node_pods = pods,
+        Err(e) => facts
+            .notes
+            .push(format!("pods on node {node} not readable: {e}")),
+    }
+    match cluster.events("default", node).await {
+        Ok(e) => facts.node_events = e,
+        Err(e) => facts
+            .notes
+            .push(format!("events of node {node} not readable: {e}")),
+    }
+}
+
 /// Reads what `lookup` names into `facts`; a refusal becomes a note.
 async fn read(cluster: &dyn Cluster, facts: &mut Facts, lookup: Lookup) {
+    let node = match &lookup {
+        Lookup::NodePods => facts
+            .pod
+            .as_ref()
+            .map(|p| p.node.clone())
+            .filter(|n| !n.is_empty()),
+        Lookup::PodsOn(n) => Some(n.clone()),
+        _ => None,
+    };
+    if matches!(lookup, Lookup::NodePods | Lookup::PodsOn(_)) {
+        if let Some(node) = node {
+            read_node(cluster, facts, &node).await;
+        }
+        return;
+    }
     let ns = facts.workload.namespace.clone();
     let ns = ns.as_str();
     let notes = &mut facts.notes;
@@ -462,24 +496,7 @@ async fn read(cluster: &dyn Cluster, facts: &mut Facts, lookup: Lookup) {
                 Err(e) => notes.push(format!("events of {} not readable: {e}", facts.workload)),
             }
         }
-        Lookup::NodePods => {
-            let Some(node) = facts
-                .pod
-                .as_ref()
-                .map(|p| p.node.clone())
-                .filter(|n| !n.is_empty())
-            else {
-                return;
-            };
-            match cluster.pods_on_node(&node).await {
-                Ok(pods) => facts.node_pods = pods,
-                Err(e) => notes.push(format!("pods on node {node} not readable: {e}")),
-            }
-            match cluster.events("default", &node).await {
-                Ok(e) => facts.node_events = e,
-                Err(e) => notes.push(format!("events of node {node} not readable: {e}")),
-            }
-        }
+        Lookup::NodePods | Lookup::PodsOn(_) => {}
         Lookup::CronJob => {
             let name = facts.workload.name.clone();
             match cluster.cron_job(ns, &name).await {

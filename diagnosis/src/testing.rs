@@ -84,6 +84,7 @@ pub fn facts(
     };
     let pod = PodInfo {
         init_containers: Vec::new(),
+        deleted_at: None,
         namespace: "shop".into(),
         name: "cart-5d8f7-abcde".into(),
         node: String::new(),
@@ -241,4 +242,25 @@ pub fn manifest() -> RepoView {
         text: "kind: Deployment\nmetadata:\n  name: cart\n".into(),
         history: Vec::new(),
     }
+}
+
+/// A pod the scheduler could not place (`Pending`, no containers) whose `FailedScheduling`
+/// event says `message`, `count` times over the last `since_minutes`; its container used
+/// `memory_mib` while it ran.
+pub fn unscheduled(message: &str, memory_mib: f64, count: u32, since_minutes: i64) -> Facts {
+    let mut f = facts("Completed", 0, |_| memory_mib, |_| 10.0);
+    if let Some(p) = f.pod.as_mut() {
+        p.phase = "Pending".into();
+        p.containers.clear();
+    }
+    f.events = vec![squad_protocols::cluster::ClusterEvent {
+        kind: "Warning".into(),
+        reason: "FailedScheduling".into(),
+        message: message.into(),
+        count,
+        first_seen: now() - chrono::Duration::minutes(since_minutes),
+        last_seen: now(),
+        object: "Pod/cart-5d8f7-abcde".into(),
+    }];
+    f
 }

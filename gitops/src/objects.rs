@@ -457,6 +457,7 @@ pub fn pod_info(p: &Value) -> PodInfo {
         created_at: time(&meta["creationTimestamp"]).unwrap_or_default(),
         containers,
         init_containers,
+        deleted_at: time(&meta["deletionTimestamp"]),
     }
 }
 

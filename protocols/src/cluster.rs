@@ -49,6 +49,11 @@ pub struct PodInfo {
     /// the next starts, and all before the containers).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init_containers: Vec<ContainerStatus>,
+    /// `metadata.deletionTimestamp`: when the pod is to be gone (deleted, its grace period
+    /// running; `Terminating` in kubectl). A pod on a node that stopped answering keeps it:
+    /// no kubelet confirms the deletion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// A pod on a node, whatever its workload: what the kubelet weighs when it evicts (its
@@ -69,6 +74,11 @@ pub struct NodePod {
 }
 
 impl PodInfo {
+    /// Whether it has been deleted and is not gone yet (`Terminating`).
+    pub fn terminating(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+
     /// Whether the kubelet evicted it.
     pub fn evicted(&self) -> bool {
         self.phase == "Failed" && self.reason.as_deref() == Some("Evicted")

@@ -48,6 +48,7 @@ mod life;
 mod metrics;
 mod model;
 mod network;
+mod node_lifecycle;
 mod pod_security;
 mod prober;
 mod rbac;
@@ -625,6 +626,7 @@ impl SimCluster {
             Placement::Unschedulable(_) => {
                 return PodInfo {
                     init_containers: Vec::new(),
+                    deleted_at: None,
                     namespace: s.workload.namespace.clone(),
                     name: name.into(),
                     node: String::new(),
@@ -642,6 +644,12 @@ impl SimCluster {
                 };
             }
         };
+        // On a node gone silent: as its kubelet last posted it.
+        if let Some(q) = self.silent(&node, now).filter(|q| q.last_heard < now) {
+            let mut info = self.pod_info(d, r, name, q.last_heard);
+            info.node = node;
+            return info;
+        }
         let mut life = self.life(d, r, now);
         let container = s.workload.container.clone();
         // A pod an HPA added was created when it scaled up; one the ReplicaSet created in
@@ -659,6 +667,7 @@ impl SimCluster {
         let waiting_reason = life.waiting_reason(now).unwrap_or("CrashLoopBackOff");
         PodInfo {
             init_containers: Vec::new(),
+            deleted_at: None,
             namespace: s.workload.namespace.clone(),
             name: name.into(),
             node,

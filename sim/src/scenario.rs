@@ -215,6 +215,13 @@ pub struct NodeSpec {
     /// them under memory pressure.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other_pods: Vec<NodePodSpec>,
+    /// How many minutes before `now` the machine stopped answering (at most 1440, a day): its
+    /// kubelet posts no status after, the node controller marks it `Unknown` and
+    /// taints it unreachable 40 s later, and deletes its pods once their toleration of that
+    /// taint runs out (300 s unless the pod says otherwise; a DaemonSet's pods stay). Relative
+    /// to `now`, so a served cluster re-anchored at the wall clock keeps the story.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_minutes_ago: Option<u32>,
 }
 
 /// A pod of another team's workload on a node: what it requests, its priority and the memory
@@ -559,6 +566,7 @@ impl Scenario {
             unschedulable: false,
             requested: Requested::default(),
             other_pods: Vec::new(),
+            unreachable_minutes_ago: None,
         }]
     }
 

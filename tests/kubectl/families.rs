@@ -607,68 +607,6 @@ async fn an_hpa_at_its_maximum_shows_its_metric_over_target_and_the_rescales_tha
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pods_evicted_under_node_memory_pressure_show_as_evicted_across_workloads() {
-    let s = serve("node-pressure", &[]).await;
-    let kc = s.backends.kubeconfig.clone();
-    let pods = rows(&ok(&kc, &["get", "pods", "-A", "-o", "wide"]).await);
-    // NAMESPACE NAME READY STATUS RESTARTS AGE IP NODE ...
-    let evicted: Vec<(&str, &str)> = pods[1..]
-        .iter()
-        .filter(|r| r[3] == "Evicted")
-        .map(|r| (r[0].as_str(), r[7].as_str()))
-        .collect();
-    assert!(
-        evicted.iter().all(|(_, node)| *node == "pool-a-1"),
-        "{pods:?}"
-    );
-    for ns in ["shop", "search", "observability"] {
-        assert!(evicted.iter().any(|(n, _)| *n == ns), "{ns}: {pods:?}");
-    }
-    // checkout's replacements run on the other node (by the end of the run the offender,
-    // alone on pool-a-1 and still growing, has gone too).
-    let replaced = pods
-        .iter()
-        .filter(|r| r[0] == "shop" && r[3] == "Running")
-        .collect::<Vec<_>>();
-    assert_eq!(replaced.len(), 3, "{pods:?}");
-    assert!(replaced.iter().all(|r| r[7] == "pool-a-2"), "{pods:?}");
-    let described = ok(
-        &kc,
-        &["describe", "pod", "-n", "shop", "checkout-7c9f6d8b4-w68n2"],
-    )
-    .await;
-    for want in [
-        "Status:           Failed",
-        "Reason:           Evicted",
-        "Container checkout was using 300Mi, which exceeds its request of 256Mi.",
-    ] {
-        assert!(described.contains(want), "{want}:\n{described}");
-    }
-    let node = ok(&kc, &["describe", "node", "pool-a-1"]).await;
-    assert!(node.contains("EvictionThresholdMet"), "{node}");
-    assert!(node.contains("Attempting to reclaim memory"), "{node}");
-    // The adapter reads every pod on the node, in any namespace, as the model serves them.
-    use squad_runtime::ports::Cluster;
-    let via_http = s.backends.cluster.pods_on_node("pool-a-1").await.unwrap();
-    let model = s.backends.sim.pods_on_node("pool-a-1").unwrap();
-    assert_eq!(via_http, model);
-    let etl = via_http
-        .iter()
-        .find(|p| p.pod.name.starts_with("etl-loader-"))
-        .unwrap();
-    assert_eq!(
-        (
-            etl.priority,
-            etl.priority_class.as_deref(),
-            etl.memory_limit
-        ),
-        (100_000, Some("data-pipeline-high"), None)
-    );
-    assert_eq!(etl.memory_request, Some("1Gi".parse().unwrap()));
-    assert!(via_http.iter().filter(|p| p.pod.evicted()).count() >= 5);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_pod_on_another_node_than_the_rwo_volume_waits_on_multi_attach() {
     let s = serve("multi-attach", &[]).await;
     let kc = s.backends.kubeconfig.clone();

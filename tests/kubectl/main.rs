@@ -17,6 +17,7 @@ use squad_sim::Scenario;
 mod admission;
 mod families;
 mod jobs;
+mod nodes;
 
 fn kubectl_program() -> PathBuf {
     std::env::var_os("SQUAD_KUBECTL").map_or_else(|| PathBuf::from("kubectl"), PathBuf::from)

@@ -5,13 +5,21 @@
 //! are not the workload's doing: every pod on that node, of every workload, is stuck alike
 //! (`Unknown`, unready, or `Terminating` once the taint's `tolerationSeconds` pass, 300 s unless
 //! set). The family reads the node's conditions, taints and events and every pod on it, and names
-//! the node, since when and why, and how many pods of how many workloads it holds. A node is not
-//! a workload fix: the crew escalates (the node pool, the cloud instance or the kubelet are a
-//! human's), noting whether the workload's other replicas run elsewhere.
+//! the node, since when and why, and how many pods of how many workloads it holds. The pod the
+//! alert leads to may also be the one the ReplicaSet created in place of the workload's pod
+//! there, that no other node takes (`… 1 node(s) had untolerated taint
+//! {node.kubernetes.io/unreachable: }`): then the node is found among the nodes, its pods are
+//! read, and the family holds only when the workload lost a pod there (otherwise the scheduler's
+//! other reasons are the pod's own). A node is not a workload fix: the crew escalates (the node
+//! pool, the cloud instance or the kubelet are a human's), noting whether the workload's other
+//! replicas run elsewhere.
 
 use serde::{Deserialize, Serialize};
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
+use squad_protocols::cluster::{NodeInfo, PodInfo};
+
+use super::scheduling::{FitError, Reason};
 use crate::{Detection, Facts, Family, IssueDraft, Lookup, Readings, Remedy, RemedyInput, Runbook};
 
 pub struct NodeNotReady;
@@ -31,10 +39,50 @@ pub struct NodeNotReadySignals {
     pub own_pods: usize,
 }
 
-fn node_of(facts: &Facts) -> Option<&squad_protocols::cluster::NodeInfo> {
+/// The taints the node lifecycle controller puts on a node that is not Ready.
+const NOT_READY_TAINTS: [&str; 2] = [
+    "node.kubernetes.io/unreachable",
+    "node.kubernetes.io/not-ready",
+];
+
+fn node_of(facts: &Facts) -> Option<&NodeInfo> {
     let node = facts.node.as_ref()?;
     let on_it = facts.pod.as_ref().is_some_and(|p| p.node == node.name);
     (on_it && !node.ready() && !node.conditions.is_empty()).then_some(node)
+}
+
+/// For a pod the scheduler cannot place, partly because a node carries a not-ready taint
+/// (`node(s) had untolerated taint {node.kubernetes.io/unreachable: }`): that node, when it is
+/// not Ready. Whether the workload lost a pod there is read from the node's pods.
+fn left_node(facts: &Facts) -> Option<(&NodeInfo, FitError)> {
+    let fit = FitError::of(facts)?;
+    let tainted = fit.reasons.iter().any(|(_, _, r)| {
+        matches!(r, Reason::Taint { key, .. } if NOT_READY_TAINTS.contains(&key.as_str()))
+    });
+    if !tainted {
+        return None;
+    }
+    let node = facts.nodes.iter().find(|n| {
+        !n.ready()
+            && !n.conditions.is_empty()
+            && n.taints.iter().any(|t| {
+                NOT_READY_TAINTS
+                    .iter()
+                    .any(|k| t.starts_with(&format!("{k}:")))
+            })
+    })?;
+    Some((node, fit))
+}
+
+/// The workload's pods on the node read by the lookup.
+fn own_pods_there(facts: &Facts) -> Vec<&PodInfo> {
+    let workload = format!("{}/{}", facts.workload.namespace, facts.workload.name);
+    facts
+        .node_pods
+        .iter()
+        .map(|p| &p.pod)
+        .filter(|p| p.workload_name() == workload)
+        .collect()
 }
 
 impl Family for NodeNotReady {
@@ -49,13 +97,25 @@ impl Family for NodeNotReady {
     fn lookups(&self, facts: &Facts) -> Vec<Lookup> {
         if node_of(facts).is_some() {
             vec![Lookup::NodePods]
+        } else if let Some((node, _)) = left_node(facts) {
+            vec![Lookup::PodsOn(node.name.clone())]
         } else {
             Vec::new()
         }
     }
 
     fn detect(&self, facts: &Facts, _readings: &Readings) -> Option<Detection> {
-        let node = node_of(facts)?;
+        // The pod is on the node; or it is a pod created in place of one the node held.
+        let (node, fit) = match node_of(facts) {
+            Some(n) => (n, None),
+            None => {
+                let (n, fit) = left_node(facts)?;
+                if own_pods_there(facts).is_empty() {
+                    return None;
+                }
+                (n, Some(fit))
+            }
+        };
         let name = &node.name;
         let ready = node.conditions.iter().find(|c| c.kind == "Ready");
         let (status, reason, message) = ready.map_or(
@@ -121,6 +181,15 @@ impl Family for NodeNotReady {
         } else {
             format!("{reason}: {message}")
         };
+        let since = facts
+            .node_events
+            .iter()
+            .filter(|e| e.reason == "NodeNotReady")
+            .map(|e| e.first_seen)
+            .max()
+            .map_or(String::new(), |t| {
+                format!(" since {}", t.format("%Y-%m-%d %H:%M:%S UTC"))
+            });
         let neighbours = if others == 0 {
             String::new()
         } else {
@@ -141,10 +210,79 @@ impl Family for NodeNotReady {
                 "s are"
             }
         );
-        d.summary = format!(
-            "node {name} is not Ready (Ready={status}, {why}): {} runs there{neighbours}{elsewhere} — the node, not the workload",
-            facts.pod.as_ref().map_or("the pod", |p| p.name.as_str())
-        );
+        d.summary = match &fit {
+            None => format!(
+                "node {name} is not Ready (Ready={status}, {why}){since}: {} runs there{neighbours}{elsewhere} — the node, not the workload",
+                facts.pod.as_ref().map_or("the pod", |p| p.name.as_str())
+            ),
+            Some(fit) => {
+                let left = own_pods_there(facts);
+                let fates: Vec<String> = left
+                    .iter()
+                    .map(|p| match p.deleted_at {
+                        Some(at) => format!(
+                            "{} was deleted when its toleration of the node's taint ran out (deletionTimestamp {}) and stays Terminating: no kubelet there confirms it",
+                            p.name,
+                            at.format("%H:%M:%S UTC")
+                        ),
+                        None => format!("{} is marked not ready", p.name),
+                    })
+                    .collect();
+                for p in &left {
+                    d.evidence.push(Evidence {
+                        source: format!("pods on node {name}"),
+                        observation: format!(
+                            "{}/{}: phase {}{}",
+                            p.namespace,
+                            p.name,
+                            p.phase,
+                            p.deleted_at.map_or(String::new(), |t| format!(
+                                ", deletionTimestamp {} (Terminating)",
+                                t.to_rfc3339()
+                            ))
+                        ),
+                    });
+                }
+                d.evidence.push(fit.evidence());
+                let elsewhere: Vec<&str> = fit
+                    .reasons
+                    .iter()
+                    .filter(|(_, _, r)| !matches!(r, Reason::Taint { key, .. } if NOT_READY_TAINTS.contains(&key.as_str())))
+                    .map(|(_, text, _)| text.as_str())
+                    .collect();
+                let stuck = facts
+                    .pod
+                    .as_ref()
+                    .map_or("its replacement", |p| p.name.as_str());
+                let room = if elsewhere.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ": every other node is ruled out ({})",
+                        fit.reasons
+                            .iter()
+                            .filter(|(_, text, _)| elsewhere.contains(&text.as_str()))
+                            .map(|(c, text, _)| format!("{c} {text}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                if fit.shortages().is_empty() {
+                    d.recommendations.push(format!(
+                        "{stuck} may run on no node but {name}: bring {name} back, or widen where the pod may go (its nodeSelector, affinity, tolerations) if that is intended"
+                    ));
+                } else {
+                    d.recommendations.push(format!(
+                        "the nodes {stuck} may use have no room left without {name}: bring it back or add a node to the pool (the replicas need the capacity {name} gave them)"
+                    ));
+                }
+                format!(
+                    "node {name} is not Ready (Ready={status}, {why}){since}: {}'s pod {}, and the pod created in its place, {stuck}, cannot be scheduled{room}{neighbours} — the node, not the workload",
+                    facts.workload.name,
+                    fates.join("; ")
+                )
+            }
+        };
         if node
             .taints
             .iter()
@@ -160,6 +298,11 @@ impl Family for NodeNotReady {
         d.recommendations.push(
             "if the node is gone for good, cordon and drain it (`kubectl drain --ignore-daemonsets --delete-emptydir-data`) or delete it so its pods are rescheduled".into(),
         );
+        if fit.is_some() {
+            d.recommendations.push(format!(
+                "the pods deleted from {name} stay Terminating until its kubelet returns or the Node object is deleted; force-delete them (`kubectl delete pod --force --grace-period=0`) only once the machine is known to be down (a StatefulSet's pod or a ReadWriteOnce volume must not run twice)"
+            ));
+        }
         d.signals = serde_json::to_value(NodeNotReadySignals {
             node: name.clone(),
             status: status.to_owned(),
@@ -256,6 +399,7 @@ mod tests {
         NodePod {
             pod: PodInfo {
                 init_containers: Vec::new(),
+                deleted_at: None,
                 namespace: ns.into(),
                 name: name.into(),
                 node: "pool-b-3".into(),
@@ -306,6 +450,73 @@ mod tests {
         );
         assert!(
             d.recommendations[0].contains("tainted pool-b-3"),
+            "{:?}",
+            d.recommendations
+        );
+    }
+
+    /// The pod created in place of one a silent node held cannot be scheduled: the node is the
+    /// cause when the workload lost a pod there; without one there, the shortage is the pod's.
+    #[test]
+    fn a_replacement_that_cannot_be_placed_names_the_node_its_pod_was_taken_off() {
+        let message = "0/3 nodes are available: 1 Insufficient memory, 1 node(s) didn't match Pod's node affinity/selector, 1 node(s) had untolerated taint {node.kubernetes.io/unreachable: }. preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling.";
+        let mut f = testing::unscheduled(message, 80.0, 4, 20);
+        let mut lost = node(
+            "Unknown",
+            "NodeStatusUnknown",
+            "Kubelet stopped posting node status.",
+        );
+        lost.taints = vec![
+            "node.kubernetes.io/unreachable:NoSchedule".into(),
+            "node.kubernetes.io/unreachable:NoExecute".into(),
+        ];
+        f.nodes = vec![lost];
+        assert_eq!(
+            NodeNotReady.lookups(&f),
+            [Lookup::PodsOn("pool-b-3".into())]
+        );
+        // Nothing of the workload was there: the scheduler's reasons are the pod's own.
+        f.node_pods = vec![neighbour(
+            "search",
+            "indexer-7d9-abcde",
+            "ReplicaSet/indexer-7d9",
+        )];
+        assert!(NodeNotReady.detect(&f, &Readings::of(&f)).is_none());
+        let mut gone = neighbour("shop", "cart-5d8f7-q2x8z", "ReplicaSet/cart-5d8f7");
+        let deleted = testing::now() - chrono::Duration::minutes(40);
+        gone.pod.deleted_at = Some(deleted);
+        f.node_pods.push(gone);
+        let d = testing::diagnosis(&f);
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
+        assert!(
+            d.summary.starts_with("node pool-b-3 is not Ready (Ready=Unknown, NodeStatusUnknown: Kubelet stopped posting node status.): cart's pod cart-5d8f7-q2x8z was deleted"),
+            "{}",
+            d.summary
+        );
+        assert!(
+            d.summary.contains("cannot be scheduled: every other node is ruled out (1 Insufficient memory, 1 node(s) didn't match Pod's node affinity/selector)"),
+            "{}",
+            d.summary
+        );
+        assert!(
+            d.evidence
+                .iter()
+                .any(|e| e.observation.contains("(Terminating)")),
+            "{:?}",
+            d.evidence
+        );
+        assert!(
+            d.recommendations[0].contains("no room left without pool-b-3"),
+            "{:?}",
+            d.recommendations
+        );
+        // A pod held back by a not-ready node and its own selector alike: the node.
+        let mut f2 = f.clone();
+        f2.events[0].message = "0/2 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 1 node(s) had untolerated taint {node.kubernetes.io/unreachable: }.".into();
+        let d = testing::diagnosis(&f2);
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
+        assert!(
+            d.recommendations[0].contains("may run on no node but pool-b-3"),
             "{:?}",
             d.recommendations
         );

@@ -306,6 +306,7 @@ mod tests {
         NodePod {
             pod: PodInfo {
                 init_containers: Vec::new(),
+                deleted_at: None,
                 namespace: ns.into(),
                 name: name.into(),
                 node: "pool-a-1".into(),

@@ -416,19 +416,7 @@ mod tests {
     use crate::testing;
 
     fn pending(message: &str) -> Facts {
-        let mut f = testing::facts("Completed", 0, |_| 80.0, |_| 10.0);
-        let p = f.pod.as_mut().unwrap();
-        p.phase = "Pending".into();
-        p.containers.clear();
-        f.events = vec![ClusterEvent {
-            kind: "Warning".into(),
-            reason: "FailedScheduling".into(),
-            message: message.into(),
-            count: 7,
-            first_seen: testing::now() - chrono::Duration::minutes(25),
-            last_seen: testing::now(),
-            object: "Pod/cart-5d8f7-abcde".into(),
-        }];
+        let mut f = testing::unscheduled(message, 80.0, 7, 25);
         f.info.claims = vec!["cart-cache".into()];
         f.history[1].claims = vec!["cart-cache".into()];
         f

@@ -200,25 +200,13 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use std::collections::BTreeMap;
 
-    use squad_protocols::cluster::{ClusterEvent, NodeInfo};
+    use squad_protocols::cluster::NodeInfo;
 
     use super::*;
     use crate::testing;
 
     fn pending(message: &str) -> Facts {
-        let mut f = testing::facts("Completed", 0, |_| 400.0, |_| 10.0);
-        let p = f.pod.as_mut().unwrap();
-        p.phase = "Pending".into();
-        p.containers.clear();
-        f.events = vec![ClusterEvent {
-            kind: "Warning".into(),
-            reason: "FailedScheduling".into(),
-            message: message.into(),
-            count: 2,
-            first_seen: testing::now() - chrono::Duration::minutes(9),
-            last_seen: testing::now(),
-            object: "Pod/cart-5d8f7-abcde".into(),
-        }];
+        let mut f = testing::unscheduled(message, 400.0, 2, 9);
         f.nodes = ["n-1", "n-2"]
             .iter()
             .map(|n| NodeInfo {

@@ -235,26 +235,13 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use std::collections::BTreeMap;
 
-    use squad_protocols::cluster::{ClusterEvent, NodeInfo};
+    use squad_protocols::cluster::NodeInfo;
 
     use super::*;
     use crate::testing;
 
-    pub(crate) fn pending(message: &str) -> Facts {
-        let mut f = testing::facts("Completed", 0, |_| 80.0, |_| 10.0);
-        let p = f.pod.as_mut().unwrap();
-        p.phase = "Pending".into();
-        p.containers.clear();
-        f.events = vec![ClusterEvent {
-            kind: "Warning".into(),
-            reason: "FailedScheduling".into(),
-            message: message.into(),
-            count: 4,
-            first_seen: testing::now() - chrono::Duration::minutes(20),
-            last_seen: testing::now(),
-            object: "Pod/cart-5d8f7-abcde".into(),
-        }];
-        f
+    fn pending(message: &str) -> Facts {
+        testing::unscheduled(message, 80.0, 4, 20)
     }
 
     fn node(name: &str, disk: &str) -> NodeInfo {

@@ -18,23 +18,39 @@ impl SimCluster {
         now: DateTime<Utc>,
     ) -> Vec<ClusterEvent> {
         let s = &self.scenario;
+        // A pod the ReplicaSet created in place of an evicted one: since then, and placed
+        // when the scheduler found it a node.
+        let replacement = r
+            .pods
+            .iter()
+            .position(|p| p == pod)
+            .and_then(|i| d.evictions.replacement((r.revision, i), now));
+        let created = replacement.map_or(r.at, |rep| rep.created);
         let node = match self.placement(d, pod, now) {
             Placement::Node(node) => node,
             Placement::Unschedulable(message) => {
                 // The scheduler retries an unschedulable pod at least every 5 minutes (when
                 // nothing in the cluster changes sooner) and records each failure.
-                let tries = 1 + (now - r.at).num_seconds().max(0) / 300;
+                let tries = 1 + (now - created).num_seconds().max(0) / 300;
                 return vec![ClusterEvent {
                     kind: "Warning".into(),
                     reason: "FailedScheduling".into(),
                     message,
                     count: tries as u32,
-                    first_seen: r.at,
-                    last_seen: r.at + secs((tries - 1) * 300),
+                    first_seen: created,
+                    last_seen: created + secs((tries - 1) * 300),
                     object: format!("Pod/{pod}"),
                 }];
             }
         };
+        let placed = replacement
+            .and_then(|rep| {
+                rep.placed
+                    .iter()
+                    .find(|(_, p)| matches!(p, Placement::Node(_)))
+                    .map(|(at, _)| *at)
+            })
+            .unwrap_or(created);
         let scheduled = ClusterEvent {
             kind: "Normal".into(),
             reason: "Scheduled".into(),
@@ -43,13 +59,19 @@ impl SimCluster {
                 s.workload.namespace
             ),
             count: 1,
-            first_seen: r.at,
-            last_seen: r.at,
+            first_seen: placed,
+            last_seen: placed,
             object: format!("Pod/{pod}"),
         };
-        let life = self.life(d, r, now);
-        let mut events = self.kubelet_events(d, r, pod, &node, &life, now);
+        // On a node gone silent: what its kubelet said before, and the node controller's word.
+        let silent = self.silent(&node, now);
+        let heard = silent.map_or(now, |q| q.last_heard.min(now));
+        let life = self.life(d, r, heard);
+        let mut events = self.kubelet_events(d, r, pod, &node, &life, heard);
         events.insert(0, scheduled);
+        if let Some(q) = silent.filter(|q| q.unknown <= now && placed <= q.unknown) {
+            events.push(super::node_lifecycle::pod_not_ready_event(pod, &q));
+        }
         events
     }
 

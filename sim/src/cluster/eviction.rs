@@ -36,9 +36,20 @@ const TRANSITION: i64 = 300;
 /// The taint the node lifecycle controller puts on a node under memory pressure.
 pub(super) const PRESSURE_TAINT: &str = "node.kubernetes.io/memory-pressure";
 
-/// A pod the kubelet evicted.
+/// Who removed a pod from its node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Cause {
+    /// The node's kubelet, short of memory: the pod stays, `Failed`, reason `Evicted`.
+    Pressure,
+    /// The taint eviction controller, the node having gone silent (`node_lifecycle.rs`): the
+    /// pod stays, `Terminating`, as its kubelet last posted it.
+    NodeLost,
+}
+
+/// A pod the kubelet evicted, or the control plane deleted from a node gone silent.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Evicted {
+    pub cause: Cause,
     pub pod: String,
     pub namespace: String,
     /// `Kind/name` of what owns it (`ReplicaSet/x-5d8f`), if anything.
@@ -177,7 +188,9 @@ impl SimCluster {
             let per_pod = self.pod_memory_cap(r);
             per_pod * f64::from(d.scale.most().max(r.workload.replicas)) < largest
         });
-        if foreign.is_empty() && capped || self.is_batch() {
+        let silent: Vec<Option<super::node_lifecycle::Silence>> =
+            nodes.iter().map(|n| n.silence(s.now)).collect();
+        if foreign.is_empty() && capped && silent.iter().all(Option::is_none) || self.is_batch() {
             return out;
         }
         let mut gone: BTreeSet<(usize, usize)> = BTreeSet::new();
@@ -216,6 +229,64 @@ impl SimCluster {
                 }
             }
             for (k, node) in nodes.iter().enumerate() {
+                // A node gone silent: no kubelet weighs its memory any more; the control
+                // plane deletes its pods once their toleration of the taint runs out.
+                if let Some(quiet) = silent[k].filter(|q| q.last_heard <= t) {
+                    for (j, p) in node.other_pods.iter().enumerate() {
+                        let owner = p.owner.as_deref().unwrap_or("");
+                        if gone.contains(&(k, j))
+                            || p.started > quiet.unknown
+                            || owner.starts_with("DaemonSet/")
+                            || quiet.deletes_at(&[]).is_none_or(|at| at > t)
+                        {
+                            continue;
+                        }
+                        gone.insert((k, j));
+                        out.evicted.push(Evicted {
+                            cause: Cause::NodeLost,
+                            pod: p.name.clone(),
+                            namespace: p.namespace.clone(),
+                            owner: p.owner.clone(),
+                            node: node.name.clone(),
+                            created: p.started,
+                            at: quiet.deletes_at(&[]).unwrap_or(t),
+                            container: p.container.clone(),
+                            usage: 0,
+                            request: 0,
+                            priority: p.priority,
+                            slot: None,
+                        });
+                    }
+                    for (_, c, _) in ours.iter().filter(|(n, _, _)| *n == k) {
+                        let Who::Ours(revision, i) = c.who else {
+                            continue;
+                        };
+                        let Some(r) = d.rollouts.iter().find(|r| r.revision == revision) else {
+                            continue;
+                        };
+                        let tolerations = objects::pod_spec(&r.object)["tolerations"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default();
+                        let Some(at) = quiet.deletes_at(&tolerations).filter(|at| *at <= t) else {
+                            continue;
+                        };
+                        let created = out
+                            .replacement((revision, i), t)
+                            .map_or_else(|| self.created_at(d, r, i, t), |rep| rep.created);
+                        // A pod created after the node went silent never ran there.
+                        if created > quiet.unknown {
+                            continue;
+                        }
+                        self.remove_ours(
+                            (d, &mut out),
+                            (r, i),
+                            (Cause::NodeLost, &node.name),
+                            (at, c),
+                        );
+                    }
+                    continue;
+                }
                 let mut candidates: Vec<Candidate> = node
                     .other_pods
                     .iter()
@@ -262,6 +333,7 @@ impl SimCluster {
                         let p = &node.other_pods[j];
                         gone.insert((k, j));
                         out.evicted.push(Evicted {
+                            cause: Cause::Pressure,
                             pod: p.name.clone(),
                             namespace: p.namespace.clone(),
                             owner: p.owner.clone(),
@@ -279,34 +351,12 @@ impl SimCluster {
                         let Some(r) = d.rollouts.iter().find(|r| r.revision == revision) else {
                             continue;
                         };
-                        let live = &r.pods[i];
-                        let before = out.replaced.get(&(revision, i)).map_or(0, Vec::len);
-                        let created = out
-                            .replacement((revision, i), t)
-                            .map_or_else(|| self.created_at(d, r, i, t), |rep| rep.created);
-                        out.evicted.push(Evicted {
-                            pod: evicted_name(live, revision, i, before),
-                            namespace: s.workload.namespace.clone(),
-                            owner: Some(format!(
-                                "ReplicaSet/{}",
-                                live.rsplit_once('-').map_or(live.as_str(), |x| x.0)
-                            )),
-                            node: node.name.clone(),
-                            created,
-                            at: t,
-                            container: s.workload.container.clone(),
-                            usage: victim.usage as u64,
-                            request: victim.request as u64,
-                            priority: victim.priority,
-                            slot: Some((revision, i)),
-                        });
-                        out.replaced
-                            .entry((revision, i))
-                            .or_default()
-                            .push(Replacement {
-                                created: t + secs(1),
-                                placed: Vec::new(),
-                            });
+                        self.remove_ours(
+                            (d, &mut out),
+                            (r, i),
+                            (Cause::Pressure, &node.name),
+                            (t, &victim),
+                        );
                     }
                 }
             }
@@ -348,8 +398,51 @@ impl SimCluster {
         out
     }
 
-    /// The nodes as the scheduler sees them at `t`: the other teams' pods still there, and the
-    /// memory-pressure taint on those under pressure.
+    /// Takes slot `i` of `r`'s pods off `node` at `at` (`who` its candidacy there), and has
+    /// the ReplicaSet create a pod in its place a second later.
+    fn remove_ours(
+        &self,
+        (d, out): (&Desired, &mut Evictions),
+        (r, i): (&super::Rollout, usize),
+        (cause, node): (Cause, &str),
+        (at, who): (DateTime<Utc>, &Candidate),
+    ) {
+        let s = &self.scenario;
+        let revision = r.revision;
+        let live = &r.pods[i];
+        let before = out.replaced.get(&(revision, i)).map_or(0, Vec::len);
+        let created = out
+            .replacement((revision, i), at)
+            .map_or_else(|| self.created_at(d, r, i, at), |rep| rep.created);
+        out.evicted.push(Evicted {
+            cause,
+            pod: evicted_name(live, revision, i, before),
+            namespace: s.workload.namespace.clone(),
+            owner: Some(format!(
+                "ReplicaSet/{}",
+                live.rsplit_once('-').map_or(live.as_str(), |x| x.0)
+            )),
+            node: node.to_owned(),
+            created,
+            at,
+            container: s.workload.container.clone(),
+            usage: who.usage as u64,
+            request: who.request as u64,
+            priority: who.priority,
+            slot: Some((revision, i)),
+        });
+        out.replaced
+            .entry((revision, i))
+            .or_default()
+            .push(Replacement {
+                created: at + secs(1),
+                placed: Vec::new(),
+            });
+    }
+
+    /// The nodes as the scheduler sees them at `t`: the other teams' pods still there, the
+    /// memory-pressure taint on those under pressure, the unreachable taints on those gone
+    /// silent.
     fn nodes_at(
         &self,
         ev: &Evictions,
@@ -375,6 +468,15 @@ impl SimCluster {
                         value: String::new(),
                         effect: "NoSchedule".into(),
                     });
+                }
+                if self.unknown(&n.name, t).is_some() {
+                    for effect in ["NoSchedule", "NoExecute"] {
+                        spec.taints.push(crate::scenario::TaintSpec {
+                            key: super::node_lifecycle::UNREACHABLE_TAINT.into(),
+                            value: String::new(),
+                            effect: effect.into(),
+                        });
+                    }
                 }
                 NodeState::new(&spec)
             })
@@ -479,6 +581,7 @@ mod tests {
     #[test]
     fn the_eviction_message_is_the_kubelets() {
         let e = Evicted {
+            cause: Cause::Pressure,
             pod: "p".into(),
             namespace: "n".into(),
             owner: None,

@@ -274,6 +274,7 @@ impl SimCluster {
         };
         PodInfo {
             init_containers: Vec::new(),
+            deleted_at: None,
             namespace: s.workload.namespace.clone(),
             name: a.pod.clone(),
             node,

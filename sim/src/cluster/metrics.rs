@@ -345,14 +345,17 @@ impl SeriesSource for SimCluster {
                     updated += 1;
                 }
                 // A pod with no node has no container statuses: no container series.
-                if node.is_none() {
+                let Some(on) = node else {
                     continue;
-                }
+                };
+                // A node gone silent: its kubelet's own series stop with it; what the
+                // apiserver last heard stays.
+                let heard = self.silent(on, t).is_none();
                 // The working set is the container's memory demand, capped at its limit,
                 // whenever it can start at all (the stated simplification: through back-offs
                 // too, as the model's `memory_working_set` reports it), not only at the
                 // instants it runs.
-                if blocked.is_none() {
+                if blocked.is_none() && heard {
                     let image = spec.map_or("", |x| x.image.as_str());
                     push(
                         SeriesKind::Gauge,
@@ -397,7 +400,8 @@ impl SeriesSource for SimCluster {
                     with("kube_pod_container_status_ready", &[]),
                     if ready { 1.0 } else { 0.0 },
                 );
-                if ready {
+                // The node controller marks a silent node's pods not ready.
+                if ready && self.unknown(on, t).is_none() {
                     available += 1;
                 }
                 if let Some(k) = kills.last() {
@@ -585,6 +589,8 @@ impl SeriesSource for SimCluster {
             "kube_pod_status_reason" => "The pod status reasons",
             "kube_node_status_condition" => "The condition of a cluster node.",
             "kube_node_spec_unschedulable" => "Whether a node can schedule new pods.",
+            "kube_node_spec_taint" => "The taint of a cluster node.",
+            "kube_pod_deletion_timestamp" => "Unix deletion timestamp",
             "kube_job_failed" => "The job has failed its execution.",
             "kube_horizontalpodautoscaler_spec_max_replicas" => {
                 "Upper limit for the number of pods that can be set by the autoscaler; cannot be smaller than MinReplicas."
@@ -640,6 +646,9 @@ impl SimCluster {
         for node in self.scenario.cluster_nodes() {
             let n = node.name.as_str();
             let pressure = d.evictions.under_pressure(n, t).is_some();
+            // Gone silent, and noticed: every condition Unknown, and the unreachable taints.
+            let unknown = self.unknown(n, t).is_some();
+            let heard = self.silent(n, t).is_none();
             for (condition, on) in [
                 ("Ready", true),
                 ("MemoryPressure", pressure),
@@ -648,6 +657,7 @@ impl SimCluster {
             ] {
                 for status in ["true", "false", "unknown"] {
                     let value = match status {
+                        _ if unknown => status == "unknown",
                         "true" => on,
                         "false" => !on,
                         _ => false,
@@ -667,15 +677,61 @@ impl SimCluster {
                 with("kube_node_spec_unschedulable", &[("node", n)]),
                 if node.unschedulable { 1.0 } else { 0.0 },
             );
+            let mut taints: Vec<(String, String, String)> = node
+                .taints
+                .iter()
+                .map(|x| (x.key.clone(), x.value.clone(), x.effect.clone()))
+                .collect();
+            if pressure {
+                taints.push((
+                    super::eviction::PRESSURE_TAINT.into(),
+                    String::new(),
+                    "NoSchedule".into(),
+                ));
+            }
+            if unknown {
+                for effect in ["NoSchedule", "NoExecute"] {
+                    taints.push((
+                        super::node_lifecycle::UNREACHABLE_TAINT.into(),
+                        String::new(),
+                        effect.into(),
+                    ));
+                }
+            }
+            for (key, value, effect) in &taints {
+                push(
+                    SeriesKind::Gauge,
+                    with(
+                        "kube_node_spec_taint",
+                        &[
+                            ("node", n),
+                            ("key", key),
+                            ("value", value),
+                            ("effect", effect),
+                        ],
+                    ),
+                    1.0,
+                );
+            }
             for p in node.other_pods.iter().filter(|p| p.started <= t) {
-                let evicted = d
+                let removed = d
                     .evictions
                     .by(t)
-                    .any(|e| e.slot.is_none() && e.namespace == p.namespace && e.pod == p.name);
+                    .find(|e| e.slot.is_none() && e.namespace == p.namespace && e.pod == p.name);
+                // The kubelet evicted it (Failed); the control plane deleted it from a silent
+                // node (Running, Terminating).
+                let evicted = removed.is_some_and(|e| e.cause == super::eviction::Cause::Pressure);
                 let pod = [
                     ("namespace", p.namespace.as_str()),
                     ("pod", p.name.as_str()),
                 ];
+                if let Some(e) = removed.filter(|_| !evicted) {
+                    push(
+                        SeriesKind::Gauge,
+                        with("kube_pod_deletion_timestamp", &pod),
+                        super::node_lifecycle::Silence::deletion_timestamp(e.at).timestamp() as f64,
+                    );
+                }
                 for phase in ["Pending", "Running", "Succeeded", "Failed", "Unknown"] {
                     let current = if evicted { "Failed" } else { "Running" };
                     let mut l = with("kube_pod_status_phase", &pod);
@@ -690,7 +746,7 @@ impl SimCluster {
                     let mut l = with("kube_pod_status_reason", &pod);
                     l.insert("reason".into(), "Evicted".into());
                     push(SeriesKind::Gauge, l, 1.0);
-                } else {
+                } else if heard {
                     let mut l = with("container_memory_working_set_bytes", &pod);
                     l.insert("container".into(), p.container.clone());
                     l.insert("image".into(), p.image.clone());
@@ -701,18 +757,30 @@ impl SimCluster {
         let ns = self.scenario.workload.namespace.as_str();
         for e in d.evictions.by(t).filter(|e| e.slot.is_some()) {
             let pod = [("namespace", ns), ("pod", e.pod.as_str())];
+            // Evicted by its kubelet: Failed. Deleted from a silent node: Running as last
+            // posted, and its deletion timestamp.
+            let lost = e.cause == super::eviction::Cause::NodeLost;
+            let current = if lost { "Running" } else { "Failed" };
             for phase in ["Pending", "Running", "Succeeded", "Failed", "Unknown"] {
                 let mut l = with("kube_pod_status_phase", &pod);
                 l.insert("phase".into(), phase.into());
                 push(
                     SeriesKind::Gauge,
                     l,
-                    if phase == "Failed" { 1.0 } else { 0.0 },
+                    if phase == current { 1.0 } else { 0.0 },
                 );
             }
-            let mut l = with("kube_pod_status_reason", &pod);
-            l.insert("reason".into(), "Evicted".into());
-            push(SeriesKind::Gauge, l, 1.0);
+            if lost {
+                push(
+                    SeriesKind::Gauge,
+                    with("kube_pod_deletion_timestamp", &pod),
+                    super::node_lifecycle::Silence::deletion_timestamp(e.at).timestamp() as f64,
+                );
+            } else {
+                let mut l = with("kube_pod_status_reason", &pod);
+                l.insert("reason".into(), "Evicted".into());
+                push(SeriesKind::Gauge, l, 1.0);
+            }
             let rs = e
                 .owner
                 .as_deref()

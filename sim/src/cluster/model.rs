@@ -213,11 +213,12 @@ impl SimCluster {
         }
         for e in d.evictions.by(now).filter(|e| e.slot.is_some()) {
             if namespace == e.namespace && object == e.pod {
-                out.extend(Self::eviction_events(e));
+                out.extend(self.eviction_events(e));
             }
         }
         if namespace == "default" {
             out.extend(self.pressure_events(&d, object, now));
+            out.extend(self.node_lifecycle_events(object, now));
         }
         for (r, n) in self.serving(&d, now) {
             for pod in r.pods.iter().take(n) {

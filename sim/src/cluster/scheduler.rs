@@ -341,6 +341,7 @@ mod tests {
             unschedulable: false,
             requested: Requested::default(),
             other_pods: Vec::new(),
+            unreachable_minutes_ago: None,
         }
     }
 

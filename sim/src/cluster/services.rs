@@ -312,6 +312,7 @@ impl SimCluster {
             .map_or(self.scenario.workload.node.clone(), |n| n.name.clone());
         PodInfo {
             init_containers: Vec::new(),
+            deleted_at: None,
             namespace: r.workload.namespace.clone(),
             name: name.to_owned(),
             node,

@@ -336,7 +336,7 @@ impl SimCluster {
             };
             if let Some(r) = d.rollouts.iter().find(|r| r.revision == revision) {
                 objects.push(self.evicted_pod_object(d, r, e));
-                for (i, ev) in Self::eviction_events(e).iter().enumerate() {
+                for (i, ev) in self.eviction_events(e).iter().enumerate() {
                     objects.push(self.event_object(&e.pod, &e.node, i, ev));
                 }
             }
@@ -349,7 +349,9 @@ impl SimCluster {
                     .find(|e| e.slot.is_none() && e.namespace == p.namespace && e.pod == p.name);
                 objects.push(self.other_pod_object(&node, p, evicted));
             }
-            for (i, ev) in self.pressure_events(d, &node.name, now).iter().enumerate() {
+            let mut events = self.pressure_events(d, &node.name, now);
+            events.extend(self.node_lifecycle_events(&node.name, now));
+            for (i, ev) in events.iter().enumerate() {
                 objects.push(self.event_object(&node.name, &node.name, i, ev));
             }
         }
@@ -380,6 +382,7 @@ impl SimCluster {
         {
             objects.push(self.vulnerability_report(r));
         }
+        self.mark_silent_nodes_pods(d, &mut objects, now);
         World { now, objects }
     }
 
@@ -413,14 +416,17 @@ impl SimCluster {
         rs.rsplit_once('-').map_or(rs.clone(), |x| x.1.to_owned())
     }
 
-    /// How many of the rollout's first `count` pods have every container ready.
+    /// How many of the rollout's first `count` pods are ready: every container ready, on a node
+    /// the node controller has not found silent (it marks their pods not ready).
     fn ready_pods(&self, d: &Desired, r: &Rollout, count: usize, now: DateTime<Utc>) -> usize {
         r.pods
             .iter()
             .take(count)
             .filter(|p| {
                 let info = self.pod_info(d, r, p, now);
-                !info.containers.is_empty() && info.containers.iter().all(|c| c.ready)
+                !info.containers.is_empty()
+                    && info.containers.iter().all(|c| c.ready)
+                    && self.unknown(&info.node, now).is_none()
             })
             .count()
     }

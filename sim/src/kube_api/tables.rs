@@ -557,6 +557,15 @@ fn pod_status(p: &Value) -> String {
             }
         }
     }
+    // Deleted and not gone yet: `Unknown` when the node controller marked it lost (an old
+    // cluster's `NodeLost`), `Terminating` otherwise.
+    if p["metadata"]["deletionTimestamp"].is_string() {
+        return if p["status"]["reason"] == "NodeLost" {
+            "Unknown".into()
+        } else {
+            "Terminating".into()
+        };
+    }
     reason
 }
 

@@ -32,6 +32,12 @@ impl Scenario {
                     ));
                 }
             }
+            if n.unreachable_minutes_ago.is_some_and(|m| m > 24 * 60) {
+                return Err(f(
+                    &format!("nodes[{i}].unreachable_minutes_ago"),
+                    "minutes from 0 to 1440 (the simulation replays the last day)",
+                ));
+            }
             for (j, t) in n.taints.iter().enumerate() {
                 if !matches!(
                     t.effect.as_str(),

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::super::{Desired, SimCluster, eviction};
+use super::super::{Desired, SimCluster, eviction, node_lifecycle};
 use super::defaults::stored;
 use super::ts;
 
@@ -109,6 +109,16 @@ impl SimCluster {
                                "timeAdded": ts(p.from)}),
             );
         }
+        // A node gone silent: the node lifecycle controller's taints, once it noticed.
+        let silent = self.unknown(name, now);
+        if let Some(q) = silent {
+            for effect in ["NoSchedule", "NoExecute"] {
+                taints.push(
+                    json!({"key": node_lifecycle::UNREACHABLE_TAINT, "effect": effect,
+                                   "timeAdded": ts(q.unknown)}),
+                );
+            }
+        }
         if !taints.is_empty() {
             spec["taints"] = json!(taints);
         }
@@ -120,6 +130,48 @@ impl SimCluster {
             json!({"type": t, "status": status, "reason": reason, "message": message,
                    "lastHeartbeatTime": ts(now), "lastTransitionTime": ts(created)})
         };
+        let mut conditions = vec![
+            match pressure {
+                Some(p) => json!({"type": "MemoryPressure", "status": "True",
+                    "reason": "KubeletHasInsufficientMemory",
+                    "message": "kubelet has insufficient memory available",
+                    "lastHeartbeatTime": ts(now), "lastTransitionTime": ts(p.from)}),
+                None => json!({"type": "MemoryPressure", "status": "False",
+                    "reason": "KubeletHasSufficientMemory",
+                    "message": "kubelet has sufficient memory available",
+                    "lastHeartbeatTime": ts(now),
+                    "lastTransitionTime": ts(relieved.unwrap_or(created))}),
+            },
+            cond(
+                "DiskPressure",
+                "False",
+                "KubeletHasNoDiskPressure",
+                "kubelet has no disk pressure",
+            ),
+            cond(
+                "PIDPressure",
+                "False",
+                "KubeletHasSufficientPID",
+                "kubelet has sufficient PID available",
+            ),
+            cond(
+                "Ready",
+                "True",
+                "KubeletReady",
+                "kubelet is posting ready status",
+            ),
+        ];
+        // Silent: its last heartbeat stays, and the node controller turns every condition
+        // Unknown.
+        if let Some(q) = silent {
+            for c in &mut conditions {
+                c["status"] = json!("Unknown");
+                c["reason"] = json!("NodeStatusUnknown");
+                c["message"] = json!("Kubelet stopped posting node status.");
+                c["lastHeartbeatTime"] = json!(ts(q.last_heard));
+                c["lastTransitionTime"] = json!(ts(q.unknown));
+            }
+        }
         stored(
             json!({
                 "apiVersion": "v1", "kind": "Node",
@@ -128,22 +180,7 @@ impl SimCluster {
                 "status": {
                     "capacity": {"cpu": capacity_cpu.canonical(), "memory": capacity_memory.canonical(), "pods": pods},
                     "allocatable": {"cpu": node.cpu.canonical(), "memory": node.memory.canonical(), "pods": pods},
-                    "conditions": [
-                        match pressure {
-                            Some(p) => json!({"type": "MemoryPressure", "status": "True",
-                                "reason": "KubeletHasInsufficientMemory",
-                                "message": "kubelet has insufficient memory available",
-                                "lastHeartbeatTime": ts(now), "lastTransitionTime": ts(p.from)}),
-                            None => json!({"type": "MemoryPressure", "status": "False",
-                                "reason": "KubeletHasSufficientMemory",
-                                "message": "kubelet has sufficient memory available",
-                                "lastHeartbeatTime": ts(now),
-                                "lastTransitionTime": ts(relieved.unwrap_or(created))}),
-                        },
-                        cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-                        cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-                        cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
-                    ],
+                    "conditions": conditions,
                     "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
                                   {"type": "Hostname", "address": name}],
                     "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},

@@ -8,7 +8,8 @@ use squad_protocols::cluster::{ClusterEvent, ContainerStatus, PodInfo};
 
 use super::defaults::{default_pod, qos_class, stored};
 use super::{Desired, Rollout, SimCluster, ts, uid};
-use crate::cluster::eviction::Evicted;
+use crate::cluster::eviction::{Cause, Evicted};
+use crate::cluster::node_lifecycle::{self, Silence};
 use crate::scenario::{NodePodSpec, NodeSpec};
 
 impl SimCluster {
@@ -16,6 +17,7 @@ impl SimCluster {
     /// containers not ready and their statuses as the kubelet last posted them (running:
     /// it stops updating a pod it evicted, which is why `kubectl get pods` shows `Evicted`).
     pub(in crate::cluster) fn evicted_pod_info(&self, r: &Rollout, e: &Evicted) -> PodInfo {
+        let lost = e.cause == Cause::NodeLost;
         let app = ContainerStatus {
             name: e.container.clone(),
             ready: false,
@@ -23,16 +25,33 @@ impl SimCluster {
             state: "running".into(),
             last_termination: None,
         };
+        // Deleted from a node gone silent: as its kubelet last posted it, running and ready.
         let containers = self
             .beside_the_app(r, app)
             .into_iter()
             .map(|mut c| {
-                c.ready = false;
+                c.ready = lost;
                 c
             })
             .collect();
+        if lost {
+            return PodInfo {
+                init_containers: Vec::new(),
+                deleted_at: Some(Silence::deletion_timestamp(e.at)),
+                namespace: e.namespace.clone(),
+                name: e.pod.clone(),
+                node: e.node.clone(),
+                phase: "Running".into(),
+                reason: None,
+                message: None,
+                owner: e.owner.clone(),
+                created_at: e.created,
+                containers,
+            };
+        }
         PodInfo {
             init_containers: Vec::new(),
+            deleted_at: None,
             namespace: e.namespace.clone(),
             name: e.pod.clone(),
             node: e.node.clone(),
@@ -49,12 +68,29 @@ impl SimCluster {
     pub(super) fn evicted_pod_object(&self, d: &Desired, r: &Rollout, e: &Evicted) -> Value {
         let info = self.evicted_pod_info(r, e);
         let mut o = self.pod_object(d, r, &info);
-        stop(&mut o, e);
+        // Deleted from a silent node: `mark_silent_nodes_pods` marks it.
+        if e.cause == Cause::Pressure {
+            stop(&mut o, e);
+        }
         o
     }
 
-    /// What the kubelet recorded about a pod it evicted.
-    pub(in crate::cluster) fn eviction_events(e: &Evicted) -> Vec<ClusterEvent> {
+    /// What the kubelet recorded about a pod it evicted; what the node and taint eviction
+    /// controllers recorded about one they deleted from a silent node.
+    pub(in crate::cluster) fn eviction_events(&self, e: &Evicted) -> Vec<ClusterEvent> {
+        if e.cause == Cause::NodeLost {
+            let mut out: Vec<ClusterEvent> = self
+                .unknown(&e.node, e.at)
+                .map(|q| node_lifecycle::pod_not_ready_event(&e.pod, &q))
+                .into_iter()
+                .collect();
+            out.push(node_lifecycle::taint_eviction_event(
+                &e.namespace,
+                &e.pod,
+                e.at,
+            ));
+            return out;
+        }
         let event = |kind: &str, reason: &str, message: String| ClusterEvent {
             kind: kind.into(),
             reason: reason.into(),
@@ -107,6 +143,7 @@ impl SimCluster {
             ));
             let within: Vec<&Evicted> = ev
                 .by(now)
+                .filter(|e| e.cause == Cause::Pressure)
                 .filter(|e| e.node == node && e.at >= p.from && p.until.is_none_or(|u| e.at < u))
                 .collect();
             if let (Some(f), Some(l)) = (within.first(), within.last()) {
@@ -204,10 +241,39 @@ impl SimCluster {
             None,
             p.started,
         );
-        if let Some(e) = evicted {
+        if let Some(e) = evicted.filter(|e| e.cause == Cause::Pressure) {
             stop(&mut o, e);
         }
         o
+    }
+
+    /// Every served pod on a node gone silent, as the controllers leave it: not ready once the
+    /// node controller noticed, and `Terminating` once the taint eviction controller deleted it
+    /// (see `node_lifecycle.rs`).
+    pub(super) fn mark_silent_nodes_pods(
+        &self,
+        d: &Desired,
+        objects: &mut [Value],
+        now: DateTime<Utc>,
+    ) {
+        for o in objects.iter_mut().filter(|o| o["kind"] == "Pod") {
+            let Some(q) = o["spec"]["nodeName"]
+                .as_str()
+                .and_then(|n| self.unknown(n, now))
+            else {
+                continue;
+            };
+            let (ns, name) = (
+                o["metadata"]["namespace"].as_str().unwrap_or(""),
+                o["metadata"]["name"].as_str().unwrap_or(""),
+            );
+            let deleted = d
+                .evictions
+                .by(now)
+                .find(|e| e.cause == Cause::NodeLost && e.namespace == ns && e.pod == name)
+                .map(|e| e.at);
+            node_lifecycle::mark_pod(o, &q, deleted);
+        }
     }
 }
 

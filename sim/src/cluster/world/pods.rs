@@ -164,14 +164,18 @@ impl SimCluster {
             )
         };
         let mut involved = involved;
-        if scheduler && let Some(o) = involved.as_object_mut() {
+        if (scheduler || e.reason == "NodeNotReady" || e.reason == "TaintManagerEviction")
+            && let Some(o) = involved.as_object_mut()
+        {
             o.remove("fieldPath");
         }
-        // The scheduler's events name its instance (the control-plane host), not a node.
-        let (component, host, instance) = if scheduler {
-            ("default-scheduler", None, "default-scheduler-control-plane")
-        } else {
-            ("kubelet", Some(node), node)
+        // The scheduler's and the controllers' events name their instance (the control-plane
+        // host), not a node.
+        let (component, host, instance) = match e.reason.as_str() {
+            _ if scheduler => ("default-scheduler", None, "default-scheduler-control-plane"),
+            "NodeNotReady" => ("node-controller", None, ""),
+            "TaintManagerEviction" => ("taint-eviction-controller", None, ""),
+            _ => ("kubelet", Some(node), node),
         };
         let mut source = json!({"component": component});
         if let Some(h) = host {
