@@ -52,6 +52,7 @@ mod node_lifecycle;
 mod pod_security;
 mod prober;
 mod rbac;
+mod sandbox;
 mod scheduler;
 mod services;
 mod storage;
@@ -402,6 +403,8 @@ impl SimCluster {
         }
         // A ReadWriteOnce volume the rollout before still holds on another node.
         self.attach_conflicts(&mut rollouts, &objects);
+        // A node whose network plugin has no pod address left for the new pods.
+        self.sandbox_failures(&mut rollouts);
         // Addresses in the order pods are created: the Deployments beside the workload, then
         // each rollout's.
         let first = rollouts.first().map_or(s.now, |r| r.at);

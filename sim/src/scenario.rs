@@ -222,6 +222,22 @@ pub struct NodeSpec {
     /// to `now`, so a served cluster re-anchored at the wall clock keeps the story.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unreachable_minutes_ago: Option<u32>,
+    /// `[nodes.pod_network]`: the node's network plugin and how many pod addresses it can still
+    /// give (absent: as many as pods need).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_network: Option<PodNetwork>,
+}
+
+/// A node's pod network, as its CNI plugin has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodNetwork {
+    /// The plugin's `type` (`aws-cni`, `calico`, `flannel`, …): `aws-cni` hands out the
+    /// addresses of the node's network interfaces, the others a range of the node's pod CIDR.
+    pub plugin: String,
+    /// How many more pod addresses it can give: the pods already there hold theirs; each new
+    /// pod placed there takes one, and a pod that finds none never gets its sandbox.
+    pub free_ips: u32,
 }
 
 /// A pod of another team's workload on a node: what it requests, its priority and the memory
@@ -567,6 +583,7 @@ impl Scenario {
             requested: Requested::default(),
             other_pods: Vec::new(),
             unreachable_minutes_ago: None,
+            pod_network: None,
         }]
     }
 

@@ -1,5 +1,6 @@
 //! Nodes in trouble as kubectl shows them: one short of memory evicting pods across workloads,
-//! one that stopped answering with its pods stuck Terminating.
+//! one that stopped answering with its pods stuck Terminating, one whose network plugin has no
+//! pod address left.
 
 use super::*;
 
@@ -148,4 +149,56 @@ async fn a_node_that_stopped_answering_is_not_ready_and_its_pods_stay_terminatin
     assert_eq!(via_http.iter().filter(|p| p.pod.terminating()).count(), 2);
     let node = s.backends.cluster.node(&lost).await.unwrap();
     assert!(!node.ready());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_on_a_node_without_pod_addresses_wait_in_container_creating() {
+    let s = serve("ip-exhausted", &[]).await;
+    let kc = s.backends.kubeconfig.clone();
+    let scenario = Scenario::embedded("ip-exhausted").unwrap();
+    let ns = scenario.workload.namespace.as_str();
+    let starved = scenario
+        .nodes
+        .iter()
+        .find(|n| n.pod_network.as_ref().is_some_and(|p| p.free_ips == 0))
+        .unwrap()
+        .name
+        .clone();
+    // NAME READY STATUS RESTARTS AGE IP NODE ...: the old pods serve, the new ones wait there.
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", ns, "-o", "wide"]).await);
+    let new: Vec<_> = pods[1..]
+        .iter()
+        .filter(|r| scenario.workload.pods.contains(&r[0]))
+        .collect();
+    assert_eq!(new.len(), 2, "{pods:?}");
+    for r in &new {
+        assert_eq!(
+            (r[1].as_str(), r[2].as_str(), r[6].as_str()),
+            ("0/1", "ContainerCreating", starved.as_str()),
+            "{pods:?}"
+        );
+    }
+    let old: Vec<_> = pods[1..]
+        .iter()
+        .filter(|r| !scenario.workload.pods.contains(&r[0]))
+        .collect();
+    assert_eq!(old.len(), 3, "{pods:?}");
+    assert!(
+        old.iter().all(|r| r[1] == "1/1" && r[2] == "Running"),
+        "{pods:?}"
+    );
+    let described = ok(&kc, &["describe", "pod", "-n", ns, &new[0][0]]).await;
+    for want in [
+        "FailedCreatePodSandBox",
+        "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox",
+        "plugin type=\"aws-cni\" name=\"aws-cni\" failed (add): add cmd: failed to assign an IP address to container",
+    ] {
+        assert!(described.contains(want), "{want}:\n{described}");
+    }
+    let (logged, _, err) = kubectl(&kc, &["logs", "-n", ns, &new[0][0]]).await;
+    assert!(!logged, "{err}");
+    assert!(
+        err.contains("is waiting to start: ContainerCreating"),
+        "{err}"
+    );
 }

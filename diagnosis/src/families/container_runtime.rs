@@ -62,19 +62,41 @@ impl Family for ContainerRuntime {
                 ),
             });
             let network = e.message.contains("network");
+            // The plugin has no address left: the VPC CNI's, or host-local IPAM's words.
+            let no_address = e.message.contains("failed to assign an IP address")
+                || e.message.contains("no IP addresses available");
+            let pod = facts.pod.as_ref().map_or("its pod", |p| p.name.as_str());
             d.summary = format!(
-                "{} waits in ContainerCreating: the runtime on {node} cannot create the pod's sandbox{} ({})",
-                facts.container,
-                if network {
+                "{}'s pod {pod} waits in ContainerCreating: the runtime on {node} cannot create the pod's sandbox{} ({})",
+                facts.workload.name,
+                if no_address {
+                    ", its network plugin has no pod IP address left to give"
+                } else if network {
                     ", its network plugin fails to set up the pod's network"
                 } else {
                     ""
                 },
                 e.message
             );
-            d.recommendations.push(format!(
-                "the node's network plugin: its pod on {node} (`kubectl get pods -n kube-system -o wide --field-selector spec.nodeName={node}`) and its logs; free IP addresses in the node's range or subnet"
-            ));
+            if no_address {
+                d.confidence = 0.9;
+                d.recommendations.push(if e.message.contains("aws-cni") {
+                    format!(
+                        "the addresses {node}'s VPC CNI can attach: free IPs in its subnet (`aws ec2 describe-subnets`), `ipamd` in the aws-node pod's logs; prefix delegation (`ENABLE_PREFIX_DELEGATION`), a larger or secondary subnet, or a max-pods that matches the instance's ENIs"
+                    )
+                } else {
+                    format!(
+                        "{node}'s pod CIDR is used up: pods there and addresses the plugin leaked (host-local keeps one file per address under /var/lib/cni/networks/), and whether the node's range is too small for its max-pods"
+                    )
+                });
+                d.recommendations.push(
+                    "a rollback would need new addresses too: the release is not the cause".into(),
+                );
+            } else {
+                d.recommendations.push(format!(
+                    "the node's network plugin: its pod on {node} (`kubectl get pods -n kube-system -o wide --field-selector spec.nodeName={node}`) and its logs; free IP addresses in the node's range or subnet"
+                ));
+            }
             d.recommendations.push(format!(
                 "cordon {node} and let the pod go elsewhere while it is fixed"
             ));
@@ -213,6 +235,37 @@ mod tests {
         );
         let reason = testing::escalation(&ContainerRuntime, &d);
         assert!(reason.contains("network plugin"), "{reason}");
+        // Out of addresses, in the VPC CNI's words or host-local IPAM's.
+        for (said, advice) in [
+            (
+                "plugin type=\"aws-cni\" name=\"aws-cni\" failed (add): add cmd: failed to assign an IP address to container",
+                "ENABLE_PREFIX_DELEGATION",
+            ),
+            (
+                "plugin type=\"flannel\" failed (add): failed to delegate add: failed to allocate for range 0: no IP addresses available in range set: 10.244.2.1-10.244.2.254",
+                "pod CIDR is used up",
+            ),
+        ] {
+            let f = waiting(
+                "waiting: ContainerCreating",
+                "FailedCreatePodSandBox",
+                &format!(
+                    "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"9f1c\": {said}"
+                ),
+            );
+            let d = testing::diagnosis(&f);
+            assert!(
+                d.summary
+                    .contains("its network plugin has no pod IP address left to give"),
+                "{}",
+                d.summary
+            );
+            assert!(
+                d.recommendations[0].contains(advice),
+                "{:?}",
+                d.recommendations
+            );
+        }
     }
 
     #[test]

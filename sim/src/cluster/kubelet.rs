@@ -40,6 +40,9 @@ pub(super) enum Blocker {
         pv: String,
         holders: Vec<String>,
     },
+    /// The node's network plugin has no address left for the pod (`sandbox.rs`): the runtime
+    /// cannot create its sandbox, and it stays `ContainerCreating`. `error` is the plugin's.
+    Sandbox { sandbox: String, error: String },
     /// The registry does not hold the image.
     Pull { image: String },
     /// An environment reference does not resolve: `CreateContainerConfigError`.
@@ -61,7 +64,9 @@ impl Blocker {
                 (500i64 << n.saturating_sub(1).min(10)).min(MOUNT_RETRY_MAX_MS),
             ),
             Blocker::Pull { .. } => chrono::Duration::seconds(super::life::backoff(n)),
-            Blocker::Config { .. } => chrono::Duration::seconds(SYNC_RETRY_SECONDS),
+            Blocker::Config { .. } | Blocker::Sandbox { .. } => {
+                chrono::Duration::seconds(SYNC_RETRY_SECONDS)
+            }
         }
     }
 
@@ -79,7 +84,9 @@ impl Blocker {
     /// The container's waiting reason at `now`, the first attempt having failed at `first`.
     pub(super) fn waiting_reason(&self, first: DateTime<Utc>, now: DateTime<Utc>) -> &'static str {
         match self {
-            Blocker::Mount { .. } | Blocker::Attach { .. } => "ContainerCreating",
+            Blocker::Mount { .. } | Blocker::Attach { .. } | Blocker::Sandbox { .. } => {
+                "ContainerCreating"
+            }
             // Right after the first failed pull the kubelet says why; then it backs off.
             Blocker::Pull { .. } if now < first + self.retry_after(1) => "ErrImagePull",
             Blocker::Pull { .. } => "ImagePullBackOff",
@@ -90,7 +97,7 @@ impl Blocker {
     /// The container status's waiting message for `reason` (none while it is being created).
     pub(super) fn waiting_message(&self, reason: &str) -> Option<String> {
         match self {
-            Blocker::Mount { .. } | Blocker::Attach { .. } => None,
+            Blocker::Mount { .. } | Blocker::Attach { .. } | Blocker::Sandbox { .. } => None,
             Blocker::Pull { image } if reason == "ErrImagePull" => Some(not_found(image)),
             Blocker::Pull { image } => Some(format!("Back-off pulling image \"{image}\"")),
             Blocker::Config { error, .. } => Some(error.clone()),
@@ -178,6 +185,15 @@ impl Blocker {
                 events.extend(timed_out(volume, volume));
                 events
             }
+            Blocker::Sandbox { sandbox, error } => vec![event(
+                "Warning",
+                "FailedCreatePodSandBox",
+                format!(
+                    "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"{sandbox}\": {error}"
+                ),
+                n,
+                last,
+            )],
             Blocker::Pull { image } => {
                 let mut events = vec![
                     event(

@@ -342,6 +342,7 @@ mod tests {
             requested: Requested::default(),
             other_pods: Vec::new(),
             unreachable_minutes_ago: None,
+            pod_network: None,
         }
     }
 

@@ -38,6 +38,15 @@ impl Scenario {
                     "minutes from 0 to 1440 (the simulation replays the last day)",
                 ));
             }
+            if n.pod_network
+                .as_ref()
+                .is_some_and(|p| p.plugin.trim().is_empty())
+            {
+                return Err(f(
+                    &format!("nodes[{i}].pod_network.plugin"),
+                    "the network plugin's type, like aws-cni or calico",
+                ));
+            }
             for (j, t) in n.taints.iter().enumerate() {
                 if !matches!(
                     t.effect.as_str(),
