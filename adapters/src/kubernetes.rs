@@ -27,9 +27,8 @@ use k8s_openapi::api::apps::v1::{
     ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
 };
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod, Secret};
+use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::api::storage::v1::StorageClass;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -50,6 +49,9 @@ use squad_gitops::objects;
 
 mod cron_jobs;
 pub use cron_jobs::cron_jobs_v1beta1;
+mod images;
+mod rbac;
+mod secrets;
 mod services;
 
 /// Where the cluster is and how to talk to it.
@@ -88,16 +90,6 @@ fn no_prometheus(what: String) -> PortError {
 }
 
 /// The API resource of Trivy Operator's VulnerabilityReports.
-fn vulnerability_reports() -> ApiResource {
-    ApiResource {
-        group: "aquasecurity.github.io".into(),
-        version: "v1alpha1".into(),
-        api_version: "aquasecurity.github.io/v1alpha1".into(),
-        kind: "VulnerabilityReport".into(),
-        plural: "vulnerabilityreports".into(),
-    }
-}
-
 fn hpa_resource(version: &str) -> ApiResource {
     ApiResource {
         group: "autoscaling".into(),
@@ -701,158 +693,19 @@ impl Cluster for KubeCluster {
         namespace: &str,
         service_account: &str,
     ) -> PortResult<Vec<RbacRule>> {
-        let what = format!("RBAC of ServiceAccount {namespace}/{service_account}");
-        let lp = ListParams::default();
-        let mut bindings = self
-            .list(
-                Api::<RoleBinding>::namespaced(self.client.clone(), namespace),
-                &what,
-                &lp,
-            )
-            .await?;
-        bindings.extend(
-            self.list(
-                Api::<ClusterRoleBinding>::all(self.client.clone()),
-                &what,
-                &lp,
-            )
-            .await?,
-        );
-        // Fetch each role a binding of this ServiceAccount refers to, once.
-        let mut roles: Vec<(String, String, Value)> = Vec::new();
-        for b in bindings
-            .iter()
-            .filter(|b| objects::binds_service_account(b, namespace, service_account))
-        {
-            let (role_kind, role_name) = objects::role_ref(b);
-            if roles
-                .iter()
-                .any(|(k, n, _)| k == role_kind && n == role_name)
-            {
-                continue;
-            }
-            let role_what = format!("{role_kind} {role_name} (bound to {service_account})");
-            let got = if role_kind == "ClusterRole" {
-                let api = Api::<ClusterRole>::all(self.client.clone());
-                self.get(api, &role_what, role_name).await
-            } else {
-                let api = Api::<Role>::namespaced(self.client.clone(), namespace);
-                self.get(api, &role_what, role_name).await
-            };
-            match got {
-                Ok(r) => roles.push((role_kind.to_owned(), role_name.to_owned(), r)),
-                // A binding to a role that does not exist grants nothing.
-                Err(PortError::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(objects::bound_rules(
-            &bindings,
-            |kind, name| {
-                roles
-                    .iter()
-                    .find(|(k, n, _)| k == kind && n == name)
-                    .map(|(_, _, r)| r)
-            },
-            namespace,
-            service_account,
-        ))
+        self.rules_bound_to(namespace, service_account).await
     }
 
     async fn image_vulnerabilities(&self, image: &str) -> PortResult<Vec<ImageVulnerability>> {
-        let what = format!("image scan of {image}");
-        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &vulnerability_reports());
-        let reports = match self.list(api, &what, &ListParams::default()).await {
-            Ok(r) => r,
-            Err(PortError::NotFound { .. }) => {
-                return Err(PortError::Unavailable {
-                    what,
-                    detail: "the cluster has no image scanner reports (Trivy Operator's VulnerabilityReports, aquasecurity.github.io/v1alpha1, are not served)".into(),
-                });
-            }
-            Err(e) => return Err(e),
-        };
-        let wanted = ImageName::parse(image);
-        let mut out: Vec<ImageVulnerability> = Vec::new();
-        for r in reports {
-            let report = &r["report"];
-            let artifact = ImageName {
-                registry: report["registry"]["server"]
-                    .as_str()
-                    .unwrap_or("index.docker.io")
-                    .to_owned(),
-                repository: report["artifact"]["repository"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_owned(),
-                tag: report["artifact"]["tag"].as_str().unwrap_or("").to_owned(),
-            };
-            if !wanted.same_image(&artifact) {
-                continue;
-            }
-            for v in report["vulnerabilities"].as_array().into_iter().flatten() {
-                let s = |k: &str| v[k].as_str().unwrap_or("").to_owned();
-                let vuln = ImageVulnerability {
-                    id: s("vulnerabilityID"),
-                    package: s("resource"),
-                    installed: s("installedVersion"),
-                    fixed: s("fixedVersion"),
-                    severity: s("severity").to_ascii_lowercase(),
-                    title: s("title"),
-                };
-                if !out
-                    .iter()
-                    .any(|o| o.id == vuln.id && o.package == vuln.package)
-                {
-                    out.push(vuln);
-                }
-            }
-        }
-        Ok(out)
+        self.scanned_vulnerabilities(image).await
     }
 
     async fn secret_keys(&self, namespace: &str) -> PortResult<Vec<(String, Vec<String>)>> {
-        let what = format!("Secrets in {namespace}");
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-        let lp = ListParams::default();
-        let list = self.call(&what, || api.list(&lp)).await?;
-        // Only names leave this function; the values are dropped with `list`.
-        Ok(list
-            .items
-            .iter()
-            .map(|s| {
-                let mut keys: Vec<String> = s
-                    .data
-                    .iter()
-                    .flat_map(|d| d.keys().cloned())
-                    .chain(s.string_data.iter().flat_map(|d| d.keys().cloned()))
-                    .collect();
-                keys.sort();
-                keys.dedup();
-                (s.metadata.name.clone().unwrap_or_default(), keys)
-            })
-            .collect())
+        self.secret_key_names(namespace).await
     }
 
     async fn secret_values(&self, namespace: &str) -> PortResult<Vec<String>> {
-        let what = format!("Secrets in {namespace}");
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-        let lp = ListParams::default();
-        let list = self.call(&what, || api.list(&lp)).await?;
-        // Decoded by k8s-openapi (ByteString); values that are not UTF-8 cannot appear in text.
-        Ok(list
-            .items
-            .into_iter()
-            .flat_map(|s| {
-                let data = s
-                    .data
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|(_, v)| String::from_utf8(v.0).ok());
-                let string_data = s.string_data.into_iter().flatten().map(|(_, v)| v);
-                data.chain(string_data).collect::<Vec<_>>()
-            })
-            .collect())
+        self.secret_texts(namespace).await
     }
 
     async fn node(&self, name: &str) -> PortResult<NodeInfo> {
@@ -947,84 +800,10 @@ impl Cluster for KubeCluster {
     }
 }
 
-/// An image reference split into registry, repository and tag (`docker.io/library/` defaults).
-#[derive(Debug, PartialEq, Eq)]
-struct ImageName {
-    registry: String,
-    repository: String,
-    tag: String,
-}
-
-impl ImageName {
-    fn parse(image: &str) -> ImageName {
-        let image = image.split('@').next().unwrap_or(image);
-        let (name, tag) = match image.rsplit_once(':') {
-            Some((n, t)) if !t.contains('/') => (n, t),
-            _ => (image, "latest"),
-        };
-        let (registry, repository) = match name.split_once('/') {
-            Some((h, r)) if h.contains('.') || h.contains(':') || h == "localhost" => {
-                (h.to_owned(), r.to_owned())
-            }
-            _ => ("index.docker.io".to_owned(), name.to_owned()),
-        };
-        let repository = if registry == "index.docker.io" && !repository.contains('/') {
-            format!("library/{repository}")
-        } else {
-            repository
-        };
-        ImageName {
-            registry,
-            repository,
-            tag: tag.to_owned(),
-        }
-    }
-
-    fn same_image(&self, other: &ImageName) -> bool {
-        let docker = |r: &str| {
-            if matches!(r, "docker.io" | "registry-1.docker.io") {
-                "index.docker.io".to_owned()
-            } else {
-                r.to_owned()
-            }
-        };
-        let repo = |r: &str| {
-            if r.contains('/') {
-                r.to_owned()
-            } else {
-                format!("library/{r}")
-            }
-        };
-        docker(&self.registry) == docker(&other.registry)
-            && (repo(&self.repository) == repo(&other.repository))
-            && (other.tag.is_empty() || self.tag == other.tag)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn image_names_normalise_like_docker() {
-        let a = ImageName::parse("python:3.12");
-        assert_eq!(a.registry, "index.docker.io");
-        assert_eq!(a.repository, "library/python");
-        assert_eq!(a.tag, "3.12");
-        let b = ImageName::parse("ghcr.io/acme/payment-api:2.14.1");
-        assert_eq!(
-            (b.registry.as_str(), b.repository.as_str(), b.tag.as_str()),
-            ("ghcr.io", "acme/payment-api", "2.14.1")
-        );
-        assert!(b.same_image(&ImageName::parse("ghcr.io/acme/payment-api:2.14.1")));
-        assert!(!b.same_image(&ImageName::parse("ghcr.io/acme/payment-api:2.14.2")));
-        let c = ImageName::parse("localhost:5000/app");
-        assert_eq!(
-            (c.registry.as_str(), c.tag.as_str()),
-            ("localhost:5000", "latest")
-        );
-    }
 
     #[test]
     fn selectors_cover_labels_and_expressions() {

@@ -9,7 +9,7 @@
 //! Each object is served as an API server stores it (`defaults` holds what one fills in): with
 //! the defaults it fills in (and only those: a field the manifest leaves out stays out, never
 //! `null`), the fields its admission plugins add to Pods, quantities in canonical form and zero
-//! status counters omitted. `tests/apiserver.rs` compares them, field by field, with what a real kube-apiserver serves
+//! status counters omitted. `tests/apiserver/` compares them, field by field, with what a real kube-apiserver serves
 //! after being loaded with the same objects.
 
 use std::collections::BTreeMap;
