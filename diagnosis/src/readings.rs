@@ -68,7 +68,7 @@ pub fn container_in<'r>(
     r: &'r squad_protocols::cluster::Revision,
     facts: &Facts,
 ) -> Option<&'r squad_protocols::cluster::ContainerSpec> {
-    r.containers.iter().find(|c| c.name == facts.container)
+    r.container(&facts.container)
 }
 
 impl Readings {
@@ -566,6 +566,7 @@ mod tests {
             change_cause: format!("r{n}"),
             name: format!("w-{n}"),
             containers: vec![spec(env)],
+            init_containers: Vec::new(),
             placement: Default::default(),
             claims: Vec::new(),
             service_account: "cart".into(),

@@ -303,6 +303,9 @@ pub struct Revision {
     #[serde(default)]
     pub name: String,
     pub containers: Vec<ContainerSpec>,
+    /// Its init containers, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_containers: Vec<ContainerSpec>,
     /// Where the revision's pods may be scheduled.
     #[serde(default)]
     pub placement: PlacementRules,
@@ -312,6 +315,16 @@ pub struct Revision {
     /// The ServiceAccount its pods run as.
     #[serde(default)]
     pub service_account: String,
+}
+
+impl Revision {
+    /// A container's spec by name, an init container's too.
+    pub fn container(&self, name: &str) -> Option<&ContainerSpec> {
+        self.containers
+            .iter()
+            .chain(&self.init_containers)
+            .find(|c| c.name == name)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -42,6 +42,7 @@ mod cron_jobs;
 mod disk;
 mod events;
 mod eviction;
+mod init_containers;
 mod jobs;
 mod kubelet;
 mod life;
@@ -79,6 +80,9 @@ struct Rollout {
     pods: Vec<String>,
     /// What keeps the rollout's container from ever starting, if anything.
     blocked: Option<Blocker>,
+    /// The init container `blocked` stops the pod's start-up at (its position and name), when
+    /// it is one: the containers wait, `PodInitializing`.
+    init_stop: Option<kubelet::InitStop>,
     /// What one of its pods asks of a node.
     needs: PodNeeds,
     /// The scheduler's message when not one of its pods fits any node (besides the other
@@ -292,6 +296,7 @@ impl SimCluster {
                 needs: PodNeeds::of(objects::pod_spec(obj)),
                 object: obj.clone(),
                 blocked: None,
+                init_stop: None,
                 unschedulable: None,
                 unready: None,
                 ready_after: 0,
@@ -318,7 +323,11 @@ impl SimCluster {
         let store = kubelet::Store::new(s, &objects);
         for r in &mut rollouts {
             r.needs.prefilter = storage::prefilter(s, &objects, objects::pod_spec(&r.object));
-            r.blocked = kubelet::blocker(s, &store, &r.object, &s.workload.container);
+            (r.blocked, r.init_stop) =
+                match kubelet::blocker(s, &store, &r.object, &s.workload.container) {
+                    Some((b, init)) => (Some(b), init),
+                    None => (None, None),
+                };
             r.unschedulable = match scheduler::place(&mut self.fresh_nodes(), &r.needs) {
                 Placement::Unschedulable(message) => Some(message),
                 Placement::Node(_) => None,
@@ -668,7 +677,7 @@ impl SimCluster {
             None => slot.map_or(r.at, |i| self.created_at(d, r, i, now)),
         };
         let waiting_reason = life.waiting_reason(now).unwrap_or("CrashLoopBackOff");
-        PodInfo {
+        let mut info = PodInfo {
             init_containers: Vec::new(),
             deleted_at: None,
             namespace: s.workload.namespace.clone(),
@@ -703,7 +712,9 @@ impl SimCluster {
                     last_termination: life.kills.last().cloned(),
                 },
             ),
-        }
+        };
+        self.init_statuses(r, &mut info, created_at, waiting_reason);
+        info
     }
 
     /// The statuses of all the pod's containers, in the order its spec declares them: the app's

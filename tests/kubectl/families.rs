@@ -637,3 +637,51 @@ async fn a_new_pod_on_another_node_than_the_rwo_volume_waits_on_multi_attach() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_init_container_whose_image_is_missing_holds_the_new_pods_initializing() {
+    let s = serve("init-image", &[]).await;
+    let kc = s.backends.kubeconfig.clone();
+    let scenario = Scenario::embedded("init-image").unwrap();
+    let ns = scenario.workload.namespace.as_str();
+    let new = scenario.workload.pods[0].as_str();
+    // NAME READY STATUS RESTARTS AGE: the new pod stops at its init container; the old serve.
+    let pods = rows(&ok(&kc, &["get", "pods", "-n", ns]).await);
+    let row = pods.iter().find(|r| r[0] == new).unwrap();
+    assert_eq!(&row[1..3], ["0/1", "Init:ImagePullBackOff"], "{pods:?}");
+    let old: Vec<_> = pods[1..].iter().filter(|r| r[0] != new).collect();
+    assert_eq!(old.len(), 3, "{pods:?}");
+    assert!(
+        old.iter().all(|r| r[1] == "1/1" && r[2] == "Running"),
+        "{pods:?}"
+    );
+    let described = ok(&kc, &["describe", "pod", "-n", ns, new]).await;
+    for want in [
+        "Init Containers:",
+        "ghcr.io/acme/invoice-migrations:7.2.0",
+        "ImagePullBackOff",
+        "PodInitializing",
+        "Failed to pull image \"ghcr.io/acme/invoice-migrations:7.2.0\"",
+    ] {
+        assert!(described.contains(want), "{want}:\n{described}");
+    }
+    assert!(
+        described.lines().any(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words == ["Initialized", "False"]
+        }),
+        "{described}"
+    );
+    let (logged, _, err) = kubectl(&kc, &["logs", "-n", ns, new, "-c", "migrate"]).await;
+    assert!(!logged, "{err}");
+    assert!(
+        err.contains("is waiting to start: trying and failing to pull image"),
+        "{err}"
+    );
+    let (logged, _, err) = kubectl(&kc, &["logs", "-n", ns, new, "-c", "api"]).await;
+    assert!(!logged, "{err}");
+    assert!(
+        err.contains("is waiting to start: PodInitializing"),
+        "{err}"
+    );
+}

@@ -8,7 +8,6 @@
 //! `imagePullSecrets` a private registry needs) comes with the remediations; until then the crew
 //! escalates with the diagnosis. The proof is the rollout completing with every pod running.
 
-use squad_protocols::cluster::ContainerSpec;
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
 use crate::{
@@ -32,19 +31,24 @@ const WAITING: [&str; 5] = [
     "waiting: ImageInspectError",
 ];
 
-fn image_of<'a>(containers: &'a [ContainerSpec], name: &str) -> Option<&'a str> {
-    containers
-        .iter()
-        .find(|c| c.name == name)
-        .map(|c| c.image.as_str())
-}
-
 /// The last rollout's image change for the container: (revision, how long ago, before, after).
 fn image_change(facts: &Facts) -> Option<(u32, String, String, String)> {
     let c = crate::readings::last_rollout_change(facts, |r| {
-        image_of(&r.containers, &facts.container).map(str::to_owned)
+        crate::readings::container_in(r, facts).map(|c| c.image.clone())
     })?;
     Some((c.revision, c.ago, c.before, c.after))
+}
+
+/// The init container the last rollout added, when the container is one: (how long ago).
+fn added_init_container(facts: &Facts) -> Option<String> {
+    let [.., before, last] = facts.history.as_slice() else {
+        return None;
+    };
+    let init = |r: &squad_protocols::cluster::Revision| {
+        r.init_containers.iter().any(|c| c.name == facts.container)
+    };
+    (init(last) && !init(before) && before.container(&facts.container).is_none())
+        .then(|| crate::readings::ago(facts.now - last.at))
 }
 
 impl Family for ImagePull {
@@ -61,7 +65,15 @@ impl Family for ImagePull {
         if !WAITING.contains(&status.state.as_str()) {
             return None;
         }
-        let image = image_of(&facts.info.containers, &facts.container).unwrap_or("its image");
+        let image = facts
+            .info
+            .container(&facts.container)
+            .map_or("its image", |c| c.image.as_str());
+        let init = facts
+            .info
+            .init_containers
+            .iter()
+            .any(|c| c.name == facts.container);
         // What the kubelet said: a failed pull, or (before any pull) a reference it cannot
         // parse or an image it may not pull (`InspectFailed`, `ErrImageNeverPull`).
         let failed = facts
@@ -122,16 +134,32 @@ impl Family for ImagePull {
                 ));
                 format!("; the last rollout ({hours}) changed the image from {before}")
             }
-            None => String::new(),
+            None => match added_init_container(facts) {
+                Some(ago) => {
+                    d.confidence = 0.95;
+                    d.recommendations.push(format!(
+                        "push {image} (the release's pipeline published the app's image only?) or take the init container {} out again until it exists",
+                        facts.container
+                    ));
+                    format!("; the last rollout ({ago}) added that init container")
+                }
+                None => String::new(),
+            },
         };
         d.recommendations.push(
             "check that the tag exists in the registry, and that the pod has the imagePullSecrets a private registry needs"
                 .into(),
         );
-        d.summary = format!(
-            "{} cannot start: the kubelet cannot pull {image} ({cause}){rollout}",
-            facts.container
-        );
+        let what = if init {
+            format!(
+                "the init container {} (the pod's containers wait for it, PodInitializing)",
+                facts.container
+            )
+        } else {
+            facts.container.clone()
+        };
+        d.summary =
+            format!("{what} cannot start: the kubelet cannot pull {image} ({cause}){rollout}");
         Some(d)
     }
 
@@ -241,6 +269,36 @@ mod tests {
         assert!(d.evidence.iter().any(|e| e.source == "kubelet events"
             && e.observation.contains("r/cart:3.2: not found (7 times")));
         assert!(d.recommendations[0].contains("roll the image back to r/cart:3.1"));
+    }
+
+    /// An init container the last rollout added, whose image is not in the registry: the pod
+    /// stops there and its containers wait for it.
+    #[test]
+    fn an_init_container_the_last_rollout_added_that_cannot_pull_holds_the_pod() {
+        let mut f = pulling("r/cart:3.1");
+        // The app's image is the same in both revisions; the new one adds `migrate`.
+        f.history[0].containers[0].image = "r/cart:3.1".into();
+        let mut migrate = f.info.containers[0].clone();
+        migrate.name = "migrate".into();
+        migrate.image = "r/cart-migrations:3.2".into();
+        f.info.init_containers = vec![migrate.clone()];
+        f.history.last_mut().unwrap().init_containers = vec![migrate];
+        let p = f.pod.as_mut().unwrap();
+        p.init_containers = vec![p.containers[0].clone()];
+        p.init_containers[0].name = "migrate".into();
+        p.containers[0].state = "waiting: PodInitializing".into();
+        f.container = crate::facts::focus_container(p, "api");
+        assert_eq!(f.container, "migrate");
+        f.events[0].message = f.events[0]
+            .message
+            .replace("r/cart:3.1", "r/cart-migrations:3.2");
+        let d = testing::diagnosis(&f);
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
+        assert_eq!(
+            d.summary,
+            "the init container migrate (the pod's containers wait for it, PodInitializing) cannot start: the kubelet cannot pull r/cart-migrations:3.2 (the registry has no such image); the last rollout (30 h ago) added that init container"
+        );
+        assert!(d.recommendations[0].contains("push r/cart-migrations:3.2"));
     }
 
     /// The kubelet's words before any pull: a reference that does not parse, and an image a

@@ -67,6 +67,31 @@ pub(super) struct Evicted {
 }
 
 impl Evicted {
+    /// Another team's pod `p` taken off `node` at `at`, using and requesting `(usage,
+    /// request)` bytes of memory then.
+    fn foreign(
+        cause: Cause,
+        node: &str,
+        p: &crate::scenario::NodePodSpec,
+        at: DateTime<Utc>,
+        (usage, request): (u64, u64),
+    ) -> Evicted {
+        Evicted {
+            cause,
+            pod: p.name.clone(),
+            namespace: p.namespace.clone(),
+            owner: p.owner.clone(),
+            node: node.to_owned(),
+            created: p.started,
+            at,
+            container: p.container.clone(),
+            usage,
+            request,
+            priority: p.priority,
+            slot: None,
+        }
+    }
+
     /// The pod's `status.message`, in the kubelet's words.
     pub fn message(&self) -> String {
         format!(
@@ -242,20 +267,14 @@ impl SimCluster {
                             continue;
                         }
                         gone.insert((k, j));
-                        out.evicted.push(Evicted {
-                            cause: Cause::NodeLost,
-                            pod: p.name.clone(),
-                            namespace: p.namespace.clone(),
-                            owner: p.owner.clone(),
-                            node: node.name.clone(),
-                            created: p.started,
-                            at: quiet.deletes_at(&[]).unwrap_or(t),
-                            container: p.container.clone(),
-                            usage: 0,
-                            request: 0,
-                            priority: p.priority,
-                            slot: None,
-                        });
+                        let at = quiet.deletes_at(&[]).unwrap_or(t);
+                        out.evicted.push(Evicted::foreign(
+                            Cause::NodeLost,
+                            &node.name,
+                            p,
+                            at,
+                            (0, 0),
+                        ));
                     }
                     for (_, c, _) in ours.iter().filter(|(n, _, _)| *n == k) {
                         let Who::Ours(revision, i) = c.who else {
@@ -332,20 +351,13 @@ impl SimCluster {
                     Who::Foreign(k, j) => {
                         let p = &node.other_pods[j];
                         gone.insert((k, j));
-                        out.evicted.push(Evicted {
-                            cause: Cause::Pressure,
-                            pod: p.name.clone(),
-                            namespace: p.namespace.clone(),
-                            owner: p.owner.clone(),
-                            node: node.name.clone(),
-                            created: p.started,
-                            at: t,
-                            container: p.container.clone(),
-                            usage: victim.usage as u64,
-                            request: victim.request as u64,
-                            priority: p.priority,
-                            slot: None,
-                        });
+                        out.evicted.push(Evicted::foreign(
+                            Cause::Pressure,
+                            &node.name,
+                            p,
+                            t,
+                            (victim.usage as u64, victim.request as u64),
+                        ));
                     }
                     Who::Ours(revision, i) => {
                         let Some(r) = d.rollouts.iter().find(|r| r.revision == revision) else {

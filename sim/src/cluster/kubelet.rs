@@ -423,22 +423,44 @@ impl Store {
     }
 }
 
+/// An init container the pod's start-up stops at: its position and name.
+pub(super) type InitStop = (usize, String);
+
 /// What keeps the `container` of the workload `object` from starting, if anything: the first
-/// step of the kubelet's start-up (volumes, image, environment) that fails in this world.
+/// step of the kubelet's start-up that fails in this world — the pod's volumes, then each init
+/// container in order (its image, its environment: the pod stops at the first that cannot
+/// start, named with the blocker), then the container's own image and environment.
 pub(super) fn blocker(
     scenario: &Scenario,
     store: &Store,
     object: &Value,
     container: &str,
-) -> Option<Blocker> {
+) -> Option<(Blocker, Option<InitStop>)> {
     let spec = objects::pod_spec(object);
     if let Some((volume, error)) = store.mount_failure(spec) {
-        return Some(Blocker::Mount { volume, error });
+        return Some((Blocker::Mount { volume, error }, None));
+    }
+    for (i, c) in spec["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if let Some(b) = start_failure(scenario, store, c) {
+            let name = c["name"].as_str().unwrap_or("").to_owned();
+            return Some((b, Some((i, name))));
+        }
     }
     let c = spec["containers"]
         .as_array()?
         .iter()
         .find(|c| c["name"] == container)?;
+    start_failure(scenario, store, c).map(|b| (b, None))
+}
+
+/// Why one container cannot start: an image the registry does not hold, or an environment
+/// reference that does not resolve.
+fn start_failure(scenario: &Scenario, store: &Store, c: &Value) -> Option<Blocker> {
     let image = c["image"].as_str().unwrap_or("").to_owned();
     if let Some(registry) = &scenario.registry
         && !registry.holds(&image)

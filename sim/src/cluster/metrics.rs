@@ -422,14 +422,34 @@ impl SeriesSource for SimCluster {
                     );
                 }
                 if waiting {
-                    push(
-                        SeriesKind::Gauge,
-                        with(
-                            "kube_pod_container_status_waiting_reason",
-                            &[("reason", waiting_reason)],
+                    // Stopped at an init container: that one waits for the blocker, the
+                    // container for it.
+                    match (&r.init_stop, blocked) {
+                        (Some((_, init)), Some(reason)) => {
+                            let mut l = with(
+                                "kube_pod_init_container_status_waiting_reason",
+                                &[("reason", reason)],
+                            );
+                            l.insert("container".into(), init.clone());
+                            push(SeriesKind::Gauge, l, 1.0);
+                            push(
+                                SeriesKind::Gauge,
+                                with(
+                                    "kube_pod_container_status_waiting_reason",
+                                    &[("reason", super::init_containers::INITIALIZING)],
+                                ),
+                                1.0,
+                            );
+                        }
+                        _ => push(
+                            SeriesKind::Gauge,
+                            with(
+                                "kube_pod_container_status_waiting_reason",
+                                &[("reason", waiting_reason)],
+                            ),
+                            1.0,
                         ),
-                        1.0,
-                    );
+                    }
                 }
             }
         }
@@ -568,6 +588,9 @@ impl SeriesSource for SimCluster {
             }
             "kube_pod_container_status_last_terminated_exitcode" => {
                 "Describes the exit code for the last container in terminated state."
+            }
+            "kube_pod_init_container_status_waiting_reason" => {
+                "Describes the reason the init container is currently in waiting state."
             }
             "kube_pod_container_status_waiting_reason" => {
                 "Describes the reason the container is currently in waiting state."

@@ -159,6 +159,7 @@ impl SimCluster {
                 change_cause: r.message.clone(),
                 name: Self::rs_name(r),
                 containers: r.workload.containers.clone(),
+                init_containers: r.workload.init_containers.clone(),
                 placement: r.workload.placement.clone(),
                 claims: r.workload.claims.clone(),
                 service_account: r.workload.service_account.clone(),
@@ -249,7 +250,10 @@ impl SimCluster {
         let info = self.pod(namespace, pod)?;
         let (d, now) = self.current()?;
         let s = &self.scenario;
-        if container != s.workload.container {
+        // The app's container, or an init container that has not run (one that completed
+        // wrote nothing the world models).
+        let is_init = info.init_containers.iter().any(|c| c.name == container);
+        if container != s.workload.container && !is_init {
             return Err(PortError::not_found(format!(
                 "container {container} in pod {namespace}/{pod}"
             )));
@@ -265,15 +269,24 @@ impl SimCluster {
             .map(|(r, _)| r);
         if let Some(b) = rollout.and_then(|r| r.blocked.as_ref()) {
             let reason = info
-                .containers
-                .first()
+                .container(container)
                 .and_then(|c| c.state.strip_prefix("waiting: "))
                 .unwrap_or("ContainerCreating");
+            // What waits for an init container is waiting to start, whatever stops that one.
+            let detail = if reason == super::init_containers::INITIALIZING {
+                format!("container \"{container}\" in pod \"{pod}\" is waiting to start: {reason}")
+            } else {
+                b.logs_refusal(container, pod, reason)
+            };
             return Err(PortError::Rejected {
                 what: format!("logs of {namespace}/{pod}"),
-                detail: b.logs_refusal(container, pod, reason),
+                detail,
             });
         }
+        if is_init {
+            return Ok(Vec::new());
+        }
+
         let spec = rollout.and_then(|r| self.container_spec(r));
         // A process that never ran wrote nothing.
         if spec.and_then(|c| self.missing_executable(c)).is_some() {

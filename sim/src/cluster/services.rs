@@ -294,6 +294,7 @@ impl SimCluster {
                     workload,
                     pods,
                     blocked: None,
+                    init_stop: None,
                     unschedulable: None,
                     unready: None,
                     ready_after: 0,

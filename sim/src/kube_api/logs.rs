@@ -28,14 +28,17 @@ pub(super) fn pod_log(
             Some(json!({"name": pod, "kind": "pods"})),
         );
     };
-    let containers: Vec<String> = p["spec"]["containers"]
-        .as_array()
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| c["name"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let names = |key: &str| -> Vec<String> {
+        p["spec"][key]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (containers, inits) = (names("containers"), names("initContainers"));
     let container = match param(q, "container").filter(|c| !c.is_empty()) {
         Some(c) => c.to_owned(),
         None if containers.len() == 1 => containers[0].clone(),
@@ -44,14 +47,19 @@ pub(super) fn pod_log(
                 StatusCode::BAD_REQUEST,
                 "BadRequest",
                 &format!(
-                    "a container name must be specified for pod {pod}, choose one of: [{}]",
-                    containers.join(" ")
+                    "a container name must be specified for pod {pod}, choose one of: [{}]{}",
+                    containers.join(" "),
+                    if inits.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" or one of the init containers: [{}]", inits.join(" "))
+                    }
                 ),
                 None,
             );
         }
     };
-    if !containers.contains(&container) {
+    if !containers.contains(&container) && !inits.contains(&container) {
         return status(
             StatusCode::BAD_REQUEST,
             "BadRequest",

@@ -548,7 +548,39 @@ fn pod_status(p: &Value) -> String {
     if let Some(r) = p["status"]["reason"].as_str() {
         reason = r.to_owned();
     }
-    if let Some(cs) = p["status"]["containerStatuses"].as_array() {
+    // The first init container that has not completed speaks for the pod.
+    let inits = p["status"]["initContainerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let declared = p["spec"]["initContainers"].as_array().map_or(0, Vec::len);
+    let mut initializing = false;
+    for (i, c) in inits.iter().enumerate() {
+        let terminated = &c["state"]["terminated"];
+        let waiting = c["state"]["waiting"]["reason"].as_str().unwrap_or("");
+        if terminated.is_object() && terminated["exitCode"].as_i64() == Some(0) {
+            continue;
+        }
+        initializing = true;
+        reason = if terminated.is_object() {
+            match terminated["reason"].as_str().filter(|r| !r.is_empty()) {
+                Some(r) => format!("Init:{r}"),
+                None => format!(
+                    "Init:ExitCode:{}",
+                    terminated["exitCode"].as_i64().unwrap_or(0)
+                ),
+            }
+        } else if !waiting.is_empty() && waiting != "PodInitializing" {
+            format!("Init:{waiting}")
+        } else {
+            format!("Init:{i}/{declared}")
+        };
+        break;
+    }
+    if let Some(cs) = p["status"]["containerStatuses"]
+        .as_array()
+        .filter(|_| !initializing)
+    {
         for c in cs.iter().rev() {
             if let Some(r) = c["state"]["waiting"]["reason"].as_str() {
                 reason = r.to_owned();

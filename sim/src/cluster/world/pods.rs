@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use squad_gitops::objects;
-use squad_protocols::cluster::{ClusterEvent, PodInfo};
+use squad_protocols::cluster::{ClusterEvent, ContainerStatus, PodInfo};
 
 use super::defaults::{default_pod, qos_class, stored};
 use super::{Desired, Rollout, SimCluster, ts, uid};
@@ -58,51 +58,92 @@ impl SimCluster {
         let mut spec = skeleton["spec"].clone();
         spec["nodeName"] = json!(info.node);
         let ip = self.pod_ip(d, &info.name, &info.node);
+        // The blocker applies to the container it stops: the init container the pod stops at,
+        // else the app's.
+        let stop = r.init_stop.as_ref().map(|(_, name)| name.as_str());
+        let status = |c: &ContainerStatus, key: &str| -> Value {
+            let image = objects::pod_spec(&r.object)[key]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|x| x["name"] == c.name.as_str()))
+                .and_then(|x| x["image"].as_str())
+                .unwrap_or("")
+                .to_owned();
+            let started = c
+                .last_termination
+                .as_ref()
+                .map_or(info.created_at, |t| t.finished_at);
+            let blocked = r
+                .blocked
+                .as_ref()
+                .filter(|_| stop.is_none_or(|s| s == c.name));
+            // An init container that ran to completion.
+            if let Some(t) = c
+                .last_termination
+                .as_ref()
+                .filter(|_| c.state == "terminated: Completed")
+            {
+                let id = format!(
+                    "containerd://{}",
+                    uid(&format!("{}{}", info.name, c.name)).replace('-', "")
+                );
+                return json!({"name": c.name, "ready": true, "started": false,
+                    "restartCount": c.restart_count, "image": image,
+                    "imageID": format!("{image}@sha256:{}", uid(&image).replace('-', "")),
+                    "containerID": id,
+                    "state": {"terminated": {"reason": t.reason, "exitCode": t.exit_code,
+                        "startedAt": ts(info.created_at), "finishedAt": ts(t.finished_at),
+                        "containerID": id}},
+                    "lastState": {}});
+            }
+            let state = match c.state.strip_prefix("waiting: ") {
+                Some(reason) if reason == super::super::init_containers::INITIALIZING => {
+                    json!({"waiting": {"reason": reason}})
+                }
+                Some(reason) if blocked.is_some() => {
+                    match blocked.and_then(|b| b.waiting_message(reason)) {
+                        Some(message) => json!({"waiting": {"reason": reason, "message": message}}),
+                        None => json!({"waiting": {"reason": reason}}),
+                    }
+                }
+                Some(reason) => json!({"waiting": {"reason": reason, "message":
+                    format!("back-off restarting failed container {} in pod {}_{}({})",
+                            c.name, info.name, info.namespace, uid(&format!("Pod/{}/{}", info.namespace, info.name)))}}),
+                None => json!({"running": {"startedAt": ts(started)}}),
+            };
+            // A container that never started has no image id and no container id yet.
+            if info.phase == "Pending" {
+                return json!({"name": c.name, "ready": false, "started": false,
+                              "restartCount": c.restart_count, "image": image,
+                              "imageID": "", "state": state, "lastState": {}});
+            }
+            let last = c.last_termination.as_ref().map_or(json!({}), |t| {
+                json!({"terminated": {"reason": t.reason, "exitCode": t.exit_code,
+                    "startedAt": ts(info.created_at.max(t.finished_at - chrono::Duration::minutes(10))),
+                    "finishedAt": ts(t.finished_at),
+                    "containerID": format!("containerd://{}", uid(&format!("{}{}", info.name, t.finished_at)).replace('-', ""))}})
+            });
+            json!({"name": c.name, "ready": c.ready, "started": c.state == "running",
+                   "restartCount": c.restart_count, "image": image,
+                   "imageID": format!("{image}@sha256:{}", uid(&image).replace('-', "")),
+                   "containerID": format!("containerd://{}", uid(&info.name).replace('-', "")),
+                   "state": state, "lastState": last})
+        };
         let statuses: Vec<Value> = info
             .containers
             .iter()
-            .map(|c| {
-                let image = objects::pod_spec(&r.object)["containers"]
-                    .as_array()
-                    .and_then(|cs| cs.iter().find(|x| x["name"] == c.name.as_str()))
-                    .and_then(|x| x["image"].as_str())
-                    .unwrap_or("")
-                    .to_owned();
-                let started = c
-                    .last_termination
-                    .as_ref()
-                    .map_or(info.created_at, |t| t.finished_at);
-                let blocked = r.blocked.as_ref();
-                let state = match c.state.strip_prefix("waiting: ") {
-                    Some(reason) if blocked.is_some() => {
-                        match blocked.and_then(|b| b.waiting_message(reason)) {
-                            Some(message) => json!({"waiting": {"reason": reason, "message": message}}),
-                            None => json!({"waiting": {"reason": reason}}),
-                        }
-                    }
-                    Some(reason) => json!({"waiting": {"reason": reason, "message":
-                        format!("back-off restarting failed container {} in pod {}_{}({})",
-                                c.name, info.name, info.namespace, uid(&format!("Pod/{}/{}", info.namespace, info.name)))}}),
-                    None => json!({"running": {"startedAt": ts(started)}}),
-                };
-                // A container that never started has no image id and no container id yet.
-                if info.phase == "Pending" {
-                    return json!({"name": c.name, "ready": false, "started": false,
-                                  "restartCount": c.restart_count, "image": image,
-                                  "imageID": "", "state": state, "lastState": {}});
-                }
-                let last = c.last_termination.as_ref().map_or(json!({}), |t| {
-                    json!({"terminated": {"reason": t.reason, "exitCode": t.exit_code,
-                        "startedAt": ts(info.created_at.max(t.finished_at - chrono::Duration::minutes(10))),
-                        "finishedAt": ts(t.finished_at),
-                        "containerID": format!("containerd://{}", uid(&format!("{}{}", info.name, t.finished_at)).replace('-', ""))}})
-                });
-                json!({"name": c.name, "ready": c.ready, "started": c.state == "running",
-                       "restartCount": c.restart_count, "image": image,
-                       "imageID": format!("{image}@sha256:{}", uid(&image).replace('-', "")),
-                       "containerID": format!("containerd://{}", uid(&info.name).replace('-', "")),
-                       "state": state, "lastState": last})
-            })
+            .map(|c| status(c, "containers"))
+            .collect();
+        let init_statuses: Vec<Value> = info
+            .init_containers
+            .iter()
+            .map(|c| status(c, "initContainers"))
+            .collect();
+        // Initialized once every init container completed.
+        let incomplete: Vec<&str> = info
+            .init_containers
+            .iter()
+            .filter(|c| c.state != "terminated: Completed")
+            .map(|c| c.name.as_str())
             .collect();
         let all_ready = info.containers.iter().all(|c| c.ready);
         let ready = if all_ready { "True" } else { "False" };
@@ -122,17 +163,29 @@ impl SimCluster {
                     unready.join(" ")
                 ));
             }
+            if st == "False" && t == "Initialized" {
+                c["reason"] = json!("ContainersNotInitialized");
+                c["message"] = json!(format!(
+                    "containers with incomplete status: [{}]",
+                    incomplete.join(" ")
+                ));
+            }
             c
         };
+        let initialized = if incomplete.is_empty() {
+            "True"
+        } else {
+            "False"
+        };
         let qos = qos_class(&spec);
-        stored(
+        let mut o = stored(
             json!({
                 "apiVersion": "v1", "kind": "Pod",
                 "metadata": skeleton["metadata"].clone(),
                 "spec": spec,
                 "status": {
                     "phase": info.phase,
-                    "conditions": [cond("Initialized", "True"), cond("Ready", ready),
+                    "conditions": [cond("Initialized", initialized), cond("Ready", ready),
                                    cond("ContainersReady", ready), cond("PodScheduled", "True")],
                     "hostIP": "127.0.0.1", "podIP": ip, "podIPs": [{"ip": ip}],
                     "startTime": ts(info.created_at),
@@ -142,7 +195,11 @@ impl SimCluster {
             }),
             None,
             info.created_at,
-        )
+        );
+        if !init_statuses.is_empty() {
+            o["status"]["initContainerStatuses"] = json!(init_statuses);
+        }
+        o
     }
 
     pub(super) fn event_object(&self, pod: &str, node: &str, i: usize, e: &ClusterEvent) -> Value {
