@@ -567,6 +567,7 @@ mod tests {
             name: format!("w-{n}"),
             containers: vec![spec(env)],
             init_containers: Vec::new(),
+            pod_labels: Default::default(),
             placement: Default::default(),
             claims: Vec::new(),
             service_account: "cart".into(),

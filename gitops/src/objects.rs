@@ -612,6 +612,15 @@ pub fn node_info(n: &Value) -> NodeInfo {
     }
 }
 
+/// The labels a workload's (or a revision's) pod template gives its pods, without the
+/// `pod-template-hash` and `controller-revision-hash` its controller adds.
+fn template_labels(obj: &Value) -> BTreeMap<String, String> {
+    let mut labels = string_map(&obj["spec"]["template"]["metadata"]["labels"]);
+    labels.remove("pod-template-hash");
+    labels.remove("controller-revision-hash");
+    labels
+}
+
 /// A ReplicaSet (one Deployment revision) as a [`Revision`], if it carries a revision number.
 pub fn replica_set_revision(rs: &Value) -> Option<Revision> {
     let meta = &rs["metadata"];
@@ -626,6 +635,7 @@ pub fn replica_set_revision(rs: &Value) -> Option<Revision> {
         name: str_of(&meta["name"]),
         containers: containers(rs),
         init_containers: init_containers(rs),
+        pod_labels: template_labels(rs),
         placement: placement_rules(pod_spec(rs)),
         claims: claim_names(pod_spec(rs)),
         service_account: service_account_of(pod_spec(rs)),
@@ -642,6 +652,7 @@ pub fn controller_revision(cr: &Value) -> Option<Revision> {
         name: str_of(&meta["name"]),
         containers: containers(&cr["data"]),
         init_containers: init_containers(&cr["data"]),
+        pod_labels: template_labels(&cr["data"]),
         placement: placement_rules(pod_spec(&cr["data"])),
         claims: claim_names(pod_spec(&cr["data"])),
         service_account: service_account_of(pod_spec(&cr["data"])),

@@ -306,6 +306,9 @@ pub struct Revision {
     /// Its init containers, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init_containers: Vec<ContainerSpec>,
+    /// The labels its pod template gives the pods (the controller's `pod-template-hash` aside).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_labels: BTreeMap<String, String>,
     /// Where the revision's pods may be scheduled.
     #[serde(default)]
     pub placement: PlacementRules,

@@ -145,6 +145,52 @@ fn kube_dns(resolver: &str, protocol: &str) -> Destination {
     }
 }
 
+/// The policies that would let the pods' traffic reach `dest` but do not select them: each with
+/// the labels its podSelector asks for that the pods do not carry (`tier=backend (the pods:
+/// tier=api)`). An allow that misses the pods after their labels changed.
+fn missed_allows(facts: &Facts, dest: &Destination) -> Vec<(String, Vec<String>)> {
+    let labels = &facts.info.pod_labels;
+    let ns = facts.workload.namespace.as_str();
+    facts
+        .network_policies
+        .iter()
+        .filter(|p| !p.selects(labels) && p.egress.iter().any(|r| r.allows(ns, dest)))
+        .map(|p| {
+            let wanted = p
+                .pod_selector
+                .iter()
+                .filter(|(k, v)| labels.get(*k) != Some(*v))
+                .map(|(k, v)| {
+                    let theirs = labels
+                        .get(k)
+                        .map_or_else(|| format!("no {k} label"), |x| format!("{k}={x}"));
+                    format!("{k}={v} (the pods: {theirs})")
+                })
+                .collect();
+            (p.name.clone(), wanted)
+        })
+        .collect()
+}
+
+/// The last rollout's change of the pods' labels, in words (`tier=backend → tier=api`).
+fn label_change(facts: &Facts) -> Option<(String, String)> {
+    let c = crate::readings::last_rollout_change(facts, |r| {
+        (!r.pod_labels.is_empty()).then(|| r.pod_labels.clone())
+    })?;
+    let changed: Vec<String> = c
+        .before
+        .iter()
+        .filter(|(k, v)| c.after.get(*k) != Some(*v))
+        .map(|(k, v)| {
+            c.after.get(k).map_or_else(
+                || format!("{k}={v} dropped"),
+                |now| format!("{k}={v} → {k}={now}"),
+            )
+        })
+        .collect();
+    (!changed.is_empty()).then(|| (c.ago, changed.join(", ")))
+}
+
 impl Family for NetworkPolicyBlocked {
     fn root_cause(&self) -> RootCause {
         RootCause::from_static(ROOT_CAUSE)
@@ -194,11 +240,49 @@ impl Family for NetworkPolicyBlocked {
         let which = names.join(", ");
         let (what, recommendation) = match &timeout {
             Timeout::Lookup { host, resolver } => {
-                if allowed(&kube_dns(resolver, "UDP")) {
+                let dns = kube_dns(resolver, "UDP");
+                if allowed(&dns) {
                     // DNS is allowed: the timeout is not the policy's.
                     return None;
                 }
                 d.confidence = 0.9;
+                // A policy that allows DNS exists, but no longer selects the pods.
+                if let Some((allow, wanted)) = missed_allows(facts, &dns).into_iter().next() {
+                    let since = label_change(facts).map_or(String::new(), |(ago, change)| {
+                        d.evidence.push(Evidence {
+                            source: "rollout history".into(),
+                            observation: format!(
+                                "the last rollout ({ago}) changed the pods' labels: {change}"
+                            ),
+                        });
+                        format!(" since the last rollout ({ago}) changed their labels ({change})")
+                    });
+                    d.evidence.push(Evidence {
+                        source: "NetworkPolicies".into(),
+                        observation: format!(
+                            "{allow} allows DNS but selects {}",
+                            wanted.join(", ")
+                        ),
+                    });
+                    d.confidence = 0.95;
+                    d.summary = format!(
+                        "{} cannot resolve {host}: {allow}, which allows DNS, no longer selects its pods ({}){since}, so only {which} applies and every lookup times out",
+                        facts.workload.name,
+                        wanted.join(", ")
+                    );
+                    d.recommendations.push(format!(
+                        "give the pods back the labels {allow} selects, or point {allow}'s podSelector at the labels they carry now — not a new rule in {which}"
+                    ));
+                    d.recommendations
+                        .push("never open egress to everything to fix one missing rule".into());
+                    d.signals = serde_json::to_value(PolicySignals {
+                        timeout: timeout.clone(),
+                        policies: names,
+                        line,
+                    })
+                    .ok();
+                    return Some(d);
+                }
                 (
                     format!(
                         "cannot resolve {host}: the egress NetworkPolicy {which} selecting its pods allows no DNS (port 53 to kube-dns), so every lookup times out"
@@ -443,5 +527,44 @@ mod tests {
         // No policy selects the pods.
         let f = testing::crashing(&[dial]);
         assert!(NetworkPolicyBlocked.detect(&f, &Readings::of(&f)).is_none());
+    }
+
+    /// The namespace denies egress to every pod, and an allow policy for DNS selects
+    /// `tier=backend`: the last rollout relabelled the pods `tier=api`, so the allow misses
+    /// them. The fix is the label, not a rule in the default-deny.
+    #[test]
+    fn an_allow_that_no_longer_selects_the_relabelled_pods_is_named() {
+        let mut f = testing::crashing(&[DNS_TIMEOUT]);
+        f.info.pod_labels.insert("tier".into(), "api".into());
+        let mut before = f.info.pod_labels.clone();
+        before.insert("tier".into(), "backend".into());
+        f.history[0].pod_labels = before;
+        f.history.last_mut().unwrap().pod_labels = f.info.pod_labels.clone();
+        let deny = NetworkPolicyInfo {
+            name: "default-deny-egress".into(),
+            pod_selector: BTreeMap::new(),
+            policy_types: vec!["Egress".into()],
+            ingress_rules: 0,
+            egress_rules: 0,
+            egress: Vec::new(),
+        };
+        let mut allow = egress_only(vec![EgressRule {
+            to: Vec::new(),
+            ports: vec![port("UDP", "53"), port("TCP", "53")],
+        }]);
+        allow.name = "allow-dns".into();
+        allow.pod_selector = BTreeMap::from([("tier".into(), "backend".into())]);
+        f.network_policies = vec![deny, allow];
+        let d = testing::diagnosis(&f);
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
+        assert_eq!(
+            d.summary,
+            "cart cannot resolve orders-db.data.svc.cluster.local: allow-dns, which allows DNS, no longer selects its pods (tier=backend (the pods: tier=api)) since the last rollout (30 h ago) changed their labels (tier=backend → tier=api), so only default-deny-egress applies and every lookup times out"
+        );
+        assert!(
+            d.recommendations[0].starts_with("give the pods back the labels allow-dns selects"),
+            "{:?}",
+            d.recommendations
+        );
     }
 }

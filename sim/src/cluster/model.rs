@@ -160,6 +160,7 @@ impl SimCluster {
                 name: Self::rs_name(r),
                 containers: r.workload.containers.clone(),
                 init_containers: r.workload.init_containers.clone(),
+                pod_labels: r.workload.pod_labels.clone(),
                 placement: r.workload.placement.clone(),
                 claims: r.workload.claims.clone(),
                 service_account: r.workload.service_account.clone(),
