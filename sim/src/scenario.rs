@@ -102,11 +102,26 @@ pub struct Scenario {
 pub struct Registry {
     /// Full references (`ghcr.io/acme/app:1.2.3`) the registry holds.
     pub images: Vec<String>,
+    /// Repositories (`ghcr.io/acme`, a prefix of the reference up to a `/`) that refuse
+    /// anonymous pulls: a pod pulls their images only when its `imagePullSecrets` names a
+    /// Secret the namespace has.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub private: Vec<String>,
 }
 
 impl Registry {
     pub fn holds(&self, image: &str) -> bool {
         self.images.iter().any(|i| i == image)
+    }
+
+    /// Whether `image` lives in a repository that refuses anonymous pulls.
+    pub fn is_private(&self, image: &str) -> bool {
+        self.private.iter().any(|p| {
+            let p = p.trim_end_matches('/');
+            image
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/') || rest.starts_with(':'))
+        })
     }
 }
 

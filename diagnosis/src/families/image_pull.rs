@@ -104,7 +104,10 @@ impl Family for ImagePull {
                     "its imagePullPolicy is Never and the image is not on the node"
                 } else if e.message.contains("not found") {
                     "the registry has no such image"
-                } else if e.message.contains("denied") || e.message.contains("unauthorized") {
+                } else if ["denied", "unauthorized", "forbidden", "failed to authorize"]
+                    .iter()
+                    .any(|w| e.message.to_lowercase().contains(w))
+                {
                     "the registry refuses the pull (credentials)"
                 } else {
                     "the pull fails"
@@ -118,6 +121,40 @@ impl Family for ImagePull {
                 _ => "the pull fails",
             },
         };
+        // The pull secrets the kubelet could not find (`Unable to retrieve some image pull
+        // secrets (regcred); …`).
+        let missing_secrets = facts
+            .events
+            .iter()
+            .filter(|e| e.reason == "FailedToRetrieveImagePullSecret")
+            .max_by_key(|e| e.last_seen)
+            .map(|e| {
+                d.evidence.push(Evidence {
+                    source: "kubelet events".into(),
+                    observation: format!(
+                        "FailedToRetrieveImagePullSecret ({}×): {}",
+                        e.count, e.message
+                    ),
+                });
+                e.message
+                    .split_once('(')
+                    .and_then(|(_, rest)| rest.split_once(')'))
+                    .map_or_else(String::new, |(names, _)| names.to_owned())
+            });
+        let credentials = cause == "the registry refuses the pull (credentials)";
+        let cause = match (&missing_secrets, cause) {
+            (Some(names), "the registry refuses the pull (credentials)") if !names.is_empty() => {
+                d.confidence = 0.95;
+                d.recommendations.push(format!(
+                    "point the pod's imagePullSecrets at the Secret of {} that holds the registry's credentials (`kubectl get secrets -n {} --field-selector type=kubernetes.io/dockerconfigjson`), or create {names} there",
+                    facts.workload.namespace, facts.workload.namespace
+                ));
+                format!(
+                    "the registry refuses an anonymous pull, and the pod's imagePullSecrets name {names}, which the namespace does not have"
+                )
+            }
+            (_, cause) => cause.to_owned(),
+        };
         let change = image_change(facts);
         let rollout = match &change {
             Some((revision, hours, before, after)) => {
@@ -129,9 +166,12 @@ impl Family for ImagePull {
                     ),
                 });
                 d.confidence = 0.95;
-                d.recommendations.push(format!(
-                    "roll the image back to {before}, the last tag that ran, and fix the tag before deploying it again"
-                ));
+                // Refused for credentials, an older tag is refused alike.
+                if !credentials {
+                    d.recommendations.push(format!(
+                        "roll the image back to {before}, the last tag that ran, and fix the tag before deploying it again"
+                    ));
+                }
                 format!("; the last rollout ({hours}) changed the image from {before}")
             }
             None => match added_init_container(facts) {
@@ -269,6 +309,32 @@ mod tests {
         assert!(d.evidence.iter().any(|e| e.source == "kubelet events"
             && e.observation.contains("r/cart:3.2: not found (7 times")));
         assert!(d.recommendations[0].contains("roll the image back to r/cart:3.1"));
+    }
+
+    /// A private registry that refuses the pull, and a pull secret the kubelet cannot find:
+    /// the secret is named, and rolling the tag back is not offered (it would be refused too).
+    #[test]
+    fn a_refused_pull_names_the_pull_secret_the_namespace_lacks() {
+        let mut f = pulling("ghcr.io/acme/cart:3.2");
+        f.events[0].message = "Failed to pull image \"ghcr.io/acme/cart:3.2\": rpc error: code = Unknown desc = failed to pull and unpack image \"ghcr.io/acme/cart:3.2\": failed to resolve reference \"ghcr.io/acme/cart:3.2\": failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://ghcr.io/token?scope=repository%3Aacme%2Fcart%3Apull&service=ghcr.io: 403 Forbidden".into();
+        let mut secret = f.events[0].clone();
+        secret.reason = "FailedToRetrieveImagePullSecret".into();
+        secret.message = "Unable to retrieve some image pull secrets (registry-credentials); attempting to pull the image may not succeed.".into();
+        f.events.push(secret);
+        let d = testing::diagnosis(&f);
+        assert!(
+            d.summary.contains("(the registry refuses an anonymous pull, and the pod's imagePullSecrets name registry-credentials, which the namespace does not have)"),
+            "{}",
+            d.summary
+        );
+        assert!(d.recommendations[0].contains("or create registry-credentials there"));
+        assert!(
+            !d.recommendations
+                .iter()
+                .any(|r| r.contains("roll the image back")),
+            "{:?}",
+            d.recommendations
+        );
     }
 
     /// An init container the last rollout added, whose image is not in the registry: the pod

@@ -43,10 +43,20 @@ pub(super) enum Blocker {
     /// The node's network plugin has no address left for the pod (`sandbox.rs`): the runtime
     /// cannot create its sandbox, and it stays `ContainerCreating`. `error` is the plugin's.
     Sandbox { sandbox: String, error: String },
-    /// The registry does not hold the image.
-    Pull { image: String },
+    /// The registry does not hold the image, or refuses an anonymous pull of it.
+    Pull { image: String, failure: PullFailure },
     /// An environment reference does not resolve: `CreateContainerConfigError`.
     Config { image: String, error: String },
+}
+
+/// Why a pull fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum PullFailure {
+    /// The registry has no such reference.
+    NotFound,
+    /// The repository refuses anonymous pulls and the pod brings no credentials: `missing` are
+    /// the `imagePullSecrets` it names that the namespace does not have.
+    Unauthorized { missing: Vec<String> },
 }
 
 /// Volume set-up retries: 0.5 s doubling, at most 2 min 2 s (the operation executor's back-off).
@@ -98,8 +108,10 @@ impl Blocker {
     pub(super) fn waiting_message(&self, reason: &str) -> Option<String> {
         match self {
             Blocker::Mount { .. } | Blocker::Attach { .. } | Blocker::Sandbox { .. } => None,
-            Blocker::Pull { image } if reason == "ErrImagePull" => Some(not_found(image)),
-            Blocker::Pull { image } => Some(format!("Back-off pulling image \"{image}\"")),
+            Blocker::Pull { image, failure } if reason == "ErrImagePull" => {
+                Some(pull_error(image, failure))
+            }
+            Blocker::Pull { image, .. } => Some(format!("Back-off pulling image \"{image}\"")),
             Blocker::Config { error, .. } => Some(error.clone()),
         }
     }
@@ -194,7 +206,7 @@ impl Blocker {
                 n,
                 last,
             )],
-            Blocker::Pull { image } => {
+            Blocker::Pull { image, failure } => {
                 let mut events = vec![
                     event(
                         "Normal",
@@ -206,12 +218,32 @@ impl Blocker {
                     event(
                         "Warning",
                         "Failed",
-                        format!("Failed to pull image \"{image}\": {}", not_found(image)),
+                        format!(
+                            "Failed to pull image \"{image}\": {}",
+                            pull_error(image, failure)
+                        ),
                         n,
                         last,
                     ),
                     event("Warning", "Failed", "Error: ErrImagePull".into(), n, last),
                 ];
+                // At every sync the kubelet looks the pod's pull secrets up, and says which
+                // it could not find.
+                if let PullFailure::Unauthorized { missing } = failure
+                    && !missing.is_empty()
+                {
+                    let syncs = ((now - first).num_seconds() / SYNC_RETRY_SECONDS + 1) as u32;
+                    events.push(event(
+                        "Warning",
+                        "FailedToRetrieveImagePullSecret",
+                        format!(
+                            "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
+                            missing.join(", ")
+                        ),
+                        syncs,
+                        now,
+                    ));
+                }
                 // Between attempts the kubelet backs off, and says so at every sync.
                 if now > first + self.retry_after(1) {
                     let waits = ((now - first).num_seconds() / SYNC_RETRY_SECONDS).max(1) as u32;
@@ -247,11 +279,43 @@ impl Blocker {
     }
 }
 
-/// containerd's answer for a reference the registry does not hold.
-fn not_found(image: &str) -> String {
-    format!(
-        "rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": {image}: not found"
-    )
+/// containerd's answer for a failed pull: a reference the registry does not hold, or a
+/// repository that refuses an anonymous token (ghcr.io answers 403, most registries 401).
+fn pull_error(image: &str, failure: &PullFailure) -> String {
+    match failure {
+        PullFailure::NotFound => format!(
+            "rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": {image}: not found"
+        ),
+        PullFailure::Unauthorized { .. } => {
+            let name = image.split('@').next().unwrap_or(image);
+            let name = match name.rsplit_once(':') {
+                Some((n, tag)) if !tag.contains('/') => n,
+                _ => name,
+            };
+            let denied = format!(
+                "rpc error: code = Unknown desc = failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\""
+            );
+            match name.split_once('/') {
+                Some((host, repo))
+                    if host.contains('.') || host.contains(':') || host == "localhost" =>
+                {
+                    let status = if host == "ghcr.io" {
+                        "403 Forbidden"
+                    } else {
+                        "401 Unauthorized"
+                    };
+                    format!(
+                        "{denied}: failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://{host}/token?scope=repository%3A{}%3Apull&service={host}: {status}",
+                        repo.replace('/', "%2F")
+                    )
+                }
+                // Docker Hub says it its own way.
+                _ => format!(
+                    "{denied}: pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed"
+                ),
+            }
+        }
+    }
 }
 
 /// What a lookup of a ConfigMap or Secret finds.
@@ -446,7 +510,7 @@ pub(super) fn blocker(
         .flatten()
         .enumerate()
     {
-        if let Some(b) = start_failure(scenario, store, c) {
+        if let Some(b) = start_failure(scenario, store, spec, c) {
             let name = c["name"].as_str().unwrap_or("").to_owned();
             return Some((b, Some((i, name))));
         }
@@ -455,17 +519,38 @@ pub(super) fn blocker(
         .as_array()?
         .iter()
         .find(|c| c["name"] == container)?;
-    start_failure(scenario, store, c).map(|b| (b, None))
+    start_failure(scenario, store, spec, c).map(|b| (b, None))
 }
 
-/// Why one container cannot start: an image the registry does not hold, or an environment
-/// reference that does not resolve.
-fn start_failure(scenario: &Scenario, store: &Store, c: &Value) -> Option<Blocker> {
+/// Why one container of the pod `spec` cannot start: an image the registry does not hold (or
+/// refuses the pod: a private repository, and no pull secret of the pod's that the namespace
+/// has), or an environment reference that does not resolve.
+fn start_failure(scenario: &Scenario, store: &Store, spec: &Value, c: &Value) -> Option<Blocker> {
     let image = c["image"].as_str().unwrap_or("").to_owned();
-    if let Some(registry) = &scenario.registry
-        && !registry.holds(&image)
-    {
-        return Some(Blocker::Pull { image });
+    if let Some(registry) = &scenario.registry {
+        if !registry.holds(&image) {
+            return Some(Blocker::Pull {
+                image,
+                failure: PullFailure::NotFound,
+            });
+        }
+        if registry.is_private(&image) {
+            let named: Vec<String> = spec["imagePullSecrets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["name"].as_str().map(str::to_owned))
+                .collect();
+            let (held, missing): (Vec<String>, Vec<String>) = named
+                .into_iter()
+                .partition(|n| !matches!(store.find(true, n), Found::Missing));
+            if held.is_empty() {
+                return Some(Blocker::Pull {
+                    image,
+                    failure: PullFailure::Unauthorized { missing },
+                });
+            }
+        }
     }
     store
         .config_failure(c)
@@ -590,12 +675,61 @@ mod tests {
         );
     }
 
+    /// A private repository refuses a pod without a pull secret the namespace has, in the
+    /// registry's words, and the kubelet names the secrets it could not find.
+    #[test]
+    fn a_private_repository_wants_a_pull_secret_the_namespace_has() {
+        let mut scenario = Scenario::embedded("image-pull").unwrap();
+        let image = "ghcr.io/acme/refunds:3.2.0";
+        scenario.registry = Some(crate::scenario::Registry {
+            images: vec![image.into()],
+            private: vec!["ghcr.io/acme".into()],
+        });
+        let s = store(None, Some(&[("acme-registry", &[".dockerconfigjson"])]));
+        let spec = |secrets: Value| json!({"imagePullSecrets": secrets});
+        let c = json!({"name": "api", "image": image});
+        let failure = |secrets: Value| match start_failure(&scenario, &s, &spec(secrets), &c) {
+            Some(Blocker::Pull { failure, .. }) => Some(failure),
+            _ => None,
+        };
+        assert_eq!(failure(json!([{"name": "acme-registry"}])), None);
+        assert_eq!(
+            failure(json!([{"name": "registry-credentials"}])),
+            Some(PullFailure::Unauthorized {
+                missing: vec!["registry-credentials".into()]
+            })
+        );
+        assert_eq!(
+            failure(json!(null)),
+            Some(PullFailure::Unauthorized { missing: vec![] })
+        );
+        let said = pull_error(image, &PullFailure::Unauthorized { missing: vec![] });
+        assert!(
+            said.ends_with("failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://ghcr.io/token?scope=repository%3Aacme%2Frefunds%3Apull&service=ghcr.io: 403 Forbidden"),
+            "{said}"
+        );
+        assert!(
+            pull_error("acme/refunds:3", &PullFailure::Unauthorized { missing: vec![] })
+                .ends_with("pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed")
+        );
+        // A public image of the same registry pulls anonymously.
+        let public = json!({"name": "api", "image": "ghcr.io/acmecorp/tool:1"});
+        scenario
+            .registry
+            .as_mut()
+            .unwrap()
+            .images
+            .push("ghcr.io/acmecorp/tool:1".into());
+        assert!(start_failure(&scenario, &s, &spec(json!(null)), &public).is_none());
+    }
+
     #[test]
     fn each_blocker_retries_on_its_own_schedule() {
         let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let at = |s: i64| t0 + chrono::Duration::seconds(s);
         let pull = Blocker::Pull {
             image: "r/a:1".into(),
+            failure: PullFailure::NotFound,
         };
         let n = pull.attempts(t0, at(600)).len();
         // 0, 10, 30, 70, 150, 310, 610: six attempts within ten minutes.
