@@ -104,10 +104,16 @@ impl Alert {
             ));
         }
         if self.namespace().is_none() {
-            return Err(ProtocolError::missing(
-                "labels.namespace",
-                "the Kubernetes namespace the alert is about",
-            ));
+            // A node's alert (`KubeNodeNotReady`, `KubeNodeUnreachable`, node pressure) names
+            // no namespace: say so, rather than only what is missing.
+            let expected = match self.label("node") {
+                Some(node) => format!(
+                    "the Kubernetes namespace the alert is about; {} is about node {node}, and squad opens incidents about workloads only: route node-scoped alerts to another receiver (the workloads' own alerts, such as KubePodNotReady, lead squad to the node)",
+                    self.name
+                ),
+                None => "the Kubernetes namespace the alert is about".to_owned(),
+            };
+            return Err(ProtocolError::missing("labels.namespace", expected));
         }
         if SUBJECT_LABELS.iter().all(|k| self.label(k).is_none()) {
             return Err(ProtocolError::missing(
@@ -304,6 +310,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("alerts[0].labels.namespace"), "{err}");
+    }
+
+    /// A node's alert carries no namespace: the error says it is node-scoped.
+    #[test]
+    fn a_node_scoped_alert_says_why_it_is_refused() {
+        let alert = Alert::firing("KubeNodeNotReady")
+            .with_label("node", "pool-p-2")
+            .with_label("severity", "warning");
+        let err = alert.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("labels.namespace")
+                && err.contains("KubeNodeNotReady is about node pool-p-2")
+                && err.contains("route node-scoped alerts to another receiver"),
+            "{err}"
+        );
     }
 
     #[test]
