@@ -16,10 +16,12 @@
 //! holds `maxSurge + maxUnavailable` (25% each unless the manifest's strategy says otherwise);
 //! a rollout whose containers start takes over at once.
 //!
-//! Simplifications, stated: metrics report the container's memory *demand* (a real cgroup caps
-//! the working set at the limit and kills past it); all pods of a rollout behave alike. An HPA
-//! over the workload sets its replica count, and the load is shared among the pods (see
-//! `autoscaler.rs`).
+//! The working set the metrics report is the demand capped at the memory limit (the cgroup's
+//! ceiling; the kill happens there). Simplification, stated: all pods of a rollout behave alike.
+//! An HPA over the workload sets its replica count, and the load is shared among the pods (see
+//! `autoscaler.rs`). What else the world replays has a module each: the scheduler, the kubelet's
+//! start-up (volumes, init containers, images, environment, pod addresses), probes, evictions
+//! and silent nodes, admission, storage, Services and NetworkPolicies, RBAC, Jobs and CronJobs.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
