@@ -23,10 +23,7 @@ use ::kube::config::{KubeConfigOptions, Kubeconfig};
 use ::kube::core::{ApiResource, Status};
 use ::kube::{Client, Config};
 use async_trait::async_trait;
-use k8s_openapi::api::apps::v1::{
-    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
-};
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::apps::v1::{ControllerRevision, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -50,6 +47,7 @@ use squad_gitops::objects;
 mod cron_jobs;
 pub use cron_jobs::cron_jobs_v1beta1;
 mod images;
+mod owners;
 mod rbac;
 mod secrets;
 mod services;
@@ -339,93 +337,6 @@ impl KubeCluster {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         self.get(api, &format!("pod {namespace}/{name}"), name)
             .await
-    }
-
-    /// The workload object a reference names.
-    async fn workload_object(&self, w: &WorkloadRef) -> PortResult<Value> {
-        let c = self.client.clone();
-        let ns = w.namespace.as_str();
-        let what = format!("{} {}/{}", w.kind, ns, w.name);
-        let n = w.name.as_str();
-        match w.kind.as_str() {
-            "Deployment" => {
-                self.get(Api::<Deployment>::namespaced(c, ns), &what, n)
-                    .await
-            }
-            "StatefulSet" => {
-                self.get(Api::<StatefulSet>::namespaced(c, ns), &what, n)
-                    .await
-            }
-            "DaemonSet" => {
-                self.get(Api::<DaemonSet>::namespaced(c, ns), &what, n)
-                    .await
-            }
-            "ReplicaSet" => {
-                self.get(Api::<ReplicaSet>::namespaced(c, ns), &what, n)
-                    .await
-            }
-            "Job" => self.get(Api::<Job>::namespaced(c, ns), &what, n).await,
-            "CronJob" => self.cron_job_object(ns, n).await,
-            "Pod" => self.get(Api::<Pod>::namespaced(c, ns), &what, n).await,
-            other => Err(PortError::failed(
-                what,
-                format!(
-                    "unsupported workload kind {other:?}: expected Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob or Pod"
-                ),
-            )),
-        }
-    }
-
-    /// The label selector of a workload's pods (`matchLabels` and `matchExpressions`).
-    fn selector_of(obj: &Value) -> Option<String> {
-        let sel = &obj["spec"]["selector"];
-        let mut terms: Vec<String> = sel["matchLabels"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-            .collect();
-        for e in sel["matchExpressions"].as_array().into_iter().flatten() {
-            let key = e["key"].as_str().unwrap_or("");
-            let values: Vec<&str> = e["values"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            match e["operator"].as_str() {
-                Some("In") => terms.push(format!("{key} in ({})", values.join(","))),
-                Some("NotIn") => terms.push(format!("{key} notin ({})", values.join(","))),
-                Some("Exists") => terms.push(key.to_owned()),
-                Some("DoesNotExist") => terms.push(format!("!{key}")),
-                _ => {}
-            }
-        }
-        (!terms.is_empty()).then(|| terms.join(","))
-    }
-
-    fn uid(o: &Value) -> &str {
-        o["metadata"]["uid"].as_str().unwrap_or("")
-    }
-
-    fn owned_by(o: &Value, owner_uid: &str) -> bool {
-        o["metadata"]["ownerReferences"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|r| r["uid"] == owner_uid)
-    }
-
-    fn controller_of(o: &Value) -> Option<(String, String)> {
-        let refs = o["metadata"]["ownerReferences"].as_array()?;
-        let r = refs
-            .iter()
-            .find(|r| r["controller"] == true)
-            .or_else(|| refs.first())?;
-        Some((
-            r["kind"].as_str()?.to_owned(),
-            r["name"].as_str()?.to_owned(),
-        ))
     }
 }
 
@@ -797,23 +708,5 @@ impl Cluster for KubeCluster {
             )
             .await?;
         Ok(pods.iter().map(objects::node_pod).collect())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn selectors_cover_labels_and_expressions() {
-        let d = serde_json::json!({"kind": "Deployment", "spec": {"selector": {
-            "matchLabels": {"app": "a"},
-            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["web", "api"]},
-                                 {"key": "canary", "operator": "DoesNotExist"}]}}});
-        assert_eq!(
-            KubeCluster::selector_of(&d).unwrap(),
-            "app=a,tier in (web,api),!canary"
-        );
     }
 }

@@ -2,6 +2,19 @@
 
 use super::*;
 
+/// The crew, reading the cluster through `cluster`, writing to the twin's simulated forge.
+async fn crew(t: &Twin, cluster: std::sync::Arc<KubeCluster>) -> Squad {
+    Squad::builder()
+        .clock(t.clock.clone())
+        .settings(crew_settings())
+        .cluster(cluster)
+        .forge(t.backends.forge.clone())
+        .app_repo(t.backends.app.clone())
+        .start()
+        .await
+        .unwrap()
+}
+
 fn crew_settings() -> Settings {
     let mut settings = Settings::default();
     // Nobody merges here: Ralph reports the PR pending at once instead of waiting a day.
@@ -17,15 +30,7 @@ async fn the_crew_handles_the_incident_against_the_real_apiserver() {
     };
     let cluster = t.real_adapter_with_metrics(t.real.kubeconfig_path()).await;
     let simulated_reads = t.backends.api.requests();
-    let squad = Squad::builder()
-        .clock(t.clock.clone())
-        .settings(crew_settings())
-        .cluster(cluster.clone())
-        .forge(t.backends.forge.clone())
-        .app_repo(t.backends.app.clone())
-        .start()
-        .await
-        .unwrap();
+    let squad = crew(&t, cluster.clone()).await;
     let id = squad.ingest(t.scenario.alert()).await.unwrap();
     let incident = squad
         .wait_until(
@@ -195,15 +200,7 @@ async fn a_missing_log_permission_degrades_the_diagnosis() {
         "{denied}"
     );
 
-    let squad = Squad::builder()
-        .clock(t.clock.clone())
-        .settings(crew_settings())
-        .cluster(cluster.clone())
-        .forge(t.backends.forge.clone())
-        .app_repo(t.backends.app.clone())
-        .start()
-        .await
-        .unwrap();
+    let squad = crew(&t, cluster.clone()).await;
     let id = squad.ingest(s.alert()).await.unwrap();
     let incident = squad
         .wait_until(&id, |i| i.diagnosis.is_some() || settled(i), CREW_WITHIN)

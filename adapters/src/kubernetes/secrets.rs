@@ -8,18 +8,23 @@ use squad_runtime::ports::PortResult;
 use super::KubeCluster;
 
 impl KubeCluster {
+    /// The namespace's Secrets, values included: for the two readers below only.
+    async fn secrets(&self, namespace: &str) -> PortResult<Vec<Secret>> {
+        let what = format!("Secrets in {namespace}");
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let lp = ListParams::default();
+        Ok(self.call(&what, || api.list(&lp)).await?.items)
+    }
+
     /// Each Secret's name and key names; its values are dropped on receipt.
     pub(super) async fn secret_key_names(
         &self,
         namespace: &str,
     ) -> PortResult<Vec<(String, Vec<String>)>> {
-        let what = format!("Secrets in {namespace}");
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-        let lp = ListParams::default();
-        let list = self.call(&what, || api.list(&lp)).await?;
-        // Only names leave this function; the values are dropped with `list`.
-        Ok(list
-            .items
+        // Only names leave this function; the values are dropped with the list.
+        Ok(self
+            .secrets(namespace)
+            .await?
             .iter()
             .map(|s| {
                 let mut keys: Vec<String> = s
@@ -38,13 +43,10 @@ impl KubeCluster {
     /// Every Secret value in the namespace as text: what the redaction gateway must never let
     /// out.
     pub(super) async fn secret_texts(&self, namespace: &str) -> PortResult<Vec<String>> {
-        let what = format!("Secrets in {namespace}");
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-        let lp = ListParams::default();
-        let list = self.call(&what, || api.list(&lp)).await?;
         // Decoded by k8s-openapi (ByteString); values that are not UTF-8 cannot appear in text.
-        Ok(list
-            .items
+        Ok(self
+            .secrets(namespace)
+            .await?
             .into_iter()
             .flat_map(|s| {
                 let data = s

@@ -257,17 +257,20 @@ impl SimCluster {
                 // A node gone silent: no kubelet weighs its memory any more; the control
                 // plane deletes its pods once their toleration of the taint runs out.
                 if let Some(quiet) = silent[k].filter(|q| q.last_heard <= t) {
+                    // Another team's pods tolerate the taint for the default time.
+                    let due = quiet.deletes_at(&[]).filter(|at| *at <= t);
                     for (j, p) in node.other_pods.iter().enumerate() {
                         let owner = p.owner.as_deref().unwrap_or("");
+                        let Some(at) = due else {
+                            break;
+                        };
                         if gone.contains(&(k, j))
                             || p.started > quiet.unknown
                             || owner.starts_with("DaemonSet/")
-                            || quiet.deletes_at(&[]).is_none_or(|at| at > t)
                         {
                             continue;
                         }
                         gone.insert((k, j));
-                        let at = quiet.deletes_at(&[]).unwrap_or(t);
                         out.evicted.push(Evicted::foreign(
                             Cause::NodeLost,
                             &node.name,
