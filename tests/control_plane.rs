@@ -586,10 +586,34 @@ async fn real(
         }
         let mut c = claim.clone();
         c["metadata"]["namespace"] = json!(ns);
-        Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns)
+        let claims_api = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns);
+        claims_api
             .create(&PostParams::default(), &serde_json::from_value(c).unwrap())
             .await
             .unwrap();
+        // The simulator's claim is bound when the rollout begins: so is this one before the
+        // Deployment exists (the volume controller binds it on its own schedule, which under
+        // load can come after the scheduler's first try).
+        if provisioned {
+            let started = tokio::time::Instant::now();
+            loop {
+                let phase = claims_api
+                    .get(name)
+                    .await
+                    .unwrap()
+                    .status
+                    .and_then(|st| st.phase)
+                    .unwrap_or_default();
+                if phase == "Bound" {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < WITHIN,
+                    "claim {name} not Bound within {WITHIN:?} (phase {phase:?})"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
     }
     let mut d = deployment.clone();
     d["metadata"]["namespace"] = json!(ns);

@@ -26,16 +26,25 @@ pub fn free_port() -> Result<u16> {
 /// the moment it is released here and the moment the process binds it, and a suite that makes
 /// thousands of loopback requests loses that race now and then ("bind: address already in
 /// use"). Below the range only another explicit bind can take a port; each is checked by
-/// binding it, held until all `N` are chosen, and the search starts at a point that differs
-/// per call so concurrent harnesses do not walk the same ports.
+/// binding it, held until all `N` are chosen, never handed out twice by one process (harnesses
+/// started concurrently bind theirs later), and the search starts at a point that differs per
+/// call.
 pub fn free_ports<const N: usize>() -> Result<[u16; N]> {
     let (low, high) = (FIRST_PORT, ephemeral_start().max(FIRST_PORT + 1024));
     let span = u32::from(high - low);
     let mut at = u32::try_from(search_start() % u64::from(span)).unwrap_or(0);
     let mut held = Vec::with_capacity(N);
+    // Ports this process handed out before are never handed out again: a harness started
+    // concurrently (ten apiservers at once) may not have bound its ports yet.
+    let mut handed = HANDED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for _ in 0..span {
         let port = low + u16::try_from(at).unwrap_or(0);
         at = (at + 1) % span;
+        if handed.contains(&port) {
+            continue;
+        }
         if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
             held.push(l);
             if held.len() == N {
@@ -52,9 +61,14 @@ pub fn free_ports<const N: usize>() -> Result<[u16; N]> {
     let mut ports = [0; N];
     for (port, l) in ports.iter_mut().zip(&held) {
         *port = l.local_addr()?.port();
+        handed.insert(*port);
     }
     Ok(ports)
 }
+
+/// Every port [`free_ports`] has handed out in this process.
+static HANDED: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
 
 /// Below this are well-known and commonly configured service ports.
 const FIRST_PORT: u16 = 20_000;
@@ -152,6 +166,24 @@ impl Drop for Service {
             }
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Released at once, a port could be found free again by the next call: one process never
+    /// gets it twice, so harnesses started together cannot race for it.
+    #[test]
+    fn no_port_is_handed_out_twice() {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            for port in free_ports::<4>().unwrap() {
+                assert!(seen.insert(port), "port {port} handed out twice");
+            }
         }
     }
 }
