@@ -586,7 +586,7 @@ fn the_gitops_repository_can_be_any_github_compatible_api() {
 }
 
 #[test]
-fn a_readiness_probe_the_app_does_not_answer_escalates_with_the_probe_and_its_change() {
+fn a_readiness_probe_the_last_deploy_broke_is_restored_and_the_image_it_shipped_stays() {
     let dir = tempfile::tempdir().unwrap();
     let s = rt()
         .block_on(simulation::run(opts(
@@ -603,6 +603,79 @@ fn a_readiness_probe_the_app_does_not_answer_escalates_with_the_probe_and_its_ch
         "{diag:#?}"
     );
     assert_eq!(diag.root_cause, "readiness_probe_failing");
+    assert_eq!(s.state, "resolved");
+    let pr = &s.pull_requests[0];
+    assert!(
+        pr.title
+            .starts_with("fix(infra): restore readinessProbe of inventory-api from before "),
+        "{}",
+        pr.title
+    );
+    let v = s.verification.unwrap();
+    assert!(
+        v.healthy && v.detail.starts_with("4 of 4 replicas Ready"),
+        "{}",
+        v.detail
+    );
+}
+
+/// The obvious fix is wrong: the last deploy added the readiness probe (there was none before),
+/// so undoing it would delete a probe. The crew escalates instead, saying so.
+#[test]
+fn a_readiness_probe_the_last_deploy_added_is_not_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut scenario = Scenario::embedded("readiness").unwrap();
+    for (path, text) in scenario.files.iter_mut() {
+        if path.starts_with("history/") && path.ends_with(".yaml") {
+            let start = text.find("        readinessProbe:").unwrap();
+            let end = text.find("        livenessProbe:").unwrap();
+            text.replace_range(start..end, "");
+        }
+    }
+    let s = rt()
+        .block_on(simulation::run(opts(scenario, dir.path(), true)))
+        .unwrap()
+        .summary;
+    assert_eq!(
+        s.diagnosis.as_ref().unwrap().root_cause,
+        "readiness_probe_failing"
+    );
+    assert_eq!(s.state, "escalated");
+    assert!(s.pull_requests.is_empty());
+    assert!(
+        s.timeline
+            .iter()
+            .any(|e| e.event.contains("removing a probe is not a fix")),
+        "{:#?}",
+        s.timeline
+    );
+}
+
+/// The revert does not hold when the tag before is gone too: Ralph sees the rollout still
+/// stuck after the merge and does not resolve.
+#[test]
+fn a_rollback_to_a_tag_the_registry_no_longer_holds_is_not_resolved() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut scenario = Scenario::embedded("image-pull").unwrap();
+    scenario.registry.as_mut().unwrap().images = vec!["ghcr.io/acme/checkout-web:2.4.0".into()];
+    let s = rt()
+        .block_on(simulation::run(opts(scenario, dir.path(), true)))
+        .unwrap()
+        .summary;
+    assert_eq!(s.diagnosis.as_ref().unwrap().root_cause, "image_pull");
+    assert_eq!(s.pull_requests[0].state, "merged");
+    let v = s.verification.unwrap();
+    assert!(!v.healthy, "{}", v.detail);
+    assert!(
+        v.detail.starts_with("rollout not complete: "),
+        "{}",
+        v.detail
+    );
+    assert!(
+        v.detail.contains("ImagePullBackOff") || v.detail.contains("ErrImagePull"),
+        "{}",
+        v.detail
+    );
     assert_eq!(s.state, "escalated");
 }
 

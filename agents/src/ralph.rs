@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use squad_config::charters;
-use squad_diagnosis::{Observation, Rules, families};
+use squad_diagnosis::{Observation, RolloutState, Rules, families};
 use squad_protocols::{
     Action, Assignment, Author, EventKind, IncidentState, Member, PrState, Report, Task,
     Verification,
@@ -57,7 +57,13 @@ impl Ralph {
             tokio::time::sleep(Duration::from_secs(v.poll_minutes * 60)).await;
             elapsed += v.poll_minutes;
         }
-        let pods = ctx.cluster.pods_of(&a.workload).await?;
+        let pods: Vec<_> = ctx
+            .cluster
+            .pods_of(&a.workload)
+            .await?
+            .into_iter()
+            .filter(|p| p.deleted_at.is_none())
+            .collect();
         let mut oom_kills = 0;
         let mut restarts = 0;
         for p in &pods {
@@ -104,6 +110,7 @@ impl Ralph {
             memory,
             limit,
             traffic,
+            rollout: Some(rollout_state(&pods, info.replicas)),
         };
         // The family decides from what was observed whether its fix held.
         Ok(families::of(&a.diagnosis.root_cause).verify(
@@ -111,6 +118,39 @@ impl Ralph {
             &observation,
             &Rules::of(&ctx.settings),
         ))
+    }
+}
+
+/// The workload's pods against the replicas it asks for: which are Ready, and why the others
+/// are not (a waiting container's reason, else the pod's phase).
+fn rollout_state(pods: &[squad_protocols::cluster::PodInfo], desired: u32) -> RolloutState {
+    let mut ready = 0;
+    let mut not_ready = Vec::new();
+    for p in pods {
+        let all_ready = !p.containers.is_empty() && p.containers.iter().all(|c| c.ready);
+        if all_ready && p.phase == "Running" {
+            ready += 1;
+            continue;
+        }
+        let why = p
+            .init_containers
+            .iter()
+            .chain(&p.containers)
+            .find(|c| c.state.starts_with("waiting"))
+            .map(|c| format!("{} {}", c.name, c.state))
+            .or_else(|| {
+                p.containers
+                    .iter()
+                    .find(|c| !c.ready)
+                    .map(|c| format!("{} {} but not ready", c.name, c.state))
+            })
+            .unwrap_or_else(|| p.phase.clone());
+        not_ready.push(format!("{}: {why}", p.name));
+    }
+    RolloutState {
+        desired,
+        ready,
+        not_ready,
     }
 }
 

@@ -68,10 +68,11 @@ pub trait Family: Send + Sync + 'static {
     /// The fix. Pure: the repository and cluster views are read before.
     fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy;
 
-    /// Whether the fix held over the observation window. The default: no restart, no OOM kill,
-    /// and memory at its trend still under the limit `projection_hours` ahead.
+    /// Whether the fix held over the observation window. The default: every replica Ready and no
+    /// pod stuck, no restart, no OOM kill, and memory at its trend still under the limit
+    /// `projection_hours` ahead.
     fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
-        crate::verdict::stable_within_memory(
+        crate::verdict::ready_and_stable(
             obs,
             rules.verification.projection_hours,
             d.signals.memory.as_ref().map_or(0.0, |m| m.mib_per_rps),

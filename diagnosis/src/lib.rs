@@ -17,6 +17,7 @@ pub mod native;
 pub mod readings;
 #[cfg(test)]
 mod testing;
+pub mod undo;
 pub mod verdict;
 
 pub use facts::{Facts, Lookup, gather};
@@ -27,4 +28,4 @@ pub use family::{
 pub use followup::{FollowupContext, IssueDraft};
 pub use native::NativeDiagnoser;
 pub use readings::Readings;
-pub use verdict::Observation;
+pub use verdict::{Observation, RolloutState};

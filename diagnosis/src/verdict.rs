@@ -17,6 +17,56 @@ pub struct Observation {
     pub limit: Option<Quantity>,
     /// The workload's request rate over the window, all routes summed (empty when unknown).
     pub traffic: Vec<Sample>,
+    /// Its pods at the end of the window (unknown: not checked).
+    pub rollout: Option<RolloutState>,
+}
+
+/// The workload's pods at the end of Ralph's window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutState {
+    /// The replicas the workload asks for.
+    pub desired: u32,
+    /// Its pods with every container ready.
+    pub ready: u32,
+    /// Each pod that is not, and why (`web-7f9c-x2: Pending`, `web-7f9c-x2: app waiting: ImagePullBackOff`).
+    pub not_ready: Vec<String>,
+}
+
+/// Why the rollout is not complete: fewer pods Ready than the workload asks for, or a pod not
+/// Ready (an old ReplicaSet's pods count as ready pods; the new ones waiting say the rollout is
+/// stuck). `None` when it is complete, or when it was not observed.
+pub fn rollout_incomplete(obs: &Observation) -> Option<String> {
+    let r = obs.rollout.as_ref()?;
+    if r.ready >= r.desired && r.not_ready.is_empty() {
+        return None;
+    }
+    let mut why = format!("{} of {} replicas Ready", r.ready, r.desired);
+    if !r.not_ready.is_empty() {
+        let shown: Vec<&str> = r.not_ready.iter().take(3).map(String::as_str).collect();
+        why.push_str(&format!(" ({})", shown.join("; ")));
+    }
+    Some(why)
+}
+
+/// The default verdict: the rollout complete (every replica Ready, no pod stuck) and the
+/// container stable within its memory ([`stable_within_memory`]).
+pub fn ready_and_stable(
+    obs: &Observation,
+    projection_hours: u64,
+    mib_per_rps: f64,
+) -> Verification {
+    let mut v = stable_within_memory(obs, projection_hours, mib_per_rps);
+    match (rollout_incomplete(obs), &obs.rollout) {
+        (Some(why), _) => {
+            v.healthy = false;
+            v.detail = format!("rollout not complete: {why}; {}", v.detail);
+        }
+        (None, Some(r)) => {
+            v.detail = format!("{} of {} replicas Ready; {}", r.ready, r.desired, v.detail)
+        }
+        (None, None) => {}
+    }
+    v
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -115,7 +165,36 @@ mod tests {
                 .collect(),
             limit: Some(limit.parse().unwrap()),
             traffic: Vec::new(),
+            rollout: None,
         }
+    }
+
+    #[test]
+    fn a_rollout_with_a_pod_not_ready_does_not_hold() {
+        let mut o = obs(|_| 100.0, 0, "1Gi");
+        o.rollout = Some(RolloutState {
+            desired: 3,
+            ready: 3,
+            not_ready: Vec::new(),
+        });
+        let v = ready_and_stable(&o, 24, 0.0);
+        assert!(
+            v.healthy && v.detail.starts_with("3 of 3 replicas Ready; 0 restart(s)"),
+            "{}",
+            v.detail
+        );
+        o.rollout = Some(RolloutState {
+            desired: 3,
+            ready: 2,
+            not_ready: vec!["web-7f9c-x2: app waiting: ImagePullBackOff".into()],
+        });
+        let v = ready_and_stable(&o, 24, 0.0);
+        assert!(!v.healthy);
+        assert!(
+            v.detail.starts_with("rollout not complete: 2 of 3 replicas Ready (web-7f9c-x2: app waiting: ImagePullBackOff); 0 restart(s)"),
+            "{}",
+            v.detail
+        );
     }
 
     #[test]

@@ -29,6 +29,16 @@ pub enum Edit {
         name: String,
         item: Vec<String>,
     },
+    /// One key of a container set to what `lines` write (`key:` first, as
+    /// [`editor::container_key_lines`] reads another version), or removed (`None`).
+    SetContainerKey {
+        path: String,
+        kind: String,
+        workload: String,
+        container: String,
+        key: String,
+        lines: Option<Vec<String>>,
+    },
     /// A new file.
     AddFile { path: String, content: String },
     /// `entry` added to a kustomization's `resources:` right after `after`; skipped when the
@@ -46,6 +56,7 @@ impl Edit {
         match self {
             Edit::SetContainerResource { path, .. }
             | Edit::AddContainerEnv { path, .. }
+            | Edit::SetContainerKey { path, .. }
             | Edit::AddFile { path, .. } => path,
             Edit::AddKustomizeResource { kustomization, .. } => kustomization,
         }
@@ -108,6 +119,27 @@ pub fn apply(
                 let base = current(&now, &path).ok_or_else(|| missing(&path))?;
                 let lines: Vec<&str> = item.iter().map(String::as_str).collect();
                 Some(editor::add_container_env(&base, &target, &lines, name)?)
+            }
+            Edit::SetContainerKey {
+                kind,
+                workload,
+                container,
+                key,
+                lines,
+                ..
+            } => {
+                let target = ContainerTarget {
+                    kind,
+                    name: workload,
+                    container,
+                };
+                let base = current(&now, &path).ok_or_else(|| missing(&path))?;
+                Some(editor::set_container_key(
+                    &base,
+                    &target,
+                    key,
+                    lines.as_deref(),
+                )?)
             }
             Edit::AddFile { content, .. } => Some(content.clone()),
             Edit::AddKustomizeResource { after, entry, .. } => {

@@ -401,6 +401,161 @@ pub fn container_env_names(
     }
 }
 
+/// The lines of one key of the container as the manifest writes them — the key's line from the
+/// key on, then its block (comments inside it included), dedented to the key's column — or `None`
+/// when the container does not set the key. What [`set_container_key`] writes back, into this
+/// version of the manifest or another.
+pub fn container_key_lines(
+    yaml: &str,
+    target: &ContainerTarget,
+    key: &str,
+) -> Result<Option<Vec<String>>, ManifestError> {
+    check_container_key(key)?;
+    let src = Source::parse(yaml);
+    let loc = src.locate(target)?;
+    let entries = src.map_entries(&loc.item, &loc.document, &loc.path)?;
+    let Some(entry) = find(&entries, key) else {
+        return Ok(None);
+    };
+    let last = key_end(&src, entry);
+    let mut out = vec![src.text(entry.cl).to_string()];
+    for line in entry.cl.line + 1..=last {
+        let text = src.line_text(line);
+        let spaces = text.len() - text.trim_start().len();
+        out.push(if spaces >= entry.cl.col {
+            text[entry.cl.col..].to_string()
+        } else {
+            text.trim_start().to_string()
+        });
+    }
+    Ok(Some(out))
+}
+
+/// Sets one key of the container (`image`, `command`, `args`, `readinessProbe`, `ports`, …) to
+/// what `lines` write — the key's lines as [`container_key_lines`] reads them, `key:` first —
+/// replacing exactly the key's lines where it is, or adding it at the end of the container; `None`
+/// removes the key and its block. Every other line stays as it was, and the result is checked to
+/// differ from the original in that key of that container only.
+pub fn set_container_key(
+    yaml: &str,
+    target: &ContainerTarget,
+    key: &str,
+    lines: Option<&[String]>,
+) -> Result<String, ManifestError> {
+    check_container_key(key)?;
+    let value = lines.map(|l| key_value(key, l)).transpose()?;
+    let src = Source::parse(yaml);
+    let loc = src.locate(target)?;
+    let doc = loc.document.as_str();
+    let entries = src.map_entries(&loc.item, doc, &loc.path)?;
+    let key_path = format!("{}.{key}", loc.path);
+    let nl = src.newline();
+    let mut edit = Edit::default();
+    match (find(&entries, key), lines) {
+        (None, None) => return Ok(yaml.to_string()),
+        (None, Some(lines)) => {
+            let col = block_col(&loc.item);
+            edit.insert_after(
+                src.end_of(&loc.item),
+                lines
+                    .iter()
+                    .map(|l| {
+                        if l.is_empty() {
+                            String::new()
+                        } else {
+                            indent(col, l)
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        (Some(entry), lines) => {
+            let line = src.line_text(entry.cl.line);
+            // What precedes the key on its line: indentation, or `- ` when the key opens a list
+            // item (then the key cannot go without its item's other keys moving up).
+            let prefix = line.get(..entry.cl.col).unwrap_or("");
+            let last = key_end(&src, entry);
+            edit.remove.extend(entry.cl.line + 1..=last);
+            match lines {
+                Some(lines) => {
+                    let mut text = format!("{prefix}{}", lines.first().map_or("", String::as_str));
+                    for l in lines.iter().skip(1) {
+                        text.push_str(nl);
+                        if !l.is_empty() {
+                            text.push_str(&indent(entry.cl.col, l));
+                        }
+                    }
+                    edit.replace.push((entry.cl.line, text));
+                }
+                None if prefix.trim().is_empty() => edit.remove.push(entry.cl.line),
+                None => {
+                    return Err(ManifestError::Unsupported {
+                        document: loc.document.clone(),
+                        path: key_path,
+                        line: entry.cl.line + 1,
+                        construct: "a key on its list item's first line".into(),
+                        text: line.trim().to_string(),
+                    });
+                }
+            }
+        }
+    }
+    let edited = src.apply(&edit);
+    verify(yaml, &edited, target, &loc, &key_path, |container| {
+        match value {
+            Some(v) => {
+                container.insert(Value::from(key), v);
+            }
+            None => {
+                container.remove(Value::from(key));
+            }
+        }
+        Ok(())
+    })?;
+    Ok(edited)
+}
+
+/// The last line of a key's block: its children, or block-scalar text that belongs to it.
+fn key_end(src: &Source, entry: &source::Entry) -> usize {
+    if entry.children.is_empty() {
+        src.end_of(&[entry.cl])
+    } else {
+        src.end_of(entry.children)
+    }
+}
+
+/// A container key the editor sets whole: a plain name, not `name` (which finds the container).
+fn check_container_key(key: &str) -> Result<(), ManifestError> {
+    let plain = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric());
+    if plain && key != "name" {
+        Ok(())
+    } else {
+        Err(ManifestError::InvalidArgument {
+            argument: "container key",
+            expected: "a container field such as `image`, `args` or `readinessProbe` (not `name`)"
+                .into(),
+            got: key.to_string(),
+        })
+    }
+}
+
+/// The value `lines` give `key`: they must be one YAML mapping of that key alone.
+fn key_value(key: &str, lines: &[String]) -> Result<Value, ManifestError> {
+    let invalid = |got: String| ManifestError::InvalidArgument {
+        argument: "key lines",
+        expected: format!("the YAML of `{key}` alone, `{key}:` on the first line"),
+        got,
+    };
+    // Ended by a newline, as in the file: a block scalar's clipped text keeps its last one.
+    let text = lines.join("\n") + "\n";
+    let parsed: Value =
+        serde_yaml::from_str(&text).map_err(|e| invalid(format!("{text} ({e})")))?;
+    match parsed.as_mapping() {
+        Some(m) if m.len() == 1 => m.get(key).cloned().ok_or_else(|| invalid(text.clone())),
+        _ => Err(invalid(text)),
+    }
+}
+
 /// The lines of one `env:` item (`- name: VAR` and what belongs to it) in a manifest version.
 pub fn env_item_lines(yaml: &str, var: &str) -> Option<Vec<String>> {
     let lines: Vec<&str> = yaml.lines().collect();

@@ -10,12 +10,23 @@
 //! with the remediations; until then the crew escalates. The proof is the container running,
 //! restarts flat.
 
+use serde::{Deserialize, Serialize};
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
 use crate::{
     Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
-    RepoNeeds, Runbook,
+    RepoNeeds, Runbook, family_signals,
 };
+
+/// What the detection found, kept on the diagnosis for the remedy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadStartSignals {
+    pub container: String,
+    /// The executable the runtime could not find, when that is the failure.
+    pub executable: Option<String>,
+    /// The argument the flag parser refused, when that is the failure.
+    pub flag: Option<String>,
+}
 
 pub struct BadStart;
 
@@ -146,6 +157,12 @@ fn refused_args(facts: &Facts, term: &squad_protocols::cluster::Termination) -> 
         "{} exits at start (exit {}): its flag parser rejects {flag} in {argv}{rollout}",
         facts.container, term.exit_code
     );
+    d.signals = serde_json::to_value(BadStartSignals {
+        container: facts.container.clone(),
+        executable: None,
+        flag: Some(flag),
+    })
+    .ok();
     Some(d)
 }
 
@@ -206,8 +223,16 @@ impl Family for BadStart {
         d.summary = format!(
             "{} never starts: the image has no {} to run {command}{rollout}",
             facts.container,
-            missing.map_or("executable".to_owned(), |m| format!("executable {m}"))
+            missing
+                .as_ref()
+                .map_or("executable".to_owned(), |m| format!("executable {m}"))
         );
+        d.signals = serde_json::to_value(BadStartSignals {
+            container: facts.container.clone(),
+            executable: missing,
+            flag: None,
+        })
+        .ok();
         Some(d)
     }
 
@@ -229,11 +254,52 @@ impl Family for BadStart {
     }
 
     fn repo_needs(&self) -> RepoNeeds {
-        RepoNeeds::NONE
+        RepoNeeds {
+            manifest: true,
+            history: true,
+        }
     }
 
-    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet("bad start commands", d, "a human restores the command")
+    fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
+        let s: Option<BadStartSignals> = family_signals(d);
+        // A refused flag is in the args or the command; an executable the image lacks is the
+        // command's (the args and the image the deploy shipped stay).
+        let (keys, why): (&[&str], String) = match &s {
+            Some(BadStartSignals {
+                flag: Some(flag), ..
+            }) => (
+                &["args", "command"],
+                format!("The container's flag parser rejects `{flag}`"),
+            ),
+            Some(BadStartSignals {
+                executable: Some(exe),
+                ..
+            }) => (
+                &["command"],
+                format!("The image holds no executable `{exe}` to run"),
+            ),
+            _ => (
+                &["command"],
+                "The runtime cannot start the container's command".to_owned(),
+            ),
+        };
+        let container = s.as_ref().map(|s| s.container.as_str());
+        match crate::undo::find(input.repo, input.workload, container, keys) {
+            Some(undo) => Remedy::Change(undo.change(
+                input.repo,
+                input.workload,
+                &why,
+                "the deploy changed how the container starts",
+            )),
+            None => Remedy::Escalate {
+                reason: format!(
+                    "the last deploy of {} did not change the container's {}: the image changed under it, and which command it means to run is for its owner to say ({})",
+                    input.repo.path,
+                    keys.join(" or "),
+                    d.summary
+                ),
+            },
+        }
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {

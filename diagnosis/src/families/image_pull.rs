@@ -8,12 +8,28 @@
 //! `imagePullSecrets` a private registry needs) comes with the remediations; until then the crew
 //! escalates with the diagnosis. The proof is the rollout completing with every pod running.
 
+use serde::{Deserialize, Serialize};
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
 use crate::{
     Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
-    RepoNeeds, Runbook,
+    RepoNeeds, Runbook, family_signals,
 };
+
+/// What the detection measured, kept on the diagnosis for the remedy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImagePullSignals {
+    /// The container that cannot start.
+    pub container: String,
+    /// Whether it is an init container.
+    pub init: bool,
+    /// The image it cannot pull.
+    pub image: String,
+    /// The registry refuses the credentials (an older tag is refused alike).
+    pub credentials: bool,
+    /// The image the rollout before ran, when the last rollout changed it.
+    pub ran: Option<String>,
+}
 
 pub struct ImagePull;
 
@@ -200,6 +216,14 @@ impl Family for ImagePull {
         };
         d.summary =
             format!("{what} cannot start: the kubelet cannot pull {image} ({cause}){rollout}");
+        d.signals = serde_json::to_value(ImagePullSignals {
+            container: facts.container.clone(),
+            init,
+            image: image.to_owned(),
+            credentials,
+            ran: change.map(|(_, _, before, _)| before),
+        })
+        .ok();
         Some(d)
     }
 
@@ -221,11 +245,52 @@ impl Family for ImagePull {
     }
 
     fn repo_needs(&self) -> RepoNeeds {
-        RepoNeeds::NONE
+        RepoNeeds {
+            manifest: true,
+            history: true,
+        }
     }
 
-    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet("image pulls", d, "a human rolls the image back")
+    fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
+        // A diagnosis from elsewhere (HolmesGPT) has no signals: the deploy points at the
+        // container whose image it changed.
+        let s: Option<ImagePullSignals> = family_signals(d);
+        if let Some(s) = s.as_ref().filter(|s| s.credentials) {
+            return Remedy::Escalate {
+                reason: format!(
+                    "the registry refuses the pull of {} for its credentials: an older tag is refused alike, so no rollback helps. A human (the namespace's owner) creates the pull Secret the pod names, or points imagePullSecrets at one that holds the registry's credentials",
+                    s.image
+                ),
+            };
+        }
+        if let Some(s) = s.as_ref().filter(|s| s.init) {
+            return Remedy::Escalate {
+                reason: format!(
+                    "the init container {} cannot pull {}: whether the release should ship without it or its image must be pushed is the release owner's call",
+                    s.container, s.image
+                ),
+            };
+        }
+        let container = s.as_ref().map(|s| s.container.as_str());
+        let Some(undo) = crate::undo::find(input.repo, input.workload, container, &["image"])
+        else {
+            return Remedy::Escalate {
+                reason: format!(
+                    "no deploy in the history of {} changed the image squad could go back to; a human checks the tag against the registry ({})",
+                    input.repo.path, d.summary
+                ),
+            };
+        };
+        let why = match &s {
+            Some(s) => format!("The kubelet cannot pull `{}`", s.image),
+            None => "The kubelet cannot pull the image".to_owned(),
+        };
+        Remedy::Change(undo.change(
+            input.repo,
+            input.workload,
+            &why,
+            "the deploy set an image the registry does not serve",
+        ))
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {
@@ -311,6 +376,62 @@ mod tests {
         assert!(d.recommendations[0].contains("roll the image back to r/cart:3.1"));
     }
 
+    fn manifest(image: &str) -> String {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: cart\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: {image} # bumped by CI\n"
+        )
+    }
+
+    fn repo(versions: &[(&str, &str)]) -> crate::RepoView {
+        crate::RepoView {
+            path: "apps/cart.yaml".into(),
+            text: manifest(versions[0].1),
+            history: versions
+                .iter()
+                .map(|(commit, image)| squad_runtime::ports::FileVersion {
+                    commit: (*commit).into(),
+                    at: testing::now(),
+                    message: format!("cart: deploy {image}"),
+                    content: manifest(image),
+                })
+                .collect(),
+        }
+    }
+
+    /// The fix undoes the deploy that set the tag: its whole revert, the commit named; with no
+    /// such deploy in the manifest's history, a human decides.
+    #[test]
+    fn the_remedy_reverts_the_deploy_that_set_the_tag() {
+        let d = testing::diagnosis(&pulling("r/cart:3.2"));
+        let settings = testing::settings();
+        let cluster = crate::ClusterView::default();
+        let w = testing::workload();
+        let r = repo(&[("c0ffee1234", "r/cart:3.2"), ("beef5678", "r/cart:3.1")]);
+        let Remedy::Change(c) = ImagePull.remedy(&d, &testing::input(&settings, &w, &r, &cluster))
+        else {
+            panic!("no change");
+        };
+        assert_eq!(
+            c.title,
+            "revert \"cart: deploy r/cart:3.2\" (c0ffee12): cart"
+        );
+        assert!(
+            c.notes.contains("The kubelet cannot pull `r/cart:3.2`"),
+            "{}",
+            c.notes
+        );
+        let files = std::collections::BTreeMap::from([(r.path.clone(), r.text.clone())]);
+        let out = squad_gitops::apply(&c.edits, &files).unwrap();
+        assert_eq!(out[0].1, manifest("r/cart:3.1"));
+        // Only one version: nothing to go back to.
+        let r = repo(&[("c0ffee1234", "r/cart:3.2")]);
+        let remedy = ImagePull.remedy(&d, &testing::input(&settings, &w, &r, &cluster));
+        assert!(
+            matches!(&remedy, Remedy::Escalate { reason } if reason.contains("no deploy in the history of apps/cart.yaml")),
+            "{remedy:?}"
+        );
+    }
+
     /// A private registry that refuses the pull, and a pull secret the kubelet cannot find:
     /// the secret is named, and rolling the tag back is not offered (it would be refused too).
     #[test]
@@ -334,6 +455,18 @@ mod tests {
                 .any(|r| r.contains("roll the image back")),
             "{:?}",
             d.recommendations
+        );
+        let settings = testing::settings();
+        let cluster = crate::ClusterView::default();
+        let w = testing::workload();
+        let r = repo(&[
+            ("c0ffee1234", "ghcr.io/acme/cart:3.2"),
+            ("beef5678", "r/cart:3.1"),
+        ]);
+        let remedy = ImagePull.remedy(&d, &testing::input(&settings, &w, &r, &cluster));
+        assert!(
+            matches!(&remedy, Remedy::Escalate { reason } if reason.contains("an older tag is refused alike")),
+            "{remedy:?}"
         );
     }
 

@@ -171,6 +171,7 @@ mod tests {
                 .split_off(276),
             limit: Some("1Gi".parse().unwrap()),
             traffic: Vec::new(),
+            rollout: None,
         };
         let v = MemoryLeak.verify(&d, &obs, &Rules::of(&s));
         assert!(!v.healthy, "{}", v.detail);

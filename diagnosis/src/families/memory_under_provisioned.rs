@@ -291,6 +291,7 @@ mod tests {
             memory: testing::series(|_| mib * MIB).split_off(276),
             limit: Some("1Gi".parse().unwrap()),
             traffic: Vec::new(),
+            rollout: None,
         };
         let d = detected();
         assert!(

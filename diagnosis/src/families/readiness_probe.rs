@@ -4,17 +4,55 @@
 //! (`… dial tcp 10.244.1.12:8081: connect: connection refused`). The kubelet says so in its
 //! `Unhealthy` events; the pod shows `0/1 Running`; a rolling update to it stalls (the new pods
 //! never become available) while the previous ReplicaSet keeps serving, and
-//! `KubeDeploymentReplicasMismatch` fires. Most often the last deploy changed the probe. The fix
-//! (the probe's port and path from the container's ports and the app's served paths, or the
-//! previous revision's probe) comes with the remediations; until then the crew escalates.
+//! `KubeDeploymentReplicasMismatch` fires. Most often the last deploy changed the probe: the fix
+//! undoes exactly that change (`crate::undo`), the probe the previous revision ran with, naming
+//! the commit. A probe never goes: when the deploy added it, or did not change it, the crew
+//! escalates (pointing the probe at the app's served paths from its code comes later). The proof
+//! is every replica Ready, the rollout complete.
 
 use squad_protocols::cluster::ProbeSpec;
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
 use crate::{
     Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
-    RepoNeeds, Runbook,
+    RepoNeeds, Runbook, family_signals,
 };
+
+/// The container whose probe fails, kept on the diagnosis for the remedy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProbeSignals {
+    pub container: String,
+}
+
+/// The remedy of a probe the last deploy broke: that deploy's change of `key` undone, never a
+/// probe removed.
+pub(crate) fn undo_probe(d: &Diagnosis, input: &RemedyInput<'_>, key: &str, what: &str) -> Remedy {
+    let s: Option<ProbeSignals> = family_signals(d);
+    let container = s.as_ref().map(|s| s.container.as_str());
+    match crate::undo::find(input.repo, input.workload, container, &[key]) {
+        Some(undo) if undo.keys.iter().all(|(_, lines)| lines.is_some()) => {
+            Remedy::Change(undo.change(
+                input.repo,
+                input.workload,
+                &format!("The {what} fails ({})", d.summary),
+                &format!("the deploy changed the {what}"),
+            ))
+        }
+        Some(undo) => Remedy::Escalate {
+            reason: format!(
+                "the last deploy (commit {}) added the {what}: removing a probe is not a fix; a human points it at a port the container listens on and a path the app serves ({})",
+                &undo.deploy.commit[..undo.deploy.commit.len().min(8)],
+                d.summary
+            ),
+        },
+        None => Remedy::Escalate {
+            reason: format!(
+                "the last deploy of {} did not change the {what}: what the app answers changed under it; a human points the probe at what it serves ({})",
+                input.repo.path, d.summary
+            ),
+        },
+    }
+}
 
 pub struct ReadinessProbe;
 
@@ -137,6 +175,10 @@ impl Family for ReadinessProbe {
             "{} runs but is never ready: {target} fails, {cause}{rollout}",
             facts.container
         );
+        d.signals = serde_json::to_value(ProbeSignals {
+            container: facts.container.clone(),
+        })
+        .ok();
         Some(d)
     }
 
@@ -158,15 +200,14 @@ impl Family for ReadinessProbe {
     }
 
     fn repo_needs(&self) -> RepoNeeds {
-        RepoNeeds::NONE
+        RepoNeeds {
+            manifest: true,
+            history: true,
+        }
     }
 
-    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "readiness probes",
-            d,
-            "a human points the probe at what the app serves",
-        )
+    fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
+        undo_probe(d, input, "readinessProbe", "readiness probe")
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {
@@ -295,5 +336,77 @@ mod tests {
         );
         f.pod.as_mut().unwrap().containers[0].ready = true;
         assert!(ReadinessProbe.detect(&f, &Readings::of(&f)).is_none());
+    }
+}
+
+#[cfg(test)]
+mod remedy_tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use squad_protocols::{DiagnosisSource, RootCause};
+    use squad_runtime::ports::FileVersion;
+
+    use super::*;
+    use crate::{ClusterView, RepoView, testing};
+
+    const BEFORE: &str = "kind: Deployment\nmetadata:\n  name: cart\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: r/cart:3.1\n          readinessProbe:\n            httpGet:\n              path: /healthz # the app's health endpoint\n              port: http\n";
+
+    fn repo(now: &str) -> RepoView {
+        let version = |commit: &str, content: &str| FileVersion {
+            commit: commit.into(),
+            at: testing::now(),
+            message: format!("cart: deploy {commit}"),
+            content: content.into(),
+        };
+        RepoView {
+            path: "cart.yaml".into(),
+            text: now.into(),
+            history: vec![version("22222222", now), version("11111111", BEFORE)],
+        }
+    }
+
+    fn remedy(r: &RepoView) -> Remedy {
+        // A diagnosis from elsewhere: no signals, the deploy points at the container.
+        let d = Diagnosis::new(
+            DiagnosisSource::Native,
+            RootCause::from_static(ROOT_CAUSE),
+            "api runs but is never ready",
+        );
+        let (settings, cluster, w) = (
+            testing::settings(),
+            ClusterView::default(),
+            testing::workload(),
+        );
+        ReadinessProbe.remedy(&d, &testing::input(&settings, &w, r, &cluster))
+    }
+
+    #[test]
+    fn the_probe_the_deploy_changed_goes_back_and_the_image_it_shipped_stays() {
+        let now = BEFORE
+            .replace("r/cart:3.1", "r/cart:3.2")
+            .replace("/healthz # the app's health endpoint", "/ready");
+        let r = repo(&now);
+        let Remedy::Change(c) = remedy(&r) else {
+            panic!("no change");
+        };
+        assert_eq!(
+            c.title,
+            "fix(infra): restore readinessProbe of cart from before 22222222"
+        );
+        let files = std::collections::BTreeMap::from([(r.path.clone(), r.text.clone())]);
+        let out = squad_gitops::apply(&c.edits, &files).unwrap();
+        assert_eq!(out[0].1, BEFORE.replace("r/cart:3.1", "r/cart:3.2"));
+    }
+
+    #[test]
+    fn a_probe_the_deploy_added_is_never_removed() {
+        let now = BEFORE.replace("r/cart:3.1", "r/cart:3.2");
+        let before_without = BEFORE.split("          readinessProbe:").next().unwrap();
+        let mut r = repo(&now);
+        r.history[1].content = before_without.into();
+        let got = remedy(&r);
+        assert!(
+            matches!(&got, Remedy::Escalate { reason } if reason.contains("added the readiness probe: removing a probe is not a fix")),
+            "{got:?}"
+        );
     }
 }

@@ -61,10 +61,12 @@ pub(super) enum Shape {
     Sequence,
 }
 
-/// Line replacements plus at most one block of inserted lines.
+/// Line replacements (a replacement may hold several lines, joined with the file's newline),
+/// removed lines, plus at most one block of inserted lines.
 #[derive(Debug, Default)]
 pub(super) struct Edit {
     pub(super) replace: Vec<(usize, String)>,
+    pub(super) remove: Vec<usize>,
     insert: Option<(usize, Vec<String>)>,
 }
 
@@ -117,6 +119,11 @@ impl<'a> Source<'a> {
         self.lines
             .get(cl.line)
             .map_or("", |line| line.text.get(cl.col..).unwrap_or(""))
+    }
+
+    /// The file's line ending (the first one it uses; LF for a file of one line).
+    pub(super) fn newline(&self) -> &'static str {
+        self.newline
     }
 
     pub(super) fn line_text(&self, line: usize) -> &'a str {
@@ -458,6 +465,9 @@ impl<'a> Source<'a> {
     pub(super) fn apply(&self, edit: &Edit) -> String {
         let mut out = String::new();
         for (index, line) in self.lines.iter().enumerate() {
+            if edit.remove.contains(&index) {
+                continue;
+            }
             let text = edit
                 .replace
                 .iter()

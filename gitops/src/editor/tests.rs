@@ -922,3 +922,101 @@ fn env_item_is_cut_out_with_its_children() {
         ]
     );
 }
+
+#[test]
+fn a_key_is_read_as_written_and_written_back_unchanged() {
+    let lines = container_key_lines(DEPLOYMENT, &orders(), "command")
+        .unwrap()
+        .unwrap();
+    assert_eq!(lines[0], "command:");
+    assert_eq!(lines[1], "  - /bin/sh");
+    assert!(
+        lines.iter().any(|l| l == "    exec /app/orders"),
+        "{lines:?}"
+    );
+    assert_eq!(lines.len(), 9, "the block scalar's text belongs to the key");
+    let same = set_container_key(DEPLOYMENT, &orders(), "command", Some(&lines)).unwrap();
+    assert_eq!(same, DEPLOYMENT);
+    assert_eq!(
+        container_key_lines(DEPLOYMENT, &orders(), "workingDir").unwrap(),
+        None
+    );
+}
+
+#[test]
+fn a_key_takes_another_versions_lines_and_nothing_else_moves() {
+    let image = ["image: registry.example.com/orders:1.4.1".to_string()];
+    let out = set_container_key(DEPLOYMENT, &orders(), "image", Some(&image)).unwrap();
+    assert_eq!(
+        changed_lines(DEPLOYMENT, &out),
+        vec![(
+            25,
+            "          image: registry.example.com/orders:1.4.2".to_string(),
+            "          image: registry.example.com/orders:1.4.1".to_string()
+        )]
+    );
+    // A block scalar and its list replaced by a flow list: the whole block goes, one line comes.
+    let command = [r#"command: ["/app/orders", "--serve"]"#.to_string()];
+    let out = set_container_key(DEPLOYMENT, &orders(), "command", Some(&command)).unwrap();
+    assert!(out.contains("          command: [\"/app/orders\", \"--serve\"]\n          ports:\n"));
+    assert!(!out.contains("exec /app/orders"));
+    let docs = parse_documents(&out).unwrap();
+    let mut doc = docs[0].clone();
+    let c = container_mapping(&mut doc, containers_keys("Deployment").unwrap(), "orders").unwrap();
+    assert_eq!(c.get("command").unwrap().as_sequence().unwrap().len(), 2);
+    assert!(out.contains("memory: 512Mi # raised after INC-1234"));
+}
+
+#[test]
+fn a_key_is_removed_with_its_block_or_added_at_the_containers_end() {
+    let out = set_container_key(DEPLOYMENT, &orders(), "command", None).unwrap();
+    assert!(!out.contains("command:") && !out.contains("exec /app/orders"));
+    assert!(out.contains("          image: registry.example.com/orders:1.4.2\n          ports:\n"));
+    let probe: Vec<String> = [
+        "readinessProbe:",
+        "  httpGet:",
+        "    path: /healthz",
+        "    port: http",
+    ]
+    .map(String::from)
+    .to_vec();
+    let out = set_container_key(DEPLOYMENT, &envoy(), "readinessProbe", Some(&probe)).unwrap();
+    assert!(
+        out.ends_with("              memory: 64Mi\n          readinessProbe:\n            httpGet:\n              path: /healthz\n              port: http\n"),
+        "{out}"
+    );
+    // Removing a key the container does not set changes nothing.
+    assert_eq!(
+        set_container_key(DEPLOYMENT, &envoy(), "livenessProbe", None).unwrap(),
+        DEPLOYMENT
+    );
+}
+
+#[test]
+fn key_lines_must_be_that_key_alone_and_name_is_not_a_key() {
+    let err = set_container_key(
+        DEPLOYMENT,
+        &orders(),
+        "image",
+        Some(&["args: [x]".to_string()]),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("`image:` on the first line"),
+        "{err}"
+    );
+    let err = set_container_key(DEPLOYMENT, &orders(), "name", None).unwrap_err();
+    assert!(err.to_string().contains("container key"), "{err}");
+    // The key on the item's dash line cannot go alone.
+    let err = set_container_key(DEPLOYMENT, &envoy(), "image", None).unwrap_err();
+    assert!(err.to_string().contains("first line"), "{err}");
+    // …but can take other lines.
+    let out = set_container_key(
+        DEPLOYMENT,
+        &envoy(),
+        "image",
+        Some(&["image: envoyproxy/envoy:v1.29".to_string()]),
+    )
+    .unwrap();
+    assert!(out.contains("        - image: envoyproxy/envoy:v1.29\n          name: envoy\n"));
+}

@@ -1,0 +1,341 @@
+//! Undoing a deploy: the remedy of every family whose failure the last deploy caused (a tag the
+//! registry does not hold, a command the image does not have, a probe on a path the app does not
+//! serve…). A careful SRE reverts exactly the lines of that deploy that cause the failure, naming
+//! its commit — and the whole commit's change to the file when it changed nothing else.
+//!
+//! [`find`] walks the manifest's versions on the default branch (newest first) for the newest
+//! one that changed the failing keys of the container, and reads what they were just before it;
+//! [`Undo::change`] writes the pull request: one [`Edit::SetContainerKey`] per key (the earlier
+//! version's lines, comments included; a key the deploy added is removed), the commit named in
+//! the title and the notes, and whether it is the whole revert. Pure: the versions were read
+//! before.
+
+use serde_json::Value;
+use squad_gitops::editor::{ContainerTarget, container_key_lines};
+use squad_gitops::objects;
+use squad_protocols::{Finding, Severity, WorkloadRef};
+use squad_runtime::ports::FileVersion;
+
+use crate::{Change, Edit, RepoView};
+
+/// What the deploy to undo changed, and the lines the keys had before it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Undo<'r> {
+    /// The version that changed the keys (its commit is the deploy).
+    pub deploy: &'r FileVersion,
+    /// The version just before it.
+    pub before: &'r FileVersion,
+    pub container: String,
+    /// Each failing key the deploy changed, with its lines before it (`None`: the deploy added it).
+    pub keys: Vec<(String, Option<Vec<String>>)>,
+    /// Each of those keys as it is now (`None`: absent), for the notes.
+    pub now: Vec<Option<Vec<String>>>,
+}
+
+/// The workload's document in one version of its manifest, as JSON.
+fn document(text: &str, path: &str, w: &WorkloadRef) -> Option<Value> {
+    objects::parse(path, text)
+        .ok()?
+        .into_iter()
+        .find(|o| objects::kind(o) == w.kind && objects::name(o) == w.name)
+}
+
+/// The container's mapping in a workload's document.
+fn container<'v>(doc: &'v Value, name: &str) -> Option<&'v Value> {
+    objects::pod_spec(doc)["containers"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"].as_str() == Some(name))
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(8)]
+}
+
+/// The last deploy of the manifest (the newest version that changed the pod spec: a commit that
+/// only scaled rolled nothing out), when it changed any of `keys` of the container (or, without a
+/// container named, of the one container whose `keys` it changed), and what they were before it.
+/// `None` when the last deploy did not change them (an older change ran since, so it is not the
+/// cause), or the container did not exist before it (there is nothing to go back to).
+pub fn find<'r>(
+    repo: &'r RepoView,
+    w: &WorkloadRef,
+    named: Option<&str>,
+    keys: &[&str],
+) -> Option<Undo<'r>> {
+    let docs: Vec<Option<Value>> = repo
+        .history
+        .iter()
+        .map(|v| document(&v.content, &repo.path, w))
+        .collect();
+    let current = document(&repo.text, &repo.path, w)?;
+    let names: Vec<String> = match named {
+        Some(n) => vec![n.to_owned()],
+        None => objects::pod_spec(&current)["containers"]
+            .as_array()?
+            .iter()
+            .filter_map(|c| c["name"].as_str().map(str::to_owned))
+            .collect(),
+    };
+    for i in 0..repo.history.len().saturating_sub(1) {
+        let (Some(after), Some(prior)) = (&docs[i], &docs[i + 1]) else {
+            continue;
+        };
+        // A commit that left the pod spec as it was (replicas, say) rolled nothing out.
+        if objects::pod_spec(after) == objects::pod_spec(prior) {
+            continue;
+        }
+        // The last deploy: it changed the failing keys, or it is not the deploy to undo.
+        let mut found: Vec<(&String, Vec<&str>)> = names
+            .iter()
+            .filter_map(|name| {
+                let (a, b) = (container(after, name)?, container(prior, name));
+                let changed: Vec<&str> = keys
+                    .iter()
+                    .copied()
+                    .filter(|k| b.is_none_or(|b| a[*k] != b[*k]))
+                    .collect();
+                (!changed.is_empty()).then_some((name, changed))
+            })
+            .collect();
+        // Without a container named, the deploy must point at one.
+        if found.len() != 1 {
+            return None;
+        }
+        let (name, changed) = found.remove(0);
+        container(prior, name)?;
+        let (deploy, before) = (&repo.history[i], &repo.history[i + 1]);
+        let target = ContainerTarget {
+            kind: &w.kind,
+            name: &w.name,
+            container: name,
+        };
+        let lines = |text: &str, key: &str| container_key_lines(text, &target, key).ok();
+        let mut restored = Vec::new();
+        let mut now = Vec::new();
+        for key in changed {
+            restored.push((key.to_owned(), lines(&before.content, key)?));
+            now.push(lines(&repo.text, key)?);
+        }
+        return Some(Undo {
+            deploy,
+            before,
+            container: name.clone(),
+            keys: restored,
+            now,
+        });
+    }
+    None
+}
+
+impl Undo<'_> {
+    /// The edits that put the keys back as they were before the deploy.
+    pub fn edits(&self, path: &str, w: &WorkloadRef) -> Vec<Edit> {
+        self.keys
+            .iter()
+            .map(|(key, lines)| Edit::SetContainerKey {
+                path: path.to_owned(),
+                kind: w.kind.clone(),
+                workload: w.name.clone(),
+                container: self.container.clone(),
+                key: key.clone(),
+                lines: lines.clone(),
+            })
+            .collect()
+    }
+
+    /// Whether the edits give the file exactly as it was before the deploy: the deploy changed
+    /// nothing else in it (and nothing changed it since), so the fix is its whole revert.
+    pub fn whole(&self, repo: &RepoView, w: &WorkloadRef) -> bool {
+        let files = std::collections::BTreeMap::from([(repo.path.clone(), repo.text.clone())]);
+        match squad_gitops::apply(&self.edits(&repo.path, w), &files) {
+            Ok(changed) => changed
+                .first()
+                .is_some_and(|(_, text)| *text == self.before.content),
+            Err(_) => false,
+        }
+    }
+
+    fn key_names(&self) -> String {
+        self.keys
+            .iter()
+            .map(|(k, _)| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    }
+
+    /// The pull request: the edits, the commit named, what it changed and what is kept, `why`
+    /// (the failure these lines cause, in the family's words) and the family's finding.
+    pub fn change(&self, repo: &RepoView, w: &WorkloadRef, why: &str, finding: &str) -> Change {
+        let whole = self.whole(repo, w);
+        let (commit, message) = (
+            short(&self.deploy.commit),
+            self.deploy.message.lines().next().unwrap_or(""),
+        );
+        let title = if whole {
+            format!("revert \"{message}\" ({commit}): {}", w.name)
+        } else {
+            format!(
+                "fix(infra): restore {} of {} from before {commit}",
+                self.key_names().replace('`', ""),
+                w.name
+            )
+        };
+        let block = |lines: &Option<Vec<String>>| match lines {
+            Some(l) => l.join("\n"),
+            None => "# (not set)".to_owned(),
+        };
+        let mut diff = String::new();
+        for ((key, before), now) in self.keys.iter().zip(&self.now) {
+            diff.push_str(&format!(
+                "`{key}` now:\n```yaml\n{}\n```\nrestored to:\n```yaml\n{}\n```\n",
+                block(now),
+                block(before)
+            ));
+        }
+        let scope = if whole {
+            format!(
+                "That commit changed nothing else in `{}`: this PR is its revert (`git revert {commit}` of that file).",
+                repo.path
+            )
+        } else {
+            format!(
+                "Only these lines are reverted: the rest of that commit's change to `{}`, and what changed since, stay as they are.",
+                repo.path
+            )
+        };
+        let notes = format!(
+            "### Undo the deploy that broke it\n{why}. Commit `{commit}` ({message}, {}) changed {} of container `{}`; the version before it (`{}`, {}) is the last that ran.\n\n{diff}\n{scope}\n",
+            self.deploy.at.to_rfc3339(),
+            self.key_names(),
+            self.container,
+            short(&self.before.commit),
+            self.before.message.lines().next().unwrap_or(""),
+        );
+        Change {
+            branch_word: if whole {
+                "revert".into()
+            } else {
+                "restore".into()
+            },
+            title,
+            edits: self.edits(&repo.path, w),
+            notes,
+            findings: vec![Finding {
+                severity: Severity::High,
+                title: finding.to_owned(),
+                detail: format!("introduced by commit {commit} ({message})"),
+            }],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::testing;
+
+    const V1: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: web:1.0 # pinned\n          args: [\"--port=80\"]\n        - name: proxy\n          image: envoy:1\n";
+
+    fn version(commit: &str, content: &str) -> FileVersion {
+        FileVersion {
+            commit: commit.into(),
+            at: testing::now(),
+            message: format!("deploy {commit}"),
+            content: content.into(),
+        }
+    }
+
+    fn workload() -> WorkloadRef {
+        WorkloadRef {
+            kind: "Deployment".into(),
+            namespace: "shop".into(),
+            name: "web".into(),
+        }
+    }
+
+    /// The versions, newest first, the newest being the repository's text.
+    fn repo(versions: &[(&str, &str)]) -> RepoView {
+        RepoView {
+            path: "web.yaml".into(),
+            text: versions[0].1.into(),
+            history: versions.iter().map(|(c, t)| version(c, t)).collect(),
+        }
+    }
+
+    #[test]
+    fn the_deploy_that_changed_only_the_key_is_reverted_whole() {
+        let v2 = V1.replace("web:1.0", "web:v1.1");
+        let r = repo(&[("bbbbbbbbbb", &v2), ("aaaaaaaaaa", V1)]);
+        let u = find(&r, &workload(), None, &["image"]).unwrap();
+        assert_eq!(u.container, "app");
+        assert_eq!(u.deploy.commit, "bbbbbbbbbb");
+        assert_eq!(
+            u.keys,
+            vec![("image".into(), Some(vec!["image: web:1.0 # pinned".into()]))]
+        );
+        assert!(u.whole(&r, &workload()));
+        let c = u.change(&r, &workload(), "the registry has no web:v1.1", "bad tag");
+        assert_eq!(c.title, "revert \"deploy bbbbbbbbbb\" (bbbbbbbb): web");
+        assert!(c.notes.contains("git revert bbbbbbbb"), "{}", c.notes);
+        let files = std::collections::BTreeMap::from([(r.path.clone(), r.text.clone())]);
+        let out = squad_gitops::apply(&c.edits, &files).unwrap();
+        assert_eq!(out[0].1, V1);
+    }
+
+    #[test]
+    fn only_the_failing_lines_go_back_when_the_deploy_changed_more() {
+        let v2 = V1
+            .replace("web:1.0", "web:1.1")
+            .replace("[\"--port=80\"]", "[\"--listen=80\"]");
+        let v3 = v2.replace("spec:\n  template:", "spec:\n  replicas: 4\n  template:");
+        let r = repo(&[("cccccccc", &v3), ("bbbbbbbb", &v2), ("aaaaaaaa", V1)]);
+        // The args changed in the last deploy; the scaling commit since and the image the same
+        // deploy changed are kept.
+        let u = find(&r, &workload(), Some("app"), &["args", "command"]).unwrap();
+        assert_eq!(u.deploy.commit, "bbbbbbbb");
+        assert_eq!(u.keys.len(), 1, "command did not change: {:?}", u.keys);
+        assert!(!u.whole(&r, &workload()));
+        let c = u.change(
+            &r,
+            &workload(),
+            "the flag parser rejects --listen",
+            "bad args",
+        );
+        assert!(
+            c.title
+                .starts_with("fix(infra): restore args of web from before bbbbbbbb")
+        );
+        let files = std::collections::BTreeMap::from([(r.path.clone(), r.text.clone())]);
+        let out = squad_gitops::apply(&c.edits, &files).unwrap();
+        assert_eq!(out[0].1, v3.replace("[\"--listen=80\"]", "[\"--port=80\"]"));
+    }
+
+    #[test]
+    fn a_key_the_deploy_added_is_removed_and_nothing_to_undo_is_none() {
+        let v2 = V1.replace(
+            "          args:",
+            "          command: [\"/bin/web\"]\n          args:",
+        );
+        let r = repo(&[("bbbbbbbb", &v2), ("aaaaaaaa", V1)]);
+        let u = find(&r, &workload(), None, &["command"]).unwrap();
+        assert_eq!(u.keys, vec![("command".into(), None)]);
+        assert!(u.whole(&r, &workload()));
+        // Nothing in the history changed the probe; a container that did not exist before has
+        // nothing to go back to; two containers changed at once point at neither.
+        assert!(find(&r, &workload(), None, &["readinessProbe"]).is_none());
+        let added = V1.replace("name: proxy", "name: cache");
+        let r2 = repo(&[("bbbbbbbb", &added), ("aaaaaaaa", V1)]);
+        assert!(find(&r2, &workload(), Some("cache"), &["image"]).is_none());
+        let both = V1.replace("web:1.0", "web:2").replace("envoy:1", "envoy:2");
+        let r3 = repo(&[("bbbbbbbb", &both), ("aaaaaaaa", V1)]);
+        assert!(find(&r3, &workload(), None, &["image"]).is_none());
+        assert!(find(&r3, &workload(), Some("proxy"), &["image"]).is_some());
+        // A change older than the last deploy ran fine since: not the cause.
+        let later = both.replace("--port=80", "--port=81");
+        let r4 = repo(&[("cccccccc", &later), ("bbbbbbbb", &both), ("aaaaaaaa", V1)]);
+        assert!(find(&r4, &workload(), Some("proxy"), &["image"]).is_none());
+        assert!(find(&r4, &workload(), Some("app"), &["args"]).is_some());
+    }
+}
