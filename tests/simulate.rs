@@ -283,7 +283,7 @@ fn crashloop_restores_the_missing_variable_and_resolves() {
 }
 
 #[test]
-fn a_broken_secret_reference_escalates_with_the_reference_and_the_code_that_reads_it() {
+fn a_broken_secret_reference_the_last_deploy_changed_is_restored_with_the_code_that_reads_it() {
     let dir = tempfile::tempdir().unwrap();
     let s = rt()
         .block_on(simulation::run(opts(
@@ -303,8 +303,11 @@ fn a_broken_secret_reference_escalates_with_the_reference_and_the_code_that_read
         s.issues[0].title,
         "[Incident] CreateContainerConfigError: ledger-api (billing)"
     );
-    assert!(s.pull_requests.is_empty());
-    assert_eq!(s.state, "escalated");
+    assert_eq!(
+        s.pull_requests[0].title,
+        "fix(infra): restore env item DATABASE_URL of ledger-api from before f7866a09"
+    );
+    assert_eq!(s.state, "resolved");
     let data = s.issues[0]
         .comments
         .iter()
@@ -646,6 +649,40 @@ fn a_readiness_probe_the_last_deploy_added_is_not_removed() {
         s.timeline
             .iter()
             .any(|e| e.event.contains("removing a probe is not a fix")),
+        "{:#?}",
+        s.timeline
+    );
+}
+
+/// The obvious fix is wrong: the last deploy added a variable that reads a Secret key nobody
+/// provisioned, so there is no earlier reference to go back to and inventing one would be a
+/// guess. The crew escalates, naming who provisions it; no PR.
+#[test]
+fn a_reference_the_last_deploy_added_is_escalated_to_whoever_provisions_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut scenario = Scenario::embedded("config-ref").unwrap();
+    for (path, text) in scenario.files.iter_mut() {
+        if path.starts_with("manifests/") && path.ends_with("deployment.yaml") {
+            *text = text.replace(
+                "              key: dsn\n",
+                "              key: url\n        - name: LEDGER_DSN\n          valueFrom:\n            secretKeyRef:\n              name: ledger-db\n              key: dsn\n",
+            );
+        }
+    }
+    let s = rt()
+        .block_on(simulation::run(opts(scenario, dir.path(), true)))
+        .unwrap()
+        .summary;
+    assert_eq!(
+        s.diagnosis.as_ref().unwrap().root_cause,
+        "broken_config_reference"
+    );
+    assert_eq!(s.state, "escalated");
+    assert!(s.pull_requests.is_empty());
+    assert!(
+        s.timeline.iter().any(|e| e
+            .event
+            .contains("creates key dsn of Secret ledger-db — squad never writes")),
         "{:#?}",
         s.timeline
     );

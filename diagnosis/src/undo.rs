@@ -26,10 +26,49 @@ pub struct Undo<'r> {
     /// The version just before it.
     pub before: &'r FileVersion,
     pub container: String,
-    /// Each failing key the deploy changed, with its lines before it (`None`: the deploy added it).
-    pub keys: Vec<(String, Option<Vec<String>>)>,
-    /// Each of those keys as it is now (`None`: absent), for the notes.
+    /// Each failing part the deploy changed, with its lines before it (`None`: the deploy added it).
+    pub keys: Vec<(Part, Option<Vec<String>>)>,
+    /// Each of those parts as it is now (`None`: absent), for the notes.
     pub now: Vec<Option<Vec<String>>>,
+}
+
+/// What of a container an undo puts back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// A key, whole (`image`, `args`, `readinessProbe`).
+    Key(String),
+    /// One item of `env`, by its name.
+    Env(String),
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Part::Key(k) => write!(f, "`{k}`"),
+            Part::Env(n) => write!(f, "`env` item `{n}`"),
+        }
+    }
+}
+
+/// The lines of one env item of the container (`- name: VAR` first), scoped to that container.
+fn env_lines(text: &str, target: &ContainerTarget, var: &str) -> Option<Vec<String>> {
+    let env = container_key_lines(text, target, "env").ok()??;
+    squad_gitops::editor::env_item_lines(&env.join("\n"), var)
+}
+
+/// The last deploy of the manifest: the newest version that changed the pod spec (a commit that
+/// only scaled rolled nothing out), as (its index in the history, it, the version before it).
+fn last_deploy(repo: &RepoView, w: &WorkloadRef) -> Option<(usize, Value, Value)> {
+    let docs: Vec<Option<Value>> = repo
+        .history
+        .iter()
+        .map(|v| document(&v.content, &repo.path, w))
+        .collect();
+    (0..repo.history.len().saturating_sub(1)).find_map(|i| {
+        let (after, prior) = (docs[i].as_ref()?, docs[i + 1].as_ref()?);
+        (objects::pod_spec(after) != objects::pod_spec(prior))
+            .then(|| (i, after.clone(), prior.clone()))
+    })
 }
 
 /// The workload's document in one version of its manifest, as JSON.
@@ -63,69 +102,96 @@ pub fn find<'r>(
     named: Option<&str>,
     keys: &[&str],
 ) -> Option<Undo<'r>> {
-    let docs: Vec<Option<Value>> = repo
-        .history
-        .iter()
-        .map(|v| document(&v.content, &repo.path, w))
-        .collect();
-    let current = document(&repo.text, &repo.path, w)?;
+    let (i, after, prior) = last_deploy(repo, w)?;
     let names: Vec<String> = match named {
         Some(n) => vec![n.to_owned()],
-        None => objects::pod_spec(&current)["containers"]
+        None => objects::pod_spec(&after)["containers"]
             .as_array()?
             .iter()
             .filter_map(|c| c["name"].as_str().map(str::to_owned))
             .collect(),
     };
-    for i in 0..repo.history.len().saturating_sub(1) {
-        let (Some(after), Some(prior)) = (&docs[i], &docs[i + 1]) else {
-            continue;
-        };
-        // A commit that left the pod spec as it was (replicas, say) rolled nothing out.
-        if objects::pod_spec(after) == objects::pod_spec(prior) {
-            continue;
+    // It changed the failing keys, or it is not the deploy to undo; without a container named,
+    // it must point at one.
+    let found: Vec<(&String, Vec<Part>)> = names
+        .iter()
+        .filter_map(|name| {
+            let (a, b) = (container(&after, name)?, container(&prior, name)?);
+            let changed: Vec<Part> = keys
+                .iter()
+                .filter(|k| a[**k] != b[**k])
+                .map(|k| Part::Key((*k).to_owned()))
+                .collect();
+            (!changed.is_empty()).then_some((name, changed))
+        })
+        .collect();
+    let [(name, changed)] = found.as_slice() else {
+        return None;
+    };
+    undo(repo, w, i, name, changed)
+}
+
+/// The last deploy, when it changed the container's `env` items that `refers` picks (by their
+/// JSON as the deploy wrote them): each back to the item of the same name before it. `None` when
+/// the deploy did not change such an item, or added it (there is nothing to go back to).
+pub fn find_env<'r>(
+    repo: &'r RepoView,
+    w: &WorkloadRef,
+    named: &str,
+    refers: impl Fn(&Value) -> bool,
+) -> Option<Undo<'r>> {
+    let (i, after, prior) = last_deploy(repo, w)?;
+    let (a, b) = (container(&after, named)?, container(&prior, named)?);
+    let item = |c: &Value, var: &str| {
+        c["env"]
+            .as_array()
+            .and_then(|env| env.iter().find(|e| e["name"].as_str() == Some(var)))
+            .cloned()
+    };
+    let mut changed = Vec::new();
+    for e in a["env"].as_array()?.iter().filter(|e| refers(e)) {
+        let var = e["name"].as_str()?;
+        if item(b, var)? != *e {
+            changed.push(Part::Env(var.to_owned()));
         }
-        // The last deploy: it changed the failing keys, or it is not the deploy to undo.
-        let mut found: Vec<(&String, Vec<&str>)> = names
-            .iter()
-            .filter_map(|name| {
-                let (a, b) = (container(after, name)?, container(prior, name));
-                let changed: Vec<&str> = keys
-                    .iter()
-                    .copied()
-                    .filter(|k| b.is_none_or(|b| a[*k] != b[*k]))
-                    .collect();
-                (!changed.is_empty()).then_some((name, changed))
-            })
-            .collect();
-        // Without a container named, the deploy must point at one.
-        if found.len() != 1 {
-            return None;
-        }
-        let (name, changed) = found.remove(0);
-        container(prior, name)?;
-        let (deploy, before) = (&repo.history[i], &repo.history[i + 1]);
-        let target = ContainerTarget {
-            kind: &w.kind,
-            name: &w.name,
-            container: name,
-        };
-        let lines = |text: &str, key: &str| container_key_lines(text, &target, key).ok();
-        let mut restored = Vec::new();
-        let mut now = Vec::new();
-        for key in changed {
-            restored.push((key.to_owned(), lines(&before.content, key)?));
-            now.push(lines(&repo.text, key)?);
-        }
-        return Some(Undo {
-            deploy,
-            before,
-            container: name.clone(),
-            keys: restored,
-            now,
-        });
     }
-    None
+    if changed.is_empty() {
+        return None;
+    }
+    undo(repo, w, i, named, &changed)
+}
+
+/// The parts of the container as they were before the deploy at `i`, and as they are now.
+fn undo<'r>(
+    repo: &'r RepoView,
+    w: &WorkloadRef,
+    i: usize,
+    name: &str,
+    changed: &[Part],
+) -> Option<Undo<'r>> {
+    let (deploy, before) = (&repo.history[i], &repo.history[i + 1]);
+    let target = ContainerTarget {
+        kind: &w.kind,
+        name: &w.name,
+        container: name,
+    };
+    let lines = |text: &str, part: &Part| match part {
+        Part::Key(key) => container_key_lines(text, &target, key).ok(),
+        Part::Env(var) => Some(env_lines(text, &target, var)),
+    };
+    let mut restored = Vec::new();
+    let mut now = Vec::new();
+    for part in changed {
+        restored.push((part.clone(), lines(&before.content, part)?));
+        now.push(lines(&repo.text, part)?);
+    }
+    Some(Undo {
+        deploy,
+        before,
+        container: name.to_owned(),
+        keys: restored,
+        now,
+    })
 }
 
 impl Undo<'_> {
@@ -133,13 +199,25 @@ impl Undo<'_> {
     pub fn edits(&self, path: &str, w: &WorkloadRef) -> Vec<Edit> {
         self.keys
             .iter()
-            .map(|(key, lines)| Edit::SetContainerKey {
-                path: path.to_owned(),
-                kind: w.kind.clone(),
-                workload: w.name.clone(),
-                container: self.container.clone(),
-                key: key.clone(),
-                lines: lines.clone(),
+            .filter_map(|(part, lines)| {
+                Some(match part {
+                    Part::Key(key) => Edit::SetContainerKey {
+                        path: path.to_owned(),
+                        kind: w.kind.clone(),
+                        workload: w.name.clone(),
+                        container: self.container.clone(),
+                        key: key.clone(),
+                        lines: lines.clone(),
+                    },
+                    Part::Env(var) => Edit::ReplaceContainerEnv {
+                        path: path.to_owned(),
+                        kind: w.kind.clone(),
+                        workload: w.name.clone(),
+                        container: self.container.clone(),
+                        name: var.clone(),
+                        item: lines.clone()?,
+                    },
+                })
             })
             .collect()
     }
@@ -159,7 +237,7 @@ impl Undo<'_> {
     fn key_names(&self) -> String {
         self.keys
             .iter()
-            .map(|(k, _)| format!("`{k}`"))
+            .map(|(part, _)| part.to_string())
             .collect::<Vec<_>>()
             .join(" and ")
     }
@@ -186,9 +264,9 @@ impl Undo<'_> {
             None => "# (not set)".to_owned(),
         };
         let mut diff = String::new();
-        for ((key, before), now) in self.keys.iter().zip(&self.now) {
+        for ((part, before), now) in self.keys.iter().zip(&self.now) {
             diff.push_str(&format!(
-                "`{key}` now:\n```yaml\n{}\n```\nrestored to:\n```yaml\n{}\n```\n",
+                "{part} now:\n```yaml\n{}\n```\nrestored to:\n```yaml\n{}\n```\n",
                 block(now),
                 block(before)
             ));
@@ -273,7 +351,10 @@ mod tests {
         assert_eq!(u.deploy.commit, "bbbbbbbbbb");
         assert_eq!(
             u.keys,
-            vec![("image".into(), Some(vec!["image: web:1.0 # pinned".into()]))]
+            vec![(
+                Part::Key("image".into()),
+                Some(vec!["image: web:1.0 # pinned".into()])
+            )]
         );
         assert!(u.whole(&r, &workload()));
         let c = u.change(&r, &workload(), "the registry has no web:v1.1", "bad tag");
@@ -320,7 +401,7 @@ mod tests {
         );
         let r = repo(&[("bbbbbbbb", &v2), ("aaaaaaaa", V1)]);
         let u = find(&r, &workload(), None, &["command"]).unwrap();
-        assert_eq!(u.keys, vec![("command".into(), None)]);
+        assert_eq!(u.keys, vec![(Part::Key("command".into()), None)]);
         assert!(u.whole(&r, &workload()));
         // Nothing in the history changed the probe; a container that did not exist before has
         // nothing to go back to; two containers changed at once point at neither.

@@ -29,6 +29,15 @@ pub enum Edit {
         name: String,
         item: Vec<String>,
     },
+    /// The container's `env:` item `name` replaced by `item` (its lines, `- name: VAR` first).
+    ReplaceContainerEnv {
+        path: String,
+        kind: String,
+        workload: String,
+        container: String,
+        name: String,
+        item: Vec<String>,
+    },
     /// One key of a container set to what `lines` write (`key:` first, as
     /// [`editor::container_key_lines`] reads another version), or removed (`None`).
     SetContainerKey {
@@ -57,6 +66,7 @@ impl Edit {
             Edit::SetContainerResource { path, .. }
             | Edit::AddContainerEnv { path, .. }
             | Edit::SetContainerKey { path, .. }
+            | Edit::ReplaceContainerEnv { path, .. }
             | Edit::AddFile { path, .. } => path,
             Edit::AddKustomizeResource { kustomization, .. } => kustomization,
         }
@@ -119,6 +129,23 @@ pub fn apply(
                 let base = current(&now, &path).ok_or_else(|| missing(&path))?;
                 let lines: Vec<&str> = item.iter().map(String::as_str).collect();
                 Some(editor::add_container_env(&base, &target, &lines, name)?)
+            }
+            Edit::ReplaceContainerEnv {
+                kind,
+                workload,
+                container,
+                name,
+                item,
+                ..
+            } => {
+                let target = ContainerTarget {
+                    kind,
+                    name: workload,
+                    container,
+                };
+                let base = current(&now, &path).ok_or_else(|| missing(&path))?;
+                let lines: Vec<&str> = item.iter().map(String::as_str).collect();
+                Some(editor::replace_container_env(&base, &target, &lines, name)?)
             }
             Edit::SetContainerKey {
                 kind,

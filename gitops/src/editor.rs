@@ -381,6 +381,78 @@ pub fn add_container_env(
     Ok(edited)
 }
 
+/// Replaces the container's `env:` item named `env_name` with `item_lines` (the YAML lines of
+/// one list item, `- name: <env_name>` first, as [`env_item_lines`] reads another version),
+/// re-indented to the list; every other line stays. Error if the container has no such item.
+pub fn replace_container_env(
+    yaml: &str,
+    target: &ContainerTarget,
+    item_lines: &[&str],
+    env_name: &str,
+) -> Result<String, ManifestError> {
+    let item = EnvItem::parse(item_lines, env_name)?;
+    let src = Source::parse(yaml);
+    let loc = src.locate(target)?;
+    let doc = loc.document.as_str();
+    let entries = src.map_entries(&loc.item, doc, &loc.path)?;
+    let env_path = format!("{}.env", loc.path);
+    let not_found = || ManifestError::PathNotFound {
+        document: loc.document.clone(),
+        path: format!("{env_path}[name={env_name}]"),
+        expected: format!("an env item named {env_name}"),
+    };
+    let env = find(&entries, "env").ok_or_else(not_found)?;
+    let mut edit = Edit::default();
+    let children = src
+        .open_block(env, Shape::Sequence, doc, &env_path, &mut edit)?
+        .ok_or_else(not_found)?;
+    let dash_col = block_col(children);
+    let mut found = None;
+    for (index, lines) in src.seq_items(children, doc, &env_path)?.iter().enumerate() {
+        let item_path = format!("{env_path}[{index}]");
+        let keys = src.map_entries(lines, doc, &item_path)?;
+        let name = match find(&keys, "name") {
+            Some(n) => src.read_scalar(n, doc, &format!("{item_path}.name"))?,
+            None => None,
+        };
+        if name.as_deref() == Some(env_name) {
+            found = Some((lines[0].line, src.end_of(lines)));
+        }
+    }
+    let (first, last) = found.ok_or_else(not_found)?;
+    let nl = src.newline();
+    let text = item
+        .lines
+        .iter()
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                indent(dash_col, l)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(nl);
+    edit.replace.push((first, text));
+    edit.remove.extend(first + 1..=last);
+    let edited = src.apply(&edit);
+    let value = item.value;
+    verify(yaml, &edited, target, &loc, &env_path, |container| {
+        let slot = container
+            .get_mut("env")
+            .and_then(Value::as_sequence_mut)
+            .and_then(|env| {
+                env.iter_mut().find(|v| {
+                    v.get("name").and_then(verify::scalar_string).as_deref() == Some(env_name)
+                })
+            })
+            .ok_or_else(|| format!("no env item {env_name}"))?;
+        *slot = value;
+        Ok(())
+    })?;
+    Ok(edited)
+}
+
 /// Names of env vars declared in the container's `env:` list (`- name: X`), in file order.
 pub fn container_env_names(
     yaml: &str,

@@ -35,6 +35,23 @@ pub struct BrokenReference {
     pub volume: Option<String>,
     /// The kubelet's message.
     pub message: String,
+    /// The container whose environment or volume refers to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+}
+
+impl BrokenReference {
+    /// Whether an `env` item (as JSON) reads from what does not exist.
+    fn read_by(&self, item: &serde_json::Value) -> bool {
+        let from = &item["valueFrom"][if self.kind == "Secret" {
+            "secretKeyRef"
+        } else {
+            "configMapKeyRef"
+        }];
+        from.is_object()
+            && self.name.as_ref().is_none_or(|n| from["name"] == **n)
+            && self.key.as_ref().is_none_or(|k| from["key"] == **k)
+    }
 }
 
 impl BrokenReference {
@@ -103,6 +120,7 @@ fn broken(facts: &Facts) -> Option<(BrokenReference, &ClusterEvent)> {
                     key,
                     volume: None,
                     message: error.to_owned(),
+                    container: Some(facts.container.clone()),
                 },
                 e,
             ))
@@ -123,6 +141,7 @@ fn broken(facts: &Facts) -> Option<(BrokenReference, &ClusterEvent)> {
                     key,
                     volume: Some(volume.to_owned()),
                     message: error.to_owned(),
+                    container: Some(facts.container.clone()),
                 },
                 e,
             ))
@@ -255,15 +274,54 @@ impl Family for BrokenConfigReference {
     }
 
     fn repo_needs(&self) -> RepoNeeds {
-        RepoNeeds::NONE
+        RepoNeeds {
+            manifest: true,
+            history: true,
+        }
     }
 
-    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "broken configuration references",
-            d,
-            "a human points the reference at what exists",
-        )
+    fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
+        let Some(b) = crate::family_signals::<BrokenReference>(d) else {
+            return Remedy::not_yet(
+                "a broken reference the diagnosis does not name",
+                d,
+                "a human points the reference at what exists",
+            );
+        };
+        let owner = format!(
+            "whoever provisions {}'s {}s (the platform team, or the secrets pipeline) creates {} — squad never writes a configuration or secret value into the repository",
+            input.workload.namespace,
+            b.kind,
+            b.describe()
+        );
+        let undo = b.container.as_deref().and_then(|c| {
+            crate::undo::find_env(input.repo, input.workload, c, |item| b.read_by(item))
+        });
+        match undo {
+            Some(u) => Remedy::Change(u.change(
+                input.repo,
+                input.workload,
+                &format!(
+                    "The kubelet cannot resolve {} ({})",
+                    b.describe(),
+                    b.message
+                ),
+                "the deploy refers to configuration that does not exist",
+            )),
+            None if b.volume.is_some() => Remedy::Escalate {
+                reason: format!(
+                    "the pod's volume {} refers to {}, which does not exist; {owner}, or a human points the volume at what exists",
+                    b.volume.as_deref().unwrap_or_default(),
+                    b.describe()
+                ),
+            },
+            None => Remedy::Escalate {
+                reason: format!(
+                    "the last deploy did not change a reference to {} that an earlier revision resolved: {owner}",
+                    b.describe()
+                ),
+            },
+        }
     }
 
     fn code_focus(&self) -> crate::CodeFocus {

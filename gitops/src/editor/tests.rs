@@ -1020,3 +1020,21 @@ fn key_lines_must_be_that_key_alone_and_name_is_not_a_key() {
     .unwrap();
     assert!(out.contains("        - image: envoyproxy/envoy:v1.29\n          name: envoy\n"));
 }
+
+#[test]
+fn an_env_item_is_replaced_in_place_with_its_children() {
+    let item = [
+        "- name: PORT",
+        "  valueFrom:",
+        "    configMapKeyRef:",
+        "      name: orders",
+        "      key: port",
+    ];
+    let out = replace_container_env(DEPLOYMENT, &orders(), &item, "PORT").unwrap();
+    assert!(
+        out.contains("            - name: LOG_LEVEL\n              value: info\n            - name: PORT\n              valueFrom:\n                configMapKeyRef:\n                  name: orders\n                  key: port\n\n        - image: envoyproxy"),
+        "{out}"
+    );
+    let err = replace_container_env(DEPLOYMENT, &envoy(), &item, "PORT").unwrap_err();
+    assert!(err.to_string().contains("an env item named PORT"), "{err}");
+}
