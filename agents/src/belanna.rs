@@ -15,6 +15,7 @@ use squad_diagnosis::{
     Change, ClusterNeeds, ClusterView, Decision, Family, Remedy, RemedyInput, RepoView, Rules,
     families,
 };
+use squad_gitops::kustomize::{self, Layout};
 use squad_protocols::{Action, Assignment, FileChange, Finding, Member, PrSpec, Report, Severity};
 
 use squad_runtime::CrewError;
@@ -41,18 +42,45 @@ pub const TOOLS: &[Tool] = &[
     Tool::SizeMemory,
 ];
 
-/// The GitOps repository's file that defines the workload: its path and text.
-async fn find_manifest(ctx: &CrewContext, a: &Assignment) -> Result<(String, String), CrewError> {
+/// The GitOps repository as B'Elanna reads it for a remedy: the workload's manifest (where its
+/// document is declared: a plain manifest, or a Kustomize base) and the kustomizations with the
+/// patches they name, which say where each environment sets what.
+struct Repository {
+    manifest: (String, String),
+    layout: Layout,
+}
+
+/// Finds the workload's manifest and reads the repository's kustomizations and their patches.
+async fn read_repository(ctx: &CrewContext, a: &Assignment) -> Result<Repository, CrewError> {
     let base = ctx.forge.default_branch().await?;
+    let paths = ctx.forge.list_files("", &base).await?;
+    let mut kustomizations = Vec::new();
+    for path in paths.iter().filter(|p| kustomize::is_kustomization(p)) {
+        if let Some(text) = ctx.forge.read_file(path, &base).await? {
+            kustomizations.push((path.clone(), text));
+        }
+    }
+    let mut layout = Layout::of(kustomizations.iter().map(|(p, t)| (p.as_str(), t.as_str())));
+    for path in layout.patch_paths() {
+        if let Some(text) = ctx.forge.read_file(&path, &base).await? {
+            layout.patches.insert(path, text);
+        }
+    }
+    // The document that declares the workload: not a kustomization, not a patch of it.
     let needle = format!("name: {}", a.workload.name);
-    for path in ctx.forge.list_files("", &base).await? {
-        if !(path.ends_with(".yaml") || path.ends_with(".yml")) {
+    for path in &paths {
+        let yaml = path.ends_with(".yaml") || path.ends_with(".yml");
+        if !yaml || kustomize::is_kustomization(path) || layout.patches.contains_key(path) {
             continue;
         }
-        if let Some(text) = ctx.forge.read_file(&path, &base).await? {
-            if text.contains(&format!("kind: {}", a.workload.kind)) && text.contains(&needle) {
-                return Ok((path, text));
-            }
+        if let Some(text) = ctx.forge.read_file(path, &base).await?
+            && text.contains(&format!("kind: {}", a.workload.kind))
+            && text.contains(&needle)
+        {
+            return Ok(Repository {
+                manifest: (path.clone(), text),
+                layout,
+            });
         }
     }
     Err(CrewError::invalid(
@@ -66,22 +94,28 @@ async fn read_repo(
     ctx: &CrewContext,
     a: &Assignment,
     family: &dyn Family,
-) -> Result<RepoView, CrewError> {
+) -> Result<(RepoView, Layout), CrewError> {
     let needs = family.repo_needs();
     if !needs.manifest {
-        return Ok(RepoView::default());
+        return Ok((RepoView::default(), Layout::default()));
     }
-    let (path, text) = find_manifest(ctx, a).await?;
+    let Repository {
+        manifest: (path, text),
+        layout,
+    } = read_repository(ctx, a).await?;
     let history = if needs.history {
         ctx.forge.file_history(&path).await?
     } else {
         Vec::new()
     };
-    Ok(RepoView {
-        path,
-        text,
-        history,
-    })
+    Ok((
+        RepoView {
+            path,
+            text,
+            history,
+        },
+        layout,
+    ))
 }
 
 /// What the family asks to read from the cluster. The HPA list may fail (the remedy works around
@@ -178,7 +212,7 @@ impl Skill for Belanna {
                 by_model: None,
             },
         };
-        let repo = read_repo(ctx, a, family).await?;
+        let (repo, layout) = read_repo(ctx, a, family).await?;
         let cluster = read_cluster(ctx, a, family.cluster_needs(d, &repo)).await?;
         let decision = match (&thought.answer, &thought.by_model) {
             (Some(answer), Some(model)) => Some(Decision { answer, model }),
@@ -194,11 +228,22 @@ impl Skill for Belanna {
                 decision,
             },
         );
-        let change = match remedy {
+        let mut change = match remedy {
             Remedy::Change(change) => change,
             Remedy::Nothing => return Ok(no_fix(a, None)),
             Remedy::Escalate { reason } => return Ok(no_fix(a, Some(&reason))),
         };
+        // Each edit where the affected environment sets the value (a Kustomize overlay).
+        let (edits, moved) =
+            kustomize::retarget(&change.edits, &layout, &repo.path, &a.workload.namespace);
+        change.edits = edits;
+        if !moved.is_empty() {
+            let lines: String = moved.iter().map(|m| format!("- {m}\n")).collect();
+            change.notes.push_str(&format!(
+                "\n### Where {} sets it\n{lines}",
+                a.workload.namespace
+            ));
+        }
         let files = apply(ctx, &change, &repo).await?;
         // Sizes already at or above what the rule asks for leave the manifests as they are.
         if files.is_empty() {

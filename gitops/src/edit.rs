@@ -48,6 +48,12 @@ pub enum Edit {
         key: String,
         lines: Option<Vec<String>>,
     },
+    /// The `newTag` of a kustomization's `images:` entry named `name`.
+    SetKustomizeImage {
+        kustomization: String,
+        name: String,
+        tag: String,
+    },
     /// A new file.
     AddFile { path: String, content: String },
     /// `entry` added to a kustomization's `resources:` right after `after`; skipped when the
@@ -68,8 +74,24 @@ impl Edit {
             | Edit::SetContainerKey { path, .. }
             | Edit::ReplaceContainerEnv { path, .. }
             | Edit::AddFile { path, .. } => path,
-            Edit::AddKustomizeResource { kustomization, .. } => kustomization,
+            Edit::AddKustomizeResource { kustomization, .. }
+            | Edit::SetKustomizeImage { kustomization, .. } => kustomization,
         }
+    }
+
+    /// The same edit of another file (a patch that declares the same container).
+    pub fn at(&self, to: &str) -> Edit {
+        let mut e = self.clone();
+        match &mut e {
+            Edit::SetContainerResource { path, .. }
+            | Edit::AddContainerEnv { path, .. }
+            | Edit::SetContainerKey { path, .. }
+            | Edit::ReplaceContainerEnv { path, .. }
+            | Edit::AddFile { path, .. } => *path = to.to_owned(),
+            Edit::AddKustomizeResource { kustomization, .. }
+            | Edit::SetKustomizeImage { kustomization, .. } => *kustomization = to.to_owned(),
+        }
+        e
     }
 
     /// Whether the edit needs the file's current text (a new file does not).
@@ -169,6 +191,18 @@ pub fn apply(
                 )?)
             }
             Edit::AddFile { content, .. } => Some(content.clone()),
+            Edit::SetKustomizeImage { name, tag, .. } => {
+                let base = current(&now, &path).ok_or_else(|| missing(&path))?;
+                Some(
+                    crate::kustomize::set_image_tag(&base, name, tag).ok_or_else(|| {
+                        ManifestError::InvalidArgument {
+                            argument: "images entry",
+                            expected: format!("an `images:` entry named {name} in {path}"),
+                            got: name.clone(),
+                        }
+                    })?,
+                )
+            }
             Edit::AddKustomizeResource { after, entry, .. } => {
                 current(&now, &path).and_then(|k| crate::kustomize::add_resource(&k, after, entry))
             }

@@ -1,28 +1,19 @@
-//! Kustomize: a kustomization's `resources:` kept in step with the files a fix adds.
+//! Kustomize: where a value is set for one environment, and the edits that change it there.
+//!
+//! A Kustomize repository declares a workload once, in a base, and each environment's overlay
+//! patches it: production's memory limit, its image tag, its replicas. An edit of the base that
+//! an overlay overrides renders to nothing in that environment; an edit of a base every
+//! environment shares changes them all. [`Layout`] reads the kustomizations (resources, patches,
+//! `images:`, namespace) and finds the chain of layers that renders the workload's manifest into
+//! the affected namespace; [`retarget`] moves each of a remedy's edits of the manifest to the
+//! topmost layer that sets the value, or, when none does and the base is shared, to the
+//! environment's own patch of the container; an image tag set by `images:` is changed there.
+//! [`add_resource`] keeps a kustomization's `resources:` in step with the files a fix adds.
 
-/// Adds `entry` to a kustomization's `resources:` list right after `after`, keeping every other line.
-pub fn add_resource(text: &str, after: &str, entry: &str) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let idx = lines
-        .iter()
-        .position(|l| l.trim_start().strip_prefix("- ").map(str::trim) == Some(after))?;
-    let indent = &lines[idx][..lines[idx].len() - lines[idx].trim_start().len()];
-    let mut out: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
-    out.insert(idx + 1, format!("{indent}- {entry}"));
-    Some(out.join("\n") + if text.ends_with('\n') { "\n" } else { "" })
-}
+mod layout;
+mod resources;
+mod retarget;
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn kustomization_gets_the_hpa_after_the_deployment() {
-        let k = "resources:\n  - a/deployment.yaml\n  - a/rbac.yaml\n";
-        assert_eq!(
-            add_resource(k, "a/deployment.yaml", "a/hpa.yaml").unwrap(),
-            "resources:\n  - a/deployment.yaml\n  - a/hpa.yaml\n  - a/rbac.yaml\n"
-        );
-    }
-}
+pub use layout::{ImageEntry, Kustomization, Layout, is_kustomization};
+pub use resources::{add_resource, set_image_tag};
+pub use retarget::retarget;

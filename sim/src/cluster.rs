@@ -55,6 +55,7 @@ mod node_lifecycle;
 mod pod_security;
 mod prober;
 mod rbac;
+mod render;
 mod sandbox;
 mod scheduler;
 mod services;
@@ -185,6 +186,8 @@ pub struct SimCluster {
     lives: LivesCache,
     /// The served objects at one second of one main head.
     world_cache: Mutex<Option<(String, i64, Arc<World>)>>,
+    /// A Kustomize repository's renders.
+    renders: render::Renders,
 }
 
 type LivesCache = Mutex<Option<(String, DateTime<Utc>, Arc<BTreeMap<u32, Life>>)>>;
@@ -219,6 +222,7 @@ impl SimCluster {
             desired: Mutex::new(None),
             lives: Mutex::new(None),
             world_cache: Mutex::new(None),
+            renders: render::Renders::default(),
         }
     }
 
@@ -249,22 +253,13 @@ impl SimCluster {
             return Ok(d.clone());
         }
         let s = &self.scenario;
-        let manifest = &s.workload.manifest;
-        let mut log = self
-            .git
-            .log("main", manifest)
-            .map_err(|e| PortError::failed(what, e))?;
+        let mut log = self.workload_log()?;
         log.reverse();
         let mut rollouts: Vec<Rollout> = Vec::new();
         for commit in &log {
-            let Some(text) = self
-                .git
-                .read(&commit.id, manifest)
-                .map_err(|e| PortError::failed(what, e))?
-            else {
+            let Some(objs) = self.workload_objects(&commit.id)? else {
                 continue;
             };
-            let objs = objects::parse(manifest, &text).map_err(|e| PortError::failed(what, e))?;
             let Some(obj) = objs.iter().find(|o| {
                 objects::kind(o) == s.workload.kind && objects::name(o) == s.workload.name
             }) else {
@@ -306,22 +301,7 @@ impl SimCluster {
                 rescaled: Vec::new(),
             });
         }
-        let mut objects = Vec::new();
-        for path in self
-            .git
-            .list("main", "")
-            .map_err(|e| PortError::failed(what, e))?
-        {
-            if (path.ends_with(".yaml") || path.ends_with(".yml"))
-                && let Some(text) = self
-                    .git
-                    .read("main", &path)
-                    .map_err(|e| PortError::failed(what, e))?
-            {
-                objects
-                    .extend(objects::parse(&path, &text).map_err(|e| PortError::failed(what, e))?);
-            }
-        }
+        let objects = self.objects_at("main")?;
         let store = kubelet::Store::new(s, &objects);
         for r in &mut rollouts {
             r.needs.prefilter = storage::prefilter(s, &objects, objects::pod_spec(&r.object));

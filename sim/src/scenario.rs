@@ -372,8 +372,13 @@ pub struct WorkloadSpec {
     pub namespace: String,
     pub name: String,
     pub container: String,
-    /// Path of the workload's manifest in the GitOps repo.
+    /// Path of the workload's manifest in the GitOps repo (in a Kustomize repository, the base
+    /// file that declares it).
     pub manifest: String,
+    /// A Kustomize repository: the overlay directory the environment syncs, rendered with
+    /// `kubectl kustomize` at each commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kustomize: Option<String>,
     pub pods: Vec<String>,
     pub node: String,
 }

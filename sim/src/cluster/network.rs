@@ -116,30 +116,6 @@ impl SimCluster {
         Ok(out)
     }
 
-    /// Every object of the GitOps repo at commit `rev`.
-    pub(super) fn objects_at(&self, rev: &str) -> PortResult<Vec<Value>> {
-        let what = "read the GitOps repo";
-        let mut out = Vec::new();
-        for path in self
-            .git
-            .list(rev, "")
-            .map_err(|e| PortError::failed(what, e))?
-        {
-            if !(path.ends_with(".yaml") || path.ends_with(".yml")) {
-                continue;
-            }
-            let Some(text) = self
-                .git
-                .read(rev, &path)
-                .map_err(|e| PortError::failed(what, e))?
-            else {
-                continue;
-            };
-            out.extend(objects::parse(&path, &text).map_err(|e| PortError::failed(what, e))?);
-        }
-        Ok(out)
-    }
-
     /// The NetworkPolicies of the workload's namespace among `objects`.
     pub(super) fn policies_among(&self, objects: &[Value]) -> Vec<NetworkPolicyInfo> {
         let ns = self.scenario.workload.namespace.as_str();

@@ -94,6 +94,20 @@ impl Scenario {
                 ),
             )
         })?;
+        if let Some(dir) = &self.workload.kustomize {
+            let dir = dir.trim_end_matches('/');
+            let has = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+                .iter()
+                .any(|k| live.contains_key(&format!("{dir}/{k}")));
+            if !has {
+                return Err(f(
+                    "workload.kustomize",
+                    &format!(
+                        "a directory of the last deploy holding a kustomization.yaml; {dir:?} has none"
+                    ),
+                ));
+            }
+        }
         if !manifest.contains(&format!("name: {}", self.workload.container)) {
             return Err(f(
                 "workload.container",

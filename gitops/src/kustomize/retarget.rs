@@ -1,0 +1,376 @@
+//! Moving a remedy's edits of a workload's manifest to where the environment sets the value.
+
+use serde_json::Value;
+
+use super::layout::{Kustomization, Layout};
+use crate::Edit;
+use crate::objects;
+
+/// What of the container an edit changes, to look for in the layers above the manifest.
+enum Field<'e> {
+    Resource(&'e str, &'e str),
+    Key(&'e str),
+    Env(&'e str),
+}
+
+/// The container edit's target: (kind, workload, container, field).
+fn target(e: &Edit) -> Option<(&str, &str, &str, Field<'_>)> {
+    match e {
+        Edit::SetContainerResource {
+            kind,
+            workload,
+            container,
+            section,
+            resource,
+            ..
+        } => Some((
+            kind,
+            workload,
+            container,
+            Field::Resource(section, resource),
+        )),
+        Edit::SetContainerKey {
+            kind,
+            workload,
+            container,
+            key,
+            ..
+        } => Some((kind, workload, container, Field::Key(key))),
+        Edit::AddContainerEnv {
+            kind,
+            workload,
+            container,
+            name,
+            ..
+        }
+        | Edit::ReplaceContainerEnv {
+            kind,
+            workload,
+            container,
+            name,
+            ..
+        } => Some((kind, workload, container, Field::Env(name))),
+        _ => None,
+    }
+}
+
+/// The container a patch file's document for the workload declares, if any.
+fn patched_container(text: &str, kind: &str, workload: &str, container: &str) -> Option<Value> {
+    let docs = objects::parse("patch", text).ok()?;
+    let doc = docs
+        .iter()
+        .find(|d| objects::kind(d) == kind && objects::name(d) == workload)?;
+    objects::pod_spec(doc)["containers"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"].as_str() == Some(container))
+        .cloned()
+}
+
+fn sets(c: &Value, field: &Field<'_>) -> bool {
+    match field {
+        Field::Resource(section, resource) => !c["resources"][section][resource].is_null(),
+        Field::Key(key) => !c[key].is_null(),
+        Field::Env(name) => c["env"]
+            .as_array()
+            .is_some_and(|env| env.iter().any(|e| e["name"].as_str() == Some(name))),
+    }
+}
+
+/// An image reference without its tag or digest.
+fn image_name(reference: &str) -> &str {
+    let no_digest = reference.split('@').next().unwrap_or(reference);
+    match no_digest.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => name,
+        _ => no_digest,
+    }
+}
+
+/// The tag of an `image: <ref>` line.
+fn image_line(lines: &[String]) -> Option<(&str, &str)> {
+    let reference = lines.first()?.strip_prefix("image:")?;
+    let reference = reference
+        .split(" #")
+        .next()?
+        .trim()
+        .trim_matches(['"', '\'']);
+    let name = image_name(reference);
+    let tag = reference.get(name.len() + 1..)?;
+    Some((name, tag))
+}
+
+fn describe(field: &Field<'_>) -> String {
+    match field {
+        Field::Resource(section, resource) => format!("`resources.{section}.{resource}`"),
+        Field::Key(key) => format!("`{key}`"),
+        Field::Env(name) => format!("`env` item `{name}`"),
+    }
+}
+
+/// `path` relative to directory `dir` (both repository paths).
+fn relative(dir: &str, path: &str) -> String {
+    let d: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    let p: Vec<&str> = path.split('/').collect();
+    let common = d.iter().zip(&p).take_while(|(a, b)| a == b).count();
+    let mut out: Vec<&str> = vec![".."; d.len() - common];
+    out.extend(&p[common..]);
+    out.join("/")
+}
+
+/// Moves each edit of `manifest` to where the value is set for the environment that renders it
+/// into `namespace`: the topmost layer's patch that sets the field, or the `images:` entry that
+/// sets the tag; when no layer above sets it and other environments share the manifest, the
+/// environment's own patch of the container (so only that environment changes). A file the
+/// remedy adds beside the manifest (an HPA) goes to the environment's overlay, listed in its
+/// kustomization; the kustomization entry of a file added next to the manifest is written as the
+/// kustomization that lists the manifest writes its paths. Edits it cannot place stay as they
+/// are. Returns the edits and, for the PR, one line per edit it moved.
+pub fn retarget(
+    edits: &[Edit],
+    layout: &Layout,
+    manifest: &str,
+    namespace: &str,
+) -> (Vec<Edit>, Vec<String>) {
+    let (chain, envs) = layout.chain_for(manifest, namespace);
+    let Some(chain) = chain else {
+        return (edits.to_vec(), Vec::new());
+    };
+    let Some(top) = chain.first().copied() else {
+        return (edits.to_vec(), Vec::new());
+    };
+    let lister = chain.last().copied().unwrap_or(top);
+    let shared = envs > 1 && top.path != lister.path;
+    let patches: Vec<&String> = chain.iter().flat_map(|k| k.patches.iter()).collect();
+    let mut out = Vec::new();
+    let mut notes = Vec::new();
+    // Files added beside the manifest that move to the overlay: old path -> new path.
+    let mut moved: Vec<(String, String)> = Vec::new();
+    for e in edits {
+        if e.path() != manifest {
+            match e {
+                Edit::AddFile { path, content } if shared && in_dir_of(path, manifest) => {
+                    let file = path.rsplit('/').next().unwrap_or(path);
+                    let to = join_dir(&top.dir, file);
+                    notes.push(format!(
+                        "`{to}` goes in the {namespace} overlay (`{}`), not beside the base every environment shares",
+                        top.dir
+                    ));
+                    moved.push((path.clone(), to.clone()));
+                    out.push(Edit::AddFile {
+                        path: to,
+                        content: content.clone(),
+                    });
+                }
+                Edit::AddKustomizeResource { entry, .. } => {
+                    let (k, entry): (&Kustomization, String) =
+                        match moved.iter().find(|(from, _)| from == entry) {
+                            Some((_, to)) => (top, relative(&top.dir, to)),
+                            None => (lister, relative(&lister.dir, entry)),
+                        };
+                    let Some(after) = k.resources_written.last() else {
+                        out.push(e.clone());
+                        continue;
+                    };
+                    out.push(Edit::AddKustomizeResource {
+                        kustomization: k.path.clone(),
+                        after: after.clone(),
+                        entry,
+                    });
+                }
+                _ => out.push(e.clone()),
+            }
+            continue;
+        }
+        let Some((kind, workload, container, field)) = target(e) else {
+            out.push(e.clone());
+            continue;
+        };
+        // The topmost patch that sets it wins in the render.
+        let set_in = patches.iter().find(|p| {
+            layout
+                .patches
+                .get(p.as_str())
+                .and_then(|t| patched_container(t, kind, workload, container))
+                .is_some_and(|c| sets(&c, &field))
+        });
+        if let Some(p) = set_in {
+            notes.push(format!(
+                "{} of `{container}` is set for {namespace} in `{p}`, over `{manifest}`: edited there",
+                describe(&field)
+            ));
+            out.push(e.at(p));
+            continue;
+        }
+        // A tag the kustomizations set with `images:`.
+        if let (
+            Edit::SetContainerKey {
+                lines: Some(lines), ..
+            },
+            Field::Key("image"),
+        ) = (e, &field)
+            && let Some((name, tag)) = image_line(lines)
+            && let Some(k) = chain.iter().find(|k| {
+                k.images
+                    .iter()
+                    .any(|i| i.name == name && i.new_tag.is_some())
+            })
+        {
+            notes.push(format!(
+                "the tag of `{name}` is set for {namespace} by `images:` in `{}`: set there",
+                k.path
+            ));
+            out.push(Edit::SetKustomizeImage {
+                kustomization: k.path.clone(),
+                name: name.to_owned(),
+                tag: tag.to_owned(),
+            });
+            continue;
+        }
+        // Shared by other environments: this one's own patch of the container, when it has one.
+        if shared
+            && let Some(p) = top.patches.iter().find(|p| {
+                layout
+                    .patches
+                    .get(p.as_str())
+                    .is_some_and(|t| patched_container(t, kind, workload, container).is_some())
+            })
+        {
+            notes.push(format!(
+                "`{manifest}` is the base of {envs} environments: {} of `{container}` is added to {namespace}'s own patch `{p}`",
+                describe(&field)
+            ));
+            out.push(e.at(p));
+            continue;
+        }
+        out.push(e.clone());
+    }
+    (out, notes)
+}
+
+fn in_dir_of(path: &str, manifest: &str) -> bool {
+    let dir = |p: &str| {
+        p.rsplit_once('/')
+            .map_or(String::new(), |(d, _)| d.to_owned())
+    };
+    dir(path) == dir(manifest)
+}
+
+fn join_dir(dir: &str, file: &str) -> String {
+    if dir.is_empty() {
+        file.to_owned()
+    } else {
+        format!("{dir}/{file}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const PATCH: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          resources:\n            limits:\n              memory: 768Mi\n";
+
+    fn layout() -> Layout {
+        let mut l = Layout::of([
+            (
+                "base/api/kustomization.yaml",
+                "resources:\n  - deployment.yaml\n",
+            ),
+            (
+                "overlays/prod/kustomization.yaml",
+                "namespace: shop-prod\nresources:\n  - ../../base/api\npatches:\n  - path: api.yaml\nimages:\n  - name: ghcr.io/acme/api\n    newTag: 3.5.0\n",
+            ),
+            (
+                "overlays/staging/kustomization.yaml",
+                "namespace: shop-staging\nresources:\n  - ../../base/api\n",
+            ),
+        ]);
+        l.patches
+            .insert("overlays/prod/api.yaml".into(), PATCH.into());
+        l
+    }
+
+    fn resource(section: &str) -> Edit {
+        Edit::SetContainerResource {
+            path: "base/api/deployment.yaml".into(),
+            kind: "Deployment".into(),
+            workload: "api".into(),
+            container: "app".into(),
+            section: section.into(),
+            resource: "memory".into(),
+            value: "1Gi".into(),
+        }
+    }
+
+    #[test]
+    fn an_overridden_value_is_edited_in_the_overlay_and_a_shared_base_is_left_alone() {
+        let hpa = Edit::AddFile {
+            path: "base/api/hpa.yaml".into(),
+            content: "kind: HorizontalPodAutoscaler\n".into(),
+        };
+        let listed = Edit::AddKustomizeResource {
+            kustomization: "kustomization.yaml".into(),
+            after: "base/api/deployment.yaml".into(),
+            entry: "base/api/hpa.yaml".into(),
+        };
+        let (edits, notes) = retarget(
+            &[resource("limits"), resource("requests"), hpa, listed],
+            &layout(),
+            "base/api/deployment.yaml",
+            "shop-prod",
+        );
+        // The limit is set in the patch; the request is not set above the base, which staging
+        // shares: it goes to production's patch too.
+        assert_eq!(edits[0].path(), "overlays/prod/api.yaml");
+        assert_eq!(edits[1].path(), "overlays/prod/api.yaml");
+        assert_eq!(edits[2].path(), "overlays/prod/hpa.yaml");
+        assert_eq!(
+            edits[3],
+            Edit::AddKustomizeResource {
+                kustomization: "overlays/prod/kustomization.yaml".into(),
+                after: "../../base/api".into(),
+                entry: "hpa.yaml".into(),
+            }
+        );
+        assert_eq!(notes.len(), 3, "{notes:?}");
+        assert!(notes[0].contains("is set for shop-prod in `overlays/prod/api.yaml`"));
+        // Another namespace, no chain: nothing moves.
+        let (edits, notes) = retarget(
+            &[resource("limits")],
+            &layout(),
+            "base/api/deployment.yaml",
+            "dev",
+        );
+        assert_eq!(edits[0].path(), "base/api/deployment.yaml");
+        assert!(notes.is_empty());
+    }
+
+    #[test]
+    fn a_tag_set_by_images_is_set_there() {
+        let undo = Edit::SetContainerKey {
+            path: "base/api/deployment.yaml".into(),
+            kind: "Deployment".into(),
+            workload: "api".into(),
+            container: "app".into(),
+            key: "image".into(),
+            lines: Some(vec!["image: ghcr.io/acme/api:3.4.2".into()]),
+        };
+        let (edits, _) = retarget(&[undo], &layout(), "base/api/deployment.yaml", "shop-prod");
+        assert_eq!(
+            edits,
+            [Edit::SetKustomizeImage {
+                kustomization: "overlays/prod/kustomization.yaml".into(),
+                name: "ghcr.io/acme/api".into(),
+                tag: "3.4.2".into(),
+            }]
+        );
+        assert_eq!(
+            image_name("localhost:5000/app@sha256:ab"),
+            "localhost:5000/app"
+        );
+        assert_eq!(
+            relative("overlays/prod", "base/api/x.yaml"),
+            "../../base/api/x.yaml"
+        );
+    }
+}

@@ -1,0 +1,167 @@
+//! The GitOps repository as the cluster applies it. A repository of plain manifests is applied
+//! file by file: the workload is the document its manifest declares, and every YAML file's
+//! objects are synced. A Kustomize repository (`[workload] kustomize`, the overlay the
+//! environment syncs) is applied as `kubectl kustomize <overlay>` renders it at each commit —
+//! the real kustomize, so an edit in the base that an overlay overrides visibly changes nothing,
+//! and an edit in the overlay does. Renders are cached per tree.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use squad_adapters::git::{Commit, GitRepo};
+use squad_gitops::objects;
+use squad_runtime::ports::{PortError, PortResult};
+
+use super::SimCluster;
+
+/// Renders kept per tree id (the output, or kustomize's error).
+#[derive(Default)]
+pub(super) struct Renders(Mutex<HashMap<String, Arc<Result<String, String>>>>);
+
+/// `SQUAD_KUBECTL`, else `kubectl` from `PATH`.
+fn kubectl() -> PathBuf {
+    std::env::var_os("SQUAD_KUBECTL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("kubectl"))
+}
+
+/// `kubectl kustomize <dir>` over the repository's tree at `rev`.
+fn kustomize(git: &GitRepo, rev: &str, dir: &str) -> Result<String, String> {
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    for path in git.list(rev, "").map_err(|e| e.to_string())? {
+        let Some(text) = git.read(rev, &path).map_err(|e| e.to_string())? else {
+            continue;
+        };
+        let to = tmp.path().join(&path);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        }
+        std::fs::write(&to, text).map_err(|e| e.to_string())?;
+    }
+    let out = std::process::Command::new(kubectl())
+        .arg("kustomize")
+        .arg(tmp.path().join(dir))
+        .output()
+        .map_err(|e| {
+            format!(
+                "the repository is Kustomize (overlay {dir}) and the simulation renders it with `kubectl kustomize`: {} could not run ({e}); put kubectl on PATH or set SQUAD_KUBECTL (scripts/tools installs it)",
+                kubectl().display()
+            )
+        })?;
+    if !out.status.success() {
+        return Err(format!(
+            "kubectl kustomize {dir} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|e| e.to_string())
+}
+
+impl SimCluster {
+    /// The overlay the environment syncs, for a Kustomize repository.
+    fn overlay(&self) -> Option<&str> {
+        self.scenario.workload.kustomize.as_deref()
+    }
+
+    /// The rendered overlay at `rev`, cached per tree.
+    fn rendered(&self, dir: &str, rev: &str) -> PortResult<Arc<Result<String, String>>> {
+        let what = "render the GitOps repo";
+        let tree = self
+            .git
+            .tree_id(rev)
+            .map_err(|e| PortError::failed(what, e))?;
+        let mut cache = self
+            .renders
+            .0
+            .lock()
+            .map_err(|_| PortError::failed(what, "lock poisoned"))?;
+        if let Some(r) = cache.get(&tree) {
+            return Ok(r.clone());
+        }
+        let r = Arc::new(kustomize(&self.git, rev, dir));
+        cache.insert(tree, r.clone());
+        Ok(r)
+    }
+
+    /// The commits on `main` that may change the workload, newest first: its manifest's log, or
+    /// (Kustomize) every commit, since a patch or a kustomization anywhere may.
+    pub(super) fn workload_log(&self) -> PortResult<Vec<Commit>> {
+        let path = match self.overlay() {
+            Some(_) => "",
+            None => self.scenario.workload.manifest.as_str(),
+        };
+        self.git
+            .log("main", path)
+            .map_err(|e| PortError::failed("read the GitOps repo", e))
+    }
+
+    /// The objects the cluster applies from the repository at `rev` that the workload's may be
+    /// among: its manifest's documents, or the rendered overlay. `None` when the manifest does
+    /// not exist at `rev`.
+    pub(super) fn workload_objects(&self, rev: &str) -> PortResult<Option<Vec<Value>>> {
+        let what = "read the GitOps repo";
+        match self.overlay() {
+            Some(dir) => {
+                let rendered = self.rendered(dir, rev)?;
+                match rendered.as_ref() {
+                    Ok(text) => objects::parse(dir, text)
+                        .map(Some)
+                        .map_err(|e| PortError::failed(what, e)),
+                    // A commit kustomize cannot render is one Argo CD refuses to sync: the
+                    // cluster keeps what it ran.
+                    Err(e) if rev != "main" => {
+                        tracing::warn!("commit {rev} not applied: {e}");
+                        Ok(None)
+                    }
+                    Err(e) => Err(PortError::failed(what, e)),
+                }
+            }
+            None => {
+                let manifest = &self.scenario.workload.manifest;
+                let Some(text) = self
+                    .git
+                    .read(rev, manifest)
+                    .map_err(|e| PortError::failed(what, e))?
+                else {
+                    return Ok(None);
+                };
+                objects::parse(manifest, &text)
+                    .map(Some)
+                    .map_err(|e| PortError::failed(what, e))
+            }
+        }
+    }
+
+    /// Every object the repository declares at `rev`: each YAML file's documents, or
+    /// (Kustomize) the rendered overlay (the files under it are inputs, not objects).
+    pub(super) fn objects_at(&self, rev: &str) -> PortResult<Vec<Value>> {
+        let what = "read the GitOps repo";
+        if let Some(dir) = self.overlay() {
+            return match self.rendered(dir, rev)?.as_ref() {
+                Ok(text) => objects::parse(dir, text).map_err(|e| PortError::failed(what, e)),
+                Err(e) => Err(PortError::failed(what, e)),
+            };
+        }
+        let mut out = Vec::new();
+        for path in self
+            .git
+            .list(rev, "")
+            .map_err(|e| PortError::failed(what, e))?
+        {
+            if !(path.ends_with(".yaml") || path.ends_with(".yml")) {
+                continue;
+            }
+            let Some(text) = self
+                .git
+                .read(rev, &path)
+                .map_err(|e| PortError::failed(what, e))?
+            else {
+                continue;
+            };
+            out.extend(objects::parse(&path, &text).map_err(|e| PortError::failed(what, e))?);
+        }
+        Ok(out)
+    }
+}
