@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use squad_config::charters;
 use squad_diagnosis::{
-    Change, ClusterNeeds, ClusterView, Decision, Family, Remedy, RemedyInput, RepoView, Rules,
-    families,
+    Change, ClusterNeeds, ClusterView, Decision, Family, Layer, Remedy, RemedyInput, RepoView,
+    Rules, families,
 };
 use squad_gitops::kustomize::{self, Layout};
 use squad_protocols::{Action, Assignment, FileChange, Finding, Member, PrSpec, Report, Severity};
@@ -108,11 +108,27 @@ async fn read_repo(
     } else {
         Vec::new()
     };
+    // The kustomizations that render it into the workload's namespace, with their versions.
+    let mut layers = Vec::new();
+    if let (Some(chain), _) = layout.chain_for(&path, &a.workload.namespace) {
+        for k in chain {
+            let history = if needs.history {
+                ctx.forge.file_history(&k.path).await?
+            } else {
+                Vec::new()
+            };
+            layers.push(Layer {
+                path: k.path.clone(),
+                history,
+            });
+        }
+    }
     Ok((
         RepoView {
             path,
             text,
             history,
+            layers,
         },
         layout,
     ))

@@ -223,6 +223,17 @@ pub struct RepoView {
     pub text: String,
     /// Its versions on the default branch, newest first (when asked for).
     pub history: Vec<FileVersion>,
+    /// In a Kustomize repository, the kustomizations that render the manifest into the
+    /// workload's namespace, topmost first, with their versions (when the history is asked for).
+    pub layers: Vec<Layer>,
+}
+
+/// A kustomization that renders the manifest, with its versions on the default branch (newest
+/// first).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Layer {
+    pub path: String,
+    pub history: Vec<FileVersion>,
 }
 
 /// What the cluster said, read for the remedy (each only when the family asked).

@@ -245,6 +245,7 @@ pub fn manifest() -> RepoView {
         path: "apps/cart/deployment.yaml".into(),
         text: "kind: Deployment\nmetadata:\n  name: cart\n".into(),
         history: Vec::new(),
+        layers: Vec::new(),
     }
 }
 

@@ -12,6 +12,7 @@
 
 use serde_json::Value;
 use squad_gitops::editor::{ContainerTarget, container_key_lines};
+use squad_gitops::kustomize::Kustomization;
 use squad_gitops::objects;
 use squad_protocols::{Finding, Severity, WorkloadRef};
 use squad_runtime::ports::FileVersion;
@@ -25,6 +26,10 @@ pub struct Undo<'r> {
     pub deploy: &'r FileVersion,
     /// The version just before it.
     pub before: &'r FileVersion,
+    /// The file the undo edits (the manifest, or the kustomization whose `images:` sets the
+    /// tag), and its text now.
+    pub file: &'r str,
+    pub current: &'r str,
     pub container: String,
     /// Each failing part the deploy changed, with its lines before it (`None`: the deploy added it).
     pub keys: Vec<(Part, Option<Vec<String>>)>,
@@ -39,6 +44,8 @@ pub enum Part {
     Key(String),
     /// One item of `env`, by its name.
     Env(String),
+    /// The `newTag` of a kustomization's `images:` entry, by the image's name.
+    Image(String),
 }
 
 impl std::fmt::Display for Part {
@@ -46,6 +53,7 @@ impl std::fmt::Display for Part {
         match self {
             Part::Key(k) => write!(f, "`{k}`"),
             Part::Env(n) => write!(f, "`env` item `{n}`"),
+            Part::Image(n) => write!(f, "the `images:` tag of `{n}`"),
         }
     }
 }
@@ -102,6 +110,11 @@ pub fn find<'r>(
     named: Option<&str>,
     keys: &[&str],
 ) -> Option<Undo<'r>> {
+    if keys.contains(&"image")
+        && let Some(undo) = image_tag_in_layers(repo, w, named)
+    {
+        return undo;
+    }
     let (i, after, prior) = last_deploy(repo, w)?;
     let names: Vec<String> = match named {
         Some(n) => vec![n.to_owned()],
@@ -161,6 +174,69 @@ pub fn find_env<'r>(
     undo(repo, w, i, named, &changed)
 }
 
+/// The `newTag` a kustomization's `images:` entry gives `name` in one version of it.
+fn tag_in(version: &FileVersion, path: &str, name: &str) -> Option<String> {
+    Kustomization::read(path, &version.content)?
+        .images
+        .into_iter()
+        .find(|i| i.name == name)?
+        .new_tag
+}
+
+/// When a layer's `images:` sets the container's tag (the base's tag is then overridden), the
+/// undo is that layer's last change of it — `Some(None)` when its last change is older than the
+/// base's last deploy (then the tag is not what the deploy broke). `None` when no layer sets it.
+fn image_tag_in_layers<'r>(
+    repo: &'r RepoView,
+    w: &WorkloadRef,
+    named: Option<&str>,
+) -> Option<Option<Undo<'r>>> {
+    let doc = document(&repo.text, &repo.path, w)?;
+    let containers = objects::pod_spec(&doc)["containers"].as_array()?;
+    let (container, image) = containers
+        .iter()
+        .filter(|c| named.is_none_or(|n| c["name"].as_str() == Some(n)))
+        .find_map(|c| {
+            let image = c["image"].as_str()?;
+            let name = image.split('@').next()?;
+            let name = match name.rsplit_once(':') {
+                Some((n, tag)) if !tag.contains('/') => n,
+                _ => name,
+            };
+            let set = repo.layers.iter().find(|l| {
+                l.history
+                    .first()
+                    .is_some_and(|v| tag_in(v, &l.path, name).is_some())
+            })?;
+            Some((c["name"].as_str()?.to_owned(), (name.to_owned(), set)))
+        })?;
+    let (name, layer) = image;
+    let h = &layer.history;
+    let Some(i) = (0..h.len().saturating_sub(1))
+        .find(|&i| tag_in(&h[i], &layer.path, &name) != tag_in(&h[i + 1], &layer.path, &name))
+    else {
+        return Some(None);
+    };
+    // A base deploy after the tag's change rolled out since: the tag ran with it.
+    let base_deploy = last_deploy(repo, w).map(|(k, _, _)| repo.history[k].at);
+    if base_deploy.is_some_and(|at| at > h[i].at) {
+        return Some(None);
+    }
+    let (now, before) = (
+        tag_in(&h[i], &layer.path, &name)?,
+        tag_in(&h[i + 1], &layer.path, &name),
+    );
+    Some(Some(Undo {
+        deploy: &h[i],
+        before: &h[i + 1],
+        file: &layer.path,
+        current: &h[0].content,
+        container,
+        keys: vec![(Part::Image(name), Some(vec![before?]))],
+        now: vec![Some(vec![now])],
+    }))
+}
+
 /// The parts of the container as they were before the deploy at `i`, and as they are now.
 fn undo<'r>(
     repo: &'r RepoView,
@@ -178,6 +254,7 @@ fn undo<'r>(
     let lines = |text: &str, part: &Part| match part {
         Part::Key(key) => container_key_lines(text, &target, key).ok(),
         Part::Env(var) => Some(env_lines(text, &target, var)),
+        Part::Image(_) => None,
     };
     let mut restored = Vec::new();
     let mut now = Vec::new();
@@ -188,6 +265,8 @@ fn undo<'r>(
     Some(Undo {
         deploy,
         before,
+        file: &repo.path,
+        current: &repo.text,
         container: name.to_owned(),
         keys: restored,
         now,
@@ -196,7 +275,8 @@ fn undo<'r>(
 
 impl Undo<'_> {
     /// The edits that put the keys back as they were before the deploy.
-    pub fn edits(&self, path: &str, w: &WorkloadRef) -> Vec<Edit> {
+    pub fn edits(&self, w: &WorkloadRef) -> Vec<Edit> {
+        let path = self.file;
         self.keys
             .iter()
             .filter_map(|(part, lines)| {
@@ -217,6 +297,11 @@ impl Undo<'_> {
                         name: var.clone(),
                         item: lines.clone()?,
                     },
+                    Part::Image(name) => Edit::SetKustomizeImage {
+                        kustomization: path.to_owned(),
+                        name: name.clone(),
+                        tag: lines.as_ref()?.first()?.clone(),
+                    },
                 })
             })
             .collect()
@@ -224,9 +309,10 @@ impl Undo<'_> {
 
     /// Whether the edits give the file exactly as it was before the deploy: the deploy changed
     /// nothing else in it (and nothing changed it since), so the fix is its whole revert.
-    pub fn whole(&self, repo: &RepoView, w: &WorkloadRef) -> bool {
-        let files = std::collections::BTreeMap::from([(repo.path.clone(), repo.text.clone())]);
-        match squad_gitops::apply(&self.edits(&repo.path, w), &files) {
+    pub fn whole(&self, w: &WorkloadRef) -> bool {
+        let files =
+            std::collections::BTreeMap::from([(self.file.to_owned(), self.current.to_owned())]);
+        match squad_gitops::apply(&self.edits(w), &files) {
             Ok(changed) => changed
                 .first()
                 .is_some_and(|(_, text)| *text == self.before.content),
@@ -244,14 +330,18 @@ impl Undo<'_> {
 
     /// The pull request: the edits, the commit named, what it changed and what is kept, `why`
     /// (the failure these lines cause, in the family's words) and the family's finding.
-    pub fn change(&self, repo: &RepoView, w: &WorkloadRef, why: &str, finding: &str) -> Change {
-        let whole = self.whole(repo, w);
+    pub fn change(&self, w: &WorkloadRef, why: &str, finding: &str) -> Change {
+        let whole = self.whole(w);
         let (commit, message) = (
             short(&self.deploy.commit),
             self.deploy.message.lines().next().unwrap_or(""),
         );
         let title = if whole {
-            format!("revert \"{message}\" ({commit}): {}", w.name)
+            format!(
+                "revert \"{message}\" ({commit}) in {}: {}",
+                self.file.rsplit('/').next().unwrap_or(self.file),
+                w.name
+            )
         } else {
             format!(
                 "fix(infra): restore {} of {} from before {commit}",
@@ -273,13 +363,13 @@ impl Undo<'_> {
         }
         let scope = if whole {
             format!(
-                "That commit changed nothing else in `{}`: this PR is its revert (`git revert {commit}` of that file).",
-                repo.path
+                "That commit changed nothing else in `{}`: this PR reverts its change to that file (`git revert {commit} -- <file>`; its changes to other files, if any, stay).",
+                self.file
             )
         } else {
             format!(
                 "Only these lines are reverted: the rest of that commit's change to `{}`, and what changed since, stay as they are.",
-                repo.path
+                self.file
             )
         };
         let notes = format!(
@@ -297,7 +387,7 @@ impl Undo<'_> {
                 "restore".into()
             },
             title,
-            edits: self.edits(&repo.path, w),
+            edits: self.edits(w),
             notes,
             findings: vec![Finding {
                 severity: Severity::High,
@@ -339,6 +429,7 @@ mod tests {
             path: "web.yaml".into(),
             text: versions[0].1.into(),
             history: versions.iter().map(|(c, t)| version(c, t)).collect(),
+            layers: Vec::new(),
         }
     }
 
@@ -356,10 +447,17 @@ mod tests {
                 Some(vec!["image: web:1.0 # pinned".into()])
             )]
         );
-        assert!(u.whole(&r, &workload()));
-        let c = u.change(&r, &workload(), "the registry has no web:v1.1", "bad tag");
-        assert_eq!(c.title, "revert \"deploy bbbbbbbbbb\" (bbbbbbbb): web");
-        assert!(c.notes.contains("git revert bbbbbbbb"), "{}", c.notes);
+        assert!(u.whole(&workload()));
+        let c = u.change(&workload(), "the registry has no web:v1.1", "bad tag");
+        assert_eq!(
+            c.title,
+            "revert \"deploy bbbbbbbbbb\" (bbbbbbbb) in web.yaml: web"
+        );
+        assert!(
+            c.notes.contains("git revert bbbbbbbb -- <file>"),
+            "{}",
+            c.notes
+        );
         let files = std::collections::BTreeMap::from([(r.path.clone(), r.text.clone())]);
         let out = squad_gitops::apply(&c.edits, &files).unwrap();
         assert_eq!(out[0].1, V1);
@@ -377,13 +475,8 @@ mod tests {
         let u = find(&r, &workload(), Some("app"), &["args", "command"]).unwrap();
         assert_eq!(u.deploy.commit, "bbbbbbbb");
         assert_eq!(u.keys.len(), 1, "command did not change: {:?}", u.keys);
-        assert!(!u.whole(&r, &workload()));
-        let c = u.change(
-            &r,
-            &workload(),
-            "the flag parser rejects --listen",
-            "bad args",
-        );
+        assert!(!u.whole(&workload()));
+        let c = u.change(&workload(), "the flag parser rejects --listen", "bad args");
         assert!(
             c.title
                 .starts_with("fix(infra): restore args of web from before bbbbbbbb")
@@ -402,7 +495,7 @@ mod tests {
         let r = repo(&[("bbbbbbbb", &v2), ("aaaaaaaa", V1)]);
         let u = find(&r, &workload(), None, &["command"]).unwrap();
         assert_eq!(u.keys, vec![(Part::Key("command".into()), None)]);
-        assert!(u.whole(&r, &workload()));
+        assert!(u.whole(&workload()));
         // Nothing in the history changed the probe; a container that did not exist before has
         // nothing to go back to; two containers changed at once point at neither.
         assert!(find(&r, &workload(), None, &["readinessProbe"]).is_none());
@@ -418,5 +511,50 @@ mod tests {
         let r4 = repo(&[("cccccccc", &later), ("bbbbbbbb", &both), ("aaaaaaaa", V1)]);
         assert!(find(&r4, &workload(), Some("proxy"), &["image"]).is_none());
         assert!(find(&r4, &workload(), Some("app"), &["args"]).is_some());
+    }
+
+    /// A tag an overlay's `images:` sets: its last bump is undone there, not in the base (whose
+    /// tag the overlay overrides); a base deploy after the bump means the bump ran.
+    #[test]
+    fn a_tag_an_overlay_sets_is_undone_in_its_kustomization() {
+        let k = |tag: &str| {
+            format!("resources:\n  - ../../base\nimages:\n  - name: web\n    newTag: \"{tag}\"\n")
+        };
+        let mut r = repo(&[("aaaaaaaa", V1)]);
+        let layer = |versions: &[(&str, &str)]| crate::Layer {
+            path: "overlays/prod/kustomization.yaml".into(),
+            history: versions.iter().map(|(c, t)| version(c, &k(t))).collect(),
+        };
+        r.layers = vec![layer(&[("cccccccc", "1.2"), ("bbbbbbbb", "1.1")])];
+        let u = find(&r, &workload(), Some("app"), &["image"]).unwrap();
+        assert_eq!(u.file, "overlays/prod/kustomization.yaml");
+        assert_eq!(
+            u.keys,
+            vec![(Part::Image("web".into()), Some(vec!["1.1".into()]))]
+        );
+        let c = u.change(&workload(), "the registry has no web:1.2", "bad tag");
+        assert_eq!(
+            c.edits,
+            vec![Edit::SetKustomizeImage {
+                kustomization: "overlays/prod/kustomization.yaml".into(),
+                name: "web".into(),
+                tag: "1.1".into(),
+            }]
+        );
+        assert!(
+            c.title
+                .starts_with("revert \"deploy cccccccc\" (cccccccc) in kustomization.yaml")
+        );
+        // The sidecar's image is the base's: no layer sets it.
+        assert!(find(&r, &workload(), Some("proxy"), &["image"]).is_none());
+        // A base deploy after the bump: the bump ran with it, not what broke.
+        let mut later = version(
+            "dddddddd",
+            &V1.replace("args:", "workingDir: /srv\n          args:"),
+        );
+        later.at = testing::now() + chrono::Duration::hours(1);
+        r.history.insert(0, later);
+        r.text = r.history[0].content.clone();
+        assert!(find(&r, &workload(), Some("app"), &["image"]).is_none());
     }
 }

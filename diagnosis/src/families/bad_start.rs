@@ -286,7 +286,6 @@ impl Family for BadStart {
         let container = s.as_ref().map(|s| s.container.as_str());
         match crate::undo::find(input.repo, input.workload, container, keys) {
             Some(undo) => Remedy::Change(undo.change(
-                input.repo,
                 input.workload,
                 &why,
                 "the deploy changed how the container starts",

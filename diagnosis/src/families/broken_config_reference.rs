@@ -299,7 +299,6 @@ impl Family for BrokenConfigReference {
         });
         match undo {
             Some(u) => Remedy::Change(u.change(
-                input.repo,
                 input.workload,
                 &format!(
                     "The kubelet cannot resolve {} ({})",

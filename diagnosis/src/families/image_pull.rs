@@ -286,7 +286,6 @@ impl Family for ImagePull {
             None => "The kubelet cannot pull the image".to_owned(),
         };
         Remedy::Change(undo.change(
-            input.repo,
             input.workload,
             &why,
             "the deploy set an image the registry does not serve",
@@ -395,6 +394,7 @@ mod tests {
                     content: manifest(image),
                 })
                 .collect(),
+            layers: Vec::new(),
         }
     }
 
@@ -413,7 +413,7 @@ mod tests {
         };
         assert_eq!(
             c.title,
-            "revert \"cart: deploy r/cart:3.2\" (c0ffee12): cart"
+            "revert \"cart: deploy r/cart:3.2\" (c0ffee12) in cart.yaml: cart"
         );
         assert!(
             c.notes.contains("The kubelet cannot pull `r/cart:3.2`"),

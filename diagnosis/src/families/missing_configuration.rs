@@ -249,6 +249,7 @@ mod tests {
             path: "apps/cart/deployment.yaml".into(),
             text: NOW.into(),
             history,
+            layers: Vec::new(),
         }
     }
 

@@ -32,7 +32,6 @@ pub(crate) fn undo_probe(d: &Diagnosis, input: &RemedyInput<'_>, key: &str, what
     match crate::undo::find(input.repo, input.workload, container, &[key]) {
         Some(undo) if undo.keys.iter().all(|(_, lines)| lines.is_some()) => {
             Remedy::Change(undo.change(
-                input.repo,
                 input.workload,
                 &format!("The {what} fails ({})", d.summary),
                 &format!("the deploy changed the {what}"),
@@ -361,6 +360,7 @@ mod remedy_tests {
             path: "cart.yaml".into(),
             text: now.into(),
             history: vec![version("22222222", now), version("11111111", BEFORE)],
+            layers: Vec::new(),
         }
     }
 
