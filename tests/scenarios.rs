@@ -293,7 +293,12 @@ fn a_sidecar_before_the_apps_container_ends_as_the_shipped_ones() {
             return None;
         }
         let manifest = s.workload.manifest.clone();
-        let app = format!("- name: {}", s.workload.container);
+        // A chart's template names the app's container by expression.
+        let app = if s.workload.helm.is_some() {
+            "- name: {{ .Chart.Name }}".to_owned()
+        } else {
+            format!("- name: {}", s.workload.container)
+        };
         Some(
             files
                 .into_iter()
@@ -333,8 +338,11 @@ fn a_sidecar_before_the_apps_container_ends_as_the_shipped_ones() {
 #[test]
 fn a_repository_of_one_multi_document_file_ends_as_the_shipped_ones() {
     every_scenario("one file", |s, files| {
-        if files.keys().any(|p| p.ends_with("kustomization.yaml")) {
-            // Kustomize names its resources by file: they stay files.
+        if files
+            .keys()
+            .any(|p| p.ends_with("kustomization.yaml") || p.ends_with("Chart.yaml"))
+        {
+            // Kustomize names its resources by file, a chart its templates: they stay files.
             return None;
         }
         let yaml = |p: &str| p.ends_with(".yaml") || p.ends_with(".yml");

@@ -12,13 +12,13 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use squad_config::charters;
 use squad_diagnosis::{
-    Change, ClusterNeeds, ClusterView, Decision, Family, Layer, Remedy, RemedyInput, RepoView,
-    Rules, families,
+    Change, ClusterNeeds, ClusterView, Decision, Remedy, RemedyInput, RepoView, Rules, families,
 };
-use squad_gitops::kustomize::{self, Layout};
 use squad_protocols::{Action, Assignment, FileChange, Finding, Member, PrSpec, Report, Severity};
 
 use squad_runtime::CrewError;
+
+mod repo;
 
 use crate::mind::{self, Tool};
 use crate::specialist::Skill;
@@ -41,98 +41,6 @@ pub const TOOLS: &[Tool] = &[
     Tool::GitopsReadFile,
     Tool::SizeMemory,
 ];
-
-/// The GitOps repository as B'Elanna reads it for a remedy: the workload's manifest (where its
-/// document is declared: a plain manifest, or a Kustomize base) and the kustomizations with the
-/// patches they name, which say where each environment sets what.
-struct Repository {
-    manifest: (String, String),
-    layout: Layout,
-}
-
-/// Finds the workload's manifest and reads the repository's kustomizations and their patches.
-async fn read_repository(ctx: &CrewContext, a: &Assignment) -> Result<Repository, CrewError> {
-    let base = ctx.forge.default_branch().await?;
-    let paths = ctx.forge.list_files("", &base).await?;
-    let mut kustomizations = Vec::new();
-    for path in paths.iter().filter(|p| kustomize::is_kustomization(p)) {
-        if let Some(text) = ctx.forge.read_file(path, &base).await? {
-            kustomizations.push((path.clone(), text));
-        }
-    }
-    let mut layout = Layout::of(kustomizations.iter().map(|(p, t)| (p.as_str(), t.as_str())));
-    for path in layout.patch_paths() {
-        if let Some(text) = ctx.forge.read_file(&path, &base).await? {
-            layout.patches.insert(path, text);
-        }
-    }
-    // The document that declares the workload: not a kustomization, not a patch of it.
-    let needle = format!("name: {}", a.workload.name);
-    for path in &paths {
-        let yaml = path.ends_with(".yaml") || path.ends_with(".yml");
-        if !yaml || kustomize::is_kustomization(path) || layout.patches.contains_key(path) {
-            continue;
-        }
-        if let Some(text) = ctx.forge.read_file(path, &base).await?
-            && text.contains(&format!("kind: {}", a.workload.kind))
-            && text.contains(&needle)
-        {
-            return Ok(Repository {
-                manifest: (path.clone(), text),
-                layout,
-            });
-        }
-    }
-    Err(CrewError::invalid(
-        format!("find the manifest of {}", a.workload),
-        format!("no manifest for {} in {}", a.workload, ctx.forge.repo()),
-    ))
-}
-
-/// What the family asks to read from the repository.
-async fn read_repo(
-    ctx: &CrewContext,
-    a: &Assignment,
-    family: &dyn Family,
-) -> Result<(RepoView, Layout), CrewError> {
-    let needs = family.repo_needs();
-    if !needs.manifest {
-        return Ok((RepoView::default(), Layout::default()));
-    }
-    let Repository {
-        manifest: (path, text),
-        layout,
-    } = read_repository(ctx, a).await?;
-    let history = if needs.history {
-        ctx.forge.file_history(&path).await?
-    } else {
-        Vec::new()
-    };
-    // The kustomizations that render it into the workload's namespace, with their versions.
-    let mut layers = Vec::new();
-    if let (Some(chain), _) = layout.chain_for(&path, &a.workload.namespace) {
-        for k in chain {
-            let history = if needs.history {
-                ctx.forge.file_history(&k.path).await?
-            } else {
-                Vec::new()
-            };
-            layers.push(Layer {
-                path: k.path.clone(),
-                history,
-            });
-        }
-    }
-    Ok((
-        RepoView {
-            path,
-            text,
-            history,
-            layers,
-        },
-        layout,
-    ))
-}
 
 /// What the family asks to read from the cluster. The HPA list may fail (the remedy works around
 /// it); any other read it needs must succeed.
@@ -228,7 +136,7 @@ impl Skill for Belanna {
                 by_model: None,
             },
         };
-        let (repo, layout) = read_repo(ctx, a, family).await?;
+        let (repo, shape) = repo::read(ctx, a, family).await?;
         let cluster = read_cluster(ctx, a, family.cluster_needs(d, &repo)).await?;
         let decision = match (&thought.answer, &thought.by_model) {
             (Some(answer), Some(model)) => Some(Decision { answer, model }),
@@ -249,9 +157,9 @@ impl Skill for Belanna {
             Remedy::Nothing => return Ok(no_fix(a, None)),
             Remedy::Escalate { reason } => return Ok(no_fix(a, Some(&reason))),
         };
-        // Each edit where the affected environment sets the value (a Kustomize overlay).
-        let (edits, moved) =
-            kustomize::retarget(&change.edits, &layout, &repo.path, &a.workload.namespace);
+        // Each edit where the affected environment sets the value (a Kustomize overlay, a Helm
+        // values file).
+        let (edits, moved) = shape.retarget(&change.edits, &repo, &a.workload.namespace);
         change.edits = edits;
         if !moved.is_empty() {
             let lines: String = moved.iter().map(|m| format!("- {m}\n")).collect();

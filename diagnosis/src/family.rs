@@ -223,17 +223,22 @@ pub struct RepoView {
     pub text: String,
     /// Its versions on the default branch, newest first (when asked for).
     pub history: Vec<FileVersion>,
-    /// In a Kustomize repository, the kustomizations that render the manifest into the
-    /// workload's namespace, topmost first, with their versions (when the history is asked for).
+    /// The files that render the manifest into the workload's namespace, the one that wins
+    /// first: a Kustomize repository's kustomizations, or a Helm chart's values files for the
+    /// environment (the manifest is then the chart's template), with their versions (when the
+    /// history is asked for).
     pub layers: Vec<Layer>,
 }
 
-/// A kustomization that renders the manifest, with its versions on the default branch (newest
-/// first).
+/// A file that shapes how the manifest renders for the environment — a kustomization, or a Helm
+/// values file — with its versions on the default branch (newest first).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Layer {
     pub path: String,
     pub history: Vec<FileVersion>,
+    /// For a Helm values file: the key that feeds the container's image tag in the chart's
+    /// template (`image.tag`).
+    pub image_tag: Option<Vec<String>>,
 }
 
 /// What the cluster said, read for the remedy (each only when the family asked).

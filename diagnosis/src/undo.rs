@@ -46,6 +46,8 @@ pub enum Part {
     Env(String),
     /// The `newTag` of a kustomization's `images:` entry, by the image's name.
     Image(String),
+    /// A key of a Helm values file (`image.tag`).
+    Value(Vec<String>),
 }
 
 impl std::fmt::Display for Part {
@@ -54,6 +56,7 @@ impl std::fmt::Display for Part {
             Part::Key(k) => write!(f, "`{k}`"),
             Part::Env(n) => write!(f, "`env` item `{n}`"),
             Part::Image(n) => write!(f, "the `images:` tag of `{n}`"),
+            Part::Value(keys) => write!(f, "`{}`", keys.join(".")),
         }
     }
 }
@@ -110,10 +113,13 @@ pub fn find<'r>(
     named: Option<&str>,
     keys: &[&str],
 ) -> Option<Undo<'r>> {
-    if keys.contains(&"image")
-        && let Some(undo) = image_tag_in_layers(repo, w, named)
-    {
-        return undo;
+    if keys.contains(&"image") {
+        if let Some(undo) = image_tag_in_values(repo, named) {
+            return undo;
+        }
+        if let Some(undo) = image_tag_in_layers(repo, w, named) {
+            return undo;
+        }
     }
     let (i, after, prior) = last_deploy(repo, w)?;
     let names: Vec<String> = match named {
@@ -181,6 +187,37 @@ fn tag_in(version: &FileVersion, path: &str, name: &str) -> Option<String> {
         .into_iter()
         .find(|i| i.name == name)?
         .new_tag
+}
+
+/// The tag a Helm values file gives at `keys` in one version of it.
+fn value_in(version: &FileVersion, keys: &[String]) -> Option<String> {
+    squad_gitops::helm::scalar_at(&version.content, keys)
+}
+
+/// In a Helm repository, the image tag is the values key the chart's template reads: the undo is
+/// the last change of it in the environment's values file that sets it (the first layer whose
+/// newest version does). `None` when no values file sets it.
+fn image_tag_in_values<'r>(repo: &'r RepoView, named: Option<&str>) -> Option<Option<Undo<'r>>> {
+    let (layer, keys) = repo.layers.iter().find_map(|l| {
+        let keys = l.image_tag.as_ref()?;
+        value_in(l.history.first()?, keys).map(|_| (l, keys))
+    })?;
+    let h = &layer.history;
+    let Some(i) = (0..h.len().saturating_sub(1))
+        .find(|&i| value_in(&h[i], keys) != value_in(&h[i + 1], keys))
+    else {
+        return Some(None);
+    };
+    let (now, before) = (value_in(&h[i], keys)?, value_in(&h[i + 1], keys));
+    Some(Some(Undo {
+        deploy: &h[i],
+        before: &h[i + 1],
+        file: &layer.path,
+        current: &h[0].content,
+        container: named.unwrap_or_default().to_owned(),
+        keys: vec![(Part::Value(keys.clone()), Some(vec![before?]))],
+        now: vec![Some(vec![now])],
+    }))
 }
 
 /// When a layer's `images:` sets the container's tag (the base's tag is then overridden), the
@@ -254,7 +291,7 @@ fn undo<'r>(
     let lines = |text: &str, part: &Part| match part {
         Part::Key(key) => container_key_lines(text, &target, key).ok(),
         Part::Env(var) => Some(env_lines(text, &target, var)),
-        Part::Image(_) => None,
+        Part::Image(_) | Part::Value(_) => None,
     };
     let mut restored = Vec::new();
     let mut now = Vec::new();
@@ -301,6 +338,11 @@ impl Undo<'_> {
                         kustomization: path.to_owned(),
                         name: name.clone(),
                         tag: lines.as_ref()?.first()?.clone(),
+                    },
+                    Part::Value(keys) => Edit::SetValue {
+                        path: path.to_owned(),
+                        keys: keys.clone(),
+                        value: lines.as_ref()?.first()?.clone(),
                     },
                 })
             })
@@ -524,6 +566,7 @@ mod tests {
         let layer = |versions: &[(&str, &str)]| crate::Layer {
             path: "overlays/prod/kustomization.yaml".into(),
             history: versions.iter().map(|(c, t)| version(c, &k(t))).collect(),
+            image_tag: None,
         };
         r.layers = vec![layer(&[("cccccccc", "1.2"), ("bbbbbbbb", "1.1")])];
         let u = find(&r, &workload(), Some("app"), &["image"]).unwrap();

@@ -54,6 +54,12 @@ pub enum Edit {
         name: String,
         tag: String,
     },
+    /// The scalar at `keys` of a values file (a Helm chart's), created with its parents if missing.
+    SetValue {
+        path: String,
+        keys: Vec<String>,
+        value: String,
+    },
     /// A new file.
     AddFile { path: String, content: String },
     /// `entry` added to a kustomization's `resources:` right after `after`; skipped when the
@@ -73,6 +79,7 @@ impl Edit {
             | Edit::AddContainerEnv { path, .. }
             | Edit::SetContainerKey { path, .. }
             | Edit::ReplaceContainerEnv { path, .. }
+            | Edit::SetValue { path, .. }
             | Edit::AddFile { path, .. } => path,
             Edit::AddKustomizeResource { kustomization, .. }
             | Edit::SetKustomizeImage { kustomization, .. } => kustomization,
@@ -87,6 +94,7 @@ impl Edit {
             | Edit::AddContainerEnv { path, .. }
             | Edit::SetContainerKey { path, .. }
             | Edit::ReplaceContainerEnv { path, .. }
+            | Edit::SetValue { path, .. }
             | Edit::AddFile { path, .. } => *path = to.to_owned(),
             Edit::AddKustomizeResource { kustomization, .. }
             | Edit::SetKustomizeImage { kustomization, .. } => *kustomization = to.to_owned(),
@@ -191,6 +199,11 @@ pub fn apply(
                 )?)
             }
             Edit::AddFile { content, .. } => Some(content.clone()),
+            Edit::SetValue { keys, value, .. } => {
+                let base = current(&now, &path).unwrap_or_default();
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                Some(editor::set_value(&base, &keys, value)?)
+            }
             Edit::SetKustomizeImage { name, tag, .. } => {
                 let base = current(&now, &path).ok_or_else(|| missing(&path))?;
                 Some(

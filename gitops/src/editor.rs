@@ -37,7 +37,7 @@ use serde_yaml::Value;
 
 use args::{EnvItem, check_quantity, check_resource_name, check_section};
 use source::{Edit, Shape, Source, block_col, find, indent};
-use syntax::{Style, render_scalar};
+use syntax::{Style, ValueKind, render_scalar};
 use verify::{ensure_mapping, verify};
 
 /// Locates a container inside a multi-document YAML file.
@@ -626,6 +626,156 @@ fn key_value(key: &str, lines: &[String]) -> Result<Value, ManifestError> {
         Some(m) if m.len() == 1 => m.get(key).cloned().ok_or_else(|| invalid(text.clone())),
         _ => Err(invalid(text)),
     }
+}
+
+/// Sets the scalar at `keys` (from the root of a one-document file such as a Helm values file)
+/// to `value`, creating the missing mappings on the way with the file's indentation; the
+/// replaced value keeps its quoting and trailing comment. `true` and `false` are written as
+/// booleans, anything else as text (quoted when YAML would read it otherwise). Checked to change
+/// that key only.
+pub fn set_value(yaml: &str, keys: &[&str], value: &str) -> Result<String, ManifestError> {
+    let path = keys.join(".");
+    let invalid = |expected: &str| ManifestError::InvalidArgument {
+        argument: "values key",
+        expected: expected.to_string(),
+        got: path.clone(),
+    };
+    if keys.is_empty() || keys.iter().any(|k| k.is_empty()) {
+        return Err(invalid("a dotted path of non-empty keys"));
+    }
+    let src = Source::parse(yaml);
+    let doc = "values";
+    let all: Vec<source::Cl> = src
+        .lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.kind == source::LineKind::Content)
+        .map(|(line, l)| source::Cl {
+            line,
+            col: l.indent,
+        })
+        .collect();
+    let step = 2;
+    let mut edit = Edit::default();
+    let mut block: &[source::Cl] = &all;
+    let mut walked = String::new();
+    let mut written = scalar(value);
+    for (depth, key) in keys.iter().enumerate() {
+        let last = depth + 1 == keys.len();
+        let entries = if block.is_empty() {
+            Vec::new()
+        } else {
+            src.map_entries(block, doc, if walked.is_empty() { "." } else { &walked })?
+        };
+        if !walked.is_empty() {
+            walked.push('.');
+        }
+        walked.push_str(key);
+        match find(&entries, key) {
+            Some(entry) if last && boolean(value) && entry.value.kind == ValueKind::Plain => {
+                let line = src.line_text(entry.cl.line);
+                let (start, end) = (entry.value.start, entry.value.end);
+                edit.replace.push((
+                    entry.cl.line,
+                    format!("{}{value}{}", &line[..start], &line[end..]),
+                ));
+                written = value.to_string();
+                break;
+            }
+            Some(entry) if last => {
+                let (line, expected) = src.replace_scalar(entry, value, doc, &walked)?;
+                edit.replace.push((entry.cl.line, line));
+                written = expected;
+                break;
+            }
+            Some(entry) => match src.open_block(entry, Shape::Mapping, doc, &walked, &mut edit)? {
+                Some(children) => block = children,
+                None => {
+                    let lines = nested(&keys[depth + 1..], entry.cl.col + step, step, value);
+                    edit.insert_after(entry.cl.line, lines);
+                    break;
+                }
+            },
+            None => {
+                let col = if block.is_empty() {
+                    0
+                } else {
+                    block_col(block)
+                };
+                let lines = nested(&keys[depth..], col, step, value);
+                let after = if block.is_empty() {
+                    src.lines.len().saturating_sub(1)
+                } else {
+                    src.end_of(block)
+                };
+                edit.insert_after(after, lines);
+                break;
+            }
+        }
+    }
+    let mut edited = src.apply(&edit);
+    if yaml.trim().is_empty() {
+        edited = format!("{}\n", nested(keys, 0, step, value).join("\n"));
+    }
+    let before: Value = serde_yaml::from_str(yaml).unwrap_or(Value::Null);
+    let after: Value = serde_yaml::from_str(&edited).map_err(|e| ManifestError::Verification {
+        document: doc.into(),
+        path: path.clone(),
+        detail: format!("the edited file is not valid YAML: {e}"),
+    })?;
+    let mut expected = if before.is_null() {
+        Value::Mapping(Default::default())
+    } else {
+        before
+    };
+    let new: Value = serde_yaml::from_str(&written).unwrap_or(Value::from(value));
+    let mut at = &mut expected;
+    for key in &keys[..keys.len() - 1] {
+        let map = at
+            .as_mapping_mut()
+            .ok_or_else(|| invalid("a path through mappings"))?;
+        at = map
+            .entry(Value::from(*key))
+            .or_insert_with(|| Value::Mapping(Default::default()));
+    }
+    at.as_mapping_mut()
+        .ok_or_else(|| invalid("a path through mappings"))?
+        .insert(Value::from(keys[keys.len() - 1]), new);
+    if after != expected {
+        return Err(ManifestError::Verification {
+            document: doc.into(),
+            path,
+            detail: "the edited file differs from the original by more than that key".into(),
+        });
+    }
+    Ok(edited)
+}
+
+fn boolean(value: &str) -> bool {
+    value == "true" || value == "false"
+}
+
+/// A value as [`set_value`] writes it.
+fn scalar(value: &str) -> String {
+    if boolean(value) {
+        value.to_string()
+    } else {
+        render_scalar(value, Style::Plain)
+    }
+}
+
+/// `keys` as nested block mappings from column `col`, the last holding `value`.
+fn nested(keys: &[&str], col: usize, step: usize, value: &str) -> Vec<String> {
+    keys.iter()
+        .enumerate()
+        .map(|(i, k)| {
+            if i + 1 == keys.len() {
+                indent(col + i * step, &format!("{k}: {}", scalar(value)))
+            } else {
+                indent(col + i * step, &format!("{k}:"))
+            }
+        })
+        .collect()
 }
 
 /// The lines of one `env:` item (`- name: VAR` and what belongs to it) in a manifest version.

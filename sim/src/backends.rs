@@ -94,6 +94,9 @@ impl SimBackends {
         )
         .map_err(SimError::adapter("the simulated application forge"))?;
         let sim = Arc::new(SimCluster::new(scenario.clone(), gitops, clock.clone()));
+        // A repository the world renders (Kustomize, Helm) fails here, in words, rather than as
+        // every read the crew makes.
+        sim.check_renders()?;
         let opts = ServeOptions {
             deny: serve.deny.iter().cloned().collect(),
             ..ServeOptions::default()

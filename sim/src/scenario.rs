@@ -379,6 +379,10 @@ pub struct WorkloadSpec {
     /// `kubectl kustomize` at each commit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kustomize: Option<String>,
+    /// A Helm repository: the Argo CD Application (a file of the repository) that deploys the
+    /// chart to the workload's namespace, rendered with `helm template` at each commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<String>,
     pub pods: Vec<String>,
     pub node: String,
 }

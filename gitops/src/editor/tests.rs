@@ -1038,3 +1038,40 @@ fn an_env_item_is_replaced_in_place_with_its_children() {
     let err = replace_container_env(DEPLOYMENT, &envoy(), &item, "PORT").unwrap_err();
     assert!(err.to_string().contains("an env item named PORT"), "{err}");
 }
+
+const VALUES: &str = "# Production's values.\nreplicaCount: 3\nimage:\n  repository: ghcr.io/acme/web\n  tag: \"2.5.0\" # bumped by CI\nresources:\n  limits:\n    memory: 512Mi\n";
+
+#[test]
+fn a_values_key_is_set_in_place_or_added_with_its_parents() {
+    let out = set_value(VALUES, &["image", "tag"], "2.4.2").unwrap();
+    assert_eq!(
+        out,
+        VALUES.replace("\"2.5.0\" # bumped", "\"2.4.2\" # bumped")
+    );
+    let out = set_value(VALUES, &["resources", "limits", "memory"], "1Gi").unwrap();
+    assert_eq!(out, VALUES.replace("memory: 512Mi", "memory: 1Gi"));
+    let out = set_value(VALUES, &["resources", "requests", "memory"], "768Mi").unwrap();
+    assert!(
+        out.ends_with("    memory: 512Mi\n  requests:\n    memory: 768Mi\n"),
+        "{out}"
+    );
+    let out = set_value(VALUES, &["podAnnotations", "team"], "shop").unwrap();
+    assert!(
+        out.ends_with("    memory: 512Mi\npodAnnotations:\n  team: shop\n"),
+        "{out}"
+    );
+    assert_eq!(set_value("", &["a", "b"], "1").unwrap(), "a:\n  b: 1\n");
+    let on = set_value(
+        "autoscaling:\n  enabled: false # off\n",
+        &["autoscaling", "enabled"],
+        "true",
+    );
+    assert_eq!(on.unwrap(), "autoscaling:\n  enabled: true # off\n");
+    let added = set_value(VALUES, &["autoscaling", "enabled"], "true").unwrap();
+    assert!(
+        added.ends_with("autoscaling:\n  enabled: true\n"),
+        "{added}"
+    );
+    let err = set_value(VALUES, &["replicaCount", "x"], "1").unwrap_err();
+    assert!(err.to_string().contains("replicaCount"), "{err}");
+}

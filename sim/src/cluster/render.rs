@@ -3,7 +3,9 @@
 //! objects are synced. A Kustomize repository (`[workload] kustomize`, the overlay the
 //! environment syncs) is applied as `kubectl kustomize <overlay>` renders it at each commit —
 //! the real kustomize, so an edit in the base that an overlay overrides visibly changes nothing,
-//! and an edit in the overlay does. Renders are cached per tree.
+//! and an edit in the overlay does. A Helm repository (`[workload] helm`, the Argo CD Application
+//! that deploys the chart) is applied as `helm template` renders the chart with the
+//! Application's value files, in order, at each commit. Renders are cached per tree.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -27,8 +29,15 @@ fn kubectl() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("kubectl"))
 }
 
-/// `kubectl kustomize <dir>` over the repository's tree at `rev`.
-fn kustomize(git: &GitRepo, rev: &str, dir: &str) -> Result<String, String> {
+/// `SQUAD_HELM`, else `helm` from `PATH`.
+fn helm() -> PathBuf {
+    std::env::var_os("SQUAD_HELM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("helm"))
+}
+
+/// The repository's tree at `rev`, written out.
+fn checkout(git: &GitRepo, rev: &str) -> Result<tempfile::TempDir, String> {
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     for path in git.list(rev, "").map_err(|e| e.to_string())? {
         let Some(text) = git.read(rev, &path).map_err(|e| e.to_string())? else {
@@ -40,6 +49,49 @@ fn kustomize(git: &GitRepo, rev: &str, dir: &str) -> Result<String, String> {
         }
         std::fs::write(&to, text).map_err(|e| e.to_string())?;
     }
+    Ok(tmp)
+}
+
+/// `helm template` of the chart the Application at `app` deploys, at `rev`.
+fn helm_template(git: &GitRepo, rev: &str, app: &str, namespace: &str) -> Result<String, String> {
+    let text = git
+        .read(rev, app)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{app} does not exist at {rev}"))?;
+    let app = squad_gitops::helm::applications(app, &text)
+        .into_iter()
+        .find(|a| a.namespace == namespace)
+        .ok_or_else(|| format!("{app} deploys no Helm chart to {namespace}"))?;
+    let tmp = checkout(git, rev)?;
+    let mut cmd = std::process::Command::new(helm());
+    cmd.arg("template")
+        .arg(&app.release)
+        .arg(tmp.path().join(&app.chart))
+        .arg("--namespace")
+        .arg(namespace);
+    for v in &app.values {
+        cmd.arg("-f").arg(tmp.path().join(v));
+    }
+    let out = cmd.output().map_err(|e| {
+        format!(
+            "the repository is a Helm chart ({}) and the simulation renders it with `helm template`: {} could not run ({e}); put helm on PATH or set SQUAD_HELM (scripts/tools installs it)",
+            app.chart,
+            helm().display()
+        )
+    })?;
+    if !out.status.success() {
+        return Err(format!(
+            "helm template {} failed: {}",
+            app.chart,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|e| e.to_string())
+}
+
+/// `kubectl kustomize <dir>` over the repository's tree at `rev`.
+fn kustomize(git: &GitRepo, rev: &str, dir: &str) -> Result<String, String> {
+    let tmp = checkout(git, rev)?;
     let out = std::process::Command::new(kubectl())
         .arg("kustomize")
         .arg(tmp.path().join(dir))
@@ -60,12 +112,14 @@ fn kustomize(git: &GitRepo, rev: &str, dir: &str) -> Result<String, String> {
 }
 
 impl SimCluster {
-    /// The overlay the environment syncs, for a Kustomize repository.
+    /// What the environment syncs when it is rendered (a Kustomize overlay, a Helm
+    /// Application), for messages.
     fn overlay(&self) -> Option<&str> {
-        self.scenario.workload.kustomize.as_deref()
+        let w = &self.scenario.workload;
+        w.kustomize.as_deref().or(w.helm.as_deref())
     }
 
-    /// The rendered overlay at `rev`, cached per tree.
+    /// The rendered repository at `rev`, cached per tree.
     fn rendered(&self, dir: &str, rev: &str) -> PortResult<Arc<Result<String, String>>> {
         let what = "render the GitOps repo";
         let tree = self
@@ -80,9 +134,18 @@ impl SimCluster {
         if let Some(r) = cache.get(&tree) {
             return Ok(r.clone());
         }
-        let r = Arc::new(kustomize(&self.git, rev, dir));
+        let w = &self.scenario.workload;
+        let r = Arc::new(match &w.helm {
+            Some(app) => helm_template(&self.git, rev, app, &w.namespace),
+            None => kustomize(&self.git, rev, dir),
+        });
         cache.insert(tree, r.clone());
         Ok(r)
+    }
+
+    /// Whether the repository renders at `main` (always, for plain manifests).
+    pub fn check_renders(&self) -> PortResult<()> {
+        self.objects_at("main").map(|_| ())
     }
 
     /// The commits on `main` that may change the workload, newest first: its manifest's log, or

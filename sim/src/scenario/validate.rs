@@ -108,7 +108,18 @@ impl Scenario {
                 ));
             }
         }
-        if !manifest.contains(&format!("name: {}", self.workload.container)) {
+        if let Some(app) = &self.workload.helm
+            && !live.contains_key(app)
+        {
+            return Err(f(
+                "workload.helm",
+                &format!("an Argo CD Application file of the last deploy; {app:?} is not one"),
+            ));
+        }
+        // A chart's template names its container with an expression (`{{ .Chart.Name }}`).
+        if self.workload.helm.is_none()
+            && !manifest.contains(&format!("name: {}", self.workload.container))
+        {
             return Err(f(
                 "workload.container",
                 &format!(

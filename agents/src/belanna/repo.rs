@@ -1,0 +1,175 @@
+//! The GitOps repository as B'Elanna reads it for a remedy: the workload's manifest — where its
+//! document is declared: a plain manifest, a Kustomize base, or a Helm chart's template — its
+//! versions, and what says where each environment sets what: the kustomizations with the patches
+//! they name, or the Argo CD Application that renders the chart with its values files.
+
+use std::collections::BTreeMap;
+
+use squad_diagnosis::{Edit, Family, Layer, RepoView};
+use squad_gitops::helm::{self, HelmApp};
+use squad_gitops::kustomize::{self, Layout};
+use squad_protocols::Assignment;
+use squad_runtime::CrewError;
+
+use crate::CrewContext;
+
+/// How the repository renders the workload for its environment.
+pub(super) enum Shape {
+    /// Plain manifests, or Kustomize (an empty layout for plain ones).
+    Manifests(Layout),
+    /// A Helm chart an Argo CD Application deploys, with the texts of its values files (and the
+    /// chart's HPA template, when it has one).
+    Helm(HelmApp, BTreeMap<String, String>),
+}
+
+impl Shape {
+    /// Moves a remedy's edits of the manifest to where the environment sets each value.
+    pub(super) fn retarget(
+        &self,
+        edits: &[Edit],
+        repo: &RepoView,
+        namespace: &str,
+    ) -> (Vec<Edit>, Vec<String>) {
+        match self {
+            Shape::Manifests(layout) => kustomize::retarget(edits, layout, &repo.path, namespace),
+            Shape::Helm(app, files) => helm::retarget(edits, app, (&repo.path, &repo.text), files),
+        }
+    }
+}
+
+fn yaml(path: &str) -> bool {
+    path.ends_with(".yaml") || path.ends_with(".yml")
+}
+
+/// Finds the workload's manifest and what renders it.
+async fn locate(ctx: &CrewContext, a: &Assignment) -> Result<((String, String), Shape), CrewError> {
+    let base = ctx.forge.default_branch().await?;
+    let paths = ctx.forge.list_files("", &base).await?;
+    let kind_line = format!("kind: {}", a.workload.kind);
+    // A Helm chart deployed to the workload's namespace by an Argo CD Application.
+    if paths.iter().any(|p| p.ends_with("Chart.yaml")) {
+        let mut apps = Vec::new();
+        for path in paths
+            .iter()
+            .filter(|p| yaml(p) && !p.contains("/templates/"))
+        {
+            if let Some(text) = ctx.forge.read_file(path, &base).await? {
+                apps.extend(
+                    helm::applications(path, &text)
+                        .into_iter()
+                        .filter(|app| app.namespace == a.workload.namespace),
+                );
+            }
+        }
+        let app = match apps.iter().position(|app| app.release == a.workload.name) {
+            Some(i) => Some(apps.swap_remove(i)),
+            None if apps.len() == 1 => apps.pop(),
+            None => None,
+        };
+        if let Some(app) = app {
+            let templates = format!("{}/templates/", app.chart);
+            for path in paths
+                .iter()
+                .filter(|p| p.starts_with(&templates) && yaml(p))
+            {
+                if let Some(text) = ctx.forge.read_file(path, &base).await?
+                    && text.lines().any(|l| l.trim_end() == kind_line)
+                {
+                    let mut files = BTreeMap::new();
+                    let hpa = format!("{templates}hpa.yaml");
+                    for f in app.values.iter().chain(std::iter::once(&hpa)) {
+                        if let Some(t) = ctx.forge.read_file(f, &base).await? {
+                            files.insert(f.clone(), t);
+                        }
+                    }
+                    return Ok(((path.clone(), text), Shape::Helm(app, files)));
+                }
+            }
+        }
+    }
+    let mut kustomizations = Vec::new();
+    for path in paths.iter().filter(|p| kustomize::is_kustomization(p)) {
+        if let Some(text) = ctx.forge.read_file(path, &base).await? {
+            kustomizations.push((path.clone(), text));
+        }
+    }
+    let mut layout = Layout::of(kustomizations.iter().map(|(p, t)| (p.as_str(), t.as_str())));
+    for path in layout.patch_paths() {
+        if let Some(text) = ctx.forge.read_file(&path, &base).await? {
+            layout.patches.insert(path, text);
+        }
+    }
+    // The document that declares the workload: not a kustomization, not a patch of it.
+    let needle = format!("name: {}", a.workload.name);
+    for path in &paths {
+        if !yaml(path) || kustomize::is_kustomization(path) || layout.patches.contains_key(path) {
+            continue;
+        }
+        if let Some(text) = ctx.forge.read_file(path, &base).await?
+            && text.contains(&kind_line)
+            && text.contains(&needle)
+        {
+            return Ok(((path.clone(), text), Shape::Manifests(layout)));
+        }
+    }
+    Err(CrewError::invalid(
+        format!("find the manifest of {}", a.workload),
+        format!("no manifest for {} in {}", a.workload, ctx.forge.repo()),
+    ))
+}
+
+/// What the family asks to read from the repository, and how it renders.
+pub(super) async fn read(
+    ctx: &CrewContext,
+    a: &Assignment,
+    family: &dyn Family,
+) -> Result<(RepoView, Shape), CrewError> {
+    let needs = family.repo_needs();
+    if !needs.manifest {
+        return Ok((RepoView::default(), Shape::Manifests(Layout::default())));
+    }
+    let ((path, text), shape) = locate(ctx, a).await?;
+    let versions = |path: String| async move {
+        if needs.history {
+            ctx.forge.file_history(&path).await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let history = versions(path.clone()).await?;
+    // The files that render it into the workload's namespace, the one that wins first.
+    let mut layers = Vec::new();
+    match &shape {
+        Shape::Manifests(layout) => {
+            if let (Some(chain), _) = layout.chain_for(&path, &a.workload.namespace) {
+                for k in chain {
+                    layers.push(Layer {
+                        path: k.path.clone(),
+                        history: versions(k.path.clone()).await?,
+                        image_tag: None,
+                    });
+                }
+            }
+        }
+        Shape::Helm(app, _) => {
+            // The app's container: the first the template names by expression.
+            let tag = helm::feeds(&text, "", "image");
+            for values in app.values.iter().rev() {
+                layers.push(Layer {
+                    path: values.clone(),
+                    history: versions(values.clone()).await?,
+                    image_tag: tag.clone(),
+                });
+            }
+        }
+    }
+    Ok((
+        RepoView {
+            path,
+            text,
+            history,
+            layers,
+        },
+        shape,
+    ))
+}
