@@ -206,18 +206,16 @@ pub fn apply(
             }
             Edit::SetKustomizeImage { name, tag, .. } => {
                 let base = current(&now, &path).ok_or_else(|| missing(&path))?;
-                Some(
-                    crate::kustomize::set_image_tag(&base, name, tag).ok_or_else(|| {
-                        ManifestError::InvalidArgument {
-                            argument: "images entry",
-                            expected: format!("an `images:` entry named {name} in {path}"),
-                            got: name.clone(),
-                        }
-                    })?,
-                )
+                Some(editor::set_image_tag(&base, name, tag).ok_or_else(|| {
+                    ManifestError::InvalidArgument {
+                        argument: "images entry",
+                        expected: format!("an `images:` entry named {name} in {path}"),
+                        got: name.clone(),
+                    }
+                })?)
             }
             Edit::AddKustomizeResource { after, entry, .. } => {
-                current(&now, &path).and_then(|k| crate::kustomize::add_resource(&k, after, entry))
+                current(&now, &path).and_then(|k| editor::add_resource(&k, after, entry))
             }
         };
         if let Some(text) = text {

@@ -25,9 +25,11 @@
 //! - `syntax`: line-level YAML syntax (dashes, keys, quoting, comments, value classification),
 //! - `source`: the file as lines and the block structure built on them, and how edits are applied,
 //! - `locate`: finding the document and the container a [`ContainerTarget`] names,
-//! - `verify`: the `serde_yaml` check that an edit changed only what it meant to.
+//! - `verify`: the `serde_yaml` check that an edit changed only what it meant to,
+//! - `kustomization`: line edits of a kustomization (`resources:` entries, an `images:` tag).
 
 mod args;
+mod kustomization;
 mod locate;
 mod source;
 mod syntax;
@@ -36,6 +38,7 @@ mod verify;
 use serde_yaml::Value;
 
 use args::{EnvItem, check_quantity, check_resource_name, check_section};
+pub use kustomization::{add_resource, set_image_tag};
 use source::{Edit, Shape, Source, block_col, find, indent};
 use syntax::{Style, ValueKind, render_scalar};
 use verify::{ensure_mapping, verify};

@@ -8,12 +8,11 @@
 //! the affected namespace; [`retarget`] moves each of a remedy's edits of the manifest to the
 //! topmost layer that sets the value, or, when none does and the base is shared, to the
 //! environment's own patch of the container; an image tag set by `images:` is changed there.
-//! [`add_resource`] keeps a kustomization's `resources:` in step with the files a fix adds.
+//! The line edits of a kustomization ([`add_resource`], [`set_image_tag`]) are the editor's.
 
 mod layout;
-mod resources;
 mod retarget;
 
+pub use crate::editor::{add_resource, set_image_tag};
 pub use layout::{ImageEntry, Kustomization, Layout, is_kustomization};
-pub use resources::{add_resource, set_image_tag};
 pub use retarget::retarget;
