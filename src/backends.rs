@@ -17,6 +17,8 @@ pub struct Wired {
     pub app: Arc<dyn Forge>,
     /// The kubeconfig of the cluster squad reads (for HolmesGPT's kubectl), when there is one.
     pub kubeconfig: Option<PathBuf>,
+    /// The world model fixes are replayed in (the simulation's; none on a real cluster yet).
+    pub replayer: Option<Arc<dyn squad_runtime::ports::Replayer>>,
     /// The simulated API servers (Kubernetes, GitHub) live as long as this value.
     #[cfg(feature = "sim")]
     _simulation: Option<(Box<squad_sim::SimBackends>, Box<squad_sim::SimGitHub>)>,
@@ -57,6 +59,7 @@ async fn simulation(settings: &Settings, data_dir: &Path, clock: Clock) -> anyho
         forge: hub.gitops.clone(),
         app: hub.app.clone(),
         kubeconfig: Some(b.kubeconfig.clone()),
+        replayer: Some(b.replayer.clone()),
         _simulation: Some((Box::new(b), Box::new(hub))),
     })
 }
@@ -78,6 +81,7 @@ async fn kubernetes(settings: &Settings, data_dir: &Path, clock: Clock) -> anyho
         forge,
         app,
         kubeconfig: settings.kubernetes.kubeconfig.clone().map(PathBuf::from),
+        replayer: None,
         #[cfg(feature = "sim")]
         _simulation: None,
     })

@@ -62,7 +62,7 @@ use squad_protocols::{
     Alert, Author, EventKind, Incident, IncidentEvent, IncidentId, IncidentState, Member,
 };
 use squad_runtime::adapter::{self, AdapterStats};
-use squad_runtime::ports::{Cluster, Diagnoser, Forge};
+use squad_runtime::ports::{Cluster, Diagnoser, Forge, Replayer};
 use squad_runtime::supervisor::{
     CrewSupervisor, SupervisionObserver, SupervisorArgs, SupervisorMsg,
 };
@@ -135,6 +135,7 @@ pub struct SquadBuilder {
     faults: Faults,
     clock: Option<Clock>,
     derived_ids: bool,
+    replayer: Option<Arc<dyn Replayer>>,
 }
 
 struct JournalObserver {
@@ -184,6 +185,12 @@ impl SquadBuilder {
     }
     pub fn diagnoser(mut self, d: Arc<dyn Diagnoser>) -> Self {
         self.diagnoser = Some(d);
+        self
+    }
+    /// The world model B'Elanna replays a fix in before she proposes it (the simulation's);
+    /// without one, fixes are proposed unreplayed and the PR says so.
+    pub fn replayer(mut self, r: Arc<dyn Replayer>) -> Self {
+        self.replayer = Some(r);
         self
     }
     /// The crew's models (see `squad_adapters::llm::minds_from_settings`); without them the
@@ -259,6 +266,7 @@ impl SquadBuilder {
             derived_ids: self.derived_ids,
             directory: CrewDirectory::default(),
             wakeups: wakeups.clone(),
+            replayer: self.replayer,
         };
         let picard = PicardHandle::default();
         let factory = Arc::new(CrewFactory {

@@ -117,19 +117,19 @@ impl Daemon {
         let repo = forge.repo();
         let diagnoser =
             crate::diagnose::diagnoser_for(&settings, cluster.clone(), clock.clone(), kubeconfig);
-        let squad = Arc::new(
-            Squad::builder()
-                .store(store.clone())
-                .clock(clock.clone())
-                .cluster(cluster)
-                .forge(forge)
-                .app_repo(app)
-                .settings(settings.clone())
-                .minds(minds)
-                .diagnoser(diagnoser)
-                .start()
-                .await?,
-        );
+        let mut builder = Squad::builder()
+            .store(store.clone())
+            .clock(clock.clone())
+            .cluster(cluster)
+            .forge(forge)
+            .app_repo(app)
+            .settings(settings.clone())
+            .minds(minds)
+            .diagnoser(diagnoser);
+        if let Some(replayer) = wired.replayer.clone() {
+            builder = builder.replayer(replayer);
+        }
+        let squad = Arc::new(builder.start().await?);
         let intake = Intake::start(store.clone(), squad.clone(), clock, settings.intake.clone())?;
         spawn_task_timer(store.clone());
         let state = Arc::new(AppState {

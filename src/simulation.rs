@@ -209,6 +209,7 @@ pub async fn run(opts: SimulationOptions) -> anyhow::Result<SimulationOutcome> {
         .settings(settings)
         .minds(opts.minds.clone())
         .diagnoser(diagnoser)
+        .replayer(sim.replayer.clone())
         .derived_ids(true)
         .faults(opts.faults)
         .start()

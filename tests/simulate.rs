@@ -688,18 +688,31 @@ fn a_reference_the_last_deploy_added_is_escalated_to_whoever_provisions_it() {
     );
 }
 
-/// The revert does not hold when the tag before is gone too: Ralph sees the rollout still
-/// stuck after the merge and does not resolve.
+/// The revert does not hold when the tag before is gone too. The replay before the PR sees the
+/// rollout still stuck a day later and the crew does not propose it; without the replay
+/// (`replay_hours = 0`), Ralph sees it after the merge and does not resolve.
 #[test]
-fn a_rollback_to_a_tag_the_registry_no_longer_holds_is_not_resolved() {
-    let dir = tempfile::tempdir().unwrap();
+fn a_rollback_to_a_tag_the_registry_no_longer_holds_is_caught_before_or_after_the_merge() {
     let mut scenario = Scenario::embedded("image-pull").unwrap();
     scenario.registry.as_mut().unwrap().images = vec!["ghcr.io/acme/checkout-web:2.4.0".into()];
+    let dir = tempfile::tempdir().unwrap();
     let s = rt()
-        .block_on(simulation::run(opts(scenario, dir.path(), true)))
+        .block_on(simulation::run(opts(scenario.clone(), dir.path(), true)))
         .unwrap()
         .summary;
     assert_eq!(s.diagnosis.as_ref().unwrap().root_cause, "image_pull");
+    assert!(s.pull_requests.is_empty(), "{:#?}", s.pull_requests);
+    assert_eq!(s.state, "escalated");
+    assert!(
+        s.timeline.iter().any(|e| e.event.contains("does not hold")
+            && e.event.contains("checkout-web waiting: ImagePullBackOff")),
+        "{:#?}",
+        s.timeline
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(scenario, dir.path(), true);
+    o.settings.remediation.replay_hours = 0;
+    let s = rt().block_on(simulation::run(o)).unwrap().summary;
     assert_eq!(s.pull_requests[0].state, "merged");
     let v = s.verification.unwrap();
     assert!(!v.healthy, "{}", v.detail);

@@ -14,6 +14,7 @@ use squad_config::charters;
 use squad_diagnosis::{
     Change, ClusterNeeds, ClusterView, Decision, Remedy, RemedyInput, RepoView, Rules, families,
 };
+use squad_protocols::incident::{Author, EventKind};
 use squad_protocols::{Action, Assignment, FileChange, Finding, Member, PrSpec, Report, Severity};
 
 use squad_runtime::CrewError;
@@ -90,6 +91,58 @@ async fn apply(
         .into_iter()
         .map(|(path, content)| FileChange { path, content })
         .collect())
+}
+
+/// What the replay of a fix said.
+enum Replayed {
+    /// It holds: the PR says what the replay predicts.
+    Held(Box<squad_protocols::Replay>),
+    /// It does not: why, for the escalation.
+    Failed(String),
+    /// No replay ran, and why (the PR says so).
+    NotRun(String),
+}
+
+/// Replays the change in the world model over `hours` (the family's: `[remediation]
+/// replay_hours`, or a stop-gap's stated hours), and records what it predicts in the incident's
+/// log (Ralph sets his verdict beside it).
+async fn replay(
+    ctx: &CrewContext,
+    a: &Assignment,
+    files: &[FileChange],
+    hours: u64,
+) -> Result<Replayed, CrewError> {
+    let Some(replayer) = ctx.replayer.as_ref().filter(|_| hours > 0) else {
+        return Ok(Replayed::NotRun(if hours == 0 {
+            "Not replayed: `[remediation] replay_hours = 0`.".into()
+        } else {
+            "Not replayed: this backend has no world model to replay the fix in (a real cluster's comes with the world seeded from its facts); Ralph's verification after the merge is the proof.".into()
+        }));
+    };
+    let horizon = std::time::Duration::from_secs(hours * 3600);
+    let replay = match replayer.replay(&a.workload, files, horizon).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(incident = %a.incident, "the replay could not run: {e}");
+            return Ok(Replayed::NotRun(format!("The replay could not run ({e}).")));
+        }
+    };
+    ctx.journal.record(
+        &a.incident,
+        Author::Belanna,
+        EventKind::Replayed {
+            replay: replay.clone(),
+        },
+    )?;
+    if replay.holds() {
+        Ok(Replayed::Held(Box::new(replay)))
+    } else {
+        Ok(Replayed::Failed(format!(
+            "the fix was replayed over {hours} h under the same load and does not hold (with it: {}; without it: {}), so it is not proposed",
+            replay.with.describe(),
+            replay.without.describe()
+        )))
+    }
 }
 
 /// The report when no manifest change is the answer.
@@ -173,6 +226,17 @@ impl Skill for Belanna {
         if files.is_empty() {
             return Ok(no_fix(a, None));
         }
+        // The fix replayed in the world model first: one that does not hold is not proposed.
+        let hours = family.replay_hours(d, &rules);
+        let replayed = match replay(ctx, a, &files, hours).await? {
+            Replayed::Held(replay) => replay.table(),
+            Replayed::Failed(why) => return Ok(no_fix(a, Some(&why))),
+            Replayed::NotRun(why) => format!(
+                "### Replay
+{why}
+"
+            ),
+        };
         let base = ctx.forge.default_branch().await?;
         let Change {
             branch_word,
@@ -193,7 +257,7 @@ impl Skill for Belanna {
             format!("### Past incidents of this workload\n{lines}\n")
         };
         let body = format!(
-            "Fixes the incident in #{} ({}).\n\n**Diagnosis:** {}\n\n{notes}\n### Evidence\n{evidence}\n{past}### Rollout\nMerging syncs through GitOps; Ralph watches the rollout and resolves the incident only when the cluster confirms the fix.\n\n_Opened by squad's B'Elanna (infrastructure). A human reviews and merges._",
+            "Fixes the incident in #{} ({}).\n\n**Diagnosis:** {}\n\n{notes}\n{replayed}\n### Evidence\n{evidence}\n{past}### Rollout\nMerging syncs through GitOps; Ralph watches the rollout and resolves the incident only when the cluster confirms the fix.\n\n_Opened by squad's B'Elanna (infrastructure). A human reviews and merges._",
             a.issue.number, a.incident, d.summary
         );
         let spec = PrSpec {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use squad_config::Settings;
-use squad_runtime::ports::{Cluster, Diagnoser, Forge};
+use squad_runtime::ports::{Cluster, Diagnoser, Forge, Replayer};
 use squad_runtime::{CrewDirectory, Faults, Journal, Minds, Wakeups};
 
 #[derive(Clone)]
@@ -24,4 +24,6 @@ pub struct CrewContext {
     pub directory: CrewDirectory,
     /// Webhooks about a PR wake whoever follows it (Ralph) before its next poll.
     pub wakeups: Wakeups,
+    /// The world model B'Elanna replays a fix in before she proposes it (none: no replay).
+    pub replayer: Option<Arc<dyn Replayer>>,
 }

@@ -302,6 +302,7 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
                 Member::Scribe => Task::RecordMemory,
                 Member::Ralph => Task::MonitorRemediation {
                     pr: incident.pr.clone(),
+                    replay: incident.replay.clone().map(Box::new),
                 },
                 Member::Picard => {
                     return Err(CrewError::invalid(
@@ -767,6 +768,8 @@ mod tests {
             peak: None,
             limit: None,
             detail: String::new(),
+            prediction: None,
+            prediction_right: None,
         });
         assert_eq!(plan(&i), [Step::Conclude]);
         i.state = IncidentState::Resolved;

@@ -161,7 +161,11 @@ impl Skill for Ralph {
     }
 
     async fn perform(&self, ctx: &CrewContext, a: &Assignment) -> Result<Report, CrewError> {
-        let Task::MonitorRemediation { pr: Some(pr) } = &a.task else {
+        let Task::MonitorRemediation {
+            pr: Some(pr),
+            replay,
+        } = &a.task
+        else {
             return Ok(Report::new(Member::Ralph, "no remediation PR to follow"));
         };
         let v = &ctx.settings.verification;
@@ -244,11 +248,37 @@ impl Skill for Ralph {
                     IncidentState::Verifying,
                     &format!("PR #{} merged; watching the rollout", pr.number),
                 )?;
-                let verification = self.observe(ctx, a).await?;
+                let mut verification = self.observe(ctx, a).await?;
+                // The replay's prediction, beside the verdict: was the world model right?
+                let predicted = match replay {
+                    Some(replay) => {
+                        let right = replay.holds() == verification.healthy;
+                        let said = format!(
+                            "the replay over {} h before the PR predicted that the fix {} ({})",
+                            replay.horizon_hours,
+                            if replay.holds() {
+                                "holds"
+                            } else {
+                                "does not hold"
+                            },
+                            replay.with.describe()
+                        );
+                        let line = format!(
+                            " {}; the cluster {} it: the replay was {}.",
+                            capitalise(&said),
+                            if right { "agrees with" } else { "contradicts" },
+                            if right { "right" } else { "wrong" }
+                        );
+                        verification.prediction = Some(said);
+                        verification.prediction_right = Some(right);
+                        line
+                    }
+                    None => String::new(),
+                };
                 let handover = handover(ctx, a, pr.number, &verification).await;
                 let mut r = Report::new(Member::Ralph, String::new());
                 if verification.healthy {
-                    effects::comment_once(ctx, &a.incident, Member::Ralph, "resolved", a.issue.number, &format!("**Ralph** (work monitor): PR #{} merged and rolled out. Verified over {} min: {}. Resolving.{handover}", pr.number, verification.window_minutes, verification.detail)).await?;
+                    effects::comment_once(ctx, &a.incident, Member::Ralph, "resolved", a.issue.number, &format!("**Ralph** (work monitor): PR #{} merged and rolled out. Verified over {} min: {}.{predicted} Resolving.{handover}", pr.number, verification.window_minutes, verification.detail)).await?;
                     effects::set_issue_open_once(
                         ctx,
                         &a.incident,
@@ -266,7 +296,7 @@ impl Skill for Ralph {
                         pr.number, verification.detail
                     );
                 } else {
-                    effects::comment_once(ctx, &a.incident, Member::Ralph, "not-holding", a.issue.number, &format!("**Ralph** (work monitor): PR #{} merged, but the fix does not hold: {}. Not resolving; escalating to a human.{handover}", pr.number, verification.detail)).await?;
+                    effects::comment_once(ctx, &a.incident, Member::Ralph, "not-holding", a.issue.number, &format!("**Ralph** (work monitor): PR #{} merged, but the fix does not hold: {}.{predicted} Not resolving; escalating to a human.{handover}", pr.number, verification.detail)).await?;
                     r.summary = format!(
                         "PR #{} merged; NOT healthy: {}",
                         pr.number, verification.detail
@@ -284,6 +314,12 @@ impl Skill for Ralph {
             }
         }
     }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
 }
 
 /// What Ralph's model adds to the verdict: a note for the humans who read the issue.

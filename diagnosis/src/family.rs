@@ -68,6 +68,12 @@ pub trait Family: Send + Sync + 'static {
     /// The fix. Pure: the repository and cluster views are read before.
     fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy;
 
+    /// How far ahead the fix must hold in the replay before it is proposed: the team's
+    /// `[remediation] replay_hours`, or less for a fix that is a stated stop-gap.
+    fn replay_hours(&self, _d: &Diagnosis, rules: &Rules<'_>) -> u64 {
+        rules.remediation.replay_hours
+    }
+
     /// Whether the fix held over the observation window. The default: every replica Ready and no
     /// pod stuck, no restart, no OOM kill, and memory at its trend still under the limit
     /// `projection_hours` ahead.

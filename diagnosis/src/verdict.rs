@@ -142,6 +142,8 @@ pub fn stable_within_memory(
         peak: Some(Quantity::from_bytes(peak as u64)),
         limit: obs.limit,
         detail,
+        prediction: None,
+        prediction_right: None,
     }
 }
 

@@ -131,7 +131,12 @@ pub enum Task {
     /// Scribe: write the decision record, runbook and incident report.
     RecordMemory,
     /// Ralph: follow the remediation PR to merge and verify the fix.
-    MonitorRemediation { pr: Option<PrRef> },
+    MonitorRemediation {
+        pr: Option<PrRef>,
+        /// What the replay before the PR predicted, to set beside the verdict.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replay: Option<Box<crate::Replay>>,
+    },
 }
 
 impl Task {
@@ -233,7 +238,10 @@ mod tests {
 
     #[test]
     fn task_serialises_with_a_tag() {
-        let t = Task::MonitorRemediation { pr: None };
+        let t = Task::MonitorRemediation {
+            pr: None,
+            replay: None,
+        };
         let s = serde_json::to_string(&t).unwrap();
         assert!(s.contains("\"task\":\"monitor_remediation\""), "{s}");
         assert_eq!(serde_json::from_str::<Task>(&s).unwrap(), t);

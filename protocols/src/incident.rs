@@ -160,6 +160,11 @@ pub struct Verification {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<Quantity>,
     pub detail: String,
+    /// What the replay before the PR predicted, and whether it was right (when there was one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction_right: Option<bool>,
 }
 
 /// What happened.
@@ -222,6 +227,10 @@ pub enum EventKind {
     },
     Verified {
         verification: Verification,
+    },
+    /// The remedy replayed in the world model before its PR: without it and with it.
+    Replayed {
+        replay: crate::Replay,
     },
     Note {
         text: String,
@@ -319,6 +328,12 @@ impl EventKind {
                 },
                 verification.detail
             ),
+            EventKind::Replayed { replay } => format!(
+                "replayed the fix over {} h: with it {}; without it {}",
+                replay.horizon_hours,
+                replay.with.describe(),
+                replay.without.describe()
+            ),
             EventKind::Note { text } => text.clone(),
             EventKind::Deliberated {
                 member,
@@ -391,6 +406,8 @@ pub struct Incident {
     /// something new to follow.
     pub approved_since_ralph: bool,
     pub verification: Option<Verification>,
+    /// What the replay before the PR predicted.
+    pub replay: Option<crate::Replay>,
     pub repeats: u64,
     /// The sender reported the alert resolved (it may fire again).
     pub alert_resolved: bool,
@@ -432,6 +449,7 @@ impl Incident {
             approved: false,
             approved_since_ralph: false,
             verification: None,
+            replay: None,
             repeats: 0,
             alert_resolved: false,
             llm_usage: BTreeMap::new(),
@@ -490,6 +508,7 @@ impl Incident {
             }
             EventKind::FollowUp { .. } => self.approved_since_ralph = true,
             EventKind::Verified { verification } => self.verification = Some(verification.clone()),
+            EventKind::Replayed { replay } => self.replay = Some(replay.clone()),
             EventKind::Deliberated {
                 member,
                 outcome,

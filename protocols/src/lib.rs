@@ -18,6 +18,7 @@ pub mod incident;
 pub mod llm;
 pub mod pagerduty;
 pub mod quantity;
+pub mod replay;
 pub mod workload;
 
 pub use alert::{Alert, AlertSource, AlertStatus};
@@ -33,4 +34,5 @@ pub use incident::{
 pub use llm::{Budget, ChatMessage, LlmUsage, Usage};
 pub use pagerduty::{PagerDutyEvent, parse_pagerduty_webhook};
 pub use quantity::Quantity;
+pub use replay::{Outcome, Replay};
 pub use workload::WorkloadRef;

@@ -11,7 +11,7 @@ use squad_protocols::cluster::{
     StorageClassInfo, VolumeUsage, WorkloadInfo,
 };
 use squad_protocols::{
-    Alert, Diagnosis, FileChange, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState,
+    Alert, Diagnosis, FileChange, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState, Replay,
     WorkloadRef,
 };
 
@@ -192,6 +192,20 @@ pub struct DiagnosisRequest {
     pub workload: WorkloadRef,
     /// What past incidents of this workload taught.
     pub memory: Vec<String>,
+}
+
+/// The world model: a fix replayed before it is proposed. The simulation has one (its own world,
+/// forked); a real cluster has none yet.
+#[async_trait]
+pub trait Replayer: Send + Sync {
+    /// What `workload` does over `horizon` from now under the same load, without `files`
+    /// committed to the GitOps repository's default branch, and with them.
+    async fn replay(
+        &self,
+        workload: &WorkloadRef,
+        files: &[FileChange],
+        horizon: Duration,
+    ) -> PortResult<Replay>;
 }
 
 /// Finds the root cause of an alert.

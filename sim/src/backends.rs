@@ -31,6 +31,8 @@ pub struct SimBackends {
     pub app: Arc<SimForge>,
     /// The kubeconfig written for the served cluster (`<dir>/kubeconfig`).
     pub kubeconfig: PathBuf,
+    /// The world model B'Elanna replays a fix in: a fork of this world.
+    pub replayer: Arc<crate::SimReplayer>,
 }
 
 /// How the simulated cluster is served.
@@ -93,6 +95,11 @@ impl SimBackends {
             clock.clone(),
         )
         .map_err(SimError::adapter("the simulated application forge"))?;
+        let replayer = Arc::new(crate::SimReplayer::new(
+            scenario.clone(),
+            gitops.clone(),
+            clock.clone(),
+        ));
         let sim = Arc::new(SimCluster::new(scenario.clone(), gitops, clock.clone()));
         // A repository the world renders (Kustomize, Helm) fails here, in words, rather than as
         // every read the crew makes.
@@ -136,6 +143,7 @@ impl SimBackends {
             forge: Arc::new(forge),
             app: Arc::new(app_forge),
             kubeconfig,
+            replayer,
         })
     }
 }

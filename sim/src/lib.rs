@@ -20,6 +20,7 @@ pub mod kube_api;
 pub mod llm_cassette;
 pub mod prom_api;
 pub mod promql;
+pub mod replay;
 pub mod scenario;
 pub mod seed;
 pub mod series;
@@ -28,5 +29,6 @@ pub use backends::{GitHubTarget, ServeKube, ServedCluster, SimBackends, SimGitHu
 pub use cluster::SimCluster;
 pub use error::SimError;
 pub use forge::SimForge;
+pub use replay::SimReplayer;
 pub use scenario::Scenario;
 pub use seed::{seed_app_repo, seed_gitops_repo};

@@ -3,17 +3,31 @@
 use serde::{Deserialize, Serialize};
 use squad_protocols::Quantity;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RemediationSettings {
     pub memory: MemoryRule,
+    /// How far ahead B'Elanna replays a fix in the world model before she proposes it, where the
+    /// backend has one (the simulation); 0 turns the replay off.
+    pub replay_hours: u64,
+}
+
+impl Default for RemediationSettings {
+    fn default() -> Self {
+        Self {
+            memory: MemoryRule::default(),
+            replay_hours: 24,
+        }
+    }
 }
 
 /// B'Elanna's sizing rule for memory:
 /// - limit = observed 24 h peak × (1 + headroom_percent/100), rounded up to `round_to`;
 /// - request = 24 h median working set, rounded up to `round_to`, never below the current request;
 /// - an HPA on memory utilisation at `hpa_target_percent` of the request, from the current replica
-///   count to `hpa_max_replicas_factor` times it.
+///   count to `hpa_max_replicas_factor` times it;
+/// - against a leak, a stop-gap instead: the limit raised by the leak's growth over
+///   `leak_stopgap_hours` (rounded up to `round_to`), no HPA (more pods would leak alike).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MemoryRule {
@@ -21,6 +35,7 @@ pub struct MemoryRule {
     pub round_to: Quantity,
     pub hpa_target_percent: u32,
     pub hpa_max_replicas_factor: u32,
+    pub leak_stopgap_hours: u32,
 }
 
 impl Default for MemoryRule {
@@ -30,6 +45,7 @@ impl Default for MemoryRule {
             round_to: Quantity::mebibytes(256),
             hpa_target_percent: 70,
             hpa_max_replicas_factor: 3,
+            leak_stopgap_hours: 12,
         }
     }
 }

@@ -286,6 +286,63 @@ pub fn remedy(m: &MemorySignals, input: &RemedyInput<'_>) -> Change {
     }
 }
 
+/// The stop-gap against a leak: the limit raised by the leak's growth over
+/// `[remediation.memory] leak_stopgap_hours` (rounded up to the step), the request as the rule
+/// says, and no HPA (every new pod would leak alike). It buys that many hours; the fix is in the
+/// code.
+pub fn stopgap(m: &MemorySignals, input: &RemedyInput<'_>) -> Change {
+    let rule = &input.rules.remediation.memory;
+    let w = input.workload;
+    let hours = rule.leak_stopgap_hours.max(1);
+    let current = m.limit.unwrap_or(m.peak_24h).max(m.peak_24h);
+    let growth =
+        Quantity::mebibytes((m.trend_mib_per_hour.max(0.0) * f64::from(hours)).ceil() as u64);
+    let limit = Quantity::from_bytes(current.bytes() + growth.bytes()).round_up_to(rule.round_to);
+    let request = size_memory(m, rule).request.min(limit);
+    let path = &input.repo.path;
+    let resource = |section: &str, value: Quantity| Edit::SetContainerResource {
+        path: path.clone(),
+        kind: w.kind.clone(),
+        workload: w.name.clone(),
+        container: m.container.clone(),
+        section: section.into(),
+        resource: "memory".into(),
+        value: value.to_string(),
+    };
+    let notes = format!(
+        "### Memory (stop-gap against a leak)
+| | current | new |
+|---|---|---|
+| limit | {} | **{limit}** |
+| request | {} | **{request}** |
+
+Memory grows {:.1} MiB/h whatever the traffic: a leak. Rule: limit = today's {current} + {:.1} MiB/h × {hours} h (`leak_stopgap_hours`), rounded up to {} → **{limit}**: each container lives about {hours} h longer before the kill. No HPA: every new pod would leak alike. The fix is in the code (Data's follow-up issue).
+",
+        m.limit.map_or("none".into(), |q| q.to_string()),
+        m.request.map_or("none".into(), |q| q.to_string()),
+        m.trend_mib_per_hour,
+        m.trend_mib_per_hour,
+        rule.round_to,
+    );
+    Change {
+        branch_word: "memory".into(),
+        title: format!(
+            "fix(infra): stop-gap memory for {} ({hours} h against a {:.0} MiB/h leak)",
+            w.name, m.trend_mib_per_hour
+        ),
+        edits: vec![resource("limits", limit), resource("requests", request)],
+        notes,
+        findings: vec![Finding {
+            severity: Severity::High,
+            title: "more memory will not hold against a leak".into(),
+            detail: format!(
+                "unexplained growth {:.1} MiB/h; the stop-gap lasts about {hours} h",
+                m.trend_mib_per_hour
+            ),
+        }],
+    }
+}
+
 /// The runbook both memory families keep.
 pub fn runbook() -> crate::Runbook {
     crate::Runbook {

@@ -1,16 +1,18 @@
 //! Memory leak: the container is OOM-killed and its memory grows on its own, whatever the
 //! traffic (the residual after regressing memory on request rate has a slope). More memory only
-//! buys time: the fix is a stop-gap sized like an under-provisioned container's, with the leak
-//! named in the PR, and Data's follow-up on the code is the primary assignment. The proof is the
-//! same window as for under-provisioning, which a leak fails at its trend.
+//! buys time: the fix is a stop-gap sized to last `[remediation.memory] leak_stopgap_hours` at the
+//! measured growth, no HPA (new pods leak alike), with the leak named in the PR, and Data's
+//! follow-up on the code is the primary assignment. It is replayed over those hours, not a day.
+//! The proof is the same window as for under-provisioning, which a leak fails at its trend: the
+//! incident stays with a human until the code is fixed.
 
-use serde_json::Value;
-use squad_protocols::llm::Rejection;
 use squad_protocols::{Diagnosis, Member, Quantity, RootCause, WorkloadRef};
 
 use super::memory;
+use squad_protocols::Verification;
+
 use crate::{
-    ClusterNeeds, Detection, Facts, Family, FollowupContext, IssueDraft, Proposal, Readings,
+    ClusterNeeds, Detection, Facts, Family, FollowupContext, IssueDraft, Observation, Readings,
     Remedy, RemedyInput, RepoView, Rules, Runbook,
 };
 
@@ -73,20 +75,41 @@ impl Family for MemoryLeak {
         }
     }
 
-    fn proposal(&self, d: &Diagnosis, rules: &Rules<'_>) -> Option<Proposal> {
-        memory::proposal(d, rules)
-    }
-
-    fn check_proposal(&self, d: &Diagnosis, answer: &Value) -> Result<(), Rejection> {
-        memory::check_proposal(d, answer)
-    }
-
     fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
         match &d.signals.memory {
-            Some(m) => Remedy::Change(memory::remedy(m, input)),
+            Some(m) => Remedy::Change(memory::stopgap(m, input)),
             None => Remedy::Escalate {
                 reason: "the diagnosis has no memory measurements to size a stop-gap from".into(),
             },
+        }
+    }
+
+    /// A stop-gap that holds does not end a leak: the incident stays with a human until the code
+    /// is fixed, and the verdict says how the stop-gap is doing.
+    fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
+        let m = d.signals.memory.as_ref();
+        let mut v = crate::verdict::ready_and_stable(
+            obs,
+            rules.verification.projection_hours,
+            m.map_or(0.0, |m| m.mib_per_rps),
+        );
+        if v.healthy {
+            v.healthy = false;
+            v.detail = format!(
+                "the stop-gap holds so far ({}), but a leak is not over until the code is fixed: memory grew {:.1} MiB/h whatever the traffic (Data's follow-up issue has the suspects)",
+                v.detail,
+                m.map_or(0.0, |m| m.trend_mib_per_hour)
+            );
+        }
+        v
+    }
+
+    fn replay_hours(&self, _d: &Diagnosis, rules: &Rules<'_>) -> u64 {
+        match rules.remediation.replay_hours {
+            0 => 0,
+            h => h.min(u64::from(
+                rules.remediation.memory.leak_stopgap_hours.max(1),
+            )),
         }
     }
 
@@ -148,12 +171,25 @@ mod tests {
         let Remedy::Change(c) = MemoryLeak.remedy(&d, &testing::input(&s, &w, &repo, &view)) else {
             panic!("expected a stop-gap");
         };
-        assert!(c.notes.contains("**Stop-gap.**"), "{}", c.notes);
+        // 30 MiB/h × 12 h on top of today's limit, rounded up; no HPA.
+        assert!(c.notes.contains("stop-gap against a leak"), "{}", c.notes);
+        assert!(c.notes.contains("+ 30.0 MiB/h × 12 h"), "{}", c.notes);
+        assert!(
+            c.title.contains("12 h against a 30 MiB/h leak"),
+            "{}",
+            c.title
+        );
+        assert!(
+            c.edits
+                .iter()
+                .all(|e| !matches!(e, crate::Edit::AddFile { .. }))
+        );
         assert!(
             c.findings
                 .iter()
                 .any(|f| f.title == "more memory will not hold against a leak")
         );
+        assert_eq!(MemoryLeak.replay_hours(&d, &Rules::of(&s)), 12);
         assert_eq!(MemoryLeak.routing()[0].0, Member::Data);
         assert!(MemoryLeak.code_is_prime_suspect());
     }
@@ -175,5 +211,17 @@ mod tests {
         };
         let v = MemoryLeak.verify(&d, &obs, &Rules::of(&s));
         assert!(!v.healthy, "{}", v.detail);
+        // A stop-gap that holds the window still leaves the leak to a human.
+        let flat = Observation {
+            memory: testing::series(|_| 400.0 * MIB).split_off(276),
+            limit: Some("2Gi".parse().unwrap()),
+            ..obs
+        };
+        let v = MemoryLeak.verify(&d, &flat, &Rules::of(&s));
+        assert!(
+            !v.healthy && v.detail.starts_with("the stop-gap holds so far"),
+            "{}",
+            v.detail
+        );
     }
 }
