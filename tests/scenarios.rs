@@ -163,12 +163,19 @@ fn ends_as_expected(name: &str, variant: &str, scenario: Scenario) -> Option<Str
         s.state.as_str(),
     );
     let want = (expect.root_cause.as_str(), expect.pr, expect.state.as_str());
-    (got != want).then(|| {
-        format!(
+    if got != want {
+        return Some(format!(
             "{name} ({variant}): ended {got:?}, expected {want:?}: {}",
             d.summary
-        )
-    })
+        ));
+    }
+    // An escalation a PR is the wrong tool for names who owns the fix.
+    let owner = expect.owner.as_deref()?;
+    let named = s.timeline.iter().any(|e| {
+        e.event.contains("the wrong tool here")
+            && e.event.contains(&format!("the owner is {owner}"))
+    });
+    (!named).then(|| format!("{name} ({variant}): no escalation names the owner {owner:?}"))
 }
 
 /// Checks each shipped scenario changed by `change` (`None`: the change does not apply to it).

@@ -292,6 +292,19 @@ impl Remedy {
     }
 }
 
+impl Remedy {
+    /// The escalation of a failure a pull request to the workload's manifests is the wrong tool
+    /// for: who owns the fix, and what they decide.
+    pub fn owned_by(owner: &str, d: &squad_protocols::Diagnosis, decides: &str) -> Remedy {
+        Remedy::Escalate {
+            reason: format!(
+                "a pull request to the workload's manifests is the wrong tool here ({}): the owner is {owner}, who {decides}",
+                d.summary
+            ),
+        }
+    }
+}
+
 /// A pull request's content: what to edit and what to say.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {

@@ -124,98 +124,17 @@ pub fn apply(
     for edit in edits {
         let path = edit.path().to_owned();
         let text = match edit {
-            Edit::SetContainerResource {
-                kind,
-                workload,
-                container,
-                section,
-                resource,
-                value,
-                ..
-            } => {
-                let target = ContainerTarget {
-                    kind,
-                    name: workload,
-                    container,
-                };
-                let base = current(&now, &path).ok_or_else(|| missing(&path))?;
-                Some(editor::set_container_resource(
-                    &base, &target, section, resource, value,
-                )?)
-            }
-            Edit::AddContainerEnv {
-                kind,
-                workload,
-                container,
-                name,
-                item,
-                ..
-            } => {
-                let target = ContainerTarget {
-                    kind,
-                    name: workload,
-                    container,
-                };
-                let base = current(&now, &path).ok_or_else(|| missing(&path))?;
-                let lines: Vec<&str> = item.iter().map(String::as_str).collect();
-                Some(editor::add_container_env(&base, &target, &lines, name)?)
-            }
-            Edit::ReplaceContainerEnv {
-                kind,
-                workload,
-                container,
-                name,
-                item,
-                ..
-            } => {
-                let target = ContainerTarget {
-                    kind,
-                    name: workload,
-                    container,
-                };
-                let base = current(&now, &path).ok_or_else(|| missing(&path))?;
-                let lines: Vec<&str> = item.iter().map(String::as_str).collect();
-                Some(editor::replace_container_env(&base, &target, &lines, name)?)
-            }
-            Edit::SetContainerKey {
-                kind,
-                workload,
-                container,
-                key,
-                lines,
-                ..
-            } => {
-                let target = ContainerTarget {
-                    kind,
-                    name: workload,
-                    container,
-                };
-                let base = current(&now, &path).ok_or_else(|| missing(&path))?;
-                Some(editor::set_container_key(
-                    &base,
-                    &target,
-                    key,
-                    lines.as_deref(),
-                )?)
-            }
             Edit::AddFile { content, .. } => Some(content.clone()),
-            Edit::SetValue { keys, value, .. } => {
-                let base = current(&now, &path).unwrap_or_default();
-                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-                Some(editor::set_value(&base, &keys, value)?)
-            }
-            Edit::SetKustomizeImage { name, tag, .. } => {
-                let base = current(&now, &path).ok_or_else(|| missing(&path))?;
-                Some(editor::set_image_tag(&base, name, tag).ok_or_else(|| {
-                    ManifestError::InvalidArgument {
-                        argument: "images entry",
-                        expected: format!("an `images:` entry named {name} in {path}"),
-                        got: name.clone(),
-                    }
-                })?)
-            }
             Edit::AddKustomizeResource { after, entry, .. } => {
                 current(&now, &path).and_then(|k| editor::add_resource(&k, after, entry))
+            }
+            // A values file the environment does not have yet starts empty.
+            Edit::SetValue { .. } => {
+                Some(edit_text(edit, &current(&now, &path).unwrap_or_default())?)
+            }
+            _ => {
+                let base = current(&now, &path).ok_or_else(|| missing(&path))?;
+                Some(edit_text(edit, &base)?)
             }
         };
         if let Some(text) = text {
@@ -232,6 +151,84 @@ pub fn apply(
             (files.get(&p) != Some(&text)).then_some((p, text))
         })
         .collect())
+}
+
+/// The text of a file an edit of it gives (an edit that reads the file and must find it).
+fn edit_text(edit: &Edit, base: &str) -> Result<String, ManifestError> {
+    let target = |kind, name, container| ContainerTarget {
+        kind,
+        name,
+        container,
+    };
+    match edit {
+        Edit::SetContainerResource {
+            kind,
+            workload,
+            container,
+            section,
+            resource,
+            value,
+            ..
+        } => editor::set_container_resource(
+            base,
+            &target(kind, workload, container),
+            section,
+            resource,
+            value,
+        ),
+        Edit::AddContainerEnv {
+            kind,
+            workload,
+            container,
+            name,
+            item,
+            ..
+        } => {
+            let lines: Vec<&str> = item.iter().map(String::as_str).collect();
+            editor::add_container_env(base, &target(kind, workload, container), &lines, name)
+        }
+        Edit::ReplaceContainerEnv {
+            kind,
+            workload,
+            container,
+            name,
+            item,
+            ..
+        } => {
+            let lines: Vec<&str> = item.iter().map(String::as_str).collect();
+            editor::replace_container_env(base, &target(kind, workload, container), &lines, name)
+        }
+        Edit::SetContainerKey {
+            kind,
+            workload,
+            container,
+            key,
+            lines,
+            ..
+        } => editor::set_container_key(
+            base,
+            &target(kind, workload, container),
+            key,
+            lines.as_deref(),
+        ),
+        Edit::SetKustomizeImage {
+            kustomization,
+            name,
+            tag,
+        } => editor::set_image_tag(base, name, tag).ok_or_else(|| ManifestError::InvalidArgument {
+            argument: "images entry",
+            expected: format!("an `images:` entry named {name} in {kustomization}"),
+            got: name.clone(),
+        }),
+        Edit::SetValue { keys, value, .. } => {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            editor::set_value(base, &keys, value)
+        }
+        Edit::AddFile { content, .. } => Ok(content.clone()),
+        Edit::AddKustomizeResource { after, entry, .. } => {
+            Ok(editor::add_resource(base, after, entry).unwrap_or_else(|| base.to_owned()))
+        }
+    }
 }
 
 fn missing(path: &str) -> ManifestError {

@@ -56,7 +56,8 @@ fn string_map(v: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn strings(v: &Value) -> Vec<String> {
+/// The strings of a JSON array (none when it is not one).
+pub fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
             a.iter()

@@ -354,6 +354,9 @@ pub struct Expectation {
     pub state: String,
     /// Whether B'Elanna opens a remediation PR.
     pub pr: bool,
+    /// For an escalation a PR is the wrong tool for: words of the owner its reason names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -155,10 +155,10 @@ impl Family for ContainerRuntime {
     }
 
     fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "containers the runtime cannot create",
+        Remedy::owned_by(
+            "the platform team (the node's runtime and network plugin)",
             d,
-            "a human fixes the node's runtime or network plugin, or the pod spec the runtime refuses",
+            "fixes the runtime or the network plugin (its pod addresses), or says which pod setting it refuses",
         )
     }
 

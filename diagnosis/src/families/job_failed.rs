@@ -217,10 +217,10 @@ impl Family for JobFailed {
     }
 
     fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "failed Jobs",
+        Remedy::owned_by(
+            "the Job's owners (the app team: its logic and its deadline)",
             d,
-            "a human sets the deadline or fixes what fails, and recreates the Job",
+            "sets the deadline or fixes what fails, and recreates the Job",
         )
     }
 

@@ -189,15 +189,8 @@ pub fn remedy(m: &MemorySignals, input: &RemedyInput<'_>) -> Change {
     });
     let (sizing, add_hpa) = decided.unwrap_or((rule_sizing, true));
     let path = &input.repo.path;
-    let resource = |section: &str, value: Quantity| Edit::SetContainerResource {
-        path: path.clone(),
-        kind: w.kind.clone(),
-        workload: w.name.clone(),
-        container: m.container.clone(),
-        section: section.into(),
-        resource: "memory".into(),
-        value: value.to_string(),
-    };
+    let resource =
+        |section: &str, value: Quantity| memory_edit(input, &m.container, section, value);
     let mut edits = vec![
         resource("limits", sizing.limit),
         resource("requests", sizing.request),
@@ -286,6 +279,19 @@ pub fn remedy(m: &MemorySignals, input: &RemedyInput<'_>) -> Change {
     }
 }
 
+/// The edit of the container's memory `section` (limits, requests) in the workload's manifest.
+fn memory_edit(input: &RemedyInput<'_>, container: &str, section: &str, value: Quantity) -> Edit {
+    Edit::SetContainerResource {
+        path: input.repo.path.clone(),
+        kind: input.workload.kind.clone(),
+        workload: input.workload.name.clone(),
+        container: container.to_owned(),
+        section: section.into(),
+        resource: "memory".into(),
+        value: value.to_string(),
+    }
+}
+
 /// The stop-gap against a leak: the limit raised by the leak's growth over
 /// `[remediation.memory] leak_stopgap_hours` (rounded up to the step), the request as the rule
 /// says, and no HPA (every new pod would leak alike). It buys that many hours; the fix is in the
@@ -299,16 +305,8 @@ pub fn stopgap(m: &MemorySignals, input: &RemedyInput<'_>) -> Change {
         Quantity::mebibytes((m.trend_mib_per_hour.max(0.0) * f64::from(hours)).ceil() as u64);
     let limit = Quantity::from_bytes(current.bytes() + growth.bytes()).round_up_to(rule.round_to);
     let request = size_memory(m, rule).request.min(limit);
-    let path = &input.repo.path;
-    let resource = |section: &str, value: Quantity| Edit::SetContainerResource {
-        path: path.clone(),
-        kind: w.kind.clone(),
-        workload: w.name.clone(),
-        container: m.container.clone(),
-        section: section.into(),
-        resource: "memory".into(),
-        value: value.to_string(),
-    };
+    let resource =
+        |section: &str, value: Quantity| memory_edit(input, &m.container, section, value);
     let notes = format!(
         "### Memory (stop-gap against a leak)
 | | current | new |

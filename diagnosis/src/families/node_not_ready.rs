@@ -322,10 +322,10 @@ impl Family for NodeNotReady {
     }
 
     fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "a node that is not Ready",
+        Remedy::owned_by(
+            "the platform team (the node pool)",
             d,
-            "a human brings the node back (kubelet, runtime, network plugin, the instance) or drains and replaces it",
+            "brings the node back (kubelet, runtime, network plugin, the instance) or drains and replaces it",
         )
     }
 

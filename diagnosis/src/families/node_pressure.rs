@@ -213,10 +213,10 @@ impl Family for NodePressure {
     }
 
     fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "node pressure",
+        Remedy::owned_by(
+            "the platform team (the node and what runs on it)",
             d,
-            "a human has the offending workload's owners set a memory limit and a request that matches its use, or moves it to a node pool of its own",
+            "has the offending workload's owners set a memory limit and a request that matches its use, or moves it to a node pool of its own",
         )
     }
 

@@ -252,10 +252,10 @@ impl Family for QuotaOrLimitRange {
     }
 
     fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "quota and LimitRange refusals",
+        Remedy::owned_by(
+            "the platform team (the namespace's ResourceQuota and LimitRange are theirs)",
             d,
-            "the quota belongs to the platform: a human decides between more quota and smaller pods",
+            "decides between more quota and smaller pods; squad never changes the platform's quota",
         )
     }
 

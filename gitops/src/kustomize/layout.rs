@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::objects::strings;
+
 /// Whether a path is a kustomization file.
 pub fn is_kustomization(path: &str) -> bool {
     let file = path.rsplit('/').next().unwrap_or(path);
@@ -52,16 +54,6 @@ fn join(dir: &str, rel: &str) -> String {
         }
     }
     parts.join("/")
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 impl Kustomization {
