@@ -122,34 +122,15 @@ impl Ralph {
 }
 
 /// The workload's pods against the replicas it asks for: which are Ready, and why the others
-/// are not (a waiting container's reason, else the pod's phase).
+/// are not.
 fn rollout_state(pods: &[squad_protocols::cluster::PodInfo], desired: u32) -> RolloutState {
-    let mut ready = 0;
-    let mut not_ready = Vec::new();
-    for p in pods {
-        let all_ready = !p.containers.is_empty() && p.containers.iter().all(|c| c.ready);
-        if all_ready && p.phase == "Running" {
-            ready += 1;
-            continue;
-        }
-        let why = p
-            .init_containers
-            .iter()
-            .chain(&p.containers)
-            .find(|c| c.state.starts_with("waiting"))
-            .map(|c| format!("{} {}", c.name, c.state))
-            .or_else(|| {
-                p.containers
-                    .iter()
-                    .find(|c| !c.ready)
-                    .map(|c| format!("{} {} but not ready", c.name, c.state))
-            })
-            .unwrap_or_else(|| p.phase.clone());
-        not_ready.push(format!("{}: {why}", p.name));
-    }
+    let not_ready: Vec<String> = pods
+        .iter()
+        .filter_map(|p| p.not_ready().map(|why| format!("{}: {why}", p.name)))
+        .collect();
     RolloutState {
         desired,
-        ready,
+        ready: (pods.len() - not_ready.len()) as u32,
         not_ready,
     }
 }

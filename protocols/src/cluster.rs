@@ -78,6 +78,29 @@ pub struct NodePod {
 }
 
 impl PodInfo {
+    /// Why the pod is not Ready (a waiting container's state, a running one not ready, else its
+    /// phase: `app waiting: ImagePullBackOff`), or `None` when it runs with every container ready.
+    pub fn not_ready(&self) -> Option<String> {
+        let all_ready = !self.containers.is_empty() && self.containers.iter().all(|c| c.ready);
+        if all_ready && self.phase == "Running" {
+            return None;
+        }
+        Some(
+            self.init_containers
+                .iter()
+                .chain(&self.containers)
+                .find(|c| c.state.starts_with("waiting"))
+                .map(|c| format!("{} {}", c.name, c.state))
+                .or_else(|| {
+                    self.containers
+                        .iter()
+                        .find(|c| !c.ready)
+                        .map(|c| format!("{} {} but not ready", c.name, c.state))
+                })
+                .unwrap_or_else(|| self.phase.clone()),
+        )
+    }
+
     /// Whether it has been deleted and is not gone yet (`Terminating`).
     pub fn terminating(&self) -> bool {
         self.deleted_at.is_some()
@@ -537,5 +560,56 @@ impl NodeInfo {
             .iter()
             .filter(|c| c.kind.ends_with("Pressure") && c.status == "True")
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(phase: &str, containers: &[(&str, bool, &str)]) -> PodInfo {
+        PodInfo {
+            namespace: "shop".into(),
+            name: "web-1".into(),
+            node: "n1".into(),
+            phase: phase.into(),
+            reason: None,
+            message: None,
+            owner: None,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            containers: containers
+                .iter()
+                .map(|(name, ready, state)| ContainerStatus {
+                    name: (*name).into(),
+                    ready: *ready,
+                    restart_count: 0,
+                    state: (*state).into(),
+                    last_termination: None,
+                })
+                .collect(),
+            init_containers: Vec::new(),
+            deleted_at: None,
+        }
+    }
+
+    #[test]
+    fn a_pod_says_why_it_is_not_ready() {
+        assert_eq!(
+            pod("Running", &[("app", true, "running")]).not_ready(),
+            None
+        );
+        assert_eq!(
+            pod("Pending", &[("app", false, "waiting: ImagePullBackOff")]).not_ready(),
+            Some("app waiting: ImagePullBackOff".into())
+        );
+        assert_eq!(
+            pod(
+                "Running",
+                &[("app", true, "running"), ("proxy", false, "running")]
+            )
+            .not_ready(),
+            Some("proxy running but not ready".into())
+        );
+        assert_eq!(pod("Pending", &[]).not_ready(), Some("Pending".into()));
     }
 }

@@ -87,17 +87,9 @@ fn outcome(
     let mut restarts = 0;
     let mut oom_kills = 0;
     for p in &pods {
-        let all_ready = !p.containers.is_empty() && p.containers.iter().all(|c| c.ready);
-        if all_ready && p.phase == "Running" {
-            ready += 1;
-        } else {
-            let why = p
-                .init_containers
-                .iter()
-                .chain(&p.containers)
-                .find(|c| c.state.starts_with("waiting"))
-                .map_or_else(|| p.phase.clone(), |c| format!("{} {}", c.name, c.state));
-            not_ready.push(format!("{}: {why}", p.name));
+        match p.not_ready() {
+            None => ready += 1,
+            Some(why) => not_ready.push(format!("{}: {why}", p.name)),
         }
         let count: u32 = p.containers.iter().map(|c| c.restart_count).sum();
         restarts += count.saturating_sub(before.get(&p.name).copied().unwrap_or(0));
