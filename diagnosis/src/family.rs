@@ -50,6 +50,14 @@ pub trait Family: Send + Sync + 'static {
         RepoNeeds::MANIFEST
     }
 
+    /// The other objects of the workload's namespace the remedy reads from the repository, as
+    /// `(kind, name)`: the Service the pods should back, the claim, the HPA, the policies…
+    /// B'Elanna finds the file that declares each (with its versions when `repo_needs` asks for
+    /// the history); one the repository does not declare is left out.
+    fn repo_objects(&self, _d: &Diagnosis) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
     /// What B'Elanna reads from the cluster, knowing the repository.
     fn cluster_needs(&self, _d: &Diagnosis, _repo: &RepoView) -> ClusterNeeds {
         ClusterNeeds::default()
@@ -234,6 +242,50 @@ pub struct RepoView {
     /// environment (the manifest is then the chart's template), with their versions (when the
     /// history is asked for).
     pub layers: Vec<Layer>,
+    /// The other objects the family asked for ([`Family::repo_objects`]), where they are declared.
+    pub objects: Vec<RepoObject>,
+}
+
+impl RepoView {
+    /// The object of that kind and name, when the family asked for it and the repository declares it.
+    pub fn object(&self, kind: &str, name: &str) -> Option<&RepoObject> {
+        self.objects.iter().find(|o| o.kind == kind && o.name == name)
+    }
+
+    /// The workload's manifest as an object of the repository.
+    pub fn workload(&self, w: &WorkloadRef) -> RepoObject {
+        RepoObject {
+            kind: w.kind.clone(),
+            name: w.name.clone(),
+            path: self.path.clone(),
+            text: self.text.clone(),
+            history: self.history.clone(),
+        }
+    }
+}
+
+/// An object of the repository and the file that declares it, with the file's versions on the
+/// default branch (newest first; when the history is asked for).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RepoObject {
+    pub kind: String,
+    pub name: String,
+    pub path: String,
+    pub text: String,
+    pub history: Vec<FileVersion>,
+}
+
+impl RepoObject {
+    /// The object's document now, as JSON.
+    pub fn document(&self) -> Option<Value> {
+        squad_gitops::objects::parse(&self.path, &self.text)
+            .ok()?
+            .into_iter()
+            .find(|o| {
+                squad_gitops::objects::kind(o) == self.kind
+                    && squad_gitops::objects::name(o) == self.name
+            })
+    }
 }
 
 /// A file that shapes how the manifest renders for the environment — a kustomization, or a Helm

@@ -19,6 +19,9 @@ use squad_runtime::ports::FileVersion;
 
 use crate::{Change, Edit, RepoView};
 
+mod object;
+pub use object::{find_keys, find_template_keys};
+
 /// What the deploy to undo changed, and the lines the keys had before it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Undo<'r> {
@@ -48,6 +51,13 @@ pub enum Part {
     Image(String),
     /// A key of a Helm values file (`image.tag`).
     Value(Vec<String>),
+    /// The key at a path of mapping keys of any object of the repository (`spec.ports` of a
+    /// Service, `spec.template.spec.nodeSelector` of the workload).
+    Object {
+        kind: String,
+        name: String,
+        keys: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for Part {
@@ -57,6 +67,7 @@ impl std::fmt::Display for Part {
             Part::Env(n) => write!(f, "`env` item `{n}`"),
             Part::Image(n) => write!(f, "the `images:` tag of `{n}`"),
             Part::Value(keys) => write!(f, "`{}`", keys.join(".")),
+            Part::Object { kind, name, keys } => write!(f, "`{}` of {kind}/{name}", keys.join(".")),
         }
     }
 }
@@ -291,7 +302,7 @@ fn undo<'r>(
     let lines = |text: &str, part: &Part| match part {
         Part::Key(key) => container_key_lines(text, &target, key).ok(),
         Part::Env(var) => Some(env_lines(text, &target, var)),
-        Part::Image(_) | Part::Value(_) => None,
+        Part::Image(_) | Part::Value(_) | Part::Object { .. } => None,
     };
     let mut restored = Vec::new();
     let mut now = Vec::new();
@@ -344,6 +355,13 @@ impl Undo<'_> {
                         keys: keys.clone(),
                         value: lines.as_ref()?.first()?.clone(),
                     },
+                    Part::Object { kind, name, keys } => Edit::SetObjectKey {
+                        path: path.to_owned(),
+                        kind: kind.clone(),
+                        name: name.clone(),
+                        keys: keys.clone(),
+                        lines: lines.clone(),
+                    },
                 })
             })
             .collect()
@@ -378,17 +396,25 @@ impl Undo<'_> {
             short(&self.deploy.commit),
             self.deploy.message.lines().next().unwrap_or(""),
         );
+        // The object the undo puts back: the workload, or another object's own name.
+        let subject = match self.keys.first() {
+            Some((Part::Object { name, .. }, _)) => name.as_str(),
+            _ => w.name.as_str(),
+        };
         let title = if whole {
             format!(
-                "revert \"{message}\" ({commit}) in {}: {}",
+                "revert \"{message}\" ({commit}) in {}: {subject}",
                 self.file.rsplit('/').next().unwrap_or(self.file),
-                w.name
             )
         } else {
+            let of = if self.container.is_empty() {
+                String::new()
+            } else {
+                format!(" of {}", w.name)
+            };
             format!(
-                "fix(infra): restore {} of {} from before {commit}",
+                "fix(infra): restore {}{of} from before {commit}",
                 self.key_names().replace('`', ""),
-                w.name
             )
         };
         let block = |lines: &Option<Vec<String>>| match lines {
@@ -415,10 +441,14 @@ impl Undo<'_> {
             )
         };
         let notes = format!(
-            "### Undo the deploy that broke it\n{why}. Commit `{commit}` ({message}, {}) changed {} of container `{}`; the version before it (`{}`, {}) is the last that ran.\n\n{diff}\n{scope}\n",
+            "### Undo the deploy that broke it\n{why}. Commit `{commit}` ({message}, {}) changed {}{}; the version before it (`{}`, {}) is the last that ran.\n\n{diff}\n{scope}\n",
             self.deploy.at.to_rfc3339(),
             self.key_names(),
-            self.container,
+            if self.container.is_empty() {
+                String::new()
+            } else {
+                format!(" of container `{}`", self.container)
+            },
             short(&self.before.commit),
             self.before.message.lines().next().unwrap_or(""),
         );

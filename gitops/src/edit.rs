@@ -48,6 +48,16 @@ pub enum Edit {
         key: String,
         lines: Option<Vec<String>>,
     },
+    /// The key at `keys` (mapping keys from the document's root) of the `kind`/`name` document set
+    /// to what `lines` write (`key:` first, as [`editor::object_key_lines`] reads them), or
+    /// removed (`None`).
+    SetObjectKey {
+        path: String,
+        kind: String,
+        name: String,
+        keys: Vec<String>,
+        lines: Option<Vec<String>>,
+    },
     /// The `newTag` of a kustomization's `images:` entry named `name`.
     SetKustomizeImage {
         kustomization: String,
@@ -78,6 +88,7 @@ impl Edit {
             Edit::SetContainerResource { path, .. }
             | Edit::AddContainerEnv { path, .. }
             | Edit::SetContainerKey { path, .. }
+            | Edit::SetObjectKey { path, .. }
             | Edit::ReplaceContainerEnv { path, .. }
             | Edit::SetValue { path, .. }
             | Edit::AddFile { path, .. } => path,
@@ -93,6 +104,7 @@ impl Edit {
             Edit::SetContainerResource { path, .. }
             | Edit::AddContainerEnv { path, .. }
             | Edit::SetContainerKey { path, .. }
+            | Edit::SetObjectKey { path, .. }
             | Edit::ReplaceContainerEnv { path, .. }
             | Edit::SetValue { path, .. }
             | Edit::AddFile { path, .. } => *path = to.to_owned(),
@@ -211,6 +223,16 @@ fn edit_text(edit: &Edit, base: &str) -> Result<String, ManifestError> {
             key,
             lines.as_deref(),
         ),
+        Edit::SetObjectKey {
+            kind,
+            name,
+            keys,
+            lines,
+            ..
+        } => {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            editor::set_object_key(base, kind, name, &keys, lines.as_deref())
+        }
         Edit::SetKustomizeImage {
             kustomization,
             name,

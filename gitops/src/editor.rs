@@ -27,12 +27,14 @@
 //! - `locate`: finding the document and the container a [`ContainerTarget`] names,
 //! - `verify`: the `serde_yaml` check that an edit changed only what it meant to,
 //! - `kustomization`: line edits of a kustomization (`resources:` entries, an `images:` tag),
-//! - `keys`: a container key set whole (from another version's lines), a values file's key.
+//! - `keys`: a container key set whole (from another version's lines), a values file's key,
+//! - `object`: a key of any object (a Service's ports, a pod template's `nodeSelector`) set whole.
 
 mod args;
 mod keys;
 mod kustomization;
 mod locate;
+mod object;
 mod source;
 mod syntax;
 mod verify;
@@ -42,6 +44,7 @@ use serde_yaml::Value;
 use args::{EnvItem, check_quantity, check_resource_name, check_section};
 pub use keys::{container_key_lines, set_container_key, set_value};
 pub use kustomization::{add_resource, set_image_tag};
+pub use object::{object_key_lines, set_object_key};
 use source::{Edit, Shape, Source, block_col, find, indent};
 use syntax::{Style, render_scalar};
 use verify::{ensure_mapping, verify};

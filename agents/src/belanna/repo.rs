@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use squad_diagnosis::{Edit, Family, Layer, RepoView};
+use squad_diagnosis::{Edit, Family, Layer, RepoObject, RepoView};
 use squad_gitops::helm::{self, HelmApp};
 use squad_gitops::kustomize::{self, Layout};
 use squad_protocols::Assignment;
@@ -118,6 +118,58 @@ async fn locate(ctx: &CrewContext, a: &Assignment) -> Result<((String, String), 
     ))
 }
 
+/// The files that declare the objects the family asks for (in the workload's namespace, or with
+/// none set), with their versions when the history is asked for. Kustomizations and Helm
+/// templates are not declarations; an object the repository does not declare is left out.
+async fn objects(
+    ctx: &CrewContext,
+    a: &Assignment,
+    wanted: &[(String, String)],
+    history: bool,
+) -> Result<Vec<RepoObject>, CrewError> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let base = ctx.forge.default_branch().await?;
+    let mut found = Vec::new();
+    for path in ctx.forge.list_files("", &base).await? {
+        if !yaml(&path) || kustomize::is_kustomization(&path) || path.contains("/templates/") {
+            continue;
+        }
+        let Some(text) = ctx.forge.read_file(&path, &base).await? else {
+            continue;
+        };
+        let Ok(docs) = squad_gitops::objects::parse(&path, &text) else {
+            continue;
+        };
+        for doc in &docs {
+            let (kind, name) = (
+                squad_gitops::objects::kind(doc),
+                squad_gitops::objects::name(doc),
+            );
+            let ns = doc["metadata"]["namespace"].as_str();
+            let here = ns.is_none_or(|ns| ns == a.workload.namespace);
+            if here
+                && wanted.iter().any(|(k, n)| k == kind && n == name)
+                && !found.iter().any(|o: &RepoObject| o.kind == kind && o.name == name)
+            {
+                found.push(RepoObject {
+                    kind: kind.to_owned(),
+                    name: name.to_owned(),
+                    path: path.clone(),
+                    text: text.clone(),
+                    history: if history {
+                        ctx.forge.file_history(&path).await?
+                    } else {
+                        Vec::new()
+                    },
+                });
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// What the family asks to read from the repository, and how it renders.
 pub(super) async fn read(
     ctx: &CrewContext,
@@ -125,6 +177,7 @@ pub(super) async fn read(
     family: &dyn Family,
 ) -> Result<(RepoView, Shape), CrewError> {
     let needs = family.repo_needs();
+    let wanted = family.repo_objects(&a.diagnosis);
     if !needs.manifest {
         return Ok((RepoView::default(), Shape::Manifests(Layout::default())));
     }
@@ -163,12 +216,14 @@ pub(super) async fn read(
             }
         }
     }
+    let objects = objects(ctx, a, &wanted, needs.history).await?;
     Ok((
         RepoView {
             path,
             text,
             history,
             layers,
+            objects,
         },
         shape,
     ))

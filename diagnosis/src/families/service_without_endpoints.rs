@@ -6,18 +6,20 @@
 //! Nothing in the cluster raises an event: `kubectl get endpoints` shows `<none>`. The family
 //! reads the refusal from the logs, finds the Service by its cluster IP and compares its
 //! selector and target port with the namespace's workloads. The fix (the selector or targetPort
-//! that matches the pods) comes with the remediations; until then the crew escalates with the
-//! diagnosis. The proof is the Service's endpoints listed and the caller's pods Ready.
+//! that matches the pods) is the Service's ports as they were before the change that broke them
+//! when that target reaches a port the pods declare, else the one port they declare; a selector
+//! escalates (which pods a Service fronts is the app owner's call). The proof is the Service's
+//! endpoints listed and the caller's pods Ready.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use squad_protocols::cluster::{ServiceInfo, ServicePort, WorkloadInfo};
-use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
+use squad_protocols::{Diagnosis, Evidence, Finding, Member, RootCause, Severity, WorkloadRef};
 
 use crate::{
-    Detection, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy, RemedyInput,
-    RepoNeeds, Runbook,
+    Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy,
+    RemedyInput, RepoNeeds, RepoObject, Runbook, family_signals,
 };
 
 pub struct ServiceWithoutEndpoints;
@@ -56,6 +58,9 @@ pub struct ServiceSignals {
     pub cause: Cause,
     /// The log line.
     pub line: String,
+    /// The container ports the selected pods declare, `(name, number)` (name empty when unnamed).
+    #[serde(default)]
+    pub declared: Vec<(String, u16)>,
 }
 
 fn labels_words(labels: &BTreeMap<String, String>) -> String {
@@ -130,6 +135,128 @@ fn declares(w: &WorkloadInfo, name: &str) -> bool {
         .iter()
         .flat_map(|c| &c.ports)
         .any(|p| p.name == name)
+}
+
+fn declared_words(declared: &[(String, u16)]) -> String {
+    if declared.is_empty() {
+        return "no ports".into();
+    }
+    declared
+        .iter()
+        .map(|(n, p)| {
+            if n.is_empty() {
+                p.to_string()
+            } else {
+                format!("{p} ({n})")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether a `targetPort` (a number or a port name) reaches a port the pods declare.
+fn reaches(target: &str, declared: &[(String, u16)]) -> bool {
+    declared
+        .iter()
+        .any(|(n, p)| (!n.is_empty() && n == target) || target.parse::<u16>() == Ok(*p))
+}
+
+/// The `targetPort` of the Service's port `port` in a document.
+fn target_in(doc: &serde_json::Value, port: u16) -> Option<String> {
+    doc["spec"]["ports"]
+        .as_array()?
+        .iter()
+        .find(|p| p["port"].as_u64() == Some(u64::from(port)))
+        .map(|p| match &p["targetPort"] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            // Without a targetPort, the Service's port number is the pods'.
+            _ => port.to_string(),
+        })
+}
+
+/// The fix of a `targetPort` the pods do not declare: the Service's ports as they were before
+/// the change that set it, when that target reaches a declared port; else the one port the pods
+/// declare (its name when it has one), on that line alone.
+fn target_port_fix(
+    input: &RemedyInput<'_>,
+    svc: &RepoObject,
+    s: &ServiceSignals,
+    target_port: &str,
+) -> Option<Remedy> {
+    let why = format!(
+        "Service {} has no endpoints: its port {} targets `{target_port}`, which the pods it selects do not declare (they declare {})",
+        s.service,
+        s.port,
+        declared_words(&s.declared)
+    );
+    if let Some(undo) = crate::undo::find_keys(svc, &[&["spec", "ports"]])
+        && let Some(before) = squad_gitops::objects::parse(&svc.path, &undo.before.content)
+            .ok()
+            .and_then(|docs| {
+                docs.into_iter().find(|o| {
+                    squad_gitops::objects::kind(o) == "Service"
+                        && squad_gitops::objects::name(o) == svc.name
+                })
+            })
+        && let Some(old) = target_in(&before, s.port)
+        && reaches(&old, &s.declared)
+    {
+        let mut change = undo.change(input.workload, &why, "Service targets a port the pods do not declare");
+        change.notes.push_str(&format!(
+            "\nThe restored `targetPort: {old}` reaches a port the pods declare ({}).\n",
+            declared_words(&s.declared)
+        ));
+        return Some(Remedy::Change(change));
+    }
+    let [(pname, pnum)] = s.declared.as_slice() else {
+        return None;
+    };
+    let to = if pname.is_empty() { pnum.to_string() } else { pname.clone() };
+    let keys = ["spec", "ports"];
+    let lines = squad_gitops::editor::object_key_lines(&svc.text, "Service", &svc.name, &keys)
+        .ok()??;
+    let mut hits = 0;
+    let edited: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let body = l.trim_start().trim_start_matches("- ");
+            let value = body
+                .strip_prefix("targetPort:")
+                .map(|v| v.split('#').next().unwrap_or("").trim().trim_matches(['"', '\'']));
+            match value {
+                Some(v) if v == target_port => {
+                    hits += 1;
+                    l.replacen(v, &to, 1)
+                }
+                _ => l.clone(),
+            }
+        })
+        .collect();
+    if hits != 1 {
+        return None;
+    }
+    Some(Remedy::Change(Change {
+        branch_word: "target-port".into(),
+        title: format!("fix(infra): point Service {}'s targetPort at {to}", svc.name),
+        edits: vec![Edit::SetObjectKey {
+            path: svc.path.clone(),
+            kind: "Service".into(),
+            name: svc.name.clone(),
+            keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+            lines: Some(edited),
+        }],
+        notes: format!(
+            "### The Service's targetPort\n{why}. The pods declare one port, {}: the Service's port {} now targets it (`targetPort: {to}`); nothing else changes.\n",
+            declared_words(&s.declared),
+            s.port
+        ),
+        findings: vec![Finding {
+            severity: Severity::High,
+            title: "Service targets a port the pods do not declare".into(),
+            detail: why,
+        }],
+    }))
 }
 
 fn target_words(p: &ServicePort) -> String {
@@ -306,12 +433,18 @@ impl Family for ServiceWithoutEndpoints {
             "check with `kubectl get endpoints -n {} {}` that it lists the pods",
             svc.namespace, svc.name
         ));
+        let declared = selected
+            .iter()
+            .flat_map(|w| w.containers.iter().flat_map(|c| &c.ports))
+            .map(|p| (p.name.clone(), p.port))
+            .collect();
         d.signals = serde_json::to_value(ServiceSignals {
             service: full,
             ip,
             port,
             cause,
             line,
+            declared,
         })
         .ok();
         Some(d)
@@ -339,15 +472,56 @@ impl Family for ServiceWithoutEndpoints {
     }
 
     fn repo_needs(&self) -> RepoNeeds {
-        RepoNeeds::NONE
+        RepoNeeds {
+            manifest: true,
+            history: true,
+        }
     }
 
-    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "Services without endpoints",
-            d,
-            "a human makes the Service's selector and targetPort match the pods it fronts",
-        )
+    fn repo_objects(&self, d: &Diagnosis) -> Vec<(String, String)> {
+        family_signals::<ServiceSignals>(d)
+            .map(|s| {
+                let name = s.service.rsplit('/').next().unwrap_or(&s.service).to_owned();
+                vec![("Service".to_owned(), name)]
+            })
+            .unwrap_or_default()
+    }
+
+    fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
+        let Some(s) = family_signals::<ServiceSignals>(d) else {
+            return Remedy::Nothing;
+        };
+        let name = s.service.rsplit('/').next().unwrap_or(&s.service);
+        let human = "a human makes the Service's selector and targetPort match the pods it fronts";
+        let Some(svc) = input.repo.object("Service", name) else {
+            return Remedy::Escalate {
+                reason: format!(
+                    "{} (the GitOps repository does not declare Service {}); {human}",
+                    d.summary, s.service
+                ),
+            };
+        };
+        match &s.cause {
+            Cause::TargetPort { target_port } => {
+                target_port_fix(input, svc, &s, target_port).unwrap_or_else(|| {
+                    Remedy::Escalate {
+                        reason: format!(
+                            "{}; the pods declare {}, and neither the Service's history nor a single declared port says which one it means: {human}",
+                            d.summary,
+                            declared_words(&s.declared)
+                        ),
+                    }
+                })
+            }
+            Cause::Selector { .. } | Cause::NoSelector => Remedy::Escalate {
+                reason: format!("{}; {human}", d.summary),
+            },
+            Cause::NotReady { selected } => Remedy::owned_by(
+                &format!("the owners of {}", selected.join(", ")),
+                d,
+                "fix why the pods the Service selects are not ready (their own incident); the caller only follows",
+            ),
+        }
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {

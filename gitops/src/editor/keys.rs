@@ -57,14 +57,45 @@ pub fn set_container_key(
     let doc = loc.document.as_str();
     let entries = src.map_entries(&loc.item, doc, &loc.path)?;
     let key_path = format!("{}.{key}", loc.path);
+    let Some(edit) = set_entry(&src, &loc.item, &entries, key, lines, &loc.document, &key_path)?
+    else {
+        return Ok(yaml.to_string());
+    };
+    let edited = src.apply(&edit);
+    verify(yaml, &edited, target, &loc, &key_path, |container| {
+        match value {
+            Some(v) => {
+                container.insert(Value::from(key), v);
+            }
+            None => {
+                container.remove(Value::from(key));
+            }
+        }
+        Ok(())
+    })?;
+    Ok(edited)
+}
+
+/// The line edit that sets `key` of the block mapping `block` (its `entries`) to what `lines`
+/// write, adding it at the end of the block, or removes it (`None`); `None` when there is nothing
+/// to do (removing a key the block does not have).
+pub(super) fn set_entry(
+    src: &Source,
+    block: &[source::Cl],
+    entries: &[source::Entry],
+    key: &str,
+    lines: Option<&[String]>,
+    document: &str,
+    key_path: &str,
+) -> Result<Option<Edit>, ManifestError> {
     let nl = src.newline();
     let mut edit = Edit::default();
-    match (find(&entries, key), lines) {
-        (None, None) => return Ok(yaml.to_string()),
+    match (find(entries, key), lines) {
+        (None, None) => return Ok(None),
         (None, Some(lines)) => {
-            let col = block_col(&loc.item);
+            let col = block_col(block);
             edit.insert_after(
-                src.end_of(&loc.item),
+                src.end_of(block),
                 lines
                     .iter()
                     .map(|l| {
@@ -98,8 +129,8 @@ pub fn set_container_key(
                 None if prefix.trim().is_empty() => edit.remove.push(entry.cl.line),
                 None => {
                     return Err(ManifestError::Unsupported {
-                        document: loc.document.clone(),
-                        path: key_path,
+                        document: document.to_owned(),
+                        path: key_path.to_owned(),
                         line: entry.cl.line + 1,
                         construct: "a key on its list item's first line".into(),
                         text: line.trim().to_string(),
@@ -108,23 +139,11 @@ pub fn set_container_key(
             }
         }
     }
-    let edited = src.apply(&edit);
-    verify(yaml, &edited, target, &loc, &key_path, |container| {
-        match value {
-            Some(v) => {
-                container.insert(Value::from(key), v);
-            }
-            None => {
-                container.remove(Value::from(key));
-            }
-        }
-        Ok(())
-    })?;
-    Ok(edited)
+    Ok(Some(edit))
 }
 
 /// The last line of a key's block: its children, or block-scalar text that belongs to it.
-fn key_end(src: &Source, entry: &source::Entry) -> usize {
+pub(super) fn key_end(src: &Source, entry: &source::Entry) -> usize {
     if entry.children.is_empty() {
         src.end_of(&[entry.cl])
     } else {
@@ -148,7 +167,7 @@ fn check_container_key(key: &str) -> Result<(), ManifestError> {
 }
 
 /// The value `lines` give `key`: they must be one YAML mapping of that key alone.
-fn key_value(key: &str, lines: &[String]) -> Result<Value, ManifestError> {
+pub(super) fn key_value(key: &str, lines: &[String]) -> Result<Value, ManifestError> {
     let invalid = |got: String| ManifestError::InvalidArgument {
         argument: "key lines",
         expected: format!("the YAML of `{key}` alone, `{key}:` on the first line"),

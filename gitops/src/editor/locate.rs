@@ -44,7 +44,7 @@ impl Located {
 
 impl Source<'_> {
     /// Content lines of each document.
-    fn documents(&self) -> Vec<Vec<Cl>> {
+    pub(super) fn documents(&self) -> Vec<Vec<Cl>> {
         let mut docs = Vec::new();
         let mut current = Vec::new();
         for (index, line) in self.lines.iter().enumerate() {
@@ -72,7 +72,7 @@ impl Source<'_> {
     }
 
     /// `(kind, metadata.name)` of a document, if it is a mapping that has both.
-    fn doc_identity(&self, doc: &[Cl]) -> Option<(String, String)> {
+    pub(super) fn doc_identity(&self, doc: &[Cl]) -> Option<(String, String)> {
         let entries = self.map_entries(doc, "", "").ok()?;
         let kind = self.scalar_of(find(&entries, "kind")?)?;
         let metadata = find(&entries, "metadata")?;

@@ -776,3 +776,4 @@ fn empty_value_gets_the_new_value() {
 
 mod env;
 mod keys;
+mod object;

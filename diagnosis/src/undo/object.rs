@@ -1,0 +1,95 @@
+//! Undoing a deploy's change to keys of any object the repository declares: a Service's ports,
+//! an HPA's bounds, the pod template's `nodeSelector`, `imagePullSecrets` or
+//! `serviceAccountName`. The same rule as a container's keys: the newest version that changed
+//! them is the change to undo, each key goes back to its lines before it (comments included), and
+//! for the workload's own pod template only when that version is the last deploy (an older change
+//! ran since, so it is not the cause).
+
+use serde_json::Value;
+use squad_gitops::editor::object_key_lines;
+use squad_gitops::objects;
+use squad_protocols::WorkloadRef;
+use squad_runtime::ports::FileVersion;
+
+use super::{Part, Undo};
+use crate::RepoObject;
+
+/// The object's document in one version of its file, as JSON.
+fn document(version: &FileVersion, obj: &RepoObject) -> Option<Value> {
+    objects::parse(&obj.path, &version.content)
+        .ok()?
+        .into_iter()
+        .find(|o| objects::kind(o) == obj.kind && objects::name(o) == obj.name)
+}
+
+/// The value at a path of mapping keys (`Null` when absent).
+fn at<'v>(doc: &'v Value, keys: &[&str]) -> &'v Value {
+    keys.iter().fold(doc, |v, k| &v[*k])
+}
+
+/// The newest version of the object's file that changed any of `keys` (paths of mapping keys
+/// from the document's root) of the object, with each changed key's lines before it and now
+/// (`None`: absent). `None` when no version changed them, or the object did not exist before the
+/// change (there is nothing to go back to).
+pub fn find_keys<'r>(obj: &'r RepoObject, keys: &[&[&str]]) -> Option<Undo<'r>> {
+    let docs: Vec<Option<Value>> = obj.history.iter().map(|v| document(v, obj)).collect();
+    let i = (0..obj.history.len().saturating_sub(1)).find(|&i| match (&docs[i], &docs[i + 1]) {
+        (Some(a), Some(b)) => keys.iter().any(|k| at(a, k) != at(b, k)),
+        (Some(_), None) => true,
+        _ => false,
+    })?;
+    let (after, prior) = (docs[i].as_ref()?, docs[i + 1].as_ref()?);
+    let (deploy, before) = (&obj.history[i], &obj.history[i + 1]);
+    let mut parts = Vec::new();
+    let mut now = Vec::new();
+    for k in keys.iter().filter(|k| at(after, k) != at(prior, k)) {
+        let lines = |text: &str| object_key_lines(text, &obj.kind, &obj.name, k).ok();
+        parts.push((
+            Part::Object {
+                kind: obj.kind.clone(),
+                name: obj.name.clone(),
+                keys: k.iter().map(|s| (*s).to_owned()).collect(),
+            },
+            lines(&before.content)?,
+        ));
+        now.push(lines(&obj.text)?);
+    }
+    Some(Undo {
+        deploy,
+        before,
+        file: &obj.path,
+        current: &obj.text,
+        container: String::new(),
+        keys: parts,
+        now,
+    })
+}
+
+/// The keys from the workload document's root to its pod template.
+pub fn template_keys(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "CronJob" => &["spec", "jobTemplate", "spec", "template"],
+        "Pod" => &[],
+        _ => &["spec", "template"],
+    }
+}
+
+/// The last deploy's change to keys of the workload's pod template (`spec.nodeSelector`,
+/// `metadata.labels`: paths under the template), when the last deploy — the newest version that
+/// changed the template — is the one that changed them.
+pub fn find_template_keys<'r>(
+    w: &WorkloadRef,
+    obj: &'r RepoObject,
+    under_template: &[&[&str]],
+) -> Option<Undo<'r>> {
+    let root = template_keys(&w.kind);
+    let full: Vec<Vec<&str>> = under_template
+        .iter()
+        .map(|k| root.iter().chain(k.iter()).copied().collect())
+        .collect();
+    let refs: Vec<&[&str]> = full.iter().map(Vec::as_slice).collect();
+    let undo = find_keys(obj, &refs)?;
+    let whole: &[&[&str]] = &[if root.is_empty() { &["spec"] } else { root }];
+    let last = find_keys(obj, whole)?;
+    (last.deploy.commit == undo.deploy.commit).then_some(undo)
+}
