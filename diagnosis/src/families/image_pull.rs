@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
 use crate::{
-    Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
-    RepoNeeds, Runbook, family_signals,
+    Change, ClusterNeeds, Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy,
+    RemedyInput, RepoNeeds, RepoView, Runbook, family_signals,
 };
 
 /// What the detection measured, kept on the diagnosis for the remedy.
@@ -65,6 +65,39 @@ fn added_init_container(facts: &Facts) -> Option<String> {
     };
     (init(last) && !init(before) && before.container(&facts.container).is_none())
         .then(|| crate::readings::ago(facts.now - last.at))
+}
+
+/// When the last deploy changed the pod's `imagePullSecrets` and every Secret it named before
+/// exists in the namespace: those back (the credentials that pulled the images before).
+fn pull_secrets_back(input: &RemedyInput<'_>, s: &ImagePullSignals) -> Option<Change> {
+    let secrets = input.cluster.secret_keys.as_ref()?;
+    let (change, before) = crate::undo::template_change(
+        input,
+        &[&["spec", "imagePullSecrets"]],
+        &format!(
+            "The registry refuses to pull `{}` with the credentials the deploy named",
+            s.image
+        ),
+        "the deploy named a pull Secret the namespace does not have",
+    )?;
+    let names: Vec<&str> = crate::undo::template_of(input.workload, &before)["spec"]
+        ["imagePullSecrets"]
+        .as_array()?
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    let exist = !names.is_empty() && names.iter().all(|n| secrets.iter().any(|(name, _)| name == n));
+    exist.then(|| {
+        let mut change = change;
+        change.notes.push_str(&format!(
+            "\nThe restored pull Secret{} ({}) exist{} in {}.\n",
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", "),
+            if names.len() == 1 { "s" } else { "" },
+            input.workload.namespace
+        ));
+        change
+    })
 }
 
 impl Family for ImagePull {
@@ -251,11 +284,23 @@ impl Family for ImagePull {
         }
     }
 
+    fn cluster_needs(&self, d: &Diagnosis, _repo: &RepoView) -> ClusterNeeds {
+        // The namespace's Secrets (names only) when the registry refuses the credentials.
+        let s: Option<ImagePullSignals> = family_signals(d);
+        ClusterNeeds {
+            secret_keys: s.is_some_and(|s| s.credentials),
+            ..ClusterNeeds::default()
+        }
+    }
+
     fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
         // A diagnosis from elsewhere (HolmesGPT) has no signals: the deploy points at the
         // container whose image it changed.
         let s: Option<ImagePullSignals> = family_signals(d);
         if let Some(s) = s.as_ref().filter(|s| s.credentials) {
+            if let Some(change) = pull_secrets_back(input, s) {
+                return Remedy::Change(change);
+            }
             return Remedy::Escalate {
                 reason: format!(
                     "the registry refuses the pull of {} for its credentials: an older tag is refused alike, so no rollback helps. A human (the namespace's owner) creates the pull Secret the pod names, or points imagePullSecrets at one that holds the registry's credentials",

@@ -251,12 +251,37 @@ impl Family for RbacDenied {
     }
 
     fn repo_needs(&self) -> RepoNeeds {
-        RepoNeeds::NONE
+        RepoNeeds {
+            manifest: true,
+            history: true,
+        }
     }
 
-    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
+    fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
+        let s: Option<RbacSignals> = crate::family_signals(d);
+        // The last deploy moved the pods to a ServiceAccount that is not allowed what the one
+        // before was: the ServiceAccount goes back (its Role already grants exactly what the app
+        // does; no permission is widened).
+        if let Some(previous) = s
+            .as_ref()
+            .filter(|s| s.previous_allowed == Some(true))
+            .and_then(|s| s.previous_service_account.clone())
+            && let Some((change, before)) = crate::undo::template_change(
+                input,
+                &[&["spec", "serviceAccountName"], &["spec", "serviceAccount"]],
+                &format!(
+                    "RBAC refuses the app's request under the ServiceAccount the deploy set; {previous}, the one before it, is allowed it"
+                ),
+                "the deploy moved the pods to a ServiceAccount without the app's permissions",
+            )
+            && crate::undo::template_of(input.workload, &before)["spec"]["serviceAccountName"]
+                .as_str()
+                .is_some_and(|sa| sa == previous)
+        {
+            return Remedy::Change(change);
+        }
         Remedy::not_yet(
-            "RBAC refusals",
+            "RBAC refusals other than a ServiceAccount the last deploy changed",
             d,
             "a human grants the one missing permission in the app's own Role (or binds its new ServiceAccount)",
         )

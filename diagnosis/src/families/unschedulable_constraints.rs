@@ -183,15 +183,32 @@ impl Family for UnschedulableConstraints {
     }
 
     fn repo_needs(&self) -> RepoNeeds {
-        RepoNeeds::NONE
+        RepoNeeds {
+            manifest: true,
+            history: true,
+        }
     }
 
-    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "scheduling constraints",
-            d,
-            "a human matches the selector and tolerations to real nodes",
-        )
+    fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
+        // The last deploy's own rules (a selector, an affinity, a dropped toleration) go back to
+        // the ones that scheduled; otherwise the nodes changed, and that is not the workload's fix.
+        match crate::undo::template_change(
+            input,
+            &[
+                &["spec", "nodeSelector"],
+                &["spec", "affinity"],
+                &["spec", "tolerations"],
+            ],
+            "The scheduler finds no node the new pods may use",
+            "the deploy's scheduling rules match no node",
+        ) {
+            Some((change, _)) => Remedy::Change(change),
+            None => Remedy::owned_by(
+                "the platform team",
+                d,
+                "brings back nodes the pods' rules allow (labels, taints, cordons) or agrees where the workload belongs; the last deploy did not change the pods' nodeSelector, affinity or tolerations",
+            ),
+        }
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {

@@ -93,3 +93,24 @@ pub fn find_template_keys<'r>(
     let last = find_keys(obj, whole)?;
     (last.deploy.commit == undo.deploy.commit).then_some(undo)
 }
+
+/// The last deploy's change to keys of the workload's pod template (paths under the template),
+/// as a pull request that puts them back, with the workload's document before that deploy (for
+/// the family to check the restored values against the cluster). `None` when the last deploy did
+/// not change them.
+pub fn template_change(
+    input: &crate::RemedyInput<'_>,
+    keys: &[&[&str]],
+    why: &str,
+    finding: &str,
+) -> Option<(crate::Change, Value)> {
+    let obj = input.repo.workload(input.workload);
+    let undo = find_template_keys(input.workload, &obj, keys)?;
+    let before = document(undo.before, &obj)?;
+    Some((undo.change(input.workload, why, finding), before))
+}
+
+/// The pod template of a workload's document (JSON), whatever its kind.
+pub fn template_of<'v>(w: &WorkloadRef, doc: &'v Value) -> &'v Value {
+    at(doc, template_keys(&w.kind))
+}
