@@ -246,6 +246,7 @@ pub fn manifest() -> RepoView {
         text: "kind: Deployment\nmetadata:\n  name: cart\n".into(),
         history: Vec::new(),
         layers: Vec::new(),
+        objects: Vec::new(),
     }
 }
 

@@ -502,6 +502,7 @@ mod tests {
             text: versions[0].1.into(),
             history: versions.iter().map(|(c, t)| version(c, t)).collect(),
             layers: Vec::new(),
+            objects: Vec::new(),
         }
     }
 

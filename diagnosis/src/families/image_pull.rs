@@ -440,6 +440,7 @@ mod tests {
                 })
                 .collect(),
             layers: Vec::new(),
+            objects: Vec::new(),
         }
     }
 

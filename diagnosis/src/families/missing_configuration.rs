@@ -250,6 +250,7 @@ mod tests {
             text: NOW.into(),
             history,
             layers: Vec::new(),
+            objects: Vec::new(),
         }
     }
 

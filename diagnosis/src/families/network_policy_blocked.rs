@@ -14,9 +14,11 @@ use squad_protocols::cluster::{Destination, NetworkPolicyInfo, PolicyPeer};
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
 use crate::{
-    Detection, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy, RemedyInput,
-    RepoNeeds, Runbook,
+    Change, Detection, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy,
+    RemedyInput, RepoNeeds, Runbook, family_signals,
 };
+
+mod allow;
 
 pub struct NetworkPolicyBlocked;
 
@@ -71,6 +73,10 @@ pub struct PolicySignals {
     pub policies: Vec<String>,
     /// The log line.
     pub line: String,
+    /// A policy that allows what timed out but no longer selects the pods, and the labels it
+    /// selects (the labels the pods lost).
+    #[serde(default)]
+    pub missed: Option<(String, std::collections::BTreeMap<String, String>)>,
 }
 
 fn selector_words(kind: &str, s: &std::collections::BTreeMap<String, String>) -> String {
@@ -248,6 +254,12 @@ impl Family for NetworkPolicyBlocked {
                 d.confidence = 0.9;
                 // A policy that allows DNS exists, but no longer selects the pods.
                 if let Some((allow, wanted)) = missed_allows(facts, &dns).into_iter().next() {
+                    let selector = facts
+                        .network_policies
+                        .iter()
+                        .find(|p| p.name == allow)
+                        .map(|p| p.pod_selector.clone())
+                        .unwrap_or_default();
                     let since = label_change(facts).map_or(String::new(), |(ago, change)| {
                         d.evidence.push(Evidence {
                             source: "rollout history".into(),
@@ -279,6 +291,7 @@ impl Family for NetworkPolicyBlocked {
                         timeout: timeout.clone(),
                         policies: names,
                         line,
+                        missed: Some((allow, selector)),
                     })
                     .ok();
                     return Some(d);
@@ -339,6 +352,7 @@ impl Family for NetworkPolicyBlocked {
             timeout,
             policies: names,
             line,
+            missed: None,
         })
         .ok();
         Some(d)
@@ -370,15 +384,90 @@ impl Family for NetworkPolicyBlocked {
     }
 
     fn repo_needs(&self) -> RepoNeeds {
-        RepoNeeds::NONE
+        RepoNeeds {
+            manifest: true,
+            history: true,
+        }
     }
 
-    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "NetworkPolicies blocking a dependency",
-            d,
-            "a human adds the narrowest allow rule (DNS to kube-dns on 53 UDP and TCP, or the dependency's port)",
-        )
+    fn repo_objects(&self, d: &Diagnosis) -> Vec<(String, String)> {
+        family_signals::<PolicySignals>(d)
+            .map(|s| {
+                s.policies
+                    .into_iter()
+                    .map(|p| ("NetworkPolicy".to_owned(), p))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
+        let human = "a human adds the narrowest allow rule (DNS to kube-dns on 53 UDP and TCP, or the dependency's port)";
+        let Some(s) = family_signals::<PolicySignals>(d) else {
+            return Remedy::not_yet("NetworkPolicies blocking a dependency", d, human);
+        };
+        // The pods lost the labels an allow policy selects: the last deploy's labels go back,
+        // when the ones before it are those the policy selects (no rule is widened).
+        if let Some((allow, selector)) = &s.missed {
+            if let Some((change, before)) = crate::undo::template_change(
+                input,
+                &[&["metadata", "labels"]],
+                &format!("{allow}, which allows the pods' DNS, no longer selects them"),
+                "the deploy relabelled the pods out of their allow policy",
+            ) && selector.iter().all(|(k, v)| {
+                crate::undo::template_of(input.workload, &before)["metadata"]["labels"][k]
+                    .as_str()
+                    == Some(v)
+            }) {
+                return Remedy::Change(change);
+            }
+            return Remedy::Escalate {
+                reason: format!(
+                    "{}; the last deploy did not change the pods' labels from the ones {allow} selects: a human decides whether the pods or the policy's podSelector changes",
+                    d.summary
+                ),
+            };
+        }
+        let Timeout::Lookup { host, .. } = &s.timeout else {
+            return Remedy::not_yet("a blocked connection to a dependency", d, human);
+        };
+        let Some(policy) = s
+            .policies
+            .iter()
+            .find_map(|p| input.repo.object("NetworkPolicy", p))
+        else {
+            return Remedy::Escalate {
+                reason: format!(
+                    "{} (the GitOps repository declares none of {}); {human}",
+                    d.summary,
+                    s.policies.join(", ")
+                ),
+            };
+        };
+        let Some(edit) = allow::dns_egress(policy) else {
+            return Remedy::not_yet("this NetworkPolicy's shape", d, human);
+        };
+        let why = format!(
+            "{} cannot resolve {host}: the egress policy {} selecting its pods allows no DNS",
+            input.workload.name, policy.name
+        );
+        Remedy::Change(Change {
+            branch_word: "allow-dns".into(),
+            title: format!(
+                "fix(netpol): allow {}'s DNS lookups in {}",
+                input.workload.name, policy.name
+            ),
+            edits: vec![edit],
+            notes: format!(
+                "### The narrowest allow rule\n{why}. This PR appends one egress rule to `{}` ({}): to the pods labelled `k8s-app=kube-dns` in namespace `kube-system`, on UDP 53 and TCP 53 (large answers fall back to TCP). Every other rule, and the policy's default deny, stay as they are.\n",
+                policy.name, policy.path
+            ),
+            findings: vec![squad_protocols::Finding {
+                severity: squad_protocols::Severity::High,
+                title: "egress policy allows no DNS".into(),
+                detail: why,
+            }],
+        })
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {

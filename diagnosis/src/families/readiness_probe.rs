@@ -361,6 +361,7 @@ mod remedy_tests {
             text: now.into(),
             history: vec![version("22222222", now), version("11111111", BEFORE)],
             layers: Vec::new(),
+            objects: Vec::new(),
         }
     }
 
