@@ -16,8 +16,8 @@ use squad_protocols::cluster::HpaInfo;
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
 use crate::{
-    Detection, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy, RemedyInput,
-    RepoNeeds, Runbook,
+    Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy,
+    RemedyInput, RepoNeeds, RepoObject, Runbook,
 };
 
 pub struct HpaLimited;
@@ -70,6 +70,77 @@ fn utilization(h: &HpaInfo) -> Vec<(String, u32, u32)> {
 fn missing_request(error: &str) -> Option<&str> {
     let rest = &error[error.find("missing request for ")? + "missing request for ".len()..];
     rest.split([' ', ',', ':']).next().filter(|r| !r.is_empty())
+}
+
+/// Room above the replicas the metric asks for now, when the HPA's max is raised by rule: the
+/// load that outgrew the max may still be growing.
+const MAX_HEADROOM: f64 = 1.5;
+
+/// A higher `maxReplicas`: the HPA's own before its last lowering, when that covers what the
+/// metric asks for now; else `ceil(wanted × 1.5)`, on the key's line alone (its comment kept).
+/// Whether the nodes have room for them is the replay's to show before the PR opens.
+fn max_replicas(
+    input: &RemedyInput<'_>,
+    hpa: &RepoObject,
+    s: &HpaSignals,
+    wanted: u32,
+) -> Option<Change> {
+    let why = format!(
+        "HPA {} holds {} at its maxReplicas of {} while its metric asks for {wanted} replicas ({})",
+        s.hpa,
+        input.workload.name,
+        s.max_replicas,
+        s.utilization
+            .iter()
+            .map(|(r, now, target)| format!("{r} at {now}% of request against a {target}% target"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let finding = "the HPA's maxReplicas is below what the load needs";
+    let before = |u: &crate::undo::Undo<'_>| {
+        squad_gitops::objects::parse(&hpa.path, &u.before.content)
+            .ok()?
+            .into_iter()
+            .find(|o| squad_gitops::objects::name(o) == hpa.name)?["spec"]["maxReplicas"]
+            .as_u64()
+    };
+    if let Some(undo) = crate::undo::find_keys(hpa, &[&["spec", "maxReplicas"]])
+        && before(&undo).is_some_and(|m| m >= u64::from(wanted) && m > u64::from(s.max_replicas))
+    {
+        let mut change = undo.change(input.workload, &why, finding);
+        change.notes.push_str(&format!(
+            "\nThe restored maxReplicas covers the {wanted} replicas the metric asks for now.\n"
+        ));
+        return Some(change);
+    }
+    let max = (f64::from(wanted) * MAX_HEADROOM).ceil() as u32;
+    let keys = ["spec", "maxReplicas"];
+    let line = squad_gitops::editor::object_key_lines(&hpa.text, &hpa.kind, &hpa.name, &keys)
+        .ok()??;
+    let first = line.first()?;
+    let now = s.max_replicas.to_string();
+    let at = first.find(&now)?;
+    let edited = format!("{}{max}{}", &first[..at], &first[at + now.len()..]);
+    Some(Change {
+        branch_word: "hpa-max".into(),
+        title: format!("fix(hpa): raise {}'s maxReplicas to {max}", s.hpa),
+        edits: vec![Edit::SetObjectKey {
+            path: hpa.path.clone(),
+            kind: hpa.kind.clone(),
+            name: hpa.name.clone(),
+            keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+            lines: Some(vec![edited]),
+        }],
+        notes: format!(
+            "### A higher maxReplicas\n{why}. maxReplicas {} → {max}: the {wanted} replicas the metric asks for now, with 50% room for the load to keep growing. The nodes' room for them is what the replay below checks.\n",
+            s.max_replicas
+        ),
+        findings: vec![squad_protocols::Finding {
+            severity: squad_protocols::Severity::High,
+            title: finding.into(),
+            detail: why,
+        }],
+    })
 }
 
 impl Family for HpaLimited {
@@ -288,14 +359,37 @@ impl Family for HpaLimited {
     }
 
     fn repo_needs(&self) -> RepoNeeds {
-        RepoNeeds::NONE
+        RepoNeeds {
+            manifest: true,
+            history: true,
+        }
     }
 
-    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "HPA limits",
-            d,
-            "a human raises maxReplicas where the nodes have room, or adds the request the HPA scales on",
+    fn repo_objects(&self, d: &Diagnosis) -> Vec<(String, String)> {
+        crate::family_signals::<HpaSignals>(d)
+            .map(|s| vec![("HorizontalPodAutoscaler".to_owned(), s.hpa)])
+            .unwrap_or_default()
+    }
+
+    fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
+        let human = "a human raises maxReplicas where the nodes have room, or adds the request the HPA scales on";
+        let Some(s) = crate::family_signals::<HpaSignals>(d) else {
+            return Remedy::not_yet("HPA limits", d, human);
+        };
+        let (Some(wanted), "maxed_out") = (s.wanted_replicas, s.limit.as_str()) else {
+            return Remedy::not_yet("an HPA that cannot compute its replicas", d, human);
+        };
+        let Some(hpa) = input.repo.object("HorizontalPodAutoscaler", &s.hpa) else {
+            return Remedy::Escalate {
+                reason: format!(
+                    "{} (the GitOps repository does not declare HorizontalPodAutoscaler {}); {human}",
+                    d.summary, s.hpa
+                ),
+            };
+        };
+        max_replicas(input, hpa, &s, wanted).map_or_else(
+            || Remedy::not_yet("this HPA's shape", d, human),
+            Remedy::Change,
         )
     }
 
