@@ -103,6 +103,18 @@ impl Ralph {
                 Vec::new()
             }
         };
+        // Best effort: the throttling a CPU family's verdict reads.
+        let throttled = match ctx
+            .cluster
+            .cpu(&a.workload, &container, window, Duration::from_secs(60))
+            .await
+        {
+            Ok(cpu) => cpu.throttled,
+            Err(e) => {
+                tracing::debug!(error = %e, "no CPU history for the verification");
+                Vec::new()
+            }
+        };
         let observation = Observation {
             window_minutes: v.window_minutes,
             restarts,
@@ -111,6 +123,7 @@ impl Ralph {
             limit,
             traffic,
             rollout: Some(rollout_state(&pods, info.replicas)),
+            throttled,
         };
         // The family decides from what was observed whether its fix held.
         Ok(families::of(&a.diagnosis.root_cause).verify(

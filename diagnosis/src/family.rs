@@ -249,7 +249,9 @@ pub struct RepoView {
 impl RepoView {
     /// The object of that kind and name, when the family asked for it and the repository declares it.
     pub fn object(&self, kind: &str, name: &str) -> Option<&RepoObject> {
-        self.objects.iter().find(|o| o.kind == kind && o.name == name)
+        self.objects
+            .iter()
+            .find(|o| o.kind == kind && o.name == name)
     }
 
     /// The workload's manifest as an object of the repository.

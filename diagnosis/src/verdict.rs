@@ -19,6 +19,9 @@ pub struct Observation {
     pub traffic: Vec<Sample>,
     /// Its pods at the end of the window (unknown: not checked).
     pub rollout: Option<RolloutState>,
+    /// The share of CFS periods the container was throttled in over the window (0 to 1; empty
+    /// when unknown, or when it has no CPU limit).
+    pub throttled: Vec<Sample>,
 }
 
 /// The workload's pods at the end of Ralph's window.
@@ -168,6 +171,7 @@ mod tests {
             limit: Some(limit.parse().unwrap()),
             traffic: Vec::new(),
             rollout: None,
+            throttled: Vec::new(),
         }
     }
 

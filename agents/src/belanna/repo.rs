@@ -151,7 +151,9 @@ async fn objects(
             let here = ns.is_none_or(|ns| ns == a.workload.namespace);
             if here
                 && wanted.iter().any(|(k, n)| k == kind && n == name)
-                && !found.iter().any(|o: &RepoObject| o.kind == kind && o.name == name)
+                && !found
+                    .iter()
+                    .any(|o: &RepoObject| o.kind == kind && o.name == name)
             {
                 found.push(RepoObject {
                     kind: kind.to_owned(),

@@ -9,12 +9,14 @@
 
 use serde::{Deserialize, Serialize};
 use squad_protocols::cluster::Sample;
-use squad_protocols::{Diagnosis, Evidence, Member, Quantity, RootCause, WorkloadRef};
+use squad_protocols::{
+    Diagnosis, Evidence, Member, Quantity, RootCause, Verification, WorkloadRef,
+};
 
 use crate::readings::{container_in, last_rollout_change};
 use crate::{
-    Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
-    RepoNeeds, Runbook,
+    Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Observation, Readings,
+    Remedy, RemedyInput, RepoNeeds, Rules, Runbook, family_signals,
 };
 
 pub struct CpuThrottling;
@@ -38,6 +40,9 @@ pub struct CpuThrottlingSignals {
     pub peak_cores: f64,
     pub limit: Quantity,
     pub request: Option<Quantity>,
+    /// The throttled container.
+    #[serde(default)]
+    pub container: String,
 }
 
 fn finite(samples: &[Sample]) -> impl Iterator<Item = &Sample> {
@@ -59,6 +64,119 @@ fn cores(q: &Quantity) -> f64 {
 
 fn pct(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
+}
+
+/// The CPU limit's room over the 24 h peak when it is sized from the observed use: a
+/// request-driven service bursts well above its 5-minute mean within a 100 ms CFS period.
+const LIMIT_OVER_PEAK: f64 = 2.0;
+
+/// The container's CPU limit in each version of the manifest, newest first.
+fn limits(input: &RemedyInput<'_>, container: &str) -> Vec<Option<String>> {
+    let target = squad_gitops::ContainerTarget {
+        kind: &input.workload.kind,
+        name: &input.workload.name,
+        container,
+    };
+    input
+        .repo
+        .history
+        .iter()
+        .map(|v| {
+            squad_gitops::editor::container_resource(&v.content, &target, "limits", "cpu")
+                .ok()
+                .flatten()
+        })
+        .collect()
+}
+
+/// The fix of a throttled container: the limit the last change lowered, back, when the container
+/// was not throttled under it; else a limit of twice the 24 h peak (rounded up to 100m) when that
+/// is above today's. A limit that already has that room escalates: the bursts need a decision on
+/// the limit itself (removing it is the team's policy, not squad's).
+fn cpu_limit(d: &Diagnosis, input: &RemedyInput<'_>, s: &CpuThrottlingSignals) -> Remedy {
+    let container = if s.container.is_empty() {
+        d.signals
+            .memory
+            .as_ref()
+            .map_or_else(String::new, |m| m.container.clone())
+    } else {
+        s.container.clone()
+    };
+    let edit = |value: &str| Edit::SetContainerResource {
+        path: input.repo.path.clone(),
+        kind: input.workload.kind.clone(),
+        workload: input.workload.name.clone(),
+        container: container.clone(),
+        section: "limits".into(),
+        resource: "cpu".into(),
+        value: value.to_owned(),
+    };
+    let why = format!(
+        "{container} is throttled in {} of its CFS periods under a {} CPU limit (mean use {:.0}m, 24 h peak {:.0}m)",
+        pct(s.throttled),
+        s.limit,
+        s.usage_cores * 1000.0,
+        s.peak_cores * 1000.0
+    );
+    let finding = |detail: String| squad_protocols::Finding {
+        severity: squad_protocols::Severity::Medium,
+        title: "CPU limit throttles the container".into(),
+        detail,
+    };
+    // The change that lowered the limit, when the container ran unthrottled before it.
+    let versions = limits(input, &container);
+    let lowered = (0..versions.len().saturating_sub(1)).find_map(|i| {
+        let (now, before) = (versions[i].as_ref()?, versions[i + 1].as_ref()?);
+        (now != before).then_some((i, now.parse::<Quantity>().ok()?, before.clone()))
+    });
+    if let Some((i, now, before)) = lowered
+        && before.parse::<Quantity>().is_ok_and(|b| b > now)
+        && s.throttled_day_before.is_some_and(|t| t < THRESHOLD)
+    {
+        let v = &input.repo.history[i];
+        let commit = &v.commit[..v.commit.len().min(8)];
+        let message = v.message.lines().next().unwrap_or("");
+        return Remedy::Change(Change {
+            branch_word: "cpu-limit".into(),
+            title: format!(
+                "fix(infra): restore {}'s CPU limit {before} from before {commit}",
+                input.workload.name
+            ),
+            edits: vec![edit(&before)],
+            notes: format!(
+                "### Undo the limit that throttles it\n{why}. Commit `{commit}` ({message}) lowered the limit {before} → {now}; under {before} the container was throttled in {} of its periods a day before. Only that line goes back; the rest of the commit stays.\n",
+                pct(s.throttled_day_before.unwrap_or(0.0))
+            ),
+            findings: vec![finding(format!(
+                "introduced by commit {commit} ({message})"
+            ))],
+        });
+    }
+    let milli = ((s.peak_cores * LIMIT_OVER_PEAK * 10.0).ceil() * 100.0) as i128;
+    let sized = Quantity::from_milli(milli);
+    if sized <= s.limit {
+        return Remedy::Escalate {
+            reason: format!(
+                "{}; the limit is already {LIMIT_OVER_PEAK}× the 24 h peak or more, so the bursts need a decision on the limit itself (raise it further, or remove it where the team's policy allows): a human decides",
+                d.summary
+            ),
+        };
+    }
+    Remedy::Change(Change {
+        branch_word: "cpu-limit".into(),
+        title: format!(
+            "fix(infra): raise {}'s CPU limit to {}",
+            input.workload.name,
+            sized.canonical()
+        ),
+        edits: vec![edit(&sized.canonical())],
+        notes: format!(
+            "### A CPU limit from the observed use\n{why}. Rule: limit = {LIMIT_OVER_PEAK}× the 24 h peak, rounded up to 100m → **{}** (from {}). The request stays.\n",
+            sized.canonical(),
+            s.limit
+        ),
+        findings: vec![finding(why.clone())],
+    })
 }
 
 impl Family for CpuThrottling {
@@ -101,6 +219,7 @@ impl Family for CpuThrottling {
             peak_cores,
             limit,
             request,
+            container: facts.container.clone(),
         };
 
         let mut d = Detection::new(String::new(), 0.85, &[]);
@@ -188,15 +307,51 @@ impl Family for CpuThrottling {
     }
 
     fn repo_needs(&self) -> RepoNeeds {
-        RepoNeeds::NONE
+        RepoNeeds {
+            manifest: true,
+            history: true,
+        }
     }
 
-    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "CPU throttling",
-            d,
-            "a human sizes the CPU limit from the observed use",
-        )
+    /// The default verdict, and the container throttled in fewer than a quarter of its periods
+    /// over the window (CPUThrottlingHigh's threshold).
+    fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
+        let mut v = crate::verdict::ready_and_stable(
+            obs,
+            rules.verification.projection_hours,
+            d.signals.memory.as_ref().map_or(0.0, |m| m.mib_per_rps),
+        );
+        let shares: Vec<f64> = finite(&obs.throttled).map(|s| s.value).collect();
+        if shares.is_empty() {
+            v.detail
+                .push_str("; CPU throttling not measured (no CPU limit, or no metrics)");
+            return v;
+        }
+        let mean = shares.iter().sum::<f64>() / shares.len() as f64;
+        if mean >= THRESHOLD {
+            v.healthy = false;
+            v.detail = format!(
+                "still CPU-throttled in {} of its periods (threshold {}); {}",
+                pct(mean),
+                pct(THRESHOLD),
+                v.detail
+            );
+        } else {
+            v.detail
+                .push_str(&format!("; CPU-throttled in {} of its periods", pct(mean)));
+        }
+        v
+    }
+
+    fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
+        let Some(s) = family_signals::<CpuThrottlingSignals>(d) else {
+            return Remedy::not_yet(
+                "CPU throttling",
+                d,
+                "a human sizes the CPU limit from the observed use",
+            );
+        };
+        cpu_limit(d, input, &s)
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {
@@ -269,6 +424,88 @@ mod tests {
             })
             .collect();
         f
+    }
+
+    const V: &str = "kind: Deployment\nmetadata:\n  name: cart\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          resources:\n            limits:\n              cpu: 500m # tight\n";
+
+    fn version(commit: &str, limit: &str) -> squad_runtime::ports::FileVersion {
+        squad_runtime::ports::FileVersion {
+            commit: commit.into(),
+            at: testing::now(),
+            message: format!("deploy {commit}"),
+            content: V.replace("500m", limit),
+        }
+    }
+
+    fn remedy(history: Vec<squad_runtime::ports::FileVersion>) -> Remedy {
+        let d = testing::diagnosis(&throttled(0.4));
+        let (settings, workload) = (testing::settings(), testing::workload());
+        let mut repo = testing::manifest();
+        repo.text = V.into();
+        repo.history = history;
+        let cluster = crate::ClusterView::default();
+        CpuThrottling.remedy(&d, &testing::input(&settings, &workload, &repo, &cluster))
+    }
+
+    #[test]
+    fn the_limit_the_last_change_lowered_goes_back() {
+        let Remedy::Change(c) = remedy(vec![
+            version("bbbbbbbbb", "500m"),
+            version("aaaaaaaaa", "1500m"),
+        ]) else {
+            panic!("expected a change");
+        };
+        assert!(
+            c.title
+                .contains("restore cart's CPU limit 1500m from before bbbbbbbb"),
+            "{}",
+            c.title
+        );
+        assert!(
+            matches!(&c.edits[..], [Edit::SetContainerResource { section, resource, value, .. }] if section == "limits" && resource == "cpu" && value == "1500m")
+        );
+    }
+
+    #[test]
+    fn without_a_lowering_the_limit_is_twice_the_peak() {
+        // No history, or a change that raised it: 2 × 0.45 cores, rounded up to 100m.
+        for history in [Vec::new(), vec![version("b", "500m"), version("a", "200m")]] {
+            let Remedy::Change(c) = remedy(history) else {
+                panic!("expected a change");
+            };
+            assert!(
+                matches!(&c.edits[..], [Edit::SetContainerResource { value, .. }] if value == "900m"),
+                "{:?}",
+                c.edits
+            );
+        }
+    }
+
+    #[test]
+    fn the_verdict_fails_while_the_container_is_still_throttled() {
+        let d = testing::diagnosis(&throttled(0.4));
+        let s = testing::settings();
+        let obs = |share: f64| Observation {
+            window_minutes: 60,
+            restarts: 0,
+            oom_kills: 0,
+            memory: Vec::new(),
+            limit: None,
+            traffic: Vec::new(),
+            rollout: None,
+            throttled: throttled(share).cpu.throttled.split_off(277),
+        };
+        let held = CpuThrottling.verify(&d, &obs(0.05), &Rules::of(&s));
+        assert!(held.healthy, "{}", held.detail);
+        let failed = CpuThrottling.verify(&d, &obs(0.4), &Rules::of(&s));
+        assert!(!failed.healthy);
+        assert!(
+            failed
+                .detail
+                .starts_with("still CPU-throttled in 40% of its periods"),
+            "{}",
+            failed.detail
+        );
     }
 
     #[test]

@@ -115,8 +115,8 @@ fn max_replicas(
     }
     let max = (f64::from(wanted) * MAX_HEADROOM).ceil() as u32;
     let keys = ["spec", "maxReplicas"];
-    let line = squad_gitops::editor::object_key_lines(&hpa.text, &hpa.kind, &hpa.name, &keys)
-        .ok()??;
+    let line =
+        squad_gitops::editor::object_key_lines(&hpa.text, &hpa.kind, &hpa.name, &keys).ok()??;
     let first = line.first()?;
     let now = s.max_replicas.to_string();
     let at = first.find(&now)?;

@@ -80,13 +80,16 @@ fn pull_secrets_back(input: &RemedyInput<'_>, s: &ImagePullSignals) -> Option<Ch
         ),
         "the deploy named a pull Secret the namespace does not have",
     )?;
-    let names: Vec<&str> = crate::undo::template_of(input.workload, &before)["spec"]
-        ["imagePullSecrets"]
-        .as_array()?
-        .iter()
-        .filter_map(|r| r["name"].as_str())
-        .collect();
-    let exist = !names.is_empty() && names.iter().all(|n| secrets.iter().any(|(name, _)| name == n));
+    let names: Vec<&str> =
+        crate::undo::template_of(input.workload, &before)["spec"]["imagePullSecrets"]
+            .as_array()?
+            .iter()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+    let exist = !names.is_empty()
+        && names
+            .iter()
+            .all(|n| secrets.iter().any(|(name, _)| name == n));
     exist.then(|| {
         let mut change = change;
         change.notes.push_str(&format!(

@@ -208,6 +208,7 @@ mod tests {
             limit: Some("1Gi".parse().unwrap()),
             traffic: Vec::new(),
             rollout: None,
+            throttled: Vec::new(),
         };
         let v = MemoryLeak.verify(&d, &obs, &Rules::of(&s));
         assert!(!v.healthy, "{}", v.detail);

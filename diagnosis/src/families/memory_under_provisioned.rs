@@ -292,6 +292,7 @@ mod tests {
             limit: Some("1Gi".parse().unwrap()),
             traffic: Vec::new(),
             rollout: None,
+            throttled: Vec::new(),
         };
         let d = detected();
         assert!(

@@ -415,8 +415,7 @@ impl Family for NetworkPolicyBlocked {
                 &format!("{allow}, which allows the pods' DNS, no longer selects them"),
                 "the deploy relabelled the pods out of their allow policy",
             ) && selector.iter().all(|(k, v)| {
-                crate::undo::template_of(input.workload, &before)["metadata"]["labels"][k]
-                    .as_str()
+                crate::undo::template_of(input.workload, &before)["metadata"]["labels"][k].as_str()
                     == Some(v)
             }) {
                 return Remedy::Change(change);

@@ -202,7 +202,11 @@ fn target_port_fix(
         && let Some(old) = target_in(&before, s.port)
         && reaches(&old, &s.declared)
     {
-        let mut change = undo.change(input.workload, &why, "Service targets a port the pods do not declare");
+        let mut change = undo.change(
+            input.workload,
+            &why,
+            "Service targets a port the pods do not declare",
+        );
         change.notes.push_str(&format!(
             "\nThe restored `targetPort: {old}` reaches a port the pods declare ({}).\n",
             declared_words(&s.declared)
@@ -212,18 +216,26 @@ fn target_port_fix(
     let [(pname, pnum)] = s.declared.as_slice() else {
         return None;
     };
-    let to = if pname.is_empty() { pnum.to_string() } else { pname.clone() };
+    let to = if pname.is_empty() {
+        pnum.to_string()
+    } else {
+        pname.clone()
+    };
     let keys = ["spec", "ports"];
-    let lines = squad_gitops::editor::object_key_lines(&svc.text, "Service", &svc.name, &keys)
-        .ok()??;
+    let lines =
+        squad_gitops::editor::object_key_lines(&svc.text, "Service", &svc.name, &keys).ok()??;
     let mut hits = 0;
     let edited: Vec<String> = lines
         .iter()
         .map(|l| {
             let body = l.trim_start().trim_start_matches("- ");
-            let value = body
-                .strip_prefix("targetPort:")
-                .map(|v| v.split('#').next().unwrap_or("").trim().trim_matches(['"', '\'']));
+            let value = body.strip_prefix("targetPort:").map(|v| {
+                v.split('#')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_matches(['"', '\''])
+            });
             match value {
                 Some(v) if v == target_port => {
                     hits += 1;
@@ -238,7 +250,10 @@ fn target_port_fix(
     }
     Some(Remedy::Change(Change {
         branch_word: "target-port".into(),
-        title: format!("fix(infra): point Service {}'s targetPort at {to}", svc.name),
+        title: format!(
+            "fix(infra): point Service {}'s targetPort at {to}",
+            svc.name
+        ),
         edits: vec![Edit::SetObjectKey {
             path: svc.path.clone(),
             kind: "Service".into(),
@@ -481,7 +496,12 @@ impl Family for ServiceWithoutEndpoints {
     fn repo_objects(&self, d: &Diagnosis) -> Vec<(String, String)> {
         family_signals::<ServiceSignals>(d)
             .map(|s| {
-                let name = s.service.rsplit('/').next().unwrap_or(&s.service).to_owned();
+                let name = s
+                    .service
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(&s.service)
+                    .to_owned();
                 vec![("Service".to_owned(), name)]
             })
             .unwrap_or_default()

@@ -57,7 +57,15 @@ pub fn set_container_key(
     let doc = loc.document.as_str();
     let entries = src.map_entries(&loc.item, doc, &loc.path)?;
     let key_path = format!("{}.{key}", loc.path);
-    let Some(edit) = set_entry(&src, &loc.item, &entries, key, lines, &loc.document, &key_path)?
+    let Some(edit) = set_entry(
+        &src,
+        &loc.item,
+        &entries,
+        key,
+        lines,
+        &loc.document,
+        &key_path,
+    )?
     else {
         return Ok(yaml.to_string());
     };

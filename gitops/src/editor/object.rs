@@ -66,8 +66,9 @@ fn check_keys(keys: &[&str]) -> Result<(), ManifestError> {
     if keys.is_empty() || keys.iter().any(|k| k.is_empty() || k.contains(['.', ' '])) {
         return Err(ManifestError::InvalidArgument {
             argument: "object key path",
-            expected: "one or more mapping keys, such as `spec`, `template`, `spec`, `nodeSelector`"
-                .into(),
+            expected:
+                "one or more mapping keys, such as `spec`, `template`, `spec`, `nodeSelector`"
+                    .into(),
             got: keys.join("."),
         });
     }
@@ -126,13 +127,12 @@ pub fn set_object_key(
     let docs = src.documents();
     let label = format!("{kind}/{name}");
     let key_path = keys.join(".");
-    let block = block_at(&src, kind, name, parents, &docs)?.ok_or_else(|| {
-        ManifestError::PathNotFound {
+    let block =
+        block_at(&src, kind, name, parents, &docs)?.ok_or_else(|| ManifestError::PathNotFound {
             document: label.clone(),
             path: parents.join("."),
             expected: "a non-empty mapping".into(),
-        }
-    })?;
+        })?;
     let entries = src.map_entries(block, &label, &parents.join("."))?;
     let Some(edit) = set_entry(&src, block, &entries, last, lines, &label, &key_path)? else {
         return Ok(yaml.to_string());

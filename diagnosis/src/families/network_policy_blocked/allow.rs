@@ -90,8 +90,14 @@ mod tests {
     #[test]
     fn the_rule_joins_the_list_in_its_own_style() {
         for (style, rule) in [
-            ("  egress:\n  - to:\n    - podSelector:\n        matchLabels:\n          app: db\n    ports:\n    - protocol: TCP\n      port: 5432\n", "  - to:\n    - namespaceSelector:"),
-            ("  egress:\n    - to:\n        - podSelector:\n            matchLabels:\n              app: db\n", "    - to:\n        - namespaceSelector:"),
+            (
+                "  egress:\n  - to:\n    - podSelector:\n        matchLabels:\n          app: db\n    ports:\n    - protocol: TCP\n      port: 5432\n",
+                "  - to:\n    - namespaceSelector:",
+            ),
+            (
+                "  egress:\n    - to:\n        - podSelector:\n            matchLabels:\n              app: db\n",
+                "    - to:\n        - namespaceSelector:",
+            ),
         ] {
             let text = format!("{HEAD}{style}");
             let out = applied(&text);
@@ -101,7 +107,10 @@ mod tests {
             let rules = v["spec"]["egress"].as_array().unwrap();
             assert_eq!(rules.len(), 2);
             let dns = &rules[1];
-            assert_eq!(dns["to"][0]["podSelector"]["matchLabels"]["k8s-app"], "kube-dns");
+            assert_eq!(
+                dns["to"][0]["podSelector"]["matchLabels"]["k8s-app"],
+                "kube-dns"
+            );
             assert_eq!(
                 dns["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
                 "kube-system"

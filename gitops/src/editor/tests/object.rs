@@ -41,11 +41,23 @@ fn a_key_of_another_document_is_read_and_set_alone() {
     assert_eq!(ports[1], "  - name: http   # what storefront calls");
     let mut changed = ports.clone();
     changed[3] = "    targetPort: http".into();
-    let edited =
-        set_object_key(FILE, "Service", "inventory", &["spec", "ports"], Some(&changed)).unwrap();
+    let edited = set_object_key(
+        FILE,
+        "Service",
+        "inventory",
+        &["spec", "ports"],
+        Some(&changed),
+    )
+    .unwrap();
     assert_eq!(edited, FILE.replace("targetPort: web", "targetPort: http"));
     // Written back as read, nothing changes.
-    let same = set_object_key(FILE, "Service", "inventory", &["spec", "ports"], Some(&ports));
+    let same = set_object_key(
+        FILE,
+        "Service",
+        "inventory",
+        &["spec", "ports"],
+        Some(&ports),
+    );
     assert_eq!(same.unwrap(), FILE);
 }
 
@@ -60,10 +72,18 @@ fn a_pod_template_key_is_replaced_added_or_removed() {
     assert!(!removed.contains("nodeSelector"), "{removed}");
     assert!(removed.contains("      containers:\n        - name: app"));
     let lines = vec!["strategy:".to_owned(), "  type: Recreate".to_owned()];
-    let added =
-        set_object_key(FILE, "Deployment", "inventory", &["spec", "strategy"], Some(&lines))
-            .unwrap();
-    assert!(added.ends_with("          image: inventory:2\n  strategy:\n    type: Recreate\n"), "{added}");
+    let added = set_object_key(
+        FILE,
+        "Deployment",
+        "inventory",
+        &["spec", "strategy"],
+        Some(&lines),
+    )
+    .unwrap();
+    assert!(
+        added.ends_with("          image: inventory:2\n  strategy:\n    type: Recreate\n"),
+        "{added}"
+    );
     // The Service's document is another kind: untouched.
     assert!(added.starts_with(&FILE[..FILE.find("---").unwrap()]));
 }
@@ -73,13 +93,19 @@ fn a_missing_document_or_parent_is_an_error_naming_it() {
     let err = set_object_key(FILE, "Service", "orders", &["spec", "ports"], None).unwrap_err();
     assert!(err.to_string().contains("Service/inventory"), "{err}");
     let lines = vec!["x: 1".to_owned()];
-    let err = set_object_key(FILE, "Service", "inventory", &["status", "x"], Some(&lines))
-        .unwrap_err();
+    let err =
+        set_object_key(FILE, "Service", "inventory", &["status", "x"], Some(&lines)).unwrap_err();
     assert!(err.to_string().contains("status"), "{err}");
     assert_eq!(
         object_key_lines(FILE, "Service", "inventory", &["spec", "type"]).unwrap(),
         None
     );
-    let bad = set_object_key(FILE, "Service", "inventory", &["spec", "ports"], Some(&lines));
+    let bad = set_object_key(
+        FILE,
+        "Service",
+        "inventory",
+        &["spec", "ports"],
+        Some(&lines),
+    );
     assert!(bad.is_err(), "lines of another key");
 }
