@@ -16,8 +16,8 @@ use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 use super::scheduling::{FitError, Reason};
 use crate::readings::last_rollout_change;
 use crate::{
-    Detection, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy, RemedyInput,
-    RepoNeeds, Runbook,
+    Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy,
+    RemedyInput, Runbook, family_signals,
 };
 
 pub struct PvcPending;
@@ -356,16 +356,97 @@ impl Family for PvcPending {
         ]
     }
 
-    fn repo_needs(&self) -> RepoNeeds {
-        RepoNeeds::NONE
+    fn repo_objects(&self, d: &Diagnosis) -> Vec<(String, String)> {
+        family_signals::<PvcSignals>(d)
+            .map(|s| {
+                s.claims
+                    .into_iter()
+                    .map(|c| ("PersistentVolumeClaim".to_owned(), c.name))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
-    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "pending PersistentVolumeClaims",
-            d,
-            "a human picks the StorageClass the claim should use and recreates the claim (storageClassName is immutable)",
-        )
+    fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
+        let human = "a human picks the StorageClass the claim should use and recreates the claim (storageClassName is immutable)";
+        let Some(s) = family_signals::<PvcSignals>(d) else {
+            return Remedy::not_yet("pending PersistentVolumeClaims", d, human);
+        };
+        // The class every claim without one gets: the default, else the cluster's only class.
+        let class = s
+            .default_class
+            .clone()
+            .or_else(|| (s.classes.len() == 1).then(|| s.classes[0].clone()));
+        let mut edits = Vec::new();
+        let mut lines = Vec::new();
+        for c in &s.claims {
+            let (ClaimProblem::NoSuchClass { .. } | ClaimProblem::NoClass) = &c.problem else {
+                return Remedy::owned_by(
+                    "the platform team (storage)",
+                    d,
+                    &format!(
+                        "provisions the volume or creates the claim {}: the workload names an existing class and claim correctly",
+                        c.name
+                    ),
+                );
+            };
+            let (Some(class), Some(claim)) =
+                (&class, input.repo.object("PersistentVolumeClaim", &c.name))
+            else {
+                return Remedy::Escalate {
+                    reason: format!(
+                        "{} (the cluster has no default StorageClass to fall back on, or the repository does not declare claim {}); {human}",
+                        d.summary, c.name
+                    ),
+                };
+            };
+            let was = match &c.problem {
+                ClaimProblem::NoSuchClass { class } => {
+                    format!("`{class}`, which the cluster does not have")
+                }
+                _ => "no class, and the cluster has no default".to_owned(),
+            };
+            lines.push(format!(
+                "- `{}` ({}): {was} → `{class}`",
+                c.name, claim.path
+            ));
+            edits.push(Edit::SetObjectKey {
+                path: claim.path.clone(),
+                kind: claim.kind.clone(),
+                name: claim.name.clone(),
+                keys: vec!["spec".into(), "storageClassName".into()],
+                lines: Some(vec![format!("storageClassName: {class}")]),
+            });
+        }
+        let (Some(class), false) = (class, edits.is_empty()) else {
+            return Remedy::not_yet("pending PersistentVolumeClaims", d, human);
+        };
+        let names: Vec<&str> = s.claims.iter().map(|c| c.name.as_str()).collect();
+        Remedy::Change(Change {
+            branch_word: "storage-class".into(),
+            title: format!(
+                "fix(storage): provision {} from StorageClass {class}",
+                names.join(", ")
+            ),
+            edits,
+            notes: format!(
+                "### An existing StorageClass\nThe claim the pods mount names a StorageClass the cluster cannot provision from (classes: {}).\n{}\n\n`{class}` is the cluster's {}. **Before merging:** a claim's `storageClassName` cannot change once it exists, so the sync cannot update the Pending claim in place: delete it (`kubectl delete pvc -n {} {}`; it was never bound, so it holds no data) and let the sync recreate it from this PR.\n",
+                s.classes.join(", "),
+                lines.join("\n"),
+                if s.default_class.is_some() {
+                    "default class"
+                } else {
+                    "only class"
+                },
+                input.workload.namespace,
+                names.join(" ")
+            ),
+            findings: vec![squad_protocols::Finding {
+                severity: squad_protocols::Severity::High,
+                title: "claim names a StorageClass the cluster cannot provision from".into(),
+                detail: d.summary.clone(),
+            }],
+        })
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {

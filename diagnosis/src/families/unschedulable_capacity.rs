@@ -6,13 +6,28 @@
 //! escalates with the figures. The proof is every pod scheduled with requests at or above what it
 //! uses.
 
-use squad_protocols::{Diagnosis, Evidence, Member, Quantity, RootCause, WorkloadRef};
+use serde::{Deserialize, Serialize};
+use squad_protocols::{
+    Diagnosis, Evidence, Finding, Member, Quantity, RootCause, Severity, WorkloadRef,
+};
 
 use super::scheduling::{FitError, pod_request};
 use crate::{
-    Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
-    RepoNeeds, Runbook,
+    Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy,
+    RemedyInput, Runbook, family_signals,
 };
+
+/// What the family measured, kept in the diagnosis' signals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacitySignals {
+    /// The resources the nodes are short of (`memory`, `cpu`, `pods`).
+    pub short: Vec<String>,
+    /// The alerted container, and its memory request now.
+    pub container: String,
+    pub memory_request: Option<Quantity>,
+    /// The largest memory allocatable among the cluster's nodes.
+    pub largest_memory: Option<Quantity>,
+}
 
 pub struct UnschedulableCapacity;
 
@@ -26,6 +41,72 @@ fn request_change(facts: &Facts, resource: &str) -> Option<(String, Quantity, Qu
             .copied()
     })?;
     (c.after > c.before).then_some((c.ago, c.before, c.after))
+}
+
+/// The memory request sized from what the pods use: the 24 h peak working set with the team's
+/// headroom (`[remediation.memory] headroom_percent`, rounded up to `round_to`) — below today's
+/// request, and within the largest node's allocatable. A request already at that size is what
+/// the app needs: the cluster needs room, which is the platform team's.
+fn memory_request(
+    d: &Diagnosis,
+    input: &RemedyInput<'_>,
+    s: &CapacitySignals,
+    m: &squad_protocols::diagnosis::MemorySignals,
+) -> Remedy {
+    let rule = &input.rules.remediation.memory;
+    let sized = m
+        .peak_24h
+        .scale(100 + rule.headroom_percent, 100)
+        .round_up_to(rule.round_to);
+    let Some(now) = s.memory_request.filter(|now| sized < *now) else {
+        return Remedy::owned_by(
+            "the platform team",
+            d,
+            &format!(
+                "adds room to the node pool: the pods use up to {} ({} with {}% headroom), so the request is what they need",
+                m.peak_24h, sized, rule.headroom_percent
+            ),
+        );
+    };
+    if s.largest_memory.is_some_and(|max| sized > max) {
+        return Remedy::owned_by(
+            "the platform team",
+            d,
+            "provides nodes large enough for the pods' observed use",
+        );
+    }
+    let why = format!(
+        "Each pod requests {now} of memory, more than any node the pods may use has left; the running pods' working set peaked at {} over 24 h",
+        m.peak_24h
+    );
+    Remedy::Change(Change {
+        branch_word: "memory-request".into(),
+        title: format!(
+            "fix(infra): size {}'s memory request from observed use ({now} → {sized})",
+            input.workload.name
+        ),
+        edits: vec![Edit::SetContainerResource {
+            path: input.repo.path.clone(),
+            kind: input.workload.kind.clone(),
+            workload: input.workload.name.clone(),
+            container: s.container.clone(),
+            section: "requests".into(),
+            resource: "memory".into(),
+            value: sized.canonical(),
+        }],
+        notes: format!(
+            "### A request the nodes can hold\n{why}. Rule: request = 24 h peak × {}% (`headroom_percent`), rounded up to {} → **{sized}**, within the largest node's allocatable{}. The limit stays as it is: the pods may still burst to it where a node has room. Whether the nodes hold the new pods is what the replay below checks.\n",
+            100 + rule.headroom_percent,
+            rule.round_to,
+            s.largest_memory
+                .map_or(String::new(), |q| format!(" ({q})"))
+        ),
+        findings: vec![Finding {
+            severity: Severity::High,
+            title: "memory request larger than the nodes have room for".into(),
+            detail: why,
+        }],
+    })
 }
 
 impl Family for UnschedulableCapacity {
@@ -133,6 +214,16 @@ impl Family for UnschedulableCapacity {
                 .into(),
         );
         d.summary = summary;
+        d.signals = serde_json::to_value(CapacitySignals {
+            short: short.iter().map(|r| (*r).to_owned()).collect(),
+            container: facts.container.clone(),
+            memory_request: facts
+                .info
+                .container(&facts.container)
+                .and_then(|c| c.requests.get("memory").copied()),
+            largest_memory: largest(|n| n.allocatable_memory),
+        })
+        .ok();
         Some(d)
     }
 
@@ -150,16 +241,22 @@ impl Family for UnschedulableCapacity {
         ]
     }
 
-    fn repo_needs(&self) -> RepoNeeds {
-        RepoNeeds::NONE
-    }
-
-    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "capacity shortfalls",
-            d,
-            "a human sizes the requests or the node pool",
-        )
+    fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
+        let (Some(s), Some(m)) = (family_signals::<CapacitySignals>(d), &d.signals.memory) else {
+            return Remedy::not_yet(
+                "capacity shortfalls without the pods' measured use",
+                d,
+                "a human sizes the requests or the node pool",
+            );
+        };
+        if s.short.iter().any(|r| r != "memory") {
+            return Remedy::owned_by(
+                "the platform team",
+                d,
+                "adds room to the node pool (or agrees smaller requests with the app's owners): squad sizes memory requests from observed use, not CPU or pod counts",
+            );
+        }
+        memory_request(d, input, &s, m)
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {
