@@ -115,6 +115,20 @@ impl Ralph {
                 Vec::new()
             }
         };
+        // Best effort: how full the pods' volumes are, for a storage family's verdict.
+        let mut volumes = Vec::new();
+        for claim in &info.claims {
+            match ctx
+                .cluster
+                .volume(&a.workload, claim, window, Duration::from_secs(60))
+                .await
+            {
+                Ok(v) => volumes.push(v),
+                Err(e) => {
+                    tracing::debug!(error = %e, claim, "no volume stats for the verification")
+                }
+            }
+        }
         let observation = Observation {
             window_minutes: v.window_minutes,
             restarts,
@@ -124,6 +138,7 @@ impl Ralph {
             traffic,
             rollout: Some(rollout_state(&pods, info.replicas)),
             throttled,
+            volumes,
         };
         // The family decides from what was observed whether its fix held.
         Ok(families::of(&a.diagnosis.root_cause).verify(

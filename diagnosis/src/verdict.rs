@@ -22,6 +22,8 @@ pub struct Observation {
     /// The share of CFS periods the container was throttled in over the window (0 to 1; empty
     /// when unknown, or when it has no CPU limit).
     pub throttled: Vec<Sample>,
+    /// How full each claim the pods mount has been over the window (empty when unknown).
+    pub volumes: Vec<squad_protocols::cluster::VolumeUsage>,
 }
 
 /// The workload's pods at the end of Ralph's window.
@@ -172,6 +174,7 @@ mod tests {
             traffic: Vec::new(),
             rollout: None,
             throttled: Vec::new(),
+            volumes: Vec::new(),
         }
     }
 

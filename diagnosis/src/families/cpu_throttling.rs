@@ -494,6 +494,7 @@ mod tests {
             traffic: Vec::new(),
             rollout: None,
             throttled: throttled(share).cpu.throttled.split_off(277),
+            volumes: Vec::new(),
         };
         let held = CpuThrottling.verify(&d, &obs(0.05), &Rules::of(&s));
         assert!(held.healthy, "{}", held.detail);

@@ -209,6 +209,7 @@ mod tests {
             traffic: Vec::new(),
             rollout: None,
             throttled: Vec::new(),
+            volumes: Vec::new(),
         };
         let v = MemoryLeak.verify(&d, &obs, &Rules::of(&s));
         assert!(!v.healthy, "{}", v.detail);

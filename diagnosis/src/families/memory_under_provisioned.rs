@@ -293,6 +293,7 @@ mod tests {
             traffic: Vec::new(),
             rollout: None,
             throttled: Vec::new(),
+            volumes: Vec::new(),
         };
         let d = detected();
         assert!(

@@ -10,12 +10,12 @@
 
 use serde::{Deserialize, Serialize};
 use squad_protocols::cluster::{Sample, VolumeUsage};
-use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
+use squad_protocols::{Diagnosis, Evidence, Member, RootCause, Verification, WorkloadRef};
 
 use crate::readings::slope;
 use crate::{
-    Detection, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy, RemedyInput,
-    RepoNeeds, Runbook,
+    Change, Detection, Facts, Family, FollowupContext, IssueDraft, Lookup, Observation, Readings,
+    Remedy, RemedyInput, Rules, Runbook, family_signals,
 };
 
 pub struct VolumeFull;
@@ -256,16 +256,114 @@ impl Family for VolumeFull {
         ]
     }
 
-    fn repo_needs(&self) -> RepoNeeds {
-        RepoNeeds::NONE
+    fn repo_objects(&self, d: &Diagnosis) -> Vec<(String, String)> {
+        family_signals::<VolumeSignals>(d)
+            .map(|s| vec![("PersistentVolumeClaim".to_owned(), s.claim)])
+            .unwrap_or_default()
     }
 
-    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "volumes filling up",
-            d,
-            "a human grows the claim (when its class allows expansion) or frees space",
-        )
+    fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
+        let human = "a human grows the claim (when its class allows expansion) or frees space";
+        let Some(s) = family_signals::<VolumeSignals>(d) else {
+            return Remedy::not_yet("volumes filling up", d, human);
+        };
+        match s.expandable {
+            Some(true) => {}
+            Some(false) => {
+                return Remedy::owned_by(
+                    "the app's owners with the platform team (storage)",
+                    d,
+                    &format!(
+                        "free space now (retention, compaction) and move the data to a claim of a class that allows expansion, sized {}Gi: StorageClass {} cannot grow this one",
+                        s.suggested_gib,
+                        s.storage_class.as_deref().unwrap_or("?")
+                    ),
+                );
+            }
+            None => return Remedy::not_yet("a claim whose StorageClass is unknown", d, human),
+        }
+        // A claim the repository declares grows where it is declared; a StatefulSet's claim
+        // templates are immutable, so those claims are grown by hand.
+        let Some(claim) = input.repo.object("PersistentVolumeClaim", &s.claim) else {
+            return Remedy::Escalate {
+                reason: format!(
+                    "{}: the GitOps repository does not declare claim {} (a StatefulSet's volumeClaimTemplates are immutable): a human patches the claim to {}Gi (`kubectl patch pvc -n {} {} -p '{{\"spec\":{{\"resources\":{{\"requests\":{{\"storage\":\"{}Gi\"}}}}}}}}'`) and the template for the claims to come",
+                    d.summary,
+                    s.claim,
+                    s.suggested_gib,
+                    input.workload.namespace,
+                    s.claim,
+                    s.suggested_gib
+                ),
+            };
+        };
+        let size = format!("{}Gi", s.suggested_gib);
+        let Some(edit) =
+            crate::undo::set_scalar(claim, &["spec", "resources", "requests", "storage"], &size)
+        else {
+            return Remedy::not_yet("this claim's shape", d, human);
+        };
+        let gib = |b: f64| b / GIB;
+        let why = format!(
+            "claim {} is {:.1}% full ({:.1}Gi of {:.1}Gi), growing {:.2}Gi a day",
+            s.claim,
+            100.0 * s.used_bytes / s.capacity_bytes.max(1.0),
+            gib(s.used_bytes),
+            gib(s.capacity_bytes),
+            gib(s.growth_bytes_per_hour) * 24.0
+        );
+        Remedy::Change(Change {
+            branch_word: "grow-volume".into(),
+            title: format!("fix(storage): grow claim {} to {size}", s.claim),
+            edits: vec![edit],
+            notes: format!(
+                "### A larger claim\n{why}. StorageClass {} allows expansion, so the claim grows in place (the CSI driver resizes the volume and the filesystem; no pod restarts on most drivers). Rule: the space used plus {LAST_DAYS:.0} days of growth at the current rate, with a fifth kept free (and at least 1.5× today's size) → **{size}**. A claim never shrinks. The growth itself (no retention) is Data's follow-up.\n",
+                s.storage_class.as_deref().unwrap_or("?")
+            ),
+            findings: vec![squad_protocols::Finding {
+                severity: squad_protocols::Severity::High,
+                title: "volume running out of space".into(),
+                detail: why,
+            }],
+        })
+    }
+
+    /// The default verdict, and every volume the pods mount with more than the alert's 15% free
+    /// at the end of the window.
+    fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
+        let mut v = crate::verdict::ready_and_stable(
+            obs,
+            rules.verification.projection_hours,
+            d.signals.memory.as_ref().map_or(0.0, |m| m.mib_per_rps),
+        );
+        if obs.volumes.is_empty() {
+            v.healthy = false;
+            v.detail = format!("no volume stats to show the space freed; {}", v.detail);
+            return v;
+        }
+        for vol in &obs.volumes {
+            let (Some(used), Some(cap)) = (vol.used.last(), vol.capacity.last()) else {
+                continue;
+            };
+            let free = 1.0 - used.value / cap.value.max(1.0);
+            let words = format!(
+                "claim {}: {:.1}% free of {:.1}Gi",
+                vol.claim,
+                free * 100.0,
+                cap.value / GIB
+            );
+            if free < WARNING_FREE {
+                v.healthy = false;
+                v.detail = format!(
+                    "{words}, under the {:.0}% threshold; {}",
+                    WARNING_FREE * 100.0,
+                    v.detail
+                );
+            } else {
+                v.detail.push_str(&format!("; {words}"));
+            }
+        }
+        v
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {
@@ -355,6 +453,59 @@ mod tests {
             binding_mode: "WaitForFirstConsumer".into(),
         }];
         f
+    }
+
+    #[test]
+    fn the_claim_grows_where_it_is_declared_and_the_verdict_reads_the_space() {
+        let f = filling(40.0, 39.0, 0.25, true);
+        let d = testing::diagnosis(&f);
+        let (settings, workload) = (testing::settings(), testing::workload());
+        let mut repo = testing::manifest();
+        repo.objects.push(crate::RepoObject {
+            kind: "PersistentVolumeClaim".into(),
+            name: "orders-data".into(),
+            path: "pvc.yaml".into(),
+            text: "kind: PersistentVolumeClaim\nmetadata:\n  name: orders-data\nspec:\n  resources:\n    requests:\n      storage: 40Gi # sized at launch\n".into(),
+            history: Vec::new(),
+        });
+        let cluster = crate::ClusterView::default();
+        let Remedy::Change(c) =
+            VolumeFull.remedy(&d, &testing::input(&settings, &workload, &repo, &cluster))
+        else {
+            panic!("expected a change");
+        };
+        assert!(
+            matches!(&c.edits[..], [crate::Edit::SetObjectKey { lines: Some(l), .. }] if l == &["storage: 274Gi # sized at launch"]),
+            "{:?}",
+            c.edits
+        );
+        // Not expandable: the owners free space and move the data.
+        let d = testing::diagnosis(&filling(40.0, 39.0, 0.25, false));
+        assert!(testing::escalation(&VolumeFull, &d).contains("cannot grow this one"));
+        // The verdict: still under 15% free is not fixed, whatever the pods say.
+        let obs = |f: &Facts| Observation {
+            window_minutes: 60,
+            restarts: 0,
+            oom_kills: 0,
+            memory: Vec::new(),
+            limit: None,
+            traffic: Vec::new(),
+            rollout: None,
+            throttled: Vec::new(),
+            volumes: f.volumes.clone(),
+        };
+        let rules = crate::Rules::of(&settings);
+        let d = testing::diagnosis(&f);
+        let full = VolumeFull.verify(&d, &obs(&f), &rules);
+        assert!(!full.healthy);
+        assert!(
+            full.detail
+                .starts_with("claim orders-data: 2.5% free of 40.0Gi"),
+            "{}",
+            full.detail
+        );
+        let grown = filling(274.0, 39.0, 0.25, true);
+        assert!(VolumeFull.verify(&d, &obs(&grown), &rules).healthy);
     }
 
     #[test]

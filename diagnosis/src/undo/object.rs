@@ -114,3 +114,28 @@ pub fn template_change(
 pub fn template_of<'v>(w: &WorkloadRef, doc: &'v Value) -> &'v Value {
     at(doc, template_keys(&w.kind))
 }
+
+/// The edit that sets the scalar at `keys` of the object to `value`, its line's comment kept
+/// (`maxReplicas: 4  # cost review` → `maxReplicas: 10  # cost review`); `None` when the object
+/// does not set it on one line.
+pub fn set_scalar(obj: &RepoObject, keys: &[&str], value: &str) -> Option<crate::Edit> {
+    let lines = object_key_lines(&obj.text, &obj.kind, &obj.name, keys).ok()??;
+    let [line] = lines.as_slice() else {
+        return None;
+    };
+    let (key, rest) = line.split_once(':')?;
+    let comment = rest.find(" #").map_or("", |i| &rest[i..]);
+    let old = rest[..rest.len() - comment.len()].trim();
+    if old.is_empty() {
+        return None;
+    }
+    let pad = &rest[..rest.len() - comment.len()];
+    let gap = &pad[pad.trim_end().len()..];
+    Some(crate::Edit::SetObjectKey {
+        path: obj.path.clone(),
+        kind: obj.kind.clone(),
+        name: obj.name.clone(),
+        keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+        lines: Some(vec![format!("{key}: {value}{gap}{comment}")]),
+    })
+}
