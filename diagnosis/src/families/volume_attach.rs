@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use squad_protocols::cluster::ClusterEvent;
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
-use crate::{Detection, Facts, Family, IssueDraft, Readings, Remedy, RemedyInput, Runbook};
+use crate::{
+    Change, Detection, Edit, Facts, Family, IssueDraft, Readings, Remedy, RemedyInput, Runbook,
+};
 
 pub struct VolumeAttach;
 
@@ -187,12 +189,57 @@ impl Family for VolumeAttach {
         )]
     }
 
-    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "volumes that cannot attach",
-            d,
-            "a human releases the volume (the old pod, the node that holds it) or fixes the storage driver; a ReadWriteOnce claim on a Deployment rolls with strategy Recreate",
-        )
+    fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
+        let s: Option<VolumeAttachSignals> = crate::family_signals(d);
+        let multi = s.as_ref().is_some_and(|s| s.kind == "multi_attach");
+        if !multi || input.workload.kind != "Deployment" {
+            return Remedy::owned_by(
+                "the platform team (storage)",
+                d,
+                "releases the volume (the node or the attachment that holds it) or fixes the storage driver",
+            );
+        }
+        // A rolling update starts the new pod before the old one stops: a ReadWriteOnce volume
+        // cannot follow it to another node. `Recreate` stops the old pod first.
+        let doc = input.repo.workload(input.workload).document();
+        let strategy = doc
+            .as_ref()
+            .and_then(|d| d["spec"]["strategy"]["type"].as_str().map(str::to_owned));
+        if strategy.as_deref() == Some("Recreate") {
+            return Remedy::owned_by(
+                "the platform team (storage)",
+                d,
+                "releases the volume the old attachment still holds (the Deployment already rolls with Recreate)",
+            );
+        }
+        let why = format!(
+            "{}'s new pod cannot attach the ReadWriteOnce volume the old pod still holds on another node ({})",
+            input.workload.name,
+            s.as_ref().map_or("", |s| s.message.as_str())
+        );
+        Remedy::Change(Change {
+            branch_word: "recreate".into(),
+            title: format!(
+                "fix(infra): roll {} out with strategy Recreate (ReadWriteOnce volume)",
+                input.workload.name
+            ),
+            edits: vec![Edit::SetObjectKey {
+                path: input.repo.path.clone(),
+                kind: input.workload.kind.clone(),
+                name: input.workload.name.clone(),
+                keys: vec!["spec".into(), "strategy".into()],
+                lines: Some(vec!["strategy:".into(), "  type: Recreate".into()]),
+            }],
+            notes: format!(
+                "### Roll out with Recreate\n{why}. A Deployment's RollingUpdate (the default{}) starts the new pod before the old one stops, so a ReadWriteOnce volume can follow it only when both land on the same node. `strategy: Recreate` stops the old pod first: the volume detaches and attaches to the new pod wherever it is scheduled. The cost: each rollout has a short gap with no pod (the workload cannot serve from two pods on one RWO volume anyway). For replicas that each need their own volume, a StatefulSet is the lasting shape.\n",
+                strategy.map_or(String::new(), |s| format!("; now `{s}`"))
+            ),
+            findings: vec![squad_protocols::Finding {
+                severity: squad_protocols::Severity::High,
+                title: "rolling update with a ReadWriteOnce volume".into(),
+                detail: why,
+            }],
+        })
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {
