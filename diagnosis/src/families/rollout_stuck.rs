@@ -166,15 +166,39 @@ impl Family for RolloutStuck {
     }
 
     fn repo_needs(&self) -> RepoNeeds {
-        RepoNeeds::NONE
+        RepoNeeds {
+            manifest: true,
+            history: true,
+        }
     }
 
-    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "stuck rollouts",
-            d,
-            "a human decides between a startupProbe with a longer progress deadline and a rollback",
-        )
+    fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
+        // The release whose pods never become ready goes back to the image that rolled out: the
+        // Deployment completes on the version that served, and the release ships again once its
+        // start-up is fixed (or is measured, for a startupProbe and a longer deadline).
+        let s: Option<StuckSignals> = crate::family_signals(d);
+        let undo = s
+            .as_ref()
+            .and_then(|s| s.image_change.as_ref())
+            .and_then(|_| crate::undo::find(input.repo, input.workload, None, &["image"]));
+        let (Some(s), Some(undo)) = (s.as_ref(), undo) else {
+            return Remedy::owned_by(
+                "the release's owner",
+                d,
+                "decides between a startupProbe with a longer progress deadline (from the measured start-up) and a rollback; the last deploy did not change the image squad could go back to",
+            );
+        };
+        let why = format!(
+            "The release's pods have not become ready in {} min{} and the Deployment passed its progress deadline; the previous version's pods keep serving",
+            s.unready_seconds / 60,
+            s.readiness_status
+                .map_or(String::new(), |c| format!(" (readiness answers {c})"))
+        );
+        let mut change = undo.change(input.workload, &why, "the release never becomes ready");
+        change.notes.push_str(
+            "\nRolling back completes the Deployment on the version that ran. To ship the release again: make its start-up fast, or measure it and give the container a startupProbe and the Deployment a `progressDeadlineSeconds` above it.\n",
+        );
+        Remedy::Change(change)
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {
