@@ -20,7 +20,9 @@ use squad_runtime::ports::FileVersion;
 use crate::{Change, Edit, RepoView};
 
 mod object;
-pub use object::{find_keys, find_template_keys, set_scalar, template_change, template_of};
+pub use object::{
+    find_keys, find_template_keys, set_scalar, template_change, template_keys, template_of,
+};
 
 /// What the deploy to undo changed, and the lines the keys had before it.
 #[derive(Debug, Clone, PartialEq)]

@@ -17,6 +17,8 @@ use crate::families::quota_or_limit_range;
 use crate::readings::last_rollout_change;
 use crate::{Detection, Facts, Family, IssueDraft, Readings, Remedy, RemedyInput, Runbook};
 
+mod restricted;
+
 pub struct AdmissionRefused;
 
 pub const ROOT_CAUSE: &str = "admission_refused";
@@ -248,12 +250,27 @@ impl Family for AdmissionRefused {
         ]
     }
 
-    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "pods refused by admission",
-            d,
-            "a human changes the pod template to pass the policy (or restores the ServiceAccount), or the platform's owners change the policy",
-        )
+    fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
+        match crate::family_signals::<Refuser>(d) {
+            Some(Refuser::PodSecurity { level, violations }) => {
+                match restricted::fix(input, &level, &violations) {
+                    Ok(change) => Remedy::Change(change),
+                    Err(why) => Remedy::Escalate {
+                        reason: format!("{}; {why}", d.summary),
+                    },
+                }
+            }
+            Some(Refuser::Webhook { name, .. }) => Remedy::owned_by(
+                &format!("the owners of the admission webhook {name}"),
+                d,
+                "say what the pods must change, or fix the webhook when it cannot be called",
+            ),
+            _ => Remedy::not_yet(
+                "pods refused by admission",
+                d,
+                "a human changes the pod template to pass the policy (or restores the ServiceAccount), or the platform's owners change the policy",
+            ),
+        }
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {
