@@ -67,6 +67,37 @@ fn added_init_container(facts: &Facts) -> Option<String> {
         .then(|| crate::readings::ago(facts.now - last.at))
 }
 
+/// When the last deploy changed the pod's init containers and one cannot be pulled: the init
+/// containers as they were before it. When the deploy added the init container, the app's
+/// containers go back with them (the release's app may need what the step does, a migration
+/// say): the release rolls back, and ships again once its image is pushed.
+fn init_back(input: &RemedyInput<'_>, s: &ImagePullSignals) -> Option<Change> {
+    let why = format!(
+        "The kubelet cannot pull `{}` for the init container {} the deploy set",
+        s.image, s.container
+    );
+    let finding = "the deploy set an init container image the registry does not serve";
+    let (change, before) =
+        crate::undo::template_change(input, &[&["spec", "initContainers"]], &why, finding)?;
+    let existed = crate::undo::template_of(input.workload, &before)["spec"]["initContainers"]
+        .as_array()
+        .is_some_and(|cs| cs.iter().any(|c| c["name"].as_str() == Some(s.container.as_str())));
+    if existed {
+        return Some(change);
+    }
+    let (mut change, _) = crate::undo::template_change(
+        input,
+        &[&["spec", "initContainers"], &["spec", "containers"]],
+        &why,
+        finding,
+    )?;
+    change.notes.push_str(&format!(
+        "\nThe deploy added the init container {}: the release's app containers go back with it, since the new version may need what that step does (a migration, say). The release ships again once its image is in the registry.\n",
+        s.container
+    ));
+    Some(change)
+}
+
 /// When the last deploy changed the pod's `imagePullSecrets` and every Secret it named before
 /// exists in the namespace: those back (the credentials that pulled the images before).
 fn pull_secrets_back(input: &RemedyInput<'_>, s: &ImagePullSignals) -> Option<Change> {
@@ -312,6 +343,9 @@ impl Family for ImagePull {
             };
         }
         if let Some(s) = s.as_ref().filter(|s| s.init) {
+            if let Some(change) = init_back(input, s) {
+                return Remedy::Change(change);
+            }
             return Remedy::Escalate {
                 reason: format!(
                     "the init container {} cannot pull {}: whether the release should ship without it or its image must be pushed is the release owner's call",
