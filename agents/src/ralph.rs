@@ -129,6 +129,23 @@ impl Ralph {
                 }
             }
         }
+        // Best effort: what the Service, HPA and claim families' verdicts read.
+        let ns = &a.workload.namespace;
+        let best = |what: &str, e: squad_runtime::ports::PortError| {
+            tracing::debug!(error = %e, "no {what} for the verification");
+        };
+        let services = ctx.cluster.services(ns).await.unwrap_or_else(|e| {
+            best("Services", e);
+            Vec::new()
+        });
+        let hpas = ctx.cluster.hpas(ns).await.unwrap_or_else(|e| {
+            best("HPAs", e);
+            Vec::new()
+        });
+        let claims = ctx.cluster.claims(ns).await.unwrap_or_else(|e| {
+            best("claims", e);
+            Vec::new()
+        });
         let observation = Observation {
             window_minutes: v.window_minutes,
             restarts,
@@ -139,6 +156,9 @@ impl Ralph {
             rollout: Some(rollout_state(&pods, info.replicas)),
             throttled,
             volumes,
+            services,
+            hpas,
+            claims,
         };
         // The family decides from what was observed whether its fix held.
         Ok(families::of(&a.diagnosis.root_cause).verify(

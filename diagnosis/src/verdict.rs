@@ -24,6 +24,11 @@ pub struct Observation {
     pub throttled: Vec<Sample>,
     /// How full each claim the pods mount has been over the window (empty when unknown).
     pub volumes: Vec<squad_protocols::cluster::VolumeUsage>,
+    /// The namespace's Services with their endpoints, HPAs with their status, and claims with
+    /// their phase, at the end of the window (each empty when it could not be read).
+    pub services: Vec<squad_protocols::cluster::ServiceInfo>,
+    pub hpas: Vec<squad_protocols::cluster::HpaInfo>,
+    pub claims: Vec<squad_protocols::cluster::ClaimInfo>,
 }
 
 /// The workload's pods at the end of Ralph's window.
@@ -175,6 +180,9 @@ mod tests {
             rollout: None,
             throttled: Vec::new(),
             volumes: Vec::new(),
+            services: Vec::new(),
+            hpas: Vec::new(),
+            claims: Vec::new(),
         }
     }
 

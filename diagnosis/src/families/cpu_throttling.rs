@@ -495,6 +495,9 @@ mod tests {
             rollout: None,
             throttled: throttled(share).cpu.throttled.split_off(277),
             volumes: Vec::new(),
+            services: Vec::new(),
+            hpas: Vec::new(),
+            claims: Vec::new(),
         };
         let held = CpuThrottling.verify(&d, &obs(0.05), &Rules::of(&s));
         assert!(held.healthy, "{}", held.detail);

@@ -13,11 +13,11 @@
 
 use serde::{Deserialize, Serialize};
 use squad_protocols::cluster::HpaInfo;
-use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
+use squad_protocols::{Diagnosis, Evidence, Member, RootCause, Verification, WorkloadRef};
 
 use crate::{
-    Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy,
-    RemedyInput, RepoNeeds, RepoObject, Runbook,
+    Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Lookup, Observation,
+    Readings, Remedy, RemedyInput, RepoNeeds, RepoObject, Rules, Runbook,
 };
 
 pub struct HpaLimited;
@@ -369,6 +369,47 @@ impl Family for HpaLimited {
         crate::family_signals::<HpaSignals>(d)
             .map(|s| vec![("HorizontalPodAutoscaler".to_owned(), s.hpa)])
             .unwrap_or_default()
+    }
+
+    /// The default verdict, and the HPA no longer held at its max: active, and asking for no more
+    /// than it may have.
+    fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
+        let mut v = crate::verdict::ready_and_stable(
+            obs,
+            rules.verification.projection_hours,
+            d.signals.memory.as_ref().map_or(0.0, |m| m.mib_per_rps),
+        );
+        let Some(s) = crate::family_signals::<HpaSignals>(d) else {
+            return v;
+        };
+        let Some(h) = obs.hpas.iter().find(|h| h.name == s.hpa) else {
+            v.healthy = false;
+            v.detail = format!("HPA {} could not be read; {}", s.hpa, v.detail);
+            return v;
+        };
+        let on = |kind: &str| h.condition(kind).map(|c| c.status == "True");
+        let limited = on("ScalingLimited") == Some(true) && h.desired_replicas >= h.max_replicas;
+        if limited || on("ScalingActive") == Some(false) {
+            v.healthy = false;
+            v.detail = format!(
+                "HPA {} is still {} ({} of max {} replicas); {}",
+                s.hpa,
+                if limited {
+                    "held at its max"
+                } else {
+                    "not scaling (ScalingActive false)"
+                },
+                h.desired_replicas,
+                h.max_replicas,
+                v.detail
+            );
+        } else {
+            v.detail.push_str(&format!(
+                "; HPA {} scaling freely: {} replicas wanted, max {}",
+                s.hpa, h.desired_replicas, h.max_replicas
+            ));
+        }
+        v
     }
 
     fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {

@@ -81,7 +81,10 @@ fn init_back(input: &RemedyInput<'_>, s: &ImagePullSignals) -> Option<Change> {
         crate::undo::template_change(input, &[&["spec", "initContainers"]], &why, finding)?;
     let existed = crate::undo::template_of(input.workload, &before)["spec"]["initContainers"]
         .as_array()
-        .is_some_and(|cs| cs.iter().any(|c| c["name"].as_str() == Some(s.container.as_str())));
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["name"].as_str() == Some(s.container.as_str()))
+        });
     if existed {
         return Some(change);
     }

@@ -210,6 +210,9 @@ mod tests {
             rollout: None,
             throttled: Vec::new(),
             volumes: Vec::new(),
+            services: Vec::new(),
+            hpas: Vec::new(),
+            claims: Vec::new(),
         };
         let v = MemoryLeak.verify(&d, &obs, &Rules::of(&s));
         assert!(!v.healthy, "{}", v.detail);

@@ -294,6 +294,9 @@ mod tests {
             rollout: None,
             throttled: Vec::new(),
             volumes: Vec::new(),
+            services: Vec::new(),
+            hpas: Vec::new(),
+            claims: Vec::new(),
         };
         let d = detected();
         assert!(

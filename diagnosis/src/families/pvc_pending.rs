@@ -11,13 +11,13 @@
 
 use serde::{Deserialize, Serialize};
 use squad_protocols::cluster::{ClaimInfo, ClusterEvent, StorageClassInfo};
-use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
+use squad_protocols::{Diagnosis, Evidence, Member, RootCause, Verification, WorkloadRef};
 
 use super::scheduling::{FitError, Reason};
 use crate::readings::last_rollout_change;
 use crate::{
-    Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy,
-    RemedyInput, Runbook, family_signals,
+    Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Lookup, Observation,
+    Readings, Remedy, RemedyInput, Rules, Runbook, family_signals,
 };
 
 pub struct PvcPending;
@@ -365,6 +365,32 @@ impl Family for PvcPending {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The default verdict, and every claim the pods waited for Bound.
+    fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
+        let mut v = crate::verdict::ready_and_stable(
+            obs,
+            rules.verification.projection_hours,
+            d.signals.memory.as_ref().map_or(0.0, |m| m.mib_per_rps),
+        );
+        let Some(s) = family_signals::<PvcSignals>(d) else {
+            return v;
+        };
+        for c in &s.claims {
+            let phase = obs
+                .claims
+                .iter()
+                .find(|x| x.name == c.name)
+                .map_or("unread", |x| x.phase.as_str());
+            if phase == "Bound" {
+                v.detail.push_str(&format!("; claim {} Bound", c.name));
+            } else {
+                v.healthy = false;
+                v.detail = format!("claim {} is {phase}, not Bound; {}", c.name, v.detail);
+            }
+        }
+        v
     }
 
     fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {

@@ -15,11 +15,13 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use squad_protocols::cluster::{ServiceInfo, ServicePort, WorkloadInfo};
-use squad_protocols::{Diagnosis, Evidence, Finding, Member, RootCause, Severity, WorkloadRef};
+use squad_protocols::{
+    Diagnosis, Evidence, Finding, Member, RootCause, Severity, Verification, WorkloadRef,
+};
 
 use crate::{
-    Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy,
-    RemedyInput, RepoNeeds, RepoObject, Runbook, family_signals,
+    Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Lookup, Observation,
+    Readings, Remedy, RemedyInput, RepoNeeds, RepoObject, Rules, Runbook, family_signals,
 };
 
 pub struct ServiceWithoutEndpoints;
@@ -505,6 +507,38 @@ impl Family for ServiceWithoutEndpoints {
                 vec![("Service".to_owned(), name)]
             })
             .unwrap_or_default()
+    }
+
+    /// The default verdict, and the Service's port with ready endpoints.
+    fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
+        let mut v = crate::verdict::ready_and_stable(
+            obs,
+            rules.verification.projection_hours,
+            d.signals.memory.as_ref().map_or(0.0, |m| m.mib_per_rps),
+        );
+        let Some(s) = family_signals::<ServiceSignals>(d) else {
+            return v;
+        };
+        let name = s.service.rsplit('/').next().unwrap_or(&s.service);
+        let ready = obs
+            .services
+            .iter()
+            .find(|svc| svc.name == name)
+            .and_then(|svc| svc.port(s.port).map(|p| svc.ready_endpoints(p).len()));
+        match ready {
+            Some(n) if n > 0 => v.detail.push_str(&format!(
+                "; Service {} has {n} ready endpoint(s) on port {}",
+                s.service, s.port
+            )),
+            _ => {
+                v.healthy = false;
+                v.detail = format!(
+                    "Service {} still has no ready endpoint on port {}; {}",
+                    s.service, s.port, v.detail
+                );
+            }
+        }
+        v
     }
 
     fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {

@@ -493,6 +493,9 @@ mod tests {
             rollout: None,
             throttled: Vec::new(),
             volumes: f.volumes.clone(),
+            services: Vec::new(),
+            hpas: Vec::new(),
+            claims: Vec::new(),
         };
         let rules = crate::Rules::of(&settings);
         let d = testing::diagnosis(&f);

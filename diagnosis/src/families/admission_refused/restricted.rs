@@ -10,7 +10,10 @@ use crate::{Change, Edit, RemedyInput};
 
 /// The checks this fix answers, as the refusal words them, and where each goes.
 const POD: &[&str] = &["runAsNonRoot != true", "seccompProfile"];
-const CONTAINER: &[&str] = &["allowPrivilegeEscalation != false", "unrestricted capabilities"];
+const CONTAINER: &[&str] = &[
+    "allowPrivilegeEscalation != false",
+    "unrestricted capabilities",
+];
 
 /// The violations of a refusal, one per check (`allowPrivilegeEscalation != false (…)`).
 fn violations(words: &str) -> Vec<&str> {
@@ -70,7 +73,11 @@ pub fn fix(input: &RemedyInput<'_>, level: &str, words: &str) -> Result<Change, 
             "the template already sets a securityContext: merging the restricted settings into it is a human's review".into(),
         );
     }
-    let needs = |checks: &[&str]| found.iter().any(|v| checks.iter().any(|c| v.starts_with(c)));
+    let needs = |checks: &[&str]| {
+        found
+            .iter()
+            .any(|v| checks.iter().any(|c| v.starts_with(c)))
+    };
     let mut edits = Vec::new();
     if needs(POD) {
         let mut keys: Vec<String> = crate::undo::template_keys(&w.kind)
