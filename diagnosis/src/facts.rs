@@ -186,7 +186,8 @@ async fn gather_base(
     };
     // The container the alert names; else the one in the worst state across the pods (most
     // restarts, then not ready, then waiting), a sidecar that runs fine never before the app
-    // beside it; among equals the first declared.
+    // beside it; among equals (pods never scheduled have no state) the one that requests the
+    // most memory, then the first declared.
     let container = alert
         .label("container")
         .map(str::to_owned)
@@ -201,7 +202,8 @@ async fn gather_base(
                         .map(|s| (s.restart_count, !s.ready, s.state.starts_with("waiting")))
                         .max()
                         .unwrap_or_default();
-                    (worst, std::cmp::Reverse(*i))
+                    let asks = c.requests.get("memory").map_or(0, |q| q.bytes());
+                    (worst, asks, std::cmp::Reverse(*i))
                 })
                 .map(|(_, c)| c.name.clone())
         })
