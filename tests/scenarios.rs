@@ -183,6 +183,7 @@ fn ends_as_expected(name: &str, variant: &str, scenario: Scenario) -> Option<Str
 fn scenario_names() -> Vec<String> {
     let only: Option<Vec<String>> = std::env::var("SQUAD_SCENARIOS")
         .ok()
+        .filter(|v| !v.trim().is_empty())
         .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect());
     Scenario::embedded_names()
         .into_iter()
