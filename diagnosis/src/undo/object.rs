@@ -139,3 +139,75 @@ pub fn set_scalar(obj: &RepoObject, keys: &[&str], value: &str) -> Option<crate:
         lines: Some(vec![format!("{key}: {value}{gap}{comment}")]),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const V1: &str = "kind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    metadata:\n      labels:\n        tier: backend\n    spec:\n      serviceAccountName: web # its own\n      containers:\n        - name: app\n          image: web:1\n";
+
+    fn obj(versions: &[(&str, String)]) -> RepoObject {
+        RepoObject {
+            kind: "Deployment".into(),
+            name: "web".into(),
+            path: "web.yaml".into(),
+            text: versions[0].1.clone(),
+            history: versions
+                .iter()
+                .map(|(c, t)| FileVersion {
+                    commit: (*c).into(),
+                    at: chrono::Utc::now(),
+                    message: format!("deploy {c}"),
+                    content: t.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    fn w() -> WorkloadRef {
+        WorkloadRef::deployment("shop", "web")
+    }
+
+    #[test]
+    fn the_last_deploys_template_keys_go_back_with_their_comment() {
+        let v2 = V1
+            .replace("web # its own", "shop-web")
+            .replace("web:1", "web:2");
+        let o = obj(&[("bbbbbbbbbb", v2), ("aaaaaaaaaa", V1.to_owned())]);
+        let u = find_template_keys(&w(), &o, &[&["spec", "serviceAccountName"]]).unwrap();
+        assert_eq!(u.deploy.commit, "bbbbbbbbbb");
+        let edits = u.edits(&w());
+        let files = std::collections::BTreeMap::from([("web.yaml".to_owned(), o.text.clone())]);
+        let out = squad_gitops::apply(&edits, &files).unwrap();
+        assert_eq!(out[0].1, V1.replace("web:1", "web:2"));
+        assert!(!u.whole(&w()), "the image change stays");
+    }
+
+    #[test]
+    fn an_older_change_that_ran_since_is_not_undone() {
+        // v2 relabelled the pods; v3, the last deploy, changed only the image.
+        let v2 = V1.replace("tier: backend", "tier: api");
+        let v3 = v2.replace("web:1", "web:2");
+        let o = obj(&[("c", v3), ("b", v2), ("a", V1.to_owned())]);
+        assert!(find_template_keys(&w(), &o, &[&["metadata", "labels"]]).is_none());
+        // As an object's keys alone, the newest change of them is v2.
+        let u = find_keys(&o, &[&["spec", "template", "metadata", "labels"]]).unwrap();
+        assert_eq!(u.deploy.commit, "b");
+    }
+
+    #[test]
+    fn a_scalar_keeps_its_comment() {
+        let o = obj(&[("a", V1.to_owned())]);
+        let e = set_scalar(
+            &o,
+            &["spec", "template", "spec", "serviceAccountName"],
+            "api",
+        )
+        .unwrap();
+        let crate::Edit::SetObjectKey { lines, .. } = e else {
+            unreachable!()
+        };
+        assert_eq!(lines.unwrap(), ["serviceAccountName: api # its own"]);
+    }
+}
