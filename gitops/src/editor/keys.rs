@@ -121,7 +121,7 @@ pub(super) fn set_entry(
             // What precedes the key on its line: indentation, or `- ` when the key opens a list
             // item (then the key cannot go without its item's other keys moving up).
             let prefix = line.get(..entry.cl.col).unwrap_or("");
-            let last = key_end(&src, entry);
+            let last = key_end(src, entry);
             edit.remove.extend(entry.cl.line + 1..=last);
             match lines {
                 Some(lines) => {
