@@ -201,10 +201,15 @@ impl Family for VolumeAttach {
         }
         // A rolling update starts the new pod before the old one stops: a ReadWriteOnce volume
         // cannot follow it to another node. `Recreate` stops the old pod first.
-        let doc = input.repo.workload(input.workload).document();
-        let strategy = doc
-            .as_ref()
-            .and_then(|d| d["spec"]["strategy"]["type"].as_str().map(str::to_owned));
+        let Some(doc) = input.repo.workload(input.workload).document() else {
+            return Remedy::Escalate {
+                reason: format!(
+                    "{} (the GitOps repository does not declare {}): a human rolls it out with strategy Recreate, or releases the volume",
+                    d.summary, input.workload
+                ),
+            };
+        };
+        let strategy = doc["spec"]["strategy"]["type"].as_str().map(str::to_owned);
         if strategy.as_deref() == Some("Recreate") {
             return Remedy::owned_by(
                 "the platform team (storage)",
