@@ -639,6 +639,28 @@ impl Cluster for KubeCluster {
         Ok(claims.iter().map(objects::claim_info).collect())
     }
 
+    async fn latency(
+        &self,
+        workload: &WorkloadRef,
+        route: &str,
+        window: Duration,
+        step: Duration,
+    ) -> PortResult<Vec<Sample>> {
+        let what = format!("latency of {workload} on {route}");
+        #[cfg(feature = "prometheus")]
+        if let Some(p) = &self.metrics {
+            return p
+                .latency(workload, route, window, step, self.query_time(step))
+                .await
+                .map_err(|e| PortError::Unavailable {
+                    what,
+                    detail: e.to_string(),
+                });
+        }
+        let _ = (window, step);
+        Err(no_prometheus(what))
+    }
+
     async fn volume(
         &self,
         workload: &WorkloadRef,

@@ -37,6 +37,8 @@ pub struct MetricQueries {
     pub volume_used: String,
     /// One series: that volume's size in bytes.
     pub volume_capacity: String,
+    /// One series: the 99th-percentile latency of the app's answers on `{route}`, in seconds.
+    pub latency: String,
 }
 
 impl From<&squad_config::PrometheusSettings> for MetricQueries {
@@ -48,6 +50,7 @@ impl From<&squad_config::PrometheusSettings> for MetricQueries {
             cpu_throttling: p.throttling_query.clone(),
             volume_used: p.volume_used_query.clone(),
             volume_capacity: p.volume_capacity_query.clone(),
+            latency: p.latency_query.clone(),
         }
     }
 }
@@ -331,6 +334,23 @@ impl Prometheus {
             usage: self.first_series(&usage, start, now, step).await?,
             throttled: self.first_series(&throttled, start, now, step).await?,
         })
+    }
+
+    /// The 99th-percentile latency of the app's answers on `route` over `[now - window, now]`, in
+    /// seconds (NaN samples, where nothing was answered, left out).
+    pub async fn latency(
+        &self,
+        workload: &WorkloadRef,
+        route: &str,
+        window: Duration,
+        step: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Sample>, PromError> {
+        let start = window_start(now, window);
+        let q = render_query_with(&self.queries.latency, workload, "", &[("route", route)]);
+        let mut samples = self.first_series(&q, start, now, step).await?;
+        samples.retain(|s| s.value.is_finite());
+        Ok(samples)
     }
 
     /// How full the volume of `claim` (in the workload's namespace) has been over

@@ -56,6 +56,9 @@ pub struct Facts {
     /// How full each mounted claim's volume has been over the window (the kubelet's stats;
     /// [`Lookup::Claims`]).
     pub volumes: Vec<VolumeUsage>,
+    /// The 99th-percentile latency of the app's answers on each path asked, in seconds, over 24 h
+    /// ([`Lookup::Latency`]).
+    pub latency: Vec<(String, Vec<Sample>)>,
     /// The RBAC rules bound to the ServiceAccounts a family asked about ([`Lookup::Rbac`]):
     /// `(service account, rules)`, in the order asked.
     pub rbac: Vec<(String, Vec<RbacRule>)>,
@@ -141,6 +144,8 @@ pub enum Lookup {
     PodsOn(String),
     /// The CronJob's spec, status and Jobs, and the events of the newest Job that failed.
     CronJob,
+    /// The 99th-percentile latency of the app's answers on a path (its liveness probe's).
+    Latency(String),
 }
 
 /// Reads the facts about `workload` for `alert`: the base facts, then what `lookups` asks for
@@ -386,6 +391,7 @@ async fn gather_base(
         storage_classes: Vec::new(),
         claim_events: Vec::new(),
         volumes: Vec::new(),
+        latency: Vec::new(),
         rbac: Vec::new(),
         network_policies: Vec::new(),
         services: Vec::new(),
@@ -440,6 +446,13 @@ async fn read(cluster: &dyn Cluster, facts: &mut Facts, lookup: Lookup) {
     let ns = ns.as_str();
     let notes = &mut facts.notes;
     match lookup {
+        Lookup::Latency(path) => {
+            let window = Duration::from_secs(24 * HOUR);
+            match cluster.latency(&facts.workload, &path, window, STEP).await {
+                Ok(s) => facts.latency.push((path.clone(), s)),
+                Err(e) => notes.push(format!("latency on {path} unavailable: {e}")),
+            }
+        }
         Lookup::Claims => {
             match cluster.claims(ns).await {
                 Ok(all) => {

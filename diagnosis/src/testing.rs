@@ -149,6 +149,7 @@ pub fn facts(
         storage_classes: Vec::new(),
         claim_events: Vec::new(),
         volumes: Vec::new(),
+        latency: Vec::new(),
         rbac: Vec::new(),
         network_policies: Vec::new(),
         services: Vec::new(),

@@ -118,6 +118,15 @@ pub trait Cluster: Send + Sync {
     async fn claims(&self, namespace: &str) -> PortResult<Vec<ClaimInfo>>;
     /// The cluster's StorageClasses.
     async fn storage_classes(&self) -> PortResult<Vec<StorageClassInfo>>;
+    /// The 99th-percentile latency, in seconds, of the app's answers on `route` (a path it
+    /// serves, such as its liveness probe's) over the window.
+    async fn latency(
+        &self,
+        workload: &WorkloadRef,
+        route: &str,
+        window: Duration,
+        step: Duration,
+    ) -> PortResult<Vec<Sample>>;
     /// How full the volume of `claim` (in the workload's namespace) has been over the window.
     async fn volume(
         &self,

@@ -147,16 +147,30 @@ fn exposition(source: &dyn SeriesSource, points: &[Point]) -> String {
         }
     }
     let mut out = String::new();
+    // The histogram family whose HELP and TYPE were written last: its `_bucket`, `_count` and
+    // `_sum` series follow one another (sorted by name) under one TYPE line.
+    let mut histogram = String::new();
     for (name, mut series) in metrics {
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
-        if let Some(help) = source.help(name) {
-            let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
-        }
-        let kind = match series.first().map(|p| p.kind) {
-            Some(SeriesKind::Counter) => "counter",
-            _ => "gauge",
+        let kind = series.first().map(|p| p.kind);
+        let family = match kind {
+            Some(SeriesKind::Histogram) => crate::series::histogram_family(name),
+            _ => name,
         };
-        let _ = writeln!(out, "# TYPE {name} {kind}");
+        if kind != Some(SeriesKind::Histogram) || histogram != family {
+            if let Some(help) = source.help(family) {
+                let _ = writeln!(out, "# HELP {family} {}", escape_help(help));
+            }
+            let kind = match kind {
+                Some(SeriesKind::Counter) => "counter",
+                Some(SeriesKind::Histogram) => "histogram",
+                _ => "gauge",
+            };
+            let _ = writeln!(out, "# TYPE {family} {kind}");
+            if kind == "histogram" {
+                histogram = family.to_owned();
+            }
+        }
         for point in series {
             out.push_str(name);
             let mut labels = point
@@ -339,6 +353,7 @@ pub fn openmetrics_history(
             };
             let family = match p.kind {
                 SeriesKind::Counter => name.strip_suffix("_total").unwrap_or(name).to_owned(),
+                SeriesKind::Histogram => crate::series::histogram_family(name).to_owned(),
                 SeriesKind::Gauge => name.clone(),
             };
             families
@@ -355,6 +370,7 @@ pub fn openmetrics_history(
     for (family, (kind, series)) in families {
         let kind = match kind {
             SeriesKind::Counter => "counter",
+            SeriesKind::Histogram => "histogram",
             SeriesKind::Gauge => "gauge",
         };
         let _ = writeln!(out, "# TYPE {family} {kind}");
@@ -362,7 +378,7 @@ pub fn openmetrics_history(
             .keys()
             .next()
             .and_then(|l| l.get("__name__"))
-            .and_then(|n| source.help(n))
+            .and_then(|n| source.help(n).or_else(|| source.help(&family)))
         {
             let _ = writeln!(out, "# HELP {family} {}", escape_help(help));
         }

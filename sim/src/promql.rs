@@ -209,6 +209,9 @@ impl<'a> Evaluator<'a> {
 
     fn call(&self, call: &Call, t: DateTime<Utc>) -> Result<Vector, String> {
         let name = call.func.name;
+        if name == "histogram_quantile" {
+            return self.histogram_quantile(call, t);
+        }
         let function = match name {
             "rate" => RangeFunction::Rate,
             "irate" => RangeFunction::Irate,
@@ -233,6 +236,36 @@ impl<'a> Evaluator<'a> {
             }
         };
         self.range_function(function, ms, t)
+    }
+
+    /// `histogram_quantile(φ, v)`: per group of `v`'s series that differ only by `le`, the
+    /// φ-quantile of their buckets (series without a readable `le` are left out).
+    fn histogram_quantile(&self, call: &Call, t: DateTime<Utc>) -> Result<Vector, String> {
+        let [phi, v] = call.args.args.as_slice() else {
+            return Err(format!(
+                "histogram_quantile() expects two arguments, got {}",
+                call.args.args.len()
+            ));
+        };
+        let Value::Scalar(phi) = self.eval(phi, t)? else {
+            return Err("histogram_quantile() expects a scalar quantile first".into());
+        };
+        let Value::Vector(input) = self.eval(v, t)? else {
+            return Err("histogram_quantile() expects an instant vector of buckets".into());
+        };
+        let mut groups: BTreeMap<Labels, Vec<(f64, f64)>> = BTreeMap::new();
+        for (labels, value) in input {
+            let Some(le) = labels.get("le").and_then(|l| histogram::upper_bound(l)) else {
+                continue;
+            };
+            let mut key = without_name(labels);
+            key.remove("le");
+            groups.entry(key).or_default().push((le, value));
+        }
+        Ok(groups
+            .into_iter()
+            .map(|(labels, buckets)| (labels, histogram::bucket_quantile(phi, buckets)))
+            .collect())
     }
 
     fn range_function(
@@ -565,6 +598,8 @@ fn display_labels(labels: &Labels) -> String {
     out.push('}');
     out
 }
+
+mod histogram;
 
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -8,11 +8,22 @@ use chrono::{DateTime, Utc};
 /// Labels of one series, `__name__` included (the metric name).
 pub type Labels = BTreeMap<String, String>;
 
-/// Whether a series is a gauge or a monotonically increasing counter.
+/// Whether a series is a gauge, a monotonically increasing counter, or one of a classic
+/// histogram's (`<family>_bucket` with `le`, `<family>_count`, `<family>_sum`: counters exposed
+/// under one family).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeriesKind {
     Gauge,
     Counter,
+    Histogram,
+}
+
+/// The family a histogram's series belongs to (`x_bucket` → `x`).
+pub fn histogram_family(name: &str) -> &str {
+    ["_bucket", "_count", "_sum"]
+        .iter()
+        .find_map(|s| name.strip_suffix(s))
+        .unwrap_or(name)
 }
 
 /// One series' value at one instant.

@@ -63,7 +63,8 @@ impl Default for KubernetesSettings {
 
 /// Where memory and traffic history come from: a Prometheus HTTP API, and the PromQL squad asks.
 /// Placeholders: `{namespace}`, `{name}` (workload), `{container}`, `{pod_regex}` (the
-/// workload's pod names); the volume queries also `{claim}` (a PersistentVolumeClaim's name).
+/// workload's pod names); the volume queries also `{claim}` (a PersistentVolumeClaim's name), the
+/// latency query `{route}` (a path the app serves).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PrometheusSettings {
@@ -81,6 +82,9 @@ pub struct PrometheusSettings {
     pub volume_used_query: String,
     /// The size of the volume bound to claim `{claim}`, in bytes.
     pub volume_capacity_query: String,
+    /// The 99th-percentile latency of the app's answers on `{route}` (a path such as the
+    /// liveness probe's), in seconds.
+    pub latency_query: String,
 }
 
 /// The default `cpu_query`: cAdvisor's CPU counter, as a rate, the busiest pod.
@@ -88,6 +92,11 @@ pub const CPU_QUERY: &str = r#"max(rate(container_cpu_usage_seconds_total{namesp
 /// The default `throttling_query`: throttled CFS periods over all periods (CPUThrottlingHigh's
 /// ratio), the most throttled pod.
 pub const THROTTLING_QUERY: &str = r#"max(increase(container_cpu_cfs_throttled_periods_total{namespace="{namespace}", pod=~"{pod_regex}", container="{container}"}[5m]) / increase(container_cpu_cfs_periods_total{namespace="{namespace}", pod=~"{pod_regex}", container="{container}"}[5m]))"#;
+
+/// The default `latency_query`: the app's own request-duration histogram (the name and labels
+/// Prometheus' client libraries and most HTTP middlewares give it), its 99th percentile over the
+/// workload's pods.
+pub const LATENCY_QUERY: &str = r#"histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{namespace="{namespace}", pod=~"{pod_regex}", route="{route}"}[5m])))"#;
 
 /// The default `volume_used_query`: the kubelet's volume stats (what KubePersistentVolumeFillingUp
 /// reads).
@@ -106,6 +115,7 @@ impl Default for PrometheusSettings {
             throttling_query: THROTTLING_QUERY.into(),
             volume_used_query: VOLUME_USED_QUERY.into(),
             volume_capacity_query: VOLUME_CAPACITY_QUERY.into(),
+            latency_query: LATENCY_QUERY.into(),
         }
     }
 }

@@ -3,23 +3,116 @@
 //! most often because the app answers its health endpoint slower than the probe's timeout under
 //! load (`Liveness probe failed: Get "…": context deadline exceeded (Client.Timeout exceeded
 //! while awaiting headers)`). The container ends with exit 137 and no OOM kill, restarts, and the
-//! pod crash-loops; restarting a slow pod under load only makes the others slower. The fix (a
-//! timeout and threshold from the observed latency, a startupProbe for slow starts; never
-//! deleting the probe) comes with the remediations; until then the crew escalates.
+//! pod crash-loops; restarting a slow pod under load only makes the others slower. The fix is a
+//! timeout from the endpoint's measured latency: twice the 99th percentile at its worst over the
+//! day (the app's own `http_request_duration_seconds` histogram on the probe's path: the app keeps
+//! answering after the kubelet gave up, so it knows how slow it really is); the probe is never
+//! deleted. Without a measurement, or with an endpoint slower than any timeout should allow, the
+//! crew escalates.
 
+use serde::{Deserialize, Serialize};
 use squad_protocols::cluster::ProbeSpec;
-use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
+use squad_protocols::{Diagnosis, Evidence, Finding, Member, RootCause, Severity, WorkloadRef};
 
 use crate::{
-    Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
-    RepoNeeds, Runbook,
+    Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy,
+    RemedyInput, Runbook, family_signals,
 };
+
+/// The timeout's room over the endpoint's measured 99th percentile at its worst.
+const TIMEOUT_OVER_P99: f64 = 2.0;
+/// An endpoint slower than this at its 99th percentile is the app's to fix: no liveness timeout
+/// should wait that long (the default histogram's highest finite bucket).
+const SLOWEST_SECONDS: f64 = 10.0;
+
+/// What the family measured, kept in the diagnosis' signals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LivenessSignals {
+    pub container: String,
+    /// The probe as the container declares it.
+    pub probe: ProbeSpec,
+    /// The 99th-percentile latency of the app's answers on the probe's path at its worst over
+    /// 24 h, in seconds, when the app measures it.
+    pub p99_peak_seconds: Option<f64>,
+}
 
 pub struct LivenessProbe;
 
 pub const ROOT_CAUSE: &str = "liveness_probe_restarts";
 
 const FAILED: &str = "Liveness probe failed: ";
+
+/// The container's `livenessProbe` with `timeoutSeconds` set (its line replaced, or added as the
+/// probe's last key), every other line as written.
+fn timeout_edit(input: &RemedyInput<'_>, container: &str, timeout: u32) -> Option<Edit> {
+    let target = squad_gitops::ContainerTarget {
+        kind: &input.workload.kind,
+        name: &input.workload.name,
+        container,
+    };
+    let lines =
+        squad_gitops::editor::container_key_lines(&input.repo.text, &target, "livenessProbe")
+            .ok()??;
+    let child = lines.get(1)?;
+    let indent = &child[..child.len() - child.trim_start().len()];
+    let mut out: Vec<String> = lines
+        .iter()
+        .map(|l| match l.strip_prefix(indent) {
+            Some(rest) if rest.starts_with("timeoutSeconds:") => {
+                let comment = rest.find(" #").map_or("", |i| &rest[i..]);
+                format!("{indent}timeoutSeconds: {timeout}{comment}")
+            }
+            _ => l.clone(),
+        })
+        .collect();
+    if out == lines {
+        out.push(format!("{indent}timeoutSeconds: {timeout}"));
+    }
+    Some(Edit::SetContainerKey {
+        path: input.repo.path.clone(),
+        kind: input.workload.kind.clone(),
+        workload: input.workload.name.clone(),
+        container: container.to_owned(),
+        key: "livenessProbe".into(),
+        lines: Some(out),
+    })
+}
+
+fn timeout_change(
+    input: &RemedyInput<'_>,
+    s: &LivenessSignals,
+    peak: f64,
+    timeout: u32,
+    edit: Edit,
+) -> Change {
+    let p = &s.probe;
+    let why = format!(
+        "the app answers {} in up to {peak:.2} s (99th percentile, at its worst over 24 h) while the liveness probe waits {} s",
+        p.path, p.timeout_seconds
+    );
+    Change {
+        branch_word: "liveness-timeout".into(),
+        title: format!(
+            "fix(probes): give {}'s liveness probe a {timeout} s timeout (measured p99 {peak:.2} s)",
+            input.workload.name
+        ),
+        edits: vec![edit],
+        notes: format!(
+            "### A liveness timeout from the measured latency\nThe kubelet kills {} because {why}. Rule: timeoutSeconds = {TIMEOUT_OVER_P99}× the endpoint's 99th percentile at its worst, rounded up → **{timeout} s** (from {} s); the probe stays, and so do its period ({} s) and threshold ({}): a dead process is still restarted within {} s. The measurement is the app's own `http_request_duration_seconds` histogram on `{}` (its bucket bounds make the 99th percentile an upper estimate). Why the endpoint is slow under load is Data's follow-up.\n",
+            s.container,
+            p.timeout_seconds,
+            p.period_seconds,
+            p.failure_threshold,
+            p.period_seconds * p.failure_threshold + timeout,
+            p.path
+        ),
+        findings: vec![Finding {
+            severity: Severity::High,
+            title: "liveness timeout below the endpoint's latency".into(),
+            detail: why,
+        }],
+    }
+}
 
 impl Family for LivenessProbe {
     fn root_cause(&self) -> RootCause {
@@ -102,7 +195,39 @@ impl Family for LivenessProbe {
             "{} is restarted by its liveness probe ({} kills, exit {} without an OOM kill): {cause}",
             facts.container, killing.count, term.exit_code
         );
+        if let Some(probe) = probe {
+            let peak = facts
+                .latency
+                .iter()
+                .find(|(path, _)| *path == probe.path)
+                .and_then(|(_, s)| s.iter().map(|x| x.value).reduce(f64::max));
+            if let Some(p) = peak {
+                d.evidence.push(Evidence {
+                    source: "metrics".into(),
+                    observation: format!(
+                        "the app answers {} in {:.2} s at its 99th percentile at worst over 24 h (http_request_duration_seconds); the probe waits {} s",
+                        probe.path, p, probe.timeout_seconds
+                    ),
+                });
+            }
+            d.signals = serde_json::to_value(LivenessSignals {
+                container: facts.container.clone(),
+                probe: probe.clone(),
+                p99_peak_seconds: peak,
+            })
+            .ok();
+        }
         Some(d)
+    }
+
+    fn lookups(&self, facts: &Facts) -> Vec<Lookup> {
+        facts
+            .info
+            .container(&facts.container)
+            .and_then(|c| c.liveness_probe.as_ref())
+            .filter(|p| p.kind == "httpGet")
+            .map(|p| vec![Lookup::Latency(p.path.clone())])
+            .unwrap_or_default()
     }
 
     fn routing(&self) -> &'static [(Member, &'static str)] {
@@ -119,16 +244,41 @@ impl Family for LivenessProbe {
         ]
     }
 
-    fn repo_needs(&self) -> RepoNeeds {
-        RepoNeeds::NONE
-    }
-
-    fn remedy(&self, d: &Diagnosis, _input: &RemedyInput<'_>) -> Remedy {
-        Remedy::not_yet(
-            "liveness probes",
-            d,
-            "a human sizes the probe from the observed latency",
-        )
+    fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
+        let Some(s) = family_signals::<LivenessSignals>(d) else {
+            return Remedy::not_yet(
+                "liveness probes without their spec",
+                d,
+                "a human sizes the probe from the observed latency",
+            );
+        };
+        let Some(peak) = s.p99_peak_seconds else {
+            return Remedy::Escalate {
+                reason: format!(
+                    "{}; the app exports no latency for {} (`http_request_duration_seconds`), so the timeout cannot be sized from a measurement: a human measures the endpoint under load and sizes timeoutSeconds above its 99th percentile",
+                    d.summary, s.probe.path
+                ),
+            };
+        };
+        if peak >= SLOWEST_SECONDS {
+            return Remedy::owned_by(
+                "the app's owners",
+                d,
+                &format!(
+                    "make {} answer fast under load: its 99th percentile reaches {peak:.1} s, longer than any liveness probe should wait",
+                    s.probe.path
+                ),
+            );
+        }
+        let timeout = ((peak * TIMEOUT_OVER_P99).ceil() as u32).max(s.probe.timeout_seconds + 1);
+        match timeout_edit(input, &s.container, timeout) {
+            Some(edit) => Remedy::Change(timeout_change(input, &s, peak, timeout, edit)),
+            None => Remedy::not_yet(
+                "a liveness probe of this shape",
+                d,
+                "a human sizes the probe from the observed latency",
+            ),
+        }
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {

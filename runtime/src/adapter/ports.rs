@@ -194,6 +194,20 @@ impl Cluster for Adapter<dyn Cluster> {
         .await
     }
 
+    async fn latency(
+        &self,
+        workload: &WorkloadRef,
+        route: &str,
+        window: Duration,
+        step: Duration,
+    ) -> PortResult<Vec<Sample>> {
+        let (w, route) = (workload.clone(), route.to_owned());
+        self.call("query latency", move |c| async move {
+            c.latency(&w, &route, window, step).await
+        })
+        .await
+    }
+
     async fn volume(
         &self,
         workload: &WorkloadRef,

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use super::{Life, SimCluster, secs};
 use crate::series::{Labels, Point, SeriesKind, SeriesSource};
 
+mod latency;
 mod nodes;
 
 pub(super) fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -388,6 +389,34 @@ impl SeriesSource for SimCluster {
                                 &[("image", image)],
                             ),
                             throttled,
+                        );
+                    }
+                    // The app's latency on its probed path, where the scenario models it.
+                    if let Some((path, per_second)) = spec
+                        .and_then(latency::probed)
+                        .filter(|_| self.app(r).models_latency())
+                    {
+                        let h = self.latency_histogram(&d, r, per_second, (started, t));
+                        let name = "http_request_duration_seconds";
+                        for (le, n) in &h.buckets {
+                            push(
+                                SeriesKind::Histogram,
+                                with(
+                                    &format!("{name}_bucket"),
+                                    &[("route", path.as_str()), ("le", le.as_str())],
+                                ),
+                                *n,
+                            );
+                        }
+                        push(
+                            SeriesKind::Histogram,
+                            with(&format!("{name}_count"), &[("route", path.as_str())]),
+                            h.count,
+                        );
+                        push(
+                            SeriesKind::Histogram,
+                            with(&format!("{name}_sum"), &[("route", path.as_str())]),
+                            h.sum,
                         );
                     }
                 }

@@ -186,6 +186,11 @@ impl AppSpec {
         })
     }
 
+    /// Whether the scenario models the latency of the app's health endpoints.
+    pub fn models_latency(&self) -> bool {
+        self.latency_ms > 0.0 || self.latency_ms_per_rps > 0.0
+    }
+
     /// Whether the scenario models the app's CPU at all.
     pub fn burns_cpu(&self) -> bool {
         self.cpu_millicores > 0.0 || self.cpu_millicores_per_rps > 0.0
