@@ -90,8 +90,9 @@ fn limits(input: &RemedyInput<'_>, container: &str) -> Vec<Option<String>> {
 }
 
 /// The fix of a throttled container: the limit the last change lowered, back, when the container
-/// was not throttled under it; else a limit of twice the 24 h peak (rounded up to 100m) when that
-/// is above today's. A limit that already has that room escalates: the bursts need a decision on
+/// was not throttled under it; else a limit of twice what it asks for — the 24 h peak, or its use
+/// over the periods it could finish when that is more (rounded up to 100m) — when that is above
+/// today's. A limit that already has that room escalates: the bursts need a decision on
 /// the limit itself (removing it is the team's policy, not squad's).
 fn cpu_limit(d: &Diagnosis, input: &RemedyInput<'_>, s: &CpuThrottlingSignals) -> Remedy {
     let container = if s.container.is_empty() {
@@ -152,7 +153,12 @@ fn cpu_limit(d: &Diagnosis, input: &RemedyInput<'_>, s: &CpuThrottlingSignals) -
             ))],
         });
     }
-    let milli = ((s.peak_cores * LIMIT_OVER_PEAK * 10.0).ceil() * 100.0) as i128;
+    // A throttled container's use is capped by its quota: in the share of periods it was
+    // throttled it wanted more than it got, so what it asks for is at least its use over the
+    // periods it could finish.
+    let demand = s.usage_cores / (1.0 - s.throttled).max(0.05);
+    let basis = s.peak_cores.max(demand);
+    let milli = ((basis * LIMIT_OVER_PEAK * 10.0).ceil() * 100.0) as i128;
     let sized = Quantity::from_milli(milli);
     if sized <= s.limit {
         return Remedy::Escalate {
@@ -171,7 +177,11 @@ fn cpu_limit(d: &Diagnosis, input: &RemedyInput<'_>, s: &CpuThrottlingSignals) -
         ),
         edits: vec![edit(&sized.canonical())],
         notes: format!(
-            "### A CPU limit from the observed use\n{why}. Rule: limit = {LIMIT_OVER_PEAK}× the 24 h peak, rounded up to 100m → **{}** (from {}). The request stays.\n",
+            "### A CPU limit from the observed use\n{why}. Throttled in {} of its periods, the container's use understates what it asks for: {:.0}m of use over the {} of periods it could finish is **{:.0}m** of demand. Rule: limit = {LIMIT_OVER_PEAK}× the larger of that and the 24 h peak, rounded up to 100m → **{}** (from {}). The request stays.\n",
+            pct(s.throttled),
+            s.usage_cores * 1000.0,
+            pct(1.0 - s.throttled),
+            demand * 1000.0,
             sized.canonical(),
             s.limit
         ),
@@ -467,14 +477,15 @@ mod tests {
     }
 
     #[test]
-    fn without_a_lowering_the_limit_is_twice_the_peak() {
-        // No history, or a change that raised it: 2 × 0.45 cores, rounded up to 100m.
+    fn without_a_lowering_the_limit_is_twice_what_it_asks_for() {
+        // No history, or a change that raised it: 0.45 cores used over the 60% of periods it
+        // could finish is 0.75 asked for; twice that, rounded up to 100m.
         for history in [Vec::new(), vec![version("b", "500m"), version("a", "200m")]] {
             let Remedy::Change(c) = remedy(history) else {
                 panic!("expected a change");
             };
             assert!(
-                matches!(&c.edits[..], [Edit::SetContainerResource { value, .. }] if value == "900m"),
+                matches!(&c.edits[..], [Edit::SetContainerResource { value, .. }] if value == "1500m"),
                 "{:?}",
                 c.edits
             );
