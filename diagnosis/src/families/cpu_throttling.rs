@@ -14,9 +14,11 @@ use squad_protocols::{
 };
 
 use crate::readings::{container_in, last_rollout_change};
+use squad_protocols::llm::Rejection;
+
 use crate::{
-    Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Observation, Readings,
-    Remedy, RemedyInput, RepoNeeds, Rules, Runbook, family_signals,
+    Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Observation, Proposal,
+    Readings, Remedy, RemedyInput, RepoNeeds, Rules, Runbook, family_signals,
 };
 
 pub struct CpuThrottling;
@@ -64,6 +66,57 @@ fn cores(q: &Quantity) -> f64 {
 
 fn pct(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
+}
+
+/// What B'Elanna's model decides for a throttled container (and what the rule proposes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CpuPlan {
+    /// The container's new CPU limit, a Kubernetes quantity such as "800m" or "1.5".
+    pub limit: String,
+    /// Why, from the measurements (one or two sentences).
+    pub rationale: String,
+}
+
+/// The most a plan may raise the limit to, over what the container asks for.
+const MAX_LIMIT_OVER_DEMAND: f64 = 4.0;
+
+/// What the container asks for, in cores: the 24 h peak, or its use over the periods it could
+/// finish when that is more (a throttled container's use is capped by its quota).
+fn demand(s: &CpuThrottlingSignals) -> f64 {
+    s.peak_cores
+        .max(s.usage_cores / (1.0 - s.throttled).max(0.05))
+}
+
+/// A plan's limit, checked against the measurements: above today's, at least 1.5× what the
+/// container asks for, at most 4×.
+fn check_cpu(plan: &CpuPlan, s: &CpuThrottlingSignals) -> Result<Quantity, Rejection> {
+    let limit: Quantity = plan
+        .limit
+        .parse()
+        .map_err(|e| Rejection(format!("limit {:?}: {e}", plan.limit)))?;
+    let cores = limit.milli() as f64 / 1000.0;
+    let asks = demand(s);
+    if limit <= s.limit {
+        return Err(Rejection(format!(
+            "limit {limit} is not above today's {}",
+            s.limit
+        )));
+    }
+    if cores < asks * 1.5 {
+        return Err(Rejection(format!(
+            "limit {limit} leaves less than half again the {:.0}m the container asks for",
+            asks * 1000.0
+        )));
+    }
+    if cores > asks * MAX_LIMIT_OVER_DEMAND {
+        return Err(Rejection(format!(
+            "limit {limit} is over {MAX_LIMIT_OVER_DEMAND}x the {:.0}m the container asks for",
+            asks * 1000.0
+        )));
+    }
+    squad_protocols::llm::clean_text(&plan.rationale, 1_500, "rationale")?;
+    Ok(limit)
 }
 
 /// The CPU limit's room over the 24 h peak when it is sized from the observed use: a
@@ -157,10 +210,17 @@ fn cpu_limit(d: &Diagnosis, input: &RemedyInput<'_>, s: &CpuThrottlingSignals) -
     // throttled it wanted more than it got, so what it asks for is at least its use over the
     // periods it could finish.
     let demand = s.usage_cores / (1.0 - s.throttled).max(0.05);
-    let basis = s.peak_cores.max(demand);
-    let milli = ((basis * LIMIT_OVER_PEAK * 10.0).ceil() * 100.0) as i128;
-    let sized = Quantity::from_milli(milli);
-    if sized <= s.limit {
+    let sized = rule_limit(s);
+    // The model's checked limit, when it decided one.
+    let decided = input.decision.and_then(|dec| {
+        let plan: CpuPlan = serde_json::from_value(dec.answer.clone()).ok()?;
+        let limit = check_cpu(&plan, s).ok()?;
+        Some((
+            limit,
+            format!("{} (decided with {})", plan.rationale, dec.model),
+        ))
+    });
+    if decided.is_none() && sized <= s.limit {
         return Remedy::Escalate {
             reason: format!(
                 "{}; the limit is already {LIMIT_OVER_PEAK}× the 24 h peak or more, so the bursts need a decision on the limit itself (raise it further, or remove it where the team's policy allows): a human decides",
@@ -168,6 +228,12 @@ fn cpu_limit(d: &Diagnosis, input: &RemedyInput<'_>, s: &CpuThrottlingSignals) -
             ),
         };
     }
+    let by_model = decided.as_ref().map(|(_, why)| {
+        format!(
+            "\nThe limit was decided by B'Elanna's model within the rule's checks (above today's, 1.5× to {MAX_LIMIT_OVER_DEMAND}× what the container asks for): {why}\n"
+        )
+    });
+    let sized = decided.map_or(sized, |(limit, _)| limit);
     Remedy::Change(Change {
         branch_word: "cpu-limit".into(),
         title: format!(
@@ -184,9 +250,14 @@ fn cpu_limit(d: &Diagnosis, input: &RemedyInput<'_>, s: &CpuThrottlingSignals) -
             demand * 1000.0,
             sized.canonical(),
             s.limit
-        ),
+        ) + by_model.as_deref().unwrap_or(""),
         findings: vec![finding(why.clone())],
     })
+}
+
+/// The rule's limit: twice what the container asks for, rounded up to 100m.
+fn rule_limit(s: &CpuThrottlingSignals) -> Quantity {
+    Quantity::from_milli(((demand(s) * LIMIT_OVER_PEAK * 10.0).ceil() * 100.0) as i128)
 }
 
 impl Family for CpuThrottling {
@@ -353,6 +424,43 @@ impl Family for CpuThrottling {
         v
     }
 
+    fn proposal(&self, d: &Diagnosis, _rules: &Rules<'_>) -> Option<Proposal> {
+        let s = family_signals::<CpuThrottlingSignals>(d)?;
+        let plan = CpuPlan {
+            limit: rule_limit(&s).canonical(),
+            rationale: format!(
+                "twice the {:.0}m the container asks for, rounded up to 100m",
+                demand(&s) * 1000.0
+            ),
+        };
+        Some(Proposal {
+            task: "Decide the container's new CPU limit. It must end the throttling under today's load; never lower it. (A limit the last deploy lowered goes back instead, whatever you decide.)".into(),
+            context: format!(
+                "Container `{}`: CPU limit {}, request {}; throttled in {} of its CFS periods (a day before: {}); mean use {:.0}m, 24 h peak {:.0}m; what it asks for (use over the periods it could finish, or the peak): {:.0}m. The team's rule: limit = {LIMIT_OVER_PEAK}x that, rounded up to 100m.",
+                s.container,
+                s.limit,
+                s.request.map_or("none".into(), |q| q.to_string()),
+                pct(s.throttled),
+                s.throttled_day_before.map_or("unknown".into(), pct),
+                s.usage_cores * 1000.0,
+                s.peak_cores * 1000.0,
+                demand(&s) * 1000.0
+            ),
+            schema: serde_json::to_value(schemars::schema_for!(CpuPlan))
+                .unwrap_or(serde_json::Value::Null),
+            proposal: serde_json::to_string_pretty(&plan).unwrap_or_default(),
+            parse: crate::family::parse_as::<CpuPlan>,
+        })
+    }
+
+    fn check_proposal(&self, d: &Diagnosis, answer: &serde_json::Value) -> Result<(), Rejection> {
+        let s = family_signals::<CpuThrottlingSignals>(d)
+            .ok_or("the diagnosis has no CPU measurements")?;
+        let plan: CpuPlan =
+            serde_json::from_value(answer.clone()).map_err(|e| Rejection(e.to_string()))?;
+        check_cpu(&plan, &s).map(|_| ())
+    }
+
     fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
         let Some(s) = family_signals::<CpuThrottlingSignals>(d) else {
             return Remedy::not_yet(
@@ -490,6 +598,42 @@ mod tests {
                 c.edits
             );
         }
+    }
+
+    #[test]
+    fn the_models_limit_is_used_within_the_checks() {
+        let d = testing::diagnosis(&throttled(0.4));
+        let (settings, workload) = (testing::settings(), testing::workload());
+        let mut repo = testing::manifest();
+        repo.text = V.into();
+        let cluster = crate::ClusterView::default();
+        let p = CpuThrottling.proposal(&d, &Rules::of(&settings)).unwrap();
+        assert!(
+            p.proposal.contains("\"limit\": \"1500m\""),
+            "{}",
+            p.proposal
+        );
+        let ok = serde_json::json!({"limit": "1200m", "rationale": "1.6x the demand"});
+        assert!(CpuThrottling.check_proposal(&d, &ok).is_ok());
+        // Below 1.5x the 750m asked for, or not above today's 500m: refused.
+        for bad in ["1", "400m", "8"] {
+            let a = serde_json::json!({"limit": bad, "rationale": "what the demand needs"});
+            assert!(CpuThrottling.check_proposal(&d, &a).is_err(), "{bad}");
+        }
+        let mut input = testing::input(&settings, &workload, &repo, &cluster);
+        input.decision = Some(crate::Decision {
+            answer: &ok,
+            model: "local/m",
+        });
+        let Remedy::Change(c) = CpuThrottling.remedy(&d, &input) else {
+            panic!("expected a change");
+        };
+        assert!(
+            matches!(&c.edits[..], [Edit::SetContainerResource { value, .. }] if value == "1200m"),
+            "{:?}",
+            c.edits
+        );
+        assert!(c.notes.contains("decided with local/m"));
     }
 
     #[test]

@@ -15,9 +15,11 @@ use serde::{Deserialize, Serialize};
 use squad_protocols::cluster::HpaInfo;
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, Verification, WorkloadRef};
 
+use squad_protocols::llm::Rejection;
+
 use crate::{
     Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Lookup, Observation,
-    Readings, Remedy, RemedyInput, RepoNeeds, RepoObject, Rules, Runbook,
+    Proposal, Readings, Remedy, RemedyInput, RepoNeeds, RepoObject, Rules, Runbook,
 };
 
 pub struct HpaLimited;
@@ -72,6 +74,43 @@ fn missing_request(error: &str) -> Option<&str> {
     rest.split([' ', ',', ':']).next().filter(|r| !r.is_empty())
 }
 
+/// What B'Elanna's model decides for an HPA held at its max (and what the rule proposes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaxPlan {
+    /// The HPA's new maxReplicas.
+    pub max_replicas: u32,
+    /// Why, from the measurements (one or two sentences).
+    pub rationale: String,
+}
+
+/// A plan's max, checked: above today's, at least the replicas the metric asks for, at most
+/// three times them.
+fn check_max(plan: &MaxPlan, s: &HpaSignals) -> Result<u32, Rejection> {
+    let wanted = s
+        .wanted_replicas
+        .ok_or("the HPA's metric asks for no replica count")?;
+    let m = plan.max_replicas;
+    if m <= s.max_replicas {
+        return Err(Rejection(format!(
+            "maxReplicas {m} is not above today's {}",
+            s.max_replicas
+        )));
+    }
+    if m < wanted {
+        return Err(Rejection(format!(
+            "maxReplicas {m} is below the {wanted} replicas the metric asks for"
+        )));
+    }
+    if m > wanted * 3 {
+        return Err(Rejection(format!(
+            "maxReplicas {m} is over three times the {wanted} replicas the metric asks for"
+        )));
+    }
+    squad_protocols::llm::clean_text(&plan.rationale, 1_500, "rationale")?;
+    Ok(m)
+}
+
 /// Room above the replicas the metric asks for now, when the HPA's max is raised by rule: the
 /// load that outgrew the max may still be growing.
 const MAX_HEADROOM: f64 = 1.5;
@@ -113,7 +152,18 @@ fn max_replicas(
         ));
         return Some(change);
     }
-    let max = (f64::from(wanted) * MAX_HEADROOM).ceil() as u32;
+    let decided = input.decision.and_then(|dec| {
+        let plan: MaxPlan = serde_json::from_value(dec.answer.clone()).ok()?;
+        let m = check_max(&plan, s).ok()?;
+        Some((
+            m,
+            format!("{} (decided with {})", plan.rationale, dec.model),
+        ))
+    });
+    let max = decided.as_ref().map_or(
+        (f64::from(wanted) * MAX_HEADROOM).ceil() as u32,
+        |(m, _)| *m,
+    );
     let keys = ["spec", "maxReplicas"];
     let line =
         squad_gitops::editor::object_key_lines(&hpa.text, &hpa.kind, &hpa.name, &keys).ok()??;
@@ -132,8 +182,16 @@ fn max_replicas(
             lines: Some(vec![edited]),
         }],
         notes: format!(
-            "### A higher maxReplicas\n{why}. maxReplicas {} → {max}: the {wanted} replicas the metric asks for now, with 50% room for the load to keep growing. The nodes' room for them is what the replay below checks.\n",
-            s.max_replicas
+            "### A higher maxReplicas\n{why}. maxReplicas {} → {max}: {}. The nodes' room for them is what the replay below checks.\n",
+            s.max_replicas,
+            match &decided {
+                Some((_, why)) => format!(
+                    "decided by B'Elanna's model within the rule's checks (above today's, from the {wanted} replicas the metric asks for to three times them): {why}"
+                ),
+                None => format!(
+                    "the {wanted} replicas the metric asks for now, with 50% room for the load to keep growing"
+                ),
+            }
         ),
         findings: vec![squad_protocols::Finding {
             severity: squad_protocols::Severity::High,
@@ -412,6 +470,43 @@ impl Family for HpaLimited {
         v
     }
 
+    fn proposal(&self, d: &Diagnosis, _rules: &Rules<'_>) -> Option<Proposal> {
+        let s = crate::family_signals::<HpaSignals>(d)?;
+        let wanted = s.wanted_replicas.filter(|_| s.limit == "maxed_out")?;
+        let plan = MaxPlan {
+            max_replicas: (f64::from(wanted) * MAX_HEADROOM).ceil() as u32,
+            rationale: format!(
+                "the {wanted} replicas the metric asks for, with half again of room"
+            ),
+        };
+        Some(Proposal {
+            task: "Decide the HPA's new maxReplicas. It must let the workload reach the replicas its metric asks for under today's load. (The max before its last lowering goes back instead when it covers them.)".into(),
+            context: format!(
+                "HPA {}: min {}, max {}, at {} replicas; utilisation {}; the metric asks for {wanted}. The team's rule: max = {MAX_HEADROOM}x that, rounded up.",
+                s.hpa,
+                s.min_replicas,
+                s.max_replicas,
+                s.current_replicas,
+                s.utilization
+                    .iter()
+                    .map(|(r, now, target)| format!("{r} {now}% of request (target {target}%)"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            schema: serde_json::to_value(schemars::schema_for!(MaxPlan))
+                .unwrap_or(serde_json::Value::Null),
+            proposal: serde_json::to_string_pretty(&plan).unwrap_or_default(),
+            parse: crate::family::parse_as::<MaxPlan>,
+        })
+    }
+
+    fn check_proposal(&self, d: &Diagnosis, answer: &serde_json::Value) -> Result<(), Rejection> {
+        let s = crate::family_signals::<HpaSignals>(d).ok_or("the diagnosis has no HPA")?;
+        let plan: MaxPlan =
+            serde_json::from_value(answer.clone()).map_err(|e| Rejection(e.to_string()))?;
+        check_max(&plan, &s).map(|_| ())
+    }
+
     fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
         let human = "a human raises maxReplicas where the nodes have room, or adds the request the HPA scales on";
         let Some(s) = crate::family_signals::<HpaSignals>(d) else {
@@ -531,6 +626,20 @@ mod tests {
         );
         let reason = testing::escalation(&HpaLimited, &d);
         assert!(reason.contains("maxReplicas"), "{reason}");
+        // The model may decide the max, within the checks: 7 to 21, above today's 4.
+        let p = HpaLimited
+            .proposal(&d, &crate::Rules::of(&testing::settings()))
+            .unwrap();
+        assert!(
+            p.proposal.contains("\"max_replicas\": 11"),
+            "{}",
+            p.proposal
+        );
+        let plan = |m: u32| serde_json::json!({"max_replicas": m, "rationale": "the load asks for 7; room for more"});
+        HpaLimited.check_proposal(&d, &plan(8)).unwrap();
+        for bad in [4, 6, 22] {
+            assert!(HpaLimited.check_proposal(&d, &plan(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

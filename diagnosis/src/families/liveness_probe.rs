@@ -11,12 +11,14 @@
 //! crew escalates.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use squad_protocols::cluster::ProbeSpec;
+use squad_protocols::llm::Rejection;
 use squad_protocols::{Diagnosis, Evidence, Finding, Member, RootCause, Severity, WorkloadRef};
 
 use crate::{
-    Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy,
-    RemedyInput, Runbook, family_signals,
+    Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Lookup, Proposal,
+    Readings, Remedy, RemedyInput, Rules, Runbook, family_signals,
 };
 
 /// The timeout's room over the endpoint's measured 99th percentile at its worst.
@@ -24,6 +26,51 @@ const TIMEOUT_OVER_P99: f64 = 2.0;
 /// An endpoint slower than this at its 99th percentile is the app's to fix: no liveness timeout
 /// should wait that long (the default histogram's highest finite bucket).
 const SLOWEST_SECONDS: f64 = 10.0;
+
+/// The longest timeout a liveness probe may be given: one that waits longer detects nothing.
+const LONGEST_TIMEOUT: u32 = 60;
+
+/// What B'Elanna's model decides for a liveness incident (and what the rule proposes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutPlan {
+    /// The liveness probe's new timeoutSeconds, in whole seconds.
+    pub timeout_seconds: u32,
+    /// Why, from the measurements (one or two sentences).
+    pub rationale: String,
+}
+
+/// A plan's timeout, checked against the measurements: above the measured 99th percentile with a
+/// fifth of room, above today's, at most a minute.
+fn check_timeout(plan: &TimeoutPlan, s: &LivenessSignals) -> Result<u32, Rejection> {
+    let peak = s
+        .p99_peak_seconds
+        .ok_or("the diagnosis has no latency measurement")?;
+    let t = plan.timeout_seconds;
+    if f64::from(t) < peak * 1.2 {
+        return Err(Rejection(format!(
+            "timeoutSeconds {t} does not clear the measured 99th percentile {peak:.2} s with a fifth of room"
+        )));
+    }
+    if t <= s.probe.timeout_seconds {
+        return Err(Rejection(format!(
+            "timeoutSeconds {t} is not above today's {}",
+            s.probe.timeout_seconds
+        )));
+    }
+    if t > LONGEST_TIMEOUT {
+        return Err(Rejection(format!(
+            "timeoutSeconds {t} is over {LONGEST_TIMEOUT}: a probe that waits that long detects nothing"
+        )));
+    }
+    squad_protocols::llm::clean_text(&plan.rationale, 1_500, "rationale")?;
+    Ok(t)
+}
+
+/// The rule's timeout: twice the worst 99th percentile, rounded up, above today's.
+fn rule_timeout(s: &LivenessSignals, peak: f64) -> u32 {
+    ((peak * TIMEOUT_OVER_P99).ceil() as u32).max(s.probe.timeout_seconds + 1)
+}
 
 /// What the family measured, kept in the diagnosis' signals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -244,6 +291,41 @@ impl Family for LivenessProbe {
         ]
     }
 
+    fn proposal(&self, d: &Diagnosis, _rules: &Rules<'_>) -> Option<Proposal> {
+        let s = family_signals::<LivenessSignals>(d)?;
+        let peak = s.p99_peak_seconds.filter(|p| *p < SLOWEST_SECONDS)?;
+        let plan = TimeoutPlan {
+            timeout_seconds: rule_timeout(&s, peak),
+            rationale: format!(
+                "twice the measured 99th percentile ({peak:.2} s) of {}, rounded up",
+                s.probe.path
+            ),
+        };
+        Some(Proposal {
+            task: "Decide the liveness probe's new timeoutSeconds. It must clear the endpoint's measured latency under load; never delete the probe.".into(),
+            context: format!(
+                "Container `{}`: liveness probe {} on {} every {} s, timeout {} s, failureThreshold {}; the endpoint's 99th-percentile latency at its worst over 24 h: {peak:.2} s. The team's rule: timeout = {TIMEOUT_OVER_P99}x that, rounded up.",
+                s.container,
+                s.probe.kind,
+                s.probe.path,
+                s.probe.period_seconds,
+                s.probe.timeout_seconds,
+                s.probe.failure_threshold
+            ),
+            schema: serde_json::to_value(schemars::schema_for!(TimeoutPlan)).unwrap_or(Value::Null),
+            proposal: serde_json::to_string_pretty(&plan).unwrap_or_default(),
+            parse: crate::family::parse_as::<TimeoutPlan>,
+        })
+    }
+
+    fn check_proposal(&self, d: &Diagnosis, answer: &Value) -> Result<(), Rejection> {
+        let s = family_signals::<LivenessSignals>(d)
+            .ok_or("the diagnosis has no liveness measurements")?;
+        let plan: TimeoutPlan =
+            serde_json::from_value(answer.clone()).map_err(|e| Rejection(e.to_string()))?;
+        check_timeout(&plan, &s).map(|_| ())
+    }
+
     fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
         let Some(s) = family_signals::<LivenessSignals>(d) else {
             return Remedy::not_yet(
@@ -270,9 +352,29 @@ impl Family for LivenessProbe {
                 ),
             );
         }
-        let timeout = ((peak * TIMEOUT_OVER_P99).ceil() as u32).max(s.probe.timeout_seconds + 1);
+        // The model's checked timeout, else the rule's.
+        let decided = input.decision.and_then(|dec| {
+            let plan: TimeoutPlan = serde_json::from_value(dec.answer.clone()).ok()?;
+            let t = check_timeout(&plan, &s).ok()?;
+            Some((
+                t,
+                format!("{} (decided with {})", plan.rationale, dec.model),
+            ))
+        });
+        let (timeout, by_model) = match decided {
+            Some((t, why)) => (t, Some(why)),
+            None => (rule_timeout(&s, peak), None),
+        };
         match timeout_edit(input, &s.container, timeout) {
-            Some(edit) => Remedy::Change(timeout_change(input, &s, peak, timeout, edit)),
+            Some(edit) => {
+                let mut change = timeout_change(input, &s, peak, timeout, edit);
+                if let Some(why) = by_model {
+                    change.notes.push_str(&format!(
+                        "\nThe timeout was decided by B'Elanna's model within the rule's checks (above the p99 with a fifth of room, above today's, at most {LONGEST_TIMEOUT} s): {why}\n"
+                    ));
+                }
+                Remedy::Change(change)
+            }
             None => Remedy::not_yet(
                 "a liveness probe of this shape",
                 d,
@@ -363,6 +465,93 @@ mod tests {
             ),
         ];
         f
+    }
+
+    const MANIFEST: &str = "kind: Deployment\nmetadata:\n  name: cart\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          livenessProbe:\n            httpGet:\n              path: /healthz\n              port: 8080\n            timeoutSeconds: 1 # the default\n";
+
+    /// The remedy over the killed pod whose endpoint answered in `p99` s at worst, with the
+    /// model's `answer` when given.
+    fn remedy(p99: Option<f64>, answer: Option<serde_json::Value>) -> Remedy {
+        let mut f = killed();
+        if let Some(p) = p99 {
+            f.latency = vec![(
+                "/healthz".into(),
+                vec![squad_protocols::cluster::Sample {
+                    at: testing::now(),
+                    value: p,
+                }],
+            )];
+        }
+        let d = testing::diagnosis(&f);
+        let (settings, workload) = (testing::settings(), testing::workload());
+        let mut repo = testing::manifest();
+        repo.text = MANIFEST.into();
+        let cluster = crate::ClusterView::default();
+        let mut input = testing::input(&settings, &workload, &repo, &cluster);
+        if let Some(a) = &answer {
+            assert!(LivenessProbe.check_proposal(&d, a).is_ok() || a["timeout_seconds"] == 2);
+            input.decision = Some(crate::Decision {
+                answer: a,
+                model: "local/m",
+            });
+            return LivenessProbe.remedy(&d, &input);
+        }
+        LivenessProbe.remedy(&d, &input)
+    }
+
+    fn timeout_of(r: &Remedy) -> Vec<String> {
+        match r {
+            Remedy::Change(c) => match &c.edits[..] {
+                [Edit::SetContainerKey { lines: Some(l), .. }] => l.clone(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("expected a change, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_timeout_is_twice_the_measured_p99_and_nothing_else_changes() {
+        let lines = timeout_of(&remedy(Some(2.49), None));
+        assert_eq!(lines.last().unwrap(), "  timeoutSeconds: 5 # the default");
+        assert_eq!(lines[1], "  httpGet:");
+        // Without a measurement, or slower than any probe should wait: escalated.
+        assert!(
+            matches!(remedy(None, None), Remedy::Escalate { reason } if reason.contains("exports no latency"))
+        );
+        assert!(
+            matches!(remedy(Some(12.0), None), Remedy::Escalate { reason } if reason.contains("the app's owners"))
+        );
+    }
+
+    #[test]
+    fn the_models_timeout_is_used_within_the_checks() {
+        let ok = serde_json::json!({"timeout_seconds": 4, "rationale": "p99 2.5 s plus room"});
+        let lines = timeout_of(&remedy(Some(2.49), Some(ok)));
+        assert_eq!(lines.last().unwrap(), "  timeoutSeconds: 4 # the default");
+        // Under the p99 with room: refused, and the rule's timeout stands.
+        let low = serde_json::json!({"timeout_seconds": 2, "rationale": "tight"});
+        let d = {
+            let mut f = killed();
+            f.latency = vec![(
+                "/healthz".into(),
+                vec![squad_protocols::cluster::Sample {
+                    at: testing::now(),
+                    value: 2.49,
+                }],
+            )];
+            testing::diagnosis(&f)
+        };
+        let why = LivenessProbe.check_proposal(&d, &low).unwrap_err();
+        assert!(why.0.contains("does not clear"), "{}", why.0);
+        let far = serde_json::json!({"timeout_seconds": 90, "rationale": "safe"});
+        assert!(LivenessProbe.check_proposal(&d, &far).is_err());
+        let lines = timeout_of(&remedy(Some(2.49), Some(low)));
+        assert_eq!(lines.last().unwrap(), "  timeoutSeconds: 5 # the default");
+        assert!(
+            LivenessProbe
+                .proposal(&d, &crate::Rules::of(&testing::settings()))
+                .is_some()
+        );
     }
 
     #[test]
