@@ -86,11 +86,7 @@ pub trait Family: Send + Sync + 'static {
     /// pod stuck, no restart, no OOM kill, and memory at its trend still under the limit
     /// `projection_hours` ahead.
     fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
-        crate::verdict::ready_and_stable(
-            obs,
-            rules.verification.projection_hours,
-            d.signals.memory.as_ref().map_or(0.0, |m| m.mib_per_rps),
-        )
+        crate::verdict::default_for(d, obs, rules)
     }
 
     /// The runbook Scribe keeps for this family (`docs/runbooks/<name>.md`).

@@ -397,11 +397,7 @@ impl Family for CpuThrottling {
     /// The default verdict, and the container throttled in fewer than a quarter of its periods
     /// over the window (CPUThrottlingHigh's threshold).
     fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
-        let mut v = crate::verdict::ready_and_stable(
-            obs,
-            rules.verification.projection_hours,
-            d.signals.memory.as_ref().map_or(0.0, |m| m.mib_per_rps),
-        );
+        let mut v = crate::verdict::default_for(d, obs, rules);
         let shares: Vec<f64> = finite(&obs.throttled).map(|s| s.value).collect();
         if shares.is_empty() {
             v.detail

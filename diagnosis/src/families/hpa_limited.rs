@@ -432,11 +432,7 @@ impl Family for HpaLimited {
     /// The default verdict, and the HPA no longer held at its max: active, and asking for no more
     /// than it may have.
     fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
-        let mut v = crate::verdict::ready_and_stable(
-            obs,
-            rules.verification.projection_hours,
-            d.signals.memory.as_ref().map_or(0.0, |m| m.mib_per_rps),
-        );
+        let mut v = crate::verdict::default_for(d, obs, rules);
         let Some(s) = crate::family_signals::<HpaSignals>(d) else {
             return v;
         };

@@ -369,11 +369,7 @@ impl Family for PvcPending {
 
     /// The default verdict, and every claim the pods waited for Bound.
     fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
-        let mut v = crate::verdict::ready_and_stable(
-            obs,
-            rules.verification.projection_hours,
-            d.signals.memory.as_ref().map_or(0.0, |m| m.mib_per_rps),
-        );
+        let mut v = crate::verdict::default_for(d, obs, rules);
         let Some(s) = family_signals::<PvcSignals>(d) else {
             return v;
         };

@@ -511,11 +511,7 @@ impl Family for ServiceWithoutEndpoints {
 
     /// The default verdict, and the Service's port with ready endpoints.
     fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
-        let mut v = crate::verdict::ready_and_stable(
-            obs,
-            rules.verification.projection_hours,
-            d.signals.memory.as_ref().map_or(0.0, |m| m.mib_per_rps),
-        );
+        let mut v = crate::verdict::default_for(d, obs, rules);
         let Some(s) = family_signals::<ServiceSignals>(d) else {
             return v;
         };

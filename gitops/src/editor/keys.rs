@@ -25,7 +25,13 @@ pub fn container_key_lines(
     let Some(entry) = find(&entries, key) else {
         return Ok(None);
     };
-    let last = key_end(&src, entry);
+    Ok(Some(entry_lines(&src, entry)))
+}
+
+/// A key's lines from the key on, its block dedented to the key's column (comments and
+/// block-scalar text included).
+pub(super) fn entry_lines(src: &Source, entry: &source::Entry) -> Vec<String> {
+    let last = key_end(src, entry);
     let mut out = vec![src.text(entry.cl).to_string()];
     for line in entry.cl.line + 1..=last {
         let text = src.line_text(line);
@@ -36,7 +42,7 @@ pub fn container_key_lines(
             text.trim_start().to_string()
         });
     }
-    Ok(Some(out))
+    out
 }
 
 /// Sets one key of the container (`image`, `command`, `args`, `readinessProbe`, `ports`, …) to

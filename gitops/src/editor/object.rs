@@ -6,7 +6,7 @@
 use serde_yaml::Value;
 
 use super::ManifestError;
-use super::keys::{key_end, key_value, set_entry};
+use super::keys::{entry_lines, key_value, set_entry};
 use super::source::{Cl, Edit, Shape, Source, find};
 use super::verify::{parse_documents, value_identity};
 
@@ -95,18 +95,7 @@ pub fn object_key_lines(
     let Some(entry) = find(&entries, last) else {
         return Ok(None);
     };
-    let end = key_end(&src, entry);
-    let mut out = vec![src.text(entry.cl).to_string()];
-    for line in entry.cl.line + 1..=end {
-        let text = src.line_text(line);
-        let spaces = text.len() - text.trim_start().len();
-        out.push(if spaces >= entry.cl.col {
-            text[entry.cl.col..].to_string()
-        } else {
-            text.trim_start().to_string()
-        });
-    }
-    Ok(Some(out))
+    Ok(Some(entry_lines(&src, entry)))
 }
 
 /// Sets the key at `keys` of the `kind`/`name` document to what `lines` write (`key:` first, as
