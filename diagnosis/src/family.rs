@@ -86,7 +86,7 @@ pub trait Family: Send + Sync + 'static {
     /// pod stuck, no restart, no OOM kill, and memory at its trend still under the limit
     /// `projection_hours` ahead.
     fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
-        crate::verdict::default_for(d, obs, rules)
+        default_verdict(d, obs, rules)
     }
 
     /// The runbook Scribe keeps for this family (`docs/runbooks/<name>.md`).
@@ -109,6 +109,16 @@ pub trait Family: Send + Sync + 'static {
     fn code_focus(&self) -> CodeFocus {
         CodeFocus::Allocation
     }
+}
+
+/// The default verdict of a family: [`crate::verdict::ready_and_stable`] over the team's
+/// projection, memory that follows traffic at the rate the diagnosis measured not projected.
+pub fn default_verdict(d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
+    crate::verdict::ready_and_stable(
+        obs,
+        rules.verification.projection_hours,
+        d.signals.memory.as_ref().map_or(0.0, |m| m.mib_per_rps),
+    )
 }
 
 /// What Data reads the application's code for.

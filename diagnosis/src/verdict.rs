@@ -79,20 +79,6 @@ pub fn ready_and_stable(
     v
 }
 
-/// The default verdict of a family: [`ready_and_stable`] over the team's projection, memory that
-/// follows traffic at the rate the diagnosis measured not projected.
-pub fn default_for(
-    d: &squad_protocols::Diagnosis,
-    obs: &Observation,
-    rules: &crate::Rules<'_>,
-) -> Verification {
-    ready_and_stable(
-        obs,
-        rules.verification.projection_hours,
-        d.signals.memory.as_ref().map_or(0.0, |m| m.mib_per_rps),
-    )
-}
-
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// Healthy when the container neither restarted nor was OOM-killed during the window, and its

@@ -397,7 +397,7 @@ impl Family for CpuThrottling {
     /// The default verdict, and the container throttled in fewer than a quarter of its periods
     /// over the window (CPUThrottlingHigh's threshold).
     fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
-        let mut v = crate::verdict::default_for(d, obs, rules);
+        let mut v = crate::family::default_verdict(d, obs, rules);
         let shares: Vec<f64> = finite(&obs.throttled).map(|s| s.value).collect();
         if shares.is_empty() {
             v.detail

@@ -432,7 +432,7 @@ impl Family for HpaLimited {
     /// The default verdict, and the HPA no longer held at its max: active, and asking for no more
     /// than it may have.
     fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
-        let mut v = crate::verdict::default_for(d, obs, rules);
+        let mut v = crate::family::default_verdict(d, obs, rules);
         let Some(s) = crate::family_signals::<HpaSignals>(d) else {
             return v;
         };

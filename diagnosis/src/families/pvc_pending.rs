@@ -369,7 +369,7 @@ impl Family for PvcPending {
 
     /// The default verdict, and every claim the pods waited for Bound.
     fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
-        let mut v = crate::verdict::default_for(d, obs, rules);
+        let mut v = crate::family::default_verdict(d, obs, rules);
         let Some(s) = family_signals::<PvcSignals>(d) else {
             return v;
         };

@@ -511,7 +511,7 @@ impl Family for ServiceWithoutEndpoints {
 
     /// The default verdict, and the Service's port with ready endpoints.
     fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
-        let mut v = crate::verdict::default_for(d, obs, rules);
+        let mut v = crate::family::default_verdict(d, obs, rules);
         let Some(s) = family_signals::<ServiceSignals>(d) else {
             return v;
         };

@@ -331,7 +331,7 @@ impl Family for VolumeFull {
     /// The default verdict, and every volume the pods mount with more than the alert's 15% free
     /// at the end of the window.
     fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
-        let mut v = crate::verdict::default_for(d, obs, rules);
+        let mut v = crate::family::default_verdict(d, obs, rules);
         if obs.volumes.is_empty() {
             v.healthy = false;
             v.detail = format!("no volume stats to show the space freed; {}", v.detail);
