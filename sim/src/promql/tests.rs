@@ -314,7 +314,7 @@ fn unsupported_constructs_say_so() {
     for (expr, what) in [
         ("mem_bytes offset 5m", "offset"),
         ("mem_bytes @ 1704067200", "@ modifier"),
-        ("histogram_quantile(0.9, mem_bytes)", "histogram_quantile()"),
+        ("absent(mem_bytes)", "absent()"),
         ("topk(2, mem_bytes)", "topk"),
         ("mem_bytes > 10", ">"),
         ("mem_bytes / on(pod) mem_bytes", "vector matching"),
