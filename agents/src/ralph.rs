@@ -103,49 +103,55 @@ impl Ralph {
                 Vec::new()
             }
         };
-        // Best effort: the throttling a CPU family's verdict reads.
-        let throttled = match ctx
-            .cluster
-            .cpu(&a.workload, &container, window, Duration::from_secs(60))
-            .await
-        {
-            Ok(cpu) => cpu.throttled,
-            Err(e) => {
-                tracing::debug!(error = %e, "no CPU history for the verification");
-                Vec::new()
+        // Best effort, and only what the family's verdict reads: the CFS throttling, the
+        // volumes, the namespace's Services, HPAs and claims.
+        let family = families::of(&a.diagnosis.root_cause);
+        let needs = family.verify_needs();
+        fn best<T: Default>(what: &str, e: squad_runtime::ports::PortError) -> T {
+            tracing::debug!(error = %e, "no {what} for the verification");
+            T::default()
+        }
+        let step = Duration::from_secs(60);
+        let throttled = if needs.throttling {
+            match ctx.cluster.cpu(&a.workload, &container, window, step).await {
+                Ok(cpu) => cpu.throttled,
+                Err(e) => best("CPU history", e),
             }
+        } else {
+            Vec::new()
         };
-        // Best effort: how full the pods' volumes are, for a storage family's verdict.
         let mut volumes = Vec::new();
-        for claim in &info.claims {
-            match ctx
-                .cluster
-                .volume(&a.workload, claim, window, Duration::from_secs(60))
-                .await
-            {
+        for claim in info.claims.iter().filter(|_| needs.volumes) {
+            match ctx.cluster.volume(&a.workload, claim, window, step).await {
                 Ok(v) => volumes.push(v),
-                Err(e) => {
-                    tracing::debug!(error = %e, claim, "no volume stats for the verification")
-                }
+                Err(e) => best::<()>("volume stats", e),
             }
         }
-        // Best effort: what the Service, HPA and claim families' verdicts read.
         let ns = &a.workload.namespace;
-        let best = |what: &str, e: squad_runtime::ports::PortError| {
-            tracing::debug!(error = %e, "no {what} for the verification");
+        let services = if needs.services {
+            ctx.cluster
+                .services(ns)
+                .await
+                .unwrap_or_else(|e| best("Services", e))
+        } else {
+            Vec::new()
         };
-        let services = ctx.cluster.services(ns).await.unwrap_or_else(|e| {
-            best("Services", e);
+        let hpas = if needs.hpas {
+            ctx.cluster
+                .hpas(ns)
+                .await
+                .unwrap_or_else(|e| best("HPAs", e))
+        } else {
             Vec::new()
-        });
-        let hpas = ctx.cluster.hpas(ns).await.unwrap_or_else(|e| {
-            best("HPAs", e);
+        };
+        let claims = if needs.claims {
+            ctx.cluster
+                .claims(ns)
+                .await
+                .unwrap_or_else(|e| best("claims", e))
+        } else {
             Vec::new()
-        });
-        let claims = ctx.cluster.claims(ns).await.unwrap_or_else(|e| {
-            best("claims", e);
-            Vec::new()
-        });
+        };
         let observation = Observation {
             window_minutes: v.window_minutes,
             restarts,
@@ -161,11 +167,7 @@ impl Ralph {
             claims,
         };
         // The family decides from what was observed whether its fix held.
-        Ok(families::of(&a.diagnosis.root_cause).verify(
-            &a.diagnosis,
-            &observation,
-            &Rules::of(&ctx.settings),
-        ))
+        Ok(family.verify(&a.diagnosis, &observation, &Rules::of(&ctx.settings)))
     }
 }
 

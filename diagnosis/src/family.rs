@@ -82,6 +82,12 @@ pub trait Family: Send + Sync + 'static {
         rules.remediation.replay_hours
     }
 
+    /// What the verdict reads beyond the default (the workload's pods, restarts, memory and
+    /// traffic): Ralph reads only what the family's verdict uses.
+    fn verify_needs(&self) -> VerifyNeeds {
+        VerifyNeeds::default()
+    }
+
     /// Whether the fix held over the observation window. The default: every replica Ready and no
     /// pod stuck, no restart, no OOM kill, and memory at its trend still under the limit
     /// `projection_hours` ahead.
@@ -191,6 +197,22 @@ impl RepoNeeds {
         manifest: true,
         history: false,
     };
+}
+
+/// What a family's verdict reads beyond the default observation (each best effort: what cannot
+/// be read is left empty, and the verdict says so).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VerifyNeeds {
+    /// The container's CFS throttling over the window.
+    pub throttling: bool,
+    /// How full the pods' volumes are.
+    pub volumes: bool,
+    /// The namespace's Services with their endpoints.
+    pub services: bool,
+    /// The namespace's HPAs with their status.
+    pub hpas: bool,
+    /// The namespace's claims with their phase.
+    pub claims: bool,
 }
 
 /// What a remedy needs read from the cluster. A read it needs that fails fails the remedy

@@ -23,7 +23,8 @@ pub mod verdict;
 pub use facts::{Facts, Lookup, gather};
 pub use family::{
     Change, ClusterNeeds, ClusterView, CodeFocus, Decision, Detection, Edit, Family, Layer,
-    Proposal, Remedy, RemedyInput, RepoNeeds, RepoObject, RepoView, Rules, Runbook, family_signals,
+    Proposal, Remedy, RemedyInput, RepoNeeds, RepoObject, RepoView, Rules, Runbook, VerifyNeeds,
+    family_signals,
 };
 pub use followup::{FollowupContext, IssueDraft};
 pub use native::NativeDiagnoser;

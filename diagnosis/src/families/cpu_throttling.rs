@@ -394,6 +394,13 @@ impl Family for CpuThrottling {
         }
     }
 
+    fn verify_needs(&self) -> crate::VerifyNeeds {
+        crate::VerifyNeeds {
+            throttling: true,
+            ..crate::VerifyNeeds::default()
+        }
+    }
+
     /// The default verdict, and the container throttled in fewer than a quarter of its periods
     /// over the window (CPUThrottlingHigh's threshold).
     fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {

@@ -429,6 +429,13 @@ impl Family for HpaLimited {
             .unwrap_or_default()
     }
 
+    fn verify_needs(&self) -> crate::VerifyNeeds {
+        crate::VerifyNeeds {
+            hpas: true,
+            ..crate::VerifyNeeds::default()
+        }
+    }
+
     /// The default verdict, and the HPA no longer held at its max: active, and asking for no more
     /// than it may have.
     fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {

@@ -367,6 +367,13 @@ impl Family for PvcPending {
             .unwrap_or_default()
     }
 
+    fn verify_needs(&self) -> crate::VerifyNeeds {
+        crate::VerifyNeeds {
+            claims: true,
+            ..crate::VerifyNeeds::default()
+        }
+    }
+
     /// The default verdict, and every claim the pods waited for Bound.
     fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
         let mut v = crate::family::default_verdict(d, obs, rules);

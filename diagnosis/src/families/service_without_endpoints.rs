@@ -509,6 +509,13 @@ impl Family for ServiceWithoutEndpoints {
             .unwrap_or_default()
     }
 
+    fn verify_needs(&self) -> crate::VerifyNeeds {
+        crate::VerifyNeeds {
+            services: true,
+            ..crate::VerifyNeeds::default()
+        }
+    }
+
     /// The default verdict, and the Service's port with ready endpoints.
     fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
         let mut v = crate::family::default_verdict(d, obs, rules);

@@ -328,6 +328,13 @@ impl Family for VolumeFull {
         })
     }
 
+    fn verify_needs(&self) -> crate::VerifyNeeds {
+        crate::VerifyNeeds {
+            volumes: true,
+            ..crate::VerifyNeeds::default()
+        }
+    }
+
     /// The default verdict, and every volume the pods mount with more than the alert's 15% free
     /// at the end of the window.
     fn verify(&self, d: &Diagnosis, obs: &Observation, rules: &Rules<'_>) -> Verification {
