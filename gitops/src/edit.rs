@@ -58,6 +58,12 @@ pub enum Edit {
         keys: Vec<String>,
         lines: Option<Vec<String>>,
     },
+    /// The scalar `value` of the operation at `op_path` in a JSON 6902 patch file.
+    SetPatchValue {
+        path: String,
+        op_path: String,
+        value: String,
+    },
     /// The `newTag` of a kustomization's `images:` entry named `name`.
     SetKustomizeImage {
         kustomization: String,
@@ -89,6 +95,7 @@ impl Edit {
             | Edit::AddContainerEnv { path, .. }
             | Edit::SetContainerKey { path, .. }
             | Edit::SetObjectKey { path, .. }
+            | Edit::SetPatchValue { path, .. }
             | Edit::ReplaceContainerEnv { path, .. }
             | Edit::SetValue { path, .. }
             | Edit::AddFile { path, .. } => path,
@@ -105,6 +112,7 @@ impl Edit {
             | Edit::AddContainerEnv { path, .. }
             | Edit::SetContainerKey { path, .. }
             | Edit::SetObjectKey { path, .. }
+            | Edit::SetPatchValue { path, .. }
             | Edit::ReplaceContainerEnv { path, .. }
             | Edit::SetValue { path, .. }
             | Edit::AddFile { path, .. } => *path = to.to_owned(),
@@ -233,6 +241,7 @@ fn edit_text(edit: &Edit, base: &str) -> Result<String, ManifestError> {
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             editor::set_object_key(base, kind, name, &keys, lines.as_deref())
         }
+        Edit::SetPatchValue { op_path, value, .. } => editor::set_patch_value(base, op_path, value),
         Edit::SetKustomizeImage {
             kustomization,
             name,

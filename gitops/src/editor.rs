@@ -31,6 +31,7 @@
 //! - `object`: a key of any object (a Service's ports, a pod template's `nodeSelector`) set whole.
 
 mod args;
+mod json6902;
 mod keys;
 mod kustomization;
 mod locate;
@@ -42,6 +43,7 @@ mod verify;
 use serde_yaml::Value;
 
 use args::{EnvItem, check_quantity, check_resource_name, check_section};
+pub use json6902::set_patch_value;
 pub use keys::{container_key_lines, set_container_key, set_value};
 pub use kustomization::{add_resource, set_image_tag};
 pub use object::{object_key_lines, set_object_key};

@@ -8,8 +8,11 @@
 //! the affected namespace; [`retarget`] moves each of a remedy's edits of the manifest to the
 //! topmost layer that sets the value, or, when none does and the base is shared, to the
 //! environment's own patch of the container; an image tag set by `images:` is changed there.
-//! The line edits of a kustomization ([`add_resource`], [`set_image_tag`]) are the editor's.
+//! A JSON 6902 patch that sets the field (an operation on its pointer) gets the new value in
+//! that operation. The line edits of a kustomization ([`add_resource`], [`set_image_tag`]) are
+//! the editor's.
 
+mod json6902;
 mod layout;
 mod retarget;
 

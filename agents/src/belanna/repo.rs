@@ -183,7 +183,10 @@ pub(super) async fn read(
     if !needs.manifest {
         return Ok((RepoView::default(), Shape::Manifests(Layout::default())));
     }
-    let ((path, text), shape) = locate(ctx, a).await?;
+    let ((path, text), mut shape) = locate(ctx, a).await?;
+    if let Shape::Manifests(layout) = &mut shape {
+        layout.manifests.insert(path.clone(), text.clone());
+    }
     let versions = |path: String| async move {
         if needs.history {
             ctx.forge.file_history(&path).await

@@ -36,8 +36,12 @@ pub struct Kustomization {
     pub resources_written: Vec<String>,
     /// The same, as repository paths: files, or directories holding a kustomization.
     pub resources: Vec<String>,
-    /// Patch files (`patches:` entries with a `path`, `patchesStrategicMerge:`), as repository paths.
+    /// Patch files (`patches:` entries with a `path`, `patchesStrategicMerge:`,
+    /// `patchesJson6902:`), as repository paths.
     pub patches: Vec<String>,
+    /// The patch files aimed by a `target` (a JSON 6902 patch, or a strategic-merge one aimed
+    /// by selector): repository path → (target kind, if given; target name).
+    pub targets: BTreeMap<String, (Option<String>, String)>,
     pub images: Vec<ImageEntry>,
 }
 
@@ -71,12 +75,21 @@ impl Kustomization {
             .iter()
             .map(|p| join(&dir, p))
             .collect();
-        if let Some(list) = v["patches"].as_array() {
-            patches.extend(
-                list.iter()
-                    .filter_map(|p| p["path"].as_str())
-                    .map(|p| join(&dir, p)),
-            );
+        let mut targets = BTreeMap::new();
+        for list in [v["patches"].as_array(), v["patchesJson6902"].as_array()]
+            .into_iter()
+            .flatten()
+        {
+            for entry in list {
+                let Some(file) = entry["path"].as_str().map(|p| join(&dir, p)) else {
+                    continue;
+                };
+                if let Some(name) = entry["target"]["name"].as_str() {
+                    let kind = entry["target"]["kind"].as_str().map(str::to_owned);
+                    targets.insert(file.clone(), (kind, name.to_owned()));
+                }
+                patches.push(file);
+            }
         }
         let images = v["images"]
             .as_array()
@@ -101,6 +114,7 @@ impl Kustomization {
             resources_written,
             resources,
             patches,
+            targets,
             images,
         })
     }
@@ -112,6 +126,9 @@ pub struct Layout {
     pub kustomizations: Vec<Kustomization>,
     /// Patch files, by path.
     pub patches: BTreeMap<String, String>,
+    /// The manifests a remedy edits, by path (a JSON 6902 operation points at a container by
+    /// its index there).
+    pub manifests: BTreeMap<String, String>,
 }
 
 impl Layout {
@@ -125,6 +142,7 @@ impl Layout {
                 .filter_map(|(p, t)| Kustomization::read(p, t))
                 .collect(),
             patches: BTreeMap::new(),
+            manifests: BTreeMap::new(),
         }
     }
 

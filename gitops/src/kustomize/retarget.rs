@@ -201,6 +201,32 @@ pub fn retarget(
             out.push(e.at(p));
             continue;
         }
+        // A JSON 6902 operation that sets a resource for the environment.
+        if let (Edit::SetContainerResource { value, .. }, Field::Resource(section, resource)) =
+            (e, &field)
+            && let Some(pointer) = layout.manifests.get(manifest).and_then(|text| {
+                super::json6902::pointer(
+                    text,
+                    kind,
+                    workload,
+                    container,
+                    &["resources", section, resource],
+                )
+            })
+            && let Some(p) =
+                super::json6902::patch_setting(&chain, layout, kind, workload, &pointer)
+        {
+            notes.push(format!(
+                "{} of `{container}` is set for {namespace} by the JSON 6902 operation on `{pointer}` in `{p}`: its value set there",
+                describe(&field)
+            ));
+            out.push(Edit::SetPatchValue {
+                path: p.to_owned(),
+                op_path: pointer,
+                value: value.clone(),
+            });
+            continue;
+        }
         // A tag the kustomizations set with `images:`.
         if let (
             Edit::SetContainerKey {

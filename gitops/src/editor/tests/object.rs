@@ -109,3 +109,18 @@ fn a_missing_document_or_parent_is_an_error_naming_it() {
     );
     assert!(bad.is_err(), "lines of another key");
 }
+
+#[test]
+fn a_json_6902_operations_value_is_set_alone() {
+    let patch = "# prod sizes\n- op: replace\n  path: /spec/replicas\n  value: 3\n- op: replace\n  path: /spec/template/spec/containers/0/resources/limits/memory\n  value: \"768Mi\" # sized in 2025\n";
+    let out = set_patch_value(
+        patch,
+        "/spec/template/spec/containers/0/resources/limits/memory",
+        "1Gi",
+    )
+    .unwrap();
+    assert_eq!(out, patch.replace("\"768Mi\"", "\"1Gi\""));
+    let err = set_patch_value(patch, "/spec/template/spec/containers/1/image", "x").unwrap_err();
+    assert!(err.to_string().contains("containers/1/image"), "{err}");
+    assert!(set_patch_value("kind: Deployment\n", "/a", "b").is_err());
+}
