@@ -338,6 +338,17 @@ fn a_sidecar_before_the_apps_container_ends_as_the_shipped_ones() {
                             out.push('\n');
                         }
                         (path, out)
+                    } else if path.ends_with(".yaml") && text.contains("/containers/") {
+                        // A JSON 6902 patch points at containers by index: the sidecar inserted
+                        // before the app moves the app's one up, as its team would write it.
+                        let re = Regex::new(r"(/containers/)([0-9]+)(/|$)").unwrap();
+                        let text = re
+                            .replace_all(&text, |c: &Captures| {
+                                let n: usize = c[2].parse().unwrap();
+                                format!("{}{}{}", &c[1], n + 1, &c[3])
+                            })
+                            .into_owned();
+                        (path, text)
                     } else if path == "scenario.toml" {
                         // A registry the scenario declares holds the sidecar's image too.
                         let text = text.replacen(
@@ -396,14 +407,20 @@ fn a_repository_of_one_multi_document_file_ends_as_the_shipped_ones() {
     });
 }
 
-/// Every memory quantity of `text` twice as large, in its own unit.
+/// Every memory quantity of `text` twice as large, in its own unit: under a `memory` key, and
+/// a JSON 6902 operation's `value` with a unit of bytes.
 fn double_memory(text: &str) -> String {
     let re =
         Regex::new(r#"(memory"?\s*[:=]\s*)("?)([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|M|G)?("?)"#).unwrap();
-    re.replace_all(text, |c: &Captures| {
+    let text = re.replace_all(text, |c: &Captures| {
         let n: f64 = c[3].parse().unwrap();
         let unit = c.get(4).map_or("", |m| m.as_str());
         format!("{}{}{}{unit}{}", &c[1], &c[2], n * 2.0, &c[5])
+    });
+    let op = Regex::new(r#"(?m)^(\s*value:\s*)("?)([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi)("?)"#).unwrap();
+    op.replace_all(&text, |c: &Captures| {
+        let n: f64 = c[3].parse().unwrap();
+        format!("{}{}{}{}{}", &c[1], &c[2], n * 2.0, &c[4], &c[5])
     })
     .into_owned()
 }

@@ -74,6 +74,7 @@ pub(super) fn patch_setting<'l>(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     const MANIFEST: &str = "kind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n    spec:\n      containers:\n        - name: proxy\n        - name: app\n";
