@@ -621,9 +621,43 @@ fn holmes_as_diagnoser_falls_back_to_the_native_analyzers_when_it_cannot_run() {
 /// that read history (memory, CPU, volume usage), from the served Prometheus API too.
 #[test]
 fn diagnose_names_every_shipped_scenarios_family_over_the_apis() {
+    // Two at a time: each serves its cluster from a process of its own, and most of the time
+    // goes to the served model computing a day of history.
+    let names = squad_sim::Scenario::embedded_names();
+    let halves: Vec<(Vec<String>, Vec<String>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|k| {
+                let mine: Vec<String> = names.iter().skip(k).step_by(2).cloned().collect();
+                scope.spawn(move || diagnose_each(&mine))
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let (wrong, with_history): (Vec<String>, Vec<String>) =
+        halves
+            .into_iter()
+            .fold((Vec::new(), Vec::new()), |(mut w, mut h), (a, b)| {
+                w.extend(a);
+                h.extend(b);
+                (w, h)
+            });
+    eprintln!("diagnosed with Prometheus' history: {with_history:?}");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // The families that need history do need it (else this test would not exercise it).
+    assert!(
+        ["oomkilled", "cpu-throttling", "volume-full"]
+            .iter()
+            .all(|n| with_history.iter().any(|w| w == n)),
+        "{with_history:?}"
+    );
+}
+
+/// `squad diagnose` on each scenario's workload: the wrong answers, and the scenarios that
+/// needed Prometheus' history to be right.
+fn diagnose_each(names: &[String]) -> (Vec<String>, Vec<String>) {
     let mut wrong = Vec::new();
     let mut with_history = Vec::new();
-    for name in squad_sim::Scenario::embedded_names() {
+    for name in names.iter().cloned() {
         let scenario = squad_sim::Scenario::embedded(&name).unwrap();
         let Some(expect) = scenario.expect.as_ref() else {
             continue;
@@ -658,13 +692,5 @@ fn diagnose_names_every_shipped_scenarios_family_over_the_apis() {
             ));
         }
     }
-    eprintln!("diagnosed with Prometheus' history: {with_history:?}");
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-    // The families that need history do need it (else this test would not exercise it).
-    assert!(
-        ["oomkilled", "cpu-throttling", "volume-full"]
-            .iter()
-            .all(|n| with_history.iter().any(|w| w == n)),
-        "{with_history:?}"
-    );
+    (wrong, with_history)
 }
