@@ -657,12 +657,12 @@ fn diagnose_names_every_shipped_scenarios_family_over_the_apis() {
 fn diagnose_each(names: &[String]) -> (Vec<String>, Vec<String>) {
     let mut wrong = Vec::new();
     let mut with_history = Vec::new();
-    for name in names.iter().cloned() {
-        let scenario = squad_sim::Scenario::embedded(&name).unwrap();
+    for name in names {
+        let scenario = squad_sim::Scenario::embedded(name).unwrap();
         let Some(expect) = scenario.expect.as_ref() else {
             continue;
         };
-        let s = Served::start(&name, &[]);
+        let s = Served::start(name, &[]);
         let kc = s.kubeconfig();
         let prom = format!("{}/prometheus", s.url());
         let target = format!(
