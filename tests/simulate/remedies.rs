@@ -4,17 +4,17 @@
 
 use super::*;
 
+/// The scenario run with `--approve` to its end, in a directory of its own.
+fn approved(scenario: Scenario) -> squad::summary::Summary {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(simulation::run(opts(scenario, dir.path(), true)))
+        .unwrap()
+        .summary
+}
+
 #[test]
 fn a_readiness_probe_the_last_deploy_broke_is_restored_and_the_image_it_shipped_stays() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = rt()
-        .block_on(simulation::run(opts(
-            Scenario::embedded("readiness").unwrap(),
-            dir.path(),
-            true,
-        )))
-        .unwrap()
-        .summary;
+    let s = approved(Scenario::embedded("readiness").unwrap());
     let diag = s.diagnosis.as_ref().unwrap();
     assert_eq!(
         diag.summary,
@@ -42,7 +42,6 @@ fn a_readiness_probe_the_last_deploy_broke_is_restored_and_the_image_it_shipped_
 /// so undoing it would delete a probe. The crew escalates instead, saying so.
 #[test]
 fn a_readiness_probe_the_last_deploy_added_is_not_removed() {
-    let dir = tempfile::tempdir().unwrap();
     let mut scenario = Scenario::embedded("readiness").unwrap();
     for (path, text) in scenario.files.iter_mut() {
         if path.starts_with("history/") && path.ends_with(".yaml") {
@@ -51,10 +50,7 @@ fn a_readiness_probe_the_last_deploy_added_is_not_removed() {
             text.replace_range(start..end, "");
         }
     }
-    let s = rt()
-        .block_on(simulation::run(opts(scenario, dir.path(), true)))
-        .unwrap()
-        .summary;
+    let s = approved(scenario);
     assert_eq!(
         s.diagnosis.as_ref().unwrap().root_cause,
         "readiness_probe_failing"
@@ -75,7 +71,6 @@ fn a_readiness_probe_the_last_deploy_added_is_not_removed() {
 /// guess. The crew escalates, naming who provisions it; no PR.
 #[test]
 fn a_reference_the_last_deploy_added_is_escalated_to_whoever_provisions_it() {
-    let dir = tempfile::tempdir().unwrap();
     let mut scenario = Scenario::embedded("config-ref").unwrap();
     for (path, text) in scenario.files.iter_mut() {
         if path.starts_with("manifests/") && path.ends_with("deployment.yaml") {
@@ -85,10 +80,7 @@ fn a_reference_the_last_deploy_added_is_escalated_to_whoever_provisions_it() {
             );
         }
     }
-    let s = rt()
-        .block_on(simulation::run(opts(scenario, dir.path(), true)))
-        .unwrap()
-        .summary;
+    let s = approved(scenario);
     assert_eq!(
         s.diagnosis.as_ref().unwrap().root_cause,
         "broken_config_reference"
@@ -147,15 +139,7 @@ fn a_rollback_to_a_tag_the_registry_no_longer_holds_is_caught_before_or_after_th
 
 #[test]
 fn a_broken_secret_reference_the_last_deploy_changed_is_restored_with_the_code_that_reads_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = rt()
-        .block_on(simulation::run(opts(
-            Scenario::embedded("config-ref").unwrap(),
-            dir.path(),
-            true,
-        )))
-        .unwrap()
-        .summary;
+    let s = approved(Scenario::embedded("config-ref").unwrap());
     let diag = s.diagnosis.as_ref().unwrap();
     assert_eq!(diag.root_cause, "broken_config_reference");
     assert_eq!(
