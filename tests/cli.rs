@@ -157,56 +157,70 @@ fn killed_at_any_event_the_incident_resumes_without_repeating_an_action() {
     ));
     let total = clean["timeline"].as_array().unwrap().len();
     assert!(total > 30, "{total}");
-    for n in 1..total {
-        let out = dir.path().join(format!("kill-{n}"));
-        let o = out.to_str().unwrap();
-        let killed = squad(
-            &["simulate", "oomkilled", "--approve", "--out", o],
-            &[("SQUAD_FAULT_ABORT_AFTER_EVENTS", &n.to_string())],
-        );
-        assert!(
-            !killed.status.success() || n >= total,
-            "run {n} was not killed"
-        );
-        let v = json(&squad(
-            &["simulate", "oomkilled", "--json", "--approve", "--out", o],
-            &[],
-        ));
-        assert_eq!(v["state"], "resolved", "killed after event {n}");
-        let issues = v["issues"].as_array().unwrap();
-        assert_eq!(issues.len(), 3, "killed after event {n}: {issues:#?}");
-        assert_eq!(
-            v["pull_requests"].as_array().unwrap().len(),
-            1,
-            "killed after event {n}"
-        );
-        for c in ["belanna", "worf", "data", "scribe", "ralph"] {
-            let count = issues[0]["comments"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|x| x["author"] == c)
-                .count();
-            assert_eq!(
-                count, 1,
-                "killed after event {n}: {c} commented {count} times"
-            );
+    // Two at a time: each kill point is its own simulation directory.
+    std::thread::scope(|scope| {
+        for lane in 0..2 {
+            let dir = dir.path();
+            scope.spawn(move || {
+                for n in (1..total).filter(|n| n % 2 == lane) {
+                    killed_after(dir, n, total);
+                }
+            });
         }
-        let repo = git2::Repository::open(out.join("gitops")).unwrap();
-        let mut walk = repo.revwalk().unwrap();
-        walk.push_ref("refs/heads/main").unwrap();
-        let scribe_commits = walk
-            .filter(|oid| {
-                repo.find_commit(*oid.as_ref().unwrap())
-                    .unwrap()
-                    .message()
-                    .unwrap_or("")
-                    .starts_with("docs(squad): record incident")
-            })
+    });
+}
+
+/// Kills the oomkilled simulation in `dir` after its `n`th event of `total`, runs it again, and
+/// checks it resolved with every action taken once.
+fn killed_after(dir: &std::path::Path, n: usize, total: usize) {
+    let out = dir.join(format!("kill-{n}"));
+    let o = out.to_str().unwrap();
+    let killed = squad(
+        &["simulate", "oomkilled", "--approve", "--out", o],
+        &[("SQUAD_FAULT_ABORT_AFTER_EVENTS", &n.to_string())],
+    );
+    assert!(
+        !killed.status.success() || n >= total,
+        "run {n} was not killed"
+    );
+    let v = json(&squad(
+        &["simulate", "oomkilled", "--json", "--approve", "--out", o],
+        &[],
+    ));
+    assert_eq!(v["state"], "resolved", "killed after event {n}");
+    let issues = v["issues"].as_array().unwrap();
+    assert_eq!(issues.len(), 3, "killed after event {n}: {issues:#?}");
+    assert_eq!(
+        v["pull_requests"].as_array().unwrap().len(),
+        1,
+        "killed after event {n}"
+    );
+    for c in ["belanna", "worf", "data", "scribe", "ralph"] {
+        let count = issues[0]["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["author"] == c)
             .count();
-        assert_eq!(scribe_commits, 1, "killed after event {n}");
-        std::fs::remove_dir_all(&out).unwrap();
+        assert_eq!(
+            count, 1,
+            "killed after event {n}: {c} commented {count} times"
+        );
     }
+    let repo = git2::Repository::open(out.join("gitops")).unwrap();
+    let mut walk = repo.revwalk().unwrap();
+    walk.push_ref("refs/heads/main").unwrap();
+    let scribe_commits = walk
+        .filter(|oid| {
+            repo.find_commit(*oid.as_ref().unwrap())
+                .unwrap()
+                .message()
+                .unwrap_or("")
+                .starts_with("docs(squad): record incident")
+        })
+        .count();
+    assert_eq!(scribe_commits, 1, "killed after event {n}");
+    std::fs::remove_dir_all(&out).unwrap();
 }
 
 /// A `squad sim-cluster serve` process, killed on drop.

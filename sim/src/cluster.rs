@@ -186,8 +186,6 @@ pub struct SimCluster {
     lives: LivesCache,
     /// The served objects at one second of one main head.
     world_cache: Mutex<Option<(String, i64, Arc<World>)>>,
-    /// A Kustomize repository's renders.
-    renders: render::Renders,
 }
 
 type LivesCache = Mutex<Option<(String, DateTime<Utc>, Arc<BTreeMap<u32, Life>>)>>;
@@ -222,7 +220,6 @@ impl SimCluster {
             desired: Mutex::new(None),
             lives: Mutex::new(None),
             world_cache: Mutex::new(None),
-            renders: render::Renders::default(),
         }
     }
 

@@ -143,6 +143,16 @@ pub(super) struct Decision {
     pub rescaled: Option<String>,
 }
 
+/// What one metric's reading of a rollout's pods divides by and is capped at.
+#[derive(Debug, Clone)]
+struct Sizing {
+    /// The sum of the containers' requests for the resource (cores or bytes), or why a
+    /// utilisation cannot be computed.
+    request: Result<f64, String>,
+    /// The app container's CPU limit in cores.
+    cpu_limit: Option<f64>,
+}
+
 /// The replica count over time, and the HPA's decisions.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Scaling {
@@ -215,11 +225,13 @@ impl Scaling {
 
     /// The HPA in force at `t`, if any.
     pub(super) fn hpa_at(&self, t: DateTime<Utc>) -> Option<&Autoscaler> {
-        self.hpas
-            .iter()
-            .rev()
-            .find(|(at, _)| *at <= t)
-            .and_then(|(_, h)| h.as_ref())
+        self.hpa_index_at(t).and_then(|i| self.hpas[i].1.as_ref())
+    }
+
+    /// Where in `hpas` the HPA in force at `t` is, if one is.
+    fn hpa_index_at(&self, t: DateTime<Utc>) -> Option<usize> {
+        let i = self.hpas.iter().rposition(|(at, _)| *at <= t)?;
+        self.hpas[i].1.as_ref().map(|_| i)
     }
 
     /// The controller's last decision at or before `t`.
@@ -319,7 +331,8 @@ impl SimCluster {
         let end = s.now.max(self.clock.now()) + chrono::Duration::days(HORIZON_DAYS);
         // Each sync: the rollout syncs first (its declared replicas, when it declares them),
         // then the HPA.
-        let mut recommendations: Vec<(DateTime<Utc>, u32)> = Vec::new();
+        let mut recommendations: Vec<(i64, u32)> = Vec::new();
+        let mut sized: Option<((usize, usize), Vec<Sizing>)> = None;
         let mut synced = 0usize;
         let mut declared = first_replicas;
         let mut t = start;
@@ -333,15 +346,35 @@ impl SimCluster {
                 }
                 synced += 1;
             }
-            let newest = &rollouts[syncs[synced.max(1) - 1].3];
-            match out.hpa_at(t).cloned() {
+            let newest_index = syncs[synced.max(1) - 1].3;
+            let newest = &rollouts[newest_index];
+            match out.hpa_index_at(t) {
                 None => {
                     next = declared;
                     recommendations.clear();
                 }
-                Some(hpa) => {
-                    let decision =
-                        self.decide(&hpa, newest, t, (next, reference), &mut recommendations);
+                Some(h) => {
+                    let hpa = out.hpas[h].1.as_ref().expect("an HPA in force");
+                    // What the metrics divide by changes only with the rollout or the HPA.
+                    if sized
+                        .as_ref()
+                        .is_none_or(|(key, _)| *key != (newest_index, h))
+                    {
+                        let each = hpa
+                            .metrics
+                            .iter()
+                            .map(|(resource, target)| self.sizing(resource, target, newest))
+                            .collect();
+                        sized = Some(((newest_index, h), each));
+                    }
+                    let sizings = &sized.as_ref().expect("sized above").1;
+                    let decision = self.decide(
+                        hpa,
+                        (newest, sizings),
+                        t,
+                        (next, reference),
+                        &mut recommendations,
+                    );
                     next = decision.replicas;
                     let changed = out.decisions.last().is_none_or(|last| {
                         (
@@ -396,41 +429,64 @@ impl SimCluster {
         t: DateTime<Utc>,
         share: f64,
     ) -> Result<Reading, String> {
+        self.reading(
+            resource,
+            target,
+            (r, &self.sizing(resource, target, r)),
+            t,
+            share,
+        )
+    }
+
+    /// What rollout `r`'s pods request of `resource` and the app's CPU limit: what a reading
+    /// of the metric divides by and is capped at.
+    fn sizing(&self, resource: &str, target: &Target, r: &Rollout) -> Sizing {
         let spec = objects::pod_spec(&r.object);
-        let containers = spec["containers"].as_array().cloned().unwrap_or_default();
-        let mut request = 0.0;
-        for c in &containers {
-            let Some(q) = c["resources"]["requests"][resource]
-                .as_str()
+        let quantity = |v: &Value| {
+            v.as_str()
                 .map(str::to_owned)
-                .or_else(|| {
-                    c["resources"]["requests"][resource]
-                        .as_u64()
-                        .map(|n| n.to_string())
-                })
+                .or_else(|| v.as_u64().map(|n| n.to_string()))
                 .and_then(|q| q.parse::<squad_protocols::Quantity>().ok())
-            else {
+        };
+        let mut request = Ok(0.0);
+        for c in spec["containers"].as_array().into_iter().flatten() {
+            let Some(q) = quantity(&c["resources"]["requests"][resource]) else {
                 if matches!(target, Target::Utilization(_)) {
-                    return Err(format!(
+                    request = Err(format!(
                         "failed to get {resource} utilization: missing request for {resource}"
                     ));
+                    break;
                 }
                 continue;
             };
-            request += if resource == "cpu" {
-                q.milli() as f64 / 1000.0
-            } else {
-                q.bytes() as f64
-            };
+            if let Ok(sum) = request.as_mut() {
+                *sum += if resource == "cpu" {
+                    q.milli() as f64 / 1000.0
+                } else {
+                    q.bytes() as f64
+                };
+            }
         }
+        let cpu_limit = self
+            .container_object(r)
+            .and_then(|c| quantity(&c["resources"]["limits"]["cpu"]))
+            .map(|q| q.milli() as f64 / 1000.0);
+        Sizing { request, cpu_limit }
+    }
+
+    /// The metric read with `sizing` of rollout `r` (see [`Self::read_metric`]).
+    fn reading(
+        &self,
+        resource: &str,
+        target: &Target,
+        (r, sizing): (&Rollout, &Sizing),
+        t: DateTime<Utc>,
+        share: f64,
+    ) -> Result<Reading, String> {
+        let request = sizing.request.clone()?;
         let rps = self.traffic(t) * share;
-        let app = self.container_object(r);
         let average = if resource == "cpu" {
-            let limit = app
-                .and_then(|c| c["resources"]["limits"]["cpu"].as_str().map(str::to_owned))
-                .and_then(|q| q.parse::<squad_protocols::Quantity>().ok())
-                .map(|q| q.milli() as f64 / 1000.0);
-            cpu_rate(self.cpu_demand(r, rps), limit).used
+            cpu_rate(self.cpu_demand(r, rps), sizing.cpu_limit).used
         } else {
             let l = self.load(r);
             let hours = (t - r.at).num_seconds().max(0) as f64 / 3600.0;
@@ -449,10 +505,10 @@ impl SimCluster {
     fn decide(
         &self,
         hpa: &Autoscaler,
-        r: &Rollout,
+        (r, sizings): (&Rollout, &[Sizing]),
         t: DateTime<Utc>,
         (n, reference): (u32, u32),
-        recommendations: &mut Vec<(DateTime<Utc>, u32)>,
+        recommendations: &mut Vec<(i64, u32)>,
     ) -> Decision {
         let described = |resource: &str, target: &Target| match target {
             Target::Utilization(_) => {
@@ -491,9 +547,9 @@ impl SimCluster {
         }
         let mut proposals = Vec::new();
         let mut errors = Vec::new();
-        for (resource, target) in &hpa.metrics {
+        for ((resource, target), sizing) in hpa.metrics.iter().zip(sizings) {
             let share = f64::from(reference.max(1)) / f64::from(n.max(1));
-            match self.read_metric(resource, target, r, t, share) {
+            match self.reading(resource, target, (r, sizing), t, share) {
                 Ok(reading) => {
                     let ratio = match (target, reading.utilization) {
                         (Target::Utilization(goal), Some(u)) => {
@@ -525,13 +581,14 @@ impl SimCluster {
         base.active = Ok(metric.clone());
         // Stabilisation: a scale-down takes the highest recommendation of its window, a
         // scale-up the lowest of its.
-        recommendations.push((t, proposal));
-        let keep = secs(hpa.scale_down_window.max(hpa.scale_up_window));
-        recommendations.retain(|(at, _)| *at + keep >= t);
+        let now = t.timestamp();
+        recommendations.push((now, proposal));
+        let keep = hpa.scale_down_window.max(hpa.scale_up_window);
+        recommendations.retain(|(at, _)| *at + keep >= now);
         let within = |w: i64| {
             recommendations
                 .iter()
-                .filter(move |(at, _)| *at + secs(w) >= t)
+                .filter(move |(at, _)| *at + w >= now)
                 .map(|(_, p)| *p)
         };
         let mut desired = proposal;

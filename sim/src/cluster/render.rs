@@ -5,11 +5,12 @@
 //! the real kustomize, so an edit in the base that an overlay overrides visibly changes nothing,
 //! and an edit in the overlay does. A Helm repository (`[workload] helm`, the Argo CD Application
 //! that deploys the chart) is applied as `helm template` renders the chart with the
-//! Application's value files, in order, at each commit. Renders are cached per tree.
+//! Application's value files, in order, at each commit. Renders are cached per tree for the whole
+//! process (the replays and a resumed run render the same trees again).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use serde_json::Value;
 use squad_adapters::git::{Commit, GitRepo};
@@ -18,9 +19,13 @@ use squad_runtime::ports::{PortError, PortResult};
 
 use super::SimCluster;
 
-/// Renders kept per tree id (the output, or kustomize's error).
-#[derive(Default)]
-pub(super) struct Renders(Mutex<HashMap<String, Arc<Result<String, String>>>>);
+/// A render: the output, or the tool's error.
+type Render = Arc<Result<String, String>>;
+
+/// Renders kept per tree id and how it is rendered (the tool, its program, the overlay or the
+/// Application and namespace): the same key always renders the same.
+static RENDERS: LazyLock<Mutex<HashMap<(String, String), Render>>> =
+    LazyLock::new(Default::default);
 
 /// `SQUAD_KUBECTL`, else `kubectl` from `PATH`.
 fn kubectl() -> PathBuf {
@@ -120,26 +125,35 @@ impl SimCluster {
     }
 
     /// The rendered repository at `rev`, cached per tree.
-    fn rendered(&self, dir: &str, rev: &str) -> PortResult<Arc<Result<String, String>>> {
+    fn rendered(&self, dir: &str, rev: &str) -> PortResult<Render> {
         let what = "render the GitOps repo";
         let tree = self
             .git
             .tree_id(rev)
             .map_err(|e| PortError::failed(what, e))?;
-        let mut cache = self
-            .renders
-            .0
-            .lock()
-            .map_err(|_| PortError::failed(what, "lock poisoned"))?;
-        if let Some(r) = cache.get(&tree) {
-            return Ok(r.clone());
-        }
         let w = &self.scenario.workload;
+        let how = match &w.helm {
+            Some(app) => format!("{} template {app} -n {}", helm().display(), w.namespace),
+            None => format!("{} kustomize {dir}", kubectl().display()),
+        };
+        let key = (tree, how);
+        let cached = RENDERS
+            .lock()
+            .map_err(|_| PortError::failed(what, "lock poisoned"))?
+            .get(&key)
+            .cloned();
+        if let Some(r) = cached {
+            return Ok(r);
+        }
+        // Rendered outside the lock: two simulations at once render side by side.
         let r = Arc::new(match &w.helm {
             Some(app) => helm_template(&self.git, rev, app, &w.namespace),
             None => kustomize(&self.git, rev, dir),
         });
-        cache.insert(tree, r.clone());
+        RENDERS
+            .lock()
+            .map_err(|_| PortError::failed(what, "lock poisoned"))?
+            .insert(key, r.clone());
         Ok(r)
     }
 
