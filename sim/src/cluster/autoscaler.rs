@@ -348,26 +348,30 @@ impl SimCluster {
             }
             let newest_index = syncs[synced.max(1) - 1].3;
             let newest = &rollouts[newest_index];
-            match out.hpa_index_at(t) {
+            let in_force = out
+                .hpa_index_at(t)
+                .and_then(|h| Some((h, out.hpas[h].1.as_ref()?)));
+            match in_force {
                 None => {
                     next = declared;
                     recommendations.clear();
                 }
-                Some(h) => {
-                    let hpa = out.hpas[h].1.as_ref().expect("an HPA in force");
+                Some((h, hpa)) => {
                     // What the metrics divide by changes only with the rollout or the HPA.
                     if sized
                         .as_ref()
-                        .is_none_or(|(key, _)| *key != (newest_index, h))
+                        .is_some_and(|(key, _)| *key != (newest_index, h))
                     {
+                        sized = None;
+                    }
+                    let (_, sizings) = sized.get_or_insert_with(|| {
                         let each = hpa
                             .metrics
                             .iter()
                             .map(|(resource, target)| self.sizing(resource, target, newest))
                             .collect();
-                        sized = Some(((newest_index, h), each));
-                    }
-                    let sizings = &sized.as_ref().expect("sized above").1;
+                        ((newest_index, h), each)
+                    });
                     let decision = self.decide(
                         hpa,
                         (newest, sizings),
