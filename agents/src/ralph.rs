@@ -11,6 +11,7 @@ use squad_protocols::{
     Verification,
 };
 
+use squad_protocols::cluster::{ContainerStatus, PodInfo};
 use squad_protocols::llm::Rejection;
 use squad_runtime::CrewError;
 
@@ -43,13 +44,26 @@ impl Ralph {
                     .map(|c| c.container.clone())
             })
             .unwrap_or_default();
+        // The container the diagnosis names, or (none named: an image, a volume, a Service)
+        // every container of the pods.
+        let watched = |p: &PodInfo| -> Vec<ContainerStatus> {
+            if container.is_empty() {
+                p.containers
+                    .iter()
+                    .chain(&p.init_containers)
+                    .cloned()
+                    .collect()
+            } else {
+                p.container(&container).cloned().into_iter().collect()
+            }
+        };
         let started = ctx.journal.clock().now();
         let restarts_before: u32 = ctx
             .cluster
             .pods_of(&a.workload)
             .await?
             .iter()
-            .filter_map(|p| p.container(&container))
+            .flat_map(watched)
             .map(|c| c.restart_count)
             .sum();
         let mut elapsed = 0;
@@ -67,7 +81,7 @@ impl Ralph {
         let mut oom_kills = 0;
         let mut restarts = 0;
         for p in &pods {
-            if let Some(c) = p.container(&container) {
+            for c in watched(p) {
                 restarts += c.restart_count;
                 if c.last_termination
                     .as_ref()
@@ -83,13 +97,29 @@ impl Ralph {
             0
         });
         let info = ctx.cluster.workload(&a.workload).await?;
+        // Memory is an app container's: the one named, else (an init container, or none named)
+        // the one with the largest memory limit, the first when none has one.
+        let memory_container = if info.containers.iter().any(|c| c.name == container) {
+            container.clone()
+        } else {
+            info.containers
+                .iter()
+                .rev()
+                .max_by_key(|c| c.limits.get("memory").map(|q| q.bytes()))
+                .map_or_else(|| container.clone(), |c| c.name.clone())
+        };
         let limit = info
-            .container(&container)
+            .container(&memory_container)
             .and_then(|c| c.limits.get("memory").copied());
         let window = Duration::from_secs(v.window_minutes * 60);
         let memory = ctx
             .cluster
-            .memory_working_set(&a.workload, &container, window, Duration::from_secs(60))
+            .memory_working_set(
+                &a.workload,
+                &memory_container,
+                window,
+                Duration::from_secs(60),
+            )
             .await?;
         // Best effort: without traffic, memory's whole trend is projected.
         let traffic = match ctx
@@ -152,6 +182,19 @@ impl Ralph {
         } else {
             Vec::new()
         };
+        // The pods' warning events once the rollout has settled: the second half of the window.
+        let settled = started + chrono::Duration::seconds((v.window_minutes * 30) as i64);
+        let mut warnings = Vec::new();
+        for p in &pods {
+            match ctx.cluster.events(ns, &p.name).await {
+                Ok(events) => warnings.extend(
+                    events
+                        .into_iter()
+                        .filter(|e| e.kind == "Warning" && e.last_seen >= settled),
+                ),
+                Err(e) => best::<()>("events", e),
+            }
+        }
         let observation = Observation {
             window_minutes: v.window_minutes,
             restarts,
@@ -165,15 +208,21 @@ impl Ralph {
             services,
             hpas,
             claims,
+            warnings,
         };
-        // The family decides from what was observed whether its fix held.
-        Ok(family.verify(&a.diagnosis, &observation, &Rules::of(&ctx.settings)))
+        // The family decides from what was observed whether its fix held; warnings on the pods
+        // after the rollout settled overrule it.
+        let verdict = family.verify(&a.diagnosis, &observation, &Rules::of(&ctx.settings));
+        Ok(squad_diagnosis::verdict::with_warnings(
+            verdict,
+            &observation,
+        ))
     }
 }
 
 /// The workload's pods against the replicas it asks for: which are Ready, and why the others
 /// are not.
-fn rollout_state(pods: &[squad_protocols::cluster::PodInfo], desired: u32) -> RolloutState {
+fn rollout_state(pods: &[PodInfo], desired: u32) -> RolloutState {
     let not_ready: Vec<String> = pods
         .iter()
         .filter_map(|p| p.not_ready().map(|why| format!("{}: {why}", p.name)))

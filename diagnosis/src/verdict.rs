@@ -29,6 +29,9 @@ pub struct Observation {
     pub services: Vec<squad_protocols::cluster::ServiceInfo>,
     pub hpas: Vec<squad_protocols::cluster::HpaInfo>,
     pub claims: Vec<squad_protocols::cluster::ClaimInfo>,
+    /// Warning events on the workload's pods at the end of the window, last seen in its second
+    /// half (after a rollout's start-up has settled; empty when unknown).
+    pub warnings: Vec<squad_protocols::cluster::ClusterEvent>,
 }
 
 /// The workload's pods at the end of Ralph's window.
@@ -80,6 +83,51 @@ pub fn ready_and_stable(
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
+
+/// The family's verdict `v` with the pods' warning events weighed in: a fix under which the
+/// pods still draw warnings (`BackOff`, `Unhealthy`, `FailedScheduling`, `FailedMount`, …) once
+/// the rollout has settled does not hold, whatever the family's own reading says.
+pub fn with_warnings(mut v: Verification, obs: &Observation) -> Verification {
+    if obs.warnings.is_empty() {
+        return v;
+    }
+    let mut seen: Vec<(&str, &str, u32, &str)> = Vec::new();
+    for e in &obs.warnings {
+        let pod = e.object.rsplit('/').next().unwrap_or(&e.object);
+        match seen
+            .iter_mut()
+            .find(|(reason, p, _, _)| *reason == e.reason && *p == pod)
+        {
+            Some(s) => s.2 += e.count.max(1),
+            None => seen.push((&e.reason, pod, e.count.max(1), &e.message)),
+        }
+    }
+    let shown: Vec<String> = seen
+        .iter()
+        .take(3)
+        .map(|(reason, pod, count, message)| {
+            let message: String = message.chars().take(120).collect();
+            format!("{reason} ×{count} on {pod} ({message})")
+        })
+        .collect();
+    let more = seen.len().saturating_sub(shown.len());
+    let words = format!(
+        "warning events after the rollout settled: {}{}",
+        shown.join("; "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    );
+    v.detail = if v.healthy {
+        format!("{words}; {}", v.detail)
+    } else {
+        format!("{}; {words}", v.detail)
+    };
+    v.healthy = false;
+    v
+}
 
 /// Healthy when the container neither restarted nor was OOM-killed during the window, and its
 /// memory — the current run's level, growing at the current run's trend — stays under the limit
@@ -183,6 +231,7 @@ mod tests {
             services: Vec::new(),
             hpas: Vec::new(),
             claims: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -299,6 +348,57 @@ mod tests {
         // Since the restart memory is flat at 300 MiB.
         assert!(
             v.detail.contains("trend +0.0 MiB/h → 300 MiB"),
+            "{}",
+            v.detail
+        );
+    }
+
+    fn warning(pod: &str, reason: &str, count: u32) -> squad_protocols::cluster::ClusterEvent {
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 50, 0).unwrap();
+        let mut e = squad_protocols::cluster::ClusterEvent::once(
+            format!("Pod/{pod}"),
+            "Warning",
+            reason,
+            "Back-off restarting failed container app in pod".into(),
+            at,
+        );
+        e.count = count;
+        e
+    }
+
+    #[test]
+    fn warnings_after_the_rollout_settled_overrule_a_healthy_verdict() {
+        let mut o = obs(|_| 100.0, 0, "1Gi");
+        let healthy = ready_and_stable(&o, 24, 0.0);
+        assert!(healthy.healthy);
+        assert_eq!(with_warnings(healthy.clone(), &o), healthy);
+        o.warnings = vec![
+            warning("web-1", "BackOff", 4),
+            warning("web-1", "BackOff", 2),
+            warning("web-2", "Unhealthy", 1),
+        ];
+        let v = with_warnings(healthy, &o);
+        assert!(!v.healthy);
+        assert!(
+            v.detail.starts_with(
+                "warning events after the rollout settled: BackOff ×6 on web-1 (Back-off restarting"
+            ) && v.detail.contains("; Unhealthy ×1 on web-2 (")
+                && v.detail.contains("0 restart(s)"),
+            "{}",
+            v.detail
+        );
+    }
+
+    #[test]
+    fn warnings_are_added_to_a_verdict_that_already_failed() {
+        let mut o = obs(|_| 100.0, 3, "1Gi");
+        o.warnings = (0..5)
+            .map(|i| warning(&format!("web-{i}"), "BackOff", 1))
+            .collect();
+        let v = with_warnings(ready_and_stable(&o, 24, 0.0), &o);
+        assert!(!v.healthy);
+        assert!(
+            v.detail.starts_with("3 restart(s)") && v.detail.ends_with(" and 2 more"),
             "{}",
             v.detail
         );

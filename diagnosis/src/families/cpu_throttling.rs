@@ -656,6 +656,7 @@ mod tests {
             services: Vec::new(),
             hpas: Vec::new(),
             claims: Vec::new(),
+            warnings: Vec::new(),
         };
         let held = CpuThrottling.verify(&d, &obs(0.05), &Rules::of(&s));
         assert!(held.healthy, "{}", held.detail);

@@ -213,6 +213,7 @@ mod tests {
             services: Vec::new(),
             hpas: Vec::new(),
             claims: Vec::new(),
+            warnings: Vec::new(),
         };
         let v = MemoryLeak.verify(&d, &obs, &Rules::of(&s));
         assert!(!v.healthy, "{}", v.detail);

@@ -297,6 +297,7 @@ mod tests {
             services: Vec::new(),
             hpas: Vec::new(),
             claims: Vec::new(),
+            warnings: Vec::new(),
         };
         let d = detected();
         assert!(

@@ -499,6 +499,7 @@ mod tests {
             services: Vec::new(),
             hpas: Vec::new(),
             claims: Vec::new(),
+            warnings: Vec::new(),
         };
         let rules = crate::Rules::of(&settings);
         let d = testing::diagnosis(&f);
