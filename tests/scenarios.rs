@@ -169,10 +169,11 @@ fn ends_as_expected(name: &str, variant: &str, scenario: Scenario) -> Option<Str
             d.summary
         ));
     }
-    // An escalation a PR is the wrong tool for names who owns the fix.
+    // An escalation a PR is the wrong tool for, or whose fix the replay showed cannot hold,
+    // names who owns the fix.
     let owner = expect.owner.as_deref()?;
     let named = s.timeline.iter().any(|e| {
-        e.event.contains("the wrong tool here")
+        (e.event.contains("the wrong tool here") || e.event.contains("does not hold"))
             && e.event.contains(&format!("the owner is {owner}"))
     });
     (!named).then(|| format!("{name} ({variant}): no escalation names the owner {owner:?}"))

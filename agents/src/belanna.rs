@@ -97,8 +97,8 @@ async fn apply(
 enum Replayed {
     /// It holds: the PR says what the replay predicts.
     Held(Box<squad_protocols::Replay>),
-    /// It does not: why, for the escalation.
-    Failed(String),
+    /// It does not: why, for the escalation, and the replay.
+    Failed(String, Box<squad_protocols::Replay>),
     /// No replay ran, and why (the PR says so).
     NotRun(String),
 }
@@ -137,11 +137,14 @@ async fn replay(
     if replay.holds() {
         Ok(Replayed::Held(Box::new(replay)))
     } else {
-        Ok(Replayed::Failed(format!(
-            "the fix was replayed over {hours} h under the same load and does not hold (with it: {}; without it: {}), so it is not proposed",
-            replay.with.describe(),
-            replay.without.describe()
-        )))
+        Ok(Replayed::Failed(
+            format!(
+                "the fix was replayed over {hours} h under the same load and does not hold (with it: {}; without it: {}), so it is not proposed",
+                replay.with.describe(),
+                replay.without.describe()
+            ),
+            Box::new(replay),
+        ))
     }
 }
 
@@ -155,6 +158,7 @@ fn no_fix(a: &Assignment, why: Option<&str>) -> Report {
                 "no infrastructure fix for root cause {}; nothing to change in the manifests",
                 d.root_cause.as_str()
             ),
+            Some(why) if why.contains("the owner is ") => format!("no remediation PR: {why}"),
             Some(why) => format!("no remediation PR: {why}; a human must decide the fix"),
         },
     );
@@ -230,7 +234,13 @@ impl Skill for Belanna {
         let hours = family.replay_hours(d, &rules);
         let replayed = match replay(ctx, a, &files, hours).await? {
             Replayed::Held(replay) => replay.table(),
-            Replayed::Failed(why) => return Ok(no_fix(a, Some(&why))),
+            Replayed::Failed(why, replay) => {
+                let why = match family.replay_failed(d, &replay) {
+                    Some(owner) => format!("{why}: {owner}"),
+                    None => why,
+                };
+                return Ok(no_fix(a, Some(&why)));
+            }
             Replayed::NotRun(why) => format!(
                 "### Replay
 {why}

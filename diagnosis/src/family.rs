@@ -82,6 +82,12 @@ pub trait Family: Send + Sync + 'static {
         rules.remediation.replay_hours
     }
 
+    /// Who decides, when the replay shows the family's fix does not hold (`the owner is …, who
+    /// …`), for the escalation; `None`: a human must decide.
+    fn replay_failed(&self, _d: &Diagnosis, _replay: &squad_protocols::Replay) -> Option<String> {
+        None
+    }
+
     /// What the verdict reads beyond the default (the workload's pods, restarts, memory and
     /// traffic): Ralph reads only what the family's verdict uses.
     fn verify_needs(&self) -> VerifyNeeds {

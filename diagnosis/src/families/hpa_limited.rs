@@ -532,6 +532,18 @@ impl Family for HpaLimited {
         )
     }
 
+    /// A higher maximum whose replicas the nodes cannot all hold is a capacity decision.
+    fn replay_failed(&self, _d: &Diagnosis, replay: &squad_protocols::Replay) -> Option<String> {
+        let with = &replay.with;
+        let pending = with.not_ready.iter().any(|p| p.ends_with(": Pending"));
+        (pending && with.ready < with.desired).then(|| {
+            format!(
+                "the owner is the platform team, who adds node capacity (or decides which workloads yield): the nodes hold {} of the {} replicas the load asks for",
+                with.ready, with.desired
+            )
+        })
+    }
+
     fn runbook(&self, _alert: &str) -> Runbook {
         Runbook {
             name: "hpa-limited".into(),
@@ -719,5 +731,42 @@ mod tests {
         f.autoscalers[0].conditions[1] =
             condition("ScalingLimited", "True", "ScaleUpLimit", "rate");
         assert!(HpaLimited.detect(&f, &Readings::of(&f)).is_none());
+    }
+
+    #[test]
+    fn a_replay_that_leaves_replicas_pending_names_the_platform_team() {
+        let outcome = |desired, ready, not_ready: &[&str]| squad_protocols::replay::Outcome {
+            desired,
+            ready,
+            not_ready: not_ready.iter().map(|s| (*s).to_owned()).collect(),
+            restarts: 0,
+            oom_kills: 0,
+            peak: None,
+            limit: None,
+        };
+        let d = Diagnosis::new(
+            squad_protocols::DiagnosisSource::Native,
+            RootCause::from_static(ROOT_CAUSE),
+            "HPA at its max",
+        );
+        let replay = |with| squad_protocols::Replay {
+            horizon_hours: 24,
+            without: outcome(4, 4, &[]),
+            with,
+        };
+        let pending = replay(outcome(
+            9,
+            6,
+            &["web-a: Pending", "web-b: Pending", "web-c: Pending"],
+        ));
+        assert_eq!(
+            HpaLimited.replay_failed(&d, &pending).as_deref(),
+            Some(
+                "the owner is the platform team, who adds node capacity (or decides which workloads yield): the nodes hold 6 of the 9 replicas the load asks for"
+            )
+        );
+        // Replicas that schedule and crash are not a capacity question.
+        let crashing = replay(outcome(9, 8, &["web-a: app waiting: CrashLoopBackOff"]));
+        assert_eq!(HpaLimited.replay_failed(&d, &crashing), None);
     }
 }

@@ -3,10 +3,12 @@
 //! resource "pods" in API group "" in the namespace "ns"`); the app logs it and, when the call
 //! is one it cannot start without, exits (KubePodCrashLooping). The family reads the refusal
 //! from the logs, the rules bound to that ServiceAccount (none of which grants the request),
-//! and what the last rollout changed in the ServiceAccount. The fix (the one missing verb on
-//! the one resource in the app's own Role, or a binding for the new ServiceAccount; never a
-//! wildcard, never a ClusterRole when a Role serves) comes with the remediations; until then
-//! the crew escalates with the diagnosis. The proof is the request allowed and restarts flat.
+//! and what the last rollout changed in the ServiceAccount. Two fixes, never a wildcard, never
+//! a ClusterRole when a Role serves: when the last deploy moved the pods to a ServiceAccount
+//! not allowed what the one before was, that ServiceAccount goes back; when the pods' own
+//! ServiceAccount lacks one permission (a new release makes a new call), the one missing verb
+//! on the one resource goes into the app's own Role (`grant.rs`). Anything else escalates with
+//! who decides. The proof is the request allowed and restarts flat.
 
 use serde::{Deserialize, Serialize};
 use squad_protocols::cluster::{ApiRequest, RbacRefusal, RbacRule};
@@ -14,9 +16,11 @@ use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
 use crate::readings::last_rollout_change;
 use crate::{
-    Detection, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy, RemedyInput,
-    RepoNeeds, Runbook,
+    Change, Detection, Facts, Family, FollowupContext, IssueDraft, Lookup, Readings, Remedy,
+    RemedyInput, RepoNeeds, RepoObject, Runbook,
 };
+
+mod grant;
 
 pub struct RbacDenied;
 
@@ -96,6 +100,173 @@ fn request_words(r: &ApiRequest, namespace: &str) -> String {
         format!("in namespace {namespace}")
     };
     format!("{} {resource}{named} {scope}", r.verb)
+}
+
+/// The names of the namespaced Roles a RoleBinding binds to the ServiceAccount (`Role/x via
+/// RoleBinding/y`): the app's own. A ClusterRole, even bound by a RoleBinding, is shared.
+fn own_roles(s: &RbacSignals) -> Vec<String> {
+    let mut out: Vec<String> = s
+        .bound_roles
+        .iter()
+        .filter_map(|b| {
+            let (role, binding) = b.split_once(" via ")?;
+            binding.starts_with("RoleBinding/").then_some(())?;
+            role.strip_prefix("Role/").map(str::to_owned)
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The namespace the refused request was made in, from the apiserver's words (`… in the
+/// namespace "x"`); `None` at the cluster scope.
+fn request_namespace(denial: &Denial) -> Option<&str> {
+    let (_, rest) = denial.message.rsplit_once("in the namespace \"")?;
+    rest.split('"').next()
+}
+
+/// Who decides a grant squad does not make, and the narrowest one they can make.
+const OWNERS: &str = "the app's owners with the platform team and security";
+
+/// The second rule: the ServiceAccount the pods have run as all along lacks one permission (a
+/// new release makes a new API call, or its Role lost a verb). Neither a rollback (the release is
+/// lost) nor a wildcard, a ClusterRole or cluster-admin (far more than the one call) is the fix:
+/// the one verb on the one resource goes into the app's own Role in the repository — the
+/// namespaced Role in the workload's namespace a RoleBinding binds to that ServiceAccount.
+/// Anything else (a cluster-scoped request, a request into another namespace, only ClusterRoles
+/// bound, the Role not in the repository, a ServiceAccount the last deploy changed) is a human's
+/// decision, escalated with who makes it.
+fn grant_in_own_role(d: &Diagnosis, s: &RbacSignals, input: &RemedyInput<'_>) -> Remedy {
+    let r = &s.denial.request;
+    let ns = input.workload.namespace.as_str();
+    let sa = &s.denial.service_account;
+    let what = request_words(r, &s.denial.namespace);
+    let escalate = |why: String, decides: &str| Remedy::Escalate {
+        reason: format!(
+            "{}; {why}: no pull request, {OWNERS} decide {decides}",
+            d.summary
+        ),
+    };
+    if let Some(previous) = &s.previous_service_account {
+        return escalate(
+            format!(
+                "the last deploy moved the pods from ServiceAccount {previous} to {sa}; {previous} {}",
+                match s.previous_allowed {
+                    Some(true) =>
+                        "was allowed it, but the manifest's earlier serviceAccountName could not be restored",
+                    Some(false) => "was not allowed it either",
+                    None => "has bindings that could not be read",
+                }
+            ),
+            "which ServiceAccount the app runs as and what its Role grants",
+        );
+    }
+    if r.cluster_scope {
+        return escalate(
+            format!("`{what}` is a cluster-scoped request, which no namespaced Role can grant"),
+            "whether the app may hold a ClusterRole (bound by a ClusterRoleBinding) for exactly that, or should ask within its namespace",
+        );
+    }
+    if s.denial.namespace != ns || request_namespace(&s.denial).is_some_and(|n| n != ns) {
+        return escalate(
+            format!(
+                "the request is made outside the workload's namespace {ns} (`{}`)",
+                s.denial.message
+            ),
+            "whether the namespace it reaches into grants it, in a Role of that namespace",
+        );
+    }
+    let own = own_roles(s);
+    if own.is_empty() {
+        let bound = if s.bound_roles.is_empty() {
+            "nothing".to_owned()
+        } else {
+            s.bound_roles.join(", ")
+        };
+        return escalate(
+            format!(
+                "no namespaced Role is bound to ServiceAccount {ns}/{sa} by a RoleBinding (bound: {bound}); a ClusterRole is shared, and widening it widens every binding of it"
+            ),
+            &format!("whether the app gets a Role of its own for `{what}`"),
+        );
+    }
+    let found: Vec<&RepoObject> = own
+        .iter()
+        .filter_map(|n| input.repo.object("Role", n))
+        .collect();
+    // The Role whose rule already covers the resource, else the one named after the app or its
+    // ServiceAccount, else the only one.
+    let role = found
+        .iter()
+        .find(|o| grant::has_rule_for(o, r))
+        .or_else(|| {
+            found
+                .iter()
+                .find(|o| o.name == input.workload.name || o.name == *sa)
+        })
+        .or(match found.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        });
+    let Some(role) = role else {
+        let why = if found.is_empty() {
+            format!(
+                "the GitOps repository declares none of the Roles bound to it in namespace {ns} (Role {})",
+                own.join(", Role ")
+            )
+        } else {
+            format!(
+                "several Roles are bound to it ({}) and none is clearly the app's own",
+                own.join(", ")
+            )
+        };
+        return escalate(why, &format!("where `{what}` is granted"));
+    };
+    let Some(g) = grant::grant(role, r) else {
+        return escalate(
+            format!(
+                "Role {} ({}) is written in a shape squad does not edit line by line",
+                role.name, role.path
+            ),
+            &format!("how `{what}` is added to it"),
+        );
+    };
+    let app = &input.workload.name;
+    let how = match g.extended {
+        Some(n) => format!(
+            "appends `{}` to the verbs of its rule {n} (now {}); the rule already covers exactly that resource",
+            r.verb, g.rule
+        ),
+        None => format!("appends one rule: {}", g.rule),
+    };
+    let why = format!(
+        "RBAC refuses {app}'s `{what}` (ServiceAccount {sa}): its own Role {} grants the rest of what the app does but not that",
+        role.name
+    );
+    Remedy::Change(Change {
+        branch_word: "rbac-grant".into(),
+        title: format!(
+            "fix(rbac): grant {app} {} on {} in Role {}",
+            r.verb, r.resource, role.name
+        ),
+        edits: vec![g.edit],
+        notes: format!(
+            "### The one missing permission\n{why}. This PR edits `{}` ({}), the namespaced Role a RoleBinding binds to ServiceAccount {sa} in {ns}, and {how}. Every other rule, and every comment, stays as it was.\n\n\
+             Not a rollback: the release stays, and the call it makes is granted. Not a wildcard, a ClusterRole or cluster-admin: the grant is the one verb on the one resource{}, in this namespace only.\n",
+            role.name,
+            role.path,
+            r.name
+                .as_ref()
+                .map(|n| format!(" (the object {n} alone)"))
+                .unwrap_or_default()
+        ),
+        findings: vec![squad_protocols::Finding {
+            severity: squad_protocols::Severity::High,
+            title: "the app's Role lacks a permission the app uses".into(),
+            detail: why,
+        }],
+    })
 }
 
 impl Family for RbacDenied {
@@ -257,6 +428,19 @@ impl Family for RbacDenied {
         }
     }
 
+    /// The namespaced Roles bound to the refused ServiceAccount by a RoleBinding: where the
+    /// missing permission goes.
+    fn repo_objects(&self, d: &Diagnosis) -> Vec<(String, String)> {
+        crate::family_signals::<RbacSignals>(d)
+            .map(|s| {
+                own_roles(&s)
+                    .into_iter()
+                    .map(|r| ("Role".to_owned(), r))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
         let s: Option<RbacSignals> = crate::family_signals(d);
         // The last deploy moved the pods to a ServiceAccount that is not allowed what the one
@@ -280,11 +464,14 @@ impl Family for RbacDenied {
         {
             return Remedy::Change(change);
         }
-        Remedy::not_yet(
-            "RBAC refusals other than a ServiceAccount the last deploy changed",
-            d,
-            "a human grants the one missing permission in the app's own Role (or binds its new ServiceAccount)",
-        )
+        match s {
+            Some(s) => grant_in_own_role(d, &s, input),
+            None => Remedy::not_yet(
+                "an RBAC refusal whose measurements are missing",
+                d,
+                "a human grants the one missing permission in the app's own Role",
+            ),
+        }
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {
@@ -415,5 +602,130 @@ mod tests {
         );
         let f = testing::crashing(&["panic: runtime error: index out of range"]);
         assert!(RbacDenied.detect(&f, &Readings::of(&f)).is_none());
+    }
+
+    const WATCH: &str = "E1205 09:12:44.123456       1 reflector.go:150] Failed to watch *v1.ConfigMap: configmaps is forbidden: User \"system:serviceaccount:shop:cart\" cannot watch resource \"configmaps\" in API group \"\" in the namespace \"shop\"";
+
+    const ROLE: &str = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: cart-runtime\n  namespace: shop\nrules:\n- apiGroups: [\"\"]\n  resources: [\"configmaps\"]\n  verbs: [\"get\", \"list\"] # settings\n";
+
+    fn own_role(role: &str) -> RbacRule {
+        RbacRule {
+            binding: "RoleBinding/cart".into(),
+            ..rule(role, &["get", "list"], &["configmaps"])
+        }
+    }
+
+    /// The remedy for a refusal of `log` to ServiceAccount cart (unchanged by the last deploy),
+    /// bound to `rules`, with the repository declaring `objects`.
+    fn remedy_of(log: &str, rules: Vec<RbacRule>, objects: Vec<RepoObject>) -> (Diagnosis, Remedy) {
+        let mut f = testing::crashing(&["starting cart 3.2", log]);
+        f.rbac = vec![("cart".into(), rules)];
+        let d = testing::diagnosis(&f);
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
+        let mut repo = testing::manifest();
+        repo.objects = objects;
+        let (settings, workload) = (testing::settings(), testing::workload());
+        let cluster = crate::ClusterView::default();
+        let remedy = RbacDenied.remedy(&d, &testing::input(&settings, &workload, &repo, &cluster));
+        (d, remedy)
+    }
+
+    fn declared(kind: &str, text: &str) -> RepoObject {
+        RepoObject {
+            kind: kind.into(),
+            name: "cart-runtime".into(),
+            path: "apps/cart/rbac.yaml".into(),
+            text: text.into(),
+            history: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_new_call_gets_its_one_verb_in_the_apps_own_role() {
+        let mut f = testing::crashing(&[WATCH]);
+        f.rbac = vec![("cart".into(), vec![own_role("cart-runtime")])];
+        let d = testing::diagnosis(&f);
+        assert_eq!(
+            RbacDenied.repo_objects(&d),
+            vec![("Role".to_owned(), "cart-runtime".to_owned())]
+        );
+        let (_, remedy) = remedy_of(
+            WATCH,
+            vec![own_role("cart-runtime")],
+            vec![declared("Role", ROLE)],
+        );
+        let Remedy::Change(c) = remedy else {
+            panic!("expected a PR, got {remedy:?}");
+        };
+        assert_eq!(
+            c.title,
+            "fix(rbac): grant cart watch on configmaps in Role cart-runtime"
+        );
+        let files =
+            std::collections::BTreeMap::from([("apps/cart/rbac.yaml".to_owned(), ROLE.to_owned())]);
+        let out = squad_gitops::apply(&c.edits, &files).unwrap();
+        assert_eq!(
+            out[0].1,
+            ROLE.replace("[\"get\", \"list\"]", "[\"get\", \"list\", \"watch\"]")
+        );
+        assert!(c.notes.contains("Not a rollback"), "{}", c.notes);
+    }
+
+    #[test]
+    fn a_grant_squad_would_over_make_escalates_to_who_decides() {
+        let escalated = |remedy: Remedy| match remedy {
+            Remedy::Escalate { reason } => {
+                assert!(reason.contains("platform team and security"), "{reason}");
+                reason
+            }
+            other => panic!("expected an escalation, got {other:?}"),
+        };
+        // Only a ClusterRole bound (by a RoleBinding): it is shared, never widened.
+        let shared = RbacRule {
+            role: "ClusterRole/cart-runtime".into(),
+            ..own_role("cart-runtime")
+        };
+        let mut cluster_role = declared(
+            "ClusterRole",
+            &ROLE.replace("kind: Role", "kind: ClusterRole"),
+        );
+        cluster_role.kind = "ClusterRole".into();
+        let reason = escalated(remedy_of(WATCH, vec![shared], vec![cluster_role]).1);
+        assert!(reason.contains("no namespaced Role"), "{reason}");
+        // A cluster-scoped request.
+        let nodes = "nodes is forbidden: User \"system:serviceaccount:shop:cart\" cannot list resource \"nodes\" in API group \"\" at the cluster scope";
+        let reason = escalated(
+            remedy_of(
+                nodes,
+                vec![own_role("cart-runtime")],
+                vec![declared("Role", ROLE)],
+            )
+            .1,
+        );
+        assert!(reason.contains("cluster-scoped"), "{reason}");
+        // A request into another namespace.
+        let other = WATCH.replace("the namespace \"shop\"", "the namespace \"payments\"");
+        escalated(
+            remedy_of(
+                &other,
+                vec![own_role("cart-runtime")],
+                vec![declared("Role", ROLE)],
+            )
+            .1,
+        );
+        // The Role is not in the repository.
+        let reason = escalated(remedy_of(WATCH, vec![own_role("cart-runtime")], Vec::new()).1);
+        assert!(reason.contains("declares none"), "{reason}");
+        // A rules list squad does not edit line by line.
+        let flow = ROLE.split("rules:").next().unwrap().to_owned()
+            + "rules: [{apiGroups: [\"\"], resources: [configmaps], verbs: [get, list]}]\n";
+        escalated(
+            remedy_of(
+                WATCH,
+                vec![own_role("cart-runtime")],
+                vec![declared("Role", &flow)],
+            )
+            .1,
+        );
     }
 }
