@@ -6,9 +6,14 @@
 //! never become available) while the previous ReplicaSet keeps serving, and
 //! `KubeDeploymentReplicasMismatch` fires. Most often the last deploy changed the probe: the fix
 //! undoes exactly that change (`crate::undo`), the probe the previous revision ran with, naming
-//! the commit. A probe never goes: when the deploy added it, or did not change it, the crew
-//! escalates (pointing the probe at the app's served paths from its code comes later). The proof
-//! is every replica Ready, the rollout complete.
+//! the commit. When the deploy did not change the probe, the app moved under it: a new version
+//! that serves its readiness endpoint under another path gets the probe's `path` pointed at the
+//! one health endpoint its request metrics show it answering (`served_path`, which says where
+//! served paths come from and the rule's limits); without exactly one, the app's owners decide.
+//! A probe never goes, nor is it weakened: when the deploy added it, the crew escalates. The
+//! proof is every replica Ready, the rollout complete.
+
+mod served_path;
 
 use squad_protocols::cluster::ProbeSpec;
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
@@ -18,15 +23,29 @@ use crate::{
     RepoNeeds, Runbook, family_signals,
 };
 
-/// The container whose probe fails, kept on the diagnosis for the remedy.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub use served_path::ServedRoute;
+
+/// The container whose probe fails, and what the app answers, kept on the diagnosis for the
+/// remedy.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProbeSignals {
     pub container: String,
+    /// The path the readiness probe asks, when the app answers it with 404.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_found: Option<String>,
+    /// The health-like routes the app's request metrics show answered in the last hour.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub served: Vec<ServedRoute>,
 }
 
 /// The remedy of a probe the last deploy broke: that deploy's change of `key` undone, never a
-/// probe removed.
-pub(crate) fn undo_probe(d: &Diagnosis, input: &RemedyInput<'_>, key: &str, what: &str) -> Remedy {
+/// probe removed; `unchanged` when the deploy did not change it.
+pub(crate) fn undo_probe(
+    d: &Diagnosis,
+    input: &RemedyInput<'_>,
+    (key, what): (&str, &str),
+    unchanged: impl FnOnce() -> Remedy,
+) -> Remedy {
     let s: Option<ProbeSignals> = family_signals(d);
     let container = s.as_ref().map(|s| s.container.as_str());
     match crate::undo::find(input.repo, input.workload, container, &[key]) {
@@ -44,12 +63,7 @@ pub(crate) fn undo_probe(d: &Diagnosis, input: &RemedyInput<'_>, key: &str, what
                 d.summary
             ),
         },
-        None => Remedy::Escalate {
-            reason: format!(
-                "the last deploy of {} did not change the {what}: what the app answers changed under it; a human points the probe at what it serves ({})",
-                input.repo.path, d.summary
-            ),
-        },
+        None => unchanged(),
     }
 }
 
@@ -145,7 +159,31 @@ impl Family for ReadinessProbe {
                 event.first_seen.to_rfc3339()
             ),
         });
-        let rollout = match probe_change(facts) {
+        let not_found = probe
+            .filter(|p| p.kind == "httpGet" && failure.contains("statuscode: 404"))
+            .map(|p| p.path.clone());
+        let served = served_path::served_routes(facts, spec);
+        if !served.is_empty() {
+            d.evidence.push(Evidence {
+                source: "metrics".into(),
+                observation: format!(
+                    "the app answers these health-like routes (http_requests_total by route, the last hour): {}",
+                    served_path::describe(&served)
+                ),
+            });
+        }
+        let changed = probe_change(facts);
+        let signals = ProbeSignals {
+            container: facts.container.clone(),
+            not_found,
+            served,
+        };
+        if let Some(to) = served_path::only_candidate(&signals).filter(|_| changed.is_none()) {
+            d.recommendations.push(format!(
+                "the last deploy did not change the probe: point its path at {to}, the health endpoint the app answers; change nothing else"
+            ));
+        }
+        let rollout = match changed {
             Some((revision, ago, before)) => {
                 d.confidence = 0.95;
                 let was = before
@@ -174,10 +212,7 @@ impl Family for ReadinessProbe {
             "{} runs but is never ready: {target} fails, {cause}{rollout}",
             facts.container
         );
-        d.signals = serde_json::to_value(ProbeSignals {
-            container: facts.container.clone(),
-        })
-        .ok();
+        d.signals = serde_json::to_value(signals).ok();
         Some(d)
     }
 
@@ -206,7 +241,9 @@ impl Family for ReadinessProbe {
     }
 
     fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
-        undo_probe(d, input, "readinessProbe", "readiness probe")
+        undo_probe(d, input, ("readinessProbe", "readiness probe"), || {
+            served_path::remedy(d, input)
+        })
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {

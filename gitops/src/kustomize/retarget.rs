@@ -67,6 +67,16 @@ fn patched_container(text: &str, kind: &str, workload: &str, container: &str) ->
         .cloned()
 }
 
+/// Whether a patch file's document for `kind`/`name` sets the value at `keys`.
+fn patch_sets_key(text: &str, kind: &str, name: &str, keys: &[&str]) -> bool {
+    let Ok(docs) = objects::parse("patch", text) else {
+        return false;
+    };
+    docs.iter()
+        .filter(|d| objects::kind(d) == kind && objects::name(d) == name)
+        .any(|d| !keys.iter().fold(d, |v, k| &v[*k]).is_null())
+}
+
 fn sets(c: &Value, field: &Field<'_>) -> bool {
     match field {
         Field::Resource(section, resource) => !c["resources"][section][resource].is_null(),
@@ -178,6 +188,35 @@ pub fn retarget(
                     });
                 }
                 _ => out.push(e.clone()),
+            }
+            continue;
+        }
+        // A key of the workload's object (the pod template's nodeSelector, the strategy): where
+        // a patch of the environment sets it, else where it is, noting a shared base.
+        if let Edit::SetObjectKey {
+            kind, name, keys, ..
+        } = e
+        {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            if let Some(p) = patches.iter().find(|p| {
+                layout
+                    .patches
+                    .get(p.as_str())
+                    .is_some_and(|t| patch_sets_key(t, kind, name, &keys))
+            }) {
+                notes.push(format!(
+                    "`{}` of {kind} {name} is set for {namespace} in `{p}`, over `{manifest}`: edited there",
+                    keys.join(".")
+                ));
+                out.push(e.at(p));
+            } else {
+                if shared {
+                    notes.push(format!(
+                        "`{manifest}` is the base of {envs} environments and none of them sets `{}` of {kind} {name}: the change reaches all of them",
+                        keys.join(".")
+                    ));
+                }
+                out.push(e.clone());
             }
             continue;
         }
@@ -398,5 +437,56 @@ mod tests {
             relative("overlays/prod", "base/api/x.yaml"),
             "../../base/api/x.yaml"
         );
+    }
+
+    fn node_selector(path: &str) -> Edit {
+        Edit::SetObjectKey {
+            path: path.into(),
+            kind: "Deployment".into(),
+            name: "api".into(),
+            keys: ["spec", "template", "spec", "nodeSelector"]
+                .map(String::from)
+                .to_vec(),
+            lines: Some(vec!["nodeSelector:".into(), "  pool: batch".into()]),
+        }
+    }
+
+    #[test]
+    fn a_key_of_the_workload_an_overlay_patch_sets_is_edited_there_else_noted_as_shared() {
+        let mut l = layout();
+        // Without a patch that sets it: stays in the base, which both environments share.
+        let (edits, notes) = retarget(
+            &[node_selector("base/api/deployment.yaml")],
+            &l,
+            "base/api/deployment.yaml",
+            "shop-prod",
+        );
+        assert_eq!(edits, vec![node_selector("base/api/deployment.yaml")]);
+        assert_eq!(
+            notes,
+            vec![
+                "`base/api/deployment.yaml` is the base of 2 environments and none of them sets `spec.template.spec.nodeSelector` of Deployment api: the change reaches all of them"
+            ]
+        );
+        // prod's patch sets it: edited there; staging's render is not touched.
+        l.patches.insert(
+            "overlays/prod/api.yaml".into(),
+            format!("{PATCH}      nodeSelector:\n        pool: general\n"),
+        );
+        let (edits, notes) = retarget(
+            &[node_selector("base/api/deployment.yaml")],
+            &l,
+            "base/api/deployment.yaml",
+            "shop-prod",
+        );
+        assert_eq!(edits, vec![node_selector("overlays/prod/api.yaml")]);
+        assert!(notes[0].contains("is set for shop-prod in `overlays/prod/api.yaml`"));
+        let (edits, _) = retarget(
+            &[node_selector("base/api/deployment.yaml")],
+            &l,
+            "base/api/deployment.yaml",
+            "shop-staging",
+        );
+        assert_eq!(edits, vec![node_selector("base/api/deployment.yaml")]);
     }
 }

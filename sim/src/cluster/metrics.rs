@@ -597,6 +597,18 @@ impl SeriesSource for SimCluster {
             l,
             self.service_requests_between(&d, epoch, t),
         );
+        // The uptime check's requests through the Service, by the route each asks.
+        let period = crate::scenario::AppSpec::HEALTH_CHECK_PERIOD_SECONDS;
+        for path in &s.app.health_checks {
+            let mut l = labels(&[
+                ("namespace", ns),
+                ("service", s.workload.name.as_str()),
+                ("route", path.as_str()),
+            ]);
+            l.insert("__name__".into(), "http_requests_total".into());
+            let seconds = (t - epoch).num_milliseconds().max(0) as f64 / 1000.0;
+            push(SeriesKind::Counter, l, seconds / period);
+        }
         out
     }
 

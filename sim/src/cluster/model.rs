@@ -408,14 +408,25 @@ impl SimCluster {
         let end = aligned(self.clock.now(), step);
         let mut t = end - secs(window.as_secs() as i64);
         let mut out = Vec::new();
+        let mut checked = Vec::new();
         while t <= end {
+            checked.push(Sample {
+                at: t,
+                value: 1.0 / crate::scenario::AppSpec::HEALTH_CHECK_PERIOD_SECONDS,
+            });
             out.push(Sample {
                 at: t,
                 value: self.traffic(t),
             });
             t += secs(step);
         }
-        Ok(vec![(self.scenario.app.route.clone(), out)])
+        // The uptime check's requests, each path its own route (as the app counts them).
+        let mut rates = vec![(self.scenario.app.route.clone(), out)];
+        for path in &self.scenario.app.health_checks {
+            rates.push((path.clone(), checked.clone()));
+        }
+        rates.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(rates)
     }
 
     /// The namespace's HPAs as served (with their controller's status), by name.

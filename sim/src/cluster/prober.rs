@@ -135,6 +135,7 @@ mod tests {
             route: "/orders".into(),
             port: Some(8080),
             paths: Some(vec!["/healthz".into(), "/livez".into()]),
+            health_checks: Vec::new(),
             executables: None,
             run_seconds: 0.0,
             startup_seconds: 0.0,

@@ -20,6 +20,12 @@ pub struct AppSpec {
     /// 404. Without `paths` the world does not model them: every path answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paths: Option<Vec<String>>,
+    /// The paths an uptime check outside the cluster requests through the Service, one request
+    /// every [`AppSpec::HEALTH_CHECK_PERIOD_SECONDS`] each, answered by the pods that serve
+    /// traffic (the scenario lists paths they serve). The app counts them in
+    /// `http_requests_total` by route, beside `route`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health_checks: Vec<String>,
     /// The executables the image holds (`/app/server`, or a name found on `$PATH`). A container
     /// whose `command` names another never starts (`StartError`, exit 128: `exec: "x":
     /// executable file not found in $PATH`). Without the list every command exists.
@@ -139,6 +145,9 @@ fn default_protocol() -> String {
 }
 
 impl AppSpec {
+    /// How often the uptime check of `health_checks` requests each path, in seconds.
+    pub const HEALTH_CHECK_PERIOD_SECONDS: f64 = 10.0;
+
     /// The first argument of `argv` that is a flag the binary does not define, if any.
     pub fn unknown_flag<'a>(&self, argv: impl IntoIterator<Item = &'a String>) -> Option<String> {
         let flags = self.flags.as_ref()?;
