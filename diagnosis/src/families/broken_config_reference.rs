@@ -4,19 +4,23 @@
 //! the volume (`FailedMount`: `MountVolume.SetUp failed for volume "config" : configmap
 //! "app-config" not found`, the container `ContainerCreating`) or at the environment
 //! (`CreateContainerConfigError`: `secret "db-creds" not found`, `couldn't find key password in
-//! Secret shop/db-creds`). Most often the last deploy renamed the reference. The fix (point back
-//! at the object and key that exist, or restore the previous reference) comes with the
-//! remediations; until then the crew escalates with the diagnosis. The proof is the pod running
-//! with no more `Failed`/`FailedMount` events.
+//! Secret shop/db-creds`). Most often the last deploy renamed the reference. The fix restores the
+//! previous revision's reference when the last deploy changed it and that one still resolves;
+//! else it points the reference at the one existing key (or object) that is the same name
+//! written another way ([`repoint`]); else a human decides, with the names that exist. Values are
+//! never read nor written. The proof is the pod running with no more `Failed`/`FailedMount`
+//! events.
 
 use serde::{Deserialize, Serialize};
 use squad_protocols::cluster::ClusterEvent;
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
 use crate::{
-    Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
-    RepoNeeds, Runbook,
+    ClusterNeeds, Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy,
+    RemedyInput, RepoNeeds, RepoView, Runbook,
 };
+
+mod repoint;
 
 pub struct BrokenConfigReference;
 
@@ -57,12 +61,7 @@ impl BrokenReference {
 impl BrokenReference {
     /// What does not exist, in words: `key dsn of Secret ledger-db`, `ConfigMap app-config`.
     pub fn describe(&self) -> String {
-        match (&self.name, &self.key) {
-            (Some(n), Some(k)) => format!("key {k} of {} {n}", self.kind),
-            (Some(n), None) => format!("{} {n}", self.kind),
-            (None, Some(k)) => format!("key {k} of the {} it mounts", self.kind),
-            (None, None) => format!("a {}", self.kind),
-        }
+        describe(&self.kind, self.name.as_deref(), self.key.as_deref())
     }
 }
 
@@ -191,6 +190,109 @@ fn reference_change(
     ))
 }
 
+/// What a reference names, in words: `key dsn of Secret ledger-db`, `ConfigMap app-config`.
+fn describe(kind: &str, name: Option<&str>, key: Option<&str>) -> String {
+    match (name, key) {
+        (Some(n), Some(k)) => format!("key {k} of {kind} {n}"),
+        (Some(n), None) => format!("{kind} {n}"),
+        (None, Some(k)) => format!("key {k} of the {kind} it mounts"),
+        (None, None) => format!("a {kind}"),
+    }
+}
+
+/// The fix when no undo is: the reference pointed at the one existing key (or object) that is
+/// the broken name written another way; else an escalation listing the names that exist.
+fn repoint(
+    b: &BrokenReference,
+    input: &RemedyInput<'_>,
+    existing: Option<&repoint::Existing>,
+    no_undo: Option<String>,
+) -> Remedy {
+    let ns = &input.workload.namespace;
+    let owner = format!(
+        "whoever provisions {ns}'s {}s (the platform team, or the secrets pipeline) creates {} — squad never writes a configuration or secret value into the repository",
+        b.kind,
+        b.describe()
+    );
+    let before = no_undo
+        .as_deref()
+        .map(|u| format!("{u} "))
+        .unwrap_or_default();
+    let escalate = |found: String| Remedy::Escalate {
+        reason: format!("{before}{found}: {owner}, or a human points the reference at what exists"),
+    };
+    let (Some(e), Some(name)) = (existing, b.name.as_deref()) else {
+        return match &b.volume {
+            Some(v) => escalate(format!(
+                "the pod's volume {v} refers to {}, which does not exist",
+                b.describe()
+            )),
+            None => escalate(format!(
+                "the last deploy did not change a reference to {} that an earlier revision resolved",
+                b.describe()
+            )),
+        };
+    };
+    // What exists of the kind, and the keys a near object must hold (those the container reads).
+    let (field, names, wanted, read): (repoint::Field, Vec<String>, &str, Vec<String>) =
+        match &b.key {
+            Some(key) => {
+                let Some(keys) = e.keys(name) else {
+                    return escalate(format!(
+                        "{} does not exist, and squad cannot list the keys of {} {name}",
+                        b.describe(),
+                        b.kind
+                    ));
+                };
+                (repoint::Field::Key, keys.to_vec(), key.as_str(), Vec::new())
+            }
+            None => {
+                let read = input
+                    .repo
+                    .workload(input.workload)
+                    .document()
+                    .map(|doc| repoint::keys_read(&doc, b, name))
+                    .unwrap_or_default();
+                let names = e.objects.iter().map(|(n, _)| n.clone()).collect();
+                (repoint::Field::Name, names, name, read)
+            }
+        };
+    let what = match field {
+        repoint::Field::Key => format!("the keys {} {name} holds", b.kind),
+        repoint::Field::Name => format!("the {}s {ns} holds", b.kind),
+    };
+    let lacking = |object: &str| -> Vec<&String> {
+        let keys = e.keys(object).unwrap_or_default();
+        read.iter().filter(|k| !keys.contains(k)).collect()
+    };
+    match repoint::same_under_normalisation(wanted, &names).as_slice() {
+        [one] if !lacking(one).is_empty() => escalate(format!(
+            "{} does not exist; of {what} ({}), {one} is the same name written another way, but it lacks {} that the container reads",
+            b.describe(),
+            repoint::listed(&names),
+            repoint::listed(&lacking(one))
+        )),
+        [one] => match repoint::change(input, b, field, one, &names, e.source, no_undo.clone()) {
+            Some(c) => Remedy::Change(c),
+            None => escalate(format!(
+                "{} does not exist; of {what} ({}), {one} is the one that is the same name written another way, but the manifest does not write the reference in lines squad edits",
+                b.describe(),
+                repoint::listed(&names)
+            )),
+        },
+        [] => escalate(format!(
+            "{} does not exist, and none of {what} ({}) is the same name once case and the `-`, `_`, `.` separators are set aside",
+            b.describe(),
+            repoint::listed(&names)
+        )),
+        several => escalate(format!(
+            "{} does not exist, and several of {what} are the same name once case and the `-`, `_`, `.` separators are set aside ({}), so which one is meant is a human's call",
+            b.describe(),
+            repoint::listed(several)
+        )),
+    }
+}
+
 impl Family for BrokenConfigReference {
     fn root_cause(&self) -> RootCause {
         RootCause::from_static(ROOT_CAUSE)
@@ -234,7 +336,7 @@ impl Family for BrokenConfigReference {
                 });
                 if let Some(prev) = before {
                     d.recommendations.push(format!(
-                        "restore {var}'s reference to {prev}, as the revision before the last deploy had it"
+                        "restore {var}'s reference to {prev}, as the revision before the last deploy had it, if that still exists"
                     ));
                 }
                 format!("; the last rollout ({hours}) {change}")
@@ -280,6 +382,23 @@ impl Family for BrokenConfigReference {
         }
     }
 
+    fn repo_objects(&self, d: &Diagnosis) -> Vec<(String, String)> {
+        // A ConfigMap's keys are read where the repository declares it.
+        crate::family_signals::<BrokenReference>(d)
+            .filter(|b| b.kind == "ConfigMap")
+            .and_then(|b| b.name)
+            .map(|n| vec![("ConfigMap".to_owned(), n)])
+            .unwrap_or_default()
+    }
+
+    fn cluster_needs(&self, d: &Diagnosis, _repo: &RepoView) -> ClusterNeeds {
+        ClusterNeeds {
+            secret_keys: crate::family_signals::<BrokenReference>(d)
+                .is_some_and(|b| b.kind == "Secret"),
+            ..ClusterNeeds::default()
+        }
+    }
+
     fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
         let Some(b) = crate::family_signals::<BrokenReference>(d) else {
             return Remedy::not_yet(
@@ -288,39 +407,41 @@ impl Family for BrokenConfigReference {
                 "a human points the reference at what exists",
             );
         };
-        let owner = format!(
-            "whoever provisions {}'s {}s (the platform team, or the secrets pipeline) creates {} — squad never writes a configuration or secret value into the repository",
-            input.workload.namespace,
-            b.kind,
-            b.describe()
-        );
+        let existing = repoint::Existing::of(&b.kind, input);
         let undo = b.container.as_deref().and_then(|c| {
             crate::undo::find_env(input.repo, input.workload, c, |item| b.read_by(item))
         });
-        match undo {
-            Some(u) => Remedy::Change(u.change(
-                input.workload,
-                &format!(
-                    "The kubelet cannot resolve {} ({})",
-                    b.describe(),
-                    b.message
-                ),
-                "the deploy refers to configuration that does not exist",
-            )),
-            None if b.volume.is_some() => Remedy::Escalate {
-                reason: format!(
-                    "the pod's volume {} refers to {}, which does not exist; {owner}, or a human points the volume at what exists",
-                    b.volume.as_deref().unwrap_or_default(),
-                    b.describe()
-                ),
-            },
-            None => Remedy::Escalate {
-                reason: format!(
-                    "the last deploy did not change a reference to {} that an earlier revision resolved: {owner}",
-                    b.describe()
-                ),
-            },
+        // The previous reference is the fix only if it resolves (as far as squad can tell).
+        let mut no_undo = None;
+        if let Some(u) = undo {
+            let dead: Vec<String> = repoint::restored(&u, input, &b.kind)
+                .into_iter()
+                .filter(|(name, key)| {
+                    existing
+                        .as_ref()
+                        .and_then(|e| e.resolves(name, key.as_deref()))
+                        == Some(false)
+                })
+                .map(|(name, key)| describe(&b.kind, Some(&name), key.as_deref()))
+                .collect();
+            if dead.is_empty() {
+                return Remedy::Change(u.change(
+                    input.workload,
+                    &format!(
+                        "The kubelet cannot resolve {} ({})",
+                        b.describe(),
+                        b.message
+                    ),
+                    "the deploy refers to configuration that does not exist",
+                ));
+            }
+            no_undo = Some(format!(
+                "Restoring the reference the revision before commit `{}` had is no fix: {} does not exist either.",
+                &u.deploy.commit[..u.deploy.commit.len().min(8)],
+                dead.join(" and ")
+            ));
         }
+        repoint(&b, input, existing.as_ref(), no_undo)
     }
 
     fn code_focus(&self) -> crate::CodeFocus {
@@ -367,157 +488,4 @@ impl Family for BrokenConfigReference {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::panic)]
-    use squad_protocols::cluster::{ClusterEvent, EnvVar};
-
-    use super::*;
-    use crate::testing;
-
-    fn event(reason: &str, message: &str) -> ClusterEvent {
-        ClusterEvent {
-            kind: "Warning".into(),
-            reason: reason.into(),
-            message: message.into(),
-            count: 42,
-            first_seen: testing::now() - chrono::Duration::minutes(7),
-            last_seen: testing::now(),
-            object: "Pod/cart-5d8f7-abcde".into(),
-        }
-    }
-
-    /// A pod whose container waits in `state`, the last deploy having moved `DB_URL` from
-    /// `before` to `after`.
-    fn waiting(state: &str, events: Vec<ClusterEvent>, before: &str, after: &str) -> Facts {
-        let mut f = testing::facts("Completed", 0, |_| 80.0, |_| 10.0);
-        let p = f.pod.as_mut().unwrap();
-        p.phase = "Pending".into();
-        p.containers[0].state = format!("waiting: {state}");
-        p.containers[0].last_termination = None;
-        p.containers[0].restart_count = 0;
-        let var = |source: &str| EnvVar {
-            name: "DB_URL".into(),
-            source: source.into(),
-        };
-        let n = f.history.len();
-        f.history[n - 2].containers[0].env.push(var(before));
-        f.history[n - 1].containers[0].env.push(var(after));
-        f.info.containers[0].env.push(var(after));
-        f.events = events;
-        f
-    }
-
-    #[test]
-    fn a_renamed_secret_key_is_a_broken_reference_with_the_deploy_that_renamed_it() {
-        let f = waiting(
-            "CreateContainerConfigError",
-            vec![
-                event(
-                    "Pulled",
-                    "Container image \"r/cart:3.1\" already present on machine",
-                ),
-                event(
-                    "Failed",
-                    "Error: couldn't find key password in Secret shop/cart-db",
-                ),
-            ],
-            "secret:cart-db/url",
-            "secret:cart-db/password",
-        );
-        let d = testing::diagnosis(&f);
-        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
-        assert_eq!(
-            d.summary,
-            "api cannot start: its environment cannot be resolved, key password of Secret cart-db does not exist (couldn't find key password in Secret shop/cart-db); the last rollout (30 h ago) changed DB_URL from secret:cart-db/url"
-        );
-        assert_eq!(d.confidence, 0.95);
-        assert_eq!(d.reason.as_deref(), Some("CreateContainerConfigError"));
-        assert!(
-            d.recommendations[0].contains("restore DB_URL's reference to secret:cart-db/url"),
-            "{:?}",
-            d.recommendations
-        );
-        let b: BrokenReference = crate::family_signals(&d).unwrap();
-        assert_eq!(
-            (b.kind.as_str(), b.name.as_deref(), b.key.as_deref()),
-            ("Secret", Some("cart-db"), Some("password"))
-        );
-    }
-
-    #[test]
-    fn a_volume_of_a_missing_configmap_is_a_broken_reference() {
-        let f = waiting(
-            "ContainerCreating",
-            vec![event(
-                "FailedMount",
-                "MountVolume.SetUp failed for volume \"settings\" : configmap \"cart-settings\" not found",
-            )],
-            "value",
-            "value",
-        );
-        let d = testing::diagnosis(&f);
-        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
-        assert!(
-            d.summary
-                .starts_with("api cannot start: volume settings cannot be mounted, ConfigMap cart-settings does not exist"),
-            "{}",
-            d.summary
-        );
-        assert_eq!(d.confidence, 0.9, "no deploy changed a reference to it");
-    }
-
-    #[test]
-    fn the_kubelets_errors_parse_into_object_and_key() {
-        assert_eq!(
-            parse_error("secret \"db-creds\" not found"),
-            Some(("Secret".into(), Some("db-creds".into()), None))
-        );
-        assert_eq!(
-            parse_error("couldn't find key level in ConfigMap ns/app"),
-            Some(("ConfigMap".into(), Some("app".into()), Some("level".into())))
-        );
-        assert_eq!(
-            parse_error("configmap references non-existent config key: app.yaml"),
-            Some(("ConfigMap".into(), None, Some("app.yaml".into())))
-        );
-        assert_eq!(parse_error("something else entirely"), None);
-    }
-
-    #[test]
-    fn other_waiting_containers_are_not_broken_references() {
-        let f = testing::crashing(&["KeyError: 'X'"]);
-        assert!(
-            BrokenConfigReference
-                .detect(&f, &Readings::of(&f))
-                .is_none()
-        );
-        let f = waiting("ContainerCreating", Vec::new(), "value", "value");
-        assert!(
-            BrokenConfigReference
-                .detect(&f, &Readings::of(&f))
-                .is_none(),
-            "a pod still being created, with no mount failure, is not one"
-        );
-    }
-
-    #[test]
-    fn without_a_fix_yet_the_crew_escalates_with_the_diagnosis() {
-        let f = waiting(
-            "CreateContainerConfigError",
-            vec![event("Failed", "Error: secret \"cart-db\" not found")],
-            "secret:cart-db/url",
-            "secret:cart-db/url",
-        );
-        let d = testing::diagnosis(&f);
-        let (s, w, repo) = (
-            testing::settings(),
-            testing::workload(),
-            crate::RepoView::default(),
-        );
-        let view = crate::ClusterView::default();
-        match BrokenConfigReference.remedy(&d, &testing::input(&s, &w, &repo, &view)) {
-            Remedy::Escalate { reason } => assert!(reason.contains("cart-db"), "{reason}"),
-            other => panic!("{other:?}"),
-        }
-    }
-}
+mod tests;
