@@ -35,6 +35,9 @@ pub struct Facts {
     /// Every node of the cluster, read when the pod has none (it was never scheduled): where it
     /// could have gone.
     pub nodes: Vec<NodeInfo>,
+    /// The nodes the workload's pods run on, read with `nodes`: where the workload last ran (a
+    /// relabelled node pool's nodes still hold the pods scheduled before).
+    pub pod_nodes: Vec<String>,
     /// What the kubelet and the controllers said about the pod, in their own words.
     pub events: Vec<ClusterEvent>,
     /// The container's working set over 24 h (per-sample maximum over the workload's pods).
@@ -246,11 +249,24 @@ async fn gather_base(
         }
     }
     let mut nodes = Vec::new();
+    let mut pod_nodes = Vec::new();
     if pod.as_ref().is_some_and(|p| p.node.is_empty()) {
         match cluster.nodes().await {
             Ok(n) => nodes = n,
             Err(e) => notes.push(format!("nodes not readable: {e}")),
         }
+        match cluster.pods_of(workload).await {
+            Ok(p) => {
+                pod_nodes = p
+                    .into_iter()
+                    .map(|p| p.node)
+                    .filter(|n| !n.is_empty())
+                    .collect()
+            }
+            Err(e) => notes.push(format!("pods of {workload} not readable: {e}")),
+        }
+        pod_nodes.sort();
+        pod_nodes.dedup();
     }
     let events = match &pod {
         Some(p) => match cluster.events(ns, &p.name).await {
@@ -381,6 +397,7 @@ async fn gather_base(
         pod,
         node,
         nodes,
+        pod_nodes,
         events,
         memory,
         request_rates,

@@ -164,6 +164,7 @@ pub fn facts(
         logs: Vec::new(),
         logs_unreadable: false,
         nodes: Vec::new(),
+        pod_nodes: Vec::new(),
         notes: Vec::new(),
     }
 }

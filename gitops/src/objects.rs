@@ -290,6 +290,7 @@ pub fn claim_info(c: &Value) -> ClaimInfo {
             .unwrap_or("Pending")
             .to_owned(),
         storage_class: c["spec"]["storageClassName"].as_str().map(str::to_owned),
+        access_modes: strings(&c["spec"]["accessModes"]),
         requested: quantity(&c["spec"]["resources"]["requests"]["storage"]),
         capacity: quantity(&c["status"]["capacity"]["storage"]),
         volume: str_of(&c["spec"]["volumeName"]),

@@ -270,6 +270,9 @@ pub struct ClaimInfo {
     pub phase: String,
     /// `spec.storageClassName`; `None` when unset (the default class applies).
     pub storage_class: Option<String>,
+    /// `spec.accessModes`: `ReadWriteOnce`, `ReadOnlyMany`, `ReadWriteMany`, `ReadWriteOncePod`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_modes: Vec<String>,
     /// `spec.resources.requests.storage`.
     pub requested: Option<Quantity>,
     /// `status.capacity.storage`, once bound.

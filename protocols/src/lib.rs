@@ -19,6 +19,7 @@ pub mod llm;
 pub mod pagerduty;
 pub mod quantity;
 pub mod replay;
+pub mod storage;
 pub mod workload;
 
 pub use alert::{Alert, AlertSource, AlertStatus};

@@ -427,6 +427,11 @@ pub struct LoadModel {
 pub struct ImageSpec {
     pub name: String,
     pub base: String,
+    /// The image config's `User` (the Dockerfile's last `USER`): `""` (none: root), `"0"`,
+    /// `"65532"`, `"app"`, `"1000:1000"`. The kubelet checks it against `runAsNonRoot` for the
+    /// containers of this image's repository; `None`: not modelled, every check passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     #[serde(default)]
     pub vulnerabilities: Vec<Vulnerability>,
 }

@@ -9,6 +9,20 @@
 //! the last deploy changed what is refused (a securityContext, a ServiceAccount), and the family
 //! says what that rollout changed; a webhook that is down is the platform's. The crew escalates
 //! with the apiserver's words.
+//!
+//! Pod Security's `restricted` level, when the template sets no securityContext, gets a PR that
+//! answers exactly the refusal's checks ([`restricted`]). One of them, `runAsNonRoot: true`, is a
+//! promise about the image that admission does not check and squad cannot read (the registry's
+//! image config is not fetched): the kubelet checks it when it creates the container, and
+//! refuses an image that runs as root (`CreateContainerConfigError`: `container has runAsNonRoot
+//! and image will run as root`, [`non_root`]). So the PR is replayed before it is proposed; when
+//! the replay shows its pods admitted and then refused at container creation, the fix does not
+//! hold and the escalation names the app's owners ([`Family::replay_failed`]): a non-root UID
+//! the image's files allow (a numeric `USER` rebuilt into the image, or a `runAsUser`) is theirs
+//! to choose, and squad does not pick one. Without a world model to replay in, Ralph's verdict
+//! after the merge is the proof: the pods show the kubelet's refusal, the incident reopens, and
+//! this family reads that refusal ([`Refuser::RunAsNonRoot`]) and escalates to the same owners
+//! up front.
 
 use serde::{Deserialize, Serialize};
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
@@ -17,6 +31,7 @@ use crate::families::quota_or_limit_range;
 use crate::readings::last_rollout_change;
 use crate::{Detection, Facts, Family, IssueDraft, Readings, Remedy, RemedyInput, Runbook};
 
+mod non_root;
 mod restricted;
 
 pub struct AdmissionRefused;
@@ -40,6 +55,12 @@ pub enum Refuser {
     /// The pod's ServiceAccount does not exist.
     ServiceAccount {
         name: String,
+    },
+    /// Admitted, but the kubelet refuses to create the container: `runAsNonRoot` and an image
+    /// that runs as root (or as a user it cannot verify), in its words ([`non_root`]).
+    RunAsNonRoot {
+        container: String,
+        words: String,
     },
     Other,
 }
@@ -135,6 +156,42 @@ fn security_change(facts: &Facts) -> String {
     )
 }
 
+/// The pods admitted, and the kubelet refusing their container for `runAsNonRoot`
+/// ([`non_root`]): the image runs as root (or as a user it cannot verify).
+fn kubelet_refusal(facts: &Facts) -> Option<Detection> {
+    let r = non_root::refusal(facts)?;
+    let container = if r.container.is_empty() {
+        facts.container.clone()
+    } else {
+        r.container.clone()
+    };
+    let mut d = Detection::new(String::new(), 0.85, &[]);
+    d.evidence.push(Evidence {
+        source: "kubelet events".into(),
+        observation: format!(
+            "{} on {} ({} times since {}): {}",
+            r.event.reason,
+            r.event.object,
+            r.event.count,
+            r.event.first_seen.to_rfc3339(),
+            r.event.message
+        ),
+    });
+    d.recommendations.push(
+        "the app's owners give the image a numeric non-root USER (or set a runAsUser its files allow); read the image's user with `crane config <image> | jq -r .config.User`".into(),
+    );
+    d.summary = format!(
+        "{}'s pods are admitted but their container {container} never starts: the kubelet refuses it (CreateContainerConfigError): {} ({})",
+        facts.workload.name, r.meaning, r.words
+    );
+    d.signals = serde_json::to_value(Refuser::RunAsNonRoot {
+        container,
+        words: r.words.to_owned(),
+    })
+    .ok();
+    Some(d)
+}
+
 impl Family for AdmissionRefused {
     fn root_cause(&self) -> RootCause {
         RootCause::from_static(ROOT_CAUSE)
@@ -145,7 +202,7 @@ impl Family for AdmissionRefused {
     }
 
     fn detect(&self, facts: &Facts, _readings: &Readings) -> Option<Detection> {
-        let event = facts
+        let Some(event) = facts
             .rollout_events
             .iter()
             .filter(|e| e.reason == "FailedCreate" && refusal(&e.message).is_some())
@@ -155,7 +212,10 @@ impl Family for AdmissionRefused {
                     .split_once(" is forbidden: ")
                     .is_none_or(|(_, reason)| quota_or_limit_range::parse(reason).is_none())
             })
-            .max_by_key(|e| e.last_seen)?;
+            .max_by_key(|e| e.last_seen)
+        else {
+            return kubelet_refusal(facts);
+        };
         let message = refusal(&event.message)?;
         let refuser = refuser(message);
         let owner = event
@@ -204,7 +264,9 @@ impl Family for AdmissionRefused {
                 ));
                 format!("their ServiceAccount {name} does not exist")
             }
-            Refuser::Other => "the apiserver refuses them".to_owned(),
+            Refuser::RunAsNonRoot { .. } | Refuser::Other => {
+                "the apiserver refuses them".to_owned()
+            }
         };
         let change = match &refuser {
             Refuser::PodSecurity { .. } => security_change(facts),
@@ -260,6 +322,9 @@ impl Family for AdmissionRefused {
                     },
                 }
             }
+            Some(Refuser::RunAsNonRoot { .. }) => {
+                Remedy::owned_by(non_root::OWNER, d, non_root::DECIDES)
+            }
             Some(Refuser::Webhook { name, .. }) => Remedy::owned_by(
                 &format!("the owners of the admission webhook {name}"),
                 d,
@@ -273,12 +338,33 @@ impl Family for AdmissionRefused {
         }
     }
 
+    /// The restricted fix admitted and its container refused at creation: with `runAsNonRoot`
+    /// and no `runAsUser`, that is the image's user (root, or a name). The replay's outcome
+    /// carries the waiting reason, not the kubelet's words; the PR changes nothing else the
+    /// kubelet checks, though a reference admission had hidden (a missing Secret) would read the
+    /// same, which the escalation says.
+    fn replay_failed(&self, d: &Diagnosis, replay: &squad_protocols::Replay) -> Option<String> {
+        let Some(Refuser::PodSecurity { .. }) = crate::family_signals::<Refuser>(d) else {
+            return None;
+        };
+        let refused = replay
+            .with
+            .not_ready
+            .iter()
+            .find(|p| p.contains("CreateContainerConfigError"))?;
+        Some(format!(
+            "the owner is {}, who {}; with the fix the pods are admitted, but the kubelet refuses to create their container ({refused}), which with `runAsNonRoot: true` and no `runAsUser` means the image runs as root or as a user it cannot verify (`container has runAsNonRoot and image will run as root`; if `kubectl describe pod` names a missing Secret or ConfigMap instead, that reference is the next fix)",
+            non_root::OWNER,
+            non_root::DECIDES
+        ))
+    }
+
     fn runbook(&self, _alert: &str) -> Runbook {
         Runbook {
             name: "admission-refused".into(),
             meaning: "The apiserver refuses to create a ReplicaSet's pods (`FailedCreate`) for a reason other than quota: Pod Security admission (`violates PodSecurity …`), a webhook (`admission webhook … denied the request`, or `failed calling webhook` when it is down), a missing ServiceAccount. No pod exists; the rollout stalls with the previous ReplicaSet serving.".into(),
-            checks: "1. `kubectl describe rs -n <ns> <new replicaset>`: the FailedCreate message.\n2. Pod Security: `kubectl get ns <ns> --show-labels` (pod-security.kubernetes.io/enforce) and the template's securityContext.\n3. Webhooks: `kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations` and the webhook's Service and pods.\n4. The GitOps diff of the last deploy.".into(),
-            fixes: "- **Pod Security**: meet the level (runAsNonRoot, allowPrivilegeEscalation: false, drop ALL capabilities, seccompProfile RuntimeDefault).\n- **Webhook denies**: change the template to pass its policy; **webhook down**: bring it back (it is the platform's).\n- **ServiceAccount**: create it through the repo, or point back at one that exists.".into(),
+            checks: "1. `kubectl describe rs -n <ns> <new replicaset>`: the FailedCreate message.\n2. Pod Security: `kubectl get ns <ns> --show-labels` (pod-security.kubernetes.io/enforce) and the template's securityContext.\n3. Webhooks: `kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations` and the webhook's Service and pods.\n4. The GitOps diff of the last deploy.\n5. Admitted but `CreateContainerConfigError` (`kubectl describe pod`: `container has runAsNonRoot and image will run as root`): the image's user, `crane config <image> | jq -r .config.User` (empty or `0` is root).".into(),
+            fixes: "- **Pod Security**: meet the level (runAsNonRoot, allowPrivilegeEscalation: false, drop ALL capabilities, seccompProfile RuntimeDefault). `runAsNonRoot` holds only if the image runs as a numeric non-root user: an image that runs as root is refused by the kubelet (`CreateContainerConfigError: container has runAsNonRoot and image will run as root`), and its owners rebuild it with `USER 65532` (files owned accordingly) or set a `runAsUser` its files allow.\n- **Webhook denies**: change the template to pass its policy; **webhook down**: bring it back (it is the platform's).\n- **ServiceAccount**: create it through the repo, or point back at one that exists.".into(),
         }
     }
 
@@ -397,6 +483,100 @@ mod tests {
             "{}",
             d.summary
         );
+    }
+
+    /// The restricted fix replayed: admitted, then the container refused at creation (the image
+    /// runs as root); the escalation names the app's owners. Pods that only wait for a node are
+    /// not this family's to explain.
+    #[test]
+    fn a_replayed_restricted_fix_whose_container_is_refused_goes_to_the_apps_owners() {
+        let f = refused(
+            "pods \"cart-6f9c8d7b54-x2k9p\" is forbidden: violates PodSecurity \"restricted:latest\": runAsNonRoot != true (pod or container \"api\" must set securityContext.runAsNonRoot=true)",
+        );
+        let d = testing::diagnosis(&f);
+        let outcome = |not_ready: &str| squad_protocols::Outcome {
+            desired: 2,
+            ready: 2,
+            not_ready: vec![not_ready.to_owned()],
+            restarts: 0,
+            oom_kills: 0,
+            peak: None,
+            limit: None,
+        };
+        let replay = |not_ready: &str| squad_protocols::Replay {
+            horizon_hours: 24,
+            without: outcome("cart-6f9c8d7b54-x2k9p: Pending"),
+            with: outcome(not_ready),
+        };
+        let why = AdmissionRefused
+            .replay_failed(
+                &d,
+                &replay("cart-7d4b9c6f58-q2w3e: api waiting: CreateContainerConfigError"),
+            )
+            .unwrap();
+        assert!(
+            why.starts_with(
+                "the owner is the app's owners, who choose the non-root user it runs as"
+            ) && why.contains("squad does not pick a UID")
+                && why.contains("(cart-7d4b9c6f58-q2w3e: api waiting: CreateContainerConfigError)"),
+            "{why}"
+        );
+        assert!(
+            AdmissionRefused
+                .replay_failed(&d, &replay("cart-7d4b9c6f58-q2w3e: Pending"))
+                .is_none()
+        );
+        // A webhook's refusal is not about the image's user.
+        let w = refused(
+            "admission webhook \"validate.kyverno.svc-fail\" denied the request: policy require-labels: label 'team' is required",
+        );
+        assert!(
+            AdmissionRefused
+                .replay_failed(
+                    &testing::diagnosis(&w),
+                    &replay("cart-7d4b9c6f58-q2w3e: api waiting: CreateContainerConfigError")
+                )
+                .is_none()
+        );
+    }
+
+    /// Once such a fix merged (no world model to replay in), the kubelet's words on the admitted
+    /// pods say it: the family reads them and escalates to the app's owners up front, before
+    /// the missing-reference family could take the CreateContainerConfigError for its own.
+    #[test]
+    fn the_kubelets_run_as_non_root_refusal_is_escalated_to_the_apps_owners() {
+        let mut f = testing::facts("Completed", 0, |_| 80.0, |_| 10.0);
+        if let Some(p) = f.pod.as_mut() {
+            p.phase = "Pending".into();
+            p.containers[0].restart_count = 0;
+            p.containers[0].last_termination = None;
+            p.containers[0].state = "waiting: CreateContainerConfigError".into();
+        }
+        f.events = vec![ClusterEvent {
+            kind: "Warning".into(),
+            reason: "Failed".into(),
+            message: "Error: container has runAsNonRoot and image will run as root (pod: \"cart-5d8f7-abcde_shop(5c1f0e4e-0000-4000-8000-000000000000)\", container: api)".into(),
+            count: 31,
+            first_seen: testing::now() - chrono::Duration::minutes(5),
+            last_seen: testing::now(),
+            object: "Pod/cart-5d8f7-abcde".into(),
+        }];
+        let d = testing::diagnosis(&f);
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE, "{}", d.summary);
+        assert!(
+            d.summary.contains("cart's pods are admitted but their container api never starts: the kubelet refuses it (CreateContainerConfigError): runAsNonRoot is set and the image runs as root"),
+            "{}",
+            d.summary
+        );
+        let why = testing::escalation(&AdmissionRefused, &d);
+        assert!(
+            why.contains("the wrong tool here")
+                && why.contains("the owner is the app's owners, who choose the non-root user"),
+            "{why}"
+        );
+        // A missing Secret is the other family's.
+        f.events[0].message = "Error: secret \"db-creds\" not found".into();
+        assert!(AdmissionRefused.detect(&f, &Readings::of(&f)).is_none());
     }
 
     #[test]

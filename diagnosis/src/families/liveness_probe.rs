@@ -9,17 +9,26 @@
 //! answering after the kubelet gave up, so it knows how slow it really is); the probe is never
 //! deleted. Without a measurement, or with an endpoint slower than any timeout should allow, the
 //! crew escalates.
+//!
+//! Two causes come before the timeout. A probe the last deploy changed goes back to what it was
+//! (the deploy's change undone, as for readiness). A probe refused on a port nothing listens on
+//! (`dial tcp …: connect: connection refused`) is no matter of time: it points at the port the
+//! container declares (`port`, which says when and why), or its owners decide.
+
+mod port;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use squad_protocols::cluster::ProbeSpec;
+use squad_protocols::cluster::{ContainerPort, ProbeSpec};
 use squad_protocols::llm::Rejection;
 use squad_protocols::{Diagnosis, Evidence, Finding, Member, RootCause, Severity, WorkloadRef};
 
 use crate::{
     Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Lookup, Proposal,
-    Readings, Remedy, RemedyInput, Rules, Runbook, family_signals,
+    Readings, Remedy, RemedyInput, RepoNeeds, Rules, Runbook, family_signals,
 };
+
+pub use port::PortsMoved;
 
 /// The timeout's room over the endpoint's measured 99th percentile at its worst.
 const TIMEOUT_OVER_P99: f64 = 2.0;
@@ -81,6 +90,16 @@ pub struct LivenessSignals {
     /// The 99th-percentile latency of the app's answers on the probe's path at its worst over
     /// 24 h, in seconds, when the app measures it.
     pub p99_peak_seconds: Option<f64>,
+    /// Whether the kubelet's last liveness failure was a refused connection: nothing listens on
+    /// the probe's port.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refused: bool,
+    /// The ports the container declares.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<ContainerPort>,
+    /// The last rollout's change of those ports, when it changed them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports_moved: Option<PortsMoved>,
 }
 
 pub struct LivenessProbe;
@@ -161,6 +180,58 @@ fn timeout_change(
     }
 }
 
+/// The remedy of a probe the app answers too slowly: a timeout from the measured latency, the
+/// model's within the rule's checks, else the rule's.
+fn timeout_remedy(d: &Diagnosis, input: &RemedyInput<'_>, s: &LivenessSignals) -> Remedy {
+    let Some(peak) = s.p99_peak_seconds else {
+        return Remedy::Escalate {
+            reason: format!(
+                "{}; the app exports no latency for {} (`http_request_duration_seconds`), so the timeout cannot be sized from a measurement: a human measures the endpoint under load and sizes timeoutSeconds above its 99th percentile",
+                d.summary, s.probe.path
+            ),
+        };
+    };
+    if peak >= SLOWEST_SECONDS {
+        return Remedy::owned_by(
+            "the app's owners",
+            d,
+            &format!(
+                "make {} answer fast under load: its 99th percentile reaches {peak:.1} s, longer than any liveness probe should wait",
+                s.probe.path
+            ),
+        );
+    }
+    // The model's checked timeout, else the rule's.
+    let decided = input.decision.and_then(|dec| {
+        let plan: TimeoutPlan = serde_json::from_value(dec.answer.clone()).ok()?;
+        let t = check_timeout(&plan, s).ok()?;
+        Some((
+            t,
+            format!("{} (decided with {})", plan.rationale, dec.model),
+        ))
+    });
+    let (timeout, by_model) = match decided {
+        Some((t, why)) => (t, Some(why)),
+        None => (rule_timeout(s, peak), None),
+    };
+    match timeout_edit(input, &s.container, timeout) {
+        Some(edit) => {
+            let mut change = timeout_change(input, s, peak, timeout, edit);
+            if let Some(why) = by_model {
+                change.notes.push_str(&format!(
+                    "\nThe timeout was decided by B'Elanna's model within the rule's checks (above the p99 with a fifth of room, above today's, at most {LONGEST_TIMEOUT} s): {why}\n"
+                ));
+            }
+            Remedy::Change(change)
+        }
+        None => Remedy::not_yet(
+            "a liveness probe of this shape",
+            d,
+            "a human sizes the probe from the observed latency",
+        ),
+    }
+}
+
 impl Family for LivenessProbe {
     fn root_cause(&self) -> RootCause {
         RootCause::from_static(ROOT_CAUSE)
@@ -184,10 +255,17 @@ impl Family for LivenessProbe {
             .iter()
             .filter(|e| e.reason == "Unhealthy" && e.message.starts_with(FAILED))
             .max_by_key(|e| e.last_seen);
-        let probe = facts
-            .info
-            .container(&facts.container)
-            .and_then(|c| c.liveness_probe.as_ref());
+        let spec = facts.info.container(&facts.container);
+        let probe = spec.and_then(|c| c.liveness_probe.as_ref());
+        let ports = spec.map_or(Vec::new(), |c| c.ports.clone());
+        let ports_moved = crate::readings::last_rollout_change(facts, |r| {
+            crate::readings::container_in(r, facts).map(|c| c.ports.clone())
+        })
+        .map(|c| PortsMoved {
+            revision: c.revision,
+            ago: c.ago,
+            before: c.before,
+        });
         let mut d = Detection::new(String::new(), 0.85, &[]);
         d.evidence.push(Evidence {
             source: "kubelet events".into(),
@@ -205,7 +283,22 @@ impl Family for LivenessProbe {
                 observation: format!("Unhealthy: {} ({} times)", e.message, e.count),
             });
         }
-        let slow = message.contains("deadline exceeded") || message.contains("timeout");
+        let refused = message.contains("connection refused");
+        let slow =
+            !refused && (message.contains("deadline exceeded") || message.contains("timeout"));
+        if let Some(m) = &ports_moved {
+            d.evidence.push(Evidence {
+                source: "rollout history".into(),
+                observation: format!(
+                    "revision {} ({}) changed the declared ports of {} from {} to {}",
+                    m.revision,
+                    m.ago,
+                    facts.container,
+                    port::describe(&m.before),
+                    port::describe(&ports)
+                ),
+            });
+        }
         let timeout = probe.map_or(String::new(), |p: &ProbeSpec| {
             format!("{} s timeout", p.timeout_seconds)
         });
@@ -213,6 +306,18 @@ impl Family for LivenessProbe {
             format!(
                 "the app answers {} slower than its {timeout}",
                 probe.map_or("its health endpoint".to_owned(), |p| p.path.clone())
+            )
+        } else if refused {
+            d.confidence = 0.9;
+            format!(
+                "nothing listens on port {}, which its liveness probe asks (the container declares {}{})",
+                probe.map_or("?", |p| p.port.as_str()),
+                port::describe(&ports),
+                ports_moved.as_ref().map_or(String::new(), |m| format!(
+                    "; the last rollout ({}) changed them from {}",
+                    m.ago,
+                    port::describe(&m.before)
+                ))
             )
         } else if message.is_empty() {
             "its liveness probe keeps failing".to_owned()
@@ -223,7 +328,7 @@ impl Family for LivenessProbe {
             .signals
             .traffic
             .as_ref()
-            .filter(|t| t.change_pct >= 25.0)
+            .filter(|t| t.change_pct >= 25.0 && !refused)
         {
             d.confidence = 0.9;
             cause.push_str(&format!(
@@ -231,13 +336,20 @@ impl Family for LivenessProbe {
                 t.change_pct, t.route, t.window_hours
             ));
         }
-        d.recommendations.push(format!(
-            "size the liveness probe from the endpoint's observed latency under peak load (timeoutSeconds, failureThreshold{}); keep the probe, and give the app capacity for the load",
-            probe.map_or(String::new(), |p| format!(
-                "; now {} s × {} every {} s",
-                p.timeout_seconds, p.failure_threshold, p.period_seconds
-            ))
-        ));
+        if refused {
+            d.recommendations.push(format!(
+                "point the liveness probe's port at the port the app listens on (the container declares {}; by name when it has one); a longer timeout does nothing for a refused connection; keep the probe",
+                port::describe(&ports)
+            ));
+        } else {
+            d.recommendations.push(format!(
+                "size the liveness probe from the endpoint's observed latency under peak load (timeoutSeconds, failureThreshold{}); keep the probe, and give the app capacity for the load",
+                probe.map_or(String::new(), |p| format!(
+                    "; now {} s × {} every {} s",
+                    p.timeout_seconds, p.failure_threshold, p.period_seconds
+                ))
+            ));
+        }
         d.summary = format!(
             "{} is restarted by its liveness probe ({} kills, exit {} without an OOM kill): {cause}",
             facts.container, killing.count, term.exit_code
@@ -261,6 +373,9 @@ impl Family for LivenessProbe {
                 container: facts.container.clone(),
                 probe: probe.clone(),
                 p99_peak_seconds: peak,
+                refused,
+                ports,
+                ports_moved,
             })
             .ok();
         }
@@ -292,7 +407,7 @@ impl Family for LivenessProbe {
     }
 
     fn proposal(&self, d: &Diagnosis, _rules: &Rules<'_>) -> Option<Proposal> {
-        let s = family_signals::<LivenessSignals>(d)?;
+        let s = family_signals::<LivenessSignals>(d).filter(|s| !port::unreachable(s))?;
         let peak = s.p99_peak_seconds.filter(|p| *p < SLOWEST_SECONDS)?;
         let plan = TimeoutPlan {
             timeout_seconds: rule_timeout(&s, peak),
@@ -326,6 +441,13 @@ impl Family for LivenessProbe {
         check_timeout(&plan, &s).map(|_| ())
     }
 
+    fn repo_needs(&self) -> RepoNeeds {
+        RepoNeeds {
+            manifest: true,
+            history: true,
+        }
+    }
+
     fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
         let Some(s) = family_signals::<LivenessSignals>(d) else {
             return Remedy::not_yet(
@@ -334,53 +456,15 @@ impl Family for LivenessProbe {
                 "a human sizes the probe from the observed latency",
             );
         };
-        let Some(peak) = s.p99_peak_seconds else {
-            return Remedy::Escalate {
-                reason: format!(
-                    "{}; the app exports no latency for {} (`http_request_duration_seconds`), so the timeout cannot be sized from a measurement: a human measures the endpoint under load and sizes timeoutSeconds above its 99th percentile",
-                    d.summary, s.probe.path
-                ),
-            };
-        };
-        if peak >= SLOWEST_SECONDS {
-            return Remedy::owned_by(
-                "the app's owners",
-                d,
-                &format!(
-                    "make {} answer fast under load: its 99th percentile reaches {peak:.1} s, longer than any liveness probe should wait",
-                    s.probe.path
-                ),
-            );
-        }
-        // The model's checked timeout, else the rule's.
-        let decided = input.decision.and_then(|dec| {
-            let plan: TimeoutPlan = serde_json::from_value(dec.answer.clone()).ok()?;
-            let t = check_timeout(&plan, &s).ok()?;
-            Some((
-                t,
-                format!("{} (decided with {})", plan.rationale, dec.model),
-            ))
-        });
-        let (timeout, by_model) = match decided {
-            Some((t, why)) => (t, Some(why)),
-            None => (rule_timeout(&s, peak), None),
-        };
-        match timeout_edit(input, &s.container, timeout) {
-            Some(edit) => {
-                let mut change = timeout_change(input, &s, peak, timeout, edit);
-                if let Some(why) = by_model {
-                    change.notes.push_str(&format!(
-                        "\nThe timeout was decided by B'Elanna's model within the rule's checks (above the p99 with a fifth of room, above today's, at most {LONGEST_TIMEOUT} s): {why}\n"
-                    ));
-                }
-                Remedy::Change(change)
+        // The signals carry the container as the readiness family's do, which is all the undo
+        // reads of them.
+        super::readiness_probe::undo_probe(d, input, ("livenessProbe", "liveness probe"), || {
+            if port::unreachable(&s) {
+                port::remedy(d, input, &s)
+            } else {
+                timeout_remedy(d, input, &s)
             }
-            None => Remedy::not_yet(
-                "a liveness probe of this shape",
-                d,
-                "a human sizes the probe from the observed latency",
-            ),
-        }
+        })
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {
@@ -388,7 +472,7 @@ impl Family for LivenessProbe {
             name: "liveness-probe-restarts".into(),
             meaning: "The kubelet restarts the container because its liveness probe failed `failureThreshold` times in a row; most often the health endpoint answers slower than the probe's timeout under load. The container ends with exit 137 and no OOM kill; each restart sheds its share of the load onto the others, which then slow down too.".into(),
             checks: "1. `kubectl describe pod <pod> -n <ns>` — Events: `Killing … failed liveness probe, will be restarted` and `Unhealthy … Liveness probe failed: … context deadline exceeded`; Last State exit 137, reason not OOMKilled.\n2. The probe: `kubectl get pod <pod> -n <ns> -o jsonpath='{.spec.containers[*].livenessProbe}'`.\n3. The endpoint's latency under the current load (`histogram_quantile(0.99, …)` or `curl -w '%{time_total}'`) and the request rate against its baseline.".into(),
-            fixes: "- **Timeout below the endpoint's latency**: timeoutSeconds above the observed p99 with headroom, a failureThreshold that rides out a spike, through a PR.\n- **Slow starts**: a startupProbe, so liveness only begins once the app is up.\n- **Liveness that checks dependencies**: make it check only the process; dependencies belong in readiness.\n- Never delete the probe; add capacity when the load is real.".into(),
+            fixes: "- **Connection refused**: nothing listens on the probe's port (the app moved, the probe did not): the probe's port set to the port the container declares, by name when it has one; a longer timeout does nothing for a refused connection.\n- **Timeout below the endpoint's latency**: timeoutSeconds above the observed p99 with headroom, a failureThreshold that rides out a spike, through a PR.\n- **Slow starts**: a startupProbe, so liveness only begins once the app is up.\n- **Liveness that checks dependencies**: make it check only the process; dependencies belong in readiness.\n- Never delete the probe; add capacity when the load is real.".into(),
         }
     }
 
@@ -401,7 +485,23 @@ impl Family for LivenessProbe {
         ]
     }
 
-    fn followup(&self, _d: &Diagnosis, cx: &FollowupContext) -> IssueDraft {
+    fn followup(&self, d: &Diagnosis, cx: &FollowupContext) -> IssueDraft {
+        if family_signals::<LivenessSignals>(d).is_some_and(|s| port::unreachable(&s)) {
+            return IssueDraft {
+                title: format!(
+                    "Keep {}'s probes on the port the app listens on",
+                    cx.workload.name
+                ),
+                body: format!(
+                    "During incident {} (#{}) the kubelet kept restarting the container: its liveness probe asked a port nothing listens on, after a deploy moved the app's port and left the probe behind.\n\n\
+                     1. Name the container's ports and refer to them by name in every probe and Service, so a port change moves them all.\n\
+                     2. In CI, start the image with the manifest's settings and request each probe's port and path; fail on a refused connection.\n\
+                     3. Reproduce: `kubectl describe pod -n {} {}` (Events, Last State).",
+                    cx.incident, cx.issue, cx.workload.namespace, cx.pod
+                ),
+                label: "reliability".into(),
+            };
+        }
         IssueDraft {
             title: format!(
                 "Make {}'s liveness endpoint answer fast under load",

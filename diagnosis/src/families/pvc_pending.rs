@@ -5,12 +5,20 @@
 //! own events: `ProvisioningFailed` — `storageclass.storage.k8s.io "fast-ssd" not found` for a
 //! class the cluster does not have, or the provisioner's error — or `FailedBinding` when the claim
 //! names no class and there is no default. Most often the deploy that added the volume named a
-//! class from another cluster. A claim's `storageClassName` is immutable: the fix (an existing
-//! class, the claim recreated) comes with the remediations; until then the crew escalates with
-//! the diagnosis. The proof is the claim Bound and the pods scheduled and Ready.
+//! class from another cluster. The class it gets must also provision its `accessModes`: a claim
+//! several nodes share (`ReadWriteMany`) needs a file-system class, and a block-storage default
+//! (`gp3`, ebs.csi.aws.com) refuses it (`InvalidArgument … Only AccessModes[ReadWriteOnce]
+//! supported.`) — the table of what each provisioner provisions is `squad_protocols::storage`. The
+//! PR gives the claim the default class when it can provision the claim, else the one class that
+//! can; with none or several the platform team chooses. A claim's `storageClassName` is
+//! immutable: the PR says to delete the Pending claim before the sync. The proof is the claim
+//! Bound and the pods scheduled and Ready.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use squad_protocols::cluster::{ClaimInfo, ClusterEvent, StorageClassInfo};
+use squad_protocols::storage;
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, Verification, WorkloadRef};
 
 use super::scheduling::{FitError, Reason};
@@ -19,6 +27,10 @@ use crate::{
     Change, Detection, Edit, Facts, Family, FollowupContext, IssueDraft, Lookup, Observation,
     Readings, Remedy, RemedyInput, Rules, Runbook, family_signals,
 };
+
+mod class_choice;
+
+use class_choice::{default_refuses, modes_in_words, why_not_default};
 
 pub struct PvcPending;
 
@@ -34,6 +46,13 @@ pub enum ClaimProblem {
     NoSuchClass { class: String },
     /// It names no class and the cluster has no default one.
     NoClass,
+    /// The class exists, but its provisioner cannot provision the claim's access mode `mode`
+    /// (a block-storage driver asked for `ReadWriteMany`).
+    ModeNotProvisioned {
+        class: String,
+        provisioner: String,
+        mode: String,
+    },
     /// The class exists; its provisioner has not provisioned a volume (its words, if it said).
     NotProvisioned {
         class: String,
@@ -47,6 +66,9 @@ pub enum ClaimProblem {
 pub struct WaitingClaim {
     pub name: String,
     pub problem: ClaimProblem,
+    /// Its `accessModes` (none when the claim is not readable).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_modes: Vec<String>,
 }
 
 /// What the family measured, kept in the diagnosis' signals.
@@ -57,6 +79,9 @@ pub struct PvcSignals {
     pub classes: Vec<String>,
     /// The default class, if the cluster has one.
     pub default_class: Option<String>,
+    /// Each class's provisioner.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub provisioners: BTreeMap<String, String>,
 }
 
 /// `gp3 (default), sc1`, or `none`.
@@ -101,10 +126,17 @@ fn problem(facts: &Facts, claim: &ClaimInfo) -> ClaimProblem {
     match class {
         None => ClaimProblem::NoClass,
         Some(class) => match facts.storage_classes.iter().find(|c| c.name == class) {
-            Some(c) => ClaimProblem::NotProvisioned {
-                class: class.to_owned(),
-                provisioner: c.provisioner.clone(),
-                said,
+            Some(c) => match storage::refused(&c.provisioner, &claim.access_modes) {
+                Some(mode) => ClaimProblem::ModeNotProvisioned {
+                    class: class.to_owned(),
+                    provisioner: c.provisioner.clone(),
+                    mode: mode.to_owned(),
+                },
+                None => ClaimProblem::NotProvisioned {
+                    class: class.to_owned(),
+                    provisioner: c.provisioner.clone(),
+                    said,
+                },
             },
             // Without classes to compare against (not readable), the controller's words decide.
             None if facts.storage_classes.is_empty()
@@ -133,6 +165,15 @@ fn in_words(c: &WaitingClaim, classes: &str) -> String {
         ClaimProblem::NoClass => format!(
             "claim {} names no StorageClass and the cluster has no default one (it has {classes})",
             c.name
+        ),
+        ClaimProblem::ModeNotProvisioned {
+            class,
+            provisioner,
+            mode,
+        } => format!(
+            "claim {} asks for {mode} from StorageClass {class}, whose provisioner {provisioner} provisions {}",
+            c.name,
+            storage::provisions(provisioner).in_words()
         ),
         ClaimProblem::NotProvisioned {
             class,
@@ -176,6 +217,7 @@ impl Family for PvcPending {
                 Reason::MissingClaim(name) => claims.push(WaitingClaim {
                     name: name.clone(),
                     problem: ClaimProblem::Missing,
+                    access_modes: Vec::new(),
                 }),
                 Reason::UnboundClaims => unbound = true,
                 _ => {}
@@ -189,10 +231,29 @@ impl Family for PvcPending {
                 WaitingClaim {
                     name: c.name.clone(),
                     problem: problem(facts, c),
+                    access_modes: c.access_modes.clone(),
                 }
             }));
         }
         let classes = classes_in_words(&facts.storage_classes);
+        let mut signals = PvcSignals {
+            claims: Vec::new(),
+            classes: facts
+                .storage_classes
+                .iter()
+                .map(|c| c.name.clone())
+                .collect(),
+            default_class: facts
+                .storage_classes
+                .iter()
+                .find(|c| c.default)
+                .map(|c| c.name.clone()),
+            provisioners: facts
+                .storage_classes
+                .iter()
+                .map(|c| (c.name.clone(), c.provisioner.clone()))
+                .collect(),
+        };
         let mut d = Detection::new(String::new(), 0.9, &[]);
         d.evidence.push(fit.evidence());
         for c in &claims {
@@ -279,7 +340,7 @@ impl Family for PvcPending {
         } else {
             claims
                 .iter()
-                .map(|c| in_words(c, &classes))
+                .map(|c| in_words(c, &classes) + &default_refuses(&signals, c))
                 .collect::<Vec<_>>()
                 .join("; ")
         };
@@ -293,10 +354,33 @@ impl Family for PvcPending {
                     "create claim {} in {} (or mount the claim the previous revision used)",
                     c.name, facts.workload.namespace
                 ),
-                ClaimProblem::NoSuchClass { .. } | ClaimProblem::NoClass => format!(
-                    "give claim {} a StorageClass the cluster has ({classes}); storageClassName is immutable, so the claim is deleted and recreated (it never bound, so it holds no data)",
-                    c.name
-                ),
+                ClaimProblem::NoSuchClass { .. }
+                | ClaimProblem::NoClass
+                | ClaimProblem::ModeNotProvisioned { .. } => {
+                    match signals.class_for(&c.access_modes) {
+                        Ok(class) => format!(
+                            "give claim {} StorageClass {class}{}; storageClassName is immutable, so the claim is deleted and recreated (it never bound, so it holds no data)",
+                            c.name,
+                            why_not_default(&signals, &class)
+                        ),
+                        Err(can) => format!(
+                            "have the platform team choose the StorageClass for claim {}{}: {} of the cluster's classes can provision it ({})",
+                            c.name,
+                            if c.access_modes.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" ({})", modes_in_words(&c.access_modes))
+                            },
+                            if can.is_empty() { "none" } else { "several" },
+                            signals
+                                .classes
+                                .iter()
+                                .map(|k| signals.class_in_words(k))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    }
+                }
                 ClaimProblem::NotProvisioned { provisioner, .. } => format!(
                     "read the provisioner's logs{} for claim {}: the class exists, the volume was not created (cloud quota, zone, parameters)",
                     if provisioner.is_empty() {
@@ -313,21 +397,8 @@ impl Family for PvcPending {
                 "a StatefulSet's volumeClaimTemplates are immutable: changing the class means deleting the StatefulSet with --cascade=orphan and re-applying it, then recreating the unbound claims".into(),
             );
         }
-        let default_class = facts
-            .storage_classes
-            .iter()
-            .find(|c| c.default)
-            .map(|c| c.name.clone());
-        d.signals = serde_json::to_value(PvcSignals {
-            claims,
-            classes: facts
-                .storage_classes
-                .iter()
-                .map(|c| c.name.clone())
-                .collect(),
-            default_class,
-        })
-        .ok();
+        signals.claims = claims;
+        d.signals = serde_json::to_value(signals).ok();
         Some(d)
     }
 
@@ -401,42 +472,95 @@ impl Family for PvcPending {
         let Some(s) = family_signals::<PvcSignals>(d) else {
             return Remedy::not_yet("pending PersistentVolumeClaims", d, human);
         };
-        // The class every claim without one gets: the default, else the cluster's only class.
-        let class = s
-            .default_class
-            .clone()
-            .or_else(|| (s.classes.len() == 1).then(|| s.classes[0].clone()));
         let mut edits = Vec::new();
         let mut lines = Vec::new();
+        let mut picked: Vec<String> = Vec::new();
         for c in &s.claims {
-            let (ClaimProblem::NoSuchClass { .. } | ClaimProblem::NoClass) = &c.problem else {
-                return Remedy::owned_by(
-                    "the platform team (storage)",
-                    d,
-                    &format!(
-                        "provisions the volume or creates the claim {}: the workload names an existing class and claim correctly",
-                        c.name
-                    ),
-                );
-            };
-            let (Some(class), Some(claim)) =
-                (&class, input.repo.object("PersistentVolumeClaim", &c.name))
-            else {
-                return Remedy::Escalate {
-                    reason: format!(
-                        "{} (the cluster has no default StorageClass to fall back on, or the repository does not declare claim {}); {human}",
-                        d.summary, c.name
-                    ),
-                };
-            };
             let was = match &c.problem {
                 ClaimProblem::NoSuchClass { class } => {
                     format!("`{class}`, which the cluster does not have")
                 }
-                _ => "no class, and the cluster has no default".to_owned(),
+                ClaimProblem::NoClass => "no class, and the cluster has no default".to_owned(),
+                ClaimProblem::ModeNotProvisioned {
+                    class,
+                    provisioner,
+                    mode,
+                } => format!(
+                    "`{class}`, whose provisioner {provisioner} provisions {}, not {mode}",
+                    storage::provisions(provisioner).in_words()
+                ),
+                ClaimProblem::Missing | ClaimProblem::NotProvisioned { .. } => {
+                    return Remedy::owned_by(
+                        "the platform team (storage)",
+                        d,
+                        &format!(
+                            "provisions the volume or creates the claim {}: the workload names an existing class and claim correctly",
+                            c.name
+                        ),
+                    );
+                }
+            };
+            let class = match s.class_for(&c.access_modes) {
+                Ok(class) => class,
+                Err(can) => {
+                    let modes = if c.access_modes.is_empty() {
+                        "its access modes unread".to_owned()
+                    } else {
+                        modes_in_words(&c.access_modes)
+                    };
+                    let all: Vec<String> = s.classes.iter().map(|k| s.class_in_words(k)).collect();
+                    let choice = if can.is_empty() {
+                        format!(
+                            "none of the cluster's classes can provision it ({}): adds a class whose provisioner does",
+                            if all.is_empty() {
+                                "it has none".to_owned()
+                            } else {
+                                all.join(", ")
+                            }
+                        )
+                    } else {
+                        format!(
+                            "chooses among the classes that can ({}; the cluster's classes: {}), or marks one default",
+                            can.join(", "),
+                            all.join(", ")
+                        )
+                    };
+                    return Remedy::owned_by(
+                        "the platform team (storage)",
+                        d,
+                        &format!(
+                            "decides which StorageClass claim {} ({modes}) is provisioned from: {choice}; then the claim is recreated with it (storageClassName is immutable)",
+                            c.name
+                        ),
+                    );
+                }
+            };
+            let Some(claim) = input.repo.object("PersistentVolumeClaim", &c.name) else {
+                return Remedy::Escalate {
+                    reason: format!(
+                        "{} (the repository does not declare claim {}); {human}",
+                        d.summary, c.name
+                    ),
+                };
+            };
+            let why = if s.default_class.as_deref() == Some(class.as_str()) {
+                "the cluster's default class".to_owned()
+            } else if s.default_class.is_some() {
+                format!(
+                    "the one class whose provisioner provisions {}{}",
+                    modes_in_words(&c.access_modes),
+                    why_not_default(&s, &class)
+                )
+            } else if c.access_modes.is_empty() || s.classes.len() == 1 {
+                "the cluster's only class".to_owned()
+            } else {
+                format!(
+                    "the one class whose provisioner provisions {}",
+                    modes_in_words(&c.access_modes)
+                )
             };
             lines.push(format!(
-                "- `{}` ({}): {was} → `{class}`",
+                "- `{}` ({}): {was} → `{class}`, {why}",
                 c.name, claim.path
             ));
             edits.push(Edit::SetObjectKey {
@@ -446,27 +570,27 @@ impl Family for PvcPending {
                 keys: vec!["spec".into(), "storageClassName".into()],
                 lines: Some(vec![format!("storageClassName: {class}")]),
             });
+            if !picked.contains(&class) {
+                picked.push(class);
+            }
         }
-        let (Some(class), false) = (class, edits.is_empty()) else {
+        if edits.is_empty() {
             return Remedy::not_yet("pending PersistentVolumeClaims", d, human);
-        };
+        }
         let names: Vec<&str> = s.claims.iter().map(|c| c.name.as_str()).collect();
+        let classes: Vec<String> = s.classes.iter().map(|k| s.class_in_words(k)).collect();
         Remedy::Change(Change {
             branch_word: "storage-class".into(),
             title: format!(
-                "fix(storage): provision {} from StorageClass {class}",
-                names.join(", ")
+                "fix(storage): provision {} from StorageClass {}",
+                names.join(", "),
+                picked.join(", ")
             ),
             edits,
             notes: format!(
-                "### An existing StorageClass\nThe claim the pods mount names a StorageClass the cluster cannot provision from (classes: {}).\n{}\n\n`{class}` is the cluster's {}. **Before merging:** a claim's `storageClassName` cannot change once it exists, so the sync cannot update the Pending claim in place: delete it (`kubectl delete pvc -n {} {}`; it was never bound, so it holds no data) and let the sync recreate it from this PR.\n",
-                s.classes.join(", "),
+                "### An existing StorageClass that provisions the claim\nThe claim the pods mount names a StorageClass the cluster cannot provision it from (classes: {}).\n{}\n\n**Before merging:** a claim's `storageClassName` cannot change once it exists, so the sync cannot update the Pending claim in place: delete it (`kubectl delete pvc -n {} {}`; it was never bound, so it holds no data) and let the sync recreate it from this PR.\n",
+                classes.join(", "),
                 lines.join("\n"),
-                if s.default_class.is_some() {
-                    "default class"
-                } else {
-                    "only class"
-                },
                 input.workload.namespace,
                 names.join(" ")
             ),
@@ -483,7 +607,7 @@ impl Family for PvcPending {
             name: "pvc-pending".into(),
             meaning: "A pod mounts a PersistentVolumeClaim that is not bound, so the scheduler rules out every node (`pod has unbound immediate PersistentVolumeClaims`, or `persistentvolumeclaim \"x\" not found`) and the pod stays Pending. The claim waits because it names a StorageClass the cluster does not have, names none with no default class, or its provisioner failed to create the volume. A rolling update to it stalls while the previous ReplicaSet keeps serving.".into(),
             checks: "1. `kubectl describe pod <pod> -n <ns>` — Events: `FailedScheduling … unbound immediate PersistentVolumeClaims`.\n2. `kubectl get pvc -n <ns>` (STATUS Pending, STORAGECLASS) and `kubectl describe pvc <claim> -n <ns>` — Events: `ProvisioningFailed … storageclass.storage.k8s.io \"x\" not found`, or the provisioner's error.\n3. `kubectl get storageclass`: which classes exist and which is `(default)`.\n4. The GitOps diff of the deploy that added the claim.".into(),
-            fixes: "- **Class the cluster does not have**: use one it has (usually the default); `storageClassName` is immutable, so delete the Pending claim (it never bound: no data) and let the repo recreate it.\n- **No class and no default**: name a class explicitly, or have the platform mark one default.\n- **Provisioner failed**: read its logs (cloud quota, zone, parameters); that is the platform's to fix.\n- **StatefulSet**: `volumeClaimTemplates` are immutable — delete the StatefulSet with `--cascade=orphan`, re-apply, then recreate the unbound claims.\n- Never bind a claim by hand-made PersistentVolume to get past this.".into(),
+            fixes: "- **Class the cluster does not have**: use one it has (usually the default); `storageClassName` is immutable, so delete the Pending claim (it never bound: no data) and let the repo recreate it.\n- **No class and no default**: name a class explicitly, or have the platform mark one default.\n- **Access mode the class cannot provision**: a claim pods on several nodes share (`ReadWriteMany`) needs a file-system class (EFS, Filestore, Azure Files, NFS, CephFS); a block-storage default (EBS, PD, Azure Disk, local-path) refuses it (`InvalidArgument … Only AccessModes[ReadWriteOnce] supported.`). Pick the class whose provisioner provisions the claim's access modes, not the default by habit.\n- **Provisioner failed**: read its logs (cloud quota, zone, parameters); that is the platform's to fix.\n- **StatefulSet**: `volumeClaimTemplates` are immutable — delete the StatefulSet with `--cascade=orphan`, re-apply, then recreate the unbound claims.\n- Never bind a claim by hand-made PersistentVolume to get past this.".into(),
         }
     }
 
@@ -520,118 +644,4 @@ impl Family for PvcPending {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::panic)]
-    use super::*;
-    use crate::testing;
-
-    fn pending(message: &str) -> Facts {
-        let mut f = testing::unscheduled(message, 80.0, 7, 25);
-        f.info.claims = vec!["cart-cache".into()];
-        f.history[1].claims = vec!["cart-cache".into()];
-        f
-    }
-
-    fn class(name: &str, default: bool) -> StorageClassInfo {
-        StorageClassInfo {
-            name: name.into(),
-            provisioner: "pd.csi.storage.gke.io".into(),
-            default,
-            allow_volume_expansion: true,
-            binding_mode: "Immediate".into(),
-        }
-    }
-
-    fn claim(class: Option<&str>) -> ClaimInfo {
-        ClaimInfo {
-            name: "cart-cache".into(),
-            phase: "Pending".into(),
-            storage_class: class.map(str::to_owned),
-            requested: "20Gi".parse().ok(),
-            capacity: None,
-            volume: String::new(),
-        }
-    }
-
-    fn provisioning_failed(message: &str) -> ClusterEvent {
-        ClusterEvent {
-            kind: "Warning".into(),
-            reason: "ProvisioningFailed".into(),
-            message: message.into(),
-            count: 101,
-            first_seen: testing::now() - chrono::Duration::minutes(25),
-            last_seen: testing::now(),
-            object: "PersistentVolumeClaim/cart-cache".into(),
-        }
-    }
-
-    #[test]
-    fn a_class_the_cluster_does_not_have_is_named_with_the_ones_it_has() {
-        let mut f = pending(
-            "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
-        );
-        f.claims = vec![claim(Some("premium-rwo"))];
-        f.storage_classes = vec![class("standard-rwo", true), class("standard", false)];
-        f.claim_events = vec![provisioning_failed(
-            "storageclass.storage.k8s.io \"premium-rwo\" not found",
-        )];
-        let d = testing::diagnosis(&f);
-        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
-        assert_eq!(
-            d.summary,
-            "cart cannot be scheduled: 0/3 nodes are available because claim cart-cache asks for StorageClass premium-rwo, which the cluster does not have (it has standard-rwo (default), standard); the last rollout (30 h ago) mounted claim cart-cache"
-        );
-        assert_eq!(d.confidence, 0.95);
-        assert!(d.evidence.iter().any(|e| e.observation.starts_with(
-            "ProvisioningFailed on claim cart-cache: storageclass.storage.k8s.io \"premium-rwo\" not found (101 times"
-        )));
-        let s: PvcSignals = crate::family_signals(&d).unwrap();
-        assert_eq!(s.default_class.as_deref(), Some("standard-rwo"));
-        let reason = testing::escalation(&PvcPending, &d);
-        assert!(reason.contains("premium-rwo"), "{reason}");
-    }
-
-    #[test]
-    fn no_default_class_a_failing_provisioner_and_a_missing_claim_in_1_20_words() {
-        let mut f =
-            pending("0/2 nodes are available: 2 pod has unbound immediate PersistentVolumeClaims.");
-        f.claims = vec![claim(None)];
-        f.storage_classes = vec![class("fast", false)];
-        let d = testing::diagnosis(&f);
-        assert!(
-            d.summary.contains(
-                "claim cart-cache names no StorageClass and the cluster has no default one (it has fast)"
-            ),
-            "{}",
-            d.summary
-        );
-        f.claims = vec![claim(Some("fast"))];
-        f.claim_events = vec![provisioning_failed(
-            "failed to provision volume with StorageClass \"fast\": rpc error: code = ResourceExhausted desc = Quota 'SSD_TOTAL_GB' exceeded",
-        )];
-        let d = testing::diagnosis(&f);
-        assert!(
-            d.summary.contains("claim cart-cache's volume of class fast has not been provisioned by pd.csi.storage.gke.io: failed to provision volume"),
-            "{}",
-            d.summary
-        );
-        let f = pending(
-            "0/2 nodes are available: persistentvolumeclaim \"cart-cache\" not found. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.",
-        );
-        let d = testing::diagnosis(&f);
-        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
-        assert!(
-            d.summary.contains("claim cart-cache does not exist"),
-            "{}",
-            d.summary
-        );
-    }
-
-    #[test]
-    fn other_scheduling_failures_are_not_this_family() {
-        let f = pending("0/3 nodes are available: 3 Insufficient memory.");
-        assert!(PvcPending.detect(&f, &Readings::of(&f)).is_none());
-        let f = testing::oom_under_load();
-        assert!(PvcPending.detect(&f, &Readings::of(&f)).is_none());
-    }
-}
+mod tests;

@@ -444,6 +444,7 @@ mod tests {
             name: "orders-data".into(),
             phase: "Bound".into(),
             storage_class: Some("gp3".into()),
+            access_modes: vec!["ReadWriteOnce".into()],
             requested: format!("{capacity_gib}Gi").parse().ok(),
             capacity: format!("{capacity_gib}Gi").parse().ok(),
             volume: "pvc-1".into(),

@@ -12,7 +12,12 @@
 //!   to 5 min);
 //! - an `env`/`envFrom` reference to a ConfigMap or Secret (or key) that does not exist:
 //!   `CreateContainerConfigError` (`secret "db-creds" not found`, `couldn't find key password in
-//!   Secret shop/db-creds`), retried at every pod sync (10 s).
+//!   Secret shop/db-creds`), retried at every pod sync (10 s);
+//! - then `runAsNonRoot: true` (the container's, else the pod's) against the user the container
+//!   runs as: its `runAsUser` (the container's, else the pod's) when set, else the image's
+//!   (`[image] user`): a root or non-numeric one is `CreateContainerConfigError` too
+//!   (`container has runAsNonRoot and image will run as root (pod: "api-7d9f_shop(…)",
+//!   container: api)`), as the kubelet's `verifyRunAsNonRoot` words it.
 //!
 //! References marked `optional: true` never fail. Which Secrets and ConfigMaps exist is the
 //! world's fact: the scenario's `[secrets]` / `[configmaps]` (cluster-only objects) plus those the
@@ -45,7 +50,9 @@ pub(super) enum Blocker {
     Sandbox { sandbox: String, error: String },
     /// The registry does not hold the image, or refuses an anonymous pull of it.
     Pull { image: String, failure: PullFailure },
-    /// An environment reference does not resolve: `CreateContainerConfigError`.
+    /// An environment reference does not resolve, or `runAsNonRoot` does not hold:
+    /// `CreateContainerConfigError`. `error` may name the pod as `{pod:<namespace>}`, which each
+    /// pod's own words replace ([`with_pod`]).
     Config { image: String, error: String },
 }
 
@@ -104,15 +111,16 @@ impl Blocker {
         }
     }
 
-    /// The container status's waiting message for `reason` (none while it is being created).
-    pub(super) fn waiting_message(&self, reason: &str) -> Option<String> {
+    /// The container status's waiting message for `reason` in `pod` (none while it is being
+    /// created).
+    pub(super) fn waiting_message(&self, reason: &str, pod: &str) -> Option<String> {
         match self {
             Blocker::Mount { .. } | Blocker::Attach { .. } | Blocker::Sandbox { .. } => None,
             Blocker::Pull { image, failure } if reason == "ErrImagePull" => {
                 Some(pull_error(image, failure))
             }
             Blocker::Pull { image, .. } => Some(format!("Back-off pulling image \"{image}\"")),
-            Blocker::Config { error, .. } => Some(error.clone()),
+            Blocker::Config { error, .. } => Some(with_pod(error, pod)),
         }
     }
 
@@ -272,10 +280,91 @@ impl Blocker {
                 };
                 vec![
                     event("Normal", "Pulled", pulled, n, last),
-                    event("Warning", "Failed", format!("Error: {error}"), n, last),
+                    event(
+                        "Warning",
+                        "Failed",
+                        format!("Error: {}", with_pod(error, pod)),
+                        n,
+                        last,
+                    ),
                 ]
             }
         }
+    }
+}
+
+/// `error` with its `{pod:<namespace>}` replaced by `pod` as the kubelet names a pod
+/// (`name_namespace(uid)`, `format.Pod`).
+fn with_pod(error: &str, pod: &str) -> String {
+    let Some((before, rest)) = error.split_once("{pod:") else {
+        return error.to_owned();
+    };
+    let Some((ns, after)) = rest.split_once('}') else {
+        return error.to_owned();
+    };
+    let uid = super::world::uid(&format!("Pod/{ns}/{pod}"));
+    format!("{before}{pod}_{ns}({uid}){after}")
+}
+
+/// The repository of an image reference: without its digest and its tag.
+fn repository(image: &str) -> &str {
+    let name = image.split('@').next().unwrap_or(image);
+    match name.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => name,
+    }
+}
+
+/// The kubelet's `runAsNonRoot` check for container `c` of the pod `spec` in `namespace`
+/// (`verifyRunAsNonRoot`, `pkg/kubelet/kuberuntime/security_context_others.go`): the
+/// container's security settings override the pod's; an explicit `runAsUser` decides, else the
+/// image's user, as the runtime reports it (containerd: numeric → a UID, a name → a username,
+/// none → root). The image's user is known only for the scenario's image repository
+/// (`[image] user`); any other image passes.
+fn non_root_failure(
+    scenario: &Scenario,
+    namespace: &str,
+    spec: &Value,
+    c: &Value,
+) -> Option<String> {
+    let effective = |key: &str| {
+        let own = &c["securityContext"][key];
+        if own.is_null() {
+            spec["securityContext"][key].clone()
+        } else {
+            own.clone()
+        }
+    };
+    if effective("runAsNonRoot").as_bool() != Some(true) {
+        return None;
+    }
+    let name = c["name"].as_str().unwrap_or("");
+    let pod = format!("{{pod:{namespace}}}");
+    if let Some(uid) = effective("runAsUser").as_i64() {
+        return (uid == 0).then(|| {
+            format!(
+                "container's runAsUser breaks non-root policy (pod: \"{pod}\", container: {name})"
+            )
+        });
+    }
+    let image = c["image"].as_str().unwrap_or("");
+    let user = scenario
+        .image
+        .user
+        .as_deref()
+        .filter(|_| repository(image) == repository(&scenario.image.name))?;
+    let user = user.split(':').next().unwrap_or("");
+    match user.parse::<u32>() {
+        Ok(0) => Some(format!(
+            "container has runAsNonRoot and image will run as root (pod: \"{pod}\", container: {name})"
+        )),
+        Ok(_) => None,
+        Err(_) if user.is_empty() => Some(format!(
+            "container has runAsNonRoot and image will run as root (pod: \"{pod}\", container: {name})"
+        )),
+        Err(_) => Some(format!(
+            "container has runAsNonRoot and image has non-numeric user ({user}), cannot verify user is non-root (pod: \"{pod}\", container: {name})"
+        )),
     }
 }
 
@@ -524,7 +613,8 @@ pub(super) fn blocker(
 
 /// Why one container of the pod `spec` cannot start: an image the registry does not hold (or
 /// refuses the pod: a private repository, and no pull secret of the pod's that the namespace
-/// has), or an environment reference that does not resolve.
+/// has), an environment reference that does not resolve, or `runAsNonRoot` against the user it
+/// would run as (checked after the environment, as the kubelet does).
 fn start_failure(scenario: &Scenario, store: &Store, spec: &Value, c: &Value) -> Option<Blocker> {
     let image = c["image"].as_str().unwrap_or("").to_owned();
     if let Some(registry) = &scenario.registry {
@@ -554,6 +644,7 @@ fn start_failure(scenario: &Scenario, store: &Store, spec: &Value, c: &Value) ->
     }
     store
         .config_failure(c)
+        .or_else(|| non_root_failure(scenario, &store.namespace, spec, c))
         .map(|error| Blocker::Config { image, error })
 }
 
@@ -721,6 +812,79 @@ mod tests {
             .images
             .push("ghcr.io/acmecorp/tool:1".into());
         assert!(start_failure(&scenario, &s, &spec(json!(null)), &public).is_none());
+    }
+
+    /// `runAsNonRoot` against the user the container runs as: an explicit `runAsUser` (the
+    /// container's over the pod's) decides; else the image's, known for the scenario's image
+    /// repository only, in the kubelet's words with the pod named as `format.Pod` names it.
+    #[test]
+    fn run_as_non_root_is_checked_against_the_images_user() {
+        let mut scenario = Scenario::embedded("pod-security-root-image").unwrap();
+        let image = scenario.image.name.clone();
+        let s = store(None, None);
+        let failure = |scenario: &Scenario, spec: Value, c: Value| match start_failure(
+            scenario, &s, &spec, &c,
+        ) {
+            Some(Blocker::Config { error, .. }) => Some(with_pod(&error, "invoice-api-1")),
+            _ => None,
+        };
+        let non_root = json!({"securityContext": {"runAsNonRoot": true}});
+        let app = json!({"name": "app", "image": image});
+        let uid = crate::cluster::world::uid("Pod/payments/invoice-api-1");
+        assert_eq!(
+            failure(&scenario, non_root.clone(), app.clone()).unwrap(),
+            format!(
+                "container has runAsNonRoot and image will run as root (pod: \"invoice-api-1_payments({uid})\", container: app)"
+            )
+        );
+        // Without runAsNonRoot, or with a non-zero runAsUser (the container's), it starts.
+        assert_eq!(failure(&scenario, json!({}), app.clone()), None);
+        let as_user =
+            |u: i64| json!({"name": "app", "image": image, "securityContext": {"runAsUser": u}});
+        assert_eq!(failure(&scenario, non_root.clone(), as_user(65532)), None);
+        assert!(
+            failure(&scenario, non_root.clone(), as_user(0))
+                .unwrap()
+                .starts_with("container's runAsUser breaks non-root policy (pod: ")
+        );
+        // The container's runAsNonRoot: false overrides the pod's.
+        let opted_out =
+            json!({"name": "app", "image": image, "securityContext": {"runAsNonRoot": false}});
+        assert_eq!(failure(&scenario, non_root.clone(), opted_out), None);
+        // Another tag of the same repository is built the same way; another image is unknown.
+        let other_tag =
+            json!({"name": "app", "image": "registry.acme.io/billing/invoice-api:2.7.4"});
+        assert!(failure(&scenario, non_root.clone(), other_tag).is_some());
+        let sidecar =
+            json!({"name": "shipper", "image": "registry.example.com/platform/log-shipper:1.4.0"});
+        assert_eq!(failure(&scenario, non_root.clone(), sidecar), None);
+        // The image's user as containerd reports it: a UID, a name, or none (root).
+        for (user, starts) in [
+            (
+                "0:0",
+                Some("container has runAsNonRoot and image will run as root"),
+            ),
+            ("65532", None),
+            ("1000:1000", None),
+            (
+                "nonroot",
+                Some(
+                    "container has runAsNonRoot and image has non-numeric user (nonroot), cannot verify user is non-root",
+                ),
+            ),
+        ] {
+            scenario.image.user = Some(user.into());
+            let got = failure(&scenario, non_root.clone(), app.clone());
+            assert_eq!(
+                got.as_deref()
+                    .map(|e| e.split(" (pod: ").next().unwrap_or("")),
+                starts,
+                "{user}"
+            );
+        }
+        // Not modelled: every image passes.
+        scenario.image.user = None;
+        assert_eq!(failure(&scenario, non_root, app), None);
     }
 
     #[test]

@@ -4,10 +4,15 @@
 //! does one that names none when there is no default class (`FailedBinding`); the scheduler's
 //! VolumeBinding PreFilter then rules out every node for its pods (`pod has unbound immediate
 //! PersistentVolumeClaims`), as it does for a claim that does not exist (`persistentvolumeclaim
-//! "x" not found`). Without `[[storage_classes]]` every claim binds.
+//! "x" not found`). A class whose provisioner is a block-storage driver (the table in
+//! `squad_protocols::storage`) refuses a claim that asks for `ReadWriteMany` or `ReadOnlyMany`
+//! (`ProvisioningFailed`: `… InvalidArgument desc = Volume capabilities MULTI_NODE_MULTI_WRITER
+//! not supported. Only AccessModes[ReadWriteOnce] supported.`). Without `[[storage_classes]]`
+//! every claim binds.
 
 use serde_json::Value;
 use squad_gitops::objects;
+use squad_protocols::storage;
 
 use crate::scenario::Scenario;
 
@@ -38,10 +43,10 @@ pub(crate) fn claim<'o>(s: &Scenario, objects: &'o [Value], name: &str) -> Optio
 
 /// How the volume controller leaves the claim `name`.
 pub(crate) fn claim_state(s: &Scenario, objects: &[Value], name: &str) -> ClaimState {
-    let Some(c) = claim(s, objects, name) else {
+    let Some(pvc) = claim(s, objects, name) else {
         return ClaimState::Missing;
     };
-    let asked = c["spec"]["storageClassName"].as_str();
+    let asked = pvc["spec"]["storageClassName"].as_str();
     let Some(classes) = &s.storage_classes else {
         return ClaimState::Bound {
             class: asked.unwrap_or("standard").to_owned(),
@@ -59,11 +64,27 @@ pub(crate) fn claim_state(s: &Scenario, objects: &[Value], name: &str) -> ClaimS
             message: "no persistent volumes available for this claim and no storage class is set"
                 .into(),
         },
-        Some(class) if classes.iter().any(|c| c.name == class) => ClaimState::Bound { class },
-        Some(class) => ClaimState::Pending {
-            message: format!("storageclass.storage.k8s.io \"{class}\" not found"),
-            class: Some(class),
-            reason: "ProvisioningFailed",
+        Some(class) => match classes.iter().find(|c| c.name == class) {
+            Some(c) => match storage::refused(
+                &c.provisioner,
+                &objects::strings(&pvc["spec"]["accessModes"]),
+            ) {
+                // The CSI driver refuses what it cannot attach (the external-provisioner's words).
+                Some(mode) => ClaimState::Pending {
+                    message: format!(
+                        "failed to provision volume with StorageClass \"{class}\": rpc error: code = InvalidArgument desc = Volume capabilities {} not supported. Only AccessModes[ReadWriteOnce] supported.",
+                        storage::csi_capability(mode)
+                    ),
+                    class: Some(class),
+                    reason: "ProvisioningFailed",
+                },
+                None => ClaimState::Bound { class },
+            },
+            None => ClaimState::Pending {
+                message: format!("storageclass.storage.k8s.io \"{class}\" not found"),
+                class: Some(class),
+                reason: "ProvisioningFailed",
+            },
         },
     }
 }
@@ -98,9 +119,13 @@ mod tests {
     }
 
     fn class(name: &str, default: bool) -> StorageClassSpec {
+        provisioned_by(name, "ebs.csi.aws.com", default)
+    }
+
+    fn provisioned_by(name: &str, provisioner: &str, default: bool) -> StorageClassSpec {
         StorageClassSpec {
             name: name.into(),
-            provisioner: "ebs.csi.aws.com".into(),
+            provisioner: provisioner.into(),
             default,
             allow_volume_expansion: true,
         }
@@ -161,5 +186,44 @@ mod tests {
         // Without classes the world does not model storage.
         let s = scenario(None);
         assert_eq!(prefilter(&s, &[pvc(&s, Some("fast-ssd"))], &pod), None);
+    }
+
+    #[test]
+    fn a_block_driver_refuses_a_claim_shared_between_nodes() {
+        let s = scenario(Some(vec![
+            class("gp3", true),
+            provisioned_by("efs-sc", "efs.csi.aws.com", false),
+        ]));
+        let mut shared = pvc(&s, Some("gp3"));
+        shared["spec"]["accessModes"] = json!(["ReadWriteMany"]);
+        assert_eq!(
+            claim_state(&s, std::slice::from_ref(&shared), "data"),
+            ClaimState::Pending {
+                class: Some("gp3".into()),
+                reason: "ProvisioningFailed",
+                message: "failed to provision volume with StorageClass \"gp3\": rpc error: code = InvalidArgument desc = Volume capabilities MULTI_NODE_MULTI_WRITER not supported. Only AccessModes[ReadWriteOnce] supported.".into()
+            }
+        );
+        shared["spec"]["storageClassName"] = json!("efs-sc");
+        assert_eq!(
+            claim_state(&s, &[shared], "data"),
+            ClaimState::Bound {
+                class: "efs-sc".into()
+            }
+        );
+        // A provisioner the table does not know provisions what is asked.
+        let s = scenario(Some(vec![provisioned_by(
+            "shared",
+            "example.com/nas",
+            true,
+        )]));
+        let mut shared = pvc(&s, None);
+        shared["spec"]["accessModes"] = json!(["ReadWriteMany"]);
+        assert_eq!(
+            claim_state(&s, &[shared], "data"),
+            ClaimState::Bound {
+                class: "shared".into()
+            }
+        );
     }
 }

@@ -100,7 +100,7 @@ impl SimCluster {
                     json!({"waiting": {"reason": reason}})
                 }
                 Some(reason) if blocked.is_some() => {
-                    match blocked.and_then(|b| b.waiting_message(reason)) {
+                    match blocked.and_then(|b| b.waiting_message(reason, &info.name)) {
                         Some(message) => json!({"waiting": {"reason": reason, "message": message}}),
                         None => json!({"waiting": {"reason": reason}}),
                     }
