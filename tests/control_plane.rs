@@ -586,6 +586,12 @@ async fn real(
         }
         let mut c = claim.clone();
         c["metadata"]["namespace"] = json!(ns);
+        // Bound to its volume by name: without it the volume controller may look before its
+        // cache holds the volume, report `ExternalProvisioning` and bind a sync later (a race
+        // the simulator, whose provisioner is instant, does not have).
+        if provisioned {
+            c["spec"]["volumeName"] = json!(format!("pv-{name}"));
+        }
         let claims_api = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns);
         claims_api
             .create(&PostParams::default(), &serde_json::from_value(c).unwrap())

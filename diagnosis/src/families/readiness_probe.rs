@@ -38,6 +38,50 @@ pub struct ProbeSignals {
     pub served: Vec<ServedRoute>,
 }
 
+/// The container's `probe` (`readinessProbe`, `livenessProbe`) with its one `field:` line's
+/// value rewritten by `write` (given the value as written, its trailing comment left out;
+/// `None`: no edit), the comment and every other line kept; `None` without exactly one such line.
+pub(crate) fn probe_line_edit(
+    input: &RemedyInput<'_>,
+    (container, probe, field): (&str, &str, &str),
+    write: impl FnOnce(&str) -> Option<String>,
+) -> Option<crate::Edit> {
+    let target = squad_gitops::ContainerTarget {
+        kind: &input.workload.kind,
+        name: &input.workload.name,
+        container,
+    };
+    let lines =
+        squad_gitops::editor::container_key_lines(&input.repo.text, &target, probe).ok()??;
+    let prefix = format!("{field}:");
+    let at: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with(&prefix))
+        .map(|(i, _)| i)
+        .collect();
+    let [i] = at[..] else {
+        return None;
+    };
+    let line = &lines[i];
+    let indent = &line[..line.len() - line.trim_start().len()];
+    let written = line.trim_start()[prefix.len()..].trim_start();
+    let (value, comment) = written
+        .find(" #")
+        .map_or((written, ""), |c| (&written[..c], &written[c..]));
+    let value = write(value.trim_end())?;
+    let mut out = lines.clone();
+    out[i] = format!("{indent}{field}: {value}{comment}");
+    Some(crate::Edit::SetContainerKey {
+        path: input.repo.path.clone(),
+        kind: input.workload.kind.clone(),
+        workload: input.workload.name.clone(),
+        container: container.to_owned(),
+        key: probe.to_owned(),
+        lines: Some(out),
+    })
+}
+
 /// The remedy of a probe the last deploy broke: that deploy's change of `key` undone, never a
 /// probe removed; `unchanged` when the deploy did not change it.
 pub(crate) fn undo_probe(

@@ -159,46 +159,23 @@ const NOT_STRINGS: &[&str] = &[
 /// kept; a number written bare, a name bare unless YAML would read it otherwise), every other
 /// line as written; `None` without exactly one such line, or one a template writes.
 fn port_edit(input: &RemedyInput<'_>, container: &str, value: &str) -> Option<Edit> {
-    let target = squad_gitops::ContainerTarget {
-        kind: &input.workload.kind,
-        name: &input.workload.name,
-        container,
-    };
-    let lines =
-        squad_gitops::editor::container_key_lines(&input.repo.text, &target, "livenessProbe")
-            .ok()??;
-    let at: Vec<usize> = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.trim_start().starts_with("port:"))
-        .map(|(i, _)| i)
-        .collect();
-    let [i] = at[..] else {
-        return None;
-    };
-    let line = &lines[i];
-    let indent = &line[..line.len() - line.trim_start().len()];
-    let old = line.trim_start()["port:".len()..].trim_start();
-    if old.contains("{{") {
-        return None;
-    }
-    let comment = old.find(" #").map_or("", |c| &old[c..]);
-    let number = value.parse::<u16>().is_ok();
-    let written = if !number && NOT_STRINGS.contains(&value.to_ascii_lowercase().as_str()) {
-        format!("\"{value}\"")
-    } else {
-        value.to_owned()
-    };
-    let mut out = lines.clone();
-    out[i] = format!("{indent}port: {written}{comment}");
-    Some(Edit::SetContainerKey {
-        path: input.repo.path.clone(),
-        kind: input.workload.kind.clone(),
-        workload: input.workload.name.clone(),
-        container: container.to_owned(),
-        key: "livenessProbe".into(),
-        lines: Some(out),
-    })
+    crate::families::readiness_probe::probe_line_edit(
+        input,
+        (container, "livenessProbe", "port"),
+        |was| {
+            if was.contains("{{") {
+                return None;
+            }
+            let number = value.parse::<u16>().is_ok();
+            Some(
+                if !number && NOT_STRINGS.contains(&value.to_ascii_lowercase().as_str()) {
+                    format!("\"{value}\"")
+                } else {
+                    value.to_owned()
+                },
+            )
+        },
+    )
 }
 
 fn change(input: &RemedyInput<'_>, s: &LivenessSignals, to: &ContainerPort, edit: Edit) -> Change {

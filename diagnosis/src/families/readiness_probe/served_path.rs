@@ -218,40 +218,12 @@ pub(super) fn remedy(d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
 /// The container's `readinessProbe` with its `path:` line pointing at `path` (the quoting and a
 /// trailing comment kept), every other line as written; `None` without exactly one such line.
 fn path_edit(input: &RemedyInput<'_>, container: &str, path: &str) -> Option<Edit> {
-    let target = squad_gitops::ContainerTarget {
-        kind: &input.workload.kind,
-        name: &input.workload.name,
-        container,
-    };
-    let lines =
-        squad_gitops::editor::container_key_lines(&input.repo.text, &target, "readinessProbe")
-            .ok()??;
-    let at: Vec<usize> = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.trim_start().starts_with("path:"))
-        .map(|(i, _)| i)
-        .collect();
-    let [i] = at[..] else {
-        return None;
-    };
-    let line = &lines[i];
-    let indent = &line[..line.len() - line.trim_start().len()];
-    let value = line.trim_start()["path:".len()..].trim_start();
-    let comment = value.find(" #").map_or("", |c| &value[c..]);
-    let quote = match value.chars().next() {
-        Some(q @ ('"' | '\'')) => q.to_string(),
-        _ => String::new(),
-    };
-    let mut out = lines.clone();
-    out[i] = format!("{indent}path: {quote}{path}{quote}{comment}");
-    Some(Edit::SetContainerKey {
-        path: input.repo.path.clone(),
-        kind: input.workload.kind.clone(),
-        workload: input.workload.name.clone(),
-        container: container.to_owned(),
-        key: "readinessProbe".into(),
-        lines: Some(out),
+    super::probe_line_edit(input, (container, "readinessProbe", "path"), |was| {
+        let quote = match was.chars().next() {
+            Some(q @ ('"' | '\'')) => q.to_string(),
+            _ => String::new(),
+        };
+        Some(format!("{quote}{path}{quote}"))
     })
 }
 
