@@ -248,11 +248,7 @@ fn image_tag_in_layers<'r>(
         .filter(|c| named.is_none_or(|n| c["name"].as_str() == Some(n)))
         .find_map(|c| {
             let image = c["image"].as_str()?;
-            let name = image.split('@').next()?;
-            let name = match name.rsplit_once(':') {
-                Some((n, tag)) if !tag.contains('/') => n,
-                _ => name,
-            };
+            let name = squad_protocols::image::repository(image);
             let set = repo.layers.iter().find(|l| {
                 l.history
                     .first()

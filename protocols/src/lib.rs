@@ -14,6 +14,7 @@ pub mod forge;
 pub mod generic;
 pub mod github;
 pub mod id;
+pub mod image;
 pub mod incident;
 pub mod llm;
 pub mod pagerduty;

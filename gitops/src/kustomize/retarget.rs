@@ -87,15 +87,6 @@ fn sets(c: &Value, field: &Field<'_>) -> bool {
     }
 }
 
-/// An image reference without its tag or digest.
-fn image_name(reference: &str) -> &str {
-    let no_digest = reference.split('@').next().unwrap_or(reference);
-    match no_digest.rsplit_once(':') {
-        Some((name, tag)) if !tag.contains('/') => name,
-        _ => no_digest,
-    }
-}
-
 /// The tag of an `image: <ref>` line.
 fn image_line(lines: &[String]) -> Option<(&str, &str)> {
     let reference = lines.first()?.strip_prefix("image:")?;
@@ -104,7 +95,7 @@ fn image_line(lines: &[String]) -> Option<(&str, &str)> {
         .next()?
         .trim()
         .trim_matches(['"', '\'']);
-    let name = image_name(reference);
+    let name = squad_protocols::image::repository(reference);
     let tag = reference.get(name.len() + 1..)?;
     Some((name, tag))
 }
@@ -430,7 +421,7 @@ mod tests {
             }]
         );
         assert_eq!(
-            image_name("localhost:5000/app@sha256:ab"),
+            squad_protocols::image::repository("localhost:5000/app@sha256:ab"),
             "localhost:5000/app"
         );
         assert_eq!(
