@@ -12,14 +12,24 @@ use tokio::time::Instant;
 
 #[derive(Debug, Clone)]
 pub struct Clock {
-    inner: Arc<(DateTime<Utc>, Instant)>,
+    /// The epoch, and the tokio instant it was read at (`None`: the clock stands still).
+    inner: Arc<(DateTime<Utc>, Option<Instant>)>,
 }
 
 impl Clock {
     /// A clock that reads `epoch` now and moves with tokio time.
     pub fn starting_at(epoch: DateTime<Utc>) -> Clock {
         Clock {
-            inner: Arc::new((epoch, Instant::now())),
+            inner: Arc::new((epoch, Some(Instant::now()))),
+        }
+    }
+
+    /// A clock that always reads `epoch`: a world that must not move on while it is compared
+    /// with a copy of itself (a test loading a real apiserver from the model). `sleep` still
+    /// waits on tokio time.
+    pub fn frozen_at(epoch: DateTime<Utc>) -> Clock {
+        Clock {
+            inner: Arc::new((epoch, None)),
         }
     }
 
@@ -29,7 +39,9 @@ impl Clock {
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        let (epoch, start) = *self.inner;
+        let (epoch, Some(start)) = *self.inner else {
+            return self.inner.0;
+        };
         let elapsed = Instant::now().saturating_duration_since(start);
         epoch + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::zero())
     }
@@ -52,5 +64,15 @@ mod tests {
         let clock = Clock::starting_at(epoch);
         clock.sleep(Duration::from_secs(3600)).await;
         assert_eq!((clock.now() - epoch).num_minutes(), 60);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frozen_clock_stands_still() {
+        let epoch = DateTime::parse_from_rfc3339("2026-11-23T19:21:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let clock = Clock::frozen_at(epoch);
+        clock.sleep(Duration::from_secs(3600)).await;
+        assert_eq!(clock.now(), epoch);
     }
 }

@@ -132,7 +132,7 @@ pub(super) fn described_events(text: &str) -> Vec<Vec<String>> {
 
 async fn kubectl_matches(scenario: &str) {
     const TEST: &str = "kubectl_prints_the_same_rows_from_both";
-    let Some(t) = Twin::start(TEST, scenario, Options::default()).await else {
+    let Some(t) = Twin::still(TEST, scenario, Options::default()).await else {
         return;
     };
     let sim_kc = t.backends.kubeconfig.clone();
