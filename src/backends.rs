@@ -17,7 +17,8 @@ pub struct Wired {
     pub app: Arc<dyn Forge>,
     /// The kubeconfig of the cluster squad reads (for HolmesGPT's kubectl), when there is one.
     pub kubeconfig: Option<PathBuf>,
-    /// The world model fixes are replayed in (the simulation's; none on a real cluster yet).
+    /// The world model fixes are replayed in: the simulation's own, or on a real cluster one
+    /// seeded from its facts (none when built without the `sim` feature).
     pub replayer: Option<Arc<dyn squad_runtime::ports::Replayer>>,
     /// The simulated API servers (Kubernetes, GitHub) live as long as this value.
     #[cfg(feature = "sim")]
@@ -28,8 +29,8 @@ pub struct Wired {
 /// is the GitOps forge whatever the backend.
 pub async fn wire(settings: &Settings, data_dir: &Path, clock: Clock) -> anyhow::Result<Wired> {
     let mut wired = match settings.backend.kind {
-        BackendKind::Simulation => simulation(settings, data_dir, clock).await?,
-        BackendKind::Kubernetes => kubernetes(settings, data_dir, clock).await?,
+        BackendKind::Simulation => simulation(settings, data_dir, clock.clone()).await?,
+        BackendKind::Kubernetes => kubernetes(settings, data_dir, clock.clone()).await?,
     };
     if let Some(gh) = connect_github(&settings.github, |v| std::env::var(v).ok())? {
         tracing::info!(
@@ -39,6 +40,18 @@ pub async fn wire(settings: &Settings, data_dir: &Path, clock: Clock) -> anyhow:
         );
         wired.forge = gh;
     }
+    // On a real cluster, the world model is seeded from its facts (and the GitOps repository)
+    // at each replay.
+    #[cfg(feature = "sim")]
+    if settings.backend.kind == BackendKind::Kubernetes {
+        wired.replayer = Some(Arc::new(squad_sim::FactsReplayer::new(
+            wired.cluster.clone(),
+            wired.forge.clone(),
+            clock,
+        )));
+    }
+    #[cfg(not(feature = "sim"))]
+    let _ = clock;
     Ok(wired)
 }
 
@@ -74,13 +87,15 @@ async fn simulation(_: &Settings, _: &Path, _: Clock) -> anyhow::Result<Wired> {
 /// A real cluster. Without `[github]`, the GitOps repository is a local git repository under
 /// `data_dir` (seeded once from `[backend] scenario`'s manifests), as is the application's.
 async fn kubernetes(settings: &Settings, data_dir: &Path, clock: Clock) -> anyhow::Result<Wired> {
-    let cluster = crate::diagnose::connect(settings, None, None, None, clock.clone()).await?;
+    let cluster: Arc<dyn Cluster> =
+        Arc::new(crate::diagnose::connect(settings, None, None, None, clock.clone()).await?);
     let (forge, app) = local_repositories(settings, data_dir, clock)?;
     Ok(Wired {
-        cluster: Arc::new(cluster),
+        cluster,
         forge,
         app,
         kubeconfig: settings.kubernetes.kubeconfig.clone().map(PathBuf::from),
+        // Set in `wire`, once the forge is known.
         replayer: None,
         #[cfg(feature = "sim")]
         _simulation: None,

@@ -15,9 +15,12 @@ use squad_diagnosis::{
     Change, ClusterNeeds, ClusterView, Decision, Remedy, RemedyInput, RepoView, Rules, families,
 };
 use squad_protocols::incident::{Author, EventKind};
-use squad_protocols::{Action, Assignment, FileChange, Finding, Member, PrSpec, Report, Severity};
+use squad_protocols::{
+    Action, Assignment, Declared, FileChange, Finding, Member, PrSpec, Report, Severity,
+};
 
 use squad_runtime::CrewError;
+use squad_runtime::ports::ReplayRequest;
 
 mod repo;
 
@@ -109,6 +112,7 @@ enum Replayed {
 async fn replay(
     ctx: &CrewContext,
     a: &Assignment,
+    declared: Declared,
     files: &[FileChange],
     hours: u64,
 ) -> Result<Replayed, CrewError> {
@@ -116,11 +120,23 @@ async fn replay(
         return Ok(Replayed::NotRun(if hours == 0 {
             "Not replayed: `[remediation] replay_hours = 0`.".into()
         } else {
-            "Not replayed: this backend has no world model to replay the fix in (a real cluster's comes with the world seeded from its facts); Ralph's verification after the merge is the proof.".into()
+            "Not replayed: this squad has no world model to replay the fix in (it was built without the `sim` feature, which seeds one from the cluster's facts); Ralph's verification after the merge is the proof.".into()
         }));
     };
-    let horizon = std::time::Duration::from_secs(hours * 3600);
-    let replay = match replayer.replay(&a.workload, files, horizon).await {
+    let signals = &a.diagnosis.signals;
+    let request = ReplayRequest {
+        workload: a.workload.clone(),
+        container: signals
+            .memory
+            .as_ref()
+            .map(|m| m.container.clone())
+            .or_else(|| signals.crash.as_ref().map(|c| c.container.clone()))
+            .unwrap_or_default(),
+        declared,
+        files: files.to_vec(),
+        horizon: std::time::Duration::from_secs(hours * 3600),
+    };
+    let replay = match replayer.replay(&request).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(incident = %a.incident, "the replay could not run: {e}");
@@ -232,7 +248,8 @@ impl Skill for Belanna {
         }
         // The fix replayed in the world model first: one that does not hold is not proposed.
         let hours = family.replay_hours(d, &rules);
-        let replayed = match replay(ctx, a, &files, hours).await? {
+        let declared = shape.declared(&repo.path, &a.workload.namespace);
+        let replayed = match replay(ctx, a, declared, &files, hours).await? {
             Replayed::Held(replay) => replay.table(),
             Replayed::Failed(why, replay) => {
                 let why = match family.replay_failed(d, &replay) {

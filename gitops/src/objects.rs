@@ -511,11 +511,11 @@ fn container_statuses(list: &Value) -> Vec<ContainerStatus> {
 pub fn node_pod(p: &Value) -> NodePod {
     let spec = &p["spec"];
     let containers = spec["containers"].as_array().cloned().unwrap_or_default();
-    let sum = |which: &str| -> Option<Quantity> {
+    let sum = |which: &str, resource: &str| -> Option<Quantity> {
         let qs: Vec<Option<Quantity>> = containers
             .iter()
             .map(|c| {
-                c["resources"][which]["memory"]
+                c["resources"][which][resource]
                     .as_str()
                     .and_then(|q| q.parse().ok())
             })
@@ -523,16 +523,15 @@ pub fn node_pod(p: &Value) -> NodePod {
         if qs.iter().all(Option::is_none) || (which == "limits" && qs.iter().any(Option::is_none)) {
             return None;
         }
-        Some(Quantity::from_bytes(
-            qs.iter().flatten().map(Quantity::bytes).sum(),
-        ))
+        qs.into_iter().flatten().reduce(|a, b| a + b)
     };
     NodePod {
         pod: pod_info(p),
         priority: spec["priority"].as_i64().map_or(0, |x| x as i32),
         priority_class: spec["priorityClassName"].as_str().map(str::to_owned),
-        memory_request: sum("requests").or_else(|| sum("limits")),
-        memory_limit: sum("limits"),
+        memory_request: sum("requests", "memory").or_else(|| sum("limits", "memory")),
+        memory_limit: sum("limits", "memory"),
+        cpu_request: sum("requests", "cpu").or_else(|| sum("limits", "cpu")),
     }
 }
 

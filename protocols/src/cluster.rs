@@ -75,6 +75,9 @@ pub struct NodePod {
     pub memory_request: Option<crate::Quantity>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_limit: Option<crate::Quantity>,
+    /// The CPU its containers request (their limits when they request none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_request: Option<crate::Quantity>,
 }
 
 impl PodInfo {
@@ -155,7 +158,7 @@ pub struct EnvVar {
     pub source: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerSpec {
     pub name: String,
     pub image: String,
@@ -225,7 +228,7 @@ impl ProbeSpec {
 }
 
 /// A Deployment (or StatefulSet/DaemonSet) as it runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkloadInfo {
     pub kind: String,
     pub namespace: String,
@@ -521,7 +524,7 @@ pub struct ImageVulnerability {
 }
 
 /// One condition of a node (`Ready`, `MemoryPressure`, `DiskPressure`, `PIDPressure`, ...).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeCondition {
     pub kind: String,
     pub status: String,
@@ -530,7 +533,7 @@ pub struct NodeCondition {
 }
 
 /// A node as the crew sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeInfo {
     pub name: String,
     pub conditions: Vec<NodeCondition>,

@@ -36,5 +36,5 @@ pub use incident::{
 pub use llm::{Budget, ChatMessage, LlmUsage, Usage};
 pub use pagerduty::{PagerDutyEvent, parse_pagerduty_webhook};
 pub use quantity::Quantity;
-pub use replay::{Outcome, Replay};
+pub use replay::{Declared, Outcome, Replay};
 pub use workload::WorkloadRef;

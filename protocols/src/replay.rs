@@ -68,6 +68,25 @@ pub struct Replay {
     pub horizon_hours: u64,
     pub without: Outcome,
     pub with: Outcome,
+    /// What the world model was seeded from, in words (`the simulated world`, `the cluster's
+    /// facts read at …`); empty in replays recorded before it was said.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub seeded_from: String,
+}
+
+/// Where the GitOps repository declares a workload, as the remedy found it: the file that
+/// declares its object and what renders it for the workload's environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Declared {
+    /// The file whose document declares the workload (in a Kustomize repository, the base's;
+    /// with Helm, the chart's template).
+    pub manifest: String,
+    /// The Kustomize overlay directory the environment renders, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kustomize: Option<String>,
+    /// The Argo CD Application file that renders the chart, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<String>,
 }
 
 impl Replay {
@@ -79,8 +98,13 @@ impl Replay {
     /// The PR's section: what the replay predicts beside what happens without the change.
     pub fn table(&self) -> String {
         format!(
-            "### Replay ({} h, the same load)\nThe fix was replayed in squad's world model, seeded from what was just read, before this PR was opened.\n\n| | without this change | with it |\n|---|---|---|\n| replicas Ready | {} of {} | {} of {} |\n| restarts | {} | {} |\n| OOM kills | {} | {} |\n| peak memory | {} | {} |\n\nPrediction: **{}**.\n",
+            "### Replay ({} h, the same load)\nThe fix was replayed in squad's world model, seeded from {}, before this PR was opened.\n\n| | without this change | with it |\n|---|---|---|\n| replicas Ready | {} of {} | {} of {} |\n| restarts | {} | {} |\n| OOM kills | {} | {} |\n| peak memory | {} | {} |\n\nPrediction: **{}**.\n",
             self.horizon_hours,
+            if self.seeded_from.is_empty() {
+                "what was just read"
+            } else {
+                &self.seeded_from
+            },
             self.without.ready,
             self.without.desired,
             self.with.ready,

@@ -203,18 +203,25 @@ pub struct DiagnosisRequest {
     pub memory: Vec<String>,
 }
 
-/// The world model: a fix replayed before it is proposed. The simulation has one (its own world,
-/// forked); a real cluster has none yet.
+/// A fix to replay: the files it commits, for which workload, declared where.
+#[derive(Debug, Clone)]
+pub struct ReplayRequest {
+    pub workload: WorkloadRef,
+    /// The container the diagnosis names (empty: none named; the app's container is modelled).
+    pub container: String,
+    /// Where the repository declares the workload and what renders it.
+    pub declared: squad_protocols::Declared,
+    pub files: Vec<FileChange>,
+    pub horizon: Duration,
+}
+
+/// The world model: a fix replayed before it is proposed. The simulation forks its own world; on
+/// a real cluster the world is seeded from the facts read from it (`squad_sim::FactsReplayer`).
 #[async_trait]
 pub trait Replayer: Send + Sync {
-    /// What `workload` does over `horizon` from now under the same load, without `files`
+    /// What the workload does over the horizon from now under the same load, without the files
     /// committed to the GitOps repository's default branch, and with them.
-    async fn replay(
-        &self,
-        workload: &WorkloadRef,
-        files: &[FileChange],
-        horizon: Duration,
-    ) -> PortResult<Replay>;
+    async fn replay(&self, request: &ReplayRequest) -> PortResult<Replay>;
 }
 
 /// Finds the root cause of an alert.

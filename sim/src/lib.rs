@@ -29,6 +29,6 @@ pub use backends::{GitHubTarget, ServeKube, ServedCluster, SimBackends, SimGitHu
 pub use cluster::SimCluster;
 pub use error::SimError;
 pub use forge::SimForge;
-pub use replay::SimReplayer;
+pub use replay::{FactsReplayer, SimReplayer};
 pub use scenario::Scenario;
 pub use seed::{seed_app_repo, seed_gitops_repo};

@@ -19,9 +19,12 @@ use squad_adapters::git::GitRepo;
 use squad_protocols::cluster::PodInfo;
 use squad_protocols::{FileChange, Outcome, Quantity, Replay, WorkloadRef};
 use squad_runtime::Clock;
-use squad_runtime::ports::{PortError, PortResult, Replayer};
+use squad_runtime::ports::{PortError, PortResult, ReplayRequest, Replayer};
 
 use crate::{Scenario, SimCluster};
+
+mod facts;
+pub use facts::{FactsReplayer, Fit, Seed};
 
 /// Replays fixes in a fork of one simulated world.
 pub struct SimReplayer {
@@ -121,7 +124,15 @@ fn outcome(
 }
 
 impl SimReplayer {
-    fn run(&self, w: &WorkloadRef, files: &[FileChange], horizon: Duration) -> PortResult<Replay> {
+    /// Replays `files` committed now, `horizon` ahead; `container` is the one whose memory is
+    /// read.
+    pub(crate) fn run(
+        &self,
+        w: &WorkloadRef,
+        container: &str,
+        files: &[FileChange],
+        horizon: Duration,
+    ) -> PortResult<Replay> {
         let what = "replay the fix";
         let fail = |e: &dyn std::fmt::Display| PortError::failed(what, e.to_string());
         let now = self.clock.now();
@@ -143,7 +154,6 @@ impl SimReplayer {
             false,
         )
         .map_err(|e| fail(&e))?;
-        let container = &self.scenario.workload.container;
         let present = SimCluster::new(
             self.scenario.clone(),
             self.git.clone(),
@@ -164,26 +174,29 @@ impl SimReplayer {
             horizon_hours: horizon.as_secs() / 3600,
             without,
             with,
+            seeded_from: String::new(),
         })
     }
 }
 
 #[async_trait]
 impl Replayer for SimReplayer {
-    async fn replay(
-        &self,
-        workload: &WorkloadRef,
-        files: &[FileChange],
-        horizon: Duration,
-    ) -> PortResult<Replay> {
+    async fn replay(&self, request: &ReplayRequest) -> PortResult<Replay> {
         let this = SimReplayer {
             scenario: self.scenario.clone(),
             git: self.git.clone(),
             clock: self.clock.clone(),
         };
-        let (w, files) = (workload.clone(), files.to_vec());
-        tokio::task::spawn_blocking(move || this.run(&w, &files, horizon))
-            .await
-            .map_err(|e| PortError::failed("replay the fix", e.to_string()))?
+        let r = request.clone();
+        tokio::task::spawn_blocking(move || {
+            let container = this.scenario.workload.container.clone();
+            this.run(&r.workload, &container, &r.files, r.horizon)
+                .map(|replay| Replay {
+                    seeded_from: "the simulated world where it stands".into(),
+                    ..replay
+                })
+        })
+        .await
+        .map_err(|e| PortError::failed("replay the fix", e.to_string()))?
     }
 }

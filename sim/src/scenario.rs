@@ -551,7 +551,7 @@ impl Scenario {
         }
     }
 
-    fn from_files(
+    pub(crate) fn from_files(
         origin: &str,
         mut files: BTreeMap<String, String>,
     ) -> Result<Scenario, ConfigError> {

@@ -2,10 +2,14 @@
 
 use super::*;
 
-/// The crew, reading the cluster through `cluster`, writing to the twin's simulated forge.
+/// The crew, reading the cluster through `cluster`, writing to the twin's simulated forge, and
+/// replaying its fix in a world seeded from what `cluster` reads (as on any real cluster).
 async fn crew(t: &Twin, cluster: std::sync::Arc<KubeCluster>) -> Squad {
+    let facts =
+        squad_sim::FactsReplayer::new(cluster.clone(), t.backends.forge.clone(), t.clock.clone());
     Squad::builder()
         .clock(t.clock.clone())
+        .replayer(Arc::new(facts))
         .settings(crew_settings())
         .cluster(cluster)
         .forge(t.backends.forge.clone())
@@ -78,6 +82,25 @@ async fn the_crew_handles_the_incident_against_the_real_apiserver() {
     if limit.as_deref() != Some("1.5Gi") {
         wrong.push(format!(
             "the PR's memory limit is {limit:?}, not 1.5Gi:\n{text}"
+        ));
+    }
+    // The fix was replayed in a world seeded from the real apiserver's facts, and holds there.
+    let body = t
+        .backends
+        .forge
+        .items()
+        .into_iter()
+        .find(|i| i.pull.is_some())
+        .map(|i| i.body)
+        .unwrap_or_default();
+    if let Some(at) = body.find("### Replay") {
+        let section = &body[at..];
+        let end = section[3..].find("\n### ").map_or(section.len(), |e| e + 3);
+        eprintln!("{}", &section[..end]);
+    }
+    if !body.contains("seeded from the cluster's facts") || !body.contains("**the fix holds**") {
+        wrong.push(format!(
+            "the PR does not say the fix holds in the world seeded from the facts:\n{body}"
         ));
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use squad_diagnosis::{Edit, Family, Layer, RepoObject, RepoView};
 use squad_gitops::helm::{self, HelmApp};
 use squad_gitops::kustomize::{self, Layout};
-use squad_protocols::Assignment;
+use squad_protocols::{Assignment, Declared};
 use squad_runtime::CrewError;
 
 use crate::CrewContext;
@@ -34,6 +34,25 @@ impl Shape {
             Shape::Manifests(layout) => kustomize::retarget(edits, layout, &repo.path, namespace),
             Shape::Helm(app, files) => helm::retarget(edits, app, (&repo.path, &repo.text), files),
         }
+    }
+
+    /// Where the workload is declared, for the world model that replays the fix: the file, and
+    /// the overlay or the Application that renders it for `namespace`.
+    pub(super) fn declared(&self, manifest: &str, namespace: &str) -> Declared {
+        let mut d = Declared {
+            manifest: manifest.to_owned(),
+            ..Declared::default()
+        };
+        match self {
+            Shape::Manifests(layout) => {
+                d.kustomize = layout
+                    .chain_for(manifest, namespace)
+                    .0
+                    .and_then(|chain| chain.first().map(|k| k.dir.clone()));
+            }
+            Shape::Helm(app, _) => d.helm = Some(app.manifest.clone()),
+        }
+        d
     }
 }
 

@@ -507,6 +507,7 @@ mod tests {
             horizon_hours: 24,
             without: outcome("cart-6f9c8d7b54-x2k9p: Pending"),
             with: outcome(not_ready),
+            seeded_from: String::new(),
         };
         let why = AdmissionRefused
             .replay_failed(

@@ -753,6 +753,7 @@ mod tests {
             horizon_hours: 24,
             without: outcome(4, 4, &[]),
             with,
+            seeded_from: String::new(),
         };
         let pending = replay(outcome(
             9,

@@ -414,6 +414,7 @@ mod tests {
             priority_class: None,
             memory_request: None,
             memory_limit: None,
+            cpu_request: None,
         }
     }
 

@@ -321,6 +321,7 @@ mod tests {
             priority_class: None,
             memory_request: Some("1Gi".parse().unwrap()),
             memory_limit: None,
+            cpu_request: None,
         }
     }
 

@@ -96,9 +96,16 @@ impl Scenario {
         })?;
         if let Some(dir) = &self.workload.kustomize {
             let dir = dir.trim_end_matches('/');
+            // `""`: the repository's root is the overlay.
             let has = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
                 .iter()
-                .any(|k| live.contains_key(&format!("{dir}/{k}")));
+                .any(|k| {
+                    live.contains_key(&if dir.is_empty() {
+                        (*k).to_owned()
+                    } else {
+                        format!("{dir}/{k}")
+                    })
+                });
             if !has {
                 return Err(f(
                     "workload.kustomize",
