@@ -70,6 +70,12 @@ pub enum Edit {
         name: String,
         tag: String,
     },
+    /// The `count` of a kustomization's `replicas:` entry named `name`.
+    SetKustomizeReplicas {
+        kustomization: String,
+        name: String,
+        count: u64,
+    },
     /// The scalar at `keys` of a values file (a Helm chart's), created with its parents if missing.
     SetValue {
         path: String,
@@ -100,7 +106,8 @@ impl Edit {
             | Edit::SetValue { path, .. }
             | Edit::AddFile { path, .. } => path,
             Edit::AddKustomizeResource { kustomization, .. }
-            | Edit::SetKustomizeImage { kustomization, .. } => kustomization,
+            | Edit::SetKustomizeImage { kustomization, .. }
+            | Edit::SetKustomizeReplicas { kustomization, .. } => kustomization,
         }
     }
 
@@ -117,7 +124,8 @@ impl Edit {
             | Edit::SetValue { path, .. }
             | Edit::AddFile { path, .. } => *path = to.to_owned(),
             Edit::AddKustomizeResource { kustomization, .. }
-            | Edit::SetKustomizeImage { kustomization, .. } => *kustomization = to.to_owned(),
+            | Edit::SetKustomizeImage { kustomization, .. }
+            | Edit::SetKustomizeReplicas { kustomization, .. } => *kustomization = to.to_owned(),
         }
         e
     }
@@ -250,6 +258,17 @@ fn edit_text(edit: &Edit, base: &str) -> Result<String, ManifestError> {
             argument: "images entry",
             expected: format!("an `images:` entry named {name} in {kustomization}"),
             got: name.clone(),
+        }),
+        Edit::SetKustomizeReplicas {
+            kustomization,
+            name,
+            count,
+        } => editor::set_replica_count(base, name, *count).ok_or_else(|| {
+            ManifestError::InvalidArgument {
+                argument: "replicas entry",
+                expected: format!("a `replicas:` entry named {name} in {kustomization}"),
+                got: name.clone(),
+            }
         }),
         Edit::SetValue { keys, value, .. } => {
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();

@@ -1,5 +1,5 @@
-//! Line edits of a kustomization: `resources:` kept in step with the files a fix adds, and the
-//! `newTag` of an `images:` entry.
+//! Line edits of a kustomization: `resources:` kept in step with the files a fix adds, the
+//! `newTag` of an `images:` entry, and the `count` of a `replicas:` entry.
 
 /// Adds `entry` to a kustomization's `resources:` list right after `after`, keeping every other line.
 pub fn add_resource(text: &str, after: &str, entry: &str) -> Option<String> {
@@ -16,9 +16,22 @@ pub fn add_resource(text: &str, after: &str, entry: &str) -> Option<String> {
 /// Sets the `newTag` of the `images:` entry named `name` (adding the key to the entry when it
 /// has none), keeping every other line; `None` when no entry has that name.
 pub fn set_image_tag(text: &str, name: &str, tag: &str) -> Option<String> {
+    set_entry_key(text, "images", name, "newTag", &format!("\"{tag}\""))
+}
+
+/// Sets the `count` of the `replicas:` entry named `name`, keeping every other line; `None` when
+/// no entry has that name.
+pub fn set_replica_count(text: &str, name: &str, count: u64) -> Option<String> {
+    set_entry_key(text, "replicas", name, "count", &count.to_string())
+}
+
+/// Sets `key` to `value` (as written) in the item of the top-level list `list` whose `name` is
+/// `name`, adding the key when the item has none; the line's comment is kept.
+fn set_entry_key(text: &str, list: &str, name: &str, key: &str, value: &str) -> Option<String> {
     let lines: Vec<&str> = text.lines().collect();
     let indent_of = |l: &str| l.len() - l.trim_start().len();
-    let images = lines.iter().position(|l| l.trim_end() == "images:")?;
+    let header = format!("{list}:");
+    let images = lines.iter().position(|l| l.trim_end() == header)?;
     // The list runs to the first line back at `images:`'s indentation that is not an item.
     let block_end = (images + 1..lines.len())
         .find(|&k| {
@@ -56,15 +69,15 @@ pub fn set_image_tag(text: &str, name: &str, tag: &str) -> Option<String> {
         lines[k]
             .trim_start()
             .trim_start_matches("- ")
-            .starts_with("newTag:")
+            .starts_with(&format!("{key}:"))
     }) {
         Some(k) => {
             let l = lines[k];
-            let at = l.find("newTag:")? + "newTag:".len();
+            let at = l.find(&format!("{key}:"))? + key.len() + 1;
             let comment = l[at..].find(" #").map_or("", |c| &l[at + c..]);
-            out[k] = format!("{} \"{tag}\"{comment}", &l[..at]);
+            out[k] = format!("{} {value}{comment}", &l[..at]);
         }
-        None => out.insert(end, format!("{}newTag: \"{tag}\"", " ".repeat(key_col))),
+        None => out.insert(end, format!("{}{key}: {value}", " ".repeat(key_col))),
     }
     Some(out.join("\n") + if text.ends_with('\n') { "\n" } else { "" })
 }
@@ -95,5 +108,15 @@ mod tests {
             "resources:\n  - ../../base\nimages:\n  - name: ghcr.io/acme/api\n    newTag: v3.5.0 # release 42\n  - name: redis\n    newName: mirror/redis\n    newTag: \"7.2\"\n"
         );
         assert!(set_image_tag(k, "nginx", "1").is_none());
+    }
+
+    #[test]
+    fn a_replicas_entry_gets_its_count_and_nothing_else_moves() {
+        let k = "resources:\n  - ../../base\nreplicas:\n- name: api\n  count: 6 # peak season\n- name: worker\n  count: 2\nimages:\n  - name: api\n    newTag: v1\n";
+        assert_eq!(
+            set_replica_count(k, "api", 1).unwrap(),
+            "resources:\n  - ../../base\nreplicas:\n- name: api\n  count: 1 # peak season\n- name: worker\n  count: 2\nimages:\n  - name: api\n    newTag: v1\n"
+        );
+        assert!(set_replica_count(k, "web", 1).is_none());
     }
 }

@@ -43,6 +43,8 @@ pub struct Kustomization {
     /// by selector): repository path → (target kind, if given; target name).
     pub targets: BTreeMap<String, (Option<String>, String)>,
     pub images: Vec<ImageEntry>,
+    /// `replicas:` entries: workload name → count.
+    pub replicas: BTreeMap<String, u64>,
 }
 
 /// `rel` from directory `dir`, as a repository path (`.` and `..` resolved).
@@ -107,6 +109,12 @@ impl Kustomization {
                     .collect()
             })
             .unwrap_or_default();
+        let replicas = v["replicas"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| Some((r["name"].as_str()?.to_owned(), r["count"].as_u64()?)))
+            .collect();
         Some(Kustomization {
             path: path.to_owned(),
             namespace: v["namespace"].as_str().map(str::to_owned),
@@ -116,6 +124,7 @@ impl Kustomization {
             patches,
             targets,
             images,
+            replicas,
         })
     }
 }

@@ -100,6 +100,24 @@ fn image_line(lines: &[String]) -> Option<(&str, &str)> {
     Some((name, tag))
 }
 
+/// The count a `replicas: N` edit writes.
+fn replicas_line(e: &Edit) -> Option<u64> {
+    let Edit::SetObjectKey {
+        lines: Some(lines), ..
+    } = e
+    else {
+        return None;
+    };
+    lines
+        .first()?
+        .strip_prefix("replicas:")?
+        .split(" #")
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 fn describe(field: &Field<'_>) -> String {
     match field {
         Field::Resource(section, resource) => format!("`resources.{section}.{resource}`"),
@@ -189,6 +207,22 @@ pub fn retarget(
         } = e
         {
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            // `replicas:` in a kustomization of the chain (the topmost wins in the render).
+            if keys == ["spec", "replicas"]
+                && let Some(count) = replicas_line(e)
+                && let Some(k) = chain.iter().find(|k| k.replicas.contains_key(name))
+            {
+                notes.push(format!(
+                    "the replicas of {kind} {name} are set for {namespace} by `replicas:` in `{}`: set there",
+                    k.path
+                ));
+                out.push(Edit::SetKustomizeReplicas {
+                    kustomization: k.path.clone(),
+                    name: name.clone(),
+                    count,
+                });
+                continue;
+            }
             if let Some(p) = patches.iter().find(|p| {
                 layout
                     .patches
@@ -479,5 +513,45 @@ mod tests {
             "shop-staging",
         );
         assert_eq!(edits, vec![node_selector("base/api/deployment.yaml")]);
+    }
+
+    #[test]
+    fn replicas_an_overlay_sets_with_replicas_are_set_there() {
+        let mut l = layout();
+        l.kustomizations[1] = Kustomization::read(
+            "overlays/prod/kustomization.yaml",
+            "namespace: shop-prod\nresources:\n  - ../../base/api\nreplicas:\n  - name: api\n    count: 3\n",
+        )
+        .unwrap();
+        let edit = |lines: &[&str]| Edit::SetObjectKey {
+            path: "base/api/deployment.yaml".into(),
+            kind: "Deployment".into(),
+            name: "api".into(),
+            keys: vec!["spec".into(), "replicas".into()],
+            lines: Some(lines.iter().map(|l| (*l).to_owned()).collect()),
+        };
+        let (edits, notes) = retarget(
+            &[edit(&["replicas: 1 # one volume"])],
+            &l,
+            "base/api/deployment.yaml",
+            "shop-prod",
+        );
+        assert_eq!(
+            edits,
+            [Edit::SetKustomizeReplicas {
+                kustomization: "overlays/prod/kustomization.yaml".into(),
+                name: "api".into(),
+                count: 1,
+            }]
+        );
+        assert!(notes[0].contains("`replicas:`"), "{notes:?}");
+        // Staging sets none: the base's line, noted as shared.
+        let (edits, _) = retarget(
+            &[edit(&["replicas: 1"])],
+            &l,
+            "base/api/deployment.yaml",
+            "shop-staging",
+        );
+        assert_eq!(edits, [edit(&["replicas: 1"])]);
     }
 }
