@@ -269,6 +269,23 @@ pub fn retarget(
                     .map(|(_, t)| t.to_owned());
                 feeds(template_text, container, "image").zip(tag)
             }
+            // A one-line scalar of the container the template reads from `.Values`.
+            Edit::SetContainerKey {
+                container,
+                key,
+                lines: Some(lines),
+                ..
+            } if lines.len() == 1 => scalar_of(&lines[0], key)
+                .and_then(|v| feeds(template_text, container, key).map(|k| (k, v))),
+            // A scalar of the workload's object (`replicas: {{ .Values.replicaCount }}`).
+            Edit::SetObjectKey {
+                keys,
+                lines: Some(lines),
+                ..
+            } if lines.len() == 1 => keys.last().and_then(|key| {
+                let value = scalar_of(&lines[0], key)?;
+                object_feed(template_text, key).map(|k| (k, value))
+            }),
             _ => None,
         };
         let Some((keys, value)) = placed else {
@@ -291,6 +308,36 @@ pub fn retarget(
         });
     }
     (out, notes)
+}
+
+/// The scalar a `key: value` line writes (its comment and quotes left out).
+fn scalar_of(line: &str, key: &str) -> Option<String> {
+    let v = line
+        .trim_start()
+        .strip_prefix(key)?
+        .strip_prefix(':')?
+        .split(" #")
+        .next()?
+        .trim()
+        .trim_matches(['"', '\'']);
+    (!v.is_empty() && !v.starts_with(['{', '['])).then(|| v.to_owned())
+}
+
+/// The values path that feeds the object's `key` in a template: the one line outside the
+/// containers that sets `key:` from `.Values` (`replicas: {{ .Values.replicaCount }}`).
+fn object_feed(template: &str, key: &str) -> Option<Vec<String>> {
+    let head = format!("{key}:");
+    let containers = template
+        .lines()
+        .position(|l| l.trim_start().starts_with("containers:"))
+        .unwrap_or(usize::MAX);
+    let mut found = template
+        .lines()
+        .enumerate()
+        .filter(|(i, l)| *i < containers && l.trim_start().starts_with(&head))
+        .filter_map(|(_, l)| values_refs(l).into_iter().next().map(|(_, p)| p));
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
 }
 
 /// An HPA a fix adds, as the chart's own `autoscaling` values (the shape `helm create` writes:
@@ -442,5 +489,59 @@ spec:
             ]
         );
         assert_eq!(notes.len(), 2);
+    }
+
+    #[test]
+    fn a_replica_count_and_a_scalar_of_the_container_go_to_the_values_that_feed_them() {
+        let app = applications("argocd/web-prod.yaml", APP).remove(0);
+        let files = BTreeMap::from([(
+            "charts/web/values-prod.yaml".to_string(),
+            "replicaCount: 4\n".to_string(),
+        )]);
+        let template = "apiVersion: apps/v1\nkind: Deployment\nspec:\n  {{- if not .Values.autoscaling.enabled }}\n  replicas: {{ .Values.replicaCount }}\n  {{- end }}\n  template:\n    spec:\n      containers:\n        - name: {{ .Chart.Name }}\n          imagePullPolicy: {{ .Values.image.pullPolicy }}\n";
+        let path = "charts/web/templates/deployment.yaml";
+        let replicas = Edit::SetObjectKey {
+            path: path.into(),
+            kind: "Deployment".into(),
+            name: "web".into(),
+            keys: vec!["spec".into(), "replicas".into()],
+            lines: Some(vec!["replicas: 1 # one volume".into()]),
+        };
+        let policy = Edit::SetContainerKey {
+            path: path.into(),
+            kind: "Deployment".into(),
+            workload: "web".into(),
+            container: "web".into(),
+            key: "imagePullPolicy".into(),
+            lines: Some(vec!["imagePullPolicy: Always".into()]),
+        };
+        let (out, notes) = retarget(&[replicas, policy], &app, (path, template), &files);
+        assert_eq!(
+            out,
+            [
+                Edit::SetValue {
+                    path: "charts/web/values-prod.yaml".into(),
+                    keys: vec!["replicaCount".into()],
+                    value: "1".into(),
+                },
+                Edit::SetValue {
+                    path: "charts/web/values-prod.yaml".into(),
+                    keys: vec!["image".into(), "pullPolicy".into()],
+                    value: "Always".into(),
+                },
+            ]
+        );
+        assert_eq!(notes.len(), 2);
+        // A block (a probe written out) is not a scalar: it stays in the template.
+        let probe = Edit::SetContainerKey {
+            path: path.into(),
+            kind: "Deployment".into(),
+            workload: "web".into(),
+            container: "web".into(),
+            key: "imagePullPolicy".into(),
+            lines: Some(vec!["imagePullPolicy:".into(), "  x: 1".into()]),
+        };
+        let (out, _) = retarget(std::slice::from_ref(&probe), &app, (path, template), &files);
+        assert_eq!(out, [probe]);
     }
 }
