@@ -408,6 +408,69 @@ fn a_repository_of_one_multi_document_file_ends_as_the_shipped_ones() {
     });
 }
 
+/// `rel` from directory `dir`, as a path of the scenario (`.` and `..` resolved).
+fn join(dir: &str, rel: &str) -> String {
+    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    for p in rel.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+#[test]
+fn kustomize_patches_written_inline_end_as_the_shipped_ones() {
+    every_scenario("inline patches", |_, files| {
+        let mut out = files.clone();
+        let mut changed = false;
+        for (path, text) in files
+            .iter()
+            .filter(|(p, _)| p.ends_with("kustomization.yaml"))
+        {
+            let mut k: serde_yaml::Mapping = serde_yaml::from_str(text).unwrap();
+            let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+            let mut inline = String::new();
+            for key in ["patchesStrategicMerge", "patches", "patchesJson6902"] {
+                let Some(list) = k.remove(key) else {
+                    continue;
+                };
+                for entry in list.as_sequence().unwrap() {
+                    let (file, target) = match entry {
+                        serde_yaml::Value::String(f) => (f.clone(), None),
+                        m => (m["path"].as_str().unwrap().to_owned(), m.get("target")),
+                    };
+                    let file = join(dir, &file);
+                    let body = out.remove(&file).unwrap();
+                    match target {
+                        Some(t) => inline.push_str(&format!(
+                            "  - target: {}\n    patch: |-\n",
+                            serde_json::to_string(t).unwrap()
+                        )),
+                        None => inline.push_str("  - patch: |-\n"),
+                    }
+                    for line in body.trim_end().lines() {
+                        inline.push_str(&format!("      {line}\n").replace("      \n", "\n"));
+                    }
+                }
+            }
+            if inline.is_empty() {
+                continue;
+            }
+            let mut text = serde_yaml::to_string(&k).unwrap();
+            text.push_str("patches:\n");
+            text.push_str(&inline);
+            out.insert(path.clone(), text);
+            changed = true;
+        }
+        changed.then_some(out)
+    });
+}
+
 /// Every memory quantity of `text` twice as large, in its own unit: under a `memory` key, and
 /// a JSON 6902 operation's `value` with a unit of bytes.
 fn double_memory(text: &str) -> String {

@@ -79,7 +79,8 @@ async fn apply(
         files.insert(repo.path.clone(), repo.text.clone());
     }
     for edit in change.edits.iter().filter(|e| e.reads()) {
-        let path = edit.path();
+        // An inline patch is read with its kustomization.
+        let path = squad_gitops::kustomize::file_of(edit.path());
         if files.contains_key(path) {
             continue;
         }

@@ -150,6 +150,25 @@ pub fn apply(
         now.get(path).or_else(|| files.get(path)).cloned()
     };
     for edit in edits {
+        // An inline patch: edited as the text it is, written back into its kustomization.
+        if let Some((file, list, index)) = crate::kustomize::split_inline(edit.path()) {
+            let base = current(&now, file).ok_or_else(|| missing(file))?;
+            let patch = editor::inline_patch(&base, list, index).ok_or_else(|| {
+                ManifestError::InvalidArgument {
+                    argument: "inline patch",
+                    expected: format!("a `patch: |` block as item {index} of `{list}:` in {file}"),
+                    got: edit.path().to_owned(),
+                }
+            })?;
+            let edited = edit_text(edit, &patch)?;
+            let text = editor::set_inline_patch(&base, list, index, &edited)
+                .ok_or_else(|| missing(file))?;
+            if !order.iter().any(|p| p == file) {
+                order.push(file.to_owned());
+            }
+            now.insert(file.to_owned(), text);
+            continue;
+        }
         let path = edit.path().to_owned();
         let text = match edit {
             Edit::AddFile { content, .. } => Some(content.clone()),

@@ -17,5 +17,7 @@ mod layout;
 mod retarget;
 
 pub use crate::editor::{add_resource, set_image_tag};
-pub use layout::{ImageEntry, Kustomization, Layout, is_kustomization};
+pub use layout::{
+    ImageEntry, Kustomization, Layout, file_of, inline_path, is_kustomization, split_inline,
+};
 pub use retarget::retarget;

@@ -1,5 +1,6 @@
 //! Line edits of a kustomization: `resources:` kept in step with the files a fix adds, the
-//! `newTag` of an `images:` entry, and the `count` of a `replicas:` entry.
+//! `newTag` of an `images:` entry, the `count` of a `replicas:` entry, and the text of an inline
+//! patch (`patches: - patch: |`).
 
 /// Adds `entry` to a kustomization's `resources:` list right after `after`, keeping every other line.
 pub fn add_resource(text: &str, after: &str, entry: &str) -> Option<String> {
@@ -82,6 +83,89 @@ fn set_entry_key(text: &str, list: &str, name: &str, key: &str, value: &str) -> 
     Some(out.join("\n") + if text.ends_with('\n') { "\n" } else { "" })
 }
 
+/// Where the block scalar of the `index`-th item of the top-level list `list` (its `patch: |`)
+/// is: (its first line, its end (exclusive), its indentation). `None` when that item has no
+/// block-scalar `patch`.
+fn inline_block(lines: &[&str], list: &str, index: usize) -> Option<(usize, usize, usize)> {
+    let indent_of = |l: &str| l.len() - l.trim_start().len();
+    let header = format!("{list}:");
+    let at = lines.iter().position(|l| l.trim_end() == header)?;
+    let col = indent_of(lines[at]);
+    let end = (at + 1..lines.len())
+        .find(|&k| {
+            let l = lines[k];
+            !l.trim().is_empty() && indent_of(l) <= col && !l.trim_start().starts_with("- ")
+        })
+        .unwrap_or(lines.len());
+    let items: Vec<usize> = (at + 1..end)
+        .filter(|&k| lines[k].trim_start().starts_with("- "))
+        .filter(|&k| {
+            // Items of this list, not of a list nested in one.
+            let first = (at + 1..end).find(|&j| lines[j].trim_start().starts_with("- "));
+            first.is_some_and(|f| indent_of(lines[k]) == indent_of(lines[f]))
+        })
+        .collect();
+    let start = *items.get(index)?;
+    let item_end = items.get(index + 1).copied().unwrap_or(end);
+    let key = (start..item_end).find(|&k| {
+        let t = lines[k].trim_start().trim_start_matches("- ");
+        t.strip_prefix("patch:")
+            .map(str::trim)
+            .is_some_and(|v| v.starts_with('|'))
+    })?;
+    let key_col = {
+        let l = lines[key];
+        indent_of(l)
+            + if l.trim_start().starts_with("- ") {
+                2
+            } else {
+                0
+            }
+    };
+    let body = key + 1;
+    let body_end = (body..item_end)
+        .find(|&k| !lines[k].trim().is_empty() && indent_of(lines[k]) <= key_col)
+        .unwrap_or(item_end);
+    // Trailing blank lines belong to what follows.
+    let body_end = (body..body_end)
+        .rev()
+        .find(|&k| !lines[k].trim().is_empty())
+        .map_or(body, |k| k + 1);
+    let indent = (body..body_end)
+        .find(|&k| !lines[k].trim().is_empty())
+        .map(|k| indent_of(lines[k]))?;
+    Some((body, body_end, indent))
+}
+
+/// The text of an inline patch (its block scalar, dedented).
+pub fn inline_patch(text: &str, list: &str, index: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let (from, to, indent) = inline_block(&lines, list, index)?;
+    let body: Vec<&str> = lines[from..to]
+        .iter()
+        .map(|l| l.get(indent..).unwrap_or(""))
+        .collect();
+    Some(body.join("\n") + "\n")
+}
+
+/// The kustomization with the inline patch's text replaced by `patch` (indented as it was),
+/// every other line kept.
+pub fn set_inline_patch(text: &str, list: &str, index: usize, patch: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let (from, to, indent) = inline_block(&lines, list, index)?;
+    let pad = " ".repeat(indent);
+    let mut out: Vec<String> = lines[..from].iter().map(|l| (*l).to_owned()).collect();
+    out.extend(patch.lines().map(|l| {
+        if l.trim().is_empty() {
+            String::new()
+        } else {
+            format!("{pad}{l}")
+        }
+    }));
+    out.extend(lines[to..].iter().map(|l| (*l).to_owned()));
+    Some(out.join("\n") + if text.ends_with('\n') { "\n" } else { "" })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -118,5 +202,23 @@ mod tests {
             "resources:\n  - ../../base\nreplicas:\n- name: api\n  count: 1 # peak season\n- name: worker\n  count: 2\nimages:\n  - name: api\n    newTag: v1\n"
         );
         assert!(set_replica_count(k, "web", 1).is_none());
+    }
+
+    #[test]
+    fn an_inline_patch_is_read_and_written_back_in_place() {
+        let k = "resources:\n  - ../../base\npatches:\n  - path: extra.yaml\n  - target:\n      kind: Deployment\n      name: api\n    patch: |-\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata:\n        name: api\n      spec:\n        replicas: 3 # prod\n\nimages:\n  - name: api\n    newTag: v1\n";
+        let p = inline_patch(k, "patches", 1).unwrap();
+        assert_eq!(
+            p,
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  replicas: 3 # prod\n"
+        );
+        assert!(inline_patch(k, "patches", 0).is_none());
+        assert!(inline_patch(k, "patches", 2).is_none());
+        let written =
+            set_inline_patch(k, "patches", 1, &p.replace("3 # prod", "1 # prod")).unwrap();
+        assert_eq!(
+            written,
+            k.replace("replicas: 3 # prod", "replicas: 1 # prod")
+        );
     }
 }

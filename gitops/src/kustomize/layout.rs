@@ -45,6 +45,27 @@ pub struct Kustomization {
     pub images: Vec<ImageEntry>,
     /// `replicas:` entries: workload name → count.
     pub replicas: BTreeMap<String, u64>,
+    /// Inline patches (`patches: - patch: |`): [`inline_path`] → the patch's text. Their paths
+    /// are among `patches`, in order.
+    pub inline: BTreeMap<String, String>,
+}
+
+/// The path an inline patch goes by: the `index`-th item of the kustomization's `list`
+/// (`overlays/prod/kustomization.yaml#patches[1]`).
+pub fn inline_path(kustomization: &str, list: &str, index: usize) -> String {
+    format!("{kustomization}#{list}[{index}]")
+}
+
+/// An inline patch's path split: (the kustomization file, its list, the item's index).
+pub fn split_inline(path: &str) -> Option<(&str, &str, usize)> {
+    let (file, item) = path.split_once('#')?;
+    let (list, index) = item.strip_suffix(']')?.split_once('[')?;
+    Some((file, list, index.parse().ok()?))
+}
+
+/// The file a path names: the kustomization itself for an inline patch.
+pub fn file_of(path: &str) -> &str {
+    split_inline(path).map_or(path, |(file, _, _)| file)
 }
 
 /// `rel` from directory `dir`, as a repository path (`.` and `..` resolved).
@@ -78,13 +99,20 @@ impl Kustomization {
             .map(|p| join(&dir, p))
             .collect();
         let mut targets = BTreeMap::new();
-        for list in [v["patches"].as_array(), v["patchesJson6902"].as_array()]
+        let mut inline = BTreeMap::new();
+        for (name, list) in ["patches", "patchesJson6902"]
             .into_iter()
-            .flatten()
+            .filter_map(|name| Some((name, v[name].as_array()?)))
         {
-            for entry in list {
-                let Some(file) = entry["path"].as_str().map(|p| join(&dir, p)) else {
-                    continue;
+            for (index, entry) in list.iter().enumerate() {
+                let file = match (entry["path"].as_str(), entry["patch"].as_str()) {
+                    (Some(p), _) => join(&dir, p),
+                    (None, Some(text)) => {
+                        let at = inline_path(path, name, index);
+                        inline.insert(at.clone(), text.to_owned());
+                        at
+                    }
+                    (None, None) => continue,
                 };
                 if let Some(name) = entry["target"]["name"].as_str() {
                     let kind = entry["target"]["kind"].as_str().map(str::to_owned);
@@ -125,6 +153,7 @@ impl Kustomization {
             targets,
             images,
             replicas,
+            inline,
         })
     }
 }
@@ -144,23 +173,34 @@ impl Layout {
     /// Reads the kustomization files among `files` (path, text); patch texts are added with
     /// [`Layout::patch_paths`] read.
     pub fn of<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Layout {
+        let kustomizations: Vec<Kustomization> = files
+            .into_iter()
+            .filter(|(p, _)| is_kustomization(p))
+            .filter_map(|(p, t)| Kustomization::read(p, t))
+            .collect();
+        // Inline patches are read with their kustomization.
+        let patches = kustomizations
+            .iter()
+            .flat_map(|k| k.inline.clone())
+            .collect();
         Layout {
-            kustomizations: files
-                .into_iter()
-                .filter(|(p, _)| is_kustomization(p))
-                .filter_map(|(p, t)| Kustomization::read(p, t))
-                .collect(),
-            patches: BTreeMap::new(),
+            kustomizations,
+            patches,
             manifests: BTreeMap::new(),
         }
     }
 
-    /// Every patch file the kustomizations name.
+    /// Every patch file the kustomizations name (inline patches are not files).
     pub fn patch_paths(&self) -> Vec<String> {
         let mut out: Vec<String> = self
             .kustomizations
             .iter()
-            .flat_map(|k| k.patches.iter().cloned())
+            .flat_map(|k| {
+                k.patches
+                    .iter()
+                    .filter(|p| !k.inline.contains_key(*p))
+                    .cloned()
+            })
             .collect();
         out.sort();
         out.dedup();

@@ -554,4 +554,40 @@ mod tests {
         );
         assert_eq!(edits, [edit(&["replicas: 1"])]);
     }
+
+    #[test]
+    fn a_value_an_inline_patch_sets_is_edited_inside_the_kustomization() {
+        let overlay = "namespace: shop-prod\nresources:\n  - ../../base/api\npatches:\n  - target:\n      kind: Deployment\n      name: api\n    patch: |-\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata:\n        name: api\n      spec:\n        template:\n          spec:\n            containers:\n              - name: app\n                resources:\n                  limits:\n                    memory: 768Mi # prod\n";
+        let l = Layout::of([
+            (
+                "base/api/kustomization.yaml",
+                "resources:\n  - deployment.yaml\n",
+            ),
+            ("overlays/prod/kustomization.yaml", overlay),
+        ]);
+        assert!(l.patch_paths().is_empty(), "an inline patch is not a file");
+        let (edits, notes) = retarget(
+            &[resource("limits")],
+            &l,
+            "base/api/deployment.yaml",
+            "shop-prod",
+        );
+        assert_eq!(
+            edits,
+            [resource("limits").at("overlays/prod/kustomization.yaml#patches[0]")]
+        );
+        assert!(notes[0].contains("#patches[0]"), "{notes:?}");
+        let files = std::collections::BTreeMap::from([(
+            "overlays/prod/kustomization.yaml".to_owned(),
+            overlay.to_owned(),
+        )]);
+        let written = crate::apply(&edits, &files).unwrap();
+        assert_eq!(
+            written,
+            [(
+                "overlays/prod/kustomization.yaml".to_owned(),
+                overlay.replace("memory: 768Mi # prod", "memory: 1Gi # prod")
+            )]
+        );
+    }
 }
