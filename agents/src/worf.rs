@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use squad_config::charters;
+use squad_diagnosis::security::pss;
 use squad_protocols::cluster::{ImageVulnerability, NetworkPolicyInfo, RbacRule, WorkloadInfo};
 use squad_protocols::{Action, Assignment, Finding, IssueSpec, Member, Quantity, Report, Severity};
 
@@ -160,7 +161,67 @@ pub fn review_network(w: &WorkloadInfo, policies: &[NetworkPolicyInfo]) -> Vec<F
     out
 }
 
+/// The Pod Security Standards on the workload's pod template: the level it meets as the first
+/// finding (Info), then every control it breaks — Critical for what hands over the node
+/// (privileged, host namespaces, hostPath), High for the rest of `baseline`, Medium for
+/// `restricted` — and a writable root filesystem (Low; kube-score's check, not a PSS control).
+/// A workload read without its template's security view gets the older per-field checks.
 pub fn review_pod_security(w: &WorkloadInfo) -> Vec<Finding> {
+    if w.pod_security.is_null() {
+        return review_pod_security_fields(w);
+    }
+    let e = pss::evaluate(&w.pod_security["spec"], &w.pod_security["annotations"]);
+    let level = e.level();
+    let mut out = Vec::new();
+    if level < pss::Level::Restricted {
+        out.push(Finding {
+            severity: Severity::Info,
+            title: format!(
+                "{}'s pods meet the Pod Security Standards' {level} level, not restricted",
+                w.name
+            ),
+            detail: format!(
+                "{} control(s) keep them from restricted{}",
+                e.violations.len(),
+                if level == pss::Level::Privileged {
+                    ", some of them from baseline: a namespace enforcing baseline refuses these pods"
+                } else {
+                    ""
+                }
+            ),
+        });
+    }
+    for v in &e.violations {
+        let severity = match (v.level, v.control) {
+            (
+                pss::Level::Baseline,
+                "Privileged Containers" | "Host Namespaces" | "HostPath Volumes",
+            ) => Severity::Critical,
+            (pss::Level::Baseline, _) => Severity::High,
+            _ => Severity::Medium,
+        };
+        out.push(Finding {
+            severity,
+            title: format!("{} ({}): {}", v.control, v.level, v.field),
+            detail: format!("the Pod Security Standards' {} profile forbids it", v.level),
+        });
+    }
+    for c in w
+        .containers
+        .iter()
+        .filter(|c| c.read_only_root_filesystem != Some(true))
+    {
+        out.push(Finding {
+            severity: Severity::Low,
+            title: format!("container {} has a writable root filesystem", c.name),
+            detail: "set readOnlyRootFilesystem: true".into(),
+        });
+    }
+    out
+}
+
+/// The per-field checks, for a workload read without its template's security view.
+fn review_pod_security_fields(w: &WorkloadInfo) -> Vec<Finding> {
     let mut out = Vec::new();
     for c in &w.containers {
         if c.privileged == Some(true) {
@@ -338,7 +399,7 @@ impl Skill for Worf {
             section(
                 "Pod security",
                 &pod,
-                "non-root, no escalation, read-only root filesystem"
+                "the Pod Security Standards' restricted level, read-only root filesystem"
             ),
         );
         if !notes.is_empty() {
@@ -483,6 +544,7 @@ mod tests {
             placement: Default::default(),
             claims: Vec::new(),
             conditions: Vec::new(),
+            pod_security: serde_json::Value::Null,
         }
     }
 
@@ -550,6 +612,45 @@ mod tests {
             .collect();
         assert_eq!(titles.len(), 4, "{titles:?}");
         assert!(titles[0].contains("runs privileged"));
+    }
+
+    #[test]
+    fn pod_security_with_the_templates_view_says_the_level_and_each_control() {
+        let mut w = workload(true);
+        w.pod_security = serde_json::json!({
+            "spec": {
+                "hostNetwork": true,
+                "containers": [{
+                    "name": "cart",
+                    "securityContext": { "allowPrivilegeEscalation": false, "runAsNonRoot": true }
+                }]
+            }
+        });
+        let f = review_pod_security(&w);
+        assert_eq!(f[0].severity, Severity::Info);
+        assert!(f[0].title.contains("privileged level"), "{}", f[0].title);
+        let host = f
+            .iter()
+            .find(|f| f.title.contains("Host Namespaces"))
+            .unwrap();
+        assert_eq!(host.severity, Severity::Critical);
+        assert!(host.title.contains("spec.hostNetwork=true"));
+        let seccomp = f.iter().find(|f| f.title.starts_with("Seccomp")).unwrap();
+        assert_eq!(seccomp.severity, Severity::Medium);
+        // A template that meets restricted, read-only: nothing to say.
+        w.pod_security = serde_json::json!({
+            "spec": {
+                "securityContext": { "runAsNonRoot": true, "seccompProfile": { "type": "RuntimeDefault" } },
+                "containers": [{
+                    "name": "cart",
+                    "securityContext": {
+                        "allowPrivilegeEscalation": false,
+                        "capabilities": { "drop": ["ALL"] }
+                    }
+                }]
+            }
+        });
+        assert_eq!(review_pod_security(&w), []);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod family;
 pub mod followup;
 pub mod native;
 pub mod readings;
+pub mod security;
 #[cfg(test)]
 mod testing;
 pub mod undo;

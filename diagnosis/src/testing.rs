@@ -81,6 +81,7 @@ pub fn facts(
         placement: Default::default(),
         claims: Vec::new(),
         conditions: Vec::new(),
+        pod_security: serde_json::Value::Null,
     };
     let pod = PodInfo {
         init_containers: Vec::new(),

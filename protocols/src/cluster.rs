@@ -252,6 +252,10 @@ pub struct WorkloadInfo {
     /// `Available`, `ReplicaFailure`); none for a manifest read from the repository.
     #[serde(default)]
     pub conditions: Vec<WorkloadCondition>,
+    /// What the Pod Security Standards read of its pod template, and nothing else (no env, no
+    /// command or args: nothing that may hold a secret) — see `squad_gitops::objects::security_view`.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub pod_security: serde_json::Value,
 }
 
 /// One status condition of a workload.
