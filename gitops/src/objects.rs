@@ -230,7 +230,8 @@ pub fn workload_info(obj: &Value, namespace: &str) -> WorkloadInfo {
 }
 
 /// What the Pod Security Standards read of a workload's pod template (as a pod spec of its own,
-/// with the template's AppArmor annotations): the host namespaces, the pod's securityContext,
+/// with the template's AppArmor annotations): the host namespaces, whether the ServiceAccount
+/// token is mounted, the pod's securityContext,
 /// each volume's type (a hostPath's path), and each container's name, securityContext and host
 /// ports. Nothing else — no env, command or args, which may hold secrets — and no empty object,
 /// so what an apiserver defaults reads as what the manifest says.
@@ -247,6 +248,9 @@ pub fn security_view(obj: &Value) -> Value {
         if spec[key].as_bool() == Some(true) {
             view.insert(key.into(), Value::Bool(true));
         }
+    }
+    if let Some(b) = spec["automountServiceAccountToken"].as_bool() {
+        view.insert("automountServiceAccountToken".into(), Value::Bool(b));
     }
     if non_empty(&spec["securityContext"]) {
         view.insert("securityContext".into(), spec["securityContext"].clone());

@@ -41,9 +41,13 @@ pub fn role_ref(binding: &Value) -> (&str, &str) {
     )
 }
 
+/// The user-facing ClusterRoles every apiserver bootstraps.
+pub const BUILT_IN_ROLES: [&str; 4] = ["cluster-admin", "admin", "edit", "view"];
+
 /// The RBAC rules `bindings` grant the ServiceAccount `namespace/sa`, with each role looked up by
-/// (kind, name) in `role`; a binding to a role that does not exist grants nothing. RoleBindings
-/// outside `namespace` are skipped; a ClusterRoleBinding applies cluster-wide.
+/// (kind, name) in `role`; a binding to a role that does not exist grants nothing (one to a
+/// built-in role the lookup does not hold is said by a rule with no verbs). RoleBindings outside
+/// `namespace` are skipped; a ClusterRoleBinding applies cluster-wide.
 pub fn bound_rules<'a>(
     bindings: impl IntoIterator<Item = &'a Value>,
     role: impl Fn(&str, &str) -> Option<&'a Value>,
@@ -62,6 +66,19 @@ pub fn bound_rules<'a>(
         }
         let (role_kind, role_name) = role_ref(b);
         let Some(r) = role(role_kind, role_name) else {
+            // A user-facing role every apiserver bootstraps (its rules are the apiserver's own):
+            // the binding is said, with no rule of its own.
+            if role_kind == "ClusterRole" && BUILT_IN_ROLES.contains(&role_name) {
+                out.push(squad_protocols::cluster::RbacRule {
+                    role: format!("{role_kind}/{role_name}"),
+                    binding: format!("{}/{}", kind(b), name(b)),
+                    cluster_wide: cluster_binding,
+                    api_groups: Vec::new(),
+                    resources: Vec::new(),
+                    resource_names: Vec::new(),
+                    verbs: Vec::new(),
+                });
+            }
             continue;
         };
         for (api_groups, resources, resource_names, verbs) in rules(r) {

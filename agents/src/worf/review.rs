@@ -1,0 +1,306 @@
+//! Worf's reviews: pure functions from what was read (the image's scan, the ServiceAccount's
+//! RBAC, the NetworkPolicies, the pod template) to findings.
+
+use squad_diagnosis::security::pss;
+use squad_protocols::cluster::{ImageVulnerability, NetworkPolicyInfo, RbacRule, WorkloadInfo};
+use squad_protocols::{Finding, Severity};
+
+fn severity_of(s: &str) -> Severity {
+    match s.to_ascii_lowercase().as_str() {
+        "critical" => Severity::Critical,
+        "high" => Severity::High,
+        "medium" | "moderate" => Severity::Medium,
+        "low" => Severity::Low,
+        _ => Severity::Info,
+    }
+}
+
+pub fn review_image(image: &str, vulns: &[ImageVulnerability]) -> Vec<Finding> {
+    vulns
+        .iter()
+        .map(|v| Finding {
+            severity: severity_of(&v.severity),
+            title: format!("{} in {} {} ({})", v.id, v.package, v.installed, image),
+            detail: format!("{}; fixed in {}", v.title, v.fixed),
+        })
+        .collect()
+}
+
+/// The ServiceAccount's RBAC, as kube-score, kubesec and Trivy's misconfiguration checks read
+/// it: a binding to a built-in role by name (`cluster-admin` Critical cluster-wide and High in a
+/// namespace, `admin` and `edit` High: they read Secrets and exec into pods), wildcards in verbs
+/// or resources (Critical) or API groups (High), the verbs that escalate (`escalate`, `bind`,
+/// `impersonate`: Critical), `nodes/proxy` (the kubelet's API: Critical), `pods/exec` and
+/// `pods/attach` (High), Secrets readable without `resourceNames` (High), and any other
+/// cluster-wide binding (Medium). One finding per binding and check.
+pub fn review_rbac(sa: &str, rules: &[RbacRule]) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::new();
+    let mut push = |f: Finding| {
+        if !out.iter().any(|o| o.title == f.title) {
+            out.push(f);
+        }
+    };
+    let has = |v: &[String], x: &str| v.iter().any(|s| s == x || s == "*");
+    for r in rules {
+        let role = r.role.rsplit('/').next().unwrap_or(&r.role);
+        let scope = if r.cluster_wide {
+            "in every namespace"
+        } else {
+            "in its namespace"
+        };
+        if r.role.starts_with("ClusterRole/") && matches!(role, "cluster-admin" | "admin" | "edit")
+        {
+            push(Finding {
+                severity: if role == "cluster-admin" && r.cluster_wide {
+                    Severity::Critical
+                } else {
+                    Severity::High
+                },
+                title: format!(
+                    "ServiceAccount {sa} is bound to the built-in {role} role {scope} via {}",
+                    r.binding
+                ),
+                detail: format!(
+                    "{role} can read every Secret and exec into pods{}: a compromised pod takes over what it reaches; bind a Role with the verbs the app calls",
+                    if role == "cluster-admin" {
+                        ", and change anything"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+        }
+        if r.verbs.iter().any(|v| v == "*") || r.resources.iter().any(|v| v == "*") {
+            push(Finding {
+                severity: Severity::Critical,
+                title: format!(
+                    "ServiceAccount {sa} has wildcard permissions via {}",
+                    r.role
+                ),
+                detail: format!(
+                    "verbs {:?} on resources {:?} (binding {})",
+                    r.verbs, r.resources, r.binding
+                ),
+            });
+        } else if r.api_groups.iter().any(|g| g == "*") {
+            push(Finding {
+                severity: Severity::High,
+                title: format!(
+                    "ServiceAccount {sa} is granted {:?} in every API group via {}",
+                    r.resources, r.role
+                ),
+                detail: format!(
+                    "apiGroups [\"*\"] reaches any resource of that name a CRD adds (binding {})",
+                    r.binding
+                ),
+            });
+        }
+        let escalating: Vec<&String> = r
+            .verbs
+            .iter()
+            .filter(|v| matches!(v.as_str(), "escalate" | "bind" | "impersonate"))
+            .collect();
+        if !escalating.is_empty() {
+            push(Finding {
+                severity: Severity::Critical,
+                title: format!("ServiceAccount {sa} can {escalating:?} via {}", r.role),
+                detail: format!(
+                    "on {:?} (binding {}): it can grant itself, or act as, more than it holds",
+                    r.resources, r.binding
+                ),
+            });
+        }
+        if r.resources.iter().any(|x| x == "nodes/proxy") {
+            push(Finding {
+                severity: Severity::Critical,
+                title: format!(
+                    "ServiceAccount {sa} can reach the kubelet API (nodes/proxy) via {}",
+                    r.role
+                ),
+                detail: format!(
+                    "verbs {:?} (binding {}): the kubelet's API runs commands in any pod on the node",
+                    r.verbs, r.binding
+                ),
+            });
+        }
+        let exec: Vec<&String> = r
+            .resources
+            .iter()
+            .filter(|x| matches!(x.as_str(), "pods/exec" | "pods/attach"))
+            .collect();
+        if !exec.is_empty() && (has(&r.verbs, "create") || has(&r.verbs, "get")) {
+            push(Finding {
+                severity: Severity::High,
+                title: format!(
+                    "ServiceAccount {sa} can exec into pods {scope} via {}",
+                    r.role
+                ),
+                detail: format!("{exec:?} with verbs {:?} (binding {})", r.verbs, r.binding),
+            });
+        }
+        let reads = r
+            .verbs
+            .iter()
+            .any(|v| matches!(v.as_str(), "get" | "list" | "watch" | "*"));
+        if has(&r.resources, "secrets") && reads && r.resource_names.is_empty() {
+            push(Finding {
+                severity: Severity::High,
+                title: format!(
+                    "ServiceAccount {sa} can read all Secrets {scope} via {}",
+                    r.role
+                ),
+                detail: format!(
+                    "verbs {:?} on secrets without resourceNames (binding {}): a compromised pod reads every credential; restrict to the Secrets it mounts with resourceNames, and drop list/watch",
+                    r.verbs, r.binding
+                ),
+            });
+        }
+        if r.cluster_wide {
+            push(Finding {
+                severity: Severity::Medium,
+                title: format!(
+                    "ServiceAccount {sa} is bound cluster-wide via {}",
+                    r.binding
+                ),
+                detail: format!("verbs {:?} on {:?}", r.verbs, r.resources),
+            });
+        }
+    }
+    out
+}
+
+/// A token mounted into pods whose ServiceAccount is granted nothing: the app does not call the
+/// API, so the token only serves whoever takes over the pod.
+pub fn review_token(w: &WorkloadInfo, rules: &[RbacRule]) -> Option<Finding> {
+    let spec = &w.pod_security["spec"];
+    let automount = spec["automountServiceAccountToken"].as_bool();
+    (rules.is_empty() && automount != Some(false) && !w.pod_security.is_null()).then(|| Finding {
+        severity: Severity::Low,
+        title: format!(
+            "{}'s pods mount a ServiceAccount token ({}) though it is granted nothing",
+            w.name, w.service_account
+        ),
+        detail: "set automountServiceAccountToken: false in the pod template".into(),
+    })
+}
+
+pub fn review_network(w: &WorkloadInfo, policies: &[NetworkPolicyInfo]) -> Vec<Finding> {
+    let selecting: Vec<&NetworkPolicyInfo> = policies
+        .iter()
+        .filter(|p| p.selects(&w.pod_labels))
+        .collect();
+    if selecting.is_empty() {
+        return vec![Finding {
+            severity: Severity::High,
+            title: format!("no NetworkPolicy selects {}'s pods", w.name),
+            detail: "all ingress and egress are allowed; add a default-deny policy and allow the callers".into(),
+        }];
+    }
+    let mut out = Vec::new();
+    if !selecting
+        .iter()
+        .any(|p| p.policy_types.iter().any(|t| t == "Egress"))
+    {
+        out.push(Finding {
+            severity: Severity::Medium,
+            title: format!("egress from {} is unrestricted", w.name),
+            detail: format!("policies {} restrict ingress only; add an Egress policy allowing DNS, the database and the payment gateway", selecting.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")),
+        });
+    }
+    out
+}
+
+/// The Pod Security Standards on the workload's pod template: the level it meets as the first
+/// finding (Info), then every control it breaks — Critical for what hands over the node
+/// (privileged, host namespaces, hostPath), High for the rest of `baseline`, Medium for
+/// `restricted` — and a writable root filesystem (Low; kube-score's check, not a PSS control).
+/// A workload read without its template's security view gets the older per-field checks.
+pub fn review_pod_security(w: &WorkloadInfo) -> Vec<Finding> {
+    if w.pod_security.is_null() {
+        return review_pod_security_fields(w);
+    }
+    let e = pss::evaluate(&w.pod_security["spec"], &w.pod_security["annotations"]);
+    let level = e.level();
+    let mut out = Vec::new();
+    if level < pss::Level::Restricted {
+        out.push(Finding {
+            severity: Severity::Info,
+            title: format!(
+                "{}'s pods meet the Pod Security Standards' {level} level, not restricted",
+                w.name
+            ),
+            detail: format!(
+                "{} control(s) keep them from restricted{}",
+                e.violations.len(),
+                if level == pss::Level::Privileged {
+                    ", some of them from baseline: a namespace enforcing baseline refuses these pods"
+                } else {
+                    ""
+                }
+            ),
+        });
+    }
+    for v in &e.violations {
+        let severity = match (v.level, v.control) {
+            (
+                pss::Level::Baseline,
+                "Privileged Containers" | "Host Namespaces" | "HostPath Volumes",
+            ) => Severity::Critical,
+            (pss::Level::Baseline, _) => Severity::High,
+            _ => Severity::Medium,
+        };
+        out.push(Finding {
+            severity,
+            title: format!("{} ({}): {}", v.control, v.level, v.field),
+            detail: format!("the Pod Security Standards' {} profile forbids it", v.level),
+        });
+    }
+    for c in w
+        .containers
+        .iter()
+        .filter(|c| c.read_only_root_filesystem != Some(true))
+    {
+        out.push(Finding {
+            severity: Severity::Low,
+            title: format!("container {} has a writable root filesystem", c.name),
+            detail: "set readOnlyRootFilesystem: true".into(),
+        });
+    }
+    out
+}
+
+/// The per-field checks, for a workload read without its template's security view.
+fn review_pod_security_fields(w: &WorkloadInfo) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for c in &w.containers {
+        if c.privileged == Some(true) {
+            out.push(Finding {
+                severity: Severity::Critical,
+                title: format!("container {} runs privileged", c.name),
+                detail: "drop privileged: true".into(),
+            });
+        }
+        if c.run_as_non_root.or(w.pod_run_as_non_root) != Some(true) {
+            out.push(Finding {
+                severity: Severity::Medium,
+                title: format!("container {} may run as root", c.name),
+                detail: "set runAsNonRoot: true".into(),
+            });
+        }
+        if c.allow_privilege_escalation != Some(false) {
+            out.push(Finding {
+                severity: Severity::Low,
+                title: format!("container {} allows privilege escalation", c.name),
+                detail: "set allowPrivilegeEscalation: false".into(),
+            });
+        }
+        if c.read_only_root_filesystem != Some(true) {
+            out.push(Finding {
+                severity: Severity::Low,
+                title: format!("container {} has a writable root filesystem", c.name),
+                detail: "set readOnlyRootFilesystem: true".into(),
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,300 @@
+#![allow(clippy::unwrap_used)]
+use std::collections::BTreeMap;
+
+use squad_protocols::cluster::{
+    ContainerSpec, ImageVulnerability, NetworkPolicyInfo, RbacRule, WorkloadInfo,
+};
+
+use super::*;
+
+fn rule(verbs: &[&str], resources: &[&str], cluster_wide: bool) -> RbacRule {
+    RbacRule {
+        role: "role/app".into(),
+        binding: "rolebinding/app".into(),
+        cluster_wide,
+        api_groups: vec![String::new()],
+        resources: resources.iter().map(|s| (*s).into()).collect(),
+        resource_names: Vec::new(),
+        verbs: verbs.iter().map(|s| (*s).into()).collect(),
+    }
+}
+
+fn workload(secure: bool) -> WorkloadInfo {
+    WorkloadInfo {
+        init_containers: Vec::new(),
+        kind: "Deployment".into(),
+        namespace: "shop".into(),
+        name: "cart".into(),
+        replicas: 2,
+        service_account: "cart".into(),
+        pod_labels: BTreeMap::from([("app".into(), "cart".into())]),
+        containers: vec![ContainerSpec {
+            name: "api".into(),
+            image: "r/cart:1".into(),
+            limits: BTreeMap::new(),
+            requests: BTreeMap::new(),
+            env: Vec::new(),
+            run_as_non_root: Some(secure),
+            privileged: Some(!secure),
+            allow_privilege_escalation: Some(!secure),
+            read_only_root_filesystem: Some(secure),
+            has_readiness_probe: true,
+            has_liveness_probe: true,
+            ports: Vec::new(),
+            readiness_probe: None,
+            liveness_probe: None,
+            command: Vec::new(),
+            args: Vec::new(),
+        }],
+        pod_run_as_non_root: None,
+        placement: Default::default(),
+        claims: Vec::new(),
+        conditions: Vec::new(),
+        pod_security: serde_json::Value::Null,
+    }
+}
+
+fn policy(selector: &[(&str, &str)], types: &[&str]) -> NetworkPolicyInfo {
+    NetworkPolicyInfo {
+        name: "p".into(),
+        pod_selector: selector
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect(),
+        policy_types: types.iter().map(|s| (*s).into()).collect(),
+        ingress_rules: 1,
+        egress_rules: 0,
+        egress: Vec::new(),
+    }
+}
+
+#[test]
+fn rbac_wildcards_are_critical_secret_reads_high_and_cluster_bindings_medium() {
+    let found = review_rbac(
+        "cart",
+        &[
+            rule(&["*"], &["pods"], false),
+            rule(&["list"], &["secrets"], true),
+            rule(&["get"], &["configmaps"], true),
+            rule(&["get"], &["configmaps"], false),
+        ],
+    );
+    let severities: Vec<Severity> = found.iter().map(|f| f.severity).collect();
+    assert_eq!(
+        severities,
+        [Severity::Critical, Severity::High, Severity::Medium]
+    );
+    assert!(
+        found[1].title.contains("in every namespace"),
+        "{}",
+        found[1].title
+    );
+}
+
+#[test]
+fn built_in_roles_escalation_verbs_the_kubelet_and_exec_are_named() {
+    let r =
+        |role: &str, binding: &str, wide: bool, groups: &[&str], res: &[&str], verbs: &[&str]| {
+            RbacRule {
+                role: role.into(),
+                binding: binding.into(),
+                cluster_wide: wide,
+                api_groups: groups.iter().map(|s| (*s).into()).collect(),
+                resources: res.iter().map(|s| (*s).into()).collect(),
+                resource_names: Vec::new(),
+                verbs: verbs.iter().map(|s| (*s).into()).collect(),
+            }
+        };
+    let found = review_rbac(
+        "ci",
+        &[
+            // The built-in role, read without its rules (the lookup did not hold it).
+            r(
+                "ClusterRole/cluster-admin",
+                "ClusterRoleBinding/ci-admin",
+                true,
+                &[],
+                &[],
+                &[],
+            ),
+            r(
+                "ClusterRole/edit",
+                "RoleBinding/ci-edit",
+                false,
+                &[],
+                &[],
+                &[],
+            ),
+            r(
+                "Role/ci",
+                "RoleBinding/ci",
+                false,
+                &["rbac.authorization.k8s.io"],
+                &["roles"],
+                &["bind", "escalate"],
+            ),
+            r(
+                "Role/ci",
+                "RoleBinding/ci",
+                false,
+                &[""],
+                &["nodes/proxy"],
+                &["get"],
+            ),
+            r(
+                "Role/ci",
+                "RoleBinding/ci",
+                false,
+                &[""],
+                &["pods/exec"],
+                &["create"],
+            ),
+            r(
+                "Role/ci",
+                "RoleBinding/ci",
+                false,
+                &["*"],
+                &["deployments"],
+                &["get"],
+            ),
+        ],
+    );
+    let got: Vec<(Severity, &str)> = found
+        .iter()
+        .map(|f| (f.severity, f.title.as_str()))
+        .collect();
+    let has = |sev: Severity, text: &str| {
+        assert!(
+            got.iter().any(|(s, t)| *s == sev && t.contains(text)),
+            "no {sev:?} finding with {text:?} in {got:#?}"
+        )
+    };
+    has(
+        Severity::Critical,
+        "built-in cluster-admin role in every namespace",
+    );
+    has(Severity::High, "built-in edit role in its namespace");
+    has(Severity::Critical, "can [\"bind\", \"escalate\"]");
+    has(Severity::Critical, "kubelet API (nodes/proxy)");
+    has(Severity::High, "can exec into pods");
+    has(Severity::High, "in every API group");
+    has(
+        Severity::Medium,
+        "bound cluster-wide via ClusterRoleBinding/ci-admin",
+    );
+    assert_eq!(found.len(), 7, "{got:#?}");
+}
+
+#[test]
+fn a_token_mounted_for_a_service_account_granted_nothing_is_named() {
+    let mut w = workload(true);
+    w.pod_security = serde_json::json!({ "spec": { "containers": [{ "name": "cart" }] } });
+    assert!(review_token(&w, &[]).is_some());
+    w.pod_security["spec"]["automountServiceAccountToken"] = serde_json::json!(false);
+    assert!(review_token(&w, &[]).is_none());
+}
+
+#[test]
+fn a_workload_no_policy_selects_is_open_and_ingress_only_leaves_egress_open() {
+    let w = workload(true);
+    assert_eq!(
+        review_network(&w, &[policy(&[("app", "other")], &["Ingress"])])[0].severity,
+        Severity::High
+    );
+    let egress_open = review_network(&w, &[policy(&[("app", "cart")], &["Ingress"])]);
+    assert!(
+        egress_open[0]
+            .title
+            .contains("egress from cart is unrestricted")
+    );
+    assert!(review_network(&w, &[policy(&[("app", "cart")], &["Ingress", "Egress"])]).is_empty());
+}
+
+#[test]
+fn pod_security_flags_each_missing_control_and_nothing_on_a_hardened_pod() {
+    assert!(review_pod_security(&workload(true)).is_empty());
+    let titles: Vec<String> = review_pod_security(&workload(false))
+        .into_iter()
+        .map(|f| f.title)
+        .collect();
+    assert_eq!(titles.len(), 4, "{titles:?}");
+    assert!(titles[0].contains("runs privileged"));
+}
+
+#[test]
+fn pod_security_with_the_templates_view_says_the_level_and_each_control() {
+    let mut w = workload(true);
+    w.pod_security = serde_json::json!({
+        "spec": {
+            "hostNetwork": true,
+            "containers": [{
+                "name": "cart",
+                "securityContext": { "allowPrivilegeEscalation": false, "runAsNonRoot": true }
+            }]
+        }
+    });
+    let f = review_pod_security(&w);
+    assert_eq!(f[0].severity, Severity::Info);
+    assert!(f[0].title.contains("privileged level"), "{}", f[0].title);
+    let host = f
+        .iter()
+        .find(|f| f.title.contains("Host Namespaces"))
+        .unwrap();
+    assert_eq!(host.severity, Severity::Critical);
+    assert!(host.title.contains("spec.hostNetwork=true"));
+    let seccomp = f.iter().find(|f| f.title.starts_with("Seccomp")).unwrap();
+    assert_eq!(seccomp.severity, Severity::Medium);
+    // A template that meets restricted, read-only: nothing to say.
+    w.pod_security = serde_json::json!({
+        "spec": {
+            "securityContext": { "runAsNonRoot": true, "seccompProfile": { "type": "RuntimeDefault" } },
+            "containers": [{
+                "name": "cart",
+                "securityContext": {
+                    "allowPrivilegeEscalation": false,
+                    "capabilities": { "drop": ["ALL"] }
+                }
+            }]
+        }
+    });
+    assert_eq!(review_pod_security(&w), []);
+}
+
+#[test]
+fn image_findings_keep_the_scanners_severity() {
+    let v = ImageVulnerability {
+        id: "CVE-2025-0395".into(),
+        package: "glibc".into(),
+        installed: "2.36".into(),
+        fixed: "2.37".into(),
+        severity: "HIGH".into(),
+        title: "overflow".into(),
+    };
+    let f = review_image("r/cart:1", &[v]);
+    assert_eq!(f[0].severity, Severity::High);
+    assert!(f[0].detail.ends_with("fixed in 2.37"));
+}
+
+#[test]
+fn a_model_may_only_rank_findings_the_review_made() {
+    let findings = review_network(&workload(true), &[]);
+    let title = findings[0].title.clone();
+    let answer = |fix_first: Vec<String>| SecurityAssessment {
+        summary: "The pods accept traffic from anywhere.".into(),
+        fix_first,
+    };
+    assert!(check_assessment(&answer(vec![title.clone()]), &findings).is_ok());
+    assert!(
+        check_assessment(&answer(vec!["an invented finding".into()]), &findings)
+            .unwrap_err()
+            .0
+            .contains("is not one of the review's findings")
+    );
+    assert!(
+        check_assessment(&answer(vec![]), &findings)
+            .unwrap_err()
+            .0
+            .contains("high severity")
+    );
+    assert!(check_assessment(&answer(vec![title.clone(), title]), &findings).is_err());
+}
