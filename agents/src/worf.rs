@@ -65,7 +65,46 @@ pub fn charter() -> &'static str {
 pub struct Worf;
 
 mod review;
-pub use review::{review_image, review_network, review_pod_security, review_rbac, review_token};
+pub use review::{
+    review_image, review_network, review_pod_security, review_rbac, review_repository_secrets,
+    review_token,
+};
+
+/// Past these, the repository is scanned only this far (and the review says so).
+const REPO_SCAN_FILES: usize = 2_000;
+const REPO_SCAN_BYTES: usize = 8 << 20;
+
+/// The GitOps repository's text files at its default branch, bounded; and a note when cut short.
+async fn repository_texts(
+    ctx: &CrewContext,
+) -> Result<(Vec<(String, String)>, Option<String>), CrewError> {
+    let base = ctx.forge.default_branch().await?;
+    let paths: Vec<String> = ctx
+        .forge
+        .list_files("", &base)
+        .await?
+        .into_iter()
+        .filter(|p| review::scanned_for_secrets(p))
+        .collect();
+    let mut files = Vec::new();
+    let mut bytes = 0;
+    for (i, p) in paths.iter().enumerate() {
+        if i >= REPO_SCAN_FILES || bytes >= REPO_SCAN_BYTES {
+            return Ok((
+                files,
+                Some(format!(
+                    "the repository was scanned for credentials in its first {i} of {} files",
+                    paths.len()
+                )),
+            ));
+        }
+        if let Some(text) = ctx.forge.read_file(p, &base).await? {
+            bytes += text.len();
+            files.push((p.clone(), text));
+        }
+    }
+    Ok((files, None))
+}
 
 fn section(title: &str, findings: &[Finding], ok: &str) -> String {
     let mut s = format!("### {title}\n");
@@ -119,6 +158,26 @@ impl Skill for Worf {
             }
         };
         let pod = review_pod_security(&w);
+        // Literal credentials in the GitOps repository, by the redaction gateway's detectors and
+        // the namespace's Secret values.
+        let redactor = ctx
+            .minds
+            .redactor(&a.incident, || async {
+                ctx.cluster.secret_values(ns).await.unwrap_or_default()
+            })
+            .await?;
+        let repository = match repository_texts(ctx).await {
+            Ok((files, cut)) => {
+                notes.extend(cut);
+                review_repository_secrets(&files, &redactor)
+            }
+            Err(e) => {
+                notes.push(format!(
+                    "the GitOps repository not readable for credentials: {e}"
+                ));
+                Vec::new()
+            }
+        };
         let limit = a.diagnosis.signals.memory.as_ref().and_then(|m| m.limit);
         let alert = format!(
             "### Recommendation\nAlert before the next kill: memory working set above **80%** of the limit for 5 minutes.\n\n```yaml\n- alert: {}MemoryNearLimit\n  expr: |\n    max by (namespace, pod, container) (container_memory_working_set_bytes{{namespace=\"{ns}\", container=\"{}\"}})\n      / max by (namespace, pod, container) (kube_pod_container_resource_limits{{namespace=\"{ns}\", container=\"{}\", resource=\"memory\"}}) > 0.8\n  for: 5m\n  labels:\n    severity: warning\n```\n{}",
@@ -152,6 +211,7 @@ impl Skill for Worf {
             .chain(&rbac)
             .chain(&network)
             .chain(&pod)
+            .chain(&repository)
             .cloned()
             .collect();
         all.sort_by_key(|f| std::cmp::Reverse(f.severity));
@@ -191,7 +251,7 @@ impl Skill for Worf {
         )
         .await;
         let mut body = format!(
-            "**Worf** (security review of {}):\n\n{}\n{}\n{}\n{}\n{alert}",
+            "**Worf** (security review of {}):\n\n{}\n{}\n{}\n{}\n{}\n{alert}",
             a.workload,
             section(
                 "Image vulnerabilities",
@@ -215,6 +275,11 @@ impl Skill for Worf {
                 "Pod security",
                 &pod,
                 "the Pod Security Standards' restricted level, read-only root filesystem"
+            ),
+            section(
+                "Secrets in the repository",
+                &repository,
+                "no literal credential in the GitOps repository"
             ),
         );
         if !notes.is_empty() {

@@ -172,6 +172,22 @@ impl Redactor {
         out
     }
 
+    /// Where `text` holds secrets, by the same detectors [`Redactor::redact`] uses: each one's
+    /// line (from 1) and kind — never the value. For reviews that must name the place (Worf's
+    /// scan of the GitOps repository).
+    pub fn locate(&self, text: &str) -> Vec<(usize, &'static str)> {
+        let known = Arc::clone(&self.lock().known);
+        self.find_secrets(text, &known)
+            .into_iter()
+            .map(|hit| {
+                let line = text
+                    .get(..hit.range.start)
+                    .map_or(0, |before| before.matches('\n').count());
+                (line + 1, hit.kind)
+            })
+            .collect()
+    }
+
     /// `value` with every string redacted. Object keys are kept; a field whose key names a
     /// secret (`password`, `apiKey`, `client_secret`…) has its string, number or array-of-scalars
     /// value replaced whole. Objects under such keys are walked normally, so references like

@@ -4,6 +4,7 @@
 use squad_diagnosis::security::pss;
 use squad_protocols::cluster::{ImageVulnerability, NetworkPolicyInfo, RbacRule, WorkloadInfo};
 use squad_protocols::{Finding, Severity};
+use squad_runtime::redact::Redactor;
 
 fn severity_of(s: &str) -> Severity {
     match s.to_ascii_lowercase().as_str() {
@@ -303,4 +304,48 @@ fn review_pod_security_fields(w: &WorkloadInfo) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// The files of the GitOps repository Worf scans for literal credentials: text a deploy reads.
+pub fn scanned_for_secrets(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    [
+        ".yaml",
+        ".yml",
+        ".json",
+        ".env",
+        ".properties",
+        ".toml",
+        ".ini",
+        ".conf",
+        ".tpl",
+    ]
+    .iter()
+    .any(|ext| name.ends_with(ext))
+        || name == ".env"
+}
+
+/// Literal credentials in the GitOps repository, found by the redaction gateway's detectors
+/// (and the values of the namespace's Secrets, which the incident's redactor knows): one
+/// finding per file with each line and kind — never the value. High: whoever reads the
+/// repository, or its history, holds them.
+pub fn review_repository_secrets(files: &[(String, String)], redactor: &Redactor) -> Vec<Finding> {
+    files
+        .iter()
+        .filter_map(|(path, text)| {
+            let found = redactor.locate(text);
+            (!found.is_empty()).then(|| Finding {
+                severity: Severity::High,
+                title: format!("credentials written in the GitOps repository: {path}"),
+                detail: format!(
+                    "{}: move them to a Secret kept out of Git (sealed, SOPS-encrypted or an external store) and reference it; rotate them, the history keeps them",
+                    found
+                        .iter()
+                        .map(|(line, kind)| format!("line {line} ({kind})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+        })
+        .collect()
 }

@@ -298,3 +298,31 @@ fn a_model_may_only_rank_findings_the_review_made() {
     );
     assert!(check_assessment(&answer(vec![title.clone(), title]), &findings).is_err());
 }
+
+#[test]
+fn literal_credentials_in_the_repository_are_named_by_file_line_and_kind_never_value() {
+    let redactor = squad_runtime::redact::Redactor::new(&[]).unwrap();
+    redactor.add_secret_values(["a-value-from-a-cluster-secret".to_owned()]);
+    let files = vec![
+        (
+            "apps/api/deployment.yaml".to_owned(),
+            "env:\n  - name: LOG_LEVEL\n    value: debug\n  - name: STRIPE_API_KEY\n    value: sk_live_abcdefghijklmnop1234\n".to_owned(),
+        ),
+        (
+            "apps/api/values-prod.yaml".to_owned(),
+            "cache:\n  url: redis://default:a-value-from-a-cluster-secret@redis:6379\n".to_owned(),
+        ),
+        ("apps/api/service.yaml".to_owned(), "kind: Service\n".to_owned()),
+    ];
+    let found = review_repository_secrets(&files, &redactor);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(found.iter().all(|f| f.severity == Severity::High));
+    assert!(found[0].title.ends_with("apps/api/deployment.yaml"));
+    assert!(found[0].detail.starts_with("line 5 ("), "{}", found[0].detail);
+    assert!(found[1].detail.starts_with("line 2 ("), "{}", found[1].detail);
+    for f in &found {
+        assert!(!f.detail.contains("sk_live") && !f.detail.contains("a-value-from"));
+    }
+    assert!(review::scanned_for_secrets("charts/api/values.yaml"));
+    assert!(!review::scanned_for_secrets("README.md"));
+}

@@ -546,3 +546,14 @@ spec:
     assert_eq!(r.restore(&redacted), blob);
     assert_eq!(r.redact(&redacted), redacted);
 }
+
+#[test]
+fn locate_names_the_line_and_kind_of_each_secret_and_never_its_value() {
+    let r = redactor();
+    let text = "apiVersion: v1\nkind: ConfigMap\ndata:\n  DB_PASSWORD: hunter2-but-longer\n  LOG_LEVEL: debug\n  url: postgres://app:s3cretpass@db:5432/app\n";
+    let found = r.locate(text);
+    let lines: Vec<usize> = found.iter().map(|(l, _)| *l).collect();
+    assert_eq!(lines, [4, 6], "{found:?}");
+    assert!(found.iter().all(|(_, kind)| !kind.contains("hunter2")));
+    assert!(r.locate("replicas: 3\nimage: ghcr.io/acme/app:1.2.3\n").is_empty());
+}
