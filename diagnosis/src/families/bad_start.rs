@@ -5,10 +5,13 @@
 //! crash-loops with no logs. Almost always the last deploy changed the command or the image's
 //! layout. Or the process starts and its flag parser rejects an argument the binary does not
 //! define (Go: `flag provided but not defined: -x`, exit 2; argparse: `unrecognized arguments`;
-//! cobra: `unknown flag`), typically args written for another version of the image. The fix
-//! (the command and args of the last revision that ran, or the image's entrypoint) comes
-//! with the remediations; until then the crew escalates. The proof is the container running,
-//! restarts flat.
+//! cobra: `unknown flag`), typically args written for another version of the image. The fix is
+//! the last deploy's command/args change undone (a command it added removed, so the image's
+//! entrypoint runs); when that deploy changed the image too, lines written for the old image are
+//! not proven on the new one, and the image goes back with them (`new_image`). Without a deploy
+//! to undo the crew escalates. The proof is the container running, restarts flat.
+
+mod new_image;
 
 use serde::{Deserialize, Serialize};
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
@@ -284,12 +287,13 @@ impl Family for BadStart {
             ),
         };
         let container = s.as_ref().map(|s| s.container.as_str());
+        const FINDING: &str = "the deploy changed how the container starts";
         match crate::undo::find(input.repo, input.workload, container, keys) {
-            Some(undo) => Remedy::Change(undo.change(
-                input.workload,
-                &why,
-                "the deploy changed how the container starts",
-            )),
+            // Lines written for the image before the deploy go back with that image.
+            Some(undo) => Remedy::Change(
+                new_image::revert_with_image(input.repo, input.workload, &undo, &why, FINDING)
+                    .unwrap_or_else(|| undo.change(input.workload, &why, FINDING)),
+            ),
             None => Remedy::Escalate {
                 reason: format!(
                     "the last deploy of {} did not change the container's {}: the image changed under it, and which command it means to run is for its owner to say ({})",
@@ -299,6 +303,28 @@ impl Family for BadStart {
                 ),
             },
         }
+    }
+
+    /// The restored command or args do not start the container in the replay either: the image
+    /// the pods run does not hold that executable or define those flags, and which command it
+    /// means to run is its owners' to say.
+    fn replay_failed(&self, d: &Diagnosis, replay: &squad_protocols::Replay) -> Option<String> {
+        let s: BadStartSignals = family_signals(d)?;
+        let waiting = format!("{} waiting: ", s.container);
+        let still = replay
+            .with
+            .not_ready
+            .iter()
+            .find(|p| p.contains(&waiting))?;
+        Some(format!(
+            "the owner is the app's owners, who say which command and args the image runs: with the fix the container still does not start in the replay ({still}), so the {} it restores is not one the image the pods run {} (the image may have changed its layout or flags since; `docker run --rm --entrypoint sh <image> -c 'ls -l <path>'` or `<binary> --help` in the image shows what it holds)",
+            if s.flag.is_some() {
+                "command or args"
+            } else {
+                "command"
+            },
+            if s.flag.is_some() { "defines" } else { "holds" },
+        ))
     }
 
     fn runbook(&self, _alert: &str) -> Runbook {
@@ -411,6 +437,52 @@ mod tests {
             "api never starts: the image has no executable /usr/local/bin/cart to run [/usr/local/bin/cart]; the last rollout (30 h ago) changed it from [/app/cart]"
         );
         assert_eq!(d.confidence, 0.95);
+    }
+
+    #[test]
+    fn a_restored_command_that_still_does_not_start_in_the_replay_names_the_apps_owners() {
+        let d = testing::diagnosis(&not_found("/usr/local/bin/cart"));
+        let outcome = |not_ready: &[&str], ready: u32| squad_protocols::Outcome {
+            desired: 2,
+            ready,
+            not_ready: not_ready.iter().map(|p| (*p).to_owned()).collect(),
+            restarts: 40,
+            oom_kills: 0,
+            peak: None,
+            limit: None,
+        };
+        let replay = |with: squad_protocols::Outcome| squad_protocols::Replay {
+            horizon_hours: 24,
+            without: outcome(&["cart-6f9c8d7b54-x2k9p: api waiting: CrashLoopBackOff"], 0),
+            with,
+            seeded_from: String::new(),
+        };
+        let why = BadStart
+            .replay_failed(
+                &d,
+                &replay(outcome(
+                    &["cart-7d4b9c6f58-q2w3e: api waiting: CrashLoopBackOff"],
+                    0,
+                )),
+            )
+            .unwrap();
+        assert!(
+            why.starts_with("the owner is the app's owners")
+                && why.contains("(cart-7d4b9c6f58-q2w3e: api waiting: CrashLoopBackOff)")
+                && why.contains("the command it restores is not one the image the pods run holds"),
+            "{why}"
+        );
+        // Pods the nodes cannot hold, or another container waiting: not the command's doing.
+        for not_ready in [
+            "cart-7d4b9c6f58-q2w3e: Pending",
+            "cart-7d4b9c6f58-q2w3e: proxy waiting: CrashLoopBackOff",
+        ] {
+            assert_eq!(
+                BadStart.replay_failed(&d, &replay(outcome(&[not_ready], 1))),
+                None,
+                "{not_ready}"
+            );
+        }
     }
 
     #[test]
