@@ -13,6 +13,7 @@ pub mod facts;
 pub mod families;
 pub mod family;
 pub mod followup;
+mod names;
 pub mod native;
 pub mod readings;
 pub mod security;

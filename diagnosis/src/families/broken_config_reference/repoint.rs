@@ -18,13 +18,7 @@ use super::BrokenReference;
 use crate::undo::{Part, Undo, template_keys};
 use crate::{Change, Edit, RemedyInput};
 
-/// A name as a person reads it: lower case, without the `-`, `_` and `.` between its words.
-pub(super) fn normalised(name: &str) -> String {
-    name.chars()
-        .filter(|c| !matches!(c, '-' | '_' | '.'))
-        .flat_map(char::to_lowercase)
-        .collect()
-}
+pub(super) use crate::names::normalised;
 
 /// The objects of one kind the workload's namespace holds, each with its key names (never
 /// values), as far as squad reads them.
