@@ -1,5 +1,6 @@
-//! What the daemon and the CLI run on: the cluster squad reads, the GitOps repository's forge and
-//! the application's source, wired from `[backend]`, `[kubernetes]` and `[github]`.
+//! What the daemon and the CLI run on: the cluster squad reads, the GitOps repository's forge,
+//! the application's source and the alerting system, wired from `[backend]`, `[kubernetes]`,
+//! `[github]` and `[alertmanager]`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use squad_adapters::github::{GitHubApp, GitHubForge, GitHubOptions};
 use squad_config::{BackendKind, Settings};
 use squad_runtime::Clock;
-use squad_runtime::ports::{Cluster, Forge};
+use squad_runtime::ports::{Alerts, Cluster, Forge};
 
 /// The crew's cluster, GitOps forge and application repository, and what keeps them alive.
 pub struct Wired {
@@ -20,6 +21,9 @@ pub struct Wired {
     /// The world model fixes are replayed in: the simulation's own, or on a real cluster one
     /// seeded from its facts (none when built without the `sim` feature).
     pub replayer: Option<Arc<dyn squad_runtime::ports::Replayer>>,
+    /// Where Ralph asks whether the incident's alert still fires (`[alertmanager] url`), whatever
+    /// the backend; none when unset.
+    pub alerts: Option<Arc<dyn Alerts>>,
     /// The simulated API servers (Kubernetes, GitHub) live as long as this value.
     #[cfg(feature = "sim")]
     _simulation: Option<(Box<squad_sim::SimBackends>, Box<squad_sim::SimGitHub>)>,
@@ -52,6 +56,7 @@ pub async fn wire(settings: &Settings, data_dir: &Path, clock: Clock) -> anyhow:
     }
     #[cfg(not(feature = "sim"))]
     let _ = clock;
+    wired.alerts = connect_alertmanager(&settings.alertmanager)?;
     Ok(wired)
 }
 
@@ -73,6 +78,7 @@ async fn simulation(settings: &Settings, data_dir: &Path, clock: Clock) -> anyho
         app: hub.app.clone(),
         kubeconfig: Some(b.kubeconfig.clone()),
         replayer: Some(b.replayer.clone()),
+        alerts: None,
         _simulation: Some((Box::new(b), Box::new(hub))),
     })
 }
@@ -97,6 +103,7 @@ async fn kubernetes(settings: &Settings, data_dir: &Path, clock: Clock) -> anyho
         kubeconfig: settings.kubernetes.kubeconfig.clone().map(PathBuf::from),
         // Set in `wire`, once the forge is known.
         replayer: None,
+        alerts: None,
         #[cfg(feature = "sim")]
         _simulation: None,
     })
@@ -147,6 +154,22 @@ fn local_repositories(
             "github.repo is not set: without the `sim` feature squad keeps no local GitOps repository; name the GitOps repository in [github]"
         ),
     }
+}
+
+/// The Alertmanager adapter for `[alertmanager]`, when it names a URL.
+pub fn connect_alertmanager(
+    settings: &squad_config::AlertmanagerSettings,
+) -> anyhow::Result<Option<Arc<dyn Alerts>>> {
+    let Some(am) = squad_adapters::alertmanager::Alertmanager::from_settings(settings)
+        .map_err(|e| anyhow::anyhow!("alertmanager.url: {e}"))?
+    else {
+        return Ok(None);
+    };
+    tracing::info!(
+        "alerts: Ralph asks Alertmanager at {} whether an incident's alert resolved",
+        am.url()
+    );
+    Ok(Some(Arc::new(am)))
 }
 
 /// The GitHub adapter for `[github]`, when it names a repository; the token is read from the

@@ -62,7 +62,7 @@ use squad_protocols::{
     Alert, Author, EventKind, Incident, IncidentEvent, IncidentId, IncidentState, Member,
 };
 use squad_runtime::adapter::{self, AdapterStats};
-use squad_runtime::ports::{Cluster, Diagnoser, Forge, Replayer};
+use squad_runtime::ports::{Alerts, Cluster, Diagnoser, Forge, Replayer};
 use squad_runtime::supervisor::{
     CrewSupervisor, SupervisionObserver, SupervisorArgs, SupervisorMsg,
 };
@@ -136,6 +136,7 @@ pub struct SquadBuilder {
     clock: Option<Clock>,
     derived_ids: bool,
     replayer: Option<Arc<dyn Replayer>>,
+    alerts: Option<Arc<dyn Alerts>>,
 }
 
 struct JournalObserver {
@@ -191,6 +192,13 @@ impl SquadBuilder {
     /// without one, fixes are proposed unreplayed and the PR says so.
     pub fn replayer(mut self, r: Arc<dyn Replayer>) -> Self {
         self.replayer = Some(r);
+        self
+    }
+    /// The alerting system (Alertmanager) Ralph asks, after the fix held, whether the
+    /// incident's alert still fires; without one the verdict says the alert's state was not read
+    /// (unless Alertmanager's resolved notification came in).
+    pub fn alerts(mut self, a: Arc<dyn Alerts>) -> Self {
+        self.alerts = Some(a);
         self
     }
     /// The crew's models (see `squad_adapters::llm::minds_from_settings`); without them the
@@ -267,6 +275,7 @@ impl SquadBuilder {
             directory: CrewDirectory::default(),
             wakeups: wakeups.clone(),
             replayer: self.replayer,
+            alerts: self.alerts,
         };
         let picard = PicardHandle::default();
         let factory = Arc::new(CrewFactory {

@@ -549,6 +549,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .as_deref()
                     .unwrap_or("(none: no memory/traffic history)")
             );
+            out!(
+                "  alertmanager.url       {}",
+                s.alertmanager.url.as_deref().map_or_else(
+                    || "(none: Ralph does not read whether the alert resolved)".to_owned(),
+                    |url| format!(
+                        "{url} (Ralph waits up to {} min after the window for the alert to resolve)",
+                        s.verification.alert_grace_minutes
+                    )
+                )
+            );
             match s.diagnoser.kind {
                 squad_config::DiagnoserKind::Native => {
                     out!("  diagnoser              native analyzers")

@@ -129,6 +129,9 @@ impl Daemon {
         if let Some(replayer) = wired.replayer.clone() {
             builder = builder.replayer(replayer);
         }
+        if let Some(alerts) = wired.alerts.clone() {
+            builder = builder.alerts(alerts);
+        }
         let squad = Arc::new(builder.start().await?);
         let intake = Intake::start(store.clone(), squad.clone(), clock, settings.intake.clone())?;
         spawn_task_timer(store.clone());

@@ -1,11 +1,14 @@
 //! squad-adapters: the IO edges behind the runtime's ports.
 //!
+//! - `alertmanager`: Alertmanager's API v2, which alerts still fire.
 //! - [`git`]: local git repositories (the GitOps repo), written through git's object database.
 //! - `llm`: chat completions with tools (OpenAI, Azure, OpenAI-compatible) for the crew's models.
 //! - `github`: GitHub or GitHub Enterprise as the forge (octocrab).
 //! - [`holmes`]: HolmesGPT as the diagnoser (CLI or server), cross-checked by the native analyzers.
 //! - [`realtime`]: work that runs on real time even inside a simulation's paused runtime.
 
+#[cfg(feature = "alertmanager")]
+pub mod alertmanager;
 pub mod git;
 #[cfg(feature = "github")]
 pub mod github;
@@ -19,6 +22,7 @@ pub mod llm;
 pub mod prometheus;
 pub mod realtime;
 #[cfg(any(
+    feature = "alertmanager",
     feature = "kubernetes",
     feature = "prometheus",
     feature = "llm",

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use squad_config::Settings;
-use squad_runtime::ports::{Cluster, Diagnoser, Forge, Replayer};
+use squad_runtime::ports::{Alerts, Cluster, Diagnoser, Forge, Replayer};
 use squad_runtime::{CrewDirectory, Faults, Journal, Minds, Wakeups};
 
 #[derive(Clone)]
@@ -26,4 +26,7 @@ pub struct CrewContext {
     pub wakeups: Wakeups,
     /// The world model B'Elanna replays a fix in before she proposes it (none: no replay).
     pub replayer: Option<Arc<dyn Replayer>>,
+    /// The alerting system Ralph asks whether the incident's alert still fires (none: its
+    /// state is not read, and only Alertmanager's resolved notification says it resolved).
+    pub alerts: Option<Arc<dyn Alerts>>,
 }

@@ -330,10 +330,13 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
                 reports: incident.reports.values().cloned().collect(),
                 memory: memory::recall(ctx, &incident.workload).await,
             };
-            // Ralph's assignment spans the wait for a merge and the observation window.
+            // Ralph's assignment spans the wait for a merge, the observation window, and the
+            // grace for the alert to resolve (polled: one poll past it at most).
             let v = &ctx.settings.verification;
             let extra = if member == Member::Ralph {
-                v.merge_wait_hours * 3600 + v.window_minutes * 60
+                v.merge_wait_hours * 3600
+                    + v.window_minutes * 60
+                    + (v.alert_grace_minutes + v.poll_minutes) * 60
             } else {
                 0
             };

@@ -1,5 +1,8 @@
 //! Ralph — work monitor: follows the remediation PR to merge, verifies in the cluster over an
-//! observation window that the fix holds, marks the incident resolved or escalates.
+//! observation window that the fix holds and then that the incident's alert resolved, marks the
+//! incident resolved or escalates.
+
+mod alert;
 
 use std::time::Duration;
 
@@ -14,6 +17,7 @@ use squad_protocols::{
 use squad_protocols::cluster::{ContainerStatus, PodInfo};
 use squad_protocols::llm::Rejection;
 use squad_runtime::CrewError;
+use squad_runtime::ports::AlertQuery;
 
 use crate::mind::{self, Ask, Tool};
 use crate::specialist::Skill;
@@ -26,8 +30,9 @@ pub fn charter() -> &'static str {
 pub struct Ralph;
 
 impl Ralph {
-    /// Watches the workload for the configured window after the rollout, and asks the family
-    /// for its verdict on what was seen.
+    /// Watches the workload for the configured window after the rollout, asks the family for
+    /// its verdict on what was seen and, when the fix held, whether the incident's alert
+    /// resolved.
     async fn observe(&self, ctx: &CrewContext, a: &Assignment) -> Result<Verification, CrewError> {
         let v = &ctx.settings.verification;
         let container = a
@@ -213,10 +218,27 @@ impl Ralph {
         // The family decides from what was observed whether its fix held; warnings on the pods
         // after the rollout settled overrule it.
         let verdict = family.verify(&a.diagnosis, &observation, &Rules::of(&ctx.settings));
-        Ok(squad_diagnosis::verdict::with_warnings(
-            verdict,
-            &observation,
-        ))
+        let mut verdict = squad_diagnosis::verdict::with_warnings(verdict, &observation);
+        // The fix held: the original alert must resolve too, the workload's current pods
+        // standing in for the one it named.
+        if verdict.healthy {
+            let incident = ctx.journal.load(&a.incident)?;
+            let query = AlertQuery::of(
+                &incident.alert,
+                &a.workload,
+                pods.iter().map(|p| p.name.clone()).collect(),
+            );
+            let state = alert::after_window(
+                ctx.alerts.as_deref(),
+                &query,
+                incident.alert_resolved,
+                v.poll_minutes,
+                v.alert_grace_minutes,
+            )
+            .await;
+            alert::conclude(&state, &incident.alert.name, &mut verdict);
+        }
+        Ok(verdict)
     }
 }
 

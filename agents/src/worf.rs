@@ -133,7 +133,12 @@ impl Skill for Worf {
         let ns = &a.workload.namespace;
         let mut notes = Vec::new();
         let mut image_findings = Vec::new();
-        for c in &w.containers {
+        for c in w.init_containers.iter().chain(&w.containers) {
+            image_findings.extend(review::review_image_reference(
+                &c.name,
+                &c.image,
+                &ctx.settings.security.allowed_registries,
+            ));
             match ctx.cluster.image_vulnerabilities(&c.image).await {
                 Ok(v) => image_findings.extend(review_image(&c.image, &v)),
                 Err(e) => notes.push(format!("image scan of {} unavailable: {e}", c.image)),

@@ -11,7 +11,8 @@ pub mod templates;
 
 pub use error::ConfigError;
 pub use settings::{
-    AuthSettings, BackendKind, BackendSettings, DiagnoserKind, DiagnoserSettings, HolmesSettings,
-    HolmesTransport, IntakeSettings, LlmBudget, LlmProfile, LlmProvider, LlmSettings, LlmToolMode,
-    PagerDutySettings, PrometheusSettings, ServerSettings, Settings,
+    AlertmanagerSettings, AuthSettings, BackendKind, BackendSettings, DiagnoserKind,
+    DiagnoserSettings, HolmesSettings, HolmesTransport, IntakeSettings, LlmBudget, LlmProfile,
+    LlmProvider, LlmSettings, LlmToolMode, PagerDutySettings, PrometheusSettings, SecuritySettings,
+    ServerSettings, Settings,
 };

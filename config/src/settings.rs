@@ -11,10 +11,12 @@ mod crew;
 mod diagnoser;
 mod github;
 mod llm;
+mod security;
 mod server;
 
 pub use backend::{
-    BackendKind, BackendSettings, KubernetesSettings, PrometheusSettings, StoreSettings,
+    AlertmanagerSettings, BackendKind, BackendSettings, KubernetesSettings, PrometheusSettings,
+    StoreSettings,
 };
 pub use crew::{
     CrewSettings, MemoryRule, RemediationSettings, SupervisionSettings, VerificationSettings,
@@ -22,6 +24,7 @@ pub use crew::{
 pub use diagnoser::{DiagnoserKind, DiagnoserSettings, HolmesSettings, HolmesTransport};
 pub use github::GitHubSettings;
 pub use llm::{LlmBudget, LlmProfile, LlmProvider, LlmSettings, LlmToolMode};
+pub use security::SecuritySettings;
 pub use server::{AuthSettings, IntakeSettings, PagerDutySettings, ServerSettings};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -34,6 +37,8 @@ pub struct Settings {
     pub verification: VerificationSettings,
     pub kubernetes: KubernetesSettings,
     pub prometheus: PrometheusSettings,
+    /// Where Ralph reads whether the incident's alert still fires.
+    pub alertmanager: AlertmanagerSettings,
     pub server: ServerSettings,
     pub pagerduty: PagerDutySettings,
     pub github: GitHubSettings,
@@ -45,6 +50,8 @@ pub struct Settings {
     pub diagnoser: DiagnoserSettings,
     /// How to run HolmesGPT (with `[diagnoser] kind = "holmes"`).
     pub holmes: HolmesSettings,
+    /// What Worf holds the workload to.
+    pub security: SecuritySettings,
 }
 
 impl Settings {
@@ -150,6 +157,22 @@ impl Settings {
                 "an http:// or https:// URL",
             ));
         }
+        if let Some(url) = &self.alertmanager.url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::field(
+                origin,
+                "alertmanager.url",
+                "an http:// or https:// URL such as \"http://alertmanager.monitoring:9093\"",
+            ));
+        }
+        if self.alertmanager.timeout_seconds == 0 {
+            return Err(ConfigError::field(
+                origin,
+                "alertmanager.timeout_seconds",
+                "a positive number of seconds",
+            ));
+        }
         for (field, q) in [
             ("prometheus.memory_query", &self.prometheus.memory_query),
             ("prometheus.traffic_query", &self.prometheus.traffic_query),
@@ -218,6 +241,7 @@ impl Settings {
         }
         self.holmes.validate(origin)?;
         self.github.validate(origin)?;
+        self.security.validate(origin)?;
         if let Some(llm) = &self.llm {
             llm.validate(origin)?;
         }

@@ -1,6 +1,7 @@
 //! The ports: traits the crew talks to the world through. Adapters implement them (the
 //! simulation, kube-rs, octocrab, HolmesGPT, an LLM); agents only ever see these traits.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -229,4 +230,335 @@ pub trait Replayer: Send + Sync {
 pub trait Diagnoser: Send + Sync {
     fn name(&self) -> &'static str;
     async fn diagnose(&self, request: &DiagnosisRequest) -> PortResult<Diagnosis>;
+}
+
+/// The labels of an alert that say what it is about, kept from the original alert when Ralph
+/// asks whether it still fires: its pod, its workload (as kube-state-metrics labels them), its
+/// container, claim or HPA.
+pub const ALERT_SCOPE_LABELS: [&str; 10] = [
+    "pod",
+    "deployment",
+    "statefulset",
+    "daemonset",
+    "cronjob",
+    "job_name",
+    "workload",
+    "container",
+    "persistentvolumeclaim",
+    "horizontalpodautoscaler",
+];
+
+/// Labels that name the workload itself; an active alert whose label names it is about it.
+const WORKLOAD_LABELS: [&str; 5] = [
+    "deployment",
+    "statefulset",
+    "daemonset",
+    "cronjob",
+    "workload",
+];
+
+/// Which alerts to look for: the original alert's name, in its namespace, scoped to the workload
+/// as it is now. After a fix the original alert's pod is usually gone (the rollout replaced it),
+/// so an alert is the original one again when its pod is one of the workload's current pods, or
+/// when it names the workload, or the same claim or HPA the original named.
+///
+/// ```
+/// use squad_protocols::{Alert, WorkloadRef};
+/// use squad_runtime::ports::AlertQuery;
+/// let original = Alert::firing("KubePodCrashLooping")
+///     .with_label("namespace", "shop")
+///     .with_label("pod", "web-5d9f-old11")
+///     .with_label("container", "app");
+/// let query = AlertQuery::of(
+///     &original,
+///     &WorkloadRef::deployment("shop", "web"),
+///     vec!["web-7c4b-new22".into()],
+/// );
+/// let now = Alert::firing("KubePodCrashLooping")
+///     .with_label("namespace", "shop")
+///     .with_label("pod", "web-7c4b-new22")
+///     .with_label("container", "app");
+/// assert!(query.matches(&now.labels));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertQuery {
+    /// The alert's name (its `alertname` label).
+    pub name: String,
+    pub namespace: String,
+    /// The original alert's labels among [`ALERT_SCOPE_LABELS`].
+    pub labels: BTreeMap<String, String>,
+    /// The workload the incident is about.
+    pub workload: WorkloadRef,
+    /// The names of the workload's current pods.
+    pub pods: Vec<String>,
+}
+
+impl AlertQuery {
+    /// The query for `alert` (the incident's original alert) about `workload`, whose pods are
+    /// now `pods`.
+    pub fn of(alert: &Alert, workload: &WorkloadRef, pods: Vec<String>) -> Self {
+        AlertQuery {
+            name: alert.name.clone(),
+            namespace: alert.namespace().unwrap_or(&workload.namespace).to_owned(),
+            labels: alert
+                .labels
+                .iter()
+                .filter(|(k, _)| ALERT_SCOPE_LABELS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            workload: workload.clone(),
+            pods,
+        }
+    }
+
+    /// Whether an active alert with these labels is the original alert, in the workload's
+    /// scope: the same name and namespace; the same container when both name one; and about a
+    /// current pod of the workload, the workload itself (a CronJob's Jobs included), or the
+    /// same claim or HPA as the original.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let label = |k: &str| labels.get(k).map(String::as_str);
+        let original = |k: &str| self.labels.get(k).map(String::as_str);
+        if label("alertname") != Some(self.name.as_str())
+            || label("namespace") != Some(self.namespace.as_str())
+        {
+            return false;
+        }
+        if let (Some(was), Some(is)) = (original("container"), label("container"))
+            && was != is
+        {
+            return false;
+        }
+        let name = self.workload.name.as_str();
+        let of_pod = label("pod").is_some_and(|p| self.pods.iter().any(|q| q == p));
+        let of_workload = WORKLOAD_LABELS.iter().any(|k| label(k) == Some(name));
+        // A Job is the workload, or one of its CronJob's: `<cronjob>-<minutes since the epoch>`.
+        let of_job = label("job_name").is_some_and(|job| {
+            job == name
+                || (self.workload.kind == "CronJob"
+                    && job
+                        .strip_prefix(name)
+                        .and_then(|rest| rest.strip_prefix('-'))
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())))
+        });
+        let same_object = ["persistentvolumeclaim", "horizontalpodautoscaler"]
+            .iter()
+            .any(|k| original(k).is_some_and(|was| label(k) == Some(was)));
+        of_pod || of_workload || of_job || same_object
+    }
+}
+
+/// An alert the alerting system holds active (firing, neither silenced nor inhibited).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveAlert {
+    pub labels: BTreeMap<String, String>,
+    pub starts_at: Option<DateTime<Utc>>,
+}
+
+impl ActiveAlert {
+    /// What the alert is about, as `pod web-7c4b-new22` (its first subject label), and since
+    /// when: `for pod web-7c4b-new22 since 2026-11-23T19:21:20Z`.
+    pub fn describe(&self) -> String {
+        let subject = ["pod", "container"]
+            .iter()
+            .chain(WORKLOAD_LABELS.iter())
+            .chain(
+                [
+                    "job_name",
+                    "persistentvolumeclaim",
+                    "horizontalpodautoscaler",
+                ]
+                .iter(),
+            )
+            .find_map(|k| self.labels.get(*k).map(|v| format!(" for {k} {v}")))
+            .unwrap_or_default();
+        let since = self
+            .starts_at
+            .map(|t| {
+                format!(
+                    " since {}",
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )
+            })
+            .unwrap_or_default();
+        format!("{subject}{since}").trim_start().to_owned()
+    }
+}
+
+/// The alerting system (Alertmanager): which alerts still fire.
+#[async_trait]
+pub trait Alerts: Send + Sync {
+    /// The active alerts (firing, not silenced, not inhibited) that match `query`
+    /// ([`AlertQuery::matches`]).
+    async fn firing(&self, query: &AlertQuery) -> PortResult<Vec<ActiveAlert>>;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn crashloop_query(pods: &[&str]) -> AlertQuery {
+        let original = Alert::firing("KubePodCrashLooping")
+            .with_label("namespace", "shop")
+            .with_label("pod", "web-5d9f7c-old11")
+            .with_label("container", "app")
+            .with_label("severity", "warning")
+            .with_label("job", "kube-state-metrics");
+        AlertQuery::of(
+            &original,
+            &WorkloadRef::deployment("shop", "web"),
+            pods.iter().map(|p| (*p).to_owned()).collect(),
+        )
+    }
+
+    #[test]
+    fn the_query_keeps_only_the_labels_that_scope_the_alert() {
+        let q = crashloop_query(&[]);
+        assert_eq!(q.name, "KubePodCrashLooping");
+        assert_eq!(q.namespace, "shop");
+        assert_eq!(
+            q.labels,
+            labels(&[("container", "app"), ("pod", "web-5d9f7c-old11")])
+        );
+    }
+
+    #[test]
+    fn an_alert_on_a_current_pod_of_the_workload_is_the_original_one() {
+        let q = crashloop_query(&["web-7c4b2d-new22", "web-7c4b2d-new33"]);
+        assert!(q.matches(&labels(&[
+            ("alertname", "KubePodCrashLooping"),
+            ("namespace", "shop"),
+            ("pod", "web-7c4b2d-new33"),
+            ("container", "app"),
+        ])));
+    }
+
+    /// After the fix the original pod is gone: an alert still held for it is stale, not the
+    /// workload failing now.
+    #[test]
+    fn an_alert_on_a_pod_the_workload_no_longer_has_does_not_match() {
+        let q = crashloop_query(&["web-7c4b2d-new22"]);
+        assert!(!q.matches(&labels(&[
+            ("alertname", "KubePodCrashLooping"),
+            ("namespace", "shop"),
+            ("pod", "web-5d9f7c-old11"),
+            ("container", "app"),
+        ])));
+    }
+
+    #[test]
+    fn another_name_namespace_container_or_workload_does_not_match() {
+        let q = crashloop_query(&["web-7c4b2d-new22"]);
+        let base = [
+            ("alertname", "KubePodCrashLooping"),
+            ("namespace", "shop"),
+            ("pod", "web-7c4b2d-new22"),
+            ("container", "app"),
+        ];
+        assert!(q.matches(&labels(&base)));
+        for (i, other) in [
+            ("alertname", "KubePodNotReady"),
+            ("namespace", "staging"),
+            ("pod", "api-6f8d9b-aaa11"),
+            ("container", "istio-proxy"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut l = base;
+            l[i] = other;
+            assert!(!q.matches(&labels(&l)), "{other:?} matched");
+        }
+        // A container the original did not name does not rule an alert out.
+        assert!(q.matches(&labels(&base[..3])));
+    }
+
+    #[test]
+    fn an_alert_naming_the_workload_matches_whatever_its_pod() {
+        let original = Alert::firing("KubeDeploymentReplicasMismatch")
+            .with_label("namespace", "shop")
+            .with_label("deployment", "web");
+        let q = AlertQuery::of(&original, &WorkloadRef::deployment("shop", "web"), vec![]);
+        assert!(q.matches(&labels(&[
+            ("alertname", "KubeDeploymentReplicasMismatch"),
+            ("namespace", "shop"),
+            ("deployment", "web"),
+        ])));
+        assert!(!q.matches(&labels(&[
+            ("alertname", "KubeDeploymentReplicasMismatch"),
+            ("namespace", "shop"),
+            ("deployment", "web-canary"),
+        ])));
+    }
+
+    #[test]
+    fn a_later_job_of_the_cronjob_matches_and_another_cronjobs_does_not() {
+        let original = Alert::firing("KubeJobFailed")
+            .with_label("namespace", "batch")
+            .with_label("job_name", "report-29361600");
+        let cron = WorkloadRef {
+            kind: "CronJob".into(),
+            namespace: "batch".into(),
+            name: "report".into(),
+        };
+        let q = AlertQuery::of(&original, &cron, vec![]);
+        let job = |name: &str| {
+            labels(&[
+                ("alertname", "KubeJobFailed"),
+                ("namespace", "batch"),
+                ("job_name", name),
+            ])
+        };
+        assert!(q.matches(&job("report-29361660")));
+        assert!(!q.matches(&job("report-weekly-29361660")));
+        assert!(!q.matches(&job("reporter")));
+    }
+
+    #[test]
+    fn a_claim_or_hpa_alert_matches_the_same_object_only() {
+        let original = Alert::firing("KubePersistentVolumeFillingUp")
+            .with_label("namespace", "db")
+            .with_label("persistentvolumeclaim", "data-pg-0");
+        let q = AlertQuery::of(
+            &original,
+            &WorkloadRef {
+                kind: "StatefulSet".into(),
+                namespace: "db".into(),
+                name: "pg".into(),
+            },
+            vec!["pg-0".into()],
+        );
+        let claim = |c: &str| {
+            labels(&[
+                ("alertname", "KubePersistentVolumeFillingUp"),
+                ("namespace", "db"),
+                ("persistentvolumeclaim", c),
+            ])
+        };
+        assert!(q.matches(&claim("data-pg-0")));
+        assert!(!q.matches(&claim("wal-pg-0")));
+    }
+
+    #[test]
+    fn an_active_alert_says_what_it_is_about_and_since_when() {
+        let a = ActiveAlert {
+            labels: labels(&[
+                ("alertname", "KubePodCrashLooping"),
+                ("container", "app"),
+                ("pod", "web-7c4b2d-new22"),
+            ]),
+            starts_at: Some("2026-11-23T19:21:20.953Z".parse().unwrap()),
+        };
+        assert_eq!(
+            a.describe(),
+            "for pod web-7c4b2d-new22 since 2026-11-23T19:21:20Z"
+        );
+    }
 }

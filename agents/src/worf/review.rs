@@ -349,3 +349,56 @@ pub fn review_repository_secrets(files: &[(String, String)], redactor: &Redactor
         })
         .collect()
 }
+
+/// The registry an image reference pulls from, as the container runtime resolves it: the first
+/// path segment when it names a host (a dot, a port, or `localhost`), else Docker Hub.
+pub fn registry_of(image: &str) -> &str {
+    let repo = squad_protocols::image::repository(image);
+    match repo.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            first
+        }
+        _ => "docker.io",
+    }
+}
+
+/// How a container's image is referenced: `:latest` or no tag (Medium: a restart may run
+/// another image than the one reviewed), no digest (Low: the tag can be moved), a registry
+/// outside `allowed` when the list is not empty (High).
+pub fn review_image_reference(container: &str, image: &str, allowed: &[String]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let repo = squad_protocols::image::repository(image);
+    let name = image.split('@').next().unwrap_or(image);
+    let tag = name.get(repo.len() + 1..).filter(|t| !t.is_empty());
+    let digest = image.contains("@sha256:");
+    if !digest && tag.is_none_or(|t| t == "latest") {
+        out.push(Finding {
+            severity: Severity::Medium,
+            title: format!(
+                "container {container} runs {image}: {}",
+                if tag.is_some() { "the mutable tag latest" } else { "no tag (latest)" }
+            ),
+            detail: "pin a version tag, better a digest: a restart may otherwise pull another image than the one reviewed".into(),
+        });
+    } else if !digest {
+        out.push(Finding {
+            severity: Severity::Low,
+            title: format!("container {container}'s image {image} is not pinned by digest"),
+            detail: "a tag can be moved to another image; `image: repo:tag@sha256:…` pins what was reviewed".into(),
+        });
+    }
+    let registry = registry_of(image);
+    if !allowed.is_empty() && !allowed.iter().any(|a| a == registry) {
+        out.push(Finding {
+            severity: Severity::High,
+            title: format!(
+                "container {container} pulls from {registry}, outside the allowed registries"
+            ),
+            detail: format!(
+                "`[security] allowed_registries` lists {}",
+                allowed.join(", ")
+            ),
+        });
+    }
+    out
+}

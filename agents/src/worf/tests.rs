@@ -318,11 +318,47 @@ fn literal_credentials_in_the_repository_are_named_by_file_line_and_kind_never_v
     assert_eq!(found.len(), 2, "{found:#?}");
     assert!(found.iter().all(|f| f.severity == Severity::High));
     assert!(found[0].title.ends_with("apps/api/deployment.yaml"));
-    assert!(found[0].detail.starts_with("line 5 ("), "{}", found[0].detail);
-    assert!(found[1].detail.starts_with("line 2 ("), "{}", found[1].detail);
+    assert!(
+        found[0].detail.starts_with("line 5 ("),
+        "{}",
+        found[0].detail
+    );
+    assert!(
+        found[1].detail.starts_with("line 2 ("),
+        "{}",
+        found[1].detail
+    );
     for f in &found {
         assert!(!f.detail.contains("sk_live") && !f.detail.contains("a-value-from"));
     }
     assert!(review::scanned_for_secrets("charts/api/values.yaml"));
     assert!(!review::scanned_for_secrets("README.md"));
+}
+
+#[test]
+fn image_references_latest_untagged_unpinned_and_foreign_registries() {
+    let allowed = vec!["ghcr.io".to_owned()];
+    let titles = |c: &str, image: &str| -> Vec<(Severity, String)> {
+        review::review_image_reference(c, image, &allowed)
+            .into_iter()
+            .map(|f| (f.severity, f.title))
+            .collect()
+    };
+    let latest = titles("web", "nginx:latest");
+    assert_eq!(latest[0].0, Severity::Medium);
+    assert!(latest[0].1.contains("mutable tag latest"));
+    assert_eq!(latest[1].0, Severity::High);
+    assert!(latest[1].1.contains("docker.io"), "{latest:?}");
+    assert!(
+        titles("web", "registry:5000/acme/web")[0]
+            .1
+            .contains("no tag")
+    );
+    let tagged = titles("api", "ghcr.io/acme/api:3.5.0");
+    assert_eq!(tagged.len(), 1);
+    assert_eq!(tagged[0].0, Severity::Low);
+    assert!(titles("api", "ghcr.io/acme/api:3.5.0@sha256:0123abcd").is_empty());
+    assert_eq!(review::registry_of("localhost/acme/api:1"), "localhost");
+    assert_eq!(review::registry_of("acme/api:1"), "docker.io");
+    assert!(review::review_image_reference("api", "acme/api:1", &[]).len() == 1);
 }

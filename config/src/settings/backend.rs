@@ -1,4 +1,5 @@
-//! What squad runs on: `[backend]`, `[kubernetes]`, `[prometheus]` and `[store]`.
+//! What squad runs on: `[backend]`, `[kubernetes]`, `[prometheus]`, `[alertmanager]` and
+//! `[store]`.
 
 use serde::{Deserialize, Serialize};
 
@@ -116,6 +117,26 @@ impl Default for PrometheusSettings {
             volume_used_query: VOLUME_USED_QUERY.into(),
             volume_capacity_query: VOLUME_CAPACITY_QUERY.into(),
             latency_query: LATENCY_QUERY.into(),
+        }
+    }
+}
+
+/// Where Ralph asks whether the incident's alert still fires: Alertmanager's API v2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertmanagerSettings {
+    /// Base URL (e.g. `http://alertmanager.monitoring:9093`); unset means the alert's state is
+    /// not read (a verdict then says so, unless Alertmanager's resolved notification came in).
+    pub url: Option<String>,
+    /// Per-request timeout.
+    pub timeout_seconds: u64,
+}
+
+impl Default for AlertmanagerSettings {
+    fn default() -> Self {
+        AlertmanagerSettings {
+            url: None,
+            timeout_seconds: 10,
         }
     }
 }

@@ -106,6 +106,10 @@ pub struct VerificationSettings {
     pub projection_hours: u64,
     /// How long Ralph waits for a human to merge before escalating.
     pub merge_wait_hours: u64,
+    /// After the window, how long the incident's alert may go on firing before the verdict
+    /// fails (with `[alertmanager] url`): resolving takes the rule's range, an evaluation and
+    /// Alertmanager's group_interval, not the rule's `for:`.
+    pub alert_grace_minutes: u64,
 }
 
 impl Default for VerificationSettings {
@@ -115,6 +119,7 @@ impl Default for VerificationSettings {
             poll_minutes: 5,
             projection_hours: 24,
             merge_wait_hours: 24,
+            alert_grace_minutes: 15,
         }
     }
 }

@@ -40,6 +40,36 @@ fn zero_headroom_is_rejected() {
     assert!(err.contains("remediation.memory.headroom_percent"), "{err}");
 }
 
+#[test]
+fn alertmanager_and_the_alert_grace_parse_and_are_validated() {
+    let s = Settings::from_toml(
+        "squad.toml",
+        "[alertmanager]\nurl = \"http://alertmanager.monitoring:9093\"\n[verification]\nalert_grace_minutes = 20\n",
+    )
+    .unwrap();
+    assert_eq!(
+        s.alertmanager.url.as_deref(),
+        Some("http://alertmanager.monitoring:9093")
+    );
+    assert_eq!(s.verification.alert_grace_minutes, 20);
+    assert_eq!(Settings::default().verification.alert_grace_minutes, 15);
+    for (text, field) in [
+        (
+            "[alertmanager]\nurl = \"alertmanager:9093\"\n",
+            "alertmanager.url",
+        ),
+        (
+            "[alertmanager]\ntimeout_seconds = 0\n",
+            "alertmanager.timeout_seconds",
+        ),
+    ] {
+        let err = Settings::from_toml("squad.toml", text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("`{field}`")), "{field}: {err}");
+    }
+}
+
 const LLM: &str = r#"
 [llm]
 default = "local"
