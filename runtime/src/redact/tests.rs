@@ -555,5 +555,8 @@ fn locate_names_the_line_and_kind_of_each_secret_and_never_its_value() {
     let lines: Vec<usize> = found.iter().map(|(l, _)| *l).collect();
     assert_eq!(lines, [4, 6], "{found:?}");
     assert!(found.iter().all(|(_, kind)| !kind.contains("hunter2")));
-    assert!(r.locate("replicas: 3\nimage: ghcr.io/acme/app:1.2.3\n").is_empty());
+    assert!(
+        r.locate("replicas: 3\nimage: ghcr.io/acme/app:1.2.3\n")
+            .is_empty()
+    );
 }
