@@ -104,6 +104,9 @@ struct Rollout {
     /// `replicas`, say): no new ReplicaSet, the controller scales this one. Each: when it
     /// synced, the replicas it declares, and whether it declares them at all.
     rescaled: Vec<(DateTime<Utc>, u32, bool)>,
+    /// Those same commits' objects, when each synced: the spec the controller reads from then
+    /// on (its `progressDeadlineSeconds`) and the apiserver serves.
+    respecified: Vec<(DateTime<Utc>, Value)>,
 }
 
 /// `value` of a rolling update's `maxSurge` or `maxUnavailable` (an integer or a percentage of
@@ -124,13 +127,34 @@ fn rolling_param(value: &Value, replicas: usize, round_up: bool) -> usize {
 }
 
 /// When a rollout that makes no pod available times out: `progressDeadlineSeconds` (600 unless
-/// the manifest says) after it began.
+/// the manifest says) after it began, under the deadline in force. A later commit that changes the
+/// Deployment's spec but not its template (no new ReplicaSet) changes the deadline the controller
+/// measures against from when it syncs: a longer one keeps a rollout that has not timed out yet
+/// progressing, a shorter one already passed times it out at that sync. A rollout that timed out
+/// stays so until its pods become available: the controller does not go back on
+/// `ProgressDeadlineExceeded` when the deadline grows (`DeploymentTimedOut`).
 fn progress_deadline(r: &Rollout) -> DateTime<Utc> {
-    r.at + secs(
-        r.object["spec"]["progressDeadlineSeconds"]
-            .as_i64()
-            .unwrap_or(600),
-    )
+    let seconds = |o: &Value| o["spec"]["progressDeadlineSeconds"].as_i64().unwrap_or(600);
+    let spans: Vec<(DateTime<Utc>, &Value)> = std::iter::once((r.at, &r.object))
+        .chain(r.respecified.iter().map(|(at, o)| (*at, o)))
+        .collect();
+    for (i, (from, object)) in spans.iter().enumerate() {
+        let at = (r.at + secs(seconds(object))).max(*from);
+        if spans.get(i + 1).is_none_or(|(until, _)| at < *until) {
+            return at;
+        }
+    }
+    r.at + secs(seconds(&r.object))
+}
+
+/// The rollout's object as the apiserver holds it at `now`: the last commit synced by then that
+/// changed it without changing its template, else the rollout's own.
+fn object_at(r: &Rollout, now: DateTime<Utc>) -> &Value {
+    r.respecified
+        .iter()
+        .rev()
+        .find(|(at, _)| *at <= now)
+        .map_or(&r.object, |(_, o)| o)
 }
 
 /// A stalled rolling update's split of `replicas`: the pods the previous ReplicaSet keeps, and
@@ -279,6 +303,7 @@ impl SimCluster {
                     workload.replicas,
                     obj["spec"]["replicas"].as_u64().is_some(),
                 ));
+                prev.respecified.push((at, obj.clone()));
                 continue;
             }
             rollouts.push(Rollout {
@@ -296,6 +321,7 @@ impl SimCluster {
                 ready_after: 0,
                 refused: None,
                 rescaled: Vec::new(),
+                respecified: Vec::new(),
             });
         }
         let objects = self.objects_at("main")?;
@@ -641,7 +667,7 @@ impl SimCluster {
             info.node = node;
             return info;
         }
-        let mut life = self.life(d, r, now);
+        let mut life = self.pod_life(d, r, name, now);
         let container = s.workload.container.clone();
         // A pod an HPA added was created when it scaled up; one the ReplicaSet created in
         // place of an evicted pod, then (its container started with it).

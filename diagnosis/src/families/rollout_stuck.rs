@@ -7,16 +7,21 @@
 //! serving. (A probe answered 404 or refused is a misconfigured probe, not this family; a
 //! crash, a pull or a refusal of the pods is theirs.) The family reads the condition, the new
 //! pods' age and readiness events, the logs of the starting container and the last rollout's
-//! change. The fix (a startupProbe and a progress deadline above the start-up time, or the
-//! previous revision back when the slow start is a regression) comes with the remediations;
-//! until then the crew escalates with the diagnosis.
+//! change. The fix: when the last deploy lowered `progressDeadlineSeconds` and the pods have not
+//! yet been unready for as long as the deadline before it allowed, that line goes back (the
+//! release gets the time that ran before; a startupProbe sized to the start-up is the lasting
+//! fix); otherwise, when the last deploy changed the image, the previous image back (the slow
+//! start is a regression); without either, the release's owner decides.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
+use squad_runtime::ports::FileVersion;
 
+use crate::undo::Undo;
 use crate::{
-    Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
-    RepoNeeds, Runbook,
+    Change, Detection, Facts, Family, FollowupContext, IssueDraft, Readings, Remedy, RemedyInput,
+    RepoNeeds, RepoObject, Runbook,
 };
 
 pub struct RolloutStuck;
@@ -36,6 +41,83 @@ pub struct StuckSignals {
     pub readiness_status: Option<u16>,
     /// The last rollout's image change: (before, after).
     pub image_change: Option<(String, String)>,
+}
+
+/// The Deployment's `progressDeadlineSeconds`, and what the controller takes when it is unset.
+const DEADLINE: &[&str] = &["spec", "progressDeadlineSeconds"];
+const DEFAULT_DEADLINE_SECONDS: i64 = 600;
+
+/// The last deploy's lowering of the Deployment's progress deadline: the undo of that line, and
+/// the deadline before and after it, in seconds.
+struct LoweredDeadline<'r> {
+    undo: Undo<'r>,
+    before: i64,
+    after: i64,
+}
+
+/// The progress deadline one version of the manifest gives the workload (the controller's 600
+/// when it sets none); `None` when it does not read as seconds.
+fn deadline_in(version: &FileVersion, obj: &RepoObject) -> Option<i64> {
+    let doc = squad_gitops::objects::parse(&obj.path, &version.content)
+        .ok()?
+        .into_iter()
+        .find(|o| {
+            squad_gitops::objects::kind(o) == obj.kind && squad_gitops::objects::name(o) == obj.name
+        })?;
+    match DEADLINE.iter().fold(&doc, |v, k| &v[*k]) {
+        Value::Null => Some(DEFAULT_DEADLINE_SECONDS),
+        v => v.as_i64(),
+    }
+}
+
+/// The newest change of the workload's progress deadline, when it lowered it and was made by
+/// the last deploy (the newest version that changed the pod template) or after it: the deadline
+/// that stopped this rollout is not the one that ran before it. `None` when the deadline was
+/// raised, left alone, or lowered by an older deploy that has run since.
+fn lowered_deadline<'r>(w: &WorkloadRef, obj: &'r RepoObject) -> Option<LoweredDeadline<'r>> {
+    let undo = crate::undo::find_keys(obj, &[DEADLINE])?;
+    let rollout = crate::undo::find_keys(obj, &[crate::undo::template_keys(&w.kind)])?;
+    let position = |v: &FileVersion| obj.history.iter().position(|h| h.commit == v.commit);
+    if position(undo.deploy)? > position(rollout.deploy)? {
+        return None;
+    }
+    let (before, after) = (
+        deadline_in(undo.before, obj)?,
+        deadline_in(undo.deploy, obj)?,
+    );
+    (after < before).then_some(LoweredDeadline {
+        undo,
+        before,
+        after,
+    })
+}
+
+/// The pull request that gives the release back the deadline that ran before: exactly the line
+/// the deploy lowered, the commit named.
+fn restore_deadline(w: &WorkloadRef, s: &StuckSignals, lowered: &LoweredDeadline<'_>) -> Change {
+    let minutes = s.unready_seconds / 60;
+    let answers = s
+        .readiness_status
+        .map_or(String::new(), |c| format!(", readiness answers {c}"));
+    let why = format!(
+        "The release's pods are starting, not failing: unready for {minutes} min (no restart, no crash{answers}). The Deployment gave up at the {} s progress deadline it was given; under the {} s deadline that ran before, this rollout would still be progressing",
+        lowered.after, lowered.before
+    );
+    let mut change = lowered.undo.change(
+        w,
+        &why,
+        "the deploy lowered the progress deadline below the release's start-up",
+    );
+    let image = s.image_change.as_ref().map_or(String::new(), |(before, after)| {
+        format!(
+            " The image stays {after}; if its pods are still not ready when that time has passed, the slow start is a regression, and the way back is {before}."
+        )
+    });
+    change.notes.push_str(&format!(
+        "\nThis gives the release the time the previous deadline allowed ({} min; its pods have been starting for {minutes} min).{image} The lasting fix is a `startupProbe` sized to the measured start-up (at least {minutes} min so far: `failureThreshold × periodSeconds` above it), with `progressDeadlineSeconds` above it, so that a template change cannot cut the start-up short again.\n",
+        lowered.before / 60
+    ));
+    change
 }
 
 /// The HTTP status of a failed probe's message (`HTTP probe failed with statuscode: 503`).
@@ -173,10 +255,21 @@ impl Family for RolloutStuck {
     }
 
     fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
-        // The release whose pods never become ready goes back to the image that rolled out: the
-        // Deployment completes on the version that served, and the release ships again once its
-        // start-up is fixed (or is measured, for a startupProbe and a longer deadline).
         let s: Option<StuckSignals> = crate::family_signals(d);
+        // The deploy lowered the deadline that stopped the release, and its pods (starting: no
+        // restart, no crash) are still within the deadline that ran before: that line goes
+        // back, the release kept.
+        if let Some(s) = &s {
+            let obj = input.repo.workload(input.workload);
+            if let Some(lowered) =
+                lowered_deadline(input.workload, &obj).filter(|l| s.unready_seconds < l.before)
+            {
+                return Remedy::Change(restore_deadline(input.workload, s, &lowered));
+            }
+        }
+        // Otherwise the release whose pods never become ready goes back to the image that rolled
+        // out: the Deployment completes on the version that served, and the release ships again
+        // once its start-up is fixed (or is measured, for a startupProbe and a longer deadline).
         let undo = s
             .as_ref()
             .and_then(|s| s.image_change.as_ref())
@@ -244,6 +337,7 @@ impl Family for RolloutStuck {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use squad_protocols::cluster::{ClusterEvent, WorkloadCondition};
+    use squad_runtime::ports::FileVersion;
 
     use super::*;
     use crate::testing;
@@ -321,5 +415,152 @@ mod tests {
         f.info.conditions[0].status = "True".into();
         f.info.conditions[0].reason = "ReplicaSetUpdated".into();
         assert!(RolloutStuck.detect(&f, &Readings::of(&f)).is_none());
+    }
+
+    /// The cart Deployment with `image` and, when given, `progressDeadlineSeconds`.
+    fn manifest(image: &str, deadline: Option<u32>) -> String {
+        let deadline = deadline.map_or(String::new(), |d| {
+            format!("  progressDeadlineSeconds: {d} # room for the start-up\n")
+        });
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: cart\nspec:\n  replicas: 3\n{deadline}  template:\n    spec:\n      containers:\n        - name: api\n          image: ghcr.io/acme/cart:{image}\n          readinessProbe:\n            httpGet:\n              path: /ready\n              port: 8080\n"
+        )
+    }
+
+    /// The manifest's versions, newest first (the newest is the repository's text).
+    fn repo(versions: &[(&str, String)]) -> crate::RepoView {
+        crate::RepoView {
+            path: "apps/cart/deployment.yaml".into(),
+            text: versions[0].1.clone(),
+            history: versions
+                .iter()
+                .enumerate()
+                .map(|(i, (commit, content))| FileVersion {
+                    commit: (*commit).into(),
+                    at: testing::now() - chrono::Duration::hours(i as i64),
+                    message: format!("cart: deploy {commit}"),
+                    content: content.clone(),
+                })
+                .collect(),
+            layers: Vec::new(),
+            objects: Vec::new(),
+        }
+    }
+
+    /// The remedy for pods unready for `minutes` against `repo`.
+    fn remedy(minutes: i64, repo: &crate::RepoView) -> Remedy {
+        let mut f = stuck(Some("HTTP probe failed with statuscode: 503"));
+        f.pod.as_mut().unwrap().created_at = f.now - chrono::Duration::minutes(minutes);
+        let d = testing::diagnosis(&f);
+        assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
+        let (settings, w) = (testing::settings(), testing::workload());
+        let cluster = crate::ClusterView::default();
+        RolloutStuck.remedy(&d, &testing::input(&settings, &w, repo, &cluster))
+    }
+
+    fn change(remedy: Remedy) -> Change {
+        match remedy {
+            Remedy::Change(c) => c,
+            other => panic!("expected a change, got {other:?}"),
+        }
+    }
+
+    /// The manifest after the change.
+    fn applied(c: &Change, repo: &crate::RepoView) -> String {
+        let files = std::collections::BTreeMap::from([(repo.path.clone(), repo.text.clone())]);
+        squad_gitops::apply(&c.edits, &files).unwrap()[0].1.clone()
+    }
+
+    fn rolls_the_image_back(c: &Change) -> bool {
+        matches!(c.edits.as_slice(), [crate::Edit::SetContainerKey { key, .. }] if key == "image")
+    }
+
+    #[test]
+    fn a_deadline_the_deploy_lowered_goes_back_while_the_release_is_within_the_old_one() {
+        let r = repo(&[
+            ("bbbbbbbbbb", manifest("1.5.0", Some(600))),
+            ("aaaaaaaaaa", manifest("1.4.0", Some(3600))),
+        ]);
+        let c = change(remedy(34, &r));
+        assert_eq!(
+            c.title,
+            "fix(infra): restore spec.progressDeadlineSeconds of Deployment/cart from before bbbbbbbb"
+        );
+        // Exactly the deadline line, its comment kept; the release's image stays.
+        assert_eq!(
+            applied(&c, &r),
+            manifest("1.5.0", Some(600)).replace(": 600 #", ": 3600 #")
+        );
+        for words in [
+            "unready for 34 min (no restart, no crash, readiness answers 503)",
+            "gave up at the 600 s progress deadline it was given; under the 3600 s deadline that ran before, this rollout would still be progressing",
+            "the time the previous deadline allowed (60 min",
+            "The image stays ghcr.io/acme/cart:1.5.0",
+            "a `startupProbe` sized to the measured start-up (at least 34 min so far",
+        ] {
+            assert!(c.notes.contains(words), "{words}: {}", c.notes);
+        }
+        // A deadline the deploy removed goes back too (unset, the controller's 600 ran).
+        let r = repo(&[
+            ("bbbbbbbbbb", manifest("1.5.0", None)),
+            ("aaaaaaaaaa", manifest("1.4.0", Some(3600))),
+        ]);
+        let c = change(remedy(34, &r));
+        assert!(c.title.contains("progressDeadlineSeconds"), "{}", c.title);
+        assert!(
+            applied(&c, &r).contains("progressDeadlineSeconds: 3600"),
+            "{}",
+            applied(&c, &r)
+        );
+    }
+
+    #[test]
+    fn the_image_goes_back_when_the_deadline_is_not_what_stopped_the_release() {
+        let lowered = repo(&[
+            ("bbbbbbbbbb", manifest("1.5.0", Some(600))),
+            ("aaaaaaaaaa", manifest("1.4.0", Some(3600))),
+        ]);
+        // Unready for longer than even the previous deadline: the slow start is a regression.
+        assert!(rolls_the_image_back(&change(remedy(75, &lowered))));
+        // The deploy left the deadline alone, or raised it.
+        for (before, after) in [(Some(600), Some(600)), (None, None), (Some(600), Some(900))] {
+            let r = repo(&[
+                ("bbbbbbbbbb", manifest("1.5.0", after)),
+                ("aaaaaaaaaa", manifest("1.4.0", before)),
+            ]);
+            assert!(
+                rolls_the_image_back(&change(remedy(34, &r))),
+                "{before:?} → {after:?}"
+            );
+        }
+        // Unset before (the controller's 600), 300 now: 34 min is past both.
+        let r = repo(&[
+            ("bbbbbbbbbb", manifest("1.5.0", Some(300))),
+            ("aaaaaaaaaa", manifest("1.4.0", None)),
+        ]);
+        assert!(rolls_the_image_back(&change(remedy(34, &r))));
+        // Lowered by an older deploy that rolled out fine since: not this release's deadline.
+        let r = repo(&[
+            ("cccccccccc", manifest("1.5.0", Some(600))),
+            ("bbbbbbbbbb", manifest("1.4.0", Some(600))),
+            ("aaaaaaaaaa", manifest("1.3.0", Some(3600))),
+        ]);
+        assert!(rolls_the_image_back(&change(remedy(34, &r))));
+    }
+
+    #[test]
+    fn a_deadline_lowered_after_the_rollout_began_is_the_one_that_stopped_it() {
+        let r = repo(&[
+            ("cccccccccc", manifest("1.5.0", Some(600))),
+            ("bbbbbbbbbb", manifest("1.5.0", Some(3600))),
+            ("aaaaaaaaaa", manifest("1.4.0", Some(3600))),
+        ]);
+        let c = change(remedy(34, &r));
+        // That commit changed nothing else: its whole revert.
+        assert_eq!(
+            c.title,
+            "revert \"cart: deploy cccccccccc\" (cccccccc) in deployment.yaml: cart"
+        );
+        assert_eq!(applied(&c, &r), manifest("1.5.0", Some(3600)));
     }
 }

@@ -8,16 +8,24 @@
 //! failed …`). A missing ConfigMap or Secret is `broken_config_reference`'s (listed before this
 //! one). Not a workload change as such, but the usual cause of Multi-Attach is one: a Deployment
 //! that rolls (`RollingUpdate`) with a ReadWriteOnce claim, its new pod scheduled to another node
-//! while the old one still holds the volume. The crew escalates with the volume, the node that
-//! holds it and what the events say.
+//! while the old one still holds the volume: the fix is `strategy: Recreate`. When the pods that
+//! hold the volume are replicas of the waiting pod's own ReplicaSet (a workload scaled out over a
+//! ReadWriteOnce claim), Recreate changes nothing: the change that raised `replicas` is undone,
+//! or the app's owners decide how it scales out (`replicas.rs`). Any other attach or mount
+//! failure goes to the platform team with the volume, the node and what the events say.
 
 use serde::{Deserialize, Serialize};
 use squad_protocols::cluster::ClusterEvent;
 use squad_protocols::{Diagnosis, Evidence, Member, RootCause, WorkloadRef};
 
+use crate::facts::Lookup;
 use crate::{
-    Change, Detection, Edit, Facts, Family, IssueDraft, Readings, Remedy, RemedyInput, Runbook,
+    Change, ClusterNeeds, Detection, Edit, Facts, Family, IssueDraft, Readings, Remedy,
+    RemedyInput, RepoNeeds, RepoView, Runbook,
 };
+
+mod replicas;
+pub use replicas::SharedByReplicas;
 
 pub struct VolumeAttach;
 
@@ -31,6 +39,9 @@ pub struct VolumeAttachSignals {
     /// The volume the events name (`pvc-…`, or the pod's volume name), if they name one.
     pub volume: Option<String>,
     pub message: String,
+    /// When the pods that hold the volume are the waiting pod's own replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<SharedByReplicas>,
 }
 
 /// The text between the first pair of quotes after `after`.
@@ -100,40 +111,48 @@ impl Family for VolumeAttach {
             });
         }
         let since = e.first_seen.to_rfc3339();
+        let mut shared = None;
         let (kind, volume, what) = if e.message.contains("Multi-Attach error") {
             let volume = quoted_after(&e.message, "for volume").map(str::to_owned);
-            let strategy = if facts.info.claims.is_empty() {
-                String::new()
+            shared = replicas::shared_by_replicas(facts, volume.as_deref(), &e.message);
+            if let Some(s) = &shared {
+                d.recommendations.extend(replicas::recommendations(s));
+                let what = replicas::what(s, volume.as_deref(), node, &facts.workload.name);
+                ("multi_attach", volume, what)
             } else {
-                format!(
-                    "; {} mounts claim{} {} (ReadWriteOnce volumes go to one node at a time)",
-                    facts.workload.name,
-                    if facts.info.claims.len() == 1 {
-                        ""
-                    } else {
-                        "s"
-                    },
-                    facts.info.claims.join(", ")
+                let strategy = if facts.info.claims.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} mounts claim{} {} (ReadWriteOnce volumes go to one node at a time)",
+                        facts.workload.name,
+                        if facts.info.claims.len() == 1 {
+                            ""
+                        } else {
+                            "s"
+                        },
+                        facts.info.claims.join(", ")
+                    )
+                };
+                d.recommendations.push(format!(
+                    "find the node that still holds it (`kubectl get volumeattachments | grep {}`) and the pod there: a pod of the previous rollout, or one on a node that went down",
+                    volume.as_deref().unwrap_or("<volume>")
+                ));
+                d.recommendations.push(
+                    "a Deployment with a ReadWriteOnce claim rolls with `strategy: Recreate` (or becomes a StatefulSet), so the old pod releases the volume before the new one needs it".into(),
+                );
+                d.recommendations.push(
+                    "a node that is gone releases its volumes only after the attach/detach controller's 6-minute force-detach or when the node object is deleted".into(),
+                );
+                (
+                    "multi_attach",
+                    volume.clone(),
+                    format!(
+                        "volume {} is still attached to another node, so it cannot attach to {node}{strategy}",
+                        volume.as_deref().unwrap_or("(unnamed)")
+                    ),
                 )
-            };
-            d.recommendations.push(format!(
-                "find the node that still holds it (`kubectl get volumeattachments | grep {}`) and the pod there: a pod of the previous rollout, or one on a node that went down",
-                volume.as_deref().unwrap_or("<volume>")
-            ));
-            d.recommendations.push(
-                "a Deployment with a ReadWriteOnce claim rolls with `strategy: Recreate` (or becomes a StatefulSet), so the old pod releases the volume before the new one needs it".into(),
-            );
-            d.recommendations.push(
-                "a node that is gone releases its volumes only after the attach/detach controller's 6-minute force-detach or when the node object is deleted".into(),
-            );
-            (
-                "multi_attach",
-                volume.clone(),
-                format!(
-                    "volume {} is still attached to another node, so it cannot attach to {node}{strategy}",
-                    volume.as_deref().unwrap_or("(unnamed)")
-                ),
-            )
+            }
         } else if e.reason == "FailedAttachVolume" {
             let volume = quoted_after(&e.message, "for volume").map(str::to_owned);
             d.recommendations.push(
@@ -177,9 +196,24 @@ impl Family for VolumeAttach {
             kind: kind.into(),
             volume,
             message: e.message.clone(),
+            replicas: shared,
         })
         .ok();
         Some(d)
+    }
+
+    /// A Multi-Attach error: the claims (their access modes) and the HPAs that scale the
+    /// workload, to tell replicas sharing a claim from a rollout's old and new pods.
+    fn lookups(&self, facts: &Facts) -> Vec<Lookup> {
+        let multi = facts
+            .events
+            .iter()
+            .any(|e| e.reason == "FailedAttachVolume" && e.message.contains("Multi-Attach error"));
+        if multi && !facts.info.claims.is_empty() {
+            vec![Lookup::Claims, Lookup::Autoscalers]
+        } else {
+            Vec::new()
+        }
     }
 
     fn routing(&self) -> &'static [(Member, &'static str)] {
@@ -189,8 +223,28 @@ impl Family for VolumeAttach {
         )]
     }
 
+    /// The manifest's history: a change of `replicas` to undo.
+    fn repo_needs(&self) -> RepoNeeds {
+        RepoNeeds {
+            manifest: true,
+            history: true,
+        }
+    }
+
+    /// The HPAs, when replicas share the volume: an HPA sets the replica count, not the manifest.
+    fn cluster_needs(&self, d: &Diagnosis, _repo: &RepoView) -> ClusterNeeds {
+        let s: Option<VolumeAttachSignals> = crate::family_signals(d);
+        ClusterNeeds {
+            hpas: s.is_some_and(|s| s.replicas.is_some()),
+            ..ClusterNeeds::default()
+        }
+    }
+
     fn remedy(&self, d: &Diagnosis, input: &RemedyInput<'_>) -> Remedy {
         let s: Option<VolumeAttachSignals> = crate::family_signals(d);
+        if let Some(shared) = s.as_ref().and_then(|s| s.replicas.as_ref()) {
+            return replicas::remedy(d, shared, input);
+        }
         let multi = s.as_ref().is_some_and(|s| s.kind == "multi_attach");
         if !multi || input.workload.kind != "Deployment" {
             return Remedy::owned_by(
@@ -252,7 +306,7 @@ impl Family for VolumeAttach {
             name: "volume-attach".into(),
             meaning: "A pod's volume cannot be attached to its node or mounted there, so its containers never start (`ContainerCreating`): `FailedAttachVolume` (`Multi-Attach error …`: a ReadWriteOnce volume still attached to another node; or the storage backend refuses) or `FailedMount` (`Unable to attach or mount volumes … timed out`).".into(),
             checks: "1. `kubectl describe pod <pod> -n <ns>`: Events (FailedAttachVolume, FailedMount).\n2. `kubectl get volumeattachments` (the PV's name): which node holds it, attached or not.\n3. `kubectl get pods -A -o wide` on that node: the pod that still uses the claim.\n4. The CSI driver's controller and node plugin logs.".into(),
-            fixes: "- **Multi-Attach**: let the old pod go (or the dead node be deleted); roll ReadWriteOnce workloads with `strategy: Recreate`, or use a StatefulSet.\n- **Backend**: fix the storage driver or the cloud quota it hits; the kubelet retries on its own.".into(),
+            fixes: "- **Multi-Attach**: let the old pod go (or the dead node be deleted); roll ReadWriteOnce workloads with `strategy: Recreate`, or use a StatefulSet.\n- **Replicas of one ReplicaSet sharing a ReadWriteOnce claim** (the pods named as holding it are the waiting pod's own replicas): Recreate changes nothing; run one replica (undo the change that raised `replicas`), and let the app's owners choose storage per replica (a StatefulSet with `volumeClaimTemplates`) or a ReadWriteMany class.\n- **Backend**: fix the storage driver or the cloud quota it hits; the kubelet retries on its own.".into(),
         }
     }
 
@@ -260,6 +314,7 @@ impl Family for VolumeAttach {
         vec![
             format!("{workload} mounts a ReadWriteOnce volume: a rolling update can start its new pod on another node before the old one lets go."),
             "A volume attached to a dead node is released only after the force-detach timeout or when the node object goes.".into(),
+            "Replicas on several nodes cannot share one ReadWriteOnce claim: scaling out needs a claim per replica (a StatefulSet) or a ReadWriteMany class.".into(),
         ]
     }
 
@@ -271,7 +326,7 @@ impl Family for VolumeAttach {
             ),
             body: format!(
                 "During incident {} (#{}) a pod of {} could not get its volume attached.\n\n\
-                 1. If it mounts a ReadWriteOnce claim, use `strategy: Recreate` (or a StatefulSet).\n\
+                 1. If it mounts a ReadWriteOnce claim, use `strategy: Recreate` (or a StatefulSet), and run one replica unless each has its own claim.\n\
                  2. Alert on pods in ContainerCreating for more than 10 minutes.\n\
                  3. Check: `kubectl describe pod -n {} {}`.",
                 cx.incident, cx.issue, cx.workload.name, cx.workload.namespace, cx.pod

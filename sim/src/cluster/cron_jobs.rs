@@ -242,6 +242,7 @@ impl SimCluster {
         child.at = at;
         child.pods = Vec::new();
         child.rescaled = Vec::new();
+        child.respecified = Vec::new();
         child
     }
 

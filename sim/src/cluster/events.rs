@@ -66,7 +66,7 @@ impl SimCluster {
         // On a node gone silent: what its kubelet said before, and the node controller's word.
         let silent = self.silent(&node, now);
         let heard = silent.map_or(now, |q| q.last_heard.min(now));
-        let life = self.life(d, r, heard);
+        let life = self.pod_life(d, r, pod, heard);
         let mut events = self.kubelet_events(d, r, pod, &node, &life, heard);
         events.insert(0, scheduled);
         if let Some(q) = silent.filter(|q| q.unknown <= now && placed <= q.unknown) {

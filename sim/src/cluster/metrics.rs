@@ -263,6 +263,24 @@ impl SeriesSource for SimCluster {
                     Some(super::Placement::Node(n)) => Some(n.as_str()),
                     _ => None,
                 };
+                // A replica that cannot get the volume another one holds waits since it was
+                // created (`attach.rs`).
+                let own = self
+                    .replica_attach(&d, r, pod, t, &placements)
+                    .map(|(b, created)| Life {
+                        waiting: true,
+                        attempts: b.attempts(created, t),
+                        blocked: Some(b),
+                        ..Life::default()
+                    });
+                let blocked = own.as_ref().map_or(blocked, |l| l.waiting_reason(t));
+                let waiting = own.is_some() || waiting;
+                let waiting_reason = blocked.unwrap_or(waiting_reason);
+                let kills = if own.is_some() {
+                    Vec::new()
+                } else {
+                    kills.clone()
+                };
                 // A pod created in place of an evicted one: its container started with it.
                 let started = d
                     .evictions

@@ -268,7 +268,7 @@ impl SimCluster {
             .into_iter()
             .find(|(r, n)| r.pods.iter().take(*n).any(|p| p == pod))
             .map(|(r, _)| r);
-        if let Some(b) = rollout.and_then(|r| r.blocked.as_ref()) {
+        if let Some(b) = rollout.and_then(|r| self.pod_blocker(&d, r, pod, now)) {
             let reason = info
                 .container(container)
                 .and_then(|c| c.state.strip_prefix("waiting: "))

@@ -300,6 +300,7 @@ impl SimCluster {
                     ready_after: 0,
                     refused: None,
                     rescaled: Vec::new(),
+                    respecified: Vec::new(),
                 }
             })
             .collect()

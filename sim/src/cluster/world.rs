@@ -451,7 +451,13 @@ impl SimCluster {
             } else {
                 0
             };
-        let mut o = stored(r.object.clone(), Some(&s.workload.namespace), first);
+        // The spec as the last commit synced declares it (a later deadline, say), the template the
+        // rollout's.
+        let mut o = stored(
+            super::object_at(r, now).clone(),
+            Some(&s.workload.namespace),
+            first,
+        );
         default_object(&mut o);
         // The replicas as the GitOps sync or the HPA last wrote them.
         let replicas = d.scale.replicas_at(now);
@@ -677,5 +683,81 @@ mod tests {
                 "{name}: the four system namespaces and the workload's"
             );
         }
+    }
+
+    /// The deadline of a commit that changes the Deployment's spec but not its template is the
+    /// one the controller measures the running rollout against from its sync: raised before the
+    /// old one passed, the rollout keeps progressing; raised after it timed out, it stays timed
+    /// out until its pods become available (the controller does not go back on a timeout).
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_changed_without_the_template_is_the_one_in_force() {
+        let s = Scenario::embedded("rollout-deadline-lowered").unwrap();
+        let w = s.workload_ref();
+        let path = s.workload.manifest.clone();
+        let deploy = s.now - chrono::Duration::minutes(30);
+        let progressing = |sim: &SimCluster| {
+            let c = sim.workload(&w).unwrap().conditions;
+            c.into_iter()
+                .find(|c| c.kind == "Progressing")
+                .map(|c| (c.status, c.reason))
+                .unwrap()
+        };
+        let deadline = |sim: &SimCluster| {
+            sim.world()
+                .unwrap()
+                .objects
+                .iter()
+                .find(|o| objects::kind(o) == "Deployment" && objects::name(o) == w.name)
+                .map(|o| o["spec"]["progressDeadlineSeconds"].clone())
+                .unwrap()
+        };
+        let raise = |git: &squad_adapters::git::GitRepo, at| {
+            let text = git.read("main", &path).unwrap().unwrap();
+            let raised = text.replace(
+                "progressDeadlineSeconds: 600",
+                "progressDeadlineSeconds: 3600",
+            );
+            git.commit(
+                "main",
+                None,
+                "deadline back",
+                &[(path.clone(), raised)],
+                at,
+                false,
+            )
+            .unwrap();
+        };
+        // Raised at once: the rollout never timed out.
+        let (sim, git, _clock, _dir) = crate::cluster::testing::served(s.clone());
+        raise(&git, deploy + chrono::Duration::minutes(5));
+        assert_eq!(deadline(&sim), 3600);
+        assert_eq!(
+            progressing(&sim),
+            ("True".into(), "ReplicaSetUpdated".into())
+        );
+        // Raised after the 600 s passed: the spec says 3600 from its sync, the condition stays
+        // False until the pods are ready (38 min into the rollout), then the rollout completes.
+        let (sim, git, clock, _dir) = crate::cluster::testing::served(s.clone());
+        assert_eq!(
+            progressing(&sim),
+            ("False".into(), "ProgressDeadlineExceeded".into())
+        );
+        raise(&git, clock.now());
+        clock.sleep(std::time::Duration::from_secs(2 * 60)).await;
+        assert_eq!(deadline(&sim), 3600);
+        assert_eq!(
+            progressing(&sim),
+            ("False".into(), "ProgressDeadlineExceeded".into())
+        );
+        clock.sleep(std::time::Duration::from_secs(8 * 60)).await;
+        assert_eq!(
+            progressing(&sim),
+            ("True".into(), "NewReplicaSetAvailable".into())
+        );
+        let pods = sim.pods_of(&w).unwrap();
+        assert!(
+            pods.iter().all(|p| p.containers.iter().all(|c| c.ready)),
+            "{pods:?}"
+        );
     }
 }

@@ -79,3 +79,62 @@ async fn recreate_or_a_shared_volume_does_not_conflict() {
     let (sim, _git, _clock, _dir) = served(shared);
     assert_eq!(newest_blocker(&sim), None);
 }
+
+/// Replicas of one ReplicaSet (a commit that only raised `replicas`): the pods the scheduler puts
+/// on another node than the first pod's cannot attach its ReadWriteOnce volume, whatever the
+/// strategy; the pods on that node run. Back to one replica, nothing waits.
+#[tokio::test(start_paused = true)]
+async fn replicas_on_other_nodes_cannot_attach_the_rwo_volume_the_first_holds() {
+    let s = Scenario::embedded("multi-attach-replicas").unwrap();
+    let (sim, git, clock, _dir) = served(s.clone());
+    let (d, now) = sim.current().unwrap();
+    let r = d.rollouts.last().unwrap();
+    assert_eq!(r.blocked, None, "no rollout conflicts: one ReplicaSet");
+    let placements = sim.placements(&d, now);
+    let waiting: Vec<&String> = r
+        .pods
+        .iter()
+        .filter(|p| sim.replica_attach(&d, r, p, now, &placements).is_some())
+        .collect();
+    assert!(!waiting.is_empty() && waiting.len() < 3, "{waiting:?}");
+    let Some((Blocker::Attach { holders, .. }, created)) =
+        sim.replica_attach(&d, r, waiting[0], now, &placements)
+    else {
+        panic!("no Multi-Attach");
+    };
+    assert!(holders.contains(&r.pods[0]), "{holders:?}");
+    assert!(created > r.at, "created when the ReplicaSet was scaled");
+    let info = sim.pod_info(&d, r, waiting[0], now);
+    assert_eq!(info.containers[0].state, "waiting: ContainerCreating");
+    assert_eq!(
+        sim.pod_info(&d, r, &r.pods[0], now).containers[0].state,
+        "running"
+    );
+
+    let path = &s.workload.manifest;
+    let text = git.read("main", path).unwrap().unwrap();
+    let text = text.replace(
+        "replicas: 3 # catalog launch: more throughput",
+        "replicas: 1",
+    );
+    git.commit(
+        "main",
+        None,
+        "one replica",
+        &[(path.clone(), text)],
+        clock.now(),
+        false,
+    )
+    .unwrap();
+    clock.sleep(std::time::Duration::from_secs(120)).await;
+    let (d, now) = sim.current().unwrap();
+    let placements = sim.placements(&d, now);
+    for (r, n) in sim.serving(&d, now) {
+        for p in r.pods.iter().take(n) {
+            assert!(
+                sim.replica_attach(&d, r, p, now, &placements).is_none(),
+                "{p}"
+            );
+        }
+    }
+}

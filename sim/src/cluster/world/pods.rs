@@ -61,6 +61,8 @@ impl SimCluster {
         // The blocker applies to the container it stops: the init container the pod stops at,
         // else the app's.
         let stop = r.init_stop.as_ref().map(|(_, name)| name.as_str());
+        // The rollout's blocker, or the volume another replica holds (`attach.rs`).
+        let own = self.pod_blocker(d, r, &info.name, self.clock.now());
         let status = |c: &ContainerStatus, key: &str| -> Value {
             let image = objects::pod_spec(&r.object)[key]
                 .as_array()
@@ -72,10 +74,7 @@ impl SimCluster {
                 .last_termination
                 .as_ref()
                 .map_or(info.created_at, |t| t.finished_at);
-            let blocked = r
-                .blocked
-                .as_ref()
-                .filter(|_| stop.is_none_or(|s| s == c.name));
+            let blocked = own.as_ref().filter(|_| stop.is_none_or(|s| s == c.name));
             // An init container that ran to completion.
             if let Some(t) = c
                 .last_termination
