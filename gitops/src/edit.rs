@@ -151,7 +151,7 @@ pub fn apply(
     };
     for edit in edits {
         // An inline patch: edited as the text it is, written back into its kustomization.
-        if let Some((file, list, index)) = crate::kustomize::split_inline(edit.path()) {
+        if let Some((file, list, index)) = editor::split_inline(edit.path()) {
             let base = current(&now, file).ok_or_else(|| missing(file))?;
             let patch = editor::inline_patch(&base, list, index).ok_or_else(|| {
                 ManifestError::InvalidArgument {

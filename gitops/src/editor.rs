@@ -46,7 +46,8 @@ use args::{EnvItem, check_quantity, check_resource_name, check_section};
 pub use json6902::set_patch_value;
 pub use keys::{container_key_lines, set_container_key, set_value};
 pub use kustomization::{
-    add_resource, inline_patch, set_image_tag, set_inline_patch, set_replica_count,
+    add_resource, file_of, inline_patch, inline_path, set_image_tag, set_inline_patch,
+    set_replica_count, split_inline,
 };
 pub use object::{object_key_lines, set_object_key};
 use source::{Edit, Shape, Source, block_col, find, indent};

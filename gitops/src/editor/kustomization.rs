@@ -2,6 +2,24 @@
 //! `newTag` of an `images:` entry, the `count` of a `replicas:` entry, and the text of an inline
 //! patch (`patches: - patch: |`).
 
+/// The path an inline patch goes by: the `index`-th item of the kustomization's `list`
+/// (`overlays/prod/kustomization.yaml#patches[1]`).
+pub fn inline_path(kustomization: &str, list: &str, index: usize) -> String {
+    format!("{kustomization}#{list}[{index}]")
+}
+
+/// An inline patch's path split: (the kustomization file, its list, the item's index).
+pub fn split_inline(path: &str) -> Option<(&str, &str, usize)> {
+    let (file, item) = path.split_once('#')?;
+    let (list, index) = item.strip_suffix(']')?.split_once('[')?;
+    Some((file, list, index.parse().ok()?))
+}
+
+/// The file a path names: the kustomization itself for an inline patch.
+pub fn file_of(path: &str) -> &str {
+    split_inline(path).map_or(path, |(file, _, _)| file)
+}
+
 /// Adds `entry` to a kustomization's `resources:` list right after `after`, keeping every other line.
 pub fn add_resource(text: &str, after: &str, entry: &str) -> Option<String> {
     let lines: Vec<&str> = text.lines().collect();

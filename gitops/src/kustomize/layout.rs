@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+pub use crate::editor::{file_of, inline_path, split_inline};
+
 use crate::objects::strings;
 
 /// Whether a path is a kustomization file.
@@ -48,24 +50,6 @@ pub struct Kustomization {
     /// Inline patches (`patches: - patch: |`): [`inline_path`] → the patch's text. Their paths
     /// are among `patches`, in order.
     pub inline: BTreeMap<String, String>,
-}
-
-/// The path an inline patch goes by: the `index`-th item of the kustomization's `list`
-/// (`overlays/prod/kustomization.yaml#patches[1]`).
-pub fn inline_path(kustomization: &str, list: &str, index: usize) -> String {
-    format!("{kustomization}#{list}[{index}]")
-}
-
-/// An inline patch's path split: (the kustomization file, its list, the item's index).
-pub fn split_inline(path: &str) -> Option<(&str, &str, usize)> {
-    let (file, item) = path.split_once('#')?;
-    let (list, index) = item.strip_suffix(']')?.split_once('[')?;
-    Some((file, list, index.parse().ok()?))
-}
-
-/// The file a path names: the kustomization itself for an inline patch.
-pub fn file_of(path: &str) -> &str {
-    split_inline(path).map_or(path, |(file, _, _)| file)
 }
 
 /// `rel` from directory `dir`, as a repository path (`.` and `..` resolved).
