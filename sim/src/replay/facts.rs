@@ -551,13 +551,3 @@ impl Replayer for FactsReplayer {
 
 #[cfg(test)]
 mod tests;
-
-/// For the tests: a workload reference.
-#[cfg(test)]
-fn workload_ref(kind: &str, ns: &str, name: &str) -> squad_protocols::WorkloadRef {
-    squad_protocols::WorkloadRef {
-        kind: kind.into(),
-        namespace: ns.into(),
-        name: name.into(),
-    }
-}

@@ -125,6 +125,14 @@ fn seed(memory: Vec<Sample>, rps: Vec<Sample>, replicas: u32, oom: bool) -> Seed
     }
 }
 
+fn workload_ref(kind: &str, ns: &str, name: &str) -> squad_protocols::WorkloadRef {
+    squad_protocols::WorkloadRef {
+        kind: kind.into(),
+        namespace: ns.into(),
+        name: name.into(),
+    }
+}
+
 fn request() -> ReplayRequest {
     ReplayRequest {
         workload: workload_ref("Deployment", "shop", "cart"),
