@@ -52,7 +52,6 @@ mod metrics;
 mod model;
 mod network;
 mod node_lifecycle;
-mod pod_security;
 mod prober;
 mod rbac;
 mod render;

@@ -241,7 +241,7 @@ fn pod_security_with_the_templates_view_says_the_level_and_each_control() {
         .find(|f| f.title.contains("Host Namespaces"))
         .unwrap();
     assert_eq!(host.severity, Severity::Critical);
-    assert!(host.title.contains("spec.hostNetwork=true"));
+    assert!(host.title.contains("host namespaces (hostNetwork=true)"), "{}", host.title);
     let seccomp = f.iter().find(|f| f.title.starts_with("Seccomp")).unwrap();
     assert_eq!(seccomp.severity, Severity::Medium);
     // A template that meets restricted, read-only: nothing to say.

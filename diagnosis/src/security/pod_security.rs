@@ -2,6 +2,8 @@
 //! given as JSON, worded exactly as kube-apiserver's built-in `PodSecurity`
 //! admission plugin words its refusals.
 //!
+//! It serves both the simulated apiserver's admission and Worf's review (`super::pss`).
+//!
 //! The checks, their order and their wording follow the upstream module
 //! `k8s.io/pod-security-admission` (repository `kubernetes/pod-security-admission`,
 //! mirrored from `kubernetes/kubernetes` at
@@ -121,6 +123,32 @@ pub fn violations(level: Level, pod_spec: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A failing check, evaluated on its own (no level's replacement applied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    /// The upstream check ID (`hostNamespaces`, `runAsNonRoot`, `capabilities_restricted`).
+    pub id: &'static str,
+    /// Whether the check belongs to `restricted` only (else `baseline` has it).
+    pub restricted: bool,
+    /// `reason (detail)`, as the apiserver words it.
+    pub text: String,
+}
+
+/// Every check of both levels that the pod spec fails, in the apiserver's order. A baseline
+/// check that `restricted` replaces is kept: it says what `baseline` forbids.
+pub fn failing(pod_spec: &Value) -> Vec<Failed> {
+    CHECKS
+        .iter()
+        .filter_map(|check| {
+            (check.run)(pod_spec).map(|f| Failed {
+                id: check.id,
+                restricted: check.tier == Tier::Restricted,
+                text: f.render(),
+            })
+        })
+        .collect()
+}
+
 /// Why the `PodSecurity` plugin refuses the pod, as the apiserver words it after `pods "x" is
 /// forbidden: ` — `violates PodSecurity "restricted:latest": a, b, c` — or `None` when `level`
 /// allows it. `version` is written as given (`latest`, `v1.N`).
@@ -145,8 +173,7 @@ enum Tier {
 /// One upstream check: its ID, its level, whether a restricted check replaces
 /// it at the restricted level, and the function that evaluates it.
 struct Check {
-    /// The upstream check ID; only the tests read it, to verify the order.
-    #[cfg_attr(not(test), allow(dead_code, reason = "read by the order test only"))]
+    /// The upstream check ID.
     id: &'static str,
     tier: Tier,
     replaced_in_restricted: bool,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use squad_protocols::Quantity;
 
-use super::pod_security::{self, Level};
+use squad_diagnosis::security::pod_security::{self, Level};
 use crate::scenario::{LimitRangeSpec, QuotaSpec};
 
 /// What a pod counts against a quota, per quota resource, in thousandths.

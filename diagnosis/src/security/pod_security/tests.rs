@@ -16,7 +16,7 @@ fn refusal(level: Level, version: &str, pod: &str, pod_spec: &Value) -> Option<S
     Some(if pod.is_empty() {
         format!("pods is forbidden: {cause}")
     } else {
-        crate::cluster::admission::forbidden(pod, &cause)
+        format!("pods \"{pod}\" is forbidden: {cause}")
     })
 }
 

@@ -47,9 +47,9 @@ fn an_unhardened_pod_meets_baseline_and_says_what_restricted_asks() {
         controls(&e),
         [
             ("Privilege Escalation", Level::Restricted),
+            ("Capabilities", Level::Restricted),
             ("Running as Non-root", Level::Restricted),
             ("Seccomp", Level::Restricted),
-            ("Capabilities", Level::Restricted),
         ]
     );
     assert_eq!(e.against(Level::Baseline).count(), 0);
@@ -95,11 +95,16 @@ fn every_baseline_control_is_checked() {
     }
     // Each names the field: the unsafe sysctl only, the capability beyond the defaults only.
     let fields: Vec<&str> = e.violations.iter().map(|v| v.field.as_str()).collect();
-    assert!(fields.contains(&"spec.securityContext.sysctls[kernel.msgmax]"));
+    assert!(fields.contains(&"forbidden sysctls (kernel.msgmax)"));
     assert!(!fields.iter().any(|f| f.contains("tcp_syncookies")));
-    assert!(fields.contains(&"containers[app].securityContext.capabilities.add=[\"SYS_ADMIN\"]"));
-    assert!(fields.contains(&"volumes[docker].hostPath.path=/var/run/docker.sock"));
-    assert!(fields.contains(&"containers[app].ports[8080].hostPort=80"));
+    assert!(fields.contains(
+        &r#"non-default capabilities (container "app" must not include "SYS_ADMIN" in securityContext.capabilities.add)"#
+    ));
+    assert!(fields.contains(&r#"hostPath volumes (volume "docker")"#));
+    assert!(fields.contains(&r#"hostPort (container "app" uses hostPort 80)"#));
+    assert!(fields.contains(
+        &r#"forbidden AppArmor profile (annotation container.apparmor.security.beta.kubernetes.io/app="unconfined", container "app")"#
+    ));
 }
 
 #[test]
@@ -127,9 +132,9 @@ fn restricted_reads_the_pod_level_and_lets_a_container_override_it() {
     assert_eq!(
         fields,
         [
-            "volumes[shared] is nfs",
-            "initContainers[migrate]: runAsNonRoot is not true (container or pod)",
-            "initContainers[migrate].securityContext.runAsUser=0",
+            r#"restricted volume types (volume "shared" uses restricted volume type "nfs")"#,
+            r#"runAsNonRoot != true (container "migrate" must not set securityContext.runAsNonRoot=false)"#,
+            r#"runAsUser=0 (container "migrate" must not set runAsUser=0)"#,
         ]
     );
 }
