@@ -106,6 +106,34 @@ async fn repository_texts(
     Ok((files, None))
 }
 
+/// For a memory incident, the alert that would have paged before the kill: the container's
+/// working set above 80% of its limit for 5 minutes, as a Prometheus rule ready to paste.
+fn memory_alert(a: &Assignment) -> String {
+    let Some(m) = a.diagnosis.signals.memory.as_ref() else {
+        return String::new();
+    };
+    let ns = &a.workload.namespace;
+    let name: String = a
+        .workload
+        .name
+        .split(['-', '.', '_'])
+        .map(|p| {
+            let mut c = p.chars();
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    let c = &m.container;
+    format!(
+        "### Recommendation\nAlert before the next kill: memory working set above **80%** of the limit for 5 minutes.\n\n```yaml\n- alert: {name}MemoryNearLimit\n  expr: |\n    max by (namespace, pod, container) (container_memory_working_set_bytes{{namespace=\"{ns}\", container=\"{c}\"}})\n      / max by (namespace, pod, container) (kube_pod_container_resource_limits{{namespace=\"{ns}\", container=\"{c}\", resource=\"memory\"}}) > 0.8\n  for: 5m\n  labels:\n    severity: warning\n```\n{}",
+        m.limit.map_or(String::new(), |l: Quantity| format!(
+            "(At today's limit of {l} that is {:.0} MiB.)\n",
+            l.as_mib_f64() * 0.8
+        ))
+    )
+}
+
 fn section(title: &str, findings: &[Finding], ok: &str) -> String {
     let mut s = format!("### {title}\n");
     if findings.is_empty() {
@@ -183,34 +211,7 @@ impl Skill for Worf {
                 Vec::new()
             }
         };
-        let limit = a.diagnosis.signals.memory.as_ref().and_then(|m| m.limit);
-        let alert = format!(
-            "### Recommendation\nAlert before the next kill: memory working set above **80%** of the limit for 5 minutes.\n\n```yaml\n- alert: {}MemoryNearLimit\n  expr: |\n    max by (namespace, pod, container) (container_memory_working_set_bytes{{namespace=\"{ns}\", container=\"{}\"}})\n      / max by (namespace, pod, container) (kube_pod_container_resource_limits{{namespace=\"{ns}\", container=\"{}\", resource=\"memory\"}}) > 0.8\n  for: 5m\n  labels:\n    severity: warning\n```\n{}",
-            a.workload
-                .name
-                .split('-')
-                .map(|p| {
-                    let mut c = p.chars();
-                    c.next()
-                        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-                        .unwrap_or_default()
-                })
-                .collect::<String>(),
-            a.diagnosis
-                .signals
-                .memory
-                .as_ref()
-                .map_or("", |m| m.container.as_str()),
-            a.diagnosis
-                .signals
-                .memory
-                .as_ref()
-                .map_or("", |m| m.container.as_str()),
-            limit.map_or(String::new(), |l: Quantity| format!(
-                "(At today's limit of {l} that is {:.0} MiB.)\n",
-                l.as_mib_f64() * 0.8
-            ))
-        );
+        let alert = memory_alert(a);
         let mut all: Vec<Finding> = image_findings
             .iter()
             .chain(&rbac)

@@ -11,7 +11,9 @@ mod cron_job;
 mod network_policy;
 mod rbac;
 pub use cron_job::{CronJobInfo, OwnedJob};
-pub use network_policy::{Destination, EgressRule, NetworkPolicyInfo, PolicyPeer, PolicyPort};
+pub use network_policy::{
+    Destination, EgressRule, IngressRule, NetworkPolicyInfo, PolicyPeer, PolicyPort,
+};
 pub use rbac::{ApiRequest, RbacRefusal, RbacRule};
 
 /// A container's last termination.

@@ -2,7 +2,9 @@
 //! RBAC, the NetworkPolicies, the pod template) to findings.
 
 use squad_diagnosis::security::pss;
-use squad_protocols::cluster::{ImageVulnerability, NetworkPolicyInfo, RbacRule, WorkloadInfo};
+use squad_protocols::cluster::{
+    ImageVulnerability, NetworkPolicyInfo, PolicyPeer, PolicyPort, RbacRule, WorkloadInfo,
+};
 use squad_protocols::{Finding, Severity};
 use squad_runtime::redact::Redactor;
 
@@ -185,6 +187,45 @@ pub fn review_token(w: &WorkloadInfo, rules: &[RbacRule]) -> Option<Finding> {
     })
 }
 
+/// What a rule's peer opens the pods to, when it opens them wide: every pod of every namespace
+/// (`namespaceSelector: {}` without a narrower `podSelector`), or every address (`0.0.0.0/0` or
+/// `::/0` with no exception).
+fn wide_peer(p: &PolicyPeer) -> Option<&'static str> {
+    let every = |s: &Option<std::collections::BTreeMap<String, String>>| {
+        s.as_ref().is_none_or(|m| m.is_empty())
+    };
+    if p.namespace_selector.as_ref().is_some_and(|m| m.is_empty()) && every(&p.pod_selector) {
+        return Some("every pod of every namespace");
+    }
+    match &p.ip_block {
+        Some((cidr, except)) if (cidr == "0.0.0.0/0" || cidr == "::/0") && except.is_empty() => {
+            Some("every address (in the cluster or not)")
+        }
+        _ => None,
+    }
+}
+
+fn port_list(ports: &[PolicyPort]) -> String {
+    if ports.is_empty() {
+        return "on every port".into();
+    }
+    let each: Vec<String> = ports
+        .iter()
+        .map(|p| match (&p.port, p.end_port) {
+            (Some(port), Some(end)) => format!("{port}-{end}/{}", p.protocol),
+            (Some(port), None) => format!("{port}/{}", p.protocol),
+            (None, _) => format!("every {} port", p.protocol),
+        })
+        .collect();
+    format!("on {}", each.join(", "))
+}
+
+/// The workload's NetworkPolicies, as kube-score, Trivy and the Kubernetes hardening guidance
+/// read them: no policy selecting the pods (High: every pod of the cluster, and anything that
+/// reaches a node, can connect, and the pods can reach anything); ingress or egress left
+/// unrestricted by the policies that do select them (Medium); an ingress rule open to every
+/// source, to every namespace or to every address (Medium); an egress rule to every destination
+/// (Medium) or to every address (Low: the internet). One finding per policy and rule.
 pub fn review_network(w: &WorkloadInfo, policies: &[NetworkPolicyInfo]) -> Vec<Finding> {
     let selecting: Vec<&NetworkPolicyInfo> = policies
         .iter()
@@ -197,16 +238,96 @@ pub fn review_network(w: &WorkloadInfo, policies: &[NetworkPolicyInfo]) -> Vec<F
             detail: "all ingress and egress are allowed; add a default-deny policy and allow the callers".into(),
         }];
     }
+    let names = |ps: &[&NetworkPolicyInfo]| {
+        ps.iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut out = Vec::new();
-    if !selecting
+    let ingress: Vec<&NetworkPolicyInfo> = selecting
         .iter()
-        .any(|p| p.policy_types.iter().any(|t| t == "Egress"))
-    {
+        .copied()
+        .filter(|p| p.isolates_ingress())
+        .collect();
+    if ingress.is_empty() {
+        out.push(Finding {
+            severity: Severity::Medium,
+            title: format!("ingress to {} is unrestricted", w.name),
+            detail: format!(
+                "policies {} restrict egress only: any pod of the cluster can connect; add an Ingress policy allowing the callers",
+                names(&selecting)
+            ),
+        });
+    }
+    for p in &ingress {
+        for (i, rule) in p.ingress.iter().enumerate() {
+            let opened = if rule.from.is_empty() {
+                Some("every source (in the cluster or not)")
+            } else {
+                rule.from.iter().find_map(wide_peer)
+            };
+            if let Some(what) = opened {
+                out.push(Finding {
+                    severity: Severity::Medium,
+                    title: format!(
+                        "NetworkPolicy {} lets {what} reach {}'s pods {}",
+                        p.name,
+                        w.name,
+                        port_list(&rule.ports)
+                    ),
+                    detail: format!(
+                        "ingress rule {i} of {}: name the callers with a podSelector, or their namespaces with a labelled namespaceSelector",
+                        p.name
+                    ),
+                });
+            }
+        }
+    }
+    let egress: Vec<&NetworkPolicyInfo> = selecting
+        .iter()
+        .copied()
+        .filter(|p| p.isolates_egress())
+        .collect();
+    if egress.is_empty() {
         out.push(Finding {
             severity: Severity::Medium,
             title: format!("egress from {} is unrestricted", w.name),
-            detail: format!("policies {} restrict ingress only; add an Egress policy allowing DNS, the database and the payment gateway", selecting.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")),
+            detail: format!(
+                "policies {} restrict ingress only: a compromised pod can reach any address; add an Egress policy allowing DNS (53/UDP and 53/TCP to kube-dns) and the services {} calls",
+                names(&selecting),
+                w.name
+            ),
         });
+    }
+    for p in &egress {
+        for (i, rule) in p.egress.iter().enumerate() {
+            // DNS to anywhere is the usual rule every egress policy needs.
+            let dns_only = !rule.ports.is_empty()
+                && rule.ports.iter().all(|p| p.port.as_deref() == Some("53"));
+            let (severity, what) = if dns_only {
+                continue;
+            } else if rule.to.is_empty() {
+                (Severity::Medium, "every destination")
+            } else if let Some(what) = rule.to.iter().find_map(wide_peer) {
+                (Severity::Low, what)
+            } else {
+                continue;
+            };
+            out.push(Finding {
+                severity,
+                title: format!(
+                    "NetworkPolicy {} lets {}'s pods reach {what} {}",
+                    p.name,
+                    w.name,
+                    port_list(&rule.ports)
+                ),
+                detail: format!(
+                    "egress rule {i} of {}: list the destinations the app calls",
+                    p.name
+                ),
+            });
+        }
     }
     out
 }

@@ -65,6 +65,7 @@ fn policy(selector: &[(&str, &str)], types: &[&str]) -> NetworkPolicyInfo {
         ingress_rules: 1,
         egress_rules: 0,
         egress: Vec::new(),
+        ingress: Vec::new(),
     }
 }
 
@@ -211,6 +212,89 @@ fn a_workload_no_policy_selects_is_open_and_ingress_only_leaves_egress_open() {
 }
 
 #[test]
+fn network_rules_open_to_every_namespace_or_address_are_named_with_their_ports() {
+    use squad_protocols::cluster::{EgressRule, IngressRule, PolicyPeer, PolicyPort};
+    let w = workload(true);
+    let port = |p: &str, proto: &str| PolicyPort {
+        protocol: proto.into(),
+        port: Some(p.into()),
+        end_port: None,
+    };
+    let every_ns = PolicyPeer {
+        namespace_selector: Some(Default::default()),
+        ..Default::default()
+    };
+    let labelled_ns = PolicyPeer {
+        namespace_selector: Some([("team".to_string(), "shop".to_string())].into()),
+        ..Default::default()
+    };
+    let internet = PolicyPeer {
+        ip_block: Some(("0.0.0.0/0".into(), Vec::new())),
+        ..Default::default()
+    };
+    let mut p = policy(&[("app", "cart")], &[]);
+    p.name = "cart-net".into();
+    p.ingress = vec![
+        IngressRule {
+            from: vec![labelled_ns.clone()],
+            ports: vec![port("8080", "TCP")],
+        },
+        IngressRule {
+            from: vec![every_ns],
+            ports: vec![port("9090", "TCP")],
+        },
+    ];
+    // policyTypes unset with egress rules: both directions are isolated.
+    p.egress_rules = 3;
+    p.egress = vec![
+        EgressRule {
+            to: Vec::new(),
+            ports: vec![port("53", "UDP"), port("53", "TCP")],
+        },
+        EgressRule {
+            to: vec![labelled_ns],
+            ports: Vec::new(),
+        },
+        EgressRule {
+            to: vec![internet],
+            ports: vec![port("443", "TCP")],
+        },
+    ];
+    let found = review_network(&w, &[p.clone()]);
+    let titles: Vec<&str> = found.iter().map(|f| f.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "NetworkPolicy cart-net lets every pod of every namespace reach cart's pods on 9090/TCP",
+            "NetworkPolicy cart-net lets cart's pods reach every address (in the cluster or not) on 443/TCP",
+        ],
+        "{found:#?}"
+    );
+    assert_eq!(found[0].severity, Severity::Medium);
+    assert_eq!(found[1].severity, Severity::Low);
+    // An ingress rule with no `from` admits every source; egress rules with no `to` and no
+    // ports reach everything.
+    p.ingress = vec![IngressRule::default()];
+    p.egress = vec![EgressRule::default()];
+    let titles: Vec<String> = review_network(&w, &[p.clone()])
+        .into_iter()
+        .map(|f| f.title)
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "NetworkPolicy cart-net lets every source (in the cluster or not) reach cart's pods on every port",
+            "NetworkPolicy cart-net lets cart's pods reach every destination on every port",
+        ]
+    );
+    // A policy for egress only leaves ingress open.
+    p.policy_types = vec!["Egress".into()];
+    p.egress = Vec::new();
+    let found = review_network(&w, &[p]);
+    assert_eq!(found[0].title, "ingress to cart is unrestricted");
+}
+
+#[test]
 fn pod_security_flags_each_missing_control_and_nothing_on_a_hardened_pod() {
     assert!(review_pod_security(&workload(true)).is_empty());
     let titles: Vec<String> = review_pod_security(&workload(false))
@@ -241,7 +325,11 @@ fn pod_security_with_the_templates_view_says_the_level_and_each_control() {
         .find(|f| f.title.contains("Host Namespaces"))
         .unwrap();
     assert_eq!(host.severity, Severity::Critical);
-    assert!(host.title.contains("host namespaces (hostNetwork=true)"), "{}", host.title);
+    assert!(
+        host.title.contains("host namespaces (hostNetwork=true)"),
+        "{}",
+        host.title
+    );
     let seccomp = f.iter().find(|f| f.title.starts_with("Seccomp")).unwrap();
     assert_eq!(seccomp.severity, Severity::Medium);
     // A template that meets restricted, read-only: nothing to say.
@@ -361,4 +449,74 @@ fn image_references_latest_untagged_unpinned_and_foreign_registries() {
     assert_eq!(review::registry_of("localhost/acme/api:1"), "localhost");
     assert_eq!(review::registry_of("acme/api:1"), "docker.io");
     assert!(review::review_image_reference("api", "acme/api:1", &[]).len() == 1);
+}
+
+/// Every place the issue names a literal credential may hide: env, args, a ConfigMap, an
+/// annotation, Helm values, a Kustomize generator; each found by line and kind, no value shown.
+#[test]
+fn repository_scan_finds_credentials_in_every_place_a_manifest_holds_them() {
+    let redactor = squad_runtime::redact::Redactor::new(&[]).unwrap();
+    let file = |path: &str, text: &str| (path.to_owned(), text.to_owned());
+    let files = vec![
+        file(
+            "base/deployment.yaml",
+            "kind: Deployment\nspec:\n  template:\n    metadata:\n      annotations:\n        vendor.example.com/api-key: \"Zq8vN2rT5wX1yB4k\"\n    spec:\n      containers:\n        - name: app\n          args:\n            - --db-password=Pw7hRk2mQz9Lx4\n          env:\n            - name: SLACK_WEBHOOK_TOKEN\n              value: xoxb-2048-4096-AbCdEfGhIjKlMnOp\n",
+        ),
+        file(
+            "base/configmap.yaml",
+            "kind: ConfigMap\ndata:\n  DATABASE_URL: postgres://orders:Vt6pLq2Zk8@db:5432/orders\n  LOG_LEVEL: info\n",
+        ),
+        file(
+            "charts/orders/values-prod.yaml",
+            "replicaCount: 2\npostgresql:\n  auth:\n    password: Hn4kT8vQ2xLp\n",
+        ),
+        file(
+            "overlays/prod/kustomization.yaml",
+            "resources:\n  - ../../base\nsecretGenerator:\n  - name: orders\n    literals:\n      - STRIPE_SECRET=sk_live_51Hk2mQz9Lx4Vt6pLq2Zk8Rw\n",
+        ),
+        file(
+            "base/service.yaml",
+            "kind: Service\nspec:\n  ports:\n    - port: 80\n",
+        ),
+    ];
+    let found = review_repository_secrets(&files, &redactor);
+    let by_file: Vec<(&str, &str)> = found
+        .iter()
+        .map(|f| {
+            (
+                f.title.rsplit(' ').next().unwrap(),
+                f.detail.split(':').next().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(by_file.len(), 4, "{found:#?}");
+    let lines = |path: &str| -> Vec<u32> {
+        let detail = by_file.iter().find(|(p, _)| *p == path).unwrap().1;
+        detail
+            .split(", ")
+            .map(|l| {
+                l.trim_start_matches("line ")
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(lines("base/deployment.yaml"), [6, 11, 14], "{found:#?}");
+    assert_eq!(lines("base/configmap.yaml"), [3]);
+    assert_eq!(lines("charts/orders/values-prod.yaml"), [4]);
+    assert_eq!(lines("overlays/prod/kustomization.yaml"), [6]);
+    let all = format!("{found:?}");
+    for value in [
+        "Zq8vN2rT5wX1yB4k",
+        "Pw7hRk2mQz9Lx4",
+        "xoxb-2048",
+        "Vt6pLq2Zk8",
+        "Hn4kT8vQ2xLp",
+        "sk_live_51",
+    ] {
+        assert!(!all.contains(value), "{value} shown in {all}");
+    }
 }

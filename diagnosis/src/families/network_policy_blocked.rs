@@ -538,6 +538,7 @@ mod tests {
             ingress_rules: 0,
             egress_rules: rules.len(),
             egress: rules,
+            ingress: Vec::new(),
         }
     }
 
@@ -635,6 +636,7 @@ mod tests {
             ingress_rules: 0,
             egress_rules: 0,
             egress: Vec::new(),
+            ingress: Vec::new(),
         };
         let mut allow = egress_only(vec![EgressRule {
             to: Vec::new(),

@@ -2,7 +2,8 @@
 
 use serde_json::Value;
 use squad_protocols::cluster::{
-    EgressRule, Endpoint, NetworkPolicyInfo, PolicyPeer, PolicyPort, ServiceInfo, ServicePort,
+    EgressRule, Endpoint, IngressRule, NetworkPolicyInfo, PolicyPeer, PolicyPort, ServiceInfo,
+    ServicePort,
 };
 
 use super::*;
@@ -18,42 +19,54 @@ pub fn network_policy(obj: &Value) -> NetworkPolicyInfo {
             .as_array()
             .into_iter()
             .flatten()
-            .map(egress_rule)
+            .map(|rule| EgressRule {
+                to: peers(&rule["to"]),
+                ports: ports(&rule["ports"]),
+            })
+            .collect(),
+        ingress: obj["spec"]["ingress"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|rule| IngressRule {
+                from: peers(&rule["from"]),
+                ports: ports(&rule["ports"]),
+            })
             .collect(),
     }
 }
 
-/// One egress rule of a NetworkPolicy (selectors by `matchLabels`).
-fn egress_rule(rule: &Value) -> EgressRule {
+/// A rule's peers (`to` or `from`; selectors by `matchLabels`).
+fn peers(list: &Value) -> Vec<PolicyPeer> {
     let selector = |v: &Value| v.is_object().then(|| string_map(&v["matchLabels"]));
-    EgressRule {
-        to: rule["to"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|peer| PolicyPeer {
-                pod_selector: selector(&peer["podSelector"]),
-                namespace_selector: selector(&peer["namespaceSelector"]),
-                ip_block: peer["ipBlock"]["cidr"]
-                    .as_str()
-                    .map(|c| (c.to_owned(), strings(&peer["ipBlock"]["except"]))),
-            })
-            .collect(),
-        ports: rule["ports"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|p| PolicyPort {
-                protocol: p["protocol"].as_str().unwrap_or("TCP").to_owned(),
-                port: match &p["port"] {
-                    Value::Number(n) => Some(n.to_string()),
-                    Value::String(s) => Some(s.clone()),
-                    _ => None,
-                },
-                end_port: p["endPort"].as_u64().map(|e| e as u16),
-            })
-            .collect(),
-    }
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(|peer| PolicyPeer {
+            pod_selector: selector(&peer["podSelector"]),
+            namespace_selector: selector(&peer["namespaceSelector"]),
+            ip_block: peer["ipBlock"]["cidr"]
+                .as_str()
+                .map(|c| (c.to_owned(), strings(&peer["ipBlock"]["except"]))),
+        })
+        .collect()
+}
+
+/// A rule's ports.
+fn ports(list: &Value) -> Vec<PolicyPort> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| PolicyPort {
+            protocol: p["protocol"].as_str().unwrap_or("TCP").to_owned(),
+            port: match &p["port"] {
+                Value::Number(n) => Some(n.to_string()),
+                Value::String(s) => Some(s.clone()),
+                _ => None,
+            },
+            end_port: p["endPort"].as_u64().map(|e| e as u16),
+        })
+        .collect()
 }
 
 /// A Service's ports (`targetPort` defaulting to `port`, as the apiserver does).

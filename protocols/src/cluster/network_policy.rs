@@ -14,6 +14,17 @@ pub struct NetworkPolicyInfo {
     /// The egress rules, each allowing traffic to its peers on its ports.
     #[serde(default)]
     pub egress: Vec<EgressRule>,
+    /// The ingress rules, each allowing traffic from its peers on its ports.
+    #[serde(default)]
+    pub ingress: Vec<IngressRule>,
+}
+
+/// One ingress rule of a NetworkPolicy: traffic from any of `from` (every source, inside the
+/// cluster or not, when empty) on any of `ports` (every port when empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngressRule {
+    pub from: Vec<PolicyPeer>,
+    pub ports: Vec<PolicyPort>,
 }
 
 /// One egress rule of a NetworkPolicy: traffic to any of `to` (everywhere when empty) on any of
@@ -125,6 +136,12 @@ impl EgressRule {
 }
 
 impl NetworkPolicyInfo {
+    /// Whether the policy restricts the ingress of the pods it selects: `policyTypes` has
+    /// `Ingress`, or is unset (every policy affects ingress then, as the API defines it).
+    pub fn isolates_ingress(&self) -> bool {
+        self.policy_types.is_empty() || self.policy_types.iter().any(|t| t == "Ingress")
+    }
+
     /// Whether the policy restricts the egress of the pods it selects (`policyTypes` has
     /// `Egress`, or, unset, the policy has egress rules).
     pub fn isolates_egress(&self) -> bool {
