@@ -3,7 +3,10 @@
 
 use async_trait::async_trait;
 use squad_config::charters;
-use squad_protocols::{Action, Assignment, Finding, IssueSpec, Member, Quantity, Report, Severity};
+use squad_protocols::{
+    Action, Assignment, Finding, IssueRef, IssueSpec, Member, Quantity, Report, Severity,
+};
+use squad_runtime::ports::MarkedArtifact;
 
 use squad_protocols::llm::Rejection;
 use squad_runtime::CrewError;
@@ -132,6 +135,74 @@ fn memory_alert(a: &Assignment) -> String {
             l.as_mib_f64() * 0.8
         ))
     )
+}
+
+/// Where the workload's high findings went: a new security issue, or the one an earlier
+/// incident filed for the same workload.
+enum Filed {
+    New(IssueRef),
+    Updated(IssueRef),
+}
+
+/// The hidden marker of a workload's security issue: one issue per workload across incidents.
+pub fn workload_security_marker(w: &squad_protocols::WorkloadRef) -> String {
+    squad_protocols::forge::marker("security", &format!("{}/{}", w.namespace, w.name))
+}
+
+/// Files the workload's security issue, or, when an earlier incident filed one (found by the
+/// workload's marker), reopens it and comments this incident's findings on it. A retry after a
+/// crash finds this incident's own issue first, so it never files twice nor comments on itself.
+async fn security_issue(
+    ctx: &CrewContext,
+    a: &Assignment,
+    title: &str,
+    listed: &str,
+) -> Result<Filed, CrewError> {
+    let own = squad_protocols::forge::marker(a.incident.as_str(), "worf:security-issue");
+    let earlier = match ctx.forge.find_marker(&own).await? {
+        Some(_) => None,
+        None => match ctx
+            .forge
+            .find_marker(&workload_security_marker(&a.workload))
+            .await?
+        {
+            Some(MarkedArtifact::Issue(issue)) => Some(issue),
+            _ => None,
+        },
+    };
+    if let Some(issue) = earlier {
+        ctx.forge.set_issue_open(issue.number, true).await?;
+        effects::comment_once(
+            ctx,
+            &a.incident,
+            Member::Worf,
+            "security-update",
+            issue.number,
+            &format!(
+                "Seen again while handling incident {} (#{}) on {}: {title}.\n\n{listed}",
+                a.incident, a.issue.number, a.workload
+            ),
+        )
+        .await?;
+        return Ok(Filed::Updated(issue));
+    }
+    let spec = IssueSpec {
+        title: title.to_owned(),
+        body: format!(
+            "Found while handling incident {} (#{}) on {}.\n\n{listed}\n_Filed by squad's Worf (security). Later incidents on this workload add their findings here._\n{}",
+            a.incident,
+            a.issue.number,
+            a.workload,
+            workload_security_marker(&a.workload)
+        ),
+        labels: vec![
+            "security".into(),
+            "squad:worf".into(),
+            a.workload.namespace.clone(),
+        ],
+    };
+    let issue = effects::issue_once(ctx, &a.incident, Member::Worf, "security-issue", spec).await?;
+    Ok(Filed::New(issue))
 }
 
 fn section(title: &str, findings: &[Finding], ok: &str) -> String {
@@ -306,50 +377,43 @@ impl Skill for Worf {
         }
         let mut report = Report::new(Member::Worf, String::new());
         if !serious.is_empty() {
-            let mut issue_body = format!(
-                "Found while handling incident {} (#{}) on {}.\n\n",
-                a.incident, a.issue.number, a.workload
+            let listed: String = serious
+                .iter()
+                .map(|f| {
+                    format!(
+                        "- [ ] **{}** {} — {}\n",
+                        f.severity.as_str().to_uppercase(),
+                        f.title,
+                        f.detail
+                    )
+                })
+                .collect();
+            let title = format!(
+                "[Security] {} finding(s) on {} ({})",
+                serious.len(),
+                a.workload.name,
+                a.workload.namespace
             );
-            for f in &serious {
-                issue_body.push_str(&format!(
-                    "- [ ] **{}** {} — {}\n",
-                    f.severity.as_str().to_uppercase(),
-                    f.title,
-                    f.detail
-                ));
+            match security_issue(ctx, a, &title, &listed).await? {
+                Filed::New(issue) => {
+                    body.push_str(&format!(
+                        "\nFiled security issue #{} for the {} finding(s) of severity high or above.\n",
+                        issue.number,
+                        serious.len()
+                    ));
+                    report.actions.push(Action::OpenedIssue { issue, title });
+                }
+                Filed::Updated(issue) => {
+                    body.push_str(&format!(
+                        "\nThe {} finding(s) of severity high or above are on the workload's security issue #{} (updated, and reopened if it was closed).\n",
+                        serious.len(),
+                        issue.number
+                    ));
+                    report.actions.push(Action::Commented {
+                        issue: issue.number,
+                    });
+                }
             }
-            issue_body.push_str("\n_Filed by squad's Worf (security)._");
-            let spec = IssueSpec {
-                title: format!(
-                    "[Security] {} finding(s) on {} ({})",
-                    serious.len(),
-                    a.workload.name,
-                    a.workload.namespace
-                ),
-                body: issue_body,
-                labels: vec![
-                    "security".into(),
-                    "squad:worf".into(),
-                    a.workload.namespace.clone(),
-                ],
-            };
-            let issue = effects::issue_once(
-                ctx,
-                &a.incident,
-                Member::Worf,
-                "security-issue",
-                spec.clone(),
-            )
-            .await?;
-            body.push_str(&format!(
-                "\nFiled security issue #{} for the {} finding(s) of severity high or above.\n",
-                issue.number,
-                serious.len()
-            ));
-            report.actions.push(Action::OpenedIssue {
-                issue,
-                title: spec.title,
-            });
         }
         effects::comment_once(
             ctx,

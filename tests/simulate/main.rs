@@ -379,6 +379,26 @@ fn a_second_incident_on_the_workload_recalls_the_first() {
         );
         // The limits are already what the rule asks for: no empty PR.
         assert!(inc.pr.is_none(), "{:?}", inc.pr);
+        // Worf's high findings stay on the workload's one security issue: the second incident
+        // comments its findings there instead of filing another.
+        let security: Vec<_> = state
+            .issues
+            .iter()
+            .filter(|i| i.title.starts_with("[Security]"))
+            .collect();
+        assert_eq!(
+            security.len(),
+            1,
+            "{:#?}",
+            security.iter().map(|i| &i.title).collect::<Vec<_>>()
+        );
+        assert!(
+            security[0].comments.iter().any(|c| c
+                .body
+                .contains(&format!("Seen again while handling incident {second}"))),
+            "{:#?}",
+            security[0].comments
+        );
         squad.shutdown().await;
     });
 }
