@@ -67,10 +67,12 @@ pub fn charter() -> &'static str {
 
 pub struct Worf;
 
+mod hygiene;
 mod review;
+pub use hygiene::{review_rbac_writes, review_workload_hygiene};
 pub use review::{
-    review_image, review_network, review_pod_security, review_rbac, review_repository_secrets,
-    review_token,
+    review_image, review_live_credentials, review_network, review_pod_security, review_rbac,
+    review_repository_secrets, review_token,
 };
 
 /// Past these, the repository is scanned only this far (and the review says so).
@@ -246,6 +248,7 @@ impl Skill for Worf {
         let rbac = match ctx.cluster.rbac_rules(ns, &w.service_account).await {
             Ok(rules) => {
                 let mut found = review_rbac(&w.service_account, &rules);
+                found.extend(review_rbac_writes(&w.service_account, &rules));
                 found.extend(review_token(&w, &rules));
                 found
             }
@@ -262,6 +265,7 @@ impl Skill for Worf {
             }
         };
         let pod = review_pod_security(&w);
+        let hygiene = review_workload_hygiene(&w);
         // Literal credentials in the GitOps repository, by the redaction gateway's detectors and
         // the namespace's Secret values.
         let redactor = ctx
@@ -270,24 +274,25 @@ impl Skill for Worf {
                 ctx.cluster.secret_values(ns).await.unwrap_or_default()
             })
             .await?;
-        let repository = match repository_texts(ctx).await {
+        let mut repository = review_live_credentials(&w, &redactor);
+        match repository_texts(ctx).await {
             Ok((files, cut)) => {
                 notes.extend(cut);
-                review_repository_secrets(&files, &redactor)
+                repository.extend(review_repository_secrets(&files, &redactor));
             }
             Err(e) => {
                 notes.push(format!(
                     "the GitOps repository not readable for credentials: {e}"
                 ));
-                Vec::new()
             }
-        };
+        }
         let alert = memory_alert(a);
         let mut all: Vec<Finding> = image_findings
             .iter()
             .chain(&rbac)
             .chain(&network)
             .chain(&pod)
+            .chain(&hygiene)
             .chain(&repository)
             .cloned()
             .collect();
@@ -328,7 +333,7 @@ impl Skill for Worf {
         )
         .await;
         let mut body = format!(
-            "**Worf** (security review of {}):\n\n{}\n{}\n{}\n{}\n{}\n{alert}",
+            "**Worf** (security review of {}):\n\n{}\n{}\n{}\n{}\n{}\n{}\n{alert}",
             a.workload,
             section(
                 "Image vulnerabilities",
@@ -354,9 +359,14 @@ impl Skill for Worf {
                 "the Pod Security Standards' restricted level, read-only root filesystem"
             ),
             section(
-                "Secrets in the repository",
+                "Resources and identity",
+                &hygiene,
+                "limits and requests set, an id above 10000, its own ServiceAccount and namespace"
+            ),
+            section(
+                "Literal credentials",
                 &repository,
-                "no literal credential in the GitOps repository"
+                "no literal credential in the pod template or the GitOps repository"
             ),
         );
         if !notes.is_empty() {

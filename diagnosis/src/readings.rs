@@ -546,6 +546,7 @@ mod tests {
                 .map(|n| EnvVar {
                     name: (*n).into(),
                     source: "value".into(),
+                    literal: None,
                 })
                 .collect(),
             run_as_non_root: None,

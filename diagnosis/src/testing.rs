@@ -34,6 +34,7 @@ fn spec(limit: &str, request: &str, env: &[&str]) -> ContainerSpec {
             .map(|n| EnvVar {
                 name: (*n).into(),
                 source: "value".into(),
+                literal: None,
             })
             .collect(),
         run_as_non_root: Some(true),

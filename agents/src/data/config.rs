@@ -195,6 +195,7 @@ mod tests {
         let env = vec![EnvVar {
             name: "DATABASE_URL".into(),
             source: "secret:ledger-db/dsn".into(),
+            literal: None,
         }];
         let (text, unset) = section(&reads, &env, Some("secret:ledger-db/dsn"));
         assert!(

@@ -335,7 +335,8 @@ pub fn review_network(w: &WorkloadInfo, policies: &[NetworkPolicyInfo]) -> Vec<F
 /// The Pod Security Standards on the workload's pod template: the level it meets as the first
 /// finding (Info), then every control it breaks — Critical for what hands over the node
 /// (privileged, host namespaces, hostPath), High for the rest of `baseline`, Medium for
-/// `restricted` — and a writable root filesystem (Low; kube-score's check, not a PSS control).
+/// `restricted` — and a writable root filesystem (Medium; Trivy's KSV014 and kube-score, not a
+/// PSS control).
 /// A workload read without its template's security view gets the older per-field checks.
 pub fn review_pod_security(w: &WorkloadInfo) -> Vec<Finding> {
     if w.pod_security.is_null() {
@@ -378,14 +379,15 @@ pub fn review_pod_security(w: &WorkloadInfo) -> Vec<Finding> {
         });
     }
     for c in w
-        .containers
+        .init_containers
         .iter()
+        .chain(&w.containers)
         .filter(|c| c.read_only_root_filesystem != Some(true))
     {
         out.push(Finding {
-            severity: Severity::Low,
+            severity: Severity::Medium,
             title: format!("container {} has a writable root filesystem", c.name),
-            detail: "set readOnlyRootFilesystem: true".into(),
+            detail: "an intruder can drop tools and change the app's files; set readOnlyRootFilesystem: true and mount an emptyDir where it writes (KSV014, kube-score)".into(),
         });
     }
     out
@@ -469,6 +471,52 @@ pub fn review_repository_secrets(files: &[(String, String)], redactor: &Redactor
             })
         })
         .collect()
+}
+
+/// Literal credentials in the running pod template: an `env` item's `value:` or an argument
+/// that the redaction gateway's detectors (or the namespace's Secret values) recognise. High:
+/// anyone who can read the Deployment (`get` on it, `kubectl describe`, the ReplicaSets, the
+/// GitOps history) holds the credential. Names the container, the variable or argument and the
+/// kind — never the value.
+pub fn review_live_credentials(w: &WorkloadInfo, redactor: &Redactor) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for c in w.init_containers.iter().chain(&w.containers) {
+        for e in &c.env {
+            let Some(literal) = &e.literal else { continue };
+            let kinds: Vec<&str> = redactor
+                .locate(&format!("{}={}", e.name, literal.0))
+                .into_iter()
+                .map(|(_, kind)| kind)
+                .collect();
+            if let Some(kind) = kinds.first() {
+                out.push(Finding {
+                    severity: Severity::High,
+                    title: format!(
+                        "container {}'s env {} holds a literal credential ({kind})",
+                        c.name, e.name
+                    ),
+                    detail: format!(
+                        "anyone who can read {} reads it: move it to a Secret and use valueFrom.secretKeyRef; rotate it",
+                        w.name
+                    ),
+                });
+            }
+        }
+        for (i, arg) in c.command.iter().chain(&c.args).enumerate() {
+            if let Some((_, kind)) = redactor.locate(arg).first() {
+                out.push(Finding {
+                    severity: Severity::High,
+                    title: format!(
+                        "container {}'s command line holds a literal credential ({kind}, word {})",
+                        c.name,
+                        i + 1
+                    ),
+                    detail: "it is also in every process listing on the node: read it from a file or an env var backed by a Secret; rotate it".into(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The registry an image reference pulls from, as the container runtime resolves it: the first

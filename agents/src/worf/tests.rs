@@ -520,3 +520,112 @@ fn repository_scan_finds_credentials_in_every_place_a_manifest_holds_them() {
         assert!(!all.contains(value), "{value} shown in {all}");
     }
 }
+
+#[test]
+fn rbac_writes_on_what_changes_the_cluster_are_named_with_their_trivy_ids() {
+    let found = review_rbac_writes(
+        "cart",
+        &[
+            rule(
+                &["get", "patch"],
+                &["validatingwebhookconfigurations"],
+                true,
+            ),
+            rule(&["create"], &["secrets"], false),
+            rule(&["update"], &["services", "configmaps"], false),
+            rule(&["create"], &["pods"], false),
+            rule(&["delete"], &["pods/log"], false),
+            // Reads only, and wildcards (the RBAC review's), are not repeated here.
+            rule(&["get", "list"], &["deployments"], true),
+            rule(&["*"], &["secrets"], true),
+        ],
+    );
+    let got: Vec<(Severity, &str)> = found
+        .iter()
+        .map(|f| (f.severity, f.detail.split(';').next().unwrap()))
+        .collect();
+    assert_eq!(got.len(), 6, "{found:#?}");
+    assert_eq!(got[0].0, Severity::Critical);
+    assert!(got[0].1.contains("KSV114"));
+    assert_eq!(got[1], (Severity::High, got[1].1));
+    assert!(got[1].1.contains("KSV041"));
+    assert!(got[2].1.contains("KSV056") && got[3].1.contains("KSV049"));
+    assert_eq!(got[4].0, Severity::Medium);
+    assert!(found[5].title.contains("delete pod logs"));
+}
+
+#[test]
+fn workload_hygiene_reads_resources_ids_the_service_account_and_the_namespace() {
+    use squad_protocols::cluster::{ContainerPort, EnvVar, Literal};
+    let mut w = workload(true);
+    w.namespace = "default".into();
+    w.service_account = "default".into();
+    let c = &mut w.containers[0];
+    c.requests.insert("memory".into(), "256Mi".parse().unwrap());
+    c.ports.push(ContainerPort {
+        port: 80,
+        name: "http".into(),
+    });
+    c.env.push(EnvVar {
+        name: "DB_PASSWORD".into(),
+        source: "secret:db/password".into(),
+        literal: None,
+    });
+    w.pod_security = serde_json::json!({ "spec": {
+        "securityContext": { "runAsUser": 1000, "fsGroup": 0 },
+        "containers": [{ "name": "api", "securityContext": { "runAsUser": 20000, "runAsGroup": 0 } }],
+        "hostAliases": [{ "ip": "10.0.0.9", "hostnames": ["db"] }]
+    }});
+    let titles: Vec<String> = review_workload_hygiene(&w)
+        .into_iter()
+        .map(|f| format!("{}: {}", f.severity.as_str(), f.title))
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "medium: container api has no memory limit",
+            "low: container api requests no cpu",
+            "low: container api listens on a privileged port",
+            "info: container api reads Secrets from environment variables (DB_PASSWORD)",
+            "low: container api runs with the root group",
+            "low: cart's pods add the root group (fsGroup or supplementalGroups)",
+            "low: cart runs as the namespace's default ServiceAccount",
+            "low: cart runs in the default namespace",
+            "low: cart's pods rewrite /etc/hosts (hostAliases)",
+        ]
+    );
+    // The container's user id overrides the pod's 1000; without one the pod's counts.
+    w.pod_security["spec"]["containers"][0]["securityContext"] = serde_json::json!({});
+    assert!(
+        review_workload_hygiene(&w)
+            .iter()
+            .any(|f| f.title == "container api runs as user id 1000")
+    );
+    // A literal credential in the running template's env or arguments, never shown.
+    let redactor = squad_runtime::redact::Redactor::new(&[]).unwrap();
+    let c = &mut w.containers[0];
+    c.env.push(EnvVar {
+        name: "OPENAI_API_KEY".into(),
+        source: "value".into(),
+        literal: Some(Literal("sk-proj-Q7vN2rT5wX1yB4kZq8vN2rT5wX1yB4kZ".into())),
+    });
+    c.env.push(EnvVar {
+        name: "LOG_LEVEL".into(),
+        source: "value".into(),
+        literal: Some(Literal("debug".into())),
+    });
+    c.args = vec!["--db-url=postgres://app:Vt6pLq2Zk8@db/app".into()];
+    let found = review_live_credentials(&w, &redactor);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(
+        found[0]
+            .title
+            .starts_with("container api's env OPENAI_API_KEY holds a literal credential")
+    );
+    assert!(found[1].title.contains("command line") && found[1].title.contains("word 1"));
+    let all = format!("{found:?} {:?}", w.containers[0].env);
+    assert!(
+        !all.contains("Q7vN2rT5") && !all.contains("Vt6pLq2Zk8"),
+        "{all}"
+    );
+}

@@ -6,7 +6,7 @@ use super::{kind, pod_spec};
 
 /// What the Pod Security Standards read of a workload's pod template (as a pod spec of its own,
 /// with the template's AppArmor annotations): the host namespaces, whether the ServiceAccount
-/// token is mounted, the pod's securityContext,
+/// token is mounted, `hostUsers`, `os`, `hostAliases`, the pod's securityContext,
 /// each volume's type (a hostPath's path), and each container's name, securityContext and host
 /// ports. Nothing else — no env, command or args, which may hold secrets — and no empty object,
 /// so what an apiserver defaults reads as what the manifest says.
@@ -26,6 +26,20 @@ pub fn security_view(obj: &Value) -> Value {
     }
     if let Some(b) = spec["automountServiceAccountToken"].as_bool() {
         view.insert("automountServiceAccountToken".into(), Value::Bool(b));
+    }
+    // User namespaces and Windows pods change what Pod Security asks; host aliases rewrite
+    // /etc/hosts (kubesec, Trivy KSV007).
+    if let Some(b) = spec["hostUsers"].as_bool() {
+        view.insert("hostUsers".into(), Value::Bool(b));
+    }
+    if let Some(os) = spec["os"]["name"].as_str() {
+        view.insert("os".into(), serde_json::json!({ "name": os }));
+    }
+    if spec["hostAliases"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+    {
+        view.insert("hostAliases".into(), spec["hostAliases"].clone());
     }
     if non_empty(&spec["securityContext"]) {
         view.insert("securityContext".into(), spec["securityContext"].clone());

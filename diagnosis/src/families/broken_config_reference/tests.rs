@@ -30,6 +30,7 @@ fn waiting(state: &str, events: Vec<ClusterEvent>, before: &str, after: &str) ->
     let var = |source: &str| EnvVar {
         name: "DB_URL".into(),
         source: source.into(),
+        literal: None,
     };
     let n = f.history.len();
     f.history[n - 2].containers[0].env.push(var(before));
