@@ -114,15 +114,25 @@ pub fn review_rbac_writes(sa: &str, rules: &[RbacRule]) -> Vec<Finding> {
                 if out.iter().any(|f| f.title == title) {
                     continue;
                 }
+                // The EKS aws-auth ConfigMap maps IAM roles to cluster users (KSV115).
+                let aws_auth = hit.iter().any(|x| *x == "configmaps")
+                    && r.resource_names.iter().any(|n| n == "aws-auth");
                 out.push(Finding {
-                    severity: if r.cluster_wide {
+                    severity: if aws_auth {
+                        Severity::Critical
+                    } else if r.cluster_wide {
                         *cluster
                     } else {
                         *namespaced
                     },
                     title,
                     detail: format!(
-                        "{what}; binding {}{}",
+                        "{}; binding {}{}",
+                        if aws_auth {
+                            "aws-auth maps IAM identities to cluster users and groups: writing it grants cluster-admin (KSV115)"
+                        } else {
+                            what
+                        },
                         r.binding,
                         if r.resource_names.is_empty() {
                             String::new()

@@ -629,3 +629,29 @@ fn workload_hygiene_reads_resources_ids_the_service_account_and_the_namespace() 
         "{all}"
     );
 }
+
+#[test]
+fn writing_the_aws_auth_config_map_is_critical_and_an_aimed_probe_breaks_baseline() {
+    let mut r = rule(&["update"], &["configmaps"], false);
+    r.resource_names = vec!["aws-auth".into()];
+    let found = review_rbac_writes("cart", &[r]);
+    assert_eq!(found[0].severity, Severity::Critical);
+    assert!(found[0].detail.contains("KSV115"));
+    // The security view keeps a probe's host, and Pod Security baseline forbids it.
+    let deployment = serde_json::json!({
+        "kind": "Deployment",
+        "metadata": { "name": "cart" },
+        "spec": { "template": { "spec": { "containers": [{
+            "name": "api",
+            "readinessProbe": { "httpGet": { "host": "10.0.0.1", "path": "/healthz", "port": 8080 } }
+        }]}}}
+    });
+    let mut w = workload(true);
+    w.pod_security = squad_gitops::objects::security_view(&deployment);
+    let f = review_pod_security(&w);
+    assert!(
+        f.iter()
+            .any(|f| f.severity == Severity::High && f.title.contains("10.0.0.1")),
+        "{f:#?}"
+    );
+}

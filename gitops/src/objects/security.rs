@@ -7,8 +7,8 @@ use super::{kind, pod_spec};
 /// What the Pod Security Standards read of a workload's pod template (as a pod spec of its own,
 /// with the template's AppArmor annotations): the host namespaces, whether the ServiceAccount
 /// token is mounted, `hostUsers`, `os`, `hostAliases`, the pod's securityContext,
-/// each volume's type (a hostPath's path), and each container's name, securityContext and host
-/// ports. Nothing else — no env, command or args, which may hold secrets — and no empty object,
+/// each volume's type (a hostPath's path), and each container's name, securityContext, host
+/// ports and the host a probe or lifecycle hook is aimed at. Nothing else — no env, command or args, which may hold secrets — and no empty object,
 /// so what an apiserver defaults reads as what the manifest says.
 pub fn security_view(obj: &Value) -> Value {
     let spec = pod_spec(obj);
@@ -93,6 +93,27 @@ pub fn security_view(obj: &Value) -> Value {
                     .collect();
                 if !ports.is_empty() {
                     out.insert("ports".into(), Value::Array(ports));
+                }
+                // A probe or hook aimed at another host (Pod Security baseline): only the host.
+                let aimed = |handler: &Value| -> Option<Value> {
+                    ["httpGet", "tcpSocket"].into_iter().find_map(|action| {
+                        handler[action]["host"]
+                            .as_str()
+                            .filter(|h| !h.is_empty())
+                            .map(|h| serde_json::json!({ action: { "host": h } }))
+                    })
+                };
+                for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+                    if let Some(v) = aimed(&c[probe]) {
+                        out.insert(probe.into(), v);
+                    }
+                }
+                let hooks: serde_json::Map<String, Value> = ["postStart", "preStop"]
+                    .into_iter()
+                    .filter_map(|hook| aimed(&c["lifecycle"][hook]).map(|v| (hook.into(), v)))
+                    .collect();
+                if !hooks.is_empty() {
+                    out.insert("lifecycle".into(), Value::Object(hooks));
                 }
                 Value::Object(out)
             })
