@@ -106,7 +106,9 @@ pub fn evaluate(spec: &Value, annotations: &Value) -> Evaluation {
                 violations.push(Violation {
                     control: "AppArmor",
                     level: Level::Baseline,
-                    field: format!("forbidden AppArmor profile (annotation {key}={v:?}, container {c:?})"),
+                    field: format!(
+                        "forbidden AppArmor profile (annotation {key}={v:?}, container {c:?})"
+                    ),
                 });
             }
         }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use squad_protocols::Quantity;
 
-use squad_diagnosis::security::pod_security::{self, Level};
 use crate::scenario::{LimitRangeSpec, QuotaSpec};
+use squad_diagnosis::security::pod_security::{self, Level};
 
 /// What a pod counts against a quota, per quota resource, in thousandths.
 pub(crate) type Usage = BTreeMap<String, i128>;
