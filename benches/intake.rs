@@ -10,6 +10,10 @@
 //!    the whole pass. squad answers 202 only once the alerts are fsynced into its intake log;
 //!    Alertmanager answers 200 once they are in its in-memory store (it persists only silences
 //!    and the notification log) and routes them to a null receiver.
+//!    With openssl on the PATH (`SQUAD_BENCH_TLS=0` skips it), `squad serve` runs a second pass over
+//!    HTTPS (`[server.tls]`, an ECDSA P-256 certificate from a throwaway CA) right after the plain
+//!    one, and the ratio of the two is printed. The rate limit is set far above the load, so its
+//!    bookkeeping is measured but never refuses.
 //! 2. Storm. `SQUAD_BENCH_STORM` alerts as fast as the clients go, then the time until the intake
 //!    has processed them all, then what the crew made of the incidents.
 //!
@@ -35,6 +39,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::time::{Instant, sleep};
+
+#[path = "intake/tls.rs"]
+mod tls;
+use tls::TlsFiles;
 
 const TOKEN: &str = "bench-token-0123456789";
 const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
@@ -134,6 +142,8 @@ struct Workload {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Squad,
+    /// `squad serve` with `[server.tls]`.
+    SquadTls,
     Alertmanager,
 }
 
@@ -141,6 +151,7 @@ impl Kind {
     fn name(self) -> &'static str {
         match self {
             Kind::Squad => "squad serve",
+            Kind::SquadTls => "squad serve TLS",
             Kind::Alertmanager => "alertmanager",
         }
     }
@@ -192,7 +203,7 @@ impl Payloads {
             w.container
         );
         match kind {
-            Kind::Squad => json!({
+            Kind::Squad | Kind::SquadTls => json!({
                 "name": ALERT_NAME,
                 "status": "firing",
                 "labels": {
@@ -224,7 +235,7 @@ impl Payloads {
     fn body(&self, kind: Kind, alerts: Range<u64>) -> Vec<u8> {
         let alerts: Vec<Value> = alerts.map(|i| self.alert(kind, i)).collect();
         let body = match kind {
-            Kind::Squad => json!({ "alerts": alerts }),
+            Kind::Squad | Kind::SquadTls => json!({ "alerts": alerts }),
             Kind::Alertmanager => Value::Array(alerts),
         };
         serde_json::to_vec(&body).unwrap_or_default()
@@ -276,20 +287,21 @@ struct Target {
 impl Target {
     fn post_url(&self) -> String {
         match self.kind {
-            Kind::Squad => format!("{}/v1/alerts", self.base),
+            Kind::Squad | Kind::SquadTls => format!("{}/v1/alerts", self.base),
             Kind::Alertmanager => format!("{}/api/v2/alerts", self.base),
         }
     }
 
-    async fn start(kind: Kind, client: &reqwest::Client) -> Result<Target> {
+    async fn start(kind: Kind, client: &reqwest::Client, tls: Option<&TlsFiles>) -> Result<Target> {
         match kind {
-            Kind::Squad => start_squad().await,
+            Kind::Squad => start_squad(None).await,
+            Kind::SquadTls => start_squad(tls).await,
             Kind::Alertmanager => start_alertmanager(client).await,
         }
     }
 }
 
-async fn start_squad() -> Result<Target> {
+async fn start_squad(tls: Option<&TlsFiles>) -> Result<Target> {
     let dir = tempfile::Builder::new().prefix("squad-bench-").tempdir()?;
     let config = dir.path().join("squad.toml");
     let data = dir.path().join("data");
@@ -298,8 +310,14 @@ async fn start_squad() -> Result<Target> {
         format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nbody_limit_bytes = 4194304\n\
              [server.auth]\ntokens = [\"{TOKEN}\"]\n\
+             [server.rate_limit]\nper_second = 1000000\nburst = 1000000\n{}\
              [backend]\ndata_dir = \"{}\"\n\
              [intake]\nrepeat_note_seconds = 5\n",
+            tls.map_or_else(String::new, |t| format!(
+                "[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+                t.cert.display(),
+                t.key.display()
+            )),
             data.display()
         ),
     )?;
@@ -332,7 +350,11 @@ async fn start_squad() -> Result<Target> {
         match tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
             Ok(Some(base)) => {
                 return Ok(Target {
-                    kind: Kind::Squad,
+                    kind: if tls.is_some() {
+                        Kind::SquadTls
+                    } else {
+                        Kind::Squad
+                    },
                     base,
                     proc,
                 });
@@ -434,9 +456,13 @@ fn mib(kib: u64) -> f64 {
 // ---------------------------------------------------------------------------------------------
 // Clients.
 
-fn client(cfg: &Config) -> Result<reqwest::Client> {
+fn client(cfg: &Config, tls: Option<&TlsFiles>) -> Result<reqwest::Client> {
     squad_adapters::tls::install_crypto_provider();
-    reqwest::Client::builder()
+    let builder = match tls {
+        Some(t) => reqwest::Client::builder().tls_certs_only([t.ca()?]),
+        None => reqwest::Client::builder(),
+    };
+    builder
         .pool_max_idle_per_host(cfg.clients)
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(30))
@@ -456,7 +482,7 @@ async fn post(
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body);
-    if kind == Kind::Squad {
+    if kind != Kind::Alertmanager {
         req = req.bearer_auth(TOKEN);
     }
     let resp = req.send().await.map_err(|e| format!("request: {e}"))?;
@@ -534,9 +560,10 @@ async fn sustained(
     payloads: &Arc<Payloads>,
     kind: Kind,
     batch: usize,
+    tls: Option<&TlsFiles>,
 ) -> Result<PassReport> {
-    let client = client(cfg)?;
-    let target = Target::start(kind, &client).await?;
+    let client = client(cfg, tls)?;
+    let target = Target::start(kind, &client, tls).await?;
     let pid = target.proc.pid();
     let before = mem(pid);
     let url: Arc<str> = target.post_url().into();
@@ -586,7 +613,7 @@ async fn sustained(
     tally.latencies_us.sort_unstable();
     let after = mem(pid);
     let intake = match kind {
-        Kind::Squad => {
+        Kind::Squad | Kind::SquadTls => {
             let text = metrics_text(&client, &target.base).await?;
             Some((
                 metric(&text, "squad_intake_accepted").unwrap_or(f64::NAN),
@@ -609,7 +636,7 @@ async fn sustained(
 
 fn print_passes(reports: &[PassReport]) {
     println!(
-        "{:<14} {:>5} {:>10} {:>9} {:>8} {:>8} {:>8} {:>6} {:>19} {:>9}",
+        "{:<15} {:>5} {:>10} {:>9} {:>8} {:>8} {:>8} {:>6} {:>19} {:>9}",
         "target",
         "batch",
         "alerts/s",
@@ -623,7 +650,7 @@ fn print_passes(reports: &[PassReport]) {
     );
     for r in reports {
         println!(
-            "{:<14} {:>5} {:>10.0} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>8.1} -> {:>7.1} {:>9.1}",
+            "{:<15} {:>5} {:>10.0} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>8.1} -> {:>7.1} {:>9.1}",
             r.kind.name(),
             r.batch,
             r.alerts_per_s(),
@@ -663,6 +690,13 @@ fn print_passes(reports: &[PassReport]) {
                 s.percentile_ms(0.99) / a.percentile_ms(0.99)
             );
         }
+        if let (Some(t), Some(s)) = (find(Kind::SquadTls), find(Kind::Squad)) {
+            println!(
+                "ratio squad HTTPS/HTTP, batch {batch}: throughput {:.2}x, p99 latency {:.2}x",
+                t.alerts_per_s() / s.alerts_per_s(),
+                t.percentile_ms(0.99) / s.percentile_ms(0.99)
+            );
+        }
     }
 }
 
@@ -679,8 +713,8 @@ struct StormOutcome {
 }
 
 async fn storm(cfg: &Config, payloads: &Arc<Payloads>) -> Result<StormOutcome> {
-    let client = client(cfg)?;
-    let target = Target::start(Kind::Squad, &client).await?;
+    let client = client(cfg, None)?;
+    let target = Target::start(Kind::Squad, &client, None).await?;
     let pid = target.proc.pid();
     let before = mem(pid);
     let url: Arc<str> = target.post_url().into();
@@ -966,19 +1000,31 @@ async fn run() -> Result<()> {
         }
     );
     println!(
-        "  env: SQUAD_BENCH_SECONDS, SQUAD_BENCH_WARMUP, SQUAD_BENCH_CLIENTS, SQUAD_BENCH_BATCH, SQUAD_BENCH_STORM, SQUAD_BENCH_WORKLOADS, SQUAD_BENCH_SETTLE"
+        "  env: SQUAD_BENCH_SECONDS, SQUAD_BENCH_WARMUP, SQUAD_BENCH_CLIENTS, SQUAD_BENCH_BATCH, SQUAD_BENCH_STORM, SQUAD_BENCH_WORKLOADS, SQUAD_BENCH_SETTLE, SQUAD_BENCH_TLS"
     );
 
+    let tls = if std::env::var("SQUAD_BENCH_TLS").is_ok_and(|v| v.trim() == "0") {
+        None
+    } else {
+        match TlsFiles::generate() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                println!("  https: skipped ({e:#})");
+                None
+            }
+        }
+    };
     let started = Instant::now();
     println!("\n== sustained intake ==");
     let mut reports = Vec::new();
     for batch in cfg.batch_sizes() {
-        for kind in [Kind::Squad, Kind::Alertmanager] {
-            if kind == Kind::Alertmanager && !have_am {
+        for kind in [Kind::Squad, Kind::SquadTls, Kind::Alertmanager] {
+            if (kind == Kind::Alertmanager && !have_am) || (kind == Kind::SquadTls && tls.is_none())
+            {
                 continue;
             }
             eprintln!("intake bench: {} batch {batch} ...", kind.name());
-            reports.push(sustained(&cfg, &payloads, kind, batch).await?);
+            reports.push(sustained(&cfg, &payloads, kind, batch, tls.as_ref()).await?);
         }
     }
     print_passes(&reports);

@@ -24,13 +24,23 @@ pub fn diagnoser_for(
     let native: Arc<dyn Diagnoser> = Arc::new(NativeDiagnoser::new(cluster.clone(), clock));
     match settings.diagnoser.kind {
         squad_config::DiagnoserKind::Native => native,
-        squad_config::DiagnoserKind::Holmes => {
-            Arc::new(squad_adapters::holmes::HolmesDiagnoser::new(
+        // What HolmesGPT's model reads goes through the same redaction as the crew's: the
+        // namespace's Secret values and the configured patterns.
+        squad_config::DiagnoserKind::Holmes => Arc::new(
+            squad_adapters::holmes::HolmesDiagnoser::new(
                 settings.holmes.clone(),
                 native,
                 kubeconfig,
-            ))
-        }
+            )
+            .with_secret_values_from(cluster)
+            .with_redact_patterns(
+                settings
+                    .llm
+                    .as_ref()
+                    .map(|l| l.redact_patterns.clone())
+                    .unwrap_or_default(),
+            ),
+        ),
     }
 }
 

@@ -118,6 +118,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Bearer tokens for `squad serve`.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// The simulated cluster on its own.
     #[cfg(feature = "sim")]
     SimCluster {
@@ -134,6 +139,13 @@ enum ConfigCommand {
         #[arg(long)]
         config: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Reads one token from stdin (never from the command line: it would land in the shell's
+    /// history) and prints `sha256:<hex>` for `[server.auth] token_hashes`.
+    Hash,
 }
 
 #[cfg(feature = "sim")]
@@ -215,6 +227,29 @@ fn load_settings(path: Option<&PathBuf>) -> anyhow::Result<Settings> {
     let origin = path.map_or("the environment".to_owned(), |p| p.display().to_string());
     settings.validate(&origin)?;
     Ok(settings)
+}
+
+/// What `config check` warns about on the daemon's edge: a listener others can reach without
+/// TLS, and plain tokens written in the file.
+fn edge_warnings(path: &std::path::Path, s: &Settings) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    if !s.server.listens_on_loopback() && s.server.tls.is_none() {
+        out.push(format!(
+            "server.listen {} is not a loopback address and [server.tls] is not set: bearer tokens and alerts cross the network in clear text; set [server.tls] cert_file and key_file (or listen on 127.0.0.1 behind a TLS-terminating proxy)",
+            s.server.listen
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let in_file = Settings::from_toml(&path.display().to_string(), &text)?;
+    if !in_file.server.auth.tokens.is_empty() {
+        out.push(format!(
+            "server.auth.tokens: {} plain token(s) written in {}; store their hashes instead: `squad token hash` (token on stdin), then [server.auth] token_hashes = [\"sha256:...\"]",
+            in_file.server.auth.tokens.len(),
+            path.display()
+        ));
+    }
+    Ok(out)
 }
 
 /// Waits for SIGTERM or SIGINT.
@@ -482,9 +517,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve { config } => {
             let settings = load_settings(config.as_ref())?;
-            if settings.server.auth.tokens.is_empty() {
+            if !settings.server.auth.any() {
                 anyhow::bail!(
-                    "server.auth.tokens: expected at least one bearer token (in the file or SQUAD_SERVER_TOKENS); the alert endpoints would accept no one"
+                    "server.auth.tokens or server.auth.token_hashes: expected at least one bearer token (token_hashes from `squad token hash`, tokens, or SQUAD_SERVER_TOKENS); the alert endpoints would accept no one"
                 );
             }
             let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
@@ -495,7 +530,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()?;
             rt.block_on(async move {
                 let daemon = squad::serve::Daemon::start(settings, Some(metrics)).await?;
-                out!("squad serve: listening on http://{}", daemon.addr());
+                out!("squad serve: listening on {}", daemon.url());
                 terminated().await;
                 out!("squad serve: stopping (intake closed; finishing in-flight work)");
                 daemon.shutdown().await;
@@ -508,15 +543,46 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: ConfigCommand::Check { config },
         } => {
             let s = load_settings(Some(&config))?;
+            if let Some(tls) = &s.server.tls {
+                squad::serve::check_tls_files(tls)?;
+            }
             out!("{}: valid", config.display());
             out!("  server.listen          {}", s.server.listen);
             out!(
-                "  server.auth.tokens     {} token(s){}",
+                "  server.auth            {} hashed token(s), {} plain token(s){}",
+                s.server.auth.token_hashes.len(),
                 s.server.auth.tokens.len(),
-                if s.server.auth.tokens.is_empty() {
-                    " — squad serve needs at least one"
-                } else {
+                if s.server.auth.any() {
                     ""
+                } else {
+                    " — squad serve needs at least one"
+                }
+            );
+            out!(
+                "  server.tls             {}",
+                s.server.tls.as_ref().map_or_else(
+                    || "(none: plain HTTP)".to_owned(),
+                    |t| format!(
+                        "{} (checked every {} s and on SIGHUP){}",
+                        t.cert_file,
+                        t.reload_seconds,
+                        if t.client_ca_file.is_some() {
+                            "; client certificates required"
+                        } else {
+                            ""
+                        }
+                    )
+                )
+            );
+            out!(
+                "  server.rate_limit      {}",
+                if s.server.rate_limit.per_second == 0 {
+                    "off".to_owned()
+                } else {
+                    format!(
+                        "{} requests/s per token, burst {}",
+                        s.server.rate_limit.per_second, s.server.rate_limit.burst
+                    )
                 }
             );
             out!(
@@ -587,6 +653,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+            for warning in edge_warnings(&config, &s)? {
+                out!("warning: {warning}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            command: TokenCommand::Hash,
+        } => {
+            use std::io::{IsTerminal as _, Read as _};
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                eprintln!("token (then Enter and Ctrl-D):");
+            }
+            let mut text = String::new();
+            stdin
+                .lock()
+                .read_to_string(&mut text)
+                .map_err(|e| anyhow::anyhow!("stdin: expected the token as UTF-8 text ({e})"))?;
+            let token = text
+                .strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&text);
+            if token.contains(['\n', '\r']) {
+                anyhow::bail!("stdin: expected one token on one line, got several lines");
+            }
+            if token.len() < 16 {
+                anyhow::bail!(
+                    "stdin: expected a token of at least 16 characters (as [server.auth] requires), got {}",
+                    token.len()
+                );
+            }
+            out!("{}", squad::serve::hash_token(token));
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "sim")]

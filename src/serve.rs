@@ -10,9 +10,13 @@
 //! - `GET /healthz`, `GET /readyz`, `GET /metrics`.
 //!
 //! The alert and incident endpoints need `Authorization: Bearer <token>` with a token from
-//! `[server.auth] tokens` (401 without one, 403 with a wrong one); PagerDuty's needs its
-//! signature instead when secrets are configured. Bodies over `body_limit_bytes` get 413, slow
+//! `[server.auth]` (401 without one, 403 with a wrong one; see `serve/guard.rs`); PagerDuty's
+//! needs its signature instead when secrets are configured. Bodies over `body_limit_bytes` get 413, slow
 //! requests 408, and a panic anywhere in a handler becomes a 500, never a dead daemon.
+//!
+//! The edge (`serve/listener.rs`): TLS from `[server.tls]` with certificate reload
+//! (`serve/tls.rs`), a 16 KiB limit on a request's head (431), and per-token rate limits
+//! (`serve/limits.rs`, 429).
 //!
 //! An alert answered 202 is in the store's intake log already (see [`crate::intake`]).
 
@@ -42,11 +46,22 @@ use crate::Squad;
 use crate::intake::Intake;
 use crate::signature;
 
+mod auth;
+mod guard;
+mod limits;
+mod listener;
+mod tls;
+
+pub use auth::hash_token;
+use guard::{Guard, Peer};
+pub use tls::{TlsError, check_tls_files};
+
 struct AppState {
     intake: Intake,
     squad: Arc<Squad>,
     store: Arc<dyn IncidentStore>,
-    tokens: Vec<String>,
+    /// The bearer tokens (as digests) and the rate limits.
+    guard: Guard,
     pagerduty_secrets: Vec<String>,
     github_secrets: Vec<String>,
     /// `owner/name` of the GitOps repository: webhooks about other repositories are ignored.
@@ -57,6 +72,7 @@ struct AppState {
 /// A running daemon.
 pub struct Daemon {
     addr: SocketAddr,
+    tls: bool,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     state: Arc<AppState>,
@@ -91,10 +107,19 @@ pub fn store_path(settings: &Settings) -> PathBuf {
 impl Daemon {
     /// Opens the store, starts the crew on the configured backends and the intake, and listens.
     pub async fn start(
-        settings: Settings,
+        mut settings: Settings,
         metrics: Option<PrometheusHandle>,
     ) -> anyhow::Result<Daemon> {
         settings.validate("squad.toml")?;
+        // Tokens are kept as digests only: the plain text goes before anything else sees it.
+        let guard = Guard::new(&settings.server.auth, &settings.server.rate_limit)?;
+        settings.server.auth.tokens.clear();
+        let tls = settings
+            .server
+            .tls
+            .as_ref()
+            .map(tls::Tls::new)
+            .transpose()?;
         let minds = crate::models::minds(&settings, &crate::models::LlmChoice::default(), |v| {
             std::env::var(v).ok()
         })?;
@@ -139,7 +164,7 @@ impl Daemon {
             intake,
             squad,
             store,
-            tokens: settings.server.auth.tokens.clone(),
+            guard,
             pagerduty_secrets: settings.pagerduty.secrets.clone(),
             github_secrets: settings.github.webhook_secrets.clone(),
             repo: repo.clone(),
@@ -154,17 +179,20 @@ impl Daemon {
             settings.server.body_limit_bytes,
             Duration::from_secs(settings.server.request_timeout_seconds),
         );
-        let (shutdown, mut rx) = watch::channel(false);
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                })
-                .await
-        });
-        tracing::info!(%addr, "squad serve: listening");
+        let (shutdown, rx) = watch::channel(false);
+        let edge = listener::Edge {
+            tls: tls.as_ref().map(tls::Tls::acceptor),
+            header_timeout: Duration::from_secs(settings.server.request_timeout_seconds),
+        };
+        if let Some(t) = &tls {
+            // Stops with the server (it watches the same shutdown signal).
+            drop(t.spawn_reloader(rx.clone()));
+        }
+        let server = tokio::spawn(listener::serve(listener, app, edge, rx));
+        tracing::info!(%addr, tls = tls.is_some(), "squad serve: listening");
         Ok(Daemon {
             addr,
+            tls: tls.is_some(),
             shutdown,
             server,
             state,
@@ -175,6 +203,12 @@ impl Daemon {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `https://<addr>` with `[server.tls]`, else `http://<addr>`.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops intake and the server (in-flight requests finish), lets the intake processor reach a
@@ -281,36 +315,19 @@ fn router(state: Arc<AppState>, body_limit: usize, timeout: Duration) -> Router 
         .with_state(state)
 }
 
-/// The rejection, unless the request carries one of the configured bearer tokens.
-fn unauthorized(state: &AppState, headers: &HeaderMap) -> Option<Response> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Some(error(
-            StatusCode::UNAUTHORIZED,
-            "missing Authorization header: expected `Bearer <token>`",
-        ));
-    };
-    let Some(token) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
-        return Some(error(
-            StatusCode::UNAUTHORIZED,
-            "malformed Authorization header: expected `Bearer <token>`",
-        ));
-    };
-    if state
-        .tokens
-        .iter()
-        .any(|t| constant_time_eq(t.as_bytes(), token.as_bytes()))
-    {
-        None
-    } else {
-        Some(error(
-            StatusCode::FORBIDDEN,
-            "the bearer token is not accepted",
-        ))
-    }
+/// The rejection (401, 403 or 429), unless the request carries an accepted bearer token within
+/// its rate limit.
+fn unauthorized(state: &AppState, headers: &HeaderMap, peer: Peer) -> Option<Response> {
+    state.guard.bearer(headers, peer)
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The `reason` label of `squad_alerts_rejected_total` for a refusal from [`unauthorized`].
+fn refusal_reason(r: &Response) -> &'static str {
+    if r.status() == StatusCode::TOO_MANY_REQUESTS {
+        "rate_limit"
+    } else {
+        "auth"
+    }
 }
 
 fn body_or_reject(
@@ -345,11 +362,12 @@ async fn accept(state: &AppState, source: &str, alerts: Vec<Alert>) -> Response 
 
 async fn alertmanager(
     State(state): State<Arc<AppState>>,
+    peer: Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        metrics::counter!("squad_alerts_rejected_total", "source" => "alertmanager", "reason" => "auth").increment(1);
+    if let Some(r) = unauthorized(&state, &headers, peer) {
+        metrics::counter!("squad_alerts_rejected_total", "source" => "alertmanager", "reason" => refusal_reason(&r)).increment(1);
         return r;
     }
     let body = match body_or_reject("alertmanager", body) {
@@ -371,9 +389,13 @@ async fn alertmanager(
 /// the incident's timeline and wakes Ralph, who looks at the PR now instead of at its next poll.
 async fn github_webhook(
     State(state): State<Arc<AppState>>,
+    peer: Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if let Some(r) = state.guard.peer_blocked(peer) {
+        return r;
+    }
     let body = match body_or_reject("github", body) {
         Ok(b) => b,
         Err(r) => return *r,
@@ -386,7 +408,9 @@ async fn github_webhook(
             signature::GitHubSignatureError::MissingHeader => StatusCode::UNAUTHORIZED,
             _ => StatusCode::FORBIDDEN,
         };
-        return reject("github", "signature", status, e.to_string());
+        return state
+            .guard
+            .refused(peer, reject("github", "signature", status, e.to_string()));
     }
     let Some(event) = headers
         .get("x-github-event")
@@ -465,16 +489,20 @@ async fn github_webhook(
 
 async fn pagerduty(
     State(state): State<Arc<AppState>>,
+    peer: Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if let Some(r) = state.guard.peer_blocked(peer) {
+        return r;
+    }
     let body = match body_or_reject("pagerduty", body) {
         Ok(b) => b,
         Err(r) => return *r,
     };
     if state.pagerduty_secrets.is_empty() {
-        if let Some(r) = unauthorized(&state, &headers) {
-            metrics::counter!("squad_alerts_rejected_total", "source" => "pagerduty", "reason" => "auth").increment(1);
+        if let Some(r) = unauthorized(&state, &headers, peer) {
+            metrics::counter!("squad_alerts_rejected_total", "source" => "pagerduty", "reason" => refusal_reason(&r)).increment(1);
             return r;
         }
     } else {
@@ -488,7 +516,10 @@ async fn pagerduty(
             } else {
                 StatusCode::FORBIDDEN
             };
-            return reject("pagerduty", "signature", status, e.to_string());
+            return state.guard.refused(
+                peer,
+                reject("pagerduty", "signature", status, e.to_string()),
+            );
         }
     }
     match squad_protocols::pagerduty::parse_pagerduty_webhook(&body) {
@@ -512,11 +543,12 @@ async fn pagerduty(
 
 async fn generic(
     State(state): State<Arc<AppState>>,
+    peer: Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        metrics::counter!("squad_alerts_rejected_total", "source" => "generic", "reason" => "auth")
+    if let Some(r) = unauthorized(&state, &headers, peer) {
+        metrics::counter!("squad_alerts_rejected_total", "source" => "generic", "reason" => refusal_reason(&r))
             .increment(1);
         return r;
     }
@@ -550,8 +582,8 @@ fn incident_json(i: &squad_protocols::Incident) -> Value {
     })
 }
 
-async fn incidents(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
+async fn incidents(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap) -> Response {
+    if let Some(r) = unauthorized(&state, &headers, peer) {
         return r;
     }
     let store = state.store.clone();
@@ -574,10 +606,11 @@ async fn incidents(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
 
 async fn incident(
     State(state): State<Arc<AppState>>,
+    peer: Peer,
     headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
 ) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
+    if let Some(r) = unauthorized(&state, &headers, peer) {
         return r;
     }
     let id = IncidentId(id);

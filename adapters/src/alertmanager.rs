@@ -107,10 +107,16 @@ impl Alertmanager {
                 detail: chain(&e),
             })?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| PortError::Unavailable {
-            what: what.clone(),
-            detail: format!("reading the answer: {}", chain(&e)),
-        })?;
+        let body = match crate::bounded::http_body(response, MAX_ANSWER_BYTES).await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(crate::bounded::BodyError::Read(e)) => {
+                return Err(PortError::Unavailable {
+                    what,
+                    detail: format!("reading the answer: {}", chain(&e)),
+                });
+            }
+            Err(too_large) => return Err(PortError::failed(what, too_large)),
+        };
         if !status.is_success() {
             let detail = format!("HTTP {status}: {}", snippet(&body));
             return Err(if status.is_server_error() {
@@ -170,6 +176,10 @@ fn snippet(body: &str) -> String {
 
 /// An error and its sources, joined with `: ` (reqwest's own message omits the cause, e.g.
 /// "connection refused").
+/// The most of one Alertmanager answer squad reads (16 MiB; the alerts of one workload are a
+/// few KB).
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
+
 fn chain(error: &dyn StdError) -> String {
     let mut text = error.to_string();
     let mut source = error.source();

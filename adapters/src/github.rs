@@ -13,9 +13,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use squad_protocols::forge::{ForgeItem, PullItem};
 use squad_protocols::{FileChange, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState};
 use squad_runtime::ports::{FileVersion, Forge, MarkedArtifact, PortError, PortResult};
+
+mod fields;
+pub mod limits;
+mod listing;
+
+use fields::{decode_base64, field_str, field_u64};
 
 /// A GitHub App installation: squad signs a JWT with the App's private key and exchanges it for
 /// installation tokens, which octocrab refreshes before they expire.
@@ -434,131 +439,6 @@ fn encode_path(s: &str) -> String {
     s.split('/').map(encode).collect::<Vec<_>>().join("/")
 }
 
-fn field_str(v: &Value, path: &[&str], what: &str) -> PortResult<String> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(*p).unwrap_or(&Value::Null);
-    }
-    cur.as_str().map(str::to_string).ok_or_else(|| {
-        PortError::failed(
-            format!("GitHub's {what}"),
-            format!("has no `{}`", path.join(".")),
-        )
-    })
-}
-
-fn field_u64(v: &Value, key: &str, what: &str) -> PortResult<u64> {
-    v.get(key)
-        .and_then(Value::as_u64)
-        .ok_or_else(|| PortError::failed(format!("GitHub's {what}"), format!("has no `{key}`")))
-}
-
-impl GitHubForge {
-    /// Every issue and pull request of the repository as GitHub shows it now, with their
-    /// comments, and for pull requests their branches, state and changed files. For reports: it
-    /// reads the whole repository's issues (two list requests, two more per pull request).
-    pub async fn listing(&self) -> PortResult<Vec<ForgeItem>> {
-        let issues = self
-            .get_all(
-                "list issues",
-                &self.route("/issues?state=all&sort=created&direction=asc"),
-            )
-            .await?;
-        let comments = self
-            .get_all(
-                "list issue comments",
-                &self.route("/issues/comments?sort=created&direction=asc"),
-            )
-            .await?;
-        let mut by_issue: std::collections::BTreeMap<u64, Vec<(u64, String)>> = Default::default();
-        for c in &comments {
-            let issue = c
-                .get("issue_url")
-                .and_then(Value::as_str)
-                .and_then(|u| u.rsplit('/').next())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
-            let id = c.get("id").and_then(Value::as_u64).unwrap_or(0);
-            let body = c
-                .get("body")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
-            by_issue.entry(issue).or_default().push((id, body));
-        }
-        let mut out = Vec::new();
-        for i in &issues {
-            let number = field_u64(i, "number", "issue")?;
-            let pull = match i.get("pull_request") {
-                Some(_) => {
-                    let pr = self
-                        .get(
-                            &format!("read #{number}"),
-                            &self.route(&format!("/pulls/{number}")),
-                        )
-                        .await?;
-                    let files = self
-                        .get_all(
-                            &format!("list the files of #{number}"),
-                            &self.route(&format!("/pulls/{number}/files")),
-                        )
-                        .await?;
-                    let merged = pr.get("merged").and_then(Value::as_bool).unwrap_or(false)
-                        || pr.get("merged_at").is_some_and(|m| !m.is_null());
-                    Some(PullItem {
-                        branch: field_str(&pr, &["head", "ref"], "pull request")?,
-                        base: field_str(&pr, &["base", "ref"], "pull request")?,
-                        state: match (merged, pr.get("state").and_then(Value::as_str)) {
-                            (true, _) => PrState::Merged,
-                            (false, Some("closed")) => PrState::Closed,
-                            _ => PrState::Open,
-                        },
-                        files: files
-                            .iter()
-                            .filter_map(|f| f.get("filename").and_then(Value::as_str))
-                            .map(str::to_owned)
-                            .collect(),
-                    })
-                }
-                None => None,
-            };
-            let mut comments = by_issue.remove(&number).unwrap_or_default();
-            comments.sort_by_key(|(id, _)| *id);
-            out.push(ForgeItem {
-                number,
-                url: i
-                    .get("html_url")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-                title: i
-                    .get("title")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-                body: i
-                    .get("body")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-                labels: i
-                    .get("labels")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|l| l.get("name").and_then(Value::as_str))
-                    .map(str::to_owned)
-                    .collect(),
-                open: i.get("state").and_then(Value::as_str) != Some("closed"),
-                comments: comments.into_iter().map(|(_, b)| b).collect(),
-                pull,
-            });
-        }
-        out.sort_by_key(|i| i.number);
-        Ok(out)
-    }
-}
-
 #[async_trait]
 impl Forge for GitHubForge {
     fn repo(&self) -> String {
@@ -632,13 +512,14 @@ impl Forge for GitHubForge {
     }
 
     async fn create_issue(&self, spec: &IssueSpec) -> PortResult<IssueRef> {
-        self.ensure_labels(&spec.labels).await?;
+        let (title, labels) = (limits::title(&spec.title), limits::labels(&spec.labels));
+        self.ensure_labels(&labels).await?;
         let i = self
             .call(
-                &format!("create issue \"{}\"", spec.title),
+                &format!("create issue \"{title}\""),
                 "POST",
                 &self.route("/issues"),
-                Some(&json!({"title": spec.title, "body": spec.body, "labels": spec.labels})),
+                Some(&json!({"title": title, "body": limits::body(&spec.body), "labels": labels})),
             )
             .await?;
         Ok(IssueRef {
@@ -653,7 +534,7 @@ impl Forge for GitHubForge {
                 &format!("comment on #{issue}"),
                 "POST",
                 &self.route(&format!("/issues/{issue}/comments")),
-                Some(&json!({"body": body})),
+                Some(&json!({"body": limits::body(body)})),
             )
             .await?;
         field_u64(&c, "id", "comment")
@@ -698,25 +579,27 @@ impl Forge for GitHubForge {
             }
             Err(e) => return Err(e),
         }
+        let title = limits::title(&spec.title);
         let pr = self
             .call(
-                &format!("open pull request \"{}\"", spec.title),
+                &format!("open pull request \"{title}\""),
                 "POST",
                 &self.route("/pulls"),
                 Some(
-                    &json!({"title": spec.title, "body": spec.body, "head": spec.branch,
+                    &json!({"title": title, "body": limits::body(&spec.body), "head": spec.branch,
                              "base": spec.base, "draft": self.draft}),
                 ),
             )
             .await?;
         let number = field_u64(&pr, "number", "pull request")?;
         if !spec.labels.is_empty() {
-            self.ensure_labels(&spec.labels).await?;
+            let labels = limits::labels(&spec.labels);
+            self.ensure_labels(&labels).await?;
             self.call(
                 &format!("label #{number}"),
                 "POST",
                 &self.route(&format!("/issues/{number}/labels")),
-                Some(&json!({"labels": spec.labels})),
+                Some(&json!({"labels": labels})),
             )
             .await?;
         }
@@ -827,9 +710,8 @@ impl Forge for GitHubForge {
                 let bytes = decode_base64(&b64).ok_or_else(|| {
                     PortError::failed(format!("read {path}"), "content is not base64")
                 })?;
-                String::from_utf8(bytes)
-                    .map(Some)
-                    .map_err(|_| PortError::failed(format!("read {path}"), "not UTF-8 text"))
+                // As the local git forge reads it: a stray byte is not a reason to stop a walk.
+                Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
             }
         }
     }
@@ -849,6 +731,14 @@ impl Forge for GitHubForge {
                 &self.route(&format!("/git/trees/{commit}?recursive=1")),
             )
             .await?;
+        // GitHub lists at most 100,000 entries (7 MB) of a tree and says so.
+        if t.get("truncated").and_then(Value::as_bool) == Some(true) {
+            tracing::warn!(
+                repo = %self.repo(),
+                git_ref,
+                "GitHub truncated the file list (over 100,000 entries): files past it are not read"
+            );
+        }
         Ok(t.get("tree")
             .and_then(Value::as_array)
             .into_iter()
@@ -892,15 +782,6 @@ impl Forge for GitHubForge {
         }
         Ok(out)
     }
-}
-
-/// GitHub's base64 (standard alphabet, wrapped at 60 columns).
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    use base64::Engine;
-    let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(compact)
-        .ok()
 }
 
 #[cfg(test)]

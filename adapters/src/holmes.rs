@@ -44,6 +44,13 @@ pub const SUPPORTED_VERSION: &str = "0.45.0";
 /// Characters of HolmesGPT's stderr kept for an error message.
 const STDERR_TAIL: usize = 1_500;
 
+/// The most of HolmesGPT's answer squad reads (32 MiB): its output file, or its server's reply.
+/// HolmesGPT's own output carries the tool results it read, a few MB at most.
+pub const MAX_OUTPUT_BYTES: usize = 32 << 20;
+
+/// The bytes of the CLI's stderr kept while it runs (its stdout is read and dropped).
+const STDERR_KEEP_BYTES: usize = 64 << 10;
+
 /// HolmesGPT, with the native analyzers beside it.
 pub struct HolmesDiagnoser {
     settings: HolmesSettings,
@@ -100,8 +107,10 @@ impl HolmesDiagnoser {
             .map_err(|_| "the diagnoser is shutting down".to_string())?;
         // What squad writes into the question (alert annotations, past decisions) goes through the
         // redactor: HolmesGPT hands it to its model.
-        let redactor =
-            Arc::new(squad_runtime::Redactor::new(&[]).map_err(|e| format!("the redactor: {e}"))?);
+        let redactor = Arc::new(
+            squad_runtime::Redactor::new(&self.redact_patterns)
+                .map_err(|e| format!("the redactor: {e}"))?,
+        );
         if let Some(cluster) = &self.secrets {
             match cluster.secret_values(&request.workload.namespace).await {
                 Ok(values) => redactor.add_secret_values(values),
@@ -379,23 +388,34 @@ async fn run_cli(
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
-    let child = cmd.spawn().map_err(|e| {
+    let mut child = cmd.spawn().map_err(|e| {
         format!(
             "cannot start HolmesGPT ({}: {e}); install holmesgpt=={SUPPORTED_VERSION} or set [holmes] command",
             s.command
         )
     })?;
     let timeout = Duration::from_secs(s.timeout_seconds);
-    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+    // Both pipes drained as the child writes them, keeping only stderr's tail: a chatty run
+    // costs squad 64 KiB, not what it printed.
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let run = async {
+        let (_, stderr, status) = tokio::join!(
+            crate::bounded::tail(stdout, 0),
+            crate::bounded::tail(stderr, STDERR_KEEP_BYTES),
+            child.wait()
+        );
+        status.map(|status| (status, stderr))
+    };
+    let output = match tokio::time::timeout(timeout, run).await {
         Err(_) => {
-            // Dropping the future kills the child (kill_on_drop).
+            // The child is killed when it drops on return (kill_on_drop).
             return Err(format!(
                 "HolmesGPT did not answer within {} s (killed)",
                 s.timeout_seconds
             ));
         }
         Ok(Err(e)) => return Err(format!("waiting for HolmesGPT: {e}")),
-        Ok(Ok(o)) => o,
+        Ok(Ok((status, stderr))) => HolmesExit { status, stderr },
     };
     let tail = |bytes: &[u8]| {
         let text = String::from_utf8_lossy(bytes);
@@ -414,12 +434,18 @@ async fn run_cli(
             tail(&output.stderr)
         ));
     }
-    let text = std::fs::read_to_string(&out).map_err(|e| {
-        format!(
-            "HolmesGPT exited 0 but wrote no output file ({e}); its stderr: {}",
-            tail(&output.stderr)
-        )
+    let bytes = crate::bounded::file(&out, MAX_OUTPUT_BYTES).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                "HolmesGPT exited 0 but wrote no output file ({e}); its stderr: {}",
+                tail(&output.stderr)
+            )
+        } else {
+            format!("HolmesGPT's output file: {e}")
+        }
     })?;
+    // A stray byte in a quoted log line is not a reason to drop the diagnosis.
+    let text = String::from_utf8_lossy(&bytes);
     let parsed = if investigate {
         parse_investigate_output(&text, alert)
     } else {
@@ -433,6 +459,12 @@ async fn run_cli(
             cli_version(s).await
         )),
     }
+}
+
+/// How the CLI ended: its exit status and the tail of its stderr.
+struct HolmesExit {
+    status: std::process::ExitStatus,
+    stderr: Vec<u8>,
 }
 
 /// What `holmes version` says, for error messages.
@@ -485,10 +517,10 @@ async fn ask_server(s: &HolmesSettings, question: &str) -> Result<HolmesAnswer, 
         }
     })?;
     let status = resp.status();
-    let text = resp
-        .text()
+    let text = crate::bounded::http_body(resp, MAX_OUTPUT_BYTES)
         .await
         .map_err(|e| format!("reading HolmesGPT's answer from {url}: {e}"))?;
+    let text = String::from_utf8_lossy(&text);
     if !status.is_success() {
         let head: String = text.chars().take(500).collect();
         return Err(format!(

@@ -119,6 +119,36 @@ fn not_served(s: &Status, name: &str) -> bool {
     s.code == 404 && s.details.as_ref().is_none_or(|d| d.name != name)
 }
 
+/// The most of a container's log one read takes (256 KiB), asked of the server as `limitBytes`
+/// and held to on receipt whatever the server sends: the `tail` lines asked for, unless they are
+/// longer (one 100 MiB line, say), then their first 256 KiB and a line saying so.
+pub const LOG_LIMIT_BYTES: usize = 256 << 10;
+
+/// A log body as lines, read up to [`LOG_LIMIT_BYTES`] (the rest is not read off the connection),
+/// bytes that are not UTF-8 replaced by U+FFFD.
+async fn read_log(stream: impl futures::AsyncBufRead) -> std::io::Result<Vec<String>> {
+    use futures::AsyncReadExt;
+    let mut bytes = Vec::new();
+    let cap = LOG_LIMIT_BYTES as u64;
+    std::pin::pin!(stream)
+        .take(cap + 1)
+        .read_to_end(&mut bytes)
+        .await?;
+    // At the cap, whether the server stopped there (`limitBytes`) or squad did.
+    let cut = bytes.len() as u64 >= cap;
+    bytes.truncate(LOG_LIMIT_BYTES);
+    let mut lines: Vec<String> = String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    if cut {
+        lines.push(format!(
+            "[squad: the log was cut here, after {LOG_LIMIT_BYTES} bytes]"
+        ));
+    }
+    Ok(lines)
+}
+
 /// Whether an error is worth retrying (the server may answer next time).
 fn transient(e: &::kube::Error) -> bool {
     match e {
@@ -491,10 +521,16 @@ impl Cluster for KubeCluster {
             container: Some(container.to_owned()),
             previous,
             tail_lines: Some(i64::try_from(tail).unwrap_or(i64::MAX)),
+            limit_bytes: Some(LOG_LIMIT_BYTES as i64),
             ..LogParams::default()
         };
-        match self.call(&what, || api.logs(pod, &lp)).await {
-            Ok(text) => Ok(text.lines().map(str::to_owned).collect()),
+        let (api, lp) = (&api, &lp);
+        let read = || async move {
+            let stream = api.log_stream(pod, lp).await?;
+            read_log(stream).await.map_err(::kube::Error::ReadEvents)
+        };
+        match self.call(&what, read).await {
+            Ok(lines) => Ok(lines),
             // "previous terminated container ... not found" comes back as 400.
             Err(PortError::Rejected { detail, .. } | PortError::Failed { detail, .. })
                 if detail.contains("not found") || detail.contains("(400)") =>

@@ -9,6 +9,13 @@
 
 #[cfg(feature = "alertmanager")]
 pub mod alertmanager;
+#[cfg(any(
+    feature = "alertmanager",
+    feature = "prometheus",
+    feature = "llm",
+    feature = "holmes"
+))]
+mod bounded;
 pub mod git;
 #[cfg(feature = "github")]
 pub mod github;

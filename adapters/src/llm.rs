@@ -45,6 +45,11 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(120);
 /// First backoff delay; doubles per retry, capped at [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The most of a model's answer squad reads (16 MiB; a chat completion is kilobytes): a longer
+/// one is a bad response, read no further.
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
+/// The most of an error answer's body kept for its message.
+const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
 
 /// A chat-completions client for one [`LlmProfile`].
 pub struct LlmClient {
@@ -306,6 +311,27 @@ struct Transport {
 
 type TransportFuture = Pin<Box<dyn Future<Output = Result<reqwest::Response, OpenAIError>> + Send>>;
 
+/// The answer with its body read (up to [`MAX_ANSWER_BYTES`]) and handed on as async-openai
+/// expects it: a model or proxy that sends without end costs the cap, not what it sent.
+async fn bounded_answer(response: reqwest::Response) -> Result<reqwest::Response, OpenAIError> {
+    let (status, version) = (response.status(), response.version());
+    let headers = response.headers().clone();
+    let body = crate::bounded::http_body(response, MAX_ANSWER_BYTES)
+        .await
+        .map_err(|e| match e {
+            crate::bounded::BodyError::Read(e) => OpenAIError::Reqwest(e),
+            too_large => OpenAIError::JSONDeserialize(
+                <serde_json::Error as serde::de::Error>::custom(too_large),
+                String::new(),
+            ),
+        })?;
+    let mut read = http::Response::new(reqwest::Body::from(body));
+    *read.status_mut() = status;
+    *read.version_mut() = version;
+    *read.headers_mut() = headers;
+    Ok(reqwest::Response::from(read))
+}
+
 impl tower::Service<HttpRequestFactory> for Transport {
     type Response = reqwest::Response;
     type Error = OpenAIError;
@@ -322,14 +348,17 @@ impl tower::Service<HttpRequestFactory> for Transport {
             let response = http.execute(request).await.map_err(OpenAIError::Reqwest)?;
             let status = response.status();
             if status.is_success() {
-                return Ok(response);
+                return bounded_answer(response).await;
             }
             let retry_after = response
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-            let body = response.text().await.unwrap_or_default();
+            let body = match crate::bounded::http_body(response, MAX_ERROR_BODY_BYTES).await {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(e) => format!("(the error body was not read: {e})"),
+            };
             Err(OpenAIError::Boxed(Box::new(HttpStatus {
                 status: status.as_u16(),
                 retry_after,

@@ -114,6 +114,10 @@ pub enum PromError {
     },
 }
 
+/// The most of one Prometheus answer squad reads (64 MiB): its range queries over a day at the
+/// configured step are a few hundred KB.
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
+
 /// An error and its sources, joined with `: ` (reqwest's own message omits the cause, e.g.
 /// "connection refused").
 fn chain(error: &dyn StdError) -> String {
@@ -418,7 +422,16 @@ impl Prometheus {
             .await
             .map_err(unreachable)?;
         let status = response.status();
-        let body = response.bytes().await.map_err(unreachable)?;
+        let body = crate::bounded::http_body(response, MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| match e {
+                crate::bounded::BodyError::Read(e) => unreachable(e),
+                too_large => PromError::Malformed {
+                    url: url.clone(),
+                    query: query.to_string(),
+                    detail: too_large.to_string(),
+                },
+            })?;
         let json: Option<Value> = serde_json::from_slice(&body).ok();
         let envelope_status = json
             .as_ref()

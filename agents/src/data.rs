@@ -275,11 +275,21 @@ impl Skill for Data {
         let repo = &ctx.app_repo;
         let base = repo.default_branch().await?;
         let mut files = Vec::new();
-        for path in repo.list_files("", &base).await? {
-            if language_of(&path) != "unknown" {
-                if let Some(text) = repo.read_file(&path, &base).await? {
-                    files.push((path, text));
-                }
+        let sources: Vec<String> = repo
+            .list_files("", &base)
+            .await?
+            .into_iter()
+            .filter(|p| language_of(p) != "unknown")
+            .collect();
+        let mut walk = crate::walk::Walk::new("source files", sources.len());
+        for path in sources {
+            if !walk.more() {
+                break;
+            }
+            let text = repo.read_file(&path, &base).await?;
+            walk.read(text.as_ref().map_or(0, String::len));
+            if let Some(text) = text {
+                files.push((path, text));
             }
         }
         let lang = files
@@ -358,6 +368,9 @@ impl Skill for Data {
         };
         let mut findings = Vec::new();
         let mut comment = format!("**Data** (code and application, {lang}):\n\n");
+        if let Some(note) = walk.note() {
+            comment.push_str(&format!("The application's repository was {note}.\n\n"));
+        }
         match &handler {
             Some(h) => comment.push_str(&format!("Handler for `{route}`: `{h}`.\n\n")),
             None => comment.push_str(&format!(

@@ -1,5 +1,11 @@
 //! Side effects on the forge, each done once per incident through the journal and marked so a
 //! retry after a crash finds what the first attempt made.
+//!
+//! Every title, body and commit message passes the incident's redactor first (the gateway's,
+//! which knows the namespace's Secret values and the configured patterns): whoever wrote the
+//! text, and whatever it quotes (a manifest's lines, a log line, a tool's output), what squad
+//! writes on the forge never carries a secret. File contents are the change itself and are
+//! written as they are.
 
 use squad_protocols::forge::marker;
 use squad_protocols::{
@@ -47,6 +53,32 @@ where
         .map_err(CrewError::from)
 }
 
+/// The incident's redactor: the gateway's, seeded once with the values of the Secrets of the
+/// incident's namespace.
+pub async fn redactor(
+    ctx: &CrewContext,
+    incident: &IncidentId,
+) -> Result<std::sync::Arc<squad_runtime::Redactor>, String> {
+    let namespace = ctx
+        .journal
+        .load(incident)
+        .map(|i| i.workload.namespace)
+        .map_err(|e| e.to_string())?;
+    crate::mind::redactor(ctx, incident, &namespace).await
+}
+
+/// `text` through the incident's redactor; if there is none (the incident is unknown to the
+/// journal, which a crew writing about it cannot be), a note in its place, not the text.
+pub async fn redacted(ctx: &CrewContext, incident: &IncidentId, text: &str) -> String {
+    match redactor(ctx, incident).await {
+        Ok(r) => r.redact(text),
+        Err(e) => {
+            tracing::warn!(%incident, "no redactor ({e}): the text is not written");
+            "[not shown: the redaction gateway was unavailable]".to_owned()
+        }
+    }
+}
+
 fn with_marker(body: &str, mark: &str) -> String {
     format!("{}\n\n{mark}\n", body.trim_end())
 }
@@ -59,6 +91,11 @@ pub async fn issue_once(
     what: &str,
     spec: IssueSpec,
 ) -> Result<IssueRef, CrewError> {
+    let spec = IssueSpec {
+        title: redacted(ctx, incident, &spec.title).await,
+        body: redacted(ctx, incident, &spec.body).await,
+        ..spec
+    };
     let title = spec.title.clone();
     let action = marked_once(
         ctx,
@@ -104,6 +141,7 @@ pub async fn comment_once(
     issue: u64,
     body: &str,
 ) -> Result<(), CrewError> {
+    let body = &redacted(ctx, incident, body).await;
     marked_once(
         ctx,
         incident,
@@ -131,6 +169,12 @@ pub async fn pr_once(
     what: &str,
     spec: PrSpec,
 ) -> Result<PrRef, CrewError> {
+    let spec = PrSpec {
+        title: redacted(ctx, incident, &spec.title).await,
+        body: redacted(ctx, incident, &spec.body).await,
+        commit_message: redacted(ctx, incident, &spec.commit_message).await,
+        ..spec
+    };
     let title = spec.title.clone();
     let action = marked_once(
         ctx,
@@ -178,6 +222,7 @@ pub async fn commit_once(
     message: &str,
     files: Vec<FileChange>,
 ) -> Result<(), CrewError> {
+    let message = &redacted(ctx, incident, message).await;
     let key = key(member, what);
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     ctx.journal

@@ -19,6 +19,7 @@ pub mod picard;
 pub mod ralph;
 pub mod scribe;
 pub mod specialist;
+pub mod walk;
 pub mod worf;
 
 pub use context::CrewContext;

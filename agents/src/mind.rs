@@ -453,7 +453,7 @@ async fn run_loop(
 }
 
 /// The incident's redactor, seeded once with the values of the namespace's Secrets.
-async fn redactor(
+pub(crate) async fn redactor(
     ctx: &CrewContext,
     incident: &IncidentId,
     namespace: &str,

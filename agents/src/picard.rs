@@ -13,8 +13,8 @@ use squad_config::charters;
 use squad_diagnosis::families;
 use squad_protocols::incident::INCIDENT_ISSUE_KEY;
 use squad_protocols::{
-    Alert, AlertStatus, Assignment, Author, EventKind, Incident, IncidentId, IncidentState,
-    IssueSpec, Member, RootCause, Task, WorkloadRef,
+    Alert, AlertStatus, Assignment, Author, Diagnosis, EventKind, Incident, IncidentId,
+    IncidentState, IssueSpec, Member, RootCause, Task, WorkloadRef,
 };
 use squad_runtime::ports::DiagnosisRequest;
 use squad_runtime::reconcile::{Backoff, Controller, GiveUp, Next, Outcome};
@@ -244,6 +244,38 @@ impl Picard {
     }
 }
 
+/// The diagnosis as the incident keeps it, with its text through the incident's redactor: what
+/// a diagnoser quotes (log lines, events, HolmesGPT's tool output and summary) goes on to the
+/// issue, the PR, the timeline, `--json`, the incident report and every prompt. Its typed
+/// signals are what the crew acts on and stay as read, but for the crash's log excerpt.
+async fn redacted(
+    ctx: &CrewContext,
+    id: &IncidentId,
+    mut d: Diagnosis,
+) -> Result<Diagnosis, CrewError> {
+    let r = effects::redactor(ctx, id)
+        .await
+        .map_err(|e| CrewError::invalid(format!("redact the diagnosis of {id}"), e))?;
+    let texts = d
+        .evidence
+        .iter_mut()
+        .map(|e| &mut e.observation)
+        .chain(std::iter::once(&mut d.summary))
+        .chain(&mut d.recommendations)
+        .chain(&mut d.cross_check)
+        .chain(d.fallback_reason.iter_mut())
+        .chain(
+            d.signals
+                .crash
+                .iter_mut()
+                .flat_map(|c| c.log_excerpt.iter_mut()),
+        );
+    for t in texts {
+        *t = r.redact(t);
+    }
+    Ok(d)
+}
+
 async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), CrewError> {
     let j = &ctx.journal;
     let incident = j.load(id)?;
@@ -261,7 +293,7 @@ async fn run_step(ctx: &CrewContext, id: &IncidentId, step: Step) -> Result<(), 
                 workload: incident.workload.clone(),
                 memory,
             };
-            let diagnosis = ctx.diagnoser.diagnose(&request).await?;
+            let diagnosis = redacted(ctx, id, ctx.diagnoser.diagnose(&request).await?).await?;
             j.record(
                 id,
                 Author::Picard,

@@ -13,6 +13,6 @@ pub use error::ConfigError;
 pub use settings::{
     AlertmanagerSettings, AuthSettings, BackendKind, BackendSettings, DiagnoserKind,
     DiagnoserSettings, HolmesSettings, HolmesTransport, IntakeSettings, LlmBudget, LlmProfile,
-    LlmProvider, LlmSettings, LlmToolMode, PagerDutySettings, PrometheusSettings, SecuritySettings,
-    ServerSettings, Settings,
+    LlmProvider, LlmSettings, LlmToolMode, PagerDutySettings, PrometheusSettings,
+    RateLimitSettings, SecuritySettings, ServerSettings, Settings, TlsSettings,
 };

@@ -25,7 +25,9 @@ pub use diagnoser::{DiagnoserKind, DiagnoserSettings, HolmesSettings, HolmesTran
 pub use github::GitHubSettings;
 pub use llm::{LlmBudget, LlmProfile, LlmProvider, LlmSettings, LlmToolMode};
 pub use security::SecuritySettings;
-pub use server::{AuthSettings, IntakeSettings, PagerDutySettings, ServerSettings};
+pub use server::{
+    AuthSettings, IntakeSettings, PagerDutySettings, RateLimitSettings, ServerSettings, TlsSettings,
+};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -115,6 +117,7 @@ impl Settings {
                 "a token of at least 16 characters",
             ));
         }
+        self.server.validate(origin)?;
         if let Some(i) = self.pagerduty.secrets.iter().position(|t| t.is_empty()) {
             return Err(ConfigError::field(
                 origin,

@@ -275,7 +275,9 @@ fn edit_text(edit: &Edit, base: &str) -> Result<String, ManifestError> {
             tag,
         } => editor::set_image_tag(base, name, tag).ok_or_else(|| ManifestError::InvalidArgument {
             argument: "images entry",
-            expected: format!("an `images:` entry named {name} in {kustomization}"),
+            expected: format!(
+                "an `images:` entry named {name} in {kustomization}, its `newTag` on one line"
+            ),
             got: name.clone(),
         }),
         Edit::SetKustomizeReplicas {

@@ -265,7 +265,7 @@ pub fn set_container_resource(
 
     let edited = src.apply(&edit);
     let expected: Value =
-        serde_yaml::from_str(&written).map_err(|err| ManifestError::Verification {
+        crate::yaml::from_str(&written).map_err(|err| ManifestError::Verification {
             document: loc.document.clone(),
             path: key_path.clone(),
             detail: format!(

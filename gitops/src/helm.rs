@@ -168,7 +168,7 @@ pub fn scalar_at(text: &str, keys: &[String]) -> Option<String> {
 
 /// The value at `keys` of a values file.
 pub fn value_at(text: &str, keys: &[String]) -> Option<serde_yaml::Value> {
-    let mut v: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+    let mut v: serde_yaml::Value = crate::yaml::from_str(text).ok()?;
     for k in keys {
         v = v.get(k.as_str())?.clone();
     }
@@ -354,7 +354,7 @@ fn autoscaling(
     {
         return None;
     }
-    let v: serde_yaml::Value = serde_yaml::from_str(hpa).ok()?;
+    let v: serde_yaml::Value = crate::yaml::from_str(hpa).ok()?;
     let number = |k: &str| v["spec"][k].as_u64().map(|n| n.to_string());
     let target = v["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"]
         .as_u64()?

@@ -13,6 +13,7 @@ pub mod editor;
 pub mod helm;
 pub mod kustomize;
 pub mod objects;
+pub mod yaml;
 
 pub use edit::{Edit, apply};
 pub use editor::{ContainerTarget, ManifestError};

@@ -23,9 +23,12 @@ pub use security::security_view;
 
 /// Every object in a (multi-document) YAML file; empty documents are skipped.
 pub fn parse(file: &str, text: &str) -> Result<Vec<Value>, String> {
+    crate::yaml::check(text).map_err(|e| format!("{file}: {e}"))?;
     let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let v = Value::deserialize(doc).map_err(|e| format!("{file}: document {i}: {e}"))?;
+        let v = Value::deserialize(doc)
+            .map_err(crate::yaml::explain)
+            .map_err(|e| format!("{file}: document {i}: {e}"))?;
         if v.is_object() {
             out.push(v);
         }

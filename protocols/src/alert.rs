@@ -1,11 +1,15 @@
 //! Alerts as squad sees them, and parsing of what alerting systems send.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::ProtocolError;
+use crate::json::{describe, optional_str, string_map};
+use crate::text::{sanitize, unclean};
 
 /// Where an alert came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,7 +125,93 @@ impl Alert {
                 "one of the labels pod, deployment, statefulset, daemonset, cronjob, job_name, horizontalpodautoscaler, workload or persistentvolumeclaim",
             ));
         }
+        // These become Kubernetes API paths: only names Kubernetes could have given.
+        if let Some(namespace) = self.namespace()
+            && !kubernetes_name(namespace, 63, false)
+        {
+            return Err(ProtocolError::invalid(
+                "labels.namespace",
+                "a Kubernetes namespace name (lower-case letters, digits and '-', at most 63 characters)",
+                namespace,
+            ));
+        }
+        for key in SUBJECT_LABELS {
+            if let Some(name) = self.label(key)
+                && !kubernetes_name(name, 253, true)
+            {
+                return Err(ProtocolError::invalid(
+                    format!("labels.{key}"),
+                    "a Kubernetes object name (lower-case letters, digits, '-' and '.', at most 253 characters)",
+                    name,
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The alert with control characters (NUL, escapes, line breaks) and Unicode bidirectional
+    /// controls in its name, labels, annotations, fingerprint and group key replaced by U+FFFD;
+    /// annotations keep their line breaks and tabs. The sender's text reaches issue titles and
+    /// bodies, branch names and logs, where such characters break the format or disguise what
+    /// the text says (an RTL override). Every webhook parser returns its alerts this way.
+    ///
+    /// ```
+    /// use squad_protocols::Alert;
+    /// let a = Alert::firing("Oom\u{202e}lliK")
+    ///     .with_label("pod", "api-0\0")
+    ///     .with_annotation("description", "line 1\r\nline 2\x1b[31m")
+    ///     .sanitized();
+    /// assert_eq!(a.name, "Oom\u{fffd}lliK");
+    /// assert_eq!(a.label("pod"), Some("api-0\u{fffd}"));
+    /// assert_eq!(a.annotations["description"], "line 1\nline 2\u{fffd}[31m");
+    /// ```
+    pub fn sanitized(mut self) -> Alert {
+        let text = |s: String| match sanitize(&s, false) {
+            Cow::Borrowed(_) => s,
+            Cow::Owned(clean) => clean,
+        };
+        let multiline = |s: String| match sanitize(&s, true) {
+            Cow::Borrowed(_) => s,
+            Cow::Owned(clean) => clean,
+        };
+        self.name = text(self.name);
+        self.fingerprint = text(self.fingerprint);
+        self.group_key = self.group_key.map(text);
+        if self.labels.iter().any(|(k, v)| unclean(k) || unclean(v)) {
+            self.labels = std::mem::take(&mut self.labels)
+                .into_iter()
+                .map(|(k, v)| (text(k), text(v)))
+                .collect();
+        }
+        if self
+            .annotations
+            .iter()
+            .any(|(k, v)| unclean(k) || unclean(v))
+        {
+            self.annotations = std::mem::take(&mut self.annotations)
+                .into_iter()
+                .map(|(k, v)| (text(k), multiline(v)))
+                .collect();
+        }
+        self
+    }
+}
+
+/// A DNS-1123 name as Kubernetes names objects: lower-case ASCII letters and digits, `-` (and `.`
+/// in a subdomain) inside, at most `max` bytes.
+fn kubernetes_name(name: &str, max: usize, dots: bool) -> bool {
+    let inner = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = name.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(&first), Some(&last)) => {
+            bytes.len() <= max
+                && inner(first)
+                && inner(last)
+                && bytes
+                    .iter()
+                    .all(|&b| inner(b) || b == b'-' || (dots && b == b'.'))
+        }
+        _ => false,
     }
 }
 
@@ -154,64 +244,60 @@ pub fn fingerprint_of(labels: &BTreeMap<String, String>) -> String {
     format!("{hash:016x}")
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AmWebhook {
-    version: Option<String>,
-    group_key: Option<String>,
-    alerts: Option<Vec<AmAlert>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AmAlert {
-    status: Option<String>,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    starts_at: Option<String>,
-    fingerprint: Option<String>,
-}
-
 /// Parses an Alertmanager webhook body (payload version 4) into squad alerts.
 ///
 /// Errors name the field that is wrong and what was expected, e.g.
-/// `invalid field `version`: expected "4" ...`.
+/// `invalid field `version`: expected "4" ...` or, for a value of the wrong JSON type,
+/// ``invalid field `alerts[0].labels.severity`: expected a string, got number 2``.
 pub fn parse_alertmanager_webhook(body: &[u8]) -> Result<Vec<Alert>, ProtocolError> {
-    let hook: AmWebhook = serde_json::from_slice(body).map_err(|e| {
+    let root: Value = serde_json::from_slice(body).map_err(|e| {
         ProtocolError::Malformed(format!(
-            "Alertmanager webhook is not valid JSON of the expected shape: {e}"
+            "Alertmanager webhook is not valid JSON: {}",
+            crate::json::json_error(&e)
         ))
     })?;
-    match hook.version.as_deref() {
+    let Value::Object(hook) = root else {
+        return Err(ProtocolError::Malformed(format!(
+            "Alertmanager webhook must be a JSON object (payload version 4), got {}",
+            describe(&root)
+        )));
+    };
+    const VERSION: &str = "\"4\" (Alertmanager webhook payload version 4)";
+    match optional_str(&hook, "version", "version")? {
         Some("4") => {}
+        Some(other) => return Err(ProtocolError::invalid("version", VERSION, other)),
+        None => return Err(ProtocolError::missing("version", VERSION)),
+    }
+    let group_key = optional_str(&hook, "groupKey", "groupKey")?.map(str::to_owned);
+    let alerts = match hook.get("alerts") {
+        Some(Value::Array(alerts)) => alerts,
+        None | Some(Value::Null) => {
+            return Err(ProtocolError::missing("alerts", "an array of alerts"));
+        }
         Some(other) => {
             return Err(ProtocolError::invalid(
-                "version",
-                "\"4\" (Alertmanager webhook payload version 4)",
-                other,
+                "alerts",
+                "an array of alerts",
+                describe(other),
             ));
         }
-        None => {
-            return Err(ProtocolError::missing(
-                "version",
-                "\"4\" (Alertmanager webhook payload version 4)",
-            ));
-        }
-    }
-    let alerts = hook
-        .alerts
-        .ok_or_else(|| ProtocolError::missing("alerts", "an array of alerts"))?;
+    };
     if alerts.is_empty() {
         return Err(ProtocolError::invalid("alerts", "at least one alert", "[]"));
     }
     alerts
-        .into_iter()
+        .iter()
         .enumerate()
         .map(|(i, a)| {
             let field = |f: &str| format!("alerts[{i}].{f}");
-            let status = match a.status.as_deref() {
+            let Value::Object(a) = a else {
+                return Err(ProtocolError::invalid(
+                    format!("alerts[{i}]"),
+                    "an alert object",
+                    describe(a),
+                ));
+            };
+            let status = match optional_str(a, "status", &field("status"))? {
                 Some("firing") => AlertStatus::Firing,
                 Some("resolved") => AlertStatus::Resolved,
                 Some(other) => {
@@ -228,10 +314,12 @@ pub fn parse_alertmanager_webhook(body: &[u8]) -> Result<Vec<Alert>, ProtocolErr
                     ));
                 }
             };
-            let name = a.labels.get("alertname").cloned().ok_or_else(|| {
+            let labels = string_map(a, "labels", &field("labels"))?;
+            let annotations = string_map(a, "annotations", &field("annotations"))?;
+            let name = labels.get("alertname").cloned().ok_or_else(|| {
                 ProtocolError::missing(field("labels.alertname"), "the alert's name")
             })?;
-            let starts_at = match a.starts_at.as_deref() {
+            let starts_at = match optional_str(a, "startsAt", &field("startsAt"))? {
                 None => None,
                 Some(s) => Some(
                     DateTime::parse_from_rfc3339(s)
@@ -241,21 +329,32 @@ pub fn parse_alertmanager_webhook(body: &[u8]) -> Result<Vec<Alert>, ProtocolErr
                         .with_timezone(&Utc),
                 ),
             };
-            let fingerprint = a.fingerprint.unwrap_or_else(|| fingerprint_of(&a.labels));
+            let fingerprint = optional_str(a, "fingerprint", &field("fingerprint"))?
+                .map_or_else(|| fingerprint_of(&labels), str::to_owned);
             let alert = Alert {
                 source: AlertSource::Alertmanager,
                 name,
                 status,
-                labels: a.labels,
-                annotations: a.annotations,
+                labels,
+                annotations,
                 starts_at,
                 fingerprint,
-                group_key: hook.group_key.clone(),
-            };
+                group_key: group_key.clone(),
+            }
+            .sanitized();
             alert.validate().map_err(|e| match e {
                 ProtocolError::Missing { field: f, expected } => ProtocolError::Missing {
                     field: field(&f),
                     expected,
+                },
+                ProtocolError::Invalid {
+                    field: f,
+                    expected,
+                    got,
+                } => ProtocolError::Invalid {
+                    field: field(&f),
+                    expected,
+                    got,
                 },
                 other => other,
             })?;

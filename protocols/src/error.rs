@@ -29,6 +29,8 @@ impl ProtocolError {
         }
     }
 
+    /// A field with a value of the wrong shape; `got` is cut to 80 characters (it is the
+    /// sender's text, and may be a megabyte).
     pub fn invalid(
         field: impl Into<String>,
         expected: impl Into<String>,
@@ -37,7 +39,7 @@ impl ProtocolError {
         Self::Invalid {
             field: field.into(),
             expected: expected.into(),
-            got: got.into(),
+            got: crate::text::shorten(&got.into()),
         }
     }
 }

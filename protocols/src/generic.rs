@@ -32,12 +32,12 @@
 //! such as `startsAt` is reported rather than silently ignored; a `labels.alertname` that differs
 //! from `name` is rejected too. `null` counts as absent for the optional fields.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::alert::fingerprint_of;
+use crate::json::{describe, optional_str, string_map};
+pub use crate::text::shorten;
 use crate::{Alert, AlertSource, AlertStatus, ProtocolError};
 
 /// The most alerts one generic webhook body may carry.
@@ -72,7 +72,10 @@ const ALERT_FIELDS: [&str; 6] = [
 /// ```
 pub fn parse_generic_alerts(body: &[u8]) -> Result<Vec<Alert>, ProtocolError> {
     let root: Value = serde_json::from_slice(body).map_err(|e| {
-        ProtocolError::Malformed(format!("generic alert webhook is not valid JSON: {e}"))
+        ProtocolError::Malformed(format!(
+            "generic alert webhook is not valid JSON: {}",
+            crate::json::json_error(&e)
+        ))
     })?;
     let Value::Object(root) = root else {
         return Err(ProtocolError::Malformed(format!(
@@ -81,7 +84,7 @@ pub fn parse_generic_alerts(body: &[u8]) -> Result<Vec<Alert>, ProtocolError> {
         )));
     };
     if !root.contains_key("alerts") {
-        return Ok(vec![parse_alert(&root, "")?]);
+        return Ok(vec![parse_alert(&root, "")?.sanitized()]);
     }
     if let Some(unknown) = root.keys().find(|k| k.as_str() != "alerts") {
         return Err(ProtocolError::invalid(
@@ -120,7 +123,9 @@ pub fn parse_generic_alerts(body: &[u8]) -> Result<Vec<Alert>, ProtocolError> {
         .iter()
         .enumerate()
         .map(|(i, alert)| match alert {
-            Value::Object(alert) => parse_alert(alert, &format!("alerts[{i}].")),
+            Value::Object(alert) => {
+                parse_alert(alert, &format!("alerts[{i}].")).map(Alert::sanitized)
+            }
             other => Err(ProtocolError::invalid(
                 format!("alerts[{i}]"),
                 "an alert object",
@@ -216,79 +221,6 @@ fn parse_alert(alert: &Map<String, Value>, prefix: &str) -> Result<Alert, Protoc
         fingerprint,
         group_key: None,
     })
-}
-
-/// An object of string values, absent or null meaning empty; errors name the offending key.
-fn string_map(
-    object: &Map<String, Value>,
-    key: &str,
-    field: &str,
-) -> Result<BTreeMap<String, String>, ProtocolError> {
-    let map = match object.get(key) {
-        None | Some(Value::Null) => return Ok(BTreeMap::new()),
-        Some(Value::Object(map)) => map,
-        Some(other) => {
-            return Err(ProtocolError::invalid(
-                field,
-                "an object of string values",
-                describe(other),
-            ));
-        }
-    };
-    map.iter()
-        .map(|(k, v)| match v {
-            Value::String(s) if !k.is_empty() => Ok((k.clone(), s.clone())),
-            Value::String(_) => Err(ProtocolError::invalid(
-                field,
-                "non-empty keys",
-                "an empty key",
-            )),
-            other => Err(ProtocolError::invalid(
-                format!("{field}.{}", shorten(k)),
-                "a string",
-                describe(other),
-            )),
-        })
-        .collect()
-}
-
-/// A string field that may be absent or null; any other type is an error naming `field`.
-pub(crate) fn optional_str<'a>(
-    object: &'a Map<String, Value>,
-    key: &str,
-    field: &str,
-) -> Result<Option<&'a str>, ProtocolError> {
-    match object.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(ProtocolError::invalid(field, "a string", describe(other))),
-    }
-}
-
-/// A short account of a JSON value for an error message.
-pub(crate) fn describe(value: &Value) -> String {
-    match value {
-        Value::Null => "null".to_owned(),
-        Value::Bool(b) => format!("boolean {b}"),
-        Value::Number(n) => format!("number {n}"),
-        Value::String(s) => shorten(s),
-        Value::Array(items) => format!("an array of {} item(s)", items.len()),
-        Value::Object(map) => format!("an object with {} field(s)", map.len()),
-    }
-}
-
-/// At most 80 characters of sender-controlled text, for error messages and logs.
-///
-/// ```
-/// use squad_protocols::generic::shorten;
-/// assert_eq!(shorten("pod=api-0"), "pod=api-0");
-/// assert_eq!(shorten(&"é".repeat(100)), format!("{}…", "é".repeat(80)));
-/// ```
-pub fn shorten(text: &str) -> String {
-    match text.char_indices().nth(80) {
-        Some((cut, _)) => format!("{}…", text.get(..cut).unwrap_or_default()),
-        None => text.to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -54,9 +54,10 @@ impl GitHubEvent {
         }
     }
 
-    /// One line for the incident's timeline.
+    /// One line for the incident's timeline (control and bidirectional characters of the
+    /// sender's text replaced by U+FFFD).
     pub fn describe(&self) -> String {
-        match self {
+        let line = match self {
             GitHubEvent::PullRequest {
                 number,
                 action,
@@ -77,10 +78,15 @@ impl GitHubEvent {
             GitHubEvent::IssueComment {
                 number, by, body, ..
             } => {
-                let excerpt: String = body.chars().take(120).collect();
+                let excerpt: String = body
+                    .chars()
+                    .take(120)
+                    .map(|c| if c == '\n' { ' ' } else { c })
+                    .collect();
                 format!("GitHub: {by} commented on #{number}: {excerpt}")
             }
-        }
+        };
+        crate::text::sanitize(&line, false).into_owned()
     }
 }
 
@@ -89,8 +95,15 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Result<&'a str, ProtocolError> {
     for p in path {
         cur = cur.get(*p).unwrap_or(&Value::Null);
     }
-    cur.as_str()
-        .ok_or_else(|| ProtocolError::missing(path.join("."), "a string"))
+    match cur {
+        Value::String(s) => Ok(s),
+        Value::Null => Err(ProtocolError::missing(path.join("."), "a string")),
+        other => Err(ProtocolError::invalid(
+            path.join("."),
+            "a string",
+            crate::json::describe(other),
+        )),
+    }
 }
 
 fn u64_at(v: &Value, path: &[&str]) -> Result<u64, ProtocolError> {
@@ -98,8 +111,16 @@ fn u64_at(v: &Value, path: &[&str]) -> Result<u64, ProtocolError> {
     for p in path {
         cur = cur.get(*p).unwrap_or(&Value::Null);
     }
-    cur.as_u64()
-        .ok_or_else(|| ProtocolError::missing(path.join("."), "a number"))
+    match cur {
+        Value::Null => Err(ProtocolError::missing(path.join("."), "a number")),
+        other => other.as_u64().ok_or_else(|| {
+            ProtocolError::invalid(
+                path.join("."),
+                "a non-negative integer (an issue or pull request number)",
+                crate::json::describe(other),
+            )
+        }),
+    }
 }
 
 /// Reads a delivery of `event` (the `X-GitHub-Event` header). Events squad does not follow are
@@ -115,8 +136,12 @@ pub fn parse_github_webhook(
     if !followed {
         return Ok(None);
     }
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| ProtocolError::Malformed(format!("the {event} payload is not JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        ProtocolError::Malformed(format!(
+            "the {event} payload is not JSON: {}",
+            crate::json::json_error(&e)
+        ))
+    })?;
     let repo = str_at(&v, &["repository", "full_name"])?.to_string();
     let action = str_at(&v, &["action"])?.to_string();
     let by = str_at(&v, &["sender", "login"])?.to_string();

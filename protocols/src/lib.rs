@@ -16,11 +16,13 @@ pub mod github;
 pub mod id;
 pub mod image;
 pub mod incident;
+mod json;
 pub mod llm;
 pub mod pagerduty;
 pub mod quantity;
 pub mod replay;
 pub mod storage;
+pub mod text;
 pub mod workload;
 
 pub use alert::{Alert, AlertSource, AlertStatus};

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::alert::fingerprint_of;
-use crate::generic::{describe, optional_str};
+use crate::json::{describe, optional_str};
 use crate::{Alert, AlertSource, AlertStatus, ProtocolError};
 
 /// The labels squad takes from a PagerDuty incident's title, key or details when present.
@@ -82,7 +82,10 @@ pub struct PagerDutyEvent {
 /// ``invalid field `event.resource_type`: expected "incident" ...``.
 pub fn parse_pagerduty_webhook(body: &[u8]) -> Result<PagerDutyEvent, ProtocolError> {
     let root: Value = serde_json::from_slice(body).map_err(|e| {
-        ProtocolError::Malformed(format!("PagerDuty webhook is not valid JSON: {e}"))
+        ProtocolError::Malformed(format!(
+            "PagerDuty webhook is not valid JSON: {}",
+            crate::json::json_error(&e)
+        ))
     })?;
     let Value::Object(root) = root else {
         return Err(ProtocolError::Malformed(format!(
@@ -141,7 +144,7 @@ pub fn parse_pagerduty_webhook(body: &[u8]) -> Result<PagerDutyEvent, ProtocolEr
         }
         None => return Err(ProtocolError::missing("event.data", "the incident object")),
     };
-    let alert = incident_alert(data, status)?;
+    let alert = incident_alert(data, status)?.sanitized();
     Ok(PagerDutyEvent {
         event_id,
         event_type: event_type.to_owned(),

@@ -52,7 +52,8 @@ pub struct Scenario {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configmaps: Option<BTreeMap<String, Vec<String>>>,
     /// Values of Secret keys (`[secret_values.<secret>] <key> = "..."`); keys left out hold the
-    /// value `simulated`.
+    /// value `simulated-secret-value`. A Secret `[secrets]` does not list exists with the keys
+    /// given here.
     #[serde(default)]
     pub secret_values: BTreeMap<String, BTreeMap<String, String>>,
     /// More events the kubelet records about each pod (a probe failure, a mount error), besides
@@ -549,6 +550,18 @@ impl Scenario {
         } else {
             Self::embedded(name_or_path)
         }
+    }
+
+    /// Loads a scenario from the text of its `scenario.toml` and the directory's other files (by
+    /// path relative to it), as [`Scenario::from_dir`] reads them from disk; `origin` names the
+    /// scenario in errors. For text that does not come from a directory (the fuzz targets).
+    pub fn from_toml_str(
+        origin: &str,
+        text: &str,
+        mut files: BTreeMap<String, String>,
+    ) -> Result<Scenario, ConfigError> {
+        files.insert("scenario.toml".to_owned(), text.to_owned());
+        Self::from_files(origin, files)
     }
 
     pub(crate) fn from_files(

@@ -5,7 +5,8 @@
 //! (`alertmanager`) and llama.cpp with a small model (`llama`), each a process on a loopback
 //! port (`process`); and the check of GitHub requests against GitHub's OpenAPI description
 //! (`openapi`). Each harness skips with a message when its component is not installed, unless
-//! `CI=true`; `scripts/tools` installs them.
+//! `CI=true`; `scripts/tools` installs them. Beside them, the shipped scenarios changed the way
+//! an unseen one differs (`variants`), for the property tests.
 
 pub mod alertmanager;
 pub mod apiserver;
@@ -17,3 +18,4 @@ pub mod openapi;
 pub mod process;
 pub mod prometheus;
 pub mod seed;
+pub mod variants;

@@ -144,7 +144,7 @@ fn a_broken_secret_reference_the_last_deploy_changed_is_restored_with_the_code_t
     assert_eq!(diag.root_cause, "broken_config_reference");
     assert_eq!(
         diag.summary,
-        "ledger-api cannot start: its environment cannot be resolved, key dsn of Secret ledger-db does not exist (couldn't find key dsn in Secret billing/ledger-db); the last rollout (75 min ago) changed DATABASE_URL from secret:ledger-db/url"
+        "ledger-api cannot start: its environment cannot be resolved, key dsn of Secret ledger-db does not exist (couldn't find key dsn in Secret billing/ledger-db); the last rollout (75 min ago) changed DATABASE_URL from key url of Secret ledger-db"
     );
     assert_eq!(
         s.issues[0].title,

@@ -12,6 +12,7 @@ use squad_protocols::{Assignment, Declared};
 use squad_runtime::CrewError;
 
 use crate::CrewContext;
+use crate::walk::{Walk, likely_first};
 
 /// How the repository renders the workload for its environment.
 pub(super) enum Shape {
@@ -65,6 +66,16 @@ async fn locate(ctx: &CrewContext, a: &Assignment) -> Result<((String, String), 
     let base = ctx.forge.default_branch().await?;
     let paths = ctx.forge.list_files("", &base).await?;
     let kind_line = format!("kind: {}", a.workload.kind);
+    // Every read below is one forge call: the walk's budget bounds them all.
+    let mut walk = Walk::new("YAML files", paths.iter().filter(|p| yaml(p)).count());
+    let read = async |walk: &mut Walk, path: &str| -> Result<Option<String>, CrewError> {
+        if !walk.more() {
+            return Ok(None);
+        }
+        let text = ctx.forge.read_file(path, &base).await?;
+        walk.read(text.as_ref().map_or(0, String::len));
+        Ok(text)
+    };
     // A Helm chart deployed to the workload's namespace by an Argo CD Application.
     if paths.iter().any(|p| p.ends_with("Chart.yaml")) {
         let mut apps = Vec::new();
@@ -72,7 +83,7 @@ async fn locate(ctx: &CrewContext, a: &Assignment) -> Result<((String, String), 
             .iter()
             .filter(|p| yaml(p) && !p.contains("/templates/"))
         {
-            if let Some(text) = ctx.forge.read_file(path, &base).await? {
+            if let Some(text) = read(&mut walk, path).await? {
                 apps.extend(
                     helm::applications(path, &text)
                         .into_iter()
@@ -91,7 +102,7 @@ async fn locate(ctx: &CrewContext, a: &Assignment) -> Result<((String, String), 
                 .iter()
                 .filter(|p| p.starts_with(&templates) && yaml(p))
             {
-                if let Some(text) = ctx.forge.read_file(path, &base).await?
+                if let Some(text) = read(&mut walk, path).await?
                     && text.lines().any(|l| l.trim_end() == kind_line)
                 {
                     let mut files = BTreeMap::new();
@@ -108,32 +119,41 @@ async fn locate(ctx: &CrewContext, a: &Assignment) -> Result<((String, String), 
     }
     let mut kustomizations = Vec::new();
     for path in paths.iter().filter(|p| kustomize::is_kustomization(p)) {
-        if let Some(text) = ctx.forge.read_file(path, &base).await? {
+        if let Some(text) = read(&mut walk, path).await? {
             kustomizations.push((path.clone(), text));
         }
     }
     let mut layout = Layout::of(kustomizations.iter().map(|(p, t)| (p.as_str(), t.as_str())));
     for path in layout.patch_paths() {
-        if let Some(text) = ctx.forge.read_file(&path, &base).await? {
+        if let Some(text) = read(&mut walk, &path).await? {
             layout.patches.insert(path, text);
         }
     }
     // The document that declares the workload: not a kustomization, not a patch of it.
     let needle = format!("name: {}", a.workload.name);
-    for path in &paths {
-        if !yaml(path) || kustomize::is_kustomization(path) || layout.patches.contains_key(path) {
-            continue;
-        }
-        if let Some(text) = ctx.forge.read_file(path, &base).await?
+    let mut candidates: Vec<String> = paths
+        .into_iter()
+        .filter(|p| yaml(p) && !kustomize::is_kustomization(p) && !layout.patches.contains_key(p))
+        .collect();
+    if walk.exceeds() {
+        candidates = likely_first(candidates, &a.workload.name);
+    }
+    for path in candidates {
+        if let Some(text) = read(&mut walk, &path).await?
             && text.contains(&kind_line)
             && text.contains(&needle)
         {
-            return Ok(((path.clone(), text), Shape::Manifests(layout)));
+            return Ok(((path, text), Shape::Manifests(layout)));
         }
     }
+    let unread = walk.note().map(|n| format!(" ({n})")).unwrap_or_default();
     Err(CrewError::invalid(
         format!("find the manifest of {}", a.workload),
-        format!("no manifest for {} in {}", a.workload, ctx.forge.repo()),
+        format!(
+            "no manifest for {} in {}{unread}",
+            a.workload,
+            ctx.forge.repo()
+        ),
     ))
 }
 
@@ -151,11 +171,31 @@ async fn objects(
     }
     let base = ctx.forge.default_branch().await?;
     let mut found = Vec::new();
-    for path in ctx.forge.list_files("", &base).await? {
-        if !yaml(&path) || kustomize::is_kustomization(&path) || path.contains("/templates/") {
-            continue;
+    let mut candidates: Vec<String> = ctx
+        .forge
+        .list_files("", &base)
+        .await?
+        .into_iter()
+        .filter(|p| yaml(p) && !kustomize::is_kustomization(p) && !p.contains("/templates/"))
+        .collect();
+    let mut walk = Walk::new("YAML files", candidates.len());
+    if walk.exceeds() {
+        for (_, name) in wanted.iter().rev() {
+            candidates = likely_first(candidates, name);
         }
-        let Some(text) = ctx.forge.read_file(&path, &base).await? else {
+    }
+    for path in candidates {
+        if !walk.more() {
+            tracing::warn!(
+                workload = %a.workload,
+                "the objects of the remedy were looked for in part of the repository: {}",
+                walk.note().unwrap_or_default()
+            );
+            break;
+        }
+        let text = ctx.forge.read_file(&path, &base).await?;
+        walk.read(text.as_ref().map_or(0, String::len));
+        let Some(text) = text else {
             continue;
         };
         let Ok(docs) = squad_gitops::objects::parse(&path, &text) else {

@@ -365,8 +365,15 @@ impl Tool {
                 let repo = &ctx.app_repo;
                 let base = repo.default_branch().await?;
                 let mut hits = Vec::new();
-                for path in repo.list_files("", &base).await? {
-                    let Some(text) = repo.read_file(&path, &base).await? else {
+                let paths = repo.list_files("", &base).await?;
+                let mut walk = crate::walk::Walk::new("files", paths.len());
+                for path in paths {
+                    if !walk.more() || hits.len() >= 50 {
+                        break;
+                    }
+                    let text = repo.read_file(&path, &base).await?;
+                    walk.read(text.as_ref().map_or(0, String::len));
+                    let Some(text) = text else {
                         continue;
                     };
                     for (i, line) in text.lines().enumerate() {
@@ -375,10 +382,11 @@ impl Tool {
                         }
                     }
                 }
+                let unread = walk.note().map(|n| format!("\n(searched in part: {n})"));
                 Ok(if hits.is_empty() {
-                    "no match".into()
+                    format!("no match{}", unread.unwrap_or_default())
                 } else {
-                    hits.join("\n")
+                    hits.join("\n") + &unread.unwrap_or_default()
                 })
             }
             Tool::SizeMemory => {

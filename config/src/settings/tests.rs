@@ -199,3 +199,104 @@ fn a_key_pasted_as_api_key_env_is_rejected_without_echoing_it() {
     assert!(err.contains("llm.profiles.local.api_key_env"), "{err}");
     assert!(!err.contains("sk-live-secret-123"), "{err}");
 }
+
+#[test]
+fn token_hashes_tls_and_rate_limits_parse_with_their_defaults() {
+    let hash = format!("sha256:{}", "ab".repeat(32));
+    let s = Settings::from_toml(
+        "squad.toml",
+        &format!(
+            "[server.auth]\ntoken_hashes = [\"{hash}\"]\n[server.tls]\ncert_file = \"/etc/squad/tls.crt\"\nkey_file = \"/etc/squad/tls.key\"\n"
+        ),
+    )
+    .unwrap();
+    assert_eq!(s.server.auth.token_hashes, vec![hash]);
+    assert!(s.server.auth.any());
+    let tls = s.server.tls.unwrap();
+    assert_eq!(
+        (tls.reload_seconds, tls.handshake_timeout_seconds),
+        (30, 10)
+    );
+    assert_eq!(tls.client_ca_file, None);
+    assert_eq!(
+        (s.server.rate_limit.per_second, s.server.rate_limit.burst),
+        (100, 200)
+    );
+    assert!(Settings::default().server.tls.is_none());
+}
+
+#[test]
+fn a_bad_token_hash_names_its_index_and_the_expected_form() {
+    for bad in [
+        "ab".repeat(32),
+        format!("sha256:{}", "ab".repeat(31)),
+        format!("sha256:{}", "zz".repeat(32)),
+        format!("sha1:{}", "ab".repeat(32)),
+    ] {
+        let good = format!("sha256:{}", "CD".repeat(32));
+        let err = Settings::from_toml(
+            "squad.toml",
+            &format!("[server.auth]\ntoken_hashes = [\"{good}\", \"{bad}\"]\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("server.auth.token_hashes[1]")
+                && err.contains("64 hex digits")
+                && err.contains("squad token hash"),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
+fn tls_and_rate_limit_mistakes_name_the_field() {
+    for (text, field) in [
+        (
+            "[server.tls]\ncert_file = \"\"\nkey_file = \"k.pem\"\n",
+            "server.tls.cert_file",
+        ),
+        (
+            "[server.tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\nreload_seconds = 0\n",
+            "server.tls.reload_seconds",
+        ),
+        (
+            "[server.tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\nhandshake_timeout_seconds = 0\n",
+            "server.tls.handshake_timeout_seconds",
+        ),
+        ("[server.tls]\ncert_file = \"c.pem\"\n", "key_file"),
+        (
+            "[server.rate_limit]\nburst = 0\n",
+            "server.rate_limit.burst",
+        ),
+    ] {
+        let err = Settings::from_toml("squad.toml", text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(field), "{text}: {err}");
+    }
+    // 0 per second disables the limit; then the burst does not matter.
+    assert!(
+        Settings::from_toml(
+            "squad.toml",
+            "[server.rate_limit]\nper_second = 0\nburst = 0\n"
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn loopback_listeners_are_told_apart() {
+    let mut s = ServerSettings::default();
+    assert!(s.listens_on_loopback());
+    for (listen, loopback) in [
+        ("0.0.0.0:8080", false),
+        ("10.0.0.7:8080", false),
+        ("[::1]:8080", true),
+        ("[::]:8080", false),
+        ("127.0.0.2:9", true),
+    ] {
+        s.listen = listen.into();
+        assert_eq!(s.listens_on_loopback(), loopback, "{listen}");
+    }
+}

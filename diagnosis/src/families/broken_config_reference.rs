@@ -186,8 +186,29 @@ fn reference_change(
         last.revision,
         crate::readings::ago(facts.now - last.at),
         var.name.clone(),
-        previous.map(|p| p.source.clone()),
+        previous.map(|p| source_in_words(&p.source)),
     ))
+}
+
+/// An env item's source in words, as the rest of the diagnosis names references (`key url of
+/// Secret ledger-db`): squad's `secret:ledger-db/url` shorthand would read to the redaction
+/// gateway, which every diagnosis passes, as a value assigned to a key named `secret`.
+fn source_in_words(source: &str) -> String {
+    let (kind, rest) = match source.split_once(':') {
+        Some(("secret", rest)) => ("Secret", rest),
+        Some(("configmap", rest)) => ("ConfigMap", rest),
+        _ if source == "value" => return "a literal value".to_owned(),
+        _ => return source.to_owned(),
+    };
+    let (name, key) = match rest.split_once('/') {
+        Some((n, k)) => (Some(n), Some(k)),
+        None => (Some(rest), None),
+    };
+    describe(
+        kind,
+        name.filter(|n| !n.is_empty()),
+        key.filter(|k| !k.is_empty()),
+    )
 }
 
 /// What a reference names, in words: `key dsn of Secret ledger-db`, `ConfigMap app-config`.

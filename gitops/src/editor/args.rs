@@ -112,7 +112,7 @@ impl EnvItem {
             lines.push(line[base..].to_string());
         }
         let text = lines.join("\n");
-        let parsed: Value = serde_yaml::from_str(&text)
+        let parsed: Value = crate::yaml::from_str(&text)
             .map_err(|err| invalid(&format!("a valid YAML list item ({err})"), &text))?;
         let value = match parsed {
             Value::Sequence(mut items) if items.len() == 1 => items.pop().unwrap_or(Value::Null),

@@ -62,7 +62,7 @@ pub fn set_patch_value(yaml: &str, op_path: &str, value: &str) -> Result<String,
             .and_then(|d| d.get_mut(index))
             .ok_or_else(|| failure("the patch is not a list".into()))?;
         let old = item.get("value").cloned().unwrap_or(Value::Null);
-        let new: Value = serde_yaml::from_str(value).unwrap_or(Value::from(value));
+        let new: Value = crate::yaml::from_str(value).unwrap_or(Value::from(value));
         // A quoted value stays a string.
         let new = if old.is_string() {
             Value::from(value)

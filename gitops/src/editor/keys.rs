@@ -190,7 +190,7 @@ pub(super) fn key_value(key: &str, lines: &[String]) -> Result<Value, ManifestEr
     // Ended by a newline, as in the file: a block scalar's clipped text keeps its last one.
     let text = lines.join("\n") + "\n";
     let parsed: Value =
-        serde_yaml::from_str(&text).map_err(|e| invalid(format!("{text} ({e})")))?;
+        crate::yaml::from_str(&text).map_err(|e| invalid(format!("{text} ({e})")))?;
     match parsed.as_mapping() {
         Some(m) if m.len() == 1 => m.get(key).cloned().ok_or_else(|| invalid(text.clone())),
         _ => Err(invalid(text)),
@@ -286,8 +286,8 @@ pub fn set_value(yaml: &str, keys: &[&str], value: &str) -> Result<String, Manif
     if yaml.trim().is_empty() {
         edited = format!("{}\n", nested(keys, 0, step, value).join("\n"));
     }
-    let before: Value = serde_yaml::from_str(yaml).unwrap_or(Value::Null);
-    let after: Value = serde_yaml::from_str(&edited).map_err(|e| ManifestError::Verification {
+    let before: Value = crate::yaml::from_str(yaml).unwrap_or(Value::Null);
+    let after: Value = crate::yaml::from_str(&edited).map_err(|e| ManifestError::Verification {
         document: doc.into(),
         path: path.clone(),
         detail: format!("the edited file is not valid YAML: {e}"),
@@ -297,7 +297,7 @@ pub fn set_value(yaml: &str, keys: &[&str], value: &str) -> Result<String, Manif
     } else {
         before
     };
-    let new: Value = serde_yaml::from_str(&written).unwrap_or(Value::from(value));
+    let new: Value = crate::yaml::from_str(&written).unwrap_or(Value::from(value));
     let mut at = &mut expected;
     for key in &keys[..keys.len() - 1] {
         let map = at

@@ -33,13 +33,14 @@ pub fn add_resource(text: &str, after: &str, entry: &str) -> Option<String> {
 }
 
 /// Sets the `newTag` of the `images:` entry named `name` (adding the key to the entry when it
-/// has none), keeping every other line; `None` when no entry has that name.
+/// has none), keeping every other line; `None` when no entry has that name, or when its `newTag`
+/// runs past its own line (a multi-line quoted scalar, which a line edit cannot replace).
 pub fn set_image_tag(text: &str, name: &str, tag: &str) -> Option<String> {
     set_entry_key(text, "images", name, "newTag", &format!("\"{tag}\""))
 }
 
 /// Sets the `count` of the `replicas:` entry named `name`, keeping every other line; `None` when
-/// no entry has that name.
+/// no entry has that name, or when its `count` runs past its own line.
 pub fn set_replica_count(text: &str, name: &str, count: u64) -> Option<String> {
     set_entry_key(text, "replicas", name, "count", &count.to_string())
 }
@@ -98,7 +99,11 @@ fn set_entry_key(text: &str, list: &str, name: &str, key: &str, value: &str) -> 
         }
         None => out.insert(end, format!("{}{key}: {value}", " ".repeat(key_col))),
     }
-    Some(out.join("\n") + if text.ends_with('\n') { "\n" } else { "" })
+    let edited = out.join("\n") + if text.ends_with('\n') { "\n" } else { "" };
+    // A value continued on the lines below its key (a multi-line quoted scalar) keeps its tail
+    // after a one-line edit: the edit must leave YAML that parses when the text did.
+    let parses = |t: &str| serde_yaml::from_str::<serde_yaml::Value>(t).is_ok();
+    (parses(&edited) || !parses(text)).then_some(edited)
 }
 
 /// Where the block scalar of the `index`-th item of the top-level list `list` (its `patch: |`)
@@ -237,6 +242,23 @@ mod tests {
         assert_eq!(
             written,
             k.replace("replicas: 3 # prod", "replicas: 1 # prod")
+        );
+    }
+
+    #[test]
+    fn a_tag_continued_on_the_next_lines_is_not_half_replaced() {
+        // Found by the `gitops_repo` fuzz target: replacing the key's line alone left the
+        // scalar's tail behind, and the kustomization no longer parsed.
+        let text = "images:\n  - name: ghcr.io/acme/storefront\n    newTag: \"2.4\n      .1\"\n";
+        assert_eq!(
+            set_image_tag(text, "ghcr.io/acme/storefront", "2.4.2"),
+            None
+        );
+        let one_line =
+            "images:\n  - name: ghcr.io/acme/storefront\n    newTag: \"2.4.1\" # pinned\n";
+        assert_eq!(
+            set_image_tag(one_line, "ghcr.io/acme/storefront", "2.4.2").as_deref(),
+            Some("images:\n  - name: ghcr.io/acme/storefront\n    newTag: \"2.4.2\" # pinned\n")
         );
     }
 }

@@ -2,16 +2,13 @@
 //! equal the original one except for the intended change to the target container. This catches
 //! what a line-based edit cannot see, such as an edited anchor that is used elsewhere.
 
-use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 
 use super::locate::Located;
 use super::{ContainerTarget, ManifestError};
 
 pub(super) fn parse_documents(yaml: &str) -> Result<Vec<Value>, serde_yaml::Error> {
-    serde_yaml::Deserializer::from_str(yaml)
-        .map(Value::deserialize)
-        .collect()
+    crate::yaml::documents(yaml)
 }
 
 pub(super) fn scalar_string(value: &Value) -> Option<String> {

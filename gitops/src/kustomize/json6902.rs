@@ -44,7 +44,7 @@ pub(super) fn pointer(
 
 /// Whether a JSON 6902 patch file's operations include an `add` or `replace` of `pointer`.
 fn sets(text: &str, pointer: &str) -> bool {
-    let Ok(ops) = serde_yaml::from_str::<Value>(text) else {
+    let Ok(ops) = crate::yaml::from_str::<Value>(text) else {
         return false;
     };
     ops.as_array().is_some_and(|ops| {

@@ -70,7 +70,7 @@ fn join(dir: &str, rel: &str) -> String {
 impl Kustomization {
     /// Reads a kustomization file; `None` when it is not one.
     pub fn read(path: &str, text: &str) -> Option<Kustomization> {
-        let v: Value = serde_yaml::from_str(text).ok()?;
+        let v: Value = crate::yaml::from_str(text).ok()?;
         if !v.is_object() {
             return None;
         }

@@ -253,6 +253,13 @@ fn accept_keyed_value(caps: &Captures<'_>, text: &str) -> Option<Hit> {
     if !class.vouches_for(value.as_str()) {
         return None;
     }
+    let sep = caps.name("sep");
+    if key.as_str().eq_ignore_ascii_case("secret")
+        && sep.is_some_and(|s| s.as_str() == ":" && s.end() == value.start())
+        && is_secret_reference(value.as_str())
+    {
+        return None;
+    }
     // Prose, not configuration: "invalid password: user admin" has words after the "value"
     // (and so does `kubectl describe secret`'s "password:  16 bytes").
     let is_colon = caps.name("sep").is_some_and(|s| s.as_str() == ":");
@@ -269,6 +276,28 @@ fn accept_keyed_value(caps: &Captures<'_>, text: &str) -> Option<Hit> {
         }
     }
     Some(Hit::new(value.range(), class.kind))
+}
+
+/// squad's notation for a Secret's key, `secret:<name>/<key>` (written without a space, as the
+/// diagnosis and its evidence quote it): a lowercase DNS name, one `/`, then a key as the API
+/// allows it. It names where a value lives, not the value.
+fn is_secret_reference(value: &str) -> bool {
+    let Some((name, key)) = value.split_once('/') else {
+        return false;
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    let key_ok = !key.is_empty()
+        && key.len() <= 253
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+    name_ok && key_ok
 }
 
 /// `Basic …` is only credentials if it decodes to printable `user:password`.

@@ -46,6 +46,10 @@ fn secret_assignments_lose_their_value_and_keep_their_key() {
             "secret=abc123def user=bob",
             "secret=[REDACTED:secret:1] user=bob",
         ),
+        // Only the exact `secret:<dns-name>/<key>` notation is a reference.
+        ("secret: Zx9q/Rk2w8", "secret: [REDACTED:secret:1]"),
+        ("secret:Zx9q/Rk2w8", "secret:[REDACTED:secret:1]"),
+        ("secret=ledger-db/url", "secret=[REDACTED:secret:1]"),
         ("api_key=abcd1234efgh", "api_key=[REDACTED:api_key:1]"),
         ("X-Api-Key: 0a1b2c3d4e", "X-Api-Key: [REDACTED:api_key:1]"),
         (
@@ -129,6 +133,7 @@ fn ordinary_identifiers_and_prose_are_not_secrets() {
         "Using Basic authentication for the registry",
         "password: ${DB_PASSWORD}",
         "DB_PASSWORD:  <set to the key 'password' in secret 'db'>  Optional: false",
+        "DATABASE_URL reads secret:ledger-db/url, which is missing (Secret:db.v2/DB_URL too)",
         "password: ********",
         "password: null",
         "password: \"\"",

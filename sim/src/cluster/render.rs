@@ -77,43 +77,104 @@ fn helm_template(git: &GitRepo, rev: &str, app: &str, namespace: &str) -> Result
     for v in &app.values {
         cmd.arg("-f").arg(tmp.path().join(v));
     }
-    let out = cmd.output().map_err(|e| {
+    let out = bounded_output(cmd).map_err(|e| {
         format!(
             "the repository is a Helm chart ({}) and the simulation renders it with `helm template`: {} could not run ({e}); put helm on PATH or set SQUAD_HELM (scripts/tools installs it)",
             app.chart,
             helm().display()
         )
     })?;
-    if !out.status.success() {
+    // A render stopped at the cap was killed: say that, not that it failed.
+    if out.stdout.is_some() && !out.status.success() {
         return Err(format!(
             "helm template {} failed: {}",
             app.chart,
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    String::from_utf8(out.stdout).map_err(|e| e.to_string())
+    rendered_text(out.stdout, &format!("helm template {}", app.chart))
+}
+
+/// A render's output: at most what squad reads as YAML, and UTF-8.
+fn rendered_text(stdout: Option<Vec<u8>>, what: &str) -> Result<String, String> {
+    let Some(stdout) = stdout else {
+        return Err(format!(
+            "{what} rendered more than {} bytes, the most squad reads as YAML (its run was stopped)",
+            squad_gitops::yaml::MAX_YAML_BYTES
+        ));
+    };
+    String::from_utf8(stdout).map_err(|e| format!("{what} rendered text that is not UTF-8: {e}"))
+}
+
+/// How a render ran: its status, its stdout unless it passed the cap, its stderr's tail.
+struct Output {
+    status: std::process::ExitStatus,
+    stdout: Option<Vec<u8>>,
+    stderr: Vec<u8>,
+}
+
+/// Runs a renderer, reading at most [`squad_gitops::yaml::MAX_YAML_BYTES`] of its stdout (past
+/// that the child is killed: the YAML would be refused anyway) and the last 64 KiB of its
+/// stderr, so a render that never ends costs neither memory nor a hang on a full pipe.
+fn bounded_output(mut cmd: std::process::Command) -> std::io::Result<Output> {
+    use std::io::Read;
+    use std::process::Stdio;
+    const STDERR_KEEP: usize = 64 << 10;
+    let cap = squad_gitops::yaml::MAX_YAML_BYTES;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().map(|mut pipe| {
+        std::thread::spawn(move || {
+            let (mut kept, mut buf) = (Vec::new(), vec![0u8; 16 << 10]);
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                kept.extend_from_slice(buf.get(..n).unwrap_or_default());
+                if kept.len() > 2 * STDERR_KEEP {
+                    kept.drain(..kept.len() - STDERR_KEEP);
+                }
+            }
+            kept
+        })
+    });
+    let mut stdout = Vec::new();
+    if let Some(pipe) = child.stdout.take() {
+        pipe.take(cap as u64 + 1).read_to_end(&mut stdout)?;
+    }
+    let over = stdout.len() > cap;
+    if over {
+        let _ = child.kill();
+    }
+    let status = child.wait()?;
+    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    Ok(Output {
+        status,
+        stdout: (!over).then_some(stdout),
+        stderr,
+    })
 }
 
 /// `kubectl kustomize <dir>` over the repository's tree at `rev`.
 fn kustomize(git: &GitRepo, rev: &str, dir: &str) -> Result<String, String> {
     let tmp = checkout(git, rev)?;
-    let out = std::process::Command::new(kubectl())
-        .arg("kustomize")
-        .arg(tmp.path().join(dir))
-        .output()
+    let mut cmd = std::process::Command::new(kubectl());
+    cmd.arg("kustomize").arg(tmp.path().join(dir));
+    let out = bounded_output(cmd)
         .map_err(|e| {
             format!(
                 "the repository is Kustomize (overlay {dir}) and the simulation renders it with `kubectl kustomize`: {} could not run ({e}); put kubectl on PATH or set SQUAD_KUBECTL (scripts/tools installs it)",
                 kubectl().display()
             )
         })?;
-    if !out.status.success() {
+    // A render stopped at the cap was killed: say that, not that it failed.
+    if out.stdout.is_some() && !out.status.success() {
         return Err(format!(
             "kubectl kustomize {dir} failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    String::from_utf8(out.stdout).map_err(|e| e.to_string())
+    rendered_text(out.stdout, &format!("kubectl kustomize {dir}"))
 }
 
 impl SimCluster {

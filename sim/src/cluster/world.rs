@@ -120,6 +120,10 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// The value of a Secret's key the scenario gives none for: not a word, so the redaction of
+/// known Secret values (which it is one of) never swallows prose such as "the simulated world".
+const DEFAULT_SECRET_VALUE: &str = "simulated-secret-value";
+
 const CLUSTER_SCOPED: &[&str] = &[
     "Namespace",
     "Node",
@@ -230,14 +234,27 @@ impl SimCluster {
                 ));
             }
         }
-        for (name, keys) in s.secrets.iter().flatten() {
-            let values = s.secret_values.get(name);
+        // A Secret the scenario gives values for exists with those keys, even where `[secrets]`
+        // does not model the namespace's Secrets (references to others still resolve).
+        let values_only = s.secret_values.iter().filter_map(|(name, values)| {
+            let listed = s.secrets.as_ref().is_some_and(|t| t.contains_key(name));
+            (!listed).then(|| (name, values.keys().cloned().collect::<Vec<_>>()))
+        });
+        let cluster_secrets: Vec<(&String, Vec<String>)> = s
+            .secrets
+            .iter()
+            .flatten()
+            .map(|(name, keys)| (name, keys.clone()))
+            .chain(values_only)
+            .collect();
+        for (name, keys) in &cluster_secrets {
+            let values = s.secret_values.get(*name);
             let data: BTreeMap<&str, String> = keys
                 .iter()
                 .map(|k| {
                     let v = values
                         .and_then(|v| v.get(k))
-                        .map_or("simulated", String::as_str);
+                        .map_or(DEFAULT_SECRET_VALUE, String::as_str);
                     (
                         k.as_str(),
                         squad_runtime::redact::base64_standard(v.as_bytes()),

@@ -1,5 +1,6 @@
-//! `pods/{name}/log`: a container's log as `text/plain`, with the `container`, `previous` and
-//! `tailLines` parameters and the errors kubectl shows when they do not fit the pod.
+//! `pods/{name}/log`: a container's log as `text/plain`, with the `container`, `previous`,
+//! `tailLines` and `limitBytes` parameters and the errors kubectl shows when they do not fit the
+//! pod.
 
 use axum::body::Body;
 use axum::http::{StatusCode, header};
@@ -82,12 +83,29 @@ pub(super) fn pod_log(
         },
         None => usize::MAX,
     };
+    // As the kubelet: the first `limitBytes` bytes of what the other parameters select.
+    let limit = match param(q, "limitBytes") {
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return status(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Invalid",
+                    &format!("limitBytes: expected a positive integer, got {l:?}"),
+                    None,
+                );
+            }
+        },
+        None => usize::MAX,
+    };
     match shared.cluster.logs(ns, pod, &container, previous, tail) {
         Ok(lines) => {
             let mut text = lines.join("\n");
             if !text.is_empty() {
                 text.push('\n');
             }
+            let mut text = text.into_bytes();
+            text.truncate(limit);
             Response::builder()
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, "text/plain")

@@ -61,12 +61,12 @@ fn a_renamed_secret_key_is_a_broken_reference_with_the_deploy_that_renamed_it() 
     assert_eq!(d.root_cause.as_str(), ROOT_CAUSE);
     assert_eq!(
         d.summary,
-        "api cannot start: its environment cannot be resolved, key password of Secret cart-db does not exist (couldn't find key password in Secret shop/cart-db); the last rollout (30 h ago) changed DB_URL from secret:cart-db/url"
+        "api cannot start: its environment cannot be resolved, key password of Secret cart-db does not exist (couldn't find key password in Secret shop/cart-db); the last rollout (30 h ago) changed DB_URL from key url of Secret cart-db"
     );
     assert_eq!(d.confidence, 0.95);
     assert_eq!(d.reason.as_deref(), Some("CreateContainerConfigError"));
     assert!(
-        d.recommendations[0].contains("restore DB_URL's reference to secret:cart-db/url"),
+        d.recommendations[0].contains("restore DB_URL's reference to key url of Secret cart-db"),
         "{:?}",
         d.recommendations
     );
