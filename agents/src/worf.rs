@@ -67,8 +67,10 @@ pub fn charter() -> &'static str {
 
 pub struct Worf;
 
+mod exposure;
 mod hygiene;
 mod review;
+pub use exposure::review_service_exposure;
 pub use hygiene::{review_rbac_writes, review_workload_hygiene};
 pub use review::{
     review_image, review_live_credentials, review_network, review_pod_security, review_rbac,
@@ -151,6 +153,20 @@ pub fn workload_security_marker(w: &squad_protocols::WorkloadRef) -> String {
     squad_protocols::forge::marker("security", &format!("{}/{}", w.namespace, w.name))
 }
 
+/// One lock per workload, so that incidents on the same workload in flight at once look for
+/// its security issue one after the other (else each finds none and files its own).
+fn workload_lock(w: &squad_protocols::WorkloadRef) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    > = std::sync::OnceLock::new();
+    let locks = LOCKS.get_or_init(Default::default);
+    let mut locks = locks.lock().unwrap_or_else(|e| e.into_inner());
+    locks
+        .entry(workload_security_marker(w))
+        .or_default()
+        .clone()
+}
+
 /// Files the workload's security issue, or, when an earlier incident filed one (found by the
 /// workload's marker), reopens it and comments this incident's findings on it. A retry after a
 /// crash finds this incident's own issue first, so it never files twice nor comments on itself.
@@ -160,6 +176,8 @@ async fn security_issue(
     title: &str,
     listed: &str,
 ) -> Result<Filed, CrewError> {
+    let lock = workload_lock(&a.workload);
+    let _one_at_a_time = lock.lock().await;
     let own = squad_protocols::forge::marker(a.incident.as_str(), "worf:security-issue");
     let earlier = match ctx.forge.find_marker(&own).await? {
         Some(_) => None,
@@ -257,13 +275,17 @@ impl Skill for Worf {
                 Vec::new()
             }
         };
-        let network = match ctx.cluster.network_policies(ns).await {
+        let mut network = match ctx.cluster.network_policies(ns).await {
             Ok(p) => review_network(&w, &p),
             Err(e) => {
                 notes.push(format!("NetworkPolicies not readable: {e}"));
                 Vec::new()
             }
         };
+        match ctx.cluster.services(ns).await {
+            Ok(s) => network.extend(review_service_exposure(&w, &s)),
+            Err(e) => notes.push(format!("Services not readable: {e}")),
+        }
         let pod = review_pod_security(&w);
         let hygiene = review_workload_hygiene(&w);
         // Literal credentials in the GitOps repository, by the redaction gateway's detectors and

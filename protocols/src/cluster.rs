@@ -491,9 +491,35 @@ pub struct ServiceInfo {
     pub ports: Vec<ServicePort>,
     /// Its endpoints, one per address and port.
     pub endpoints: Vec<Endpoint>,
+    /// `spec.type`: `ClusterIP` (also when empty, the API's default), `NodePort`,
+    /// `LoadBalancer` or `ExternalName`.
+    #[serde(default)]
+    pub service_type: String,
+    /// `spec.externalIPs`: addresses outside the cluster the Service also answers on.
+    #[serde(default)]
+    pub external_ips: Vec<String>,
+    /// `spec.loadBalancerSourceRanges`: the client ranges a load balancer lets in (empty: every
+    /// address).
+    #[serde(default)]
+    pub load_balancer_source_ranges: Vec<String>,
 }
 
 impl ServiceInfo {
+    /// Its type as the API reads it: `ClusterIP` when unset.
+    pub fn kind(&self) -> &str {
+        if self.service_type.is_empty() {
+            "ClusterIP"
+        } else {
+            &self.service_type
+        }
+    }
+
+    /// Whether it sends traffic to pods labelled `labels` (a Service without a selector sends to
+    /// none: its endpoints are managed by hand).
+    pub fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        !self.selector.is_empty() && network_policy::matches(&self.selector, labels)
+    }
+
     /// The Service's port `port`.
     pub fn port(&self, port: u16) -> Option<&ServicePort> {
         self.ports.iter().find(|p| p.port == port)

@@ -655,3 +655,20 @@ fn writing_the_aws_auth_config_map_is_critical_and_an_aimed_probe_breaks_baselin
         "{f:#?}"
     );
 }
+
+#[test]
+fn incidents_on_one_workload_share_the_lock_around_its_security_issue() {
+    let a = squad_protocols::WorkloadRef::deployment("production", "payment-service");
+    let b = squad_protocols::WorkloadRef::deployment("production", "ledger");
+    let (la, la2, lb) = (
+        super::workload_lock(&a),
+        super::workload_lock(&a),
+        super::workload_lock(&b),
+    );
+    assert!(std::sync::Arc::ptr_eq(&la, &la2));
+    assert!(!std::sync::Arc::ptr_eq(&la, &lb));
+    let held = la.try_lock().unwrap();
+    assert!(la2.try_lock().is_err(), "a second incident waits");
+    assert!(lb.try_lock().is_ok(), "another workload does not");
+    drop(held);
+}

@@ -649,6 +649,9 @@ mod tests {
                 protocol: "TCP".into(),
             }],
             endpoints: Vec::new(),
+            service_type: String::new(),
+            external_ips: Vec::new(),
+            load_balancer_source_ranges: Vec::new(),
         }
     }
 

@@ -100,6 +100,9 @@ pub fn service_info(svc: &Value, endpoints: Option<&Value>) -> ServiceInfo {
         selector: string_map(&svc["spec"]["selector"]),
         ports: service_ports(svc),
         endpoints: endpoints.map(endpoint_list).unwrap_or_default(),
+        service_type: str_of(&svc["spec"]["type"]),
+        external_ips: strings(&svc["spec"]["externalIPs"]),
+        load_balancer_source_ranges: strings(&svc["spec"]["loadBalancerSourceRanges"]),
     }
 }
 

@@ -67,7 +67,8 @@ pub struct Destination {
     pub protocol: String,
 }
 
-fn matches(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+/// Whether `labels` carry every pair of `selector` (an empty selector matches everything).
+pub(super) fn matches(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 

@@ -386,6 +386,9 @@ fn service_stub(name: &str, ns: &str) -> ServiceInfo {
         selector: BTreeMap::new(),
         ports: Vec::new(),
         endpoints: Vec::new(),
+        service_type: String::new(),
+        external_ips: Vec::new(),
+        load_balancer_source_ranges: Vec::new(),
     }
 }
 
