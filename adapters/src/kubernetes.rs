@@ -655,6 +655,10 @@ impl Cluster for KubeCluster {
         self.secret_texts(namespace).await
     }
 
+    async fn config_map_texts(&self, namespace: &str) -> PortResult<Vec<(String, String, String)>> {
+        self.config_map_data(namespace).await
+    }
+
     async fn node(&self, name: &str) -> PortResult<NodeInfo> {
         let api: Api<Node> = Api::all(self.client.clone());
         Ok(objects::node_info(

@@ -73,8 +73,8 @@ mod review;
 pub use exposure::review_service_exposure;
 pub use hygiene::{review_rbac_writes, review_workload_hygiene};
 pub use review::{
-    review_image, review_live_credentials, review_network, review_pod_security, review_rbac,
-    review_repository_secrets, review_token,
+    review_config_map_secrets, review_image, review_live_credentials, review_network,
+    review_pod_security, review_rbac, review_repository_secrets, review_token,
 };
 
 /// Past these, the repository is scanned only this far (and the review says so).
@@ -297,6 +297,10 @@ impl Skill for Worf {
             })
             .await?;
         let mut repository = review_live_credentials(&w, &redactor);
+        match ctx.cluster.config_map_texts(ns).await {
+            Ok(data) => repository.extend(review_config_map_secrets(ns, &data, &redactor)),
+            Err(e) => notes.push(format!("ConfigMaps not readable: {e}")),
+        }
         match repository_texts(ctx).await {
             Ok((files, cut)) => {
                 notes.extend(cut);

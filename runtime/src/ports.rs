@@ -109,6 +109,9 @@ pub trait Cluster: Send + Sync {
     /// The values of a namespace's Secrets, decoded, for the redaction gateway only: they are
     /// redacted wherever they appear before anything reaches a model, and go nowhere else.
     async fn secret_values(&self, namespace: &str) -> PortResult<Vec<String>>;
+    /// The data of a namespace's ConfigMaps as (ConfigMap, key, value), for Worf's credential
+    /// scan: what it finds is named by ConfigMap, key, line and kind, never by value.
+    async fn config_map_texts(&self, namespace: &str) -> PortResult<Vec<(String, String, String)>>;
     /// A node and its conditions.
     async fn node(&self, name: &str) -> PortResult<NodeInfo>;
     /// Every node of the cluster (where a pod could have gone).

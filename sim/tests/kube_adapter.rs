@@ -610,6 +610,27 @@ async fn secret_values_never_leave_the_adapter() {
 }
 
 #[tokio::test]
+async fn config_map_data_is_read_key_by_key_and_binary_data_is_left_out() {
+    let maps = json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {},
+        "items": [
+            {"metadata": {"name": "settings", "namespace": "apps"},
+             "data": {"app.yaml": "port: 8080\n", "LOG_LEVEL": "debug"},
+             "binaryData": {"logo.png": "iVBORw0KGgo="}},
+            {"metadata": {"name": "empty", "namespace": "apps"}}]});
+    let (k, _, _d) = mock(&[("/api/v1/namespaces/apps/configmaps", 200, maps)]).await;
+    let mut data = k.config_map_texts("apps").await.unwrap();
+    data.sort();
+    let at = |m: &str, k: &str, v: &str| (m.to_owned(), k.to_owned(), v.to_owned());
+    assert_eq!(
+        data,
+        vec![
+            at("settings", "LOG_LEVEL", "debug"),
+            at("settings", "app.yaml", "port: 8080\n"),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn the_context_chooses_the_cluster_and_its_namespace() {
     let s = serve("oomkilled", &[]).await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -1,7 +1,7 @@
 //! The namespace's Secrets: their key names for the diagnosis, their values for the redaction
-//! gateway only.
+//! gateway only; and its ConfigMaps' data, for Worf's search for credentials left in them.
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ListParams};
 use squad_runtime::ports::PortResult;
 
@@ -56,6 +56,29 @@ impl KubeCluster {
                     .filter_map(|(_, v)| String::from_utf8(v.0).ok());
                 let string_data = s.string_data.into_iter().flatten().map(|(_, v)| v);
                 data.chain(string_data).collect::<Vec<_>>()
+            })
+            .collect())
+    }
+
+    /// Every ConfigMap's text data as (name, key, value); `binaryData` is left out.
+    pub(super) async fn config_map_data(
+        &self,
+        namespace: &str,
+    ) -> PortResult<Vec<(String, String, String)>> {
+        let what = format!("ConfigMaps in {namespace}");
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
+        let lp = ListParams::default();
+        Ok(self
+            .call(&what, || api.list(&lp))
+            .await?
+            .items
+            .into_iter()
+            .flat_map(|c| {
+                let name = c.metadata.name.unwrap_or_default();
+                c.data
+                    .into_iter()
+                    .flatten()
+                    .map(move |(k, v)| (name.clone(), k, v))
             })
             .collect())
     }

@@ -473,6 +473,36 @@ pub fn review_repository_secrets(files: &[(String, String)], redactor: &Redactor
         .collect()
 }
 
+/// Literal credentials in the namespace's ConfigMaps as the cluster holds them (Trivy's KSV109),
+/// by the same detectors: one finding per ConfigMap with each key, line and kind — never the
+/// value. High: ConfigMaps are read by far more than Secrets are (`view` grants them).
+pub fn review_config_map_secrets(
+    namespace: &str,
+    data: &[(String, String, String)],
+    redactor: &Redactor,
+) -> Vec<Finding> {
+    let mut by_map: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for (map, key, value) in data {
+        for (line, kind) in redactor.locate(value) {
+            by_map
+                .entry(map)
+                .or_default()
+                .push(format!("key {key} line {line} ({kind})"));
+        }
+    }
+    by_map
+        .into_iter()
+        .map(|(map, places)| Finding {
+            severity: Severity::High,
+            title: format!("credentials in ConfigMap {namespace}/{map}"),
+            detail: format!(
+                "{}: ConfigMaps are readable by anyone with `view` in the namespace; move them to a Secret and reference it, then rotate them",
+                places.join(", ")
+            ),
+        })
+        .collect()
+}
+
 /// Literal credentials in the running pod template: an `env` item's `value:` or an argument
 /// that the redaction gateway's detectors (or the namespace's Secret values) recognise. High:
 /// anyone who can read the Deployment (`get` on it, `kubectl describe`, the ReplicaSets, the

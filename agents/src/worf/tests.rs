@@ -672,3 +672,60 @@ fn incidents_on_one_workload_share_the_lock_around_its_security_issue() {
     assert!(lb.try_lock().is_ok(), "another workload does not");
     drop(held);
 }
+
+#[test]
+fn credentials_in_live_config_maps_are_named_by_map_key_and_line_never_by_value() {
+    let redactor = squad_runtime::redact::Redactor::new(&[]).unwrap();
+    redactor.add_secret_values(["s3cr3t-from-the-ledger-secret".to_owned()]);
+    let data = [
+        (
+            "settings".to_owned(),
+            "application.yaml".to_owned(),
+            "server:\n  port: 8080\nbilling:\n  apiKey: sk_live_4eC39HqLyjWDarjtT1zdp7dc\n"
+                .to_owned(),
+        ),
+        (
+            "settings".to_owned(),
+            "LOG_LEVEL".to_owned(),
+            "debug".to_owned(),
+        ),
+        (
+            "copied".to_owned(),
+            "DATABASE_URL".to_owned(),
+            "s3cr3t-from-the-ledger-secret".to_owned(),
+        ),
+        (
+            "plain".to_owned(),
+            "greeting".to_owned(),
+            "hello, token bucket".to_owned(),
+        ),
+    ];
+    let found = super::review_config_map_secrets("billing", &data, &redactor);
+    let titles: Vec<&str> = found.iter().map(|f| f.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "credentials in ConfigMap billing/copied",
+            "credentials in ConfigMap billing/settings"
+        ]
+    );
+    assert!(found.iter().all(|f| f.severity == Severity::High));
+    assert!(
+        found[0]
+            .detail
+            .starts_with("key DATABASE_URL line 1 (secret_value)"),
+        "{}",
+        found[0].detail
+    );
+    assert!(
+        found[1].detail.contains("key application.yaml line 4"),
+        "{}",
+        found[1].detail
+    );
+    for f in &found {
+        assert!(
+            !f.detail.contains("sk_live") && !f.detail.contains("s3cr3t"),
+            "{f:?}"
+        );
+    }
+}

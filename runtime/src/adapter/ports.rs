@@ -170,6 +170,14 @@ impl Cluster for Adapter<dyn Cluster> {
         .await
     }
 
+    async fn config_map_texts(&self, namespace: &str) -> PortResult<Vec<(String, String, String)>> {
+        let ns = namespace.to_owned();
+        self.call("read ConfigMaps", move |c| async move {
+            c.config_map_texts(&ns).await
+        })
+        .await
+    }
+
     async fn node(&self, name: &str) -> PortResult<NodeInfo> {
         let name = name.to_owned();
         self.call("get node", move |c| async move { c.node(&name).await })
