@@ -102,7 +102,9 @@ fn set_entry_key(text: &str, list: &str, name: &str, key: &str, value: &str) -> 
     let edited = out.join("\n") + if text.ends_with('\n') { "\n" } else { "" };
     // A value continued on the lines below its key (a multi-line quoted scalar) keeps its tail
     // after a one-line edit: the edit must leave YAML that parses when the text did.
-    let parses = |t: &str| serde_yaml::from_str::<serde_yaml::Value>(t).is_ok();
+    // Read as `Kustomization::read` reads it (JSON values: a key given twice keeps its last
+    // value, where `serde_yaml::Value` refuses the file).
+    let parses = |t: &str| crate::yaml::from_str::<serde_json::Value>(t).is_ok();
     (parses(&edited) || !parses(text)).then_some(edited)
 }
 
@@ -259,6 +261,20 @@ mod tests {
         assert_eq!(
             set_image_tag(one_line, "ghcr.io/acme/storefront", "2.4.2").as_deref(),
             Some("images:\n  - name: ghcr.io/acme/storefront\n    newTag: \"2.4.2\" # pinned\n")
+        );
+    }
+
+    #[test]
+    fn a_key_given_twice_does_not_let_a_broken_edit_through() {
+        // Found by the `gitops_repo` fuzz target: `apiVersion` twice made `serde_yaml::Value`
+        // refuse the file, so the guard above took it for one that never parsed, while
+        // `Kustomization::read` (JSON values, the last key wins) read it before the edit and
+        // not after.
+        let text = "apiVersion: v1\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nimages:\n  - name: ghcr.io/acme/storefront\n    newTag: \"2.5.0-rc.1\n\"\n";
+        assert!(crate::kustomize::Kustomization::read("k/kustomization.yaml", text).is_some());
+        assert_eq!(
+            set_image_tag(text, "ghcr.io/acme/storefront", "2.5.0"),
+            None
         );
     }
 }
