@@ -134,7 +134,11 @@ mod tests {
             service("internal", "", &mine),
             service("internal-typed", "ClusterIP", &mine),
             service("ports", "NodePort", &mine),
-            service("other-app", "NodePort", &[("app.kubernetes.io/name", "cart")]),
+            service(
+                "other-app",
+                "NodePort",
+                &[("app.kubernetes.io/name", "cart")],
+            ),
             service("no-selector", "NodePort", &[]),
             service("lb", "LoadBalancer", &mine),
             lb_ranged,
@@ -155,7 +159,11 @@ mod tests {
         assert!(found.iter().all(|f| f.severity == Severity::Medium));
         assert!(found[0].detail.contains("8443/TCP"), "{}", found[0].detail);
         assert!(found[1].detail.contains("no loadBalancerSourceRanges"));
-        assert!(found[2].detail.contains("includes ::/0"), "{}", found[2].detail);
+        assert!(
+            found[2].detail.contains("includes ::/0"),
+            "{}",
+            found[2].detail
+        );
         assert!(found[3].detail.contains("CVE-2020-8554"));
     }
 }

@@ -68,7 +68,10 @@ pub struct Destination {
 }
 
 /// Whether `labels` carry every pair of `selector` (an empty selector matches everything).
-pub(super) fn matches(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+pub(super) fn matches(
+    selector: &BTreeMap<String, String>,
+    labels: &BTreeMap<String, String>,
+) -> bool {
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
