@@ -323,7 +323,8 @@ fn unauthorized(state: &AppState, headers: &HeaderMap, peer: Peer) -> Option<Res
 
 /// The `reason` label of `squad_alerts_rejected_total` for a refusal from [`unauthorized`].
 fn refusal_reason(r: &Response) -> &'static str {
-    if r.status() == StatusCode::TOO_MANY_REQUESTS {
+    if r.status() == StatusCode::TOO_MANY_REQUESTS || r.headers().contains_key(header::RETRY_AFTER)
+    {
         "rate_limit"
     } else {
         "auth"
@@ -366,7 +367,10 @@ async fn alertmanager(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Some(r) = unauthorized(&state, &headers, peer) {
+    if let Some(r) = state
+        .guard
+        .bearer_over_limit(&headers, peer, StatusCode::SERVICE_UNAVAILABLE)
+    {
         metrics::counter!("squad_alerts_rejected_total", "source" => "alertmanager", "reason" => refusal_reason(&r)).increment(1);
         return r;
     }

@@ -562,6 +562,20 @@ async fn over_its_burst_a_token_gets_429_and_other_tokens_and_peers_are_not_star
             .contains("[server.rate_limit]"),
         "{body}"
     );
+    // Alertmanager's webhook sender retries a 5xx and drops a 429: its endpoint answers 503
+    // with the same Retry-After and body, so the alerts come again.
+    let am = c
+        .post(format!("{}/v1/alerts/alertmanager", s.url))
+        .bearer_auth(TOKEN)
+        .body(std::fs::read(FIXTURE).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(am.status().as_u16(), 503);
+    assert!(am.headers().contains_key("retry-after"));
+    let json: serde_json::Value = am.json().await.unwrap();
+    assert_eq!(json["error"]["limit"], "token", "{json}");
+    assert_eq!(json["error"]["status"], 503, "{json}");
     // The other token has its own bucket.
     assert_eq!(incidents(&c, &s.url, Some(OTHER)).await.0, 200);
 

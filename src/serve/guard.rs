@@ -56,6 +56,19 @@ impl Guard {
     /// The refusal, unless the request has `Authorization: Bearer <token>` with an accepted
     /// token, within the limits.
     pub(crate) fn bearer(&self, headers: &HeaderMap, peer: Peer) -> Option<Response> {
+        self.bearer_over_limit(headers, peer, StatusCode::TOO_MANY_REQUESTS)
+    }
+
+    /// [`Self::bearer`], with a token over its rate limit answered `over_limit` (and
+    /// `Retry-After`): Alertmanager's webhook sender retries a 5xx but drops a 429 (its
+    /// `Retrier` retries 5xx only, and the webhook integration adds no codes), so its endpoint
+    /// answers 503 to keep the alerts coming.
+    pub(crate) fn bearer_over_limit(
+        &self,
+        headers: &HeaderMap,
+        peer: Peer,
+        over_limit: StatusCode,
+    ) -> Option<Response> {
         if let Some(r) = self.peer_blocked(peer) {
             return Some(r);
         }
@@ -94,7 +107,7 @@ impl Guard {
                 self.rate.per_second,
                 self.rate.burst
             );
-            self.too_many(Limit::Token, wait, "this token")
+            self.too_many_as(over_limit, Limit::Token, wait, "this token")
         })
     }
 
@@ -115,6 +128,16 @@ impl Guard {
     }
 
     fn too_many(&self, limit: Limit, wait: RetryAfter, who: &str) -> Response {
+        self.too_many_as(StatusCode::TOO_MANY_REQUESTS, limit, wait, who)
+    }
+
+    fn too_many_as(
+        &self,
+        status: StatusCode,
+        limit: Limit,
+        wait: RetryAfter,
+        who: &str,
+    ) -> Response {
         metrics::counter!("squad_requests_rate_limited_total", "limit" => limit.as_str())
             .increment(1);
         let what = match limit {
@@ -126,13 +149,13 @@ impl Guard {
             self.rate.per_second, self.rate.burst, wait.0
         );
         let body = json!({"error": {
-            "status": 429,
+            "status": status.as_u16(),
             "message": message,
             "limit": limit.as_str(),
             "retry_after_seconds": wait.0,
         }});
         let mut response = (
-            StatusCode::TOO_MANY_REQUESTS,
+            status,
             [(header::CONTENT_TYPE, "application/json")],
             body.to_string(),
         )
