@@ -127,7 +127,7 @@ impl Daemon {
             tracing::info!("crew model: {line}");
         }
         let data_dir = PathBuf::from(&settings.backend.data_dir);
-        std::fs::create_dir_all(&data_dir)
+        private_dir(&data_dir)
             .map_err(|e| anyhow::anyhow!("backend.data_dir {}: {e}", data_dir.display()))?;
         let store: Arc<dyn IncidentStore> = Arc::new(RedbStore::open(&store_path(&settings))?);
         let clock = Clock::starting_at(chrono::Utc::now());
@@ -313,6 +313,16 @@ fn router(state: Arc<AppState>, body_limit: usize, timeout: Duration) -> Router 
             },
         ))
         .with_state(state)
+}
+
+/// Creates `dir` (and its parents) if missing; a directory squad creates is its owner's alone
+/// (mode 0700 on Unix): it holds the incident store and the repositories' checkouts.
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 /// The rejection (401, 403 or 429), unless the request carries an accepted bearer token within

@@ -182,6 +182,15 @@ fn the_captured_alertmanager_webhook_is_handled_through_to_the_pr() {
     assert_eq!(list[0]["root_cause"], "memory_under_provisioned");
     assert_eq!(list[0]["workload"], "Deployment production/payment-service");
     assert_eq!(list[0]["source"], "alertmanager");
+    // What the daemon keeps (the store holds alerts and what was read, as read) is its owner's.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let data = d.config.parent().unwrap().join("data");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("incidents.redb")), 0o600);
+    }
     // The incident with its timeline.
     let id = list[0]["id"].as_str().unwrap();
     let (code, text) = request(

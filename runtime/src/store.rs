@@ -236,6 +236,14 @@ impl RedbStore {
             .set_cache_size(CACHE_BYTES)
             .create(path)
             .map_err(|e| err(e.to_string()))?;
+        // The store holds what squad read, as read (alert annotations, log lines): its owner's
+        // alone, whatever the umask.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| err(format!("cannot make the store private (mode 0600): {e}")))?;
+        }
         let txn = db.begin_write().map_err(|e| err(e.to_string()))?;
         txn.open_table(EVENTS).map_err(|e| err(e.to_string()))?;
         txn.open_table(INCIDENTS).map_err(|e| err(e.to_string()))?;
@@ -515,6 +523,20 @@ mod tests {
     #[test]
     fn memory_store_appends_in_order() {
         exercise(&MemoryStore::new());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_store_file_is_its_owners_alone_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("incidents.redb");
+        // Made readable by all first, as a permissive umask would leave it.
+        drop(RedbStore::open(&path).unwrap());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(RedbStore::open(&path).unwrap());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
     }
 
     #[test]
