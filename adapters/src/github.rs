@@ -19,8 +19,10 @@ use squad_runtime::ports::{FileVersion, Forge, MarkedArtifact, PortError, PortRe
 mod fields;
 pub mod limits;
 mod listing;
+mod retry;
 
 use fields::{decode_base64, field_str, field_u64};
+use retry::{Failure, may_have_happened, replayable};
 
 /// A GitHub App installation: squad signs a JWT with the App's private key and exchanges it for
 /// installation tokens, which octocrab refreshes before they expire.
@@ -86,89 +88,6 @@ struct Caller {
 }
 
 impl Caller {
-    fn classify(&self, what: &str, e: octocrab::Error, attempt: u32) -> Failure {
-        let repo = format!("{}/{}", self.owner, self.name);
-        match e {
-            octocrab::Error::GitHub { source, .. } => {
-                let status = source.status_code.as_u16();
-                let header = |name: &str| {
-                    source
-                        .headers
-                        .as_ref()
-                        .and_then(|h| h.get(name))
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string)
-                };
-                let retry_after = header("retry-after").and_then(|v| v.parse::<u64>().ok());
-                let exhausted = header("x-ratelimit-remaining").as_deref() == Some("0");
-                let reset_wait = source.rate_limit_reset.map(|reset| {
-                    let now = Utc::now().timestamp().max(0) as u64;
-                    Duration::from_secs(reset.saturating_sub(now) + 1)
-                });
-                let backoff = Duration::from_millis(500 * 2u64.pow(attempt.min(6)));
-                let details = source
-                    .errors
-                    .as_ref()
-                    .map(|errs| {
-                        errs.iter()
-                            .map(|e| {
-                                e.get("message")
-                                    .and_then(Value::as_str)
-                                    .map(str::to_string)
-                                    .unwrap_or_else(|| e.to_string())
-                            })
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    })
-                    .filter(|s| !s.is_empty())
-                    .map_or(String::new(), |s| format!(" ({s})"));
-                let message = format!("{}{details}", source.message);
-                match status {
-                    429 => Failure::Retry(
-                        retry_after
-                            .map(Duration::from_secs)
-                            .or(reset_wait)
-                            .unwrap_or(backoff),
-                        format!("rate limited: {message}"),
-                    ),
-                    403 if retry_after.is_some() || exhausted => Failure::Retry(
-                        retry_after
-                            .map(Duration::from_secs)
-                            .or(reset_wait)
-                            .unwrap_or(backoff),
-                        format!("rate limited: {message}"),
-                    ),
-                    500..=599 => Failure::Retry(backoff, format!("HTTP {status}: {message}")),
-                    401 => Failure::Final(PortError::Forbidden {
-                        what: format!("{what} on {repo}"),
-                        detail: format!(
-                            "GitHub refused the credentials (401: {message}); check the token"
-                        ),
-                    }),
-                    403 => Failure::Final(PortError::Forbidden {
-                        what: format!("{what} on {repo}"),
-                        detail: format!("403: {message}; the token lacks a permission this needs"),
-                    }),
-                    404 => Failure::Final(PortError::NotFound {
-                        what: format!("{what} on {repo}"),
-                    }),
-                    400 | 409 | 422 => Failure::Final(PortError::Rejected {
-                        what: format!("{what} on {repo}"),
-                        detail: format!("GitHub rejected it ({status}): {message}"),
-                    }),
-                    _ => Failure::Final(PortError::failed(
-                        format!("{what} on {repo}"),
-                        format!("HTTP {status}: {message}"),
-                    )),
-                }
-            }
-            other => Failure::Retry(
-                Duration::from_millis(500 * 2u64.pow(attempt.min(6))),
-                format!("cannot reach GitHub: {other}"),
-            ),
-        }
-    }
-
     /// One JSON call with retries.
     async fn call(
         &self,
@@ -193,6 +112,18 @@ impl Caller {
                 Err(e) => e,
             };
             attempt += 1;
+            // A write that makes a new artifact (an issue, a comment, a PR) is not repeated
+            // when its answer is a 5xx or never came: GitHub may have done it. The journal's
+            // retry looks for its marker first.
+            if !replayable(method, route) && may_have_happened(&e) {
+                return Err(PortError::Unavailable {
+                    what: format!("{what} on {}/{}", self.owner, self.name),
+                    detail: format!(
+                        "{} (not repeated here: GitHub may have done it)",
+                        self.classify(what, e, attempt).reason()
+                    ),
+                });
+            }
             match self.classify(what, e, attempt) {
                 Failure::Final(e) => return Err(e),
                 Failure::Retry(wait, why) => {
@@ -213,13 +144,6 @@ impl Caller {
             }
         }
     }
-}
-
-/// Which kind of failure, for retries and messages.
-enum Failure {
-    /// Worth another try after the wait.
-    Retry(Duration, String),
-    Final(PortError),
 }
 
 impl GitHubForge {
@@ -680,17 +604,32 @@ impl Forge for GitHubForge {
         message: &str,
         files: &[FileChange],
     ) -> PortResult<String> {
-        let parent = self.head_commit(branch).await?;
-        let commit = self.commit_tree(&parent, message, files).await?;
-        // Not forced: a concurrent push makes this fail rather than lose the other commit.
-        self.call(
-            &format!("update branch {branch}"),
-            "PATCH",
-            &self.route(&format!("/git/refs/heads/{}", encode_path(branch))),
-            Some(&json!({"sha": commit, "force": false})),
-        )
-        .await?;
-        Ok(commit)
+        // Not forced: a concurrent push (another incident's record on the same branch) makes
+        // the update fail rather than lose the other commit; the commit is then made again on
+        // the new head.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let parent = self.head_commit(branch).await?;
+            let commit = self.commit_tree(&parent, message, files).await?;
+            let updated = self
+                .call(
+                    &format!("update branch {branch}"),
+                    "PATCH",
+                    &self.route(&format!("/git/refs/heads/{}", encode_path(branch))),
+                    Some(&json!({"sha": commit, "force": false})),
+                )
+                .await;
+            match updated {
+                Ok(_) => return Ok(commit),
+                // A retried update whose first try moved the branch already.
+                Err(PortError::Rejected { .. }) if self.head_commit(branch).await? == commit => {
+                    return Ok(commit);
+                }
+                Err(PortError::Rejected { .. }) if attempt < 5 => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     async fn read_file(&self, path: &str, git_ref: &str) -> PortResult<Option<String>> {

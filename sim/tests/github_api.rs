@@ -395,3 +395,37 @@ async fn a_github_app_installation_signs_a_jwt_and_works_with_the_installation_t
     .unwrap();
     assert!(e.contains("not an RSA PEM key"), "{e}");
 }
+
+/// Incidents recording on `main` at once: GitHub refuses each update that is not a
+/// fast-forward (422); the adapter makes the commit again on the new head, so every one lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commits_on_one_branch_all_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_api, gh, _, _sim) = setup(dir.path()).await;
+    let gh = Arc::new(gh);
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let gh = gh.clone();
+            tokio::spawn(async move {
+                let files = [FileChange {
+                    path: format!("docs/record-{i}.md"),
+                    content: format!("record {i}\n"),
+                }];
+                gh.commit_files("main", &format!("record {i}"), &files)
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    for i in 0..4 {
+        assert_eq!(
+            gh.read_file(&format!("docs/record-{i}.md"), "main")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(format!("record {i}\n").as_str())
+        );
+    }
+}

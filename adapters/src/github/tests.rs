@@ -566,3 +566,40 @@ async fn errors_name_the_repo_and_action_and_rate_limits_are_waited_out() {
         .is_err()
     );
 }
+
+/// A write that makes an artifact is not sent again when GitHub answered 5xx (it may have made
+/// it: the journal looks for the marker before a retry); a read or an idempotent write is.
+#[tokio::test]
+async fn a_write_whose_answer_was_a_5xx_is_not_repeated_by_the_adapter() {
+    let (gh, m) = github().await;
+    let posts = |m: &Shared| {
+        m.lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|(method, path, _)| method == "POST" && path.contains("/issues?"))
+            .count()
+    };
+    m.lock().unwrap().fail_next = vec![(502, vec![], json!({"message": "Server Error"}))];
+    let e = gh
+        .create_issue(&IssueSpec {
+            title: "t".into(),
+            body: "b".into(),
+            labels: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(e, PortError::Unavailable { .. }), "{e:?}");
+    assert!(e.to_string().contains("not repeated"), "{e}");
+    assert_eq!(posts(&m), 1, "the POST was sent again");
+    m.lock().unwrap().fail_next = vec![(502, vec![], json!({"message": "Server Error"}))];
+    assert!(gh.comment(1, "x").await.is_err());
+    // A read is retried.
+    m.lock().unwrap().fail_next = vec![(502, vec![], json!({"message": "Server Error"}))];
+    assert_eq!(gh.default_branch().await.unwrap(), "main");
+    assert!(super::replayable("POST", "/repos/a/b/git/blobs"));
+    assert!(super::replayable("POST", "/repos/a/b/issues/3/labels"));
+    assert!(!super::replayable("POST", "/repos/a/b/issues/3/comments"));
+    assert!(!super::replayable("POST", "/repos/a/b/pulls"));
+    assert!(super::replayable("PATCH", "/repos/a/b/issues/3"));
+}
