@@ -21,7 +21,7 @@ pub mod limits;
 mod listing;
 mod retry;
 
-use fields::{decode_base64, field_str, field_u64};
+use fields::{decode_base64, field_str, field_u64, pr_state_of};
 use retry::{Failure, may_have_happened, replayable};
 
 /// A GitHub App installation: squad signs a JWT with the App's private key and exchanges it for
@@ -541,13 +541,7 @@ impl Forge for GitHubForge {
                 &self.route(&format!("/pulls/{number}")),
             )
             .await?;
-        let merged = pr.get("merged").and_then(Value::as_bool).unwrap_or(false)
-            || pr.get("merged_at").is_some_and(|m| !m.is_null());
-        Ok(match (merged, pr.get("state").and_then(Value::as_str)) {
-            (true, _) => PrState::Merged,
-            (false, Some("closed")) => PrState::Closed,
-            _ => PrState::Open,
-        })
+        Ok(pr_state_of(&pr))
     }
 
     async fn pr_activity(&self, number: u64) -> PortResult<PrActivity> {

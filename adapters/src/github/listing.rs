@@ -1,7 +1,6 @@
 //! The repository's issues and pull requests as GitHub shows them now, for reports.
 
 use serde_json::Value;
-use squad_protocols::PrState;
 use squad_protocols::forge::{ForgeItem, PullItem};
 use squad_runtime::ports::PortResult;
 
@@ -58,16 +57,10 @@ impl GitHubForge {
                             &self.route(&format!("/pulls/{number}/files")),
                         )
                         .await?;
-                    let merged = pr.get("merged").and_then(Value::as_bool).unwrap_or(false)
-                        || pr.get("merged_at").is_some_and(|m| !m.is_null());
                     Some(PullItem {
                         branch: field_str(&pr, &["head", "ref"], "pull request")?,
                         base: field_str(&pr, &["base", "ref"], "pull request")?,
-                        state: match (merged, pr.get("state").and_then(Value::as_str)) {
-                            (true, _) => PrState::Merged,
-                            (false, Some("closed")) => PrState::Closed,
-                            _ => PrState::Open,
-                        },
+                        state: super::fields::pr_state_of(&pr),
                         files: files
                             .iter()
                             .filter_map(|f| f.get("filename").and_then(Value::as_str))
