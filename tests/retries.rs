@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use squad::{Squad, settled};
 use squad_config::Settings;
 use squad_protocols::{
-    FileChange, IncidentState, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState,
+    FileChange, IncidentState, IssueDetail, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState,
 };
 use squad_runtime::Clock;
 use squad_runtime::ports::{FileVersion, Forge, MarkedArtifact, PortError, PortResult};
@@ -78,6 +78,9 @@ impl Forge for Failing {
     }
     async fn pr_activity(&self, number: u64) -> PortResult<PrActivity> {
         self.inner.pr_activity(number).await
+    }
+    async fn issue(&self, number: u64) -> PortResult<IssueDetail> {
+        self.inner.issue(number).await
     }
 }
 

@@ -13,7 +13,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use squad_protocols::{FileChange, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState};
+use squad_protocols::{
+    FileChange, IssueDetail, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState,
+};
 use squad_runtime::ports::{FileVersion, Forge, MarkedArtifact, PortError, PortResult};
 
 mod fields;
@@ -473,6 +475,36 @@ impl Forge for GitHubForge {
         )
         .await?;
         Ok(())
+    }
+
+    async fn issue(&self, number: u64) -> PortResult<IssueDetail> {
+        let i = self
+            .get(
+                &format!("read #{number}"),
+                &self.route(&format!("/issues/{number}")),
+            )
+            .await?;
+        let comments = self
+            .get_all(
+                &format!("list comments of #{number}"),
+                &self.route(&format!("/issues/{number}/comments")),
+            )
+            .await?;
+        let text = |v: &Value| v["body"].as_str().unwrap_or_default().to_owned();
+        Ok(IssueDetail {
+            open: field_str(&i, &["state"], "issue")? == "open",
+            state_reason: i["state_reason"].as_str().map(str::to_owned),
+            labels: i["labels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l["name"].as_str().or_else(|| l.as_str()))
+                .map(str::to_owned)
+                .collect(),
+            texts: std::iter::once(text(&i))
+                .chain(comments.iter().map(text))
+                .collect(),
+        })
     }
 
     async fn open_pr(&self, spec: &PrSpec) -> PortResult<PrRef> {

@@ -137,6 +137,17 @@ async fn replay(
         files: files.to_vec(),
         horizon: std::time::Duration::from_secs(hours * 3600),
     };
+    // The replay takes tens of seconds: the timeline says what the incident waits on meanwhile.
+    ctx.journal.record(
+        &a.incident,
+        Author::Belanna,
+        EventKind::Note {
+            text: format!(
+                "replaying the fix in the world model over {hours} h before proposing it ({} file(s))",
+                files.len()
+            ),
+        },
+    )?;
     let replay = match replayer.replay(&request).await {
         Ok(r) => r,
         Err(e) => {

@@ -67,6 +67,7 @@ pub fn charter() -> &'static str {
 
 pub struct Worf;
 
+mod accepted;
 mod exposure;
 mod hygiene;
 mod review;
@@ -146,6 +147,35 @@ fn memory_alert(a: &Assignment) -> String {
 enum Filed {
     New(IssueRef),
     Updated(IssueRef),
+    /// The team closed the issue as an accepted risk, and it lists every finding already.
+    Accepted(IssueRef, String),
+}
+
+/// Findings as a task list, with the hidden marker of their keys (see [`accepted`]).
+fn listing(findings: &[&Finding]) -> String {
+    let mut s: String = findings
+        .iter()
+        .map(|f| {
+            format!(
+                "- [ ] **{}** {} — {}\n",
+                f.severity.as_str().to_uppercase(),
+                f.title,
+                f.detail
+            )
+        })
+        .collect();
+    s.push_str(&accepted::marker(findings));
+    s.push('\n');
+    s
+}
+
+/// `labels` as prose: "`accepted-risk`" or "`a`, `b`" (or "none set" for none).
+fn labels_named(labels: &[String]) -> String {
+    if labels.is_empty() {
+        return "(none set)".into();
+    }
+    let named: Vec<String> = labels.iter().map(|l| format!("`{l}`")).collect();
+    named.join(", ")
 }
 
 /// The hidden marker of a workload's security issue: one issue per workload across incidents.
@@ -170,11 +200,13 @@ fn workload_lock(w: &squad_protocols::WorkloadRef) -> std::sync::Arc<tokio::sync
 /// Files the workload's security issue, or, when an earlier incident filed one (found by the
 /// workload's marker), reopens it and comments this incident's findings on it. A retry after a
 /// crash finds this incident's own issue first, so it never files twice nor comments on itself.
+/// An issue the team closed as an accepted risk stays closed unless this incident found
+/// something it does not list; then only the new findings are commented.
 async fn security_issue(
     ctx: &CrewContext,
     a: &Assignment,
     title: &str,
-    listed: &str,
+    serious: &[&Finding],
 ) -> Result<Filed, CrewError> {
     let lock = workload_lock(&a.workload);
     let _one_at_a_time = lock.lock().await;
@@ -191,6 +223,38 @@ async fn security_issue(
         },
     };
     if let Some(issue) = earlier {
+        let detail = match ctx.forge.issue(issue.number).await {
+            Ok(d) => Some(d),
+            Err(e) if e.is_transient() => return Err(e.into()),
+            // A forge that cannot read the issue back: reopen it, as before accepted risks.
+            Err(_) => None,
+        };
+        let accepted = detail.as_ref().and_then(|d| {
+            accepted::accepted_because(d, &ctx.settings.security.accepted_risk_labels)
+        });
+        let comment = match (&detail, accepted) {
+            (Some(d), Some(why)) => {
+                let new = accepted::not_listed(d, serious);
+                if new.is_empty() {
+                    return Ok(Filed::Accepted(issue, why));
+                }
+                format!(
+                    "Seen again while handling incident {} (#{}) on {}: {} finding(s) this issue did not list, so the risk accepted here ({why}) does not cover them. Reopened for:\n\n{}",
+                    a.incident,
+                    a.issue.number,
+                    a.workload,
+                    new.len(),
+                    listing(&new)
+                )
+            }
+            _ => format!(
+                "Seen again while handling incident {} (#{}) on {}: {title}.\n\n{}",
+                a.incident,
+                a.issue.number,
+                a.workload,
+                listing(serious)
+            ),
+        };
         ctx.forge.set_issue_open(issue.number, true).await?;
         effects::comment_once(
             ctx,
@@ -198,10 +262,7 @@ async fn security_issue(
             Member::Worf,
             "security-update",
             issue.number,
-            &format!(
-                "Seen again while handling incident {} (#{}) on {}: {title}.\n\n{listed}",
-                a.incident, a.issue.number, a.workload
-            ),
+            &comment,
         )
         .await?;
         return Ok(Filed::Updated(issue));
@@ -209,10 +270,12 @@ async fn security_issue(
     let spec = IssueSpec {
         title: title.to_owned(),
         body: format!(
-            "Found while handling incident {} (#{}) on {}.\n\n{listed}\n_Filed by squad's Worf (security). Later incidents on this workload add their findings here._\n{}",
+            "Found while handling incident {} (#{}) on {}.\n\n{}\n_Filed by squad's Worf (security). Later incidents on this workload add their findings here. Closing it as not planned, or with one of the labels {}, accepts these findings: later incidents leave it closed unless they find new ones._\n{}",
             a.incident,
             a.issue.number,
             a.workload,
+            listing(serious),
+            labels_named(&ctx.settings.security.accepted_risk_labels),
             workload_security_marker(&a.workload)
         ),
         labels: vec![
@@ -412,26 +475,17 @@ impl Skill for Worf {
             body.push_str(&format!("\n_Assessment written with {model}; the findings above come from the checks themselves._\n"));
         }
         let mut report = Report::new(Member::Worf, String::new());
+        let mut filed = "";
         if !serious.is_empty() {
-            let listed: String = serious
-                .iter()
-                .map(|f| {
-                    format!(
-                        "- [ ] **{}** {} — {}\n",
-                        f.severity.as_str().to_uppercase(),
-                        f.title,
-                        f.detail
-                    )
-                })
-                .collect();
             let title = format!(
                 "[Security] {} finding(s) on {} ({})",
                 serious.len(),
                 a.workload.name,
                 a.workload.namespace
             );
-            match security_issue(ctx, a, &title, &listed).await? {
+            match security_issue(ctx, a, &title, &serious).await? {
                 Filed::New(issue) => {
+                    filed = "; security issue filed";
                     body.push_str(&format!(
                         "\nFiled security issue #{} for the {} finding(s) of severity high or above.\n",
                         issue.number,
@@ -445,9 +499,18 @@ impl Skill for Worf {
                         serious.len(),
                         issue.number
                     ));
+                    filed = "; security issue updated";
                     report.actions.push(Action::Commented {
                         issue: issue.number,
                     });
+                }
+                Filed::Accepted(issue, why) => {
+                    filed = "; accepted risk, issue left closed";
+                    body.push_str(&format!(
+                        "\nThe {} finding(s) of severity high or above are all listed on the workload's security issue #{}, which the team {why}: an accepted risk, left closed.\n",
+                        serious.len(),
+                        issue.number
+                    ));
                 }
             }
         }
@@ -464,14 +527,9 @@ impl Skill for Worf {
             issue: a.issue.number,
         });
         report.summary = format!(
-            "{} finding(s), {} high or above{}",
+            "{} finding(s), {} high or above{filed}",
             all.len(),
             serious.len(),
-            if serious.is_empty() {
-                String::new()
-            } else {
-                "; security issue filed".into()
-            }
         );
         report.findings = all;
         Ok(report)

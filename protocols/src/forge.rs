@@ -10,6 +10,17 @@ pub struct IssueSpec {
     pub labels: Vec<String>,
 }
 
+/// An issue as the team left it: open or closed and why, its labels, and what was written on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueDetail {
+    pub open: bool,
+    /// GitHub's `state_reason`: `completed`, `not_planned` or `reopened` (none on older issues).
+    pub state_reason: Option<String>,
+    pub labels: Vec<String>,
+    /// The body, then each comment, oldest first.
+    pub texts: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssueRef {
     pub number: u64,

@@ -29,7 +29,7 @@ pub use alert::{Alert, AlertSource, AlertStatus};
 pub use crew::{Action, Assignment, Finding, Member, Report, Severity, Task};
 pub use diagnosis::{Diagnosis, DiagnosisSource, Evidence, RootCause};
 pub use error::ProtocolError;
-pub use forge::{FileChange, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState};
+pub use forge::{FileChange, IssueDetail, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState};
 pub use generic::parse_generic_alerts;
 pub use incident::{
     Author, DeliberationOutcome, EventKind, Incident, IncidentEvent, IncidentId, IncidentState,

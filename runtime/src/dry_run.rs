@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::ports::{FileVersion, Forge, MarkedArtifact, PortResult};
 use async_trait::async_trait;
-use squad_protocols::{FileChange, IssueRef, IssueSpec, PrRef, PrSpec, PrState};
+use squad_protocols::{FileChange, IssueDetail, IssueRef, IssueSpec, PrRef, PrSpec, PrState};
 
 /// One write the crew would have made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +88,10 @@ impl Forge for DryRunForge {
             "",
         );
         Ok(())
+    }
+
+    async fn issue(&self, number: u64) -> PortResult<IssueDetail> {
+        self.inner.issue(number).await
     }
 
     async fn open_pr(&self, spec: &PrSpec) -> PortResult<PrRef> {

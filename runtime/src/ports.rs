@@ -12,8 +12,8 @@ use squad_protocols::cluster::{
     StorageClassInfo, VolumeUsage, WorkloadInfo,
 };
 use squad_protocols::{
-    Alert, Diagnosis, FileChange, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState, Replay,
-    WorkloadRef,
+    Alert, Diagnosis, FileChange, IssueDetail, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec,
+    PrState, Replay, WorkloadRef,
 };
 
 /// An error from an adapter, naming what it was doing.
@@ -178,6 +178,14 @@ pub trait Forge: Send + Sync {
     async fn create_issue(&self, spec: &IssueSpec) -> PortResult<IssueRef>;
     async fn comment(&self, issue: u64, body: &str) -> PortResult<u64>;
     async fn set_issue_open(&self, issue: u64, open: bool) -> PortResult<()>;
+    /// An issue's state, labels, body and comments. A forge that cannot read them back fails
+    /// (not transiently), and callers act as they did before they asked.
+    async fn issue(&self, number: u64) -> PortResult<IssueDetail> {
+        Err(PortError::Rejected {
+            what: format!("read issue #{number}"),
+            detail: "this forge cannot read an issue back".into(),
+        })
+    }
     /// Creates `spec.branch` from `spec.base` with one commit of `spec.files`, and opens the PR.
     async fn open_pr(&self, spec: &PrSpec) -> PortResult<PrRef>;
     async fn pr_state(&self, number: u64) -> PortResult<PrState>;

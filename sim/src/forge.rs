@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use squad_protocols::forge::{ForgeItem, PullItem};
-use squad_protocols::{FileChange, IssueRef, IssueSpec, PrRef, PrSpec, PrState};
+use squad_protocols::{FileChange, IssueDetail, IssueRef, IssueSpec, PrRef, PrSpec, PrState};
 use squad_runtime::Clock;
 use squad_runtime::ports::{FileVersion, Forge, MarkedArtifact, PortError, PortResult};
 
@@ -28,6 +28,9 @@ pub struct SimIssue {
     pub labels: Vec<String>,
     pub open: bool,
     pub comments: Vec<SimComment>,
+    /// Why it was last closed or reopened, as GitHub's `state_reason` says it.
+    #[serde(default)]
+    pub state_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,6 +237,21 @@ impl SimForge {
         all
     }
 
+    /// Closes issue `number` as a person does on GitHub, saying why: `completed` or
+    /// `not_planned`.
+    pub fn close_issue_as(&self, number: u64, reason: &str) -> PortResult<()> {
+        self.update("update_issue", |st| {
+            let target = st
+                .issues
+                .iter_mut()
+                .find(|i| i.number == number)
+                .ok_or_else(|| PortError::not_found(format!("issue #{number}")))?;
+            target.open = false;
+            target.state_reason = Some(reason.into());
+            Ok(())
+        })
+    }
+
     /// Closes PR `number` without merging it, as a reviewer may.
     pub fn close_pr(&self, number: u64) -> PortResult<()> {
         self.update("close_pr", |st| {
@@ -313,6 +331,7 @@ impl Forge for SimForge {
                 labels: spec.labels.clone(),
                 open: true,
                 comments: Vec::new(),
+                state_reason: None,
             });
             Ok(IssueRef {
                 number,
@@ -345,8 +364,29 @@ impl Forge for SimForge {
                 .iter_mut()
                 .find(|i| i.number == issue)
                 .ok_or_else(|| PortError::not_found(format!("issue #{issue}")))?;
-            target.open = open;
+            if target.open != open {
+                target.open = open;
+                target.state_reason = Some(if open { "reopened" } else { "completed" }.into());
+            }
             Ok(())
+        })
+    }
+
+    async fn issue(&self, number: u64) -> PortResult<IssueDetail> {
+        self.read("read_issue", |st| {
+            let i = st
+                .issues
+                .iter()
+                .find(|i| i.number == number)
+                .ok_or_else(|| PortError::not_found(format!("issue #{number}")))?;
+            Ok(IssueDetail {
+                open: i.open,
+                state_reason: i.state_reason.clone(),
+                labels: i.labels.clone(),
+                texts: std::iter::once(i.body.clone())
+                    .chain(i.comments.iter().map(|c| c.body.clone()))
+                    .collect(),
+            })
         })
     }
 

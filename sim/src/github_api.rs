@@ -347,7 +347,7 @@ async fn route(
     // Issues and PRs as GitHub serialises them, from the forge's state.
     let issue_json = |i: &crate::forge::SimIssue| {
         json!({"number": i.number, "html_url": html("issues", i.number), "title": i.title,
-               "body": i.body, "state": if i.open { "open" } else { "closed" },
+               "body": i.body, "state": if i.open { "open" } else { "closed" }, "state_reason": i.state_reason,
                "labels": i.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>()})
     };
     let pr_json = |p: &crate::forge::SimPr| {
@@ -443,9 +443,10 @@ async fn route(
             let Ok(n) = n.parse::<u64>() else {
                 return gh_error(404, "Not Found");
             };
-            let result = match body["state"].as_str() {
-                Some(state) => forge.set_issue_open(n, state == "open").await,
-                None => Ok(()),
+            let result = match (body["state"].as_str(), body["state_reason"].as_str()) {
+                (Some("closed"), Some(reason)) => forge.close_issue_as(n, reason),
+                (Some(state), _) => forge.set_issue_open(n, state == "open").await,
+                (None, _) => Ok(()),
             };
             if let Err(e) = result {
                 return port(e);
@@ -455,6 +456,28 @@ async fn route(
                 Some(i) => ok(200, issue_json(i)),
                 None => gh_error(404, "Not Found"),
             }
+        }
+        ("GET", ["", "issues", n]) if *n != "comments" => {
+            let snap = forge.snapshot();
+            match snap.issues.iter().find(|i| Ok(i.number) == n.parse()) {
+                Some(i) => ok(200, issue_json(i)),
+                None => gh_error(404, "Not Found"),
+            }
+        }
+        ("GET", ["", "issues", n, "comments"]) => {
+            let snap = forge.snapshot();
+            let Some(i) = snap.issues.iter().find(|i| Ok(i.number) == n.parse()) else {
+                return gh_error(404, "Not Found");
+            };
+            let url = format!(
+                "https://api.github.com/repos/{}/{}/issues/{}",
+                s.owner, s.name, i.number
+            );
+            let all = i
+                .comments
+                .iter()
+                .map(|c| json!({"id": c.id, "body": c.body, "issue_url": url}));
+            ok(200, page_of(all.collect()))
         }
         ("GET", ["", "issues", "comments"]) => {
             let snap = forge.snapshot();

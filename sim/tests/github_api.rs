@@ -260,6 +260,11 @@ async fn every_request_the_adapter_sends_is_in_github_s_openapi_description() {
     .await
     .unwrap();
     gh.set_issue_open(issue.number, false).await.unwrap();
+    let read = gh.issue(issue.number).await.unwrap();
+    assert_eq!(
+        (read.open, read.state_reason.as_deref(), read.texts.len()),
+        (false, Some("completed"), 2)
+    );
     let requests = api.requests();
     let violations = contract_violations(&spec, &requests).unwrap();
     assert!(

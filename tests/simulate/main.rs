@@ -399,6 +399,44 @@ fn a_second_incident_on_the_workload_recalls_the_first() {
             "{:#?}",
             security[0].comments
         );
+        // The team accepts the risk: the issue closed as not planned. A third incident with the
+        // same findings leaves it closed and says so on its own incident issue.
+        let (number, comments) = (security[0].number, security[0].comments.len());
+        sim.forge.close_issue_as(number, "not_planned").unwrap();
+        // (Another alert on the workload: the second incident, awaiting approval, still groups
+        // this alert's name with it.)
+        let mut again = scenario.alert();
+        again.name = "KubeContainerWaiting".into();
+        again.labels.insert("alertname".into(), again.name.clone());
+        again.fingerprint.push_str("-third");
+        again.group_key = None;
+        let third = squad.ingest(again).await.unwrap();
+        assert_ne!(third, second);
+        let inc = squad.wait_until(&third, settled, day).await.unwrap();
+        let state = sim.forge.snapshot();
+        let security = state.issues.iter().find(|i| i.number == number).unwrap();
+        assert!(!security.open, "an accepted risk was reopened");
+        assert_eq!(
+            security.comments.len(),
+            comments,
+            "{:#?}",
+            security.comments
+        );
+        let incident_issue = state
+            .issues
+            .iter()
+            .find(|i| i.number == inc.issue.as_ref().unwrap().number)
+            .unwrap();
+        assert!(
+            incident_issue
+                .comments
+                .iter()
+                .any(|c| c.body.contains(&format!(
+                    "security issue #{number}, which the team closed as not planned"
+                ))),
+            "{:#?}",
+            incident_issue.comments
+        );
         squad.shutdown().await;
     });
 }

@@ -11,7 +11,8 @@ use squad_protocols::cluster::{
 };
 use squad_protocols::llm::{ChatRequest, ChatResponse};
 use squad_protocols::{
-    Diagnosis, FileChange, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState, WorkloadRef,
+    Diagnosis, FileChange, IssueDetail, IssueRef, IssueSpec, PrActivity, PrRef, PrSpec, PrState,
+    WorkloadRef,
 };
 
 use super::Adapter;
@@ -384,6 +385,15 @@ impl Forge for ForgeAdapter {
             .call("read a file's history", move |f| async move {
                 f.file_history(&path).await
             })
+            .await
+    }
+
+    async fn issue(&self, number: u64) -> PortResult<IssueDetail> {
+        self.handle
+            .call(
+                "read an issue",
+                move |f| async move { f.issue(number).await },
+            )
             .await
     }
 
