@@ -591,7 +591,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             out!(
                 "  store                  {}",
-                squad::serve::store_path(&s).display()
+                match &s.store.url {
+                    Some(url) => format!("PostgreSQL at {}", squad_pgstore::redacted_url(url)),
+                    None => format!("redb at {}", squad::serve::store_path(&s).display()),
+                }
             );
             out!(
                 "  backend                {:?} (scenario {}, data in {})",

@@ -129,7 +129,17 @@ impl Daemon {
         let data_dir = PathBuf::from(&settings.backend.data_dir);
         private_dir(&data_dir)
             .map_err(|e| anyhow::anyhow!("backend.data_dir {}: {e}", data_dir.display()))?;
-        let store: Arc<dyn IncidentStore> = Arc::new(RedbStore::open(&store_path(&settings))?);
+        let store: Arc<dyn IncidentStore> = match &settings.store.url {
+            Some(url) => {
+                let store = squad_pgstore::PgStore::connect(url)?;
+                tracing::info!(
+                    "incident store: PostgreSQL at {}",
+                    squad_pgstore::redacted_url(url)
+                );
+                Arc::new(store)
+            }
+            None => Arc::new(RedbStore::open(&store_path(&settings))?),
+        };
         let clock = Clock::starting_at(chrono::Utc::now());
         // For HolmesGPT's kubectl: the cluster squad reads.
         let wired = crate::backends::wire(&settings, &data_dir, clock.clone()).await?;

@@ -68,7 +68,8 @@ impl Settings {
     }
 
     /// Secrets from the environment override the file: `SQUAD_SERVER_TOKENS` and
-    /// `SQUAD_PAGERDUTY_SECRETS` and `SQUAD_GITHUB_WEBHOOK_SECRETS`, comma-separated.
+    /// `SQUAD_PAGERDUTY_SECRETS` and `SQUAD_GITHUB_WEBHOOK_SECRETS`, comma-separated, and
+    /// `SQUAD_STORE_URL` (the PostgreSQL store's URL, which may hold a password).
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
         let list = |v: String| -> Vec<String> {
             v.split(',')
@@ -85,6 +86,10 @@ impl Settings {
         }
         if let Some(v) = var("SQUAD_GITHUB_WEBHOOK_SECRETS") {
             self.github.webhook_secrets = list(v);
+        }
+        if let Some(v) = var("SQUAD_STORE_URL").filter(|v| !v.trim().is_empty()) {
+            self.store.url = Some(v.trim().to_owned());
+            self.store.path = None;
         }
     }
 
@@ -245,6 +250,7 @@ impl Settings {
         self.holmes.validate(origin)?;
         self.github.validate(origin)?;
         self.security.validate(origin)?;
+        self.store.validate(origin)?;
         if let Some(llm) = &self.llm {
             llm.validate(origin)?;
         }

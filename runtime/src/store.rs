@@ -16,6 +16,8 @@ use squad_protocols::{
 };
 use tokio::sync::broadcast;
 
+pub mod contract;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("incident store {path}: {message}")]
@@ -479,50 +481,22 @@ impl<S: IncidentStore> IncidentStore for AbortAfter<S> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use squad_protocols::{Alert, WorkloadRef};
+    use squad_protocols::Alert;
+    use std::sync::Arc;
 
-    fn opened() -> EventKind {
-        EventKind::Opened {
-            alert: Alert::firing("A").with_label("namespace", "ns"),
-            workload: WorkloadRef::deployment("ns", "w"),
-        }
-    }
-
-    fn exercise(store: &dyn IncidentStore) {
-        let a = IncidentId("inc-a".into());
-        let b = IncidentId("inc-b".into());
-        let mut rx = store.subscribe();
-        let now = Utc::now();
-        assert_eq!(
-            store.append(&a, now, Author::System, opened()).unwrap().seq,
-            0
-        );
-        assert_eq!(
-            store.append(&b, now, Author::System, opened()).unwrap().seq,
-            0
-        );
-        let e = store
-            .append(
-                &a,
-                now,
-                Author::Picard,
-                EventKind::Note { text: "x".into() },
-            )
-            .unwrap();
-        assert_eq!(e.seq, 1);
-        assert_eq!(store.events(&a).unwrap().len(), 2);
-        assert_eq!(store.incident_ids().unwrap(), vec![a.clone(), b]);
-        assert_eq!(store.load(&a).unwrap().last_seq, 1);
-        assert_eq!(rx.try_recv().unwrap().incident, a);
-        assert!(matches!(
-            store.load(&IncidentId("nope".into())),
-            Err(StoreError::NotFound(_))
+    #[test]
+    fn both_stores_number_concurrent_writers_without_gaps() {
+        contract::concurrent_writers_number_without_gaps_or_late_arrivals(Arc::new(
+            MemoryStore::new(),
         ));
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("incidents.redb")).unwrap();
+        contract::concurrent_writers_number_without_gaps_or_late_arrivals(Arc::new(store));
     }
 
     #[test]
     fn memory_store_appends_in_order() {
-        exercise(&MemoryStore::new());
+        contract::appends_in_order(&MemoryStore::new());
     }
 
     #[cfg(unix)]
@@ -545,7 +519,7 @@ mod tests {
         let path = dir.path().join("data/incidents.redb");
         {
             let store = RedbStore::open(&path).unwrap();
-            exercise(&store);
+            contract::appends_in_order(&store);
         }
         let store = RedbStore::open(&path).unwrap();
         let a = IncidentId("inc-a".into());
@@ -565,37 +539,13 @@ mod tests {
         assert_eq!(store.incident_ids().unwrap().len(), 2);
     }
 
-    fn intake(store: &dyn IncidentStore) {
-        let now = Utc::now();
-        assert_eq!(store.intake_processed().unwrap(), None);
-        let a = Alert::firing("A").with_label("namespace", "ns");
-        let b = Alert::firing("B").with_label("namespace", "ns");
-        assert_eq!(
-            store.accept_alerts(now, &[a.clone(), b.clone()]).unwrap(),
-            vec![0, 1]
-        );
-        assert_eq!(
-            store.accept_alerts(now, std::slice::from_ref(&a)).unwrap(),
-            vec![2]
-        );
-        let all = store.accepted_after(None, 10).unwrap();
-        assert_eq!(all.iter().map(|x| x.seq).collect::<Vec<_>>(), vec![0, 1, 2]);
-        assert_eq!(all[1].alert, b);
-        store.set_intake_processed(1).unwrap();
-        assert_eq!(store.intake_processed().unwrap(), Some(1));
-        let rest = store.accepted_after(Some(1), 10).unwrap();
-        assert_eq!(rest.len(), 1);
-        assert_eq!(rest[0].alert, a);
-        assert_eq!(store.accepted_after(None, 2).unwrap().len(), 2);
-    }
-
     #[test]
     fn both_stores_keep_the_intake_log_in_order_with_a_watermark() {
-        intake(&MemoryStore::new());
+        contract::keeps_the_intake_log(&MemoryStore::new());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("incidents.redb");
         {
-            intake(&RedbStore::open(&path).unwrap());
+            contract::keeps_the_intake_log(&RedbStore::open(&path).unwrap());
         }
         // Durable: the log and the watermark survive a reopen, and numbering continues.
         let store = RedbStore::open(&path).unwrap();

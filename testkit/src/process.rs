@@ -99,6 +99,7 @@ pub struct Service {
     child: Option<Child>,
     log: PathBuf,
     stop_within: Duration,
+    stop_signal: &'static str,
 }
 
 impl Service {
@@ -109,19 +110,36 @@ impl Service {
             child: Some(child),
             log,
             stop_within: Duration::from_secs(5),
+            stop_signal: "TERM",
         }
+    }
+
+    /// Stops the process with `signal` (a name `kill` takes: `INT`, `QUIT`) instead of TERM.
+    pub fn stopped_by(mut self, signal: &'static str) -> Service {
+        self.stop_signal = signal;
+        self
     }
 
     /// Waits until `url` answers 2xx (curl), failing early if the process exits.
     pub async fn wait_ready(&mut self, url: &str, within: Duration) -> Result<()> {
+        self.wait_until(
+            || {
+                Command::new("curl")
+                    .args(["-sf", "-o", "/dev/null", "--max-time", "2"])
+                    .arg(url)
+                    .status()
+                    .is_ok_and(|s| s.success())
+            },
+            within,
+        )
+        .await
+    }
+
+    /// Waits until `ready()` says so, failing early if the process exits.
+    pub async fn wait_until(&mut self, ready: impl Fn() -> bool, within: Duration) -> Result<()> {
         let deadline = Instant::now() + within;
         loop {
-            let ok = Command::new("curl")
-                .args(["-sf", "-o", "/dev/null", "--max-time", "2"])
-                .arg(url)
-                .status()
-                .is_ok_and(|s| s.success());
-            if ok {
+            if ready() {
                 return Ok(());
             }
             if let Some(c) = self.child.as_mut()
@@ -154,7 +172,10 @@ impl Service {
 impl Drop for Service {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg(format!("-{}", self.stop_signal))
+                .arg(c.id().to_string())
+                .status();
             let polls = self.stop_within.as_millis() / 100;
             for _ in 0..polls {
                 if matches!(c.try_wait(), Ok(Some(_))) {

@@ -1,5 +1,6 @@
 //! The daemon against the backends a user configures: a Kubernetes cluster through the kube
-//! adapter, a model server, and GitHub (its signed webhooks and its REST API).
+//! adapter, a model server, GitHub (its signed webhooks and its REST API), and a PostgreSQL
+//! store.
 
 use super::*;
 
@@ -352,4 +353,57 @@ fn with_a_github_repo_configured_the_daemon_works_on_github() {
             .all(|r| r.path.starts_with("/repos/acme/gitops"))
     );
     drop(d);
+}
+
+#[test]
+fn on_a_postgres_store_an_answered_alert_survives_kill_9() {
+    if !squad_testkit::postgres::available_or_skip("serve on postgres").unwrap() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pg = rt
+        .block_on(squad_testkit::postgres::RealPostgres::start())
+        .unwrap();
+    let url = pg.create_database("serve").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The URL from the environment, as a password would come.
+    let config = config_in(dir.path(), "");
+    let env = [("SQUAD_STORE_URL", url.as_str())];
+    let check = Command::new(env!("CARGO_BIN_EXE_squad"))
+        .args(["config", "check", "--config"])
+        .arg(&config)
+        .env("SQUAD_STORE_URL", &url)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(said.contains("PostgreSQL at postgres://"), "{said}");
+    let (mut child, daemon_url) = spawn(&config, &env);
+    let mut d = Daemon {
+        child: None,
+        url: daemon_url,
+        config: config.clone(),
+        _dir: None,
+    };
+    let alerts: Vec<(String, String)> = (0..10)
+        .map(|i| ("production".to_owned(), format!("api{i}-6c9f8d7b5-x{i}")))
+        .collect();
+    let refs: Vec<(&str, &str, &str)> = alerts
+        .iter()
+        .map(|(ns, pod)| ("KubernetesPodOOMKilled", ns.as_str(), pod.as_str()))
+        .collect();
+    let (code, text) = post(&d, "/v1/alerts", &generic(&refs));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(code, 202, "{text}");
+    let (child, daemon_url) = spawn(&config, &env);
+    d.child = Some(child);
+    d.url = daemon_url;
+    let list = wait_for(&d, "ten incidents after the restart", |l| l.len() == 10);
+    assert_eq!(list.len(), 10);
+    // Nothing went to an embedded store.
+    assert!(!dir.path().join("data/incidents.redb").exists());
+    let _ = d.config;
 }

@@ -1,6 +1,7 @@
 //! What squad runs on: `[backend]`, `[kubernetes]`, `[prometheus]`, `[alertmanager]` and
 //! `[store]`.
 
+use crate::ConfigError;
 use serde::{Deserialize, Serialize};
 
 /// What the daemon's crew acts on.
@@ -146,4 +147,34 @@ impl Default for AlertmanagerSettings {
 pub struct StoreSettings {
     /// The durable incident store file; unset means `<data dir>/incidents.redb`.
     pub path: Option<String>,
+    /// A PostgreSQL store instead (`postgres://user@host:5432/squad?sslmode=require`), shared
+    /// by two or more replicas. Its password is better left to `PGPASSWORD`, or the whole URL
+    /// to `SQUAD_STORE_URL`.
+    pub url: Option<String>,
+}
+
+impl StoreSettings {
+    pub(crate) fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let Some(url) = &self.url else {
+            return Ok(());
+        };
+        if self.path.is_some() {
+            return Err(ConfigError::field(
+                file,
+                "store.url",
+                "either store.path (redb) or store.url (PostgreSQL), not both",
+            ));
+        }
+        let rest = url
+            .strip_prefix("postgres://")
+            .or_else(|| url.strip_prefix("postgresql://"));
+        if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+            return Err(ConfigError::field(
+                file,
+                "store.url",
+                "a PostgreSQL URL such as postgres://squad@db.example:5432/squad",
+            ));
+        }
+        Ok(())
+    }
 }

@@ -300,3 +300,28 @@ fn loopback_listeners_are_told_apart() {
         assert_eq!(s.listens_on_loopback(), loopback, "{listen}");
     }
 }
+
+#[test]
+fn a_postgres_store_url_is_checked_and_may_come_from_the_environment() {
+    let ok = Settings::from_toml(
+        "squad.toml",
+        "[store]\nurl = \"postgres://squad@db.example:5432/squad?sslmode=require\"\n",
+    )
+    .unwrap();
+    assert!(ok.store.url.is_some());
+    for bad in [
+        "[store]\nurl = \"mysql://squad@db/squad\"\n",
+        "[store]\nurl = \"postgres://\"\n",
+        "[store]\nurl = \"postgres://db/squad\"\npath = \"x.redb\"\n",
+    ] {
+        let err = Settings::from_toml("squad.toml", bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("store.url"), "{bad}: {err}");
+    }
+    let mut s = Settings::from_toml("squad.toml", "[store]\npath = \"x.redb\"\n").unwrap();
+    s.apply_env(|k| (k == "SQUAD_STORE_URL").then(|| "postgres://u:p@h/d".to_owned()));
+    assert_eq!(s.store.url.as_deref(), Some("postgres://u:p@h/d"));
+    assert_eq!(s.store.path, None);
+    s.validate("squad.toml").unwrap();
+}

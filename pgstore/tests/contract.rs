@@ -1,0 +1,162 @@
+//! The store contract (`squad_runtime::store::contract`) on a real PostgreSQL, plus what only a
+//! shared store has to do: two stores (two replicas) on one database see each other's writes
+//! and number them without gaps, and a reconnect finds everything.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use squad_pgstore::PgStore;
+use squad_protocols::{Alert, Author, EventKind, IncidentId};
+use squad_runtime::store::{IncidentStore, StoreError, contract};
+use squad_testkit::postgres::{RealPostgres, available_or_skip};
+
+fn server() -> Option<RealPostgres> {
+    if !available_or_skip("pgstore contract").unwrap() {
+        return None;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    Some(rt.block_on(RealPostgres::start()).unwrap())
+}
+
+#[test]
+fn the_postgres_store_keeps_the_store_contract() {
+    let Some(pg) = server() else { return };
+    contract::appends_in_order(&PgStore::connect(&pg.create_database("appends").unwrap()).unwrap());
+    contract::keeps_the_intake_log(
+        &PgStore::connect(&pg.create_database("intake").unwrap()).unwrap(),
+    );
+    let url = pg.create_database("concurrent").unwrap();
+    contract::concurrent_writers_number_without_gaps_or_late_arrivals(Arc::new(
+        PgStore::connect(&url).unwrap(),
+    ));
+}
+
+/// A store that sends each call to one of several stores in turn: replicas taking turns.
+struct Replicas(Vec<PgStore>, std::sync::atomic::AtomicUsize);
+
+impl Replicas {
+    fn next(&self) -> &PgStore {
+        let i = self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        &self.0[i % self.0.len()]
+    }
+}
+
+impl IncidentStore for Replicas {
+    fn append(
+        &self,
+        incident: &IncidentId,
+        at: chrono::DateTime<Utc>,
+        author: Author,
+        kind: EventKind,
+    ) -> Result<squad_protocols::IncidentEvent, StoreError> {
+        self.next().append(incident, at, author, kind)
+    }
+    fn events(
+        &self,
+        incident: &IncidentId,
+    ) -> Result<Vec<squad_protocols::IncidentEvent>, StoreError> {
+        self.next().events(incident)
+    }
+    fn incident_ids(&self) -> Result<Vec<IncidentId>, StoreError> {
+        self.next().incident_ids()
+    }
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<squad_protocols::IncidentEvent> {
+        self.0[0].subscribe()
+    }
+    fn accept_alerts(
+        &self,
+        at: chrono::DateTime<Utc>,
+        alerts: &[Alert],
+    ) -> Result<Vec<u64>, StoreError> {
+        self.next().accept_alerts(at, alerts)
+    }
+    fn accepted_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<squad_runtime::store::Accepted>, StoreError> {
+        self.next().accepted_after(after, limit)
+    }
+    fn intake_processed(&self) -> Result<Option<u64>, StoreError> {
+        self.next().intake_processed()
+    }
+    fn set_intake_processed(&self, seq: u64) -> Result<(), StoreError> {
+        self.next().set_intake_processed(seq)
+    }
+}
+
+#[test]
+fn replicas_on_one_database_share_incidents_and_intake_without_gaps() {
+    let Some(pg) = server() else { return };
+    let url = pg.create_database("replicas").unwrap();
+    let three = || {
+        Replicas(
+            (0..3).map(|_| PgStore::connect(&url).unwrap()).collect(),
+            Default::default(),
+        )
+    };
+    contract::concurrent_writers_number_without_gaps_or_late_arrivals(Arc::new(three()));
+    // Another replica, connected later, finds it all; schema creation is idempotent.
+    let later = PgStore::connect(&url).unwrap();
+    let id = IncidentId("inc-shared".into());
+    assert_eq!(later.events(&id).unwrap().len(), 100);
+    assert_eq!(later.accepted_after(None, 1000).unwrap().len(), 200);
+    let e = later
+        .append(
+            &id,
+            Utc::now(),
+            Author::Ralph,
+            EventKind::Note {
+                text: "later".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(e.seq, 100);
+}
+
+#[test]
+fn replicas_starting_together_create_the_schema_once() {
+    let Some(pg) = server() else { return };
+    let url = pg.create_database("together").unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PgStore::connect(&url).map(|_| ()))
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap().unwrap();
+    }
+}
+
+#[test]
+fn an_unreachable_or_malformed_url_is_a_clear_error_without_the_password() {
+    let Some(pg) = server() else { return };
+    // A port nothing listens on (the server's own, plus one, is free often enough; a refusal
+    // or a timeout both do).
+    let port = squad_testkit::process::free_port().unwrap();
+    let e = PgStore::connect(&format!("postgres://squad:hunter2@127.0.0.1:{port}/x"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("cannot connect") && !e.contains("hunter2"),
+        "{e}"
+    );
+    assert!(e.contains("squad:***@127.0.0.1"), "{e}");
+    let e = PgStore::connect("mysql://squad@127.0.0.1/x")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("store.url"), "{e}");
+    // A database that does not exist is named.
+    let e = PgStore::connect(&pg.url("nowhere"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("nowhere"), "{e}");
+}
