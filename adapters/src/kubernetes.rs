@@ -9,7 +9,7 @@
 //! Services with their Endpoints, a namespace's workloads, nodes, and Trivy Operator VulnerabilityReports. Memory and traffic history come from a
 //! Prometheus HTTP API adapter when one is configured.
 //!
-//! It never writes: every request is a GET. Concurrency is bounded by a semaphore, transient
+//! It never writes, but for the replicas' own Leases ([`leases`]): every other request is a GET. Concurrency is bounded by a semaphore, transient
 //! failures (unreachable, 429, 5xx) are retried with backoff, and every error names the resource
 //! and the reason (not found, forbidden, unreachable).
 
@@ -47,6 +47,7 @@ use squad_gitops::objects;
 mod cron_jobs;
 pub use cron_jobs::cron_jobs_v1beta1;
 mod images;
+pub mod leases;
 mod owners;
 mod rbac;
 mod secrets;
@@ -227,6 +228,11 @@ impl KubeCluster {
     pub fn with_metrics(mut self, prometheus: Arc<Prometheus>) -> Self {
         self.metrics = Some(prometheus);
         self
+    }
+
+    /// The leases replicas share work by, in `namespace` (see [`leases::KubeLeases`]).
+    pub fn leases(&self, namespace: &str, prefix: &str) -> leases::KubeLeases {
+        leases::KubeLeases::new(self.client.clone(), namespace, prefix, self.server.clone())
     }
 
     /// API requests sent so far (retries included).

@@ -12,6 +12,7 @@
 //! - [`faults`]: fault injection for tests (panics in members, crashes after N events).
 //! - [`minds`]: the crew's models behind the redaction gateway.
 //! - [`redact`]: the redactor the gateway uses.
+//! - [`shards`]: how replicas share the work: shards by workload, each under a lease.
 
 pub mod adapter;
 pub mod clock;
@@ -24,6 +25,7 @@ pub mod minds;
 pub mod ports;
 pub mod reconcile;
 pub mod redact;
+pub mod shards;
 pub mod store;
 pub mod supervisor;
 

@@ -1,0 +1,196 @@
+#![allow(clippy::unwrap_used)]
+use super::*;
+
+const SHARDS: u32 = 8;
+
+fn params(identity: &str, clock: &crate::Clock) -> LeaseParams {
+    LeaseParams {
+        identity: identity.into(),
+        clock: clock.clone(),
+        duration: Duration::from_secs(15),
+        renew_every: Duration::from_secs(2),
+        margin: Duration::from_secs(5),
+    }
+}
+
+fn shards_held(o: &Ownership) -> usize {
+    o.held()
+        .iter()
+        .filter(|(n, _)| n.starts_with(SHARD_PREFIX))
+        .count()
+}
+
+/// Leases behind a switch: one replica cut off from the server while the others still reach it.
+struct Partitioned(Arc<MemoryLeases>, std::sync::atomic::AtomicBool);
+
+#[async_trait]
+impl Leases for Partitioned {
+    async fn list(&self) -> PortResult<Vec<LeaseRecord>> {
+        self.cut("list")?;
+        self.0.list().await
+    }
+    async fn claim(
+        &self,
+        name: &str,
+        holder: &str,
+        duration: Duration,
+        now: DateTime<Utc>,
+    ) -> PortResult<Option<u64>> {
+        self.cut("claim")?;
+        self.0.claim(name, holder, duration, now).await
+    }
+    async fn release(&self, name: &str, holder: &str) -> PortResult<()> {
+        self.cut("release")?;
+        self.0.release(name, holder).await
+    }
+    async fn forget(&self, name: &str) -> PortResult<()> {
+        self.cut("forget")?;
+        self.0.forget(name).await
+    }
+}
+
+impl Partitioned {
+    fn cut(&self, what: &str) -> PortResult<()> {
+        if self.1.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(PortError::Unavailable {
+                what: what.into(),
+                detail: "connection refused".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_replica_holds_every_shard_and_the_intake() {
+    let clock = crate::Clock::starting_at(Utc::now());
+    let leases = MemoryLeases::default();
+    let a = Ownership::leased(SHARDS);
+    let mut changes = a.subscribe();
+    let held = lease_round(&a, &leases, &params("a", &clock))
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 9, "{held:?}");
+    assert!(a.holds(INTAKE));
+    let w = WorkloadRef::deployment("shop", "web");
+    assert!(a.holds_workload(&w));
+    assert_eq!(
+        changes.try_recv().unwrap(),
+        Change::Acquired {
+            lease: INTAKE.into(),
+            epoch: 1
+        }
+    );
+    // A renewal keeps the epoch and says nothing new.
+    lease_round(&a, &leases, &params("a", &clock))
+        .await
+        .unwrap();
+    assert_eq!(leases.record(INTAKE).unwrap().transitions, 1);
+    let mut more = 0;
+    while changes.try_recv().is_ok() {
+        more += 1;
+    }
+    assert_eq!(
+        more, SHARDS as usize,
+        "one Acquired per shard, none on renewal"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn replicas_spread_the_shards_and_a_newcomer_gets_its_share() {
+    let clock = crate::Clock::starting_at(Utc::now());
+    let leases = MemoryLeases::default();
+    let (a, b, c) = (
+        Ownership::leased(SHARDS),
+        Ownership::leased(SHARDS),
+        Ownership::leased(SHARDS),
+    );
+    let round = |o: Arc<Ownership>, id: &'static str| {
+        let (leases, clock) = (&leases, clock.clone());
+        async move { lease_round(&o, leases, &params(id, &clock)).await.unwrap() }
+    };
+    round(a.clone(), "a").await;
+    assert_eq!(shards_held(&a), 8);
+    for _ in 0..3 {
+        round(b.clone(), "b").await;
+        round(a.clone(), "a").await;
+        tokio::time::advance(Duration::from_secs(2)).await;
+    }
+    assert_eq!((shards_held(&a), shards_held(&b)), (4, 4));
+    for _ in 0..4 {
+        round(c.clone(), "c").await;
+        round(a.clone(), "a").await;
+        round(b.clone(), "b").await;
+        tokio::time::advance(Duration::from_secs(2)).await;
+    }
+    let mut counts = [shards_held(&a), shards_held(&b), shards_held(&c)];
+    counts.sort_unstable();
+    assert_eq!(counts, [2, 3, 3]);
+    // No lease is held twice, and one replica has the intake.
+    let all: Vec<String> = [&a, &b, &c]
+        .iter()
+        .flat_map(|o| o.held().into_iter().map(|(n, _)| n))
+        .collect();
+    let unique: BTreeSet<&String> = all.iter().collect();
+    assert_eq!(all.len(), unique.len(), "{all:?}");
+    assert_eq!(all.len(), 9);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_cut_off_stops_acting_before_another_takes_over() {
+    let clock = crate::Clock::starting_at(Utc::now());
+    let shared = Arc::new(MemoryLeases::default());
+    let to_a = Partitioned(shared.clone(), Default::default());
+    let (a, b) = (Ownership::leased(SHARDS), Ownership::leased(SHARDS));
+    lease_round(&a, &to_a, &params("a", &clock)).await.unwrap();
+    lease_round(&b, shared.as_ref(), &params("b", &clock))
+        .await
+        .unwrap();
+    assert_eq!((shards_held(&a), shards_held(&b)), (8, 0));
+    // A loses the server: it keeps renewing in vain; B keeps trying.
+    to_a.1.store(true, std::sync::atomic::Ordering::SeqCst);
+    let cut = Instant::now();
+    let (mut a_stopped, mut b_took) = (None, None);
+    for _ in 0..30 {
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let _ = lease_round(&a, &to_a, &params("a", &clock)).await;
+        lease_round(&b, shared.as_ref(), &params("b", &clock))
+            .await
+            .unwrap();
+        let (ha, hb) = (a.held(), b.held());
+        for (lease, _) in &hb {
+            assert!(
+                !ha.iter().any(|(n, _)| n == lease),
+                "{lease} held by both at {:?}",
+                cut.elapsed()
+            );
+        }
+        if ha.is_empty() && a_stopped.is_none() {
+            a_stopped = Some(cut.elapsed());
+        }
+        if hb.len() == 9 && b_took.is_none() {
+            b_took = Some(cut.elapsed());
+        }
+    }
+    let (a_stopped, b_took) = (a_stopped.unwrap(), b_took.unwrap());
+    assert!(
+        a_stopped < b_took,
+        "A stopped at {a_stopped:?}, B took over at {b_took:?}"
+    );
+    assert!(b_took <= Duration::from_secs(17), "{b_took:?}");
+    // The epochs moved on: a write fenced with A's epoch is a stale one.
+    assert_eq!(shared.record(INTAKE).unwrap().transitions, 2);
+}
+
+#[test]
+fn the_shard_of_a_workload_is_stable_and_spread() {
+    let w = WorkloadRef::deployment("production", "payment-service");
+    assert_eq!(shard_of(&w, 8), shard_of(&w.clone(), 8));
+    let mut seen = BTreeSet::new();
+    for i in 0..200 {
+        seen.insert(shard_of(&WorkloadRef::deployment("ns", format!("w{i}")), 8));
+    }
+    assert_eq!(seen.len(), 8);
+    assert!(Ownership::everything(8).holds_workload(&w));
+    assert_eq!(Ownership::everything(8).held().len(), 9);
+}
