@@ -21,6 +21,7 @@ use std::time::Duration;
 use squad_agents::picard::pod_to_workload;
 use squad_config::IntakeSettings;
 use squad_protocols::{Alert, AlertStatus, Author, EventKind, IncidentId, IncidentState};
+use squad_runtime::shards::{FencedStore, INTAKE, Ownership};
 use squad_runtime::{Clock, IncidentStore, Journal};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -112,6 +113,24 @@ impl Intake {
         clock: Clock,
         settings: IntakeSettings,
     ) -> Result<Intake, crate::SquadError> {
+        Intake::start_replica(store, squad, clock, settings, Ownership::everything(1))
+    }
+
+    /// Among replicas: every replica accepts alerts into the shared log; the one holding the
+    /// intake's lease turns them into incidents (grouping needs one place), from the watermark
+    /// the previous holder left, with its groups rebuilt from the store when it takes over.
+    pub fn start_replica(
+        store: Arc<dyn IncidentStore>,
+        squad: Arc<Squad>,
+        clock: Clock,
+        settings: IntakeSettings,
+        ownership: Arc<Ownership>,
+    ) -> Result<Intake, crate::SquadError> {
+        let store: Arc<dyn IncidentStore> = if ownership.is_everything() {
+            store
+        } else {
+            FencedStore::new(store, ownership.clone())
+        };
         let stats = Arc::new(IntakeStats::default());
         let wake = Arc::new(Notify::new());
         let stopping = Arc::new(AtomicBool::new(false));
@@ -133,6 +152,7 @@ impl Intake {
             wake: wake.clone(),
             stopping: stopping.clone(),
             groups,
+            ownership,
         }));
         Ok(Intake {
             tx,
@@ -261,13 +281,35 @@ struct Processor {
     wake: Arc<Notify>,
     stopping: Arc<AtomicBool>,
     groups: HashMap<String, Group>,
+    ownership: Arc<Ownership>,
 }
 
 async fn process_loop(mut p: Processor) {
     let mut events = p.store.subscribe();
     let flush_every = Duration::from_secs(p.settings.repeat_note_seconds.max(1));
     let mut last_flush = tokio::time::Instant::now();
+    let mut holding = true;
     loop {
+        if !p.ownership.holds(INTAKE) {
+            if p.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            holding = false;
+            let _ = tokio::time::timeout(Duration::from_millis(500), p.wake.notified()).await;
+            continue;
+        }
+        if !holding {
+            // Taken over: another replica opened and moved incidents meanwhile.
+            match rebuild(&p.store, &p.settings.group_by) {
+                Ok(groups) => p.groups = groups,
+                Err(e) => {
+                    tracing::error!("intake: cannot read the incidents: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+            holding = true;
+        }
         // Keep group states current (Picard and Ralph move incidents on).
         loop {
             match events.try_recv() {

@@ -44,6 +44,7 @@ pub mod backends;
 pub mod diagnose;
 pub mod intake;
 pub mod models;
+pub mod replicas;
 pub mod serve;
 pub mod signature;
 #[cfg(feature = "sim")]
@@ -63,6 +64,7 @@ use squad_protocols::{
 };
 use squad_runtime::adapter::{self, AdapterStats};
 use squad_runtime::ports::{Alerts, Cluster, Diagnoser, Forge, Replayer};
+use squad_runtime::shards::{FencedStore, Ownership};
 use squad_runtime::supervisor::{
     CrewSupervisor, SupervisionObserver, SupervisorArgs, SupervisorMsg,
 };
@@ -137,6 +139,7 @@ pub struct SquadBuilder {
     derived_ids: bool,
     replayer: Option<Arc<dyn Replayer>>,
     alerts: Option<Arc<dyn Alerts>>,
+    ownership: Option<Arc<Ownership>>,
 }
 
 struct JournalObserver {
@@ -219,6 +222,12 @@ impl SquadBuilder {
         self.clock = Some(c);
         self
     }
+    /// What this replica holds among others sharing the store (see `squad_runtime::shards`);
+    /// without it this process acts on every incident.
+    pub fn ownership(mut self, o: Arc<Ownership>) -> Self {
+        self.ownership = Some(o);
+        self
+    }
     /// Name incidents from their alert and time rather than at random, so the same run names
     /// them the same way (simulations, recorded model exchanges).
     pub fn derived_ids(mut self, yes: bool) -> Self {
@@ -239,6 +248,13 @@ impl SquadBuilder {
         let app_repo = self.app_repo.ok_or_else(|| {
             SquadError::Config("no application repository (SquadBuilder::app_repo)".into())
         })?;
+        let ownership = self.ownership.unwrap_or_else(|| Ownership::everything(1));
+        // A replica writes only what it holds the lease for.
+        let store: Arc<dyn IncidentStore> = if ownership.is_everything() {
+            store
+        } else {
+            FencedStore::new(store, ownership.clone())
+        };
         let journal = Journal::new(store, clock.clone());
         let wakeups = squad_runtime::Wakeups::default();
         // Every adapter runs as a supervised actor; members call it through its handle.
@@ -276,6 +292,7 @@ impl SquadBuilder {
             wakeups: wakeups.clone(),
             replayer: self.replayer,
             alerts: self.alerts,
+            ownership,
         };
         let picard = PicardHandle::default();
         let factory = Arc::new(CrewFactory {

@@ -67,6 +67,8 @@ struct AppState {
     /// `owner/name` of the GitOps repository: webhooks about other repositories are ignored.
     repo: String,
     metrics: Option<PrometheusHandle>,
+    /// The shards this replica holds (every one without replicas).
+    ownership: Arc<squad_runtime::shards::Ownership>,
 }
 
 /// A running daemon.
@@ -78,6 +80,7 @@ pub struct Daemon {
     state: Arc<AppState>,
     grace: Duration,
     _backends: crate::backends::Wired,
+    replicas: crate::replicas::Replicas,
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -141,6 +144,8 @@ impl Daemon {
             None => Arc::new(RedbStore::open(&store_path(&settings))?),
         };
         let clock = Clock::starting_at(chrono::Utc::now());
+        let replicas = crate::replicas::start(&settings, clock.clone()).await?;
+        let ownership = replicas.ownership.clone();
         // For HolmesGPT's kubectl: the cluster squad reads.
         let wired = crate::backends::wire(&settings, &data_dir, clock.clone()).await?;
         let (cluster, forge, app) = (
@@ -160,7 +165,8 @@ impl Daemon {
             .app_repo(app)
             .settings(settings.clone())
             .minds(minds)
-            .diagnoser(diagnoser);
+            .diagnoser(diagnoser)
+            .ownership(ownership.clone());
         if let Some(replayer) = wired.replayer.clone() {
             builder = builder.replayer(replayer);
         }
@@ -168,7 +174,13 @@ impl Daemon {
             builder = builder.alerts(alerts);
         }
         let squad = Arc::new(builder.start().await?);
-        let intake = Intake::start(store.clone(), squad.clone(), clock, settings.intake.clone())?;
+        let intake = Intake::start_replica(
+            store.clone(),
+            squad.clone(),
+            clock,
+            settings.intake.clone(),
+            ownership.clone(),
+        )?;
         spawn_task_timer(store.clone());
         let state = Arc::new(AppState {
             intake,
@@ -179,6 +191,7 @@ impl Daemon {
             github_secrets: settings.github.webhook_secrets.clone(),
             repo: repo.clone(),
             metrics,
+            ownership,
         });
         let listener = TcpListener::bind(&settings.server.listen)
             .await
@@ -208,6 +221,7 @@ impl Daemon {
             state,
             grace: Duration::from_secs(settings.server.shutdown_grace_seconds),
             _backends: wired,
+            replicas,
         })
     }
 
@@ -236,6 +250,8 @@ impl Daemon {
         };
         state.intake.stop(self.grace).await;
         state.squad.shutdown_ref().await;
+        // Last: the others take the leases over at once instead of after they expire.
+        self.replicas.stop().await;
     }
 }
 
@@ -657,11 +673,40 @@ async fn incident(
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.intake.running() {
-        (StatusCode::OK, "ready").into_response()
-    } else {
-        error(StatusCode::SERVICE_UNAVAILABLE, "the intake is not running")
+    if !state.intake.running() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the intake is not running");
     }
+    // Ready means accepting alerts: a replica holding no shard still takes them into the log.
+    let o = &state.ownership;
+    if o.is_everything() {
+        return (StatusCode::OK, "ready").into_response();
+    }
+    let held = o.held();
+    let shards: Vec<&str> = held
+        .iter()
+        .map(|(l, _)| l.as_str())
+        .filter(|l| *l != squad_runtime::shards::INTAKE)
+        .collect();
+    let intake = held.iter().any(|(l, _)| l == squad_runtime::shards::INTAKE);
+    (
+        StatusCode::OK,
+        format!(
+            "ready; shards held: {} of {}{}{}",
+            shards.len(),
+            o.shards(),
+            if shards.is_empty() { "" } else { " (" },
+            if shards.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "{}){}",
+                    shards.join(", "),
+                    if intake { "; intake" } else { "" }
+                )
+            }
+        ),
+    )
+        .into_response()
 }
 
 async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
@@ -680,6 +725,14 @@ async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
     metrics::counter!("squad_incidents_opened_total").absolute(s.opened.load(Ordering::Relaxed));
     metrics::counter!("squad_alert_regressions_total")
         .absolute(s.regressions.load(Ordering::Relaxed));
+    let o = &state.ownership;
+    let held = o.held();
+    for lease in std::iter::once(squad_runtime::shards::INTAKE.to_owned())
+        .chain((0..o.shards()).map(squad_runtime::shards::shard_lease))
+    {
+        let holds = held.iter().any(|(l, _)| *l == lease);
+        metrics::gauge!("squad_lease_held", "lease" => lease).set(if holds { 1.0 } else { 0.0 });
+    }
     for (name, a) in state.squad.adapter_stats() {
         let adapter = name.clone();
         metrics::gauge!("squad_adapter_queue_depth", "adapter" => adapter.clone())

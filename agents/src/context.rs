@@ -29,4 +29,6 @@ pub struct CrewContext {
     /// The alerting system Ralph asks whether the incident's alert still fires (none: its
     /// state is not read, and only Alertmanager's resolved notification says it resolved).
     pub alerts: Option<Arc<dyn Alerts>>,
+    /// The shards this replica acts on (every one without replicas).
+    pub ownership: Arc<squad_runtime::shards::Ownership>,
 }

@@ -18,6 +18,7 @@ use squad_protocols::{
 };
 use squad_runtime::ports::DiagnosisRequest;
 use squad_runtime::reconcile::{Backoff, Controller, GiveUp, Next, Outcome};
+use squad_runtime::shards::Change;
 
 use squad_protocols::llm::Rejection;
 use squad_runtime::CrewError;
@@ -54,6 +55,10 @@ pub enum PicardMsg {
         step: Step,
         result: Result<(), CrewError>,
     },
+    /// This replica acquired a shard's lease: its unfinished incidents are resumed here.
+    ShardAcquired(String),
+    /// This replica lost a shard's lease: its steps in flight stop (another replica resumes).
+    ShardLost(String),
 }
 
 /// Where the live Picard is (updated by the supervisor's factory on every restart).
@@ -147,6 +152,8 @@ pub struct Picard {
 /// step its predecessor was still running.
 pub struct PicardState {
     steps: Controller<(IncidentId, Step)>,
+    /// The shard lease of each incident started here.
+    leases: std::collections::HashMap<IncidentId, String>,
 }
 
 fn settled(state: IncidentState) -> bool {
@@ -190,6 +197,16 @@ impl Picard {
     }
 
     fn start(&self, myself: &ActorRef<PicardMsg>, state: &mut PicardState, incident: &Incident) {
+        // Another replica acts on incidents of shards this one does not hold.
+        let ownership = &self.ctx.ownership;
+        if !ownership.holds_workload(&incident.workload) {
+            return;
+        }
+        if !ownership.is_everything() {
+            state
+                .leases
+                .insert(incident.id.clone(), ownership.lease_of(&incident.workload));
+        }
         for step in plan(incident) {
             let ctx = self.ctx.clone();
             let me = myself.clone();
@@ -623,6 +640,70 @@ async fn incident_issue(ctx: &CrewContext, incident: &Incident) -> IssueSpec {
     }
 }
 
+/// How often a replica looks again at every unfinished incident of the shards it holds.
+const SWEEP_EVERY: Duration = Duration::from_secs(15);
+
+/// Among replicas: leases acquired and lost reach Picard, and so do incidents another replica
+/// opened or moved (the store publishes other replicas' appends), so that the holder of their
+/// shard takes them up.
+fn follow_replicas(ctx: &CrewContext, myself: &ActorRef<PicardMsg>) {
+    let mut changes = ctx.ownership.subscribe();
+    // What was acquired before this Picard listened.
+    for (lease, _) in ctx.ownership.held() {
+        let _ = myself.send_message(PicardMsg::ShardAcquired(lease));
+    }
+    let me = myself.clone();
+    tokio::spawn(async move {
+        loop {
+            let msg = match changes.recv().await {
+                Ok(Change::Acquired { lease, .. }) => PicardMsg::ShardAcquired(lease),
+                Ok(Change::Lost { lease }) => PicardMsg::ShardLost(lease),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            };
+            if me.send_message(msg).is_err() {
+                return;
+            }
+        }
+    });
+    // A missed notice (the store's connection dropped a moment) is made up for by a sweep.
+    let (ownership, me) = (ctx.ownership.clone(), myself.clone());
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(SWEEP_EVERY).await;
+            for (lease, _) in ownership.held() {
+                if lease != squad_runtime::shards::INTAKE
+                    && me.send_message(PicardMsg::ShardAcquired(lease)).is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    let mut events = ctx.journal.store().subscribe();
+    let me = myself.clone();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(e) => {
+                    let wakes = matches!(
+                        e.kind,
+                        EventKind::Opened { .. }
+                            | EventKind::StateChanged { .. }
+                            | EventKind::AlertResolved { .. }
+                            | EventKind::Approved { .. }
+                    );
+                    if wakes && me.send_message(PicardMsg::Advance(e.incident)).is_err() {
+                        return;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            }
+        }
+    });
+}
+
 impl Actor for Picard {
     type Msg = PicardMsg;
     type State = PicardState;
@@ -633,12 +714,16 @@ impl Actor for Picard {
         myself: ActorRef<PicardMsg>,
         _: (),
     ) -> Result<PicardState, ActorProcessingErr> {
-        // Resume every incident the log says is not finished.
+        // Resume every incident the log says is not finished (of the shards held here).
         for id in self.ctx.journal.store().incident_ids()? {
             let _ = myself.send_message(PicardMsg::Advance(id));
         }
+        if !self.ctx.ownership.is_everything() {
+            follow_replicas(&self.ctx, &myself);
+        }
         Ok(PicardState {
             steps: Controller::new(Backoff::of(&self.ctx.settings.crew)),
+            leases: Default::default(),
         })
     }
 
@@ -677,6 +762,26 @@ impl Actor for Picard {
                 Ok(incident) => self.start(&myself, state, &incident),
                 Err(e) => tracing::error!(incident = %id, "cannot load incident: {e}"),
             },
+            PicardMsg::ShardAcquired(lease) => {
+                for id in self.ctx.journal.store().incident_ids()? {
+                    if let Ok(inc) = self.ctx.journal.load(&id)
+                        && !settled(inc.state)
+                        && self.ctx.ownership.lease_of(&inc.workload) == lease
+                    {
+                        let _ = myself.send_message(PicardMsg::Advance(id));
+                    }
+                }
+            }
+            PicardMsg::ShardLost(lease) => {
+                let leases = &state.leases;
+                let stopped = state
+                    .steps
+                    .abort_where(|(id, _)| leases.get(id).is_some_and(|l| *l == lease));
+                if stopped > 0 {
+                    tracing::info!("{lease} lost: {stopped} step(s) in flight stopped");
+                }
+                state.leases.retain(|_, l| *l != lease);
+            }
             PicardMsg::StepDone {
                 incident,
                 step,

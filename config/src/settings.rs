@@ -11,6 +11,7 @@ mod crew;
 mod diagnoser;
 mod github;
 mod llm;
+mod replicas;
 mod security;
 mod server;
 
@@ -24,6 +25,7 @@ pub use crew::{
 pub use diagnoser::{DiagnoserKind, DiagnoserSettings, HolmesSettings, HolmesTransport};
 pub use github::GitHubSettings;
 pub use llm::{LlmBudget, LlmProfile, LlmProvider, LlmSettings, LlmToolMode};
+pub use replicas::ReplicaSettings;
 pub use security::SecuritySettings;
 pub use server::{
     AuthSettings, IntakeSettings, PagerDutySettings, RateLimitSettings, ServerSettings, TlsSettings,
@@ -54,6 +56,8 @@ pub struct Settings {
     pub holmes: HolmesSettings,
     /// What Worf holds the workload to.
     pub security: SecuritySettings,
+    /// Two or more replicas sharing the work.
+    pub replicas: ReplicaSettings,
 }
 
 impl Settings {
@@ -251,6 +255,14 @@ impl Settings {
         self.github.validate(origin)?;
         self.security.validate(origin)?;
         self.store.validate(origin)?;
+        self.replicas.validate(origin)?;
+        if self.replicas.enabled && self.backend.kind != BackendKind::Kubernetes {
+            return Err(ConfigError::field(
+                origin,
+                "replicas.enabled",
+                "[backend] kind = \"kubernetes\": the Leases live in the cluster",
+            ));
+        }
         if let Some(llm) = &self.llm {
             llm.validate(origin)?;
         }

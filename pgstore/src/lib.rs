@@ -12,7 +12,10 @@
 //! [`IncidentStore`] is synchronous (redb is), and sqlx is async: the store runs its pool on a
 //! runtime of its own (one worker thread), and each call waits for its query there. A call from
 //! async code blocks its thread for one round trip, as a redb commit blocks it for an fsync.
-//! Subscribers hear this process's appends only.
+//! Subscribers hear every replica's appends: each append sends a notice (`pg_notify` on the
+//! `squad_events` channel, delivered at its commit) that the other stores read back and publish.
+//! A notice lost while a listener reconnects is not replayed; readers that must not miss an
+//! event also look at the store now and then.
 
 use std::future::Future;
 use std::str::FromStr;
@@ -65,7 +68,12 @@ pub struct PgStore {
     /// The URL without its password, for errors.
     shown: String,
     tx: broadcast::Sender<IncidentEvent>,
+    /// This store's name in notices, so it skips its own.
+    instance: String,
 }
+
+/// The channel appends are announced on.
+const CHANNEL: &str = "squad_events";
 
 /// `url` with its password replaced by `***`.
 pub fn redacted_url(url: &str) -> String {
@@ -119,14 +127,22 @@ impl PgStore {
         })
         .map_err(|e| fail(format!("cannot connect: {e}")))
         .and_then(|r| r.map_err(|e| fail(format!("cannot connect: {e}"))))?;
+        let instance = format!(
+            "{}-{}",
+            std::process::id(),
+            STORES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let store = PgStore {
             pool,
             runtime: Some(runtime),
             handle,
             shown: shown.clone(),
             tx: broadcast::channel(1024).0,
+            instance,
         };
         store.run(|pool| async move { create_schema(&pool).await })?;
+        let (pool, tx, me) = (store.pool.clone(), store.tx.clone(), store.instance.clone());
+        store.handle.spawn(listen(pool, tx, me));
         Ok(store)
     }
 
@@ -174,6 +190,55 @@ fn wait<T: Send + 'static>(
     });
     rx.recv()
         .map_err(|_| "the store's runtime stopped before answering")
+}
+
+static STORES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Reads other stores' notices and publishes their events here. `PgListener` reconnects by
+/// itself when its connection drops.
+async fn listen(pool: PgPool, tx: broadcast::Sender<IncidentEvent>, me: String) {
+    let mut listener = loop {
+        match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(mut l) => match l.listen(CHANNEL).await {
+                Ok(()) => break l,
+                Err(e) => tracing::warn!("store notices: cannot listen: {e}"),
+            },
+            Err(e) => tracing::warn!("store notices: cannot connect: {e}"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    loop {
+        let notice = match listener.recv().await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!("store notices: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut parts = notice.payload().splitn(3, ' ');
+        let (Some(from), Some(seq), Some(incident)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if from == me {
+            continue;
+        }
+        let Ok(seq) = seq.parse::<i64>() else {
+            continue;
+        };
+        let text: Result<Option<String>, _> =
+            sqlx::query_scalar("SELECT event FROM squad_events WHERE incident = $1 AND seq = $2")
+                .bind(incident)
+                .bind(seq)
+                .fetch_optional(&pool)
+                .await;
+        if let Ok(Some(text)) = text
+            && let Ok(event) = serde_json::from_str::<IncidentEvent>(&text)
+        {
+            let _ = tx.send(event);
+        }
+    }
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -226,6 +291,7 @@ fn db_seq(v: u64) -> Result<i64, StoreError> {
 
 async fn append_in(
     tx: &mut Transaction<'static, Postgres>,
+    instance: &str,
     incident: &IncidentId,
     at: DateTime<Utc>,
     author: Author,
@@ -255,6 +321,13 @@ async fn append_in(
         .execute(&mut **tx)
         .await
         .map_err(backend)?;
+    // Delivered to the listeners when this transaction commits, not before.
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(format!("{instance} {seq} {}", incident.as_str()))
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
     Ok(event)
 }
 
@@ -266,10 +339,10 @@ impl IncidentStore for PgStore {
         author: Author,
         kind: EventKind,
     ) -> Result<IncidentEvent, StoreError> {
-        let incident = incident.clone();
+        let (incident, instance) = (incident.clone(), self.instance.clone());
         let event = self.run(|pool| async move {
             let mut tx = pool.begin().await.map_err(backend)?;
-            let event = append_in(&mut tx, &incident, at, author, kind).await?;
+            let event = append_in(&mut tx, &instance, &incident, at, author, kind).await?;
             tx.commit().await.map_err(backend)?;
             Ok(event)
         })?;

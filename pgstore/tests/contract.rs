@@ -2,6 +2,8 @@
 //! shared store has to do: two stores (two replicas) on one database see each other's writes
 //! and number them without gaps, and a reconnect finds everything.
 #![allow(clippy::unwrap_used)]
+// The store is synchronous (as redb is): its tests wait on real threads and a real clock.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use std::sync::Arc;
 
@@ -116,6 +118,51 @@ fn replicas_on_one_database_share_incidents_and_intake_without_gaps() {
         )
         .unwrap();
     assert_eq!(e.seq, 100);
+}
+
+#[test]
+fn a_replica_hears_what_another_appended() {
+    let Some(pg) = server() else { return };
+    let url = pg.create_database("notices").unwrap();
+    let (a, b) = (
+        PgStore::connect(&url).unwrap(),
+        PgStore::connect(&url).unwrap(),
+    );
+    let mut heard = b.subscribe();
+    // The listener connects in the background: append until b has heard one.
+    let id = IncidentId("inc-heard".into());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let event = loop {
+        let e = a
+            .append(
+                &id,
+                Utc::now(),
+                Author::Picard,
+                EventKind::Note { text: "x".into() },
+            )
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if let Ok(got) = heard.try_recv() {
+            break (e, got);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "b never heard a's appends"
+        );
+    };
+    assert_eq!(event.1.incident, id);
+    // Its own appends are published once, not again through the notice.
+    let mut own = a.subscribe();
+    a.append(
+        &id,
+        Utc::now(),
+        Author::Ralph,
+        EventKind::Note { text: "y".into() },
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(own.try_recv().is_ok());
+    assert!(own.try_recv().is_err(), "a heard its own append twice");
 }
 
 #[test]

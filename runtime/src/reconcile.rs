@@ -78,7 +78,7 @@ pub fn error_policy(error: &CrewError, attempt: u32, backoff: &Backoff) -> Next 
 pub struct Controller<K> {
     in_flight: HashSet<K>,
     attempts: HashMap<K, u32>,
-    tasks: Vec<AbortOnDrop>,
+    tasks: Vec<(K, AbortOnDrop)>,
     backoff: Backoff,
 }
 
@@ -121,12 +121,27 @@ impl<K: Hash + Eq + Clone> Controller<K> {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        if !self.in_flight.insert(key) {
+        if !self.in_flight.insert(key.clone()) {
             return false;
         }
-        self.tasks.retain(|t| !t.0.is_finished());
-        self.tasks.push(AbortOnDrop(tokio::spawn(work)));
+        self.tasks.retain(|(_, t)| !t.0.is_finished());
+        self.tasks.push((key, AbortOnDrop(tokio::spawn(work))));
         true
+    }
+
+    /// Aborts the work in flight for every key `which` picks (its owner will not hear it end);
+    /// returns how many were stopped.
+    pub fn abort_where(&mut self, which: impl Fn(&K) -> bool) -> usize {
+        let stopped = self
+            .tasks
+            .iter()
+            .filter(|(k, t)| which(k) && !t.0.is_finished())
+            .count();
+        // Dropping an entry aborts its task.
+        self.tasks.retain(|(k, _)| !which(k));
+        self.in_flight.retain(|k| !which(k));
+        self.attempts.retain(|k, _| !which(k));
+        stopped
     }
 
     /// Records how work for `key` ended and decides what follows.

@@ -458,5 +458,8 @@ impl Leases for MemoryLeases {
     }
 }
 
+mod fenced;
+pub use fenced::FencedStore;
+
 #[cfg(test)]
 mod tests;

@@ -30,6 +30,9 @@ pub enum StoreError {
         seq: u64,
         message: String,
     },
+    /// This replica does not hold the lease the write needs (see `shards`): another acts on it.
+    #[error("incident {incident}: not written: this replica does not hold lease {lease} now")]
+    Fenced { incident: IncidentId, lease: String },
     #[error("incident {incident}: {source}")]
     Replay {
         incident: IncidentId,

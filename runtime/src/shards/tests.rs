@@ -194,3 +194,63 @@ fn the_shard_of_a_workload_is_stable_and_spread() {
     assert!(Ownership::everything(8).holds_workload(&w));
     assert_eq!(Ownership::everything(8).held().len(), 9);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_writes_only_what_its_leases_cover() {
+    use crate::store::{IncidentStore, MemoryStore, StoreError};
+    use squad_protocols::{Alert, Author, EventKind, IncidentId};
+    let clock = crate::Clock::starting_at(Utc::now());
+    let leases = MemoryLeases::default();
+    let inner: Arc<dyn IncidentStore> = Arc::new(MemoryStore::new());
+    let a = Ownership::leased(SHARDS);
+    let store = FencedStore::new(inner.clone(), a.clone());
+    let web = WorkloadRef::deployment("shop", "web");
+    let id = IncidentId("inc-web".into());
+    let opened = EventKind::Opened {
+        alert: Alert::firing("A").with_label("namespace", "shop"),
+        workload: web.clone(),
+    };
+    let note = || EventKind::Note { text: "x".into() };
+    // Nothing held: nothing written, and the error names the lease.
+    let e = store
+        .append(&id, Utc::now(), Author::Picard, opened.clone())
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Fenced { .. }), "{e}");
+    lease_round(&a, &leases, &params("a", &clock))
+        .await
+        .unwrap();
+    store
+        .append(&id, Utc::now(), Author::Picard, opened)
+        .unwrap();
+    store
+        .append(&id, Utc::now(), Author::Belanna, note())
+        .unwrap();
+    // Another replica takes the shard (after A's leases lapse): A's crew is fenced off, a
+    // person's approval still goes through any replica.
+    tokio::time::advance(Duration::from_secs(16)).await;
+    let b = Ownership::leased(SHARDS);
+    for _ in 0..2 {
+        lease_round(&b, &leases, &params("b", &clock))
+            .await
+            .unwrap();
+    }
+    assert!(b.holds_workload(&web));
+    assert!(!a.holds_workload(&web), "A past its local deadline");
+    let e = store
+        .append(&id, Utc::now(), Author::Belanna, note())
+        .unwrap_err();
+    assert!(e.to_string().contains(&a.lease_of(&web)), "{e}");
+    store
+        .append(
+            &id,
+            Utc::now(),
+            Author::Human,
+            EventKind::Approved { by: "ana".into() },
+        )
+        .unwrap();
+    assert!(
+        store.set_intake_processed(0).is_err(),
+        "the intake is B's now"
+    );
+    assert_eq!(inner.events(&id).unwrap().len(), 3);
+}

@@ -1,0 +1,127 @@
+//! The incident store as one replica may write it: an append about an incident whose shard this
+//! replica does not hold now is refused, so a replica that lost a lease (and is still finishing a
+//! step in flight) records nothing more, and the journal's exactly-once bracket stops its side
+//! effect before it starts. Opening an incident, and the intake's bookkeeping on one (repeats,
+//! a resolved alert), belong to the intake's lease instead; a person's word (an approval) is
+//! written by whichever replica hears it.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+use squad_protocols::{Alert, Author, EventKind, IncidentEvent, IncidentId, WorkloadRef};
+use tokio::sync::broadcast;
+
+use super::{INTAKE, Ownership};
+use crate::store::{Accepted, IncidentStore, StoreError};
+
+pub struct FencedStore {
+    inner: Arc<dyn IncidentStore>,
+    ownership: Arc<Ownership>,
+    workloads: DashMap<IncidentId, WorkloadRef>,
+}
+
+impl FencedStore {
+    pub fn new(inner: Arc<dyn IncidentStore>, ownership: Arc<Ownership>) -> Arc<FencedStore> {
+        Arc::new(FencedStore {
+            inner,
+            ownership,
+            workloads: DashMap::new(),
+        })
+    }
+
+    fn workload(&self, incident: &IncidentId) -> Result<Option<WorkloadRef>, StoreError> {
+        if let Some(w) = self.workloads.get(incident) {
+            return Ok(Some(w.clone()));
+        }
+        let first = self.inner.events(incident)?.into_iter().next();
+        Ok(match first.map(|e| e.kind) {
+            Some(EventKind::Opened { workload, .. }) => {
+                self.workloads.insert(incident.clone(), workload.clone());
+                Some(workload)
+            }
+            _ => None,
+        })
+    }
+
+    fn fenced(&self, incident: &IncidentId, lease: &str) -> StoreError {
+        StoreError::Fenced {
+            incident: incident.clone(),
+            lease: lease.to_owned(),
+        }
+    }
+}
+
+/// What the intake may write about any incident under its lease.
+fn intake_kind(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Opened { .. }
+            | EventKind::AlertRepeated { .. }
+            | EventKind::AlertsRepeated { .. }
+            | EventKind::AlertResolved { .. }
+    )
+}
+
+impl IncidentStore for FencedStore {
+    fn append(
+        &self,
+        incident: &IncidentId,
+        at: DateTime<Utc>,
+        author: Author,
+        kind: EventKind,
+    ) -> Result<IncidentEvent, StoreError> {
+        // A person's word (an approval) is taken by whichever replica hears it.
+        if !self.ownership.is_everything() && author != Author::Human {
+            let by_intake = intake_kind(&kind) && self.ownership.holds(INTAKE);
+            if !by_intake {
+                let workload = match &kind {
+                    EventKind::Opened { workload, .. } => Some(workload.clone()),
+                    _ => self.workload(incident)?,
+                };
+                let lease =
+                    workload.map_or_else(|| INTAKE.to_owned(), |w| self.ownership.lease_of(&w));
+                if !self.ownership.holds(&lease) {
+                    return Err(self.fenced(incident, &lease));
+                }
+            }
+        }
+        self.inner.append(incident, at, author, kind)
+    }
+
+    fn events(&self, incident: &IncidentId) -> Result<Vec<IncidentEvent>, StoreError> {
+        self.inner.events(incident)
+    }
+
+    fn incident_ids(&self) -> Result<Vec<IncidentId>, StoreError> {
+        self.inner.incident_ids()
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<IncidentEvent> {
+        self.inner.subscribe()
+    }
+
+    fn accept_alerts(&self, at: DateTime<Utc>, alerts: &[Alert]) -> Result<Vec<u64>, StoreError> {
+        // Any replica accepts alerts: the intake log is shared, numbered by the store.
+        self.inner.accept_alerts(at, alerts)
+    }
+
+    fn accepted_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Accepted>, StoreError> {
+        self.inner.accepted_after(after, limit)
+    }
+
+    fn intake_processed(&self) -> Result<Option<u64>, StoreError> {
+        self.inner.intake_processed()
+    }
+
+    fn set_intake_processed(&self, seq: u64) -> Result<(), StoreError> {
+        if !self.ownership.holds(INTAKE) {
+            return Err(self.fenced(&IncidentId("intake".into()), INTAKE));
+        }
+        self.inner.set_intake_processed(seq)
+    }
+}
