@@ -18,13 +18,13 @@ use squad_protocols::{
 };
 use squad_runtime::ports::DiagnosisRequest;
 use squad_runtime::reconcile::{Backoff, Controller, GiveUp, Next, Outcome};
-use squad_runtime::shards::Change;
 
 use squad_protocols::llm::Rejection;
 use squad_runtime::CrewError;
 
 use crate::{CrewContext, effects, memory};
 
+mod replicas;
 mod resolve;
 
 pub use resolve::{pod_to_workload, resolve_workload};
@@ -640,70 +640,6 @@ async fn incident_issue(ctx: &CrewContext, incident: &Incident) -> IssueSpec {
     }
 }
 
-/// How often a replica looks again at every unfinished incident of the shards it holds.
-const SWEEP_EVERY: Duration = Duration::from_secs(15);
-
-/// Among replicas: leases acquired and lost reach Picard, and so do incidents another replica
-/// opened or moved (the store publishes other replicas' appends), so that the holder of their
-/// shard takes them up.
-fn follow_replicas(ctx: &CrewContext, myself: &ActorRef<PicardMsg>) {
-    let mut changes = ctx.ownership.subscribe();
-    // What was acquired before this Picard listened.
-    for (lease, _) in ctx.ownership.held() {
-        let _ = myself.send_message(PicardMsg::ShardAcquired(lease));
-    }
-    let me = myself.clone();
-    tokio::spawn(async move {
-        loop {
-            let msg = match changes.recv().await {
-                Ok(Change::Acquired { lease, .. }) => PicardMsg::ShardAcquired(lease),
-                Ok(Change::Lost { lease }) => PicardMsg::ShardLost(lease),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(_) => return,
-            };
-            if me.send_message(msg).is_err() {
-                return;
-            }
-        }
-    });
-    // A missed notice (the store's connection dropped a moment) is made up for by a sweep.
-    let (ownership, me) = (ctx.ownership.clone(), myself.clone());
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(SWEEP_EVERY).await;
-            for (lease, _) in ownership.held() {
-                if lease != squad_runtime::shards::INTAKE
-                    && me.send_message(PicardMsg::ShardAcquired(lease)).is_err()
-                {
-                    return;
-                }
-            }
-        }
-    });
-    let mut events = ctx.journal.store().subscribe();
-    let me = myself.clone();
-    tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(e) => {
-                    let wakes = matches!(
-                        e.kind,
-                        EventKind::Opened { .. }
-                            | EventKind::StateChanged { .. }
-                            | EventKind::AlertResolved { .. }
-                            | EventKind::Approved { .. }
-                    );
-                    if wakes && me.send_message(PicardMsg::Advance(e.incident)).is_err() {
-                        return;
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(_) => return,
-            }
-        }
-    });
-}
-
 impl Actor for Picard {
     type Msg = PicardMsg;
     type State = PicardState;
@@ -719,7 +655,7 @@ impl Actor for Picard {
             let _ = myself.send_message(PicardMsg::Advance(id));
         }
         if !self.ctx.ownership.is_everything() {
-            follow_replicas(&self.ctx, &myself);
+            replicas::follow(&self.ctx, &myself);
         }
         Ok(PicardState {
             steps: Controller::new(Backoff::of(&self.ctx.settings.crew)),

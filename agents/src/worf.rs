@@ -74,8 +74,8 @@ mod review;
 pub use exposure::review_service_exposure;
 pub use hygiene::{review_rbac_writes, review_workload_hygiene};
 pub use review::{
-    review_config_map_secrets, review_image, review_live_credentials, review_network,
-    review_pod_security, review_rbac, review_repository_secrets, review_token,
+    review_config_map_secrets, review_image, review_image_reference, review_live_credentials,
+    review_network, review_pod_security, review_rbac, review_repository_secrets, review_token,
 };
 
 /// Past these, the repository is scanned only this far (and the review says so).

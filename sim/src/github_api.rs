@@ -28,6 +28,10 @@ use squad_runtime::ports::{Forge, PortError};
 
 use crate::forge::SimForge;
 
+mod app;
+mod paths;
+pub use paths::template;
+
 /// One request as the simulated GitHub received it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recorded {
@@ -201,81 +205,10 @@ impl SimGitHubApi {
     }
 }
 
-/// The GitHub REST path template a request path belongs to (for counting requests).
-pub fn template(path: &str) -> String {
-    let path = path.split('?').next().unwrap_or_default();
-    let segs: Vec<&str> = path.split('/').collect();
-    if segs.len() < 4 || segs[1] != "repos" {
-        return path.to_string();
-    }
-    let rest = &segs[4..];
-    let tail = match rest {
-        [] => String::new(),
-        ["contents", ..] => "/contents/{path}".into(),
-        ["labels", _] => "/labels/{name}".into(),
-        ["git", "ref", ..] => "/git/ref/{ref}".into(),
-        ["git", "refs", _, ..] => "/git/refs/{ref}".into(),
-        ["git", kind @ ("commits" | "trees" | "blobs"), _] => format!("/git/{kind}/{{sha}}"),
-        ["issues", "comments"] => "/issues/comments".into(),
-        ["issues", _, more @ ..] => {
-            let more: String = more.iter().map(|m| format!("/{m}")).collect();
-            format!("/issues/{{issue_number}}{more}")
-        }
-        ["pulls", _, more @ ..] => {
-            let more: String = more.iter().map(|m| format!("/{m}")).collect();
-            format!("/pulls/{{pull_number}}{more}")
-        }
-        other => format!("/{}", other.join("/")),
-    };
-    format!("/repos/{{owner}}/{{repo}}{tail}")
-}
-
 impl Drop for SimGitHubApi {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// `POST /app/installations/{id}/access_tokens` with the App's JWT as the bearer.
-fn installation_token(s: &Shared, path: &str, jwt: &str) -> Response {
-    use octocrab::jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
-    let mut st = lock(&s.state);
-    let Some(app) = st.app.as_ref() else {
-        return gh_error(401, "A JSON web token could not be decoded");
-    };
-    let id = path
-        .trim_start_matches("/app/installations/")
-        .trim_end_matches("/access_tokens");
-    if id != app.installation_id.to_string() {
-        return gh_error(404, "Not Found");
-    }
-    let Ok(key) = DecodingKey::from_rsa_pem(app.public_key_pem.as_bytes()) else {
-        return gh_error(500, "the simulated App's public key is not RSA PEM");
-    };
-    let mut validation = Validation::new(Algorithm::RS256);
-    // GitHub Apps put their id in `iss` as a number, which jsonwebtoken's own `iss` check (a
-    // string) would call missing: it is checked below.
-    validation.required_spec_claims = ["exp", "iat"].iter().map(|c| c.to_string()).collect();
-    validation.validate_aud = false;
-    let claims = match decode::<Value>(jwt, &key, &validation) {
-        Ok(d) => d.claims,
-        Err(e) => return gh_error(401, &format!("A JSON web token could not be decoded: {e}")),
-    };
-    let iss = claims["iss"]
-        .as_str()
-        .map(str::to_string)
-        .or_else(|| claims["iss"].as_u64().map(|n| n.to_string()));
-    if iss.as_deref() != Some(app.app_id.to_string().as_str()) {
-        return gh_error(401, "'Issuer' claim ('iss') must be the App's id");
-    }
-    let token = format!("ghs_installation_{}", st.issued.len() + 1);
-    st.issued.push(token.clone());
-    let expires = chrono::Utc::now() + chrono::Duration::hours(1);
-    ok(
-        201,
-        json!({"token": token, "expires_at": expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-               "permissions": {"contents": "write", "issues": "write", "pull_requests": "write"}}),
-    )
 }
 
 async fn route(
@@ -320,7 +253,7 @@ async fn route(
         && path.starts_with("/app/installations/")
         && path.ends_with("/access_tokens")
     {
-        return installation_token(&s, &path, token);
+        return app::installation_token(&s, &path, token);
     }
     let known = token == s.token || lock(&s.state).issued.iter().any(|t| t == token);
     if !known {
