@@ -165,11 +165,23 @@ fn split_files(text: &str) -> BTreeMap<String, String> {
     files
 }
 
-/// Whether every file of `written` that was YAML before (as the editor's check reads it) still
-/// parses.
+/// Whether every file of `written` that parsed before still parses, by each reader that read it:
+/// the editor's own check (`strict_yaml`) and squad's object reader (`objects::parse`, JSON
+/// values, whose keys are strings). A file that only one of them reads (a flow mapping used as a
+/// key, `{{ include … }}` in a Helm template, is a `serde_yaml` value but no JSON one) is held to
+/// that one only.
 fn check_written(files: &BTreeMap<String, String>, written: &[(String, String)]) {
     for (path, text) in written {
-        if files.get(path).is_some_and(|t| strict_yaml(t)) {
+        let Some(before) = files.get(path) else {
+            continue;
+        };
+        if strict_yaml(before) {
+            assert!(
+                strict_yaml(text),
+                "{path} is no longer YAML after the edit:\n{text}"
+            );
+        }
+        if strict_yaml(before) && objects::parse(path, before).is_ok() {
             let after = objects::parse(path, text);
             assert!(
                 after.is_ok(),
