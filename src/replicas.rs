@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use squad_config::Settings;
-use squad_runtime::Clock;
 use squad_runtime::shards::{LeaseParams, Ownership, keep_leases};
+use squad_runtime::{Clock, IncidentStore};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -44,7 +44,13 @@ fn identity(settings: &Settings) -> String {
 }
 
 /// Starts keeping this replica's leases, or, without `[replicas] enabled`, holds everything.
-pub async fn start(settings: &Settings, clock: Clock) -> anyhow::Result<Replicas> {
+/// Each tenure the Lease server confirms is raised in `store` (the one the replicas share)
+/// before this replica acts under it.
+pub async fn start(
+    settings: &Settings,
+    clock: Clock,
+    store: Arc<dyn IncidentStore>,
+) -> anyhow::Result<Replicas> {
     let r = &settings.replicas;
     if !r.enabled {
         return Ok(Replicas {
@@ -81,7 +87,13 @@ pub async fn start(settings: &Settings, clock: Clock) -> anyhow::Result<Replicas
         r.lease_prefix
     );
     let (stop, rx) = watch::channel(false);
-    let task = tokio::spawn(keep_leases(ownership.clone(), leases, params, rx));
+    let task = tokio::spawn(keep_leases(
+        ownership.clone(),
+        leases,
+        params,
+        Some(store),
+        rx,
+    ));
     Ok(Replicas {
         ownership,
         stop: Some((stop, task)),

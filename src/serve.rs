@@ -144,7 +144,7 @@ impl Daemon {
             None => Arc::new(RedbStore::open(&store_path(&settings))?),
         };
         let clock = Clock::starting_at(chrono::Utc::now());
-        let replicas = crate::replicas::start(&settings, clock.clone()).await?;
+        let replicas = crate::replicas::start(&settings, clock.clone(), store.clone()).await?;
         let ownership = replicas.ownership.clone();
         // For HolmesGPT's kubectl: the cluster squad reads.
         let wired = crate::backends::wire(&settings, &data_dir, clock.clone()).await?;
@@ -681,29 +681,27 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if o.is_everything() {
         return (StatusCode::OK, "ready").into_response();
     }
-    let held = o.held();
-    let shards: Vec<&str> = held
+    let leases = o.leases();
+    let shards: Vec<&str> = leases
         .iter()
+        .filter(|(l, held)| *held && l != squad_runtime::shards::INTAKE)
         .map(|(l, _)| l.as_str())
-        .filter(|l| *l != squad_runtime::shards::INTAKE)
         .collect();
-    let intake = held.iter().any(|(l, _)| l == squad_runtime::shards::INTAKE);
+    let intake = leases
+        .iter()
+        .any(|(l, held)| *held && l == squad_runtime::shards::INTAKE);
+    let list = if shards.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", shards.join(", "))
+    };
     (
         StatusCode::OK,
         format!(
-            "ready; shards held: {} of {}{}{}",
+            "ready; shards held: {} of {}{list}; intake: {}",
             shards.len(),
             o.shards(),
-            if shards.is_empty() { "" } else { " (" },
-            if shards.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "{}){}",
-                    shards.join(", "),
-                    if intake { "; intake" } else { "" }
-                )
-            }
+            if intake { "held" } else { "another replica's" }
         ),
     )
         .into_response()
@@ -725,12 +723,7 @@ async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
     metrics::counter!("squad_incidents_opened_total").absolute(s.opened.load(Ordering::Relaxed));
     metrics::counter!("squad_alert_regressions_total")
         .absolute(s.regressions.load(Ordering::Relaxed));
-    let o = &state.ownership;
-    let held = o.held();
-    for lease in std::iter::once(squad_runtime::shards::INTAKE.to_owned())
-        .chain((0..o.shards()).map(squad_runtime::shards::shard_lease))
-    {
-        let holds = held.iter().any(|(l, _)| *l == lease);
+    for (lease, holds) in state.ownership.leases() {
         metrics::gauge!("squad_lease_held", "lease" => lease).set(if holds { 1.0 } else { 0.0 });
     }
     for (name, a) in state.squad.adapter_stats() {

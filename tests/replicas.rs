@@ -7,21 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use squad_adapters::kubernetes::{KubeCluster, KubeOptions};
+use squad_adapters::kubernetes::KubeCluster;
 use squad_runtime::Clock;
 use squad_runtime::shards::{INTAKE, LeaseParams, Leases, Ownership, lease_round};
 use squad_testkit::apiserver::{self, Options, RealApiserver};
 
 async fn cluster(server: &RealApiserver) -> KubeCluster {
-    KubeCluster::connect(
-        &KubeOptions {
-            kubeconfig: Some(server.kubeconfig_path().to_path_buf()),
-            ..KubeOptions::default()
-        },
-        Clock::system(),
-    )
-    .await
-    .unwrap()
+    server.kube_cluster(Clock::system()).await.unwrap()
 }
 
 #[tokio::test]
@@ -143,7 +135,7 @@ async fn three_replicas_spread_eight_shards_on_a_real_apiserver() {
         .collect();
     for _ in 0..6 {
         for (o, p) in &replicas {
-            lease_round(o, &leases, p).await.unwrap();
+            lease_round(o, &leases, p, None).await.unwrap();
         }
     }
     let mut counts: Vec<usize> = replicas

@@ -55,8 +55,9 @@ pub enum PicardMsg {
         step: Step,
         result: Result<(), CrewError>,
     },
-    /// This replica acquired a shard's lease: its unfinished incidents are resumed here.
-    ShardAcquired(String),
+    /// This replica holds these shards' leases (just acquired, or at a sweep): their unfinished
+    /// incidents are resumed here, in one pass over the store.
+    ShardsHeld(Vec<String>),
     /// This replica lost a shard's lease: its steps in flight stop (another replica resumes).
     ShardLost(String),
 }
@@ -698,11 +699,11 @@ impl Actor for Picard {
                 Ok(incident) => self.start(&myself, state, &incident),
                 Err(e) => tracing::error!(incident = %id, "cannot load incident: {e}"),
             },
-            PicardMsg::ShardAcquired(lease) => {
+            PicardMsg::ShardsHeld(leases) => {
                 for id in self.ctx.journal.store().incident_ids()? {
                     if let Ok(inc) = self.ctx.journal.load(&id)
                         && !settled(inc.state)
-                        && self.ctx.ownership.lease_of(&inc.workload) == lease
+                        && leases.contains(&self.ctx.ownership.lease_of(&inc.workload))
                     {
                         let _ = myself.send_message(PicardMsg::Advance(id));
                     }

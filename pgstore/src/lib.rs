@@ -25,11 +25,11 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres, Row, Transaction};
 use squad_protocols::{Alert, Author, EventKind, IncidentEvent, IncidentId};
-use squad_runtime::store::{Accepted, IncidentStore, StoreError};
+use squad_runtime::store::{Accepted, Fence, IncidentStore, StoreError};
 use tokio::sync::broadcast;
 
 /// The schema, created once (under an advisory lock, so replicas starting together do not race).
-const SCHEMA: [&str; 4] = [
+const SCHEMA: [&str; 5] = [
     "CREATE TABLE IF NOT EXISTS squad_incidents (
         id TEXT PRIMARY KEY,
         opened BIGINT GENERATED ALWAYS AS IDENTITY,
@@ -48,6 +48,12 @@ const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS squad_meta (
         key TEXT PRIMARY KEY,
         value BIGINT NOT NULL
+    )",
+    // Each lease's latest tenure, as its holder raised it; fenced writes check it.
+    "CREATE TABLE IF NOT EXISTS squad_fences (
+        lease TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        epoch BIGINT NOT NULL
     )",
 ];
 /// The schema's version, in `squad_meta`; a store newer than this build refuses to open.
@@ -281,6 +287,18 @@ async fn create_schema(pool: &PgPool) -> Result<(), StoreError> {
     tx.commit().await.map_err(backend)
 }
 
+async fn set_processed(conn: &mut PgConnection, seq: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO squad_meta (key, value) VALUES ('intake_processed', $1)
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+    )
+    .bind(seq)
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
 fn seq_of(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
@@ -331,7 +349,81 @@ async fn append_in(
     Ok(event)
 }
 
+/// Holds `fence`'s lease row (shared) until the transaction ends, and refuses unless the fence
+/// is the lease's latest tenure: a tenure raised later (another replica took the lease) waits
+/// for this write to commit, or this write sees it and is refused.
+async fn check_fence(
+    tx: &mut Transaction<'static, Postgres>,
+    fence: &Fence,
+    incident: &IncidentId,
+) -> Result<(), StoreError> {
+    let latest: Option<(String, i64)> =
+        sqlx::query_as("SELECT holder, epoch FROM squad_fences WHERE lease = $1 FOR SHARE")
+            .bind(&fence.lease)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(backend)?;
+    match latest {
+        Some((holder, epoch)) if holder == fence.holder && seq_of(epoch) == fence.epoch => Ok(()),
+        _ => Err(StoreError::Fenced {
+            incident: incident.clone(),
+            lease: fence.lease.clone(),
+        }),
+    }
+}
+
 impl IncidentStore for PgStore {
+    fn raise_fence(&self, fence: &Fence) -> Result<(), StoreError> {
+        let fence = fence.clone();
+        let epoch = db_seq(fence.epoch)?;
+        self.run(|pool| async move {
+            sqlx::query(
+                "INSERT INTO squad_fences (lease, holder, epoch) VALUES ($1, $2, $3)
+                 ON CONFLICT (lease) DO UPDATE SET holder = EXCLUDED.holder, epoch = EXCLUDED.epoch
+                 WHERE (squad_fences.holder, squad_fences.epoch)
+                       IS DISTINCT FROM (EXCLUDED.holder, EXCLUDED.epoch)",
+            )
+            .bind(&fence.lease)
+            .bind(&fence.holder)
+            .bind(epoch)
+            .execute(&pool)
+            .await
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn append_fenced(
+        &self,
+        fence: &Fence,
+        incident: &IncidentId,
+        at: DateTime<Utc>,
+        author: Author,
+        kind: EventKind,
+    ) -> Result<IncidentEvent, StoreError> {
+        let (incident, instance, fence) = (incident.clone(), self.instance.clone(), fence.clone());
+        let event = self.run(|pool| async move {
+            let mut tx = pool.begin().await.map_err(backend)?;
+            check_fence(&mut tx, &fence, &incident).await?;
+            let event = append_in(&mut tx, &instance, &incident, at, author, kind).await?;
+            tx.commit().await.map_err(backend)?;
+            Ok(event)
+        })?;
+        let _ = self.tx.send(event.clone());
+        Ok(event)
+    }
+
+    fn set_intake_processed_fenced(&self, fence: &Fence, seq: u64) -> Result<(), StoreError> {
+        let seq = db_seq(seq)?;
+        let fence = fence.clone();
+        self.run(|pool| async move {
+            let mut tx = pool.begin().await.map_err(backend)?;
+            check_fence(&mut tx, &fence, &IncidentId("intake".into())).await?;
+            set_processed(&mut tx, seq).await?;
+            tx.commit().await.map_err(backend)
+        })
+    }
+
     fn append(
         &self,
         incident: &IncidentId,
@@ -468,15 +560,8 @@ impl IncidentStore for PgStore {
     fn set_intake_processed(&self, seq: u64) -> Result<(), StoreError> {
         let seq = db_seq(seq)?;
         self.run(|pool| async move {
-            sqlx::query(
-                "INSERT INTO squad_meta (key, value) VALUES ('intake_processed', $1)
-                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-            )
-            .bind(seq)
-            .execute(&pool)
-            .await
-            .map_err(backend)?;
-            Ok(())
+            let mut conn = pool.acquire().await.map_err(backend)?;
+            set_processed(&mut conn, seq).await
         })
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use squad_pgstore::PgStore;
 use squad_protocols::{Alert, Author, EventKind, IncidentId};
-use squad_runtime::store::{IncidentStore, StoreError, contract};
+use squad_runtime::store::{Fence, IncidentStore, StoreError, contract};
 use squad_testkit::postgres::{RealPostgres, available_or_skip};
 
 fn server() -> Option<RealPostgres> {
@@ -35,6 +35,9 @@ fn the_postgres_store_keeps_the_store_contract() {
     contract::concurrent_writers_number_without_gaps_or_late_arrivals(Arc::new(
         PgStore::connect(&url).unwrap(),
     ));
+    contract::refuses_an_earlier_tenure(
+        &PgStore::connect(&pg.create_database("fences").unwrap()).unwrap(),
+    );
 }
 
 /// A store that sends each call to one of several stores in turn: replicas taking turns.
@@ -89,6 +92,22 @@ impl IncidentStore for Replicas {
     fn set_intake_processed(&self, seq: u64) -> Result<(), StoreError> {
         self.next().set_intake_processed(seq)
     }
+    fn raise_fence(&self, fence: &Fence) -> Result<(), StoreError> {
+        self.next().raise_fence(fence)
+    }
+    fn append_fenced(
+        &self,
+        fence: &Fence,
+        incident: &IncidentId,
+        at: chrono::DateTime<Utc>,
+        author: Author,
+        kind: EventKind,
+    ) -> Result<squad_protocols::IncidentEvent, StoreError> {
+        self.next().append_fenced(fence, incident, at, author, kind)
+    }
+    fn set_intake_processed_fenced(&self, fence: &Fence, seq: u64) -> Result<(), StoreError> {
+        self.next().set_intake_processed_fenced(fence, seq)
+    }
 }
 
 #[test]
@@ -102,6 +121,12 @@ fn replicas_on_one_database_share_incidents_and_intake_without_gaps() {
         )
     };
     contract::concurrent_writers_number_without_gaps_or_late_arrivals(Arc::new(three()));
+    // The fences hold across connections: each call below goes to another replica's store.
+    let fences = pg.create_database("replica_fences").unwrap();
+    contract::refuses_an_earlier_tenure(&Replicas(
+        (0..3).map(|_| PgStore::connect(&fences).unwrap()).collect(),
+        Default::default(),
+    ));
     // Another replica, connected later, finds it all; schema creation is idempotent.
     let later = PgStore::connect(&url).unwrap();
     let id = IncidentId("inc-shared".into());

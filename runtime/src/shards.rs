@@ -26,6 +26,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::ports::{PortError, PortResult};
+use crate::store::{Fence, IncidentStore};
 
 /// The intake's lease.
 pub const INTAKE: &str = "intake";
@@ -88,6 +89,7 @@ pub enum Change {
 
 struct Held {
     epoch: u64,
+    holder: String,
     valid_until: Instant,
 }
 
@@ -165,6 +167,22 @@ impl Ownership {
         self.holds(&self.lease_of(workload))
     }
 
+    /// This replica's tenure of `lease` while it holds it, for a store that checks writes
+    /// against it (None when this process holds everything: nothing to check).
+    pub fn fence(&self, lease: &str) -> Option<Fence> {
+        if self.everything {
+            return None;
+        }
+        self.lock()
+            .get(lease)
+            .filter(|h| h.valid_until > Instant::now())
+            .map(|h| Fence {
+                lease: lease.to_owned(),
+                holder: h.holder.clone(),
+                epoch: h.epoch,
+            })
+    }
+
     /// The shard and intake leases held now, with their epochs (for `/readyz` and `/metrics`).
     pub fn held(&self) -> Vec<(String, u64)> {
         if self.everything {
@@ -180,6 +198,19 @@ impl Ownership {
             .collect()
     }
 
+    /// Every lease of the work (the intake's, then each shard's) and whether this replica holds
+    /// it now: what `/readyz` and `/metrics` report.
+    pub fn leases(&self) -> Vec<(String, bool)> {
+        let held = self.held();
+        wanted(self.shards)
+            .into_iter()
+            .map(|lease| {
+                let holds = held.iter().any(|(l, _)| *l == lease);
+                (lease, holds)
+            })
+            .collect()
+    }
+
     /// Leases acquired and lost from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.tx.subscribe()
@@ -191,13 +222,21 @@ impl Ownership {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn renewed(&self, lease: &str, epoch: u64, valid_until: Instant) {
+    fn renewed(&self, lease: &str, holder: &str, epoch: u64, valid_until: Instant) {
         let new = {
             let mut held = self.lock();
             let was = held
                 .get(lease)
                 .is_some_and(|h| h.valid_until > Instant::now() && h.epoch == epoch);
-            held.insert(lease.to_owned(), Held { epoch, valid_until });
+            let holder = holder.to_owned();
+            held.insert(
+                lease.to_owned(),
+                Held {
+                    epoch,
+                    holder,
+                    valid_until,
+                },
+            );
             !was
         };
         if new && !lease.starts_with(MEMBER_PREFIX) {
@@ -258,10 +297,14 @@ fn wanted(shards: u32) -> Vec<String> {
 /// One round: renew what this replica holds, take its fair share of free or expired shards
 /// (and the intake when free), give up shards beyond its share when another replica has fewer,
 /// drop what could not be renewed in time. Returns the leases held after the round.
+///
+/// With `fences` (the store the replicas share), every tenure the Lease server confirms is
+/// raised in the store before this replica acts under it.
 pub async fn lease_round(
     ownership: &Ownership,
     leases: &dyn Leases,
     params: &LeaseParams,
+    fences: Option<&dyn IncidentStore>,
 ) -> PortResult<BTreeSet<String>> {
     let me = params.identity.as_str();
     let member = format!("{MEMBER_PREFIX}{me}");
@@ -271,7 +314,7 @@ pub async fn lease_round(
     // Presence first: others count this replica from it.
     let listed = leases.list().await;
     if let Some(epoch) = leases.claim(&member, me, params.duration, now).await? {
-        ownership.renewed(&member, epoch, valid_until);
+        ownership.renewed(&member, me, epoch, valid_until);
     }
     let listed = listed?;
     let by_name: BTreeMap<&str, &LeaseRecord> =
@@ -310,6 +353,10 @@ pub async fn lease_round(
             *m.entry(h).or_default() += 1;
             m
         });
+    // Short: fewer than `share - 1`. When the shards do not divide evenly, a fair spread leaves
+    // some replicas one below the share (8 over 3: 3, 3, 2), so only fewer than that calls
+    // for giving one up; a looser rule would hand a shard back and forth. At least 1: with a
+    // share of 1, a replica holding none is short.
     let someone_short = live
         .iter()
         .any(|r| *r != me && counts.get(r).copied().unwrap_or(0) < share.saturating_sub(1).max(1));
@@ -334,10 +381,26 @@ pub async fn lease_round(
         }
         match leases.claim(&name, me, params.duration, now).await {
             Ok(Some(epoch)) => {
+                // The store learns this tenure before this replica acts under it: from then on
+                // it refuses the writes of an earlier tenure (another replica's, or this one's
+                // from before it lost the lease).
+                if let Some(store) = fences {
+                    let fence = Fence {
+                        lease: name.clone(),
+                        holder: me.to_owned(),
+                        epoch,
+                    };
+                    if let Err(e) = store.raise_fence(&fence) {
+                        // Not acting under a tenure the store does not know; kept until the
+                        // local deadline if already held (expire below).
+                        tracing::warn!("leases: {name}: the store did not take the fence: {e}");
+                        continue;
+                    }
+                }
                 if !held && is_shard {
                     count += 1;
                 }
-                ownership.renewed(&name, epoch, valid_until);
+                ownership.renewed(&name, me, epoch, valid_until);
             }
             Ok(None) => ownership.lost(&name),
             // Unreachable: keep it until its local deadline (expire below).
@@ -355,10 +418,11 @@ pub async fn keep_leases(
     ownership: Arc<Ownership>,
     leases: Arc<dyn Leases>,
     params: LeaseParams,
+    fences: Option<Arc<dyn IncidentStore>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
-        if let Err(e) = lease_round(&ownership, leases.as_ref(), &params).await {
+        if let Err(e) = lease_round(&ownership, leases.as_ref(), &params, fences.as_deref()).await {
             tracing::warn!("leases: {e}");
             ownership.expire();
         }

@@ -186,6 +186,18 @@ impl RealApiserver {
         &self.kubeconfig
     }
 
+    /// squad's Kubernetes adapter on this apiserver, as `admin`.
+    pub async fn kube_cluster(
+        &self,
+        clock: squad_runtime::Clock,
+    ) -> Result<squad_adapters::kubernetes::KubeCluster> {
+        let options = squad_adapters::kubernetes::KubeOptions {
+            kubeconfig: Some(self.kubeconfig.clone()),
+            ..Default::default()
+        };
+        Ok(squad_adapters::kubernetes::KubeCluster::connect(&options, clock).await?)
+    }
+
     /// A kubeconfig for the unprivileged `viewer` user; `None` unless started with `rbac: true`.
     pub fn viewer_kubeconfig_path(&self) -> Option<&Path> {
         self.viewer_kubeconfig.as_deref()

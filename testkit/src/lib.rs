@@ -11,6 +11,8 @@
 pub mod alertmanager;
 pub mod apiserver;
 pub mod control_plane;
+pub mod daemon;
+pub mod effects;
 pub mod kubelet;
 pub mod llama;
 pub mod node_agent;

@@ -2,7 +2,6 @@
 //! timeline entry saying why.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -35,78 +34,7 @@ impl Outcome {
     }
 }
 
-/// The default branch's head when the row started.
-pub fn main_head(repo: &Path) -> git2::Oid {
-    let r = git2::Repository::open(repo).unwrap();
-    r.refname_to_id("refs/heads/main").unwrap()
-}
-
-/// The hidden markers every effect on the forge carries, and how often each is there.
-fn markers(world: &World) -> BTreeMap<String, usize> {
-    let re = regex::Regex::new(r"<!-- squad:[^ ]+ -->").unwrap();
-    let state = world.forge.snapshot();
-    let mut bodies: Vec<&str> = Vec::new();
-    for i in &state.issues {
-        bodies.push(&i.body);
-        bodies.extend(i.comments.iter().map(|c| c.body.as_str()));
-    }
-    bodies.extend(state.pulls.iter().map(|p| p.body.as_str()));
-    let mut count = BTreeMap::new();
-    for b in bodies {
-        for m in re.find_iter(b) {
-            *count.entry(m.as_str().to_owned()).or_insert(0) += 1;
-        }
-    }
-    count
-}
-
-/// The crew's commits: the record commits on main since `seed` (by incident) and each PR
-/// branch's commits that main does not have.
-fn commits(repo: &Path, seed: git2::Oid) -> (usize, usize, Vec<String>) {
-    let r = git2::Repository::open(repo).unwrap();
-    let mut notes = Vec::new();
-    let mut total = 0;
-    let mut duplicated = 0;
-    let mut walk = r.revwalk().unwrap();
-    walk.push_ref("refs/heads/main").unwrap();
-    walk.hide(seed).unwrap();
-    let mut records: BTreeMap<String, usize> = BTreeMap::new();
-    for oid in walk {
-        let c = r.find_commit(oid.unwrap()).unwrap();
-        let msg = c.message().unwrap_or("").to_owned();
-        let key = msg
-            .strip_prefix("docs(squad): record incident ")
-            .and_then(|m| m.split_whitespace().next())
-            .unwrap_or(&msg)
-            .to_owned();
-        *records.entry(key).or_default() += 1;
-        total += 1;
-    }
-    for (k, n) in &records {
-        if *n > 1 {
-            duplicated += n - 1;
-            notes.push(format!("{n} record commits for {k}"));
-        }
-    }
-    for b in r.branches(Some(git2::BranchType::Local)).unwrap() {
-        let (b, _) = b.unwrap();
-        let name = b.name().unwrap().unwrap_or("").to_owned();
-        if name == "main" {
-            continue;
-        }
-        let mut walk = r.revwalk().unwrap();
-        walk.push(b.get().target().unwrap()).unwrap();
-        walk.hide_ref("refs/heads/main").unwrap();
-        walk.hide(seed).unwrap();
-        let n = walk.count();
-        total += n;
-        if n > 1 {
-            duplicated += n - 1;
-            notes.push(format!("{n} commits on {name}"));
-        }
-    }
-    (total, duplicated, notes)
-}
+pub use squad_testkit::effects::main_head;
 
 /// Whether an entry explains why the incident is still waiting.
 fn explains(entry: &str) -> bool {
@@ -156,15 +84,16 @@ pub fn measure(
             notes.push(format!("{n} incidents for {} on {}", k.0, k.1));
         }
     }
-    for (m, n) in markers(world) {
+    for (m, n) in squad_testkit::effects::markers(&world.forge).unwrap() {
         if n > 1 {
             duplicated += n - 1;
             notes.push(format!("{m} {n} times"));
         }
     }
-    let (total_commits, dup_commits, commit_notes) = commits(&world.repo, *seed);
-    duplicated += dup_commits;
-    notes.extend(commit_notes);
+    let c = squad_testkit::effects::commits(&world.repo, *seed).unwrap();
+    let total_commits = c.total;
+    duplicated += c.duplicated;
+    notes.extend(c.notes);
     // Stuck: not settled, and the last entry does not say why.
     let mut stuck = 0;
     let mut states: BTreeMap<String, usize> = BTreeMap::new();

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::measure::{self, Outcome};
 use crate::proxy::Plan;
 use crate::rows::{Port, Row};
-use crate::world::{Api, Cluster, Daemon, World};
+use crate::world::{Cluster, World, api, daemon};
 
 /// (alert name, pod): four alerts on the scenario's failing Deployment (four incidents: each
 /// alert name is its own group) and two on workloads the cluster does not have.
@@ -76,7 +76,7 @@ pub fn run(
 ) -> Outcome {
     let started = Instant::now();
     let world = rt.block_on(World::start(cluster, "oomkilled", row.holmes));
-    let seed_head = measure::main_head(&world.repo);
+    let seed_head = measure::main_head(&world.repo).unwrap();
     let plan = Plan {
         seed: row.seed,
         rules: row.rules.clone(),
@@ -92,14 +92,14 @@ pub fn run(
     if let Some(p) = proxy {
         p.set_plan(plan);
     }
-    let api = Api::new();
-    let mut daemon = Daemon::start(&world.config);
+    let api = api();
+    let mut daemon = daemon(&world.config);
     let mut kills = 0;
     let (code, text) = rt.block_on(api.post(&daemon.url, "/v1/alerts", &body()));
     assert_eq!(code, 202, "{}: {text}", row.fault);
     let answered = ALERTS.len();
     if row.kills.after_202 {
-        daemon.kill_and_restart();
+        daemon.kill_and_restart().unwrap();
         kills += 1;
     }
     let mut thresholds: Vec<usize> = row
@@ -135,7 +135,7 @@ pub fn run(
                 && total >= k
             {
                 thresholds.pop();
-                daemon.kill_and_restart();
+                daemon.kill_and_restart().unwrap();
                 kills += 1;
                 continue;
             }

@@ -6,9 +6,11 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+pub use squad_testkit::daemon::{Api, Daemon};
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::proxy::Proxy;
 
@@ -243,141 +245,12 @@ timeout_seconds = 3
     }
 }
 
-/// The daemon as a child process; SIGKILLed on drop.
-pub struct Daemon {
-    child: Option<Child>,
-    pub url: String,
-    config: PathBuf,
-    log: PathBuf,
-    pub starts: u32,
+/// The daemon on a row's config, with the GitHub token its config names.
+pub fn daemon(config: &Path) -> Daemon {
+    Daemon::start(&squad_bin(), config, &[(GITHUB_TOKEN_ENV, GITHUB_TOKEN)]).unwrap()
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-impl Daemon {
-    pub fn start(config: &Path) -> Daemon {
-        let log = config.with_file_name("daemon.log");
-        let mut d = Daemon {
-            child: None,
-            url: String::new(),
-            config: config.to_owned(),
-            log,
-            starts: 0,
-        };
-        d.spawn();
-        d
-    }
-
-    fn spawn(&mut self) {
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let mut child = Command::new(squad_bin())
-            .args(["serve", "--config"])
-            .arg(&self.config)
-            .env_remove("SQUAD_SERVER_TOKENS")
-            .env(GITHUB_TOKEN_ENV, GITHUB_TOKEN)
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        while out.read_line(&mut line).unwrap() > 0 {
-            if let Some(url) = line.trim().strip_prefix("squad serve: listening on ") {
-                self.url = url.to_owned();
-                std::thread::spawn(move || for _ in out.lines() {});
-                self.child = Some(child);
-                self.starts += 1;
-                return;
-            }
-            line.clear();
-        }
-        let status = child.wait().unwrap();
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        panic!("squad serve did not start ({status}):\n{log}");
-    }
-
-    /// `kill -9`.
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// `kill -9`, then a start on the same config and data directory.
-    pub fn kill_and_restart(&mut self) {
-        self.kill();
-        self.spawn();
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-/// The daemon's HTTP API, through reqwest on the runtime.
-pub struct Api {
-    http: reqwest::Client,
-}
-
-impl Api {
-    pub fn new() -> Api {
-        Api {
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(std::time::Duration::from_secs(20))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    pub async fn post(&self, d: &str, path: &str, body: &Value) -> (u16, String) {
-        match self
-            .http
-            .post(format!("{d}{path}"))
-            .bearer_auth(TOKEN)
-            .json(body)
-            .send()
-            .await
-        {
-            Ok(r) => {
-                let code = r.status().as_u16();
-                (code, r.text().await.unwrap_or_default())
-            }
-            Err(e) => (0, e.to_string()),
-        }
-    }
-
-    pub async fn get(&self, d: &str, path: &str) -> Option<Value> {
-        let r = self
-            .http
-            .get(format!("{d}{path}"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .ok()?;
-        if !r.status().is_success() {
-            return None;
-        }
-        r.json().await.ok()
-    }
-
-    /// Every incident with its timeline; None when the daemon did not answer.
-    pub async fn incidents(&self, d: &str) -> Option<Vec<Value>> {
-        let list = self.get(d, "/v1/incidents").await?;
-        let mut out = Vec::new();
-        for i in list["incidents"].as_array()? {
-            let id = i["id"].as_str()?;
-            out.push(self.get(d, &format!("/v1/incidents/{id}")).await?);
-        }
-        Some(out)
-    }
+/// The daemon's HTTP API with the rows' token.
+pub fn api() -> Api {
+    Api::new(TOKEN).unwrap()
 }

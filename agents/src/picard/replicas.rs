@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ractor::ActorRef;
 use squad_protocols::EventKind;
-use squad_runtime::shards::Change;
+use squad_runtime::shards::{Change, INTAKE, Ownership};
 
 use super::PicardMsg;
 use crate::CrewContext;
@@ -13,20 +13,28 @@ use crate::CrewContext;
 /// How often a replica looks again at every unfinished incident of the shards it holds.
 const SWEEP_EVERY: Duration = Duration::from_secs(15);
 
+/// The shard leases held now (not the intake's).
+fn shards_held(ownership: &Ownership) -> Vec<String> {
+    ownership
+        .held()
+        .into_iter()
+        .map(|(lease, _)| lease)
+        .filter(|l| l != INTAKE)
+        .collect()
+}
+
 /// Among replicas: leases acquired and lost reach Picard, and so do incidents another replica
 /// opened or moved (the store publishes other replicas' appends), so that the holder of their
 /// shard takes them up.
 pub(super) fn follow(ctx: &CrewContext, myself: &ActorRef<PicardMsg>) {
     let mut changes = ctx.ownership.subscribe();
     // What was acquired before this Picard listened.
-    for (lease, _) in ctx.ownership.held() {
-        let _ = myself.send_message(PicardMsg::ShardAcquired(lease));
-    }
+    let _ = myself.send_message(PicardMsg::ShardsHeld(shards_held(ctx.ownership.as_ref())));
     let me = myself.clone();
     tokio::spawn(async move {
         loop {
             let msg = match changes.recv().await {
-                Ok(Change::Acquired { lease, .. }) => PicardMsg::ShardAcquired(lease),
+                Ok(Change::Acquired { lease, .. }) => PicardMsg::ShardsHeld(vec![lease]),
                 Ok(Change::Lost { lease }) => PicardMsg::ShardLost(lease),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(_) => return,
@@ -41,12 +49,9 @@ pub(super) fn follow(ctx: &CrewContext, myself: &ActorRef<PicardMsg>) {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(SWEEP_EVERY).await;
-            for (lease, _) in ownership.held() {
-                if lease != squad_runtime::shards::INTAKE
-                    && me.send_message(PicardMsg::ShardAcquired(lease)).is_err()
-                {
-                    return;
-                }
+            let held = shards_held(ownership.as_ref());
+            if !held.is_empty() && me.send_message(PicardMsg::ShardsHeld(held)).is_err() {
+                return;
             }
         }
     });

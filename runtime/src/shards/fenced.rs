@@ -4,6 +4,12 @@
 //! effect before it starts. Opening an incident, and the intake's bookkeeping on one (repeats,
 //! a resolved alert), belong to the intake's lease instead; a person's word (an approval) is
 //! written by whichever replica hears it.
+//!
+//! Two checks, so that neither a slow clock nor a long pause lets a former holder write: this
+//! replica's own (it stops acting `margin` before the Lease server lets another take the lease),
+//! and the store's: each write carries the tenure it is made under ([`Fence`]), and a store the
+//! replicas share commits it only while that tenure is the lease's latest
+//! ([`IncidentStore::raise_fence`], which the holder calls before it acts).
 
 use std::sync::Arc;
 
@@ -13,7 +19,7 @@ use squad_protocols::{Alert, Author, EventKind, IncidentEvent, IncidentId, Workl
 use tokio::sync::broadcast;
 
 use super::{INTAKE, Ownership};
-use crate::store::{Accepted, IncidentStore, StoreError};
+use crate::store::{Accepted, Fence, IncidentStore, StoreError};
 
 pub struct FencedStore {
     inner: Arc<dyn IncidentStore>,
@@ -72,21 +78,24 @@ impl IncidentStore for FencedStore {
         kind: EventKind,
     ) -> Result<IncidentEvent, StoreError> {
         // A person's word (an approval) is taken by whichever replica hears it.
-        if !self.ownership.is_everything() && author != Author::Human {
-            let by_intake = intake_kind(&kind) && self.ownership.holds(INTAKE);
-            if !by_intake {
-                let workload = match &kind {
-                    EventKind::Opened { workload, .. } => Some(workload.clone()),
-                    _ => self.workload(incident)?,
-                };
-                let lease =
-                    workload.map_or_else(|| INTAKE.to_owned(), |w| self.ownership.lease_of(&w));
-                if !self.ownership.holds(&lease) {
-                    return Err(self.fenced(incident, &lease));
-                }
-            }
+        if self.ownership.is_everything() || author == Author::Human {
+            return self.inner.append(incident, at, author, kind);
         }
-        self.inner.append(incident, at, author, kind)
+        let lease = if intake_kind(&kind) && self.ownership.holds(INTAKE) {
+            INTAKE.to_owned()
+        } else {
+            let workload = match &kind {
+                EventKind::Opened { workload, .. } => Some(workload.clone()),
+                _ => self.workload(incident)?,
+            };
+            workload.map_or_else(|| INTAKE.to_owned(), |w| self.ownership.lease_of(&w))
+        };
+        // Refused here while this replica's clock says the lease is gone, and by the store
+        // when another tenure of the lease began there.
+        let Some(fence) = self.ownership.fence(&lease) else {
+            return Err(self.fenced(incident, &lease));
+        };
+        self.inner.append_fenced(&fence, incident, at, author, kind)
     }
 
     fn events(&self, incident: &IncidentId) -> Result<Vec<IncidentEvent>, StoreError> {
@@ -119,9 +128,31 @@ impl IncidentStore for FencedStore {
     }
 
     fn set_intake_processed(&self, seq: u64) -> Result<(), StoreError> {
-        if !self.ownership.holds(INTAKE) {
-            return Err(self.fenced(&IncidentId("intake".into()), INTAKE));
+        if self.ownership.is_everything() {
+            return self.inner.set_intake_processed(seq);
         }
-        self.inner.set_intake_processed(seq)
+        let Some(fence) = self.ownership.fence(INTAKE) else {
+            return Err(self.fenced(&IncidentId("intake".into()), INTAKE));
+        };
+        self.inner.set_intake_processed_fenced(&fence, seq)
+    }
+
+    fn raise_fence(&self, fence: &Fence) -> Result<(), StoreError> {
+        self.inner.raise_fence(fence)
+    }
+
+    fn append_fenced(
+        &self,
+        fence: &Fence,
+        incident: &IncidentId,
+        at: DateTime<Utc>,
+        author: Author,
+        kind: EventKind,
+    ) -> Result<IncidentEvent, StoreError> {
+        self.inner.append_fenced(fence, incident, at, author, kind)
+    }
+
+    fn set_intake_processed_fenced(&self, fence: &Fence, seq: u64) -> Result<(), StoreError> {
+        self.inner.set_intake_processed_fenced(fence, seq)
     }
 }

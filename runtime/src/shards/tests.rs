@@ -67,7 +67,7 @@ async fn one_replica_holds_every_shard_and_the_intake() {
     let leases = MemoryLeases::default();
     let a = Ownership::leased(SHARDS);
     let mut changes = a.subscribe();
-    let held = lease_round(&a, &leases, &params("a", &clock))
+    let held = lease_round(&a, &leases, &params("a", &clock), None)
         .await
         .unwrap();
     assert_eq!(held.len(), 9, "{held:?}");
@@ -82,7 +82,7 @@ async fn one_replica_holds_every_shard_and_the_intake() {
         }
     );
     // A renewal keeps the epoch and says nothing new.
-    lease_round(&a, &leases, &params("a", &clock))
+    lease_round(&a, &leases, &params("a", &clock), None)
         .await
         .unwrap();
     assert_eq!(leases.record(INTAKE).unwrap().transitions, 1);
@@ -107,7 +107,11 @@ async fn replicas_spread_the_shards_and_a_newcomer_gets_its_share() {
     );
     let round = |o: Arc<Ownership>, id: &'static str| {
         let (leases, clock) = (&leases, clock.clone());
-        async move { lease_round(&o, leases, &params(id, &clock)).await.unwrap() }
+        async move {
+            lease_round(&o, leases, &params(id, &clock), None)
+                .await
+                .unwrap()
+        }
     };
     round(a.clone(), "a").await;
     assert_eq!(shards_held(&a), 8);
@@ -142,8 +146,10 @@ async fn a_replica_cut_off_stops_acting_before_another_takes_over() {
     let shared = Arc::new(MemoryLeases::default());
     let to_a = Partitioned(shared.clone(), Default::default());
     let (a, b) = (Ownership::leased(SHARDS), Ownership::leased(SHARDS));
-    lease_round(&a, &to_a, &params("a", &clock)).await.unwrap();
-    lease_round(&b, shared.as_ref(), &params("b", &clock))
+    lease_round(&a, &to_a, &params("a", &clock), None)
+        .await
+        .unwrap();
+    lease_round(&b, shared.as_ref(), &params("b", &clock), None)
         .await
         .unwrap();
     assert_eq!((shards_held(&a), shards_held(&b)), (8, 0));
@@ -153,8 +159,8 @@ async fn a_replica_cut_off_stops_acting_before_another_takes_over() {
     let (mut a_stopped, mut b_took) = (None, None);
     for _ in 0..30 {
         tokio::time::advance(Duration::from_secs(1)).await;
-        let _ = lease_round(&a, &to_a, &params("a", &clock)).await;
-        lease_round(&b, shared.as_ref(), &params("b", &clock))
+        let _ = lease_round(&a, &to_a, &params("a", &clock), None).await;
+        lease_round(&b, shared.as_ref(), &params("b", &clock), None)
             .await
             .unwrap();
         let (ha, hb) = (a.held(), b.held());
@@ -216,7 +222,7 @@ async fn a_replica_writes_only_what_its_leases_cover() {
         .append(&id, Utc::now(), Author::Picard, opened.clone())
         .unwrap_err();
     assert!(matches!(e, StoreError::Fenced { .. }), "{e}");
-    lease_round(&a, &leases, &params("a", &clock))
+    lease_round(&a, &leases, &params("a", &clock), Some(inner.as_ref()))
         .await
         .unwrap();
     store
@@ -230,7 +236,7 @@ async fn a_replica_writes_only_what_its_leases_cover() {
     tokio::time::advance(Duration::from_secs(16)).await;
     let b = Ownership::leased(SHARDS);
     for _ in 0..2 {
-        lease_round(&b, &leases, &params("b", &clock))
+        lease_round(&b, &leases, &params("b", &clock), Some(inner.as_ref()))
             .await
             .unwrap();
     }
@@ -253,4 +259,77 @@ async fn a_replica_writes_only_what_its_leases_cover() {
         "the intake is B's now"
     );
     assert_eq!(inner.events(&id).unwrap().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_store_refuses_a_former_holder_whose_clock_says_it_still_holds() {
+    use crate::store::{IncidentStore, MemoryStore, StoreError};
+    use squad_protocols::{Alert, Author, EventKind, IncidentId};
+    let now = Utc::now();
+    let leases = MemoryLeases::default();
+    let inner: Arc<dyn IncidentStore> = Arc::new(MemoryStore::new());
+    let a = Ownership::leased(SHARDS);
+    let store_a = FencedStore::new(inner.clone(), a.clone());
+    let web = WorkloadRef::deployment("shop", "web");
+    let id = IncidentId("inc-web".into());
+    let opened = EventKind::Opened {
+        alert: Alert::firing("A").with_label("namespace", "shop"),
+        workload: web.clone(),
+    };
+    let a_clock = crate::Clock::starting_at(now);
+    lease_round(&a, &leases, &params("a", &a_clock), Some(inner.as_ref()))
+        .await
+        .unwrap();
+    store_a.append(&id, now, Author::Picard, opened).unwrap();
+    // B's clock runs 20 s ahead of A's: by it, A's Leases have expired, and B takes them while
+    // A (by its own clock) is still well inside its local deadline.
+    let b = Ownership::leased(SHARDS);
+    let b_clock = crate::Clock::starting_at(now + chrono::Duration::seconds(20));
+    for _ in 0..2 {
+        lease_round(&b, &leases, &params("b", &b_clock), Some(inner.as_ref()))
+            .await
+            .unwrap();
+    }
+    assert!(b.holds_workload(&web));
+    assert!(
+        a.holds_workload(&web),
+        "A's clock says it still holds the shard"
+    );
+    let e = store_a
+        .append(
+            &id,
+            now,
+            Author::Belanna,
+            EventKind::Note {
+                text: "late".into(),
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(e, StoreError::Fenced { ref lease, .. } if *lease == a.lease_of(&web)),
+        "{e}"
+    );
+    assert!(matches!(
+        store_a.set_intake_processed(0),
+        Err(StoreError::Fenced { .. })
+    ));
+    let store_b = FencedStore::new(inner.clone(), b.clone());
+    store_b
+        .append(
+            &id,
+            now,
+            Author::Belanna,
+            EventKind::Note { text: "b".into() },
+        )
+        .unwrap();
+    let texts: Vec<String> = inner
+        .events(&id)
+        .unwrap()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Note { text } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, ["b"], "A's late write left nothing");
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use squad_protocols::{Alert, Author, EventKind, IncidentId, WorkloadRef};
 
-use super::{IncidentStore, StoreError};
+use super::{Fence, IncidentStore, StoreError};
 
 fn opened() -> EventKind {
     EventKind::Opened {
@@ -140,4 +140,81 @@ pub fn concurrent_writers_number_without_gaps_or_late_arrivals(store: Arc<dyn In
     assert_eq!(reader.join().unwrap(), WRITERS * EACH * 2);
     let events = store.events(&id).unwrap();
     assert!(events.iter().enumerate().all(|(i, e)| e.seq == i as u64));
+}
+
+/// For a store replicas share: a fenced write commits only under its lease's latest tenure.
+/// Before any tenure is raised, after another replica raised a later one, and for this
+/// replica's own earlier tenure, the write is `Fenced` and nothing is written; the latest
+/// tenure's writes (appends and the intake watermark) commit.
+pub fn refuses_an_earlier_tenure(store: &dyn IncidentStore) {
+    let inc = IncidentId("inc-fenced".into());
+    let now = Utc::now();
+    let tenure = |holder: &str, epoch: u64| Fence {
+        lease: "shard-3".into(),
+        holder: holder.into(),
+        epoch,
+    };
+    let fenced = |r: Result<_, StoreError>, what: &str| {
+        assert!(
+            matches!(r, Err(StoreError::Fenced { ref lease, .. }) if lease == "shard-3"),
+            "{what}: expected Fenced on shard-3, got {r:?}"
+        );
+    };
+    fenced(
+        store.append_fenced(&tenure("a", 1), &inc, now, Author::System, opened()),
+        "a write before any tenure was raised",
+    );
+    store.raise_fence(&tenure("a", 1)).unwrap();
+    store
+        .append_fenced(&tenure("a", 1), &inc, now, Author::System, opened())
+        .unwrap();
+    // b takes the lease over (a later tenure); a's writes stop, b's go on.
+    store.raise_fence(&tenure("b", 2)).unwrap();
+    let note = || EventKind::Note { text: "x".into() };
+    fenced(
+        store.append_fenced(&tenure("a", 1), &inc, now, Author::Belanna, note()),
+        "the former holder's append",
+    );
+    assert_eq!(
+        store
+            .append_fenced(&tenure("b", 2), &inc, now, Author::Belanna, note())
+            .unwrap()
+            .seq,
+        1
+    );
+    // a takes it back: its tenure before b's stays refused.
+    store.raise_fence(&tenure("a", 3)).unwrap();
+    fenced(
+        store.append_fenced(&tenure("a", 1), &inc, now, Author::Belanna, note()),
+        "the holder's own earlier tenure",
+    );
+    fenced(
+        store.append_fenced(&tenure("b", 2), &inc, now, Author::Belanna, note()),
+        "b after a took the lease back",
+    );
+    assert_eq!(
+        store.events(&inc).unwrap().len(),
+        2,
+        "refused writes left nothing"
+    );
+    // The intake watermark, under the intake lease.
+    let intake = Fence {
+        lease: "intake".into(),
+        holder: "a".into(),
+        epoch: 1,
+    };
+    store.raise_fence(&intake).unwrap();
+    store.set_intake_processed_fenced(&intake, 4).unwrap();
+    store
+        .raise_fence(&Fence {
+            holder: "b".into(),
+            epoch: 2,
+            ..intake.clone()
+        })
+        .unwrap();
+    assert!(matches!(
+        store.set_intake_processed_fenced(&intake, 9),
+        Err(StoreError::Fenced { .. })
+    ));
+    assert_eq!(store.intake_processed().unwrap(), Some(4));
 }
