@@ -217,7 +217,12 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        let alerts: Vec<Alert> = batch.iter().flat_map(|s| s.alerts.clone()).collect();
+        // The alerts move into the commit; each submission keeps its count for its answer.
+        let counts: Vec<usize> = batch.iter().map(|s| s.alerts.len()).collect();
+        let alerts: Vec<Alert> = batch
+            .iter_mut()
+            .flat_map(|s| std::mem::take(&mut s.alerts))
+            .collect();
         let store = store.clone();
         let at = clock.now();
         let result = tokio::task::spawn_blocking(move || store.accept_alerts(at, &alerts))
@@ -230,8 +235,8 @@ async fn write_loop(
                     .accepted
                     .fetch_add(seqs.len() as u64, Ordering::Relaxed);
                 let mut rest = seqs.as_slice();
-                for s in batch {
-                    let (mine, tail) = rest.split_at(s.alerts.len().min(rest.len()));
+                for (s, n) in batch.into_iter().zip(counts) {
+                    let (mine, tail) = rest.split_at(n.min(rest.len()));
                     rest = tail;
                     let _ = s.reply.send(Ok(mine.to_vec()));
                 }

@@ -16,8 +16,10 @@ pub(super) struct PassReport {
     pub(super) batch: usize,
     pub(super) window: Duration,
     pub(super) tally: TaskTally,
-    before: Mem,
+    /// Resident memory 1 s after it was ready, before any load.
+    idle: Mem,
     after: Mem,
+    ready_in: Duration,
     /// squad only: accepted and processed by its intake at the end of the pass.
     intake: Option<(f64, f64)>,
 }
@@ -46,12 +48,13 @@ pub(super) async fn sustained(
     payloads: &Arc<Payloads>,
     kind: Kind,
     batch: usize,
-    tls: Option<&TlsFiles>,
+    extras: Extras<'_>,
 ) -> Result<PassReport> {
-    let client = client(cfg, tls)?;
-    let target = Target::start(kind, &client, tls).await?;
+    let client = client(cfg, extras.tls)?;
+    let target = Target::start(kind, &client, extras).await?;
     let pid = target.proc.pid();
-    let before = mem(pid);
+    sleep(Duration::from_secs(1)).await;
+    let idle = mem(pid);
     let url: Arc<str> = target.post_url().into();
     let next = Arc::new(AtomicU64::new(0));
     let t0 = Instant::now();
@@ -99,7 +102,7 @@ pub(super) async fn sustained(
     tally.latencies_us.sort_unstable();
     let after = mem(pid);
     let intake = match kind {
-        Kind::Squad | Kind::SquadTls => {
+        Kind::Squad | Kind::SquadTls | Kind::SquadPostgres => {
             let text = metrics_text(&client, &target.base).await?;
             Some((
                 metric(&text, "squad_intake_accepted").unwrap_or(f64::NAN),
@@ -108,21 +111,23 @@ pub(super) async fn sustained(
         }
         Kind::Alertmanager => None,
     };
+    let ready_in = target.ready_in;
     drop(target);
     Ok(PassReport {
         kind,
         batch,
         window: Duration::from_secs(cfg.seconds),
         tally,
-        before,
+        idle,
         after,
+        ready_in,
         intake,
     })
 }
 
 pub(super) fn print_passes(reports: &[PassReport]) {
     println!(
-        "{:<15} {:>5} {:>10} {:>9} {:>8} {:>8} {:>8} {:>6} {:>19} {:>9}",
+        "{:<15} {:>5} {:>10} {:>9} {:>8} {:>8} {:>8} {:>6} {:>19} {:>9} {:>9}",
         "target",
         "batch",
         "alerts/s",
@@ -131,12 +136,13 @@ pub(super) fn print_passes(reports: &[PassReport]) {
         "p99 ms",
         "max ms",
         "errors",
-        "VmRSS MiB bef->aft",
-        "VmHWM MiB"
+        "VmRSS MiB idle->aft",
+        "VmHWM MiB",
+        "ready ms"
     );
     for r in reports {
         println!(
-            "{:<15} {:>5} {:>10.0} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>8.1} -> {:>7.1} {:>9.1}",
+            "{:<15} {:>5} {:>10.0} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>8.1} -> {:>7.1} {:>9.1} {:>9.1}",
             r.kind.name(),
             r.batch,
             r.alerts_per_s(),
@@ -145,9 +151,10 @@ pub(super) fn print_passes(reports: &[PassReport]) {
             r.percentile_ms(0.99),
             r.percentile_ms(1.0),
             r.tally.errors,
-            mib(r.before.rss_kib),
+            mib(r.idle.rss_kib),
             mib(r.after.rss_kib),
             mib(r.after.hwm_kib),
+            r.ready_in.as_secs_f64() * 1000.0,
         );
     }
     for r in reports {
@@ -174,6 +181,13 @@ pub(super) fn print_passes(reports: &[PassReport]) {
                 "ratio squad/alertmanager, batch {batch}: throughput {:.2}x, p99 latency {:.2}x",
                 s.alerts_per_s() / a.alerts_per_s(),
                 s.percentile_ms(0.99) / a.percentile_ms(0.99)
+            );
+        }
+        if let (Some(p), Some(a)) = (find(Kind::SquadPostgres), find(Kind::Alertmanager)) {
+            println!(
+                "ratio squad on PostgreSQL/alertmanager, batch {batch}: throughput {:.2}x, p99 latency {:.2}x",
+                p.alerts_per_s() / a.alerts_per_s(),
+                p.percentile_ms(0.99) / a.percentile_ms(0.99)
             );
         }
         if let (Some(t), Some(s)) = (find(Kind::SquadTls), find(Kind::Squad)) {

@@ -13,7 +13,7 @@ pub(super) struct StormOutcome {
 
 pub(super) async fn storm(cfg: &Config, payloads: &Arc<Payloads>) -> Result<StormOutcome> {
     let client = client(cfg, None)?;
-    let target = Target::start(Kind::Squad, &client, None).await?;
+    let target = Target::start(Kind::Squad, &client, Extras::default()).await?;
     let pid = target.proc.pid();
     let before = mem(pid);
     let url: Arc<str> = target.post_url().into();

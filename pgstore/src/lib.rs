@@ -372,6 +372,31 @@ async fn check_fence(
     }
 }
 
+impl PgStore {
+    /// One append in its own transaction, under `fence` when given.
+    fn append_under(
+        &self,
+        fence: Option<&Fence>,
+        incident: &IncidentId,
+        at: DateTime<Utc>,
+        author: Author,
+        kind: EventKind,
+    ) -> Result<IncidentEvent, StoreError> {
+        let (incident, instance, fence) = (incident.clone(), self.instance.clone(), fence.cloned());
+        let event = self.run(|pool| async move {
+            let mut tx = pool.begin().await.map_err(backend)?;
+            if let Some(fence) = &fence {
+                check_fence(&mut tx, fence, &incident).await?;
+            }
+            let event = append_in(&mut tx, &instance, &incident, at, author, kind).await?;
+            tx.commit().await.map_err(backend)?;
+            Ok(event)
+        })?;
+        let _ = self.tx.send(event.clone());
+        Ok(event)
+    }
+}
+
 impl IncidentStore for PgStore {
     fn raise_fence(&self, fence: &Fence) -> Result<(), StoreError> {
         let fence = fence.clone();
@@ -401,16 +426,7 @@ impl IncidentStore for PgStore {
         author: Author,
         kind: EventKind,
     ) -> Result<IncidentEvent, StoreError> {
-        let (incident, instance, fence) = (incident.clone(), self.instance.clone(), fence.clone());
-        let event = self.run(|pool| async move {
-            let mut tx = pool.begin().await.map_err(backend)?;
-            check_fence(&mut tx, &fence, &incident).await?;
-            let event = append_in(&mut tx, &instance, &incident, at, author, kind).await?;
-            tx.commit().await.map_err(backend)?;
-            Ok(event)
-        })?;
-        let _ = self.tx.send(event.clone());
-        Ok(event)
+        self.append_under(Some(fence), incident, at, author, kind)
     }
 
     fn set_intake_processed_fenced(&self, fence: &Fence, seq: u64) -> Result<(), StoreError> {
@@ -431,15 +447,7 @@ impl IncidentStore for PgStore {
         author: Author,
         kind: EventKind,
     ) -> Result<IncidentEvent, StoreError> {
-        let (incident, instance) = (incident.clone(), self.instance.clone());
-        let event = self.run(|pool| async move {
-            let mut tx = pool.begin().await.map_err(backend)?;
-            let event = append_in(&mut tx, &instance, &incident, at, author, kind).await?;
-            tx.commit().await.map_err(backend)?;
-            Ok(event)
-        })?;
-        let _ = self.tx.send(event.clone());
-        Ok(event)
+        self.append_under(None, incident, at, author, kind)
     }
 
     fn events(&self, incident: &IncidentId) -> Result<Vec<IncidentEvent>, StoreError> {

@@ -50,6 +50,14 @@ pub struct Accepted {
     pub alert: Alert,
 }
 
+/// An [`Accepted`] as it is written, borrowing its alert (the same JSON).
+#[derive(serde::Serialize)]
+pub struct AcceptedRef<'a> {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub alert: &'a Alert,
+}
+
 /// A lease as one replica holds it (see `shards`): the name, the replica, and the epoch the
 /// Lease server gave this tenure. A store that replicas share records the latest tenure of
 /// each lease ([`IncidentStore::raise_fence`]) and commits a fenced write only while the
@@ -446,11 +454,7 @@ impl IncidentStore for RedbStore {
                 .map_err(|e| self.err(e))?
                 .map_or(0, |(k, _)| k.value() + 1);
             for (seq, alert) in (first..).zip(alerts) {
-                let record = Accepted {
-                    seq,
-                    at,
-                    alert: alert.clone(),
-                };
+                let record = AcceptedRef { seq, at, alert };
                 let bytes = serde_json::to_vec(&record).map_err(|e| self.err(e))?;
                 table
                     .insert(seq, bytes.as_slice())

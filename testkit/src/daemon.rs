@@ -131,31 +131,17 @@ impl Api {
 
     /// POSTs `body`; the status (0 when there was no answer) and the answer's text.
     pub async fn post(&self, base: &str, path: &str, body: &Value) -> (u16, String) {
-        match self
-            .http
-            .post(format!("{base}{path}"))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
+        self.send(self.http.post(format!("{base}{path}")).json(body))
             .await
-        {
-            Ok(r) => {
-                let code = r.status().as_u16();
-                (code, r.text().await.unwrap_or_default())
-            }
-            Err(e) => (0, e.to_string()),
-        }
     }
 
     /// The status and text of a GET (0 when there was no answer).
     pub async fn get_text(&self, base: &str, path: &str) -> (u16, String) {
-        match self
-            .http
-            .get(format!("{base}{path}"))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-        {
+        self.send(self.http.get(format!("{base}{path}"))).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, String) {
+        match request.bearer_auth(&self.token).send().await {
             Ok(r) => {
                 let code = r.status().as_u16();
                 (code, r.text().await.unwrap_or_default())
