@@ -13,6 +13,7 @@ pub(super) struct TaskTally {
 
 pub(super) struct PassReport {
     pub(super) kind: Kind,
+    pub(super) clients: usize,
     pub(super) batch: usize,
     pub(super) window: Duration,
     pub(super) tally: TaskTally,
@@ -20,6 +21,9 @@ pub(super) struct PassReport {
     idle: Mem,
     after: Mem,
     ready_in: Duration,
+    /// squad only: the median latency of a 4 KiB append and fdatasync on the data directory's
+    /// file system, measured right before the pass (the floor under every durable answer).
+    fsync: Option<Duration>,
     /// squad only: accepted and processed by its intake at the end of the pass.
     intake: Option<(f64, f64)>,
 }
@@ -51,6 +55,14 @@ pub(super) async fn sustained(
     extras: Extras<'_>,
 ) -> Result<PassReport> {
     let client = client(cfg, extras.tls)?;
+    let fsync = match kind {
+        Kind::Alertmanager => None,
+        _ => Some(
+            tokio::task::spawn_blocking(|| fsync_latency(100))
+                .await
+                .context("fsync probe")??,
+        ),
+    };
     let target = Target::start(kind, &client, extras).await?;
     let pid = target.proc.pid();
     sleep(Duration::from_secs(1)).await;
@@ -115,14 +127,36 @@ pub(super) async fn sustained(
     drop(target);
     Ok(PassReport {
         kind,
+        clients: cfg.clients,
         batch,
         window: Duration::from_secs(cfg.seconds),
         tally,
         idle,
         after,
         ready_in,
+        fsync,
         intake,
     })
+}
+
+/// The median time of `n` appends of 4 KiB, each followed by fdatasync, in a file on the file
+/// system the targets' data directories are on (the system's temporary directory).
+fn fsync_latency(n: usize) -> Result<Duration> {
+    use std::io::Write;
+    let dir = tempfile::Builder::new()
+        .prefix("squad-bench-fsync-")
+        .tempdir()?;
+    let mut file = std::fs::File::create(dir.path().join("probe"))?;
+    let block = [0u8; 4096];
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        file.write_all(&block)?;
+        file.sync_data()?;
+        times.push(t.elapsed());
+    }
+    times.sort_unstable();
+    Ok(times[n / 2])
 }
 
 pub(super) fn print_passes(reports: &[PassReport]) {
@@ -160,6 +194,18 @@ pub(super) fn print_passes(reports: &[PassReport]) {
     for r in reports {
         if let Some(e) = &r.tally.first_error {
             println!("  {} batch {}: first error: {e}", r.kind.name(), r.batch);
+        }
+        if let Some(f) = r.fsync {
+            let bound = (r.clients * r.batch) as f64 / f.as_secs_f64();
+            println!(
+                "  {} batch {}: fdatasync p50 {:.2} ms just before: with every answer after a flush, {} clients of {} alerts cannot exceed {bound:.0} alerts/s ({:.0}% of it reached)",
+                r.kind.name(),
+                r.batch,
+                f.as_secs_f64() * 1000.0,
+                r.clients,
+                r.batch,
+                100.0 * r.alerts_per_s() / bound
+            );
         }
         if let Some((accepted, processed)) = r.intake {
             println!(
