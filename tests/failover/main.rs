@@ -269,6 +269,17 @@ async fn a_killed_replica_s_incidents_are_finished_by_the_other() {
         );
         sleep(Duration::from_millis(100)).await;
     };
+    // /readyz says the same as /metrics.
+    let (code, ready) = run
+        .api
+        .get_text(&run.daemons[survivor].url, "/readyz")
+        .await;
+    assert_eq!(code, 200, "{ready}");
+    assert!(
+        ready.contains(&format!("shards held: {SHARDS} of {SHARDS}"))
+            && ready.ends_with("; intake: held"),
+        "{ready}"
+    );
     let list = until_settled(&run, &[survivor], &want).await;
     let all_in = t0.elapsed();
     let c = count(&run, &list, &want);
