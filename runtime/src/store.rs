@@ -1,7 +1,8 @@
 //! The incident store: one append-only event log per incident.
 //!
 //! [`RedbStore`] is the embedded durable default (one redb file under the data dir; every append
-//! is a committed, fsynced transaction before it returns). [`MemoryStore`] is for tests and
+//! is a committed, fsynced transaction before it returns; accepted alerts go to an append-only
+//! log of their own beside it, fsynced before each batch is answered). [`MemoryStore`] is for tests and
 //! throwaway runs. Both publish each appended event to subscribers.
 
 use std::collections::BTreeMap;
@@ -17,6 +18,9 @@ use squad_protocols::{
 use tokio::sync::broadcast;
 
 pub mod contract;
+mod intake_log;
+
+use intake_log::IntakeLog;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -295,7 +299,8 @@ impl IncidentStore for MemoryStore {
     }
 }
 
-/// Accepted alerts by seq (JSON of [`Accepted`]).
+/// Accepted alerts by seq (JSON of [`Accepted`]), as squad kept them before the intake log:
+/// read once to move them into it.
 const INTAKE: TableDefinition<u64, &[u8]> = TableDefinition::new("intake");
 /// Small counters: `intake_processed`.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -313,7 +318,58 @@ pub struct RedbStore {
     path: String,
     // Serialises appends so seq numbers are assigned without gaps.
     append_lock: Mutex<()>,
+    /// Accepted alerts, beside the redb file (see [`intake_log`]).
+    intake: IntakeLog,
     tx: broadcast::Sender<IncidentEvent>,
+}
+
+/// The intake log of the store at `path` (`incidents.redb` → `incidents.intake/`). A store an
+/// earlier squad wrote kept accepted alerts in its `intake` table: those not yet processed move
+/// into the log with their seqs (durably), then the table is emptied; numbering continues.
+fn open_intake(
+    db: &redb::Database,
+    path: &Path,
+    err: &dyn Fn(String) -> StoreError,
+) -> Result<IntakeLog, StoreError> {
+    let e = |e: &dyn std::fmt::Display| err(e.to_string());
+    let (rows, count, next, processed) = {
+        let txn = db.begin_read().map_err(|x| e(&x))?;
+        let meta = txn.open_table(META).map_err(|x| e(&x))?;
+        let processed = meta
+            .get("intake_processed")
+            .map_err(|x| e(&x))?
+            .map(|v| v.value());
+        let table = txn.open_table(INTAKE).map_err(|x| e(&x))?;
+        let count = table.len().map_err(|x| e(&x))?;
+        let next = table
+            .last()
+            .map_err(|x| e(&x))?
+            .map_or(0, |(k, _)| k.value() + 1);
+        let from = processed.map_or(0, |p| p + 1);
+        let mut rows = Vec::new();
+        for entry in table.range(from..).map_err(|x| e(&x))? {
+            let (_, v) = entry.map_err(|x| e(&x))?;
+            let row: Accepted = serde_json::from_slice(v.value()).map_err(|x| e(&x))?;
+            rows.push(row);
+        }
+        (rows, count, next, processed)
+    };
+    let floor = rows
+        .first()
+        .map_or(next.max(processed.map_or(0, |p| p + 1)), |r| r.seq);
+    let log = IntakeLog::open(
+        &path.with_extension("intake"),
+        floor,
+        intake_log::SEGMENT_BYTES,
+    )?;
+    log.import(&rows)?;
+    if count > 0 {
+        let txn = db.begin_write().map_err(|x| e(&x))?;
+        txn.delete_table(INTAKE).map_err(|x| e(&x))?;
+        txn.open_table(INTAKE).map_err(|x| e(&x))?;
+        txn.commit().map_err(|x| e(&x))?;
+    }
+    Ok(log)
 }
 
 impl RedbStore {
@@ -348,10 +404,12 @@ impl RedbStore {
         txn.open_table(INTAKE).map_err(|e| err(e.to_string()))?;
         txn.open_table(META).map_err(|e| err(e.to_string()))?;
         txn.commit().map_err(|e| err(e.to_string()))?;
+        let intake = open_intake(&db, path, &err)?;
         Ok(RedbStore {
             db,
             path: shown,
             append_lock: Mutex::new(()),
+            intake,
             tx: broadcast::channel(1024).0,
         })
     }
@@ -444,26 +502,7 @@ impl IncidentStore for RedbStore {
     }
 
     fn accept_alerts(&self, at: DateTime<Utc>, alerts: &[Alert]) -> Result<Vec<u64>, StoreError> {
-        let _guard = self.append_lock.lock().map_err(|e| self.err(e))?;
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        let mut seqs = Vec::with_capacity(alerts.len());
-        {
-            let mut table = txn.open_table(INTAKE).map_err(|e| self.err(e))?;
-            let first = table
-                .last()
-                .map_err(|e| self.err(e))?
-                .map_or(0, |(k, _)| k.value() + 1);
-            for (seq, alert) in (first..).zip(alerts) {
-                let record = AcceptedRef { seq, at, alert };
-                let bytes = serde_json::to_vec(&record).map_err(|e| self.err(e))?;
-                table
-                    .insert(seq, bytes.as_slice())
-                    .map_err(|e| self.err(e))?;
-                seqs.push(seq);
-            }
-        }
-        txn.commit().map_err(|e| self.err(e))?;
-        Ok(seqs)
+        self.intake.append(at, alerts)
     }
 
     fn accepted_after(
@@ -471,15 +510,7 @@ impl IncidentStore for RedbStore {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<Accepted>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(INTAKE).map_err(|e| self.err(e))?;
-        let from = after.map_or(0, |a| a.saturating_add(1));
-        let mut out = Vec::new();
-        for entry in table.range(from..).map_err(|e| self.err(e))?.take(limit) {
-            let (_, v) = entry.map_err(|e| self.err(e))?;
-            out.push(serde_json::from_slice(v.value()).map_err(|e| self.err(e))?);
-        }
-        Ok(out)
+        self.intake.read_after(after, limit)
     }
 
     fn intake_processed(&self) -> Result<Option<u64>, StoreError> {
@@ -492,23 +523,19 @@ impl IncidentStore for RedbStore {
     }
 
     fn set_intake_processed(&self, seq: u64) -> Result<(), StoreError> {
-        let _guard = self.append_lock.lock().map_err(|e| self.err(e))?;
-        let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        // No fsync of its own: the watermark becomes durable with the next durable commit (an
-        // accepted alert, an append), which follows every effect of the alerts it covers. What
-        // a crash loses is re-processed from the log at the next start, against the groups
-        // rebuilt from the incidents: a repeat is counted again, nothing is opened twice. Under
-        // an alert storm this halves the fsyncs the intake waits behind.
-        txn.set_durability(redb::Durability::None)
-            .map_err(|e| self.err(e))?;
         {
-            let mut table = txn.open_table(META).map_err(|e| self.err(e))?;
-            table
-                .insert("intake_processed", seq)
-                .map_err(|e| self.err(e))?;
+            let _guard = self.append_lock.lock().map_err(|e| self.err(e))?;
+            let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+            {
+                let mut table = txn.open_table(META).map_err(|e| self.err(e))?;
+                table
+                    .insert("intake_processed", seq)
+                    .map_err(|e| self.err(e))?;
+            }
+            txn.commit().map_err(|e| self.err(e))?;
         }
-        txn.commit().map_err(|e| self.err(e))?;
-        Ok(())
+        // Durable first: a segment is deleted only once the watermark past it is on disk.
+        self.intake.prune(seq)
     }
 }
 
@@ -636,6 +663,56 @@ mod tests {
             2
         );
         assert_eq!(store.incident_ids().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_store_from_before_the_intake_log_moves_its_unprocessed_alerts_into_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("incidents.redb");
+        let at = Utc::now();
+        let alert =
+            |i: u64| Alert::firing("KubeHpaMaxedOut").with_label("namespace", format!("n{i}"));
+        {
+            // As an earlier squad left it: five alerts in its `intake` table, two processed.
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut table = txn.open_table(INTAKE).unwrap();
+                for seq in 0..5 {
+                    let row = Accepted {
+                        seq,
+                        at,
+                        alert: alert(seq),
+                    };
+                    table
+                        .insert(seq, serde_json::to_vec(&row).unwrap().as_slice())
+                        .unwrap();
+                }
+                txn.open_table(META)
+                    .unwrap()
+                    .insert("intake_processed", 1)
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let seqs = |s: &RedbStore| -> Vec<u64> {
+            s.accepted_after(None, 100)
+                .unwrap()
+                .iter()
+                .map(|a| a.seq)
+                .collect()
+        };
+        {
+            let store = RedbStore::open(&path).unwrap();
+            assert_eq!(seqs(&store), vec![2, 3, 4]);
+            assert_eq!(store.accepted_after(Some(3), 1).unwrap()[0].alert, alert(4));
+            assert_eq!(store.accept_alerts(at, &[alert(9)]).unwrap(), vec![5]);
+            let txn = store.db.begin_read().unwrap();
+            assert_eq!(txn.open_table(INTAKE).unwrap().len().unwrap(), 0);
+        }
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(seqs(&store), vec![2, 3, 4, 5]);
+        assert_eq!(store.intake_processed().unwrap(), Some(1));
     }
 
     #[test]
