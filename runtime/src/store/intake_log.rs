@@ -94,11 +94,12 @@ fn segment_name(first_seq: u64) -> String {
 /// Makes a segment file of `bytes` zeros, durable with its directory entry.
 fn make_segment(dir: &Path, first_seq: u64, bytes: u64) -> Result<(PathBuf, File), StoreError> {
     let path = dir.join(segment_name(first_seq));
-    let file = File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
+    let mut options = File::options();
+    options.read(true).write(true).create(true).truncate(true);
+    // What alerts carry (annotations, labels) is its owner's alone, as the redb file is.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
         .open(&path)
         .map_err(|e| io_err(&path, "cannot create a segment", e))?;
     let zeros = vec![0u8; 1 << 20];
@@ -536,6 +537,18 @@ mod tests {
         // One batch larger than a segment gets a segment of its own size.
         assert_eq!(log.append(now, &batch(26, 9)).unwrap().len(), 9);
         assert_eq!(seqs(&log, Some(23), 1000), (24..35).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_log_is_its_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("intake");
+        let log = IntakeLog::open(&dir, 0, 4096).unwrap();
+        log.append(Utc::now(), &batch(0, 1)).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(segment_name(0))), 0o600);
     }
 
     #[test]
