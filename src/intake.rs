@@ -585,6 +585,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_processor_takes_handed_alerts_only_from_the_seq_it_needs() {
+        let handed = Handed::default();
+        let accepted = |seq| squad_runtime::Accepted {
+            seq,
+            at: chrono::Utc::now(),
+            alert: Alert::firing("A"),
+        };
+        handed.push([3, 4, 5, 6].into_iter().map(accepted));
+        // It needs seq 2, which is not here (another replica's, or read before): the store.
+        assert!(handed.take_from(2, 10).is_none());
+        // Older ones are dropped, and no more than asked for is taken.
+        let seqs = |v: Vec<squad_runtime::Accepted>| v.iter().map(|a| a.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(handed.take_from(4, 2).unwrap()), vec![4, 5]);
+        assert_eq!(seqs(handed.take_from(6, 10).unwrap()), vec![6]);
+        assert!(handed.take_from(7, 10).is_none());
+        // Past its bound, the rest is left to the store.
+        handed.push((7..7 + HANDED_MAX as u64 + 5).map(accepted));
+        assert_eq!(handed.take_from(7, usize::MAX).unwrap().len(), HANDED_MAX);
+        assert!(handed.take_from(7 + HANDED_MAX as u64, 10).is_none());
+    }
+
+    #[test]
     fn group_keys_follow_the_group_key_then_the_workload() {
         let a = Alert::firing("KubernetesPodOOMKilled")
             .with_label("namespace", "production")

@@ -2,8 +2,8 @@
 //!
 //! [`RedbStore`] is the embedded durable default (one redb file under the data dir; every append
 //! is a committed, fsynced transaction before it returns; accepted alerts go to an append-only
-//! log of their own beside it, fsynced before each batch is answered). [`MemoryStore`] is for tests and
-//! throwaway runs. Both publish each appended event to subscribers.
+//! log of their own beside it, fsynced before each batch is answered). [`MemoryStore`] is for
+//! tests and throwaway runs. Both publish each appended event to subscribers.
 
 use std::collections::BTreeMap;
 use std::path::Path;
