@@ -36,4 +36,4 @@ pub use faults::Faults;
 pub use journal::Journal;
 pub use minds::{Minds, Model, ModelInfo};
 pub use redact::{RedactError, Redactor};
-pub use store::{Accepted, Fence, IncidentStore, MemoryStore, RedbStore, StoreError};
+pub use store::{Accepted, Fence, IncidentStore, MemoryStore, RedbStore, StagedAlerts, StoreError};

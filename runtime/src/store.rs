@@ -54,6 +54,14 @@ pub struct Accepted {
     pub alert: Alert,
 }
 
+/// Accepted alerts written but perhaps not yet durable ([`IncidentStore::stage_alerts`]):
+/// their seqs, and the ticket to hand [`IncidentStore::make_durable`] (none: durable already).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedAlerts {
+    pub seqs: Vec<u64>,
+    pub ticket: Option<u64>,
+}
+
 /// An [`Accepted`] as it is written, borrowing its alert (the same JSON).
 #[derive(serde::Serialize)]
 pub struct AcceptedRef<'a> {
@@ -98,6 +106,28 @@ pub trait IncidentStore: Send + Sync + 'static {
     /// Accepted alerts with `seq` greater than `after` (all with `None`), oldest first.
     fn accepted_after(&self, after: Option<u64>, limit: usize)
     -> Result<Vec<Accepted>, StoreError>;
+
+    /// [`accept_alerts`](Self::accept_alerts) in two steps, so that a caller can write the
+    /// next batch while this one is being made durable: the alerts are numbered and written
+    /// here, not yet durable nor visible to [`accepted_after`](Self::accepted_after), and
+    /// [`make_durable`](Self::make_durable) finishes the job. The default commits at once.
+    fn stage_alerts(
+        &self,
+        at: DateTime<Utc>,
+        alerts: &[Alert],
+    ) -> Result<StagedAlerts, StoreError> {
+        Ok(StagedAlerts {
+            seqs: self.accept_alerts(at, alerts)?,
+            ticket: None,
+        })
+    }
+
+    /// Makes the staged batches with these tickets durable (with every batch staged before
+    /// them): each one's outcome, in order. A batch answered `Ok` here is as durable as one
+    /// [`accept_alerts`](Self::accept_alerts) returned.
+    fn make_durable(&self, tickets: &[u64]) -> Vec<Result<(), StoreError>> {
+        tickets.iter().map(|_| Ok(())).collect()
+    }
 
     /// The last accepted alert processed into incidents.
     fn intake_processed(&self) -> Result<Option<u64>, StoreError>;
@@ -505,6 +535,42 @@ impl IncidentStore for RedbStore {
         self.intake.append(at, alerts)
     }
 
+    fn stage_alerts(
+        &self,
+        at: DateTime<Utc>,
+        alerts: &[Alert],
+    ) -> Result<StagedAlerts, StoreError> {
+        if alerts.is_empty() {
+            return Ok(StagedAlerts {
+                seqs: Vec::new(),
+                ticket: None,
+            });
+        }
+        let staged = self.intake.stage(at, alerts)?;
+        Ok(StagedAlerts {
+            seqs: staged.seqs.collect(),
+            ticket: Some(staged.ticket),
+        })
+    }
+
+    fn make_durable(&self, tickets: &[u64]) -> Vec<Result<(), StoreError>> {
+        let synced = tickets
+            .iter()
+            .max()
+            .map_or(Ok(()), |&last| self.intake.sync_through(last));
+        tickets
+            .iter()
+            .map(|&t| match &synced {
+                Ok(()) => self.intake.take_outcome(t),
+                Err(StoreError::Backend { path, message }) => Err(StoreError::Backend {
+                    path: path.clone(),
+                    message: message.clone(),
+                }),
+                Err(e) => Err(self.err(e)),
+            })
+            .collect()
+    }
+
     fn accepted_after(
         &self,
         after: Option<u64>,
@@ -584,6 +650,18 @@ impl<S: IncidentStore> IncidentStore for AbortAfter<S> {
 
     fn accept_alerts(&self, at: DateTime<Utc>, alerts: &[Alert]) -> Result<Vec<u64>, StoreError> {
         self.inner.accept_alerts(at, alerts)
+    }
+
+    fn stage_alerts(
+        &self,
+        at: DateTime<Utc>,
+        alerts: &[Alert],
+    ) -> Result<StagedAlerts, StoreError> {
+        self.inner.stage_alerts(at, alerts)
+    }
+
+    fn make_durable(&self, tickets: &[u64]) -> Vec<Result<(), StoreError>> {
+        self.inner.make_durable(tickets)
     }
 
     fn accepted_after(

@@ -19,7 +19,7 @@ use squad_protocols::{Alert, Author, EventKind, IncidentEvent, IncidentId, Workl
 use tokio::sync::broadcast;
 
 use super::{INTAKE, Ownership};
-use crate::store::{Accepted, Fence, IncidentStore, StoreError};
+use crate::store::{Accepted, Fence, IncidentStore, StagedAlerts, StoreError};
 
 pub struct FencedStore {
     inner: Arc<dyn IncidentStore>,
@@ -113,6 +113,18 @@ impl IncidentStore for FencedStore {
     fn accept_alerts(&self, at: DateTime<Utc>, alerts: &[Alert]) -> Result<Vec<u64>, StoreError> {
         // Any replica accepts alerts: the intake log is shared, numbered by the store.
         self.inner.accept_alerts(at, alerts)
+    }
+
+    fn stage_alerts(
+        &self,
+        at: DateTime<Utc>,
+        alerts: &[Alert],
+    ) -> Result<StagedAlerts, StoreError> {
+        self.inner.stage_alerts(at, alerts)
+    }
+
+    fn make_durable(&self, tickets: &[u64]) -> Vec<Result<(), StoreError>> {
+        self.inner.make_durable(tickets)
     }
 
     fn accepted_after(

@@ -333,3 +333,144 @@ async fn the_store_refuses_a_former_holder_whose_clock_says_it_still_holds() {
         .collect();
     assert_eq!(texts, ["b"], "A's late write left nothing");
 }
+
+/// A shared store whose fence table can be cut off (the database down, or refusing the write).
+struct FencesDown {
+    inner: crate::store::MemoryStore,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl crate::store::IncidentStore for FencesDown {
+    fn append(
+        &self,
+        incident: &squad_protocols::IncidentId,
+        at: DateTime<Utc>,
+        author: squad_protocols::Author,
+        kind: squad_protocols::EventKind,
+    ) -> Result<squad_protocols::IncidentEvent, crate::store::StoreError> {
+        self.inner.append(incident, at, author, kind)
+    }
+    fn events(
+        &self,
+        incident: &squad_protocols::IncidentId,
+    ) -> Result<Vec<squad_protocols::IncidentEvent>, crate::store::StoreError> {
+        self.inner.events(incident)
+    }
+    fn incident_ids(&self) -> Result<Vec<squad_protocols::IncidentId>, crate::store::StoreError> {
+        self.inner.incident_ids()
+    }
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<squad_protocols::IncidentEvent> {
+        self.inner.subscribe()
+    }
+    fn accept_alerts(
+        &self,
+        at: DateTime<Utc>,
+        alerts: &[squad_protocols::Alert],
+    ) -> Result<Vec<u64>, crate::store::StoreError> {
+        self.inner.accept_alerts(at, alerts)
+    }
+    fn accepted_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<crate::Accepted>, crate::store::StoreError> {
+        self.inner.accepted_after(after, limit)
+    }
+    fn intake_processed(&self) -> Result<Option<u64>, crate::store::StoreError> {
+        self.inner.intake_processed()
+    }
+    fn set_intake_processed(&self, seq: u64) -> Result<(), crate::store::StoreError> {
+        self.inner.set_intake_processed(seq)
+    }
+    fn raise_fence(&self, fence: &crate::store::Fence) -> Result<(), crate::store::StoreError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(crate::store::StoreError::Backend {
+                path: "postgres://db".into(),
+                message: "connection refused".into(),
+            });
+        }
+        self.inner.raise_fence(fence)
+    }
+    fn append_fenced(
+        &self,
+        fence: &crate::store::Fence,
+        incident: &squad_protocols::IncidentId,
+        at: DateTime<Utc>,
+        author: squad_protocols::Author,
+        kind: squad_protocols::EventKind,
+    ) -> Result<squad_protocols::IncidentEvent, crate::store::StoreError> {
+        self.inner.append_fenced(fence, incident, at, author, kind)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_the_store_cannot_fence_is_not_acted_on() {
+    use crate::store::{IncidentStore, StoreError};
+    use squad_protocols::{Alert, Author, EventKind, IncidentId};
+    use std::sync::atomic::Ordering::SeqCst;
+    let clock = crate::Clock::starting_at(Utc::now());
+    let leases = MemoryLeases::default();
+    let shared = Arc::new(FencesDown {
+        inner: crate::store::MemoryStore::new(),
+        down: true.into(),
+    });
+    let inner: Arc<dyn IncidentStore> = shared.clone();
+    let a = Ownership::leased(SHARDS);
+    let store = FencedStore::new(inner.clone(), a.clone());
+    let web = WorkloadRef::deployment("shop", "web");
+    let id = IncidentId("inc-web".into());
+    let opened = EventKind::Opened {
+        alert: Alert::firing("A").with_label("namespace", "shop"),
+        workload: web.clone(),
+    };
+    // The Lease server grants every lease, the store takes no fence: the round still
+    // succeeds (the server is fine), but nothing is held, and nothing is written.
+    let held = lease_round(&a, &leases, &params("a", &clock), Some(inner.as_ref()))
+        .await
+        .unwrap();
+    assert!(
+        held.iter().all(|n| n.starts_with(MEMBER_PREFIX)),
+        "{held:?}"
+    );
+    assert!(!a.holds(INTAKE) && shards_held(&a) == 0);
+    let e = store
+        .append(&id, Utc::now(), Author::Picard, opened.clone())
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Fenced { .. }), "{e}");
+    // The store back: the next round acts.
+    shared.down.store(false, SeqCst);
+    lease_round(&a, &leases, &params("a", &clock), Some(inner.as_ref()))
+        .await
+        .unwrap();
+    assert!(a.holds(INTAKE) && shards_held(&a) == 8);
+    store
+        .append(&id, Utc::now(), Author::Picard, opened)
+        .unwrap();
+    // Down again while held: each renewal's fence fails, so the leases are kept only until the
+    // local deadline of the last tenure the store took (duration - margin = 10 s), then
+    // dropped, though the Lease server renewed them every second.
+    shared.down.store(true, SeqCst);
+    let cut = Instant::now();
+    let mut dropped = None;
+    for _ in 0..15 {
+        tokio::time::advance(Duration::from_secs(1)).await;
+        lease_round(&a, &leases, &params("a", &clock), Some(inner.as_ref()))
+            .await
+            .unwrap();
+        if dropped.is_none() && !a.holds(INTAKE) {
+            assert_eq!(shards_held(&a), 0);
+            dropped = Some(cut.elapsed());
+        }
+    }
+    assert_eq!(dropped, Some(Duration::from_secs(10)));
+    let e = store
+        .append(
+            &id,
+            Utc::now(),
+            Author::Belanna,
+            EventKind::Note { text: "x".into() },
+        )
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Fenced { .. }), "{e}");
+    assert_eq!(inner.events(&id).unwrap().len(), 1);
+}

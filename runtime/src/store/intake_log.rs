@@ -1,5 +1,7 @@
 //! The redb store's intake log: accepted alerts appended to segment files, each batch written
-//! with one `pwrite` and made durable with one `fdatasync` before its alerts are answered.
+//! with one `pwrite` and made durable by an `fdatasync` before its alerts are answered. Writing
+//! and syncing are separate steps ([`IntakeLog::stage`], [`IntakeLog::sync_through`]), so one
+//! batch can be written while those before it are being synced, and one fsync covers them all.
 //!
 //! Why not a redb table: a redb commit of a few alerts costs two to four fdatasyncs' worth
 //! (its B-tree pages, its allocator state and its header), and it shares redb's single write
@@ -15,14 +17,16 @@
 //! Recovery: a crash can cut the last batch short (it was never answered). Opening the log
 //! reads each segment up to the first record that is not whole, with the seq that follows; what
 //! comes after that in the newest segment is zeroed, so appends continue there and no stale
-//! bytes can ever be read as a record. A write or fsync that fails abandons its segment: the
-//! next batch starts a new one, past the failed batch's seqs (which may or may not have reached
-//! the disk, and were answered with an error either way). Seqs therefore have no gap within a
+//! bytes can ever be read as a record. A write or fsync that fails abandons its segment (a failed
+//! fsync fails every batch of that segment not yet durable, including those written while it
+//! ran): the next batch starts a new one, past the failed batches' seqs (which may or may not
+//! have reached the disk, and were answered with an error either way). Seqs therefore have no gap within a
 //! segment, and readers allow one between segments.
 //!
 //! Retention: a segment whose every alert is processed (the watermark passed it) is deleted,
-//! except the one being written.
+//! except the one being written and any with batches still to sync.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -70,14 +74,57 @@ struct Writer {
     active: Option<Active>,
     next_seq: u64,
     buf: Vec<u8>,
+    /// Batches written but not yet made durable, oldest first.
+    staged: Vec<StagedBatch>,
+    next_ticket: u64,
+}
+
+/// A batch written to its segment, waiting for an fsync.
+struct StagedBatch {
+    ticket: u64,
+    file: Arc<File>,
+    segment_first: u64,
+    /// Where it starts in its segment, its length, and where each record starts within it.
+    at: u64,
+    len: u64,
+    offsets: Vec<u64>,
+}
+
+/// What the fsyncs decided.
+#[derive(Default)]
+struct Syncing {
+    /// Every ticket below this one is decided: durable, or failed (in `failed`).
+    decided_below: u64,
+    /// The failed tickets nobody has asked about yet, with why.
+    failed: BTreeMap<u64, String>,
+    /// Segments (by first seq) whose fsync failed: what else was written to them fails too.
+    poisoned: BTreeSet<u64>,
 }
 
 /// The log: one writer at a time; readers see a batch once it is durable.
+///
+/// Writing is in two steps, so that one batch can be written while the batch before it is
+/// being made durable: [`stage`](Self::stage) encodes a batch and writes it to its segment
+/// (`pwrite`, the page cache), [`sync_through`](Self::sync_through) makes every batch staged so
+/// far durable with one `fdatasync` per segment and publishes them to readers, in order.
+/// [`append`](Self::append) does both.
 pub(crate) struct IntakeLog {
     dir: PathBuf,
     segment_bytes: u64,
     writer: Mutex<Writer>,
+    sync: Mutex<Syncing>,
     segments: RwLock<Vec<Segment>>,
+    /// The next write's or fsync's failure, in tests.
+    #[cfg(test)]
+    fault: Mutex<Option<tests::Fault>>,
+}
+
+/// A staged batch: its seqs, and the ticket to ask [`IntakeLog::sync_through`] and
+/// [`IntakeLog::take_outcome`] about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Staged {
+    pub(crate) seqs: std::ops::Range<u64>,
+    pub(crate) ticket: u64,
 }
 
 fn io_err(path: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -259,8 +306,13 @@ impl IntakeLog {
                 active,
                 next_seq,
                 buf: Vec::new(),
+                staged: Vec::new(),
+                next_ticket: 0,
             }),
+            sync: Mutex::new(Syncing::default()),
             segments: RwLock::new(segments),
+            #[cfg(test)]
+            fault: Mutex::new(None),
         })
     }
 
@@ -280,6 +332,17 @@ impl IntakeLog {
         at: DateTime<Utc>,
         alerts: &[Alert],
     ) -> Result<Vec<u64>, StoreError> {
+        if alerts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let staged = self.stage(at, alerts)?;
+        self.sync_through(staged.ticket)?;
+        self.take_outcome(staged.ticket)?;
+        Ok(staged.seqs.collect())
+    }
+
+    /// Writes `alerts` (at least one) as one batch, not yet durable (nor visible to readers).
+    pub(crate) fn stage(&self, at: DateTime<Utc>, alerts: &[Alert]) -> Result<Staged, StoreError> {
         let mut w = self.writer.lock().map_err(|_| self.poisoned())?;
         let first = w.next_seq;
         let mut buf = std::mem::take(&mut w.buf);
@@ -296,17 +359,18 @@ impl IntakeLog {
         result
     }
 
-    /// Writes an encoded batch whose first record has seq `first`.
+    /// Writes an encoded batch whose first record has seq `first`, and stages it.
     fn write(
         &self,
         w: &mut Writer,
         first: u64,
         buf: &[u8],
         offsets: Vec<u64>,
-    ) -> Result<Vec<u64>, StoreError> {
+    ) -> Result<Staged, StoreError> {
         let n = offsets.len() as u64;
+        let ticket = w.next_ticket;
         if n == 0 {
-            return Ok(Vec::new());
+            return Err(io_err(&self.dir, "cannot stage", "an empty batch"));
         }
         let fits = w
             .active
@@ -319,29 +383,177 @@ impl IntakeLog {
             return Err(io_err(&self.dir, "no segment to write", "internal error"));
         };
         let at = active.offset;
-        let written = active
-            .file
-            .write_all_at(buf, at)
-            .and_then(|()| active.file.sync_data());
-        if let Err(e) = written {
-            // What reached the disk is unknown: this segment takes no more, and the next
+        // The batch's seqs are spent from here on, written or not.
+        w.next_seq = first + n;
+        if let Err(e) = self.pwrite(&active.file, buf, at) {
+            // What reached the file is unknown: this segment takes no more, and the next
             // batch starts a new one past these seqs.
             w.active = None;
-            w.next_seq = first + n;
             return Err(io_err(&self.dir, "cannot write accepted alerts", e));
         }
         active.offset += buf.len() as u64;
-        let segment_first = active.first_seq;
-        w.next_seq = first + n;
-        let mut segments = self.segments.write().map_err(|_| self.poisoned())?;
-        match segments.last_mut() {
-            Some(s) if s.first_seq == segment_first => {
-                s.offsets.extend(offsets.iter().map(|o| o + at));
-                s.end = at + buf.len() as u64;
-            }
-            _ => return Err(io_err(&self.dir, "segment index", "out of step")),
+        let batch = StagedBatch {
+            ticket,
+            file: active.file.clone(),
+            segment_first: active.first_seq,
+            at,
+            len: buf.len() as u64,
+            offsets,
+        };
+        w.staged.push(batch);
+        w.next_ticket += 1;
+        Ok(Staged {
+            seqs: first..first + n,
+            ticket,
+        })
+    }
+
+    /// Makes every batch staged so far durable (if `ticket`'s fate is not known yet): one
+    /// `fdatasync` per segment they were written to, then publishes them to readers in order.
+    /// A failed fsync fails its segment's batches, this round's and every later one's, and
+    /// abandons the segment. Each batch's fate is then taken with
+    /// [`take_outcome`](Self::take_outcome).
+    pub(crate) fn sync_through(&self, ticket: u64) -> Result<(), StoreError> {
+        let mut sync = self.sync.lock().map_err(|_| self.poisoned())?;
+        if ticket < sync.decided_below {
+            return Ok(());
         }
-        Ok((first..first + n).collect())
+        let staged = std::mem::take(&mut self.writer.lock().map_err(|_| self.poisoned())?.staged);
+        let Some(last) = staged.last().map(|b| b.ticket) else {
+            return Err(io_err(
+                &self.dir,
+                "sync",
+                format!("ticket {ticket} was never staged"),
+            ));
+        };
+        let mut durable: Vec<&StagedBatch> = Vec::with_capacity(staged.len());
+        let mut i = 0;
+        while i < staged.len() {
+            // The run of batches written to this segment.
+            let segment = staged[i].segment_first;
+            let run = staged[i..]
+                .iter()
+                .take_while(|b| b.segment_first == segment)
+                .count();
+            let batches = &staged[i..i + run];
+            i += run;
+            let failure = if sync.poisoned.contains(&segment) {
+                Some("an earlier fsync of its segment failed".to_owned())
+            } else {
+                self.fsync(&batches[0].file).err().map(|e| e.to_string())
+            };
+            match failure {
+                None => durable.extend(batches),
+                Some(e) => {
+                    tracing::error!(segment, "intake log: fdatasync failed: {e}");
+                    sync.poisoned.insert(segment);
+                    let mut w = self.writer.lock().map_err(|_| self.poisoned())?;
+                    if w.active.as_ref().is_some_and(|a| a.first_seq == segment) {
+                        w.active = None;
+                    }
+                    for b in batches {
+                        sync.failed.insert(b.ticket, e.clone());
+                    }
+                }
+            }
+        }
+        sync.decided_below = last + 1;
+        let mut segments = self.segments.write().map_err(|_| self.poisoned())?;
+        for b in durable {
+            let Some(s) = segments
+                .iter_mut()
+                .rev()
+                .find(|s| s.first_seq == b.segment_first)
+            else {
+                return Err(io_err(&self.dir, "segment index", "out of step"));
+            };
+            if s.end != b.at {
+                return Err(io_err(&s.path, "segment index", "out of step"));
+            }
+            s.offsets.extend(b.offsets.iter().map(|o| o + b.at));
+            s.end = b.at + b.len;
+        }
+        Ok(())
+    }
+
+    /// Whether the batch staged with `ticket` is durable, once [`sync_through`] decided it.
+    /// Asked once, by the ticket's owner: a failure is forgotten once it is taken.
+    ///
+    /// [`sync_through`]: Self::sync_through
+    pub(crate) fn take_outcome(&self, ticket: u64) -> Result<(), StoreError> {
+        let mut sync = self.sync.lock().map_err(|_| self.poisoned())?;
+        if ticket >= sync.decided_below {
+            return Err(io_err(
+                &self.dir,
+                "outcome",
+                format!("ticket {ticket} is not synced yet"),
+            ));
+        }
+        match sync.failed.remove(&ticket) {
+            None => Ok(()),
+            Some(e) => Err(io_err(&self.dir, "cannot make accepted alerts durable", e)),
+        }
+    }
+
+    #[cfg(not(test))]
+    fn pwrite(&self, file: &File, buf: &[u8], at: u64) -> std::io::Result<()> {
+        file.write_all_at(buf, at)
+    }
+
+    #[cfg(not(test))]
+    fn fsync(&self, file: &File) -> std::io::Result<()> {
+        file.sync_data()
+    }
+
+    /// As outside tests, unless a fault is set for the next write.
+    #[cfg(test)]
+    fn pwrite(&self, file: &File, buf: &[u8], at: u64) -> std::io::Result<()> {
+        let mut fault = self
+            .fault
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?;
+        match *fault {
+            Some(tests::Fault::Write) => {
+                *fault = None;
+                Err(std::io::Error::other("injected: pwrite"))
+            }
+            Some(tests::Fault::ShortWrite) => {
+                *fault = None;
+                file.write_all_at(&buf[..buf.len().min(HEADER + 5)], at)?;
+                Err(std::io::Error::other(
+                    "injected: pwrite: no space left on device",
+                ))
+            }
+            Some(tests::Fault::Sync | tests::Fault::SyncFailsWhen(_)) | None => {
+                file.write_all_at(buf, at)
+            }
+        }
+    }
+
+    /// As outside tests, unless a fault is set for the next fsync.
+    #[cfg(test)]
+    fn fsync(&self, file: &File) -> std::io::Result<()> {
+        let taken = {
+            let mut fault = self
+                .fault
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?;
+            match fault.take() {
+                Some(f @ (tests::Fault::Sync | tests::Fault::SyncFailsWhen(_))) => Some(f),
+                other => {
+                    *fault = other;
+                    None
+                }
+            }
+        };
+        match taken {
+            Some(tests::Fault::SyncFailsWhen(go)) => {
+                let _ = go.recv();
+                Err(std::io::Error::other("injected: fdatasync"))
+            }
+            Some(_) => Err(std::io::Error::other("injected: fdatasync")),
+            None => file.sync_data(),
+        }
     }
 
     /// Starts a segment at `first` with room for at least `need` bytes.
@@ -413,24 +625,27 @@ impl IntakeLog {
     }
 
     /// Deletes the segments whose every alert has a seq up to `processed`, except the one
-    /// being written.
+    /// being written and those with batches still to sync.
     pub(crate) fn prune(&self, processed: u64) -> Result<(), StoreError> {
         // Usually one segment: nothing to delete, and no wait for a commit in progress.
         if self.segments.read().map_err(|_| self.poisoned())?.len() <= 1 {
             return Ok(());
         }
-        let active = self
-            .writer
-            .lock()
-            .map_err(|_| self.poisoned())?
-            .active
-            .as_ref()
-            .map(|a| a.first_seq);
+        // No sync round in progress meanwhile: its batches are neither staged nor published.
+        let _sync = self.sync.lock().map_err(|_| self.poisoned())?;
+        let busy: BTreeSet<u64> = {
+            let w = self.writer.lock().map_err(|_| self.poisoned())?;
+            w.active
+                .iter()
+                .map(|a| a.first_seq)
+                .chain(w.staged.iter().map(|b| b.segment_first))
+                .collect()
+        };
         let mut gone = Vec::new();
         {
             let mut segments = self.segments.write().map_err(|_| self.poisoned())?;
             segments.retain(|s| {
-                let done = Some(s.first_seq) != active
+                let done = !busy.contains(&s.first_seq)
                     && s.next_seq() > s.first_seq
                     && s.next_seq() - 1 <= processed;
                 if done {
@@ -475,194 +690,12 @@ impl IntakeLog {
             offsets.push(buf.len() as u64);
             encode(&mut buf, r.seq, &json);
         }
-        self.write(&mut w, first, &buf, offsets).map(|_| ())
+        let staged = self.write(&mut w, first, &buf, offsets)?;
+        drop(w);
+        self.sync_through(staged.ticket)?;
+        self.take_outcome(staged.ticket)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    fn alert(i: u64) -> Alert {
-        Alert::firing("KubePodCrashLooping")
-            .with_label("namespace", "shop")
-            .with_label("pod", format!("cart-7d4b9c-{i:05}"))
-    }
-
-    fn batch(from: u64, n: u64) -> Vec<Alert> {
-        (from..from + n).map(alert).collect()
-    }
-
-    fn seqs(log: &IntakeLog, after: Option<u64>, limit: usize) -> Vec<u64> {
-        log.read_after(after, limit)
-            .unwrap()
-            .into_iter()
-            .map(|a| a.seq)
-            .collect()
-    }
-
-    fn files(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-
-    #[test]
-    fn batches_read_back_in_order_across_segments_and_reopens() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("incidents.intake");
-        // Room for about four records per segment: every few batches start a new one.
-        let log = IntakeLog::open(&dir, 0, 1200).unwrap();
-        assert!(
-            files(&dir).is_empty(),
-            "nothing is made before the first alert"
-        );
-        let now = Utc::now();
-        let mut expected = Vec::new();
-        for b in 0..8u64 {
-            let got = log.append(now, &batch(b * 3, 3)).unwrap();
-            assert_eq!(got, (b * 3..b * 3 + 3).collect::<Vec<_>>());
-            expected.extend(got);
-        }
-        assert!(log.segment_count() > 2, "{:?}", files(&dir));
-        assert_eq!(seqs(&log, None, 1000), expected);
-        assert_eq!(seqs(&log, Some(4), 7), (5..12).collect::<Vec<_>>());
-        let read = log.read_after(Some(9), 1).unwrap();
-        assert_eq!(read[0].alert, alert(10));
-        assert_eq!(read[0].at, now);
-        drop(log);
-        let log = IntakeLog::open(&dir, 0, 1200).unwrap();
-        assert_eq!(seqs(&log, None, 1000), expected);
-        assert_eq!(log.append(now, &batch(24, 2)).unwrap(), vec![24, 25]);
-        // One batch larger than a segment gets a segment of its own size.
-        assert_eq!(log.append(now, &batch(26, 9)).unwrap().len(), 9);
-        assert_eq!(seqs(&log, Some(23), 1000), (24..35).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn the_log_is_its_owners_alone() {
-        use std::os::unix::fs::PermissionsExt;
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("intake");
-        let log = IntakeLog::open(&dir, 0, 4096).unwrap();
-        log.append(Utc::now(), &batch(0, 1)).unwrap();
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&dir), 0o700);
-        assert_eq!(mode(&dir.join(segment_name(0))), 0o600);
-    }
-
-    #[test]
-    fn a_batch_cut_short_by_a_crash_is_cleared_and_never_read() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("intake");
-        let now = Utc::now();
-        let log = IntakeLog::open(&dir, 0, SEGMENT_BYTES).unwrap();
-        log.append(now, &batch(0, 2)).unwrap();
-        let end = log.segments.read().unwrap()[0].end;
-        drop(log);
-        // The next batch as a crash leaves it: its first record torn, its second whole.
-        let mut torn = Vec::new();
-        for seq in 2..4 {
-            let json = serde_json::to_vec(&AcceptedRef {
-                seq,
-                at: now,
-                alert: &alert(seq),
-            })
-            .unwrap();
-            encode(&mut torn, seq, &json);
-        }
-        torn[HEADER + 3] ^= 0xff;
-        let path = dir.join(segment_name(0));
-        let file = File::options().write(true).open(&path).unwrap();
-        file.write_all_at(&torn, end).unwrap();
-        drop(file);
-        let log = IntakeLog::open(&dir, 0, SEGMENT_BYTES).unwrap();
-        assert_eq!(seqs(&log, None, 100), vec![0, 1]);
-        let bytes = std::fs::read(&path).unwrap();
-        assert!(bytes[end as usize..].iter().all(|b| *b == 0), "cleared");
-        // Numbering goes on from the last whole record, in the same segment.
-        assert_eq!(log.append(now, &batch(10, 1)).unwrap(), vec![2]);
-        drop(log);
-        let log = IntakeLog::open(&dir, 0, SEGMENT_BYTES).unwrap();
-        let read = log.read_after(Some(1), 100).unwrap();
-        assert_eq!(read.len(), 1);
-        assert_eq!(read[0].alert, alert(10));
-        assert_eq!(files(&dir), vec![segment_name(0)]);
-    }
-
-    #[test]
-    fn processed_segments_are_deleted_and_numbering_survives_them() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("intake");
-        let now = Utc::now();
-        let log = IntakeLog::open(&dir, 0, 1200).unwrap();
-        for b in 0..6u64 {
-            log.append(now, &batch(b * 3, 3)).unwrap();
-        }
-        let before = log.segment_count();
-        log.prune(7).unwrap();
-        let left = seqs(&log, None, 1000);
-        assert!(left[0] <= 8, "an unprocessed alert was deleted: {left:?}");
-        assert!(left[0] > 0, "nothing was deleted: {left:?}");
-        assert_eq!(*left.last().unwrap(), 17);
-        assert!(log.segment_count() < before);
-        assert_eq!(files(&dir).len(), log.segment_count());
-        // Everything processed: only the segment being written stays.
-        log.prune(17).unwrap();
-        assert_eq!(log.segment_count(), 1);
-        drop(log);
-        let log = IntakeLog::open(&dir, 0, 1200).unwrap();
-        assert_eq!(log.next_seq().unwrap(), 18);
-        assert_eq!(log.append(now, &batch(0, 1)).unwrap(), vec![18]);
-    }
-
-    #[test]
-    fn a_floor_above_the_log_starts_a_new_segment_there() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("intake");
-        let now = Utc::now();
-        let log = IntakeLog::open(&dir, 0, SEGMENT_BYTES).unwrap();
-        log.append(now, &batch(0, 2)).unwrap();
-        drop(log);
-        let log = IntakeLog::open(&dir, 40, SEGMENT_BYTES).unwrap();
-        assert_eq!(log.append(now, &batch(0, 1)).unwrap(), vec![40]);
-        assert_eq!(seqs(&log, None, 10), vec![0, 1, 40]);
-        assert_eq!(seqs(&log, Some(1), 10), vec![40]);
-        drop(log);
-        let log = IntakeLog::open(&dir, 0, SEGMENT_BYTES).unwrap();
-        assert_eq!(seqs(&log, None, 10), vec![0, 1, 40]);
-        assert_eq!(files(&dir), vec![segment_name(0), segment_name(40)]);
-    }
-
-    #[test]
-    fn imports_keep_their_seqs_and_refuse_a_gap() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("intake");
-        let at = Utc::now();
-        let rows: Vec<Accepted> = (5..9)
-            .map(|seq| Accepted {
-                seq,
-                at,
-                alert: alert(seq),
-            })
-            .collect();
-        let log = IntakeLog::open(&dir, 5, SEGMENT_BYTES).unwrap();
-        log.import(&rows).unwrap();
-        assert_eq!(log.read_after(None, 10).unwrap(), rows);
-        // Imported again (a crash before the old table was emptied): nothing twice.
-        log.import(&rows).unwrap();
-        assert_eq!(seqs(&log, None, 10), vec![5, 6, 7, 8]);
-        assert_eq!(log.append(at, &batch(0, 1)).unwrap(), vec![9]);
-        let gap = [Accepted {
-            seq: 12,
-            at,
-            alert: alert(12),
-        }];
-        let e = log.import(&gap).unwrap_err().to_string();
-        assert!(e.contains("do not follow 10"), "{e}");
-    }
-}
+mod tests;
