@@ -32,10 +32,12 @@ pub(super) enum Fault {
     SyncFailsWhen(std::sync::mpsc::Receiver<()>),
 }
 
+/// The segment files in `dir` (a spare being made is not one).
 fn files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".log"))
         .collect();
     names.sort();
     names
@@ -322,4 +324,95 @@ fn a_segment_with_batches_still_to_sync_is_not_pruned() {
     log.prune(2).unwrap();
     assert_eq!(files(&dir), vec![segment_name(3)]);
     assert_eq!(seqs(&log, None, 100), vec![3, 4, 5]);
+}
+
+#[test]
+#[allow(clippy::disallowed_methods)] // waits on the thread making the spare
+fn the_next_segment_is_made_ahead_and_a_leftover_spare_is_cleared() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("intake");
+    let now = Utc::now();
+    // Room for about four records per segment: past half of it, the next one is made.
+    let log = IntakeLog::open(&dir, 0, 1200).unwrap();
+    log.append(now, &batch(0, 3)).unwrap();
+    let mut waited = 0;
+    while !matches!(*log.spare.lock().unwrap(), Spare::Ready(_)) {
+        assert!(waited < 10_000, "no spare made");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        waited += 1;
+    }
+    let spare = std::fs::metadata(dir.join(SPARE)).unwrap();
+    assert_eq!(spare.len(), 1200);
+    assert_eq!(spare.mode() & 0o777, 0o600);
+    // The batch that does not fit goes to the spare, renamed.
+    log.append(now, &batch(3, 3)).unwrap();
+    let segment = std::fs::metadata(dir.join(segment_name(3))).unwrap();
+    assert_eq!(segment.ino(), spare.ino());
+    // (The new segment is past half full already: another spare may be under way.)
+    assert!(std::fs::metadata(dir.join(SPARE)).map_or(true, |m| m.ino() != spare.ino()));
+    assert_eq!(seqs(&log, None, 100), (0..6).collect::<Vec<_>>());
+    drop(log);
+    // A spare half made when the process died is removed on open, never read.
+    std::fs::write(dir.join(SPARE), b"\x01\x02garbage").unwrap();
+    let log = IntakeLog::open(&dir, 0, 1200).unwrap();
+    assert!(!dir.join(SPARE).exists());
+    assert_eq!(seqs(&log, None, 100), (0..6).collect::<Vec<_>>());
+}
+
+#[test]
+#[allow(clippy::disallowed_methods)] // the reader polls the other threads' progress
+fn a_reader_sees_every_batch_in_order_while_a_writer_and_a_syncer_rotate_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("intake");
+    let now = Utc::now();
+    // Small segments: a rotation every few batches, spares made ahead and used.
+    let log = Arc::new(IntakeLog::open(&dir, 0, 4096).unwrap());
+    let total = 3000u64;
+    let (to_sync, staged) = std::sync::mpsc::channel::<Staged>();
+    let writer = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while i < total {
+                let n = (i % 7 + 1).min(total - i);
+                to_sync.send(log.stage(now, &batch(i, n)).unwrap()).unwrap();
+                i += n;
+            }
+        })
+    };
+    let syncer = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            while let Ok(first) = staged.recv() {
+                let mut tickets = vec![first.ticket];
+                tickets.extend(staged.try_iter().map(|s| s.ticket));
+                log.sync_through(*tickets.last().unwrap()).unwrap();
+                for t in tickets {
+                    log.take_outcome(t).unwrap();
+                }
+            }
+        })
+    };
+    let mut next = 0u64;
+    let mut idle = 0;
+    while next < total {
+        let read = log.read_after(next.checked_sub(1), 50).unwrap();
+        if read.is_empty() {
+            idle += 1;
+            assert!(idle < 20_000, "stuck at {next}: {:?}", files(&dir));
+            std::thread::sleep(std::time::Duration::from_micros(100));
+            continue;
+        }
+        idle = 0;
+        for a in read {
+            assert_eq!(a.seq, next);
+            assert_eq!(a.alert, alert(next));
+            next += 1;
+        }
+        log.prune(next - 1).unwrap();
+    }
+    writer.join().unwrap();
+    syncer.join().unwrap();
+    assert!(log.segment_count() <= 2, "{:?}", files(&dir));
 }
