@@ -13,6 +13,20 @@ fn params(identity: &str, clock: &crate::Clock) -> LeaseParams {
     }
 }
 
+/// A workload, its incident and the event that opens it.
+fn web_incident() -> (
+    WorkloadRef,
+    squad_protocols::IncidentId,
+    squad_protocols::EventKind,
+) {
+    let web = WorkloadRef::deployment("shop", "web");
+    let opened = squad_protocols::EventKind::Opened {
+        alert: squad_protocols::Alert::firing("A").with_label("namespace", "shop"),
+        workload: web.clone(),
+    };
+    (web, squad_protocols::IncidentId("inc-web".into()), opened)
+}
+
 fn shards_held(o: &Ownership) -> usize {
     o.held()
         .iter()
@@ -204,18 +218,13 @@ fn the_shard_of_a_workload_is_stable_and_spread() {
 #[tokio::test(start_paused = true)]
 async fn a_replica_writes_only_what_its_leases_cover() {
     use crate::store::{IncidentStore, MemoryStore, StoreError};
-    use squad_protocols::{Alert, Author, EventKind, IncidentId};
+    use squad_protocols::{Author, EventKind};
     let clock = crate::Clock::starting_at(Utc::now());
     let leases = MemoryLeases::default();
     let inner: Arc<dyn IncidentStore> = Arc::new(MemoryStore::new());
     let a = Ownership::leased(SHARDS);
     let store = FencedStore::new(inner.clone(), a.clone());
-    let web = WorkloadRef::deployment("shop", "web");
-    let id = IncidentId("inc-web".into());
-    let opened = EventKind::Opened {
-        alert: Alert::firing("A").with_label("namespace", "shop"),
-        workload: web.clone(),
-    };
+    let (web, id, opened) = web_incident();
     let note = || EventKind::Note { text: "x".into() };
     // Nothing held: nothing written, and the error names the lease.
     let e = store
@@ -264,18 +273,13 @@ async fn a_replica_writes_only_what_its_leases_cover() {
 #[tokio::test(start_paused = true)]
 async fn the_store_refuses_a_former_holder_whose_clock_says_it_still_holds() {
     use crate::store::{IncidentStore, MemoryStore, StoreError};
-    use squad_protocols::{Alert, Author, EventKind, IncidentId};
+    use squad_protocols::{Author, EventKind};
     let now = Utc::now();
     let leases = MemoryLeases::default();
     let inner: Arc<dyn IncidentStore> = Arc::new(MemoryStore::new());
     let a = Ownership::leased(SHARDS);
     let store_a = FencedStore::new(inner.clone(), a.clone());
-    let web = WorkloadRef::deployment("shop", "web");
-    let id = IncidentId("inc-web".into());
-    let opened = EventKind::Opened {
-        alert: Alert::firing("A").with_label("namespace", "shop"),
-        workload: web.clone(),
-    };
+    let (web, id, opened) = web_incident();
     let a_clock = crate::Clock::starting_at(now);
     lease_round(&a, &leases, &params("a", &a_clock), Some(inner.as_ref()))
         .await
@@ -406,7 +410,7 @@ impl crate::store::IncidentStore for FencesDown {
 #[tokio::test(start_paused = true)]
 async fn a_lease_the_store_cannot_fence_is_not_acted_on() {
     use crate::store::{IncidentStore, StoreError};
-    use squad_protocols::{Alert, Author, EventKind, IncidentId};
+    use squad_protocols::{Author, EventKind};
     use std::sync::atomic::Ordering::SeqCst;
     let clock = crate::Clock::starting_at(Utc::now());
     let leases = MemoryLeases::default();
@@ -417,12 +421,7 @@ async fn a_lease_the_store_cannot_fence_is_not_acted_on() {
     let inner: Arc<dyn IncidentStore> = shared.clone();
     let a = Ownership::leased(SHARDS);
     let store = FencedStore::new(inner.clone(), a.clone());
-    let web = WorkloadRef::deployment("shop", "web");
-    let id = IncidentId("inc-web".into());
-    let opened = EventKind::Opened {
-        alert: Alert::firing("A").with_label("namespace", "shop"),
-        workload: web.clone(),
-    };
+    let (_, id, opened) = web_incident();
     // The Lease server grants every lease, the store takes no fence: the round still
     // succeeds (the server is fine), but nothing is held, and nothing is written.
     let held = lease_round(&a, &leases, &params("a", &clock), Some(inner.as_ref()))
